@@ -1,0 +1,146 @@
+# loopwatch — build, test, demo, install.
+#
+#   make            build build/loopwatch and build/loopwatchd
+#   make deps       apt-get install what the build and the tests need (Debian 12)
+#   make test       unit + integration tests (root; installs deps first)
+#   make demo       run loopwatch on a small asyncio program that blocks its loop
+#   make bench      benchmarks (docs/benchmarks.md)
+#   make fuzz       libFuzzer targets for the parsers
+#   make vmlinux    regenerate vmlinux.h from this kernel's BTF (never part of `all`)
+#   make install    PREFIX=/usr/local DESTDIR=
+#
+# SANITIZE=1 builds userspace with -fsanitize=address,undefined (CI does).
+
+CC ?= cc
+CLANG ?= clang
+BPFTOOL ?= $(shell command -v bpftool 2>/dev/null || echo /usr/sbin/bpftool)
+PREFIX ?= /usr/local
+DESTDIR ?=
+BUILD := build
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
+
+PKGS := libbpf libelf zlib json-c inih libsystemd
+CFLAGS ?= -g -O2
+CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 -fno-strict-aliasing \
+	-D_GNU_SOURCE -DLW_VERSION='"$(VERSION)"' -I$(BUILD) -Ibpf -Idaemon -MMD -MP
+LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lelf -lz -ljson-c -linih -lsystemd) -lm
+ifeq ($(SANITIZE),1)
+CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+ifeq ($(WERROR),1)
+CFLAGS += -Werror
+endif
+
+# clang -target bpf misses the multiarch include dirs (asm/...): add the host's system dirs
+CLANG_BPF_SYS_INCLUDES := $(shell $(CLANG) -v -E - </dev/null 2>&1 \
+	| sed -n '/<...> search starts here:/,/End of search list./{ s| \(/.*\)|-idirafter \1|p }')
+BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -I. -Ibpf $(CLANG_BPF_SYS_INCLUDES) \
+	-Wall -Wno-unused-function
+
+ENGINE_SRCS := $(wildcard daemon/*.c)
+ENGINE_SRCS := $(filter-out daemon/loopwatchd.c,$(ENGINE_SRCS))
+ENGINE_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(ENGINE_SRCS))
+CLI_SRCS := $(wildcard cli/*.c)
+CLI_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(CLI_SRCS))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+TARGET_SRCS := $(wildcard tests/targets/*.c)
+TARGET_BINS := $(patsubst tests/targets/%.c,$(BUILD)/targets/%,$(TARGET_SRCS))
+
+.PHONY: all deps test unit integration demo bench fuzz vmlinux install clean check-deps
+.DELETE_ON_ERROR:
+.SECONDARY:
+
+all: $(BUILD)/loopwatch $(BUILD)/loopwatchd
+
+$(BUILD) $(BUILD)/daemon $(BUILD)/cli $(BUILD)/tests $(BUILD)/targets:
+	@mkdir -p $@
+
+# ---- BPF object and skeleton
+$(BUILD)/loopwatch.tmp.bpf.o: bpf/loopwatch.bpf.c bpf/loopwatch.h bpf/lw_bits.bpf.h vmlinux.h | $(BUILD)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/loopwatch.bpf.o: $(BUILD)/loopwatch.tmp.bpf.o
+	$(BPFTOOL) gen object $@ $<
+
+$(BUILD)/loopwatch.skel.h: $(BUILD)/loopwatch.bpf.o
+	$(BPFTOOL) gen skeleton $< name loopwatch_bpf > $@
+
+# ---- userspace
+$(BUILD)/daemon/%.o: daemon/%.c | $(BUILD)/daemon
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/cli/%.o: cli/%.c | $(BUILD)/cli
+	$(CC) $(CFLAGS) -c $< -o $@
+
+# objects that include the skeleton wait for it
+$(BUILD)/daemon/bpfobj.o: $(BUILD)/loopwatch.skel.h
+
+$(BUILD)/liblw.a: $(ENGINE_OBJS)
+	ar rcs $@ $^
+
+$(BUILD)/loopwatch: $(CLI_OBJS) $(BUILD)/liblw.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/loopwatchd: $(BUILD)/daemon/loopwatchd.o $(BUILD)/liblw.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# ---- tests
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/liblw.a | $(BUILD)/tests
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/liblw.a $(LDFLAGS) $(LDLIBS) -lcmocka
+
+$(BUILD)/targets/%: tests/targets/%.c | $(BUILD)/targets
+	$(CC) -g -O1 -Wall -o $@ $< -lpthread $(if $(findstring uv,$*),-luv)
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+integration: all $(TARGET_BINS)
+	python3 tests/integration/run.py
+
+test: deps
+	$(MAKE) WERROR=1 SANITIZE=$(or $(SANITIZE),1) unit integration
+
+demo: deps all
+	sh tests/demo/run-demo.sh
+
+bench: deps all $(TARGET_BINS)
+	python3 tests/bench/bench.py
+
+fuzz:
+	$(MAKE) -f tests/fuzz/Makefile
+
+# ---- dependencies (Debian 12, root)
+DEB_PKGS := clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libcmocka-dev \
+	libjson-c-dev libinih-dev libsystemd-dev python3 python3-uvloop libuv1-dev procps
+check-deps:
+	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	echo "$$missing"
+
+deps:
+	@missing="$$($(MAKE) -s check-deps)"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+vmlinux:
+	$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > vmlinux.h.tmp && mv vmlinux.h.tmp vmlinux.h
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man5
+	install -m 0755 $(BUILD)/loopwatch $(BUILD)/loopwatchd $(DESTDIR)$(PREFIX)/sbin/
+	if [ -d man ]; then install -m 0644 man/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/; \
+		install -m 0644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/; fi
+	if [ -f dist/loopwatchd.service ]; then install -d $(DESTDIR)$(PREFIX)/lib/systemd/system; \
+		sed 's|@SBINDIR@|$(PREFIX)/sbin|g' dist/loopwatchd.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/loopwatchd.service; fi
+	if [ -f dist/loopwatch.conf ]; then install -d $(DESTDIR)/etc/loopwatch; \
+		[ -f $(DESTDIR)/etc/loopwatch/loopwatch.conf ] || install -m 0644 dist/loopwatch.conf $(DESTDIR)/etc/loopwatch/; fi
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(wildcard $(BUILD)/daemon/*.d $(BUILD)/cli/*.d)

@@ -1,0 +1,1118 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * loopwatch kernel side.
+ *
+ * - raw_tp sys_enter/sys_exit: loop iterations, bounded by poll-family syscalls. The syscall
+ *   number is compared before anything else, so other syscalls cost one compare.
+ * - raw_tp sched_switch/sched_wakeup: where the time of a busy iteration (or callback) went:
+ *   run queue, blocked by syscall, GIL; the Python and native stack where it blocked.
+ * - perf_event sampler: the Python stack of a loop thread that burns CPU in a busy iteration.
+ * - uprobe/uretprobe on CPython's context_run (precise mode): every callback timed, identified,
+ *   histogrammed per site; only slow ones reach userspace.
+ *
+ * Every program returns at once for threads it does not track (a hash lookup on the tid).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "loopwatch.h"
+#include "lw_bits.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define NO_FIELD 0xffff
+
+/* Set by userspace before load */
+const volatile __u32 want_exec = 0;	/* emit LW_REC_EXEC for every exec (daemon discovery) */
+const volatile __u32 self_tgid = 0;	/* loopwatch itself: never traced */
+
+/* Counters read by userspace (never silent loss) */
+__u64 lost_events = 0;		/* ring buffer full */
+__u64 read_errors = 0;		/* a read of target memory failed */
+__u64 depth_errors = 0;		/* unbalanced context_run entry/return */
+__u64 thread_map_full = 0;	/* could not track a new thread */
+__u64 samples = 0;		/* perf samples taken on loop threads */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, struct lw_pycfg);
+} procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct lw_thread);
+} threads SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct lw_tstacks);
+} stacks SEC(".maps");
+
+/* tid -> PyThreadState*, kept by userspace (walks interp->threads) */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, __u64);
+} tstates SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct lw_site_key);
+	__type(value, struct lw_hist);
+} sites SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct lw_loop_stats);
+} loop_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 * 1024 * 1024);
+} events SEC(".maps");
+
+/* zero-filled templates to create map values from (too big for the BPF stack) */
+struct lw_zero {
+	struct lw_thread th;
+	struct lw_tstacks st;
+	struct lw_loop_stats ls;
+	struct lw_hist h;
+	struct lw_ident id;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lw_zero);
+} zero SEC(".maps");
+
+/* ---------------------------------------------------------------- syscalls */
+
+#define NR_poll 7
+#define NR_select 23
+#define NR_epoll_wait 232
+#define NR_pselect6 270
+#define NR_ppoll 271
+#define NR_epoll_pwait 281
+#define NR_futex 202
+#define NR_epoll_pwait2 441
+
+static __always_inline int is_epoll(__u32 nr)
+{
+	return nr == NR_epoll_wait || nr == NR_epoll_pwait || nr == NR_epoll_pwait2;
+}
+
+static __always_inline int is_pollish(__u32 nr)
+{
+	return nr == NR_poll || nr == NR_ppoll || nr == NR_select || nr == NR_pselect6;
+}
+
+/* ---------------------------------------------------------------- reads */
+
+static __always_inline int rd(void *dst, __u32 size, __u64 addr)
+{
+	if (bpf_probe_read_user(dst, size, (const void *)addr)) {
+		__sync_fetch_and_add(&read_errors, 1);
+		return -1;
+	}
+	return 0;
+}
+
+static __always_inline __u64 rd_ptr(__u64 addr)
+{
+	__u64 v = 0;
+
+	if (!addr)
+		return 0;
+	rd(&v, sizeof(v), addr);
+	return v;
+}
+
+/* Copy a compact str (ASCII or latin-1) into dst. Returns 0 when it was a str we could read. */
+static __always_inline int rd_pystr(const struct lw_pycfg *c, __u64 obj, char *dst, __u32 size)
+{
+	__u32 state = 0;
+	__u64 data;
+
+	dst[0] = 0;
+	if (!obj)
+		return -1;
+	if (rd(&state, sizeof(state), obj + 32))
+		return -1;
+	/* compact (bit 5) and kind == 1 (bits 2-4) */
+	if (!(state & (1u << 5)) || ((state >> 2) & 7) != 1)
+		return -1;
+	data = obj + ((state & (1u << 6)) ? c->str_ascii : c->str_compact);
+	if (bpf_probe_read_user_str(dst, size, (const void *)data) < 0) {
+		dst[0] = 0;
+		return -1;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- identity */
+
+static __always_inline int type_name_is(__u64 type, const struct lw_pycfg *c, const char *want,
+					__u32 len, char *buf)
+{
+	__u64 p = rd_ptr(type + c->tp_name);
+	__u32 i;
+
+	if (!p || bpf_probe_read_user_str(buf, 32, (const void *)p) < 0)
+		return 0;
+	for (i = 0; i < 31; i++) {
+		if (i >= len)
+			return buf[i] == 0;
+		if (buf[i] != want[i])
+			return 0;
+	}
+	return 0;
+}
+
+/* The Task behind a Task-step or Task-wakeup callable, or 0 */
+static __always_inline __u64 callable_task(const struct lw_pycfg *c, __u64 obj, __u64 type)
+{
+	char buf[32];
+
+	if (type == c->type_cfunction) {
+		__u64 mlname = rd_ptr(rd_ptr(obj + c->cfunc_ml));
+
+		if (mlname && bpf_probe_read_user_str(buf, sizeof(buf), (const void *)mlname) > 0 &&
+		    buf[0] == 't' && buf[1] == 'a' && buf[2] == 's' && buf[3] == 'k' &&
+		    buf[4] == '_' && buf[5] == 'w' && buf[6] == 'a' && buf[7] == 'k' &&
+		    buf[8] == 'e' && buf[9] == 'u' && buf[10] == 'p' && buf[11] == 0)
+			return rd_ptr(obj + c->cfunc_self);
+		return 0;
+	}
+	if (type_name_is(type, c, "TaskStepMethWrapper", 19, buf) ||
+	    type_name_is(type, c, "_asyncio.TaskStepMethWrapper", 28, buf) ||
+	    type_name_is(type, c, "TaskWakeupMethWrapper", 21, buf))
+		return rd_ptr(obj + c->wrapper_task);
+	return 0;
+}
+
+/* A Task's name: a str, or (3.12+, unnamed) an int counter shown as "Task-<n>" */
+static __always_inline void read_task_name(const struct lw_pycfg *c, __u64 task, char *name,
+					   __s64 *num, __u32 *flags)
+{
+	__u64 obj = rd_ptr(task + c->task_name);
+
+	if (obj && rd_ptr(obj + 8) == c->type_long) {
+		__u64 tag = 0;
+		__u32 d0 = 0, d1 = 0;
+		__s64 ndig;
+
+		rd(&tag, sizeof(tag), obj + 16);
+		rd(&d0, sizeof(d0), obj + 24);
+		rd(&d1, sizeof(d1), obj + 28);
+		ndig = c->long_tag ? (__s64)(tag >> 3) : (__s64)tag;
+		*num = d0;
+		if (ndig > 1)
+			*num |= (__s64)d1 << 30;
+		*flags |= LW_IDENT_TASK_NUM;
+	} else {
+		rd_pystr(c, obj, name, LW_STR_TASK);
+	}
+}
+
+static __always_inline void ident_from_code(const struct lw_pycfg *c, __u64 code,
+					    struct lw_ident *id)
+{
+	__s32 line = 0;
+
+	id->code = code;
+	if (!code)
+		return;
+	if (!rd(&line, sizeof(line), code + c->co_firstlineno))
+		id->firstlineno = line;
+	if (c->co_qualname != NO_FIELD && !id->qualname[0])
+		rd_pystr(c, rd_ptr(code + c->co_qualname), id->qualname, sizeof(id->qualname));
+	if (!id->qualname[0])
+		rd_pystr(c, rd_ptr(code + c->co_name), id->qualname, sizeof(id->qualname));
+	rd_pystr(c, rd_ptr(code + c->co_filename), id->file, sizeof(id->file));
+}
+
+static __always_inline __u64 coro_code(const struct lw_pycfg *c, __u64 coro)
+{
+	if (!coro)
+		return 0;
+	return rd_ptr(coro + c->coro_code);
+}
+
+/*
+ * Classify the callable run by Context.run and find its site key (a code object, or the type
+ * for anything else). With full != 0 also read the strings (only for slow callbacks and new
+ * sites: they cost a few hundred bytes of reads).
+ */
+static __always_inline __u64 classify(const struct lw_pycfg *c, __u64 callable, __u64 ctx,
+				      struct lw_ident *id, int full)
+{
+	__u64 type, task = 0, fn = 0, obj = callable;
+	char buf[32];
+
+	id->callable = callable;
+	id->kind = LW_KIND_UNKNOWN;
+	if (!callable)
+		return 0;
+	type = rd_ptr(obj + 8);
+	id->type = type;
+	if (!type) {
+		id->flags |= LW_IDENT_READ_ERR;
+		return 0;
+	}
+	/* unwrap functools.partial once */
+	if (type != c->type_function && type != c->type_method &&
+	    type_name_is(type, c, "functools.partial", 17, buf)) {
+		obj = rd_ptr(obj + c->partial_fn);
+		type = rd_ptr(obj + 8);
+		id->flags |= LW_IDENT_PARTIAL;
+	}
+	if (type == c->type_method) {
+		fn = rd_ptr(obj + c->meth_func);
+		if (fn && rd_ptr(fn + 8) == c->type_function) {
+			id->kind = LW_KIND_METHOD;
+			goto function;
+		}
+		fn = 0;
+	}
+	if (type == c->type_function) {
+		fn = obj;
+		id->kind = LW_KIND_FUNCTION;
+		goto function;
+	}
+	/* Task steps and wakeups */
+	task = callable_task(c, obj, type);
+	if (task) {
+		__u64 code;
+
+		id->kind = LW_KIND_TASK;
+		id->task = task;
+		if (ctx) {
+			if (rd_ptr(task + c->task_context) == ctx)
+				id->flags |= LW_IDENT_CTX_OK;
+			else
+				id->flags |= LW_IDENT_CTX_BAD;
+		}
+		code = coro_code(c, rd_ptr(task + c->task_coro));
+		id->code = code;
+		if (!full)
+			return code ? code : type;
+		read_task_name(c, task, id->task_name, &id->task_num, &id->flags);
+		/* coroutine qualname (code qualname on 3.11+ is the same) */
+		rd_pystr(c, rd_ptr(rd_ptr(task + c->task_coro) + c->coro_qualname), id->qualname,
+			 sizeof(id->qualname));
+		ident_from_code(c, code, id);
+		return code ? code : type;
+	}
+	/* anything else: its type name */
+	id->kind = LW_KIND_OTHER;
+	if (full) {
+		__u64 p = rd_ptr(type + c->tp_name);
+
+		if (p)
+			bpf_probe_read_user_str(id->qualname, sizeof(id->qualname), (const void *)p);
+	}
+	return type;
+
+function:
+	{
+		__u64 code = rd_ptr(fn + c->func_code);
+
+		id->code = code;
+		if (!full)
+			return code ? code : type;
+		rd_pystr(c, rd_ptr(fn + c->func_qualname), id->qualname, sizeof(id->qualname));
+		ident_from_code(c, code, id);
+		return code ? code : type;
+	}
+}
+
+/* ---------------------------------------------------------------- Python stacks */
+
+static __always_inline __u64 thread_tstate(const struct lw_pycfg *c, __u32 tid)
+{
+	__u64 *ts = bpf_map_lookup_elem(&tstates, &tid);
+	struct task_struct *task;
+	__u64 fsbase, v = 0;
+
+	if (ts && *ts)
+		return *ts;
+	if (c->tss_key < 0 || c->tss_key >= 32)
+		return 0;
+	/* glibc: pthread_self() == fs base; TSD slot data at specific_1stblock[key].data */
+	task = (struct task_struct *)bpf_get_current_task();
+	fsbase = BPF_CORE_READ(task, thread.fsbase);
+	if (!fsbase)
+		return 0;
+	rd(&v, sizeof(v), fsbase + c->tsd_base + (__u64)c->tss_key * 16 + 8);
+	return v;
+}
+
+/* Task of the callable Handle._run is running, into the stack record */
+static __always_inline void stack_task(const struct lw_pycfg *c, struct lw_pystack *s, __u64 cb)
+{
+	__u64 type, task;
+
+	s->cb_callable = cb;
+	if (!cb)
+		return;
+	type = rd_ptr(cb + 8);
+	task = callable_task(c, cb, type);
+	if (!task)
+		return;
+	s->task = task;
+	read_task_name(c, task, s->task_name, &s->task_num, &s->task_flags);
+}
+
+/*
+ * Walk the current thread's Python frames into s, innermost first. Frame i goes to slot i;
+ * frames without code (3.12+ C-stack shims, 3.13 entry frames) are stored with code 0 and
+ * skipped by userspace: one slot per iteration keeps the verifier's state count linear.
+ */
+static __noinline void walk_pystack(const struct lw_pycfg *c, __u32 tid, struct lw_pystack *s)
+{
+	__u64 tstate, f, code, instr, hframe = 0;
+	__u32 i;
+	__u8 owner;
+
+	s->nframes = 0;
+	s->flags = LW_STACK_VALID;
+	s->ts_ns = bpf_ktime_get_ns();
+	if (!(c->flags & LW_PROC_PYTHON))
+		return;
+	tstate = thread_tstate(c, tid);
+	if (!tstate) {
+		s->flags |= LW_STACK_NO_TSTATE;
+		return;
+	}
+	f = rd_ptr(tstate + c->ts_frame);
+	if (c->cframe_cur != NO_FIELD)
+		f = rd_ptr(f + c->cframe_cur);
+
+	for (i = 0; i < LW_MAX_PYFRAMES; i++) {
+		if (!f)
+			break;
+		owner = 0;
+		code = 0;
+		instr = 0;
+		if (c->f_owner != NO_FIELD)
+			bpf_probe_read_user(&owner, 1, (void *)(f + c->f_owner));
+		if (rd(&code, sizeof(code), f + c->f_code))
+			s->flags |= LW_STACK_READ_ERR;
+		bpf_probe_read_user(&instr, sizeof(instr), (void *)(f + c->f_instr));
+		if (code == c->none_obj || (owner == 3 && c->minor >= 12))
+			code = 0;
+		s->frames[i].code = code;
+		s->frames[i].instr = instr;
+		s->frames[i].frame = f;
+		if (code && code == c->handle_run_code)
+			hframe = f;
+		f = rd_ptr(f + c->f_back);
+	}
+	if (f)
+		s->flags |= LW_STACK_TRUNCATED;
+	s->nframes = i;
+	s->cb_callable = 0;
+	s->task = 0;
+	s->task_flags = 0;
+	s->task_name[0] = 0;
+	if (hframe && c->handle_cb_slot) {
+		/* asyncio: Handle._run's self._callback names the callback (and its Task) */
+		__u64 self = rd_ptr(hframe + c->f_localsplus);
+
+		if (self)
+			stack_task(c, s, rd_ptr(self + c->handle_cb_slot));
+	}
+}
+
+static __always_inline void capture_native(void *ctx, struct lw_pystack *s, struct lw_pycfg *c)
+{
+	long n;
+
+	s->nnative = 0;
+	if (!(c->flags & LW_PROC_NATIVE))
+		return;
+	n = bpf_get_stack(ctx, s->native, sizeof(s->native), BPF_F_USER_STACK);
+	if (n > 0)
+		s->nnative = (__u32)(n / sizeof(__u64));
+}
+
+/* ---------------------------------------------------------------- thread state */
+
+static __always_inline struct lw_zero *zeroes(void)
+{
+	__u32 k = 0;
+
+	return bpf_map_lookup_elem(&zero, &k);
+}
+
+/* Find or create (syscall/uprobe context only) the state of a thread of a traced process. */
+static __always_inline struct lw_thread *thread_get(__u32 tgid, __u32 tid, int create)
+{
+	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
+	struct lw_zero *z;
+	struct lw_rec_task *r;
+
+	if (th || !create)
+		return th;
+	z = zeroes();
+	if (!z)
+		return 0;
+	z->th.tgid = tgid;
+	z->th.poll_nr = (__u32)-1;
+	z->th.off_sys = (__u32)-1;
+	if (bpf_map_update_elem(&threads, &tid, &z->th, BPF_NOEXIST)) {
+		__sync_fetch_and_add(&thread_map_full, 1);
+		return 0;
+	}
+	bpf_map_update_elem(&stacks, &tid, &z->st, BPF_NOEXIST);
+	z->ls.tgid = tgid;
+	bpf_map_update_elem(&loop_stats, &tid, &z->ls, BPF_NOEXIST);
+	z->th.tgid = 0;
+	z->th.poll_nr = 0;
+	z->th.off_sys = 0;
+	z->ls.tgid = 0;
+
+	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (r) {
+		r->hdr.type = LW_REC_NEWTHREAD;
+		r->hdr.size = sizeof(*r);
+		r->hdr.tgid = tgid;
+		r->hdr.tid = tid;
+		r->hdr.ts_ns = bpf_ktime_get_ns();
+		r->ppid = 0;
+		r->exit_code = 0;
+		bpf_get_current_comm(r->comm, sizeof(r->comm));
+		bpf_ringbuf_submit(r, 0);
+	} else {
+		__sync_fetch_and_add(&lost_events, 1);
+	}
+	return bpf_map_lookup_elem(&threads, &tid);
+}
+
+static __always_inline void split_reset(struct lw_split *s)
+{
+	__builtin_memset(s, 0, sizeof(*s));
+}
+
+static __always_inline void split_add_sys(struct lw_split *s, __u32 nr, __u64 ns)
+{
+	__u32 i;
+
+	for (i = 0; i < LW_SPLIT_SYSCALLS; i++) {
+		if (i >= s->nsys)
+			break;
+		if (s->sys[i].nr == nr) {
+			s->sys[i].ns += ns;
+			s->sys[i].count++;
+			return;
+		}
+	}
+	if (s->nsys < LW_SPLIT_SYSCALLS) {
+		i = s->nsys;
+		if (i < LW_SPLIT_SYSCALLS) {
+			s->sys[i].nr = nr;
+			s->sys[i].ns = ns;
+			s->sys[i].count = 1;
+			s->nsys = i + 1;
+		}
+		return;
+	}
+	s->other_blocked_ns += ns;
+}
+
+static __always_inline void split_add(struct lw_split *s, __u32 kind, __u32 sys, __u64 blocked,
+				      __u64 runq, __u64 holder)
+{
+	s->runq_ns += runq;
+	if (kind == LW_OFF_GIL) {
+		s->gil_ns += blocked;
+		s->gil_switches++;
+		if (blocked > s->gil_holder_ns) {
+			s->gil_holder_ns = blocked;
+			s->gil_holder = holder;
+		}
+	} else if (kind == LW_OFF_BLOCKED) {
+		s->blocked_ns += blocked;
+		split_add_sys(s, sys, blocked);
+	}
+}
+
+static __always_inline int busy(const struct lw_thread *th)
+{
+	return th->iter_start_ns || th->cb_depth;
+}
+
+/* ---------------------------------------------------------------- records */
+
+static __always_inline void hdr_fill(struct lw_rec_hdr *h, __u32 type, __u32 size, __u32 tgid,
+				     __u32 tid, __u64 now)
+{
+	h->type = type;
+	h->size = size;
+	h->tgid = tgid;
+	h->tid = tid;
+	h->ts_ns = now;
+}
+
+static __always_inline void copy_stack(struct lw_pystack *dst, const struct lw_pystack *src)
+{
+	bpf_probe_read_kernel(dst, sizeof(*dst), src);
+}
+
+/* ---------------------------------------------------------------- loop iterations */
+
+static __always_inline void iteration_end(struct lw_thread *th, const struct lw_pycfg *c,
+					  __u32 tgid, __u32 tid, __u64 now)
+{
+	struct lw_loop_stats *ls;
+	struct lw_tstacks *st;
+	struct lw_rec_tick *r;
+	__u64 busy_ns = now - th->iter_start_ns;
+
+	ls = bpf_map_lookup_elem(&loop_stats, &tid);
+	if (ls) {
+		ls->poll_nr = th->poll_nr;
+		__sync_fetch_and_add(&ls->iterations, 1);
+		__sync_fetch_and_add(&ls->busy_ns, busy_ns);
+		__sync_fetch_and_add(&ls->callbacks, th->iter_callbacks);
+		__sync_fetch_and_add(&ls->lag[lw_hist_slot(busy_ns) & (LW_HIST_SLOTS - 1)], 1);
+	}
+	if (busy_ns < c->threshold_ns)
+		return;
+	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		__sync_fetch_and_add(&lost_events, 1);
+		return;
+	}
+	hdr_fill(&r->hdr, LW_REC_TICK, sizeof(*r), tgid, tid, now);
+	r->start_ns = th->iter_start_ns;
+	r->busy_ns = busy_ns;
+	r->flags = (c->flags & LW_PROC_PRECISE) ? LW_TICK_PRECISE : 0;
+	r->callbacks = th->iter_callbacks;
+	r->poll_nr = th->poll_nr;
+	r->pad = 0;
+	r->slowest_cb_ns = th->slowest_cb_ns;
+	bpf_probe_read_kernel(&r->slowest, sizeof(r->slowest), &th->slowest);
+	bpf_probe_read_kernel(&r->split, sizeof(r->split), &th->iter);
+	st = bpf_map_lookup_elem(&stacks, &tid);
+	if (st) {
+		copy_stack(&r->block_stack, &st->iter_block);
+		copy_stack(&r->cpu_stack, &st->cpu);
+	} else {
+		r->block_stack.flags = 0;
+		r->block_stack.nframes = 0;
+		r->cpu_stack.flags = 0;
+		r->cpu_stack.nframes = 0;
+	}
+	bpf_ringbuf_submit(r, 0);
+}
+
+static __always_inline void iteration_begin(struct lw_thread *th, __u32 tid, __u64 now)
+{
+	struct lw_tstacks *st = bpf_map_lookup_elem(&stacks, &tid);
+
+	th->iter_start_ns = now;
+	th->iter_callbacks = 0;
+	th->best_block_ns = 0;
+	th->slowest_cb_ns = 0;
+	split_reset(&th->iter);
+	if (st) {
+		st->iter_block.flags = 0;
+		st->iter_block.nframes = 0;
+		st->cpu.flags = 0;
+		st->cpu.nframes = 0;
+	}
+}
+
+SEC("raw_tp/sys_enter")
+int lw_sys_enter(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u32 nr = (__u32)ctx->args[1];
+	__u64 id, now;
+	__u32 tgid, tid;
+	struct lw_pycfg *c;
+	struct lw_thread *th;
+
+	if (!is_epoll(nr) && !is_pollish(nr))
+		return 0;
+	id = bpf_get_current_pid_tgid();
+	tgid = id >> 32;
+	tid = (__u32)id;
+	c = bpf_map_lookup_elem(&procs, &tgid);
+	if (!c)
+		return 0;
+	th = thread_get(tgid, tid, 1);
+	if (!th)
+		return 0;
+	/* Once a thread has waited in epoll, only epoll ends its iterations: a poll() inside a
+	 * callback (a socket with a timeout) is blocking work, not the loop. */
+	if (!is_epoll(nr) && th->poll_nr != (__u32)-1 && is_epoll(th->poll_nr))
+		return 0;
+	now = bpf_ktime_get_ns();
+	if (th->iter_start_ns)
+		iteration_end(th, c, tgid, tid, now);
+	th->poll_nr = nr;
+	th->in_poll = 1;
+	th->poll_enter_ns = now;
+	th->iter_start_ns = 0;
+	return 0;
+}
+
+SEC("raw_tp/sys_exit")
+int lw_sys_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+	__u32 tid, nr;
+	struct lw_thread *th;
+	struct lw_loop_stats *ls;
+	__u64 now;
+
+	nr = (__u32)BPF_CORE_READ(regs, orig_ax);
+	if (!is_epoll(nr) && !is_pollish(nr))
+		return 0;
+	tid = (__u32)bpf_get_current_pid_tgid();
+	th = bpf_map_lookup_elem(&threads, &tid);
+	if (!th) {
+		/* attached while it waited: start tracking at its first return */
+		__u64 id = bpf_get_current_pid_tgid();
+		__u32 tgid = id >> 32;
+
+		if (!bpf_map_lookup_elem(&procs, &tgid))
+			return 0;
+		th = thread_get(tgid, tid, 1);
+		if (!th)
+			return 0;
+		th->poll_nr = nr;
+		th->in_poll = 1;
+		th->poll_enter_ns = 0;
+	}
+	if (!th->in_poll || nr != th->poll_nr)
+		return 0;
+	now = bpf_ktime_get_ns();
+	if (th->poll_enter_ns) {
+		ls = bpf_map_lookup_elem(&loop_stats, &tid);
+		if (ls)
+			__sync_fetch_and_add(&ls->idle_ns, now - th->poll_enter_ns);
+	}
+	th->in_poll = 0;
+	iteration_begin(th, tid, now);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- scheduler */
+
+/* user registers of the current task */
+static __always_inline struct pt_regs *current_regs(struct task_struct *t)
+{
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs) &&
+	    bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf))
+		return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	/* older kernels (< 5.15, no FRED): pt_regs sit at the top of the 16 KiB stack */
+	return (struct pt_regs *)((__u64)BPF_CORE_READ(t, stack) + 16384 - sizeof(struct pt_regs));
+}
+
+static __always_inline __u32 task_state(struct task_struct *t)
+{
+	if (bpf_core_field_exists(t->__state))
+		return BPF_CORE_READ(t, __state);
+	{
+		struct task_struct___old {
+			long state;
+		} *o = (void *)t;
+
+		return (__u32)BPF_CORE_READ(o, state);
+	}
+}
+
+/* The thread `prev` (== current) leaves the CPU. */
+static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u32 preempt,
+				       __u64 now)
+{
+	__u32 tid = BPF_CORE_READ(prev, pid);
+	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
+	struct lw_pycfg *c;
+	struct lw_tstacks *st;
+	struct pt_regs *regs;
+	__u32 tgid;
+	__u16 insn = 0;
+	__u64 ip, nr, a0;
+
+	if (!th || !busy(th))
+		return;
+	tgid = th->tgid;
+	th->off_ts = now;
+	th->wake_ts = 0;
+	th->off_sys = (__u32)-1;
+	th->off_stack_ok = 0;
+	th->off_gil_holder = 0;
+	if (preempt || task_state(prev) == 0) {
+		th->off_kind = LW_OFF_RUNQ;
+		return;
+	}
+	th->off_kind = LW_OFF_BLOCKED;
+	c = bpf_map_lookup_elem(&procs, &tgid);
+	if (!c)
+		return;
+	/* in a syscall? the instruction before the user ip is `syscall` (0f 05) */
+	regs = current_regs(prev);
+	ip = BPF_CORE_READ(regs, ip);
+	nr = BPF_CORE_READ(regs, orig_ax);
+	if (ip > 2 && !bpf_probe_read_user(&insn, 2, (void *)(ip - 2)) && insn == 0x050f &&
+	    nr < 1024) {
+		th->off_sys = (__u32)nr;
+		a0 = BPF_CORE_READ(regs, di);
+		th->off_args[0] = a0;
+		th->off_args[1] = BPF_CORE_READ(regs, si);
+		th->off_args[2] = BPF_CORE_READ(regs, dx);
+		if (nr == NR_futex && c->gil && a0 >= c->gil && a0 < c->gil + c->gil_size) {
+			th->off_kind = LW_OFF_GIL;
+			th->off_gil_holder = rd_ptr(c->gil + c->gil_last_holder);
+		}
+	}
+	if (!(c->flags & LW_PROC_STACKS))
+		return;
+	st = bpf_map_lookup_elem(&stacks, &tid);
+	if (!st)
+		return;
+	walk_pystack(c, tid, &st->pending);
+	st->pending.syscall = th->off_sys;
+	capture_native(ctx, &st->pending, c);
+	th->off_stack_ok = 1;
+}
+
+static __always_inline void emit_block(struct lw_thread *th, struct lw_tstacks *st, __u32 tid,
+				       __u64 now, __u64 blocked)
+{
+	struct lw_rec_block *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+
+	if (!r) {
+		__sync_fetch_and_add(&lost_events, 1);
+		return;
+	}
+	hdr_fill(&r->hdr, LW_REC_BLOCK, sizeof(*r), th->tgid, tid, now);
+	r->start_ns = th->off_ts;
+	r->duration_ns = blocked;
+	r->syscall = th->off_sys;
+	r->flags = 0;
+	r->args[0] = th->off_args[0];
+	r->args[1] = th->off_args[1];
+	r->args[2] = th->off_args[2];
+	r->cb_callable = th->cb_depth ? th->cb_callable : 0;
+	if (st && th->off_stack_ok) {
+		copy_stack(&r->stack, &st->pending);
+	} else {
+		r->stack.flags = 0;
+		r->stack.nframes = 0;
+		r->stack.nnative = 0;
+	}
+	bpf_ringbuf_submit(r, 0);
+}
+
+/* The thread `next` gets the CPU back. current is someone else: no user reads here. */
+static __always_inline void switch_in(struct task_struct *next, __u64 now)
+{
+	__u32 tid = BPF_CORE_READ(next, pid);
+	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
+	struct lw_pycfg *c;
+	struct lw_tstacks *st;
+	__u64 blocked = 0, runq = 0;
+	__u32 tgid;
+
+	if (!th || !th->off_ts)
+		return;
+	if (th->off_kind == LW_OFF_RUNQ) {
+		runq = now - th->off_ts;
+	} else if (th->wake_ts && th->wake_ts >= th->off_ts && th->wake_ts <= now) {
+		blocked = th->wake_ts - th->off_ts;
+		runq = now - th->wake_ts;
+	} else {
+		blocked = now - th->off_ts;
+	}
+	if (busy(th)) {
+		split_add(&th->iter, th->off_kind, th->off_sys, blocked, runq, th->off_gil_holder);
+		if (th->cb_depth)
+			split_add(&th->cb, th->off_kind, th->off_sys, blocked, runq,
+				  th->off_gil_holder);
+		if (th->off_kind == LW_OFF_BLOCKED && th->off_stack_ok) {
+			st = bpf_map_lookup_elem(&stacks, &tid);
+			if (st) {
+				st->pending.ns = blocked;
+				if (blocked > th->best_block_ns) {
+					th->best_block_ns = blocked;
+					copy_stack(&st->iter_block, &st->pending);
+				}
+				if (th->cb_depth && blocked > th->cb_best_block_ns) {
+					th->cb_best_block_ns = blocked;
+					copy_stack(&st->cb_block, &st->pending);
+				}
+			}
+			tgid = th->tgid;
+			c = bpf_map_lookup_elem(&procs, &tgid);
+			if (c && blocked >= c->block_threshold_ns)
+				emit_block(th, st, tid, now, blocked);
+		} else if (th->off_kind == LW_OFF_BLOCKED) {
+			tgid = th->tgid;
+			c = bpf_map_lookup_elem(&procs, &tgid);
+			if (c && blocked >= c->block_threshold_ns)
+				emit_block(th, 0, tid, now, blocked);
+		}
+	}
+	th->off_ts = 0;
+	th->wake_ts = 0;
+}
+
+SEC("raw_tp/sched_switch")
+int lw_sched_switch(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *prev = (struct task_struct *)ctx->args[1];
+	struct task_struct *next = (struct task_struct *)ctx->args[2];
+	__u64 now = bpf_ktime_get_ns();
+
+	switch_out(ctx, prev, (__u32)ctx->args[0], now);
+	switch_in(next, now);
+	return 0;
+}
+
+static __always_inline int on_wakeup(struct task_struct *p)
+{
+	__u32 tid = BPF_CORE_READ(p, pid);
+	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
+
+	if (th && th->off_ts && !th->wake_ts && th->off_kind != LW_OFF_RUNQ)
+		th->wake_ts = bpf_ktime_get_ns();
+	return 0;
+}
+
+SEC("raw_tp/sched_wakeup")
+int lw_sched_wakeup(struct bpf_raw_tracepoint_args *ctx)
+{
+	return on_wakeup((struct task_struct *)ctx->args[0]);
+}
+
+SEC("raw_tp/sched_process_exit")
+int lw_process_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *p = (struct task_struct *)bpf_get_current_task();
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id, tgid = id >> 32;
+	struct lw_rec_task *r;
+
+	if (!bpf_map_lookup_elem(&procs, &tgid))
+		return 0;
+	bpf_map_delete_elem(&threads, &tid);
+	bpf_map_delete_elem(&stacks, &tid);
+	if (tid != tgid)
+		return 0;
+	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		__sync_fetch_and_add(&lost_events, 1);
+		return 0;
+	}
+	hdr_fill(&r->hdr, LW_REC_EXIT, sizeof(*r), tgid, tid, bpf_ktime_get_ns());
+	r->ppid = 0;
+	r->exit_code = BPF_CORE_READ(p, exit_code);
+	bpf_get_current_comm(r->comm, sizeof(r->comm));
+	bpf_ringbuf_submit(r, 0);
+	return 0;
+}
+
+SEC("raw_tp/sched_process_exec")
+int lw_process_exec(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *p = (struct task_struct *)bpf_get_current_task();
+	__u64 id = bpf_get_current_pid_tgid();
+	struct lw_rec_task *r;
+
+	if (!want_exec)
+		return 0;
+	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		__sync_fetch_and_add(&lost_events, 1);
+		return 0;
+	}
+	hdr_fill(&r->hdr, LW_REC_EXEC, sizeof(*r), id >> 32, (__u32)id, bpf_ktime_get_ns());
+	r->ppid = BPF_CORE_READ(p, real_parent, tgid);
+	r->exit_code = 0;
+	bpf_get_current_comm(r->comm, sizeof(r->comm));
+	bpf_ringbuf_submit(r, 0);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- CPU samples */
+
+SEC("perf_event")
+int lw_sample(struct bpf_perf_event_data *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id, tgid = id >> 32;
+	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
+	struct lw_pycfg *c;
+	struct lw_tstacks *st;
+
+	if (!th || !busy(th))
+		return 0;
+	c = bpf_map_lookup_elem(&procs, &tgid);
+	if (!c || !(c->flags & LW_PROC_STACKS))
+		return 0;
+	st = bpf_map_lookup_elem(&stacks, &tid);
+	if (!st)
+		return 0;
+	__sync_fetch_and_add(&samples, 1);
+	walk_pystack(c, tid, &st->cpu);
+	st->cpu.syscall = (__u32)-1;
+	st->cpu.ns = 0;
+	capture_native(ctx, &st->cpu, c);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- precise mode */
+
+SEC("uprobe")
+int BPF_KPROBE(lw_ctxrun_enter, void *ctxobj, void *args)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id;
+	struct lw_thread *th;
+	struct lw_tstacks *st;
+
+	if (!bpf_map_lookup_elem(&procs, &tgid))
+		return 0;
+	th = thread_get(tgid, tid, 1);
+	if (!th)
+		return 0;
+	if (th->cb_depth++)
+		return 0;
+	th->cb_start_ns = bpf_ktime_get_ns();
+	th->cb_ctx = (__u64)ctxobj;
+	th->cb_callable = rd_ptr((__u64)args);
+	th->cb_best_block_ns = 0;
+	split_reset(&th->cb);
+	st = bpf_map_lookup_elem(&stacks, &tid);
+	if (st) {
+		st->cb_block.flags = 0;
+		st->cb_block.nframes = 0;
+	}
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(lw_ctxrun_exit)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id;
+	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
+	struct lw_pycfg *c;
+	struct lw_zero *z;
+	struct lw_site_key key = {};
+	struct lw_hist *h;
+	struct lw_rec_callback *r;
+	struct lw_rec_site *rs;
+	struct lw_tstacks *st;
+	__u64 now, dur, site;
+	__u32 slot;
+
+	if (!th)
+		return 0;
+	if (!th->cb_depth) {
+		__sync_fetch_and_add(&depth_errors, 1);
+		return 0;
+	}
+	if (--th->cb_depth)
+		return 0;
+	c = bpf_map_lookup_elem(&procs, &tgid);
+	z = zeroes();
+	if (!c || !z)
+		return 0;
+	now = bpf_ktime_get_ns();
+	dur = now - th->cb_start_ns;
+	th->iter_callbacks++;
+
+	/* site key: a few pointer reads for every callback */
+	__builtin_memset(&z->id, 0, sizeof(z->id));
+	site = classify(c, th->cb_callable, th->cb_ctx, &z->id, 0);
+	key.tgid = tgid;
+	key.site = site;
+	h = bpf_map_lookup_elem(&sites, &key);
+	if (!h) {
+		if (bpf_map_update_elem(&sites, &key, &z->h, BPF_NOEXIST) == 0) {
+			/* first sighting: tell userspace who this is while it still exists */
+			rs = bpf_ringbuf_reserve(&events, sizeof(*rs), 0);
+			if (rs) {
+				hdr_fill(&rs->hdr, LW_REC_SITE, sizeof(*rs), tgid, tid, now);
+				rs->site = site;
+				__builtin_memset(&rs->ident, 0, sizeof(rs->ident));
+				classify(c, th->cb_callable, th->cb_ctx, &rs->ident, 1);
+				bpf_ringbuf_submit(rs, 0);
+			} else {
+				__sync_fetch_and_add(&lost_events, 1);
+			}
+		}
+		h = bpf_map_lookup_elem(&sites, &key);
+	}
+	if (h) {
+		slot = lw_hist_slot(dur) & (LW_HIST_SLOTS - 1);
+		__sync_fetch_and_add(&h->count, 1);
+		__sync_fetch_and_add(&h->total_ns, dur);
+		__sync_fetch_and_add(&h->slots[slot], 1);
+		if (dur > h->max_ns)
+			h->max_ns = dur;
+	}
+	if (dur > th->slowest_cb_ns && th->iter_start_ns) {
+		th->slowest_cb_ns = dur;
+		th->slowest.kind = z->id.kind;
+		th->slowest.code = z->id.code;
+		th->slowest.callable = th->cb_callable;
+		th->slowest.type = z->id.type;
+		th->slowest.task = z->id.task;
+	}
+	if (dur < c->threshold_ns)
+		return 0;
+
+	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		__sync_fetch_and_add(&lost_events, 1);
+		return 0;
+	}
+	hdr_fill(&r->hdr, LW_REC_CALLBACK, sizeof(*r), tgid, tid, now);
+	r->start_ns = th->cb_start_ns;
+	r->duration_ns = dur;
+	r->flags = 0;
+	r->depth_errors = 0;
+	__builtin_memset(&r->ident, 0, sizeof(r->ident));
+	classify(c, th->cb_callable, th->cb_ctx, &r->ident, 1);
+	bpf_probe_read_kernel(&r->split, sizeof(r->split), &th->cb);
+	st = bpf_map_lookup_elem(&stacks, &tid);
+	if (st && th->cb_best_block_ns) {
+		copy_stack(&r->block_stack, &st->cb_block);
+	} else {
+		r->block_stack.flags = 0;
+		r->block_stack.nframes = 0;
+		r->block_stack.nnative = 0;
+	}
+	if (st && st->cpu.ts_ns >= th->cb_start_ns) {
+		copy_stack(&r->cpu_stack, &st->cpu);
+	} else {
+		r->cpu_stack.flags = 0;
+		r->cpu_stack.nframes = 0;
+		r->cpu_stack.nnative = 0;
+	}
+	bpf_ringbuf_submit(r, 0);
+	return 0;
+}

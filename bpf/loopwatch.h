@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The record ABI shared by the BPF programs (bpf/loopwatch.bpf.c) and userspace (daemon/).
+ *
+ * Every record sent over the ring buffer starts with struct lw_rec_hdr: a type tag first,
+ * then the record's size in bytes. Only fixed-width fields, explicit padding, no bool.
+ * Bump LW_ABI_VERSION whenever a layout below changes.
+ */
+#ifndef LOOPWATCH_H
+#define LOOPWATCH_H
+
+#define LW_ABI_VERSION 1
+
+#define LW_MAX_PYFRAMES 64	/* Python frame slots per stack (shims included) */
+#define LW_MAX_NATIVE 16	/* native (user) return addresses kept per stack */
+#define LW_STR_TASK 64		/* task name */
+#define LW_STR_QUAL 128		/* qualname / type name */
+#define LW_STR_FILE 256		/* code object filename */
+#define LW_SPLIT_SYSCALLS 6	/* distinct syscalls kept in a time split */
+#define LW_HIST_SUB 4		/* sub-buckets per power of two */
+#define LW_HIST_SLOTS 128	/* 32 powers of two of microseconds x LW_HIST_SUB */
+
+/* Record types (lw_rec_hdr.type) */
+enum lw_rec_type {
+	LW_REC_CALLBACK = 1,	/* a callback (precise mode) ran >= threshold */
+	LW_REC_TICK = 2,	/* a loop iteration was busy >= threshold */
+	LW_REC_BLOCK = 3,	/* a syscall inside a busy iteration blocked >= block threshold */
+	LW_REC_SITE = 4,	/* first sighting of a callback site (precise mode) */
+	LW_REC_NEWTHREAD = 5,	/* a traced process has a thread not seen before */
+	LW_REC_EXIT = 6,	/* a traced process exited */
+	LW_REC_EXEC = 7,	/* some process exec'd (daemon discovery) */
+	LW_REC_ASYNCIO = 8,	/* asyncio mistake: unawaited coroutine, lost exception, ... */
+	LW_REC_GC = 9,		/* a GC pause inside a busy iteration (informational) */
+};
+
+/* What a time split's "off-CPU" reason was */
+enum lw_off_kind {
+	LW_OFF_NONE = 0,
+	LW_OFF_RUNQ = 1,	/* preempted or woken, waiting for a CPU */
+	LW_OFF_BLOCKED = 2,	/* sleeping in a syscall (or a page fault) */
+	LW_OFF_GIL = 3,		/* sleeping on the GIL's futex */
+};
+
+/* lw_ident.kind */
+enum lw_cb_kind {
+	LW_KIND_OTHER = 0,
+	LW_KIND_TASK = 1,	/* a Task step or wakeup */
+	LW_KIND_FUNCTION = 2,
+	LW_KIND_METHOD = 3,
+	LW_KIND_UNKNOWN = 4,	/* could not read the callable */
+};
+
+/* lw_ident.flags */
+#define LW_IDENT_TASK_NUM	(1u << 0)	/* task name is an int: "Task-<task_num>" */
+#define LW_IDENT_CTX_OK		(1u << 1)	/* task->task_context == the Context being run */
+#define LW_IDENT_CTX_BAD	(1u << 2)	/* ... and it was not: offsets are wrong */
+#define LW_IDENT_PARTIAL	(1u << 3)	/* functools.partial was unwrapped */
+#define LW_IDENT_READ_ERR	(1u << 4)	/* some read failed; fields may be empty */
+
+/* lw_pystack.flags */
+#define LW_STACK_TRUNCATED	(1u << 0)	/* more frames than LW_MAX_PYFRAMES */
+#define LW_STACK_READ_ERR	(1u << 1)	/* a frame could not be read */
+#define LW_STACK_NO_TSTATE	(1u << 2)	/* thread state unknown */
+#define LW_STACK_VALID		(1u << 3)	/* this slot holds a stack */
+
+/* lw_rec_tick.flags / lw_rec_callback.flags */
+#define LW_TICK_IN_PROGRESS	(1u << 0)	/* not a record from BPF: userspace live alert */
+#define LW_TICK_PRECISE		(1u << 1)	/* callbacks counted by context_run probes */
+
+/* Header of every ring-buffer record */
+struct lw_rec_hdr {
+	__u32 type;
+	__u32 size;
+	__u32 tgid;
+	__u32 tid;
+	__u64 ts_ns;		/* bpf_ktime_get_ns() */
+};
+
+/* Identity of a callback, read in BPF while it still exists */
+struct lw_ident {
+	__u32 kind;		/* enum lw_cb_kind */
+	__u32 flags;		/* LW_IDENT_* */
+	__u64 callable;		/* the callable object (args[0] of Context.run) */
+	__u64 code;		/* its code object (0 for kind other) */
+	__u64 type;		/* its type object */
+	__u64 task;		/* the Task object, 0 when not a task */
+	__s64 task_num;		/* LW_IDENT_TASK_NUM: the int name */
+	__s32 firstlineno;
+	__u32 pad;
+	char task_name[LW_STR_TASK];
+	char qualname[LW_STR_QUAL];
+	char file[LW_STR_FILE];
+};
+
+/* One Python frame as seen in the kernel: userspace decodes the line */
+struct lw_pyframe {
+	__u64 code;		/* PyCodeObject *, 0 for a skipped shim/entry frame */
+	__u64 instr;		/* f_lasti (<= 3.10) or the instruction pointer (3.11+) */
+	__u64 frame;		/* the frame's address */
+};
+
+struct lw_pystack {
+	__u32 nframes;
+	__u32 flags;		/* LW_STACK_* */
+	__u32 nnative;
+	__u32 syscall;		/* syscall the thread was in when captured, or -1 */
+	__u64 ts_ns;		/* when captured */
+	__u64 ns;		/* how long the thread stayed blocked there (blocking stacks) */
+	/* asyncio: the callback run by the outermost Handle._run frame, when known */
+	__u64 cb_callable;
+	__u64 task;
+	__s64 task_num;		/* LW_IDENT_TASK_NUM in task_flags */
+	__u32 task_flags;
+	__u32 pad;
+	char task_name[LW_STR_TASK];
+	struct lw_pyframe frames[LW_MAX_PYFRAMES];	/* innermost first */
+	__u64 native[LW_MAX_NATIVE];			/* user return addresses, innermost first */
+};
+
+/* Time split of an interval (an iteration or a callback) */
+struct lw_split_sys {
+	__u32 nr;		/* syscall number */
+	__u32 count;
+	__u64 ns;
+};
+
+struct lw_split {
+	__u64 runq_ns;		/* runnable, waiting for a CPU */
+	__u64 blocked_ns;	/* sleeping (all reasons except the GIL) */
+	__u64 gil_ns;		/* sleeping on the GIL */
+	__u64 gc_ns;		/* inside a garbage collection */
+	__u64 other_blocked_ns;	/* blocked in syscalls beyond LW_SPLIT_SYSCALLS */
+	__u32 nsys;
+	__u32 gil_switches;
+	__u64 gil_holder;	/* tstate of the GIL holder at the longest GIL wait */
+	__u64 gil_holder_ns;	/* that longest wait */
+	struct lw_split_sys sys[LW_SPLIT_SYSCALLS];
+};
+
+/* LW_REC_CALLBACK: precise mode, one callback >= threshold */
+struct lw_rec_callback {
+	struct lw_rec_hdr hdr;
+	__u64 start_ns;
+	__u64 duration_ns;
+	__u32 flags;
+	__u32 depth_errors;	/* unbalanced entry/return probes seen on this thread */
+	struct lw_ident ident;
+	struct lw_split split;
+	struct lw_pystack block_stack;	/* where it blocked longest (LW_STACK_VALID if any) */
+	struct lw_pystack cpu_stack;	/* where it burned CPU (last sample), if any */
+};
+
+/* LW_REC_TICK: one loop iteration busy >= threshold */
+struct lw_rec_tick {
+	struct lw_rec_hdr hdr;
+	__u64 start_ns;		/* poll-family syscall returned */
+	__u64 busy_ns;		/* until the next poll-family syscall */
+	__u32 flags;
+	__u32 callbacks;	/* context_run calls seen (precise mode), else 0 */
+	__u32 poll_nr;		/* syscall that ends iterations on this thread */
+	__u32 pad;
+	__u64 slowest_cb_ns;	/* precise mode: the slowest callback in the iteration */
+	struct lw_ident slowest;	/* ... and its identity */
+	struct lw_split split;
+	struct lw_pystack block_stack;
+	struct lw_pystack cpu_stack;
+};
+
+/* LW_REC_BLOCK: a blocking syscall inside a busy iteration */
+struct lw_rec_block {
+	struct lw_rec_hdr hdr;
+	__u64 start_ns;
+	__u64 duration_ns;	/* time the thread was off-CPU in it */
+	__u32 syscall;
+	__u32 flags;
+	__u64 args[3];		/* first syscall arguments (fd, ...) */
+	__u64 cb_callable;	/* precise mode: enclosing callback's callable */
+	struct lw_pystack stack;
+};
+
+/* LW_REC_SITE: a callback site seen for the first time (precise mode) */
+struct lw_rec_site {
+	struct lw_rec_hdr hdr;
+	__u64 site;		/* the key used in the site histogram map */
+	struct lw_ident ident;
+};
+
+/* LW_REC_NEWTHREAD / LW_REC_EXIT / LW_REC_EXEC */
+struct lw_rec_task {
+	struct lw_rec_hdr hdr;
+	__u32 ppid;
+	__u32 exit_code;
+	char comm[16];
+};
+
+/* Keys and values of the maps userspace reads */
+struct lw_site_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 site;		/* code object, or type object for kind other */
+};
+
+struct lw_hist {
+	__u64 count;
+	__u64 total_ns;
+	__u64 max_ns;
+	__u32 slots[LW_HIST_SLOTS];
+};
+
+/* Per-thread loop statistics (map loop_stats, key tid) */
+struct lw_loop_stats {
+	__u32 tgid;
+	__u32 poll_nr;
+	__u64 iterations;
+	__u64 busy_ns;		/* sum of busy periods */
+	__u64 idle_ns;		/* sum of time inside the poll-family syscall */
+	__u64 callbacks;	/* precise mode */
+	__u32 lag[LW_HIST_SLOTS];	/* histogram of iteration busy times */
+};
+
+/* Process configuration written by userspace (map procs, key tgid) */
+struct lw_pycfg {
+	__u32 minor;		/* 8..13; 0 = not CPython */
+	__u32 flags;		/* LW_PROC_* */
+	/* thread state -> frame */
+	__u16 ts_frame;		/* tstate->frame (<=3.10), ->cframe (3.11/3.12), ->current_frame */
+	__u16 cframe_cur;	/* _PyCFrame.current_frame, 0xffff when no cframe */
+	__u16 f_code;
+	__u16 f_back;
+	__u16 f_instr;
+	__u16 f_owner;		/* 0xffff: no owner field (<= 3.10) */
+	__u16 f_localsplus;
+	__u16 instr_is_ptr;	/* 1: f_instr holds a pointer (3.11+) */
+	/* callables */
+	__u16 func_code;
+	__u16 func_qualname;
+	__u16 meth_func;
+	__u16 meth_self;
+	__u16 partial_fn;
+	__u16 cfunc_ml;
+	__u16 cfunc_self;
+	__u16 wrapper_task;	/* TaskStepMethWrapper.sw_task / TaskWakeupMethWrapper.ww_task */
+	__u16 task_coro;
+	__u16 task_name;
+	__u16 task_context;
+	__u16 coro_qualname;
+	__u16 coro_code;	/* cr_code, or cr_iframe + f_code for 3.12+ */
+	__u16 co_filename;
+	__u16 co_name;
+	__u16 co_qualname;	/* 0xffff before 3.11 */
+	__u16 co_firstlineno;
+	__u16 str_ascii;	/* sizeof(PyASCIIObject) */
+	__u16 str_compact;	/* sizeof(PyCompactUnicodeObject) */
+	__u16 long_tag;		/* 1: 3.12+ lv_tag layout */
+	__u16 tp_name;
+	__u16 pad0;
+	__u64 type_function;
+	__u64 type_method;
+	__u64 type_cfunction;
+	__u64 type_long;
+	__u64 type_unicode;
+	__u64 none_obj;
+	/* thread state lookup fallback: pthread TSD slot */
+	__s32 tss_key;		/* -1 when unknown */
+	__u32 tsd_base;		/* offset of specific_1stblock in struct pthread (glibc: 0x310) */
+	/* GIL */
+	__u64 gil;		/* address of the GIL state, 0 when unknown */
+	__u32 gil_size;
+	__u32 gil_last_holder;	/* offset of last_holder */
+	/* thresholds */
+	__u64 threshold_ns;
+	__u64 block_threshold_ns;
+	/* learned at run time: Handle._run's code and Handle._callback's slot offset */
+	__u64 handle_run_code;
+	__u32 handle_cb_slot;
+	__u32 pad1;
+};
+
+#define LW_PROC_PRECISE		(1u << 0)	/* context_run probes attached */
+#define LW_PROC_PYTHON		(1u << 1)	/* Python stacks can be walked */
+#define LW_PROC_STACKS		(1u << 2)	/* capture stacks at blocks/samples */
+#define LW_PROC_NATIVE		(1u << 3)	/* capture native stacks */
+
+/* Per-thread state (map threads, key tid). Userspace reads it for live alerts. */
+struct lw_thread {
+	__u32 tgid;
+	__u32 poll_nr;		/* syscall that ends iterations; (u32)-1 none yet */
+	__u32 in_poll;
+	__u32 cb_depth;
+	__u64 poll_enter_ns;
+	__u64 iter_start_ns;	/* 0: not in a busy period */
+	__u64 cb_start_ns;	/* precise: outermost callback start */
+	__u64 cb_callable;
+	__u64 cb_ctx;
+	__u32 iter_callbacks;
+	__u32 off_kind;		/* enum lw_off_kind of the current off-CPU period */
+	__u64 off_ts;		/* switched out at */
+	__u64 wake_ts;		/* woken at (0: not yet) */
+	__u32 off_sys;		/* syscall it slept in, (u32)-1 none */
+	__u32 off_stack_ok;	/* stacks.pending holds this off period's stack */
+	__u64 off_args[3];
+	__u64 off_gil_holder;
+	__u64 best_block_ns;	/* longest block in this iteration */
+	__u64 cb_best_block_ns;	/* longest block in this callback */
+	__u64 slowest_cb_ns;
+	struct lw_ident slowest;
+	struct lw_split iter;
+	struct lw_split cb;
+};
+
+/* The stacks of one thread (map stacks, key tid) */
+struct lw_tstacks {
+	struct lw_pystack pending;	/* captured when it last went to sleep */
+	struct lw_pystack iter_block;	/* longest block of the busy iteration */
+	struct lw_pystack cb_block;	/* longest block of the current callback */
+	struct lw_pystack cpu;		/* last CPU sample in the busy period */
+};
+
+#endif /* LOOPWATCH_H */

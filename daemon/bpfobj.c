@@ -1,0 +1,375 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include "bpfobj.h"
+#include "lw_util.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <linux/perf_event.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "loopwatch.skel.h"
+
+#define MAX_LINKS 4096
+
+struct lw_bpf {
+	struct loopwatch_bpf *skel;
+	struct bpf_link **links;	/* per-process uprobe links, two per handle */
+	int nlinks;
+	struct bpf_link **perf_links;
+	int *perf_fds;
+	int nperf;
+	int sampling;
+};
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char buf[512];
+	size_t n;
+
+	if (level == LIBBPF_DEBUG && lw_log_get_level() < LW_LOG_DEBUG)
+		return 0;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = strlen(buf);
+	while (n && buf[n - 1] == '\n')
+		buf[--n] = 0;
+	lw_log(level == LIBBPF_WARN ? LW_LOG_INFO : LW_LOG_DEBUG, "libbpf: %s", buf);
+	return 0;
+}
+
+static int privilege_error(char *err, size_t errlen, const char *what)
+{
+	snprintf(err, errlen,
+		 "%s: permission denied; loopwatch needs root, or the capabilities CAP_BPF, "
+		 "CAP_PERFMON, CAP_SYS_PTRACE and CAP_SYS_RESOURCE (kernel >= 5.8); try sudo",
+		 what);
+	return -EPERM;
+}
+
+static void attach_samplers(struct lw_bpf *b, int hz)
+{
+	int ncpu = libbpf_num_possible_cpus(), cpu;
+	struct perf_event_attr attr;
+
+	if (ncpu <= 0 || hz <= 0)
+		return;
+	b->perf_links = calloc((size_t)ncpu, sizeof(*b->perf_links));
+	b->perf_fds = calloc((size_t)ncpu, sizeof(*b->perf_fds));
+	if (!b->perf_links || !b->perf_fds)
+		return;
+	memset(&attr, 0, sizeof(attr));
+	attr.size = sizeof(attr);
+	attr.type = PERF_TYPE_SOFTWARE;
+	attr.config = PERF_COUNT_SW_CPU_CLOCK;
+	attr.freq = 1;
+	attr.sample_freq = (__u64)hz;
+	for (cpu = 0; cpu < ncpu; cpu++) {
+		int fd = (int)syscall(__NR_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+		struct bpf_link *l;
+
+		if (fd < 0) {
+			if (errno != ENODEV)
+				lw_dbg("perf_event_open on cpu %d: %s", cpu, strerror(errno));
+			continue;
+		}
+		l = bpf_program__attach_perf_event(b->skel->progs.lw_sample, fd);
+		if (!l) {
+			close(fd);
+			continue;
+		}
+		b->perf_fds[b->nperf] = fd;
+		b->perf_links[b->nperf++] = l;
+	}
+	b->sampling = b->nperf > 0;
+	if (!b->sampling)
+		lw_warn("CPU sampling unavailable (perf events refused): stacks of loops that burn "
+			"CPU without blocking will be missing");
+}
+
+int lw_bpf__new(const struct lw_bpf_opts *opts, struct lw_bpf **out, char *err, size_t errlen)
+{
+	struct lw_bpf *b;
+	int r;
+
+	libbpf_set_print(libbpf_print);
+	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
+		snprintf(err, errlen,
+			 "this kernel has no BTF (/sys/kernel/btf/vmlinux is missing): loopwatch needs "
+			 "Linux >= 5.8 built with CONFIG_DEBUG_INFO_BTF=y");
+		return -ENOTSUP;
+	}
+	if (geteuid() != 0 && access("/sys/kernel/btf/vmlinux", R_OK) == 0) {
+		/* may still work with capabilities; libbpf will tell */
+		lw_dbg("not root: relying on capabilities");
+	}
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	b->links = calloc(MAX_LINKS * 2, sizeof(*b->links));
+	if (!b->links) {
+		free(b);
+		return -ENOMEM;
+	}
+	b->skel = loopwatch_bpf__open();
+	if (!b->skel) {
+		r = -errno;
+		snprintf(err, errlen, "cannot open the BPF object: %s", strerror(-r));
+		goto fail;
+	}
+	b->skel->rodata->want_exec = opts->want_exec ? 1 : 0;
+	b->skel->rodata->self_tgid = (__u32)getpid();
+	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) == 0) {
+		snprintf(err, errlen,
+			 "this kernel has no BPF ring buffer (needs Linux >= 5.8): loopwatch cannot "
+			 "run here");
+		r = -ENOTSUP;
+		goto fail;
+	}
+	r = loopwatch_bpf__load(b->skel);
+	if (r) {
+		if (r == -EPERM || r == -EACCES) {
+			r = privilege_error(err, errlen, "loading BPF programs");
+		} else {
+			snprintf(err, errlen,
+				 "the kernel refused loopwatch's BPF programs (%s); run with -v to see "
+				 "the verifier's log and report it with `uname -r`",
+				 strerror(-r));
+		}
+		goto fail;
+	}
+	r = loopwatch_bpf__attach(b->skel);
+	if (r) {
+		if (r == -EPERM || r == -EACCES)
+			r = privilege_error(err, errlen, "attaching tracepoints");
+		else
+			snprintf(err, errlen, "cannot attach the scheduler/syscall tracepoints: %s",
+				 strerror(-r));
+		goto fail;
+	}
+	attach_samplers(b, opts->sample_hz);
+	*out = b;
+	return 0;
+fail:
+	lw_bpf__free(b);
+	return r;
+}
+
+void lw_bpf__free(struct lw_bpf *b)
+{
+	int i;
+
+	if (!b)
+		return;
+	for (i = 0; i < b->nlinks * 2 && i < MAX_LINKS * 2; i++)
+		bpf_link__destroy(b->links[i]);
+	for (i = 0; i < b->nperf; i++) {
+		bpf_link__destroy(b->perf_links[i]);
+		close(b->perf_fds[i]);
+	}
+	free(b->perf_links);
+	free(b->perf_fds);
+	free(b->links);
+	loopwatch_bpf__destroy(b->skel);
+	free(b);
+}
+
+int lw_bpf__events_fd(const struct lw_bpf *b)
+{
+	return bpf_map__fd(b->skel->maps.events);
+}
+
+int lw_bpf__sampling(const struct lw_bpf *b)
+{
+	return b->sampling;
+}
+
+const char *lw_bpf__iter_probe(const struct lw_bpf *b)
+{
+	return "raw_tp/sys_enter+sys_exit (poll-family syscalls)";
+}
+
+int lw_bpf__set_proc(struct lw_bpf *b, pid_t pid, const struct lw_pycfg *cfg)
+{
+	__u32 k = (__u32)pid;
+
+	return bpf_map_update_elem(bpf_map__fd(b->skel->maps.procs), &k, cfg, BPF_ANY) ? -errno : 0;
+}
+
+int lw_bpf__del_proc(struct lw_bpf *b, pid_t pid)
+{
+	__u32 k = (__u32)pid;
+
+	return bpf_map_delete_elem(bpf_map__fd(b->skel->maps.procs), &k) ? -errno : 0;
+}
+
+int lw_bpf__attach_ctxrun(struct lw_bpf *b, pid_t pid, const char *path, uint64_t offset,
+			  char *err, size_t errlen)
+{
+	struct bpf_link *in, *ret;
+	int h, r;
+
+	for (h = 0; h < b->nlinks; h++)
+		if (!b->links[2 * h] && !b->links[2 * h + 1])
+			break;
+	if (h == MAX_LINKS) {
+		snprintf(err, errlen, "too many probes attached (%d processes)", MAX_LINKS);
+		return -ENOSPC;
+	}
+	in = bpf_program__attach_uprobe(b->skel->progs.lw_ctxrun_enter, false, pid, path,
+					(size_t)offset);
+	if (!in) {
+		r = -errno;
+		goto fail;
+	}
+	ret = bpf_program__attach_uprobe(b->skel->progs.lw_ctxrun_exit, true, pid, path,
+					 (size_t)offset);
+	if (!ret) {
+		r = -errno;
+		bpf_link__destroy(in);
+		goto fail;
+	}
+	b->links[2 * h] = in;
+	b->links[2 * h + 1] = ret;
+	if (h == b->nlinks)
+		b->nlinks++;
+	return h;
+fail:
+	if (r == -EPERM || r == -EACCES)
+		return privilege_error(err, errlen, "attaching the context_run uprobe");
+	snprintf(err, errlen, "cannot attach a uprobe to %s at offset 0x%llx: %s", path,
+		 (unsigned long long)offset, strerror(-r));
+	return r;
+}
+
+void lw_bpf__detach(struct lw_bpf *b, int h)
+{
+	if (h < 0 || h >= b->nlinks)
+		return;
+	bpf_link__destroy(b->links[2 * h]);
+	bpf_link__destroy(b->links[2 * h + 1]);
+	b->links[2 * h] = NULL;
+	b->links[2 * h + 1] = NULL;
+}
+
+int lw_bpf__set_tstate(struct lw_bpf *b, pid_t tid, uint64_t tstate)
+{
+	__u32 k = (__u32)tid;
+	__u64 v = tstate;
+
+	return bpf_map_update_elem(bpf_map__fd(b->skel->maps.tstates), &k, &v, BPF_ANY) ? -errno : 0;
+}
+
+void lw_bpf__del_thread(struct lw_bpf *b, pid_t tid)
+{
+	__u32 k = (__u32)tid;
+
+	bpf_map_delete_elem(bpf_map__fd(b->skel->maps.tstates), &k);
+	bpf_map_delete_elem(bpf_map__fd(b->skel->maps.threads), &k);
+	bpf_map_delete_elem(bpf_map__fd(b->skel->maps.stacks), &k);
+	bpf_map_delete_elem(bpf_map__fd(b->skel->maps.loop_stats), &k);
+}
+
+int lw_bpf__get_thread(struct lw_bpf *b, pid_t tid, struct lw_thread *out)
+{
+	__u32 k = (__u32)tid;
+
+	return bpf_map_lookup_elem(bpf_map__fd(b->skel->maps.threads), &k, out) ? -errno : 0;
+}
+
+int lw_bpf__get_stacks(struct lw_bpf *b, pid_t tid, struct lw_tstacks *out)
+{
+	__u32 k = (__u32)tid;
+
+	return bpf_map_lookup_elem(bpf_map__fd(b->skel->maps.stacks), &k, out) ? -errno : 0;
+}
+
+int lw_bpf__get_loop_stats(struct lw_bpf *b, pid_t tid, struct lw_loop_stats *out)
+{
+	__u32 k = (__u32)tid;
+
+	return bpf_map_lookup_elem(bpf_map__fd(b->skel->maps.loop_stats), &k, out) ? -errno : 0;
+}
+
+int lw_bpf__for_each_site(struct lw_bpf *b, pid_t pid,
+			  int (*fn)(void *arg, uint64_t site, const struct lw_hist *h), void *arg)
+{
+	int fd = bpf_map__fd(b->skel->maps.sites);
+	struct lw_site_key key, next;
+	struct lw_hist *h;
+	int first = 1, r = 0;
+
+	h = malloc(sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	while (bpf_map_get_next_key(fd, first ? NULL : &key, &next) == 0) {
+		first = 0;
+		key = next;
+		if (next.tgid != (__u32)pid)
+			continue;
+		if (bpf_map_lookup_elem(fd, &next, h))
+			continue;
+		r = fn(arg, next.site, h);
+		if (r)
+			break;
+	}
+	free(h);
+	return r;
+}
+
+void lw_bpf__forget_proc(struct lw_bpf *b, pid_t pid)
+{
+	int fd = bpf_map__fd(b->skel->maps.sites), tfd = bpf_map__fd(b->skel->maps.threads);
+	struct lw_site_key key, next, *del = NULL, *nd;
+	__u32 tk, tn, *tdel = NULL, *ntd;
+	struct lw_thread *th = malloc(sizeof(*th));
+	size_t n = 0, i;
+	int first = 1;
+
+	lw_bpf__del_proc(b, pid);
+	while (bpf_map_get_next_key(fd, first ? NULL : &key, &next) == 0) {
+		first = 0;
+		key = next;
+		if (next.tgid != (__u32)pid)
+			continue;
+		nd = realloc(del, (n + 1) * sizeof(*del));
+		if (!nd)
+			break;
+		del = nd;
+		del[n++] = next;
+	}
+	for (i = 0; i < n; i++)
+		bpf_map_delete_elem(fd, &del[i]);
+	free(del);
+	/* threads of the process (their state, stacks, loop statistics, thread states) */
+	n = 0;
+	first = 1;
+	while (th && bpf_map_get_next_key(tfd, first ? NULL : &tk, &tn) == 0) {
+		first = 0;
+		tk = tn;
+		if (bpf_map_lookup_elem(tfd, &tn, th) || th->tgid != (__u32)pid)
+			continue;
+		ntd = realloc(tdel, (n + 1) * sizeof(*tdel));
+		if (!ntd)
+			break;
+		tdel = ntd;
+		tdel[n++] = tn;
+	}
+	for (i = 0; i < n; i++)
+		lw_bpf__del_thread(b, (pid_t)tdel[i]);
+	free(tdel);
+	free(th);
+}
+
+void lw_bpf__counters(const struct lw_bpf *b, struct lw_bpf_counters *out)
+{
+	out->lost_events = b->skel->bss->lost_events;
+	out->read_errors = b->skel->bss->read_errors;
+	out->depth_errors = b->skel->bss->depth_errors;
+	out->thread_map_full = b->skel->bss->thread_map_full;
+	out->samples = b->skel->bss->samples;
+}
