@@ -59,6 +59,13 @@ all: $(BUILD)/loopwatch $(BUILD)/loopwatchd
 $(BUILD) $(BUILD)/daemon $(BUILD)/cli $(BUILD)/tests $(BUILD)/targets:
 	@mkdir -p $@
 
+# rebuild everything when the flags change (a sanitized test build after a plain one)
+FLAGS_STAMP := $(BUILD)/.flags
+$(FLAGS_STAMP): FORCE | $(BUILD)
+	@echo '$(CC) $(CFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS) $(LDFLAGS)' > $@
+.PHONY: FORCE
+FORCE:
+
 # ---- BPF object and skeleton
 $(BUILD)/loopwatch.tmp.bpf.o: bpf/loopwatch.bpf.c bpf/loopwatch.h bpf/lw_bits.bpf.h vmlinux.h | $(BUILD)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
@@ -70,10 +77,10 @@ $(BUILD)/loopwatch.skel.h: $(BUILD)/loopwatch.bpf.o
 	$(BPFTOOL) gen skeleton $< name loopwatch_bpf > $@
 
 # ---- userspace
-$(BUILD)/daemon/%.o: daemon/%.c | $(BUILD)/daemon
+$(BUILD)/daemon/%.o: daemon/%.c $(FLAGS_STAMP) | $(BUILD)/daemon
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/cli/%.o: cli/%.c | $(BUILD)/cli
+$(BUILD)/cli/%.o: cli/%.c $(FLAGS_STAMP) | $(BUILD)/cli
 	$(CC) $(CFLAGS) -c $< -o $@
 
 # objects that include the skeleton wait for it
@@ -90,7 +97,7 @@ $(BUILD)/loopwatchd: $(BUILD)/daemon/loopwatchd.o $(BUILD)/liblw.a
 
 # ---- tests
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/liblw.a | $(BUILD)/tests
-	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/liblw.a $(LDFLAGS) $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/liblw.a $(LDFLAGS) $(LDLIBS) -lcmocka -ldl
 
 $(BUILD)/targets/%: tests/targets/%.c | $(BUILD)/targets
 	$(CC) -g -O1 -Wall -o $@ $< -lpthread $(if $(findstring uv,$*),-luv)

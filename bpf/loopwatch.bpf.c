@@ -112,6 +112,12 @@ struct {
 #define NR_epoll_pwait 281
 #define NR_futex 202
 #define NR_epoll_pwait2 441
+#define NR_open 2
+#define NR_stat 4
+#define NR_lstat 6
+#define NR_openat 257
+#define NR_mkfifoat 259
+#define NR_newfstatat 262
 
 static __always_inline int is_epoll(__u32 nr)
 {
@@ -387,7 +393,7 @@ static __always_inline void stack_task(const struct lw_pycfg *c, struct lw_pysta
  */
 static __noinline void walk_pystack(const struct lw_pycfg *c, __u32 tid, struct lw_pystack *s)
 {
-	__u64 tstate, f, code, instr, hframe = 0;
+	__u64 tstate, f, code, instr, hframe = 0, prevf = 0;
 	__u32 i;
 	__u8 owner;
 
@@ -421,8 +427,10 @@ static __noinline void walk_pystack(const struct lw_pycfg *c, __u32 tid, struct 
 		s->frames[i].code = code;
 		s->frames[i].instr = instr;
 		s->frames[i].frame = f;
-		if (code && code == c->handle_run_code)
-			hframe = f;
+		/* Handle._run: known by its code, or as the frame _run_once called */
+		if (code && (code == c->handle_run_code || (code == c->run_once_code && !hframe)))
+			hframe = code == c->handle_run_code ? f : prevf;
+		prevf = f;
 		f = rd_ptr(f + c->f_back);
 	}
 	if (f)
@@ -760,6 +768,7 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u3
 	th->off_ts = now;
 	th->wake_ts = 0;
 	th->off_sys = (__u32)-1;
+	th->off_path[0] = 0;
 	th->off_stack_ok = 0;
 	th->off_gil_holder = 0;
 	if (preempt || task_state(prev) == 0) {
@@ -781,6 +790,12 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u3
 		th->off_args[0] = a0;
 		th->off_args[1] = BPF_CORE_READ(regs, si);
 		th->off_args[2] = BPF_CORE_READ(regs, dx);
+		th->off_path[0] = 0;
+		if (nr == NR_openat || nr == NR_newfstatat || nr == NR_mkfifoat)
+			bpf_probe_read_user_str(th->off_path, sizeof(th->off_path),
+						(void *)th->off_args[1]);
+		else if (nr == NR_open || nr == NR_stat || nr == NR_lstat)
+			bpf_probe_read_user_str(th->off_path, sizeof(th->off_path), (void *)a0);
 		if (nr == NR_futex && c->gil && a0 >= c->gil && a0 < c->gil + c->gil_size) {
 			th->off_kind = LW_OFF_GIL;
 			th->off_gil_holder = rd_ptr(c->gil + c->gil_last_holder);
@@ -815,6 +830,7 @@ static __always_inline void emit_block(struct lw_thread *th, struct lw_tstacks *
 	r->args[1] = th->off_args[1];
 	r->args[2] = th->off_args[2];
 	r->cb_callable = th->cb_depth ? th->cb_callable : 0;
+	bpf_probe_read_kernel_str(r->path, sizeof(r->path), th->off_path);
 	if (st && th->off_stack_ok) {
 		copy_stack(&r->stack, &st->pending);
 	} else {

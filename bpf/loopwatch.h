@@ -16,6 +16,7 @@
 #define LW_STR_TASK 64		/* task name */
 #define LW_STR_QUAL 128		/* qualname / type name */
 #define LW_STR_FILE 256		/* code object filename */
+#define LW_STR_PATH 128		/* path argument of a blocking syscall */
 #define LW_SPLIT_SYSCALLS 6	/* distinct syscalls kept in a time split */
 #define LW_HIST_SUB 4		/* sub-buckets per power of two */
 #define LW_HIST_SLOTS 128	/* 32 powers of two of microseconds x LW_HIST_SUB */
@@ -175,6 +176,7 @@ struct lw_rec_block {
 	__u32 flags;
 	__u64 args[3];		/* first syscall arguments (fd, ...) */
 	__u64 cb_callable;	/* precise mode: enclosing callback's callable */
+	char path[LW_STR_PATH];	/* open/openat/stat...: the path argument */
 	struct lw_pystack stack;
 };
 
@@ -270,7 +272,9 @@ struct lw_pycfg {
 	/* thresholds */
 	__u64 threshold_ns;
 	__u64 block_threshold_ns;
-	/* learned at run time: Handle._run's code and Handle._callback's slot offset */
+	/* asyncio: BaseEventLoop._run_once's code (found at attach), Handle._run's code (learned),
+	 * and the offset of Handle._callback (24 in 3.8-3.13: slots are sorted) */
+	__u64 run_once_code;
 	__u64 handle_run_code;
 	__u32 handle_cb_slot;
 	__u32 pad1;
@@ -300,6 +304,7 @@ struct lw_thread {
 	__u32 off_stack_ok;	/* stacks.pending holds this off period's stack */
 	__u64 off_args[3];
 	__u64 off_gil_holder;
+	char off_path[LW_STR_PATH];
 	__u64 best_block_ns;	/* longest block in this iteration */
 	__u64 cb_best_block_ns;	/* longest block in this callback */
 	__u64 slowest_cb_ns;

@@ -3,6 +3,7 @@
 #include "elfsym.h"
 #include "lw_util.h"
 #include "procmaps.h"
+#include "lw_util.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -720,8 +721,156 @@ void lw_py__fill_cfg(struct lw_pyinfo *pi)
 	c->long_tag = (__u16)l->long_tag;
 	c->tp_name = 24;
 	c->tss_key = pi->tsd_base ? pi->tss_key : -1;
+	if (!c->handle_cb_slot)
+		c->handle_cb_slot = 24;	/* Handle.__slots__ sorted: _args, _callback, ... */
 	c->gil = pi->gil;
 	c->gil_size = pi->gil ? l->gil_size : 0;
 	c->gil_last_holder = l->gil_last_holder;
 	c->tsd_base = pi->tsd_base;
+}
+
+int lw_py__walk(const struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t tstate,
+		struct lw_pystack *s)
+{
+	const struct lw_pylayout *l = &pi->lay;
+	uint64_t f = 0, hframe = 0, prevf = 0;
+	uint32_t i;
+
+	memset(s, 0, sizeof(*s));
+	s->flags = LW_STACK_VALID;
+	s->syscall = (uint32_t)-1;
+	s->ts_ns = lw_now_mono();
+	if (!tstate) {
+		s->flags |= LW_STACK_NO_TSTATE;
+		return -ENOENT;
+	}
+	if (lw_rd_u64(mem, tstate + l->ts_frame, &f))
+		return -EFAULT;
+	if (l->cframe_cur != NF && f && lw_rd_u64(mem, f + l->cframe_cur, &f))
+		return -EFAULT;
+	for (i = 0; i < LW_MAX_PYFRAMES && f; i++) {
+		uint64_t code = 0, instr = 0;
+		uint8_t owner = 0;
+
+		if (l->f_owner != NF)
+			lw_rd(mem, f + l->f_owner, &owner, 1);
+		if (lw_rd_u64(mem, f + l->f_code, &code)) {
+			s->flags |= LW_STACK_READ_ERR;
+			break;
+		}
+		lw_rd_u64(mem, f + l->f_instr, &instr);
+		if (code == pi->cfg.none_obj || (owner == 3 && pi->minor >= 12))
+			code = 0;
+		s->frames[i].code = code;
+		s->frames[i].instr = instr;
+		s->frames[i].frame = f;
+		if (code && (code == pi->cfg.handle_run_code ||
+			     (code == pi->cfg.run_once_code && !hframe)))
+			hframe = code == pi->cfg.handle_run_code ? f : prevf;
+		prevf = f;
+		if (lw_rd_u64(mem, f + l->f_back, &f))
+			f = 0;
+	}
+	if (f)
+		s->flags |= LW_STACK_TRUNCATED;
+	s->nframes = i;
+	if (hframe && pi->cfg.handle_cb_slot) {
+		uint64_t self = 0, cb = 0;
+
+		if (lw_rd_u64(mem, hframe + l->f_localsplus, &self) == 0 &&
+		    lw_rd_u64(mem, self + pi->cfg.handle_cb_slot, &cb) == 0) {
+			s->cb_callable = cb;
+			s->task = lw_py__callable_task(pi, mem, cb);
+			if (s->task)
+				lw_py__task_name(pi, mem, s->task, s->task_name, sizeof(s->task_name));
+		}
+	}
+	return 0;
+}
+
+int lw_py__type_name(struct lw_reader *mem, uint64_t type, char *buf, size_t size)
+{
+	uint64_t p = 0;
+
+	buf[0] = 0;
+	if (lw_rd_u64(mem, type + 24, &p) || !p)
+		return -EFAULT;
+	return rd_cstr(mem, p, buf, size);
+}
+
+uint64_t lw_py__callable_task(const struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t callable)
+{
+	uint64_t type = 0, task = 0;
+	char name[40];
+
+	if (lw_rd_u64(mem, callable + 8, &type) || !type)
+		return 0;
+	if (type == pi->cfg.type_cfunction) {
+		uint64_t ml = 0, mlname = 0;
+
+		if (lw_rd_u64(mem, callable + 16, &ml) || lw_rd_u64(mem, ml, &mlname) ||
+		    rd_cstr(mem, mlname, name, sizeof(name)) || strcmp(name, "task_wakeup"))
+			return 0;
+		lw_rd_u64(mem, callable + 24, &task);
+		return task;
+	}
+	if (lw_py__type_name(mem, type, name, sizeof(name)))
+		return 0;
+	if (strcmp(name, "TaskStepMethWrapper") && strcmp(name, "_asyncio.TaskStepMethWrapper") &&
+	    strcmp(name, "TaskWakeupMethWrapper"))
+		return 0;
+	lw_rd_u64(mem, callable + 16, &task);
+	return task;
+}
+
+int lw_py__task_name(const struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t task, char *buf,
+		     size_t size)
+{
+	uint64_t name = 0, type = 0;
+
+	buf[0] = 0;
+	if (lw_rd_u64(mem, task + pi->lay.task_name, &name) || !name ||
+	    lw_rd_u64(mem, name + 8, &type))
+		return -EFAULT;
+	if (type == pi->cfg.type_long) {
+		uint64_t tag = 0;
+		uint32_t d[2] = { 0, 0 };
+		int64_t nd, v;
+
+		if (lw_rd_u64(mem, name + 16, &tag) || lw_rd(mem, name + 24, d, sizeof(d)))
+			return -EFAULT;
+		nd = pi->lay.long_tag ? (int64_t)(tag >> 3) : (int64_t)tag;
+		v = d[0];
+		if (nd > 1)
+			v |= (int64_t)d[1] << 30;
+		snprintf(buf, size, "Task-%lld", (long long)v);
+		return 0;
+	}
+	return lw_py__read_str(&pi->lay, mem, name, buf, size);
+}
+
+int lw_py__learn_handle(struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t frame,
+			uint64_t code)
+{
+	uint64_t self = 0, type = 0;
+	unsigned off;
+	char name[32];
+
+	if (lw_rd_u64(mem, frame + pi->lay.f_localsplus, &self) || !self ||
+	    lw_rd_u64(mem, self + 8, &type) || !type)
+		return -EFAULT;
+	if (lw_py__type_name(mem, type, name, sizeof(name)) ||
+	    (strcmp(name, "Handle") && strcmp(name, "TimerHandle")))
+		return -ENOENT;
+	/* TimerHandle subclasses Handle: its own tp_members hold only its new slots */
+	if (member_offset(mem, type, "_callback", &off)) {
+		uint64_t base = 0;
+
+		if (lw_rd_u64(mem, type + 256, &base) || !base ||	/* tp_base */
+		    member_offset(mem, base, "_callback", &off))
+			return -ENOENT;
+	}
+	pi->cfg.handle_run_code = code;
+	pi->cfg.handle_cb_slot = off;
+	return 0;
 }

@@ -97,6 +97,23 @@ void lw_py__fill_cfg(struct lw_pyinfo *pi);
 int lw_py__threads(const struct lw_pyinfo *pi, struct lw_reader *mem,
 		   int (*fn)(void *arg, pid_t tid, uint64_t tstate), void *arg);
 
+/* Walk the Python frames of a thread from userspace (racy while it runs; good for a thread that
+ * is blocked, and for live alerts). Fills s like the BPF walker does. 0 or -errno. */
+int lw_py__walk(const struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t tstate,
+		struct lw_pystack *s);
+
+/* The Task behind a Task-step/wakeup callable, or 0 */
+uint64_t lw_py__callable_task(const struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t callable);
+/* A Task's name ("req-42", or "Task-7" for 3.12+ unnamed tasks). 0 or -errno. */
+int lw_py__task_name(const struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t task, char *buf,
+		     size_t size);
+/* asyncio: from a live Handle._run frame (its `self` is the Handle), learn the offset of the
+ * Handle._callback slot; sets cfg.handle_run_code / handle_cb_slot. 0 or -errno. */
+int lw_py__learn_handle(struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t frame,
+			uint64_t code);
+/* Read a type's tp_name. 0 or -errno. */
+int lw_py__type_name(struct lw_reader *mem, uint64_t type, char *buf, size_t size);
+
 /* Python str object -> UTF-8 (compact str only). 0 or -errno. */
 int lw_py__read_str(const struct lw_pylayout *lay, struct lw_reader *mem, uint64_t obj, char *buf,
 		    size_t size);

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* The loopwatch command: options and subcommands. */
+#ifndef LW_CLI_H
+#define LW_CLI_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "session.h"
+
+struct lw_cli_opts {
+	pid_t pid;
+	uint64_t threshold_ns;
+	uint64_t block_threshold_ns;
+	uint64_t duration_ns;
+	uint64_t summary_interval_ns;
+	const char *output;
+	const char *format;		/* "text" or "json" */
+	int precise;
+	enum lw_runtime runtime;
+	int no_sampling;
+	int quiet;
+	int verbose;
+	int help;
+	int version;
+	char **args;			/* non-option arguments (report files) */
+	int nargs;
+};
+
+/* 0, or the exit status for bad usage (2) after printing why */
+int lw_cli_parse(int argc, char **argv, struct lw_cli_opts *o);
+int lw_cli_parse_pid(const char *s, pid_t *pid);
+
+int lw_cli_report(const struct lw_cli_opts *o);
+int lw_cli_status(const struct lw_cli_opts *o);
+
+#endif

@@ -1,0 +1,345 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* loopwatch: trace one process in the foreground, `check` it, or read reports back. */
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "jsonrec.h"
+#include "lw_util.h"
+#include "render.h"
+#include "sinks.h"
+
+#define EXIT_NOTRACE 1
+#define EXIT_USAGE 2
+
+static const char usage_text[] =
+	"Usage: loopwatch --pid PID [options]   trace one process until Ctrl-C, SIGTERM, --duration or its exit\n"
+	"       loopwatch check --pid PID       what runtime was found and which probes would attach\n"
+	"       loopwatch report FILE...        read JSON Lines reports back\n"
+	"       loopwatch --version | --help\n"
+	"\n"
+	"Options:\n"
+	"  -p, --pid PID               the process to trace (all its threads)\n"
+	"  -t, --threshold DUR         slow-callback / slow-iteration threshold (default 100ms)\n"
+	"  -b, --block-threshold DUR   report blocking syscalls inside callbacks from this long (default 10ms)\n"
+	"  -d, --duration DUR          stop after this long\n"
+	"  -o, --output FILE           also append JSON Lines records to FILE (- = stdout)\n"
+	"      --format text|json      what goes to stdout (default text)\n"
+	"      --precise               per-callback probes: every callback timed, per-site histograms\n"
+	"      --runtime auto|python|node|libuv|generic   force a runtime (default auto)\n"
+	"      --summary-interval DUR  also write a summary every DUR\n"
+	"      --no-sampling           no CPU-clock sampling (no stacks for CPU-bound callbacks)\n"
+	"  -q, --quiet                 no live lines, summary only\n"
+	"  -v, --verbose               debug messages on stderr\n"
+	"\n"
+	"Durations: 250us, 10ms, 1.5s, 2m (a bare number is milliseconds).\n"
+	"Exit status: 0 success, 1 could not trace (the message says why), 2 bad usage.\n";
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "loopwatch: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'loopwatch --help'.\n");
+	return EXIT_USAGE;
+}
+
+int lw_cli_parse_pid(const char *s, pid_t *pid)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v <= 0 || v > 4194304)
+		return -EINVAL;
+	*pid = (pid_t)v;
+	return 0;
+}
+
+static int parse_dur_opt(const char *name, const char *arg, uint64_t *ns)
+{
+	int r = lw_parse_duration(arg, ns);
+
+	if (r) {
+		fprintf(stderr,
+			"loopwatch: invalid %s '%s': expected a duration like 250us, 10ms, 1.5s or 2m\n"
+			"Try 'loopwatch --help'.\n",
+			name, arg);
+		return -1;
+	}
+	return 0;
+}
+
+enum {
+	OPT_FORMAT = 1000,
+	OPT_PRECISE,
+	OPT_RUNTIME,
+	OPT_SUMMARY,
+	OPT_NOSAMPLING,
+	OPT_VERSION,
+};
+
+static const struct option long_opts[] = {
+	{ "pid", required_argument, NULL, 'p' },
+	{ "threshold", required_argument, NULL, 't' },
+	{ "block-threshold", required_argument, NULL, 'b' },
+	{ "duration", required_argument, NULL, 'd' },
+	{ "output", required_argument, NULL, 'o' },
+	{ "format", required_argument, NULL, OPT_FORMAT },
+	{ "precise", no_argument, NULL, OPT_PRECISE },
+	{ "runtime", required_argument, NULL, OPT_RUNTIME },
+	{ "summary-interval", required_argument, NULL, OPT_SUMMARY },
+	{ "no-sampling", no_argument, NULL, OPT_NOSAMPLING },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+int lw_cli_parse(int argc, char **argv, struct lw_cli_opts *o)
+{
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->threshold_ns = 100000000ull;
+	o->block_threshold_ns = 10000000ull;
+	o->format = "text";
+	o->runtime = LW_RT_AUTO;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":p:t:b:d:o:qvh", long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (lw_cli_parse_pid(optarg, &o->pid))
+				return usage_error("invalid pid '%s': expected a positive process id",
+						   optarg);
+			break;
+		case 't':
+			if (parse_dur_opt("--threshold", optarg, &o->threshold_ns))
+				return EXIT_USAGE;
+			if (!o->threshold_ns)
+				return usage_error("--threshold must be above zero");
+			break;
+		case 'b':
+			if (parse_dur_opt("--block-threshold", optarg, &o->block_threshold_ns))
+				return EXIT_USAGE;
+			if (!o->block_threshold_ns)
+				return usage_error("--block-threshold must be above zero");
+			break;
+		case 'd':
+			if (parse_dur_opt("--duration", optarg, &o->duration_ns))
+				return EXIT_USAGE;
+			break;
+		case 'o':
+			o->output = optarg;
+			break;
+		case OPT_FORMAT:
+			if (strcmp(optarg, "text") && strcmp(optarg, "json"))
+				return usage_error("invalid --format '%s': expected text or json", optarg);
+			o->format = optarg;
+			break;
+		case OPT_PRECISE:
+			o->precise = 1;
+			break;
+		case OPT_RUNTIME:
+			if (strcmp(optarg, "auto") == 0)
+				o->runtime = LW_RT_AUTO;
+			else if (strcmp(optarg, "python") == 0)
+				o->runtime = LW_RT_PYTHON;
+			else if (strcmp(optarg, "node") == 0)
+				o->runtime = LW_RT_NODE;
+			else if (strcmp(optarg, "libuv") == 0)
+				o->runtime = LW_RT_LIBUV;
+			else if (strcmp(optarg, "generic") == 0)
+				o->runtime = LW_RT_GENERIC;
+			else
+				return usage_error("invalid --runtime '%s': expected auto, python, node, "
+						   "libuv or generic", optarg);
+			break;
+		case OPT_SUMMARY:
+			if (parse_dur_opt("--summary-interval", optarg, &o->summary_interval_ns))
+				return EXIT_USAGE;
+			break;
+		case OPT_NOSAMPLING:
+			o->no_sampling = 1;
+			break;
+		case 'q':
+			o->quiet = 1;
+			break;
+		case 'v':
+			o->verbose = 1;
+			break;
+		case 'h':
+			o->help = 1;
+			break;
+		case OPT_VERSION:
+			o->version = 1;
+			break;
+		case ':':
+			return usage_error("option '%s' needs a value", argv[optind - 1]);
+		default:
+			return usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	o->args = argv + optind;
+	o->nargs = argc - optind;
+	return 0;
+}
+
+static int cmd_check(const struct lw_cli_opts *o)
+{
+	struct lw_session_opts so = { 0 };
+	struct json_object *d = NULL;
+	char err[1024] = "";
+	int r;
+
+	if (!o->pid)
+		return usage_error("check needs --pid PID");
+	so.threshold_ns = o->threshold_ns;
+	so.block_threshold_ns = o->block_threshold_ns;
+	so.precise = o->precise;
+	so.runtime = o->runtime;
+	so.proc_root = "/proc";
+	r = lw_session__probe(o->pid, &so, &d, err, sizeof(err));
+	if (r) {
+		fprintf(stderr, "loopwatch: %s\n", err[0] ? err : strerror(-r));
+		return EXIT_NOTRACE;
+	}
+	if (strcmp(o->format, "json") == 0) {
+		printf("%s\n", lw_j_line(d));
+	} else {
+		struct json_object_iterator it = json_object_iter_begin(d), end = json_object_iter_end(d);
+
+		printf("pid %d:\n", (int)o->pid);
+		for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
+			struct json_object *v = json_object_iter_peek_value(&it);
+			const char *k = json_object_iter_peek_name(&it);
+
+			if (strcmp(k, "pid") == 0)
+				continue;
+			printf("  %-20s %s\n", k, v ? json_object_get_string(v) : "-");
+		}
+		printf("  %-20s %s\n", "would attach",
+		       "raw_tp sys_enter/sys_exit (poll family), sched_switch, sched_wakeup, "
+		       "perf cpu-clock sampler");
+		if (o->precise)
+			printf("  %-20s %s\n", "precise", "uprobe + uretprobe on context_run");
+	}
+	json_object_put(d);
+	return 0;
+}
+
+static int cmd_trace(const struct lw_cli_opts *o)
+{
+	struct lw_engine_opts eo = { 0 };
+	struct lw_session_opts so = { 0 };
+	struct lw_engine *e = NULL;
+	struct lw_jsonl *out = NULL, *jstdout = NULL;
+	struct lw_text_sink text = { stdout, o->quiet, o->summary_interval_ns != 0 };
+	enum lw_stop_reason why;
+	char err[1024] = "";
+	int r, json_stdout = strcmp(o->format, "json") == 0;
+	const char *reason;
+
+	if (o->output) {
+		r = lw_jsonl__open(o->output, NULL, &out);
+		if (r) {
+			fprintf(stderr, "loopwatch: cannot open output file %s: %s\n", o->output,
+				strerror(-r));
+			return EXIT_NOTRACE;
+		}
+	}
+	eo.summary_interval_ns = o->summary_interval_ns;
+	eo.no_sampling = o->no_sampling;
+	r = lw_engine__new(&eo, &e, err, sizeof(err));
+	if (r) {
+		fprintf(stderr, "loopwatch: %s\n", err[0] ? err : strerror(-r));
+		lw_jsonl__close(out);
+		return EXIT_NOTRACE;
+	}
+	if (json_stdout && !(o->output && strcmp(o->output, "-") == 0)) {
+		lw_jsonl__open("-", NULL, &jstdout);
+		lw_engine__add_sink(e, lw_sink_jsonl, jstdout);
+	} else if (!json_stdout) {
+		lw_engine__add_sink(e, lw_sink_text, &text);
+	}
+	if (out)
+		lw_engine__add_sink(e, lw_sink_jsonl, out);
+	so.threshold_ns = o->threshold_ns;
+	so.block_threshold_ns = o->block_threshold_ns;
+	so.precise = o->precise;
+	so.runtime = o->runtime;
+	so.proc_root = "/proc";
+	r = lw_engine__attach(e, o->pid, &so, err, sizeof(err));
+	if (r) {
+		fprintf(stderr, "loopwatch: %s\n", err[0] ? err : strerror(-r));
+		lw_engine__free(e);
+		lw_jsonl__close(out);
+		lw_jsonl__close(jstdout);
+		return EXIT_NOTRACE;
+	}
+	why = lw_engine__run(e, o->duration_ns ? lw_now_mono() + o->duration_ns : 0, 1);
+	reason = why == LW_STOP_DURATION ? "duration" :
+		 why == LW_STOP_SIGNAL ? "signal" : "target_exited";
+	lw_engine__finish(e, reason);
+	if (out && lw_jsonl__errors(out))
+		fprintf(stderr, "loopwatch: %llu records could not be written to %s (%s)\n",
+			(unsigned long long)lw_jsonl__errors(out), o->output, lw_jsonl__last_error(out));
+	lw_engine__free(e);
+	lw_jsonl__close(out);
+	lw_jsonl__close(jstdout);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct lw_cli_opts o;
+	const char *cmd = NULL;
+	int r;
+
+	if (argc > 1 && argv[1][0] != '-') {
+		cmd = argv[1];
+		argv++;
+		argc--;
+	}
+	if (cmd && strcmp(cmd, "check") && strcmp(cmd, "report") && strcmp(cmd, "status"))
+		return usage_error("unknown command '%s' (expected check, report or status)", cmd);
+	r = lw_cli_parse(argc, argv, &o);
+	if (r)
+		return r;
+	if (o.help) {
+		fputs(usage_text, stdout);
+		return 0;
+	}
+	if (o.version) {
+		printf("loopwatch %s\n", LW_VERSION);
+		return 0;
+	}
+	lw_log_set_level(o.verbose ? LW_LOG_DEBUG : LW_LOG_NOTICE);
+	if (cmd && strcmp(cmd, "report") == 0)
+		return lw_cli_report(&o);
+	if (cmd && strcmp(cmd, "status") == 0)
+		return lw_cli_status(&o);
+	if (o.nargs > 0)
+		return usage_error("unexpected argument '%s'", o.args[0]);
+	if (cmd && strcmp(cmd, "check") == 0)
+		return cmd_check(&o);
+	if (!o.pid)
+		return usage_error("--pid PID is required");
+	return cmd_trace(&o);
+}

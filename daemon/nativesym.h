@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Native return addresses of a target -> symbol, module, offset (ELF symbols, cached). */
+#ifndef LW_NATIVESYM_H
+#define LW_NATIVESYM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct lw_nativesym;
+
+struct lw_native_frame {
+	const char *symbol;	/* NULL when unknown */
+	const char *module;	/* basename of the mapped file, NULL when unmapped */
+	uint64_t offset;	/* into the symbol, or into the file when no symbol */
+};
+
+int lw_nativesym__new(const char *proc_root, pid_t pid, struct lw_nativesym **out);
+void lw_nativesym__free(struct lw_nativesym *s);
+/* Resolve addr; strings stay valid until the object is freed. 0 or -ENOENT. */
+int lw_nativesym__resolve(struct lw_nativesym *s, uint64_t addr, struct lw_native_frame *out);
+
+#endif

@@ -1,0 +1,208 @@
+"""Shared helpers for loopwatch's integration tests: find interpreters, start targets, run
+loopwatch against them, read the records it writes."""
+import glob
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LOOPWATCH = os.path.join(ROOT, "build", "loopwatch")
+LOOPWATCHD = os.path.join(ROOT, "build", "loopwatchd")
+TARGETS = os.path.join(ROOT, "tests", "targets")
+BUILT_TARGETS = os.path.join(ROOT, "build", "targets")
+DEBIAN_PYTHON = "/usr/bin/python3.11"
+
+
+def pyenv_root():
+    env = os.environ.get("PYENV_ROOT")
+    if env and os.path.isdir(env):
+        return env
+    try:
+        out = subprocess.run(["pyenv", "root"], capture_output=True, text=True, timeout=10)
+        if out.returncode == 0 and os.path.isdir(out.stdout.strip()):
+            return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    home = os.path.expanduser("~/.pyenv")
+    return home if os.path.isdir(home) else None
+
+
+def pythons():
+    """[(label, path)]: Debian's python3.11 always (the stripped production build), then every
+    pyenv CPython 3.8-3.13 found. Absent ones are simply not listed (tests skip them)."""
+    found = []
+    if os.path.exists(DEBIAN_PYTHON):
+        found.append(("debian-3.11", DEBIAN_PYTHON))
+    root = pyenv_root()
+    if root:
+        for minor in range(8, 14):
+            cands = sorted(glob.glob(os.path.join(root, "versions", "3.%d.*" % minor)))
+            for c in cands:
+                exe = os.path.join(c, "bin", "python3.%d" % minor)
+                if os.path.exists(exe) and not c.endswith("t"):
+                    found.append(("pyenv-" + os.path.basename(c), exe))
+                    break
+    only = os.environ.get("LW_PYTHONS")
+    if only:
+        found = [p for p in found if any(o in p[0] for o in only.split(","))]
+    return found
+
+
+def marks(path):
+    """{name: line} for the '# MARK:name' comments of a target source file."""
+    out = {}
+    with open(path) as f:
+        for i, line in enumerate(f, 1):
+            m = re.search(r"# MARK:(\w+)", line)
+            if m:
+                out[m.group(1)] = i
+    return out
+
+
+def def_line(path, funcname):
+    """Line of 'def funcname' / 'async def funcname' in a source file."""
+    with open(path) as f:
+        for i, line in enumerate(f, 1):
+            if re.match(r"\s*(async\s+)?def\s+%s\b" % re.escape(funcname), line):
+                return i
+    raise KeyError(funcname)
+
+
+class Target:
+    """A target process that prints 'ready ...' when it may be attached and waits for a go-file."""
+
+    def __init__(self, argv, env=None, cwd=None):
+        self.tmp = tempfile.mkdtemp(prefix="lwtest-")
+        self.gofile = os.path.join(self.tmp, "go")
+        self.argv = [a.replace("{GO}", self.gofile) for a in argv]
+        full_env = dict(os.environ)
+        full_env.pop("PYTHONASYNCIODEBUG", None)
+        if env:
+            full_env.update(env)
+        self.stdout_path = os.path.join(self.tmp, "stdout")
+        self.stderr_path = os.path.join(self.tmp, "stderr")
+        self.p = subprocess.Popen(self.argv, env=full_env, cwd=cwd,
+                                  stdout=open(self.stdout_path, "w"),
+                                  stderr=open(self.stderr_path, "w"))
+        self.pid = self.p.pid
+
+    def wait_ready(self, timeout=20):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.p.poll() is not None:
+                raise RuntimeError("target exited early: %s\n%s" % (self.argv, self.stderr()))
+            if "ready" in self.stdout():
+                return
+            time.sleep(0.02)
+        raise RuntimeError("target not ready: %s" % (self.argv,))
+
+    def go(self):
+        open(self.gofile, "w").close()
+
+    def wait(self, timeout=60):
+        return self.p.wait(timeout)
+
+    def stdout(self):
+        with open(self.stdout_path) as f:
+            return f.read()
+
+    def stderr(self):
+        with open(self.stderr_path) as f:
+            return f.read()
+
+    def truth(self):
+        """The JSON lines the target printed about itself."""
+        out = []
+        for line in self.stdout().splitlines():
+            if line.startswith("{"):
+                out.append(json.loads(line))
+        return out
+
+    def kill(self):
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+
+
+class Loopwatch:
+    """loopwatch --pid PID ... -o FILE, run in the background."""
+
+    def __init__(self, pid, args=(), tmp=None, stdout_text=True):
+        self.tmp = tmp or tempfile.mkdtemp(prefix="lwtest-")
+        self.out = os.path.join(self.tmp, "records.jsonl")
+        self.argv = [LOOPWATCH, "--pid", str(pid), "-o", self.out] + list(args)
+        self.stdout_path = os.path.join(self.tmp, "lw.stdout")
+        self.stderr_path = os.path.join(self.tmp, "lw.stderr")
+        self.p = subprocess.Popen(self.argv, stdout=open(self.stdout_path, "w"),
+                                  stderr=open(self.stderr_path, "w"))
+
+    def wait_started(self, timeout=20):
+        """Until the start record is written: probes are live from then on."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if any(r["type"] == "start" for r in self.records()):
+                return
+            if self.p.poll() is not None:
+                raise RuntimeError("loopwatch exited %s: %s" % (self.p.returncode, self.stderr()))
+            time.sleep(0.02)
+        raise RuntimeError("loopwatch did not start: %s" % self.stderr())
+
+    def records(self, type_=None):
+        try:
+            with open(self.out) as f:
+                lines = f.read().splitlines()
+        except FileNotFoundError:
+            return []
+        recs = []
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                recs.append(json.loads(line))
+            except ValueError:
+                continue  # a line being written
+        if type_:
+            recs = [r for r in recs if r["type"] == type_]
+        return recs
+
+    def wait(self, timeout=60):
+        return self.p.wait(timeout)
+
+    def stop(self, sig=signal.SIGINT, timeout=30):
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+        return self.p.wait(timeout)
+
+    def stdout(self):
+        with open(self.stdout_path) as f:
+            return f.read()
+
+    def stderr(self):
+        with open(self.stderr_path) as f:
+            return f.read()
+
+
+def run_loopwatch(args, timeout=30):
+    return subprocess.run([LOOPWATCH] + list(args), capture_output=True, text=True, timeout=timeout)
+
+
+ORACLE_RE = re.compile(r"Executing (<.*>) took (\d+\.\d+) seconds")
+
+
+def asyncio_oracle(stderr_text):
+    """[(repr, ms)] from asyncio debug mode's 'Executing <...> took N seconds' warnings."""
+    out = []
+    for line in stderr_text.splitlines():
+        m = ORACLE_RE.search(line)
+        if m:
+            out.append((m.group(1), float(m.group(2)) * 1000.0))
+    return out
+
+
+def need_root():
+    return os.geteuid() == 0

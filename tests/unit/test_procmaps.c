@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "procmaps.h"
+
+static const char sample[] =
+	"00400000-00421000 r--p 00000000 fe:00 1835092                            /usr/bin/python3.11\n"
+	"00421000-00696000 r-xp 00021000 fe:00 1835092                            /usr/bin/python3.11\n"
+	"0228b000-0249f000 rw-p 00000000 00:00 0                                  [heap]\n"
+	"7f3e82400000-7f3e82489000 r--p 00000000 fe:00 12 /root/.pyenv/versions/3.8.18/lib/libpython3.8.so.1.0\n"
+	"7f0000000000-7f0000001000 rw-s 00000000 00:05 4242                       /dev/zero (deleted)\n"
+	"garbage line\n"
+	"7ffd1000-7ffd3000 r-xp 00000000 00:00 0                                  [vdso]\n"
+	"7fff0000-7fff1000 rw-p 00000000 00:00 0\n"
+	"ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]";
+
+static void test_parse(void **state)
+{
+	struct lw_maps *m = NULL;
+	const struct lw_map *e;
+
+	(void)state;
+	assert_int_equal(lw_maps__parse(sample, strlen(sample), &m), 0);
+	assert_int_equal(lw_maps__count(m), 8);
+	assert_int_equal(lw_maps__skipped(m), 1);
+	e = lw_maps__get(m, 1);
+	assert_int_equal(e->start, 0x421000);
+	assert_int_equal(e->end, 0x696000);
+	assert_int_equal(e->offset, 0x21000);
+	assert_string_equal(e->perms, "r-xp");
+	assert_int_equal(e->inode, 1835092);
+	assert_int_equal(e->dev_major, 0xfe);
+	assert_string_equal(e->path, "/usr/bin/python3.11");
+	e = lw_maps__get(m, 4);
+	assert_true(e->deleted);
+	assert_string_equal(e->path, "/dev/zero");
+	assert_string_equal(lw_maps__get(m, 6)->path, "");
+	assert_string_equal(lw_maps__get(m, 7)->path, "[vsyscall]");
+	e = lw_maps__find_addr(m, 0x695cd0);
+	assert_non_null(e);
+	assert_int_equal(e->start, 0x421000);
+	assert_null(lw_maps__find_addr(m, 0x10));
+	e = lw_maps__find_lib(m, "libpython3");
+	assert_non_null(e);
+	assert_int_equal(e->start, 0x7f3e82400000ull);
+	e = lw_maps__first_of(m, "/usr/bin/python3.11");
+	assert_int_equal(e->start, 0x400000);
+	lw_maps__free(m);
+}
+
+static void test_junk(void **state)
+{
+	static const char *const junk[] = { "", "\n\n\n", "-", "1-", "2-1 r-xp 0 0:0 0 /x",
+					    "0-1 r-xp zz 0:0 0", "0-1 r", "0-1 r-xp 0 0:0",
+					    "00000000000000000-1 r-xp 0 0:0 0 /a" };
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
+		struct lw_maps *m = NULL;
+
+		assert_int_equal(lw_maps__parse(junk[i], strlen(junk[i]), &m), 0);
+		assert_int_equal(lw_maps__count(m), 0);
+		lw_maps__free(m);
+	}
+}
+
+static void test_self(void **state)
+{
+	struct lw_maps *m = NULL;
+	const struct lw_map *e;
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	(void)state;
+	assert_true(n > 0);
+	exe[n] = 0;
+	assert_int_equal(lw_maps__load("/proc", getpid(), &m), 0);
+	e = lw_maps__find_addr(m, (uint64_t)(uintptr_t)&test_self);
+	assert_non_null(e);
+	assert_string_equal(e->path, exe);
+	assert_true(strchr(e->perms, 'x') != NULL);
+	lw_maps__free(m);
+	assert_int_not_equal(lw_maps__load("/proc", 0x7ffffff0, &m), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse),
+		cmocka_unit_test(test_junk),
+		cmocka_unit_test(test_self),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

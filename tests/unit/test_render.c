@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Records -> human text. The expected slow-callback text is the example of interface.md. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "jsonrec.h"
+#include "render.h"
+
+static char *render(const char *json)
+{
+	struct json_object *o = json_tokener_parse(json);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(o);
+	lw_render_text(f, o);
+	fclose(f);
+	json_object_put(o);
+	return buf;
+}
+
+static void test_slow_callback(void **state)
+{
+	char *out = render(
+		"{\"type\":\"slow_callback\",\"v\":1,\"ts\":\"2026-11-25T02:00:30.000000Z\",\"pid\":4242,"
+		"\"tid\":4242,\"duration_ms\":2004.0,\"threshold_ms\":100.0,\"in_progress\":false,"
+		"\"callback\":{\"kind\":\"task\",\"task_name\":\"payment-worker\",\"qualname\":\"charge\","
+		"\"file\":\"app.py\",\"line\":17},\"cpu_ms\":1.0,\"offcpu_ms\":2003.0,\"runq_ms\":0.0,"
+		"\"gil_ms\":0.0,\"gc_ms\":0.0,"
+		"\"blocked\":[{\"syscall\":\"clock_nanosleep\",\"ms\":2003.0,\"count\":1}],"
+		"\"stack\":[{\"function\":\"charge\",\"file\":\"app.py\",\"line\":21},"
+		"{\"function\":\"main\",\"file\":\"app.py\",\"line\":40}],\"stack_kind\":\"blocked\"}");
+
+	(void)state;
+	assert_string_equal(out,
+		"WARNING pid 4242 tid 4242: Executing <Task name='payment-worker' coro=<charge() defined at app.py:17>> took 2.004 s\n"
+		"        on-cpu 0.001 s · blocked 2.003 s in clock_nanosleep (1×) · run-queue 0.000 s\n"
+		"        blocked at  charge (app.py:21)\n"
+		"                    main (app.py:40)\n");
+	free(out);
+}
+
+static void test_handle_and_blocking(void **state)
+{
+	char *out = render(
+		"{\"type\":\"slow_callback\",\"pid\":1,\"tid\":2,\"duration_ms\":150.0,"
+		"\"callback\":{\"kind\":\"method\",\"task_name\":null,\"qualname\":\"Ledger.flush\","
+		"\"file\":\"/srv/app/ledger.py\",\"line\":9},\"cpu_ms\":150.0,\"runq_ms\":0.0,"
+		"\"blocked\":[],\"stack\":[{\"function\":\"Ledger.flush\",\"file\":\"/srv/app/ledger.py\","
+		"\"line\":12}],\"stack_kind\":\"cpu\"}");
+
+	(void)state;
+	assert_non_null(strstr(out, "Executing <Handle Ledger.flush() at /srv/app/ledger.py:9> took 0.150 s\n"));
+	assert_non_null(strstr(out, "        on cpu at   Ledger.flush (ledger.py:12)\n"));
+	free(out);
+	out = render("{\"type\":\"blocking_call\",\"pid\":1,\"tid\":2,\"syscall\":\"read\","
+		     "\"duration_ms\":300.0,\"fd\":5,\"target\":\"/tmp/fifo\",\"callback\":null,"
+		     "\"stack\":[{\"function\":\"reader\",\"file\":\"/a/b.py\",\"line\":3}]}");
+	assert_string_equal(out, "WARNING pid 1 tid 2: blocking read() on /tmp/fifo took 0.300 s\n"
+				 "        at          reader (b.py:3)\n");
+	free(out);
+}
+
+static void test_unknown_and_junk(void **state)
+{
+	char *out;
+
+	(void)state;
+	out = render("{\"type\":\"something_new\",\"pid\":1}");
+	assert_string_equal(out, "");
+	free(out);
+	/* missing fields render with placeholders, never crash */
+	out = render("{\"type\":\"slow_callback\"}");
+	assert_non_null(strstr(out, "Executing <unidentified callback> took 0.000 s"));
+	free(out);
+	out = render("{\"type\":\"summary\",\"sites\":\"not an array\",\"loops\":7}");
+	assert_non_null(strstr(out, "summary"));
+	free(out);
+}
+
+static void test_json_helpers(void **state)
+{
+	struct json_object *o = lw_j_record("start", 42, 1795572030ull * 1000000000ull);
+
+	(void)state;
+	json_object_object_add(o, "duration_ms", lw_j_ms(2004000000ull));
+	assert_string_equal(lw_j_line(o), "{\"type\":\"start\",\"v\":1,\"ts\":\"2026-11-25T02:00:30.000000Z\","
+					  "\"pid\":42,\"duration_ms\":2004.000}");
+	assert_int_equal(lw_j_get_int(o, "pid", 0), 42);
+	assert_null(lw_j_get_str(o, "nope"));
+	json_object_put(o);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_slow_callback),
+		cmocka_unit_test(test_handle_and_blocking),
+		cmocka_unit_test(test_unknown_and_junk),
+		cmocka_unit_test(test_json_helpers),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
