@@ -115,7 +115,7 @@ demo: deps all
 	sh tests/demo/run-demo.sh
 
 bench: deps all $(TARGET_BINS)
-	python3 tests/bench/bench.py
+	python3 tests/bench/bench.py $(BENCH_ARGS)
 
 fuzz:
 	$(MAKE) -f tests/fuzz/Makefile

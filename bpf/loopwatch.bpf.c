@@ -73,13 +73,7 @@ struct {
 	__type(value, struct lw_hist);
 } sites SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 8192);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, __u32);
-	__type(value, struct lw_loop_stats);
-} loop_stats SEC(".maps");
+
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -90,7 +84,6 @@ struct {
 struct lw_zero {
 	struct lw_thread th;
 	struct lw_tstacks st;
-	struct lw_loop_stats ls;
 	struct lw_hist h;
 	struct lw_ident id;
 };
@@ -370,20 +363,31 @@ static __always_inline __u64 thread_tstate(const struct lw_pycfg *c, __u32 tid)
 	return v;
 }
 
-/* Task of the callable Handle._run is running, into the stack record */
+/* scratch identity for stack walks (apart from the uprobe's, which may be interrupted) */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lw_ident);
+} walk_ident SEC(".maps");
+
+/* The callback Handle._run is running (kind, qualname, Task and its name), into the stack */
 static __always_inline void stack_task(const struct lw_pycfg *c, struct lw_pystack *s, __u64 cb)
 {
-	__u64 type, task;
+	__u32 k = 0;
+	struct lw_ident *id = bpf_map_lookup_elem(&walk_ident, &k);
 
 	s->cb_callable = cb;
-	if (!cb)
+	if (!cb || !id)
 		return;
-	type = rd_ptr(cb + 8);
-	task = callable_task(c, cb, type);
-	if (!task)
-		return;
-	s->task = task;
-	read_task_name(c, task, s->task_name, &s->task_num, &s->task_flags);
+	__builtin_memset(id, 0, sizeof(*id));
+	classify(c, cb, 0, id, 1);
+	s->cb_kind = id->kind;
+	s->task = id->task;
+	s->task_num = id->task_num;
+	s->task_flags = id->flags;
+	bpf_probe_read_kernel_str(s->task_name, sizeof(s->task_name), id->task_name);
+	bpf_probe_read_kernel_str(s->cb_qualname, sizeof(s->cb_qualname), id->qualname);
 }
 
 /*
@@ -439,7 +443,9 @@ static __noinline void walk_pystack(const struct lw_pycfg *c, __u32 tid, struct 
 	s->cb_callable = 0;
 	s->task = 0;
 	s->task_flags = 0;
+	s->cb_kind = LW_KIND_UNKNOWN;
 	s->task_name[0] = 0;
+	s->cb_qualname[0] = 0;
 	if (hframe && c->handle_cb_slot) {
 		/* asyncio: Handle._run's self._callback names the callback (and its Task) */
 		__u64 self = rd_ptr(hframe + c->f_localsplus);
@@ -470,14 +476,18 @@ static __always_inline struct lw_zero *zeroes(void)
 	return bpf_map_lookup_elem(&zero, &k);
 }
 
-/* Find or create (syscall/uprobe context only) the state of a thread of a traced process. */
-static __always_inline struct lw_thread *thread_get(__u32 tgid, __u32 tid, int create)
+/*
+ * Find or create (syscall/uprobe context only) the state of a thread of a traced process. A tid
+ * reused by another process gets a fresh state.
+ */
+static __always_inline struct lw_thread *thread_get(__u32 tgid, __u32 tid,
+						    const struct lw_pycfg *c)
 {
 	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
 	struct lw_zero *z;
 	struct lw_rec_task *r;
 
-	if (th || !create)
+	if (th && th->tgid == tgid)
 		return th;
 	z = zeroes();
 	if (!z)
@@ -485,17 +495,23 @@ static __always_inline struct lw_thread *thread_get(__u32 tgid, __u32 tid, int c
 	z->th.tgid = tgid;
 	z->th.poll_nr = (__u32)-1;
 	z->th.off_sys = (__u32)-1;
-	if (bpf_map_update_elem(&threads, &tid, &z->th, BPF_NOEXIST)) {
+	z->th.threshold_ns = c->threshold_ns;
+	z->th.ls.tgid = tgid;
+	if (bpf_map_update_elem(&threads, &tid, &z->th, th ? BPF_EXIST : BPF_NOEXIST)) {
 		__sync_fetch_and_add(&thread_map_full, 1);
+		z->th.tgid = 0;
+		z->th.poll_nr = 0;
+		z->th.off_sys = 0;
+		z->th.threshold_ns = 0;
+		z->th.ls.tgid = 0;
 		return 0;
 	}
-	bpf_map_update_elem(&stacks, &tid, &z->st, BPF_NOEXIST);
-	z->ls.tgid = tgid;
-	bpf_map_update_elem(&loop_stats, &tid, &z->ls, BPF_NOEXIST);
+	bpf_map_update_elem(&stacks, &tid, &z->st, BPF_ANY);
 	z->th.tgid = 0;
 	z->th.poll_nr = 0;
 	z->th.off_sys = 0;
-	z->ls.tgid = 0;
+	z->th.threshold_ns = 0;
+	z->th.ls.tgid = 0;
 
 	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 	if (r) {
@@ -546,7 +562,7 @@ static __always_inline void split_add_sys(struct lw_split *s, __u32 nr, __u64 ns
 }
 
 static __always_inline void split_add(struct lw_split *s, __u32 kind, __u32 sys, __u64 blocked,
-				      __u64 runq, __u64 holder)
+				      __u64 runq, __u64 holder, __u32 holder_tid)
 {
 	s->runq_ns += runq;
 	if (kind == LW_OFF_GIL) {
@@ -555,6 +571,7 @@ static __always_inline void split_add(struct lw_split *s, __u32 kind, __u32 sys,
 		if (blocked > s->gil_holder_ns) {
 			s->gil_holder_ns = blocked;
 			s->gil_holder = holder;
+			s->gil_holder_tid = holder_tid;
 		}
 	} else if (kind == LW_OFF_BLOCKED) {
 		s->blocked_ns += blocked;
@@ -584,25 +601,38 @@ static __always_inline void copy_stack(struct lw_pystack *dst, const struct lw_p
 	bpf_probe_read_kernel(dst, sizeof(*dst), src);
 }
 
+static __always_inline void no_stack(struct lw_pystack *s)
+{
+	s->flags = 0;
+	s->nframes = 0;
+	s->nnative = 0;
+}
+
 /* ---------------------------------------------------------------- loop iterations */
 
-static __always_inline void iteration_end(struct lw_thread *th, const struct lw_pycfg *c,
-					  __u32 tgid, __u32 tid, __u64 now)
+/*
+ * An iteration is from the return of the loop's poll-family syscall to the next time the thread
+ * goes back into it: at its sleep in there (sched_switch) or, when it did not sleep, at its
+ * return (sys_exit). Only one syscall tracepoint per iteration, and no atomics: a thread's
+ * state is only written by that thread (or by the scheduler while it is off CPU).
+ */
+static __always_inline void iteration_end(struct lw_thread *th, __u32 tid, __u64 now)
 {
-	struct lw_loop_stats *ls;
 	struct lw_tstacks *st;
 	struct lw_rec_tick *r;
+	struct lw_pycfg *c;
 	__u64 busy_ns = now - th->iter_start_ns;
+	__u32 tgid = th->tgid;
 
-	ls = bpf_map_lookup_elem(&loop_stats, &tid);
-	if (ls) {
-		ls->poll_nr = th->poll_nr;
-		__sync_fetch_and_add(&ls->iterations, 1);
-		__sync_fetch_and_add(&ls->busy_ns, busy_ns);
-		__sync_fetch_and_add(&ls->callbacks, th->iter_callbacks);
-		__sync_fetch_and_add(&ls->lag[lw_hist_slot(busy_ns) & (LW_HIST_SLOTS - 1)], 1);
-	}
-	if (busy_ns < c->threshold_ns)
+	th->ls.iterations++;
+	th->ls.busy_ns += busy_ns;
+	th->ls.callbacks += th->iter_callbacks;
+	th->ls.lag[lw_hist_slot(busy_ns) & (LW_HIST_SLOTS - 1)]++;
+	th->iter_start_ns = 0;
+	if (busy_ns < th->threshold_ns)
+		return;
+	c = bpf_map_lookup_elem(&procs, &tgid);
+	if (!c)
 		return;
 	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 	if (!r) {
@@ -610,7 +640,7 @@ static __always_inline void iteration_end(struct lw_thread *th, const struct lw_
 		return;
 	}
 	hdr_fill(&r->hdr, LW_REC_TICK, sizeof(*r), tgid, tid, now);
-	r->start_ns = th->iter_start_ns;
+	r->start_ns = now - busy_ns;
 	r->busy_ns = busy_ns;
 	r->flags = (c->flags & LW_PROC_PRECISE) ? LW_TICK_PRECISE : 0;
 	r->callbacks = th->iter_callbacks;
@@ -620,107 +650,76 @@ static __always_inline void iteration_end(struct lw_thread *th, const struct lw_
 	bpf_probe_read_kernel(&r->slowest, sizeof(r->slowest), &th->slowest);
 	bpf_probe_read_kernel(&r->split, sizeof(r->split), &th->iter);
 	st = bpf_map_lookup_elem(&stacks, &tid);
-	if (st) {
+	/* stacks belong to this iteration when taken after it began */
+	if (st && th->best_block_ns && st->iter_block.ts_ns >= r->start_ns)
 		copy_stack(&r->block_stack, &st->iter_block);
+	else
+		no_stack(&r->block_stack);
+	if (st && st->cpu.ts_ns >= r->start_ns)
 		copy_stack(&r->cpu_stack, &st->cpu);
-	} else {
-		r->block_stack.flags = 0;
-		r->block_stack.nframes = 0;
-		r->cpu_stack.flags = 0;
-		r->cpu_stack.nframes = 0;
-	}
+	else
+		no_stack(&r->cpu_stack);
 	bpf_ringbuf_submit(r, 0);
 }
 
-static __always_inline void iteration_begin(struct lw_thread *th, __u32 tid, __u64 now)
+static __always_inline void iteration_begin(struct lw_thread *th, __u64 now)
 {
-	struct lw_tstacks *st = bpf_map_lookup_elem(&stacks, &tid);
-
 	th->iter_start_ns = now;
 	th->iter_callbacks = 0;
 	th->best_block_ns = 0;
 	th->slowest_cb_ns = 0;
-	split_reset(&th->iter);
-	if (st) {
-		st->iter_block.flags = 0;
-		st->iter_block.nframes = 0;
-		st->cpu.flags = 0;
-		st->cpu.nframes = 0;
+	if (th->iter_dirty) {
+		split_reset(&th->iter);
+		th->iter_dirty = 0;
 	}
 }
 
-SEC("raw_tp/sys_enter")
-int lw_sys_enter(struct bpf_raw_tracepoint_args *ctx)
+/* Does a poll-family syscall `nr` end iterations on this thread? Once a thread has waited in
+ * epoll, only epoll does: a poll() inside a callback (a socket with a timeout) is blocking work,
+ * not the loop. */
+static __always_inline int loop_syscall(const struct lw_thread *th, __u32 nr)
 {
-	__u32 nr = (__u32)ctx->args[1];
-	__u64 id, now;
-	__u32 tgid, tid;
-	struct lw_pycfg *c;
+	if (is_epoll(nr))
+		return 1;
+	if (!is_pollish(nr))
+		return 0;
+	return th->poll_nr == (__u32)-1 || !is_epoll(th->poll_nr);
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(lw_sys_exit, struct pt_regs *regs, long ret)
+{
+	__u32 nr = (__u32)regs->orig_ax, tid, tgid;
 	struct lw_thread *th;
+	struct lw_pycfg *c;
+	__u64 id, now;
 
 	if (!is_epoll(nr) && !is_pollish(nr))
 		return 0;
 	id = bpf_get_current_pid_tgid();
-	tgid = id >> 32;
 	tid = (__u32)id;
-	c = bpf_map_lookup_elem(&procs, &tgid);
-	if (!c)
-		return 0;
-	th = thread_get(tgid, tid, 1);
-	if (!th)
-		return 0;
-	/* Once a thread has waited in epoll, only epoll ends its iterations: a poll() inside a
-	 * callback (a socket with a timeout) is blocking work, not the loop. */
-	if (!is_epoll(nr) && th->poll_nr != (__u32)-1 && is_epoll(th->poll_nr))
+	tgid = id >> 32;
+	th = bpf_map_lookup_elem(&threads, &tid);
+	if (!th || th->tgid != tgid) {
+		c = bpf_map_lookup_elem(&procs, &tgid);
+		if (!c)
+			return 0;
+		th = thread_get(tgid, tid, c);
+		if (!th)
+			return 0;
+	}
+	if (!loop_syscall(th, nr))
 		return 0;
 	now = bpf_ktime_get_ns();
 	if (th->iter_start_ns)
-		iteration_end(th, c, tgid, tid, now);
+		iteration_end(th, tid, now);	/* it went round without sleeping in the poll */
+	else if (th->poll_enter_ns && now > th->poll_enter_ns)
+		th->ls.idle_ns += now - th->poll_enter_ns;
 	th->poll_nr = nr;
-	th->in_poll = 1;
-	th->poll_enter_ns = now;
-	th->iter_start_ns = 0;
-	return 0;
-}
-
-SEC("raw_tp/sys_exit")
-int lw_sys_exit(struct bpf_raw_tracepoint_args *ctx)
-{
-	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
-	__u32 tid, nr;
-	struct lw_thread *th;
-	struct lw_loop_stats *ls;
-	__u64 now;
-
-	nr = (__u32)BPF_CORE_READ(regs, orig_ax);
-	if (!is_epoll(nr) && !is_pollish(nr))
-		return 0;
-	tid = (__u32)bpf_get_current_pid_tgid();
-	th = bpf_map_lookup_elem(&threads, &tid);
-	if (!th) {
-		/* attached while it waited: start tracking at its first return */
-		__u64 id = bpf_get_current_pid_tgid();
-		__u32 tgid = id >> 32;
-
-		if (!bpf_map_lookup_elem(&procs, &tgid))
-			return 0;
-		th = thread_get(tgid, tid, 1);
-		if (!th)
-			return 0;
-		th->poll_nr = nr;
-		th->in_poll = 1;
-		th->poll_enter_ns = 0;
-	}
-	if (!th->in_poll || nr != th->poll_nr)
-		return 0;
-	now = bpf_ktime_get_ns();
-	if (th->poll_enter_ns) {
-		ls = bpf_map_lookup_elem(&loop_stats, &tid);
-		if (ls)
-			__sync_fetch_and_add(&ls->idle_ns, now - th->poll_enter_ns);
-	}
+	th->ls.poll_nr = nr;
 	th->in_poll = 0;
-	iteration_begin(th, tid, now);
+	th->poll_enter_ns = 0;
+	iteration_begin(th, now);
 	return 0;
 }
 
@@ -749,11 +748,29 @@ static __always_inline __u32 task_state(struct task_struct *t)
 	}
 }
 
+/* The thread id behind a PyThreadState */
+static __always_inline __u32 tstate_tid(const struct lw_pycfg *c, __u64 tstate)
+{
+	__u32 tid = 0;
+
+	if (!tstate)
+		return 0;
+	if (c->ts_native_id) {
+		rd(&tid, sizeof(tid), tstate + c->ts_native_id);
+	} else if (c->pthread_tid) {
+		__u64 pt = rd_ptr(tstate + c->ts_thread_id);
+
+		if (pt)
+			rd(&tid, sizeof(tid), pt + c->pthread_tid);
+	}
+	return tid;
+}
+
 /* The thread `prev` (== current) leaves the CPU. */
 static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u32 preempt,
 				       __u64 now)
 {
-	__u32 tid = BPF_CORE_READ(prev, pid);
+	__u32 tid = prev->pid;
 	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
 	struct lw_pycfg *c;
 	struct lw_tstacks *st;
@@ -764,33 +781,44 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u3
 
 	if (!th || !busy(th))
 		return;
-	tgid = th->tgid;
-	th->off_ts = now;
-	th->wake_ts = 0;
-	th->off_sys = (__u32)-1;
-	th->off_path[0] = 0;
-	th->off_stack_ok = 0;
-	th->off_gil_holder = 0;
 	if (preempt || task_state(prev) == 0) {
+		th->off_ts = now;
+		th->wake_ts = 0;
 		th->off_kind = LW_OFF_RUNQ;
+		th->off_stack_ok = 0;
 		return;
 	}
-	th->off_kind = LW_OFF_BLOCKED;
-	c = bpf_map_lookup_elem(&procs, &tgid);
-	if (!c)
-		return;
-	/* in a syscall? the instruction before the user ip is `syscall` (0f 05) */
+	/* going to sleep: in which syscall? the instruction before the user ip is `syscall` */
 	regs = current_regs(prev);
 	ip = BPF_CORE_READ(regs, ip);
 	nr = BPF_CORE_READ(regs, orig_ax);
-	if (ip > 2 && !bpf_probe_read_user(&insn, 2, (void *)(ip - 2)) && insn == 0x050f &&
-	    nr < 1024) {
-		th->off_sys = (__u32)nr;
+	if (!(ip > 2 && !bpf_probe_read_user(&insn, 2, (void *)(ip - 2)) && insn == 0x050f &&
+	      nr < 1024))
+		nr = (__u64)-1;
+	if (nr != (__u64)-1 && !th->cb_depth && th->iter_start_ns && loop_syscall(th, (__u32)nr)) {
+		/* back in the loop's poll: the iteration ends here, idle time begins */
+		iteration_end(th, tid, now);
+		th->poll_enter_ns = now;
+		th->in_poll = 1;
+		return;
+	}
+	tgid = th->tgid;
+	th->off_ts = now;
+	th->wake_ts = 0;
+	th->off_stack_ok = 0;
+	th->off_gil_holder = 0;
+	th->off_gil_holder_tid = 0;
+	th->off_path[0] = 0;
+	th->off_kind = LW_OFF_BLOCKED;
+	th->off_sys = (__u32)nr;
+	c = bpf_map_lookup_elem(&procs, &tgid);
+	if (!c)
+		return;
+	if (nr != (__u64)-1) {
 		a0 = BPF_CORE_READ(regs, di);
 		th->off_args[0] = a0;
 		th->off_args[1] = BPF_CORE_READ(regs, si);
 		th->off_args[2] = BPF_CORE_READ(regs, dx);
-		th->off_path[0] = 0;
 		if (nr == NR_openat || nr == NR_newfstatat || nr == NR_mkfifoat)
 			bpf_probe_read_user_str(th->off_path, sizeof(th->off_path),
 						(void *)th->off_args[1]);
@@ -799,6 +827,7 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u3
 		if (nr == NR_futex && c->gil && a0 >= c->gil && a0 < c->gil + c->gil_size) {
 			th->off_kind = LW_OFF_GIL;
 			th->off_gil_holder = rd_ptr(c->gil + c->gil_last_holder);
+			th->off_gil_holder_tid = tstate_tid(c, th->off_gil_holder);
 		}
 	}
 	if (!(c->flags & LW_PROC_STACKS))
@@ -831,23 +860,20 @@ static __always_inline void emit_block(struct lw_thread *th, struct lw_tstacks *
 	r->args[2] = th->off_args[2];
 	r->cb_callable = th->cb_depth ? th->cb_callable : 0;
 	bpf_probe_read_kernel_str(r->path, sizeof(r->path), th->off_path);
-	if (st && th->off_stack_ok) {
+	if (st && th->off_stack_ok)
 		copy_stack(&r->stack, &st->pending);
-	} else {
-		r->stack.flags = 0;
-		r->stack.nframes = 0;
-		r->stack.nnative = 0;
-	}
+	else
+		no_stack(&r->stack);
 	bpf_ringbuf_submit(r, 0);
 }
 
 /* The thread `next` gets the CPU back. current is someone else: no user reads here. */
 static __always_inline void switch_in(struct task_struct *next, __u64 now)
 {
-	__u32 tid = BPF_CORE_READ(next, pid);
+	__u32 tid = next->pid;
 	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
 	struct lw_pycfg *c;
-	struct lw_tstacks *st;
+	struct lw_tstacks *st = 0;
 	__u64 blocked = 0, runq = 0;
 	__u32 tgid;
 
@@ -861,65 +887,59 @@ static __always_inline void switch_in(struct task_struct *next, __u64 now)
 	} else {
 		blocked = now - th->off_ts;
 	}
-	if (busy(th)) {
-		split_add(&th->iter, th->off_kind, th->off_sys, blocked, runq, th->off_gil_holder);
-		if (th->cb_depth)
-			split_add(&th->cb, th->off_kind, th->off_sys, blocked, runq,
-				  th->off_gil_holder);
-		if (th->off_kind == LW_OFF_BLOCKED && th->off_stack_ok) {
-			st = bpf_map_lookup_elem(&stacks, &tid);
-			if (st) {
-				st->pending.ns = blocked;
-				if (blocked > th->best_block_ns) {
-					th->best_block_ns = blocked;
-					copy_stack(&st->iter_block, &st->pending);
-				}
-				if (th->cb_depth && blocked > th->cb_best_block_ns) {
-					th->cb_best_block_ns = blocked;
-					copy_stack(&st->cb_block, &st->pending);
-				}
-			}
-			tgid = th->tgid;
-			c = bpf_map_lookup_elem(&procs, &tgid);
-			if (c && blocked >= c->block_threshold_ns)
-				emit_block(th, st, tid, now, blocked);
-		} else if (th->off_kind == LW_OFF_BLOCKED) {
-			tgid = th->tgid;
-			c = bpf_map_lookup_elem(&procs, &tgid);
-			if (c && blocked >= c->block_threshold_ns)
-				emit_block(th, 0, tid, now, blocked);
-		}
-	}
 	th->off_ts = 0;
 	th->wake_ts = 0;
+	if (!busy(th))
+		return;
+	split_add(&th->iter, th->off_kind, th->off_sys, blocked, runq, th->off_gil_holder,
+		  th->off_gil_holder_tid);
+	th->iter_dirty = 1;
+	if (th->cb_depth) {
+		split_add(&th->cb, th->off_kind, th->off_sys, blocked, runq, th->off_gil_holder,
+			  th->off_gil_holder_tid);
+		th->cb_dirty = 1;
+	}
+	if (th->off_kind != LW_OFF_BLOCKED)
+		return;
+	if (th->off_stack_ok) {
+		st = bpf_map_lookup_elem(&stacks, &tid);
+		if (st) {
+			st->pending.ns = blocked;
+			if (blocked > th->best_block_ns) {
+				th->best_block_ns = blocked;
+				copy_stack(&st->iter_block, &st->pending);
+			}
+			if (th->cb_depth && blocked > th->cb_best_block_ns) {
+				th->cb_best_block_ns = blocked;
+				copy_stack(&st->cb_block, &st->pending);
+			}
+		}
+	}
+	tgid = th->tgid;
+	c = bpf_map_lookup_elem(&procs, &tgid);
+	if (c && blocked >= c->block_threshold_ns)
+		emit_block(th, st, tid, now, blocked);
 }
 
-SEC("raw_tp/sched_switch")
-int lw_sched_switch(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/sched_switch")
+int BPF_PROG(lw_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	struct task_struct *prev = (struct task_struct *)ctx->args[1];
-	struct task_struct *next = (struct task_struct *)ctx->args[2];
 	__u64 now = bpf_ktime_get_ns();
 
-	switch_out(ctx, prev, (__u32)ctx->args[0], now);
+	switch_out(ctx, prev, preempt, now);
 	switch_in(next, now);
 	return 0;
 }
 
-static __always_inline int on_wakeup(struct task_struct *p)
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(lw_sched_wakeup, struct task_struct *p)
 {
-	__u32 tid = BPF_CORE_READ(p, pid);
+	__u32 tid = p->pid;
 	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
 
 	if (th && th->off_ts && !th->wake_ts && th->off_kind != LW_OFF_RUNQ)
 		th->wake_ts = bpf_ktime_get_ns();
 	return 0;
-}
-
-SEC("raw_tp/sched_wakeup")
-int lw_sched_wakeup(struct bpf_raw_tracepoint_args *ctx)
-{
-	return on_wakeup((struct task_struct *)ctx->args[0]);
 }
 
 SEC("raw_tp/sched_process_exit")
@@ -930,11 +950,7 @@ int lw_process_exit(struct bpf_raw_tracepoint_args *ctx)
 	__u32 tid = (__u32)id, tgid = id >> 32;
 	struct lw_rec_task *r;
 
-	if (!bpf_map_lookup_elem(&procs, &tgid))
-		return 0;
-	bpf_map_delete_elem(&threads, &tid);
-	bpf_map_delete_elem(&stacks, &tid);
-	if (tid != tgid)
+	if (tid != tgid || !bpf_map_lookup_elem(&procs, &tgid))
 		return 0;
 	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 	if (!r) {
@@ -1006,24 +1022,26 @@ int BPF_KPROBE(lw_ctxrun_enter, void *ctxobj, void *args)
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, tid = (__u32)id;
 	struct lw_thread *th;
-	struct lw_tstacks *st;
+	struct lw_pycfg *c;
 
-	if (!bpf_map_lookup_elem(&procs, &tgid))
-		return 0;
-	th = thread_get(tgid, tid, 1);
-	if (!th)
-		return 0;
+	th = bpf_map_lookup_elem(&threads, &tid);
+	if (!th || th->tgid != tgid) {
+		c = bpf_map_lookup_elem(&procs, &tgid);
+		if (!c)
+			return 0;
+		th = thread_get(tgid, tid, c);
+		if (!th)
+			return 0;
+	}
 	if (th->cb_depth++)
 		return 0;
 	th->cb_start_ns = bpf_ktime_get_ns();
 	th->cb_ctx = (__u64)ctxobj;
 	th->cb_callable = rd_ptr((__u64)args);
 	th->cb_best_block_ns = 0;
-	split_reset(&th->cb);
-	st = bpf_map_lookup_elem(&stacks, &tid);
-	if (st) {
-		st->cb_block.flags = 0;
-		st->cb_block.nframes = 0;
+	if (th->cb_dirty) {
+		split_reset(&th->cb);
+		th->cb_dirty = 0;
 	}
 	return 0;
 }
@@ -1115,20 +1133,14 @@ int BPF_KRETPROBE(lw_ctxrun_exit)
 	classify(c, th->cb_callable, th->cb_ctx, &r->ident, 1);
 	bpf_probe_read_kernel(&r->split, sizeof(r->split), &th->cb);
 	st = bpf_map_lookup_elem(&stacks, &tid);
-	if (st && th->cb_best_block_ns) {
+	if (st && th->cb_best_block_ns)
 		copy_stack(&r->block_stack, &st->cb_block);
-	} else {
-		r->block_stack.flags = 0;
-		r->block_stack.nframes = 0;
-		r->block_stack.nnative = 0;
-	}
-	if (st && st->cpu.ts_ns >= th->cb_start_ns) {
+	else
+		no_stack(&r->block_stack);
+	if (st && st->cpu.ts_ns >= th->cb_start_ns)
 		copy_stack(&r->cpu_stack, &st->cpu);
-	} else {
-		r->cpu_stack.flags = 0;
-		r->cpu_stack.nframes = 0;
-		r->cpu_stack.nnative = 0;
-	}
+	else
+		no_stack(&r->cpu_stack);
 	bpf_ringbuf_submit(r, 0);
 	return 0;
 }

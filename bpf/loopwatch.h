@@ -112,8 +112,9 @@ struct lw_pystack {
 	__u64 task;
 	__s64 task_num;		/* LW_IDENT_TASK_NUM in task_flags */
 	__u32 task_flags;
-	__u32 pad;
+	__u32 cb_kind;		/* enum lw_cb_kind, LW_KIND_UNKNOWN when no callback was found */
 	char task_name[LW_STR_TASK];
+	char cb_qualname[LW_STR_QUAL];	/* its qualname (3.8-3.10 code objects lack one) */
 	struct lw_pyframe frames[LW_MAX_PYFRAMES];	/* innermost first */
 	__u64 native[LW_MAX_NATIVE];			/* user return addresses, innermost first */
 };
@@ -135,6 +136,8 @@ struct lw_split {
 	__u32 gil_switches;
 	__u64 gil_holder;	/* tstate of the GIL holder at the longest GIL wait */
 	__u64 gil_holder_ns;	/* that longest wait */
+	__u32 gil_holder_tid;	/* its thread id (read from the tstate in BPF) */
+	__u32 pad;
 	struct lw_split_sys sys[LW_SPLIT_SYSCALLS];
 };
 
@@ -269,6 +272,11 @@ struct lw_pycfg {
 	__u64 gil;		/* address of the GIL state, 0 when unknown */
 	__u32 gil_size;
 	__u32 gil_last_holder;	/* offset of last_holder */
+	/* tstate -> tid: native_thread_id (3.11+), or thread_id (pthread_t) -> pthread.tid */
+	__u16 ts_native_id;	/* 0 = none */
+	__u16 ts_thread_id;
+	__u16 pthread_tid;	/* offset of tid in glibc's struct pthread */
+	__u16 pad3;
 	/* thresholds */
 	__u64 threshold_ns;
 	__u64 block_threshold_ns;
@@ -304,13 +312,19 @@ struct lw_thread {
 	__u32 off_stack_ok;	/* stacks.pending holds this off period's stack */
 	__u64 off_args[3];
 	__u64 off_gil_holder;
+	__u32 off_gil_holder_tid;
+	__u32 pad2;
 	char off_path[LW_STR_PATH];
 	__u64 best_block_ns;	/* longest block in this iteration */
 	__u64 cb_best_block_ns;	/* longest block in this callback */
 	__u64 slowest_cb_ns;
+	__u64 threshold_ns;	/* copied from the process configuration */
+	__u32 iter_dirty;	/* iter split holds something: clear it at the next iteration */
+	__u32 cb_dirty;
 	struct lw_ident slowest;
 	struct lw_split iter;
 	struct lw_split cb;
+	struct lw_loop_stats ls;	/* cumulative; userspace diffs snapshots */
 };
 
 /* The stacks of one thread (map stacks, key tid) */

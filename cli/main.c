@@ -235,7 +235,7 @@ static int cmd_check(const struct lw_cli_opts *o)
 			printf("  %-20s %s\n", k, v ? json_object_get_string(v) : "-");
 		}
 		printf("  %-20s %s\n", "would attach",
-		       "raw_tp sys_enter/sys_exit (poll family), sched_switch, sched_wakeup, "
+		       "tp_btf sys_exit (poll family), sched_switch, sched_wakeup; "
 		       "perf cpu-clock sampler");
 		if (o->precise)
 			printf("  %-20s %s\n", "precise", "uprobe + uretprobe on context_run");

@@ -91,6 +91,49 @@ static void attach_samplers(struct lw_bpf *b, int hz)
 			"CPU without blocking will be missing");
 }
 
+/* Effective capabilities from /proc/self/status (CapEff, hex). */
+static uint64_t effective_caps(void)
+{
+	char *text = NULL, *p;
+	uint64_t caps = 0;
+
+	if (lw_read_file("/proc/self/status", 1 << 16, &text, NULL))
+		return 0;
+	p = strstr(text, "\nCapEff:");
+	if (p)
+		caps = strtoull(p + 8, NULL, 16);
+	free(text);
+	return caps;
+}
+
+#define CAP_SYS_ADMIN_BIT 21
+#define CAP_SYS_PTRACE_BIT 19
+#define CAP_SYS_RESOURCE_BIT 24
+#define CAP_PERFMON_BIT 38
+#define CAP_BPF_BIT 39
+
+/* Name exactly the capabilities that are missing, before the kernel says "permission denied". */
+static int check_caps(char *err, size_t errlen)
+{
+	uint64_t c = effective_caps();
+	char missing[160] = "";
+	int admin = !!(c & (1ull << CAP_SYS_ADMIN_BIT));
+
+	if (!admin && !(c & (1ull << CAP_BPF_BIT)))
+		strcat(missing, " CAP_BPF");
+	if (!admin && !(c & (1ull << CAP_PERFMON_BIT)))
+		strcat(missing, " CAP_PERFMON");
+	if (!(c & (1ull << CAP_SYS_PTRACE_BIT)))
+		strcat(missing, " CAP_SYS_PTRACE");
+	if (!missing[0])
+		return 0;
+	snprintf(err, errlen,
+		 "not enough privilege to trace: missing%s (loopwatch needs root, or CAP_BPF, "
+		 "CAP_PERFMON, CAP_SYS_PTRACE and CAP_SYS_RESOURCE); try sudo",
+		 missing);
+	return -EPERM;
+}
+
 int lw_bpf__new(const struct lw_bpf_opts *opts, struct lw_bpf **out, char *err, size_t errlen)
 {
 	struct lw_bpf *b;
@@ -103,10 +146,9 @@ int lw_bpf__new(const struct lw_bpf_opts *opts, struct lw_bpf **out, char *err, 
 			 "Linux >= 5.8 built with CONFIG_DEBUG_INFO_BTF=y");
 		return -ENOTSUP;
 	}
-	if (geteuid() != 0 && access("/sys/kernel/btf/vmlinux", R_OK) == 0) {
-		/* may still work with capabilities; libbpf will tell */
-		lw_dbg("not root: relying on capabilities");
-	}
+	r = check_caps(err, errlen);
+	if (r)
+		return r;
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
@@ -123,6 +165,7 @@ int lw_bpf__new(const struct lw_bpf_opts *opts, struct lw_bpf **out, char *err, 
 	}
 	b->skel->rodata->want_exec = opts->want_exec ? 1 : 0;
 	b->skel->rodata->self_tgid = (__u32)getpid();
+	/* 0: the kernel has no such map type; < 0: could not tell (go on, load will say) */
 	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) == 0) {
 		snprintf(err, errlen,
 			 "this kernel has no BPF ring buffer (needs Linux >= 5.8): loopwatch cannot "
@@ -190,7 +233,7 @@ int lw_bpf__sampling(const struct lw_bpf *b)
 
 const char *lw_bpf__iter_probe(const struct lw_bpf *b)
 {
-	return "raw_tp/sys_enter+sys_exit (poll-family syscalls)";
+	return "tp_btf/sys_exit (poll-family returns) + sched_switch (sleeps in them)";
 }
 
 int lw_bpf__set_proc(struct lw_bpf *b, pid_t pid, const struct lw_pycfg *cfg)
@@ -271,7 +314,6 @@ void lw_bpf__del_thread(struct lw_bpf *b, pid_t tid)
 	bpf_map_delete_elem(bpf_map__fd(b->skel->maps.tstates), &k);
 	bpf_map_delete_elem(bpf_map__fd(b->skel->maps.threads), &k);
 	bpf_map_delete_elem(bpf_map__fd(b->skel->maps.stacks), &k);
-	bpf_map_delete_elem(bpf_map__fd(b->skel->maps.loop_stats), &k);
 }
 
 int lw_bpf__get_thread(struct lw_bpf *b, pid_t tid, struct lw_thread *out)
@@ -290,9 +332,16 @@ int lw_bpf__get_stacks(struct lw_bpf *b, pid_t tid, struct lw_tstacks *out)
 
 int lw_bpf__get_loop_stats(struct lw_bpf *b, pid_t tid, struct lw_loop_stats *out)
 {
-	__u32 k = (__u32)tid;
+	struct lw_thread *th = malloc(sizeof(*th));
+	int r;
 
-	return bpf_map_lookup_elem(bpf_map__fd(b->skel->maps.loop_stats), &k, out) ? -errno : 0;
+	if (!th)
+		return -ENOMEM;
+	r = lw_bpf__get_thread(b, tid, th);
+	if (r == 0)
+		*out = th->ls;
+	free(th);
+	return r;
 }
 
 int lw_bpf__for_each_site(struct lw_bpf *b, pid_t pid,
@@ -345,7 +394,7 @@ void lw_bpf__forget_proc(struct lw_bpf *b, pid_t pid)
 	for (i = 0; i < n; i++)
 		bpf_map_delete_elem(fd, &del[i]);
 	free(del);
-	/* threads of the process (their state, stacks, loop statistics, thread states) */
+	/* threads of the process (their state with loop statistics, stacks, thread states) */
 	n = 0;
 	first = 1;
 	while (th && bpf_map_get_next_key(tfd, first ? NULL : &tk, &tn) == 0) {

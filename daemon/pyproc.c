@@ -724,6 +724,9 @@ void lw_py__fill_cfg(struct lw_pyinfo *pi)
 	if (!c->handle_cb_slot)
 		c->handle_cb_slot = 24;	/* Handle.__slots__ sorted: _args, _callback, ... */
 	c->gil = pi->gil;
+	c->ts_native_id = (__u16)l->ts_native_id;
+	c->ts_thread_id = (__u16)l->ts_thread_id;
+	c->pthread_tid = (__u16)pi->pthread_tid_off;
 	c->gil_size = pi->gil ? l->gil_size : 0;
 	c->gil_last_holder = l->gil_last_holder;
 	c->tsd_base = pi->tsd_base;
@@ -774,17 +777,94 @@ int lw_py__walk(const struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t tsta
 	if (f)
 		s->flags |= LW_STACK_TRUNCATED;
 	s->nframes = i;
+	s->cb_kind = LW_KIND_UNKNOWN;
 	if (hframe && pi->cfg.handle_cb_slot) {
 		uint64_t self = 0, cb = 0;
+		struct lw_ident id;
 
 		if (lw_rd_u64(mem, hframe + l->f_localsplus, &self) == 0 &&
-		    lw_rd_u64(mem, self + pi->cfg.handle_cb_slot, &cb) == 0) {
+		    lw_rd_u64(mem, self + pi->cfg.handle_cb_slot, &cb) == 0 &&
+		    lw_py__classify(pi, mem, cb, &id) == 0) {
 			s->cb_callable = cb;
-			s->task = lw_py__callable_task(pi, mem, cb);
-			if (s->task)
-				lw_py__task_name(pi, mem, s->task, s->task_name, sizeof(s->task_name));
+			s->cb_kind = id.kind;
+			s->task = id.task;
+			s->task_flags = 0;
+			lw_strlcpy(s->task_name, id.task_name, sizeof(s->task_name));
+			lw_strlcpy(s->cb_qualname, id.qualname, sizeof(s->cb_qualname));
 		}
 	}
+	return 0;
+}
+
+static int read_obj_str(const struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t ptr_addr,
+			char *buf, size_t size)
+{
+	uint64_t obj = 0;
+
+	if (lw_rd_u64(mem, ptr_addr, &obj) || !obj)
+		return -EFAULT;
+	return lw_py__read_str(&pi->lay, mem, obj, buf, size);
+}
+
+int lw_py__classify(const struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t callable,
+		    struct lw_ident *id)
+{
+	const struct lw_pylayout *l = &pi->lay;
+	uint64_t obj = callable, type = 0, fn = 0, task;
+	char tname[64];
+
+	memset(id, 0, sizeof(*id));
+	id->kind = LW_KIND_UNKNOWN;
+	id->callable = callable;
+	if (!callable || lw_rd_u64(mem, obj + 8, &type) || !type)
+		return -EFAULT;
+	id->type = type;
+	if (type != pi->cfg.type_function && type != pi->cfg.type_method &&
+	    lw_py__type_name(mem, type, tname, sizeof(tname)) == 0 &&
+	    strcmp(tname, "functools.partial") == 0) {
+		if (lw_rd_u64(mem, obj + 16, &obj) || lw_rd_u64(mem, obj + 8, &type))
+			return -EFAULT;
+		id->flags |= LW_IDENT_PARTIAL;
+	}
+	if (type == pi->cfg.type_method) {
+		uint64_t ft = 0;
+
+		if (lw_rd_u64(mem, obj + 16, &fn) == 0 && lw_rd_u64(mem, fn + 8, &ft) == 0 &&
+		    ft == pi->cfg.type_function)
+			id->kind = LW_KIND_METHOD;
+		else
+			fn = 0;
+	} else if (type == pi->cfg.type_function) {
+		fn = obj;
+		id->kind = LW_KIND_FUNCTION;
+	}
+	if (fn) {
+		uint64_t code = 0;
+
+		lw_rd_u64(mem, fn + l->func_code, &code);
+		id->code = code;
+		read_obj_str(pi, mem, fn + l->func_qualname, id->qualname, sizeof(id->qualname));
+		return 0;
+	}
+	task = lw_py__callable_task(pi, mem, obj);
+	if (task) {
+		uint64_t coro = 0;
+
+		id->kind = LW_KIND_TASK;
+		id->task = task;
+		lw_py__task_name(pi, mem, task, id->task_name, sizeof(id->task_name));
+		if (lw_rd_u64(mem, task + l->task_coro, &coro) == 0 && coro) {
+			uint64_t code = 0;
+
+			lw_rd_u64(mem, coro + l->coro_code, &code);
+			id->code = code;
+			read_obj_str(pi, mem, coro + l->coro_qualname, id->qualname,
+				     sizeof(id->qualname));
+		}
+		return 0;
+	}
+	id->kind = LW_KIND_OTHER;
+	lw_py__type_name(mem, type, id->qualname, sizeof(id->qualname));
 	return 0;
 }
 

@@ -102,6 +102,12 @@ int lw_py__threads(const struct lw_pyinfo *pi, struct lw_reader *mem,
 int lw_py__walk(const struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t tstate,
 		struct lw_pystack *s);
 
+/* Classify a callable like the BPF side does: function, method (bound), Task step/wakeup,
+ * functools.partial unwrapped once, anything else by its type name. Fills kind, code, task,
+ * qualname, task name. 0 or -errno. */
+int lw_py__classify(const struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t callable,
+		    struct lw_ident *id);
+
 /* The Task behind a Task-step/wakeup callable, or 0 */
 uint64_t lw_py__callable_task(const struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t callable);
 /* A Task's name ("req-42", or "Task-7" for 3.12+ unnamed tasks). 0 or -errno. */

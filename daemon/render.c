@@ -140,7 +140,7 @@ static void render_split(FILE *f, struct json_object *r)
 				fprintf(f, "%s %s", i ? "," : "", str(e, "syscall", "?"));
 		}
 	}
-	if (ms(r, "gil_ms") > 0) {
+	if (ms(r, "gil_ms") >= 1) {
 		fmt_secs(b, sizeof(b), ms(r, "gil_ms"));
 		fprintf(f, " · waiting for the GIL %s", b);
 		if (gh && lw_j_get_int(gh, "tid", 0))
@@ -153,7 +153,7 @@ static void render_split(FILE *f, struct json_object *r)
 	}
 	fmt_secs(b, sizeof(b), ms(r, "runq_ms"));
 	fprintf(f, " · run-queue %s\n", b);
-	if (gh)
+	if (gh && ms(r, "gil_ms") >= 1)
 		render_stack(f, lw_j_get(gh, "stack"), "GIL holder");
 }
 

@@ -406,7 +406,25 @@ static void ident_from_stack(struct lw_session *s, const struct lw_pystack *st, 
 		}
 		inner = (int)i;
 	}
-	if (hrun < 0 || inner < 0)
+	if (hrun < 0)
+		return;
+	/* what Handle._run's self._callback was: read with the stack, authoritative */
+	if (st->cb_kind != LW_KIND_UNKNOWN && st->cb_qualname[0]) {
+		id->found = 1;
+		id->kind = (int)st->cb_kind;
+		lw_strlcpy(id->qualname, st->cb_qualname, sizeof(id->qualname));
+		if (st->task_flags & LW_IDENT_TASK_NUM)
+			snprintf(id->task_name, sizeof(id->task_name), "Task-%lld",
+				 (long long)st->task_num);
+		else
+			lw_strlcpy(id->task_name, st->task_name, sizeof(id->task_name));
+		if (inner >= 0 && frame_info(s, &st->frames[inner], &fi) == 0) {
+			lw_strlcpy(id->file, fi.file, sizeof(id->file));
+			id->line = fi.firstlineno;
+		}
+		return;
+	}
+	if (inner < 0)
 		return;
 	if (frame_info(s, &st->frames[inner], &fi))
 		return;
@@ -493,10 +511,10 @@ static void add_split(struct lw_session *s, struct json_object *o, const struct 
 	/* the GIL: who held it during the longest wait */
 	if (sp->gil_ns && sp->gil_holder) {
 		struct json_object *h = json_object_new_object();
-		struct tid_of_ts q = { sp->gil_holder, 0 };
+		struct tid_of_ts q = { sp->gil_holder, (pid_t)sp->gil_holder_tid };
 		struct lw_pystack *hs;
 
-		if (s->is_python)
+		if (s->is_python && !q.tid)
 			lw_py__threads(&s->py, &s->rd, find_tid, &q);
 		json_object_object_add(h, "tid", q.tid ? json_object_new_int(q.tid) : NULL);
 		if (q.tid) {
@@ -1164,9 +1182,9 @@ static struct json_object *probes_json(const struct lw_session *s, int sampling)
 	struct json_object *p = json_object_new_array();
 	char buf[4400];
 
-	json_object_array_add(p, json_object_new_string("raw_tp/sys_enter+sys_exit:poll-family"));
-	json_object_array_add(p, json_object_new_string("raw_tp/sched_switch"));
-	json_object_array_add(p, json_object_new_string("raw_tp/sched_wakeup"));
+	json_object_array_add(p, json_object_new_string("tp_btf/sys_exit:poll-family"));
+	json_object_array_add(p, json_object_new_string("tp_btf/sched_switch"));
+	json_object_array_add(p, json_object_new_string("tp_btf/sched_wakeup"));
 	if (sampling)
 		json_object_array_add(p, json_object_new_string("perf_event/cpu-clock"));
 	if (s->o.precise && s->is_python && s->py.ctxrun_addr) {
@@ -1246,6 +1264,41 @@ static struct json_object *describe(const struct lw_session_opts *o, pid_t pid, 
 	return d;
 }
 
+#define PF_KTHREAD 0x00200000
+
+/* Zombies and kernel threads have no memory to read: say so instead of "not Python". */
+static int proc_sanity(const char *root, pid_t pid, char *err, size_t errlen)
+{
+	char path[128], *text = NULL, *p, state = 0;
+	unsigned long flags = 0;
+	int r = 0;
+
+	snprintf(path, sizeof(path), "%s/%d/stat", root, (int)pid);
+	if (lw_read_file(path, 4096, &text, NULL)) {
+		snprintf(err, errlen, "no process with pid %d", (int)pid);
+		return -ESRCH;
+	}
+	/* "pid (comm) S ppid pgrp session tty tpgid flags ..." - comm may hold spaces */
+	p = strrchr(text, ')');
+	if (p && sscanf(p + 1, " %c %*d %*d %*d %*d %*d %lu", &state, &flags) == 2) {
+		if (state == 'Z' || state == 'X') {
+			snprintf(err, errlen,
+				 "pid %d is a zombie (it exited and its parent has not reaped it yet): "
+				 "there is nothing left to trace",
+				 (int)pid);
+			r = -ESRCH;
+		} else if (flags & PF_KTHREAD) {
+			snprintf(err, errlen,
+				 "pid %d is a kernel thread: loopwatch traces user processes (asyncio, "
+				 "Node.js, event loops); pick the pid of one with pgrep",
+				 (int)pid);
+			r = -EINVAL;
+		}
+	}
+	free(text);
+	return r;
+}
+
 static int probe(pid_t pid, const struct lw_session_opts *o, struct lw_tmem *mem,
 		 struct lw_pyinfo *py, int *is_python, char *why, size_t whylen, char *err,
 		 size_t errlen)
@@ -1261,6 +1314,9 @@ static int probe(pid_t pid, const struct lw_session_opts *o, struct lw_tmem *mem
 		snprintf(err, errlen, "no process with pid %d", (int)pid);
 		return -ESRCH;
 	}
+	r = proc_sanity(root, pid, err, errlen);
+	if (r)
+		return r;
 	if (o->runtime == LW_RT_NODE || o->runtime == LW_RT_LIBUV) {
 		snprintf(err, errlen,
 			 "--runtime %s is not implemented yet; use --runtime generic for this process",

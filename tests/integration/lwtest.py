@@ -206,3 +206,15 @@ def asyncio_oracle(stderr_text):
 
 def need_root():
     return os.geteuid() == 0
+
+
+def python_minor(py):
+    out = subprocess.run([py, "-c", "import sys; print(sys.version_info[1])"],
+                         capture_output=True, text=True, timeout=30)
+    return int(out.stdout.strip())
+
+
+def sleep_syscall(py):
+    """The syscall time.sleep() waits in: clock_nanosleep since CPython 3.11, select() (pselect6
+    on x86_64 glibc) before (Modules/timemodule.c, pysleep)."""
+    return "clock_nanosleep" if python_minor(py) >= 11 else "pselect6"

@@ -1,0 +1,111 @@
+"""Default mode (no per-callback probes) against the same asyncio scenarios: slow callbacks named
+from the stack, the exact line where they blocked or burned CPU, the time split, live alerts,
+blocking calls, loop health. Ground truth: the target's own clock and its '# MARK:' lines."""
+import os
+import unittest
+
+from lwtest import sleep_syscall, TARGETS, Loopwatch, Target, def_line, marks, pythons
+
+SCEN = os.path.join(TARGETS, "asyncio_scenarios.py")
+M = marks(SCEN)
+
+
+class DefaultMode(unittest.TestCase):
+    maxDiff = None
+
+    def run_one(self, py):
+        t = Target([py, SCEN, "{GO}"])
+        try:
+            t.wait_ready()
+            lw = Loopwatch(t.pid, ["-t", "10ms", "-q"], tmp=t.tmp)
+            lw.wait_started()
+            t.go()
+            self.assertEqual(t.wait(90), 0, t.stderr())
+            self.assertEqual(lw.wait(30), 0, lw.stderr())
+        finally:
+            t.kill()
+        return t, lw
+
+    def check_python(self, py):
+        t, lw = self.run_one(py)
+        truth = {}
+        for x in t.truth():
+            truth.setdefault(x["scenario"], x["ms"])
+        self.assertEqual(lw.records("start")[0]["mode"], "default")
+        final = [r for r in lw.records("slow_callback") if not r["in_progress"]]
+        by_q = {}
+        for r in final:
+            by_q.setdefault(r["callback"]["qualname"], []).append(r)
+
+        # the task that sleeps: named, blocked in clock_nanosleep at the exact line
+        rec = by_q["sleepy_work"][0]
+        cb = rec["callback"]
+        self.assertEqual(cb["kind"], "task")
+        self.assertEqual(cb["task_name"], "sleepy")
+        self.assertEqual(cb["line"], def_line(SCEN, "sleepy_work"))
+        self.assertGreaterEqual(rec["duration_ms"], truth["sleepy"] - 0.5)
+        self.assertLess(rec["duration_ms"], truth["sleepy"] + 15)
+        self.assertEqual(rec["stack_kind"], "blocked")
+        self.assertEqual(rec["stack"][0]["function"], "sleepy_work")
+        self.assertEqual(rec["stack"][0]["line"], M["sleep"])
+        self.assertEqual(os.path.realpath(rec["stack"][0]["file"]), os.path.realpath(SCEN))
+        self.assertIn(sleep_syscall(py), [b["syscall"] for b in rec["blocked"]])
+        self.assertGreater(rec["offcpu_ms"], 0.9 * truth["sleepy"])
+
+        # the CPU-bound lambda: on CPU, the stack inside cpu_bound's loop
+        rec = by_q["main.<locals>.<lambda>"][0]
+        self.assertEqual(rec["stack_kind"], "cpu")
+        self.assertGreater(rec["cpu_ms"], 0.8 * rec["duration_ms"])
+        fr = [f for f in rec["stack"] if f["function"] == "cpu_bound"]
+        self.assertTrue(fr, rec["stack"])
+        self.assertIn(fr[0]["line"], (M["cpu"], M["cpu"] + 1))
+        self.assertGreaterEqual(rec["duration_ms"], truth["cpu"] - 0.5)
+
+        # a bound method, a functools.partial, an unnamed task
+        self.assertEqual(by_q["Ledger.flush"][0]["callback"]["kind"], "method")
+        self.assertEqual(by_q["Ledger.flush"][0]["stack"][0]["line"], M["flush"])
+        self.assertIn("cpu_bound", by_q)
+        un = by_q["unnamed_block"][0]["callback"]
+        self.assertRegex(un["task_name"] or "", r"^Task-\d+$")
+
+        # nothing else: the fast callbacks and tasks never show up
+        self.assertEqual(sorted(by_q), sorted(["sleepy_work", "short_block", "unnamed_block",
+                                               "main.<locals>.<lambda>", "cpu_bound",
+                                               "Ledger.flush"]))
+
+        # live alerts while it was still blocked, then the final record
+        live = [r for r in lw.records("slow_callback")
+                if r["in_progress"] and r["callback"]["qualname"] == "sleepy_work"]
+        self.assertGreaterEqual(len(live), 1)
+        self.assertTrue(all(10 <= r["duration_ms"] < truth["sleepy"] for r in live))
+        self.assertEqual(live[0]["stack"][0]["line"], M["sleep"])
+
+        # blocking calls: the sleep, with its line and the enclosing Task
+        blk = [b for b in lw.records("blocking_call") if b["syscall"] == sleep_syscall(py)
+               and b["stack"] and b["stack"][0]["line"] == M["sleep"]]
+        self.assertEqual(len(blk), 1, lw.records("blocking_call"))
+        self.assertAlmostEqual(blk[0]["duration_ms"], 300, delta=15)
+        self.assertEqual(blk[0]["callback"]["task_name"], "sleepy")
+        self.assertIsNone(blk[0]["fd"])
+
+        # loop health and the summary
+        summ = lw.records("summary")[-1]
+        self.assertTrue(summ["final"])
+        self.assertEqual(summ["sites_scope"], "slow")
+        self.assertIn(str(t.pid), summ["loop_utilization"])
+        u = summ["loop_utilization"][str(t.pid)]
+        self.assertTrue(0 < u < 1, u)
+        sites = {s["qualname"]: s for s in summ["sites"]}
+        self.assertEqual(sites["sleepy_work"]["count"], 1)
+        bsites = [b for b in summ["blocking_sites"] if b["syscall"] == sleep_syscall(py)]
+        self.assertTrue(bsites)
+        self.assertEqual(summ["lost_events"], 0)
+
+    def test_default_mode(self):
+        for label, py in pythons():
+            with self.subTest(python=label):
+                self.check_python(py)
+
+
+if __name__ == "__main__":
+    unittest.main()
