@@ -1107,6 +1107,8 @@ int BPF_KRETPROBE(lw_ctxrun_exit)
 		__sync_fetch_and_add(&h->slots[slot], 1);
 		if (dur > h->max_ns)
 			h->max_ns = dur;
+		if (!h->min_ns || dur < h->min_ns)
+			h->min_ns = dur;
 	}
 	if (dur > th->slowest_cb_ns && th->iter_start_ns) {
 		th->slowest_cb_ns = dur;

@@ -209,6 +209,7 @@ struct lw_hist {
 	__u64 count;
 	__u64 total_ns;
 	__u64 max_ns;
+	__u64 min_ns;		/* 0 = no sample yet */
 	__u32 slots[LW_HIST_SLOTS];
 };
 

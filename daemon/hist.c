@@ -40,6 +40,8 @@ void lw_hist_add(struct lw_hist *h, uint64_t ns)
 	h->total_ns += ns;
 	if (ns > h->max_ns)
 		h->max_ns = ns;
+	if (!h->min_ns || ns < h->min_ns)
+		h->min_ns = ns;
 	h->slots[lw_hist_slot(ns)]++;
 }
 
@@ -51,6 +53,8 @@ void lw_hist_merge(struct lw_hist *dst, const struct lw_hist *src)
 	dst->total_ns += src->total_ns;
 	if (src->max_ns > dst->max_ns)
 		dst->max_ns = src->max_ns;
+	if (src->min_ns && (!dst->min_ns || src->min_ns < dst->min_ns))
+		dst->min_ns = src->min_ns;
 	for (i = 0; i < LW_HIST_SLOTS; i++)
 		dst->slots[i] += src->slots[i];
 }
@@ -62,6 +66,7 @@ void lw_hist_delta(struct lw_hist *dst, const struct lw_hist *a, const struct lw
 	dst->count = a->count >= b->count ? a->count - b->count : 0;
 	dst->total_ns = a->total_ns >= b->total_ns ? a->total_ns - b->total_ns : 0;
 	dst->max_ns = a->max_ns;
+	dst->min_ns = a->min_ns;
 	for (i = 0; i < LW_HIST_SLOTS; i++)
 		dst->slots[i] = a->slots[i] >= b->slots[i] ? a->slots[i] - b->slots[i] : 0;
 }
@@ -93,6 +98,9 @@ uint64_t lw_hist_quantile(const struct lw_hist *h, double p)
 		if (seen + h->slots[i] >= target) {
 			lo = lw_hist_slot_low(i);
 			hi = lw_hist_slot_high(i);
+			/* the extremes are known exactly: narrow the slot to them */
+			if (h->min_ns > lo && h->min_ns < hi)
+				lo = h->min_ns;
 			if (hi == UINT64_MAX || (h->max_ns && hi > h->max_ns))
 				hi = h->max_ns > lo ? h->max_ns : lo;
 			/* linear inside the slot */

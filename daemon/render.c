@@ -237,9 +237,16 @@ static void render_blocking(FILE *f, struct json_object *r)
 		fprintf(f, " in %s", cb);
 	}
 	fprintf(f, "\n");
-	render_stack(f, stack, "at");
-	if (!stack || !arr_len(stack))
+	if (arr_len(stack)) {
+		/* the line that blocked; the slow_callback record has the whole stack */
+		struct json_object *one = json_object_new_array();
+
+		json_object_array_add(one, json_object_get(arr_get(stack, 0)));
+		render_stack(f, one, "at");
+		json_object_put(one);
+	} else {
 		render_native(f, lw_j_get(r, "native_stack"), 1);
+	}
 }
 
 static void render_start(FILE *f, struct json_object *r)
@@ -270,7 +277,7 @@ static void render_rows(FILE *f, struct json_object *rows, int blocking, size_t 
 		return;
 	}
 	if (blocking)
-		fprintf(f, "    %-14s %-30s %-34s %7s %11s %11s\n", "syscall", "target", "at", "count",
+		fprintf(f, "    %-16s %-30s %-34s %7s %11s %11s\n", "syscall", "target", "at", "count",
 			"total", "max");
 	else
 		fprintf(f, "    %-48s %7s %11s %11s %11s %11s\n", "site", "count", "total", "p50",
@@ -290,7 +297,7 @@ static void render_rows(FILE *f, struct json_object *rows, int blocking, size_t 
 		fmt_ms_col(p99, sizeof(p99), ms(r, "p99_ms"));
 		fmt_ms_col(mx, sizeof(mx), ms(r, "max_ms"));
 		if (blocking)
-			fprintf(f, "    %-14.14s %-30.30s %-34.34s %7lld %11s %11s\n",
+			fprintf(f, "    %-16.16s %-30.30s %-34.34s %7lld %11s %11s\n",
 				str(r, "syscall", "?"), str(r, "target", "-"), site,
 				(long long)lw_j_get_int(r, "count", 0), tot, mx);
 		else

@@ -1030,7 +1030,8 @@ static struct json_object *rows_json(struct rows *rows, int blocking, size_t *om
 	struct json_object *a = json_object_new_array();
 	size_t i, shown = 0;
 
-	qsort(rows->v, rows->n, sizeof(rows->v[0]), row_cmp);
+	if (rows->n)
+		qsort(rows->v, rows->n, sizeof(rows->v[0]), row_cmp);
 	for (i = 0; i < rows->n; i++) {
 		if (!rows->v[i].h.count)
 			continue;

@@ -58,6 +58,15 @@ static void test_quantiles(void **state)
 	lw_hist_add(h, 300000000ull);
 	v = lw_hist_quantile(h, 0.99);
 	assert_true(v <= 300000000ull && v >= lw_hist_slot_low(lw_hist_slot(300000000ull)));
+	/* all samples in one slot: the quantiles stay between the exact min and max */
+	memset(h, 0, sizeof(*h));
+	lw_hist_add(h, 250000000ull);
+	lw_hist_add(h, 250200000ull);
+	lw_hist_add(h, 250400000ull);
+	lw_hist_add(h, 250600000ull);
+	assert_int_equal(h->min_ns, 250000000ull);
+	v = lw_hist_quantile(h, 0.5);
+	assert_true(v >= 250000000ull && v <= 250600000ull);
 	memset(h, 0, sizeof(*h));
 	assert_int_equal(lw_hist_quantile(h, 0.5), 0);
 	free(h);
