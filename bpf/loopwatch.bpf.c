@@ -686,6 +686,16 @@ static __always_inline int loop_syscall(const struct lw_thread *th, __u32 nr)
 	return th->poll_nr == (__u32)-1 || !is_epoll(th->poll_nr);
 }
 
+/* poll/select with no fds at all is a sleep (time.sleep on CPython <= 3.10), not a loop */
+static __always_inline int waits_on_fds(__u32 nr, __u64 di, __u64 si)
+{
+	if (nr == NR_select || nr == NR_pselect6)
+		return di != 0;
+	if (nr == NR_poll || nr == NR_ppoll)
+		return si != 0;
+	return 1;
+}
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(lw_sys_exit, struct pt_regs *regs, long ret)
 {
@@ -694,7 +704,7 @@ int BPF_PROG(lw_sys_exit, struct pt_regs *regs, long ret)
 	struct lw_pycfg *c;
 	__u64 id, now;
 
-	if (!is_epoll(nr) && !is_pollish(nr))
+	if (!is_epoll(nr) && !(is_pollish(nr) && waits_on_fds(nr, regs->di, regs->si)))
 		return 0;
 	id = bpf_get_current_pid_tgid();
 	tid = (__u32)id;
@@ -766,6 +776,136 @@ static __always_inline __u32 tstate_tid(const struct lw_pycfg *c, __u64 tstate)
 	return tid;
 }
 
+/* ---------------------------------------------------------------- file descriptors */
+
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define S_IFIFO 0010000
+#define PIPEFS_MAGIC 0x50495045
+#define AF_UNIX 1
+#define AF_INET 2
+#define AF_INET6 10
+
+/* syscalls whose first argument is the fd they may block on */
+static __always_inline int fd_syscall(__u32 nr)
+{
+	switch (nr) {
+	case 0: case 1: case 17: case 18: case 19: case 20:	/* read write pread pwrite readv writev */
+	case 42: case 43: case 44: case 45: case 46: case 47:	/* connect accept sendto recvfrom sendmsg recvmsg */
+	case 74: case 75: case 288: case 295: case 296:	/* fsync fdatasync accept4 preadv pwritev */
+	case 299: case 307: case 327: case 328:		/* recvmmsg sendmmsg preadv2 pwritev2 */
+	case 73: case 16: case 40: case 275: case 276:		/* flock ioctl sendfile splice tee */
+		return 1;
+	}
+	return 0;
+}
+
+static __always_inline void fd_path(struct file *f, struct lw_fdinfo *o)
+{
+	struct dentry *d = BPF_CORE_READ(f, f_path.dentry), *parent;
+	struct vfsmount *vm = BPF_CORE_READ(f, f_path.mnt);
+	struct mount *mnt = container_of(vm, struct mount, mnt);
+	__u32 i;
+
+	for (i = 0; i < LW_FD_COMPS + 8; i++) {
+		const unsigned char *name;
+
+		parent = BPF_CORE_READ(d, d_parent);
+		if (d == parent || !parent) {
+			/* the root of a mount: continue from where it is mounted */
+			struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
+
+			if (!up || up == mnt)
+				break;
+			d = BPF_CORE_READ(mnt, mnt_mountpoint);
+			mnt = up;
+			continue;
+		}
+		if (o->ncomp >= LW_FD_COMPS) {
+			o->truncated = 1;
+			break;
+		}
+		name = BPF_CORE_READ(d, d_name.name);
+		bpf_probe_read_kernel_str(o->comp[o->ncomp & 15],
+					  LW_FD_COMPLEN, name);
+		o->ncomp++;
+		d = parent;
+	}
+}
+
+static __always_inline void fd_describe(__u32 fd, struct lw_fdinfo *o)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	struct file **fds, *f = 0;
+	struct inode *ino;
+	__u32 max = BPF_CORE_READ(fdt, max_fds);
+	__u16 mode;
+
+	o->kind = LW_FD_NONE;
+	o->ncomp = 0;
+	o->truncated = 0;
+	if (fd >= max)
+		return;
+	fds = BPF_CORE_READ(fdt, fd);
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	if (!f)
+		return;
+	ino = BPF_CORE_READ(f, f_inode);
+	mode = BPF_CORE_READ(ino, i_mode);
+	if ((mode & S_IFMT) == S_IFSOCK) {
+		struct socket *sock = BPF_CORE_READ(f, private_data);
+		struct sock *sk = BPF_CORE_READ(sock, sk);
+		__u16 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+		o->family = (__u8)fam;
+		if (fam == AF_INET || fam == AF_INET6) {
+			o->kind = LW_FD_INET;
+			o->proto = (__u8)BPF_CORE_READ(sk, sk_protocol);
+			o->state = BPF_CORE_READ(sk, __sk_common.skc_state);
+			o->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+			o->dport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
+			if (fam == AF_INET) {
+				__u32 a = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+				__u32 b = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+
+				__builtin_memcpy(o->daddr, &a, 4);
+				__builtin_memcpy(o->saddr, &b, 4);
+			} else {
+				BPF_CORE_READ_INTO(&o->daddr, sk, __sk_common.skc_v6_daddr);
+				BPF_CORE_READ_INTO(&o->saddr, sk, __sk_common.skc_v6_rcv_saddr);
+			}
+		} else if (fam == AF_UNIX) {
+			struct unix_sock *u = (struct unix_sock *)sk;
+			struct unix_address *ua = BPF_CORE_READ(u, addr);
+
+			o->kind = LW_FD_UNIX;
+			if (!ua) {
+				struct unix_sock *peer = (struct unix_sock *)BPF_CORE_READ(u, peer);
+
+				if (peer)
+					ua = BPF_CORE_READ(peer, addr);
+			}
+			if (ua) {
+				/* sun_path after the 2-byte family; abstract names start with NUL */
+				bpf_probe_read_kernel_str(o->comp[0], LW_FD_COMPLEN * 4,
+							  (char *)ua->name + 2);
+				o->ncomp = 1;
+			}
+		} else {
+			o->kind = LW_FD_SOCKET;
+		}
+		return;
+	}
+	if ((mode & S_IFMT) == S_IFIFO &&
+	    BPF_CORE_READ(ino, i_sb, s_magic) == PIPEFS_MAGIC) {
+		o->kind = LW_FD_PIPE;
+		return;
+	}
+	o->kind = (mode & S_IFMT) == S_IFIFO ? LW_FD_FIFO : LW_FD_FILE;
+	fd_path(f, o);
+}
+
 /* The thread `prev` (== current) leaves the CPU. */
 static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u32 preempt,
 				       __u64 now)
@@ -795,7 +935,8 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u3
 	if (!(ip > 2 && !bpf_probe_read_user(&insn, 2, (void *)(ip - 2)) && insn == 0x050f &&
 	      nr < 1024))
 		nr = (__u64)-1;
-	if (nr != (__u64)-1 && !th->cb_depth && th->iter_start_ns && loop_syscall(th, (__u32)nr)) {
+	if (nr != (__u64)-1 && !th->cb_depth && th->iter_start_ns && loop_syscall(th, (__u32)nr) &&
+	    waits_on_fds((__u32)nr, BPF_CORE_READ(regs, di), BPF_CORE_READ(regs, si))) {
 		/* back in the loop's poll: the iteration ends here, idle time begins */
 		iteration_end(th, tid, now);
 		th->poll_enter_ns = now;
@@ -809,6 +950,7 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u3
 	th->off_gil_holder = 0;
 	th->off_gil_holder_tid = 0;
 	th->off_path[0] = 0;
+	th->off_fd.kind = LW_FD_NONE;
 	th->off_kind = LW_OFF_BLOCKED;
 	th->off_sys = (__u32)nr;
 	c = bpf_map_lookup_elem(&procs, &tgid);
@@ -819,6 +961,9 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u3
 		th->off_args[0] = a0;
 		th->off_args[1] = BPF_CORE_READ(regs, si);
 		th->off_args[2] = BPF_CORE_READ(regs, dx);
+		th->off_fd.kind = LW_FD_NONE;
+		if (fd_syscall((__u32)nr) && a0 < (1u << 20))
+			fd_describe((__u32)a0, &th->off_fd);
 		if (nr == NR_openat || nr == NR_newfstatat || nr == NR_mkfifoat)
 			bpf_probe_read_user_str(th->off_path, sizeof(th->off_path),
 						(void *)th->off_args[1]);
@@ -860,6 +1005,7 @@ static __always_inline void emit_block(struct lw_thread *th, struct lw_tstacks *
 	r->args[2] = th->off_args[2];
 	r->cb_callable = th->cb_depth ? th->cb_callable : 0;
 	bpf_probe_read_kernel_str(r->path, sizeof(r->path), th->off_path);
+	bpf_probe_read_kernel(&r->fd, sizeof(r->fd), &th->off_fd);
 	if (st && th->off_stack_ok)
 		copy_stack(&r->stack, &st->pending);
 	else
@@ -997,6 +1143,7 @@ int lw_sample(struct bpf_perf_event_data *ctx)
 	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
 	struct lw_pycfg *c;
 	struct lw_tstacks *st;
+	__u64 since, votes, ts;
 
 	if (!th || !busy(th))
 		return 0;
@@ -1007,10 +1154,31 @@ int lw_sample(struct bpf_perf_event_data *ctx)
 	if (!st)
 		return 0;
 	__sync_fetch_and_add(&samples, 1);
-	walk_pystack(c, tid, &st->cpu);
-	st->cpu.syscall = (__u32)-1;
-	st->cpu.ns = 0;
-	capture_native(ctx, &st->cpu, c);
+	walk_pystack(c, tid, &st->sample);
+	st->sample.syscall = (__u32)-1;
+	capture_native(ctx, &st->sample, c);
+	/*
+	 * Where does it burn CPU? A majority vote (Boyer-Moore) over the innermost function of
+	 * the samples of this busy period, keeping that function's latest sample for its line.
+	 */
+	since = th->iter_start_ns;
+	if (th->cb_depth && th->cb_start_ns > since)
+		since = th->cb_start_ns;
+	if (!(st->cpu.flags & LW_STACK_VALID) || st->cpu.ts_ns < since || !st->cpu.nframes) {
+		copy_stack(&st->cpu, &st->sample);
+		st->cpu.ns = 1;
+	} else if (st->sample.nframes && st->sample.frames[0].code == st->cpu.frames[0].code) {
+		votes = st->cpu.ns + 1;
+		ts = st->cpu.ts_ns;
+		copy_stack(&st->cpu, &st->sample);
+		st->cpu.ns = votes;
+		st->cpu.ts_ns = ts;	/* the candidate's age, not the sample's */
+	} else if (st->cpu.ns <= 1) {
+		copy_stack(&st->cpu, &st->sample);
+		st->cpu.ns = 1;
+	} else {
+		st->cpu.ns--;
+	}
 	return 0;
 }
 

@@ -68,6 +68,35 @@ enum lw_cb_kind {
 #define LW_TICK_IN_PROGRESS	(1u << 0)	/* not a record from BPF: userspace live alert */
 #define LW_TICK_PRECISE		(1u << 1)	/* callbacks counted by context_run probes */
 
+/* What a file descriptor referred to, read in the kernel when the thread blocked on it */
+#define LW_FD_COMPS 16		/* path components kept, innermost first (a power of 2) */
+#define LW_FD_COMPLEN 32
+
+enum lw_fd_kind {
+	LW_FD_NONE = 0,
+	LW_FD_FILE = 1,		/* a file or device: comp[] holds its path */
+	LW_FD_FIFO = 2,		/* a named FIFO: comp[] holds its path */
+	LW_FD_PIPE = 3,
+	LW_FD_INET = 4,		/* family, proto, addresses, ports */
+	LW_FD_UNIX = 5,		/* unix socket: its path (else the peer's) as one string from comp[0] */
+	LW_FD_SOCKET = 6,	/* another socket family */
+	LW_FD_ANON = 7,		/* eventfd, timerfd, ... (name in comp[0]) */
+};
+
+struct lw_fdinfo {
+	__u8 kind;		/* enum lw_fd_kind */
+	__u8 family;		/* AF_INET / AF_INET6 */
+	__u8 proto;		/* IPPROTO_TCP / IPPROTO_UDP */
+	__u8 state;		/* TCP state (10 = listen) */
+	__u16 sport;		/* host order */
+	__u16 dport;		/* host order */
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u32 ncomp;
+	__u32 truncated;	/* more components than kept */
+	char comp[LW_FD_COMPS][LW_FD_COMPLEN];
+};
+
 /* Header of every ring-buffer record */
 struct lw_rec_hdr {
 	__u32 type;
@@ -180,6 +209,7 @@ struct lw_rec_block {
 	__u64 args[3];		/* first syscall arguments (fd, ...) */
 	__u64 cb_callable;	/* precise mode: enclosing callback's callable */
 	char path[LW_STR_PATH];	/* open/openat/stat...: the path argument */
+	struct lw_fdinfo fd;	/* what args[0] referred to, for syscalls on an fd */
 	struct lw_pystack stack;
 };
 
@@ -316,6 +346,7 @@ struct lw_thread {
 	__u32 off_gil_holder_tid;
 	__u32 pad2;
 	char off_path[LW_STR_PATH];
+	struct lw_fdinfo off_fd;
 	__u64 best_block_ns;	/* longest block in this iteration */
 	__u64 cb_best_block_ns;	/* longest block in this callback */
 	__u64 slowest_cb_ns;
@@ -333,7 +364,8 @@ struct lw_tstacks {
 	struct lw_pystack pending;	/* captured when it last went to sleep */
 	struct lw_pystack iter_block;	/* longest block of the busy iteration */
 	struct lw_pystack cb_block;	/* longest block of the current callback */
-	struct lw_pystack cpu;		/* last CPU sample in the busy period */
+	struct lw_pystack cpu;		/* CPU samples: the majority function's latest (ns = votes) */
+	struct lw_pystack sample;	/* scratch for the sample being taken */
 };
 
 #endif /* LOOPWATCH_H */

@@ -2,6 +2,9 @@
 #include "fdinfo.h"
 #include "lw_util.h"
 
+#include <linux/types.h>
+#include "loopwatch.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdint.h>
@@ -231,4 +234,64 @@ int lw_fd_describe(const char *proc_root, pid_t pid, int fd, char *buf, size_t s
 	}
 	lw_strlcpy(buf, link, size);
 	return 0;
+}
+
+int lw_fd_format(const struct lw_fdinfo *fi, char *buf, size_t size)
+{
+	char host[INET6_ADDRSTRLEN];
+	size_t o = 0;
+	uint32_t i, n;
+
+	if (!size)
+		return -EINVAL;
+	buf[0] = 0;
+	switch (fi->kind) {
+	case LW_FD_FILE:
+	case LW_FD_FIFO:
+		n = fi->ncomp < LW_FD_COMPS ? fi->ncomp : LW_FD_COMPS;
+		if (!n)
+			return -ENOENT;
+		if (fi->truncated)
+			o += (size_t)snprintf(buf, size, "...");
+		for (i = n; i-- > 0 && o < size;) {
+			char comp[LW_FD_COMPLEN + 1];
+
+			memcpy(comp, fi->comp[i], LW_FD_COMPLEN);
+			comp[LW_FD_COMPLEN] = 0;
+			o += (size_t)snprintf(buf + o, size - o, "/%s", comp);
+		}
+		return 0;
+	case LW_FD_PIPE:
+		lw_strlcpy(buf, "pipe", size);
+		return 0;
+	case LW_FD_INET: {
+		const char *proto = fi->proto == 6 ? "tcp" : fi->proto == 17 ? "udp" : "ip";
+		int af = fi->family == 10 ? AF_INET6 : AF_INET;
+		int listening = fi->proto == 6 && fi->state == 10;
+		const uint8_t *a = listening || (!fi->dport) ? fi->saddr : fi->daddr;
+		unsigned port = listening || !fi->dport ? fi->sport : fi->dport;
+
+		if (!inet_ntop(af, a, host, sizeof(host)))
+			return -EINVAL;
+		snprintf(buf, size, af == AF_INET6 ? "%s%s%s [%s]:%u" : "%s%s%s %s:%u", proto,
+			 listening ? " listen" : "", !listening && !fi->dport ? " local" : "", host, port);
+		return 0;
+	}
+	case LW_FD_UNIX: {
+		char path[LW_FD_COMPLEN * 4 + 1];
+
+		memcpy(path, fi->comp, sizeof(path) - 1);
+		path[sizeof(path) - 1] = 0;
+		if (fi->ncomp && path[0])
+			snprintf(buf, size, "unix %s", path);
+		else
+			lw_strlcpy(buf, "unix", size);
+		return 0;
+	}
+	case LW_FD_SOCKET:
+		lw_strlcpy(buf, "socket", size);
+		return 0;
+	default:
+		return -ENOENT;
+	}
 }

@@ -30,4 +30,9 @@ int lw_fd_parse_inet(const char *text, size_t len, int v6, const char *proto, un
 /* ... /proc/PID/net/unix: the path bound to inode `ino` ("" when unnamed). */
 int lw_fd_parse_unix(const char *text, size_t len, unsigned long ino, char *buf, size_t size);
 
+/* Format what the BPF side read about an fd (struct lw_fdinfo, from bpf/loopwatch.h) the same
+ * way. Returns 0, or -ENOENT when it holds nothing. */
+struct lw_fdinfo;
+int lw_fd_format(const struct lw_fdinfo *fi, char *buf, size_t size);
+
 #endif

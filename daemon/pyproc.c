@@ -359,12 +359,13 @@ static int check_debug_offsets(struct lw_pyinfo *pi, struct lw_reader *mem, char
 	l->co_firstlineno = (unsigned)w[39];
 	l->code_basicsize = (unsigned)w[43];
 	l->str_ascii = (unsigned)w[70];
-	if (w[14] && w[15]) {
-		/* interp->ceval.gil pointer and the GIL's own fields */
+	if (w[14] && w[15] && w[17] > w[15] && w[18] > w[15]) {
+		/* interp->ceval.gil pointer; the GIL's fields are given from the interpreter
+		 * state, relative to interp->_gil (w[15]) */
 		l->gil_from_interp = 1;
 		l->gil_off = (unsigned)w[14];
-		l->gil_locked = (unsigned)w[17];
-		l->gil_last_holder = (unsigned)w[18];
+		l->gil_locked = (unsigned)(w[17] - w[15]);
+		l->gil_last_holder = (unsigned)(w[18] - w[15]);
 	}
 	addcheck(pi, "_Py_DebugOffsets read");
 	return 0;

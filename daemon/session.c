@@ -714,7 +714,9 @@ static void on_block(struct lw_session *s, const struct lw_rec_block *r, lw_emit
 	s->counts.blocking_calls++;
 	if (r->syscall == (uint32_t)-1)
 		sys = "page-fault-or-lock";
-	if (has_fd && (int64_t)r->args[0] >= 0 && r->args[0] < (1u << 24))
+	/* what the kernel saw when it blocked; else what the fd is now, if still open */
+	if (lw_fd_format(&r->fd, target, sizeof(target)) && has_fd && (int64_t)r->args[0] >= 0 &&
+	    r->args[0] < (1u << 24))
 		lw_fd_describe(s->proc_root, s->pid, (int)r->args[0], target, sizeof(target));
 	if (!target[0] && r->path[0])
 		lw_strlcpy(target, r->path, sizeof(target));
