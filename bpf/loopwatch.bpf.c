@@ -745,16 +745,17 @@ static __always_inline struct pt_regs *current_regs(struct task_struct *t)
 	return (struct pt_regs *)((__u64)BPF_CORE_READ(t, stack) + 16384 - sizeof(struct pt_regs));
 }
 
+/* t is a BTF pointer (tp_btf argument): plain loads, no helper calls */
 static __always_inline __u32 task_state(struct task_struct *t)
 {
 	if (bpf_core_field_exists(t->__state))
-		return BPF_CORE_READ(t, __state);
+		return t->__state;
 	{
 		struct task_struct___old {
 			long state;
 		} *o = (void *)t;
 
-		return (__u32)BPF_CORE_READ(o, state);
+		return (__u32)o->state;
 	}
 }
 
@@ -928,11 +929,14 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u3
 		th->off_stack_ok = 0;
 		return;
 	}
-	/* going to sleep: in which syscall? the instruction before the user ip is `syscall` */
+	/* going to sleep: in which syscall? orig_ax holds its number, but also a page fault's
+	 * error code (0-31): outside epoll's numbers, the instruction before the user ip must be
+	 * `syscall` (0f 05) */
 	regs = current_regs(prev);
 	ip = BPF_CORE_READ(regs, ip);
 	nr = BPF_CORE_READ(regs, orig_ax);
-	if (!(ip > 2 && !bpf_probe_read_user(&insn, 2, (void *)(ip - 2)) && insn == 0x050f &&
+	if (!is_epoll((__u32)nr) &&
+	    !(ip > 2 && !bpf_probe_read_user(&insn, 2, (void *)(ip - 2)) && insn == 0x050f &&
 	      nr < 1024))
 		nr = (__u64)-1;
 	if (nr != (__u64)-1 && !th->cb_depth && th->iter_start_ns && loop_syscall(th, (__u32)nr) &&

@@ -51,10 +51,3 @@ int lw_cli_report(const struct lw_cli_opts *o)
 	}
 	return bad ? 1 : 0;
 }
-
-int lw_cli_status(const struct lw_cli_opts *o)
-{
-	(void)o;
-	fprintf(stderr, "loopwatch: status: no loopwatchd control socket (the daemon is not running)\n");
-	return 1;
-}

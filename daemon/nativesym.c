@@ -14,6 +14,7 @@
 struct elf_slot {
 	char *path;
 	struct lw_elf *elf;	/* NULL: could not open */
+	struct lw_elf *dbg;	/* separate debug file with the symbols, when there is one */
 };
 
 struct lw_nativesym {
@@ -45,40 +46,83 @@ void lw_nativesym__free(struct lw_nativesym *s)
 		return;
 	for (i = 0; i < s->nelves; i++) {
 		lw_elf__close(s->elves[i].elf);
+		lw_elf__close(s->elves[i].dbg);
 		free(s->elves[i].path);
 	}
 	lw_maps__free(s->maps);
 	free(s);
 }
 
-static struct lw_elf *elf_for(struct lw_nativesym *s, const char *path)
+/*
+ * A stripped binary's symbols may be in a separate debug file: by build-id under
+ * /usr/lib/debug/.build-id/, or by .gnu_debuglink next to it, in .debug/, or under /usr/lib/debug.
+ */
+static struct lw_elf *open_debug(struct lw_nativesym *s, const char *path, struct lw_elf *e)
 {
-	char host[4096];
+	char id[128], link[256], cand[4800], dir[4096];
+	struct lw_elf *d = NULL;
+	const char *slash;
+
+	if (lw_elf__has_symtab(e))
+		return NULL;
+	if (lw_elf__build_id(e, id, sizeof(id)) == 0 && strlen(id) > 2) {
+		snprintf(cand, sizeof(cand), "%s/%d/root/usr/lib/debug/.build-id/%.2s/%s.debug",
+			 s->proc_root, (int)s->pid, id, id + 2);
+		if (lw_elf__open(cand, &d) == 0)
+			return d;
+	}
+	if (lw_elf__debuglink(e, link, sizeof(link)) || strchr(link, '/'))
+		return NULL;
+	slash = strrchr(path, '/');
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) : 0, path);
+	snprintf(cand, sizeof(cand), "%s/%d/root%s/%s", s->proc_root, (int)s->pid, dir, link);
+	if (strcmp(lw_basename(path), link) && lw_elf__open(cand, &d) == 0)
+		return d;
+	snprintf(cand, sizeof(cand), "%s/%d/root%s/.debug/%s", s->proc_root, (int)s->pid, dir, link);
+	if (lw_elf__open(cand, &d) == 0)
+		return d;
+	snprintf(cand, sizeof(cand), "%s/%d/root/usr/lib/debug%s/%s", s->proc_root, (int)s->pid, dir,
+		 link);
+	if (lw_elf__open(cand, &d) == 0)
+		return d;
+	return NULL;
+}
+
+static struct elf_slot *elf_for(struct lw_nativesym *s, const char *path)
+{
+	char host[4200];
+	struct elf_slot *slot;
 	int i;
 
 	for (i = 0; i < s->nelves; i++)
 		if (strcmp(s->elves[i].path, path) == 0)
-			return s->elves[i].elf;
+			return &s->elves[i];
 	if (s->nelves == MAX_ELVES) {
 		/* simple eviction: drop the oldest */
 		lw_elf__close(s->elves[0].elf);
+		lw_elf__close(s->elves[0].dbg);
 		free(s->elves[0].path);
 		memmove(&s->elves[0], &s->elves[1], sizeof(s->elves[0]) * (MAX_ELVES - 1));
 		s->nelves--;
 	}
 	snprintf(host, sizeof(host), "%s/%d/root%s", s->proc_root, (int)s->pid, path);
-	s->elves[s->nelves].path = strdup(path);
-	s->elves[s->nelves].elf = NULL;
-	if (!s->elves[s->nelves].path)
+	slot = &s->elves[s->nelves];
+	memset(slot, 0, sizeof(*slot));
+	slot->path = strdup(path);
+	if (!slot->path)
 		return NULL;
-	if (lw_elf__open(host, &s->elves[s->nelves].elf))
-		s->elves[s->nelves].elf = NULL;
-	return s->elves[s->nelves++].elf;
+	if (lw_elf__open(host, &slot->elf))
+		slot->elf = NULL;
+	else
+		slot->dbg = open_debug(s, path, slot->elf);
+	s->nelves++;
+	return slot;
 }
 
 int lw_nativesym__resolve(struct lw_nativesym *s, uint64_t addr, struct lw_native_frame *out)
 {
 	const struct lw_map *m = NULL;
+	struct elf_slot *slot;
 	struct lw_elf *e;
 	uint64_t base, vaddr, off;
 	const char *name;
@@ -100,13 +144,14 @@ int lw_nativesym__resolve(struct lw_nativesym *s, uint64_t addr, struct lw_nativ
 		return -ENOENT;
 	out->module = lw_basename(m->path);
 	out->offset = addr - m->start + m->offset;
-	e = elf_for(s, m->path);
-	if (!e)
+	slot = elf_for(s, m->path);
+	if (!slot || !(e = slot->elf))
 		return 0;
 	if (lw_elf__offset_to_vaddr(e, m->offset, &base))
 		return 0;
 	vaddr = base + (addr - m->start);
-	if (lw_elf__symbolize(e, vaddr, &name, &off) == 0) {
+	if ((slot->dbg && lw_elf__symbolize(slot->dbg, vaddr, &name, &off) == 0) ||
+	    lw_elf__symbolize(e, vaddr, &name, &off) == 0) {
 		out->symbol = name;
 		out->offset = off;
 	}

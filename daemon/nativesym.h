@@ -17,7 +17,8 @@ struct lw_native_frame {
 
 int lw_nativesym__new(const char *proc_root, pid_t pid, struct lw_nativesym **out);
 void lw_nativesym__free(struct lw_nativesym *s);
-/* Resolve addr; strings stay valid until the object is freed. 0 or -ENOENT. */
+/* Resolve addr (symbols from the ELF itself or from its separate debug file: build-id or
+ * .gnu_debuglink). The strings stay valid until the next call. 0 or -ENOENT. */
 int lw_nativesym__resolve(struct lw_nativesym *s, uint64_t addr, struct lw_native_frame *out);
 
 #endif

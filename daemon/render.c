@@ -344,8 +344,8 @@ static void render_summary(FILE *f, struct json_object *r)
 
 	fprintf(f, "\nloopwatch %s summary for pid %lld (%s)%s%s, %.1f s:\n",
 		lw_j_get_bool(r, "final") ? "final" : "periodic", (long long)lw_j_get_int(r, "pid", 0),
-		str(r, "comm", "?"), lw_j_get_str(r, "target") ? ", target " : "",
-		str(r, "target", ""), lw_j_get_num(r, "interval_s", 0));
+		str(r, "comm", "?"), lw_j_get_str(r, "target_name") ? ", target " : "",
+		str(r, "target_name", ""), lw_j_get_num(r, "interval_s", 0));
 	fprintf(f, "  slow callbacks %lld · slow iterations %lld · blocking calls %lld · lost events %lld\n",
 		(long long)lw_j_get_int(r, "slow_callbacks", 0), (long long)lw_j_get_int(r, "slow_ticks", 0),
 		(long long)lw_j_get_int(r, "blocking_calls", 0), (long long)lw_j_get_int(r, "lost_events", 0));

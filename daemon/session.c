@@ -590,7 +590,7 @@ static struct json_object *slow_callback_json(struct lw_session *s, uint32_t tid
 	json_object_object_add(o, "tid", json_object_new_int64(tid));
 	json_object_object_add(o, "comm", lw_j_str_or_null(s->comm));
 	if (s->target[0])
-		json_object_object_add(o, "target", json_object_new_string(s->target));
+		json_object_object_add(o, "target_name", json_object_new_string(s->target));
 	json_object_object_add(o, "duration_ms", lw_j_ms(dur));
 	json_object_object_add(o, "threshold_ms", lw_j_ms(s->o.threshold_ns));
 	json_object_object_add(o, "in_progress", json_object_new_boolean(in_progress));
@@ -659,7 +659,7 @@ static void on_tick(struct lw_session *s, const struct lw_rec_tick *r, lw_emit_f
 	}
 	json_object_object_add(o, "tid", json_object_new_int64(r->hdr.tid));
 	if (s->target[0])
-		json_object_object_add(o, "target", json_object_new_string(s->target));
+		json_object_object_add(o, "target_name", json_object_new_string(s->target));
 	json_object_object_add(o, "busy_ms", lw_j_ms(r->busy_ns));
 	json_object_object_add(o, "threshold_ms", lw_j_ms(s->o.threshold_ns));
 	json_object_object_add(o, "callbacks", (r->flags & LW_TICK_PRECISE) ?
@@ -1063,7 +1063,7 @@ struct json_object *lw_session__summary(struct lw_session *s, int final, uint64_
 	json_object_object_add(o, "final", json_object_new_boolean(final));
 	json_object_object_add(o, "interval_s", lw_j_num((double)(now - since) / 1e9, 3));
 	if (s->target[0])
-		json_object_object_add(o, "target", json_object_new_string(s->target));
+		json_object_object_add(o, "target_name", json_object_new_string(s->target));
 	json_object_object_add(o, "comm", lw_j_str_or_null(s->comm));
 	json_object_object_add(o, "mode", json_object_new_string(s->mode));
 	/* loop threads */
@@ -1205,7 +1205,7 @@ struct json_object *lw_session__start_record(struct lw_session *s)
 	json_object_object_add(o, "tool_version", json_object_new_string(LW_VERSION));
 	json_object_object_add(o, "comm", lw_j_str_or_null(s->comm));
 	if (s->target[0])
-		json_object_object_add(o, "target", json_object_new_string(s->target));
+		json_object_object_add(o, "target_name", json_object_new_string(s->target));
 	json_object_object_add(o, "runtime", json_object_new_string(runtime_name(s)));
 	json_object_object_add(o, "runtime_version", s->is_python ?
 							json_object_new_string(s->py.version) : NULL);

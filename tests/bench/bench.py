@@ -81,20 +81,23 @@ def one_run(py, workload, config, secs, conns):
                                text=True, timeout=secs + 60)
             res["rate"] = float(c.stdout.split()[-1])
         else:
-            t.wait(secs + 120)
+            wait_for(lambda: '"rate"' in open(out.name).read(), secs + 120, "workload result")
             out.seek(0)
             line = [l for l in out.read().splitlines() if l.startswith("{")][-1]
             res["rate"] = json.loads(line)["rate"]
         if lw:
+            # measured while the workload ran (the target is still alive, so is loopwatch)
             res["lw_cpu_pct"] = 100.0 * (proc_cpu(lw.pid) - cpu0) / (time.time() - wall0)
-            res["lw_hwm_mb"] = proc_hwm_kb(lw.pid) / 1024.0
     finally:
         if t.poll() is None:
             t.kill()
             t.wait()
         if lw:
-            lw.send_signal(signal.SIGINT)
-            lw.wait(30)
+            if lw.poll() is None:
+                lw.send_signal(signal.SIGINT)
+            _, status, ru = os.wait4(lw.pid, 0)
+            lw.returncode = status
+            res["lw_hwm_mb"] = ru.ru_maxrss / 1024.0
     return res
 
 

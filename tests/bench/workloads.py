@@ -83,6 +83,8 @@ def main():
     else:
         rate = asyncio.run(echo(go, secs, sys.argv[4]))
     print(json.dumps({"workload": kind, "rate": rate}), flush=True)
+    # stay alive until the harness is done reading loopwatch's own figures
+    time.sleep(600)
 
 
 if __name__ == "__main__":
