@@ -47,7 +47,7 @@ CLI_SRCS := $(wildcard cli/*.c)
 CLI_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(CLI_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
-TARGET_SRCS := $(wildcard tests/targets/*.c)
+TARGET_SRCS := $(filter-out tests/targets/fake_python.c,$(wildcard tests/targets/*.c))
 TARGET_BINS := $(patsubst tests/targets/%.c,$(BUILD)/targets/%,$(TARGET_SRCS))
 
 .PHONY: all deps test unit integration demo bench fuzz vmlinux install clean check-deps
@@ -102,10 +102,22 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/liblw.a | $(BUILD)/tests
 $(BUILD)/targets/%: tests/targets/%.c | $(BUILD)/targets
 	$(CC) -g -O1 -Wall -o $@ $< -lpthread $(if $(findstring uv,$*),-luv)
 
+# look-alike CPython builds that must be refused (tests/targets/fake_python.c)
+FAKE_PYTHONS := $(BUILD)/targets/fake_py_debug $(BUILD)/targets/fake_py_314 \
+	$(BUILD)/targets/fake_py_patched $(BUILD)/targets/fake_py_ok
+$(BUILD)/targets/fake_py_debug: tests/targets/fake_python.c | $(BUILD)/targets
+	$(CC) -g -O1 -DFAKE_DEBUG -o $@ $<
+$(BUILD)/targets/fake_py_314: tests/targets/fake_python.c | $(BUILD)/targets
+	$(CC) -g -O1 -DFAKE_VERSION=0x030e00f0 -o $@ $<
+$(BUILD)/targets/fake_py_patched: tests/targets/fake_python.c | $(BUILD)/targets
+	$(CC) -g -O1 -DFAKE_CODE_SIZE=999 -o $@ $<
+$(BUILD)/targets/fake_py_ok: tests/targets/fake_python.c | $(BUILD)/targets
+	$(CC) -g -O1 -o $@ $<
+
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
-integration: all $(TARGET_BINS)
+integration: all $(TARGET_BINS) $(FAKE_PYTHONS)
 	python3 tests/integration/run.py
 
 test: deps

@@ -1120,9 +1120,14 @@ int lw_process_exec(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct task_struct *p = (struct task_struct *)bpf_get_current_task();
 	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
 	struct lw_rec_task *r;
+	int traced = bpf_map_lookup_elem(&procs, &tgid) != 0;
 
-	if (!want_exec)
+	/* a traced process replaced its image: its configuration no longer describes it */
+	if (traced)
+		bpf_map_delete_elem(&procs, &tgid);
+	if (!want_exec && !traced)
 		return 0;
 	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 	if (!r) {
@@ -1131,7 +1136,7 @@ int lw_process_exec(struct bpf_raw_tracepoint_args *ctx)
 	}
 	hdr_fill(&r->hdr, LW_REC_EXEC, sizeof(*r), id >> 32, (__u32)id, bpf_ktime_get_ns());
 	r->ppid = BPF_CORE_READ(p, real_parent, tgid);
-	r->exit_code = 0;
+	r->exit_code = traced;	/* for EXEC: 1 when the process was traced */
 	bpf_get_current_comm(r->comm, sizeof(r->comm));
 	bpf_ringbuf_submit(r, 0);
 	return 0;

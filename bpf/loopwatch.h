@@ -224,7 +224,7 @@ struct lw_rec_site {
 struct lw_rec_task {
 	struct lw_rec_hdr hdr;
 	__u32 ppid;
-	__u32 exit_code;
+	__u32 exit_code;	/* EXIT: the exit code; EXEC: 1 when the process was traced */
 	char comm[16];
 };
 

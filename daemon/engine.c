@@ -28,6 +28,19 @@ struct target {
 	int exited;
 };
 
+/* a traced process that exec'd: attach again once its new image has started */
+struct reattach {
+	pid_t pid;
+	int tries;
+	uint64_t next;
+	struct lw_session_opts o;
+	char target[64];
+	char proc_root[64];
+};
+
+#define REATTACH_MAX 32
+#define REATTACH_TRIES 12
+
 struct user_fd {
 	int fd;
 	void (*fn)(void *ctx, int fd);
@@ -58,6 +71,9 @@ struct lw_engine {
 	struct user_fd ufds[MAX_FDS];
 	int nufds;
 	uint64_t bad_records;
+	struct reattach re[REATTACH_MAX];
+	int nre;
+	int in_record;		/* inside the ring buffer's callback: no draining from there */
 };
 
 static void emit_all(void *ctx, struct json_object *rec)
@@ -117,9 +133,23 @@ static size_t min_size(uint32_t type)
 	}
 }
 
+static void exec_replaced(struct lw_engine *e, struct target *t);
+
+static int handle_record(struct lw_engine *e, void *data, size_t size);
+
 static int on_record(void *ctx, void *data, size_t size)
 {
 	struct lw_engine *e = ctx;
+	int r;
+
+	e->in_record = 1;
+	r = handle_record(e, data, size);
+	e->in_record = 0;
+	return r;
+}
+
+static int handle_record(struct lw_engine *e, void *data, size_t size)
+{
 	const struct lw_rec_hdr *h = data;
 	struct target *t;
 	size_t need;
@@ -139,6 +169,9 @@ static int on_record(void *ctx, void *data, size_t size)
 
 		memcpy(comm, r->comm, 16);
 		comm[16] = 0;
+		t = find_target(e, (pid_t)h->tgid);
+		if (t && t->s)
+			exec_replaced(e, t);
 		if (e->exec_fn)
 			e->exec_fn(e->exec_ctx, (pid_t)h->tgid, (pid_t)r->ppid, comm);
 		return 0;
@@ -289,7 +322,61 @@ int lw_engine__attach(struct lw_engine *e, pid_t pid, const struct lw_session_op
 
 static void drain(struct lw_engine *e)
 {
-	ring_buffer__consume(e->rb);
+	if (!e->in_record)
+		ring_buffer__consume(e->rb);
+}
+
+/* The process exec'd another program: close this session, try the new image shortly. */
+static void exec_replaced(struct lw_engine *e, struct target *t)
+{
+	const struct lw_session_opts *so = lw_session__opts(t->s);
+	struct reattach *ra;
+	pid_t pid = t->pid;
+
+	if (e->nre < REATTACH_MAX) {
+		ra = &e->re[e->nre++];
+		memset(ra, 0, sizeof(*ra));
+		ra->pid = pid;
+		ra->o = *so;
+		if (so->target_name)
+			lw_strlcpy(ra->target, so->target_name, sizeof(ra->target));
+		lw_strlcpy(ra->proc_root, so->proc_root ? so->proc_root : "/proc",
+			   sizeof(ra->proc_root));
+		ra->o.target_name = ra->target[0] ? ra->target : NULL;
+		ra->o.proc_root = ra->proc_root;
+		ra->next = lw_now_mono() + 100000000ull;
+	}
+	lw_engine__detach(e, pid, "target_exec");
+}
+
+static void retry_reattach(struct lw_engine *e, uint64_t now)
+{
+	int i = 0;
+
+	while (i < e->nre) {
+		struct reattach *ra = &e->re[i];
+		char err[1024] = "";
+		int r;
+
+		if (now < ra->next) {
+			i++;
+			continue;
+		}
+		ra->o.target_name = ra->target[0] ? ra->target : NULL;
+		ra->o.proc_root = ra->proc_root;
+		r = lw_engine__attach(e, ra->pid, &ra->o, err, sizeof(err));
+		/* a new interpreter needs a moment before its thread states exist */
+		if (r && r != -ESRCH && ++ra->tries < REATTACH_TRIES) {
+			ra->next = now + 100000000ull * (uint64_t)ra->tries;
+			i++;
+			continue;
+		}
+		if (r)
+			lw_warn("pid %d exec'd a new program that cannot be traced: %s", (int)ra->pid,
+				err[0] ? err : strerror(-r));
+		memmove(ra, ra + 1, (size_t)(e->nre - i - 1) * sizeof(*ra));
+		e->nre--;
+	}
 }
 
 void lw_engine__detach(struct lw_engine *e, pid_t pid, const char *reason)
@@ -398,6 +485,8 @@ static void on_timer(struct lw_engine *e)
 	for (i = e->nt - 1; i >= 0; i--)
 		if (target_gone(&e->t[i]))
 			lw_engine__detach(e, e->t[i].pid, "target_exited");
+	if (e->nre)
+		retry_reattach(e, now);
 	if (e->timer_fn)
 		e->timer_fn(e->timer_ctx, now);
 }
@@ -410,7 +499,7 @@ enum lw_stop_reason lw_engine__run(struct lw_engine *e, uint64_t deadline, int s
 	while (!e->stop) {
 		int n, i, timeout = 200;
 
-		if (stop_when_empty && e->nt == 0) {
+		if (stop_when_empty && e->nt == 0 && e->nre == 0) {
 			e->stop = LW_STOP_TARGETS_EXITED;
 			break;
 		}
@@ -436,7 +525,7 @@ enum lw_stop_reason lw_engine__run(struct lw_engine *e, uint64_t deadline, int s
 			uint64_t tag = evs[i].data.u64 & 0xff;
 
 			if (tag == EV_RING) {
-				ring_buffer__consume(e->rb);
+				drain(e);
 			} else if (tag == EV_SIGNAL) {
 				struct signalfd_siginfo si;
 

@@ -523,7 +523,7 @@ int lw_py__threads(const struct lw_pyinfo *pi, struct lw_reader *mem,
 static void setup_tss(struct lw_pyinfo *pi, struct lw_reader *mem)
 {
 	struct { int32_t init, key; } tss = { 0, -1 };
-	struct tid_match mm = { pi->pid, 0 };
+	struct tid_match mm = { pi->ns_pid ? pi->ns_pid : pi->pid, 0 };
 	uint64_t pt = 0, v = 0;
 
 	pi->tss_key = -1;
@@ -577,6 +577,30 @@ static void setup_gil(struct lw_pyinfo *pi, struct lw_reader *mem)
 	addcheck(pi, "GIL found (switch interval %llu us)", (unsigned long long)interval);
 }
 
+/* The pid a process has in its own (innermost) pid namespace: the last NSpid value */
+static pid_t ns_pid_of(const char *proc_root, pid_t pid)
+{
+	char path[128], *text = NULL, *p, *end;
+	long v, last = pid;
+
+	snprintf(path, sizeof(path), "%s/%d/status", proc_root, (int)pid);
+	if (lw_read_file(path, 1 << 16, &text, NULL))
+		return pid;
+	p = strstr(text, "\nNSpid:");
+	if (p) {
+		p += 8;
+		for (;;) {
+			v = strtol(p, &end, 10);
+			if (end == p)
+				break;
+			last = v;
+			p = end;
+		}
+	}
+	free(text);
+	return (pid_t)last;
+}
+
 int lw_py__probe(const char *proc_root, pid_t pid, struct lw_reader *mem, struct lw_pyinfo *pi,
 		 char *err, size_t errlen)
 {
@@ -589,6 +613,7 @@ int lw_py__probe(const char *proc_root, pid_t pid, struct lw_reader *mem, struct
 
 	memset(pi, 0, sizeof(*pi));
 	pi->pid = pid;
+	pi->ns_pid = ns_pid_of(proc_root, pid);
 	pi->tss_key = -1;
 	snprintf(path, sizeof(path), "%s/%d/exe", proc_root, (int)pid);
 	n = readlink(path, pi->exe, sizeof(pi->exe) - 1);
@@ -954,4 +979,21 @@ int lw_py__learn_handle(struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t fr
 	pi->cfg.handle_run_code = code;
 	pi->cfg.handle_cb_slot = off;
 	return 0;
+}
+
+int lw_py__refresh(struct lw_pyinfo *pi, struct lw_reader *mem)
+{
+	uint32_t tsd = pi->tsd_base;
+	uint64_t gil = pi->gil;
+
+	if (pi->tsd_base && pi->gil)
+		return 0;
+	if (!pi->tsd_base)
+		setup_tss(pi, mem);
+	if (!pi->gil)
+		setup_gil(pi, mem);
+	if (pi->tsd_base == tsd && pi->gil == gil)
+		return 0;
+	lw_py__fill_cfg(pi);
+	return 1;
 }

@@ -54,6 +54,7 @@ const struct lw_pylayout *lw_pylayout_for(int minor);
 
 struct lw_pyinfo {
 	pid_t pid;
+	pid_t ns_pid;			/* the same process in its own pid namespace */
 	int major, minor, micro;
 	char version[32];		/* "3.11.2" */
 	char exe[PATH_MAX];		/* /proc/PID/exe target */
@@ -89,6 +90,10 @@ struct lw_pyinfo {
  */
 int lw_py__probe(const char *proc_root, pid_t pid, struct lw_reader *mem, struct lw_pyinfo *out,
 		 char *err, size_t errlen);
+
+/* Look again for what a starting interpreter may not have had at probe time (its thread states,
+ * the TSS slot, the GIL) and refresh cfg. Returns 1 when something new was found. */
+int lw_py__refresh(struct lw_pyinfo *pi, struct lw_reader *mem);
 
 /* Fill the BPF config (out->cfg) from a probed info; thresholds are set by the caller. */
 void lw_py__fill_cfg(struct lw_pyinfo *pi);

@@ -12,6 +12,7 @@
 #include "tmem.h"
 #include "u64map.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,7 +75,9 @@ struct lw_session {
 	struct lw_session_counts counts;
 	uint64_t start_mono;
 	uint64_t last_summary_mono;
+	uint64_t last_refresh;
 	int handle_learned;
+	int other_pidns;		/* the target lives in another pid namespace */
 };
 
 /* ------------------------------------------------------------------ small helpers */
@@ -132,11 +135,81 @@ static struct lw_sthread *thread_get(struct lw_session *s, pid_t tid, const char
 	return t;
 }
 
+/*
+ * Thread ids the target knows (CPython's native_thread_id, glibc's pthread tid) are those of its
+ * own pid namespace. In a container they differ from the host's: translate through the NSpid
+ * lines of /proc/PID/task/TID/status (host id first, the innermost namespace's last).
+ */
+static pid_t ns_to_host(struct lw_session *s, pid_t nstid)
+{
+	char path[400], *text = NULL, *p;
+	DIR *d;
+	struct dirent *de;
+	pid_t host = 0;
+
+	if (!s->other_pidns || nstid <= 0)
+		return nstid;
+	snprintf(path, sizeof(path), "%s/%d/task", s->proc_root, (int)s->pid);
+	d = opendir(path);
+	if (!d)
+		return 0;
+	while (!host && (de = readdir(d))) {
+		long ids[8];
+		int n = 0;
+
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "%s/%d/task/%s/status", s->proc_root, (int)s->pid,
+			 de->d_name);
+		if (lw_read_file(path, 1 << 16, &text, NULL))
+			continue;
+		p = strstr(text, "\nNSpid:");
+		if (p) {
+			char *q = p + 8, *end;
+
+			while (n < 8) {
+				long v = strtol(q, &end, 10);
+
+				if (end == q)
+					break;
+				ids[n++] = v;
+				q = end;
+			}
+		}
+		if (n >= 2 && ids[n - 1] == nstid)
+			host = (pid_t)ids[0];
+		free(text);
+		text = NULL;
+	}
+	closedir(d);
+	return host;
+}
+
+static int same_pidns(const char *proc_root, pid_t pid)
+{
+	char a[64], b[64], pa[128];
+	ssize_t n1, n2;
+
+	snprintf(pa, sizeof(pa), "%s/%d/ns/pid", proc_root, (int)pid);
+	n1 = readlink("/proc/self/ns/pid", a, sizeof(a) - 1);
+	n2 = readlink(pa, b, sizeof(b) - 1);
+	if (n1 < 0 || n2 < 0)
+		return 1;
+	a[n1] = 0;
+	b[n2] = 0;
+	return strcmp(a, b) == 0;
+}
+
 /* tid -> tstate for all Python threads: into our table and the BPF map */
-static int set_tstate(void *arg, pid_t tid, uint64_t tstate)
+static int set_tstate(void *arg, pid_t nstid, uint64_t tstate)
 {
 	struct lw_session *s = arg;
-	struct lw_sthread *t = lw_u64map__get(s->threads, (uint64_t)tid);
+	pid_t tid = ns_to_host(s, nstid);
+	struct lw_sthread *t;
+
+	if (tid <= 0)
+		return 0;
+	t = lw_u64map__get(s->threads, (uint64_t)tid);
 
 	if (t)
 		t->tstate = tstate;
@@ -516,6 +589,7 @@ static void add_split(struct lw_session *s, struct json_object *o, const struct 
 
 		if (s->is_python && !q.tid)
 			lw_py__threads(&s->py, &s->rd, find_tid, &q);
+		q.tid = ns_to_host(s, q.tid);
 		json_object_object_add(h, "tid", q.tid ? json_object_new_int(q.tid) : NULL);
 		if (q.tid) {
 			char comm[16];
@@ -803,6 +877,18 @@ void lw_session__tick(struct lw_session *s, uint64_t now, lw_emit_fn emit, void 
 	struct lw_thread th;
 	struct lw_tstacks *stk = NULL;
 	size_t it = 0;
+
+	/* an interpreter attached while it started: thread states, GIL, asyncio appear later */
+	if (s->is_python && now - s->last_refresh > 500000000ull &&
+	    (!s->py.tsd_base || !s->py.gil || !s->py.cfg.run_once_code)) {
+		s->last_refresh = now;
+		if (lw_py__refresh(&s->py, &s->rd)) {
+			refresh_tstates(s);
+			push_cfg(s);
+		}
+		if (!s->py.cfg.run_once_code)
+			learn_from_threads(s);
+	}
 
 	while ((t = lw_u64map__next(s->threads, &it, NULL))) {
 		uint64_t busy, limit;
@@ -1405,8 +1491,10 @@ int lw_session__new(struct lw_bpf *b, pid_t pid, const struct lw_session_opts *o
 	lw_strlcpy(s->proc_root, o->proc_root ? o->proc_root : "/proc", sizeof(s->proc_root));
 	s->o.proc_root = s->proc_root;
 	s->o.target_name = NULL;
-	if (o->target_name)
+	if (o->target_name) {
 		lw_strlcpy(s->target, o->target_name, sizeof(s->target));
+		s->o.target_name = s->target;
+	}
 	s->start_mono = s->last_summary_mono = lw_now_mono();
 	if (lw_u64map__new(sizeof(struct lw_sthread), &s->threads) ||
 	    lw_u64map__new(sizeof(struct lw_site_id), &s->sites) ||
@@ -1423,6 +1511,7 @@ int lw_session__new(struct lw_bpf *b, pid_t pid, const struct lw_session_opts *o
 	if (r)
 		goto fail;
 	read_comm(s->proc_root, pid, 0, s->comm, sizeof(s->comm));
+	s->other_pidns = !same_pidns(s->proc_root, pid);
 	s->runtime = s->is_python ? LW_RT_PYTHON : LW_RT_GENERIC;
 	lw_nativesym__new(s->proc_root, pid, &s->nsym);
 	if (s->is_python) {
@@ -1489,6 +1578,11 @@ void lw_session__free(struct lw_session *s)
 pid_t lw_session__pid(const struct lw_session *s)
 {
 	return s->pid;
+}
+
+const struct lw_session_opts *lw_session__opts(const struct lw_session *s)
+{
+	return &s->o;
 }
 
 const char *lw_session__comm(const struct lw_session *s)

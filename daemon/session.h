@@ -44,6 +44,8 @@ int lw_session__new(struct lw_bpf *b, pid_t pid, const struct lw_session_opts *o
 void lw_session__free(struct lw_session *s);
 
 pid_t lw_session__pid(const struct lw_session *s);
+/* The options it was created with (strings point into the session) */
+const struct lw_session_opts *lw_session__opts(const struct lw_session *s);
 const char *lw_session__comm(const struct lw_session *s);
 const char *lw_session__target(const struct lw_session *s);
 
