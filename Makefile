@@ -50,7 +50,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 TARGET_SRCS := $(filter-out tests/targets/fake_python.c,$(wildcard tests/targets/*.c))
 TARGET_BINS := $(patsubst tests/targets/%.c,$(BUILD)/targets/%,$(TARGET_SRCS))
 
-.PHONY: all deps test unit integration demo bench fuzz vmlinux install clean check-deps
+.PHONY: all deps test unit unit-bins valgrind integration demo bench fuzz vmlinux install clean check-deps
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -117,11 +117,20 @@ $(BUILD)/targets/fake_py_ok: tests/targets/fake_python.c | $(BUILD)/targets
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
+unit-bins: $(UNIT_BINS)
+
+# the unit tests under valgrind (a plain build of their own: valgrind and ASan do not mix)
+valgrind:
+	$(MAKE) BUILD=build/vg SANITIZE=0 unit-bins
+	@set -e; for t in $(patsubst $(BUILD)/%,build/vg/%,$(UNIT_BINS)); do echo "== valgrind $$t"; \
+		valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite $$t >/dev/null; done
+
 integration: all $(TARGET_BINS) $(FAKE_PYTHONS)
 	python3 tests/integration/run.py
 
 test: deps
 	$(MAKE) WERROR=1 SANITIZE=$(or $(SANITIZE),1) unit integration
+	$(MAKE) WERROR=1 valgrind
 
 demo: deps all
 	sh tests/demo/run-demo.sh
@@ -134,7 +143,8 @@ fuzz:
 
 # ---- dependencies (Debian 12, root)
 DEB_PKGS := clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libcmocka-dev \
-	libjson-c-dev libinih-dev libsystemd-dev python3 python3-uvloop libuv1-dev procps
+	libjson-c-dev libinih-dev libsystemd-dev python3 python3-uvloop libuv1-dev procps valgrind \
+	util-linux
 check-deps:
 	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	echo "$$missing"

@@ -2,6 +2,7 @@
 that names the cause and the fix), `check`, and how runs end (duration, signal, target exit)."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -114,6 +115,42 @@ class CannotTrace(unittest.TestCase):
         finally:
             p.kill()
             p.wait()
+
+
+@unittest.skipUnless(shutil.which("setpriv"), "setpriv (util-linux) not installed")
+class LeastPrivilege(unittest.TestCase):
+    """As root but with only some capabilities (the bounding set caps what root gets)."""
+
+    NEEDED = ["bpf", "perfmon", "sys_ptrace", "sys_resource", "dac_read_search"]
+
+    def run_with(self, caps, pid, extra=()):
+        return subprocess.run(["setpriv", "--bounding-set=-all," + ",".join("+" + c for c in caps),
+                               "--inh-caps=-all", LOOPWATCH, "--pid", str(pid)] + list(extra),
+                              capture_output=True, text=True, timeout=60)
+
+    def test_capabilities(self):
+        t = Target([DEBIAN_PYTHON, SCEN, "{GO}"])
+        try:
+            t.wait_ready()
+            d = self.tmpdir()
+            out = os.path.join(d, "r.jsonl")
+            r = self.run_with(self.NEEDED, t.pid, ["-d", "1s", "-q", "-o", out])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(out) as f:
+                types = [json.loads(l)["type"] for l in f]
+            self.assertEqual(types[0], "start")
+            self.assertEqual(types[-1], "end")
+            for missing, name in (("bpf", "CAP_BPF"), ("perfmon", "CAP_PERFMON"),
+                                  ("sys_ptrace", "CAP_SYS_PTRACE")):
+                r = self.run_with([c for c in self.NEEDED if c != missing], t.pid, ["-d", "1s"])
+                self.assertEqual(r.returncode, 1, r.stderr)
+                self.assertIn("missing " + name, r.stderr)
+        finally:
+            t.kill()
+
+    def tmpdir(self):
+        import tempfile
+        return tempfile.mkdtemp(prefix="lwtest-")
 
 
 class Check(unittest.TestCase):

@@ -154,8 +154,11 @@ class Faults(unittest.TestCase):
         try:
             t.go()
             self.assertEqual(t.wait(60), 0, t.stderr())
-            self.assertEqual(lw.wait(60), 0, lw.stderr())
-            _, status, ru = os.wait4(lw.p.pid, os.WNOHANG) if False else (0, 0, None)
+            _, status, ru = os.wait4(lw.p.pid, 0)
+            lw.p.returncode = os.waitstatus_to_exitcode(status)
+            self.assertEqual(lw.p.returncode, 0, lw.stderr())
+            # memory stays bounded however many records go through
+            self.assertLess(ru.ru_maxrss, 64 * 1024, "loopwatch peak RSS %d KiB" % ru.ru_maxrss)
             flood = [x for x in t.truth() if x["event"] == "flood"][0]
             recs = lw.records()
             end = recs[-1]
