@@ -21,11 +21,11 @@ ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
 
-PKGS := libbpf libelf zlib json-c inih libsystemd
+PKGS := libbpf libelf zlib json-c inih libsystemd capstone libdw
 CFLAGS ?= -g -O2
 CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 -fno-strict-aliasing \
 	-D_GNU_SOURCE -DLW_VERSION='"$(VERSION)"' -I$(BUILD) -Ibpf -Idaemon -MMD -MP
-LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lelf -lz -ljson-c -linih -lsystemd) -lm
+LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lelf -lz -ljson-c -linih -lsystemd -lcapstone -ldw) -lm
 ifeq ($(SANITIZE),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
@@ -143,7 +143,7 @@ fuzz:
 
 # ---- dependencies (Debian 12, root)
 DEB_PKGS := clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libcmocka-dev \
-	libjson-c-dev libinih-dev libsystemd-dev python3 python3-uvloop libuv1-dev procps valgrind \
+	libjson-c-dev libinih-dev libsystemd-dev libcapstone-dev libdw-dev python3 python3-uvloop libuv1-dev procps valgrind \
 	util-linux
 check-deps:
 	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

@@ -220,6 +220,26 @@ struct lw_rec_site {
 	struct lw_ident ident;
 };
 
+/* LW_REC_ASYNCIO: asyncio's other mistakes, caught where CPython reports them */
+enum lw_aio_kind {
+	LW_AIO_UNAWAITED = 1,		/* a coroutine finalized without ever being awaited */
+	LW_AIO_NEVER_RETRIEVED = 2,	/* a Future/Task finalized with an exception nobody got */
+	LW_AIO_DESTROYED_PENDING = 3,	/* a Task finalized while still pending */
+};
+
+#define LW_AIO_FOUND		(1u << 0)	/* the object was found among the registers */
+#define LW_AIO_IS_TASK		(1u << 1)
+
+struct lw_rec_asyncio {
+	struct lw_rec_hdr hdr;
+	__u32 kind;		/* enum lw_aio_kind */
+	__u32 flags;		/* LW_AIO_* */
+	struct lw_ident ident;	/* task name, coroutine qualname, file, first line */
+	char exc_type[64];
+	char exc_msg[160];
+	struct lw_pystack stack;	/* where it happened (where an unawaited coroutine was dropped) */
+};
+
 /* LW_REC_NEWTHREAD / LW_REC_EXIT / LW_REC_EXEC */
 struct lw_rec_task {
 	struct lw_rec_hdr hdr;
@@ -251,6 +271,8 @@ struct lw_loop_stats {
 	__u64 busy_ns;		/* sum of busy periods */
 	__u64 idle_ns;		/* sum of time inside the poll-family syscall */
 	__u64 callbacks;	/* precise mode */
+	__u64 gc_count;		/* garbage collections on this thread (when hooked) */
+	__u64 gc_ns;
 	__u32 lag[LW_HIST_SLOTS];	/* histogram of iteration busy times */
 };
 
@@ -295,6 +317,7 @@ struct lw_pycfg {
 	__u64 type_cfunction;
 	__u64 type_long;
 	__u64 type_unicode;
+	__u64 type_coro;
 	__u64 none_obj;
 	/* thread state lookup fallback: pthread TSD slot */
 	__s32 tss_key;		/* -1 when unknown */
@@ -351,6 +374,7 @@ struct lw_thread {
 	__u64 cb_best_block_ns;	/* longest block in this callback */
 	__u64 slowest_cb_ns;
 	__u64 threshold_ns;	/* copied from the process configuration */
+	__u64 gc_start_ns;	/* inside a collection since, 0 when not */
 	__u32 iter_dirty;	/* iter split holds something: clear it at the next iteration */
 	__u32 cb_dirty;
 	struct lw_ident slowest;

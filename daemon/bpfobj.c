@@ -17,8 +17,12 @@
 
 #define MAX_LINKS 4096
 
+#define MAX_HOOKS 8192
+
 struct lw_bpf {
 	struct loopwatch_bpf *skel;
+	struct bpf_link **hooks;	/* single-uprobe links of lw_bpf__attach_hook */
+	int nhooks;
 	struct bpf_link **links;	/* per-process uprobe links, two per handle */
 	int nlinks;
 	struct bpf_link **perf_links;
@@ -153,7 +157,9 @@ int lw_bpf__new(const struct lw_bpf_opts *opts, struct lw_bpf **out, char *err, 
 	if (!b)
 		return -ENOMEM;
 	b->links = calloc(MAX_LINKS * 2, sizeof(*b->links));
-	if (!b->links) {
+	b->hooks = calloc(MAX_HOOKS, sizeof(*b->hooks));
+	if (!b->links || !b->hooks) {
+		free(b->hooks);
 		free(b);
 		return -ENOMEM;
 	}
@@ -210,6 +216,9 @@ void lw_bpf__free(struct lw_bpf *b)
 		return;
 	for (i = 0; i < b->nlinks * 2 && i < MAX_LINKS * 2; i++)
 		bpf_link__destroy(b->links[i]);
+	for (i = 0; i < b->nhooks; i++)
+		bpf_link__destroy(b->hooks[i]);
+	free(b->hooks);
 	for (i = 0; i < b->nperf; i++) {
 		bpf_link__destroy(b->perf_links[i]);
 		close(b->perf_fds[i]);
@@ -421,4 +430,59 @@ void lw_bpf__counters(const struct lw_bpf *b, struct lw_bpf_counters *out)
 	out->depth_errors = b->skel->bss->depth_errors;
 	out->thread_map_full = b->skel->bss->thread_map_full;
 	out->samples = b->skel->bss->samples;
+}
+
+int lw_bpf__attach_hook(struct lw_bpf *b, enum lw_hook_prog which, pid_t pid, const char *path,
+			uint64_t offset, uint64_t ref_ctr_offset, int retprobe, char *err,
+			size_t errlen)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = retprobe != 0,
+		    .ref_ctr_offset = (size_t)ref_ctr_offset);
+	struct bpf_program *prog;
+	struct bpf_link *l;
+	int h, r;
+
+	switch (which) {
+	case LW_HOOK_UNAWAITED:
+		prog = b->skel->progs.lw_hook_unawaited;
+		break;
+	case LW_HOOK_NEVER_RETRIEVED:
+		prog = b->skel->progs.lw_hook_never_retrieved;
+		break;
+	case LW_HOOK_DESTROYED_PENDING:
+		prog = b->skel->progs.lw_hook_destroyed_pending;
+		break;
+	case LW_HOOK_GC_START:
+		prog = b->skel->progs.lw_gc_start;
+		break;
+	default:
+		prog = b->skel->progs.lw_gc_done;
+		break;
+	}
+	for (h = 0; h < b->nhooks; h++)
+		if (!b->hooks[h])
+			break;
+	if (h == MAX_HOOKS) {
+		snprintf(err, errlen, "too many hooks attached (%d)", MAX_HOOKS);
+		return -ENOSPC;
+	}
+	l = bpf_program__attach_uprobe_opts(prog, pid, path, (size_t)offset, &opts);
+	if (!l) {
+		r = -errno;
+		snprintf(err, errlen, "cannot attach a uprobe to %s+0x%llx: %s", path,
+			 (unsigned long long)offset, strerror(-r));
+		return r;
+	}
+	b->hooks[h] = l;
+	if (h == b->nhooks)
+		b->nhooks++;
+	return h;
+}
+
+void lw_bpf__detach_hook(struct lw_bpf *b, int h)
+{
+	if (h < 0 || h >= b->nhooks)
+		return;
+	bpf_link__destroy(b->hooks[h]);
+	b->hooks[h] = NULL;
 }

@@ -45,7 +45,21 @@ int lw_bpf__attach_ctxrun(struct lw_bpf *b, pid_t pid, const char *path, uint64_
 			  char *err, size_t errlen);
 void lw_bpf__detach(struct lw_bpf *b, int handle);
 
-/* A generic per-process uprobe (USDT-like hooks); retprobe 0/1. Returns a handle >= 0. */
+/* Programs for hooks attached at sites found per process */
+enum lw_hook_prog {
+	LW_HOOK_UNAWAITED,		/* a coroutine is warned about as never awaited */
+	LW_HOOK_NEVER_RETRIEVED,	/* a Future is finalized with an unretrieved exception */
+	LW_HOOK_DESTROYED_PENDING,	/* a Task is finalized while pending */
+	LW_HOOK_GC_START,
+	LW_HOOK_GC_DONE,
+};
+
+/* One uprobe (retprobe: a uretprobe) of program `which` for process pid at a file offset;
+ * ref_ctr_offset (file offset of a USDT semaphore) or 0. Returns a handle >= 0. */
+int lw_bpf__attach_hook(struct lw_bpf *b, enum lw_hook_prog which, pid_t pid, const char *path,
+			uint64_t offset, uint64_t ref_ctr_offset, int retprobe, char *err,
+			size_t errlen);
+void lw_bpf__detach_hook(struct lw_bpf *b, int handle);
 
 int lw_bpf__set_tstate(struct lw_bpf *b, pid_t tid, uint64_t tstate);
 void lw_bpf__del_thread(struct lw_bpf *b, pid_t tid);

@@ -138,6 +138,11 @@ const char *lw_elf__path(const struct lw_elf *e)
 	return e->path;
 }
 
+Elf *lw_elf__elf(struct lw_elf *e)
+{
+	return e->elf;
+}
+
 int lw_elf__type(const struct lw_elf *e)
 {
 	return e->ehdr.e_type;
@@ -521,4 +526,48 @@ int lw_elf__symbolize(struct lw_elf *e, uint64_t vaddr, const char **name, uint6
 	*name = e->fsyms[lo].name;
 	*off = vaddr - e->fsyms[lo].addr;
 	return 0;
+}
+
+int lw_elf__usdt(const struct lw_elf *e, const char *provider, const char *name, uint64_t *pc,
+		 uint64_t *semaphore)
+{
+	Elf_Data *data;
+	GElf_Shdr sh;
+	size_t off = 0, name_off, desc_off;
+	GElf_Nhdr nh;
+	uint64_t base_addr = 0;
+	int have_base = lw_elf__section(e, ".stapsdt.base", &base_addr, NULL) == 0;
+
+	if (section_data(e, ".note.stapsdt", &data, &sh))
+		return -ENOENT;
+	while ((off = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
+		const char *d = (const char *)data->d_buf + desc_off, *prov, *pname;
+		uint64_t loc, base, sema;
+		size_t left;
+
+		if (nh.n_type != 3 || nh.n_descsz < 3 * 8 + 2 || desc_off + nh.n_descsz > data->d_size)
+			continue;
+		memcpy(&loc, d, 8);
+		memcpy(&base, d + 8, 8);
+		memcpy(&sema, d + 16, 8);
+		prov = d + 24;
+		left = nh.n_descsz - 24;
+		if (!memchr(prov, 0, left))
+			continue;
+		pname = prov + strlen(prov) + 1;
+		if ((size_t)(pname - prov) >= left || !memchr(pname, 0, left - (size_t)(pname - prov)))
+			continue;
+		if (strcmp(prov, provider) || strcmp(pname, name))
+			continue;
+		/* prelink adjustment: the note's base against where .stapsdt.base really is */
+		if (have_base) {
+			loc += base_addr - base;
+			if (sema)
+				sema += base_addr - base;
+		}
+		*pc = loc;
+		*semaphore = sema;
+		return 0;
+	}
+	return -ENOENT;
 }

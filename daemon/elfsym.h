@@ -15,6 +15,9 @@ int lw_elf__open_mem(const void *buf, size_t len, struct lw_elf **out);
 void lw_elf__close(struct lw_elf *e);
 
 const char *lw_elf__path(const struct lw_elf *e);
+/* The libelf handle (for libdw and friends); owned by e. */
+struct Elf;
+struct Elf *lw_elf__elf(struct lw_elf *e);
 int lw_elf__type(const struct lw_elf *e);		/* ET_EXEC, ET_DYN, ... */
 int lw_elf__has_symtab(const struct lw_elf *e);	/* a .symtab section with symbols */
 
@@ -46,6 +49,11 @@ int lw_elf__debuglink(const struct lw_elf *e, char *buf, size_t size);
 
 /* Section exists? (".PyRuntime", ".symtab", ".note.stapsdt", ...) and its address/size */
 int lw_elf__section(const struct lw_elf *e, const char *name, uint64_t *addr, uint64_t *size);
+
+/* A USDT probe (.note.stapsdt) provider:name: its address and its semaphore's address (0 when
+ * none), both as virtual addresses of this file. 0 or -ENOENT. */
+int lw_elf__usdt(const struct lw_elf *e, const char *provider, const char *name, uint64_t *pc,
+		 uint64_t *semaphore);
 
 /* Name of the function containing vaddr (nearest preceding FUNC symbol within its size, or the
  * nearest preceding one when sizes are 0). 0 with *name and *off set, or -ENOENT. */

@@ -124,6 +124,8 @@ static size_t min_size(uint32_t type)
 		return sizeof(struct lw_rec_block);
 	case LW_REC_SITE:
 		return sizeof(struct lw_rec_site);
+	case LW_REC_ASYNCIO:
+		return sizeof(struct lw_rec_asyncio);
 	case LW_REC_NEWTHREAD:
 	case LW_REC_EXIT:
 	case LW_REC_EXEC:

@@ -686,10 +686,12 @@ int lw_py__probe(const char *proc_root, pid_t pid, struct lw_reader *mem, struct
 	{
 		static const char *const names[] = { "PyFunction_Type", "PyMethod_Type",
 						     "PyCFunction_Type", "PyLong_Type",
-						     "PyUnicode_Type", "_Py_NoneStruct" };
+						     "PyUnicode_Type", "_Py_NoneStruct",
+						     "PyCoro_Type" };
 		__u64 *dst[] = { &pi->cfg.type_function, &pi->cfg.type_method,
 				 &pi->cfg.type_cfunction, &pi->cfg.type_long,
-				 &pi->cfg.type_unicode, &pi->cfg.none_obj };
+				 &pi->cfg.type_unicode, &pi->cfg.none_obj,
+				 &pi->cfg.type_coro };
 		size_t i;
 
 		for (i = 0; i < LW_ARRAY_SIZE(names); i++) {

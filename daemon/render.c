@@ -349,6 +349,15 @@ static void render_summary(FILE *f, struct json_object *r)
 	fprintf(f, "  slow callbacks %lld · slow iterations %lld · blocking calls %lld · lost events %lld\n",
 		(long long)lw_j_get_int(r, "slow_callbacks", 0), (long long)lw_j_get_int(r, "slow_ticks", 0),
 		(long long)lw_j_get_int(r, "blocking_calls", 0), (long long)lw_j_get_int(r, "lost_events", 0));
+	if (lw_j_get(r, "asyncio")) {
+		struct json_object *a = lw_j_get(r, "asyncio");
+
+		fprintf(f, "  asyncio: %lld coroutines never awaited · %lld exceptions never retrieved · "
+			   "%lld tasks destroyed pending\n",
+			(long long)lw_j_get_int(a, "unawaited_coroutines", 0),
+			(long long)lw_j_get_int(a, "exceptions_never_retrieved", 0),
+			(long long)lw_j_get_int(a, "tasks_destroyed_pending", 0));
+	}
 	for (i = 0; i < n; i++) {
 		struct json_object *l = arr_get(loops, i);
 
@@ -358,6 +367,9 @@ static void render_summary(FILE *f, struct json_object *r)
 			ms(l, "lag_p50_ms"), ms(l, "lag_p99_ms"));
 		if (lw_j_get(l, "callbacks_per_iteration"))
 			fprintf(f, ", %.2f callbacks/iteration", lw_j_get_num(l, "callbacks_per_iteration", 0));
+		if (lw_j_get_int(l, "gc_collections", 0))
+			fprintf(f, ", %lld GCs %.3f ms", (long long)lw_j_get_int(l, "gc_collections", 0),
+				ms(l, "gc_ms"));
 		fprintf(f, "\n");
 	}
 	fprintf(f, "  %s by total time:\n", strcmp(scope, "all") == 0 ? "callback sites (every callback)" :
@@ -383,6 +395,50 @@ static void render_end(FILE *f, struct json_object *r)
 		lw_j_get_num(r, "duration_s", 0), (long long)lw_j_get_int(r, "lost_events", 0));
 }
 
+/* asyncio's own wording, then what loopwatch adds (where it was defined, dropped, by whom) */
+static void render_asyncio(FILE *f, struct json_object *r, const char *type)
+{
+	const char *q = str(r, "qualname", "?"), *file = lw_j_get_str(r, "file");
+	const char *tn = lw_j_get_str(r, "task_name");
+	int64_t line = lw_j_get_int(r, "line", 0);
+	char where[320] = "?";
+
+	if (file)
+		snprintf(where, sizeof(where), "%s:%lld", file, (long long)line);
+	if (strcmp(type, "unawaited_coroutine") == 0) {
+		fprintf(f, "WARNING pid %lld tid %lld: RuntimeWarning: coroutine '%s' was never awaited "
+			   "(defined at %s)\n",
+			(long long)lw_j_get_int(r, "pid", 0), (long long)lw_j_get_int(r, "tid", 0), q,
+			where);
+		render_stack(f, lw_j_get(r, "stack"), "dropped at");
+	} else if (strcmp(type, "exception_never_retrieved") == 0) {
+		int task = strcmp(str(r, "future_kind", "task"), "task") == 0;
+
+		fprintf(f, "ERROR pid %lld: %s exception was never retrieved\n",
+			(long long)lw_j_get_int(r, "pid", 0), task ? "Task" : "Future");
+		const char *exc = str(r, "exception", "?"), *colon = strstr(exc, ": ");
+		char erepr[300];
+
+		/* asyncio shows the exception's repr: ValueError('card declined') */
+		if (colon)
+			snprintf(erepr, sizeof(erepr), "%.*s('%s')", (int)(colon - exc), exc, colon + 2);
+		else
+			snprintf(erepr, sizeof(erepr), "%s()", exc);
+		if (task)
+			fprintf(f, "        future: <Task finished name='%s' coro=<%s() done, defined at %s> "
+				   "exception=%s>\n",
+				tn ? tn : "?", q, where, erepr);
+		else
+			fprintf(f, "        future: <Future finished exception=%s>\n", erepr);
+		render_stack(f, lw_j_get(r, "stack"), "lost at");
+	} else {
+		fprintf(f, "ERROR pid %lld: Task was destroyed but it is pending!\n"
+			   "        task: <Task pending name='%s' coro=<%s() defined at %s>>\n",
+			(long long)lw_j_get_int(r, "pid", 0), tn ? tn : "?", q, where);
+		render_stack(f, lw_j_get(r, "stack"), "freed at");
+	}
+}
+
 void lw_render_text(FILE *f, struct json_object *r)
 {
 	const char *type = lw_j_get_str(r, "type");
@@ -401,5 +457,9 @@ void lw_render_text(FILE *f, struct json_object *r)
 		render_summary(f, r);
 	else if (strcmp(type, "end") == 0)
 		render_end(f, r);
+	else if (strcmp(type, "unawaited_coroutine") == 0 ||
+		 strcmp(type, "exception_never_retrieved") == 0 ||
+		 strcmp(type, "task_destroyed_pending") == 0)
+		render_asyncio(f, r, type);
 	fflush(f);
 }

@@ -7,6 +7,7 @@
 #include "lw_util.h"
 #include "nativesym.h"
 #include "pycode.h"
+#include "pyhooks.h"
 #include "pyproc.h"
 #include "syscalls.h"
 #include "tmem.h"
@@ -78,6 +79,9 @@ struct lw_session {
 	uint64_t last_refresh;
 	int handle_learned;
 	int other_pidns;		/* the target lives in another pid namespace */
+	struct lw_pyhooks *hooks;	/* asyncio mistakes and GC */
+	uint64_t last_hook_try;
+	uint64_t aio_counts[4];		/* by enum lw_aio_kind */
 };
 
 /* ------------------------------------------------------------------ small helpers */
@@ -822,6 +826,50 @@ static void on_block(struct lw_session *s, const struct lw_rec_block *r, lw_emit
 		lw_hist_add(&a->h, r->duration_ns);
 }
 
+static const char *const AIO_TYPES[] = { NULL, "unawaited_coroutine",
+					  "exception_never_retrieved", "task_destroyed_pending" };
+
+static void on_asyncio(struct lw_session *s, const struct lw_rec_asyncio *r, lw_emit_fn emit,
+		       void *ctx)
+{
+	struct json_object *o;
+	struct cb_ident id;
+	char exc[256];
+
+	if (r->kind < 1 || r->kind > 3)
+		return;
+	s->aio_counts[r->kind]++;
+	o = lw_j_record(AIO_TYPES[r->kind], s->pid, real_of(r->hdr.ts_ns));
+	ident_from_bpf(s, &r->ident, &id);
+	json_object_object_add(o, "tid", json_object_new_int64(r->hdr.tid));
+	if (s->target[0])
+		json_object_object_add(o, "target_name", json_object_new_string(s->target));
+	if (r->kind != LW_AIO_UNAWAITED)
+		json_object_object_add(o, "task_name", lw_j_str_or_null(id.task_name));
+	json_object_object_add(o, "qualname", lw_j_str_or_null(id.qualname));
+	json_object_object_add(o, "file", lw_j_str_or_null(id.file));
+	json_object_object_add(o, "line", id.line > 0 ? json_object_new_int(id.line) : NULL);
+	if (r->kind == LW_AIO_NEVER_RETRIEVED) {
+		char t[65], m[161];
+
+		memcpy(t, r->exc_type, 64);
+		t[64] = 0;
+		memcpy(m, r->exc_msg, 160);
+		m[160] = 0;
+		if (m[0])
+			snprintf(exc, sizeof(exc), "%s: %s", t, m);
+		else
+			snprintf(exc, sizeof(exc), "%s", t);
+		json_object_object_add(o, "exception", lw_j_str_or_null(exc));
+		json_object_object_add(o, "future_kind",
+				       json_object_new_string(r->flags & LW_AIO_IS_TASK ? "task" : "future"));
+	}
+	json_object_object_add(o, "stack", stack_json(s, &r->stack));
+	if (!(r->flags & LW_AIO_FOUND))
+		json_object_object_add(o, "incomplete", json_object_new_boolean(1));
+	emit(ctx, o);
+}
+
 static void on_site(struct lw_session *s, const struct lw_rec_site *r)
 {
 	int created;
@@ -852,6 +900,9 @@ void lw_session__handle(struct lw_session *s, const struct lw_rec_hdr *h, size_t
 		break;
 	case LW_REC_SITE:
 		on_site(s, (const struct lw_rec_site *)h);
+		break;
+	case LW_REC_ASYNCIO:
+		on_asyncio(s, (const struct lw_rec_asyncio *)h, emit, ctx);
 		break;
 	case LW_REC_NEWTHREAD: {
 		const struct lw_rec_task *t = (const struct lw_rec_task *)h;
@@ -888,6 +939,11 @@ void lw_session__tick(struct lw_session *s, uint64_t now, lw_emit_fn emit, void 
 		}
 		if (!s->py.cfg.run_once_code)
 			learn_from_threads(s);
+	}
+	/* asyncio may be imported after attach: hook its module when it shows up */
+	if (s->hooks && !lw_pyhooks__complete(s->hooks) && now - s->last_hook_try > 1000000000ull) {
+		s->last_hook_try = now;
+		lw_pyhooks__update(s->hooks);
 	}
 
 	while ((t = lw_u64map__next(s->threads, &it, NULL))) {
@@ -1166,6 +1222,8 @@ struct json_object *lw_session__summary(struct lw_session *s, int final, uint64_
 		d = *ls;
 		if (!final && t->have_prev) {
 			d.iterations -= t->prev.iterations;
+			d.gc_count -= t->prev.gc_count;
+			d.gc_ns -= t->prev.gc_ns;
 			d.busy_ns -= t->prev.busy_ns;
 			d.idle_ns -= t->prev.idle_ns;
 			d.callbacks -= t->prev.callbacks;
@@ -1186,6 +1244,8 @@ struct json_object *lw_session__summary(struct lw_session *s, int final, uint64_
 				       lw_j_num(wall ? (double)d.busy_ns / (double)wall : 0, 4));
 		json_object_object_add(l, "iterations", json_object_new_int64((int64_t)d.iterations));
 		json_object_object_add(l, "busy_ms", lw_j_ms(d.busy_ns));
+		json_object_object_add(l, "gc_collections", json_object_new_int64((int64_t)d.gc_count));
+		json_object_object_add(l, "gc_ms", lw_j_ms(d.gc_ns));
 		json_object_object_add(l, "callbacks", s->o.precise ?
 					json_object_new_int64((int64_t)d.callbacks) : NULL);
 		json_object_object_add(l, "callbacks_per_iteration",
@@ -1235,6 +1295,17 @@ struct json_object *lw_session__summary(struct lw_session *s, int final, uint64_
 	json_object_object_add(o, "sites_omitted", json_object_new_int64((int64_t)omitted));
 	agg_rows(s->block_sites, &brows, final, 1);
 	json_object_object_add(o, "blocking_sites", rows_json(&brows, 1, &bomitted));
+	if (s->is_python) {
+		struct json_object *a = json_object_new_object();
+
+		json_object_object_add(a, "unawaited_coroutines",
+				       json_object_new_int64((int64_t)s->aio_counts[LW_AIO_UNAWAITED]));
+		json_object_object_add(a, "exceptions_never_retrieved",
+				       json_object_new_int64((int64_t)s->aio_counts[LW_AIO_NEVER_RETRIEVED]));
+		json_object_object_add(a, "tasks_destroyed_pending",
+				       json_object_new_int64((int64_t)s->aio_counts[LW_AIO_DESTROYED_PENDING]));
+		json_object_object_add(o, "asyncio", a);
+	}
 	json_object_object_add(o, "slow_callbacks", json_object_new_int64((int64_t)s->counts.slow_callbacks));
 	json_object_object_add(o, "slow_ticks", json_object_new_int64((int64_t)s->counts.slow_ticks));
 	json_object_object_add(o, "blocking_calls", json_object_new_int64((int64_t)s->counts.blocking_calls));
@@ -1299,6 +1370,8 @@ struct json_object *lw_session__start_record(struct lw_session *s)
 	json_object_object_add(o, "threshold_ms", lw_j_ms(s->o.threshold_ns));
 	json_object_object_add(o, "block_threshold_ms", lw_j_ms(s->o.block_threshold_ns));
 	json_object_object_add(o, "probes", probes_json(s, lw_bpf__sampling(s->bpf)));
+	if (s->hooks)
+		json_object_object_add(o, "hooks", lw_pyhooks_plan_json(lw_pyhooks__plan(s->hooks)));
 	return o;
 }
 
@@ -1348,6 +1421,15 @@ static struct json_object *describe(const struct lw_session_opts *o, pid_t pid, 
 		json_object_object_add(d, "gil", py->gil ? json_object_new_string("found") :
 							   json_object_new_string("not found: GIL waits count as blocked"));
 		json_object_object_add(d, "checks", json_object_new_string(py->checks));
+		{
+			struct lw_pyhook_plan *plan = calloc(1, sizeof(*plan));
+
+			if (plan) {
+				lw_pyhooks_plan(py, o->proc_root ? o->proc_root : "/proc", plan);
+				json_object_object_add(d, "hooks", lw_pyhooks_plan_json(plan));
+				free(plan);
+			}
+		}
 	}
 	json_object_object_add(d, "mode", json_object_new_string(o->precise ? "precise" : "default"));
 	return d;
@@ -1540,6 +1622,8 @@ int lw_session__new(struct lw_bpf *b, pid_t pid, const struct lw_session_opts *o
 			 strerror(-r));
 		goto fail;
 	}
+	if (s->is_python && !o->no_hooks)
+		lw_pyhooks__new(b, &s->py, s->proc_root, &s->hooks);
 	if (o->precise && s->is_python) {
 		r = lw_bpf__attach_ctxrun(b, pid, s->py.elf_host, s->py.ctxrun_off, err, errlen);
 		if (r < 0) {
@@ -1559,6 +1643,7 @@ void lw_session__free(struct lw_session *s)
 {
 	if (!s)
 		return;
+	lw_pyhooks__free(s->hooks);
 	if (s->bpf) {
 		if (s->ctxrun >= 0)
 			lw_bpf__detach(s->bpf, s->ctxrun);

@@ -33,6 +33,7 @@ struct lw_session_opts {
 	enum lw_runtime runtime;
 	const char *proc_root;		/* "/proc" */
 	const char *target_name;	/* daemon: the [target NAME]; NULL for the CLI */
+	int no_hooks;			/* no asyncio-mistake / GC hooks */
 };
 
 typedef void (*lw_emit_fn)(void *ctx, struct json_object *rec);
