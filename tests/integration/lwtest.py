@@ -132,14 +132,18 @@ class Target:
 class Loopwatch:
     """loopwatch --pid PID ... -o FILE, run in the background."""
 
-    def __init__(self, pid, args=(), tmp=None, stdout_text=True):
+    def __init__(self, pid, args=(), tmp=None, stdout_text=True, env=None):
         self.tmp = tmp or tempfile.mkdtemp(prefix="lwtest-")
         self.out = os.path.join(self.tmp, "records.jsonl")
         self.argv = [LOOPWATCH, "--pid", str(pid), "-o", self.out] + list(args)
         self.stdout_path = os.path.join(self.tmp, "lw.stdout")
         self.stderr_path = os.path.join(self.tmp, "lw.stderr")
+        full_env = None
+        if env:
+            full_env = dict(os.environ)
+            full_env.update(env)
         self.p = subprocess.Popen(self.argv, stdout=open(self.stdout_path, "w"),
-                                  stderr=open(self.stderr_path, "w"))
+                                  stderr=open(self.stderr_path, "w"), env=full_env)
 
     def wait_started(self, timeout=20):
         """Until the start record is written: probes are live from then on."""
@@ -218,3 +222,12 @@ def sleep_syscall(py):
     """The syscall time.sleep() waits in: clock_nanosleep since CPython 3.11, select() (pselect6
     on x86_64 glibc) before (Modules/timemodule.c, pysleep)."""
     return "clock_nanosleep" if python_minor(py) >= 11 else "pselect6"
+
+
+def sanitized():
+    """loopwatch was built with AddressSanitizer (make test does): memory figures differ"""
+    try:
+        with open(LOOPWATCH, "rb") as f:
+            return b"__asan_init" in f.read()
+    except OSError:
+        return False
