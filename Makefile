@@ -100,7 +100,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/liblw.a | $(BUILD)/tests
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/liblw.a $(LDFLAGS) $(LDLIBS) -lcmocka -ldl
 
 $(BUILD)/targets/%: tests/targets/%.c | $(BUILD)/targets
-	$(CC) -g -O1 -Wall -o $@ $< -lpthread $(if $(findstring uv,$*),-luv)
+	$(CC) -g -O1 -fno-omit-frame-pointer -Wall -o $@ $< -lpthread $(if $(findstring uv_,$*),-luv)
 
 # look-alike CPython builds that must be refused (tests/targets/fake_python.c)
 FAKE_PYTHONS := $(BUILD)/targets/fake_py_debug $(BUILD)/targets/fake_py_314 \
@@ -143,7 +143,7 @@ fuzz:
 
 # ---- dependencies (Debian 12, root)
 DEB_PKGS := clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libcmocka-dev \
-	libjson-c-dev libinih-dev libsystemd-dev libcapstone-dev libdw-dev python3 python3-uvloop libuv1-dev procps valgrind \
+	libjson-c-dev libinih-dev libsystemd-dev libcapstone-dev libdw-dev python3 python3-uvloop libuv1-dev procps valgrind nodejs \
 	util-linux
 check-deps:
 	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

@@ -1193,42 +1193,37 @@ int lw_sample(struct bpf_perf_event_data *ctx)
 
 /* ---------------------------------------------------------------- precise mode */
 
-SEC("uprobe")
-int BPF_KPROBE(lw_ctxrun_enter, void *ctxobj, void *args)
+static __always_inline struct lw_thread *cb_thread(__u32 tgid, __u32 tid)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32, tid = (__u32)id;
-	struct lw_thread *th;
+	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
 	struct lw_pycfg *c;
 
-	th = bpf_map_lookup_elem(&threads, &tid);
-	if (!th || th->tgid != tgid) {
-		c = bpf_map_lookup_elem(&procs, &tgid);
-		if (!c)
-			return 0;
-		th = thread_get(tgid, tid, c);
-		if (!th)
-			return 0;
-	}
-	if (th->cb_depth++)
+	if (th && th->tgid == tgid)
+		return th;
+	c = bpf_map_lookup_elem(&procs, &tgid);
+	if (!c)
 		return 0;
+	return thread_get(tgid, tid, c);
+}
+
+/* A callback begins (outermost only: user code may call Context.run inside a callback) */
+static __always_inline void cb_begin(struct lw_thread *th, __u64 callable, __u64 ctxobj)
+{
+	if (th->cb_depth++)
+		return;
 	th->cb_start_ns = bpf_ktime_get_ns();
-	th->cb_ctx = (__u64)ctxobj;
-	th->cb_callable = rd_ptr((__u64)args);
+	th->cb_ctx = ctxobj;
+	th->cb_callable = callable;
 	th->cb_best_block_ns = 0;
 	if (th->cb_dirty) {
 		split_reset(&th->cb);
 		th->cb_dirty = 0;
 	}
-	return 0;
 }
 
-SEC("uretprobe")
-int BPF_KRETPROBE(lw_ctxrun_exit)
+/* A callback ends: time it, count it in its site's histogram, report it when slow. */
+static __always_inline void cb_end(struct lw_thread *th, __u32 tgid, __u32 tid)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32, tid = (__u32)id;
-	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
 	struct lw_pycfg *c;
 	struct lw_zero *z;
 	struct lw_site_key key = {};
@@ -1239,18 +1234,16 @@ int BPF_KRETPROBE(lw_ctxrun_exit)
 	__u64 now, dur, site;
 	__u32 slot;
 
-	if (!th)
-		return 0;
 	if (!th->cb_depth) {
 		__sync_fetch_and_add(&depth_errors, 1);
-		return 0;
+		return;
 	}
 	if (--th->cb_depth)
-		return 0;
+		return;
 	c = bpf_map_lookup_elem(&procs, &tgid);
 	z = zeroes();
 	if (!c || !z)
-		return 0;
+		return;
 	now = bpf_ktime_get_ns();
 	dur = now - th->cb_start_ns;
 	th->iter_callbacks++;
@@ -1296,12 +1289,12 @@ int BPF_KRETPROBE(lw_ctxrun_exit)
 		th->slowest.task = z->id.task;
 	}
 	if (dur < c->threshold_ns)
-		return 0;
+		return;
 
 	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 	if (!r) {
 		__sync_fetch_and_add(&lost_events, 1);
-		return 0;
+		return;
 	}
 	hdr_fill(&r->hdr, LW_REC_CALLBACK, sizeof(*r), tgid, tid, now);
 	r->start_ns = th->cb_start_ns;
@@ -1321,6 +1314,87 @@ int BPF_KRETPROBE(lw_ctxrun_exit)
 	else
 		no_stack(&r->cpu_stack);
 	bpf_ringbuf_submit(r, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(lw_ctxrun_enter, void *ctxobj, void *args)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct lw_thread *th = cb_thread(id >> 32, (__u32)id);
+
+	if (th)
+		cb_begin(th, rd_ptr((__u64)args), (__u64)ctxobj);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(lw_ctxrun_exit)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
+
+	if (th)
+		cb_end(th, id >> 32, tid);
+	return 0;
+}
+
+/*
+ * uvloop: its Handle._run and TimerHandle._run (Cython, no symbols: found through the types'
+ * __pyx_vtable__). A Handle holds a Python callable only when cb_type == 1; its other kinds
+ * (the loop's own idle handler, which runs the ready callbacks nested inside it) are not
+ * callbacks of the program. Each thread keeps a bit stack of which entries were counted so
+ * that the shared return probe knows.
+ */
+SEC("uprobe")
+int BPF_KPROBE(lw_uv_handle, void *self)
+{
+	__u64 id = bpf_get_current_pid_tgid(), h = (__u64)self;
+	__u32 tgid = id >> 32;
+	struct lw_thread *th = cb_thread(tgid, (__u32)id);
+	struct lw_pycfg *c = bpf_map_lookup_elem(&procs, &tgid);
+	__s32 cb_type = 0;
+	int counted;
+
+	if (!th || !c)
+		return 0;
+	rd(&cb_type, sizeof(cb_type), h + c->uv_cbtype);
+	counted = cb_type == 1;
+	th->uv_stack = (th->uv_stack << 1) | (__u64)counted;
+	if (counted)
+		cb_begin(th, rd_ptr(h + c->uv_arg1), rd_ptr(h + c->uv_ctx));
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(lw_uv_timer, void *self)
+{
+	__u64 id = bpf_get_current_pid_tgid(), h = (__u64)self;
+	__u32 tgid = id >> 32;
+	struct lw_thread *th = cb_thread(tgid, (__u32)id);
+	struct lw_pycfg *c = bpf_map_lookup_elem(&procs, &tgid);
+
+	if (!th || !c)
+		return 0;
+	th->uv_stack = (th->uv_stack << 1) | 1;
+	cb_begin(th, rd_ptr(h + c->uv_timer_cb), rd_ptr(h + c->uv_timer_ctx));
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(lw_uv_exit)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
+	int counted;
+
+	if (!th)
+		return 0;
+	counted = th->uv_stack & 1;
+	th->uv_stack >>= 1;
+	if (counted)
+		cb_end(th, id >> 32, tid);
 	return 0;
 }
 

@@ -12,7 +12,7 @@
 #define LW_ABI_VERSION 1
 
 #define LW_MAX_PYFRAMES 64	/* Python frame slots per stack (shims included) */
-#define LW_MAX_NATIVE 16	/* native (user) return addresses kept per stack */
+#define LW_MAX_NATIVE 48	/* native (user) return addresses kept per stack */
 #define LW_STR_TASK 64		/* task name */
 #define LW_STR_QUAL 128		/* qualname / type name */
 #define LW_STR_FILE 256		/* code object filename */
@@ -340,6 +340,13 @@ struct lw_pycfg {
 	__u64 handle_run_code;
 	__u32 handle_cb_slot;
 	__u32 pad1;
+	/* uvloop (cbhandles.pxd): Handle.cb_type, .arg1, .context; TimerHandle.callback, .context */
+	__u16 uv_cbtype;
+	__u16 uv_arg1;
+	__u16 uv_ctx;
+	__u16 uv_timer_cb;
+	__u16 uv_timer_ctx;
+	__u16 pad4[3];
 };
 
 #define LW_PROC_PRECISE		(1u << 0)	/* context_run probes attached */
@@ -375,6 +382,7 @@ struct lw_thread {
 	__u64 slowest_cb_ns;
 	__u64 threshold_ns;	/* copied from the process configuration */
 	__u64 gc_start_ns;	/* inside a collection since, 0 when not */
+	__u64 uv_stack;		/* uvloop: which nested _run entries were counted (bit stack) */
 	__u32 iter_dirty;	/* iter split holds something: clear it at the next iteration */
 	__u32 cb_dirty;
 	struct lw_ident slowest;

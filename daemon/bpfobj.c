@@ -455,8 +455,17 @@ int lw_bpf__attach_hook(struct lw_bpf *b, enum lw_hook_prog which, pid_t pid, co
 	case LW_HOOK_GC_START:
 		prog = b->skel->progs.lw_gc_start;
 		break;
-	default:
+	case LW_HOOK_GC_DONE:
 		prog = b->skel->progs.lw_gc_done;
+		break;
+	case LW_HOOK_UV_HANDLE:
+		prog = b->skel->progs.lw_uv_handle;
+		break;
+	case LW_HOOK_UV_TIMER:
+		prog = b->skel->progs.lw_uv_timer;
+		break;
+	default:
+		prog = b->skel->progs.lw_uv_exit;
 		break;
 	}
 	for (h = 0; h < b->nhooks; h++)

@@ -52,6 +52,9 @@ enum lw_hook_prog {
 	LW_HOOK_DESTROYED_PENDING,	/* a Task is finalized while pending */
 	LW_HOOK_GC_START,
 	LW_HOOK_GC_DONE,
+	LW_HOOK_UV_HANDLE,		/* uvloop Handle._run entry */
+	LW_HOOK_UV_TIMER,		/* uvloop TimerHandle._run entry */
+	LW_HOOK_UV_EXIT,		/* both, on return */
 };
 
 /* One uprobe (retprobe: a uretprobe) of program `which` for process pid at a file offset;

@@ -571,3 +571,32 @@ int lw_elf__usdt(const struct lw_elf *e, const char *provider, const char *name,
 	}
 	return -ENOENT;
 }
+
+int lw_elf__find_pointer_to(const struct lw_elf *e, uint64_t vaddr, uint64_t *where)
+{
+	Elf_Scn *scn = NULL;
+
+	while ((scn = elf_nextscn(e->elf, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *data;
+		size_t i, n;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_RELA || !sh.sh_entsize)
+			continue;
+		data = elf_getdata(scn, NULL);
+		if (!data)
+			continue;
+		n = sh.sh_size / sh.sh_entsize;
+		for (i = 0; i < n; i++) {
+			GElf_Rela r;
+
+			if (!gelf_getrela(data, (int)i, &r))
+				break;
+			if (GELF_R_TYPE(r.r_info) == R_X86_64_RELATIVE && (uint64_t)r.r_addend == vaddr) {
+				*where = r.r_offset;
+				return 0;
+			}
+		}
+	}
+	return -ENOENT;
+}

@@ -50,6 +50,10 @@ int lw_elf__debuglink(const struct lw_elf *e, char *buf, size_t size);
 /* Section exists? (".PyRuntime", ".symtab", ".note.stapsdt", ...) and its address/size */
 int lw_elf__section(const struct lw_elf *e, const char *name, uint64_t *addr, uint64_t *size);
 
+/* Where a pointer to vaddr is stored: the first R_X86_64_RELATIVE relocation with that addend
+ * (how a PIC object's static data points at its own strings). 0 and *where, or -ENOENT. */
+int lw_elf__find_pointer_to(const struct lw_elf *e, uint64_t vaddr, uint64_t *where);
+
 /* A USDT probe (.note.stapsdt) provider:name: its address and its semaphore's address (0 when
  * none), both as virtual addresses of this file. 0 or -ENOENT. */
 int lw_elf__usdt(const struct lw_elf *e, const char *provider, const char *name, uint64_t *pc,

@@ -260,3 +260,26 @@ const char *lw_basename(const char *path)
 
 	return s ? s + 1 : path;
 }
+
+pid_t lw_ns_pid(const char *proc_root, pid_t pid)
+{
+	char path[128], *text = NULL, *p, *end;
+	long v, last = pid;
+
+	snprintf(path, sizeof(path), "%s/%d/status", proc_root, (int)pid);
+	if (lw_read_file(path, 1 << 16, &text, NULL))
+		return pid;
+	p = strstr(text, "\nNSpid:");
+	if (p) {
+		p += 8;
+		for (;;) {
+			v = strtol(p, &end, 10);
+			if (end == p)
+				break;
+			last = v;
+			p = end;
+		}
+	}
+	free(text);
+	return (pid_t)last;
+}

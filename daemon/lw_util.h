@@ -60,6 +60,10 @@ int lw_read_file(const char *path, size_t max, char **out, size_t *len);
 /* Open a report file for appending: O_NOFOLLOW, O_CLOEXEC, mode 0640. Returns fd or -errno. */
 int lw_open_report(const char *path, int extra_flags);
 
+/* The pid a process has in its own (innermost) pid namespace: the last value of NSpid in
+ * /proc/PID/status; pid itself when that cannot be read. */
+pid_t lw_ns_pid(const char *proc_root, pid_t pid);
+
 /* Path basename without allocation */
 const char *lw_basename(const char *path);
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define MAX_ELVES 64
 
@@ -17,9 +18,19 @@ struct elf_slot {
 	struct lw_elf *dbg;	/* separate debug file with the symbols, when there is one */
 };
 
+/* a JIT's perf map (/tmp/perf-PID.map: "START SIZE name" in hex), sorted by start */
+struct pmap_ent {
+	uint64_t start, size;
+	char *name;
+};
+
 struct lw_nativesym {
 	char proc_root[64];
 	pid_t pid;
+	struct pmap_ent *pm;
+	size_t npm;
+	off_t pm_size;			/* size of the file when read */
+	uint64_t pm_checked;		/* when its size was last looked at */
 	struct lw_maps *maps;
 	int maps_reloaded;
 	struct elf_slot elves[MAX_ELVES];
@@ -50,6 +61,9 @@ void lw_nativesym__free(struct lw_nativesym *s)
 		free(s->elves[i].path);
 	}
 	lw_maps__free(s->maps);
+	for (i = 0; i < (int)s->npm; i++)
+		free(s->pm[i].name);
+	free(s->pm);
 	free(s);
 }
 
@@ -119,6 +133,88 @@ static struct elf_slot *elf_for(struct lw_nativesym *s, const char *path)
 	return slot;
 }
 
+static int pm_cmp(const void *a, const void *b)
+{
+	const struct pmap_ent *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* (Re)read the perf map when it grew; at most once a second. */
+static void pmap_refresh(struct lw_nativesym *s)
+{
+	char path[256], *text = NULL, *line, *save = NULL;
+	struct stat st;
+	uint64_t now = lw_now_mono();
+	size_t cap = 0;
+
+	if (now - s->pm_checked < 1000000000ull && s->pm_checked)
+		return;
+	s->pm_checked = now;
+	snprintf(path, sizeof(path), "%s/%d/root/tmp/perf-%d.map", s->proc_root, (int)s->pid,
+		 (int)lw_ns_pid(s->proc_root, s->pid));
+	if (stat(path, &st) || st.st_size == s->pm_size)
+		return;
+	if (lw_read_file(path, 256 << 20, &text, NULL))
+		return;
+	for (size_t i = 0; i < s->npm; i++)
+		free(s->pm[i].name);
+	s->npm = 0;
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		unsigned long long a, z;
+		int n = 0;
+
+		if (sscanf(line, "%llx %llx %n", &a, &z, &n) != 2 || !n || !line[n])
+			continue;
+		if (s->npm == cap) {
+			size_t nc = cap ? cap * 2 : 1024;
+			struct pmap_ent *np = realloc(s->pm, nc * sizeof(*np));
+
+			if (!np)
+				break;
+			s->pm = np;
+			cap = nc;
+		}
+		s->pm[s->npm].start = a;
+		s->pm[s->npm].size = z;
+		s->pm[s->npm].name = strdup(line + n);
+		if (s->pm[s->npm].name)
+			s->npm++;
+	}
+	free(text);
+	if (s->npm)
+		qsort(s->pm, s->npm, sizeof(*s->pm), pm_cmp);
+	s->pm_size = st.st_size;
+}
+
+static int pmap_lookup(struct lw_nativesym *s, uint64_t addr, struct lw_native_frame *out)
+{
+	size_t lo = 0, hi;
+
+	pmap_refresh(s);
+	hi = s->npm;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->pm[mid].start <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo || addr - s->pm[lo - 1].start >= s->pm[lo - 1].size)
+		return -ENOENT;
+	out->symbol = s->pm[lo - 1].name;
+	out->module = "[jit]";
+	out->offset = addr - s->pm[lo - 1].start;
+	return 0;
+}
+
+int lw_nativesym__has_perf_map(struct lw_nativesym *s)
+{
+	pmap_refresh(s);
+	return s->npm > 0;
+}
+
 int lw_nativesym__resolve(struct lw_nativesym *s, uint64_t addr, struct lw_native_frame *out)
 {
 	const struct lw_map *m = NULL;
@@ -141,7 +237,7 @@ int lw_nativesym__resolve(struct lw_nativesym *s, uint64_t addr, struct lw_nativ
 		m = lw_maps__find_addr(s->maps, addr);
 	}
 	if (!m || m->path[0] != '/')
-		return -ENOENT;
+		return pmap_lookup(s, addr, out);	/* JIT code: the runtime's perf map */
 	out->module = lw_basename(m->path);
 	out->offset = addr - m->start + m->offset;
 	slot = elf_for(s, m->path);

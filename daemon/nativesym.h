@@ -21,4 +21,7 @@ void lw_nativesym__free(struct lw_nativesym *s);
  * .gnu_debuglink). The strings stay valid until the next call. 0 or -ENOENT. */
 int lw_nativesym__resolve(struct lw_nativesym *s, uint64_t addr, struct lw_native_frame *out);
 
+/* The process writes a perf map (/tmp/perf-PID.map: V8's --perf-basic-prof) with entries. */
+int lw_nativesym__has_perf_map(struct lw_nativesym *s);
+
 #endif

@@ -577,30 +577,6 @@ static void setup_gil(struct lw_pyinfo *pi, struct lw_reader *mem)
 	addcheck(pi, "GIL found (switch interval %llu us)", (unsigned long long)interval);
 }
 
-/* The pid a process has in its own (innermost) pid namespace: the last NSpid value */
-static pid_t ns_pid_of(const char *proc_root, pid_t pid)
-{
-	char path[128], *text = NULL, *p, *end;
-	long v, last = pid;
-
-	snprintf(path, sizeof(path), "%s/%d/status", proc_root, (int)pid);
-	if (lw_read_file(path, 1 << 16, &text, NULL))
-		return pid;
-	p = strstr(text, "\nNSpid:");
-	if (p) {
-		p += 8;
-		for (;;) {
-			v = strtol(p, &end, 10);
-			if (end == p)
-				break;
-			last = v;
-			p = end;
-		}
-	}
-	free(text);
-	return (pid_t)last;
-}
-
 int lw_py__probe(const char *proc_root, pid_t pid, struct lw_reader *mem, struct lw_pyinfo *pi,
 		 char *err, size_t errlen)
 {
@@ -613,7 +589,7 @@ int lw_py__probe(const char *proc_root, pid_t pid, struct lw_reader *mem, struct
 
 	memset(pi, 0, sizeof(*pi));
 	pi->pid = pid;
-	pi->ns_pid = ns_pid_of(proc_root, pid);
+	pi->ns_pid = lw_ns_pid(proc_root, pid);
 	pi->tss_key = -1;
 	snprintf(path, sizeof(path), "%s/%d/exe", proc_root, (int)pid);
 	n = readlink(path, pi->exe, sizeof(pi->exe) - 1);
@@ -751,6 +727,12 @@ void lw_py__fill_cfg(struct lw_pyinfo *pi)
 	c->tss_key = pi->tsd_base ? pi->tss_key : -1;
 	if (!c->handle_cb_slot)
 		c->handle_cb_slot = 24;	/* Handle.__slots__ sorted: _args, _callback, ... */
+	/* uvloop 0.17's cbhandles.pxd (checked against the types' basicsize when attaching) */
+	c->uv_cbtype = 56;
+	c->uv_arg1 = 72;
+	c->uv_ctx = 32;
+	c->uv_timer_cb = 24;
+	c->uv_timer_ctx = 64;
 	c->gil = pi->gil;
 	c->ts_native_id = (__u16)l->ts_native_id;
 	c->ts_thread_id = (__u16)l->ts_thread_id;
@@ -998,4 +980,57 @@ int lw_py__refresh(struct lw_pyinfo *pi, struct lw_reader *mem)
 		return 0;
 	lw_py__fill_cfg(pi);
 	return 1;
+}
+
+int lw_py__dict_get_str(const struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t dict,
+			const char *key, uint64_t *value)
+{
+	uint64_t keys = 0, values = 0, entries, n, esize, i;
+	int64_t nentries = 0;
+	int has_hash;
+
+	if (lw_rd_u64(mem, dict + 32, &keys) || !keys || lw_rd_u64(mem, dict + 40, &values))
+		return -EFAULT;
+	if (pi->minor >= 11) {
+		uint8_t hdr[3];	/* dk_log2_size, dk_log2_index_bytes, dk_kind */
+
+		if (lw_rd(mem, keys + 8, hdr, sizeof(hdr)) || hdr[1] > 40 ||
+		    lw_rd(mem, keys + 24, &nentries, sizeof(nentries)))
+			return -EFAULT;
+		entries = keys + 32 + (1ull << hdr[1]);
+		has_hash = hdr[2] == 0;	/* DICT_KEYS_GENERAL */
+	} else {
+		int64_t size = 0;
+		unsigned ix;
+
+		if (lw_rd(mem, keys + 8, &size, sizeof(size)) || size <= 0 || size > (1ll << 30) ||
+		    lw_rd(mem, keys + 32, &nentries, sizeof(nentries)))
+			return -EFAULT;
+		ix = size <= 0xff ? 1 : size <= 0xffff ? 2 : size <= 0xffffffffll ? 4 : 8;
+		entries = keys + 40 + (uint64_t)size * ix;
+		has_hash = 1;
+	}
+	if (nentries < 0 || nentries > 100000)
+		return -EFAULT;
+	esize = has_hash ? 24 : 16;
+	n = (uint64_t)nentries;
+	for (i = 0; i < n; i++) {
+		uint64_t k = 0, v = 0, e = entries + i * esize + (has_hash ? 8 : 0);
+		char name[128];
+
+		if (lw_rd_u64(mem, e, &k) || !k)
+			continue;
+		if (lw_py__read_str(&pi->lay, mem, k, name, sizeof(name)) || strcmp(name, key))
+			continue;
+		if (values && pi->minor >= 11) {
+			/* split table: the values live apart, by entry index */
+			if (lw_rd_u64(mem, values + i * 8, &v))
+				return -EFAULT;
+		} else if (lw_rd_u64(mem, e + 8, &v)) {
+			return -EFAULT;
+		}
+		*value = v;
+		return v ? 0 : -ENOENT;
+	}
+	return -ENOENT;
 }

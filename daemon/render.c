@@ -165,14 +165,18 @@ static void render_slow_callback(FILE *f, struct json_object *r)
 
 	lw_render_callback(lw_j_get(r, "callback"), cb, sizeof(cb));
 	fmt_secs(d, sizeof(d), ms(r, "duration_ms"));
-	if (lw_j_get_bool(r, "in_progress"))
+	if (lw_j_get_bool(r, "in_progress") && !lw_j_get(lw_j_get(r, "callback"), "qualname"))
+		fprintf(f, "WARNING pid %lld tid %lld: loop still blocked after %s (in progress)\n",
+			(long long)lw_j_get_int(r, "pid", 0), (long long)lw_j_get_int(r, "tid", 0), d);
+	else if (lw_j_get_bool(r, "in_progress"))
 		fprintf(f, "WARNING pid %lld tid %lld: still executing %s after %s (loop blocked, in progress)\n",
-			(long long)lw_j_get_int(r, "pid", 0), (long long)lw_j_get_int(r, "tid", 0),
-			lw_j_get(lw_j_get(r, "callback"), "qualname") ? cb : "<unidentified callback>", d);
+			(long long)lw_j_get_int(r, "pid", 0), (long long)lw_j_get_int(r, "tid", 0), cb, d);
 	else
-		fprintf(f, "WARNING pid %lld tid %lld: Executing %s took %s\n",
+		fprintf(f, "WARNING pid %lld tid %lld: Executing %s took %s%s%s%s\n",
 			(long long)lw_j_get_int(r, "pid", 0), (long long)lw_j_get_int(r, "tid", 0),
-			lw_j_get(lw_j_get(r, "callback"), "qualname") ? cb : "<unidentified callback>", d);
+			lw_j_get(lw_j_get(r, "callback"), "qualname") ? cb : "<unidentified callback>", d,
+			lw_j_get_str(r, "phase") ? " (libuv " : "", str(r, "phase", ""),
+			lw_j_get_str(r, "phase") ? " phase)" : "");
 	render_split(f, r);
 	if (lw_j_get_bool(r, "in_progress")) {
 		/* a live alert: the innermost frame is enough, the final record has the rest */
@@ -212,7 +216,11 @@ static void render_slow_tick(FILE *f, struct json_object *r)
 			fprintf(f, "; mostly in %s", cb);
 		}
 	}
-	fprintf(f, " (no single callback reached the threshold)\n");
+	if (cbs)
+		fprintf(f, " (no single callback reached the threshold)");
+	if (lw_j_get_str(r, "phase"))
+		fprintf(f, " in libuv's %s phase", lw_j_get_str(r, "phase"));
+	fprintf(f, "\n");
 	render_split(f, r);
 	render_stack(f, lw_j_get(r, "stack"), "at");
 	if (!lw_j_get(r, "stack") || !arr_len(lw_j_get(r, "stack")))

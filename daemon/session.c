@@ -5,9 +5,12 @@
 #include "hist.h"
 #include "jsonrec.h"
 #include "lw_util.h"
+#include "elfsym.h"
 #include "nativesym.h"
+#include "procmaps.h"
 #include "pycode.h"
 #include "pyhooks.h"
+#include "pyuvloop.h"
 #include "pyproc.h"
 #include "syscalls.h"
 #include "tmem.h"
@@ -80,8 +83,12 @@ struct lw_session {
 	int handle_learned;
 	int other_pidns;		/* the target lives in another pid namespace */
 	struct lw_pyhooks *hooks;	/* asyncio mistakes and GC */
+	struct lw_uvloop uv;		/* uvloop, when loaded */
+	int uv_handles[4];		/* its precise-mode probes, -1 none */
+	uint64_t last_uv_try;
 	uint64_t last_hook_try;
 	uint64_t aio_counts[4];		/* by enum lw_aio_kind */
+	char runtime_why[512];
 };
 
 /* ------------------------------------------------------------------ small helpers */
@@ -385,6 +392,29 @@ static struct json_object *native_json(struct lw_session *s, const struct lw_pys
 	return a;
 }
 
+/* precise mode under uvloop: its Handle._run and TimerHandle._run, entry and return */
+static void attach_uvloop(struct lw_session *s)
+{
+	static const int progs[4] = { LW_HOOK_UV_HANDLE, LW_HOOK_UV_EXIT, LW_HOOK_UV_TIMER,
+				      LW_HOOK_UV_EXIT };
+	char err[512];
+	int i;
+
+	if (s->uv_handles[0] >= 0)
+		return;
+	lw_uvloop_find(&s->py, &s->rd, s->proc_root, &s->uv);
+	if (!s->uv.found)
+		return;
+	for (i = 0; i < 4; i++) {
+		uint64_t off = i < 2 ? s->uv.handle_run_off : s->uv.timer_run_off;
+
+		s->uv_handles[i] = lw_bpf__attach_hook(s->bpf, progs[i], s->pid, s->uv.so_host, off, 0,
+						       i & 1, err, sizeof(err));
+		if (s->uv_handles[i] < 0)
+			lw_warn("pid %d: uvloop: %s", (int)s->pid, err);
+	}
+}
+
 static int learn_one(void *arg, pid_t tid, uint64_t tstate)
 {
 	struct lw_session *s = arg;
@@ -481,6 +511,13 @@ static void ident_from_stack(struct lw_session *s, const struct lw_pystack *st, 
 			hrun = (int)i;
 			break;
 		}
+		/* no Handle._run (uvloop: its loop is C): the callback sits right on the Python
+		 * frame that called into the loop (Runner.run, run_until_complete, run_forever) */
+		if (inner >= 0 && (ends_with(fi.file, "asyncio/runners.py") ||
+				   ends_with(fi.file, "asyncio/base_events.py"))) {
+			hrun = (int)i;
+			break;
+		}
 		inner = (int)i;
 	}
 	if (hrun < 0)
@@ -532,6 +569,117 @@ static void ident_from_stack(struct lw_session *s, const struct lw_pystack *st, 
 		   !strstr(id->qualname, "<locals>")) {
 		id->kind = LW_KIND_METHOD;
 	}
+}
+
+/* ------------------------------------------------------------------ native runtimes */
+
+struct native_info {
+	const char *phase;		/* libuv phase the stack is in, or NULL */
+	int js_found;
+	char js_name[LW_STR_QUAL];	/* the JS callback (perf map), "" when none */
+	char js_file[LW_STR_FILE];
+	int js_line;
+};
+
+static const struct {
+	const char *sym, *phase;
+} UV_PHASES[] = {
+	{ "uv__run_timers", "timers" },	  { "uv__io_poll", "poll" },
+	{ "uv__run_check", "check" },	  { "uv__run_idle", "idle" },
+	{ "uv__run_prepare", "prepare" }, { "uv__run_pending", "pending" },
+	{ "uv__run_closing_handles", "close" },
+};
+
+/* "JS:~handler /app/x.js:10:5" (V8 perf map) -> handler, /app/x.js, 10 */
+static int parse_js(const char *sym, char *name, size_t nsize, char *file, size_t fsize, int *line)
+{
+	static const char *const kinds[] = { "JS:", "LazyCompile:", "Function:", "Script:" };
+	const char *p = NULL, *sp, *c2, *c1;
+	size_t i, n;
+
+	for (i = 0; i < LW_ARRAY_SIZE(kinds) && !p; i++)
+		if (strncmp(sym, kinds[i], strlen(kinds[i])) == 0)
+			p = sym + strlen(kinds[i]);
+	if (!p)
+		return 0;
+	while (*p == '*' || *p == '~' || *p == '^' || *p == '+')
+		p++;
+	sp = strchr(p, ' ');
+	n = sp ? (size_t)(sp - p) : strlen(p);
+	snprintf(name, nsize, "%.*s", (int)n, n ? p : "(anonymous)");
+	if (!n)
+		lw_strlcpy(name, "(anonymous)", nsize);
+	file[0] = 0;
+	*line = 0;
+	if (sp) {
+		sp++;
+		/* file:line:column, the file may hold colons: take the last two */
+		c2 = strrchr(sp, ':');
+		c1 = c2 ? c2 - 1 : NULL;
+		while (c1 && c1 > sp && *c1 != ':')
+			c1--;
+		if (c1 && c1 > sp && *c1 == ':') {
+			snprintf(file, fsize, "%.*s", (int)(c1 - sp), sp);
+			*line = atoi(c1 + 1);
+		} else {
+			lw_strlcpy(file, sp, fsize);
+		}
+	}
+	return 1;
+}
+
+/*
+ * A native stack (innermost first) of an event-loop thread: which libuv phase it is in (when
+ * libuv's internal symbols are known), and for Node, the JS function libuv/Node called: the
+ * outermost JS frame above Node's C++ dispatch (names from V8's perf map).
+ */
+static void native_ident(struct lw_session *s, const struct lw_pystack *st, struct native_info *ni,
+			 struct json_object **js_stack)
+{
+	uint32_t i, n = st->nnative < LW_MAX_NATIVE ? st->nnative : LW_MAX_NATIVE;
+	int last_js = -1;
+
+	memset(ni, 0, sizeof(*ni));
+	if (js_stack)
+		*js_stack = json_object_new_array();
+	if (!s->nsym)
+		return;
+	for (i = 0; i < n; i++) {
+		struct lw_native_frame nf;
+		char name[LW_STR_QUAL], file[LW_STR_FILE];
+		int line;
+		size_t k;
+
+		if (!st->native[i] || lw_nativesym__resolve(s->nsym, st->native[i], &nf) ||
+		    !nf.symbol)
+			continue;
+		for (k = 0; k < LW_ARRAY_SIZE(UV_PHASES); k++)
+			if (strcmp(nf.symbol, UV_PHASES[k].sym) == 0 ||
+			    (strncmp(nf.symbol, UV_PHASES[k].sym, strlen(UV_PHASES[k].sym)) == 0 &&
+			     nf.symbol[strlen(UV_PHASES[k].sym)] == '.'))
+				ni->phase = UV_PHASES[k].phase;
+		if (!parse_js(nf.symbol, name, sizeof(name), file, sizeof(file), &line))
+			continue;
+		/* JS frames, innermost first, into the Python-shaped stack */
+		if (js_stack) {
+			struct json_object *o = json_object_new_object();
+
+			json_object_object_add(o, "function", json_object_new_string(name));
+			json_object_object_add(o, "file", lw_j_str_or_null(file));
+			json_object_object_add(o, "line", line > 0 ? json_object_new_int(line) : NULL);
+			json_object_array_add(*js_stack, o);
+		}
+		/* the callback: the outermost JS frame of the program (Node's own JS modules,
+		 * "node:internal/timers" and friends, are the dispatch, not the callback) */
+		if (strncmp(file, "node:", 5) == 0 && ni->js_found)
+			continue;
+		last_js = (int)i;
+		ni->js_found = 1;
+		lw_strlcpy(ni->js_name, name, sizeof(ni->js_name));
+		lw_strlcpy(ni->js_file, file, sizeof(ni->js_file));
+		ni->js_line = line;
+	}
+	(void)last_js;
 }
 
 /* ------------------------------------------------------------------ time split */
@@ -643,8 +791,8 @@ static const struct lw_pystack *pick_stack(const struct lw_pystack *blk, const s
 					   const struct lw_split *sp, uint64_t dur, const char **kind)
 {
 	uint64_t off = sp->blocked_ns + sp->gil_ns;
-	int blk_ok = (blk->flags & LW_STACK_VALID) && blk->nframes;
-	int cpu_ok = (cpu->flags & LW_STACK_VALID) && cpu->nframes;
+	int blk_ok = (blk->flags & LW_STACK_VALID) && (blk->nframes || blk->nnative);
+	int cpu_ok = (cpu->flags & LW_STACK_VALID) && (cpu->nframes || cpu->nnative);
 
 	if (blk_ok && (!cpu_ok || off * 2 >= dur)) {
 		*kind = "blocked";
@@ -715,6 +863,8 @@ static void on_tick(struct lw_session *s, const struct lw_rec_tick *r, lw_emit_f
 	const struct lw_pystack *st;
 	const char *kind = NULL;
 	struct cb_ident id;
+	struct native_info ni = { 0 };
+	struct json_object *js = NULL;
 	char nb[32];
 
 	s->counts.slow_ticks++;
@@ -732,8 +882,17 @@ static void on_tick(struct lw_session *s, const struct lw_rec_tick *r, lw_emit_f
 				id.line = pc->firstlineno;
 			}
 		}
-	} else if (st) {
+	} else if (st && s->is_python) {
 		ident_from_stack(s, st, &id);
+	} else if (st) {
+		native_ident(s, st, &ni, &js);
+		if (ni.js_found) {
+			id.found = 1;
+			id.kind = LW_KIND_FUNCTION;
+			lw_strlcpy(id.qualname, ni.js_name, sizeof(id.qualname));
+			lw_strlcpy(id.file, ni.js_file, sizeof(id.file));
+			id.line = ni.js_line;
+		}
 	}
 	json_object_object_add(o, "tid", json_object_new_int64(r->hdr.tid));
 	if (s->target[0])
@@ -744,6 +903,8 @@ static void on_tick(struct lw_session *s, const struct lw_rec_tick *r, lw_emit_f
 							json_object_new_int64(r->callbacks) : NULL);
 	json_object_object_add(o, "poll", json_object_new_string(lw_syscall_name(r->poll_nr, nb,
 										  sizeof(nb))));
+	if (!s->is_python)
+		json_object_object_add(o, "phase", lw_j_str_or_null(ni.phase));
 	if (id.found) {
 		struct json_object *sl = ident_json(&id);
 
@@ -754,7 +915,8 @@ static void on_tick(struct lw_session *s, const struct lw_rec_tick *r, lw_emit_f
 		json_object_object_add(o, "slowest", NULL);
 	}
 	add_split(s, o, &r->split, r->busy_ns);
-	json_object_object_add(o, "stack", st ? stack_json(s, st) : json_object_new_array());
+	json_object_object_add(o, "stack", js ? json_object_get(js) :
+					    st ? stack_json(s, st) : json_object_new_array());
 	json_object_object_add(o, "stack_kind", lw_j_str_or_null(kind));
 	if (st && st->nnative)
 		json_object_object_add(o, "native_stack", native_json(s, st));
@@ -772,8 +934,13 @@ static void on_tick(struct lw_session *s, const struct lw_rec_tick *r, lw_emit_f
 		o = slow_callback_json(s, r->hdr.tid, r->hdr.ts_ns, r->busy_ns, 0, &id, &r->split, st,
 				       kind);
 		json_object_object_add(o, "duration_basis", json_object_new_string("iteration"));
+		if (js) {
+			json_object_object_add(o, "stack", json_object_get(js));
+			json_object_object_add(o, "phase", lw_j_str_or_null(ni.phase));
+		}
 		emit(ctx, o);
 	}
+	json_object_put(js);
 }
 
 static void on_block(struct lw_session *s, const struct lw_rec_block *r, lw_emit_fn emit, void *ctx)
@@ -806,9 +973,26 @@ static void on_block(struct lw_session *s, const struct lw_rec_block *r, lw_emit
 	json_object_object_add(o, "threshold_ms", lw_j_ms(s->o.block_threshold_ns));
 	json_object_object_add(o, "fd", has_fd ? json_object_new_int64((int64_t)r->args[0]) : NULL);
 	json_object_object_add(o, "target", lw_j_str_or_null(target));
-	json_object_object_add(o, "stack", stack_json(s, &r->stack));
+	if (s->is_python) {
+		json_object_object_add(o, "stack", stack_json(s, &r->stack));
+		ident_from_stack(s, &r->stack, &id);
+	} else {
+		struct native_info ni;
+		struct json_object *js = NULL;
+
+		native_ident(s, &r->stack, &ni, &js);
+		json_object_object_add(o, "stack", js);
+		json_object_object_add(o, "phase", lw_j_str_or_null(ni.phase));
+		memset(&id, 0, sizeof(id));
+		if (ni.js_found) {
+			id.found = 1;
+			id.kind = LW_KIND_FUNCTION;
+			lw_strlcpy(id.qualname, ni.js_name, sizeof(id.qualname));
+			lw_strlcpy(id.file, ni.js_file, sizeof(id.file));
+			id.line = ni.js_line;
+		}
+	}
 	json_object_object_add(o, "native_stack", native_json(s, &r->stack));
-	ident_from_stack(s, &r->stack, &id);
 	json_object_object_add(o, "callback", id.found ? ident_json(&id) : NULL);
 	emit(ctx, o);
 
@@ -939,6 +1123,11 @@ void lw_session__tick(struct lw_session *s, uint64_t now, lw_emit_fn emit, void 
 		}
 		if (!s->py.cfg.run_once_code)
 			learn_from_threads(s);
+	}
+	if (s->o.precise && s->is_python && s->uv_handles[0] < 0 &&
+	    now - s->last_uv_try > 1000000000ull) {
+		s->last_uv_try = now;
+		attach_uvloop(s);
 	}
 	/* asyncio may be imported after attach: hook its module when it shows up */
 	if (s->hooks && !lw_pyhooks__complete(s->hooks) && now - s->last_hook_try > 1000000000ull) {
@@ -1352,6 +1541,11 @@ static struct json_object *probes_json(const struct lw_session *s, int sampling)
 			 (unsigned long long)s->py.ctxrun_off);
 		json_object_array_add(p, json_object_new_string(buf));
 	}
+	if (s->uv_handles[0] >= 0) {
+		snprintf(buf, sizeof(buf), "uprobe+uretprobe:uvloop Handle._run, TimerHandle._run (%s)",
+			 lw_basename(s->uv.so_host));
+		json_object_array_add(p, json_object_new_string(buf));
+	}
 	return p;
 }
 
@@ -1387,15 +1581,30 @@ struct json_object *lw_session__end_record(struct lw_session *s, const char *rea
 	return o;
 }
 
+static const char *rt_name(enum lw_runtime rt)
+{
+	switch (rt) {
+	case LW_RT_PYTHON:
+		return "cpython";
+	case LW_RT_NODE:
+		return "node";
+	case LW_RT_LIBUV:
+		return "libuv";
+	default:
+		return "generic";
+	}
+}
+
 static struct json_object *describe(const struct lw_session_opts *o, pid_t pid, const char *comm,
-				    int is_python, const struct lw_pyinfo *py, const char *why)
+				    int is_python, enum lw_runtime rt, const struct lw_pyinfo *py,
+				    const char *why)
 {
 	struct json_object *d = json_object_new_object();
 	char buf[256];
 
 	json_object_object_add(d, "pid", json_object_new_int(pid));
 	json_object_object_add(d, "comm", lw_j_str_or_null(comm));
-	json_object_object_add(d, "runtime", json_object_new_string(is_python ? "cpython" : "generic"));
+	json_object_object_add(d, "runtime", json_object_new_string(rt_name(rt)));
 	json_object_object_add(d, "runtime_why", lw_j_str_or_null(why));
 	if (is_python) {
 		json_object_object_add(d, "runtime_version", json_object_new_string(py->version));
@@ -1421,6 +1630,21 @@ static struct json_object *describe(const struct lw_session_opts *o, pid_t pid, 
 		json_object_object_add(d, "gil", py->gil ? json_object_new_string("found") :
 							   json_object_new_string("not found: GIL waits count as blocked"));
 		json_object_object_add(d, "checks", json_object_new_string(py->checks));
+		{
+			struct lw_uvloop uv;
+			struct lw_tmem *m = NULL;
+
+			if (lw_tmem__open(pid, &m) == 0) {
+				struct lw_reader rd = lw_tmem__reader(m);
+
+				lw_uvloop_find(py, &rd, o->proc_root ? o->proc_root : "/proc", &uv);
+				json_object_object_add(d, "event_loop", json_object_new_string(
+							uv.loaded ? "uvloop" : "asyncio"));
+				if (uv.loaded)
+					json_object_object_add(d, "uvloop", json_object_new_string(uv.how));
+				lw_tmem__close(m);
+			}
+		}
 		{
 			struct lw_pyhook_plan *plan = calloc(1, sizeof(*plan));
 
@@ -1470,9 +1694,70 @@ static int proc_sanity(const char *root, pid_t pid, char *err, size_t errlen)
 	return r;
 }
 
+/*
+ * Not CPython: Node.js (its binary, or a libnode it maps), a libuv program (a mapped libuv or
+ * uv_run in the executable), or any poll loop. Says why in `why`.
+ */
+static void native_runtime(const char *root, pid_t pid, enum lw_runtime *rt, char *why,
+			   size_t whylen)
+{
+	char path[128], exe[4096], host[4300];
+	struct lw_maps *maps = NULL;
+	const struct lw_map *m;
+	struct lw_elf *e = NULL;
+	uint64_t v;
+	ssize_t n;
+	int has_uv = 0, has_uv_internal = 0;
+
+	*rt = LW_RT_GENERIC;
+	snprintf(why, whylen, "not CPython, Node.js or libuv: generic poll-loop tracking");
+	snprintf(path, sizeof(path), "%s/%d/exe", root, (int)pid);
+	n = readlink(path, exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return;
+	exe[n] = 0;
+	if (lw_maps__load(root, pid, &maps) == 0) {
+		m = lw_maps__find_lib(maps, "libnode.so");
+		if (m) {
+			*rt = LW_RT_NODE;
+			snprintf(why, whylen, "maps %s (Node.js)", m->path);
+		}
+		if (lw_maps__find_lib(maps, "libuv.so"))
+			has_uv = 1;
+		lw_maps__free(maps);
+	}
+	snprintf(host, sizeof(host), "%s/%d/root%s", root, (int)pid, exe);
+	if (lw_elf__open(host, &e) == 0) {
+		if (lw_elf__find_symbol(e, "napi_module_register", &v, NULL) == 0 && *rt != LW_RT_NODE) {
+			*rt = LW_RT_NODE;
+			snprintf(why, whylen, "%s exports the Node-API (Node.js)", exe);
+		}
+		if (lw_elf__find_symbol(e, "uv_run", &v, NULL) == 0)
+			has_uv = 1;
+		if (lw_elf__find_symbol(e, "uv__run_timers", &v, NULL) == 0)
+			has_uv_internal = 1;
+		lw_elf__close(e);
+	}
+	if (*rt == LW_RT_NODE) {
+		size_t l = strlen(why);
+
+		snprintf(why + l, whylen - l, "%s",
+			 has_uv_internal ? "; libuv phases from its symbols (uv__run_timers ...)" :
+					   "; libuv is shared or stripped: no phase names");
+		return;
+	}
+	if (has_uv) {
+		*rt = LW_RT_LIBUV;
+		snprintf(why, whylen, "%s", has_uv_internal ?
+			 "a libuv program with libuv's internal symbols: phases named" :
+			 "a libuv program; the shared libuv exports only uv_* (no uv__run_*): phases "
+			 "cannot be named, generic tier with native stacks");
+	}
+}
+
 static int probe(pid_t pid, const struct lw_session_opts *o, struct lw_tmem *mem,
-		 struct lw_pyinfo *py, int *is_python, char *why, size_t whylen, char *err,
-		 size_t errlen)
+		 struct lw_pyinfo *py, int *is_python, enum lw_runtime *rt, char *why,
+		 size_t whylen, char *err, size_t errlen)
 {
 	struct lw_reader rd = lw_tmem__reader(mem);
 	const char *root = o->proc_root ? o->proc_root : "/proc";
@@ -1488,11 +1773,24 @@ static int probe(pid_t pid, const struct lw_session_opts *o, struct lw_tmem *mem
 	r = proc_sanity(root, pid, err, errlen);
 	if (r)
 		return r;
+	*rt = LW_RT_GENERIC;
 	if (o->runtime == LW_RT_NODE || o->runtime == LW_RT_LIBUV) {
-		snprintf(err, errlen,
-			 "--runtime %s is not implemented yet; use --runtime generic for this process",
-			 o->runtime == LW_RT_NODE ? "node" : "libuv");
-		return -ENOTSUP;
+		if (o->precise) {
+			snprintf(err, errlen,
+				 "--precise is for CPython (context_run/uvloop probes); for %s the default "
+				 "mode gives iterations, libuv phases, blocking calls and JS names",
+				 o->runtime == LW_RT_NODE ? "Node.js" : "libuv");
+			return -ENOTSUP;
+		}
+		native_runtime(root, pid, rt, why, whylen);
+		if (*rt != o->runtime && !(o->runtime == LW_RT_LIBUV && *rt == LW_RT_NODE)) {
+			snprintf(err, errlen, "--runtime %s: pid %d does not look like it (%s); use "
+				 "--runtime auto or generic",
+				 o->runtime == LW_RT_NODE ? "node" : "libuv", (int)pid, why);
+			return -ENOEXEC;
+		}
+		*rt = o->runtime;
+		return 0;
 	}
 	if (o->runtime == LW_RT_GENERIC) {
 		snprintf(why, whylen, "forced by --runtime generic");
@@ -1501,6 +1799,7 @@ static int probe(pid_t pid, const struct lw_session_opts *o, struct lw_tmem *mem
 	r = lw_py__probe(root, pid, &rd, py, err, errlen);
 	if (r == 0) {
 		*is_python = 1;
+		*rt = LW_RT_PYTHON;
 		snprintf(why, whylen, "%s defines _PyRuntime (CPython %s)", py->elf, py->version);
 		if (o->precise && !py->ctxrun_addr) {
 			snprintf(err, errlen,
@@ -1513,8 +1812,8 @@ static int probe(pid_t pid, const struct lw_session_opts *o, struct lw_tmem *mem
 		return 0;
 	}
 	if (r == -ENOEXEC && o->runtime == LW_RT_AUTO) {
-		/* not Python: the generic loop tier still works */
-		snprintf(why, whylen, "not CPython (%s); generic poll-loop tracking", err);
+		/* not Python: Node, libuv or any poll loop */
+		native_runtime(root, pid, rt, why, whylen);
 		err[0] = 0;
 		if (o->precise) {
 			snprintf(err, errlen,
@@ -1534,6 +1833,7 @@ int lw_session__probe(pid_t pid, const struct lw_session_opts *o, struct json_ob
 	struct lw_tmem *mem = NULL;
 	struct lw_pyinfo *py = calloc(1, sizeof(*py));
 	char why[4608] = "", comm[16];
+	enum lw_runtime rt = LW_RT_GENERIC;
 	int is_python, r;
 
 	if (!py)
@@ -1541,11 +1841,11 @@ int lw_session__probe(pid_t pid, const struct lw_session_opts *o, struct json_ob
 	r = lw_tmem__open(pid, &mem);
 	if (r)
 		goto out;
-	r = probe(pid, o, mem, py, &is_python, why, sizeof(why), err, errlen);
+	r = probe(pid, o, mem, py, &is_python, &rt, why, sizeof(why), err, errlen);
 	if (r)
 		goto out;
 	read_comm(o->proc_root ? o->proc_root : "/proc", pid, 0, comm, sizeof(comm));
-	*out = describe(o, pid, comm, is_python, py, why);
+	*out = describe(o, pid, comm, is_python, rt, py, why);
 out:
 	lw_tmem__close(mem);
 	free(py);
@@ -1554,7 +1854,7 @@ out:
 
 struct json_object *lw_session__describe(struct lw_session *s)
 {
-	return describe(&s->o, s->pid, s->comm, s->is_python, &s->py, NULL);
+	return describe(&s->o, s->pid, s->comm, s->is_python, s->runtime, &s->py, s->runtime_why);
 }
 
 int lw_session__new(struct lw_bpf *b, pid_t pid, const struct lw_session_opts *o,
@@ -1570,6 +1870,7 @@ int lw_session__new(struct lw_bpf *b, pid_t pid, const struct lw_session_opts *o
 	s->pid = pid;
 	s->o = *o;
 	s->ctxrun = -1;
+	s->uv_handles[0] = s->uv_handles[1] = s->uv_handles[2] = s->uv_handles[3] = -1;
 	lw_strlcpy(s->proc_root, o->proc_root ? o->proc_root : "/proc", sizeof(s->proc_root));
 	s->o.proc_root = s->proc_root;
 	s->o.target_name = NULL;
@@ -1589,12 +1890,12 @@ int lw_session__new(struct lw_bpf *b, pid_t pid, const struct lw_session_opts *o
 	if (r)
 		goto fail;
 	s->rd = lw_tmem__reader(s->mem);
-	r = probe(pid, o, s->mem, &s->py, &s->is_python, why, sizeof(why), err, errlen);
+	r = probe(pid, o, s->mem, &s->py, &s->is_python, &s->runtime, why, sizeof(why), err, errlen);
 	if (r)
 		goto fail;
 	read_comm(s->proc_root, pid, 0, s->comm, sizeof(s->comm));
 	s->other_pidns = !same_pidns(s->proc_root, pid);
-	s->runtime = s->is_python ? LW_RT_PYTHON : LW_RT_GENERIC;
+	lw_strlcpy(s->runtime_why, why, sizeof(s->runtime_why));
 	lw_nativesym__new(s->proc_root, pid, &s->nsym);
 	if (s->is_python) {
 		r = lw_pycache__new(&s->py.lay, s->py.minor, &s->codes);
@@ -1603,7 +1904,7 @@ int lw_session__new(struct lw_bpf *b, pid_t pid, const struct lw_session_opts *o
 		s->py.cfg.flags |= LW_PROC_STACKS | LW_PROC_NATIVE;
 	} else {
 		memset(&s->py.cfg, 0, sizeof(s->py.cfg));
-		s->py.cfg.flags = LW_PROC_NATIVE;
+		s->py.cfg.flags = LW_PROC_STACKS | LW_PROC_NATIVE;
 		s->py.cfg.tss_key = -1;
 	}
 	s->py.cfg.threshold_ns = o->threshold_ns;
@@ -1631,6 +1932,7 @@ int lw_session__new(struct lw_bpf *b, pid_t pid, const struct lw_session_opts *o
 			goto fail;
 		}
 		s->ctxrun = r;
+		attach_uvloop(s);
 	}
 	*out = s;
 	return 0;
@@ -1645,6 +1947,11 @@ void lw_session__free(struct lw_session *s)
 		return;
 	lw_pyhooks__free(s->hooks);
 	if (s->bpf) {
+		int i;
+
+		for (i = 0; i < 4; i++)
+			if (s->uv_handles[i] >= 0)
+				lw_bpf__detach_hook(s->bpf, s->uv_handles[i]);
 		if (s->ctxrun >= 0)
 			lw_bpf__detach(s->bpf, s->ctxrun);
 		if (s->threads)

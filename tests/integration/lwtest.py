@@ -86,7 +86,8 @@ class Target:
             full_env.update(env)
         self.stdout_path = os.path.join(self.tmp, "stdout")
         self.stderr_path = os.path.join(self.tmp, "stderr")
-        self.p = subprocess.Popen(self.argv, env=full_env, cwd=cwd,
+        # run in the test's own directory: some runtimes drop files in their cwd (V8 logs)
+        self.p = subprocess.Popen(self.argv, env=full_env, cwd=cwd or self.tmp,
                                   stdout=open(self.stdout_path, "w"),
                                   stderr=open(self.stderr_path, "w"))
         self.pid = self.p.pid

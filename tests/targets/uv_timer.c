@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * A libuv program whose timer callback blocks the loop: it sleeps 200 ms, then spins 150 ms.
+ * Prints "ready <pid>", waits for the go-file (argv[1]), runs the slow callback twice, and prints
+ * its own measurements as JSON lines: the ground truth for loopwatch's tests.
+ */
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+static const char *gofile;
+static int rounds;
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+__attribute__((noinline)) static void slow_handler(uv_timer_t *t)
+{
+	double t0 = now_ms(), t1, t2;
+	volatile unsigned long x = 0;
+
+	usleep(200000);
+	t1 = now_ms();
+	while (now_ms() - t1 < 150)
+		x++;
+	t2 = now_ms();
+	printf("{\"event\": \"slow\", \"sleep_ms\": %.3f, \"spin_ms\": %.3f, \"total_ms\": %.3f}\n",
+	       t1 - t0, t2 - t1, t2 - t0);
+	fflush(stdout);
+	if (++rounds == 2) {
+		uv_timer_stop(t);
+		uv_close((uv_handle_t *)t, NULL);
+	}
+}
+
+static void wait_go(uv_timer_t *t)
+{
+	if (access(gofile, F_OK))
+		return;
+	uv_timer_stop(t);
+	uv_timer_start(t, slow_handler, 100, 400);
+}
+
+int main(int argc, char **argv)
+{
+	uv_timer_t t;
+
+	if (argc < 2)
+		return 2;
+	gofile = argv[1];
+	uv_timer_init(uv_default_loop(), &t);
+	uv_timer_start(&t, wait_go, 10, 10);
+	printf("ready %d\n", (int)getpid());
+	fflush(stdout);
+	uv_run(uv_default_loop(), UV_RUN_DEFAULT);
+	printf("done\n");
+	return 0;
+}
