@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "noise.h"
 #include "session.h"
 
 struct lw_cli_opts {
@@ -25,11 +26,17 @@ struct lw_cli_opts {
 	int version;
 	char **args;			/* non-option arguments (report files) */
 	int nargs;
+	/* noise control */
+	unsigned rate;			/* records per site per window (--rate-limit N/DUR) */
+	uint64_t window_ns;
+	struct lw_site_rule rules[64];	/* --ignore, --site-threshold */
+	size_t nrules;
 };
 
 /* 0, or the exit status for bad usage (2) after printing why */
 int lw_cli_parse(int argc, char **argv, struct lw_cli_opts *o);
 int lw_cli_parse_pid(const char *s, pid_t *pid);
+void lw_cli_free(struct lw_cli_opts *o);
 
 int lw_cli_report(const struct lw_cli_opts *o);
 int lw_cli_status(const struct lw_cli_opts *o);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "noise.h"
 #include "jsonrec.h"
 #include "lw_util.h"
 #include "render.h"
@@ -37,6 +38,10 @@ static const char usage_text[] =
 	"      --runtime auto|python|node|libuv|generic   force a runtime (default auto)\n"
 	"      --summary-interval DUR  also write a summary every DUR\n"
 	"      --no-sampling           no CPU-clock sampling (no stacks for CPU-bound callbacks)\n"
+	"      --rate-limit N[/DUR]    per site, at most N records per DUR, then one `suppressed`\n"
+	"                              record (default 10/1m; 0 = no limit)\n"
+	"      --ignore SITE           never report SITE (qualname, file:line, or a glob); counted still\n"
+	"      --site-threshold SITE=DUR  report SITE only from DUR up (above --threshold)\n"
 	"  -q, --quiet                 no live lines, summary only\n"
 	"  -v, --verbose               debug messages on stderr\n"
 	"\n"
@@ -91,6 +96,9 @@ enum {
 	OPT_SUMMARY,
 	OPT_NOSAMPLING,
 	OPT_VERSION,
+	OPT_RATE,
+	OPT_IGNORE,
+	OPT_SITE_THRESHOLD,
 };
 
 static const struct option long_opts[] = {
@@ -104,6 +112,9 @@ static const struct option long_opts[] = {
 	{ "runtime", required_argument, NULL, OPT_RUNTIME },
 	{ "summary-interval", required_argument, NULL, OPT_SUMMARY },
 	{ "no-sampling", no_argument, NULL, OPT_NOSAMPLING },
+	{ "rate-limit", required_argument, NULL, OPT_RATE },
+	{ "ignore", required_argument, NULL, OPT_IGNORE },
+	{ "site-threshold", required_argument, NULL, OPT_SITE_THRESHOLD },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -120,6 +131,8 @@ int lw_cli_parse(int argc, char **argv, struct lw_cli_opts *o)
 	o->block_threshold_ns = 10000000ull;
 	o->format = "text";
 	o->runtime = LW_RT_AUTO;
+	o->rate = 10;
+	o->window_ns = 60000000000ull;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":p:t:b:d:o:qvh", long_opts, NULL)) != -1) {
@@ -178,6 +191,38 @@ int lw_cli_parse(int argc, char **argv, struct lw_cli_opts *o)
 		case OPT_NOSAMPLING:
 			o->no_sampling = 1;
 			break;
+		case OPT_RATE: {
+			char *end;
+			unsigned long n = strtoul(optarg, &end, 10);
+
+			if (end == optarg || n > 1000000 || (*end && *end != '/') ||
+			    (*end == '/' && (lw_parse_duration(end + 1, &o->window_ns) || !o->window_ns)))
+				return usage_error("invalid --rate-limit '%s': expected N or N/DURATION, "
+						   "e.g. 10/1m", optarg);
+			o->rate = (unsigned)n;
+			break;
+		}
+		case OPT_IGNORE:
+			if (o->nrules == LW_ARRAY_SIZE(o->rules))
+				return usage_error("too many --ignore/--site-threshold options");
+			o->rules[o->nrules].pattern = optarg;
+			o->rules[o->nrules].ignore = 1;
+			o->rules[o->nrules].threshold_ns = 0;
+			o->nrules++;
+			break;
+		case OPT_SITE_THRESHOLD: {
+			struct lw_site_rule r;
+
+			if (o->nrules == LW_ARRAY_SIZE(o->rules))
+				return usage_error("too many --ignore/--site-threshold options");
+			if (lw_site_rule_parse(optarg, &r))
+				return usage_error("invalid --site-threshold '%s': expected SITE=DURATION, "
+						   "e.g. Ledger.flush=500ms", optarg);
+			/* keep argv's storage: the parsed pattern is a copy we no longer need */
+			o->rules[o->nrules] = r;
+			o->nrules++;
+			break;
+		}
 		case 'q':
 			o->quiet = 1;
 			break;
@@ -266,6 +311,11 @@ static int cmd_trace(const struct lw_cli_opts *o)
 	}
 	eo.summary_interval_ns = o->summary_interval_ns;
 	eo.no_sampling = o->no_sampling;
+	eo.noise.rate = o->rate;
+	eo.noise.window_ns = o->window_ns;
+	eo.noise.threshold_ns = o->threshold_ns;
+	eo.noise.rules = (struct lw_site_rule *)o->rules;
+	eo.noise.nrules = o->nrules;
 	r = lw_engine__new(&eo, &e, err, sizeof(err));
 	if (r) {
 		fprintf(stderr, "loopwatch: %s\n", err[0] ? err : strerror(-r));
@@ -320,26 +370,40 @@ int main(int argc, char **argv)
 	if (cmd && strcmp(cmd, "check") && strcmp(cmd, "report") && strcmp(cmd, "status"))
 		return usage_error("unknown command '%s' (expected check, report or status)", cmd);
 	r = lw_cli_parse(argc, argv, &o);
-	if (r)
+	if (r) {
+		lw_cli_free(&o);
 		return r;
-	if (o.help) {
-		fputs(usage_text, stdout);
-		return 0;
-	}
-	if (o.version) {
-		printf("loopwatch %s\n", LW_VERSION);
-		return 0;
 	}
 	lw_log_set_level(o.verbose ? LW_LOG_DEBUG : LW_LOG_NOTICE);
-	if (cmd && strcmp(cmd, "report") == 0)
-		return lw_cli_report(&o);
-	if (cmd && strcmp(cmd, "status") == 0)
-		return lw_cli_status(&o);
-	if (o.nargs > 0)
-		return usage_error("unexpected argument '%s'", o.args[0]);
-	if (cmd && strcmp(cmd, "check") == 0)
-		return cmd_check(&o);
-	if (!o.pid)
-		return usage_error("--pid PID is required");
-	return cmd_trace(&o);
+	if (o.help) {
+		fputs(usage_text, stdout);
+		r = 0;
+	} else if (o.version) {
+		printf("loopwatch %s\n", LW_VERSION);
+		r = 0;
+	} else if (cmd && strcmp(cmd, "report") == 0) {
+		r = lw_cli_report(&o);
+	} else if (cmd && strcmp(cmd, "status") == 0) {
+		r = lw_cli_status(&o);
+	} else if (o.nargs > 0) {
+		r = usage_error("unexpected argument '%s'", o.args[0]);
+	} else if (cmd && strcmp(cmd, "check") == 0) {
+		r = cmd_check(&o);
+	} else if (!o.pid) {
+		r = usage_error("--pid PID is required");
+	} else {
+		r = cmd_trace(&o);
+	}
+	lw_cli_free(&o);
+	return r;
+}
+
+void lw_cli_free(struct lw_cli_opts *o)
+{
+	size_t i;
+
+	for (i = 0; i < o->nrules; i++)
+		if (!o->rules[i].ignore)
+			free(o->rules[i].pattern);	/* --site-threshold copies; --ignore uses argv */
+	o->nrules = 0;
 }

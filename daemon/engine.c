@@ -74,9 +74,10 @@ struct lw_engine {
 	struct reattach re[REATTACH_MAX];
 	int nre;
 	int in_record;		/* inside the ring buffer's callback: no draining from there */
+	struct lw_noise *noise;
 };
 
-static void emit_all(void *ctx, struct json_object *rec)
+static void to_sinks(void *ctx, struct json_object *rec)
 {
 	struct lw_engine *e = ctx;
 	int i;
@@ -86,6 +87,20 @@ static void emit_all(void *ctx, struct json_object *rec)
 	for (i = 0; i < e->nsinks; i++)
 		e->sinks[i].fn(e->sinks[i].ctx, rec);
 	json_object_put(rec);
+}
+
+/* every record passes the noise filter first (summaries, start, end always pass) */
+static void emit_all(void *ctx, struct json_object *rec)
+{
+	struct lw_engine *e = ctx;
+
+	if (!rec)
+		return;
+	if (e->noise && lw_noise__check(e->noise, rec, lw_now_mono()) != LW_NOISE_PASS) {
+		json_object_put(rec);
+		return;
+	}
+	to_sinks(e, rec);
 }
 
 void lw_engine__emit(struct lw_engine *e, struct json_object *rec)
@@ -246,6 +261,11 @@ int lw_engine__new(const struct lw_engine_opts *o, struct lw_engine **out, char 
 	}
 	if (o->summary_interval_ns)
 		e->next_summary = lw_now_mono() + o->summary_interval_ns;
+	r = lw_noise__new(&o->noise, &e->noise);
+	if (r) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	*out = e;
 	return 0;
 fail:
@@ -265,6 +285,7 @@ void lw_engine__free(struct lw_engine *e)
 			close(e->t[i].pidfd);
 	}
 	free(e->t);
+	lw_noise__free(e->noise);
 	ring_buffer__free(e->rb);
 	lw_bpf__free(e->bpf);
 	if (e->epfd >= 0)
@@ -391,8 +412,17 @@ void lw_engine__detach(struct lw_engine *e, pid_t pid, const char *reason)
 		return;
 	drain(e);
 	now = lw_now_mono();
+	if (e->noise)
+		lw_noise__flush(e->noise, now, 1, to_sinks, e);
 	emit_all(e, lw_session__summary(t->s, 1, now));
-	emit_all(e, lw_session__end_record(t->s, reason, lw_engine__lost_events(e)));
+	{
+		struct json_object *end = lw_session__end_record(t->s, reason,
+								 lw_engine__lost_events(e));
+
+		json_object_object_add(end, "suppressed",
+				       json_object_new_int64((int64_t)lw_engine__suppressed(e)));
+		emit_all(e, end);
+	}
 	lw_session__free(t->s);
 	if (t->pidfd >= 0)
 		close(t->pidfd);
@@ -478,6 +508,8 @@ static void on_timer(struct lw_engine *e)
 	if (!e->o.no_live_alerts)
 		for (i = 0; i < e->nt; i++)
 			lw_session__tick(e->t[i].s, now, emit_all, e);
+	if (e->noise)
+		lw_noise__flush(e->noise, now, 0, to_sinks, e);
 	if (e->next_summary && now >= e->next_summary) {
 		e->next_summary = now + e->o.summary_interval_ns;
 		for (i = 0; i < e->nt; i++)
@@ -573,4 +605,9 @@ uint64_t lw_engine__lost_events(const struct lw_engine *e)
 struct lw_bpf *lw_engine__bpf(struct lw_engine *e)
 {
 	return e->bpf;
+}
+
+uint64_t lw_engine__suppressed(const struct lw_engine *e)
+{
+	return e->noise ? lw_noise__suppressed_total(e->noise) : 0;
 }

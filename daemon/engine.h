@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "noise.h"
 #include "session.h"
 
 struct json_object;
@@ -21,6 +22,7 @@ struct lw_engine_opts {
 	int no_sampling;
 	int want_exec;			/* deliver exec events to on_exec */
 	int no_live_alerts;
+	struct lw_noise_opts noise;	/* rate limits, ignored sites, per-site thresholds */
 };
 
 enum lw_stop_reason {
@@ -65,6 +67,7 @@ void lw_engine__stop(struct lw_engine *e, enum lw_stop_reason why);
 void lw_engine__finish(struct lw_engine *e, const char *reason);
 
 uint64_t lw_engine__lost_events(const struct lw_engine *e);
+uint64_t lw_engine__suppressed(const struct lw_engine *e);
 struct lw_bpf *lw_engine__bpf(struct lw_engine *e);
 
 #endif

@@ -399,8 +399,12 @@ static void render_summary(FILE *f, struct json_object *r)
 
 static void render_end(FILE *f, struct json_object *r)
 {
-	fprintf(f, "loopwatch: stopped (%s) after %.1f s; lost events: %lld\n", str(r, "reason", "?"),
+	fprintf(f, "loopwatch: stopped (%s) after %.1f s; lost events: %lld", str(r, "reason", "?"),
 		lw_j_get_num(r, "duration_s", 0), (long long)lw_j_get_int(r, "lost_events", 0));
+	if (lw_j_get_int(r, "suppressed", 0))
+		fprintf(f, "; records suppressed by the rate limit: %lld (all counted in the summary)",
+			(long long)lw_j_get_int(r, "suppressed", 0));
+	fprintf(f, "\n");
 }
 
 /* asyncio's own wording, then what loopwatch adds (where it was defined, dropped, by whom) */
@@ -447,6 +451,25 @@ static void render_asyncio(FILE *f, struct json_object *r, const char *type)
 	}
 }
 
+/* "… Sensor.poll slow 312 more times in the last 60 s, p99 140 ms, max 180 ms" */
+static void render_suppressed(FILE *f, struct json_object *r)
+{
+	struct json_object *site = lw_j_get(r, "site");
+	const char *file = lw_j_get_str(site, "file"), *rt = str(r, "record_type", "slow_callback");
+
+	/* one line per site: the slow callbacks; their blocking calls and iterations were
+	 * suppressed alike (the JSON Lines file has a record for each) */
+	if (strcmp(rt, "slow_callback") && !(strcmp(rt, "slow_tick") == 0 && !lw_j_get_str(site, "qualname")))
+		return;
+	fprintf(f, "… pid %lld: %s", (long long)lw_j_get_int(r, "pid", 0),
+		lw_j_get_str(site, "qualname") ? lw_j_get_str(site, "qualname") : "loop iterations");
+	if (file)
+		fprintf(f, " (%s:%lld)", lw_basename(file), (long long)lw_j_get_int(site, "line", 0));
+	fprintf(f, " slow %lld more times in the last %.0f s, p99 %.0f ms, max %.0f ms\n",
+		(long long)lw_j_get_int(r, "count", 0), lw_j_get_num(r, "window_s", 0),
+		ms(r, "p99_ms"), ms(r, "max_ms"));
+}
+
 void lw_render_text(FILE *f, struct json_object *r)
 {
 	const char *type = lw_j_get_str(r, "type");
@@ -465,6 +488,8 @@ void lw_render_text(FILE *f, struct json_object *r)
 		render_summary(f, r);
 	else if (strcmp(type, "end") == 0)
 		render_end(f, r);
+	else if (strcmp(type, "suppressed") == 0)
+		render_suppressed(f, r);
 	else if (strcmp(type, "unawaited_coroutine") == 0 ||
 		 strcmp(type, "exception_never_retrieved") == 0 ||
 		 strcmp(type, "task_destroyed_pending") == 0)

@@ -1,0 +1,107 @@
+"""Noise control against a target that floods one site (200 slow calls in about 3 s), brings a
+new site mid-flood, has a site the test ignores and sites under and over a per-site threshold.
+Ground truth: how many times each site ran slow, printed by the target."""
+import json
+import os
+import unittest
+
+from lwtest import DEBIAN_PYTHON, TARGETS, Loopwatch, Target
+
+SRC = os.path.join(TARGETS, "asyncio_flood.py")
+
+
+class Noise(unittest.TestCase):
+    maxDiff = None
+
+    def run_flood(self, extra, precise=False):
+        t = Target([DEBIAN_PYTHON, SRC, "{GO}"])
+        try:
+            t.wait_ready()
+            args = ["-t", "10ms", "--ignore", "Noisy.tick", "--site-threshold", "Cache.*=50ms"]
+            if precise:
+                args.append("--precise")
+            lw = Loopwatch(t.pid, args + extra, tmp=t.tmp)
+            lw.wait_started()
+            t.go()
+            self.assertEqual(t.wait(60), 0, t.stderr())
+            self.assertEqual(lw.wait(30), 0, lw.stderr())
+        finally:
+            t.kill()
+        truth = [x for x in t.truth() if "Sensor.poll" in x][0]
+        return truth, lw
+
+    def test_precise_flood(self):
+        """precise mode: one record per callback, so counts are exact per site"""
+        truth, lw = self.run_flood([], precise=True)
+        slow = [r for r in lw.records("slow_callback") if not r["in_progress"]]
+        sup = [r for r in lw.records("suppressed") if r["record_type"] == "slow_callback"]
+        by = lambda q: [r for r in slow if r["callback"]["qualname"] == q]
+        sensor = by("Sensor.poll")
+        # the first 10 (the default rate), plus the escalation (80 ms against ~12 ms)
+        esc = [r for r in sensor if r.get("escalated")]
+        self.assertEqual(len(esc), 1, [r["duration_ms"] for r in sensor])
+        self.assertGreater(esc[0]["duration_ms"], 70)
+        self.assertEqual(len(sensor), 11)
+        dropped = sum(r["count"] for r in sup if r["site"]["qualname"] == "Sensor.poll")
+        # nothing lost: written + suppressed == what the target did
+        self.assertEqual(len(sensor) + dropped, truth["Sensor.poll"])
+        for r in sup:
+            self.assertGreater(r["max_ms"], 0)
+            self.assertGreaterEqual(r["total_ms"], r["count"] * 11)
+        # a new site during the flood is printed in full
+        self.assertEqual(len(by("Report.build")), truth["Report.build"])
+        # ignored: never written, still counted
+        self.assertEqual(by("Noisy.tick"), [])
+        # per-site threshold: Cache.refresh (30 ms) under 50 ms, Cache.warm (60 ms) over
+        self.assertEqual(by("Cache.refresh"), [])
+        self.assertEqual(len(by("Cache.warm")), 1)
+        self.assertFalse([b for b in lw.records("blocking_call")
+                          if (b.get("callback") or {}).get("qualname") in ("Noisy.tick", "Cache.refresh")])
+        # the summary counts everything, exactly
+        sites = {s["qualname"]: s for s in lw.records("summary")[-1]["sites"]}
+        for q in ("Sensor.poll", "Report.build", "Noisy.tick", "Cache.refresh", "Cache.warm"):
+            self.assertEqual(sites[q]["count"], truth[q], q)
+        self.assertEqual(lw.records("end")[-1]["suppressed"],
+                         sum(r["count"] for r in lw.records("suppressed")))
+        # live output stays readable: a handful of lines for 200 slow calls, and one
+        # collapsed line per site and window
+        out = lw.stdout().splitlines()
+        heads = [l for l in out if l.startswith("WARNING") and "Sensor.poll" in l]
+        self.assertLess(len(heads), 40, heads)
+        collapsed = [l for l in out if l.startswith("…") and "Sensor.poll" in l]
+        self.assertEqual(len(collapsed), 1, collapsed)
+        self.assertIn("slow %d more times" % dropped, collapsed[0])
+
+    def test_default_mode_and_rate_option(self):
+        """default mode, a tighter rate: bounded records, and exact totals in the summary"""
+        truth, lw = self.run_flood(["--rate-limit", "3/1m"])
+        slow = [r for r in lw.records("slow_callback") if not r["in_progress"]
+                and r["callback"]["qualname"] == "Sensor.poll"]
+        self.assertLessEqual(len([r for r in slow if not r.get("escalated")]), 3)
+        sup = [r for r in lw.records("suppressed") if r["record_type"] == "slow_callback"
+               and r["site"]["qualname"] == "Sensor.poll"]
+        self.assertTrue(sup)
+        self.assertFalse([r for r in lw.records("slow_callback")
+                          if r["callback"]["qualname"] == "Noisy.tick"])
+        summ = lw.records("summary")[-1]
+        self.assertEqual(summ["sites_scope"], "slow")
+        # every slow iteration is counted in the summary, written or not
+        counted = sum(s["count"] for s in summ["sites"])
+        written = len([r for r in lw.records("slow_callback") if not r["in_progress"]])
+        suppressed = sum(r["count"] for r in lw.records("suppressed")
+                         if r["record_type"] == "slow_callback")
+        self.assertGreaterEqual(counted, written + suppressed)
+
+    def test_bad_options(self):
+        from lwtest import run_loopwatch
+        for args, msg in ((["--rate-limit", "x"], "invalid --rate-limit"),
+                          (["--rate-limit", "5/0"], "invalid --rate-limit"),
+                          (["--site-threshold", "Foo"], "invalid --site-threshold"),
+                          (["--site-threshold", "Foo=slow"], "invalid --site-threshold")):
+            r = run_loopwatch(["--pid", "1"] + args)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn(msg, r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
