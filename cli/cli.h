@@ -21,6 +21,7 @@ struct lw_cli_opts {
 	enum lw_runtime runtime;
 	int no_sampling;
 	int quiet;
+	int top;
 	int verbose;
 	int help;
 	int version;

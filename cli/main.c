@@ -17,6 +17,7 @@
 #include "lw_util.h"
 #include "render.h"
 #include "sinks.h"
+#include "top.h"
 
 #define EXIT_NOTRACE 1
 #define EXIT_USAGE 2
@@ -43,6 +44,7 @@ static const char usage_text[] =
 	"      --ignore SITE           never report SITE (qualname, file:line, or a glob); counted still\n"
 	"      --site-threshold SITE=DUR  report SITE only from DUR up (above --threshold)\n"
 	"  -q, --quiet                 no live lines, summary only\n"
+	"      --top                   a live view, redrawn every second (sites, loop utilization)\n"
 	"  -v, --verbose               debug messages on stderr\n"
 	"\n"
 	"Durations: 250us, 10ms, 1.5s, 2m (a bare number is milliseconds).\n"
@@ -99,6 +101,7 @@ enum {
 	OPT_RATE,
 	OPT_IGNORE,
 	OPT_SITE_THRESHOLD,
+	OPT_TOP,
 };
 
 static const struct option long_opts[] = {
@@ -115,6 +118,7 @@ static const struct option long_opts[] = {
 	{ "rate-limit", required_argument, NULL, OPT_RATE },
 	{ "ignore", required_argument, NULL, OPT_IGNORE },
 	{ "site-threshold", required_argument, NULL, OPT_SITE_THRESHOLD },
+	{ "top", no_argument, NULL, OPT_TOP },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -226,6 +230,9 @@ int lw_cli_parse(int argc, char **argv, struct lw_cli_opts *o)
 		case 'q':
 			o->quiet = 1;
 			break;
+		case OPT_TOP:
+			o->top = 1;
+			break;
 		case 'v':
 			o->verbose = 1;
 			break;
@@ -289,12 +296,19 @@ static int cmd_check(const struct lw_cli_opts *o)
 	return 0;
 }
 
+/* --top: redraw once a second (the engine's timer ticks every 20 ms) */
+static void top_tick(void *ctx, uint64_t now)
+{
+	lw_top__maybe_draw(ctx, now);
+}
+
 static int cmd_trace(const struct lw_cli_opts *o)
 {
 	struct lw_engine_opts eo = { 0 };
 	struct lw_session_opts so = { 0 };
 	struct lw_engine *e = NULL;
 	struct lw_jsonl *out = NULL, *jstdout = NULL;
+	struct lw_top *top = NULL;
 	struct lw_text_sink text = { stdout, o->quiet, o->summary_interval_ns != 0 };
 	enum lw_stop_reason why;
 	char err[1024] = "";
@@ -309,7 +323,8 @@ static int cmd_trace(const struct lw_cli_opts *o)
 			return EXIT_NOTRACE;
 		}
 	}
-	eo.summary_interval_ns = o->summary_interval_ns;
+	/* --top draws from one-second summaries */
+	eo.summary_interval_ns = o->top ? 1000000000ull : o->summary_interval_ns;
 	eo.no_sampling = o->no_sampling;
 	eo.noise.rate = o->rate;
 	eo.noise.window_ns = o->window_ns;
@@ -322,7 +337,15 @@ static int cmd_trace(const struct lw_cli_opts *o)
 		lw_jsonl__close(out);
 		return EXIT_NOTRACE;
 	}
-	if (json_stdout && !(o->output && strcmp(o->output, "-") == 0)) {
+	if (o->top) {
+		if (lw_top__new(stdout, &top)) {
+			lw_engine__free(e);
+			lw_jsonl__close(out);
+			return EXIT_NOTRACE;
+		}
+		lw_engine__add_sink(e, lw_top_sink, top);
+		lw_engine__on_timer(e, top_tick, top);
+	} else if (json_stdout && !(o->output && strcmp(o->output, "-") == 0)) {
 		lw_jsonl__open("-", NULL, &jstdout);
 		lw_engine__add_sink(e, lw_sink_jsonl, jstdout);
 	} else if (!json_stdout) {
@@ -353,6 +376,9 @@ static int cmd_trace(const struct lw_cli_opts *o)
 	lw_engine__free(e);
 	lw_jsonl__close(out);
 	lw_jsonl__close(jstdout);
+	if (top)
+		lw_top__draw(top);
+	lw_top__free(top);
 	return 0;
 }
 
