@@ -77,14 +77,18 @@ def one_run(py, workload, config, secs, conns):
         open(go, "w").close()
         if workload == "echo":
             port = open(portfile).read().strip()
+            tcpu0 = proc_cpu(t.pid)
             c = subprocess.run([CLIENT, port, str(conns), str(secs)], capture_output=True,
                                text=True, timeout=secs + 60)
             res["rate"] = float(c.stdout.split()[-1])
+            reqs = float(c.stdout.split()[1])
+            res["cpu_us"] = (proc_cpu(t.pid) - tcpu0) * 1e6 / reqs if reqs else 0.0
         else:
             wait_for(lambda: '"rate"' in open(out.name).read(), secs + 120, "workload result")
             out.seek(0)
-            line = [l for l in out.read().splitlines() if l.startswith("{")][-1]
-            res["rate"] = json.loads(line)["rate"]
+            line = json.loads([l for l in out.read().splitlines() if l.startswith("{")][-1])
+            res["rate"] = line["rate"]
+            res["cpu_us"] = line["cpu_us"]
         if lw:
             # measured while the workload ran (the target is still alive, so is loopwatch)
             res["lw_cpu_pct"] = 100.0 * (proc_cpu(lw.pid) - cpu0) / (time.time() - wall0)
@@ -138,6 +142,19 @@ def main():
             w, med["bare"], med["default"], med["precise"], med["debug"],
             med["default"] / med["bare"], med["precise"] / med["bare"],
             med["precise"] / med["debug"]))
+    # CPU per operation: what a preemption-free run would see (robust to a shared machine)
+    print("\nCPU time of the target per operation (median), and the throughput ratio it implies:\n")
+    print("| workload | bare | default | precise | debug | bare/default | bare/precise | "
+          "debug/precise |")
+    print("|---|---|---|---|---|---|---|---|")
+    for w in workloads:
+        cpu = {c: statistics.median(x["cpu_us"] for x in results[w][c]) for c in CONFIGS}
+        if not all(cpu.values()):
+            continue
+        print("| %s | %.2f µs | %.2f µs | %.2f µs | %.2f µs | %.3f | %.3f | %.2f× |" % (
+            w, cpu["bare"], cpu["default"], cpu["precise"], cpu["debug"],
+            cpu["bare"] / cpu["default"], cpu["bare"] / cpu["precise"],
+            cpu["debug"] / cpu["precise"]))
     print("\n| workload | mode | loopwatch CPU (median) | loopwatch peak RSS (max) | attach (median) |")
     print("|---|---|---|---|---|")
     for w in workloads:
