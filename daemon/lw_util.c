@@ -261,25 +261,46 @@ const char *lw_basename(const char *path)
 	return s ? s + 1 : path;
 }
 
+int lw_parse_nspid(const char *status_text, long *ids, int max)
+{
+	const char *p = strstr(status_text, "\nNSpid:");
+	char *end;
+	int n = 0;
+
+	if (!p)
+		return 0;
+	p += 7;
+	while (n < max) {
+		long v = strtol(p, &end, 10);
+
+		if (end == p || v <= 0 || v > INT32_MAX)
+			break;
+		ids[n++] = v;
+		p = end;
+	}
+	return n;
+}
+
+int lw_parse_proc_stat(const char *text, char *state, unsigned long *flags)
+{
+	/* "pid (comm) S ppid pgrp session tty tpgid flags ...": the last ')' ends comm */
+	const char *p = strrchr(text, ')');
+
+	if (!p || sscanf(p + 1, " %c %*d %*d %*d %*d %*d %lu", state, flags) != 2)
+		return -EINVAL;
+	return 0;
+}
+
 pid_t lw_ns_pid(const char *proc_root, pid_t pid)
 {
-	char path[128], *text = NULL, *p, *end;
-	long v, last = pid;
+	char path[128], *text = NULL;
+	long ids[8];
+	int n;
 
 	snprintf(path, sizeof(path), "%s/%d/status", proc_root, (int)pid);
 	if (lw_read_file(path, 1 << 16, &text, NULL))
 		return pid;
-	p = strstr(text, "\nNSpid:");
-	if (p) {
-		p += 8;
-		for (;;) {
-			v = strtol(p, &end, 10);
-			if (end == p)
-				break;
-			last = v;
-			p = end;
-		}
-	}
+	n = lw_parse_nspid(text, ids, 8);
 	free(text);
-	return (pid_t)last;
+	return n ? (pid_t)ids[n - 1] : pid;
 }

@@ -64,6 +64,14 @@ int lw_open_report(const char *path, int extra_flags);
  * /proc/PID/status; pid itself when that cannot be read. */
 pid_t lw_ns_pid(const char *proc_root, pid_t pid);
 
+/* The ids of an "NSpid:" line of a /proc status file (host first, innermost last), at most
+ * max. Returns how many (0 when there is no such line). */
+int lw_parse_nspid(const char *status_text, long *ids, int max);
+
+/* From the text of /proc/PID/stat: state letter and flags (comm may hold spaces and ')').
+ * Returns 0, or -EINVAL when the text is not a stat line. */
+int lw_parse_proc_stat(const char *text, char *state, unsigned long *flags);
+
 /* Path basename without allocation */
 const char *lw_basename(const char *path);
 

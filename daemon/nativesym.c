@@ -140,31 +140,22 @@ static int pm_cmp(const void *a, const void *b)
 	return x->start < y->start ? -1 : x->start > y->start;
 }
 
-/* (Re)read the perf map when it grew; at most once a second. */
-static void pmap_refresh(struct lw_nativesym *s)
+int lw_nativesym__load_perf_map(struct lw_nativesym *s, char *text)
 {
-	char path[256], *text = NULL, *line, *save = NULL;
-	struct stat st;
-	uint64_t now = lw_now_mono();
+	char *line, *save = NULL;
 	size_t cap = 0;
 
-	if (now - s->pm_checked < 1000000000ull && s->pm_checked)
-		return;
-	s->pm_checked = now;
-	snprintf(path, sizeof(path), "%s/%d/root/tmp/perf-%d.map", s->proc_root, (int)s->pid,
-		 (int)lw_ns_pid(s->proc_root, s->pid));
-	if (stat(path, &st) || st.st_size == s->pm_size)
-		return;
-	if (lw_read_file(path, 256 << 20, &text, NULL))
-		return;
 	for (size_t i = 0; i < s->npm; i++)
 		free(s->pm[i].name);
+	free(s->pm);
+	s->pm = NULL;
 	s->npm = 0;
 	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		unsigned long long a, z;
 		int n = 0;
 
-		if (sscanf(line, "%llx %llx %n", &a, &z, &n) != 2 || !n || !line[n])
+		if (sscanf(line, "%llx %llx %n", &a, &z, &n) != 2 || !n || !line[n] || !z ||
+		    a + z < a)
 			continue;
 		if (s->npm == cap) {
 			size_t nc = cap ? cap * 2 : 1024;
@@ -181,18 +172,37 @@ static void pmap_refresh(struct lw_nativesym *s)
 		if (s->pm[s->npm].name)
 			s->npm++;
 	}
-	free(text);
 	if (s->npm)
 		qsort(s->pm, s->npm, sizeof(*s->pm), pm_cmp);
+	return (int)s->npm;
+}
+
+/* (Re)read the perf map when it grew; at most once a second. */
+static void pmap_refresh(struct lw_nativesym *s)
+{
+	char path[256], *text = NULL;
+	struct stat st;
+	uint64_t now = lw_now_mono();
+
+	if (now - s->pm_checked < 1000000000ull && s->pm_checked)
+		return;
+	s->pm_checked = now;
+	snprintf(path, sizeof(path), "%s/%d/root/tmp/perf-%d.map", s->proc_root, (int)s->pid,
+		 (int)lw_ns_pid(s->proc_root, s->pid));
+	if (stat(path, &st) || st.st_size == s->pm_size)
+		return;
+	if (lw_read_file(path, 256 << 20, &text, NULL))
+		return;
+	lw_nativesym__load_perf_map(s, text);
+	free(text);
 	s->pm_size = st.st_size;
 }
 
-static int pmap_lookup(struct lw_nativesym *s, uint64_t addr, struct lw_native_frame *out)
+int lw_nativesym__jit_lookup(const struct lw_nativesym *s, uint64_t addr,
+			     struct lw_native_frame *out)
 {
-	size_t lo = 0, hi;
+	size_t lo = 0, hi = s->npm;
 
-	pmap_refresh(s);
-	hi = s->npm;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
@@ -207,6 +217,12 @@ static int pmap_lookup(struct lw_nativesym *s, uint64_t addr, struct lw_native_f
 	out->module = "[jit]";
 	out->offset = addr - s->pm[lo - 1].start;
 	return 0;
+}
+
+static int pmap_lookup(struct lw_nativesym *s, uint64_t addr, struct lw_native_frame *out)
+{
+	pmap_refresh(s);
+	return lw_nativesym__jit_lookup(s, addr, out);
 }
 
 int lw_nativesym__has_perf_map(struct lw_nativesym *s)

@@ -9,7 +9,7 @@
 static int lnotab(const uint8_t *t, size_t len, int first, uint64_t addr)
 {
 	uint64_t a = 0;
-	int line = first;
+	int64_t line = first;	/* co_firstlineno comes from the target: may be anything */
 	size_t i;
 
 	for (i = 0; i + 1 < len; i += 2) {
@@ -18,7 +18,7 @@ static int lnotab(const uint8_t *t, size_t len, int first, uint64_t addr)
 			break;
 		line += (int8_t)t[i + 1];
 	}
-	return line;
+	return (line < 0 || line > (1 << 30)) ? -1 : (int)line;
 }
 
 /* 3.10: entries (byte length, signed line delta or -128 = none) covering [start, end) */

@@ -153,7 +153,7 @@ static struct lw_sthread *thread_get(struct lw_session *s, pid_t tid, const char
  */
 static pid_t ns_to_host(struct lw_session *s, pid_t nstid)
 {
-	char path[400], *text = NULL, *p;
+	char path[400], *text = NULL;
 	DIR *d;
 	struct dirent *de;
 	pid_t host = 0;
@@ -174,19 +174,7 @@ static pid_t ns_to_host(struct lw_session *s, pid_t nstid)
 			 de->d_name);
 		if (lw_read_file(path, 1 << 16, &text, NULL))
 			continue;
-		p = strstr(text, "\nNSpid:");
-		if (p) {
-			char *q = p + 8, *end;
-
-			while (n < 8) {
-				long v = strtol(q, &end, 10);
-
-				if (end == q)
-					break;
-				ids[n++] = v;
-				q = end;
-			}
-		}
+		n = lw_parse_nspid(text, ids, 8);
 		if (n >= 2 && ids[n - 1] == nstid)
 			host = (pid_t)ids[0];
 		free(text);
@@ -1664,7 +1652,7 @@ static struct json_object *describe(const struct lw_session_opts *o, pid_t pid, 
 /* Zombies and kernel threads have no memory to read: say so instead of "not Python". */
 static int proc_sanity(const char *root, pid_t pid, char *err, size_t errlen)
 {
-	char path[128], *text = NULL, *p, state = 0;
+	char path[128], *text = NULL, state = 0;
 	unsigned long flags = 0;
 	int r = 0;
 
@@ -1673,9 +1661,7 @@ static int proc_sanity(const char *root, pid_t pid, char *err, size_t errlen)
 		snprintf(err, errlen, "no process with pid %d", (int)pid);
 		return -ESRCH;
 	}
-	/* "pid (comm) S ppid pgrp session tty tpgid flags ..." - comm may hold spaces */
-	p = strrchr(text, ')');
-	if (p && sscanf(p + 1, " %c %*d %*d %*d %*d %*d %lu", &state, &flags) == 2) {
+	if (lw_parse_proc_stat(text, &state, &flags) == 0) {
 		if (state == 'Z' || state == 'X') {
 			snprintf(err, errlen,
 				 "pid %d is a zombie (it exited and its parent has not reaped it yet): "
