@@ -11,10 +11,12 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-LOOPWATCH = os.path.join(ROOT, "build", "loopwatch")
-LOOPWATCHD = os.path.join(ROOT, "build", "loopwatchd")
+# make passes its BUILD (a sanitized build may live beside a plain one)
+BUILD = os.path.join(ROOT, os.environ.get("LW_BUILD", "build"))
+LOOPWATCH = os.path.join(BUILD, "loopwatch")
+LOOPWATCHD = os.path.join(BUILD, "loopwatchd")
 TARGETS = os.path.join(ROOT, "tests", "targets")
-BUILT_TARGETS = os.path.join(ROOT, "build", "targets")
+BUILT_TARGETS = os.path.join(BUILD, "targets")
 DEBIAN_PYTHON = "/usr/bin/python3.11"
 
 

@@ -9,7 +9,7 @@ import sys
 import time
 import unittest
 
-from lwtest import (DEBIAN_PYTHON, LOOPWATCH, Loopwatch, Target, TARGETS, pythons,
+from lwtest import (DEBIAN_PYTHON, LOOPWATCH, ROOT, Loopwatch, Target, TARGETS, pythons,
                     run_loopwatch)
 
 SCEN = os.path.join(TARGETS, "asyncio_scenarios.py")
@@ -22,7 +22,7 @@ class Usage(unittest.TestCase):
         self.assertIn("--pid", r.stdout)
         r = run_loopwatch(["--version"])
         self.assertEqual(r.returncode, 0)
-        with open(os.path.join(os.path.dirname(LOOPWATCH), "..", "VERSION")) as f:
+        with open(os.path.join(ROOT, "VERSION")) as f:
             self.assertEqual(r.stdout.strip(), "loopwatch " + f.read().strip())
 
     def test_bad_usage_exits_2(self):
