@@ -126,11 +126,12 @@ valgrind:
 		valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite $$t >/dev/null; done
 
 integration: all $(TARGET_BINS) $(FAKE_PYTHONS)
-	python3 tests/integration/run.py
+	LW_BUILD=$(BUILD) python3 tests/integration/run.py
 
 test: deps
 	$(MAKE) WERROR=1 SANITIZE=$(or $(SANITIZE),1) unit integration
 	$(MAKE) WERROR=1 valgrind
+	$(MAKE) fuzz FUZZ_SECONDS=0
 
 demo: deps all
 	sh tests/demo/run-demo.sh
@@ -138,13 +139,14 @@ demo: deps all
 bench: deps all $(TARGET_BINS)
 	python3 tests/bench/bench.py $(BENCH_ARGS)
 
-fuzz:
-	$(MAKE) -f tests/fuzz/Makefile
+# libFuzzer harnesses (tests/fuzz/, docs/fuzzing.md); FUZZ_SECONDS=N runs each, 0 replays seeds
+fuzz: $(BUILD)/loopwatch.skel.h
+	$(MAKE) -f tests/fuzz/Makefile $(if $(FUZZ_SECONDS),FUZZ_SECONDS=$(FUZZ_SECONDS))
 
 # ---- dependencies (Debian 12, root)
 DEB_PKGS := clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libcmocka-dev \
 	libjson-c-dev libinih-dev libsystemd-dev libcapstone-dev libdw-dev python3 python3-uvloop libuv1-dev procps valgrind nodejs \
-	util-linux tmux
+	util-linux tmux systemd
 check-deps:
 	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	echo "$$missing"

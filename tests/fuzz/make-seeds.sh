@@ -1,0 +1,90 @@
+#!/bin/sh
+# Regenerate the committed seed corpora (tests/fuzz/seeds/NAME/) from real inputs on this
+# machine: small ELF files, /proc files of live processes, line tables from the unit-test
+# vectors, the shipped config, records loopwatch wrote. Run from the repository root after
+# `make all`; review and commit what changes.
+set -e
+S=tests/fuzz/seeds
+B=build/fuzz
+rm -rf $S; mkdir -p $S
+mkdir -p $B
+
+# ELF: the look-alike CPython (symbols, version strings), stripped and not
+mkdir -p $S/fuzz_elf
+cc -g -O1 -o $B/seed_fake_py tests/targets/fake_python.c
+cp $B/seed_fake_py $S/fuzz_elf/fake_py
+strip -o $S/fuzz_elf/fake_py_stripped $B/seed_fake_py
+objcopy --only-keep-debug $B/seed_fake_py $S/fuzz_elf/fake_py.debug
+cc -O1 -shared -fPIC -o $S/fuzz_elf/tiny.so -x c - <<'C'
+int context_run(void) { return 1; }
+const char version[] = "3.11.2 (main, Mar 13 2023)";
+C
+
+# /proc/PID/maps of a python and of this shell; odd paths
+mkdir -p $S/fuzz_maps
+python3 -c 'import asyncio,sys; sys.stdout.write(open("/proc/self/maps").read())' > $S/fuzz_maps/python
+cat /proc/self/maps > $S/fuzz_maps/cat
+printf '7f0000000000-7f0000001000 r-xp 00000000 08:01 42  /tmp/a b (deleted)\n7f0000001000-7f0000002000 rw-p 00000000 00:00 0 \n' > $S/fuzz_maps/odd
+
+# line tables: first byte minor-8, then the instruction offset (LE u32), then the table
+mkdir -p $S/fuzz_pyline
+python3 - <<'PY'
+import struct
+seen = set()
+for line in open("tests/unit/fixtures/pyline_vectors.txt"):
+    f = line.split()
+    if len(f) < 5 or f[0].startswith("#"):
+        continue
+    minor, table, instr = int(f[0]), f[2], int(f[3])
+    if not all(c in "0123456789abcdef" for c in table):
+        table = ""
+    if (minor, table) in seen:
+        continue
+    seen.add((minor, table))
+    data = bytes([minor - 8]) + struct.pack("<I", instr) + bytes.fromhex(table)
+    open("tests/fuzz/seeds/fuzz_pyline/v%d-%d" % (minor, len(seen)), "wb").write(data)
+PY
+
+# /proc/net: first byte = parser (0 udp, 1 tcp6... see fuzz_procnet.c), then inode, then text
+mkdir -p $S/fuzz_procnet
+python3 - <<'PY'
+import os, socket, struct
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen()
+u = socket.socket(socket.AF_UNIX); u.bind("\0lwseed")
+ino = os.fstat(srv.fileno()).st_ino
+for i, (which, name) in enumerate([(0, "udp"), (1, "tcp6"), (2, "unix"), (1, "tcp")]):
+    text = open("/proc/self/net/" + name, "rb").read()[:8192]
+    open("tests/fuzz/seeds/fuzz_procnet/%s" % name, "wb").write(bytes([which]) + struct.pack("<I", ino & 0xffffffff) + text)
+PY
+
+# small /proc files and files other processes write
+mkdir -p $S/fuzz_procfiles
+printf '\000' > $S/fuzz_procfiles/status; cat /proc/self/status >> $S/fuzz_procfiles/status
+printf '\001' > $S/fuzz_procfiles/stat; printf '123 (a) b (c)) S 1 123 123 0 -1 4194560 0 0\n' >> $S/fuzz_procfiles/stat
+printf '\002' > $S/fuzz_procfiles/perfmap; printf '7f0000001000 40 LazyCompile:~handler /srv/app.js:12\n7f0000001100 1a0 Builtin:ArrayMap\n' >> $S/fuzz_procfiles/perfmap
+printf '\003' > $S/fuzz_procfiles/cgroup; printf '0::/system.slice/app.service\n' >> $S/fuzz_procfiles/cgroup
+printf '\003' > $S/fuzz_procfiles/cgroup1; printf '12:pids:/\n1:name=systemd:/system.slice/app.service\n' >> $S/fuzz_procfiles/cgroup1
+printf '\004' > $S/fuzz_procfiles/pidfile; printf '4242\n' >> $S/fuzz_procfiles/pidfile
+
+# config files: the shipped one and the examples of the man page
+mkdir -p $S/fuzz_config
+for f in dist/*.conf; do [ -f "$f" ] && cp "$f" $S/fuzz_config/; done
+printf '[report]\ndir = /var/log/loopwatch\nformats = jsonl, prom\n[target app]\nexe = /usr/bin/python3*\nthreshold = 50ms\n' > $S/fuzz_config/small.conf
+
+# option values
+mkdir -p $S/fuzz_args
+printf '\00010ms' > $S/fuzz_args/dur; printf '\00164M' > $S/fuzz_args/size
+printf '\0022026-11-25T02:00:30.123456Z' > $S/fuzz_args/ts
+printf '\003Cache.*=50ms' > $S/fuzz_args/rule; printf '\004*.py:1?\napp.py:12' > $S/fuzz_args/glob
+
+# report records: every record type loopwatch writes, from the integration tests' targets
+mkdir -p $S/fuzz_report
+if [ -n "$LW_SEED_RECORDS" ]; then
+	i=0
+	for f in $LW_SEED_RECORDS; do i=$((i + 1)); head -c 60000 "$f" > $S/fuzz_report/rec$i; done
+fi
+
+# CPython memory images
+cc -g -D_GNU_SOURCE -Idaemon -Ibpf -o $B/seedgen tests/fuzz/seedgen.c daemon/pyoffsets.c
+mkdir -p $S/fuzz_pymem; $B/seedgen $S/fuzz_pymem
+du -sh $S
