@@ -6,6 +6,7 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <linux/perf_event.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,8 +20,28 @@
 
 #define MAX_HOOKS 8192
 
+/*
+ * Closing a uprobe link makes the kernel unregister the probe and wait for a grace period:
+ * about 80 ms each on this VM, whatever the process does. Detaching a process with a dozen
+ * probes one after the other held loopwatchd's event loop for a second. Links to close go to
+ * a few reaper threads instead: the closes overlap, and the caller does not wait for them.
+ * lw_bpf__free waits until every link is closed: no probe outlives loopwatch.
+ */
+#define REAPERS 8
+
+struct reaper {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;		/* work queued / stopping */
+	pthread_cond_t idle;		/* queue empty and nothing being closed */
+	struct bpf_link **q;
+	size_t n, cap;
+	int busy, stop, nthreads;
+	pthread_t threads[REAPERS];
+};
+
 struct lw_bpf {
 	struct loopwatch_bpf *skel;
+	struct reaper reap;
 	struct bpf_link **hooks;	/* single-uprobe links of lw_bpf__attach_hook */
 	int nhooks;
 	struct bpf_link **links;	/* per-process uprobe links, two per handle */
@@ -30,6 +51,8 @@ struct lw_bpf {
 	int nperf;
 	int sampling;
 };
+
+static void reaper_init(struct reaper *r);
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -156,6 +179,7 @@ int lw_bpf__new(const struct lw_bpf_opts *opts, struct lw_bpf **out, char *err, 
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
+	reaper_init(&b->reap);
 	b->links = calloc(MAX_LINKS * 2, sizeof(*b->links));
 	b->hooks = calloc(MAX_HOOKS, sizeof(*b->hooks));
 	if (!b->links || !b->hooks) {
@@ -208,6 +232,90 @@ fail:
 	return r;
 }
 
+static void *reaper_main(void *arg)
+{
+	struct reaper *r = arg;
+
+	pthread_mutex_lock(&r->mu);
+	for (;;) {
+		struct bpf_link *l;
+
+		while (!r->n && !r->stop)
+			pthread_cond_wait(&r->cv, &r->mu);
+		if (!r->n)
+			break;
+		l = r->q[--r->n];
+		r->busy++;
+		pthread_mutex_unlock(&r->mu);
+		bpf_link__destroy(l);
+		pthread_mutex_lock(&r->mu);
+		r->busy--;
+		if (!r->n && !r->busy)
+			pthread_cond_broadcast(&r->idle);
+	}
+	pthread_mutex_unlock(&r->mu);
+	return NULL;
+}
+
+static void reaper_init(struct reaper *r)
+{
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_cond_init(&r->cv, NULL);
+	pthread_cond_init(&r->idle, NULL);
+}
+
+/* Close l in the background (or right here when no thread or memory can be had). */
+static void reap(struct reaper *r, struct bpf_link *l)
+{
+	if (!l)
+		return;
+	pthread_mutex_lock(&r->mu);
+	if (r->n == r->cap) {
+		size_t nc = r->cap ? r->cap * 2 : 64;
+		struct bpf_link **nq = realloc(r->q, nc * sizeof(*nq));
+
+		if (!nq) {
+			pthread_mutex_unlock(&r->mu);
+			bpf_link__destroy(l);
+			return;
+		}
+		r->q = nq;
+		r->cap = nc;
+	}
+	r->q[r->n++] = l;
+	/* one more thread while there is more work than threads */
+	if (r->nthreads < REAPERS && (size_t)r->nthreads < r->n + (size_t)r->busy &&
+	    pthread_create(&r->threads[r->nthreads], NULL, reaper_main, r) == 0)
+		r->nthreads++;
+	if (!r->nthreads) {
+		r->n--;
+		pthread_mutex_unlock(&r->mu);
+		bpf_link__destroy(l);
+		return;
+	}
+	pthread_cond_signal(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* Wait until every queued link is closed, then stop the threads. */
+static void reaper_finish(struct reaper *r)
+{
+	int i;
+
+	pthread_mutex_lock(&r->mu);
+	while (r->n || r->busy)
+		pthread_cond_wait(&r->idle, &r->mu);
+	r->stop = 1;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	for (i = 0; i < r->nthreads; i++)
+		pthread_join(r->threads[i], NULL);
+	free(r->q);
+	pthread_cond_destroy(&r->idle);
+	pthread_cond_destroy(&r->cv);
+	pthread_mutex_destroy(&r->mu);
+}
+
 void lw_bpf__free(struct lw_bpf *b)
 {
 	int i;
@@ -215,14 +323,15 @@ void lw_bpf__free(struct lw_bpf *b)
 	if (!b)
 		return;
 	for (i = 0; i < b->nlinks * 2 && i < MAX_LINKS * 2; i++)
-		bpf_link__destroy(b->links[i]);
+		reap(&b->reap, b->links[i]);
 	for (i = 0; i < b->nhooks; i++)
-		bpf_link__destroy(b->hooks[i]);
+		reap(&b->reap, b->hooks[i]);
+	for (i = 0; i < b->nperf; i++)
+		reap(&b->reap, b->perf_links[i]);
+	reaper_finish(&b->reap);
 	free(b->hooks);
-	for (i = 0; i < b->nperf; i++) {
-		bpf_link__destroy(b->perf_links[i]);
+	for (i = 0; i < b->nperf; i++)
 		close(b->perf_fds[i]);
-	}
 	free(b->perf_links);
 	free(b->perf_fds);
 	free(b->links);
@@ -302,8 +411,8 @@ void lw_bpf__detach(struct lw_bpf *b, int h)
 {
 	if (h < 0 || h >= b->nlinks)
 		return;
-	bpf_link__destroy(b->links[2 * h]);
-	bpf_link__destroy(b->links[2 * h + 1]);
+	reap(&b->reap, b->links[2 * h]);
+	reap(&b->reap, b->links[2 * h + 1]);
 	b->links[2 * h] = NULL;
 	b->links[2 * h + 1] = NULL;
 }
@@ -492,6 +601,6 @@ void lw_bpf__detach_hook(struct lw_bpf *b, int h)
 {
 	if (h < 0 || h >= b->nhooks)
 		return;
-	bpf_link__destroy(b->hooks[h]);
+	reap(&b->reap, b->hooks[h]);
 	b->hooks[h] = NULL;
 }
