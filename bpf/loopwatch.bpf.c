@@ -1142,6 +1142,34 @@ int lw_process_exec(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
+/* a new process (not a thread): pre-fork servers start their workers this way, no exec */
+SEC("raw_tp/sched_process_fork")
+int lw_process_fork(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *parent = (struct task_struct *)ctx->args[0];
+	struct task_struct *child = (struct task_struct *)ctx->args[1];
+	__u32 pid, tgid;
+	struct lw_rec_task *r;
+
+	if (!want_exec)
+		return 0;
+	pid = BPF_CORE_READ(child, pid);
+	tgid = BPF_CORE_READ(child, tgid);
+	if (pid != tgid)
+		return 0;
+	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		__sync_fetch_and_add(&lost_events, 1);
+		return 0;
+	}
+	hdr_fill(&r->hdr, LW_REC_FORK, sizeof(*r), tgid, pid, bpf_ktime_get_ns());
+	r->ppid = BPF_CORE_READ(parent, tgid);
+	r->exit_code = 0;
+	bpf_get_current_comm(r->comm, sizeof(r->comm));
+	bpf_ringbuf_submit(r, 0);
+	return 0;
+}
+
 /* ---------------------------------------------------------------- CPU samples */
 
 SEC("perf_event")

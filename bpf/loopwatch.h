@@ -32,6 +32,7 @@ enum lw_rec_type {
 	LW_REC_EXEC = 7,	/* some process exec'd (daemon discovery) */
 	LW_REC_ASYNCIO = 8,	/* asyncio mistake: unawaited coroutine, lost exception, ... */
 	LW_REC_GC = 9,		/* a GC pause inside a busy iteration (informational) */
+	LW_REC_FORK = 10,	/* some process forked a new process (daemon discovery) */
 };
 
 /* What a time split's "off-CPU" reason was */
@@ -240,7 +241,7 @@ struct lw_rec_asyncio {
 	struct lw_pystack stack;	/* where it happened (where an unawaited coroutine was dropped) */
 };
 
-/* LW_REC_NEWTHREAD / LW_REC_EXIT / LW_REC_EXEC */
+/* LW_REC_NEWTHREAD / LW_REC_EXIT / LW_REC_EXEC / LW_REC_FORK (hdr.tgid: the child) */
 struct lw_rec_task {
 	struct lw_rec_hdr hdr;
 	__u32 ppid;

@@ -194,6 +194,9 @@ int lw_bpf__new(const struct lw_bpf_opts *opts, struct lw_bpf **out, char *err, 
 		goto fail;
 	}
 	b->skel->rodata->want_exec = opts->want_exec ? 1 : 0;
+	/* forks matter to discovery only (the daemon): not a program on every fork otherwise */
+	if (!opts->want_exec)
+		bpf_program__set_autoload(b->skel->progs.lw_process_fork, false);
 	b->skel->rodata->self_tgid = (__u32)getpid();
 	/* 0: the kernel has no such map type; < 0: could not tell (go on, load will say) */
 	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) == 0) {

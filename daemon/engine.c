@@ -64,6 +64,8 @@ struct lw_engine {
 	uint64_t next_summary;
 	void (*exec_fn)(void *ctx, pid_t pid, pid_t ppid, const char *comm);
 	void *exec_ctx;
+	void (*fork_fn)(void *ctx, pid_t pid, pid_t ppid, const char *comm);
+	void *fork_ctx;
 	void (*hup_fn)(void *ctx);
 	void *hup_ctx;
 	void (*timer_fn)(void *ctx, uint64_t now);
@@ -144,6 +146,7 @@ static size_t min_size(uint32_t type)
 	case LW_REC_NEWTHREAD:
 	case LW_REC_EXIT:
 	case LW_REC_EXEC:
+	case LW_REC_FORK:
 		return sizeof(struct lw_rec_task);
 	default:
 		return 0;
@@ -191,6 +194,16 @@ static int handle_record(struct lw_engine *e, void *data, size_t size)
 			exec_replaced(e, t);
 		if (e->exec_fn)
 			e->exec_fn(e->exec_ctx, (pid_t)h->tgid, (pid_t)r->ppid, comm);
+		return 0;
+	}
+	if (h->type == LW_REC_FORK) {
+		const struct lw_rec_task *r = data;
+		char comm[17];
+
+		memcpy(comm, r->comm, 16);
+		comm[16] = 0;
+		if (e->fork_fn)
+			e->fork_fn(e->fork_ctx, (pid_t)h->tgid, (pid_t)r->ppid, comm);
 		return 0;
 	}
 	t = find_target(e, (pid_t)h->tgid);
@@ -444,6 +457,12 @@ int lw_engine__count(const struct lw_engine *e)
 struct lw_session *lw_engine__session(struct lw_engine *e, int i)
 {
 	return i >= 0 && i < e->nt ? e->t[i].s : NULL;
+}
+
+void lw_engine__on_fork(struct lw_engine *e, void (*fn)(void *, pid_t, pid_t, const char *), void *ctx)
+{
+	e->fork_fn = fn;
+	e->fork_ctx = ctx;
 }
 
 void lw_engine__on_exec(struct lw_engine *e, void (*fn)(void *, pid_t, pid_t, const char *), void *ctx)

@@ -20,7 +20,7 @@ struct lw_engine_opts {
 	uint64_t summary_interval_ns;	/* periodic summaries; 0 = only the final one */
 	int sample_hz;			/* CPU stack samples per second; 0 = 49 */
 	int no_sampling;
-	int want_exec;			/* deliver exec events to on_exec */
+	int want_exec;			/* deliver exec and fork events to on_exec / on_fork */
 	int no_live_alerts;
 	struct lw_noise_opts noise;	/* rate limits, ignored sites, per-site thresholds */
 };
@@ -52,6 +52,9 @@ struct lw_session *lw_engine__session(struct lw_engine *e, int i);
 
 /* Hooks for the daemon */
 void lw_engine__on_exec(struct lw_engine *e, void (*fn)(void *ctx, pid_t pid, pid_t ppid,
+							   const char *comm), void *ctx);
+/* a new process forked (not a thread); comm is the parent's, as the child starts with it */
+void lw_engine__on_fork(struct lw_engine *e, void (*fn)(void *ctx, pid_t pid, pid_t ppid,
 							   const char *comm), void *ctx);
 void lw_engine__on_hup(struct lw_engine *e, void (*fn)(void *ctx), void *ctx);
 void lw_engine__on_timer(struct lw_engine *e, void (*fn)(void *ctx, uint64_t now), void *ctx);

@@ -7,6 +7,7 @@
  * WATCHDOG=1), journald priority prefixes on stderr. SIGHUP reopens the report files; SIGTERM
  * writes final summaries and exits 0. `loopwatch status` talks to it over control.h's socket.
  */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
@@ -46,6 +47,8 @@
 #define RESCAN_GAP_NS (5 * S)		/* after lost events (exec events may be among them) */
 #define STATUS_EVERY_NS (5 * S)
 #define MAX_PROCS 65536
+#define FORK_SETTLE_NS (250 * MS)	/* a forked worker renames itself (setproctitle) first */
+#define FORKQ 4096			/* forks waiting to be matched */
 #define NERRORS 16
 
 enum pstate {
@@ -79,7 +82,16 @@ struct daemon {
 	struct lw_control *ctl;
 	struct lw_u64map *procs;	/* pid -> struct proc */
 	uint64_t started_real, started_mono;
-	uint64_t execs, matched, attaches, gave_up;
+	uint64_t execs, forks, matched, attaches, gave_up;
+	/* new processes from fork (pre-fork servers' workers never exec), matched once settled */
+	struct {
+		pid_t pid;
+		uint64_t due;
+	} forkq[FORKQ];
+	unsigned fq_head, fq_len;
+	int fq_overflow;		/* some were dropped: rescan /proc */
+	struct lw_site_rule *rules;	/* noise rules from [defaults] */
+	size_t nrules;
 	uint64_t next_pidfiles, next_status, next_watchdog, watchdog_ns;
 	uint64_t last_lost, next_rescan;
 	int has_pidfiles;
@@ -408,6 +420,37 @@ static void on_exec(void *ctx, pid_t pid, pid_t ppid, const char *comm)
 	}
 }
 
+/* Every new process on the host (BPF, sched_process_fork): match it a moment later, when a
+ * pre-fork worker has set its title and a fork+exec child has exec'd (then on_exec has it). */
+static void on_fork(void *ctx, pid_t pid, pid_t ppid, const char *comm)
+{
+	struct daemon *d = ctx;
+
+	(void)ppid;
+	(void)comm;
+	d->forks++;
+	if (!d->cfg->ntargets)
+		return;
+	if (d->fq_len == FORKQ) {
+		d->fq_overflow = 1;
+		return;
+	}
+	d->forkq[(d->fq_head + d->fq_len) % FORKQ].pid = pid;
+	d->forkq[(d->fq_head + d->fq_len) % FORKQ].due = lw_now_mono() + FORK_SETTLE_NS;
+	d->fq_len++;
+}
+
+static void match_forks(struct daemon *d, uint64_t now)
+{
+	while (d->fq_len && d->forkq[d->fq_head].due <= now) {
+		pid_t pid = d->forkq[d->fq_head].pid;
+
+		d->fq_head = (d->fq_head + 1) % FORKQ;
+		d->fq_len--;
+		consider(d, pid, now);	/* known ones (attached, pending, exec'd) are skipped */
+	}
+}
+
 /*
  * The watchdog is fed from the timer, and also from here: attaching or detaching many processes
  * in a row (the first pass, a mass exit, the final detaches) holds the loop, but each one emits
@@ -551,15 +594,21 @@ static void on_timer(void *ctx, uint64_t now)
 	if (lw_u64map__count(d->procs))
 		attach_due(d, now, ATTACH_BUDGET_NS);
 	check_execs(d, now);
+	match_forks(d, now);
 	if (d->has_pidfiles && now >= d->next_pidfiles) {
 		d->next_pidfiles = now + PIDFILE_EVERY_NS;
 		check_pidfiles(d);
 	}
 	/* exec events may have been lost with the others: look at /proc once */
 	lost = lw_engine__lost_events(d->e);
-	if (lost > d->last_lost && now >= d->next_rescan && d->cfg->ntargets) {
-		lw_warn("%llu events lost (ring buffer full): rescanning /proc for new matches",
-			(unsigned long long)(lost - d->last_lost));
+	if ((lost > d->last_lost || d->fq_overflow) && now >= d->next_rescan && d->cfg->ntargets) {
+		if (lost > d->last_lost)
+			lw_warn("%llu events lost (ring buffer full): rescanning /proc for new matches",
+				(unsigned long long)(lost - d->last_lost));
+		else
+			lw_warn("more than %d new processes at once: rescanning /proc for new matches",
+				FORKQ);
+		d->fq_overflow = 0;
 		d->last_lost = lost;
 		d->next_rescan = now + RESCAN_GAP_NS;
 		scan_proc(d, now);
@@ -606,6 +655,7 @@ static struct json_object *status_json(struct daemon *d)
 	json_object_object_add(o, "suppressed",
 			       json_object_new_int64((int64_t)lw_engine__suppressed(d->e)));
 	json_object_object_add(o, "execs_seen", json_object_new_int64((int64_t)d->execs));
+	json_object_object_add(o, "forks_seen", json_object_new_int64((int64_t)d->forks));
 	json_object_object_add(o, "matched", json_object_new_int64((int64_t)d->matched));
 	json_object_object_add(o, "attaches", json_object_new_int64((int64_t)d->attaches));
 	json_object_object_add(o, "gave_up", json_object_new_int64((int64_t)d->gave_up));
@@ -827,6 +877,52 @@ static void prepare_report_dir(struct daemon *d)
 			d->cfg->report_dir, strerror(errno), d->cfg->path);
 }
 
+/* [defaults] ignore = SITE, ... and site_threshold = SITE=DUR, ... as noise rules (the config
+ * checked them); they live as long as the daemon (d->rules) */
+static int noise_rules(struct daemon *d, struct lw_noise_opts *no)
+{
+	const char *lists[2] = { d->cfg->ignore, d->cfg->site_threshold };
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		char *copy, *item, *save = NULL;
+
+		if (!lists[i])
+			continue;
+		copy = strdup(lists[i]);
+		if (!copy)
+			return -ENOMEM;
+		for (item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+			struct lw_site_rule r = { 0 }, *nr;
+
+			while (isspace((unsigned char)*item))
+				item++;
+			while (*item && isspace((unsigned char)item[strlen(item) - 1]))
+				item[strlen(item) - 1] = 0;
+			if (!*item)
+				continue;
+			if (i == 0) {
+				r.pattern = strdup(item);
+				r.ignore = 1;
+			} else if (lw_site_rule_parse(item, &r)) {
+				continue;
+			}
+			nr = r.pattern ? realloc(d->rules, (d->nrules + 1) * sizeof(*nr)) : NULL;
+			if (!nr) {
+				free(r.pattern);
+				free(copy);
+				return -ENOMEM;
+			}
+			d->rules = nr;
+			d->rules[d->nrules++] = r;
+		}
+		free(copy);
+	}
+	no->rules = d->rules;
+	no->nrules = d->nrules;
+	return 0;
+}
+
 static int run(struct daemon *d)
 {
 	struct lw_engine_opts eo = { 0 };
@@ -844,9 +940,13 @@ static int run(struct daemon *d)
 	}
 	eo.summary_interval_ns = d->cfg->summary_interval_ns;
 	eo.want_exec = 1;
-	eo.noise.rate = 10;
-	eo.noise.window_ns = 60 * S;
+	eo.noise.rate = d->cfg->rate_limit ? d->cfg->rate_limit : 10;
+	eo.noise.window_ns = d->cfg->rate_window_ns ? d->cfg->rate_window_ns : 60 * S;
 	eo.noise.threshold_ns = d->cfg->defaults.threshold_ns;
+	if (noise_rules(d, &eo.noise)) {
+		lw_err("out of memory");
+		return EXIT_TRACE;
+	}
 	r = lw_engine__new(&eo, &d->e, err, sizeof(err));
 	if (r) {
 		lw_err("%s", err[0] ? err : strerror(-r));
@@ -856,6 +956,7 @@ static int run(struct daemon *d)
 	lw_engine__add_sink(d->e, lw_router__sink, d->router);
 	lw_engine__add_sink(d->e, state_sink, d);
 	lw_engine__on_exec(d->e, on_exec, d);
+	lw_engine__on_fork(d->e, on_fork, d);
 	lw_engine__on_hup(d->e, on_hup, d);
 	lw_engine__on_timer(d->e, on_timer, d);
 	if (d->cfg->control_socket) {
@@ -920,6 +1021,7 @@ int main(int argc, char **argv)
 	int r;
 
 	memset(&d, 0, sizeof(d));
+	lw_log_set_ident("loopwatchd");
 	/* under systemd, stderr goes to the journal: "<N>" priority prefixes */
 	if (stderr_is_journal())
 		lw_log_set_journal(1);
@@ -950,6 +1052,9 @@ int main(int argc, char **argv)
 	lw_engine__free(d.e);
 	lw_router__free(d.router);
 	lw_u64map__free(d.procs, NULL);
+	for (size_t i = 0; i < d.nrules; i++)
+		free(d.rules[i].pattern);
+	free(d.rules);
 	lw_config__free(d.cfg);
 	return r;
 }

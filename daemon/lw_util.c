@@ -12,6 +12,12 @@
 
 static int log_level = LW_LOG_NOTICE;
 static int log_journal;
+static const char *log_ident = "loopwatch";
+
+void lw_log_set_ident(const char *ident)
+{
+	log_ident = ident;
+}
 
 void lw_log_set_level(int level)
 {
@@ -41,7 +47,7 @@ void lw_log(int level, const char *fmt, ...)
 	if (log_journal)
 		fprintf(stderr, "<%d>%s\n", level, buf);
 	else
-		fprintf(stderr, "loopwatch: %s%s\n",
+		fprintf(stderr, "%s: %s%s\n", log_ident,
 			level <= LW_LOG_ERR ? "error: " : level == LW_LOG_WARN ? "warning: " : "", buf);
 }
 

@@ -24,6 +24,8 @@ void lw_log_set_level(int level);
 int lw_log_get_level(void);
 /* prefix each line with "<N>" (journald priority) instead of "loopwatch: " */
 void lw_log_set_journal(int on);
+/* the name before each line outside the journal ("loopwatch", "loopwatchd"); a static string */
+void lw_log_set_ident(const char *ident);
 void lw_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define lw_err(...) lw_log(LW_LOG_ERR, __VA_ARGS__)
 #define lw_warn(...) lw_log(LW_LOG_WARN, __VA_ARGS__)

@@ -1562,6 +1562,8 @@ struct json_object *lw_session__end_record(struct lw_session *s, const char *rea
 {
 	struct json_object *o = lw_j_record("end", s->pid, lw_now_real());
 
+	if (s->target[0])
+		json_object_object_add(o, "target_name", json_object_new_string(s->target));
 	json_object_object_add(o, "reason", json_object_new_string(reason));
 	json_object_object_add(o, "lost_events", json_object_new_int64((int64_t)lost_events));
 	json_object_object_add(o, "duration_s",

@@ -478,6 +478,64 @@ class Service(DaemonTest):
                                 "too few of the 2.5 s processes were traced")
         self.assertTrue(starts <= {a.pid for a in procs})
 
+    def test_prefork_workers(self):
+        """A pre-fork server (gunicorn's model): the master is traced when the daemon starts,
+        its workers are forked afterwards and never exec; they are found and traced too, and
+        each one's blocked loop is reported under its own pid. The master's end record and
+        every worker's carry the target's name."""
+        master = self.app("--prefork", "2")
+        wait_for(lambda: "master" in master.text(), 20, what="master up")
+        d = self.daemon("[target web]\ncmdline = %s\n" % self.tag)
+        d.wait_ready()
+        self.assertEqual(d.attached("web"), [master.pid])
+        open(os.path.join(master.ctl, "fork"), "w").close()
+        wait_for(lambda: '"workers"' in master.text(), 20, what="workers forked")
+        workers = [json.loads(l) for l in master.text().splitlines()
+                   if l.startswith('{"workers"')][0]["workers"]
+        wait_for(lambda: d.attached("web") == sorted([master.pid] + workers), 20,
+                 what="workers attached")
+        master.block()
+        wait_for(lambda: master.text().count('"block": 1') == 2, 20, what="both workers blocked")
+        wait_for(lambda: {r["pid"] for r in d.records("web", "slow_callback")
+                          if not r["in_progress"]} >= set(workers), 20,
+                 what="a slow callback from each worker")
+        for w in workers:
+            rec = [r for r in d.records("web", "slow_callback", pid=w) if not r["in_progress"]][0]
+            self.assertEqual(rec["callback"]["task_name"], "blocker")
+            self.assertEqual(rec["target_name"], "web")
+            self.assertGreater(rec["duration_ms"], 250)
+        self.assertGreater(d.status()["forks_seen"], 0)
+        master.stop()
+        wait_for(lambda: not d.attached("web"), 20, what="all detached")
+        ends = d.records("web", "end")
+        self.assertEqual({r["pid"] for r in ends}, {master.pid, *workers})
+        self.assertTrue(all(r["target_name"] == "web" for r in ends), ends)
+        self.assertEqual(d.stop(), 0, d.stderr())
+
+    def test_noise_keys(self):
+        """[defaults] rate_limit: of 5 blocks of one site, 2 records are written and the other
+        3 are counted in a suppressed record; the summary counts all 5."""
+        d = self.daemon("[defaults]\nrate_limit = 2/1m\nsite_threshold = Other.site=5s\n"
+                        "[target app]\ncmdline = %s\n" % self.tag)
+        d.wait_ready()
+        a = self.app()
+        a.wait_ready()
+        wait_for(lambda: d.attached("app") == [a.pid], 20, what="attached")
+        for _ in range(5):
+            a.block()
+        a.stop()
+        wait_for(lambda: d.records("app", "end", pid=a.pid), 20, what="end record")
+        slow = [r for r in d.records("app", "slow_callback", pid=a.pid)
+                if not r["in_progress"] and r["callback"]["qualname"] == "blocker"]
+        self.assertEqual(len([r for r in slow if not r.get("escalated")]), 2, slow)
+        sup = [r for r in d.records("app", "suppressed", pid=a.pid)
+               if r["record_type"] == "slow_callback" and r["site"]["qualname"] == "blocker"]
+        self.assertEqual(sum(r["count"] for r in sup) + len(slow), 5, sup)
+        final = [r for r in d.records("app", "summary", pid=a.pid) if r["final"]][-1]
+        site = [x for x in final["sites"] if x["qualname"] == "blocker"][0]
+        self.assertEqual(site["count"], 5)
+        self.assertEqual(d.stop(), 0, d.stderr())
+
     def test_hundred_processes(self):
         """100 traced processes at once: one set of BPF programs, every one attached and
         reported, then all detached."""

@@ -11,9 +11,9 @@ then watches CTLDIR:
                   (MARK:block), once per file; the program prints a JSON line per block.
   CTLDIR/stop     exit 0.
 --pidfile PATH writes the pid there once the loop runs (after the exec, as daemons do).
---poll S checks CTLDIR every S seconds (default 0.02). --exit-after S exits by itself after S seconds (short-lived processes); --reexec replaces the
-process with the same program (same pid, same TAG) after its first block; the new image waits
-for the next block file (--first N).
+--prefork N: a pre-fork server (gunicorn's model): the process prints "master <pid>", waits for
+CTLDIR/fork, then forks N workers that never exec (same command line as the master); each
+runs the loop above and prints "ready <pid>"; the master prints {"workers": [...]} and waits.
 """
 import asyncio
 import json
@@ -64,4 +64,25 @@ async def main():
         await asyncio.sleep(POLL)
 
 
-asyncio.run(main())
+def prefork(n):
+    print("master %d" % os.getpid(), flush=True)
+    while not os.path.exists(os.path.join(CTL, "fork")):
+        time.sleep(0.02)
+    kids = []
+    for _ in range(n):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                asyncio.run(main())
+            finally:
+                os._exit(0)
+        kids.append(pid)
+    print(json.dumps({"workers": kids}), flush=True)
+    for pid in kids:
+        os.waitpid(pid, 0)
+
+
+if "--prefork" in sys.argv:
+    prefork(int(sys.argv[sys.argv.index("--prefork") + 1]))
+else:
+    asyncio.run(main())
