@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include "config.h"
 #include "lw_util.h"
+#include "noise.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -110,6 +111,63 @@ static int p_formats(const char *v, void *dst, char *why, size_t whylen)
 	}
 	*(unsigned *)dst = bits;
 	return 0;
+}
+
+/* "N" or "N/DURATION": records per site and window (the window goes in the next field) */
+static int p_rate(const char *v, void *dst, char *why, size_t whylen)
+{
+	struct lw_config *c = (struct lw_config *)((char *)dst - offsetof(struct lw_config,
+									rate_limit));
+	uint64_t win = 60000000000ull;
+	char *end;
+	unsigned long n = strtoul(v, &end, 10);
+
+	if (end == v || !n || n > 1000000 || (*end && *end != '/') ||
+	    (*end == '/' && (lw_parse_duration(end + 1, &win) || win < 1000000000ull))) {
+		snprintf(why, whylen,
+			 "expected records per site and window like 10/1m (N between 1 and "
+			 "1000000, a window of at least 1s; 10/1m when unset)");
+		return -EINVAL;
+	}
+	c->rate_limit = (unsigned)n;
+	c->rate_window_ns = win;
+	return 0;
+}
+
+static int set_str(const char *v, void *dst);
+
+/* comma-separated "SITE=DURATION" items, each checked */
+static int p_site_thresholds(const char *v, void *dst, char *why, size_t whylen)
+{
+	char *copy = strdup(v), *item, *save = NULL;
+	int n = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		struct lw_site_rule r;
+
+		while (isspace((unsigned char)*item))
+			item++;
+		if (!*item)
+			continue;
+		if (lw_site_rule_parse(item, &r)) {
+			snprintf(why, whylen,
+				 "'%.60s' is not SITE=DURATION (e.g. Ledger.flush=500ms, "
+				 "app.py:42=1s; comma-separated)",
+				 item);
+			free(copy);
+			return -EINVAL;
+		}
+		free(r.pattern);
+		n++;
+	}
+	free(copy);
+	if (!n) {
+		snprintf(why, whylen, "expected SITE=DURATION items, comma-separated");
+		return -EINVAL;
+	}
+	return set_str(v, dst);
 }
 
 static int p_mode(const char *v, void *dst, char *why, size_t whylen)
@@ -289,6 +347,9 @@ static const struct key_def keys[] = {
 	{ "block_threshold", S_DEFAULTS | S_TARGET, TUNE(block_threshold_ns), p_duration },
 	{ "mode", S_DEFAULTS | S_TARGET, TUNE(precise), p_mode },
 	{ "asyncio_hooks", S_DEFAULTS | S_TARGET, TUNE(no_hooks), p_no_bool },
+	{ "rate_limit", S_DEFAULTS, CFG(rate_limit), p_rate },
+	{ "ignore", S_DEFAULTS, CFG(ignore), p_text },
+	{ "site_threshold", S_DEFAULTS, CFG(site_threshold), p_site_thresholds },
 	{ "control_socket", S_DAEMON, CFG(control_socket), p_socket },
 	{ "log_level", S_DAEMON, CFG(log_level), p_log_level },
 	{ "exe", S_TARGET, TGT(match.exe), p_abs_path },
@@ -774,6 +835,8 @@ void lw_config__free(struct lw_config *c)
 	free(c->path);
 	free(c->report_dir);
 	free(c->control_socket);
+	free(c->ignore);
+	free(c->site_threshold);
 	free(c);
 }
 

@@ -52,6 +52,11 @@ struct lw_config {
 	uint64_t summary_interval_ns;
 	/* [defaults] */
 	struct lw_tuning defaults;
+	/* noise control ([defaults] only: one budget per site across the host's targets) */
+	unsigned rate_limit;		/* records per site and window; 0 = the default (10) */
+	uint64_t rate_window_ns;	/* 0 = the default (1m) */
+	char *ignore;			/* "SITE, SITE": never written, counted still */
+	char *site_threshold;		/* "SITE=DUR, SITE=DUR" (checked at load) */
 	/* [daemon] */
 	char *control_socket;		/* NULL = no control socket ("none") */
 	int log_level;			/* enum lw_log_level */

@@ -37,11 +37,20 @@ class Noise(unittest.TestCase):
         sup = [r for r in lw.records("suppressed") if r["record_type"] == "slow_callback"]
         by = lambda q: [r for r in slow if r["callback"]["qualname"] == q]
         sensor = by("Sensor.poll")
-        # the first 10 (the default rate), plus the escalation (80 ms against ~12 ms)
+        # the first 10 (the default rate), plus the escalation (80 ms against ~12 ms). A site is
+        # the callback and the frame it was slow in: on a loaded machine a call may be caught
+        # in another frame now and then, a site of its own with its own 10. Another call
+        # preempted for long enough may escalate too.
         esc = [r for r in sensor if r.get("escalated")]
-        self.assertEqual(len(esc), 1, [r["duration_ms"] for r in sensor])
-        self.assertGreater(esc[0]["duration_ms"], 70)
-        self.assertEqual(len(sensor), 11)
+        self.assertTrue([r for r in esc if r["duration_ms"] > 70], [r["duration_ms"] for r in sensor])
+        self.assertLessEqual(len(esc), 3, [r["duration_ms"] for r in sensor])
+        frames = lambda r: (r["stack"][0]["function"], r["stack"][0]["line"]) if r["stack"] else None
+        plain = [r for r in sensor if not r.get("escalated")]
+        per_frame = {}
+        for r in plain:
+            per_frame.setdefault(frames(r), []).append(r)
+        self.assertEqual(max(len(v) for v in per_frame.values()), 10, per_frame.keys())
+        self.assertLessEqual(len(plain), 10 * len(per_frame))
         dropped = sum(r["count"] for r in sup if r["site"]["qualname"] == "Sensor.poll")
         # nothing lost: written + suppressed == what the target did
         self.assertEqual(len(sensor) + dropped, truth["Sensor.poll"])

@@ -232,6 +232,39 @@ static void test_errors_name_line_and_key(void **state)
 		  (const char *const[]){ "t.conf:2:", "'comm' belongs in [target NAME]", NULL });
 }
 
+static void test_noise_keys(void **state)
+{
+	struct lw_config *c;
+
+	(void)state;
+	c = parse_ok("[defaults]\nrate_limit = 3/30s\nignore = Noisy.tick, health.py:*\n"
+		     "site_threshold = Cache.*=50ms, app.py:42=1s\n");
+	assert_int_equal(c->rate_limit, 3);
+	assert_int_equal(c->rate_window_ns, 30000000000ull);
+	assert_string_equal(c->ignore, "Noisy.tick, health.py:*");
+	assert_string_equal(c->site_threshold, "Cache.*=50ms, app.py:42=1s");
+	lw_config__free(c);
+	c = parse_ok("[defaults]\nrate_limit = 20\n");
+	assert_int_equal(c->rate_limit, 20);
+	assert_int_equal(c->rate_window_ns, 60000000000ull);
+	lw_config__free(c);
+	c = parse_ok("[defaults]\nthreshold = 50ms\n");
+	assert_int_equal(c->rate_limit, 0);	/* unset: the daemon's default */
+	assert_null(c->ignore);
+	lw_config__free(c);
+	parse_bad("[defaults]\nrate_limit = lots\n",
+		  (const char *const[]){ "t.conf:2:", "10/1m", NULL });
+	parse_bad("[defaults]\nrate_limit = 0\n", (const char *const[]){ "t.conf:2:", NULL });
+	parse_bad("[defaults]\nrate_limit = 5/10ms\n",
+		  (const char *const[]){ "t.conf:2:", "at least 1s", NULL });
+	parse_bad("[defaults]\nsite_threshold = Cache.warm\n",
+		  (const char *const[]){ "t.conf:2:", "'Cache.warm' is not SITE=DURATION", NULL });
+	parse_bad("[defaults]\nsite_threshold = a=1s, b=soon\n",
+		  (const char *const[]){ "t.conf:2:", "'b=soon'", NULL });
+	parse_bad("[target a]\ncomm = x\nrate_limit = 5\n",
+		  (const char *const[]){ "t.conf:3:", "'rate_limit' belongs in [defaults]", NULL });
+}
+
 static void test_all_errors_reported(void **state)
 {
 	char line[400];
@@ -298,6 +331,7 @@ int main(void)
 		cmocka_unit_test(test_matchers_and_names),
 		cmocka_unit_test(test_layout_tolerance),
 		cmocka_unit_test(test_errors_name_line_and_key),
+		cmocka_unit_test(test_noise_keys),
 		cmocka_unit_test(test_all_errors_reported),
 		cmocka_unit_test(test_nul_byte),
 		cmocka_unit_test(test_load_file),
