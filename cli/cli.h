@@ -16,7 +16,7 @@ struct lw_cli_opts {
 	uint64_t duration_ns;
 	uint64_t summary_interval_ns;
 	const char *output;
-	const char *format;		/* "text" or "json" */
+	const char *format;		/* "text" or "json"; report also trace, folded, html */
 	int precise;
 	enum lw_runtime runtime;
 	int no_sampling;
@@ -32,6 +32,11 @@ struct lw_cli_opts {
 	uint64_t window_ns;
 	struct lw_site_rule rules[64];	/* --ignore, --site-threshold */
 	size_t nrules;
+	/* report: what to read back (checked by lw_cli_report) */
+	const char *since;		/* --since TIME */
+	const char *until;		/* --until TIME */
+	const char *site;		/* --site PATTERN */
+	const char *weight;		/* --weight blocked|cpu|wall */
 };
 
 /* 0, or the exit status for bad usage (2) after printing why */

@@ -25,7 +25,8 @@
 static const char usage_text[] =
 	"Usage: loopwatch --pid PID [options]   trace one process until Ctrl-C, SIGTERM, --duration or its exit\n"
 	"       loopwatch check --pid PID       what runtime was found and which probes would attach\n"
-	"       loopwatch report FILE...        read JSON Lines reports back\n"
+	"       loopwatch report [options] FILE...  read JSON Lines reports back: tables, exports\n"
+	"       loopwatch status [SOCKET|CONFIG] [--format json]  what loopwatchd is tracing\n"
 	"       loopwatch --version | --help\n"
 	"\n"
 	"Options:\n"
@@ -46,6 +47,16 @@ static const char usage_text[] =
 	"  -q, --quiet                 no live lines, summary only\n"
 	"      --top                   a live view, redrawn every second (sites, loop utilization)\n"
 	"  -v, --verbose               debug messages on stderr\n"
+	"\n"
+	"Report options (FILE: NAME.jsonl reads its rotated NAME.jsonl.N too):\n"
+	"      --format text|json|trace|folded|html   tables, the tables as JSON, Chrome/Perfetto\n"
+	"                              trace, folded stacks, or a self-contained HTML page\n"
+	"  -o, --output FILE           write the report to FILE instead of stdout\n"
+	"  -p, --pid PID               only this process\n"
+	"      --since TIME            only records from TIME: RFC 3339, or ago: 10m, '1h ago'\n"
+	"      --until TIME            only records up to TIME\n"
+	"      --site PATTERN          only this site: qualname, file:line, or a glob\n"
+	"      --weight wall|blocked|cpu  what folded stacks and the flame graph count (wall)\n"
 	"\n"
 	"Durations: 250us, 10ms, 1.5s, 2m (a bare number is milliseconds).\n"
 	"Exit status: 0 success, 1 could not trace (the message says why), 2 bad usage.\n";
@@ -102,6 +113,10 @@ enum {
 	OPT_IGNORE,
 	OPT_SITE_THRESHOLD,
 	OPT_TOP,
+	OPT_SINCE,
+	OPT_UNTIL,
+	OPT_SITE,
+	OPT_WEIGHT,
 };
 
 static const struct option long_opts[] = {
@@ -119,6 +134,10 @@ static const struct option long_opts[] = {
 	{ "ignore", required_argument, NULL, OPT_IGNORE },
 	{ "site-threshold", required_argument, NULL, OPT_SITE_THRESHOLD },
 	{ "top", no_argument, NULL, OPT_TOP },
+	{ "since", required_argument, NULL, OPT_SINCE },
+	{ "until", required_argument, NULL, OPT_UNTIL },
+	{ "site", required_argument, NULL, OPT_SITE },
+	{ "weight", required_argument, NULL, OPT_WEIGHT },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -166,9 +185,30 @@ int lw_cli_parse(int argc, char **argv, struct lw_cli_opts *o)
 			o->output = optarg;
 			break;
 		case OPT_FORMAT:
-			if (strcmp(optarg, "text") && strcmp(optarg, "json"))
-				return usage_error("invalid --format '%s': expected text or json", optarg);
+			/* trace, folded and html are report formats: main() checks the command */
+			if (strcmp(optarg, "text") && strcmp(optarg, "json") &&
+			    strcmp(optarg, "trace") && strcmp(optarg, "folded") &&
+			    strcmp(optarg, "html"))
+				return usage_error("invalid --format '%s': expected text or json "
+						   "(report also takes trace, folded or html)",
+						   optarg);
 			o->format = optarg;
+			break;
+		case OPT_SINCE:
+			o->since = optarg;
+			break;
+		case OPT_UNTIL:
+			o->until = optarg;
+			break;
+		case OPT_SITE:
+			o->site = optarg;
+			break;
+		case OPT_WEIGHT:
+			if (strcmp(optarg, "wall") && strcmp(optarg, "blocked") &&
+			    strcmp(optarg, "cpu"))
+				return usage_error("invalid --weight '%s': expected wall, "
+						   "blocked or cpu", optarg);
+			o->weight = optarg;
 			break;
 		case OPT_PRECISE:
 			o->precise = 1;
@@ -401,6 +441,22 @@ int main(int argc, char **argv)
 		return r;
 	}
 	lw_log_set_level(o.verbose ? LW_LOG_DEBUG : LW_LOG_NOTICE);
+	if (!o.help && !o.version && !(cmd && strcmp(cmd, "report") == 0)) {
+		/* options only `report` takes */
+		const char *only = strcmp(o.format, "text") && strcmp(o.format, "json") ?
+				   "--format" : o.since ? "--since" : o.until ? "--until" :
+				   o.site ? "--site" : o.weight ? "--weight" : NULL;
+
+		if (only && strcmp(only, "--format") == 0)
+			r = usage_error("invalid --format '%s': expected text or json (%s is a "
+					"format of 'loopwatch report')", o.format, o.format);
+		else if (only)
+			r = usage_error("%s is an option of 'loopwatch report'", only);
+		if (only) {
+			lw_cli_free(&o);
+			return r;
+		}
+	}
 	if (o.help) {
 		fputs(usage_text, stdout);
 		r = 0;
