@@ -81,7 +81,7 @@ printf '\003Cache.*=50ms' > $S/fuzz_args/rule; printf '\004*.py:1?\napp.py:12' >
 mkdir -p $S/fuzz_report
 if [ -n "$LW_SEED_RECORDS" ]; then
 	i=0
-	for f in $LW_SEED_RECORDS; do i=$((i + 1)); head -c 60000 "$f" > $S/fuzz_report/rec$i; done
+	for f in $LW_SEED_RECORDS; do i=$((i + 1)); { printf "\\$((i % 4))"; head -c 60000 "$f"; } > $S/fuzz_report/rec$i; done
 fi
 
 # CPython memory images
