@@ -109,6 +109,11 @@ static int p_formats(const char *v, void *dst, char *why, size_t whylen)
 		snprintf(why, whylen, "expected any of jsonl, prometheus, trace, folded");
 		return -EINVAL;
 	}
+	if ((bits & (LW_FMT_TRACE | LW_FMT_FOLDED)) && !(bits & LW_FMT_JSONL)) {
+		snprintf(why, whylen,
+			 "trace and folded files are built from the JSONL file: add jsonl");
+		return -EINVAL;
+	}
 	*(unsigned *)dst = bits;
 	return 0;
 }

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include "daemon_sinks.h"
+#include "export.h"
 #include "jsonrec.h"
 #include "lw_util.h"
 #include "prom.h"
+#include "report_data.h"
 #include "sinks.h"
 #include "u64map.h"
 
@@ -18,25 +20,19 @@
 #define ERROR_LOG_GAP_NS 30000000000ull /* repeated write errors: one line per 30 s */
 
 /*
- * EXPORTER HOOK: list the trace and folded-stack exporters here when they exist, e.g.
- *	extern const struct lw_exporter lw_trace_exporter;	(daemon/export_trace.c)
- *	&lw_trace_exporter,
+ * formats = trace / folded: DIR/NAME.trace.json (Chrome/Perfetto trace) and DIR/NAME.folded
+ * (folded stacks, wall time in microseconds), rebuilt every summary interval, when records came
+ * in, from the JSONL file itself (the current one and the last rotated one), by the same code as
+ * `loopwatch report --format trace|folded`: one implementation, files that always agree with
+ * the JSONL, and no memory that grows with the run.
  */
-static const struct lw_exporter *const exporters[] = {
-	NULL,
+static const struct {
+	unsigned format;
+	const char *suffix;
+} export_formats[] = {
+	{ LW_FMT_TRACE, ".trace.json" },
+	{ LW_FMT_FOLDED, ".folded" },
 };
-
-const struct lw_exporter *lw_exporter_find(unsigned format)
-{
-	size_t i;
-
-	for (i = 0; i < LW_ARRAY_SIZE(exporters); i++)
-		if (exporters[i] && exporters[i]->format == format)
-			return exporters[i];
-	return NULL;
-}
-
-static const unsigned export_formats[] = { LW_FMT_TRACE, LW_FMT_FOLDED };
 #define NEXPORT LW_ARRAY_SIZE(export_formats)
 
 struct route {
@@ -51,10 +47,10 @@ struct route {
 	uint64_t prom_last;		/* last attempt */
 	uint64_t prom_errors;
 	uint64_t prom_writes;
-	struct {
-		const struct lw_exporter *ex;
-		void *state;
-	} exp[NEXPORT];
+	char *export_path[NEXPORT];	/* NULL: format not asked for */
+	uint64_t exported_at;		/* records when the exports were last built */
+	uint64_t export_last;		/* last attempt (CLOCK_MONOTONIC) */
+	uint64_t export_errors, export_writes;
 	uint64_t records, slow_callbacks, blocking_calls, slow_ticks;
 	uint64_t errors_logged;		/* write_errors when last logged */
 	uint64_t next_log;
@@ -95,7 +91,8 @@ static void route_error(struct route *rt, const char *fmt, ...)
 
 static uint64_t route_errors(const struct route *rt)
 {
-	return rt->dropped + rt->prom_errors + (rt->j ? lw_jsonl__errors(rt->j) : 0);
+	return rt->dropped + rt->prom_errors + rt->export_errors +
+	       (rt->j ? lw_jsonl__errors(rt->j) : 0);
 }
 
 static void open_jsonl(struct lw_router *r, struct route *rt, uint64_t now)
@@ -139,12 +136,6 @@ int lw_router__new(const struct lw_config *c, lw_router_error_fn on_error, void 
 	if (!r->r)
 		goto fail;
 	r->n = c->ntargets;
-	for (k = 0; k < NEXPORT; k++)
-		if ((c->formats & export_formats[k]) && !lw_exporter_find(export_formats[k]))
-			lw_log(LW_LOG_NOTICE,
-			       "formats = %s: that exporter is not available in this "
-			       "build yet; the other formats are written",
-			       export_formats[k] == LW_FMT_TRACE ? "trace" : "folded");
 	for (i = 0; i < r->n; i++) {
 		struct route *rt = &r->r[i];
 
@@ -162,22 +153,12 @@ int lw_router__new(const struct lw_config *c, lw_router_error_fn on_error, void 
 			rt->prom_dirty = 1;
 		}
 		for (k = 0; k < NEXPORT; k++) {
-			const struct lw_exporter *ex;
-			char *path;
-
-			if (!(c->formats & export_formats[k]))
+			if (!(c->formats & export_formats[k].format) || !rt->jsonl_path)
 				continue;
-			ex = lw_exporter_find(export_formats[k]);
-			if (!ex)
-				continue;
-			path = join_path(c->report_dir, rt->t->name, ex->suffix);
-			if (!path)
+			rt->export_path[k] = join_path(c->report_dir, rt->t->name,
+						       export_formats[k].suffix);
+			if (!rt->export_path[k])
 				goto fail;
-			if (ex->open(path, &rt->exp[k].state) == 0)
-				rt->exp[k].ex = ex;
-			else
-				route_error(rt, "cannot open %s", path);
-			free(path);
 		}
 	}
 	*out = r;
@@ -199,8 +180,7 @@ void lw_router__free(struct lw_router *r)
 		lw_jsonl__close(rt->j);
 		lw_prom__free(rt->prom);
 		for (k = 0; k < NEXPORT; k++)
-			if (rt->exp[k].ex)
-				rt->exp[k].ex->close(rt->exp[k].state);
+			free(rt->export_path[k]);
 		free(rt->jsonl_path);
 		free(rt->prom_path);
 	}
@@ -241,7 +221,6 @@ void lw_router__sink(void *ctx, struct json_object *rec)
 	const char *type = lw_j_get_str(rec, "type");
 	pid_t pid = (pid_t)lw_j_get_int(rec, "pid", 0);
 	struct route *rt;
-	size_t k;
 	int ti;
 
 	if (!type)
@@ -275,9 +254,6 @@ void lw_router__sink(void *ctx, struct json_object *rec)
 		if (!strcmp(type, "start") || !strcmp(type, "summary") || !strcmp(type, "end"))
 			rt->prom_dirty = 1;
 	}
-	for (k = 0; k < NEXPORT; k++)
-		if (rt->exp[k].ex)
-			rt->exp[k].ex->record(rt->exp[k].state, rec);
 	/* nothing of a process follows its end record (the engine flushes suppressed counts
 	 * before it) */
 	if (strcmp(type, "end") == 0)
@@ -287,7 +263,7 @@ void lw_router__sink(void *ctx, struct json_object *rec)
 void lw_router__reopen(struct lw_router *r)
 {
 	uint64_t now = lw_now_mono();
-	size_t i, k;
+	size_t i;
 
 	for (i = 0; i < r->n; i++) {
 		struct route *rt = &r->r[i];
@@ -301,9 +277,6 @@ void lw_router__reopen(struct lw_router *r)
 			rt->next_open = 0;
 			open_jsonl(r, rt, now);
 		}
-		for (k = 0; k < NEXPORT; k++)
-			if (rt->exp[k].ex && rt->exp[k].ex->reopen)
-				rt->exp[k].ex->reopen(rt->exp[k].state);
 		rt->prom_dirty = 1;
 	}
 }
@@ -325,6 +298,72 @@ static void write_prom(struct lw_router *r, struct route *rt, uint64_t now)
 	rt->prom_dirty = 0;
 }
 
+/* read one JSONL file into rd (missing is fine: not rotated yet) */
+static int load_jsonl(struct lw_report_data *rd, const char *path)
+{
+	FILE *f = fopen(path, "re");
+	int e;
+
+	if (!f)
+		return errno == ENOENT ? 0 : -errno;
+	e = lw_rd__load_stream(rd, f, path);
+	fclose(f);
+	return e;
+}
+
+static void write_exports(struct route *rt, uint64_t now)
+{
+	struct lw_report_data *rd = NULL;
+	char rotated[4200], err[512];
+	size_t k;
+	int e;
+
+	rt->export_last = now;
+	snprintf(rotated, sizeof(rotated), "%s.1", rt->jsonl_path);
+	e = lw_rd__new(&rd);
+	if (!e)
+		e = load_jsonl(rd, rotated);
+	if (!e)
+		e = load_jsonl(rd, rt->jsonl_path);
+	if (!e)
+		e = lw_rd__finish(rd, NULL);
+	if (e) {
+		rt->export_errors++;
+		route_error(rt, "cannot read %s back for the trace/folded files: %s",
+			    rt->jsonl_path, strerror(-e));
+		lw_rd__free(rd);
+		return;
+	}
+	for (k = 0; k < NEXPORT; k++) {
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *m;
+
+		if (!rt->export_path[k])
+			continue;
+		m = open_memstream(&buf, &len);
+		if (!m) {
+			rt->export_errors++;
+			continue;
+		}
+		if (export_formats[k].format == LW_FMT_TRACE)
+			e = lw_export_trace(m, rd);
+		else
+			e = lw_export_folded(m, rd, LW_WEIGHT_WALL);
+		if (fclose(m) || e) {
+			rt->export_errors++;
+			route_error(rt, "cannot render %s", rt->export_path[k]);
+		} else if (lw_write_file_atomic(rt->export_path[k], buf, len, err, sizeof(err))) {
+			rt->export_errors++;
+			route_error(rt, "%s", err);
+		} else {
+			rt->export_writes++;
+		}
+		free(buf);
+	}
+	lw_rd__free(rd);
+}
+
 void lw_router__tick(struct lw_router *r, uint64_t now, int force)
 {
 	uint64_t every = r->c->summary_interval_ns;
@@ -337,6 +376,11 @@ void lw_router__tick(struct lw_router *r, uint64_t now, int force)
 		if (rt->prom && (force || !rt->prom_last || now - rt->prom_last >= every ||
 				 (rt->prom_dirty && now - rt->prom_last >= PROM_MIN_GAP_NS)))
 			write_prom(r, rt, now);
+		if ((rt->export_path[0] || rt->export_path[1]) && rt->records != rt->exported_at &&
+		    (force || now - rt->export_last >= every)) {
+			rt->exported_at = rt->records;
+			write_exports(rt, now);
+		}
 		if (rt->jsonl_path && !rt->j)
 			open_jsonl(r, rt, now);
 		if (rt->j && lw_jsonl__errors(rt->j) && lw_jsonl__last_error(rt->j)[0])

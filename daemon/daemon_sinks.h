@@ -4,7 +4,8 @@
  * "target_name" the session puts in it (or, for the few records without one, by pid):
  *   DIR/NAME.jsonl   every record (struct lw_jsonl: rotated by size, reopened on SIGHUP)
  *   DIR/NAME.prom    Prometheus text, atomically replaced (prom.h)
- *   trace / folded   through the exporter hook below, once those exporters exist
+ *   DIR/NAME.trace.json, DIR/NAME.folded   (formats = trace, folded) rebuilt every summary
+ *                    interval from the JSONL files, as `loopwatch report` would
  * A file that cannot be opened or written is counted, logged (rate-limited) and retried; the
  * in-memory aggregates are never touched by a write failure.
  */
@@ -20,22 +21,6 @@
 struct json_object;
 struct lw_router;
 
-/*
- * EXPORTER HOOK (formats = trace, folded). Another engineer writes the Perfetto trace and the
- * folded-stack exporters; each plugs in as one of these, returned by lw_exporter_find() (the
- * table in daemon_sinks.c, empty for now). The router opens one per target as DIR/NAME+suffix,
- * feeds it every record of that target, reopens it on SIGHUP and closes it at exit. Until an
- * exporter is listed, the format is accepted in the config and logged as not available yet.
- */
-struct lw_exporter {
-	unsigned format;		/* LW_FMT_TRACE or LW_FMT_FOLDED */
-	const char *suffix;		/* ".perfetto-trace", ".folded" */
-	int (*open)(const char *path, void **state);		/* 0 or -errno */
-	void (*record)(void *state, struct json_object *rec);
-	int (*reopen)(void *state);				/* SIGHUP */
-	void (*close)(void *state);				/* flush and close */
-};
-const struct lw_exporter *lw_exporter_find(unsigned format);
 
 /* errors the router meets go to this callback too (the daemon keeps the last ones for status) */
 typedef void (*lw_router_error_fn)(void *ctx, const char *msg);

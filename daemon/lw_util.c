@@ -297,6 +297,61 @@ int lw_parse_proc_stat(const char *text, char *state, unsigned long *flags)
 	return 0;
 }
 
+int lw_write_file_atomic(const char *path, const char *buf, size_t len, char *err, size_t errlen)
+{
+	char tmp[4200];
+	const char *base = lw_basename(path);
+	size_t off = 0;
+	int fd = -1, r;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%.*s.%s.tmp", (int)(base - path), path, base) >=
+	    sizeof(tmp)) {
+		snprintf(err, errlen, "path too long: %s", path);
+		return -ENAMETOOLONG;
+	}
+	/* a temp file left by a crash, or something planted there: never write through it */
+	if (unlink(tmp) && errno != ENOENT) {
+		r = -errno;
+		snprintf(err, errlen, "cannot remove %s: %s", tmp, strerror(-r));
+		return r;
+	}
+	fd = lw_open_report(tmp, O_EXCL | O_TRUNC);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(-fd));
+		return fd;
+	}
+	while (off < len) {
+		ssize_t w = write(fd, buf + off, len - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			r = w < 0 ? -errno : -EIO;
+			snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(-r));
+			goto fail;
+		}
+		off += (size_t)w;
+	}
+	r = close(fd);
+	fd = -1;
+	if (r) {
+		r = -errno;
+		snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(-r));
+		goto fail;
+	}
+	if (rename(tmp, path)) {
+		r = -errno;
+		snprintf(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(-r));
+		goto fail;
+	}
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	return r;
+}
+
 pid_t lw_ns_pid(const char *proc_root, pid_t pid)
 {
 	char path[128], *text = NULL;

@@ -62,6 +62,10 @@ int lw_read_file(const char *path, size_t max, char **out, size_t *len);
 /* Open a report file for appending: O_NOFOLLOW, O_CLOEXEC, mode 0640. Returns fd or -errno. */
 int lw_open_report(const char *path, int extra_flags);
 
+/* Replace path with buf atomically: a temp file beside it (O_EXCL, no symlinks, 0640), then
+ * rename. 0, or -errno with a message in err. */
+int lw_write_file_atomic(const char *path, const char *buf, size_t len, char *err, size_t errlen);
+
 /* The pid a process has in its own (innermost) pid namespace: the last value of NSpid in
  * /proc/PID/status; pid itself when that cannot be read. */
 pid_t lw_ns_pid(const char *proc_root, pid_t pid);

@@ -482,64 +482,18 @@ static void forget_ended(struct lw_prom *p)
 
 int lw_prom__write(struct lw_prom *p, const char *path, char *err, size_t errlen)
 {
-	char tmp[4200], *buf = NULL;
-	const char *base = lw_basename(path);
-	size_t len = 0, off = 0;
-	int fd = -1, r;
+	char *buf = NULL;
+	size_t len = 0;
+	int r;
 
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%.*s.%s.tmp", (int)(base - path), path, base) >=
-	    sizeof(tmp)) {
-		snprintf(err, errlen, "path too long: %s", path);
-		return -ENAMETOOLONG;
-	}
 	r = lw_prom__render(p, &buf, &len);
 	if (r) {
 		snprintf(err, errlen, "out of memory rendering %s", path);
 		return r;
 	}
-	/* a temp file left by a crash, or something planted there: never write through it */
-	if (unlink(tmp) && errno != ENOENT) {
-		r = -errno;
-		snprintf(err, errlen, "cannot remove %s: %s", tmp, strerror(-r));
-		goto out;
-	}
-	fd = lw_open_report(tmp, O_EXCL | O_TRUNC);
-	if (fd < 0) {
-		r = fd;
-		snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(-r));
-		goto out;
-	}
-	while (off < len) {
-		ssize_t w = write(fd, buf + off, len - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			r = w < 0 ? -errno : -EIO;
-			snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(-r));
-			goto out;
-		}
-		off += (size_t)w;
-	}
-	r = close(fd);
-	fd = -1;
-	if (r) {
-		r = -errno;
-		snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(-r));
-		goto out;
-	}
-	if (rename(tmp, path)) {
-		r = -errno;
-		snprintf(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(-r));
-		goto out;
-	}
-	forget_ended(p);
-	r = 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	if (r)
-		unlink(tmp);
+	r = lw_write_file_atomic(path, buf, len, err, errlen);
+	if (r == 0)
+		forget_ended(p);
 	free(buf);
 	return r;
 }

@@ -536,6 +536,46 @@ class Service(DaemonTest):
         self.assertEqual(site["count"], 5)
         self.assertEqual(d.stop(), 0, d.stderr())
 
+    def test_trace_and_folded_files(self):
+        """formats = trace, folded: NAME.trace.json and NAME.folded appear and follow the
+        JSONL file, each block of the target's loop in them with its duration."""
+        d = self.daemon("[target app]\ncmdline = %s\n" % self.tag,
+                        report_extra="formats = jsonl, prometheus, trace, folded\n")
+        d.wait_ready()
+        a = self.app()
+        a.wait_ready()
+        wait_for(lambda: d.attached("app") == [a.pid], 20, what="attached")
+        a.block()
+        a.block()
+        truth = [json.loads(l) for l in a.text().splitlines() if l.startswith('{"block"')]
+        trace_path = os.path.join(d.dir, "app.trace.json")
+        folded_path = os.path.join(d.dir, "app.folded")
+
+        def blocks_in_trace():
+            try:
+                with open(trace_path) as f:
+                    tr = json.load(f)
+            except (OSError, ValueError):
+                return []
+            evs = tr["traceEvents"] if isinstance(tr, dict) else tr
+            return [e for e in evs if e.get("ph") == "X" and "blocker" in e.get("name", "")
+                    and e.get("pid") == a.pid]
+        wait_for(lambda: len(blocks_in_trace()) == 2, 20, what="both blocks in app.trace.json")
+        for ev, t in zip(sorted(blocks_in_trace(), key=lambda e: e["ts"]), truth):
+            self.assertAlmostEqual(ev["dur"] / 1000.0, t["ms"], delta=30)
+        with open(folded_path) as f:
+            lines = [l.rsplit(" ", 1) for l in f.read().splitlines() if "blocker" in l]
+        self.assertTrue(lines)
+        # wall time: both blocks (µs), however the stacks split them
+        total_us = sum(int(v) for _, v in lines)
+        self.assertAlmostEqual(total_us / 1000.0, sum(t["ms"] for t in truth), delta=60)
+        self.assertTrue(any(l[0].endswith("block") or "time.sleep" in l[0] or "clock_nanosleep" in l[0]
+                            for l in lines), lines)
+        st = os.stat(trace_path)
+        self.assertEqual(st.st_mode & 0o777, 0o640)
+        a.stop()
+        self.assertEqual(d.stop(), 0, d.stderr())
+
     def test_hundred_processes(self):
         """100 traced processes at once: one set of BPF programs, every one attached and
         reported, then all detached."""

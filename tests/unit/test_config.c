@@ -121,13 +121,13 @@ static void test_defaults_and_inheritance(void **state)
 	c = parse_ok("; only comments\n# and these\n\n");
 	assert_int_equal(c->ntargets, 0);
 	lw_config__free(c);
-	c = parse_ok("[report]\nformats = trace,folded prom\n[daemon]\ncontrol_socket = none\n"
+	c = parse_ok("[report]\nformats = trace,folded prom jsonl\n[daemon]\ncontrol_socket = none\n"
 		     "log_level = debug\n");
-	assert_int_equal(c->formats, LW_FMT_TRACE | LW_FMT_FOLDED | LW_FMT_PROM);
+	assert_int_equal(c->formats, LW_FMT_TRACE | LW_FMT_FOLDED | LW_FMT_PROM | LW_FMT_JSONL);
 	assert_null(c->control_socket);
 	assert_int_equal(c->log_level, LW_LOG_DEBUG);
 	assert_string_equal(lw_config__formats_str(c->formats, buf, sizeof(buf)),
-			    "prometheus, trace, folded");
+			    "jsonl, prometheus, trace, folded");
 	lw_config__free(c);
 }
 
@@ -179,6 +179,8 @@ static void test_errors_name_line_and_key(void **state)
 					 "250us, 10ms", NULL });
 	parse_bad("[defaults]\nthreshold = 0\n",
 		  (const char *const[]){ "t.conf:2:", "above zero", NULL });
+	parse_bad("[report]\nformats = prometheus, trace\n",
+		  (const char *const[]){ "t.conf:2:", "add jsonl", NULL });
 	parse_bad("[report]\nformats = jsonl, xml\n",
 		  (const char *const[]){ "t.conf:2:", "unknown format 'xml'", NULL });
 	parse_bad("[report]\ndir = relative/path\n",

@@ -13,11 +13,11 @@
 #include <string.h>
 #include <cmocka.h>
 
-/* the code under test lives in cli/, outside liblw.a */
-#include "../../cli/report_data.c"
-#include "../../cli/export_folded.c"
-#include "../../cli/export_trace.c"
-#include "../../cli/export_html.c"
+/* included, not linked: the tests reach static helpers */
+#include "../../daemon/report_data.c"
+#include "../../daemon/export_folded.c"
+#include "../../daemon/export_trace.c"
+#include "../../daemon/export_html.c"
 
 static void ts_of(char *buf, size_t size, double sec)
 {

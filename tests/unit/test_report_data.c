@@ -14,8 +14,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-/* the code under test lives in cli/, outside liblw.a */
-#include "../../cli/report_data.c"
+/* included, not linked: the tests reach static helpers */
+#include "../../daemon/report_data.c"
 
 #define BASE_S 1767225600ull	/* 2026-01-01T00:00:00Z */
 #define NS(sec) (BASE_S * 1000000000ull + (uint64_t)((double)(sec) * 1e9 + 0.5))
