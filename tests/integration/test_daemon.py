@@ -523,6 +523,9 @@ class Service(DaemonTest):
         wait_for(lambda: d.attached("app") == [a.pid], 20, what="attached")
         for _ in range(5):
             a.block()
+        # Prometheus counts everything, the suppressed ones too (from the summaries)
+        wait_for(lambda: prom_value(prom_samples(d.prom("app")), "loopwatch_slow_callbacks_total",
+                                    pid=a.pid) == 5, 20, what="5 slow callbacks in app.prom")
         a.stop()
         wait_for(lambda: d.records("app", "end", pid=a.pid), 20, what="end record")
         slow = [r for r in d.records("app", "slow_callback", pid=a.pid)
