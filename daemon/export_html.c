@@ -571,7 +571,13 @@ static int html_timeline(FILE *f, const struct lw_report_data *d)
 
 		fprintf(f, "<line class=\"tick\" x1=\"%.1f\" y1=\"18\" x2=\"%.1f\" y2=\"%d\"/>",
 			x, x, height - 4);
-		fmt_ms(buf, sizeof(buf), (double)((uint64_t)i * step) / 1e6);
+		/* every tick in the step's unit: +0 s, +2 s, ... or +0 ms, +500 ms, ... */
+		if (step >= 1000000000ULL)
+			snprintf(buf, sizeof(buf), "%g s", (double)((uint64_t)i * step) / 1e9);
+		else if (step >= 1000000ULL)
+			snprintf(buf, sizeof(buf), "%g ms", (double)((uint64_t)i * step) / 1e6);
+		else
+			snprintf(buf, sizeof(buf), "%g \xc2\xb5s", (double)((uint64_t)i * step) / 1e3);
 		fprintf(f, "<text x=\"%.1f\" y=\"13\"%s>+%s</text>\n", x + 2,
 			x > TL_WIDTH - 70 ? " text-anchor=\"end\"" : "", buf);
 	}
