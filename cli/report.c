@@ -148,7 +148,7 @@ static const char *scope_text(enum lw_rd_scope s)
 static void text_pid(FILE *f, const struct lw_report_data *d, const struct lw_rd_pid *p)
 {
 	const struct lw_rd_event **slow;
-	char a[40], b[40], site[600], tot[32], p50[32], p99[32], mx[32];
+	char a[40], b[40], site[600], tot[32], p50[32], p99[32], mx[32], tgt[40];
 	size_t i, n;
 
 	fprintf(f, "\npid %d (%s", (int)p->pid, p->comm ? p->comm : "?");
@@ -223,7 +223,8 @@ static void text_pid(FILE *f, const struct lw_report_data *d, const struct lw_rd
 			fmt_ms(tot, sizeof(tot), s->total_ms);
 			fmt_ms(mx, sizeof(mx), s->max_ms);
 			fprintf(f, "    %-16.16s %-30.30s %-34.34s %7llu %11s %11s\n",
-				s->syscall ? s->syscall : "?", s->target ? s->target : "-", site,
+				s->syscall ? s->syscall : "?",
+				lw_tail(s->target ? s->target : "-", 30, tgt, sizeof(tgt)), site,
 				(unsigned long long)s->count, tot, mx);
 		}
 		if (p->nbsites > TEXT_SITES)

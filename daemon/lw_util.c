@@ -267,6 +267,16 @@ const char *lw_basename(const char *path)
 	return s ? s + 1 : path;
 }
 
+const char *lw_tail(const char *s, size_t width, char *buf, size_t n)
+{
+	size_t len = strlen(s);
+
+	if (len <= width || width < 4 || n < width + 1)
+		return s;
+	snprintf(buf, n, "...%s", s + len - (width - 3));
+	return buf;
+}
+
 int lw_parse_nspid(const char *status_text, long *ids, int max)
 {
 	const char *p = strstr(status_text, "\nNSpid:");

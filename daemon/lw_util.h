@@ -81,4 +81,8 @@ int lw_parse_proc_stat(const char *text, char *state, unsigned long *flags);
 /* Path basename without allocation */
 const char *lw_basename(const char *path);
 
+/* For a fixed-width table column: s itself when it fits in width bytes, otherwise "..." and
+ * its last width-3 bytes in buf (the end of a path names the file). */
+const char *lw_tail(const char *s, size_t width, char *buf, size_t n);
+
 #endif

@@ -292,7 +292,7 @@ static void render_rows(FILE *f, struct json_object *rows, int blocking, size_t 
 			"p99", "max");
 	for (i = 0; i < n && i < max; i++) {
 		struct json_object *r = arr_get(rows, i);
-		char site[400], tot[32], p50[32], p99[32], mx[32];
+		char site[400], tot[32], p50[32], p99[32], mx[32], tgt[40];
 		const char *file = lw_j_get_str(r, "file");
 
 		if (file)
@@ -306,7 +306,8 @@ static void render_rows(FILE *f, struct json_object *rows, int blocking, size_t 
 		fmt_ms_col(mx, sizeof(mx), ms(r, "max_ms"));
 		if (blocking)
 			fprintf(f, "    %-16.16s %-30.30s %-34.34s %7lld %11s %11s\n",
-				str(r, "syscall", "?"), str(r, "target", "-"), site,
+				str(r, "syscall", "?"),
+				lw_tail(str(r, "target", "-"), 30, tgt, sizeof(tgt)), site,
 				(long long)lw_j_get_int(r, "count", 0), tot, mx);
 		else
 			fprintf(f, "    %-48.48s %7lld %11s %11s %11s %11s\n", site,

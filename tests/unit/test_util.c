@@ -89,10 +89,28 @@ static void test_strlcpy(void **state)
 	assert_string_equal(lw_basename("python3"), "python3");
 }
 
+static void test_tail(void **state)
+{
+	char b[64];
+
+	(void)state;
+	assert_string_equal(lw_tail("/tmp/x", 30, b, sizeof(b)), "/tmp/x");
+	/* exactly 30 bytes stays whole */
+	assert_string_equal(lw_tail("/tmp/lw-demo-abcdef/config.fif", 30, b, sizeof(b)),
+			    "/tmp/lw-demo-abcdef/config.fif");
+	assert_string_equal(lw_tail("/tmp/lw-demo-n137t_qp/config.fifo", 30, b, sizeof(b)),
+			    "...w-demo-n137t_qp/config.fifo");
+	assert_int_equal(strlen(lw_tail("/tmp/lw-demo-n137t_qp/config.fifo", 30, b, sizeof(b))), 30);
+	/* a buffer too small for the column: the string as it is, never an overflow */
+	assert_string_equal(lw_tail("/tmp/lw-demo-n137t_qp/config.fifo", 30, b, 8),
+			    "/tmp/lw-demo-n137t_qp/config.fifo");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_durations),
+		cmocka_unit_test(test_tail),
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_rfc3339),
 		cmocka_unit_test(test_strlcpy),
