@@ -82,6 +82,27 @@ static void site_name(char *buf, size_t size, const char *q, const char *file, i
 		snprintf(buf, size, "%s", q ? q : "<unidentified>");
 }
 
+/* the width a column needs for its longest cell, within [min, COL_MAX]; longer cells are cut
+ * from the left (lw_tail), so a file name and its line number stay whole */
+#define COL_MAX 60
+
+static int col_width(const struct lw_rd_site *sites, size_t n, int target, int min)
+{
+	char buf[600];
+	size_t i, need = 0, l;
+
+	for (i = 0; i < n && i < TEXT_SITES; i++) {
+		if (target) {
+			l = strlen(sites[i].target ? sites[i].target : "-");
+		} else {
+			site_name(buf, sizeof(buf), sites[i].qualname, sites[i].file, sites[i].line);
+			l = strlen(buf);
+		}
+		need = l > need ? l : need;
+	}
+	return need > COL_MAX ? COL_MAX : need < (size_t)min ? min : (int)need;
+}
+
 static void text_hist(FILE *f, const struct lw_hist *h)
 {
 	uint32_t i, maxc = 0;
@@ -148,8 +169,9 @@ static const char *scope_text(enum lw_rd_scope s)
 static void text_pid(FILE *f, const struct lw_report_data *d, const struct lw_rd_pid *p)
 {
 	const struct lw_rd_event **slow;
-	char a[40], b[40], site[600], tot[32], p50[32], p99[32], mx[32], tgt[40];
+	char a[40], b[40], site[600], tot[32], p50[32], p99[32], mx[32], cut[2][COL_MAX + 8];
 	size_t i, n;
+	int sw, tw;
 
 	fprintf(f, "\npid %d (%s", (int)p->pid, p->comm ? p->comm : "?");
 	if (p->runtime)
@@ -185,7 +207,8 @@ static void text_pid(FILE *f, const struct lw_report_data *d, const struct lw_rd
 	if (!p->nsites) {
 		fprintf(f, "    (none)\n");
 	} else {
-		fprintf(f, "    %-50s %8s %11s %11s %11s %11s\n", "site", "count", "total", "p50",
+		sw = col_width(p->sites, p->nsites, 0, 50);
+		fprintf(f, "    %-*s %8s %11s %11s %11s %11s\n", sw, "site", "count", "total", "p50",
 			"p99", "max");
 		for (i = 0; i < p->nsites && i < TEXT_SITES; i++) {
 			const struct lw_rd_site *s = &p->sites[i];
@@ -195,7 +218,8 @@ static void text_pid(FILE *f, const struct lw_report_data *d, const struct lw_rd
 			fmt_ms(p50, sizeof(p50), s->p50_ms);
 			fmt_ms(p99, sizeof(p99), s->p99_ms);
 			fmt_ms(mx, sizeof(mx), s->max_ms);
-			fprintf(f, "    %-50.50s %8llu %11s %11s %11s %11s\n", site,
+			fprintf(f, "    %-*s %8llu %11s %11s %11s %11s\n",
+				sw, lw_tail(site, (size_t)sw, cut[1], sizeof(cut[1])),
 				(unsigned long long)s->count, tot, p50, p99, mx);
 		}
 		if (p->nsites > TEXT_SITES)
@@ -214,7 +238,9 @@ static void text_pid(FILE *f, const struct lw_report_data *d, const struct lw_rd
 	if (!p->nbsites) {
 		fprintf(f, "    (none)\n");
 	} else {
-		fprintf(f, "    %-16s %-30s %-34s %7s %11s %11s\n", "syscall", "target", "at",
+		tw = col_width(p->bsites, p->nbsites, 1, 6);
+		sw = col_width(p->bsites, p->nbsites, 0, 2);
+		fprintf(f, "    %-16s %-*s %-*s %7s %11s %11s\n", "syscall", tw, "target", sw, "at",
 			"count", "total", "max");
 		for (i = 0; i < p->nbsites && i < TEXT_SITES; i++) {
 			const struct lw_rd_site *s = &p->bsites[i];
@@ -222,9 +248,11 @@ static void text_pid(FILE *f, const struct lw_report_data *d, const struct lw_rd
 			site_name(site, sizeof(site), s->qualname, s->file, s->line);
 			fmt_ms(tot, sizeof(tot), s->total_ms);
 			fmt_ms(mx, sizeof(mx), s->max_ms);
-			fprintf(f, "    %-16.16s %-30.30s %-34.34s %7llu %11s %11s\n",
+			fprintf(f, "    %-16.16s %-*s %-*s %7llu %11s %11s\n",
 				s->syscall ? s->syscall : "?",
-				lw_tail(s->target ? s->target : "-", 30, tgt, sizeof(tgt)), site,
+				tw, lw_tail(s->target ? s->target : "-", (size_t)tw, cut[0],
+					    sizeof(cut[0])),
+				sw, lw_tail(site, (size_t)sw, cut[1], sizeof(cut[1])),
 				(unsigned long long)s->count, tot, mx);
 		}
 		if (p->nbsites > TEXT_SITES)

@@ -276,41 +276,70 @@ static void fmt_ms_col(char *buf, size_t size, double v)
 		snprintf(buf, size, "%.3f ms", v);
 }
 
+static void row_site(struct json_object *r, char *site, size_t size)
+{
+	const char *file = lw_j_get_str(r, "file");
+
+	if (file)
+		snprintf(site, size, "%s (%s:%lld)", str(r, "qualname", "?"), lw_basename(file),
+			 (long long)lw_j_get_int(r, "line", 0));
+	else
+		snprintf(site, size, "%s", str(r, "qualname", "?"));
+}
+
+/* the width a column needs for its longest cell, within [min, COL_MAX]: longer cells are cut
+ * from the left (lw_tail), so a file name and its line number are never cut off */
+#define COL_MAX 60
+
+static int col_width(size_t need, int min)
+{
+	return need > COL_MAX ? COL_MAX : need < (size_t)min ? min : (int)need;
+}
+
 static void render_rows(FILE *f, struct json_object *rows, int blocking, size_t max)
 {
-	size_t i, n = rows ? arr_len(rows) : 0;
+	size_t i, n = rows ? arr_len(rows) : 0, wt = 0, ws = 0;
+	char site[400], cut[2][COL_MAX + 8];
+	int tw, sw;
 
 	if (!n) {
 		fprintf(f, "    (none)\n");
 		return;
 	}
+	for (i = 0; i < n && i < max; i++) {
+		struct json_object *r = arr_get(rows, i);
+		size_t l = strlen(str(r, "target", "-"));
+
+		row_site(r, site, sizeof(site));
+		wt = l > wt ? l : wt;
+		ws = strlen(site) > ws ? strlen(site) : ws;
+	}
+	tw = col_width(wt, 6);
+	sw = col_width(ws, blocking ? 2 : 48);
 	if (blocking)
-		fprintf(f, "    %-16s %-30s %-34s %7s %11s %11s\n", "syscall", "target", "at", "count",
-			"total", "max");
+		fprintf(f, "    %-16s %-*s %-*s %7s %11s %11s\n", "syscall", tw, "target", sw, "at",
+			"count", "total", "max");
 	else
-		fprintf(f, "    %-48s %7s %11s %11s %11s %11s\n", "site", "count", "total", "p50",
+		fprintf(f, "    %-*s %7s %11s %11s %11s %11s\n", sw, "site", "count", "total", "p50",
 			"p99", "max");
 	for (i = 0; i < n && i < max; i++) {
 		struct json_object *r = arr_get(rows, i);
-		char site[400], tot[32], p50[32], p99[32], mx[32], tgt[40];
-		const char *file = lw_j_get_str(r, "file");
+		char tot[32], p50[32], p99[32], mx[32];
 
-		if (file)
-			snprintf(site, sizeof(site), "%s (%s:%lld)", str(r, "qualname", "?"),
-				 lw_basename(file), (long long)lw_j_get_int(r, "line", 0));
-		else
-			snprintf(site, sizeof(site), "%s", str(r, "qualname", "?"));
+		row_site(r, site, sizeof(site));
 		fmt_ms_col(tot, sizeof(tot), ms(r, "total_ms"));
 		fmt_ms_col(p50, sizeof(p50), ms(r, "p50_ms"));
 		fmt_ms_col(p99, sizeof(p99), ms(r, "p99_ms"));
 		fmt_ms_col(mx, sizeof(mx), ms(r, "max_ms"));
 		if (blocking)
-			fprintf(f, "    %-16.16s %-30.30s %-34.34s %7lld %11s %11s\n",
+			fprintf(f, "    %-16.16s %-*s %-*s %7lld %11s %11s\n",
 				str(r, "syscall", "?"),
-				lw_tail(str(r, "target", "-"), 30, tgt, sizeof(tgt)), site,
+				tw, lw_tail(str(r, "target", "-"), (size_t)tw, cut[0], sizeof(cut[0])),
+				sw, lw_tail(site, (size_t)sw, cut[1], sizeof(cut[1])),
 				(long long)lw_j_get_int(r, "count", 0), tot, mx);
 		else
-			fprintf(f, "    %-48.48s %7lld %11s %11s %11s %11s\n", site,
+			fprintf(f, "    %-*s %7lld %11s %11s %11s %11s\n",
+				sw, lw_tail(site, (size_t)sw, cut[1], sizeof(cut[1])),
 				(long long)lw_j_get_int(r, "count", 0), tot, p50, p99, mx);
 	}
 	if (n > max)

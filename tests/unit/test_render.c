@@ -69,6 +69,31 @@ static void test_handle_and_blocking(void **state)
 	free(out);
 }
 
+/* Summary tables: columns as wide as their longest cell; past 60 bytes a cell is cut from the
+ * left so that the file name and line number stay whole. */
+static void test_summary_columns(void **state)
+{
+	char *out = render(
+		"{\"type\":\"summary\",\"pid\":7,\"comm\":\"py\",\"final\":true,\"interval_s\":1.0,"
+		"\"sites\":[{\"qualname\":\"VeryLongServiceName.handle_incoming_request_with_retries\","
+		"\"file\":\"/srv/app/service.py\",\"line\":1234,\"count\":2,\"total_ms\":300.0,"
+		"\"p50_ms\":150.0,\"p99_ms\":150.0,\"max_ms\":150.0}],"
+		"\"blocking_sites\":[{\"syscall\":\"read\",\"target\":"
+		"\"/var/lib/app/spool/incoming/queue-0001.fifo\",\"qualname\":\"reader\","
+		"\"file\":\"/srv/app/io.py\",\"line\":35,\"count\":1,\"total_ms\":250.0,"
+		"\"max_ms\":250.0}]}");
+
+	(void)state;
+	/* 74 bytes of site: cut to 60 from the left, the count right after */
+	assert_non_null(strstr(out, "    ...me.handle_incoming_request_with_retries (service.py:1234)       2 "));
+	/* a 43-byte path and a short site fit whole, columns sized to them */
+	assert_non_null(strstr(out, "    syscall          target                                      at         "
+				    "         count "));
+	assert_non_null(strstr(out, "    read             /var/lib/app/spool/incoming/queue-0001.fifo "
+				    "reader (io.py:35)       1 "));
+	free(out);
+}
+
 static void test_unknown_and_junk(void **state)
 {
 	char *out;
@@ -104,6 +129,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_slow_callback),
 		cmocka_unit_test(test_handle_and_blocking),
+		cmocka_unit_test(test_summary_columns),
 		cmocka_unit_test(test_unknown_and_junk),
 		cmocka_unit_test(test_json_helpers),
 	};
