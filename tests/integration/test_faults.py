@@ -212,7 +212,8 @@ class Faults(unittest.TestCase):
             self.assertEqual(lw.wait(30), 0, lw.stderr())
             slow = [r for r in lw.records("slow_callback") if not r["in_progress"]]
             sleepy = [r for r in slow if r["callback"]["qualname"] == "sleepy_work"]
-            self.assertEqual(len(sleepy), 1, slow)
+            self.assertEqual(len(sleepy), 1, (slow, lw.records(), lw.stderr(),
+                                              open(out.name).read()))
             self.assertEqual(sleepy[0]["tid"], pid)          # host ids in records
             self.assertEqual(sleepy[0]["callback"]["task_name"], "sleepy")
             self.assertEqual(sleepy[0]["stack"][0]["function"], "sleepy_work")
