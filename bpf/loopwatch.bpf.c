@@ -1237,6 +1237,7 @@ static __always_inline struct lw_thread *cb_thread(__u32 tgid, __u32 tid)
 /* A callback begins (outermost only: user code may call Context.run inside a callback) */
 static __always_inline void cb_begin(struct lw_thread *th, __u64 callable, __u64 ctxobj)
 {
+	th->cb_seen = 1;
 	if (th->cb_depth++)
 		return;
 	th->cb_start_ns = bpf_ktime_get_ns();
@@ -1263,7 +1264,10 @@ static __always_inline void cb_end(struct lw_thread *th, __u32 tgid, __u32 tid)
 	__u32 slot;
 
 	if (!th->cb_depth) {
-		__sync_fetch_and_add(&depth_errors, 1);
+		/* before any entry on this thread: a call entered while the probes were being
+		 * attached (return probe first), not an error */
+		if (th->cb_seen)
+			__sync_fetch_and_add(&depth_errors, 1);
 		return;
 	}
 	if (--th->cb_depth)

@@ -386,6 +386,8 @@ struct lw_thread {
 	__u64 uv_stack;		/* uvloop: which nested _run entries were counted (bit stack) */
 	__u32 iter_dirty;	/* iter split holds something: clear it at the next iteration */
 	__u32 cb_dirty;
+	__u32 cb_seen;		/* precise: a callback entry was seen on this thread */
+	__u32 pad3;
 	struct lw_ident slowest;
 	struct lw_split iter;
 	struct lw_split cb;

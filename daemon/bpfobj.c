@@ -384,17 +384,20 @@ int lw_bpf__attach_ctxrun(struct lw_bpf *b, pid_t pid, const char *path, uint64_
 		snprintf(err, errlen, "too many probes attached (%d processes)", MAX_LINKS);
 		return -ENOSPC;
 	}
-	in = bpf_program__attach_uprobe(b->skel->progs.lw_ctxrun_enter, false, pid, path,
-					(size_t)offset);
-	if (!in) {
-		r = -errno;
-		goto fail;
-	}
+	/* the return probe first: a call entered between the two attachments then shows up as a
+	 * return without an entry (ignored), never as an entry whose return is not seen, which
+	 * would leave the thread "inside a callback" for good */
 	ret = bpf_program__attach_uprobe(b->skel->progs.lw_ctxrun_exit, true, pid, path,
 					 (size_t)offset);
 	if (!ret) {
 		r = -errno;
-		bpf_link__destroy(in);
+		goto fail;
+	}
+	in = bpf_program__attach_uprobe(b->skel->progs.lw_ctxrun_enter, false, pid, path,
+					(size_t)offset);
+	if (!in) {
+		r = -errno;
+		reap(&b->reap, ret);
 		goto fail;
 	}
 	b->links[2 * h] = in;

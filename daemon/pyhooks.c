@@ -241,15 +241,27 @@ static int attach_kind(struct lw_pyhooks *h, int kind)
 	char err[512];
 	int i, n = 0;
 
-	for (i = 0; i < k->found; i++) {
-		int r = lw_bpf__attach_hook(h->bpf, k->prog[i], h->pi->pid, k->path, k->offset[i],
-					    k->ref_ctr[i], k->retprobe[i], err, sizeof(err));
+	int pass;
 
-		h->handles[kind][i] = r;
-		if (r < 0)
-			lw_warn("pid %d: %s hook: %s", (int)h->pi->pid, KIND_NAMES[kind], err);
-		else
-			n++;
+	/* the probes that close something (a collection's end) before those that open it, so
+	 * that nothing opened while attaching stays open for good */
+	for (pass = 0; pass < 2; pass++) {
+		for (i = 0; i < k->found; i++) {
+			int closing = k->retprobe[i] || k->prog[i] == LW_HOOK_GC_DONE;
+			int r;
+
+			if (closing != (pass == 0))
+				continue;
+			r = lw_bpf__attach_hook(h->bpf, k->prog[i], h->pi->pid, k->path,
+						k->offset[i], k->ref_ctr[i], k->retprobe[i], err,
+						sizeof(err));
+			h->handles[kind][i] = r;
+			if (r < 0)
+				lw_warn("pid %d: %s hook: %s", (int)h->pi->pid, KIND_NAMES[kind],
+					err);
+			else
+				n++;
+		}
 	}
 	h->attached[kind] = 1;
 	return n;

@@ -385,16 +385,21 @@ static void attach_uvloop(struct lw_session *s)
 {
 	static const int progs[4] = { LW_HOOK_UV_HANDLE, LW_HOOK_UV_EXIT, LW_HOOK_UV_TIMER,
 				      LW_HOOK_UV_EXIT };
+	/* return probes first (see lw_bpf__attach_ctxrun) */
+	static const int order[4] = { 1, 3, 0, 2 };
 	char err[512];
-	int i;
+	int j, i;
 
 	if (s->uv_handles[0] >= 0)
 		return;
 	lw_uvloop_find(&s->py, &s->rd, s->proc_root, &s->uv);
 	if (!s->uv.found)
 		return;
-	for (i = 0; i < 4; i++) {
-		uint64_t off = i < 2 ? s->uv.handle_run_off : s->uv.timer_run_off;
+	for (j = 0; j < 4; j++) {
+		uint64_t off;
+
+		i = order[j];
+		off = i < 2 ? s->uv.handle_run_off : s->uv.timer_run_off;
 
 		s->uv_handles[i] = lw_bpf__attach_hook(s->bpf, progs[i], s->pid, s->uv.so_host, off, 0,
 						       i & 1, err, sizeof(err));

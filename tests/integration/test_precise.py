@@ -2,14 +2,17 @@
 pyenv CPythons present. asyncio's own debug mode is the oracle for which callbacks were slow and
 how long they took; the target's own measurements and source lines are the ground truth for the
 rest."""
+import datetime
 import os
 import re
 import sys
+import tempfile
 import unittest
 
 from lwtest import (sleep_syscall, TARGETS, Loopwatch, Target, asyncio_oracle, def_line, pythons)
 
 SCEN = os.path.join(TARGETS, "asyncio_scenarios.py")
+BUSY = os.path.join(TARGETS, "asyncio_busy.py")
 
 # oracle repr -> (our callback kind, qualname, task name or None)
 EXPECTED = [
@@ -52,8 +55,44 @@ def align(oracle, slow, threshold_ms):
     return pairs
 
 
+def rfc3339(ts):
+    return datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+
+
 class PreciseMode(unittest.TestCase):
     maxDiff = None
+
+    def test_attach_to_busy_loop(self):
+        """Attaching while callbacks are in flight (a loop that never waits): every run must
+        time callbacks from its first moment. A callback entered between the attachment of
+        the entry probe and the return probe once left the thread 'inside a callback' for good
+        and precise mode blind: 5 attaches in 8 to such a loop reported nothing."""
+        py = dict(pythons())["debian-3.11"]
+        t = Target([py, BUSY])
+        try:
+            t.wait_ready()
+            for run in range(3):
+                lw = Loopwatch(t.pid, ["--precise", "-t", "20ms", "-d", "1.2s", "-q"],
+                               tmp=tempfile.mkdtemp(prefix="lwtest-"))
+                lw.wait_started()
+                self.assertEqual(lw.wait(30), 0, lw.stderr())
+                t0 = rfc3339(lw.records("start")[0]["ts"])
+                t1 = rfc3339(lw.records("end")[0]["ts"])
+                # the target's own stalls that ended inside this run (with a margin)
+                truth = [x for x in t.truth() if t0 + 0.1 < x["stall_end"] < t1 - 0.1]
+                self.assertGreaterEqual(len(truth), 3, "run %d: %s" % (run, t.truth()))
+                slow = [r for r in lw.records("slow_callback") if not r["in_progress"]]
+                stalls = [r for r in slow if r["callback"]["qualname"] == "stall"]
+                self.assertGreaterEqual(len(stalls), len(truth), "run %d: ours %s\ntruth %s" % (
+                    run, [(r["ts"], r["duration_ms"]) for r in slow], truth))
+                for r in stalls:
+                    self.assertGreaterEqual(r["duration_ms"], 30.0, r)
+                # and the fast ones were all timed: the chain's histogram counts thousands
+                sites = {s["qualname"]: s for s in lw.records("summary")[-1]["sites"]}
+                self.assertGreater(sites["main.<locals>.chain"]["count"], 1000, sites.keys())
+        finally:
+            t.kill()
 
     def run_one(self, label, py):
         t = Target([py, SCEN, "{GO}"], env={"PYTHONASYNCIODEBUG": "1"})
