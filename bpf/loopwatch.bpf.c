@@ -398,12 +398,19 @@ static __always_inline void stack_task(const struct lw_pycfg *c, struct lw_pysta
 static __noinline void walk_pystack(const struct lw_pycfg *c, __u32 tid, struct lw_pystack *s)
 {
 	__u64 tstate, f, code, instr, hframe = 0, prevf = 0;
+	__u64 pcode = 0, pinstr = 0, pf = 0, ppcode = 0, ppinstr = 0, ppf = 0;
 	__u32 i;
 	__u8 owner;
 
 	s->nframes = 0;
 	s->flags = LW_STACK_VALID;
 	s->ts_ns = bpf_ktime_get_ns();
+	s->cb_frame.code = 0;
+	s->cb_frame.instr = 0;
+	s->cb_frame.frame = 0;
+	s->hrun.code = 0;
+	s->hrun.instr = 0;
+	s->hrun.frame = 0;
 	if (!(c->flags & LW_PROC_PYTHON))
 		return;
 	tstate = thread_tstate(c, tid);
@@ -440,6 +447,53 @@ static __noinline void walk_pystack(const struct lw_pycfg *c, __u32 tid, struct 
 	if (f)
 		s->flags |= LW_STACK_TRUNCATED;
 	s->nframes = i;
+	/* deeper than the slots (recursion, deep frameworks): keep looking for Handle._run, reading
+	 * only what identifies it, so that a deep stack still names its callback. Handle._run is
+	 * known by its code, or as the frame with code just inside _run_once; the callback's frame
+	 * is the one with code just inside Handle._run (shims skipped, as userspace does). */
+	if (f && !hframe && (c->handle_run_code || c->run_once_code)) {
+		for (i = 0; i < LW_DEEP_SCAN; i++) {
+			if (!f)
+				break;
+			owner = 0;
+			code = 0;
+			if (c->f_owner != NO_FIELD)
+				bpf_probe_read_user(&owner, 1, (void *)(f + c->f_owner));
+			if (rd(&code, sizeof(code), f + c->f_code))
+				break;
+			if (code == c->none_obj || (owner == 3 && c->minor >= 12))
+				code = 0;
+			if (code && code == c->handle_run_code) {
+				hframe = f;
+				s->hrun.code = code;
+				s->hrun.frame = f;
+				s->cb_frame.code = pcode;
+				s->cb_frame.instr = pinstr;
+				s->cb_frame.frame = pf;
+				break;
+			}
+			if (code && code == c->run_once_code) {
+				hframe = pf;
+				s->hrun.code = pcode;
+				s->hrun.frame = pf;
+				s->cb_frame.code = ppcode;
+				s->cb_frame.instr = ppinstr;
+				s->cb_frame.frame = ppf;
+				break;
+			}
+			if (code) {
+				instr = 0;
+				bpf_probe_read_user(&instr, sizeof(instr), (void *)(f + c->f_instr));
+				ppcode = pcode;
+				ppinstr = pinstr;
+				ppf = pf;
+				pcode = code;
+				pinstr = instr;
+				pf = f;
+			}
+			f = rd_ptr(f + c->f_back);
+		}
+	}
 	s->cb_callable = 0;
 	s->task = 0;
 	s->task_flags = 0;

@@ -13,6 +13,7 @@
 
 #define LW_MAX_PYFRAMES 64	/* Python frame slots per stack (shims included) */
 #define LW_MAX_NATIVE 48	/* native (user) return addresses kept per stack */
+#define LW_DEEP_SCAN 192	/* frames past the slots searched for Handle._run */
 #define LW_STR_TASK 64		/* task name */
 #define LW_STR_QUAL 128		/* qualname / type name */
 #define LW_STR_FILE 256		/* code object filename */
@@ -145,6 +146,10 @@ struct lw_pystack {
 	__u32 cb_kind;		/* enum lw_cb_kind, LW_KIND_UNKNOWN when no callback was found */
 	char task_name[LW_STR_TASK];
 	char cb_qualname[LW_STR_QUAL];	/* its qualname (3.8-3.10 code objects lack one) */
+	/* the callback's own frame (just inside Handle._run) when the stack is deeper than the
+	 * slots and it was found past them (code 0 otherwise) */
+	struct lw_pyframe cb_frame;
+	struct lw_pyframe hrun;		/* and Handle._run's frame, found the same way */
 	struct lw_pyframe frames[LW_MAX_PYFRAMES];	/* innermost first */
 	__u64 native[LW_MAX_NATIVE];			/* user return addresses, innermost first */
 };

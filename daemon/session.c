@@ -351,6 +351,18 @@ static struct json_object *stack_json(struct lw_session *s, const struct lw_pyst
 	return a;
 }
 
+/* A stack that is not whole says so: "truncated" (deeper than the frames kept: the innermost are
+ * there) or "unreadable" (a frame could not be read: the target changed it under the read) */
+static void mark_stack(struct json_object *o, const struct lw_pystack *st)
+{
+	if (!st || !(st->flags & LW_STACK_VALID))
+		return;
+	if (st->flags & LW_STACK_READ_ERR)
+		json_object_object_add(o, "stack_incomplete", json_object_new_string("unreadable"));
+	else if (st->flags & LW_STACK_TRUNCATED)
+		json_object_object_add(o, "stack_incomplete", json_object_new_string("truncated"));
+}
+
 static struct json_object *native_json(struct lw_session *s, const struct lw_pystack *st)
 {
 	struct json_object *a = json_object_new_array();
@@ -488,6 +500,7 @@ static void ident_from_bpf(struct lw_session *s, const struct lw_ident *bi, stru
 static void ident_from_stack(struct lw_session *s, const struct lw_pystack *st, struct cb_ident *id)
 {
 	uint32_t i, n = st->nframes < LW_MAX_PYFRAMES ? st->nframes : LW_MAX_PYFRAMES;
+	const struct lw_pyframe *inner_f = NULL;
 	int inner = -1, hrun = -1;
 	struct frame_info fi;
 
@@ -513,8 +526,20 @@ static void ident_from_stack(struct lw_session *s, const struct lw_pystack *st, 
 		}
 		inner = (int)i;
 	}
-	if (hrun < 0)
+	if (hrun < 0 && st->cb_frame.code) {
+		/* deeper than the stack's slots: BPF found Handle._run and the callback's frame
+		 * past them */
+		if (!s->handle_learned && st->hrun.code &&
+		    lw_py__learn_handle(&s->py, &s->rd, st->hrun.frame, st->hrun.code) == 0) {
+			s->handle_learned = 1;
+			push_cfg(s);
+		}
+		inner_f = &st->cb_frame;
+	} else if (hrun < 0) {
 		return;
+	} else if (inner >= 0) {
+		inner_f = &st->frames[inner];
+	}
 	/* what Handle._run's self._callback was: read with the stack, authoritative */
 	if (st->cb_kind != LW_KIND_UNKNOWN && st->cb_qualname[0]) {
 		id->found = 1;
@@ -525,15 +550,15 @@ static void ident_from_stack(struct lw_session *s, const struct lw_pystack *st, 
 				 (long long)st->task_num);
 		else
 			lw_strlcpy(id->task_name, st->task_name, sizeof(id->task_name));
-		if (inner >= 0 && frame_info(s, &st->frames[inner], &fi) == 0) {
+		if (inner_f && frame_info(s, inner_f, &fi) == 0) {
 			lw_strlcpy(id->file, fi.file, sizeof(id->file));
 			id->line = fi.firstlineno;
 		}
 		return;
 	}
-	if (inner < 0)
+	if (!inner_f)
 		return;
-	if (frame_info(s, &st->frames[inner], &fi))
+	if (frame_info(s, inner_f, &fi))
 		return;
 	id->found = 1;
 	lw_strlcpy(id->qualname, fi.qualname, sizeof(id->qualname));
@@ -547,7 +572,7 @@ static void ident_from_stack(struct lw_session *s, const struct lw_pystack *st, 
 		 * offset when known (3.11+: 48, <= 3.10: 36) */
 		uint64_t off = s->py.minor >= 11 ? 48 : 36;
 
-		if (lw_rd(&s->rd, st->frames[inner].code + off, &flags, sizeof(flags)) == 0 &&
+		if (lw_rd(&s->rd, inner_f->code + off, &flags, sizeof(flags)) == 0 &&
 		    (flags & (CO_COROUTINE | CO_ITERABLE_COROUTINE)))
 			id->kind = LW_KIND_TASK;
 	}
@@ -817,6 +842,7 @@ static struct json_object *slow_callback_json(struct lw_session *s, uint32_t tid
 	json_object_object_add(o, "callback", ident_json(id));
 	add_split(s, o, sp, dur);
 	json_object_object_add(o, "stack", stack ? stack_json(s, stack) : json_object_new_array());
+	mark_stack(o, stack);
 	json_object_object_add(o, "stack_kind", lw_j_str_or_null(stack_kind));
 	if (stack && stack->nnative)
 		json_object_object_add(o, "native_stack", native_json(s, stack));
@@ -910,6 +936,7 @@ static void on_tick(struct lw_session *s, const struct lw_rec_tick *r, lw_emit_f
 	add_split(s, o, &r->split, r->busy_ns);
 	json_object_object_add(o, "stack", js ? json_object_get(js) :
 					    st ? stack_json(s, st) : json_object_new_array());
+	mark_stack(o, st);
 	json_object_object_add(o, "stack_kind", lw_j_str_or_null(kind));
 	if (st && st->nnative)
 		json_object_object_add(o, "native_stack", native_json(s, st));
@@ -968,6 +995,7 @@ static void on_block(struct lw_session *s, const struct lw_rec_block *r, lw_emit
 	json_object_object_add(o, "target", lw_j_str_or_null(target));
 	if (s->is_python) {
 		json_object_object_add(o, "stack", stack_json(s, &r->stack));
+		mark_stack(o, &r->stack);
 		ident_from_stack(s, &r->stack, &id);
 	} else {
 		struct native_info ni;
@@ -1042,6 +1070,7 @@ static void on_asyncio(struct lw_session *s, const struct lw_rec_asyncio *r, lw_
 				       json_object_new_string(r->flags & LW_AIO_IS_TASK ? "task" : "future"));
 	}
 	json_object_object_add(o, "stack", stack_json(s, &r->stack));
+	mark_stack(o, &r->stack);
 	if (!(r->flags & LW_AIO_FOUND))
 		json_object_object_add(o, "incomplete", json_object_new_boolean(1));
 	emit(ctx, o);

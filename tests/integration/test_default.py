@@ -8,6 +8,8 @@ from lwtest import sleep_syscall, TARGETS, Loopwatch, Target, def_line, marks, p
 
 SCEN = os.path.join(TARGETS, "asyncio_scenarios.py")
 M = marks(SCEN)
+DEEP = os.path.join(TARGETS, "asyncio_deep.py")
+DM = marks(DEEP)
 
 
 class DefaultMode(unittest.TestCase):
@@ -105,6 +107,58 @@ class DefaultMode(unittest.TestCase):
         for label, py in pythons():
             with self.subTest(python=label):
                 self.check_python(py)
+
+    def check_deep(self, py):
+        t = Target([py, DEEP, "{GO}"])
+        try:
+            t.wait_ready()
+            lw = Loopwatch(t.pid, ["-t", "50ms", "-q"], tmp=t.tmp)
+            lw.wait_started()
+            t.go()
+            self.assertEqual(t.wait(60), 0, t.stderr())
+            self.assertEqual(lw.wait(30), 0, lw.stderr())
+        finally:
+            t.kill()
+        truth = {x["scenario"]: x["ms"] for x in t.truth()}
+        final = [r for r in lw.records("slow_callback") if not r["in_progress"]]
+        by_q = {}
+        for r in final:
+            by_q.setdefault(r["callback"]["qualname"], []).append(r)
+        self.assertEqual(len(by_q.get("deep_work", [])), 2,
+                         [(r["callback"], r["duration_ms"]) for r in final])
+        sleeper, spinner = by_q["deep_work"]
+        for rec, what, line in ((sleeper, "sleep", DM["deep_sleep"]),
+                                (spinner, "spin", DM["deep_spin"])):
+            # named although Handle._run lies past the 64 frames kept
+            cb = rec["callback"]
+            self.assertEqual(cb["kind"], "task", cb)
+            self.assertEqual(cb["line"], def_line(DEEP, "deep_work"), cb)
+            self.assertEqual(os.path.realpath(cb["file"]), os.path.realpath(DEEP))
+            self.assertGreaterEqual(rec["duration_ms"], truth["deep_" + what] - 0.5)
+            # the innermost frames are kept; the record says the stack is not whole
+            self.assertEqual(rec["stack"][0]["function"], "dive", rec["stack"][:2])
+            self.assertEqual(rec["stack"][0]["line"], line)
+            self.assertEqual(rec["stack_incomplete"], "truncated")
+        self.assertEqual(spinner["callback"]["task_name"], "deep-spinner")
+        self.assertEqual(spinner["stack_kind"], "cpu")
+        self.assertEqual(sleeper["stack_kind"], "blocked")
+        self.assertIn(sleeper["callback"]["task_name"], ("deep-sleeper", None))
+        # the blocking call inside the deep callback: named the same way
+        blk = [b for b in lw.records("blocking_call") if b["syscall"] == sleep_syscall(py)
+               and b["stack"] and b["stack"][0]["line"] == DM["deep_sleep"]]
+        self.assertEqual(len(blk), 1, lw.records("blocking_call"))
+        self.assertEqual(blk[0]["callback"]["qualname"], "deep_work")
+        self.assertEqual(blk[0]["stack_incomplete"], "truncated")
+        # a shallow stack is whole and says nothing
+        sh = by_q["shallow_work"][0]
+        self.assertEqual(sh["callback"]["task_name"], "shallow")
+        self.assertEqual(sh["stack"][0]["line"], DM["shallow_sleep"])
+        self.assertNotIn("stack_incomplete", sh)
+
+    def test_deep_stacks(self):
+        for label, py in pythons():
+            with self.subTest(python=label):
+                self.check_deep(py)
 
 
 if __name__ == "__main__":
