@@ -194,6 +194,26 @@ class Loopwatch:
             return f.read()
 
 
+def traced(argv, lw_args, timeout=60, env=None):
+    """Start a target, attach loopwatch with lw_args once it is ready, let it go, and wait for
+    both to exit 0 (loopwatch ends with the target). Returns (target, loopwatch)."""
+    t = Target(argv, env=env)
+    try:
+        t.wait_ready()
+        lw = Loopwatch(t.pid, lw_args, tmp=t.tmp)
+        lw.wait_started()
+        t.go()
+        rc = t.wait(timeout)
+        if rc != 0:
+            raise AssertionError("target exited %s: %s" % (rc, t.stderr()))
+        rc = lw.wait(30)
+        if rc != 0:
+            raise AssertionError("loopwatch exited %s: %s" % (rc, lw.stderr()))
+    finally:
+        t.kill()
+    return t, lw
+
+
 def run_loopwatch(args, timeout=30):
     return subprocess.run([LOOPWATCH] + list(args), capture_output=True, text=True, timeout=timeout)
 

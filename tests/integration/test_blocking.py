@@ -4,7 +4,7 @@ its TCP port, thread ids and its own clock; lines marked '# MARK:name' in its so
 import os
 import unittest
 
-from lwtest import TARGETS, Loopwatch, Target, marks, pythons
+from lwtest import TARGETS, marks, pythons, traced
 
 SRC = os.path.join(TARGETS, "asyncio_blocking.py")
 M = marks(SRC)
@@ -14,17 +14,7 @@ class Blocking(unittest.TestCase):
     maxDiff = None
 
     def run_one(self, py):
-        t = Target([py, SRC, "{GO}"])
-        try:
-            t.wait_ready()
-            lw = Loopwatch(t.pid, ["-t", "50ms", "-q"], tmp=t.tmp)
-            lw.wait_started()
-            t.go()
-            self.assertEqual(t.wait(90), 0, t.stderr())
-            self.assertEqual(lw.wait(30), 0, lw.stderr())
-        finally:
-            t.kill()
-        return t, lw
+        return traced([py, SRC, "{GO}"], ["-t", "50ms", "-q"], timeout=90)
 
     def check_python(self, py):
         t, lw = self.run_one(py)

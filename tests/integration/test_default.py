@@ -4,7 +4,7 @@ blocking calls, loop health. Ground truth: the target's own clock and its '# MAR
 import os
 import unittest
 
-from lwtest import sleep_syscall, TARGETS, Loopwatch, Target, def_line, marks, pythons
+from lwtest import sleep_syscall, TARGETS, def_line, marks, pythons, traced
 
 SCEN = os.path.join(TARGETS, "asyncio_scenarios.py")
 M = marks(SCEN)
@@ -16,17 +16,7 @@ class DefaultMode(unittest.TestCase):
     maxDiff = None
 
     def run_one(self, py):
-        t = Target([py, SCEN, "{GO}"])
-        try:
-            t.wait_ready()
-            lw = Loopwatch(t.pid, ["-t", "10ms", "-q"], tmp=t.tmp)
-            lw.wait_started()
-            t.go()
-            self.assertEqual(t.wait(90), 0, t.stderr())
-            self.assertEqual(lw.wait(30), 0, lw.stderr())
-        finally:
-            t.kill()
-        return t, lw
+        return traced([py, SCEN, "{GO}"], ["-t", "10ms", "-q"], timeout=90)
 
     def check_python(self, py):
         t, lw = self.run_one(py)
@@ -109,16 +99,7 @@ class DefaultMode(unittest.TestCase):
                 self.check_python(py)
 
     def check_deep(self, py):
-        t = Target([py, DEEP, "{GO}"])
-        try:
-            t.wait_ready()
-            lw = Loopwatch(t.pid, ["-t", "50ms", "-q"], tmp=t.tmp)
-            lw.wait_started()
-            t.go()
-            self.assertEqual(t.wait(60), 0, t.stderr())
-            self.assertEqual(lw.wait(30), 0, lw.stderr())
-        finally:
-            t.kill()
+        t, lw = traced([py, DEEP, "{GO}"], ["-t", "50ms", "-q"])
         truth = {x["scenario"]: x["ms"] for x in t.truth()}
         final = [r for r in lw.records("slow_callback") if not r["in_progress"]]
         by_q = {}

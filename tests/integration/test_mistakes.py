@@ -5,7 +5,7 @@ import os
 import re
 import unittest
 
-from lwtest import TARGETS, Loopwatch, Target, def_line, marks, pythons
+from lwtest import TARGETS, def_line, marks, pythons, traced
 
 SRC = os.path.join(TARGETS, "asyncio_mistakes.py")
 M = marks(SRC)
@@ -15,16 +15,7 @@ class Mistakes(unittest.TestCase):
     maxDiff = None
 
     def check_python(self, py):
-        t = Target([py, SRC, "{GO}"])
-        try:
-            t.wait_ready()
-            lw = Loopwatch(t.pid, ["-q"], tmp=t.tmp)
-            lw.wait_started()
-            t.go()
-            self.assertEqual(t.wait(60), 0, t.stderr())
-            self.assertEqual(lw.wait(30), 0, lw.stderr())
-        finally:
-            t.kill()
+        t, lw = traced([py, SRC, "{GO}"], ["-q"])
         err = t.stderr()
         hooks = lw.records("start")[0]["hooks"]
 
