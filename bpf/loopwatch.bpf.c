@@ -463,22 +463,23 @@ static __noinline void walk_pystack(const struct lw_pycfg *c, __u32 tid, struct 
 				break;
 			if (code == c->none_obj || (owner == 3 && c->minor >= 12))
 				code = 0;
-			if (code && code == c->handle_run_code) {
+			if (code && code == c->run_once_code) {
+				/* Handle._run is the frame with code just inside: shift one back */
+				code = pcode;
+				f = pf;
+				pcode = ppcode;
+				pinstr = ppinstr;
+				pf = ppf;
 				hframe = f;
+			} else if (code && code == c->handle_run_code) {
+				hframe = f;
+			}
+			if (hframe) {
 				s->hrun.code = code;
 				s->hrun.frame = f;
 				s->cb_frame.code = pcode;
 				s->cb_frame.instr = pinstr;
 				s->cb_frame.frame = pf;
-				break;
-			}
-			if (code && code == c->run_once_code) {
-				hframe = pf;
-				s->hrun.code = pcode;
-				s->hrun.frame = pf;
-				s->cb_frame.code = ppcode;
-				s->cb_frame.instr = ppinstr;
-				s->cb_frame.frame = ppf;
 				break;
 			}
 			if (code) {
