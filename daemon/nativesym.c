@@ -177,14 +177,15 @@ int lw_nativesym__load_perf_map(struct lw_nativesym *s, char *text)
 	return (int)s->npm;
 }
 
-/* (Re)read the perf map when it grew; at most once a second. */
-static void pmap_refresh(struct lw_nativesym *s)
+/* (Re)read the perf map when it grew; at most once a second, or every 50 ms when an address
+ * was not found in it (a function just compiled, e.g. by on-stack replacement while it runs) */
+static void pmap_refresh(struct lw_nativesym *s, int missed)
 {
 	char path[256], *text = NULL;
 	struct stat st;
 	uint64_t now = lw_now_mono();
 
-	if (now - s->pm_checked < 1000000000ull && s->pm_checked)
+	if (now - s->pm_checked < (missed ? 50000000ull : 1000000000ull) && s->pm_checked)
 		return;
 	s->pm_checked = now;
 	snprintf(path, sizeof(path), "%s/%d/root/tmp/perf-%d.map", s->proc_root, (int)s->pid,
@@ -221,13 +222,16 @@ int lw_nativesym__jit_lookup(const struct lw_nativesym *s, uint64_t addr,
 
 static int pmap_lookup(struct lw_nativesym *s, uint64_t addr, struct lw_native_frame *out)
 {
-	pmap_refresh(s);
+	pmap_refresh(s, 0);
+	if (lw_nativesym__jit_lookup(s, addr, out) == 0)
+		return 0;
+	pmap_refresh(s, 1);
 	return lw_nativesym__jit_lookup(s, addr, out);
 }
 
 int lw_nativesym__has_perf_map(struct lw_nativesym *s)
 {
-	pmap_refresh(s);
+	pmap_refresh(s, 0);
 	return s->npm > 0;
 }
 
