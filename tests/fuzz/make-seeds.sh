@@ -22,7 +22,7 @@ C
 
 # /proc/PID/maps of a python and of this shell; odd paths
 mkdir -p $S/fuzz_maps
-python3 -c 'import asyncio,sys; sys.stdout.write(open("/proc/self/maps").read())' > $S/fuzz_maps/python
+/usr/bin/python3.11 -c 'import asyncio,sys; sys.stdout.write(open("/proc/self/maps").read())' > $S/fuzz_maps/python
 cat /proc/self/maps > $S/fuzz_maps/cat
 printf '7f0000000000-7f0000001000 r-xp 00000000 08:01 42  /tmp/a b (deleted)\n7f0000001000-7f0000002000 rw-p 00000000 00:00 0 \n' > $S/fuzz_maps/odd
 
