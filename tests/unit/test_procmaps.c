@@ -15,7 +15,7 @@ static const char sample[] =
 	"00400000-00421000 r--p 00000000 fe:00 1835092                            /usr/bin/python3.11\n"
 	"00421000-00696000 r-xp 00021000 fe:00 1835092                            /usr/bin/python3.11\n"
 	"0228b000-0249f000 rw-p 00000000 00:00 0                                  [heap]\n"
-	"7f3e82400000-7f3e82489000 r--p 00000000 fe:00 12 /root/.pyenv/versions/3.8.18/lib/libpython3.8.so.1.0\n"
+	"7f3e82400000-7f3e82489000 r--p 00000000 fe:00 12 /opt/python/3.8.18/lib/libpython3.8.so.1.0\n"
 	"7f0000000000-7f0000001000 rw-s 00000000 00:05 4242                       /dev/zero (deleted)\n"
 	"garbage line\n"
 	"7ffd1000-7ffd3000 r-xp 00000000 00:00 0                                  [vdso]\n"
