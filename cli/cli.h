@@ -44,6 +44,9 @@ int lw_cli_parse(int argc, char **argv, struct lw_cli_opts *o);
 int lw_cli_parse_pid(const char *s, pid_t *pid);
 void lw_cli_free(struct lw_cli_opts *o);
 
+/* "loopwatch: MESSAGE" and the --help hint on stderr; returns the exit status for bad usage */
+int lw_cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 int lw_cli_report(const struct lw_cli_opts *o);
 int lw_cli_status(const struct lw_cli_opts *o);
 

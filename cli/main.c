@@ -61,9 +61,7 @@ static const char usage_text[] =
 	"Durations: 250us, 10ms, 1.5s, 2m (a bare number is milliseconds).\n"
 	"Exit status: 0 success, 1 could not trace (the message says why), 2 bad usage.\n";
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int usage_error(const char *fmt, ...)
+int lw_cli_usage_error(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -162,20 +160,20 @@ int lw_cli_parse(int argc, char **argv, struct lw_cli_opts *o)
 		switch (c) {
 		case 'p':
 			if (lw_cli_parse_pid(optarg, &o->pid))
-				return usage_error("invalid pid '%s': expected a positive process id",
+				return lw_cli_usage_error("invalid pid '%s': expected a positive process id",
 						   optarg);
 			break;
 		case 't':
 			if (parse_dur_opt("--threshold", optarg, &o->threshold_ns))
 				return EXIT_USAGE;
 			if (!o->threshold_ns)
-				return usage_error("--threshold must be above zero");
+				return lw_cli_usage_error("--threshold must be above zero");
 			break;
 		case 'b':
 			if (parse_dur_opt("--block-threshold", optarg, &o->block_threshold_ns))
 				return EXIT_USAGE;
 			if (!o->block_threshold_ns)
-				return usage_error("--block-threshold must be above zero");
+				return lw_cli_usage_error("--block-threshold must be above zero");
 			break;
 		case 'd':
 			if (parse_dur_opt("--duration", optarg, &o->duration_ns))
@@ -189,7 +187,7 @@ int lw_cli_parse(int argc, char **argv, struct lw_cli_opts *o)
 			if (strcmp(optarg, "text") && strcmp(optarg, "json") &&
 			    strcmp(optarg, "trace") && strcmp(optarg, "folded") &&
 			    strcmp(optarg, "html"))
-				return usage_error("invalid --format '%s': expected text or json "
+				return lw_cli_usage_error("invalid --format '%s': expected text or json "
 						   "(report also takes trace, folded or html)",
 						   optarg);
 			o->format = optarg;
@@ -206,7 +204,7 @@ int lw_cli_parse(int argc, char **argv, struct lw_cli_opts *o)
 		case OPT_WEIGHT:
 			if (strcmp(optarg, "wall") && strcmp(optarg, "blocked") &&
 			    strcmp(optarg, "cpu"))
-				return usage_error("invalid --weight '%s': expected wall, "
+				return lw_cli_usage_error("invalid --weight '%s': expected wall, "
 						   "blocked or cpu", optarg);
 			o->weight = optarg;
 			break;
@@ -225,7 +223,7 @@ int lw_cli_parse(int argc, char **argv, struct lw_cli_opts *o)
 			else if (strcmp(optarg, "generic") == 0)
 				o->runtime = LW_RT_GENERIC;
 			else
-				return usage_error("invalid --runtime '%s': expected auto, python, node, "
+				return lw_cli_usage_error("invalid --runtime '%s': expected auto, python, node, "
 						   "libuv or generic", optarg);
 			break;
 		case OPT_SUMMARY:
@@ -241,14 +239,14 @@ int lw_cli_parse(int argc, char **argv, struct lw_cli_opts *o)
 
 			if (end == optarg || n > 1000000 || (*end && *end != '/') ||
 			    (*end == '/' && (lw_parse_duration(end + 1, &o->window_ns) || !o->window_ns)))
-				return usage_error("invalid --rate-limit '%s': expected N or N/DURATION, "
+				return lw_cli_usage_error("invalid --rate-limit '%s': expected N or N/DURATION, "
 						   "e.g. 10/1m", optarg);
 			o->rate = (unsigned)n;
 			break;
 		}
 		case OPT_IGNORE:
 			if (o->nrules == LW_ARRAY_SIZE(o->rules))
-				return usage_error("too many --ignore/--site-threshold options");
+				return lw_cli_usage_error("too many --ignore/--site-threshold options");
 			o->rules[o->nrules].pattern = optarg;
 			o->rules[o->nrules].ignore = 1;
 			o->rules[o->nrules].threshold_ns = 0;
@@ -258,9 +256,9 @@ int lw_cli_parse(int argc, char **argv, struct lw_cli_opts *o)
 			struct lw_site_rule r;
 
 			if (o->nrules == LW_ARRAY_SIZE(o->rules))
-				return usage_error("too many --ignore/--site-threshold options");
+				return lw_cli_usage_error("too many --ignore/--site-threshold options");
 			if (lw_site_rule_parse(optarg, &r))
-				return usage_error("invalid --site-threshold '%s': expected SITE=DURATION, "
+				return lw_cli_usage_error("invalid --site-threshold '%s': expected SITE=DURATION, "
 						   "e.g. Ledger.flush=500ms", optarg);
 			/* keep argv's storage: the parsed pattern is a copy we no longer need */
 			o->rules[o->nrules] = r;
@@ -283,9 +281,9 @@ int lw_cli_parse(int argc, char **argv, struct lw_cli_opts *o)
 			o->version = 1;
 			break;
 		case ':':
-			return usage_error("option '%s' needs a value", argv[optind - 1]);
+			return lw_cli_usage_error("option '%s' needs a value", argv[optind - 1]);
 		default:
-			return usage_error("unknown option '%s'", argv[optind - 1]);
+			return lw_cli_usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	o->args = argv + optind;
@@ -301,7 +299,7 @@ static int cmd_check(const struct lw_cli_opts *o)
 	int r;
 
 	if (!o->pid)
-		return usage_error("check needs --pid PID");
+		return lw_cli_usage_error("check needs --pid PID");
 	so.threshold_ns = o->threshold_ns;
 	so.block_threshold_ns = o->block_threshold_ns;
 	so.precise = o->precise;
@@ -434,7 +432,7 @@ int main(int argc, char **argv)
 		argc--;
 	}
 	if (cmd && strcmp(cmd, "check") && strcmp(cmd, "report") && strcmp(cmd, "status"))
-		return usage_error("unknown command '%s' (expected check, report or status)", cmd);
+		return lw_cli_usage_error("unknown command '%s' (expected check, report or status)", cmd);
 	r = lw_cli_parse(argc, argv, &o);
 	if (r) {
 		lw_cli_free(&o);
@@ -448,10 +446,10 @@ int main(int argc, char **argv)
 				   o.site ? "--site" : o.weight ? "--weight" : NULL;
 
 		if (only && strcmp(only, "--format") == 0)
-			r = usage_error("invalid --format '%s': expected text or json (%s is a "
+			r = lw_cli_usage_error("invalid --format '%s': expected text or json (%s is a "
 					"format of 'loopwatch report')", o.format, o.format);
 		else if (only)
-			r = usage_error("%s is an option of 'loopwatch report'", only);
+			r = lw_cli_usage_error("%s is an option of 'loopwatch report'", only);
 		if (only) {
 			lw_cli_free(&o);
 			return r;
@@ -468,11 +466,11 @@ int main(int argc, char **argv)
 	} else if (cmd && strcmp(cmd, "status") == 0) {
 		r = lw_cli_status(&o);
 	} else if (o.nargs > 0) {
-		r = usage_error("unexpected argument '%s'", o.args[0]);
+		r = lw_cli_usage_error("unexpected argument '%s'", o.args[0]);
 	} else if (cmd && strcmp(cmd, "check") == 0) {
 		r = cmd_check(&o);
 	} else if (!o.pid) {
-		r = usage_error("--pid PID is required");
+		r = lw_cli_usage_error("--pid PID is required");
 	} else {
 		r = cmd_trace(&o);
 	}

@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,20 +29,6 @@
 #define TEXT_SITES 20
 #define TEXT_HISTS 5
 #define TEXT_SLOWEST 10
-
-static int usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int usage(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "loopwatch: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\nTry 'loopwatch --help'.\n");
-	return EXIT_USAGE;
-}
 
 /* ---- text */
 
@@ -540,19 +525,19 @@ static int parse_filter(const struct lw_cli_opts *o, struct lw_rd_filter *flt)
 
 	memset(flt, 0, sizeof(*flt));
 	if (o->since && lw_rd_parse_time(o->since, now, &flt->since_ns))
-		return usage("invalid --since '%s': expected a time like 2026-11-25T04:14:14Z, "
+		return lw_cli_usage_error("invalid --since '%s': expected a time like 2026-11-25T04:14:14Z, "
 			     "a time ago like 10m or '1h ago', or 'now'", o->since);
 	if (o->until && lw_rd_parse_time(o->until, now, &flt->until_ns))
-		return usage("invalid --until '%s': expected a time like 2026-11-25T04:14:14Z, "
+		return lw_cli_usage_error("invalid --until '%s': expected a time like 2026-11-25T04:14:14Z, "
 			     "a time ago like 10m or '1h ago', or 'now'", o->until);
 	if (o->since && !flt->since_ns)
 		flt->since_ns = 1;
 	if (o->until && !flt->until_ns)
-		return usage("--until '%s' is before any record could be", o->until);
+		return lw_cli_usage_error("--until '%s' is before any record could be", o->until);
 	if (flt->since_ns && flt->until_ns && flt->since_ns > flt->until_ns)
-		return usage("--since is after --until ('%s')", o->until);
+		return lw_cli_usage_error("--since is after --until ('%s')", o->until);
 	if (o->site && !*o->site)
-		return usage("--site needs a pattern%s", "");
+		return lw_cli_usage_error("--site needs a pattern%s", "");
 	flt->pid = o->pid;
 	flt->site = o->site;
 	return 0;
@@ -645,7 +630,7 @@ int lw_cli_report(const struct lw_cli_opts *o)
 	if (r)
 		return r;
 	if (o->weight && lw_weight_parse(o->weight, &eo.weight))
-		return usage("invalid --weight '%s': expected wall, blocked or cpu", o->weight);
+		return lw_cli_usage_error("invalid --weight '%s': expected wall, blocked or cpu", o->weight);
 	if (lw_rd__new(&d)) {
 		fprintf(stderr, "loopwatch: out of memory\n");
 		return EXIT_UNREADABLE;
