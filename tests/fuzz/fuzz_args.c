@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_text.h"
 #include "lw_util.h"
 #include "matcher.h"
 #include "noise.h"
@@ -14,13 +15,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *text, *sep;
 	uint64_t v;
 
-	if (size < 1)
-		return 0;
-	text = malloc(size);
+	text = fuzz_text(data, size);
 	if (!text)
 		return 0;
-	memcpy(text, data + 1, size - 1);
-	text[size - 1] = 0;
 	switch (data[0] % 5) {
 	case 0:
 		lw_parse_duration(text, &v);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_text.h"
 #include "lw_util.h"
 #include "matcher.h"
 #include "nativesym.h"
@@ -23,13 +24,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	long ids[8];
 	pid_t pid;
 
-	if (size < 1)
-		return 0;
-	text = malloc(size);
+	text = fuzz_text(data, size);
 	if (!text)
 		return 0;
-	memcpy(text, data + 1, size - 1);
-	text[size - 1] = 0;
 	switch (data[0] % 5) {
 	case 0:
 		lw_parse_nspid(text, ids, 8);

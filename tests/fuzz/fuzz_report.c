@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_text.h"
 #include "export.h"
 #include "lw_util.h"
 #include "render.h"
@@ -48,11 +49,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		eo.weight = LW_WEIGHT_CPU;
 		break;
 	}
-	text = malloc(size);
+	text = fuzz_text(data, size);
 	if (!text)
 		return 0;
-	memcpy(text, data + 1, size - 1);
-	text[size - 1] = 0;
 	if (lw_rd__new(&rd)) {
 		free(text);
 		return 0;
