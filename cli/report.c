@@ -67,10 +67,8 @@ static void site_name(char *buf, size_t size, const char *q, const char *file, i
 		snprintf(buf, size, "%s", q ? q : "<unidentified>");
 }
 
-/* the width a column needs for its longest cell, within [min, COL_MAX]; longer cells are cut
- * from the left (lw_tail), so a file name and its line number stay whole */
-#define COL_MAX 60
-
+/* the width a site table's column needs (targets or site names): longer cells are cut from the
+ * left (lw_tail), so a file name and its line number stay whole */
 static int col_width(const struct lw_rd_site *sites, size_t n, int target, int min)
 {
 	char buf[600];
@@ -85,7 +83,7 @@ static int col_width(const struct lw_rd_site *sites, size_t n, int target, int m
 		}
 		need = l > need ? l : need;
 	}
-	return need > COL_MAX ? COL_MAX : need < (size_t)min ? min : (int)need;
+	return lw_col_width(need, min);
 }
 
 static void text_hist(FILE *f, const struct lw_hist *h)
@@ -154,7 +152,7 @@ static const char *scope_text(enum lw_rd_scope s)
 static void text_pid(FILE *f, const struct lw_report_data *d, const struct lw_rd_pid *p)
 {
 	const struct lw_rd_event **slow;
-	char a[40], b[40], site[600], tot[32], p50[32], p99[32], mx[32], cut[2][COL_MAX + 8];
+	char a[40], b[40], site[600], tot[32], p50[32], p99[32], mx[32], cut[2][LW_COL_MAX + 8];
 	size_t i, n;
 	int sw, tw;
 

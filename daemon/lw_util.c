@@ -277,6 +277,11 @@ const char *lw_tail(const char *s, size_t width, char *buf, size_t n)
 	return buf;
 }
 
+int lw_col_width(size_t need, int min)
+{
+	return need > LW_COL_MAX ? LW_COL_MAX : need < (size_t)min ? min : (int)need;
+}
+
 int lw_parse_nspid(const char *status_text, long *ids, int max)
 {
 	const char *p = strstr(status_text, "\nNSpid:");

@@ -85,4 +85,10 @@ const char *lw_basename(const char *path);
  * its last width-3 bytes in buf (the end of a path names the file). */
 const char *lw_tail(const char *s, size_t width, char *buf, size_t n);
 
+/* Widest table column, in bytes: a longer cell is cut with lw_tail */
+#define LW_COL_MAX 60
+
+/* The width a column needs for its longest cell (need bytes), within [min, LW_COL_MAX] */
+int lw_col_width(size_t need, int min);
+
 #endif

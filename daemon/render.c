@@ -287,19 +287,12 @@ static void row_site(struct json_object *r, char *site, size_t size)
 		snprintf(site, size, "%s", str(r, "qualname", "?"));
 }
 
-/* the width a column needs for its longest cell, within [min, COL_MAX]: longer cells are cut
- * from the left (lw_tail), so a file name and its line number are never cut off */
-#define COL_MAX 60
-
-static int col_width(size_t need, int min)
-{
-	return need > COL_MAX ? COL_MAX : need < (size_t)min ? min : (int)need;
-}
-
+/* columns as wide as their longest cell (lw_col_width); longer cells are cut from the left, so a
+ * file name and its line number stay whole */
 static void render_rows(FILE *f, struct json_object *rows, int blocking, size_t max)
 {
 	size_t i, n = rows ? arr_len(rows) : 0, wt = 0, ws = 0;
-	char site[400], cut[2][COL_MAX + 8];
+	char site[400], cut[2][LW_COL_MAX + 8];
 	int tw, sw;
 
 	if (!n) {
@@ -314,8 +307,8 @@ static void render_rows(FILE *f, struct json_object *rows, int blocking, size_t 
 		wt = l > wt ? l : wt;
 		ws = strlen(site) > ws ? strlen(site) : ws;
 	}
-	tw = col_width(wt, 6);
-	sw = col_width(ws, blocking ? 2 : 48);
+	tw = lw_col_width(wt, 6);
+	sw = lw_col_width(ws, blocking ? 2 : 48);
 	if (blocking)
 		fprintf(f, "    %-16s %-*s %-*s %7s %11s %11s\n", "syscall", tw, "target", sw, "at",
 			"count", "total", "max");

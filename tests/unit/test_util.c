@@ -101,6 +101,9 @@ static void test_tail(void **state)
 	assert_string_equal(lw_tail("/tmp/lw-demo-n137t_qp/config.fifo", 30, b, sizeof(b)),
 			    "...w-demo-n137t_qp/config.fifo");
 	assert_int_equal(strlen(lw_tail("/tmp/lw-demo-n137t_qp/config.fifo", 30, b, sizeof(b))), 30);
+	assert_int_equal(lw_col_width(1, 6), 6);
+	assert_int_equal(lw_col_width(43, 6), 43);
+	assert_int_equal(lw_col_width(74, 6), LW_COL_MAX);
 	/* a buffer too small for the column: the string as it is, never an overflow */
 	assert_string_equal(lw_tail("/tmp/lw-demo-n137t_qp/config.fifo", 30, b, 8),
 			    "/tmp/lw-demo-n137t_qp/config.fifo");
