@@ -40,8 +40,9 @@ CLANG_BPF_SYS_INCLUDES := $(shell $(CLANG) -v -E - </dev/null 2>&1 \
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -I. -Ibpf $(CLANG_BPF_SYS_INCLUDES) \
 	-Wall -Wno-unused-function
 
-ENGINE_SRCS := $(wildcard daemon/*.c)
-ENGINE_SRCS := $(filter-out daemon/loopwatchd.c,$(ENGINE_SRCS))
+# daemon/ROOM/*.c: every room is picked up (daemon/README.md says what lives where)
+ENGINE_SRCS := $(wildcard daemon/*/*.c)
+ENGINE_SRCS := $(filter-out daemon/service/loopwatchd.c,$(ENGINE_SRCS))
 ENGINE_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(ENGINE_SRCS))
 CLI_SRCS := $(wildcard cli/*.c)
 CLI_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(CLI_SRCS))
@@ -56,7 +57,7 @@ TARGET_BINS := $(patsubst tests/targets/%.c,$(BUILD)/targets/%,$(TARGET_SRCS))
 
 all: $(BUILD)/loopwatch $(BUILD)/loopwatchd
 
-$(BUILD) $(BUILD)/daemon $(BUILD)/cli $(BUILD)/tests $(BUILD)/targets:
+$(BUILD) $(BUILD)/cli $(BUILD)/tests $(BUILD)/targets:
 	@mkdir -p $@
 
 # rebuild everything when the flags change (a sanitized test build after a plain one)
@@ -77,14 +78,15 @@ $(BUILD)/loopwatch.skel.h: $(BUILD)/loopwatch.bpf.o
 	$(BPFTOOL) gen skeleton $< name loopwatch_bpf > $@
 
 # ---- userspace
-$(BUILD)/daemon/%.o: daemon/%.c $(FLAGS_STAMP) | $(BUILD)/daemon
+$(BUILD)/daemon/%.o: daemon/%.c $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/cli/%.o: cli/%.c $(FLAGS_STAMP) | $(BUILD)/cli
 	$(CC) $(CFLAGS) -c $< -o $@
 
 # objects that include the skeleton wait for it
-$(BUILD)/daemon/bpfobj.o: $(BUILD)/loopwatch.skel.h
+$(BUILD)/daemon/probe/bpfobj.o: $(BUILD)/loopwatch.skel.h
 
 $(BUILD)/liblw.a: $(ENGINE_OBJS)
 	ar rcs $@ $^
@@ -92,7 +94,7 @@ $(BUILD)/liblw.a: $(ENGINE_OBJS)
 $(BUILD)/loopwatch: $(CLI_OBJS) $(BUILD)/liblw.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/loopwatchd: $(BUILD)/daemon/loopwatchd.o $(BUILD)/liblw.a
+$(BUILD)/loopwatchd: $(BUILD)/daemon/service/loopwatchd.o $(BUILD)/liblw.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # ---- tests
@@ -174,4 +176,4 @@ install: all
 clean:
 	rm -rf $(BUILD)
 
--include $(wildcard $(BUILD)/daemon/*.d $(BUILD)/cli/*.d $(BUILD)/tests/*.d)
+-include $(wildcard $(BUILD)/daemon/*/*.d $(BUILD)/cli/*.d $(BUILD)/tests/*.d)

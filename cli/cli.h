@@ -6,8 +6,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "noise.h"
-#include "session.h"
+#include "record/noise.h"
+#include "probe/session.h"
 
 struct lw_cli_opts {
 	pid_t pid;

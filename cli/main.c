@@ -11,12 +11,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "engine.h"
-#include "noise.h"
-#include "jsonrec.h"
-#include "lw_util.h"
-#include "render.h"
-#include "sinks.h"
+#include "probe/engine.h"
+#include "record/noise.h"
+#include "record/jsonrec.h"
+#include "base/lw_util.h"
+#include "record/render.h"
+#include "record/sinks.h"
 #include "top.h"
 
 #define EXIT_NOTRACE 1

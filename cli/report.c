@@ -19,10 +19,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "export.h"
-#include "jsonrec.h"
-#include "lw_util.h"
-#include "report_data.h"
+#include "report/export.h"
+#include "record/jsonrec.h"
+#include "base/lw_util.h"
+#include "report/report_data.h"
 
 #define EXIT_UNREADABLE 1
 #define EXIT_USAGE 2

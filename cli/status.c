@@ -13,10 +13,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "config.h"
-#include "control.h"
-#include "jsonrec.h"
-#include "lw_util.h"
+#include "service/config.h"
+#include "service/control.h"
+#include "record/jsonrec.h"
+#include "base/lw_util.h"
 
 #define EXIT_NODAEMON 1
 #define EXIT_USAGE 2

@@ -13,9 +13,9 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "jsonrec.h"
-#include "lw_util.h"
-#include "u64map.h"
+#include "record/jsonrec.h"
+#include "base/lw_util.h"
+#include "base/u64map.h"
 
 #define MAX_ROWS 64
 

@@ -6,9 +6,9 @@
 #include <string.h>
 
 #include "fuzz_text.h"
-#include "lw_util.h"
-#include "matcher.h"
-#include "noise.h"
+#include "base/lw_util.h"
+#include "service/matcher.h"
+#include "record/noise.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "lw_util.h"
+#include "service/config.h"
+#include "base/lw_util.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

@@ -5,8 +5,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "elfsym.h"
-#include "lw_util.h"
+#include "target/elfsym.h"
+#include "base/lw_util.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lw_util.h"
-#include "procmaps.h"
+#include "base/lw_util.h"
+#include "target/procmaps.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

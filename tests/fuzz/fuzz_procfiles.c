@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include "fuzz_text.h"
-#include "lw_util.h"
-#include "matcher.h"
-#include "nativesym.h"
+#include "base/lw_util.h"
+#include "service/matcher.h"
+#include "target/nativesym.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

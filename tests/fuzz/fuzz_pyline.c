@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "pyline.h"
+#include "target/pyline.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

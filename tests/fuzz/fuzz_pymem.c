@@ -12,10 +12,10 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "lw_util.h"
-#include "pycode.h"
-#include "pyproc.h"
-#include "tmem.h"
+#include "base/lw_util.h"
+#include "target/pycode.h"
+#include "target/pyproc.h"
+#include "target/memread.h"
 
 #define BASE 0x1000ull
 

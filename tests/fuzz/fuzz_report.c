@@ -12,10 +12,10 @@
 #include <string.h>
 
 #include "fuzz_text.h"
-#include "export.h"
-#include "lw_util.h"
-#include "render.h"
-#include "report_data.h"
+#include "report/export.h"
+#include "base/lw_util.h"
+#include "record/render.h"
+#include "report/report_data.h"
 
 static FILE *devnull;
 

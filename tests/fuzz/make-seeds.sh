@@ -85,6 +85,6 @@ if [ -n "$LW_SEED_RECORDS" ]; then
 fi
 
 # CPython memory images
-cc -g -D_GNU_SOURCE -Idaemon -Ibpf -o $B/seedgen tests/fuzz/seedgen.c daemon/pyoffsets.c
+cc -g -D_GNU_SOURCE -Idaemon -Ibpf -o $B/seedgen tests/fuzz/seedgen.c daemon/target/pyoffsets.c
 mkdir -p $S/fuzz_pymem; $B/seedgen $S/fuzz_pymem
 du -sh $S

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "pyproc.h"
+#include "target/pyproc.h"
 
 #define BASE 0x1000ull
 static uint8_t img[4096];

@@ -10,8 +10,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "config.h"
-#include "lw_util.h"
+#include "service/config.h"
+#include "base/lw_util.h"
 
 static struct lw_config *parse_ok(const char *text)
 {

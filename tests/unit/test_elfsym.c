@@ -12,8 +12,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "elfsym.h"
-#include "procmaps.h"
+#include "target/elfsym.h"
+#include "target/procmaps.h"
 
 /* strings the version scanner must find (kept alive by the volatile reads below) */
 const char lw_test_version_a[] = "3.9.18";

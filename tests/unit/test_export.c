@@ -14,10 +14,10 @@
 #include <cmocka.h>
 
 /* included, not linked: the tests reach static helpers */
-#include "../../daemon/report_data.c"
-#include "../../daemon/export_folded.c"
-#include "../../daemon/export_trace.c"
-#include "../../daemon/export_html.c"
+#include "../../daemon/report/report_data.c"
+#include "../../daemon/report/export_folded.c"
+#include "../../daemon/report/export_trace.c"
+#include "../../daemon/report/export_html.c"
 
 static void ts_of(char *buf, size_t size, double sec)
 {

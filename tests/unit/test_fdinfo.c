@@ -16,8 +16,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "fdinfo.h"
-#include "syscalls.h"
+#include "target/fdinfo.h"
+#include "probe/syscalls.h"
 
 static const char tcp4[] =
 	"  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "hist.h"
+#include "record/hist.h"
 
 /* every slot's [low, high) contains exactly the values that map to it, and slots tile */
 static void test_slot_bounds(void **state)

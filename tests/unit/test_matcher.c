@@ -12,7 +12,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "matcher.h"
+#include "service/matcher.h"
 
 static void test_glob(void **state)
 {

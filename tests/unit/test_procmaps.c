@@ -9,7 +9,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "procmaps.h"
+#include "target/procmaps.h"
 
 static const char sample[] =
 	"00400000-00421000 r--p 00000000 fe:00 1835092                            /usr/bin/python3.11\n"

@@ -12,7 +12,7 @@
 #include <json-c/json.h>
 #include <cmocka.h>
 
-#include "prom.h"
+#include "service/prom.h"
 
 static void feed(struct lw_prom *p, const char *json)
 {

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "pyline.h"
+#include "target/pyline.h"
 
 static size_t unhex(const char *s, uint8_t *out, size_t cap)
 {

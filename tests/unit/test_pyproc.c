@@ -9,8 +9,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "pyproc.h"
-#include "tmem.h"
+#include "target/pyproc.h"
+#include "target/memread.h"
 
 #define BASE 0x10000ull
 

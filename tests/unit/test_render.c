@@ -10,8 +10,8 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
-#include "jsonrec.h"
-#include "render.h"
+#include "record/jsonrec.h"
+#include "record/render.h"
 
 static char *render(const char *json)
 {

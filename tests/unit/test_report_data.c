@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 /* included, not linked: the tests reach static helpers */
-#include "../../daemon/report_data.c"
+#include "../../daemon/report/report_data.c"
 
 #define BASE_S 1767225600ull	/* 2026-01-01T00:00:00Z */
 #define NS(sec) (BASE_S * 1000000000ull + (uint64_t)((double)(sec) * 1e9 + 0.5))

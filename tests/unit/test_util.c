@@ -7,7 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "lw_util.h"
+#include "base/lw_util.h"
 
 static void test_durations(void **state)
 {

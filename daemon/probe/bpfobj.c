@@ -1,0 +1,612 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include "probe/bpfobj.h"
+#include "base/lw_util.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <linux/perf_event.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "loopwatch.skel.h"
+
+#define MAX_LINKS 4096
+
+#define MAX_HOOKS 8192
+
+/*
+ * Closing a uprobe link makes the kernel unregister the probe and wait for a grace period:
+ * about 80 ms each on this VM, whatever the process does. Detaching a process with a dozen
+ * probes one after the other held loopwatchd's event loop for a second. Links to close go to
+ * a few reaper threads instead: the closes overlap, and the caller does not wait for them.
+ * lw_bpf__free waits until every link is closed: no probe outlives loopwatch.
+ */
+#define REAPERS 8
+
+struct reaper {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;		/* work queued / stopping */
+	pthread_cond_t idle;		/* queue empty and nothing being closed */
+	struct bpf_link **q;
+	size_t n, cap;
+	int busy, stop, nthreads;
+	pthread_t threads[REAPERS];
+};
+
+struct lw_bpf {
+	struct loopwatch_bpf *skel;
+	struct reaper reap;
+	struct bpf_link **hooks;	/* single-uprobe links of lw_bpf__attach_hook */
+	int nhooks;
+	struct bpf_link **links;	/* per-process uprobe links, two per handle */
+	int nlinks;
+	struct bpf_link **perf_links;
+	int *perf_fds;
+	int nperf;
+	int sampling;
+};
+
+static void reaper_init(struct reaper *r);
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char buf[512];
+	size_t n;
+
+	if (level == LIBBPF_DEBUG && lw_log_get_level() < LW_LOG_DEBUG)
+		return 0;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = strlen(buf);
+	while (n && buf[n - 1] == '\n')
+		buf[--n] = 0;
+	lw_log(level == LIBBPF_WARN ? LW_LOG_INFO : LW_LOG_DEBUG, "libbpf: %s", buf);
+	return 0;
+}
+
+static int privilege_error(char *err, size_t errlen, const char *what)
+{
+	snprintf(err, errlen,
+		 "%s: permission denied; loopwatch needs root, or the capabilities CAP_BPF, "
+		 "CAP_PERFMON, CAP_SYS_PTRACE and CAP_SYS_RESOURCE (kernel >= 5.8); try sudo",
+		 what);
+	return -EPERM;
+}
+
+static void attach_samplers(struct lw_bpf *b, int hz)
+{
+	int ncpu = libbpf_num_possible_cpus(), cpu;
+	struct perf_event_attr attr;
+
+	if (ncpu <= 0 || hz <= 0)
+		return;
+	b->perf_links = calloc((size_t)ncpu, sizeof(*b->perf_links));
+	b->perf_fds = calloc((size_t)ncpu, sizeof(*b->perf_fds));
+	if (!b->perf_links || !b->perf_fds)
+		return;
+	memset(&attr, 0, sizeof(attr));
+	attr.size = sizeof(attr);
+	attr.type = PERF_TYPE_SOFTWARE;
+	attr.config = PERF_COUNT_SW_CPU_CLOCK;
+	attr.freq = 1;
+	attr.sample_freq = (__u64)hz;
+	for (cpu = 0; cpu < ncpu; cpu++) {
+		int fd = (int)syscall(__NR_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+		struct bpf_link *l;
+
+		if (fd < 0) {
+			if (errno != ENODEV)
+				lw_dbg("perf_event_open on cpu %d: %s", cpu, strerror(errno));
+			continue;
+		}
+		l = bpf_program__attach_perf_event(b->skel->progs.lw_sample, fd);
+		if (!l) {
+			close(fd);
+			continue;
+		}
+		b->perf_fds[b->nperf] = fd;
+		b->perf_links[b->nperf++] = l;
+	}
+	b->sampling = b->nperf > 0;
+	if (!b->sampling)
+		lw_warn("CPU sampling unavailable (perf events refused): stacks of loops that burn "
+			"CPU without blocking will be missing");
+}
+
+/* Effective capabilities from /proc/self/status (CapEff, hex). */
+static uint64_t effective_caps(void)
+{
+	char *text = NULL, *p;
+	uint64_t caps = 0;
+
+	if (lw_read_file("/proc/self/status", 1 << 16, &text, NULL))
+		return 0;
+	p = strstr(text, "\nCapEff:");
+	if (p)
+		caps = strtoull(p + 8, NULL, 16);
+	free(text);
+	return caps;
+}
+
+#define CAP_SYS_ADMIN_BIT 21
+#define CAP_SYS_PTRACE_BIT 19
+#define CAP_SYS_RESOURCE_BIT 24
+#define CAP_PERFMON_BIT 38
+#define CAP_BPF_BIT 39
+
+/* Name exactly the capabilities that are missing, before the kernel says "permission denied". */
+static int check_caps(char *err, size_t errlen)
+{
+	uint64_t c = effective_caps();
+	char missing[160] = "";
+	int admin = !!(c & (1ull << CAP_SYS_ADMIN_BIT));
+
+	if (!admin && !(c & (1ull << CAP_BPF_BIT)))
+		strcat(missing, " CAP_BPF");
+	if (!admin && !(c & (1ull << CAP_PERFMON_BIT)))
+		strcat(missing, " CAP_PERFMON");
+	if (!(c & (1ull << CAP_SYS_PTRACE_BIT)))
+		strcat(missing, " CAP_SYS_PTRACE");
+	if (!missing[0])
+		return 0;
+	snprintf(err, errlen,
+		 "not enough privilege to trace: missing%s (loopwatch needs root, or CAP_BPF, "
+		 "CAP_PERFMON, CAP_SYS_PTRACE and CAP_SYS_RESOURCE); try sudo",
+		 missing);
+	return -EPERM;
+}
+
+int lw_bpf__new(const struct lw_bpf_opts *opts, struct lw_bpf **out, char *err, size_t errlen)
+{
+	struct lw_bpf *b;
+	int r;
+
+	libbpf_set_print(libbpf_print);
+	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
+		snprintf(err, errlen,
+			 "this kernel has no BTF (/sys/kernel/btf/vmlinux is missing): loopwatch needs "
+			 "Linux >= 5.8 built with CONFIG_DEBUG_INFO_BTF=y");
+		return -ENOTSUP;
+	}
+	r = check_caps(err, errlen);
+	if (r)
+		return r;
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	reaper_init(&b->reap);
+	b->links = calloc(MAX_LINKS * 2, sizeof(*b->links));
+	b->hooks = calloc(MAX_HOOKS, sizeof(*b->hooks));
+	if (!b->links || !b->hooks) {
+		free(b->hooks);
+		free(b);
+		return -ENOMEM;
+	}
+	b->skel = loopwatch_bpf__open();
+	if (!b->skel) {
+		r = -errno;
+		snprintf(err, errlen, "cannot open the BPF object: %s", strerror(-r));
+		goto fail;
+	}
+	b->skel->rodata->want_exec = opts->want_exec ? 1 : 0;
+	/* forks matter to discovery only (the daemon): not a program on every fork otherwise */
+	if (!opts->want_exec)
+		bpf_program__set_autoload(b->skel->progs.lw_process_fork, false);
+	b->skel->rodata->self_tgid = (__u32)getpid();
+	/* 0: the kernel has no such map type; < 0: could not tell (go on, load will say) */
+	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) == 0) {
+		snprintf(err, errlen,
+			 "this kernel has no BPF ring buffer (needs Linux >= 5.8): loopwatch cannot "
+			 "run here");
+		r = -ENOTSUP;
+		goto fail;
+	}
+	r = loopwatch_bpf__load(b->skel);
+	if (r) {
+		if (r == -EPERM || r == -EACCES) {
+			r = privilege_error(err, errlen, "loading BPF programs");
+		} else {
+			snprintf(err, errlen,
+				 "the kernel refused loopwatch's BPF programs (%s); run with -v to see "
+				 "the verifier's log and report it with `uname -r`",
+				 strerror(-r));
+		}
+		goto fail;
+	}
+	r = loopwatch_bpf__attach(b->skel);
+	if (r) {
+		if (r == -EPERM || r == -EACCES)
+			r = privilege_error(err, errlen, "attaching tracepoints");
+		else
+			snprintf(err, errlen, "cannot attach the scheduler/syscall tracepoints: %s",
+				 strerror(-r));
+		goto fail;
+	}
+	attach_samplers(b, opts->sample_hz);
+	*out = b;
+	return 0;
+fail:
+	lw_bpf__free(b);
+	return r;
+}
+
+static void *reaper_main(void *arg)
+{
+	struct reaper *r = arg;
+
+	pthread_mutex_lock(&r->mu);
+	for (;;) {
+		struct bpf_link *l;
+
+		while (!r->n && !r->stop)
+			pthread_cond_wait(&r->cv, &r->mu);
+		if (!r->n)
+			break;
+		l = r->q[--r->n];
+		r->busy++;
+		pthread_mutex_unlock(&r->mu);
+		bpf_link__destroy(l);
+		pthread_mutex_lock(&r->mu);
+		r->busy--;
+		if (!r->n && !r->busy)
+			pthread_cond_broadcast(&r->idle);
+	}
+	pthread_mutex_unlock(&r->mu);
+	return NULL;
+}
+
+static void reaper_init(struct reaper *r)
+{
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_cond_init(&r->cv, NULL);
+	pthread_cond_init(&r->idle, NULL);
+}
+
+/* Close l in the background (or right here when no thread or memory can be had). */
+static void reap(struct reaper *r, struct bpf_link *l)
+{
+	if (!l)
+		return;
+	pthread_mutex_lock(&r->mu);
+	if (r->n == r->cap) {
+		size_t nc = r->cap ? r->cap * 2 : 64;
+		struct bpf_link **nq = realloc(r->q, nc * sizeof(*nq));
+
+		if (!nq) {
+			pthread_mutex_unlock(&r->mu);
+			bpf_link__destroy(l);
+			return;
+		}
+		r->q = nq;
+		r->cap = nc;
+	}
+	r->q[r->n++] = l;
+	/* one more thread while there is more work than threads */
+	if (r->nthreads < REAPERS && (size_t)r->nthreads < r->n + (size_t)r->busy &&
+	    pthread_create(&r->threads[r->nthreads], NULL, reaper_main, r) == 0)
+		r->nthreads++;
+	if (!r->nthreads) {
+		r->n--;
+		pthread_mutex_unlock(&r->mu);
+		bpf_link__destroy(l);
+		return;
+	}
+	pthread_cond_signal(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* Wait until every queued link is closed, then stop the threads. */
+static void reaper_finish(struct reaper *r)
+{
+	int i;
+
+	pthread_mutex_lock(&r->mu);
+	while (r->n || r->busy)
+		pthread_cond_wait(&r->idle, &r->mu);
+	r->stop = 1;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	for (i = 0; i < r->nthreads; i++)
+		pthread_join(r->threads[i], NULL);
+	free(r->q);
+	pthread_cond_destroy(&r->idle);
+	pthread_cond_destroy(&r->cv);
+	pthread_mutex_destroy(&r->mu);
+}
+
+void lw_bpf__free(struct lw_bpf *b)
+{
+	int i;
+
+	if (!b)
+		return;
+	for (i = 0; i < b->nlinks * 2 && i < MAX_LINKS * 2; i++)
+		reap(&b->reap, b->links[i]);
+	for (i = 0; i < b->nhooks; i++)
+		reap(&b->reap, b->hooks[i]);
+	for (i = 0; i < b->nperf; i++)
+		reap(&b->reap, b->perf_links[i]);
+	reaper_finish(&b->reap);
+	free(b->hooks);
+	for (i = 0; i < b->nperf; i++)
+		close(b->perf_fds[i]);
+	free(b->perf_links);
+	free(b->perf_fds);
+	free(b->links);
+	loopwatch_bpf__destroy(b->skel);
+	free(b);
+}
+
+int lw_bpf__events_fd(const struct lw_bpf *b)
+{
+	return bpf_map__fd(b->skel->maps.events);
+}
+
+int lw_bpf__sampling(const struct lw_bpf *b)
+{
+	return b->sampling;
+}
+
+const char *lw_bpf__iter_probe(const struct lw_bpf *b)
+{
+	return "tp_btf/sys_exit (poll-family returns) + sched_switch (sleeps in them)";
+}
+
+int lw_bpf__set_proc(struct lw_bpf *b, pid_t pid, const struct lw_pycfg *cfg)
+{
+	__u32 k = (__u32)pid;
+
+	return bpf_map_update_elem(bpf_map__fd(b->skel->maps.procs), &k, cfg, BPF_ANY) ? -errno : 0;
+}
+
+int lw_bpf__del_proc(struct lw_bpf *b, pid_t pid)
+{
+	__u32 k = (__u32)pid;
+
+	return bpf_map_delete_elem(bpf_map__fd(b->skel->maps.procs), &k) ? -errno : 0;
+}
+
+int lw_bpf__attach_ctxrun(struct lw_bpf *b, pid_t pid, const char *path, uint64_t offset,
+			  char *err, size_t errlen)
+{
+	struct bpf_link *in, *ret;
+	int h, r;
+
+	for (h = 0; h < b->nlinks; h++)
+		if (!b->links[2 * h] && !b->links[2 * h + 1])
+			break;
+	if (h == MAX_LINKS) {
+		snprintf(err, errlen, "too many probes attached (%d processes)", MAX_LINKS);
+		return -ENOSPC;
+	}
+	/* the return probe first: a call entered between the two attachments then shows up as a
+	 * return without an entry (ignored), never as an entry whose return is not seen, which
+	 * would leave the thread "inside a callback" for good */
+	ret = bpf_program__attach_uprobe(b->skel->progs.lw_ctxrun_exit, true, pid, path,
+					 (size_t)offset);
+	if (!ret) {
+		r = -errno;
+		goto fail;
+	}
+	in = bpf_program__attach_uprobe(b->skel->progs.lw_ctxrun_enter, false, pid, path,
+					(size_t)offset);
+	if (!in) {
+		r = -errno;
+		reap(&b->reap, ret);
+		goto fail;
+	}
+	b->links[2 * h] = in;
+	b->links[2 * h + 1] = ret;
+	if (h == b->nlinks)
+		b->nlinks++;
+	return h;
+fail:
+	if (r == -EPERM || r == -EACCES)
+		return privilege_error(err, errlen, "attaching the context_run uprobe");
+	snprintf(err, errlen, "cannot attach a uprobe to %s at offset 0x%llx: %s", path,
+		 (unsigned long long)offset, strerror(-r));
+	return r;
+}
+
+void lw_bpf__detach(struct lw_bpf *b, int h)
+{
+	if (h < 0 || h >= b->nlinks)
+		return;
+	reap(&b->reap, b->links[2 * h]);
+	reap(&b->reap, b->links[2 * h + 1]);
+	b->links[2 * h] = NULL;
+	b->links[2 * h + 1] = NULL;
+}
+
+int lw_bpf__set_tstate(struct lw_bpf *b, pid_t tid, uint64_t tstate)
+{
+	__u32 k = (__u32)tid;
+	__u64 v = tstate;
+
+	return bpf_map_update_elem(bpf_map__fd(b->skel->maps.tstates), &k, &v, BPF_ANY) ? -errno : 0;
+}
+
+void lw_bpf__del_thread(struct lw_bpf *b, pid_t tid)
+{
+	__u32 k = (__u32)tid;
+
+	bpf_map_delete_elem(bpf_map__fd(b->skel->maps.tstates), &k);
+	bpf_map_delete_elem(bpf_map__fd(b->skel->maps.threads), &k);
+	bpf_map_delete_elem(bpf_map__fd(b->skel->maps.stacks), &k);
+}
+
+int lw_bpf__get_thread(struct lw_bpf *b, pid_t tid, struct lw_thread *out)
+{
+	__u32 k = (__u32)tid;
+
+	return bpf_map_lookup_elem(bpf_map__fd(b->skel->maps.threads), &k, out) ? -errno : 0;
+}
+
+int lw_bpf__get_stacks(struct lw_bpf *b, pid_t tid, struct lw_tstacks *out)
+{
+	__u32 k = (__u32)tid;
+
+	return bpf_map_lookup_elem(bpf_map__fd(b->skel->maps.stacks), &k, out) ? -errno : 0;
+}
+
+int lw_bpf__get_loop_stats(struct lw_bpf *b, pid_t tid, struct lw_loop_stats *out)
+{
+	struct lw_thread *th = malloc(sizeof(*th));
+	int r;
+
+	if (!th)
+		return -ENOMEM;
+	r = lw_bpf__get_thread(b, tid, th);
+	if (r == 0)
+		*out = th->ls;
+	free(th);
+	return r;
+}
+
+int lw_bpf__for_each_site(struct lw_bpf *b, pid_t pid,
+			  int (*fn)(void *arg, uint64_t site, const struct lw_hist *h), void *arg)
+{
+	int fd = bpf_map__fd(b->skel->maps.sites);
+	struct lw_site_key key, next;
+	struct lw_hist *h;
+	int first = 1, r = 0;
+
+	h = malloc(sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	while (bpf_map_get_next_key(fd, first ? NULL : &key, &next) == 0) {
+		first = 0;
+		key = next;
+		if (next.tgid != (__u32)pid)
+			continue;
+		if (bpf_map_lookup_elem(fd, &next, h))
+			continue;
+		r = fn(arg, next.site, h);
+		if (r)
+			break;
+	}
+	free(h);
+	return r;
+}
+
+void lw_bpf__forget_proc(struct lw_bpf *b, pid_t pid)
+{
+	int fd = bpf_map__fd(b->skel->maps.sites), tfd = bpf_map__fd(b->skel->maps.threads);
+	struct lw_site_key key, next, *del = NULL, *nd;
+	__u32 tk, tn, *tdel = NULL, *ntd;
+	struct lw_thread *th = malloc(sizeof(*th));
+	size_t n = 0, i;
+	int first = 1;
+
+	lw_bpf__del_proc(b, pid);
+	while (bpf_map_get_next_key(fd, first ? NULL : &key, &next) == 0) {
+		first = 0;
+		key = next;
+		if (next.tgid != (__u32)pid)
+			continue;
+		nd = realloc(del, (n + 1) * sizeof(*del));
+		if (!nd)
+			break;
+		del = nd;
+		del[n++] = next;
+	}
+	for (i = 0; i < n; i++)
+		bpf_map_delete_elem(fd, &del[i]);
+	free(del);
+	/* threads of the process (their state with loop statistics, stacks, thread states) */
+	n = 0;
+	first = 1;
+	while (th && bpf_map_get_next_key(tfd, first ? NULL : &tk, &tn) == 0) {
+		first = 0;
+		tk = tn;
+		if (bpf_map_lookup_elem(tfd, &tn, th) || th->tgid != (__u32)pid)
+			continue;
+		ntd = realloc(tdel, (n + 1) * sizeof(*tdel));
+		if (!ntd)
+			break;
+		tdel = ntd;
+		tdel[n++] = tn;
+	}
+	for (i = 0; i < n; i++)
+		lw_bpf__del_thread(b, (pid_t)tdel[i]);
+	free(tdel);
+	free(th);
+}
+
+void lw_bpf__counters(const struct lw_bpf *b, struct lw_bpf_counters *out)
+{
+	out->lost_events = b->skel->bss->lost_events;
+	out->read_errors = b->skel->bss->read_errors;
+	out->depth_errors = b->skel->bss->depth_errors;
+	out->thread_map_full = b->skel->bss->thread_map_full;
+	out->samples = b->skel->bss->samples;
+}
+
+int lw_bpf__attach_hook(struct lw_bpf *b, enum lw_hook_prog which, pid_t pid, const char *path,
+			uint64_t offset, uint64_t ref_ctr_offset, int retprobe, char *err,
+			size_t errlen)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = retprobe != 0,
+		    .ref_ctr_offset = (size_t)ref_ctr_offset);
+	struct bpf_program *prog;
+	struct bpf_link *l;
+	int h, r;
+
+	switch (which) {
+	case LW_HOOK_UNAWAITED:
+		prog = b->skel->progs.lw_hook_unawaited;
+		break;
+	case LW_HOOK_NEVER_RETRIEVED:
+		prog = b->skel->progs.lw_hook_never_retrieved;
+		break;
+	case LW_HOOK_DESTROYED_PENDING:
+		prog = b->skel->progs.lw_hook_destroyed_pending;
+		break;
+	case LW_HOOK_GC_START:
+		prog = b->skel->progs.lw_gc_start;
+		break;
+	case LW_HOOK_GC_DONE:
+		prog = b->skel->progs.lw_gc_done;
+		break;
+	case LW_HOOK_UV_HANDLE:
+		prog = b->skel->progs.lw_uv_handle;
+		break;
+	case LW_HOOK_UV_TIMER:
+		prog = b->skel->progs.lw_uv_timer;
+		break;
+	default:
+		prog = b->skel->progs.lw_uv_exit;
+		break;
+	}
+	for (h = 0; h < b->nhooks; h++)
+		if (!b->hooks[h])
+			break;
+	if (h == MAX_HOOKS) {
+		snprintf(err, errlen, "too many hooks attached (%d)", MAX_HOOKS);
+		return -ENOSPC;
+	}
+	l = bpf_program__attach_uprobe_opts(prog, pid, path, (size_t)offset, &opts);
+	if (!l) {
+		r = -errno;
+		snprintf(err, errlen, "cannot attach a uprobe to %s+0x%llx: %s", path,
+			 (unsigned long long)offset, strerror(-r));
+		return r;
+	}
+	b->hooks[h] = l;
+	if (h == b->nhooks)
+		b->nhooks++;
+	return h;
+}
+
+void lw_bpf__detach_hook(struct lw_bpf *b, int h)
+{
+	if (h < 0 || h >= b->nhooks)
+		return;
+	reap(&b->reap, b->hooks[h]);
+	b->hooks[h] = NULL;
+}

@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include "record/noise.h"
+#include "record/hist.h"
+#include "record/jsonrec.h"
+#include "base/lw_util.h"
+#include "base/u64map.h"
+
+#include <errno.h>
+#include <fnmatch.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct site {
+	int64_t pid;
+	char type[24];			/* the records it counts */
+	char qualname[128];
+	char file[256];
+	long line;
+	char frame[160];
+	uint64_t window_start;
+	unsigned passed;		/* records let through in this window */
+	unsigned alerts;		/* live alerts let through in this window */
+	uint64_t sup_count, sup_total_ns, sup_max_ns;
+	struct lw_hist sup_hist;	/* durations suppressed in this window (for p99) */
+	struct lw_hist all;		/* every duration seen: the baseline */
+	uint64_t baseline_ns;		/* p99 before this window, 0 = not yet known */
+};
+
+struct lw_noise {
+	struct lw_noise_opts o;
+	struct lw_u64map *sites;
+	uint64_t suppressed;
+};
+
+int lw_site_rule_parse(const char *arg, struct lw_site_rule *out)
+{
+	const char *eq = strrchr(arg, '=');
+
+	memset(out, 0, sizeof(*out));
+	if (!eq || eq == arg || !eq[1])
+		return -EINVAL;
+	if (lw_parse_duration(eq + 1, &out->threshold_ns))
+		return -EINVAL;
+	out->pattern = strndup(arg, (size_t)(eq - arg));
+	return out->pattern ? 0 : -ENOMEM;
+}
+
+int lw_site_matches(const char *pattern, const char *qualname, const char *file, long line)
+{
+	char fl[512], bl[512];
+
+	if (!pattern || !*pattern)
+		return 0;
+	if (qualname && (strcmp(pattern, qualname) == 0 || fnmatch(pattern, qualname, 0) == 0))
+		return 1;
+	if (file) {
+		snprintf(fl, sizeof(fl), "%s:%ld", file, line);
+		snprintf(bl, sizeof(bl), "%s:%ld", lw_basename(file), line);
+		if (strcmp(pattern, fl) == 0 || strcmp(pattern, bl) == 0 ||
+		    fnmatch(pattern, fl, 0) == 0 || fnmatch(pattern, bl, 0) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+uint64_t lw_noise_min_threshold(const struct lw_noise_opts *o, uint64_t dflt)
+{
+	uint64_t m = dflt;
+	size_t i;
+
+	for (i = 0; i < o->nrules; i++)
+		if (!o->rules[i].ignore && o->rules[i].threshold_ns && o->rules[i].threshold_ns < m)
+			m = o->rules[i].threshold_ns;
+	return m;
+}
+
+/* the callback a record is about, and the frame that holds the time */
+static struct json_object *rec_callback(struct json_object *rec, const char *type)
+{
+	if (strcmp(type, "slow_tick") == 0)
+		return lw_j_get(rec, "slowest");
+	return lw_j_get(rec, "callback");
+}
+
+static void rec_site(struct json_object *rec, const char *type, const char **q, const char **f,
+		     long *line, char *frame, size_t fsize)
+{
+	struct json_object *cb = rec_callback(rec, type), *st = lw_j_get(rec, "stack"), *top = NULL;
+
+	*q = lw_j_get_str(cb, "qualname");
+	*f = lw_j_get_str(cb, "file");
+	*line = (long)lw_j_get_int(cb, "line", 0);
+	if (st && json_object_is_type(st, json_type_array) && json_object_array_length(st))
+		top = json_object_array_get_idx(st, 0);
+	if (strcmp(type, "blocking_call") == 0)
+		snprintf(frame, fsize, "%s@%s:%lld", lw_j_get_str(rec, "syscall") ?: "?",
+			 lw_j_get_str(top, "function") ?: "?", (long long)lw_j_get_int(top, "line", 0));
+	else
+		snprintf(frame, fsize, "%s:%lld", lw_j_get_str(top, "function") ?: "?",
+			 (long long)lw_j_get_int(top, "line", 0));
+}
+
+void lw_site_key(struct json_object *rec, char *buf, size_t size)
+{
+	const char *type = lw_j_get_str(rec, "type"), *q, *f;
+	char frame[160];
+	long line;
+
+	if (!type) {
+		snprintf(buf, size, "?");
+		return;
+	}
+	rec_site(rec, type, &q, &f, &line, frame, sizeof(frame));
+	snprintf(buf, size, "%s\x1f%s:%ld\x1f%s", q ?: "?", f ?: "?", line, frame);
+}
+
+int lw_noise__new(const struct lw_noise_opts *o, struct lw_noise **out)
+{
+	struct lw_noise *n = calloc(1, sizeof(*n));
+
+	if (!n)
+		return -ENOMEM;
+	n->o = *o;
+	if (!n->o.window_ns)
+		n->o.window_ns = 60000000000ull;
+	if (lw_u64map__new(sizeof(struct site), &n->sites)) {
+		free(n);
+		return -ENOMEM;
+	}
+	*out = n;
+	return 0;
+}
+
+void lw_noise__free(struct lw_noise *n)
+{
+	if (!n)
+		return;
+	lw_u64map__free(n->sites, NULL);
+	free(n);
+}
+
+uint64_t lw_noise__suppressed_total(const struct lw_noise *n)
+{
+	return n->suppressed;
+}
+
+enum lw_noise_verdict lw_noise__check(struct lw_noise *n, struct json_object *rec, uint64_t now)
+{
+	const char *type = lw_j_get_str(rec, "type"), *q, *f;
+	char key[800], frame[160];
+	struct site *s;
+	uint64_t dur_ns, thr;
+	long line;
+	size_t i;
+	int created, in_progress, matched = 0;
+
+	if (!type || (strcmp(type, "slow_callback") && strcmp(type, "slow_tick") &&
+		      strcmp(type, "blocking_call")))
+		return LW_NOISE_PASS;
+	in_progress = lw_j_get_bool(rec, "in_progress");
+	rec_site(rec, type, &q, &f, &line, frame, sizeof(frame));
+	dur_ns = (uint64_t)(lw_j_get_num(rec, strcmp(type, "slow_tick") ? "duration_ms" : "busy_ms",
+					 0) * 1e6);
+	/* rules: ignore, or a threshold of the site's own (for its blocking calls too) */
+	thr = strcmp(type, "blocking_call") ? n->o.threshold_ns : 0;
+	for (i = 0; i < n->o.nrules; i++) {
+		const struct lw_site_rule *r = &n->o.rules[i];
+
+		if (!lw_site_matches(r->pattern, q, f, line))
+			continue;
+		if (r->ignore)
+			return LW_NOISE_DROP;
+		thr = r->threshold_ns;
+		matched = 1;
+		break;
+	}
+	(void)matched;
+	if (dur_ns < thr)
+		return LW_NOISE_DROP;
+	if (!n->o.rate)
+		return LW_NOISE_PASS;
+	lw_site_key(rec, key, sizeof(key));
+	snprintf(key + strlen(key), sizeof(key) - strlen(key), "\x1f%s\x1f%lld", type,
+		 (long long)lw_j_get_int(rec, "pid", 0));
+	s = lw_u64map__put(n->sites, lw_hash_str(key), &created);
+	if (!s)
+		return LW_NOISE_PASS;
+	if (created) {
+		s->pid = lw_j_get_int(rec, "pid", 0);
+		lw_strlcpy(s->type, type, sizeof(s->type));
+		lw_strlcpy(s->qualname, q ?: "", sizeof(s->qualname));
+		lw_strlcpy(s->file, f ?: "", sizeof(s->file));
+		s->line = line;
+		lw_strlcpy(s->frame, frame, sizeof(s->frame));
+		s->window_start = now;
+	}
+	if (now - s->window_start >= n->o.window_ns && !s->sup_count) {
+		/* a new window: what was seen so far is the baseline */
+		s->window_start = now;
+		s->passed = 0;
+		s->alerts = 0;
+		if (s->all.count >= 5)
+			s->baseline_ns = lw_hist_quantile(&s->all, 0.99);
+	}
+	if (in_progress) {
+		/* live alerts: as many as records per window, no suppressed count of their own
+		 * (the final record of the same event is counted) */
+		return s->alerts++ < n->o.rate ? LW_NOISE_PASS : LW_NOISE_DROP;
+	}
+	lw_hist_add(&s->all, dur_ns);
+	if (s->passed < n->o.rate) {
+		s->passed++;
+		if (s->all.count == 5 && !s->baseline_ns)
+			s->baseline_ns = lw_hist_quantile(&s->all, 0.99);
+		return LW_NOISE_PASS;
+	}
+	/* escalation: much slower than this site usually is */
+	if (s->baseline_ns && dur_ns > 2 * s->baseline_ns) {
+		json_object_object_add(rec, "escalated", json_object_new_boolean(1));
+		return LW_NOISE_PASS;
+	}
+	s->sup_count++;
+	s->sup_total_ns += dur_ns;
+	if (dur_ns > s->sup_max_ns)
+		s->sup_max_ns = dur_ns;
+	lw_hist_add(&s->sup_hist, dur_ns);
+	n->suppressed++;
+	return LW_NOISE_SUPPRESS;
+}
+
+void lw_noise__flush(struct lw_noise *n, uint64_t now, int force,
+		     void (*emit)(void *ctx, struct json_object *rec), void *ctx)
+{
+	struct site *s;
+	size_t it = 0;
+
+	while ((s = lw_u64map__next(n->sites, &it, NULL))) {
+		struct json_object *o, *site;
+
+		if (!s->sup_count || (!force && now - s->window_start < n->o.window_ns))
+			continue;
+		o = lw_j_record("suppressed", (pid_t)s->pid, lw_mono_to_real(now));
+		site = json_object_new_object();
+		json_object_object_add(site, "qualname", lw_j_str_or_null(s->qualname));
+		json_object_object_add(site, "file", lw_j_str_or_null(s->file));
+		json_object_object_add(site, "line", s->line > 0 ? json_object_new_int64(s->line) : NULL);
+		json_object_object_add(site, "frame", lw_j_str_or_null(s->frame));
+		json_object_object_add(o, "site", site);
+		json_object_object_add(o, "record_type", json_object_new_string(s->type));
+		json_object_object_add(o, "count", json_object_new_int64((int64_t)s->sup_count));
+		json_object_object_add(o, "total_ms", lw_j_ms(s->sup_total_ns));
+		json_object_object_add(o, "max_ms", lw_j_ms(s->sup_max_ns));
+		json_object_object_add(o, "p99_ms", lw_j_ms(lw_hist_quantile(&s->sup_hist, 0.99)));
+		json_object_object_add(o, "window_s",
+				       lw_j_num((double)(now - s->window_start) / 1e9, 3));
+		emit(ctx, o);
+		s->sup_count = s->sup_total_ns = s->sup_max_ns = 0;
+		memset(&s->sup_hist, 0, sizeof(s->sup_hist));
+		/* the next record opens a new window */
+		s->window_start = now - n->o.window_ns;
+	}
+}

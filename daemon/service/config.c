@@ -1,0 +1,878 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include "service/config.h"
+#include "base/lw_util.h"
+#include "record/noise.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+
+#define CONFIG_MAX_BYTES (1024 * 1024)
+#define MAX_ERRORS 20
+
+/* ------------------------------------------------------------------ value parsers */
+
+typedef int (*parse_fn)(const char *v, void *dst, char *why, size_t whylen);
+
+static int p_duration(const char *v, void *dst, char *why, size_t whylen)
+{
+	uint64_t ns;
+
+	if (lw_parse_duration(v, &ns) || !ns) {
+		snprintf(why, whylen,
+			 "expected a duration above zero like 250us, 10ms, 1.5s or 2m");
+		return -EINVAL;
+	}
+	*(uint64_t *)dst = ns;
+	return 0;
+}
+
+static int p_interval(const char *v, void *dst, char *why, size_t whylen)
+{
+	uint64_t ns;
+
+	if (lw_parse_duration(v, &ns) || ns < 100000000ull) {
+		snprintf(why, whylen, "expected a duration of at least 100ms like 10s or 1m");
+		return -EINVAL;
+	}
+	*(uint64_t *)dst = ns;
+	return 0;
+}
+
+static int p_size(const char *v, void *dst, char *why, size_t whylen)
+{
+	uint64_t b;
+
+	if (lw_parse_size(v, &b)) {
+		snprintf(why, whylen, "expected a size like 64M, 512k or 1G (0 = never rotate)");
+		return -EINVAL;
+	}
+	*(uint64_t *)dst = b;
+	return 0;
+}
+
+static int p_keep(const char *v, void *dst, char *why, size_t whylen)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno || end == v || *end || n < 0 || n > 1000) {
+		snprintf(why, whylen, "expected a number of old files to keep, 0 to 1000");
+		return -EINVAL;
+	}
+	*(int *)dst = (int)n;
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	unsigned bit;
+} format_names[] = {
+	{ "jsonl", LW_FMT_JSONL },   { "prometheus", LW_FMT_PROM }, { "prom", LW_FMT_PROM },
+	{ "trace", LW_FMT_TRACE },   { "folded", LW_FMT_FOLDED },
+};
+
+static int p_formats(const char *v, void *dst, char *why, size_t whylen)
+{
+	unsigned bits = 0;
+	const char *p = v;
+
+	while (*p) {
+		size_t len, i;
+
+		while (*p == ',' || isspace((unsigned char)*p))
+			p++;
+		if (!*p)
+			break;
+		len = strcspn(p, ", \t");
+		for (i = 0; i < LW_ARRAY_SIZE(format_names); i++)
+			if (strlen(format_names[i].name) == len &&
+			    strncmp(format_names[i].name, p, len) == 0)
+				break;
+		if (i == LW_ARRAY_SIZE(format_names)) {
+			snprintf(why, whylen,
+				 "unknown format '%.*s': expected any of jsonl, prometheus, "
+				 "trace, folded (comma-separated)",
+				 (int)(len > 40 ? 40 : len), p);
+			return -EINVAL;
+		}
+		bits |= format_names[i].bit;
+		p += len;
+	}
+	if (!bits) {
+		snprintf(why, whylen, "expected any of jsonl, prometheus, trace, folded");
+		return -EINVAL;
+	}
+	if ((bits & (LW_FMT_TRACE | LW_FMT_FOLDED)) && !(bits & LW_FMT_JSONL)) {
+		snprintf(why, whylen,
+			 "trace and folded files are built from the JSONL file: add jsonl");
+		return -EINVAL;
+	}
+	*(unsigned *)dst = bits;
+	return 0;
+}
+
+/* "N" or "N/DURATION": records per site and window (the window goes in the next field) */
+static int p_rate(const char *v, void *dst, char *why, size_t whylen)
+{
+	struct lw_config *c = (struct lw_config *)((char *)dst - offsetof(struct lw_config,
+									rate_limit));
+	uint64_t win = 60000000000ull;
+	char *end;
+	unsigned long n = strtoul(v, &end, 10);
+
+	if (end == v || !n || n > 1000000 || (*end && *end != '/') ||
+	    (*end == '/' && (lw_parse_duration(end + 1, &win) || win < 1000000000ull))) {
+		snprintf(why, whylen,
+			 "expected records per site and window like 10/1m (N between 1 and "
+			 "1000000, a window of at least 1s; 10/1m when unset)");
+		return -EINVAL;
+	}
+	c->rate_limit = (unsigned)n;
+	c->rate_window_ns = win;
+	return 0;
+}
+
+static int set_str(const char *v, void *dst);
+
+/* comma-separated "SITE=DURATION" items, each checked */
+static int p_site_thresholds(const char *v, void *dst, char *why, size_t whylen)
+{
+	char *copy = strdup(v), *item, *save = NULL;
+	int n = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		struct lw_site_rule r;
+
+		while (isspace((unsigned char)*item))
+			item++;
+		if (!*item)
+			continue;
+		if (lw_site_rule_parse(item, &r)) {
+			snprintf(why, whylen,
+				 "'%.60s' is not SITE=DURATION (e.g. Ledger.flush=500ms, "
+				 "app.py:42=1s; comma-separated)",
+				 item);
+			free(copy);
+			return -EINVAL;
+		}
+		free(r.pattern);
+		n++;
+	}
+	free(copy);
+	if (!n) {
+		snprintf(why, whylen, "expected SITE=DURATION items, comma-separated");
+		return -EINVAL;
+	}
+	return set_str(v, dst);
+}
+
+static int p_mode(const char *v, void *dst, char *why, size_t whylen)
+{
+	if (strcmp(v, "default") == 0) {
+		*(int *)dst = 0;
+	} else if (strcmp(v, "precise") == 0) {
+		*(int *)dst = 1;
+	} else {
+		snprintf(why, whylen, "expected default or precise");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int p_no_bool(const char *v, void *dst, char *why, size_t whylen)
+{
+	static const char *const yes[] = { "yes", "on", "true", "1" };
+	static const char *const no[] = { "no", "off", "false", "0" };
+	size_t i;
+
+	/* stored inverted: the field says what is switched off */
+	for (i = 0; i < LW_ARRAY_SIZE(yes); i++) {
+		if (strcmp(v, yes[i]) == 0) {
+			*(int *)dst = 0;
+			return 0;
+		}
+		if (strcmp(v, no[i]) == 0) {
+			*(int *)dst = 1;
+			return 0;
+		}
+	}
+	snprintf(why, whylen, "expected yes or no");
+	return -EINVAL;
+}
+
+static int p_log_level(const char *v, void *dst, char *why, size_t whylen)
+{
+	static const struct {
+		const char *name;
+		int level;
+	} levels[] = {
+		{ "err", LW_LOG_ERR },   { "error", LW_LOG_ERR }, { "warning", LW_LOG_WARN },
+		{ "notice", LW_LOG_NOTICE }, { "info", LW_LOG_INFO }, { "debug", LW_LOG_DEBUG },
+	};
+	size_t i;
+
+	for (i = 0; i < LW_ARRAY_SIZE(levels); i++)
+		if (strcmp(v, levels[i].name) == 0) {
+			*(int *)dst = levels[i].level;
+			return 0;
+		}
+	snprintf(why, whylen, "expected error, warning, notice, info or debug");
+	return -EINVAL;
+}
+
+static int set_str(const char *v, void *dst)
+{
+	char *s = strdup(v);
+
+	if (!s)
+		return -ENOMEM;
+	free(*(char **)dst);
+	*(char **)dst = s;
+	return 0;
+}
+
+static int p_abs_path(const char *v, void *dst, char *why, size_t whylen)
+{
+	if (v[0] != '/') {
+		snprintf(why, whylen, "expected an absolute path (starting with /)");
+		return -EINVAL;
+	}
+	if (strlen(v) >= 3800) {
+		snprintf(why, whylen, "path too long");
+		return -EINVAL;
+	}
+	return set_str(v, dst);
+}
+
+static int p_socket(const char *v, void *dst, char *why, size_t whylen)
+{
+	if (strcmp(v, "none") == 0) {
+		free(*(char **)dst);
+		*(char **)dst = NULL;
+		return 0;
+	}
+	if (v[0] != '/' || strlen(v) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		snprintf(why, whylen,
+			 "expected an absolute path of at most %zu characters, or none",
+			 sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+		return -EINVAL;
+	}
+	return set_str(v, dst);
+}
+
+static int p_text(const char *v, void *dst, char *why, size_t whylen)
+{
+	(void)why;
+	(void)whylen;
+	return set_str(v, dst);
+}
+
+static int p_comm(const char *v, void *dst, char *why, size_t whylen)
+{
+	if (strlen(v) > 15 && !strpbrk(v, "*?[")) {
+		snprintf(why, whylen,
+			 "a command name is at most 15 characters (the kernel truncates "
+			 "it); match the first 15, or use exe or cmdline");
+		return -EINVAL;
+	}
+	return set_str(v, dst);
+}
+
+static int p_unit(const char *v, void *dst, char *why, size_t whylen)
+{
+	if (strchr(v, '/')) {
+		snprintf(why, whylen,
+			 "expected a unit name like api.service (for a cgroup path use "
+			 "cgroup = /system.slice/...)");
+		return -EINVAL;
+	}
+	return set_str(v, dst);
+}
+
+static int p_cgroup(const char *v, void *dst, char *why, size_t whylen)
+{
+	if (v[0] != '/') {
+		snprintf(why, whylen,
+			 "expected a cgroup path like /system.slice/api.service (as in "
+			 "/proc/PID/cgroup)");
+		return -EINVAL;
+	}
+	return set_str(v, dst);
+}
+
+/* ------------------------------------------------------------------ the key table */
+
+enum sect {
+	S_REPORT = 1u << 0,
+	S_DEFAULTS = 1u << 1,
+	S_DAEMON = 1u << 2,
+	S_TARGET = 1u << 3,
+};
+
+enum base {
+	B_CONFIG,	/* offset into struct lw_config */
+	B_TUNING,	/* into the section's struct lw_tuning ([defaults] or the target's) */
+	B_TARGET,	/* into struct lw_target_conf */
+};
+
+struct key_def {
+	const char *key;
+	unsigned sects;
+	enum base base;
+	size_t off, size;
+	parse_fn parse;
+};
+
+#define CFG(f) B_CONFIG, offsetof(struct lw_config, f), sizeof(((struct lw_config *)0)->f)
+#define TUNE(f) B_TUNING, offsetof(struct lw_tuning, f), sizeof(((struct lw_tuning *)0)->f)
+#define TGT(f) B_TARGET, offsetof(struct lw_target_conf, f), \
+	sizeof(((struct lw_target_conf *)0)->f)
+
+/*
+ * One row per key: its sections, where it goes, how it is parsed. A B_TUNING row set in
+ * [defaults] is inherited by every target that does not set it. At most 64 rows (the `seen`
+ * bit masks).
+ */
+static const struct key_def keys[] = {
+	{ "dir", S_REPORT, CFG(report_dir), p_abs_path },
+	{ "formats", S_REPORT, CFG(formats), p_formats },
+	{ "rotate_size", S_REPORT, CFG(rotate_size), p_size },
+	{ "rotate_keep", S_REPORT, CFG(rotate_keep), p_keep },
+	{ "summary_interval", S_REPORT, CFG(summary_interval_ns), p_interval },
+	{ "threshold", S_DEFAULTS | S_TARGET, TUNE(threshold_ns), p_duration },
+	{ "block_threshold", S_DEFAULTS | S_TARGET, TUNE(block_threshold_ns), p_duration },
+	{ "mode", S_DEFAULTS | S_TARGET, TUNE(precise), p_mode },
+	{ "asyncio_hooks", S_DEFAULTS | S_TARGET, TUNE(no_hooks), p_no_bool },
+	{ "rate_limit", S_DEFAULTS, CFG(rate_limit), p_rate },
+	{ "ignore", S_DEFAULTS, CFG(ignore), p_text },
+	{ "site_threshold", S_DEFAULTS, CFG(site_threshold), p_site_thresholds },
+	{ "control_socket", S_DAEMON, CFG(control_socket), p_socket },
+	{ "log_level", S_DAEMON, CFG(log_level), p_log_level },
+	{ "exe", S_TARGET, TGT(match.exe), p_abs_path },
+	{ "comm", S_TARGET, TGT(match.comm), p_comm },
+	{ "cmdline", S_TARGET, TGT(match.cmdline), p_text },
+	{ "unit", S_TARGET, TGT(match.unit), p_unit },
+	{ "cgroup", S_TARGET, TGT(match.cgroup), p_cgroup },
+	{ "pidfile", S_TARGET, TGT(match.pidfile), p_abs_path },
+};
+
+_Static_assert(LW_ARRAY_SIZE(keys) <= 64, "the seen masks hold 64 keys");
+
+static const char *sect_name(unsigned s)
+{
+	switch (s) {
+	case S_REPORT:
+		return "[report]";
+	case S_DEFAULTS:
+		return "[defaults]";
+	case S_DAEMON:
+		return "[daemon]";
+	case S_TARGET:
+		return "[target NAME]";
+	default:
+		return "?";
+	}
+}
+
+/* "[report]" or "[defaults] and [target NAME]" */
+static void sects_str(unsigned sects, char *buf, size_t size)
+{
+	unsigned s;
+	size_t len = 0;
+
+	buf[0] = 0;
+	for (s = 1; s <= S_TARGET; s <<= 1) {
+		if (!(sects & s))
+			continue;
+		len += (size_t)snprintf(buf + len, len < size ? size - len : 0, "%s%s",
+					len ? " or " : "", sect_name(s));
+	}
+}
+
+/* ------------------------------------------------------------------ parsing */
+
+struct parse_ctx {
+	struct lw_config *c;
+	const char *name;		/* file name for messages */
+	const char *text;
+	size_t pos, len;
+	int line;
+	unsigned cur;			/* current section (enum sect), 0 after a bad header */
+	int cur_target;			/* index while cur == S_TARGET */
+	int gline[LW_ARRAY_SIZE(keys)];	/* where a global key was set */
+	int tline[LW_ARRAY_SIZE(keys)];	/* where a key of the current target was set */
+	char *err;
+	size_t errlen, errused;
+	int nerrors;
+	int oom;
+};
+
+static void add_error(struct parse_ctx *p, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void add_error(struct parse_ctx *p, int line, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	int n;
+
+	p->nerrors++;
+	if (!p->err || !p->errlen)
+		return;
+	if (p->nerrors > MAX_ERRORS) {
+		if (p->nerrors == MAX_ERRORS + 1 && p->errused < p->errlen)
+			p->errused += (size_t)snprintf(p->err + p->errused, p->errlen - p->errused,
+						       "%s(more errors not shown)",
+						       p->errused ? "\n" : "");
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (p->errused >= p->errlen)
+		return;
+	if (line > 0)
+		n = snprintf(p->err + p->errused, p->errlen - p->errused, "%s%s:%d: %s",
+			     p->errused ? "\n" : "", p->name, line, msg);
+	else
+		n = snprintf(p->err + p->errused, p->errlen - p->errused, "%s%s: %s",
+			     p->errused ? "\n" : "", p->name, msg);
+	if (n > 0)
+		p->errused += (size_t)n;
+	if (p->errused >= p->errlen)
+		p->errused = p->errlen - 1;
+}
+
+static int valid_target_name(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (!n || n >= LW_TARGET_NAME_MAX || s[0] == '.' || s[0] == '-')
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '-' && s[i] != '.')
+			return 0;
+	return 1;
+}
+
+static void start_target(struct parse_ctx *p, const char *name)
+{
+	struct lw_config *c = p->c;
+	struct lw_target_conf *t;
+	int i = lw_config__target(c, name);
+
+	p->cur = 0;
+	if (!valid_target_name(name)) {
+		add_error(p, p->line,
+			  "invalid target name '%.80s': use letters, digits, '_', '-' and "
+			  "'.' (at most %d characters, not starting with '.' or '-'); it names the "
+			  "report files",
+			  name, LW_TARGET_NAME_MAX - 1);
+		return;
+	}
+	if (i >= 0) {
+		add_error(p, p->line, "duplicate section [target %s] (first on line %d): give each "
+			  "target its own name", name, c->targets[i].line);
+		return;
+	}
+	t = realloc(c->targets, (c->ntargets + 1) * sizeof(*t));
+	if (!t) {
+		p->oom = 1;
+		return;
+	}
+	c->targets = t;
+	t = &c->targets[c->ntargets];
+	memset(t, 0, sizeof(*t));
+	lw_strlcpy(t->name, name, sizeof(t->name));
+	t->line = p->line;
+	p->cur_target = (int)c->ntargets++;
+	p->cur = S_TARGET;
+	memset(p->tline, 0, sizeof(p->tline));
+}
+
+/* A section header line (starts with '['): which section it opens */
+static void section_line(struct parse_ctx *p, const char *s, size_t len)
+{
+	char name[256];
+	const char *end = memchr(s, ']', len);
+	size_t n;
+	char *q;
+
+	p->cur = 0;
+	if (!end) {
+		add_error(p, p->line, "section header without ']': write [report], [defaults], "
+			  "[daemon] or [target NAME]");
+		return;
+	}
+	n = (size_t)(end - s - 1);
+	if (n >= sizeof(name))
+		n = sizeof(name) - 1;
+	memcpy(name, s + 1, n);
+	name[n] = 0;
+	/* trim */
+	while (n && isspace((unsigned char)name[n - 1]))
+		name[--n] = 0;
+	q = name;
+	while (isspace((unsigned char)*q))
+		q++;
+	if (strcmp(q, "report") == 0) {
+		p->cur = S_REPORT;
+	} else if (strcmp(q, "defaults") == 0) {
+		p->cur = S_DEFAULTS;
+	} else if (strcmp(q, "daemon") == 0) {
+		p->cur = S_DAEMON;
+	} else if (strncmp(q, "target", 6) == 0 && (q[6] == 0 || isspace((unsigned char)q[6]))) {
+		q += 6;
+		while (isspace((unsigned char)*q))
+			q++;
+		if (!*q) {
+			add_error(p, p->line,
+				  "[target] needs a name, e.g. [target api]: it names the "
+				  "report files");
+			return;
+		}
+		start_target(p, q);
+	} else {
+		add_error(p, p->line, "unknown section [%.80s]: expected [report], [defaults], "
+			  "[daemon] or [target NAME]", q);
+	}
+}
+
+/*
+ * inih's reader: one line per call. We count lines (inih does not tell its handler), take the
+ * section headers ourselves (so that empty and unknown sections are seen too), strip leading
+ * blanks (inih would take an indented line for the continuation of the previous value), and
+ * hand inih only what it parses as we mean it.
+ */
+static char *reader(char *str, int num, void *stream)
+{
+	struct parse_ctx *p = stream;
+	const char *s, *nl;
+	size_t len, skip = 0;
+
+	if (p->pos >= p->len || num < 3)
+		return NULL;
+	s = p->text + p->pos;
+	nl = memchr(s, '\n', p->len - p->pos);
+	len = nl ? (size_t)(nl - s) : p->len - p->pos;
+	p->pos += len + (nl ? 1 : 0);
+	p->line++;
+	while (skip < len && (s[skip] == ' ' || s[skip] == '\t'))
+		skip++;
+	s += skip;
+	len -= skip;
+	while (len && (s[len - 1] == '\r' || s[len - 1] == ' ' || s[len - 1] == '\t'))
+		len--;
+	if (!len || s[0] == ';' || s[0] == '#') {
+		strcpy(str, ";");
+		return str;
+	}
+	if (s[0] == '[') {
+		section_line(p, s, len);
+		/* inih keeps its own idea of the section: the header as is, or a stand-in */
+		if (len + 1 > (size_t)num || !memchr(s, ']', len)) {
+			snprintf(str, (size_t)num, "[?]");
+			return str;
+		}
+		memcpy(str, s, len);
+		str[len] = 0;
+		return str;
+	}
+	if (len + 1 > (size_t)num) {
+		add_error(p, p->line, "line too long (libinih reads at most %d characters a line): "
+			  "shorten the value", num - 1);
+		strcpy(str, ";");
+		return str;
+	}
+	if (!memchr(s, '=', len) && !memchr(s, ':', len)) {
+		add_error(p, p->line,
+			  "expected KEY = VALUE, a [section] or a ; comment, not '%.*s'",
+			  (int)(len > 60 ? 60 : len), s);
+		strcpy(str, ";");
+		return str;
+	}
+	memcpy(str, s, len);
+	str[len] = 0;
+	return str;
+}
+
+static void *key_dst(struct parse_ctx *p, const struct key_def *k)
+{
+	struct lw_target_conf *t = p->cur == S_TARGET ? &p->c->targets[p->cur_target] : NULL;
+
+	switch (k->base) {
+	case B_CONFIG:
+		return (char *)p->c + k->off;
+	case B_TUNING:
+		return (char *)(t ? &t->tune : &p->c->defaults) + k->off;
+	case B_TARGET:
+		return t ? (char *)t + k->off : NULL;
+	}
+	return NULL;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_ctx *p = user;
+	const struct key_def *k = NULL, *elsewhere = NULL;
+	char why[256] = "", where[128];
+	uint64_t *seen;
+	int *lines;
+	size_t i;
+	void *dst;
+
+	/* the section is the one we tracked ourselves (with its validity) */
+	if (!section[0] && !p->cur) {
+		add_error(p, p->line, "key '%.60s' outside any section: put it under [report], "
+			  "[defaults], [daemon] or [target NAME]", name);
+		return 1;
+	}
+	if (!p->cur)
+		return 1;	/* inside a bad section: its header was reported */
+	for (i = 0; i < LW_ARRAY_SIZE(keys); i++) {
+		if (strcmp(keys[i].key, name))
+			continue;
+		if (keys[i].sects & p->cur) {
+			k = &keys[i];
+			break;
+		}
+		elsewhere = &keys[i];
+	}
+	if (!k) {
+		if (elsewhere) {
+			sects_str(elsewhere->sects, where, sizeof(where));
+			add_error(p, p->line, "key '%s' belongs in %s, not in %s", name, where,
+				  sect_name(p->cur));
+		} else {
+			char known[512];
+			size_t len = 0;
+
+			known[0] = 0;
+			for (i = 0; i < LW_ARRAY_SIZE(keys); i++)
+				if ((keys[i].sects & p->cur) && len < sizeof(known))
+					len += (size_t)snprintf(known + len, sizeof(known) - len,
+								"%s%s", len ? ", " : "",
+								keys[i].key);
+			add_error(p, p->line, "unknown key '%.60s' in %s: expected one of %s", name,
+				  sect_name(p->cur), known);
+		}
+		return 1;
+	}
+	i = (size_t)(k - keys);
+	if (p->cur == S_TARGET) {
+		seen = &p->c->targets[p->cur_target].seen;
+		lines = p->tline;
+	} else {
+		seen = &p->c->seen;
+		lines = p->gline;
+	}
+	if (*seen & (1ull << i) && lines[i]) {
+		add_error(p, p->line, "duplicate key '%s' (already set on line %d): keep one", name,
+			  lines[i]);
+		return 1;
+	}
+	if (!value[0]) {
+		add_error(p, p->line, "empty value for '%s'", name);
+		return 1;
+	}
+	dst = key_dst(p, k);
+	if (!dst)
+		return 1;
+	if (k->parse(value, dst, why, sizeof(why))) {
+		if (!why[0]) {
+			p->oom = 1;
+			return 1;
+		}
+		add_error(p, p->line, "invalid %s '%.100s': %s", name, value, why);
+		return 1;
+	}
+	*seen |= 1ull << i;
+	lines[i] = p->line;
+	return 1;
+}
+
+static void set_defaults(struct lw_config *c)
+{
+	c->formats = LW_FMT_JSONL | LW_FMT_PROM;
+	c->rotate_size = 64ull << 20;
+	c->rotate_keep = 5;
+	c->summary_interval_ns = 60000000000ull;
+	c->defaults.threshold_ns = 100000000ull;
+	c->defaults.block_threshold_ns = 10000000ull;
+	c->defaults.precise = 0;
+	c->log_level = LW_LOG_NOTICE;
+}
+
+static int key_index(const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < LW_ARRAY_SIZE(keys); i++)
+		if (strcmp(keys[i].key, key) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* after the whole file: defaults where nothing was set, targets complete */
+static void finish(struct parse_ctx *p)
+{
+	struct lw_config *c = p->c;
+	size_t i, k;
+
+	if (!c->report_dir && set_str(LW_CONFIG_DEFAULT_DIR, &c->report_dir))
+		p->oom = 1;
+	if (!(c->seen & (1ull << key_index("control_socket"))) &&
+	    set_str(LW_CONFIG_DEFAULT_SOCKET, &c->control_socket))
+		p->oom = 1;
+	for (i = 0; i < c->ntargets; i++) {
+		struct lw_target_conf *t = &c->targets[i];
+
+		if (lw_match_spec__empty(&t->match))
+			add_error(p, t->line,
+				  "[target %s] has no matcher: add at least one of exe, "
+				  "comm, cmdline, unit, cgroup, pidfile",
+				  t->name);
+		/* what the target does not set comes from [defaults] */
+		for (k = 0; k < LW_ARRAY_SIZE(keys); k++)
+			if (keys[k].base == B_TUNING && !(t->seen & (1ull << k)))
+				memcpy((char *)&t->tune + keys[k].off,
+				       (const char *)&c->defaults + keys[k].off, keys[k].size);
+	}
+}
+
+int lw_config__parse(const char *text, const char *name, struct lw_config **out, char *err,
+		     size_t errlen)
+{
+	struct parse_ctx *p = calloc(1, sizeof(*p));
+	struct lw_config *c = calloc(1, sizeof(*c));
+	int r = 0;
+
+	if (err && errlen)
+		err[0] = 0;
+	if (!p || !c) {
+		r = -ENOMEM;
+		goto out;
+	}
+	set_defaults(c);
+	c->path = strdup(name);
+	if (!c->path) {
+		r = -ENOMEM;
+		goto out;
+	}
+	p->c = c;
+	p->name = name;
+	p->text = text;
+	p->len = strlen(text);
+	if (strncmp(text, "\xef\xbb\xbf", 3) == 0)
+		p->pos = 3;	/* a UTF-8 byte order mark */
+	p->err = err;
+	p->errlen = errlen;
+	/* inih only reports lines it cannot parse, and the reader hands it none */
+	ini_parse_stream(reader, p, handler, p);
+	finish(p);
+	if (p->oom)
+		r = -ENOMEM;
+	else if (p->nerrors)
+		r = -EINVAL;
+out:
+	if (r == -ENOMEM && err && errlen)
+		snprintf(err, errlen, "%s: out of memory", name);
+	if (r) {
+		lw_config__free(c);
+		c = NULL;
+	}
+	*out = c;
+	free(p);
+	return r;
+}
+
+int lw_config__load(const char *path, struct lw_config **out, char *err, size_t errlen)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int r;
+
+	*out = NULL;
+	r = lw_read_file(path, CONFIG_MAX_BYTES, &text, &len);
+	if (r) {
+		if (r == -ENOENT)
+			snprintf(err, errlen, "cannot read %s: no such file; create it (see "
+				 "loopwatch.conf(5)) or pass --config FILE", path);
+		else
+			snprintf(err, errlen, "cannot read %s: %s", path, strerror(-r));
+		return r;
+	}
+	if (len >= CONFIG_MAX_BYTES - 1) {
+		snprintf(err, errlen, "%s: larger than %d bytes: is this a config file?", path,
+			 CONFIG_MAX_BYTES);
+		free(text);
+		return -EFBIG;
+	}
+	if (memchr(text, 0, len)) {
+		snprintf(err, errlen, "%s: a NUL byte at offset %zu: not a text config file", path,
+			 (size_t)((char *)memchr(text, 0, len) - text));
+		free(text);
+		return -EINVAL;
+	}
+	r = lw_config__parse(text, path, out, err, errlen);
+	free(text);
+	return r;
+}
+
+void lw_config__free(struct lw_config *c)
+{
+	size_t i;
+
+	if (!c)
+		return;
+	for (i = 0; i < c->ntargets; i++)
+		lw_match_spec__clear(&c->targets[i].match);
+	free(c->targets);
+	free(c->path);
+	free(c->report_dir);
+	free(c->control_socket);
+	free(c->ignore);
+	free(c->site_threshold);
+	free(c);
+}
+
+int lw_config__target(const struct lw_config *c, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < c->ntargets; i++)
+		if (strcmp(c->targets[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+const char *lw_config__formats_str(unsigned formats, char *buf, size_t size)
+{
+	static const struct {
+		unsigned bit;
+		const char *name;
+	} names[] = {
+		{ LW_FMT_JSONL, "jsonl" },
+		{ LW_FMT_PROM, "prometheus" },
+		{ LW_FMT_TRACE, "trace" },
+		{ LW_FMT_FOLDED, "folded" },
+	};
+	size_t i, len = 0;
+
+	if (size)
+		buf[0] = 0;
+	for (i = 0; i < LW_ARRAY_SIZE(names); i++)
+		if ((formats & names[i].bit) && len < size)
+			len += (size_t)snprintf(buf + len, size - len, "%s%s", len ? ", " : "",
+						names[i].name);
+	return buf;
+}

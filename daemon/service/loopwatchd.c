@@ -1,0 +1,1060 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * loopwatchd: the service. It reads its config (config.h), attaches to every running process a
+ * target matches, then to new ones as they exec (the engine's exec events, no /proc polling),
+ * lets the engine detach them when they exit, and writes each target's records to its report
+ * files (router.h). systemd: Type=notify (READY=1 after the first attach pass, STATUS=,
+ * WATCHDOG=1), journald priority prefixes on stderr. SIGHUP reopens the report files; SIGTERM
+ * writes final summaries and exits 0. `loopwatch status` talks to it over control.h's socket.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "service/config.h"
+#include "service/control.h"
+#include "service/router.h"
+#include "probe/engine.h"
+#include "record/jsonrec.h"
+#include "base/lw_util.h"
+#include "service/matcher.h"
+#include "base/u64map.h"
+
+#define EXIT_TRACE 1		/* cannot run: BPF, another daemon */
+#define EXIT_CONFIG 2		/* bad usage or an invalid config (systemd: no restart) */
+
+#define MS 1000000ull
+#define S 1000000000ull
+#define EXEC_SETTLE_NS (100 * MS)	/* a new image needs a moment before it can be probed */
+#define RETRY_STEP_NS (100 * MS)	/* attempt n waits n steps */
+#define MAX_TRIES 12			/* ~6.6 s in all, as the engine does after an exec */
+#define ATTACH_BUDGET_NS (50 * MS)	/* per tick: keep the loop responsive when many start */
+#define EXEC_GRACE_NS (15 * S)		/* the engine's own re-attach after an exec */
+#define FRESH_NS (3 * S)		/* an exec this recent may not have initialised yet */
+#define EXTEND_USEC 20000000ull		/* a long start or stop in progress: 20 s more */
+#define PIDFILE_EVERY_NS (1 * S)
+#define RESCAN_GAP_NS (5 * S)		/* after lost events (exec events may be among them) */
+#define STATUS_EVERY_NS (5 * S)
+#define MAX_PROCS 65536
+#define FORK_SETTLE_NS (250 * MS)	/* a forked worker renames itself (setproctitle) first */
+#define FORKQ 4096			/* forks waiting to be matched */
+#define NERRORS 16
+
+enum pstate {
+	P_PENDING,	/* matched; attach when due */
+	P_ATTACHED,
+	P_EXEC,		/* traced, then exec'd: the engine re-attaches it (same target) */
+};
+
+struct proc {
+	pid_t pid;
+	int ti;			/* target index */
+	enum pstate state;
+	int tries;
+	uint64_t next_try;	/* P_PENDING */
+	uint64_t exec_at;	/* when it exec'd, if we saw it (CLOCK_MONOTONIC); 0 = earlier */
+	uint64_t since;		/* entered this state (CLOCK_MONOTONIC) */
+	int want_ti;		/* P_EXEC: the target its new image matches, -1 none */
+	int mismatch;		/* re-attached by the engine, no longer its target's */
+	char err[256];		/* why the last attempt failed */
+};
+
+struct derror {
+	uint64_t real_ns;
+	char msg[320];
+};
+
+struct daemon {
+	struct lw_config *cfg;
+	struct lw_engine *e;
+	struct lw_router *router;
+	struct lw_control *ctl;
+	struct lw_u64map *procs;	/* pid -> struct proc */
+	uint64_t started_real, started_mono;
+	uint64_t execs, forks, matched, attaches, gave_up;
+	/* new processes from fork (pre-fork servers' workers never exec), matched once settled */
+	struct {
+		pid_t pid;
+		uint64_t due;
+	} forkq[FORKQ];
+	unsigned fq_head, fq_len;
+	int fq_overflow;		/* some were dropped: rescan /proc */
+	struct lw_site_rule *rules;	/* noise rules from [defaults] */
+	size_t nrules;
+	uint64_t next_pidfiles, next_status, next_watchdog, watchdog_ns;
+	uint64_t last_lost, next_rescan;
+	int has_pidfiles;
+	int busy_phase;			/* the first attach pass, or the final detaches */
+	uint64_t next_extend;
+	struct derror errors[NERRORS];
+	unsigned nerrors;		/* total; the ring holds the last NERRORS */
+};
+
+/* ------------------------------------------------------------------ errors */
+
+static void remember_error(void *ctx, const char *msg)
+{
+	struct daemon *d = ctx;
+	struct derror *e = &d->errors[d->nerrors++ % NERRORS];
+
+	e->real_ns = lw_now_real();
+	lw_strlcpy(e->msg, msg, sizeof(e->msg));
+}
+
+static void d_error(struct daemon *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* an error worth a line in the journal and in `loopwatch status` */
+static void d_error(struct daemon *d, const char *fmt, ...)
+{
+	char msg[320];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	lw_err("%s", msg);
+	remember_error(d, msg);
+}
+
+/* ------------------------------------------------------------------ matching */
+
+/* The first target (in config order) that matches pid; -1 none; -2 the process is gone */
+static int match_target(struct daemon *d, pid_t pid, const char *comm)
+{
+	struct lw_procview v;
+	int ti = -1;
+	size_t i;
+
+	if (pid == getpid())
+		return -1;
+	lw_procview__init(&v, "/proc", pid);
+	if (comm)
+		lw_procview__set_comm(&v, comm);
+	for (i = 0; i < d->cfg->ntargets; i++) {
+		if (lw_match(&d->cfg->targets[i].match, &v)) {
+			ti = (int)i;
+			break;
+		}
+		if (lw_procview__gone(&v)) {
+			ti = -2;
+			break;
+		}
+	}
+	lw_procview__release(&v);
+	return ti;
+}
+
+static struct proc *add_pending(struct daemon *d, pid_t pid, int ti, uint64_t when)
+{
+	struct proc *p;
+	int created = 0;
+
+	if (lw_u64map__count(d->procs) >= MAX_PROCS) {
+		d_error(d, "more than %d processes match the targets: pid %d not traced", MAX_PROCS,
+			(int)pid);
+		return NULL;
+	}
+	p = lw_u64map__put(d->procs, (uint64_t)pid, &created);
+	if (!p)
+		return NULL;
+	memset(p, 0, sizeof(*p));
+	p->pid = pid;
+	p->ti = ti;
+	p->state = P_PENDING;
+	p->next_try = when;
+	p->since = lw_now_mono();
+	p->want_ti = -1;
+	d->matched++;
+	lw_dbg("pid %d matches target %s", (int)pid, d->cfg->targets[ti].name);
+	return p;
+}
+
+/* How long ago pid started (CLOCK_BOOTTIME against its start time); -1 when unknown */
+static int64_t proc_age_ns(pid_t pid)
+{
+	char path[64], *text = NULL, *p;
+	unsigned long long start = 0;
+	struct timespec ts;
+	long hz = sysconf(_SC_CLK_TCK);
+	int64_t age = -1;
+	int i;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (hz <= 0 || lw_read_file(path, 4096, &text, NULL))
+		return -1;
+	/* after the command name (which may hold spaces and parentheses): field 3 onwards */
+	p = strrchr(text, ')');
+	for (i = 3; p && i <= 22; i++) {
+		p = strchr(p + 1, ' ');
+		if (p && i == 22)
+			start = strtoull(p + 1, NULL, 10);
+	}
+	if (start && clock_gettime(CLOCK_BOOTTIME, &ts) == 0)
+		age = (int64_t)((uint64_t)ts.tv_sec * S + (uint64_t)ts.tv_nsec) -
+		      (int64_t)(start * (S / (uint64_t)hz));
+	free(text);
+	return age;
+}
+
+/* A process seen by the /proc scan or the pid file check */
+static void consider(struct daemon *d, pid_t pid, uint64_t when)
+{
+	struct proc *p;
+	int64_t age;
+	int ti;
+
+	if (lw_u64map__get(d->procs, (uint64_t)pid) || lw_engine__is_attached(d->e, pid))
+		return;
+	ti = match_target(d, pid, NULL);
+	if (ti < 0)
+		return;
+	p = add_pending(d, pid, ti, when);
+	/* started a moment ago: treat it as a fresh exec (probe until it is ready) */
+	age = proc_age_ns(pid);
+	if (p && age >= 0 && (uint64_t)age < FRESH_NS)
+		p->exec_at = when > (uint64_t)age ? when - (uint64_t)age : 1;
+}
+
+static void scan_proc(struct daemon *d, uint64_t when)
+{
+	DIR *dir = opendir("/proc");
+	struct dirent *de;
+
+	if (!dir) {
+		d_error(d, "cannot list /proc: %s; running processes are not attached (is /proc "
+			"mounted and visible to the service?)", strerror(errno));
+		return;
+	}
+	while ((de = readdir(dir))) {
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+
+		if (*end || pid <= 0)
+			continue;
+		consider(d, (pid_t)pid, when);
+	}
+	closedir(dir);
+}
+
+/* ------------------------------------------------------------------ attaching */
+
+static void session_opts(const struct daemon *d, int ti, struct lw_session_opts *so)
+{
+	const struct lw_target_conf *t = &d->cfg->targets[ti];
+
+	memset(so, 0, sizeof(*so));
+	so->threshold_ns = t->tune.threshold_ns;
+	so->block_threshold_ns = t->tune.block_threshold_ns;
+	so->precise = t->tune.precise;
+	so->no_hooks = t->tune.no_hooks;
+	so->runtime = LW_RT_AUTO;
+	so->proc_root = "/proc";
+	so->target_name = t->name;
+}
+
+static void forget(struct daemon *d, pid_t pid)
+{
+	lw_u64map__del(d->procs, (uint64_t)pid, NULL);
+}
+
+/* an attempt failed: try again later, or give up with an error that says why */
+static void retry_or_give_up(struct daemon *d, struct proc *p, uint64_t now, const char *why)
+{
+	lw_strlcpy(p->err, why, sizeof(p->err));
+	if (++p->tries < MAX_TRIES) {
+		p->next_try = now + RETRY_STEP_NS * (uint64_t)p->tries;
+		lw_dbg("pid %d: attempt %d: %s", (int)p->pid, p->tries, why);
+		return;
+	}
+	d->gave_up++;
+	d_error(d, "cannot trace pid %d for target %s: %s", (int)p->pid,
+		d->cfg->targets[p->ti].name, why);
+	forget(d, p->pid);
+}
+
+/*
+ * A Python process that has just exec'd has no thread state yet: attaching then would run
+ * without the verified thread-state lookup. Wait (a few attempts) until the probe finds it.
+ */
+static int ready_to_attach(struct json_object *desc)
+{
+	const char *rt = lw_j_get_str(desc, "runtime");
+	const char *tsl = lw_j_get_str(desc, "thread_state_lookup");
+
+	if (!rt || strcmp(rt, "cpython"))
+		return 1;
+	return tsl && strstr(tsl, "verified");
+}
+
+static void try_attach(struct daemon *d, pid_t pid, uint64_t now)
+{
+	struct proc *p = lw_u64map__get(d->procs, (uint64_t)pid);
+	struct lw_session_opts so;
+	struct json_object *desc = NULL;
+	char err[1024] = "";
+	int ti, r, ready;
+
+	if (!p || p->state != P_PENDING)
+		return;
+	/* still the process that matched (it may have exec'd again, or be gone) */
+	ti = match_target(d, pid, NULL);
+	if (ti < 0) {
+		lw_dbg("pid %d %s before it was attached", (int)pid,
+		       ti == -2 ? "exited" : "stopped matching");
+		forget(d, pid);
+		return;
+	}
+	p->ti = ti;
+	session_opts(d, ti, &so);
+	/* just exec'd: probe (no BPF, nothing emitted) until it is ready */
+	if (p->exec_at && now - p->exec_at < FRESH_NS) {
+		r = lw_session__probe(pid, &so, &desc, err, sizeof(err));
+		if (r == -ESRCH) {
+			forget(d, pid);
+			return;
+		}
+		if (r) {
+			retry_or_give_up(d, p, now, err[0] ? err : strerror(-r));
+			return;
+		}
+		ready = ready_to_attach(desc);
+		json_object_put(desc);
+		if (!ready && p->tries < MAX_TRIES - 1) {
+			retry_or_give_up(d, p, now,
+					 "the interpreter is still starting (no thread state yet)");
+			return;
+		}
+	}
+	lw_router__assign(d->router, pid, ti);
+	r = lw_engine__attach(d->e, pid, &so, err, sizeof(err));
+	/* the start record may have moved p (a map insert): look it up again */
+	p = lw_u64map__get(d->procs, (uint64_t)pid);
+	if (r == -EEXIST)
+		return;
+	if (r == -ESRCH) {
+		forget(d, pid);
+		return;
+	}
+	if (r) {
+		if (p)
+			retry_or_give_up(d, p, now, err[0] ? err : strerror(-r));
+		return;
+	}
+	d->attaches++;
+	lw_info("attached to pid %d for target %s", (int)pid, d->cfg->targets[ti].name);
+	if (p) {
+		p->state = P_ATTACHED;
+		p->since = now;
+		p->err[0] = 0;
+	}
+}
+
+/* the pending processes that are due; with a budget, stop once it is spent (one at least) */
+static void attach_due(struct daemon *d, uint64_t now, uint64_t budget_ns)
+{
+	pid_t due[1024];
+	struct proc *p;
+	size_t it = 0;
+	int n = 0, i;
+
+	while (n < (int)LW_ARRAY_SIZE(due) && (p = lw_u64map__next(d->procs, &it, NULL)))
+		if (p->state == P_PENDING && p->next_try <= now)
+			due[n++] = p->pid;
+	/* attaching emits records, and records change the map: not while iterating */
+	for (i = 0; i < n; i++) {
+		try_attach(d, due[i], now);
+		if (budget_ns && lw_now_mono() - now >= budget_ns)
+			break;
+	}
+}
+
+/* ------------------------------------------------------------------ engine hooks */
+
+/* Every exec on the host (BPF, sched_process_exec) */
+static void on_exec(void *ctx, pid_t pid, pid_t ppid, const char *comm)
+{
+	struct daemon *d = ctx;
+	struct proc *p = lw_u64map__get(d->procs, (uint64_t)pid);
+	uint64_t now = lw_now_mono();
+	int ti;
+
+	(void)ppid;
+	d->execs++;
+	if (!d->cfg->ntargets)
+		return;
+	ti = match_target(d, pid, comm);
+	if (p && (p->state == P_EXEC || p->state == P_ATTACHED)) {
+		/* a traced process exec'd: the engine re-attaches it under the same target */
+		p->state = P_EXEC;
+		p->want_ti = ti;
+		p->since = now;
+		return;
+	}
+	if (p) {
+		/* pending and exec'd again (a wrapper that execs the real program) */
+		if (ti < 0) {
+			forget(d, pid);
+			return;
+		}
+		p->ti = ti;
+		p->tries = 0;
+		p->next_try = now + EXEC_SETTLE_NS;
+		p->exec_at = now;
+		return;
+	}
+	if (ti >= 0) {
+		p = add_pending(d, pid, ti, now + EXEC_SETTLE_NS);
+		if (p)
+			p->exec_at = now;
+	}
+}
+
+/* Every new process on the host (BPF, sched_process_fork): match it a moment later, when a
+ * pre-fork worker has set its title and a fork+exec child has exec'd (then on_exec has it). */
+static void on_fork(void *ctx, pid_t pid, pid_t ppid, const char *comm)
+{
+	struct daemon *d = ctx;
+
+	(void)ppid;
+	(void)comm;
+	d->forks++;
+	if (!d->cfg->ntargets)
+		return;
+	if (d->fq_len == FORKQ) {
+		d->fq_overflow = 1;
+		return;
+	}
+	d->forkq[(d->fq_head + d->fq_len) % FORKQ].pid = pid;
+	d->forkq[(d->fq_head + d->fq_len) % FORKQ].due = lw_now_mono() + FORK_SETTLE_NS;
+	d->fq_len++;
+}
+
+static void match_forks(struct daemon *d, uint64_t now)
+{
+	while (d->fq_len && d->forkq[d->fq_head].due <= now) {
+		pid_t pid = d->forkq[d->fq_head].pid;
+
+		d->fq_head = (d->fq_head + 1) % FORKQ;
+		d->fq_len--;
+		consider(d, pid, now);	/* known ones (attached, pending, exec'd) are skipped */
+	}
+}
+
+/*
+ * The watchdog is fed from the timer, and also from here: attaching or detaching many processes
+ * in a row (the first pass, a mass exit, the final detaches) holds the loop, but each one emits
+ * records, so records prove progress. In those long phases systemd's start/stop timeout is
+ * extended as well.
+ */
+static void keepalive(struct daemon *d, uint64_t now)
+{
+	if (d->watchdog_ns && now >= d->next_watchdog) {
+		sd_notify(0, "WATCHDOG=1");
+		d->next_watchdog = now + d->watchdog_ns / 2;
+	}
+	if (d->busy_phase && now >= d->next_extend) {
+		sd_notifyf(0, "EXTEND_TIMEOUT_USEC=%llu", EXTEND_USEC);
+		d->next_extend = now + S;
+	}
+}
+
+/* A second sink: follow what the engine does with each process */
+static void state_sink(void *ctx, struct json_object *rec)
+{
+	struct daemon *d = ctx;
+	const char *type = lw_j_get_str(rec, "type");
+	pid_t pid = (pid_t)lw_j_get_int(rec, "pid", 0);
+	struct proc *p;
+
+	if (!type || pid <= 0)
+		return;
+	keepalive(d, lw_now_mono());
+	if (strcmp(type, "start") == 0) {
+		const char *name = lw_j_get_str(rec, "target_name");
+		int ti = name ? lw_config__target(d->cfg, name) : -1, created = 0;
+
+		p = lw_u64map__put(d->procs, (uint64_t)pid, &created);
+		if (!p)
+			return;
+		if (created) {
+			memset(p, 0, sizeof(*p));
+			p->pid = pid;
+			p->want_ti = ti;
+		}
+		if (p->state == P_EXEC && p->want_ti != ti)
+			p->mismatch = 1;	/* the new image is not this target's any more */
+		p->state = P_ATTACHED;
+		p->since = lw_now_mono();
+		if (ti >= 0)
+			p->ti = ti;
+	} else if (strcmp(type, "end") == 0) {
+		const char *reason = lw_j_get_str(rec, "reason");
+
+		p = lw_u64map__get(d->procs, (uint64_t)pid);
+		if (!p)
+			return;
+		if (reason && strcmp(reason, "target_exec") == 0 && !p->mismatch) {
+			p->state = P_EXEC;
+			p->want_ti = -1;	/* on_exec says which, right after */
+			p->since = lw_now_mono();
+		} else {
+			forget(d, pid);
+			lw_info("pid %d detached (%s)", (int)pid, reason ? reason : "?");
+		}
+	}
+}
+
+static void on_hup(void *ctx)
+{
+	struct daemon *d = ctx;
+
+	lw_log(LW_LOG_NOTICE, "SIGHUP: reopening the report files");
+	lw_router__reopen(d->router);
+}
+
+/* processes the engine re-attached after an exec: still what their target names? */
+static void check_execs(struct daemon *d, uint64_t now)
+{
+	pid_t todo[256];
+	struct proc *p;
+	size_t it = 0;
+	int n = 0, i;
+
+	while (n < (int)LW_ARRAY_SIZE(todo) && (p = lw_u64map__next(d->procs, &it, NULL)))
+		if (p->mismatch || (p->state == P_EXEC && now - p->since > EXEC_GRACE_NS))
+			todo[n++] = p->pid;
+	for (i = 0; i < n; i++) {
+		int want;
+
+		p = lw_u64map__get(d->procs, (uint64_t)todo[i]);
+		if (!p)
+			continue;
+		want = p->want_ti;
+		if (p->state == P_EXEC) {
+			/* the engine gave up on it */
+			forget(d, todo[i]);
+		} else {
+			lw_info("pid %d exec'd a program target %s does not name: detaching",
+				(int)todo[i], d->cfg->targets[p->ti].name);
+			lw_engine__detach(d->e, todo[i], "target_exec");
+			forget(d, todo[i]);
+		}
+		if (want >= 0 && !lw_engine__is_attached(d->e, todo[i]))
+			add_pending(d, todo[i], want, now);
+	}
+}
+
+static void check_pidfiles(struct daemon *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->cfg->ntargets; i++) {
+		const char *pf = d->cfg->targets[i].match.pidfile;
+		pid_t pid;
+
+		if (pf && lw_pidfile_read(pf, &pid) == 0)
+			consider(d, pid, 0);
+	}
+}
+
+static size_t count_pending(struct daemon *d)
+{
+	struct proc *p;
+	size_t it = 0, n = 0;
+
+	while ((p = lw_u64map__next(d->procs, &it, NULL)))
+		n += p->state == P_PENDING;
+	return n;
+}
+
+static void notify_status(struct daemon *d)
+{
+	sd_notifyf(0, "STATUS=%d processes traced for %zu targets, %zu pending; %llu records, "
+		   "%llu lost events", lw_engine__count(d->e), d->cfg->ntargets, count_pending(d),
+		   (unsigned long long)lw_router__records(d->router),
+		   (unsigned long long)lw_engine__lost_events(d->e));
+}
+
+static void on_timer(void *ctx, uint64_t now)
+{
+	struct daemon *d = ctx;
+	uint64_t lost;
+
+	if (lw_u64map__count(d->procs))
+		attach_due(d, now, ATTACH_BUDGET_NS);
+	check_execs(d, now);
+	match_forks(d, now);
+	if (d->has_pidfiles && now >= d->next_pidfiles) {
+		d->next_pidfiles = now + PIDFILE_EVERY_NS;
+		check_pidfiles(d);
+	}
+	/* exec events may have been lost with the others: look at /proc once */
+	lost = lw_engine__lost_events(d->e);
+	if ((lost > d->last_lost || d->fq_overflow) && now >= d->next_rescan && d->cfg->ntargets) {
+		if (lost > d->last_lost)
+			lw_warn("%llu events lost (ring buffer full): rescanning /proc for new matches",
+				(unsigned long long)(lost - d->last_lost));
+		else
+			lw_warn("more than %d new processes at once: rescanning /proc for new matches",
+				FORKQ);
+		d->fq_overflow = 0;
+		d->last_lost = lost;
+		d->next_rescan = now + RESCAN_GAP_NS;
+		scan_proc(d, now);
+	}
+	lw_router__tick(d->router, now, 0);
+	keepalive(d, now);
+	if (now >= d->next_status) {
+		d->next_status = now + STATUS_EVERY_NS;
+		notify_status(d);
+	}
+}
+
+/* ------------------------------------------------------------------ status */
+
+static struct json_object *status_json(struct daemon *d)
+{
+	struct json_object *o = json_object_new_object(), *targets = json_object_new_array();
+	struct json_object *errs = json_object_new_array();
+	const struct lw_config *c = d->cfg;
+	uint64_t now = lw_now_mono();
+	char buf[128];
+	size_t i;
+	unsigned k;
+	int j;
+
+	json_object_object_add(o, "version", json_object_new_string(LW_VERSION));
+	json_object_object_add(o, "pid", json_object_new_int(getpid()));
+	json_object_object_add(o, "config", json_object_new_string(c->path));
+	json_object_object_add(
+		o, "started",
+		json_object_new_string(lw_fmt_rfc3339(d->started_real, buf, sizeof(buf))));
+	json_object_object_add(o, "uptime_s", lw_j_num((double)(now - d->started_mono) / 1e9, 1));
+	json_object_object_add(o, "report_dir", json_object_new_string(c->report_dir));
+	json_object_object_add(
+		o, "formats",
+		json_object_new_string(lw_config__formats_str(c->formats, buf, sizeof(buf))));
+	json_object_object_add(o, "summary_interval_s",
+			       lw_j_num((double)c->summary_interval_ns / 1e9, 3));
+	json_object_object_add(o, "processes", json_object_new_int(lw_engine__count(d->e)));
+	json_object_object_add(o, "records",
+			       json_object_new_int64((int64_t)lw_router__records(d->router)));
+	json_object_object_add(o, "lost_events",
+			       json_object_new_int64((int64_t)lw_engine__lost_events(d->e)));
+	json_object_object_add(o, "suppressed",
+			       json_object_new_int64((int64_t)lw_engine__suppressed(d->e)));
+	json_object_object_add(o, "execs_seen", json_object_new_int64((int64_t)d->execs));
+	json_object_object_add(o, "forks_seen", json_object_new_int64((int64_t)d->forks));
+	json_object_object_add(o, "matched", json_object_new_int64((int64_t)d->matched));
+	json_object_object_add(o, "attaches", json_object_new_int64((int64_t)d->attaches));
+	json_object_object_add(o, "gave_up", json_object_new_int64((int64_t)d->gave_up));
+	for (i = 0; i < c->ntargets; i++) {
+		const struct lw_target_conf *t = &c->targets[i];
+		struct json_object *to = json_object_new_object();
+		struct json_object *procs = json_object_new_array(),
+				   *pend = json_object_new_array();
+		struct lw_route_stats rs;
+		struct proc *p;
+		size_t it = 0;
+
+		json_object_object_add(to, "name", json_object_new_string(t->name));
+		json_object_object_add(to, "threshold_ms", lw_j_ms(t->tune.threshold_ns));
+		json_object_object_add(to, "block_threshold_ms",
+				       lw_j_ms(t->tune.block_threshold_ns));
+		json_object_object_add(
+			to, "mode",
+			json_object_new_string(t->tune.precise ? "precise" : "default"));
+		for (j = 0; j < lw_engine__count(d->e); j++) {
+			struct lw_session *s = lw_engine__session(d->e, j);
+			struct lw_session_counts sc;
+			struct json_object *po;
+			const char *tn = lw_session__target(s);
+			pid_t pid = lw_session__pid(s);
+
+			if (!tn || strcmp(tn, t->name))
+				continue;
+			lw_session__counts(s, &sc);
+			p = lw_u64map__get(d->procs, (uint64_t)pid);
+			po = json_object_new_object();
+			json_object_object_add(po, "pid", json_object_new_int(pid));
+			json_object_object_add(po, "comm", lw_j_str_or_null(lw_session__comm(s)));
+			json_object_object_add(po, "attached_s", p ?
+					       lw_j_num((double)(now - p->since) / 1e9, 1) : NULL);
+			json_object_object_add(po, "slow_callbacks",
+					       json_object_new_int64((int64_t)sc.slow_callbacks));
+			json_object_object_add(po, "slow_ticks",
+					       json_object_new_int64((int64_t)sc.slow_ticks));
+			json_object_object_add(po, "blocking_calls",
+					       json_object_new_int64((int64_t)sc.blocking_calls));
+			json_object_object_add(po, "read_errors",
+					       json_object_new_int64((int64_t)sc.read_errors));
+			json_object_array_add(procs, po);
+		}
+		while ((p = lw_u64map__next(d->procs, &it, NULL))) {
+			struct json_object *po;
+
+			if (p->ti != (int)i || p->state != P_PENDING)
+				continue;
+			po = json_object_new_object();
+			json_object_object_add(po, "pid", json_object_new_int(p->pid));
+			json_object_object_add(po, "tries", json_object_new_int(p->tries));
+			json_object_object_add(po, "error", lw_j_str_or_null(p->err));
+			json_object_array_add(pend, po);
+		}
+		json_object_object_add(to, "processes", procs);
+		json_object_object_add(to, "pending", pend);
+		lw_router__stats(d->router, (int)i, &rs);
+		json_object_object_add(to, "records", json_object_new_int64((int64_t)rs.records));
+		json_object_object_add(to, "slow_callbacks",
+				       json_object_new_int64((int64_t)rs.slow_callbacks));
+		json_object_object_add(to, "slow_ticks",
+				       json_object_new_int64((int64_t)rs.slow_ticks));
+		json_object_object_add(to, "blocking_calls",
+				       json_object_new_int64((int64_t)rs.blocking_calls));
+		json_object_object_add(to, "write_errors",
+				       json_object_new_int64((int64_t)rs.write_errors));
+		json_object_object_add(to, "last_error", lw_j_str_or_null(rs.last_error));
+		json_object_object_add(to, "jsonl", lw_j_str_or_null(rs.jsonl_path));
+		json_object_object_add(to, "prom", lw_j_str_or_null(rs.prom_path));
+		json_object_array_add(targets, to);
+	}
+	json_object_object_add(o, "targets", targets);
+	/* the last errors, oldest first */
+	for (k = d->nerrors > NERRORS ? d->nerrors - NERRORS : 0; k < d->nerrors; k++) {
+		const struct derror *e = &d->errors[k % NERRORS];
+		struct json_object *eo = json_object_new_object();
+
+		json_object_object_add(
+			eo, "ts",
+			json_object_new_string(lw_fmt_rfc3339(e->real_ns, buf, sizeof(buf))));
+		json_object_object_add(eo, "message", json_object_new_string(e->msg));
+		json_object_array_add(errs, eo);
+	}
+	json_object_object_add(o, "errors", errs);
+	json_object_object_add(o, "errors_total", json_object_new_int64(d->nerrors));
+	return o;
+}
+
+static struct json_object *on_control(void *ctx, const char *request)
+{
+	if (strcmp(request, "status") == 0 || request[0] == 0)
+		return status_json(ctx);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ main */
+
+static const char usage_text[] =
+	"Usage: loopwatchd [--config FILE] [--check-config] [-v]\n"
+	"\n"
+	"The loopwatch service: attaches to the processes the config file names (running ones and\n"
+	"new ones as they start) and writes their slow callbacks, blocking calls and summaries to\n"
+	"report files (JSON Lines and Prometheus text). See loopwatchd(8), loopwatch.conf(5).\n"
+	"\n"
+	"  -c, --config FILE   the config file (default " LW_CONFIG_DEFAULT_PATH ")\n"
+	"      --check-config  check the config file and exit (0 valid, 2 invalid)\n"
+	"  -v, --verbose       debug messages\n"
+	"      --version       print the version\n"
+	"  -h, --help          this text\n"
+	"\n"
+	"Signals: SIGHUP reopens the report files (logrotate); SIGTERM/SIGINT write final\n"
+	"summaries and exit 0.\n";
+
+struct args {
+	const char *config;
+	int check_only;
+	int verbose;
+};
+
+/* 0 to run, or 1 + the exit status */
+static int parse_args(int argc, char **argv, struct args *a)
+{
+	enum { OPT_CHECK = 1000, OPT_VERSION };
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", no_argument, NULL, OPT_CHECK },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	memset(a, 0, sizeof(*a));
+	a->config = LW_CONFIG_DEFAULT_PATH;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":c:vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			a->config = optarg;
+			break;
+		case OPT_CHECK:
+			a->check_only = 1;
+			break;
+		case 'v':
+			a->verbose = 1;
+			break;
+		case OPT_VERSION:
+			printf("loopwatchd %s\n", LW_VERSION);
+			return 1 + 0;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 1 + 0;
+		case ':':
+			fprintf(stderr,
+				"loopwatchd: option '%s' needs a value\nTry 'loopwatchd --help'.\n",
+				argv[optind - 1]);
+			return 1 + EXIT_CONFIG;
+		default:
+			fprintf(stderr,
+				"loopwatchd: unknown option '%s'\nTry 'loopwatchd --help'.\n",
+				argv[optind - 1]);
+			return 1 + EXIT_CONFIG;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "loopwatchd: unexpected argument '%s'\nTry 'loopwatchd --help'.\n",
+			argv[optind]);
+		return 1 + EXIT_CONFIG;
+	}
+	return 0;
+}
+
+static void print_config_errors(const char *err)
+{
+	const char *p = err;
+
+	/* one log line per problem (journald shows each with its priority) */
+	while (p && *p) {
+		const char *nl = strchr(p, '\n');
+		int len = nl ? (int)(nl - p) : (int)strlen(p);
+
+		lw_err("%.*s", len, p);
+		p = nl ? nl + 1 : NULL;
+	}
+}
+
+/* as many files as the hard limit allows: every traced process holds a few */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static void prepare_report_dir(struct daemon *d)
+{
+	struct stat st;
+
+	if (stat(d->cfg->report_dir, &st) == 0) {
+		if (!S_ISDIR(st.st_mode))
+			d_error(d, "report dir %s is not a directory: fix [report] dir in %s",
+				d->cfg->report_dir, d->cfg->path);
+		else if (access(d->cfg->report_dir, W_OK))
+			d_error(d,
+				"report dir %s is not writable (%s): reports are retried until it "
+				"is",
+				d->cfg->report_dir, strerror(errno));
+		return;
+	}
+	if (mkdir(d->cfg->report_dir, 0750) && errno != EEXIST)
+		d_error(d,
+			"cannot create the report dir %s: %s; create it, or fix [report] dir in %s",
+			d->cfg->report_dir, strerror(errno), d->cfg->path);
+}
+
+/* [defaults] ignore = SITE, ... and site_threshold = SITE=DUR, ... as noise rules (the config
+ * checked them); they live as long as the daemon (d->rules) */
+static int noise_rules(struct daemon *d, struct lw_noise_opts *no)
+{
+	const char *lists[2] = { d->cfg->ignore, d->cfg->site_threshold };
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		char *copy, *item, *save = NULL;
+
+		if (!lists[i])
+			continue;
+		copy = strdup(lists[i]);
+		if (!copy)
+			return -ENOMEM;
+		for (item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+			struct lw_site_rule r = { 0 }, *nr;
+
+			while (isspace((unsigned char)*item))
+				item++;
+			while (*item && isspace((unsigned char)item[strlen(item) - 1]))
+				item[strlen(item) - 1] = 0;
+			if (!*item)
+				continue;
+			if (i == 0) {
+				r.pattern = strdup(item);
+				r.ignore = 1;
+			} else if (lw_site_rule_parse(item, &r)) {
+				continue;
+			}
+			nr = r.pattern ? realloc(d->rules, (d->nrules + 1) * sizeof(*nr)) : NULL;
+			if (!nr) {
+				free(r.pattern);
+				free(copy);
+				return -ENOMEM;
+			}
+			d->rules = nr;
+			d->rules[d->nrules++] = r;
+		}
+		free(copy);
+	}
+	no->rules = d->rules;
+	no->nrules = d->nrules;
+	return 0;
+}
+
+static int run(struct daemon *d)
+{
+	struct lw_engine_opts eo = { 0 };
+	char err[1024] = "";
+	uint64_t usec = 0, now;
+	size_t i;
+	int r;
+
+	raise_nofile();
+	prepare_report_dir(d);
+	r = lw_router__new(d->cfg, remember_error, d, &d->router);
+	if (r) {
+		lw_err("out of memory");
+		return EXIT_TRACE;
+	}
+	eo.summary_interval_ns = d->cfg->summary_interval_ns;
+	eo.want_exec = 1;
+	eo.noise.rate = d->cfg->rate_limit ? d->cfg->rate_limit : 10;
+	eo.noise.window_ns = d->cfg->rate_window_ns ? d->cfg->rate_window_ns : 60 * S;
+	eo.noise.threshold_ns = d->cfg->defaults.threshold_ns;
+	if (noise_rules(d, &eo.noise)) {
+		lw_err("out of memory");
+		return EXIT_TRACE;
+	}
+	r = lw_engine__new(&eo, &d->e, err, sizeof(err));
+	if (r) {
+		lw_err("%s", err[0] ? err : strerror(-r));
+		sd_notifyf(0, "STATUS=cannot start: %s", err[0] ? err : strerror(-r));
+		return EXIT_TRACE;
+	}
+	lw_engine__add_sink(d->e, lw_router__sink, d->router);
+	lw_engine__add_sink(d->e, state_sink, d);
+	lw_engine__on_exec(d->e, on_exec, d);
+	lw_engine__on_fork(d->e, on_fork, d);
+	lw_engine__on_hup(d->e, on_hup, d);
+	lw_engine__on_timer(d->e, on_timer, d);
+	if (d->cfg->control_socket) {
+		r = lw_control__new(d->cfg->control_socket, on_control, d, &d->ctl, err,
+				    sizeof(err));
+		if (r == -EADDRINUSE) {
+			lw_err("%s", err);
+			return EXIT_TRACE;
+		}
+		if (r)
+			d_error(d, "%s; `loopwatch status` will not work", err);
+		else
+			lw_engine__on_fd(d->e, lw_control__fd(d->ctl), lw_control__on_fd, d->ctl);
+	}
+	for (i = 0; i < d->cfg->ntargets; i++)
+		d->has_pidfiles |= d->cfg->targets[i].match.pidfile != NULL;
+	if (!d->cfg->ntargets)
+		lw_warn("%s names no [target NAME] section: nothing to watch; add one (see "
+			"loopwatch.conf(5)) and restart", d->cfg->path);
+	if (sd_watchdog_enabled(0, &usec) > 0 && usec)
+		d->watchdog_ns = usec * 1000ull;
+	/* the exec events flow from now on (queued in the ring buffer): then the running ones */
+	d->busy_phase = 1;
+	now = lw_now_mono();
+	scan_proc(d, now);
+	attach_due(d, now, 0);
+	d->busy_phase = 0;
+	d->last_lost = lw_engine__lost_events(d->e);
+	lw_log(LW_LOG_NOTICE, "loopwatchd %s: %zu targets, %d processes traced, %zu pending; "
+	       "reports in %s", LW_VERSION, d->cfg->ntargets, lw_engine__count(d->e),
+	       count_pending(d), d->cfg->report_dir);
+	sd_notify(0, "READY=1");
+	notify_status(d);
+	d->next_status = lw_now_mono() + STATUS_EVERY_NS;
+	lw_engine__run(d->e, 0, 0);
+	sd_notify(0, "STOPPING=1");
+	lw_log(LW_LOG_NOTICE, "stopping: final summaries for %d processes", lw_engine__count(d->e));
+	d->busy_phase = 1;
+	d->next_extend = 0;
+	lw_engine__finish(d->e, "signal");
+	lw_router__tick(d->router, lw_now_mono(), 1);
+	return 0;
+}
+
+/* stderr is the journal's stream (not merely a child of something that logs there) */
+static int stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (!js || sscanf(js, "%llu:%llu", &dev, &ino) != 2 || fstat(STDERR_FILENO, &st))
+		return 0;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon d;
+	struct args a;
+	char err[8192] = "";
+	int r;
+
+	memset(&d, 0, sizeof(d));
+	lw_log_set_ident("loopwatchd");
+	/* under systemd, stderr goes to the journal: "<N>" priority prefixes */
+	if (stderr_is_journal())
+		lw_log_set_journal(1);
+	r = parse_args(argc, argv, &a);
+	if (r)
+		return r - 1;
+	d.started_real = lw_now_real();
+	d.started_mono = lw_now_mono();
+	r = lw_config__load(a.config, &d.cfg, err, sizeof(err));
+	if (r) {
+		print_config_errors(err);
+		sd_notifyf(0, "STATUS=invalid config %s", a.config);
+		return EXIT_CONFIG;
+	}
+	if (a.check_only) {
+		printf("%s: valid, %zu targets\n", a.config, d.cfg->ntargets);
+		lw_config__free(d.cfg);
+		return 0;
+	}
+	lw_log_set_level(a.verbose ? LW_LOG_DEBUG : d.cfg->log_level);
+	if (lw_u64map__new(sizeof(struct proc), &d.procs)) {
+		lw_err("out of memory");
+		lw_config__free(d.cfg);
+		return EXIT_TRACE;
+	}
+	r = run(&d);
+	lw_control__free(d.ctl);
+	lw_engine__free(d.e);
+	lw_router__free(d.router);
+	lw_u64map__free(d.procs, NULL);
+	for (size_t i = 0; i < d.nrules; i++)
+		free(d.rules[i].pattern);
+	free(d.rules);
+	lw_config__free(d.cfg);
+	return r;
+}

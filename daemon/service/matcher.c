@@ -1,0 +1,360 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include "service/matcher.h"
+#include "base/lw_util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum { HAVE_COMM = 1, HAVE_EXE = 2, HAVE_CMDLINE = 4, HAVE_CGROUP = 8 };
+
+#define CMDLINE_MAX (64 * 1024)
+
+int lw_match_spec__empty(const struct lw_match_spec *m)
+{
+	return !m->exe && !m->comm && !m->cmdline && !m->unit && !m->cgroup && !m->pidfile;
+}
+
+void lw_match_spec__clear(struct lw_match_spec *m)
+{
+	free(m->exe);
+	free(m->comm);
+	free(m->cmdline);
+	free(m->unit);
+	free(m->cgroup);
+	free(m->pidfile);
+	memset(m, 0, sizeof(*m));
+}
+
+void lw_procview__init(struct lw_procview *v, const char *proc_root, pid_t pid)
+{
+	memset(v, 0, sizeof(*v));
+	v->proc_root = proc_root ? proc_root : "/proc";
+	v->pid = pid;
+}
+
+void lw_procview__set_comm(struct lw_procview *v, const char *comm)
+{
+	lw_strlcpy(v->comm, comm, sizeof(v->comm));
+	v->have |= HAVE_COMM;
+}
+
+void lw_procview__release(struct lw_procview *v)
+{
+	free(v->cmdline);
+	v->cmdline = NULL;
+	v->have = 0;
+}
+
+int lw_procview__gone(const struct lw_procview *v)
+{
+	return v->gone;
+}
+
+/* a read failed: ENOENT/ESRCH mean the process went away */
+static void read_failed(struct lw_procview *v, unsigned bit, int r)
+{
+	v->failed |= bit;
+	if (r == -ENOENT || r == -ESRCH)
+		v->gone = 1;
+}
+
+static int read_small(struct lw_procview *v, const char *what, size_t max, char **out,
+		      size_t *len)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/%d/%s", v->proc_root, (int)v->pid, what);
+	return lw_read_file(path, max, out, len);
+}
+
+const char *lw_procview__comm(struct lw_procview *v)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	if (v->have & HAVE_COMM)
+		return v->comm;
+	if (v->failed & HAVE_COMM)
+		return NULL;
+	r = read_small(v, "comm", 64, &buf, &len);
+	if (r) {
+		read_failed(v, HAVE_COMM, r);
+		return NULL;
+	}
+	while (len && (buf[len - 1] == '\n'))
+		buf[--len] = 0;
+	lw_strlcpy(v->comm, buf, sizeof(v->comm));
+	free(buf);
+	v->have |= HAVE_COMM;
+	return v->comm;
+}
+
+const char *lw_procview__exe(struct lw_procview *v)
+{
+	char path[128];
+	ssize_t n;
+
+	if (v->have & HAVE_EXE)
+		return v->exe;
+	if (v->failed & HAVE_EXE)
+		return NULL;
+	snprintf(path, sizeof(path), "%s/%d/exe", v->proc_root, (int)v->pid);
+	n = readlink(path, v->exe, sizeof(v->exe) - 1);
+	if (n <= 0) {
+		/* a kernel thread has no exe (ENOENT) but its /proc directory is there */
+		read_failed(v, HAVE_EXE, n < 0 ? -errno : -ENOENT);
+		if (v->gone) {
+			snprintf(path, sizeof(path), "%s/%d", v->proc_root, (int)v->pid);
+			v->gone = access(path, F_OK) != 0;
+		}
+		return NULL;
+	}
+	v->exe[n] = 0;
+	/* an upgraded binary still running: "/usr/bin/python3.11 (deleted)" */
+	if (n > 10 && strcmp(v->exe + n - 10, " (deleted)") == 0)
+		v->exe[n - 10] = 0;
+	v->have |= HAVE_EXE;
+	return v->exe;
+}
+
+void lw_cmdline_join(char *buf, size_t len)
+{
+	size_t i;
+
+	while (len && buf[len - 1] == 0)
+		len--;
+	for (i = 0; i < len; i++)
+		if (buf[i] == 0)
+			buf[i] = ' ';
+	buf[len] = 0;
+}
+
+const char *lw_procview__cmdline(struct lw_procview *v)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	if (v->have & HAVE_CMDLINE)
+		return v->cmdline;
+	if (v->failed & HAVE_CMDLINE)
+		return NULL;
+	r = read_small(v, "cmdline", CMDLINE_MAX, &buf, &len);
+	if (r) {
+		read_failed(v, HAVE_CMDLINE, r);
+		return NULL;
+	}
+	lw_cmdline_join(buf, len);
+	v->cmdline = buf;
+	v->have |= HAVE_CMDLINE;
+	return v->cmdline;
+}
+
+int lw_cgroup_path(const char *text, char *out, size_t size)
+{
+	const char *line = text, *v1 = NULL;
+
+	while (line && *line) {
+		const char *nl = strchr(line, '\n');
+		size_t len = nl ? (size_t)(nl - line) : strlen(line);
+
+		if (len > 3 && strncmp(line, "0::", 3) == 0) {
+			line += 3;
+			len -= 3;
+			if (len >= size)
+				return -ENOENT;
+			memcpy(out, line, len);
+			out[len] = 0;
+			return 0;
+		}
+		if (!v1) {
+			const char *p = memchr(line, ':', len);
+
+			if (p && (size_t)(p - line) < len &&
+			    strncmp(p + 1, "name=systemd:", 13) == 0)
+				v1 = line;
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	if (v1) {
+		const char *p = strchr(v1, ':') + 1 + 13;
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+
+		if (len && len < size) {
+			memcpy(out, p, len);
+			out[len] = 0;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+const char *lw_procview__cgroup(struct lw_procview *v)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	if (v->have & HAVE_CGROUP)
+		return v->cgroup;
+	if (v->failed & HAVE_CGROUP)
+		return NULL;
+	r = read_small(v, "cgroup", 16384, &buf, &len);
+	if (r) {
+		read_failed(v, HAVE_CGROUP, r);
+		return NULL;
+	}
+	r = lw_cgroup_path(buf, v->cgroup, sizeof(v->cgroup));
+	free(buf);
+	if (r) {
+		v->failed |= HAVE_CGROUP;
+		return NULL;
+	}
+	v->have |= HAVE_CGROUP;
+	return v->cgroup;
+}
+
+int lw_match_glob(const char *pattern, const char *s)
+{
+	if (!pattern || !s)
+		return 0;
+	if (strpbrk(pattern, "*?["))
+		return fnmatch(pattern, s, 0) == 0;
+	return strcmp(pattern, s) == 0;
+}
+
+int lw_cgroup_has_unit(const char *cgpath, const char *unit)
+{
+	size_t ul = strlen(unit);
+	int bare = !strchr(unit, '.');
+	const char *p = cgpath;
+
+	if (!ul)
+		return 0;
+	while (p && *p) {
+		const char *slash, *end;
+		size_t cl;
+
+		while (*p == '/')
+			p++;
+		slash = strchr(p, '/');
+		end = slash ? slash : p + strlen(p);
+		cl = (size_t)(end - p);
+		if (cl == ul && strncmp(p, unit, ul) == 0)
+			return 1;
+		/* "api" = "api.service" */
+		if (bare && cl == ul + 8 && strncmp(p, unit, ul) == 0 &&
+		    strncmp(p + ul, ".service", 8) == 0)
+			return 1;
+		p = slash;
+	}
+	return 0;
+}
+
+int lw_cgroup_under(const char *cgpath, const char *prefix)
+{
+	size_t pl = strlen(prefix);
+
+	while (pl > 1 && prefix[pl - 1] == '/')
+		pl--;
+	if (pl == 1 && prefix[0] == '/')
+		return cgpath[0] == '/';
+	if (strncmp(cgpath, prefix, pl))
+		return 0;
+	return cgpath[pl] == 0 || cgpath[pl] == '/';
+}
+
+int lw_pidfile_parse(const char *text, pid_t *pid)
+{
+	char *end;
+	long v;
+
+	while (*text == ' ' || *text == '\t')
+		text++;
+	if (!isdigit((unsigned char)*text))
+		return -EINVAL;
+	errno = 0;
+	v = strtol(text, &end, 10);
+	if (errno || v <= 0 || v > 4194304)
+		return -EINVAL;
+	while (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r')
+		end++;
+	if (*end)
+		return -EINVAL;
+	*pid = (pid_t)v;
+	return 0;
+}
+
+int lw_pidfile_read(const char *path, pid_t *pid)
+{
+	char buf[64];
+	struct stat st;
+	ssize_t n;
+	int fd, r;
+
+	/* the file may live in a directory its service can write: never block on a FIFO, never
+	 * read a device */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		r = -EINVAL;
+		goto out;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n < 0) {
+		r = -errno;
+		goto out;
+	}
+	buf[n] = 0;
+	r = lw_pidfile_parse(buf, pid);
+out:
+	close(fd);
+	return r;
+}
+
+/* cheapest first: what the exec event told, one file, a link, then the longer reads */
+int lw_match(const struct lw_match_spec *m, struct lw_procview *v)
+{
+	const char *s;
+
+	if (m->comm) {
+		s = lw_procview__comm(v);
+		if (!s || !lw_match_glob(m->comm, s))
+			return 0;
+	}
+	if (m->pidfile) {
+		pid_t p = 0;
+
+		if (lw_pidfile_read(m->pidfile, &p) || p != v->pid)
+			return 0;
+	}
+	if (m->exe) {
+		s = lw_procview__exe(v);
+		if (!s || !lw_match_glob(m->exe, s))
+			return 0;
+	}
+	if (m->unit || m->cgroup) {
+		s = lw_procview__cgroup(v);
+		if (!s)
+			return 0;
+		if (m->unit && !lw_cgroup_has_unit(s, m->unit))
+			return 0;
+		if (m->cgroup && !lw_cgroup_under(s, m->cgroup))
+			return 0;
+	}
+	if (m->cmdline) {
+		s = lw_procview__cmdline(v);
+		if (!s || !strstr(s, m->cmdline))
+			return 0;
+	}
+	return 1;
+}

@@ -1,0 +1,435 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include "service/router.h"
+#include "report/export.h"
+#include "record/jsonrec.h"
+#include "base/lw_util.h"
+#include "service/prom.h"
+#include "report/report_data.h"
+#include "record/sinks.h"
+#include "base/u64map.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OPEN_RETRY_NS 1000000000ull		/* a report file that cannot be opened */
+#define PROM_MIN_GAP_NS 1000000000ull /* changed .prom files, at most once a second */
+#define ERROR_LOG_GAP_NS 30000000000ull /* repeated write errors: one line per 30 s */
+
+/*
+ * formats = trace / folded: DIR/NAME.trace.json (Chrome/Perfetto trace) and DIR/NAME.folded
+ * (folded stacks, wall time in microseconds), rebuilt every summary interval, when records came
+ * in, from the JSONL file itself (the current one and the last rotated one), by the same code as
+ * `loopwatch report --format trace|folded`: one implementation, files that always agree with
+ * the JSONL, and no memory that grows with the run.
+ */
+static const struct {
+	unsigned format;
+	const char *suffix;
+} export_formats[] = {
+	{ LW_FMT_TRACE, ".trace.json" },
+	{ LW_FMT_FOLDED, ".folded" },
+};
+#define NEXPORT LW_ARRAY_SIZE(export_formats)
+
+struct route {
+	const struct lw_target_conf *t;
+	char *jsonl_path;
+	char *prom_path;
+	struct lw_jsonl *j;
+	uint64_t next_open;		/* when to try opening the JSONL file again */
+	uint64_t dropped; /* records not written because the file could not be opened */
+	struct lw_prom *prom;
+	int prom_dirty;
+	uint64_t prom_last;		/* last attempt */
+	uint64_t prom_errors;
+	uint64_t prom_writes;
+	char *export_path[NEXPORT];	/* NULL: format not asked for */
+	uint64_t exported_at;		/* records when the exports were last built */
+	uint64_t export_last;		/* last attempt (CLOCK_MONOTONIC) */
+	uint64_t export_errors, export_writes;
+	uint64_t records, slow_callbacks, blocking_calls, slow_ticks;
+	uint64_t errors_logged;		/* write_errors when last logged */
+	uint64_t next_log;
+	char last_error[320];
+};
+
+struct lw_router {
+	const struct lw_config *c;
+	struct route *r;
+	size_t n;
+	struct lw_u64map *pids;		/* pid -> int (route index) */
+	uint64_t records, unrouted;
+	lw_router_error_fn on_error;
+	void *ctx;
+};
+
+static char *join_path(const char *dir, const char *name, const char *suffix)
+{
+	char *p = NULL;
+
+	if (asprintf(&p, "%s/%s%s", dir, name, suffix) < 0)
+		return NULL;
+	return p;
+}
+
+static void route_error(struct route *rt, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* remember the cause; logging is done (rate-limited) by tick */
+static void route_error(struct route *rt, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(rt->last_error, sizeof(rt->last_error), fmt, ap);
+	va_end(ap);
+}
+
+static uint64_t route_errors(const struct route *rt)
+{
+	return rt->dropped + rt->prom_errors + rt->export_errors +
+	       (rt->j ? lw_jsonl__errors(rt->j) : 0);
+}
+
+static void open_jsonl(struct lw_router *r, struct route *rt, uint64_t now)
+{
+	struct lw_jsonl_opts jo = { r->c->rotate_size, r->c->rotate_keep };
+	int e;
+
+	if (rt->j || now < rt->next_open)
+		return;
+	e = lw_jsonl__open(rt->jsonl_path, &jo, &rt->j);
+	if (e) {
+		rt->j = NULL;
+		rt->next_open = now + OPEN_RETRY_NS;
+		route_error(rt, "cannot open %s: %s%s", rt->jsonl_path, strerror(-e),
+			    e == -EACCES || e == -EROFS || e == -ENOENT ? " (check that the report "
+									  "directory exists and is "
+									  "writable; under "
+									  "systemd, that it is in "
+									  "ReadWritePaths=)"
+			    : e == -ELOOP ? " (a symbolic link: loopwatchd does not follow them)"
+					  : "");
+	}
+}
+
+int lw_router__new(const struct lw_config *c, lw_router_error_fn on_error, void *ctx,
+		   struct lw_router **out)
+{
+	struct lw_router *r = calloc(1, sizeof(*r));
+	uint64_t now = lw_now_mono();
+	size_t i, k;
+	int e = -ENOMEM;
+
+	if (!r)
+		return -ENOMEM;
+	r->c = c;
+	r->on_error = on_error;
+	r->ctx = ctx;
+	if (lw_u64map__new(sizeof(int), &r->pids))
+		goto fail;
+	r->r = calloc(c->ntargets ? c->ntargets : 1, sizeof(*r->r));
+	if (!r->r)
+		goto fail;
+	r->n = c->ntargets;
+	for (i = 0; i < r->n; i++) {
+		struct route *rt = &r->r[i];
+
+		rt->t = &c->targets[i];
+		if (c->formats & LW_FMT_JSONL) {
+			rt->jsonl_path = join_path(c->report_dir, rt->t->name, ".jsonl");
+			if (!rt->jsonl_path)
+				goto fail;
+			open_jsonl(r, rt, now);
+		}
+		if (c->formats & LW_FMT_PROM) {
+			rt->prom_path = join_path(c->report_dir, rt->t->name, ".prom");
+			if (!rt->prom_path || lw_prom__new(rt->t->name, &rt->prom))
+				goto fail;
+			rt->prom_dirty = 1;
+		}
+		for (k = 0; k < NEXPORT; k++) {
+			if (!(c->formats & export_formats[k].format) || !rt->jsonl_path)
+				continue;
+			rt->export_path[k] = join_path(c->report_dir, rt->t->name,
+						       export_formats[k].suffix);
+			if (!rt->export_path[k])
+				goto fail;
+		}
+	}
+	*out = r;
+	return 0;
+fail:
+	lw_router__free(r);
+	return e;
+}
+
+void lw_router__free(struct lw_router *r)
+{
+	size_t i, k;
+
+	if (!r)
+		return;
+	for (i = 0; r->r && i < r->n; i++) {
+		struct route *rt = &r->r[i];
+
+		lw_jsonl__close(rt->j);
+		lw_prom__free(rt->prom);
+		for (k = 0; k < NEXPORT; k++)
+			free(rt->export_path[k]);
+		free(rt->jsonl_path);
+		free(rt->prom_path);
+	}
+	free(r->r);
+	lw_u64map__free(r->pids, NULL);
+	free(r);
+}
+
+void lw_router__assign(struct lw_router *r, pid_t pid, int ti)
+{
+	int created, *v;
+
+	if (ti < 0 || (size_t)ti >= r->n)
+		return;
+	v = lw_u64map__put(r->pids, (uint64_t)pid, &created);
+	if (v)
+		*v = ti;
+}
+
+static int route_of(struct lw_router *r, struct json_object *rec, pid_t pid)
+{
+	const char *name = lw_j_get_str(rec, "target_name");
+	int *v;
+
+	if (name) {
+		int ti = lw_config__target(r->c, name);
+
+		if (ti >= 0)
+			return ti;
+	}
+	v = lw_u64map__get(r->pids, (uint64_t)pid);
+	return v ? *v : -1;
+}
+
+void lw_router__sink(void *ctx, struct json_object *rec)
+{
+	struct lw_router *r = ctx;
+	const char *type = lw_j_get_str(rec, "type");
+	pid_t pid = (pid_t)lw_j_get_int(rec, "pid", 0);
+	struct route *rt;
+	int ti;
+
+	if (!type)
+		return;
+	ti = route_of(r, rec, pid);
+	if (ti < 0) {
+		r->unrouted++;
+		lw_dbg("a %s record of pid %d belongs to no target: not written", type, (int)pid);
+		return;
+	}
+	rt = &r->r[ti];
+	r->records++;
+	rt->records++;
+	if (strcmp(type, "slow_callback") == 0)
+		rt->slow_callbacks++;
+	else if (strcmp(type, "blocking_call") == 0)
+		rt->blocking_calls++;
+	else if (strcmp(type, "slow_tick") == 0)
+		rt->slow_ticks++;
+	else if (strcmp(type, "start") == 0)
+		lw_router__assign(r, pid, ti);
+	if (rt->jsonl_path) {
+		open_jsonl(r, rt, lw_now_mono());
+		if (rt->j)
+			lw_jsonl__write(rt->j, rec);
+		else
+			rt->dropped++;
+	}
+	if (rt->prom) {
+		lw_prom__update(rt->prom, rec);
+		if (!strcmp(type, "start") || !strcmp(type, "summary") || !strcmp(type, "end"))
+			rt->prom_dirty = 1;
+	}
+	/* nothing of a process follows its end record (the engine flushes suppressed counts
+	 * before it) */
+	if (strcmp(type, "end") == 0)
+		lw_u64map__del(r->pids, (uint64_t)pid, NULL);
+}
+
+void lw_router__reopen(struct lw_router *r)
+{
+	uint64_t now = lw_now_mono();
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		struct route *rt = &r->r[i];
+
+		if (rt->j) {
+			int e = lw_jsonl__reopen(rt->j);
+
+			if (e)
+				route_error(rt, "%s", lw_jsonl__last_error(rt->j));
+		} else if (rt->jsonl_path) {
+			rt->next_open = 0;
+			open_jsonl(r, rt, now);
+		}
+		rt->prom_dirty = 1;
+	}
+}
+
+static void write_prom(struct lw_router *r, struct route *rt, uint64_t now)
+{
+	char err[512];
+	int e;
+
+	rt->prom_last = now;
+	lw_prom__set_write_errors(rt->prom, route_errors(rt));
+	e = lw_prom__write(rt->prom, rt->prom_path, err, sizeof(err));
+	if (e) {
+		rt->prom_errors++;
+		route_error(rt, "%s", err);
+		return;
+	}
+	rt->prom_writes++;
+	rt->prom_dirty = 0;
+}
+
+/* read one JSONL file into rd (missing is fine: not rotated yet) */
+static int load_jsonl(struct lw_report_data *rd, const char *path)
+{
+	FILE *f = fopen(path, "re");
+	int e;
+
+	if (!f)
+		return errno == ENOENT ? 0 : -errno;
+	e = lw_rd__load_stream(rd, f, path);
+	fclose(f);
+	return e;
+}
+
+static void write_exports(struct route *rt, uint64_t now)
+{
+	struct lw_report_data *rd = NULL;
+	char rotated[4200], err[512];
+	size_t k;
+	int e;
+
+	rt->export_last = now;
+	snprintf(rotated, sizeof(rotated), "%s.1", rt->jsonl_path);
+	e = lw_rd__new(&rd);
+	if (!e)
+		e = load_jsonl(rd, rotated);
+	if (!e)
+		e = load_jsonl(rd, rt->jsonl_path);
+	if (!e)
+		e = lw_rd__finish(rd, NULL);
+	if (e) {
+		rt->export_errors++;
+		route_error(rt, "cannot read %s back for the trace/folded files: %s",
+			    rt->jsonl_path, strerror(-e));
+		lw_rd__free(rd);
+		return;
+	}
+	for (k = 0; k < NEXPORT; k++) {
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *m;
+
+		if (!rt->export_path[k])
+			continue;
+		m = open_memstream(&buf, &len);
+		if (!m) {
+			rt->export_errors++;
+			continue;
+		}
+		if (export_formats[k].format == LW_FMT_TRACE)
+			e = lw_export_trace(m, rd);
+		else
+			e = lw_export_folded(m, rd, LW_WEIGHT_WALL);
+		if (fclose(m) || e) {
+			rt->export_errors++;
+			route_error(rt, "cannot render %s", rt->export_path[k]);
+		} else if (lw_write_file_atomic(rt->export_path[k], buf, len, err, sizeof(err))) {
+			rt->export_errors++;
+			route_error(rt, "%s", err);
+		} else {
+			rt->export_writes++;
+		}
+		free(buf);
+	}
+	lw_rd__free(rd);
+}
+
+void lw_router__tick(struct lw_router *r, uint64_t now, int force)
+{
+	uint64_t every = r->c->summary_interval_ns;
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		struct route *rt = &r->r[i];
+		uint64_t errs;
+
+		if (rt->prom && (force || !rt->prom_last || now - rt->prom_last >= every ||
+				 (rt->prom_dirty && now - rt->prom_last >= PROM_MIN_GAP_NS)))
+			write_prom(r, rt, now);
+		if ((rt->export_path[0] || rt->export_path[1]) && rt->records != rt->exported_at &&
+		    (force || now - rt->export_last >= every)) {
+			rt->exported_at = rt->records;
+			write_exports(rt, now);
+		}
+		if (rt->jsonl_path && !rt->j)
+			open_jsonl(r, rt, now);
+		if (rt->j && lw_jsonl__errors(rt->j) && lw_jsonl__last_error(rt->j)[0])
+			lw_strlcpy(rt->last_error, lw_jsonl__last_error(rt->j),
+				   sizeof(rt->last_error));
+		errs = route_errors(rt);
+		if (errs > rt->errors_logged && (now >= rt->next_log || force)) {
+			char msg[512];
+
+			snprintf(msg, sizeof(msg),
+				 "target %s: %llu report writes failed so far (%s); "
+				 "the counts in memory are kept and the writes retried",
+				 rt->t->name, (unsigned long long)errs,
+				 rt->last_error[0] ? rt->last_error : "unknown cause");
+			lw_warn("%s", msg);
+			if (r->on_error)
+				r->on_error(r->ctx, msg);
+			rt->errors_logged = errs;
+			rt->next_log = now + ERROR_LOG_GAP_NS;
+		}
+	}
+}
+
+void lw_router__stats(const struct lw_router *r, int ti, struct lw_route_stats *out)
+{
+	const struct route *rt;
+
+	memset(out, 0, sizeof(*out));
+	out->last_error = "";
+	if (ti < 0 || (size_t)ti >= r->n)
+		return;
+	rt = &r->r[ti];
+	out->records = rt->records;
+	out->slow_callbacks = rt->slow_callbacks;
+	out->blocking_calls = rt->blocking_calls;
+	out->slow_ticks = rt->slow_ticks;
+	out->write_errors = route_errors(rt);
+	out->prom_writes = rt->prom_writes;
+	out->last_error = rt->last_error;
+	out->jsonl_path = rt->jsonl_path;
+	out->prom_path = rt->prom_path;
+}
+
+uint64_t lw_router__records(const struct lw_router *r)
+{
+	return r->records;
+}
+
+uint64_t lw_router__unrouted(const struct lw_router *r)
+{
+	return r->unrouted;
+}

@@ -1,0 +1,275 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include "target/nativesym.h"
+#include "target/elfsym.h"
+#include "base/lw_util.h"
+#include "target/procmaps.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define MAX_ELVES 64
+
+struct elf_slot {
+	char *path;
+	struct lw_elf *elf;	/* NULL: could not open */
+	struct lw_elf *dbg;	/* separate debug file with the symbols, when there is one */
+};
+
+/* a JIT's perf map (/tmp/perf-PID.map: "START SIZE name" in hex), sorted by start */
+struct pmap_ent {
+	uint64_t start, size;
+	char *name;
+};
+
+struct lw_nativesym {
+	char proc_root[64];
+	pid_t pid;
+	struct pmap_ent *pm;
+	size_t npm;
+	off_t pm_size;			/* size of the file when read */
+	uint64_t pm_checked;		/* when its size was last looked at */
+	struct lw_maps *maps;
+	int maps_reloaded;
+	struct elf_slot elves[MAX_ELVES];
+	int nelves;
+};
+
+int lw_nativesym__new(const char *proc_root, pid_t pid, struct lw_nativesym **out)
+{
+	struct lw_nativesym *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return -ENOMEM;
+	lw_strlcpy(s->proc_root, proc_root, sizeof(s->proc_root));
+	s->pid = pid;
+	*out = s;
+	return 0;
+}
+
+void lw_nativesym__free(struct lw_nativesym *s)
+{
+	int i;
+
+	if (!s)
+		return;
+	for (i = 0; i < s->nelves; i++) {
+		lw_elf__close(s->elves[i].elf);
+		lw_elf__close(s->elves[i].dbg);
+		free(s->elves[i].path);
+	}
+	lw_maps__free(s->maps);
+	for (i = 0; i < (int)s->npm; i++)
+		free(s->pm[i].name);
+	free(s->pm);
+	free(s);
+}
+
+/*
+ * A stripped binary's symbols may be in a separate debug file: by build-id under
+ * /usr/lib/debug/.build-id/, or by .gnu_debuglink next to it, in .debug/, or under /usr/lib/debug.
+ */
+static struct lw_elf *open_debug(struct lw_nativesym *s, const char *path, struct lw_elf *e)
+{
+	char id[128], link[256], cand[4800], dir[4096];
+	struct lw_elf *d = NULL;
+	const char *slash;
+
+	if (lw_elf__has_symtab(e))
+		return NULL;
+	if (lw_elf__build_id(e, id, sizeof(id)) == 0 && strlen(id) > 2) {
+		snprintf(cand, sizeof(cand), "%s/%d/root/usr/lib/debug/.build-id/%.2s/%s.debug",
+			 s->proc_root, (int)s->pid, id, id + 2);
+		if (lw_elf__open(cand, &d) == 0)
+			return d;
+	}
+	if (lw_elf__debuglink(e, link, sizeof(link)) || strchr(link, '/'))
+		return NULL;
+	slash = strrchr(path, '/');
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) : 0, path);
+	snprintf(cand, sizeof(cand), "%s/%d/root%s/%s", s->proc_root, (int)s->pid, dir, link);
+	if (strcmp(lw_basename(path), link) && lw_elf__open(cand, &d) == 0)
+		return d;
+	snprintf(cand, sizeof(cand), "%s/%d/root%s/.debug/%s", s->proc_root, (int)s->pid, dir, link);
+	if (lw_elf__open(cand, &d) == 0)
+		return d;
+	snprintf(cand, sizeof(cand), "%s/%d/root/usr/lib/debug%s/%s", s->proc_root, (int)s->pid, dir,
+		 link);
+	if (lw_elf__open(cand, &d) == 0)
+		return d;
+	return NULL;
+}
+
+static struct elf_slot *elf_for(struct lw_nativesym *s, const char *path)
+{
+	char host[4200];
+	struct elf_slot *slot;
+	int i;
+
+	for (i = 0; i < s->nelves; i++)
+		if (strcmp(s->elves[i].path, path) == 0)
+			return &s->elves[i];
+	if (s->nelves == MAX_ELVES) {
+		/* simple eviction: drop the oldest */
+		lw_elf__close(s->elves[0].elf);
+		lw_elf__close(s->elves[0].dbg);
+		free(s->elves[0].path);
+		memmove(&s->elves[0], &s->elves[1], sizeof(s->elves[0]) * (MAX_ELVES - 1));
+		s->nelves--;
+	}
+	snprintf(host, sizeof(host), "%s/%d/root%s", s->proc_root, (int)s->pid, path);
+	slot = &s->elves[s->nelves];
+	memset(slot, 0, sizeof(*slot));
+	slot->path = strdup(path);
+	if (!slot->path)
+		return NULL;
+	if (lw_elf__open(host, &slot->elf))
+		slot->elf = NULL;
+	else
+		slot->dbg = open_debug(s, path, slot->elf);
+	s->nelves++;
+	return slot;
+}
+
+static int pm_cmp(const void *a, const void *b)
+{
+	const struct pmap_ent *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+int lw_nativesym__load_perf_map(struct lw_nativesym *s, char *text)
+{
+	char *line, *save = NULL;
+	size_t cap = 0;
+
+	for (size_t i = 0; i < s->npm; i++)
+		free(s->pm[i].name);
+	free(s->pm);
+	s->pm = NULL;
+	s->npm = 0;
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		unsigned long long a, z;
+		int n = 0;
+
+		if (sscanf(line, "%llx %llx %n", &a, &z, &n) != 2 || !n || !line[n] || !z ||
+		    a + z < a)
+			continue;
+		if (s->npm == cap) {
+			size_t nc = cap ? cap * 2 : 1024;
+			struct pmap_ent *np = realloc(s->pm, nc * sizeof(*np));
+
+			if (!np)
+				break;
+			s->pm = np;
+			cap = nc;
+		}
+		s->pm[s->npm].start = a;
+		s->pm[s->npm].size = z;
+		s->pm[s->npm].name = strdup(line + n);
+		if (s->pm[s->npm].name)
+			s->npm++;
+	}
+	if (s->npm)
+		qsort(s->pm, s->npm, sizeof(*s->pm), pm_cmp);
+	return (int)s->npm;
+}
+
+/* (Re)read the perf map when it grew; at most once a second, or every 50 ms when an address
+ * was not found in it (a function just compiled, e.g. by on-stack replacement while it runs) */
+static void pmap_refresh(struct lw_nativesym *s, int missed)
+{
+	char path[256], *text = NULL;
+	struct stat st;
+	uint64_t now = lw_now_mono();
+
+	if (now - s->pm_checked < (missed ? 50000000ull : 1000000000ull) && s->pm_checked)
+		return;
+	s->pm_checked = now;
+	snprintf(path, sizeof(path), "%s/%d/root/tmp/perf-%d.map", s->proc_root, (int)s->pid,
+		 (int)lw_ns_pid(s->proc_root, s->pid));
+	if (stat(path, &st) || st.st_size == s->pm_size)
+		return;
+	if (lw_read_file(path, 256 << 20, &text, NULL))
+		return;
+	lw_nativesym__load_perf_map(s, text);
+	free(text);
+	s->pm_size = st.st_size;
+}
+
+int lw_nativesym__jit_lookup(const struct lw_nativesym *s, uint64_t addr,
+			     struct lw_native_frame *out)
+{
+	size_t lo = 0, hi = s->npm;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->pm[mid].start <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo || addr - s->pm[lo - 1].start >= s->pm[lo - 1].size)
+		return -ENOENT;
+	out->symbol = s->pm[lo - 1].name;
+	out->module = "[jit]";
+	out->offset = addr - s->pm[lo - 1].start;
+	return 0;
+}
+
+static int pmap_lookup(struct lw_nativesym *s, uint64_t addr, struct lw_native_frame *out)
+{
+	pmap_refresh(s, 0);
+	if (lw_nativesym__jit_lookup(s, addr, out) == 0)
+		return 0;
+	pmap_refresh(s, 1);
+	return lw_nativesym__jit_lookup(s, addr, out);
+}
+
+int lw_nativesym__has_perf_map(struct lw_nativesym *s)
+{
+	pmap_refresh(s, 0);
+	return s->npm > 0;
+}
+
+int lw_nativesym__resolve(struct lw_nativesym *s, uint64_t addr, struct lw_native_frame *out)
+{
+	const struct lw_map *m = NULL;
+	struct elf_slot *slot;
+	struct lw_elf *e;
+	uint64_t base, vaddr, off;
+	const char *name;
+
+	memset(out, 0, sizeof(*out));
+	if (!s->maps && lw_maps__load(s->proc_root, s->pid, &s->maps))
+		return -ENOENT;
+	m = lw_maps__find_addr(s->maps, addr);
+	if (!m && !s->maps_reloaded) {
+		/* a library loaded since: read the maps again, once */
+		lw_maps__free(s->maps);
+		s->maps = NULL;
+		s->maps_reloaded = 1;
+		if (lw_maps__load(s->proc_root, s->pid, &s->maps))
+			return -ENOENT;
+		m = lw_maps__find_addr(s->maps, addr);
+	}
+	if (!m || m->path[0] != '/')
+		return pmap_lookup(s, addr, out);	/* JIT code: the runtime's perf map */
+	out->module = lw_basename(m->path);
+	out->offset = addr - m->start + m->offset;
+	slot = elf_for(s, m->path);
+	if (!slot || !(e = slot->elf))
+		return 0;
+	if (lw_elf__offset_to_vaddr(e, m->offset, &base))
+		return 0;
+	vaddr = base + (addr - m->start);
+	if ((slot->dbg && lw_elf__symbolize(slot->dbg, vaddr, &name, &off) == 0) ||
+	    lw_elf__symbolize(e, vaddr, &name, &off) == 0) {
+		out->symbol = name;
+		out->offset = off;
+	}
+	return 0;
+}

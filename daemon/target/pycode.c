@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include "target/pycode.h"
+#include "target/pyline.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CACHE_BUCKETS 4096
+#define CACHE_MAX 65536
+#define TABLE_MAX (256 * 1024)
+
+struct entry {
+	struct entry *next;
+	struct lw_pycode code;
+};
+
+struct lw_pycache {
+	struct lw_pylayout lay;
+	int minor;
+	size_t n;
+	struct entry *b[CACHE_BUCKETS];
+};
+
+int lw_pycache__new(const struct lw_pylayout *lay, int minor, struct lw_pycache **out)
+{
+	struct lw_pycache *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return -ENOMEM;
+	c->lay = *lay;
+	c->minor = minor;
+	*out = c;
+	return 0;
+}
+
+static void clear(struct lw_pycache *c)
+{
+	size_t i;
+
+	for (i = 0; i < CACHE_BUCKETS; i++) {
+		struct entry *e = c->b[i], *nx;
+
+		for (; e; e = nx) {
+			nx = e->next;
+			free(e->code.table);
+			free(e);
+		}
+		c->b[i] = NULL;
+	}
+	c->n = 0;
+}
+
+void lw_pycache__free(struct lw_pycache *c)
+{
+	if (!c)
+		return;
+	clear(c);
+	free(c);
+}
+
+size_t lw_pycache__size(const struct lw_pycache *c)
+{
+	return c->n;
+}
+
+static size_t hash(uint64_t a)
+{
+	a ^= a >> 33;
+	a *= 0xff51afd7ed558ccdull;
+	a ^= a >> 33;
+	return (size_t)(a % CACHE_BUCKETS);
+}
+
+/* the three fields that tell whether an address still holds the same code object */
+static int read_ident(const struct lw_pycache *c, struct lw_reader *mem, uint64_t addr,
+		      uint64_t *fn, uint64_t *nm, int *first)
+{
+	int32_t fl = 0;
+
+	if (lw_mem_read_u64(mem, addr + c->lay.co_filename, fn) ||
+	    lw_mem_read_u64(mem, addr + c->lay.co_name, nm) ||
+	    lw_mem_read(mem, addr + c->lay.co_firstlineno, &fl, sizeof(fl)))
+		return -EFAULT;
+	*first = fl;
+	return 0;
+}
+
+static int fill(const struct lw_pycache *c, struct lw_reader *mem, uint64_t addr,
+		struct lw_pycode *pc)
+{
+	uint64_t qn = 0, tbl = 0;
+	int64_t tlen = 0;
+
+	memset(pc, 0, sizeof(*pc));
+	pc->addr = addr;
+	if (read_ident(c, mem, addr, &pc->filename_obj, &pc->name_obj, &pc->firstlineno))
+		return -EFAULT;
+	if (c->lay.co_qualname != 0xffff && c->lay.co_qualname)
+		lw_mem_read_u64(mem, addr + c->lay.co_qualname, &qn);
+	if (!qn || lw_py__read_str(&c->lay, mem, qn, pc->qualname, sizeof(pc->qualname)))
+		lw_py__read_str(&c->lay, mem, pc->name_obj, pc->qualname, sizeof(pc->qualname));
+	lw_py__read_str(&c->lay, mem, pc->filename_obj, pc->file, sizeof(pc->file));
+	/* line table: a bytes object (ob_size @16, data @32) */
+	if (lw_mem_read_u64(mem, addr + c->lay.co_table, &tbl) == 0 && tbl &&
+	    lw_mem_read(mem, tbl + 16, &tlen, sizeof(tlen)) == 0 && tlen > 0 && tlen <= TABLE_MAX) {
+		pc->table = malloc((size_t)tlen);
+		if (pc->table && lw_mem_read(mem, tbl + 32, pc->table, (size_t)tlen) == 0) {
+			pc->table_len = (size_t)tlen;
+		} else {
+			free(pc->table);
+			pc->table = NULL;
+		}
+	}
+	return 0;
+}
+
+const struct lw_pycode *lw_pycache__get(struct lw_pycache *c, struct lw_reader *mem, uint64_t addr)
+{
+	size_t h = hash(addr);
+	struct entry *e;
+	uint64_t fn, nm;
+	int first;
+
+	if (!addr)
+		return NULL;
+	if (read_ident(c, mem, addr, &fn, &nm, &first))
+		return NULL;
+	for (e = c->b[h]; e; e = e->next) {
+		if (e->code.addr != addr)
+			continue;
+		if (e->code.filename_obj == fn && e->code.name_obj == nm &&
+		    e->code.firstlineno == first)
+			return &e->code;
+		/* the address now holds another code object: refresh */
+		free(e->code.table);
+		if (fill(c, mem, addr, &e->code)) {
+			e->code.table = NULL;
+			e->code.addr = 0;
+			return NULL;
+		}
+		return &e->code;
+	}
+	if (c->n >= CACHE_MAX)
+		clear(c);
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	if (fill(c, mem, addr, &e->code)) {
+		free(e);
+		return NULL;
+	}
+	e->next = c->b[h];
+	c->b[h] = e;
+	c->n++;
+	return &e->code;
+}
+
+int lw_pycache__line(const struct lw_pycache *c, const struct lw_pycode *code, uint64_t instr_raw)
+{
+	int64_t units;
+
+	if (!code)
+		return -1;
+	if (c->lay.instr_is_ptr) {
+		uint64_t base = code->addr + c->lay.code_basicsize;
+
+		if (instr_raw < base)
+			return code->firstlineno;	/* frame not started yet */
+		units = (int64_t)((instr_raw - base) / 2);
+	} else {
+		int32_t lasti = (int32_t)(uint32_t)instr_raw;
+
+		if (lasti < 0)
+			return code->firstlineno;
+		units = c->minor <= 9 ? lasti / 2 : lasti;
+	}
+	if (units > (1 << 26))
+		return -1;
+	if (!code->table)
+		return -1;
+	return lw_pyline_lookup(c->minor, code->table, code->table_len, code->firstlineno,
+				(uint32_t)units);
+}

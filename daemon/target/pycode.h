@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Code objects of a target, symbolized on demand and cached: qualname, file, lines. */
+#ifndef LW_PYCODE_H
+#define LW_PYCODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "target/pyproc.h"
+#include "target/memread.h"
+
+struct lw_pycode {
+	uint64_t addr;
+	uint64_t filename_obj;	/* validation: a reused address shows other objects */
+	uint64_t name_obj;
+	int firstlineno;
+	char qualname[128];
+	char file[256];
+	uint8_t *table;		/* line table bytes */
+	size_t table_len;
+};
+
+struct lw_pycache;
+
+int lw_pycache__new(const struct lw_pylayout *lay, int minor, struct lw_pycache **out);
+void lw_pycache__free(struct lw_pycache *c);
+
+/* The code object at addr, read (or re-read if it changed) from mem; NULL if unreadable.
+ * The pointer stays valid until the next call that misses the cache. */
+const struct lw_pycode *lw_pycache__get(struct lw_pycache *c, struct lw_reader *mem, uint64_t addr);
+
+/* Line being executed, from the raw instruction field the BPF side copied (f_lasti or an
+ * instruction pointer); -1 when unknown. */
+int lw_pycache__line(const struct lw_pycache *c, const struct lw_pycode *code, uint64_t instr_raw);
+
+size_t lw_pycache__size(const struct lw_pycache *c);
+
+#endif

@@ -1,0 +1,1036 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include "target/pyproc.h"
+#include "target/elfsym.h"
+#include "base/lw_util.h"
+#include "target/procmaps.h"
+#include "base/lw_util.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define NF 0xffff
+#define GLIBC_PTHREAD_TID 0x2d0		/* struct pthread.tid, glibc 2.2x-2.3x x86_64 */
+#define GLIBC_SPECIFIC_1STBLOCK 0x310	/* struct pthread.specific_1stblock */
+
+static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+static void addcheck(struct lw_pyinfo *pi, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void addcheck(struct lw_pyinfo *pi, const char *fmt, ...)
+{
+	size_t n = strlen(pi->checks);
+	va_list ap;
+
+	if (n + 3 >= sizeof(pi->checks))
+		return;
+	if (n)
+		n += (size_t)snprintf(pi->checks + n, sizeof(pi->checks) - n, ", ");
+	va_start(ap, fmt);
+	vsnprintf(pi->checks + n, sizeof(pi->checks) - n, fmt, ap);
+	va_end(ap);
+}
+
+int lw_py__read_str(const struct lw_pylayout *lay, struct lw_reader *mem, uint64_t obj, char *buf,
+		    size_t size)
+{
+	uint64_t len = 0;
+	uint32_t state = 0;
+	unsigned kind;
+	size_t i, o = 0;
+	uint8_t raw[1024];
+
+	if (!size)
+		return -EINVAL;
+	buf[0] = 0;
+	if (lw_mem_read(mem, obj + 16, &len, sizeof(len)) || lw_mem_read(mem, obj + 32, &state, sizeof(state)))
+		return -EFAULT;
+	if (!(state & (1u << 5)))
+		return -ENOTSUP;	/* not compact: legacy string, never in code objects */
+	kind = (state >> 2) & 7;
+	if (kind != 1 && kind != 2 && kind != 4)
+		return -EINVAL;
+	if (len > sizeof(raw) / kind)
+		len = sizeof(raw) / kind;
+	if (len && lw_mem_read(mem, obj + ((state & (1u << 6)) ? lay->str_ascii : lay->str_compact), raw,
+			 (size_t)len * kind))
+		return -EFAULT;
+	for (i = 0; i < len; i++) {
+		uint32_t cp = kind == 1 ? raw[i] :
+			      kind == 2 ? (uint32_t)(raw[2 * i] | raw[2 * i + 1] << 8) :
+			      (uint32_t)raw[4 * i] | (uint32_t)raw[4 * i + 1] << 8 |
+				      (uint32_t)raw[4 * i + 2] << 16 | (uint32_t)raw[4 * i + 3] << 24;
+		char tmp[4];
+		size_t n;
+
+		if (cp < 0x80) {
+			tmp[0] = (char)cp;
+			n = 1;
+		} else if (cp < 0x800) {
+			tmp[0] = (char)(0xc0 | cp >> 6);
+			tmp[1] = (char)(0x80 | (cp & 0x3f));
+			n = 2;
+		} else if (cp < 0x10000) {
+			if (cp >= 0xd800 && cp < 0xe000)
+				cp = 0xfffd;
+			tmp[0] = (char)(0xe0 | cp >> 12);
+			tmp[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+			tmp[2] = (char)(0x80 | (cp & 0x3f));
+			n = 3;
+		} else if (cp < 0x110000) {
+			tmp[0] = (char)(0xf0 | cp >> 18);
+			tmp[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+			tmp[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+			tmp[3] = (char)(0x80 | (cp & 0x3f));
+			n = 4;
+		} else {
+			tmp[0] = '?';
+			n = 1;
+		}
+		if (o + n >= size)
+			break;
+		memcpy(buf + o, tmp, n);
+		o += n;
+	}
+	buf[o] = 0;
+	return 0;
+}
+
+/* Read a C string from the target (bounded). */
+static int rd_cstr(struct lw_reader *mem, uint64_t addr, char *buf, size_t size)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < size; i++) {
+		if (lw_mem_read(mem, addr + i, &buf[i], 1))
+			return -EFAULT;
+		if (!buf[i])
+			return 0;
+	}
+	buf[size - 1] = 0;
+	return 0;
+}
+
+static int sym_addr(struct lw_elf *e, uint64_t bias, const char *name, uint64_t *out)
+{
+	uint64_t v;
+	int err = lw_elf__find_symbol(e, name, &v, NULL);
+
+	if (err)
+		return err;
+	*out = v + bias;
+	return 0;
+}
+
+/* Type object -> tp_members[name].offset. */
+static int member_offset(struct lw_reader *mem, uint64_t type, const char *name, unsigned *off)
+{
+	uint64_t members = 0;
+	int i;
+
+	if (lw_mem_read_u64(mem, type + 240, &members) || !members)
+		return -ENOENT;
+	for (i = 0; i < 64; i++) {
+		uint64_t np = 0;
+		int64_t o = 0;
+		char n[64];
+
+		if (lw_mem_read_u64(mem, members + (uint64_t)i * 40, &np) || !np)
+			break;
+		if (rd_cstr(mem, np, n, sizeof(n)))
+			break;
+		if (strcmp(n, name) == 0) {
+			if (lw_mem_read(mem, members + (uint64_t)i * 40 + 16, &o, sizeof(o)) || o < 0 ||
+			    o > 4096)
+				return -EINVAL;
+			*off = (unsigned)o;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+static int minor_from_name(const char *path)
+{
+	const char *b = lw_basename(path), *p = strstr(b, "python3.");
+	int m;
+
+	if (!p)
+		return -1;
+	p += 8;
+	if (*p < '0' || *p > '9')
+		return -1;
+	m = atoi(p);
+	return m;
+}
+
+static int free_threaded_name(const char *path)
+{
+	const char *p = strstr(lw_basename(path), "python3.");
+
+	if (!p)
+		return 0;
+	p += 8;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	return *p == 't';
+}
+
+/* Choose the ELF that holds the interpreter: a mapped libpython3.X, else the executable. */
+static int find_python_elf(const char *proc_root, struct lw_pyinfo *pi, struct lw_maps *maps,
+			   struct lw_elf **elf, char *err, size_t errlen)
+{
+	const struct lw_map *lib = lw_maps__find_lib(maps, "libpython3");
+	const char *cands[2];
+	int ncand = 0, i, r;
+	uint64_t v;
+
+	if (lib)
+		cands[ncand++] = lib->path;
+	cands[ncand++] = pi->exe;
+	for (i = 0; i < ncand; i++) {
+		struct lw_elf *e = NULL;
+
+		snprintf(pi->elf_host, sizeof(pi->elf_host), "%s/%d/root%s", proc_root, (int)pi->pid,
+			 cands[i]);
+		r = lw_elf__open(pi->elf_host, &e);
+		if (r)
+			continue;
+		if (lw_elf__find_symbol(e, "_PyRuntime", &v, NULL) == 0) {
+			lw_strlcpy(pi->elf, cands[i], sizeof(pi->elf));
+			pi->is_libpython = lib && i == 0;
+			*elf = e;
+			return 0;
+		}
+		lw_elf__close(e);
+	}
+	return fail(err, errlen, -ENOEXEC,
+		    "pid %d (%s) is not a CPython process: neither it nor a mapped libpython3.X "
+		    "defines _PyRuntime; use --runtime generic to watch its loop without Python "
+		    "details",
+		    (int)pi->pid, lw_basename(pi->exe));
+}
+
+static int load_bias(struct lw_elf *e, struct lw_maps *maps, const char *path, uint64_t *bias)
+{
+	const struct lw_map *m;
+	uint64_t v;
+
+	if (lw_elf__type(e) == ET_EXEC) {
+		*bias = 0;
+		return 0;
+	}
+	m = lw_maps__first_of(maps, path);
+	if (!m || lw_elf__offset_to_vaddr(e, m->offset, &v))
+		return -ENOENT;
+	*bias = m->start - v;
+	return 0;
+}
+
+static int detect_version(struct lw_pyinfo *pi, struct lw_elf *e, struct lw_reader *mem,
+			  char *err, size_t errlen)
+{
+	uint64_t a;
+	uint32_t hex = 0;
+	char buf[32], prefix[16];
+	int m, i;
+
+	if (sym_addr(e, pi->bias, "Py_Version", &a) == 0 && lw_mem_read(mem, a, &hex, sizeof(hex)) == 0 &&
+	    (hex >> 24) == 3) {
+		pi->major = 3;
+		pi->minor = (hex >> 16) & 0xff;
+		pi->micro = (hex >> 8) & 0xff;
+		snprintf(pi->version, sizeof(pi->version), "%d.%d.%d", pi->major, pi->minor,
+			 pi->micro);
+		addcheck(pi, "version from Py_Version");
+		return 0;
+	}
+	m = minor_from_name(pi->elf);
+	if (m < 0)
+		m = minor_from_name(pi->exe);
+	for (i = (m >= 0 ? m : 8); i <= (m >= 0 ? m : 13); i++) {
+		snprintf(prefix, sizeof(prefix), "3.%d.", i);
+		if (lw_elf__find_version_string(e, prefix, buf, sizeof(buf)) == 0) {
+			pi->major = 3;
+			pi->minor = i;
+			pi->micro = atoi(buf + strlen(prefix));
+			snprintf(pi->version, sizeof(pi->version), "%d.%d.%d", 3, i, pi->micro);
+			addcheck(pi, "version from the binary's version string");
+			return 0;
+		}
+	}
+	if (m >= 0) {
+		pi->major = 3;
+		pi->minor = m;
+		snprintf(pi->version, sizeof(pi->version), "3.%d", m);
+		addcheck(pi, "version from the file name");
+		return 0;
+	}
+	return fail(err, errlen, -ENOTSUP,
+		    "could not tell which CPython version %s is (no Py_Version, no version string); "
+		    "use --runtime generic",
+		    pi->elf);
+}
+
+static int refuse_builds(struct lw_pyinfo *pi, struct lw_elf *e, char *err, size_t errlen)
+{
+	static const char *const debug_syms[] = { "_Py_RefTotal", "_Py_GetRefTotal",
+						  "_Py_NegativeRefcount", "_Py_IncRefTotal",
+						  "_Py_ForgetReference" };
+	uint64_t v;
+	size_t i;
+
+	if (pi->minor < 8 || pi->minor > 13)
+		return fail(err, errlen, -ENOTSUP,
+			    "CPython %s is not supported (supported: 3.8 to 3.13); use --runtime "
+			    "generic to watch its loop without Python details",
+			    pi->version);
+	if (free_threaded_name(pi->elf) || free_threaded_name(pi->exe))
+		return fail(err, errlen, -ENOTSUP,
+			    "%s is a free-threaded CPython build, whose object layout loopwatch does "
+			    "not support; use --runtime generic",
+			    pi->elf);
+	for (i = 0; i < LW_ARRAY_SIZE(debug_syms); i++)
+		if (lw_elf__find_symbol(e, debug_syms[i], &v, NULL) == 0)
+			return fail(err, errlen, -ENOTSUP,
+				    "%s is a debug build of CPython (it defines %s); its object "
+				    "layout differs and is not supported; use a release build or "
+				    "--runtime generic",
+				    pi->elf, debug_syms[i]);
+	return 0;
+}
+
+/* 3.13+: _Py_DebugOffsets at the start of _PyRuntime */
+static int check_debug_offsets(struct lw_pyinfo *pi, struct lw_reader *mem, char *err,
+			       size_t errlen)
+{
+	uint64_t w[72];
+	struct lw_pylayout *l = &pi->lay;
+
+	if (lw_mem_read(mem, pi->runtime, w, sizeof(w)))
+		return fail(err, errlen, -EFAULT, "cannot read _PyRuntime of pid %d", (int)pi->pid);
+	if (memcmp(w, "xdebugpy", 8))
+		return fail(err, errlen, -ENOTSUP,
+			    "_Py_DebugOffsets cookie missing in pid %d: not a CPython 3.13 runtime "
+			    "as expected",
+			    (int)pi->pid);
+	if (((w[1] >> 24) & 0xff) != 3 || ((w[1] >> 16) & 0xff) != (uint64_t)pi->minor)
+		return fail(err, errlen, -ENOTSUP,
+			    "_Py_DebugOffsets version 0x%llx does not match %s",
+			    (unsigned long long)w[1], pi->version);
+	if (w[2])
+		return fail(err, errlen, -ENOTSUP,
+			    "pid %d runs a free-threaded CPython build, which loopwatch does not "
+			    "support; use --runtime generic",
+			    (int)pi->pid);
+	/* take the runtime's own numbers where they exist */
+	l->rt_interp_head = (unsigned)w[5];
+	l->interp_threads_head = (unsigned)w[9];
+	l->ts_next = (unsigned)w[21];
+	l->ts_frame = (unsigned)w[23];
+	l->ts_thread_id = (unsigned)w[24];
+	l->ts_native_id = (unsigned)w[25];
+	l->f_back = (unsigned)w[29];
+	l->f_code = (unsigned)w[30];
+	l->f_instr = (unsigned)w[31];
+	l->f_localsplus = (unsigned)w[32];
+	l->f_owner = (unsigned)w[33];
+	l->co_filename = (unsigned)w[35];
+	l->co_name = (unsigned)w[36];
+	l->co_qualname = (unsigned)w[37];
+	l->co_table = (unsigned)w[38];
+	l->co_firstlineno = (unsigned)w[39];
+	l->code_basicsize = (unsigned)w[43];
+	l->str_ascii = (unsigned)w[70];
+	if (w[14] && w[15] && w[17] > w[15] && w[18] > w[15]) {
+		/* interp->ceval.gil pointer; the GIL's fields are given from the interpreter
+		 * state, relative to interp->_gil (w[15]) */
+		l->gil_from_interp = 1;
+		l->gil_off = (unsigned)w[14];
+		l->gil_locked = (unsigned)(w[17] - w[15]);
+		l->gil_last_holder = (unsigned)(w[18] - w[15]);
+	}
+	addcheck(pi, "_Py_DebugOffsets read");
+	return 0;
+}
+
+static int check_layout(struct lw_pyinfo *pi, struct lw_elf *e, struct lw_reader *mem, char *err,
+			size_t errlen)
+{
+	struct lw_pylayout *l = &pi->lay;
+	uint64_t code_type;
+	int64_t basicsize = 0;
+	unsigned off;
+	const char *table = pi->minor <= 9 ? "co_lnotab" : "co_linetable";
+
+	if (sym_addr(e, pi->bias, "PyCode_Type", &code_type))
+		return fail(err, errlen, -ENOEXEC, "PyCode_Type not found in %s", pi->elf);
+	if (lw_mem_read(mem, code_type + 32, &basicsize, sizeof(basicsize)))
+		return fail(err, errlen, -EFAULT,
+			    "cannot read memory of pid %d (PyCode_Type at 0x%llx)", (int)pi->pid,
+			    (unsigned long long)code_type);
+	if (basicsize != (int64_t)l->code_basicsize)
+		return fail(err, errlen, -ENOTSUP,
+			    "PyCodeObject in %s is %lld bytes, CPython %d.%d release builds have %u: "
+			    "a patched or debug build? refusing rather than reporting garbage; use "
+			    "--runtime generic",
+			    pi->elf, (long long)basicsize, pi->major, pi->minor, l->code_basicsize);
+	if (member_offset(mem, code_type, "co_filename", &off) == 0)
+		l->co_filename = off;
+	else
+		return fail(err, errlen, -ENOTSUP, "PyCode_Type has no co_filename member in pid %d",
+			    (int)pi->pid);
+	if (member_offset(mem, code_type, "co_name", &off) == 0)
+		l->co_name = off;
+	if (member_offset(mem, code_type, "co_firstlineno", &off) == 0)
+		l->co_firstlineno = off;
+	if (pi->minor >= 11 && member_offset(mem, code_type, "co_qualname", &off) == 0)
+		l->co_qualname = off;
+	if (member_offset(mem, code_type, table, &off) == 0)
+		l->co_table = off;
+	addcheck(pi, "PyCode_Type size and tp_members");
+	return 0;
+}
+
+static int find_context_run(struct lw_pyinfo *pi, struct lw_elf *e, struct lw_reader *mem,
+			    char *err, size_t errlen)
+{
+	uint64_t sym = 0, ctxtype, methods = 0, viaty = 0, vaddr;
+	int have_sym = 0, i;
+
+	if (lw_elf__find_symbol(e, "context_run", &sym, NULL) == 0) {
+		sym += pi->bias;
+		have_sym = 1;
+	}
+	if (sym_addr(e, pi->bias, "PyContext_Type", &ctxtype) == 0 &&
+	    lw_mem_read_u64(mem, ctxtype + 232, &methods) == 0 && methods) {
+		for (i = 0; i < 16; i++) {
+			uint64_t np = 0, meth = 0;
+			int32_t flags = 0;
+			char n[16];
+
+			if (lw_mem_read_u64(mem, methods + (uint64_t)i * 32, &np) || !np)
+				break;
+			if (rd_cstr(mem, np, n, sizeof(n)))
+				break;
+			if (strcmp(n, "run"))
+				continue;
+			lw_mem_read_u64(mem, methods + (uint64_t)i * 32 + 8, &meth);
+			lw_mem_read(mem, methods + (uint64_t)i * 32 + 16, &flags, sizeof(flags));
+			if (flags == 0x82)
+				viaty = meth;
+			break;
+		}
+	}
+	if (have_sym && viaty && sym != viaty)
+		return fail(err, errlen, -ENOTSUP,
+			    "context_run symbol (0x%llx) and PyContext_Type.run (0x%llx) disagree in "
+			    "%s; refusing to probe",
+			    (unsigned long long)sym, (unsigned long long)viaty, pi->elf);
+	if (have_sym) {
+		pi->ctxrun_addr = sym;
+		snprintf(pi->ctxrun_how, sizeof(pi->ctxrun_how), "symbol in .symtab%s",
+			 viaty ? ", matches PyContext_Type.tp_methods[\"run\"]" : "");
+	} else if (viaty) {
+		pi->ctxrun_addr = viaty;
+		snprintf(pi->ctxrun_how, sizeof(pi->ctxrun_how),
+			 "PyContext_Type.tp_methods[\"run\"].ml_meth (no .symtab)");
+	} else {
+		return fail(err, errlen, -ENOENT,
+			    "context_run not found in %s: no .symtab and the PyContext_Type lookup "
+			    "failed; precise mode is unavailable, the default mode still works",
+			    pi->elf);
+	}
+	vaddr = pi->ctxrun_addr - pi->bias;
+	if (lw_elf__vaddr_to_offset(e, vaddr, &pi->ctxrun_off))
+		return fail(err, errlen, -ENOENT,
+			    "context_run at 0x%llx is outside %s's loaded segments",
+			    (unsigned long long)pi->ctxrun_addr, pi->elf);
+	return 0;
+}
+
+struct tid_match {
+	pid_t want;
+	uint64_t tstate;
+};
+
+static int match_main(void *arg, pid_t tid, uint64_t tstate)
+{
+	struct tid_match *m = arg;
+
+	if (tid == m->want)
+		m->tstate = tstate;
+	return 0;
+}
+
+int lw_py__threads(const struct lw_pyinfo *pi, struct lw_reader *mem,
+		   int (*fn)(void *arg, pid_t tid, uint64_t tstate), void *arg)
+{
+	const struct lw_pylayout *l = &pi->lay;
+	uint64_t interp = 0, ts = 0;
+	int n = 0, r;
+
+	if (lw_mem_read_u64(mem, pi->runtime + l->rt_interp_head, &interp) || !interp)
+		return -EFAULT;
+	if (lw_mem_read_u64(mem, interp + l->interp_threads_head, &ts))
+		return -EFAULT;
+	while (ts && n < 4096) {
+		uint64_t tid = 0;
+
+		if (l->ts_native_id) {
+			if (lw_mem_read_u64(mem, ts + l->ts_native_id, &tid))
+				return -EFAULT;
+		} else {
+			uint64_t pt = 0;
+			int32_t t = 0;
+
+			if (lw_mem_read_u64(mem, ts + l->ts_thread_id, &pt))
+				return -EFAULT;
+			if (pt && pi->pthread_tid_off &&
+			    lw_mem_read(mem, pt + pi->pthread_tid_off, &t, sizeof(t)) == 0)
+				tid = (uint64_t)t;
+		}
+		if (tid && tid < (1u << 30)) {
+			r = fn(arg, (pid_t)tid, ts);
+			if (r)
+				return r;
+		}
+		n++;
+		if (lw_mem_read_u64(mem, ts + l->ts_next, &ts))
+			return -EFAULT;
+	}
+	return n;
+}
+
+/* thread-state lookup in BPF: the pthread TSD slot; verify it on the main thread */
+static void setup_tss(struct lw_pyinfo *pi, struct lw_reader *mem)
+{
+	struct { int32_t init, key; } tss = { 0, -1 };
+	struct tid_match mm = { pi->ns_pid ? pi->ns_pid : pi->pid, 0 };
+	uint64_t pt = 0, v = 0;
+
+	pi->tss_key = -1;
+	pi->pthread_tid_off = GLIBC_PTHREAD_TID;
+	if (lw_mem_read(mem, pi->runtime + pi->lay.rt_tss_key, &tss, sizeof(tss)) == 0 && tss.init == 1 &&
+	    tss.key >= 0)
+		pi->tss_key = tss.key;
+	if (lw_py__threads(pi, mem, match_main, &mm) <= 0 || !mm.tstate) {
+		addcheck(pi, "main thread state not found");
+		return;
+	}
+	pi->main_tstate = mm.tstate;
+	if (pi->tss_key < 0 || pi->tss_key >= 32)
+		return;
+	if (lw_mem_read_u64(mem, mm.tstate + pi->lay.ts_thread_id, &pt) || !pt)
+		return;
+	if (lw_mem_read_u64(mem, pt + GLIBC_SPECIFIC_1STBLOCK + (uint64_t)pi->tss_key * 16 + 8, &v) == 0 &&
+	    v == mm.tstate) {
+		pi->tsd_base = GLIBC_SPECIFIC_1STBLOCK;
+		addcheck(pi, "pthread TSS slot verified");
+	}
+}
+
+/* The GIL: in _PyRuntime (<= 3.11) or behind interp->ceval.gil (3.12+); check its fields look
+ * like a GIL (interval in microseconds, locked 0 or 1) before trusting it. */
+static void setup_gil(struct lw_pyinfo *pi, struct lw_reader *mem)
+{
+	const struct lw_pylayout *l = &pi->lay;
+	uint64_t gil = 0, interval = 0;
+	int32_t locked = -1;
+
+	if (lw_mem_read_u64(mem, pi->runtime + l->rt_interp_head, &pi->interp) || !pi->interp)
+		return;
+	if (!l->gil_off)
+		return;
+	if (l->gil_from_interp) {
+		if (lw_mem_read_u64(mem, pi->interp + l->gil_off, &gil) || !gil)
+			return;
+	} else {
+		gil = pi->runtime + l->gil_off;
+	}
+	if (lw_mem_read_u64(mem, gil + l->gil_interval, &interval) ||
+	    lw_mem_read(mem, gil + l->gil_locked, &locked, sizeof(locked)))
+		return;
+	if (interval == 0 || interval > 1000000000ull || (locked != 0 && locked != 1)) {
+		addcheck(pi, "GIL state did not validate (interval %llu)",
+			 (unsigned long long)interval);
+		return;
+	}
+	pi->gil = gil;
+	addcheck(pi, "GIL found (switch interval %llu us)", (unsigned long long)interval);
+}
+
+int lw_py__probe(const char *proc_root, pid_t pid, struct lw_reader *mem, struct lw_pyinfo *pi,
+		 char *err, size_t errlen)
+{
+	struct lw_maps *maps = NULL;
+	struct lw_elf *e = NULL;
+	const struct lw_pylayout *lay;
+	char path[PATH_MAX + 32];
+	ssize_t n;
+	int r;
+
+	memset(pi, 0, sizeof(*pi));
+	pi->pid = pid;
+	pi->ns_pid = lw_ns_pid(proc_root, pid);
+	pi->tss_key = -1;
+	snprintf(path, sizeof(path), "%s/%d/exe", proc_root, (int)pid);
+	n = readlink(path, pi->exe, sizeof(pi->exe) - 1);
+	if (n < 0) {
+		r = -errno;
+		if (r == -ENOENT)
+			return fail(err, errlen, -ESRCH, "no process with pid %d", (int)pid);
+		if (r == -EACCES || r == -EPERM)
+			return fail(err, errlen, -EPERM,
+				    "cannot inspect pid %d: permission denied; run as root (or with "
+				    "CAP_SYS_PTRACE, CAP_BPF and CAP_PERFMON)",
+				    (int)pid);
+		return fail(err, errlen, -ESRCH,
+			    "pid %d has no executable (a kernel thread or a zombie?): nothing to trace",
+			    (int)pid);
+	}
+	pi->exe[n] = 0;
+	if (n > 10 && strcmp(pi->exe + n - 10, " (deleted)") == 0)
+		pi->exe[n - 10] = 0;
+	r = lw_maps__load(proc_root, pid, &maps);
+	if (r)
+		return fail(err, errlen, r == -ENOENT ? -ESRCH : r,
+			    "cannot read /proc/%d/maps: %s", (int)pid, strerror(-r));
+	r = find_python_elf(proc_root, pi, maps, &e, err, errlen);
+	if (r)
+		goto out;
+	pi->elf_type = lw_elf__type(e);
+	pi->has_symtab = lw_elf__has_symtab(e);
+	if (load_bias(e, maps, pi->elf, &pi->bias)) {
+		r = fail(err, errlen, -ENOEXEC, "cannot find where %s is mapped in pid %d", pi->elf,
+			 (int)pid);
+		goto out;
+	}
+	if (sym_addr(e, pi->bias, "_PyRuntime", &pi->runtime)) {
+		r = fail(err, errlen, -ENOEXEC, "_PyRuntime not found in %s", pi->elf);
+		goto out;
+	}
+	r = detect_version(pi, e, mem, err, errlen);
+	if (r)
+		goto out;
+	r = refuse_builds(pi, e, err, errlen);
+	if (r)
+		goto out;
+	lay = lw_pylayout_for(pi->minor);
+	if (!lay) {
+		r = fail(err, errlen, -ENOTSUP, "no layout for CPython %s", pi->version);
+		goto out;
+	}
+	pi->lay = *lay;
+	if (pi->minor >= 13) {
+		r = check_debug_offsets(pi, mem, err, errlen);
+		if (r)
+			goto out;
+	}
+	r = check_layout(pi, e, mem, err, errlen);
+	if (r)
+		goto out;
+	r = find_context_run(pi, e, mem, err, errlen);
+	if (r == -ENOENT) {
+		/* default mode does not need it: report, keep going */
+		pi->ctxrun_addr = 0;
+		r = 0;
+	} else if (r) {
+		goto out;
+	}
+	setup_tss(pi, mem);
+	setup_gil(pi, mem);
+	lw_py__fill_cfg(pi);
+	/* type objects the BPF side classifies callables with */
+	{
+		static const char *const names[] = { "PyFunction_Type", "PyMethod_Type",
+						     "PyCFunction_Type", "PyLong_Type",
+						     "PyUnicode_Type", "_Py_NoneStruct",
+						     "PyCoro_Type" };
+		__u64 *dst[] = { &pi->cfg.type_function, &pi->cfg.type_method,
+				 &pi->cfg.type_cfunction, &pi->cfg.type_long,
+				 &pi->cfg.type_unicode, &pi->cfg.none_obj,
+				 &pi->cfg.type_coro };
+		size_t i;
+
+		for (i = 0; i < LW_ARRAY_SIZE(names); i++) {
+			uint64_t a = 0;
+
+			sym_addr(e, pi->bias, names[i], &a);
+			*dst[i] = a;
+		}
+	}
+	if (!pi->cfg.type_function || !pi->cfg.type_method) {
+		r = fail(err, errlen, -ENOEXEC, "PyFunction_Type/PyMethod_Type not found in %s",
+			 pi->elf);
+		goto out;
+	}
+out:
+	lw_elf__close(e);
+	lw_maps__free(maps);
+	return r;
+}
+
+void lw_py__fill_cfg(struct lw_pyinfo *pi)
+{
+	const struct lw_pylayout *l = &pi->lay;
+	struct lw_pycfg *c = &pi->cfg;
+
+	c->minor = (unsigned)pi->minor;
+	c->flags |= LW_PROC_PYTHON;
+	c->ts_frame = (__u16)l->ts_frame;
+	c->cframe_cur = (__u16)l->cframe_cur;
+	c->f_code = (__u16)l->f_code;
+	c->f_back = (__u16)l->f_back;
+	c->f_instr = (__u16)l->f_instr;
+	c->f_owner = (__u16)l->f_owner;
+	c->f_localsplus = (__u16)l->f_localsplus;
+	c->instr_is_ptr = (__u16)l->instr_is_ptr;
+	c->func_code = (__u16)l->func_code;
+	c->func_qualname = (__u16)l->func_qualname;
+	c->meth_func = 16;
+	c->meth_self = 24;
+	c->partial_fn = 16;
+	c->cfunc_ml = 16;
+	c->cfunc_self = 24;
+	c->wrapper_task = 16;
+	c->task_coro = (__u16)l->task_coro;
+	c->task_name = (__u16)l->task_name;
+	c->task_context = (__u16)l->task_context;
+	c->coro_qualname = (__u16)l->coro_qualname;
+	c->coro_code = (__u16)l->coro_code;
+	c->co_filename = (__u16)l->co_filename;
+	c->co_name = (__u16)l->co_name;
+	c->co_qualname = (__u16)(l->co_qualname ? l->co_qualname : NF);
+	c->co_firstlineno = (__u16)l->co_firstlineno;
+	c->str_ascii = (__u16)l->str_ascii;
+	c->str_compact = (__u16)l->str_compact;
+	c->long_tag = (__u16)l->long_tag;
+	c->tp_name = 24;
+	c->tss_key = pi->tsd_base ? pi->tss_key : -1;
+	if (!c->handle_cb_slot)
+		c->handle_cb_slot = 24;	/* Handle.__slots__ sorted: _args, _callback, ... */
+	/* uvloop 0.17's cbhandles.pxd (checked against the types' basicsize when attaching) */
+	c->uv_cbtype = 56;
+	c->uv_arg1 = 72;
+	c->uv_ctx = 32;
+	c->uv_timer_cb = 24;
+	c->uv_timer_ctx = 64;
+	c->gil = pi->gil;
+	c->ts_native_id = (__u16)l->ts_native_id;
+	c->ts_thread_id = (__u16)l->ts_thread_id;
+	c->pthread_tid = (__u16)pi->pthread_tid_off;
+	c->gil_size = pi->gil ? l->gil_size : 0;
+	c->gil_last_holder = l->gil_last_holder;
+	c->tsd_base = pi->tsd_base;
+}
+
+int lw_py__walk(const struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t tstate,
+		struct lw_pystack *s)
+{
+	const struct lw_pylayout *l = &pi->lay;
+	uint64_t f = 0, hframe = 0, prevf = 0;
+	uint32_t i;
+
+	memset(s, 0, sizeof(*s));
+	s->flags = LW_STACK_VALID;
+	s->syscall = (uint32_t)-1;
+	s->ts_ns = lw_now_mono();
+	if (!tstate) {
+		s->flags |= LW_STACK_NO_TSTATE;
+		return -ENOENT;
+	}
+	if (lw_mem_read_u64(mem, tstate + l->ts_frame, &f))
+		return -EFAULT;
+	if (l->cframe_cur != NF && f && lw_mem_read_u64(mem, f + l->cframe_cur, &f))
+		return -EFAULT;
+	for (i = 0; i < LW_MAX_PYFRAMES && f; i++) {
+		uint64_t code = 0, instr = 0;
+		uint8_t owner = 0;
+
+		if (l->f_owner != NF)
+			lw_mem_read(mem, f + l->f_owner, &owner, 1);
+		if (lw_mem_read_u64(mem, f + l->f_code, &code)) {
+			s->flags |= LW_STACK_READ_ERR;
+			break;
+		}
+		lw_mem_read_u64(mem, f + l->f_instr, &instr);
+		if (code == pi->cfg.none_obj || (owner == 3 && pi->minor >= 12))
+			code = 0;
+		s->frames[i].code = code;
+		s->frames[i].instr = instr;
+		s->frames[i].frame = f;
+		if (code && (code == pi->cfg.handle_run_code ||
+			     (code == pi->cfg.run_once_code && !hframe)))
+			hframe = code == pi->cfg.handle_run_code ? f : prevf;
+		prevf = f;
+		if (lw_mem_read_u64(mem, f + l->f_back, &f))
+			f = 0;
+	}
+	if (f)
+		s->flags |= LW_STACK_TRUNCATED;
+	s->nframes = i;
+	s->cb_kind = LW_KIND_UNKNOWN;
+	if (hframe && pi->cfg.handle_cb_slot) {
+		uint64_t self = 0, cb = 0;
+		struct lw_ident id;
+
+		if (lw_mem_read_u64(mem, hframe + l->f_localsplus, &self) == 0 &&
+		    lw_mem_read_u64(mem, self + pi->cfg.handle_cb_slot, &cb) == 0 &&
+		    lw_py__classify(pi, mem, cb, &id) == 0) {
+			s->cb_callable = cb;
+			s->cb_kind = id.kind;
+			s->task = id.task;
+			s->task_flags = 0;
+			lw_strlcpy(s->task_name, id.task_name, sizeof(s->task_name));
+			lw_strlcpy(s->cb_qualname, id.qualname, sizeof(s->cb_qualname));
+		}
+	}
+	return 0;
+}
+
+static int read_obj_str(const struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t ptr_addr,
+			char *buf, size_t size)
+{
+	uint64_t obj = 0;
+
+	if (lw_mem_read_u64(mem, ptr_addr, &obj) || !obj)
+		return -EFAULT;
+	return lw_py__read_str(&pi->lay, mem, obj, buf, size);
+}
+
+int lw_py__classify(const struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t callable,
+		    struct lw_ident *id)
+{
+	const struct lw_pylayout *l = &pi->lay;
+	uint64_t obj = callable, type = 0, fn = 0, task;
+	char tname[64];
+
+	memset(id, 0, sizeof(*id));
+	id->kind = LW_KIND_UNKNOWN;
+	id->callable = callable;
+	if (!callable || lw_mem_read_u64(mem, obj + 8, &type) || !type)
+		return -EFAULT;
+	id->type = type;
+	if (type != pi->cfg.type_function && type != pi->cfg.type_method &&
+	    lw_py__type_name(mem, type, tname, sizeof(tname)) == 0 &&
+	    strcmp(tname, "functools.partial") == 0) {
+		if (lw_mem_read_u64(mem, obj + 16, &obj) || lw_mem_read_u64(mem, obj + 8, &type))
+			return -EFAULT;
+		id->flags |= LW_IDENT_PARTIAL;
+	}
+	if (type == pi->cfg.type_method) {
+		uint64_t ft = 0;
+
+		if (lw_mem_read_u64(mem, obj + 16, &fn) == 0 && lw_mem_read_u64(mem, fn + 8, &ft) == 0 &&
+		    ft == pi->cfg.type_function)
+			id->kind = LW_KIND_METHOD;
+		else
+			fn = 0;
+	} else if (type == pi->cfg.type_function) {
+		fn = obj;
+		id->kind = LW_KIND_FUNCTION;
+	}
+	if (fn) {
+		uint64_t code = 0;
+
+		lw_mem_read_u64(mem, fn + l->func_code, &code);
+		id->code = code;
+		read_obj_str(pi, mem, fn + l->func_qualname, id->qualname, sizeof(id->qualname));
+		return 0;
+	}
+	task = lw_py__callable_task(pi, mem, obj);
+	if (task) {
+		uint64_t coro = 0;
+
+		id->kind = LW_KIND_TASK;
+		id->task = task;
+		lw_py__task_name(pi, mem, task, id->task_name, sizeof(id->task_name));
+		if (lw_mem_read_u64(mem, task + l->task_coro, &coro) == 0 && coro) {
+			uint64_t code = 0;
+
+			lw_mem_read_u64(mem, coro + l->coro_code, &code);
+			id->code = code;
+			read_obj_str(pi, mem, coro + l->coro_qualname, id->qualname,
+				     sizeof(id->qualname));
+		}
+		return 0;
+	}
+	id->kind = LW_KIND_OTHER;
+	lw_py__type_name(mem, type, id->qualname, sizeof(id->qualname));
+	return 0;
+}
+
+int lw_py__type_name(struct lw_reader *mem, uint64_t type, char *buf, size_t size)
+{
+	uint64_t p = 0;
+
+	buf[0] = 0;
+	if (lw_mem_read_u64(mem, type + 24, &p) || !p)
+		return -EFAULT;
+	return rd_cstr(mem, p, buf, size);
+}
+
+uint64_t lw_py__callable_task(const struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t callable)
+{
+	uint64_t type = 0, task = 0;
+	char name[40];
+
+	if (lw_mem_read_u64(mem, callable + 8, &type) || !type)
+		return 0;
+	if (type == pi->cfg.type_cfunction) {
+		uint64_t ml = 0, mlname = 0;
+
+		if (lw_mem_read_u64(mem, callable + 16, &ml) || lw_mem_read_u64(mem, ml, &mlname) ||
+		    rd_cstr(mem, mlname, name, sizeof(name)) || strcmp(name, "task_wakeup"))
+			return 0;
+		lw_mem_read_u64(mem, callable + 24, &task);
+		return task;
+	}
+	if (lw_py__type_name(mem, type, name, sizeof(name)))
+		return 0;
+	if (strcmp(name, "TaskStepMethWrapper") && strcmp(name, "_asyncio.TaskStepMethWrapper") &&
+	    strcmp(name, "TaskWakeupMethWrapper"))
+		return 0;
+	lw_mem_read_u64(mem, callable + 16, &task);
+	return task;
+}
+
+int lw_py__task_name(const struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t task, char *buf,
+		     size_t size)
+{
+	uint64_t name = 0, type = 0;
+
+	buf[0] = 0;
+	if (lw_mem_read_u64(mem, task + pi->lay.task_name, &name) || !name ||
+	    lw_mem_read_u64(mem, name + 8, &type))
+		return -EFAULT;
+	if (type == pi->cfg.type_long) {
+		uint64_t tag = 0;
+		uint32_t d[2] = { 0, 0 };
+		int64_t nd, v;
+
+		if (lw_mem_read_u64(mem, name + 16, &tag) || lw_mem_read(mem, name + 24, d, sizeof(d)))
+			return -EFAULT;
+		nd = pi->lay.long_tag ? (int64_t)(tag >> 3) : (int64_t)tag;
+		v = d[0];
+		if (nd > 1)
+			v |= (int64_t)d[1] << 30;
+		snprintf(buf, size, "Task-%lld", (long long)v);
+		return 0;
+	}
+	return lw_py__read_str(&pi->lay, mem, name, buf, size);
+}
+
+int lw_py__learn_handle(struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t frame,
+			uint64_t code)
+{
+	uint64_t self = 0, type = 0;
+	unsigned off;
+	char name[32];
+
+	if (lw_mem_read_u64(mem, frame + pi->lay.f_localsplus, &self) || !self ||
+	    lw_mem_read_u64(mem, self + 8, &type) || !type)
+		return -EFAULT;
+	if (lw_py__type_name(mem, type, name, sizeof(name)) ||
+	    (strcmp(name, "Handle") && strcmp(name, "TimerHandle")))
+		return -ENOENT;
+	/* TimerHandle subclasses Handle: its own tp_members hold only its new slots */
+	if (member_offset(mem, type, "_callback", &off)) {
+		uint64_t base = 0;
+
+		if (lw_mem_read_u64(mem, type + 256, &base) || !base ||	/* tp_base */
+		    member_offset(mem, base, "_callback", &off))
+			return -ENOENT;
+	}
+	pi->cfg.handle_run_code = code;
+	pi->cfg.handle_cb_slot = off;
+	return 0;
+}
+
+int lw_py__refresh(struct lw_pyinfo *pi, struct lw_reader *mem)
+{
+	uint32_t tsd = pi->tsd_base;
+	uint64_t gil = pi->gil;
+
+	if (pi->tsd_base && pi->gil)
+		return 0;
+	if (!pi->tsd_base)
+		setup_tss(pi, mem);
+	if (!pi->gil)
+		setup_gil(pi, mem);
+	if (pi->tsd_base == tsd && pi->gil == gil)
+		return 0;
+	lw_py__fill_cfg(pi);
+	return 1;
+}
+
+int lw_py__dict_get_str(const struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t dict,
+			const char *key, uint64_t *value)
+{
+	uint64_t keys = 0, values = 0, entries, n, esize, i;
+	int64_t nentries = 0;
+	int has_hash;
+
+	if (lw_mem_read_u64(mem, dict + 32, &keys) || !keys || lw_mem_read_u64(mem, dict + 40, &values))
+		return -EFAULT;
+	if (pi->minor >= 11) {
+		uint8_t hdr[3];	/* dk_log2_size, dk_log2_index_bytes, dk_kind */
+
+		if (lw_mem_read(mem, keys + 8, hdr, sizeof(hdr)) || hdr[1] > 40 ||
+		    lw_mem_read(mem, keys + 24, &nentries, sizeof(nentries)))
+			return -EFAULT;
+		entries = keys + 32 + (1ull << hdr[1]);
+		has_hash = hdr[2] == 0;	/* DICT_KEYS_GENERAL */
+	} else {
+		int64_t size = 0;
+		unsigned ix;
+
+		if (lw_mem_read(mem, keys + 8, &size, sizeof(size)) || size <= 0 || size > (1ll << 30) ||
+		    lw_mem_read(mem, keys + 32, &nentries, sizeof(nentries)))
+			return -EFAULT;
+		ix = size <= 0xff ? 1 : size <= 0xffff ? 2 : size <= 0xffffffffll ? 4 : 8;
+		entries = keys + 40 + (uint64_t)size * ix;
+		has_hash = 1;
+	}
+	if (nentries < 0 || nentries > 100000)
+		return -EFAULT;
+	esize = has_hash ? 24 : 16;
+	n = (uint64_t)nentries;
+	for (i = 0; i < n; i++) {
+		uint64_t k = 0, v = 0, e = entries + i * esize + (has_hash ? 8 : 0);
+		char name[128];
+
+		if (lw_mem_read_u64(mem, e, &k) || !k)
+			continue;
+		if (lw_py__read_str(&pi->lay, mem, k, name, sizeof(name)) || strcmp(name, key))
+			continue;
+		if (values && pi->minor >= 11) {
+			/* split table: the values live apart, by entry index */
+			if (lw_mem_read_u64(mem, values + i * 8, &v))
+				return -EFAULT;
+		} else if (lw_mem_read_u64(mem, e + 8, &v)) {
+			return -EFAULT;
+		}
+		*value = v;
+		return v ? 0 : -ENOENT;
+	}
+	return -ENOENT;
+}
