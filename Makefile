@@ -68,7 +68,7 @@ $(FLAGS_STAMP): FORCE | $(BUILD)
 FORCE:
 
 # ---- BPF object and skeleton
-$(BUILD)/loopwatch.tmp.bpf.o: bpf/loopwatch.bpf.c bpf/loopwatch.h bpf/lw_bits.bpf.h vmlinux.h | $(BUILD)
+$(BUILD)/loopwatch.tmp.bpf.o: bpf/loopwatch.bpf.c bpf/loopwatch.h $(wildcard bpf/*.bpf.h) vmlinux.h | $(BUILD)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 $(BUILD)/loopwatch.bpf.o: $(BUILD)/loopwatch.tmp.bpf.o
@@ -131,6 +131,7 @@ integration: all $(TARGET_BINS) $(FAKE_PYTHONS)
 	LW_BUILD=$(BUILD) python3 tests/integration/run.py
 
 test: deps
+	sh tests/layering.sh
 	$(MAKE) WERROR=1 SANITIZE=$(or $(SANITIZE),1) unit integration
 	$(MAKE) WERROR=1 valgrind
 	$(MAKE) fuzz FUZZ_SECONDS=0

@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Loop iterations bounded by poll-family syscalls (tp_btf/sys_exit).
+ * Part of loopwatch.bpf.c's one compilation unit: included there, in order, never alone.
+ */
+#ifndef LW_LW_ITER_BPF_H
+#define LW_LW_ITER_BPF_H
+
+/* ---------------------------------------------------------------- loop iterations */
+
+/*
+ * An iteration is from the return of the loop's poll-family syscall to the next time the thread
+ * goes back into it: at its sleep in there (sched_switch) or, when it did not sleep, at its
+ * return (sys_exit). Only one syscall tracepoint per iteration, and no atomics: a thread's
+ * state is only written by that thread (or by the scheduler while it is off CPU).
+ */
+static __always_inline void iteration_end(struct lw_thread *th, __u32 tid, __u64 now)
+{
+	struct lw_tstacks *st;
+	struct lw_rec_tick *r;
+	struct lw_pycfg *c;
+	__u64 busy_ns = now - th->iter_start_ns;
+	__u32 tgid = th->tgid;
+
+	th->ls.iterations++;
+	th->ls.busy_ns += busy_ns;
+	th->ls.callbacks += th->iter_callbacks;
+	th->ls.lag[lw_hist_slot(busy_ns) & (LW_HIST_SLOTS - 1)]++;
+	th->iter_start_ns = 0;
+	if (busy_ns < th->threshold_ns)
+		return;
+	c = bpf_map_lookup_elem(&procs, &tgid);
+	if (!c)
+		return;
+	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		__sync_fetch_and_add(&lost_events, 1);
+		return;
+	}
+	hdr_fill(&r->hdr, LW_REC_TICK, sizeof(*r), tgid, tid, now);
+	r->start_ns = now - busy_ns;
+	r->busy_ns = busy_ns;
+	r->flags = (c->flags & LW_PROC_PRECISE) ? LW_TICK_PRECISE : 0;
+	r->callbacks = th->iter_callbacks;
+	r->poll_nr = th->poll_nr;
+	r->pad = 0;
+	r->slowest_cb_ns = th->slowest_cb_ns;
+	bpf_probe_read_kernel(&r->slowest, sizeof(r->slowest), &th->slowest);
+	bpf_probe_read_kernel(&r->split, sizeof(r->split), &th->iter);
+	st = bpf_map_lookup_elem(&stacks, &tid);
+	/* stacks belong to this iteration when taken after it began */
+	if (st && th->best_block_ns && st->iter_block.ts_ns >= r->start_ns)
+		copy_stack(&r->block_stack, &st->iter_block);
+	else
+		no_stack(&r->block_stack);
+	if (st && st->cpu.ts_ns >= r->start_ns)
+		copy_stack(&r->cpu_stack, &st->cpu);
+	else
+		no_stack(&r->cpu_stack);
+	bpf_ringbuf_submit(r, 0);
+}
+
+static __always_inline void iteration_begin(struct lw_thread *th, __u64 now)
+{
+	th->iter_start_ns = now;
+	th->iter_callbacks = 0;
+	th->best_block_ns = 0;
+	th->slowest_cb_ns = 0;
+	if (th->iter_dirty) {
+		split_reset(&th->iter);
+		th->iter_dirty = 0;
+	}
+}
+
+/* Does a poll-family syscall `nr` end iterations on this thread? Once a thread has waited in
+ * epoll, only epoll does: a poll() inside a callback (a socket with a timeout) is blocking work,
+ * not the loop. */
+static __always_inline int loop_syscall(const struct lw_thread *th, __u32 nr)
+{
+	if (is_epoll(nr))
+		return 1;
+	if (!is_pollish(nr))
+		return 0;
+	return th->poll_nr == (__u32)-1 || !is_epoll(th->poll_nr);
+}
+
+/* poll/select with no fds at all is a sleep (time.sleep on CPython <= 3.10), not a loop */
+static __always_inline int waits_on_fds(__u32 nr, __u64 di, __u64 si)
+{
+	if (nr == NR_select || nr == NR_pselect6)
+		return di != 0;
+	if (nr == NR_poll || nr == NR_ppoll)
+		return si != 0;
+	return 1;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(lw_sys_exit, struct pt_regs *regs, long ret)
+{
+	__u32 nr = (__u32)regs->orig_ax, tid, tgid;
+	struct lw_thread *th;
+	struct lw_pycfg *c;
+	__u64 id, now;
+
+	if (!is_epoll(nr) && !(is_pollish(nr) && waits_on_fds(nr, regs->di, regs->si)))
+		return 0;
+	id = bpf_get_current_pid_tgid();
+	tid = (__u32)id;
+	tgid = id >> 32;
+	th = bpf_map_lookup_elem(&threads, &tid);
+	if (!th || th->tgid != tgid) {
+		c = bpf_map_lookup_elem(&procs, &tgid);
+		if (!c)
+			return 0;
+		th = thread_get(tgid, tid, c);
+		if (!th)
+			return 0;
+	}
+	if (!loop_syscall(th, nr))
+		return 0;
+	now = bpf_ktime_get_ns();
+	if (th->iter_start_ns)
+		iteration_end(th, tid, now);	/* it went round without sleeping in the poll */
+	else if (th->poll_enter_ns && now > th->poll_enter_ns)
+		th->ls.idle_ns += now - th->poll_enter_ns;
+	th->poll_nr = nr;
+	th->ls.poll_nr = nr;
+	th->in_poll = 0;
+	th->poll_enter_ns = 0;
+	iteration_begin(th, now);
+	return 0;
+}
+
+#endif

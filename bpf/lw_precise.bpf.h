@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * CPU samples of busy loop threads; precise mode (uprobes on context_run and uvloop handles).
+ * Part of loopwatch.bpf.c's one compilation unit: included there, in order, never alone.
+ */
+#ifndef LW_LW_PRECISE_BPF_H
+#define LW_LW_PRECISE_BPF_H
+
+/* ---------------------------------------------------------------- CPU samples */
+
+SEC("perf_event")
+int lw_sample(struct bpf_perf_event_data *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id, tgid = id >> 32;
+	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
+	struct lw_pycfg *c;
+	struct lw_tstacks *st;
+	__u64 since, votes, ts;
+
+	if (!th || !busy(th))
+		return 0;
+	c = bpf_map_lookup_elem(&procs, &tgid);
+	if (!c || !(c->flags & LW_PROC_STACKS))
+		return 0;
+	st = bpf_map_lookup_elem(&stacks, &tid);
+	if (!st)
+		return 0;
+	__sync_fetch_and_add(&samples, 1);
+	walk_pystack(c, tid, &st->sample);
+	st->sample.syscall = (__u32)-1;
+	capture_native(ctx, &st->sample, c);
+	/*
+	 * Where does it burn CPU? A majority vote (Boyer-Moore) over the innermost function of
+	 * the samples of this busy period, keeping that function's latest sample for its line.
+	 */
+	since = th->iter_start_ns;
+	if (th->cb_depth && th->cb_start_ns > since)
+		since = th->cb_start_ns;
+	if (!(st->cpu.flags & LW_STACK_VALID) || st->cpu.ts_ns < since || !st->cpu.nframes) {
+		copy_stack(&st->cpu, &st->sample);
+		st->cpu.ns = 1;
+	} else if (st->sample.nframes && st->sample.frames[0].code == st->cpu.frames[0].code) {
+		votes = st->cpu.ns + 1;
+		ts = st->cpu.ts_ns;
+		copy_stack(&st->cpu, &st->sample);
+		st->cpu.ns = votes;
+		st->cpu.ts_ns = ts;	/* the candidate's age, not the sample's */
+	} else if (st->cpu.ns <= 1) {
+		copy_stack(&st->cpu, &st->sample);
+		st->cpu.ns = 1;
+	} else {
+		st->cpu.ns--;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- precise mode */
+
+static __always_inline struct lw_thread *cb_thread(__u32 tgid, __u32 tid)
+{
+	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
+	struct lw_pycfg *c;
+
+	if (th && th->tgid == tgid)
+		return th;
+	c = bpf_map_lookup_elem(&procs, &tgid);
+	if (!c)
+		return 0;
+	return thread_get(tgid, tid, c);
+}
+
+/* A callback begins (outermost only: user code may call Context.run inside a callback) */
+static __always_inline void cb_begin(struct lw_thread *th, __u64 callable, __u64 ctxobj)
+{
+	th->cb_seen = 1;
+	if (th->cb_depth++)
+		return;
+	th->cb_start_ns = bpf_ktime_get_ns();
+	th->cb_ctx = ctxobj;
+	th->cb_callable = callable;
+	th->cb_best_block_ns = 0;
+	if (th->cb_dirty) {
+		split_reset(&th->cb);
+		th->cb_dirty = 0;
+	}
+}
+
+/* A callback ends: time it, count it in its site's histogram, report it when slow. */
+static __always_inline void cb_end(struct lw_thread *th, __u32 tgid, __u32 tid)
+{
+	struct lw_pycfg *c;
+	struct lw_zero *z;
+	struct lw_site_key key = {};
+	struct lw_hist *h;
+	struct lw_rec_callback *r;
+	struct lw_rec_site *rs;
+	struct lw_tstacks *st;
+	__u64 now, dur, site;
+	__u32 slot;
+
+	if (!th->cb_depth) {
+		/* before any entry on this thread: a call entered while the probes were being
+		 * attached (return probe first), not an error */
+		if (th->cb_seen)
+			__sync_fetch_and_add(&depth_errors, 1);
+		return;
+	}
+	if (--th->cb_depth)
+		return;
+	c = bpf_map_lookup_elem(&procs, &tgid);
+	z = zeroes();
+	if (!c || !z)
+		return;
+	now = bpf_ktime_get_ns();
+	dur = now - th->cb_start_ns;
+	th->iter_callbacks++;
+
+	/* site key: a few pointer reads for every callback */
+	__builtin_memset(&z->id, 0, sizeof(z->id));
+	site = classify(c, th->cb_callable, th->cb_ctx, &z->id, 0);
+	key.tgid = tgid;
+	key.site = site;
+	h = bpf_map_lookup_elem(&sites, &key);
+	if (!h) {
+		if (bpf_map_update_elem(&sites, &key, &z->h, BPF_NOEXIST) == 0) {
+			/* first sighting: tell userspace who this is while it still exists */
+			rs = bpf_ringbuf_reserve(&events, sizeof(*rs), 0);
+			if (rs) {
+				hdr_fill(&rs->hdr, LW_REC_SITE, sizeof(*rs), tgid, tid, now);
+				rs->site = site;
+				__builtin_memset(&rs->ident, 0, sizeof(rs->ident));
+				classify(c, th->cb_callable, th->cb_ctx, &rs->ident, 1);
+				bpf_ringbuf_submit(rs, 0);
+			} else {
+				__sync_fetch_and_add(&lost_events, 1);
+			}
+		}
+		h = bpf_map_lookup_elem(&sites, &key);
+	}
+	if (h) {
+		slot = lw_hist_slot(dur) & (LW_HIST_SLOTS - 1);
+		__sync_fetch_and_add(&h->count, 1);
+		__sync_fetch_and_add(&h->total_ns, dur);
+		__sync_fetch_and_add(&h->slots[slot], 1);
+		if (dur > h->max_ns)
+			h->max_ns = dur;
+		if (!h->min_ns || dur < h->min_ns)
+			h->min_ns = dur;
+	}
+	if (dur > th->slowest_cb_ns && th->iter_start_ns) {
+		th->slowest_cb_ns = dur;
+		th->slowest.kind = z->id.kind;
+		th->slowest.code = z->id.code;
+		th->slowest.callable = th->cb_callable;
+		th->slowest.type = z->id.type;
+		th->slowest.task = z->id.task;
+	}
+	if (dur < c->threshold_ns)
+		return;
+
+	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		__sync_fetch_and_add(&lost_events, 1);
+		return;
+	}
+	hdr_fill(&r->hdr, LW_REC_CALLBACK, sizeof(*r), tgid, tid, now);
+	r->start_ns = th->cb_start_ns;
+	r->duration_ns = dur;
+	r->flags = 0;
+	r->depth_errors = 0;
+	__builtin_memset(&r->ident, 0, sizeof(r->ident));
+	classify(c, th->cb_callable, th->cb_ctx, &r->ident, 1);
+	bpf_probe_read_kernel(&r->split, sizeof(r->split), &th->cb);
+	st = bpf_map_lookup_elem(&stacks, &tid);
+	if (st && th->cb_best_block_ns)
+		copy_stack(&r->block_stack, &st->cb_block);
+	else
+		no_stack(&r->block_stack);
+	if (st && st->cpu.ts_ns >= th->cb_start_ns)
+		copy_stack(&r->cpu_stack, &st->cpu);
+	else
+		no_stack(&r->cpu_stack);
+	bpf_ringbuf_submit(r, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(lw_ctxrun_enter, void *ctxobj, void *args)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct lw_thread *th = cb_thread(id >> 32, (__u32)id);
+
+	if (th)
+		cb_begin(th, rd_ptr((__u64)args), (__u64)ctxobj);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(lw_ctxrun_exit)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
+
+	if (th)
+		cb_end(th, id >> 32, tid);
+	return 0;
+}
+
+/*
+ * uvloop: its Handle._run and TimerHandle._run (Cython, no symbols: found through the types'
+ * __pyx_vtable__). A Handle holds a Python callable only when cb_type == 1; its other kinds
+ * (the loop's own idle handler, which runs the ready callbacks nested inside it) are not
+ * callbacks of the program. Each thread keeps a bit stack of which entries were counted so
+ * that the shared return probe knows.
+ */
+SEC("uprobe")
+int BPF_KPROBE(lw_uv_handle, void *self)
+{
+	__u64 id = bpf_get_current_pid_tgid(), h = (__u64)self;
+	__u32 tgid = id >> 32;
+	struct lw_thread *th = cb_thread(tgid, (__u32)id);
+	struct lw_pycfg *c = bpf_map_lookup_elem(&procs, &tgid);
+	__s32 cb_type = 0;
+	int counted;
+
+	if (!th || !c)
+		return 0;
+	rd(&cb_type, sizeof(cb_type), h + c->uv_cbtype);
+	counted = cb_type == 1;
+	th->uv_stack = (th->uv_stack << 1) | (__u64)counted;
+	if (counted)
+		cb_begin(th, rd_ptr(h + c->uv_arg1), rd_ptr(h + c->uv_ctx));
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(lw_uv_timer, void *self)
+{
+	__u64 id = bpf_get_current_pid_tgid(), h = (__u64)self;
+	__u32 tgid = id >> 32;
+	struct lw_thread *th = cb_thread(tgid, (__u32)id);
+	struct lw_pycfg *c = bpf_map_lookup_elem(&procs, &tgid);
+
+	if (!th || !c)
+		return 0;
+	th->uv_stack = (th->uv_stack << 1) | 1;
+	cb_begin(th, rd_ptr(h + c->uv_timer_cb), rd_ptr(h + c->uv_timer_ctx));
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(lw_uv_exit)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
+	int counted;
+
+	if (!th)
+		return 0;
+	counted = th->uv_stack & 1;
+	th->uv_stack >>= 1;
+	if (counted)
+		cb_end(th, id >> 32, tid);
+	return 0;
+}
+
+#endif

@@ -1,0 +1,436 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Syscall classes, bounded reads of target memory, callback identity and Python stack walking.
+ * Part of loopwatch.bpf.c's one compilation unit: included there, in order, never alone.
+ */
+#ifndef LW_LW_PYWALK_BPF_H
+#define LW_LW_PYWALK_BPF_H
+
+/* ---------------------------------------------------------------- syscalls */
+
+#define NR_poll 7
+#define NR_select 23
+#define NR_epoll_wait 232
+#define NR_pselect6 270
+#define NR_ppoll 271
+#define NR_epoll_pwait 281
+#define NR_futex 202
+#define NR_epoll_pwait2 441
+#define NR_open 2
+#define NR_stat 4
+#define NR_lstat 6
+#define NR_openat 257
+#define NR_mkfifoat 259
+#define NR_newfstatat 262
+
+static __always_inline int is_epoll(__u32 nr)
+{
+	return nr == NR_epoll_wait || nr == NR_epoll_pwait || nr == NR_epoll_pwait2;
+}
+
+static __always_inline int is_pollish(__u32 nr)
+{
+	return nr == NR_poll || nr == NR_ppoll || nr == NR_select || nr == NR_pselect6;
+}
+
+/* ---------------------------------------------------------------- reads */
+
+static __always_inline int rd(void *dst, __u32 size, __u64 addr)
+{
+	if (bpf_probe_read_user(dst, size, (const void *)addr)) {
+		__sync_fetch_and_add(&read_errors, 1);
+		return -1;
+	}
+	return 0;
+}
+
+static __always_inline __u64 rd_ptr(__u64 addr)
+{
+	__u64 v = 0;
+
+	if (!addr)
+		return 0;
+	rd(&v, sizeof(v), addr);
+	return v;
+}
+
+/* Copy a compact str (ASCII or latin-1) into dst. Returns 0 when it was a str we could read. */
+static __always_inline int rd_pystr(const struct lw_pycfg *c, __u64 obj, char *dst, __u32 size)
+{
+	__u32 state = 0;
+	__u64 data;
+
+	dst[0] = 0;
+	if (!obj)
+		return -1;
+	if (rd(&state, sizeof(state), obj + 32))
+		return -1;
+	/* compact (bit 5) and kind == 1 (bits 2-4) */
+	if (!(state & (1u << 5)) || ((state >> 2) & 7) != 1)
+		return -1;
+	data = obj + ((state & (1u << 6)) ? c->str_ascii : c->str_compact);
+	if (bpf_probe_read_user_str(dst, size, (const void *)data) < 0) {
+		dst[0] = 0;
+		return -1;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- identity */
+
+static __always_inline int type_name_is(__u64 type, const struct lw_pycfg *c, const char *want,
+					__u32 len, char *buf)
+{
+	__u64 p = rd_ptr(type + c->tp_name);
+	__u32 i;
+
+	if (!p || bpf_probe_read_user_str(buf, 32, (const void *)p) < 0)
+		return 0;
+	for (i = 0; i < 31; i++) {
+		if (i >= len)
+			return buf[i] == 0;
+		if (buf[i] != want[i])
+			return 0;
+	}
+	return 0;
+}
+
+/* The Task behind a Task-step or Task-wakeup callable, or 0 */
+static __always_inline __u64 callable_task(const struct lw_pycfg *c, __u64 obj, __u64 type)
+{
+	char buf[32];
+
+	if (type == c->type_cfunction) {
+		__u64 mlname = rd_ptr(rd_ptr(obj + c->cfunc_ml));
+
+		if (mlname && bpf_probe_read_user_str(buf, sizeof(buf), (const void *)mlname) > 0 &&
+		    buf[0] == 't' && buf[1] == 'a' && buf[2] == 's' && buf[3] == 'k' &&
+		    buf[4] == '_' && buf[5] == 'w' && buf[6] == 'a' && buf[7] == 'k' &&
+		    buf[8] == 'e' && buf[9] == 'u' && buf[10] == 'p' && buf[11] == 0)
+			return rd_ptr(obj + c->cfunc_self);
+		return 0;
+	}
+	if (type_name_is(type, c, "TaskStepMethWrapper", 19, buf) ||
+	    type_name_is(type, c, "_asyncio.TaskStepMethWrapper", 28, buf) ||
+	    type_name_is(type, c, "TaskWakeupMethWrapper", 21, buf))
+		return rd_ptr(obj + c->wrapper_task);
+	return 0;
+}
+
+/* A Task's name: a str, or (3.12+, unnamed) an int counter shown as "Task-<n>" */
+static __always_inline void read_task_name(const struct lw_pycfg *c, __u64 task, char *name,
+					   __s64 *num, __u32 *flags)
+{
+	__u64 obj = rd_ptr(task + c->task_name);
+
+	if (obj && rd_ptr(obj + 8) == c->type_long) {
+		__u64 tag = 0;
+		__u32 d0 = 0, d1 = 0;
+		__s64 ndig;
+
+		rd(&tag, sizeof(tag), obj + 16);
+		rd(&d0, sizeof(d0), obj + 24);
+		rd(&d1, sizeof(d1), obj + 28);
+		ndig = c->long_tag ? (__s64)(tag >> 3) : (__s64)tag;
+		*num = d0;
+		if (ndig > 1)
+			*num |= (__s64)d1 << 30;
+		*flags |= LW_IDENT_TASK_NUM;
+	} else {
+		rd_pystr(c, obj, name, LW_STR_TASK);
+	}
+}
+
+static __always_inline void ident_from_code(const struct lw_pycfg *c, __u64 code,
+					    struct lw_ident *id)
+{
+	__s32 line = 0;
+
+	id->code = code;
+	if (!code)
+		return;
+	if (!rd(&line, sizeof(line), code + c->co_firstlineno))
+		id->firstlineno = line;
+	if (c->co_qualname != NO_FIELD && !id->qualname[0])
+		rd_pystr(c, rd_ptr(code + c->co_qualname), id->qualname, sizeof(id->qualname));
+	if (!id->qualname[0])
+		rd_pystr(c, rd_ptr(code + c->co_name), id->qualname, sizeof(id->qualname));
+	rd_pystr(c, rd_ptr(code + c->co_filename), id->file, sizeof(id->file));
+}
+
+static __always_inline __u64 coro_code(const struct lw_pycfg *c, __u64 coro)
+{
+	if (!coro)
+		return 0;
+	return rd_ptr(coro + c->coro_code);
+}
+
+/*
+ * Classify the callable run by Context.run and find its site key (a code object, or the type
+ * for anything else). With full != 0 also read the strings (only for slow callbacks and new
+ * sites: they cost a few hundred bytes of reads).
+ */
+static __always_inline __u64 classify(const struct lw_pycfg *c, __u64 callable, __u64 ctx,
+				      struct lw_ident *id, int full)
+{
+	__u64 type, task = 0, fn = 0, obj = callable;
+	char buf[32];
+
+	id->callable = callable;
+	id->kind = LW_KIND_UNKNOWN;
+	if (!callable)
+		return 0;
+	type = rd_ptr(obj + 8);
+	id->type = type;
+	if (!type) {
+		id->flags |= LW_IDENT_READ_ERR;
+		return 0;
+	}
+	/* unwrap functools.partial once */
+	if (type != c->type_function && type != c->type_method &&
+	    type_name_is(type, c, "functools.partial", 17, buf)) {
+		obj = rd_ptr(obj + c->partial_fn);
+		type = rd_ptr(obj + 8);
+		id->flags |= LW_IDENT_PARTIAL;
+	}
+	if (type == c->type_method) {
+		fn = rd_ptr(obj + c->meth_func);
+		if (fn && rd_ptr(fn + 8) == c->type_function) {
+			id->kind = LW_KIND_METHOD;
+			goto function;
+		}
+		fn = 0;
+	}
+	if (type == c->type_function) {
+		fn = obj;
+		id->kind = LW_KIND_FUNCTION;
+		goto function;
+	}
+	/* Task steps and wakeups */
+	task = callable_task(c, obj, type);
+	if (task) {
+		__u64 code;
+
+		id->kind = LW_KIND_TASK;
+		id->task = task;
+		if (ctx) {
+			if (rd_ptr(task + c->task_context) == ctx)
+				id->flags |= LW_IDENT_CTX_OK;
+			else
+				id->flags |= LW_IDENT_CTX_BAD;
+		}
+		code = coro_code(c, rd_ptr(task + c->task_coro));
+		id->code = code;
+		if (!full)
+			return code ? code : type;
+		read_task_name(c, task, id->task_name, &id->task_num, &id->flags);
+		/* coroutine qualname (code qualname on 3.11+ is the same) */
+		rd_pystr(c, rd_ptr(rd_ptr(task + c->task_coro) + c->coro_qualname), id->qualname,
+			 sizeof(id->qualname));
+		ident_from_code(c, code, id);
+		return code ? code : type;
+	}
+	/* anything else: its type name */
+	id->kind = LW_KIND_OTHER;
+	if (full) {
+		__u64 p = rd_ptr(type + c->tp_name);
+
+		if (p)
+			bpf_probe_read_user_str(id->qualname, sizeof(id->qualname), (const void *)p);
+	}
+	return type;
+
+function:
+	{
+		__u64 code = rd_ptr(fn + c->func_code);
+
+		id->code = code;
+		if (!full)
+			return code ? code : type;
+		rd_pystr(c, rd_ptr(fn + c->func_qualname), id->qualname, sizeof(id->qualname));
+		ident_from_code(c, code, id);
+		return code ? code : type;
+	}
+}
+
+/* ---------------------------------------------------------------- Python stacks */
+
+static __always_inline __u64 thread_tstate(const struct lw_pycfg *c, __u32 tid)
+{
+	__u64 *ts = bpf_map_lookup_elem(&tstates, &tid);
+	struct task_struct *task;
+	__u64 fsbase, v = 0;
+
+	if (ts && *ts)
+		return *ts;
+	if (c->tss_key < 0 || c->tss_key >= 32)
+		return 0;
+	/* glibc: pthread_self() == fs base; TSD slot data at specific_1stblock[key].data */
+	task = (struct task_struct *)bpf_get_current_task();
+	fsbase = BPF_CORE_READ(task, thread.fsbase);
+	if (!fsbase)
+		return 0;
+	rd(&v, sizeof(v), fsbase + c->tsd_base + (__u64)c->tss_key * 16 + 8);
+	return v;
+}
+
+/* scratch identity for stack walks (apart from the uprobe's, which may be interrupted) */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lw_ident);
+} walk_ident SEC(".maps");
+
+/* The callback Handle._run is running (kind, qualname, Task and its name), into the stack */
+static __always_inline void stack_task(const struct lw_pycfg *c, struct lw_pystack *s, __u64 cb)
+{
+	__u32 k = 0;
+	struct lw_ident *id = bpf_map_lookup_elem(&walk_ident, &k);
+
+	s->cb_callable = cb;
+	if (!cb || !id)
+		return;
+	__builtin_memset(id, 0, sizeof(*id));
+	classify(c, cb, 0, id, 1);
+	s->cb_kind = id->kind;
+	s->task = id->task;
+	s->task_num = id->task_num;
+	s->task_flags = id->flags;
+	bpf_probe_read_kernel_str(s->task_name, sizeof(s->task_name), id->task_name);
+	bpf_probe_read_kernel_str(s->cb_qualname, sizeof(s->cb_qualname), id->qualname);
+}
+
+/*
+ * Walk the current thread's Python frames into s, innermost first. Frame i goes to slot i;
+ * frames without code (3.12+ C-stack shims, 3.13 entry frames) are stored with code 0 and
+ * skipped by userspace: one slot per iteration keeps the verifier's state count linear.
+ */
+static __noinline void walk_pystack(const struct lw_pycfg *c, __u32 tid, struct lw_pystack *s)
+{
+	__u64 tstate, f, code, instr, hframe = 0, prevf = 0;
+	__u64 pcode = 0, pinstr = 0, pf = 0, ppcode = 0, ppinstr = 0, ppf = 0;
+	__u32 i;
+	__u8 owner;
+
+	s->nframes = 0;
+	s->flags = LW_STACK_VALID;
+	s->ts_ns = bpf_ktime_get_ns();
+	s->cb_frame.code = 0;
+	s->cb_frame.instr = 0;
+	s->cb_frame.frame = 0;
+	s->hrun.code = 0;
+	s->hrun.instr = 0;
+	s->hrun.frame = 0;
+	if (!(c->flags & LW_PROC_PYTHON))
+		return;
+	tstate = thread_tstate(c, tid);
+	if (!tstate) {
+		s->flags |= LW_STACK_NO_TSTATE;
+		return;
+	}
+	f = rd_ptr(tstate + c->ts_frame);
+	if (c->cframe_cur != NO_FIELD)
+		f = rd_ptr(f + c->cframe_cur);
+
+	for (i = 0; i < LW_MAX_PYFRAMES; i++) {
+		if (!f)
+			break;
+		owner = 0;
+		code = 0;
+		instr = 0;
+		if (c->f_owner != NO_FIELD)
+			bpf_probe_read_user(&owner, 1, (void *)(f + c->f_owner));
+		if (rd(&code, sizeof(code), f + c->f_code))
+			s->flags |= LW_STACK_READ_ERR;
+		bpf_probe_read_user(&instr, sizeof(instr), (void *)(f + c->f_instr));
+		if (code == c->none_obj || (owner == 3 && c->minor >= 12))
+			code = 0;
+		s->frames[i].code = code;
+		s->frames[i].instr = instr;
+		s->frames[i].frame = f;
+		/* Handle._run: known by its code, or as the frame _run_once called */
+		if (code && (code == c->handle_run_code || (code == c->run_once_code && !hframe)))
+			hframe = code == c->handle_run_code ? f : prevf;
+		prevf = f;
+		f = rd_ptr(f + c->f_back);
+	}
+	if (f)
+		s->flags |= LW_STACK_TRUNCATED;
+	s->nframes = i;
+	/* deeper than the slots (recursion, deep frameworks): keep looking for Handle._run, reading
+	 * only what identifies it, so that a deep stack still names its callback. Handle._run is
+	 * known by its code, or as the frame with code just inside _run_once; the callback's frame
+	 * is the one with code just inside Handle._run (shims skipped, as userspace does). */
+	if (f && !hframe && (c->handle_run_code || c->run_once_code)) {
+		for (i = 0; i < LW_DEEP_SCAN; i++) {
+			if (!f)
+				break;
+			owner = 0;
+			code = 0;
+			if (c->f_owner != NO_FIELD)
+				bpf_probe_read_user(&owner, 1, (void *)(f + c->f_owner));
+			if (rd(&code, sizeof(code), f + c->f_code))
+				break;
+			if (code == c->none_obj || (owner == 3 && c->minor >= 12))
+				code = 0;
+			if (code && code == c->run_once_code) {
+				/* Handle._run is the frame with code just inside: shift one back */
+				code = pcode;
+				f = pf;
+				pcode = ppcode;
+				pinstr = ppinstr;
+				pf = ppf;
+				hframe = f;
+			} else if (code && code == c->handle_run_code) {
+				hframe = f;
+			}
+			if (hframe) {
+				s->hrun.code = code;
+				s->hrun.frame = f;
+				s->cb_frame.code = pcode;
+				s->cb_frame.instr = pinstr;
+				s->cb_frame.frame = pf;
+				break;
+			}
+			if (code) {
+				instr = 0;
+				bpf_probe_read_user(&instr, sizeof(instr), (void *)(f + c->f_instr));
+				ppcode = pcode;
+				ppinstr = pinstr;
+				ppf = pf;
+				pcode = code;
+				pinstr = instr;
+				pf = f;
+			}
+			f = rd_ptr(f + c->f_back);
+		}
+	}
+	s->cb_callable = 0;
+	s->task = 0;
+	s->task_flags = 0;
+	s->cb_kind = LW_KIND_UNKNOWN;
+	s->task_name[0] = 0;
+	s->cb_qualname[0] = 0;
+	if (hframe && c->handle_cb_slot) {
+		/* asyncio: Handle._run's self._callback names the callback (and its Task) */
+		__u64 self = rd_ptr(hframe + c->f_localsplus);
+
+		if (self)
+			stack_task(c, s, rd_ptr(self + c->handle_cb_slot));
+	}
+}
+
+static __always_inline void capture_native(void *ctx, struct lw_pystack *s, struct lw_pycfg *c)
+{
+	long n;
+
+	s->nnative = 0;
+	if (!(c->flags & LW_PROC_NATIVE))
+		return;
+	n = bpf_get_stack(ctx, s->native, sizeof(s->native), BPF_F_USER_STACK);
+	if (n > 0)
+		s->nnative = (__u32)(n / sizeof(__u64));
+}
+
+#endif

@@ -1,0 +1,450 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The scheduler: where a loop thread sleeps (fds it blocks on), wakes, runs; process exit/exec/fork.
+ * Part of loopwatch.bpf.c's one compilation unit: included there, in order, never alone.
+ */
+#ifndef LW_LW_SCHED_BPF_H
+#define LW_LW_SCHED_BPF_H
+
+/* ---------------------------------------------------------------- scheduler */
+
+/* user registers of the current task */
+static __always_inline struct pt_regs *current_regs(struct task_struct *t)
+{
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs) &&
+	    bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf))
+		return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	/* older kernels (< 5.15, no FRED): pt_regs sit at the top of the 16 KiB stack */
+	return (struct pt_regs *)((__u64)BPF_CORE_READ(t, stack) + 16384 - sizeof(struct pt_regs));
+}
+
+/* t is a BTF pointer (tp_btf argument): plain loads, no helper calls */
+static __always_inline __u32 task_state(struct task_struct *t)
+{
+	if (bpf_core_field_exists(t->__state))
+		return t->__state;
+	{
+		struct task_struct___old {
+			long state;
+		} *o = (void *)t;
+
+		return (__u32)o->state;
+	}
+}
+
+/* The thread id behind a PyThreadState */
+static __always_inline __u32 tstate_tid(const struct lw_pycfg *c, __u64 tstate)
+{
+	__u32 tid = 0;
+
+	if (!tstate)
+		return 0;
+	if (c->ts_native_id) {
+		rd(&tid, sizeof(tid), tstate + c->ts_native_id);
+	} else if (c->pthread_tid) {
+		__u64 pt = rd_ptr(tstate + c->ts_thread_id);
+
+		if (pt)
+			rd(&tid, sizeof(tid), pt + c->pthread_tid);
+	}
+	return tid;
+}
+
+/* ---------------------------------------------------------------- file descriptors a thread blocks on */
+
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define S_IFIFO 0010000
+#define PIPEFS_MAGIC 0x50495045
+#define AF_UNIX 1
+#define AF_INET 2
+#define AF_INET6 10
+
+/* syscalls whose first argument is the fd they may block on */
+static __always_inline int fd_syscall(__u32 nr)
+{
+	switch (nr) {
+	case 0: case 1: case 17: case 18: case 19: case 20:	/* read write pread pwrite readv writev */
+	case 42: case 43: case 44: case 45: case 46: case 47:	/* connect accept sendto recvfrom sendmsg recvmsg */
+	case 74: case 75: case 288: case 295: case 296:	/* fsync fdatasync accept4 preadv pwritev */
+	case 299: case 307: case 327: case 328:		/* recvmmsg sendmmsg preadv2 pwritev2 */
+	case 73: case 16: case 40: case 275: case 276:		/* flock ioctl sendfile splice tee */
+		return 1;
+	}
+	return 0;
+}
+
+static __always_inline void fd_path(struct file *f, struct lw_fdinfo *o)
+{
+	struct dentry *d = BPF_CORE_READ(f, f_path.dentry), *parent;
+	struct vfsmount *vm = BPF_CORE_READ(f, f_path.mnt);
+	struct mount *mnt = container_of(vm, struct mount, mnt);
+	__u32 i;
+
+	for (i = 0; i < LW_FD_COMPS + 8; i++) {
+		const unsigned char *name;
+
+		parent = BPF_CORE_READ(d, d_parent);
+		if (d == parent || !parent) {
+			/* the root of a mount: continue from where it is mounted */
+			struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
+
+			if (!up || up == mnt)
+				break;
+			d = BPF_CORE_READ(mnt, mnt_mountpoint);
+			mnt = up;
+			continue;
+		}
+		if (o->ncomp >= LW_FD_COMPS) {
+			o->truncated = 1;
+			break;
+		}
+		name = BPF_CORE_READ(d, d_name.name);
+		bpf_probe_read_kernel_str(o->comp[o->ncomp & 15],
+					  LW_FD_COMPLEN, name);
+		o->ncomp++;
+		d = parent;
+	}
+}
+
+static __always_inline void fd_describe(__u32 fd, struct lw_fdinfo *o)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	struct file **fds, *f = 0;
+	struct inode *ino;
+	__u32 max = BPF_CORE_READ(fdt, max_fds);
+	__u16 mode;
+
+	o->kind = LW_FD_NONE;
+	o->ncomp = 0;
+	o->truncated = 0;
+	if (fd >= max)
+		return;
+	fds = BPF_CORE_READ(fdt, fd);
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	if (!f)
+		return;
+	ino = BPF_CORE_READ(f, f_inode);
+	mode = BPF_CORE_READ(ino, i_mode);
+	if ((mode & S_IFMT) == S_IFSOCK) {
+		struct socket *sock = BPF_CORE_READ(f, private_data);
+		struct sock *sk = BPF_CORE_READ(sock, sk);
+		__u16 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+		o->family = (__u8)fam;
+		if (fam == AF_INET || fam == AF_INET6) {
+			o->kind = LW_FD_INET;
+			o->proto = (__u8)BPF_CORE_READ(sk, sk_protocol);
+			o->state = BPF_CORE_READ(sk, __sk_common.skc_state);
+			o->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+			o->dport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
+			if (fam == AF_INET) {
+				__u32 a = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+				__u32 b = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+
+				__builtin_memcpy(o->daddr, &a, 4);
+				__builtin_memcpy(o->saddr, &b, 4);
+			} else {
+				BPF_CORE_READ_INTO(&o->daddr, sk, __sk_common.skc_v6_daddr);
+				BPF_CORE_READ_INTO(&o->saddr, sk, __sk_common.skc_v6_rcv_saddr);
+			}
+		} else if (fam == AF_UNIX) {
+			struct unix_sock *u = (struct unix_sock *)sk;
+			struct unix_address *ua = BPF_CORE_READ(u, addr);
+
+			o->kind = LW_FD_UNIX;
+			if (!ua) {
+				struct unix_sock *peer = (struct unix_sock *)BPF_CORE_READ(u, peer);
+
+				if (peer)
+					ua = BPF_CORE_READ(peer, addr);
+			}
+			if (ua) {
+				/* sun_path after the 2-byte family; abstract names start with NUL */
+				bpf_probe_read_kernel_str(o->comp[0], LW_FD_COMPLEN * 4,
+							  (char *)ua->name + 2);
+				o->ncomp = 1;
+			}
+		} else {
+			o->kind = LW_FD_SOCKET;
+		}
+		return;
+	}
+	if ((mode & S_IFMT) == S_IFIFO &&
+	    BPF_CORE_READ(ino, i_sb, s_magic) == PIPEFS_MAGIC) {
+		o->kind = LW_FD_PIPE;
+		return;
+	}
+	o->kind = (mode & S_IFMT) == S_IFIFO ? LW_FD_FIFO : LW_FD_FILE;
+	fd_path(f, o);
+}
+
+/* ---------------------------------------------------------------- switches: a loop thread leaves and rejoins the CPU */
+
+/* The thread `prev` (== current) leaves the CPU. */
+static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u32 preempt,
+				       __u64 now)
+{
+	__u32 tid = prev->pid;
+	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
+	struct lw_pycfg *c;
+	struct lw_tstacks *st;
+	struct pt_regs *regs;
+	__u32 tgid;
+	__u16 insn = 0;
+	__u64 ip, nr, a0;
+
+	if (!th || !busy(th))
+		return;
+	if (preempt || task_state(prev) == 0) {
+		th->off_ts = now;
+		th->wake_ts = 0;
+		th->off_kind = LW_OFF_RUNQ;
+		th->off_stack_ok = 0;
+		return;
+	}
+	/* going to sleep: in which syscall? orig_ax holds its number, but also a page fault's
+	 * error code (0-31): outside epoll's numbers, the instruction before the user ip must be
+	 * `syscall` (0f 05) */
+	regs = current_regs(prev);
+	ip = BPF_CORE_READ(regs, ip);
+	nr = BPF_CORE_READ(regs, orig_ax);
+	if (!is_epoll((__u32)nr) &&
+	    !(ip > 2 && !bpf_probe_read_user(&insn, 2, (void *)(ip - 2)) && insn == 0x050f &&
+	      nr < 1024))
+		nr = (__u64)-1;
+	if (nr != (__u64)-1 && !th->cb_depth && th->iter_start_ns && loop_syscall(th, (__u32)nr) &&
+	    waits_on_fds((__u32)nr, BPF_CORE_READ(regs, di), BPF_CORE_READ(regs, si))) {
+		/* back in the loop's poll: the iteration ends here, idle time begins */
+		iteration_end(th, tid, now);
+		th->poll_enter_ns = now;
+		th->in_poll = 1;
+		return;
+	}
+	tgid = th->tgid;
+	th->off_ts = now;
+	th->wake_ts = 0;
+	th->off_stack_ok = 0;
+	th->off_gil_holder = 0;
+	th->off_gil_holder_tid = 0;
+	th->off_path[0] = 0;
+	th->off_fd.kind = LW_FD_NONE;
+	th->off_kind = LW_OFF_BLOCKED;
+	th->off_sys = (__u32)nr;
+	c = bpf_map_lookup_elem(&procs, &tgid);
+	if (!c)
+		return;
+	if (nr != (__u64)-1) {
+		a0 = BPF_CORE_READ(regs, di);
+		th->off_args[0] = a0;
+		th->off_args[1] = BPF_CORE_READ(regs, si);
+		th->off_args[2] = BPF_CORE_READ(regs, dx);
+		th->off_fd.kind = LW_FD_NONE;
+		if (fd_syscall((__u32)nr) && a0 < (1u << 20))
+			fd_describe((__u32)a0, &th->off_fd);
+		if (nr == NR_openat || nr == NR_newfstatat || nr == NR_mkfifoat)
+			bpf_probe_read_user_str(th->off_path, sizeof(th->off_path),
+						(void *)th->off_args[1]);
+		else if (nr == NR_open || nr == NR_stat || nr == NR_lstat)
+			bpf_probe_read_user_str(th->off_path, sizeof(th->off_path), (void *)a0);
+		if (nr == NR_futex && c->gil && a0 >= c->gil && a0 < c->gil + c->gil_size) {
+			th->off_kind = LW_OFF_GIL;
+			th->off_gil_holder = rd_ptr(c->gil + c->gil_last_holder);
+			th->off_gil_holder_tid = tstate_tid(c, th->off_gil_holder);
+		}
+	}
+	if (!(c->flags & LW_PROC_STACKS))
+		return;
+	st = bpf_map_lookup_elem(&stacks, &tid);
+	if (!st)
+		return;
+	walk_pystack(c, tid, &st->pending);
+	st->pending.syscall = th->off_sys;
+	capture_native(ctx, &st->pending, c);
+	th->off_stack_ok = 1;
+}
+
+static __always_inline void emit_block(struct lw_thread *th, struct lw_tstacks *st, __u32 tid,
+				       __u64 now, __u64 blocked)
+{
+	struct lw_rec_block *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+
+	if (!r) {
+		__sync_fetch_and_add(&lost_events, 1);
+		return;
+	}
+	hdr_fill(&r->hdr, LW_REC_BLOCK, sizeof(*r), th->tgid, tid, now);
+	r->start_ns = th->off_ts;
+	r->duration_ns = blocked;
+	r->syscall = th->off_sys;
+	r->flags = 0;
+	r->args[0] = th->off_args[0];
+	r->args[1] = th->off_args[1];
+	r->args[2] = th->off_args[2];
+	r->cb_callable = th->cb_depth ? th->cb_callable : 0;
+	bpf_probe_read_kernel_str(r->path, sizeof(r->path), th->off_path);
+	bpf_probe_read_kernel(&r->fd, sizeof(r->fd), &th->off_fd);
+	if (st && th->off_stack_ok)
+		copy_stack(&r->stack, &st->pending);
+	else
+		no_stack(&r->stack);
+	bpf_ringbuf_submit(r, 0);
+}
+
+/* The thread `next` gets the CPU back. current is someone else: no user reads here. */
+static __always_inline void switch_in(struct task_struct *next, __u64 now)
+{
+	__u32 tid = next->pid;
+	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
+	struct lw_pycfg *c;
+	struct lw_tstacks *st = 0;
+	__u64 blocked = 0, runq = 0;
+	__u32 tgid;
+
+	if (!th || !th->off_ts)
+		return;
+	if (th->off_kind == LW_OFF_RUNQ) {
+		runq = now - th->off_ts;
+	} else if (th->wake_ts && th->wake_ts >= th->off_ts && th->wake_ts <= now) {
+		blocked = th->wake_ts - th->off_ts;
+		runq = now - th->wake_ts;
+	} else {
+		blocked = now - th->off_ts;
+	}
+	th->off_ts = 0;
+	th->wake_ts = 0;
+	if (!busy(th))
+		return;
+	split_add(&th->iter, th->off_kind, th->off_sys, blocked, runq, th->off_gil_holder,
+		  th->off_gil_holder_tid);
+	th->iter_dirty = 1;
+	if (th->cb_depth) {
+		split_add(&th->cb, th->off_kind, th->off_sys, blocked, runq, th->off_gil_holder,
+			  th->off_gil_holder_tid);
+		th->cb_dirty = 1;
+	}
+	if (th->off_kind != LW_OFF_BLOCKED)
+		return;
+	if (th->off_stack_ok) {
+		st = bpf_map_lookup_elem(&stacks, &tid);
+		if (st) {
+			st->pending.ns = blocked;
+			if (blocked > th->best_block_ns) {
+				th->best_block_ns = blocked;
+				copy_stack(&st->iter_block, &st->pending);
+			}
+			if (th->cb_depth && blocked > th->cb_best_block_ns) {
+				th->cb_best_block_ns = blocked;
+				copy_stack(&st->cb_block, &st->pending);
+			}
+		}
+	}
+	tgid = th->tgid;
+	c = bpf_map_lookup_elem(&procs, &tgid);
+	if (c && blocked >= c->block_threshold_ns)
+		emit_block(th, st, tid, now, blocked);
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(lw_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	__u64 now = bpf_ktime_get_ns();
+
+	switch_out(ctx, prev, preempt, now);
+	switch_in(next, now);
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(lw_sched_wakeup, struct task_struct *p)
+{
+	__u32 tid = p->pid;
+	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
+
+	if (th && th->off_ts && !th->wake_ts && th->off_kind != LW_OFF_RUNQ)
+		th->wake_ts = bpf_ktime_get_ns();
+	return 0;
+}
+
+/* ---------------------------------------------------------------- process lifetime: exit, exec, fork */
+
+SEC("raw_tp/sched_process_exit")
+int lw_process_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *p = (struct task_struct *)bpf_get_current_task();
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id, tgid = id >> 32;
+	struct lw_rec_task *r;
+
+	if (tid != tgid || !bpf_map_lookup_elem(&procs, &tgid))
+		return 0;
+	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		__sync_fetch_and_add(&lost_events, 1);
+		return 0;
+	}
+	hdr_fill(&r->hdr, LW_REC_EXIT, sizeof(*r), tgid, tid, bpf_ktime_get_ns());
+	r->ppid = 0;
+	r->exit_code = BPF_CORE_READ(p, exit_code);
+	bpf_get_current_comm(r->comm, sizeof(r->comm));
+	bpf_ringbuf_submit(r, 0);
+	return 0;
+}
+
+SEC("raw_tp/sched_process_exec")
+int lw_process_exec(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *p = (struct task_struct *)bpf_get_current_task();
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	struct lw_rec_task *r;
+	int traced = bpf_map_lookup_elem(&procs, &tgid) != 0;
+
+	/* a traced process replaced its image: its configuration no longer describes it */
+	if (traced)
+		bpf_map_delete_elem(&procs, &tgid);
+	if (!want_exec && !traced)
+		return 0;
+	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		__sync_fetch_and_add(&lost_events, 1);
+		return 0;
+	}
+	hdr_fill(&r->hdr, LW_REC_EXEC, sizeof(*r), id >> 32, (__u32)id, bpf_ktime_get_ns());
+	r->ppid = BPF_CORE_READ(p, real_parent, tgid);
+	r->exit_code = traced;	/* for EXEC: 1 when the process was traced */
+	bpf_get_current_comm(r->comm, sizeof(r->comm));
+	bpf_ringbuf_submit(r, 0);
+	return 0;
+}
+
+/* a new process (not a thread): pre-fork servers start their workers this way, no exec */
+SEC("raw_tp/sched_process_fork")
+int lw_process_fork(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *parent = (struct task_struct *)ctx->args[0];
+	struct task_struct *child = (struct task_struct *)ctx->args[1];
+	__u32 pid, tgid;
+	struct lw_rec_task *r;
+
+	if (!want_exec)
+		return 0;
+	pid = BPF_CORE_READ(child, pid);
+	tgid = BPF_CORE_READ(child, tgid);
+	if (pid != tgid)
+		return 0;
+	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		__sync_fetch_and_add(&lost_events, 1);
+		return 0;
+	}
+	hdr_fill(&r->hdr, LW_REC_FORK, sizeof(*r), tgid, pid, bpf_ktime_get_ns());
+	r->ppid = BPF_CORE_READ(parent, tgid);
+	r->exit_code = 0;
+	bpf_get_current_comm(r->comm, sizeof(r->comm));
+	bpf_ringbuf_submit(r, 0);
+	return 0;
+}
+
+#endif
