@@ -148,6 +148,7 @@ void lw_sess_native_ident(struct lw_session *s, const struct lw_pystack *st, str
 /* session_summary.c: aggregation */
 struct lw_agg *lw_sess_agg_get(struct lw_u64map *m, const char *qualname, const char *file, int line,
 			      const char *syscall, const char *target);
+struct json_object *lw_sess_agg_json(struct lw_u64map *m, int final, int blocking, size_t *omitted);
 
 /* session_target.c: probing a target */
 struct json_object *lw_sess_describe(const struct lw_session_opts *o, pid_t pid, const char *comm,

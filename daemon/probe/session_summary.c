@@ -187,11 +187,23 @@ static struct json_object *rows_json(struct rows *rows, int blocking, size_t *om
 	return a;
 }
 
+/* the rows of a userspace aggregate (slow callbacks, blocking sites): biggest total first */
+struct json_object *lw_sess_agg_json(struct lw_u64map *m, int final, int blocking, size_t *omitted)
+{
+	struct rows rows = { 0 };
+	struct json_object *a;
+
+	agg_rows(m, &rows, final, blocking);
+	a = rows_json(&rows, blocking, omitted);
+	free(rows.v);
+	return a;
+}
+
 struct json_object *lw_session__summary(struct lw_session *s, int final, uint64_t now)
 {
 	struct json_object *o = lw_j_record("summary", s->pid, lw_sess_real_of(now));
 	struct json_object *util = json_object_new_object(), *loops = json_object_new_array();
-	struct rows rows = { 0 }, brows = { 0 };
+	struct rows rows = { 0 };
 	struct site_walk w = { s, &rows, final };
 	struct lw_bpf_counters bc;
 	struct lw_sthread *t;
@@ -291,8 +303,7 @@ struct json_object *lw_session__summary(struct lw_session *s, int final, uint64_
 	json_object_object_add(o, "sites_scope", json_object_new_string(s->o.precise ? "all" : "slow"));
 	json_object_object_add(o, "sites", rows_json(&rows, 0, &omitted));
 	json_object_object_add(o, "sites_omitted", json_object_new_int64((int64_t)omitted));
-	agg_rows(s->block_sites, &brows, final, 1);
-	json_object_object_add(o, "blocking_sites", rows_json(&brows, 1, &bomitted));
+	json_object_object_add(o, "blocking_sites", lw_sess_agg_json(s->block_sites, final, 1, &bomitted));
 	if (s->is_python) {
 		struct json_object *a = json_object_new_object();
 
@@ -313,7 +324,6 @@ struct json_object *lw_session__summary(struct lw_session *s, int final, uint64_
 			       json_object_new_int64((int64_t)(bc.read_errors +
 							       (s->mem ? lw_memread__errors(s->mem) : 0))));
 	free(rows.v);
-	free(brows.v);
 	if (!final)
 		s->last_summary_mono = now;
 	return o;
