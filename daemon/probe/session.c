@@ -516,8 +516,12 @@ static void on_block(struct lw_session *s, const struct lw_rec_block *r, lw_emit
 		lw_hist_add(&a->h, r->duration_ns);
 }
 
-static const char *const AIO_TYPES[] = { NULL, "unawaited_coroutine",
-					  "exception_never_retrieved", "task_destroyed_pending" };
+/* record kind by enum lw_aio_kind */
+static const enum lw_rec_kind AIO_KINDS[] = {
+	[LW_AIO_UNAWAITED] = LW_RK_UNAWAITED_COROUTINE,
+	[LW_AIO_NEVER_RETRIEVED] = LW_RK_EXCEPTION_NEVER_RETRIEVED,
+	[LW_AIO_DESTROYED_PENDING] = LW_RK_TASK_DESTROYED_PENDING,
+};
 
 static void on_asyncio(struct lw_session *s, const struct lw_rec_asyncio *r, lw_emit_fn emit,
 		       void *ctx)
@@ -529,7 +533,7 @@ static void on_asyncio(struct lw_session *s, const struct lw_rec_asyncio *r, lw_
 	if (r->kind < 1 || r->kind > 3)
 		return;
 	s->aio_counts[r->kind]++;
-	o = lw_j_record(AIO_TYPES[r->kind], s->pid, lw_sess_real_of(r->hdr.ts_ns));
+	o = lw_j_record(lw_rec_kind_name(AIO_KINDS[r->kind]), s->pid, lw_sess_real_of(r->hdr.ts_ns));
 	lw_sess_ident_from_bpf(s, &r->ident, &id);
 	json_object_object_add(o, "tid", json_object_new_int64(r->hdr.tid));
 	if (s->target[0])

@@ -14,6 +14,7 @@
 #include "target/fdinfo.h"
 #include "record/hist.h"
 #include "record/jsonrec.h"
+#include "record/rectype.h"
 #include "base/lw_util.h"
 #include "target/elfsym.h"
 #include "target/nativesym.h"

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include "report/report_priv.h"
+#include "record/rectype.h"
 
 /* ---- reading JSON values defensively */
 
@@ -468,15 +469,15 @@ static int load_suppressed(struct lw_report_data *d, struct json_object *r, uint
 {
 	struct lw_rd_priv *p = d->priv;
 	struct json_object *site = lw_j_get(r, "site");
-	const char *rt = lw_j_get_str(r, "record_type");
+	enum lw_rec_kind rk = lw_rec_kind_of(lw_j_get_str(r, "record_type"));
 	struct rd_supp *s;
 
-	if (!rt || (strcmp(rt, "slow_callback") && strcmp(rt, "blocking_call")))
+	if (rk != LW_RK_SLOW_CALLBACK && rk != LW_RK_BLOCKING_CALL)
 		return 0;	/* suppressed slow ticks: nothing to count */
 	if (GROW(p, supps, nsupps, capsupps))
 		return -ENOMEM;
 	s = &p->supps[p->nsupps];
-	s->blocking = strcmp(rt, "blocking_call") == 0;
+	s->blocking = rk == LW_RK_BLOCKING_CALL;
 	s->qualname = jstr(d, site, "qualname");
 	s->file = jstr(d, site, "file");
 	s->line = jline(site, "line");
@@ -495,6 +496,7 @@ int lw_rd__load_line(struct lw_report_data *d, const char *line)
 {
 	struct json_object *r;
 	const char *type;
+	enum lw_rec_kind kind;
 	uint64_t ts;
 	pid_t pid;
 	int ret = 1;
@@ -505,24 +507,25 @@ int lw_rd__load_line(struct lw_report_data *d, const char *line)
 	if (!r || !json_object_is_type(r, json_type_object))
 		goto out;
 	type = lw_j_get_str(r, "type");
+	kind = lw_rec_kind_of(type);
 	pid = jpid(r, "pid");
 	if (!type || !pid || lw_rd_parse_time(lw_j_get_str(r, "ts"), 0, &ts) || !ts)
 		goto out;
 	ret = 0;
-	if (strcmp(type, "slow_callback") == 0) {
+	if (kind == LW_RK_SLOW_CALLBACK) {
 		if (lw_j_get_bool(r, "in_progress"))
 			d->in_progress++;
 		else
 			ret = load_event(d, r, LW_RD_SLOW_CALLBACK, ts, pid);
-	} else if (strcmp(type, "blocking_call") == 0) {
+	} else if (kind == LW_RK_BLOCKING_CALL) {
 		ret = load_event(d, r, LW_RD_BLOCKING_CALL, ts, pid);
-	} else if (strcmp(type, "summary") == 0) {
+	} else if (kind == LW_RK_SUMMARY) {
 		ret = load_summary(d, r, ts, pid);
-	} else if (strcmp(type, "start") == 0) {
+	} else if (kind == LW_RK_START) {
 		ret = load_start(d, r, ts, pid);
-	} else if (strcmp(type, "end") == 0) {
+	} else if (kind == LW_RK_END) {
 		ret = load_end(d, r, ts, pid);
-	} else if (strcmp(type, "suppressed") == 0) {
+	} else if (kind == LW_RK_SUPPRESSED) {
 		ret = load_suppressed(d, r, ts, pid);
 	}
 	if (!ret && d->priv->oom)
