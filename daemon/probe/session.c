@@ -342,7 +342,7 @@ static void count_slow(struct lw_session *s, const struct cb_ident *id, uint64_t
 	if (s->o.precise)
 		return;	/* precise mode counts every callback in BPF */
 	a = lw_sess_agg_get(s->slow_sites, id->found ? id->qualname : "<unknown>", id->file, id->line, NULL,
-		    NULL);
+			    NULL);
 	if (a)
 		lw_hist_add(&a->h, dur);
 }

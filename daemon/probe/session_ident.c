@@ -48,7 +48,7 @@ void lw_sess_push_cfg(struct lw_session *s)
  * _callback slot (checked against the live Handle type when a frame allows).
  */
 void lw_sess_maybe_learn_handle(struct lw_session *s, const struct lw_pyframe *f,
-			       const struct frame_info *fi)
+				const struct frame_info *fi)
 {
 	if (!fi->qualname)
 		return;
@@ -331,7 +331,7 @@ static int parse_js(const char *sym, char *name, size_t nsize, char *file, size_
  * outermost JS frame above Node's C++ dispatch (names from V8's perf map).
  */
 void lw_sess_native_ident(struct lw_session *s, const struct lw_pystack *st, struct native_info *ni,
-			 struct json_object **js_stack)
+			  struct json_object **js_stack)
 {
 	uint32_t i, n = st->nnative < LW_MAX_NATIVE ? st->nnative : LW_MAX_NATIVE;
 	int last_js = -1;

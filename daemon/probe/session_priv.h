@@ -136,7 +136,7 @@ uint64_t lw_sess_real_of(uint64_t mono);
 int lw_sess_frame_info(struct lw_session *s, const struct lw_pyframe *f, struct frame_info *fi);
 void lw_sess_push_cfg(struct lw_session *s);
 void lw_sess_maybe_learn_handle(struct lw_session *s, const struct lw_pyframe *f,
-			       const struct frame_info *fi);
+				const struct frame_info *fi);
 struct json_object *lw_sess_stack_json(struct lw_session *s, const struct lw_pystack *st);
 void lw_sess_mark_stack(struct json_object *o, const struct lw_pystack *st);
 struct json_object *lw_sess_native_json(struct lw_session *s, const struct lw_pystack *st);
@@ -144,19 +144,19 @@ struct json_object *lw_sess_ident_json(const struct cb_ident *id);
 void lw_sess_ident_from_bpf(struct lw_session *s, const struct lw_ident *bi, struct cb_ident *id);
 void lw_sess_ident_from_stack(struct lw_session *s, const struct lw_pystack *st, struct cb_ident *id);
 void lw_sess_native_ident(struct lw_session *s, const struct lw_pystack *st, struct native_info *ni,
-			 struct json_object **js_stack);
+			  struct json_object **js_stack);
 
 /* session_summary.c: aggregation */
 struct lw_agg *lw_sess_agg_get(struct lw_u64map *m, const char *qualname, const char *file, int line,
-			      const char *syscall, const char *target);
+			       const char *syscall, const char *target);
 struct json_object *lw_sess_agg_json(struct lw_u64map *m, int final, int blocking, size_t *omitted);
 
 /* session_target.c: probing a target */
 struct json_object *lw_sess_describe(const struct lw_session_opts *o, pid_t pid, const char *comm,
-				    int is_python, enum lw_runtime rt, const struct lw_pyinfo *py,
-				    const char *why);
+				     int is_python, enum lw_runtime rt, const struct lw_pyinfo *py,
+				     const char *why);
 int lw_sess_probe(pid_t pid, const struct lw_session_opts *o, struct lw_memread *mem,
-		 struct lw_pyinfo *py, int *is_python, enum lw_runtime *rt, char *why,
-		 size_t whylen, char *err, size_t errlen);
+		  struct lw_pyinfo *py, int *is_python, enum lw_runtime *rt, char *why,
+		  size_t whylen, char *err, size_t errlen);
 
 #endif

@@ -4,7 +4,7 @@
 /* ------------------------------------------------------------------ aggregation */
 
 struct lw_agg *lw_sess_agg_get(struct lw_u64map *m, const char *qualname, const char *file, int line,
-			      const char *syscall, const char *target)
+			       const char *syscall, const char *target)
 {
 	char key[600];
 	int created;

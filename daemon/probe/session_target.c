@@ -17,8 +17,8 @@ const char *lw_runtime_name(enum lw_runtime rt)
 }
 
 struct json_object *lw_sess_describe(const struct lw_session_opts *o, pid_t pid, const char *comm,
-				    int is_python, enum lw_runtime rt, const struct lw_pyinfo *py,
-				    const char *why)
+				     int is_python, enum lw_runtime rt, const struct lw_pyinfo *py,
+				     const char *why)
 {
 	struct json_object *d = json_object_new_object();
 	char buf[256];
@@ -175,8 +175,8 @@ static void native_runtime(const char *root, pid_t pid, enum lw_runtime *rt, cha
 }
 
 int lw_sess_probe(pid_t pid, const struct lw_session_opts *o, struct lw_memread *mem,
-		 struct lw_pyinfo *py, int *is_python, enum lw_runtime *rt, char *why,
-		 size_t whylen, char *err, size_t errlen)
+		  struct lw_pyinfo *py, int *is_python, enum lw_runtime *rt, char *why,
+		  size_t whylen, char *err, size_t errlen)
 {
 	struct lw_reader rd = lw_memread__reader(mem);
 	const char *root = o->proc_root ? o->proc_root : "/proc";

@@ -153,7 +153,7 @@ uint64_t lw_rd_ms_to_ns(double ms);
 void lw_rd_acc_free(struct site_acc *a);
 int lw_rd_acc_add_row(struct site_acc *a, const struct lw_rd_site *row);
 int lw_rd_acc_add_value(struct site_acc *a, const char *q, const char *f, int64_t line,
-			 const char *sc, const char *t, double ms);
+			const char *sc, const char *t, double ms);
 int lw_rd_acc_add_supp(struct site_acc *a, const struct rd_supp *sp);
 void lw_rd_acc_finish(struct site_acc *a, struct lw_rd_site **out, size_t *nout);
 

@@ -149,7 +149,7 @@ int lw_rd_acc_add_row(struct site_acc *a, const struct lw_rd_site *row)
 }
 
 int lw_rd_acc_add_value(struct site_acc *a, const char *q, const char *f, int64_t line,
-			 const char *sc, const char *t, double ms)
+			const char *sc, const char *t, double ms)
 {
 	long i = acc_get(a, q, f, line, sc, t);
 	struct dvec *dv;
