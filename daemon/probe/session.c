@@ -335,9 +335,11 @@ static int outside_loop(const struct lw_session *s, const struct lw_pystack *st)
 	uint32_t i;
 
 	if (!s->is_python || !s->py.cfg.run_once_code || s->uv_handles[0] >= 0 || !st ||
-	    !(st->flags & LW_STACK_VALID) || st->nframes == 0 || st->hrun.code ||
+	    !(st->flags & LW_STACK_VALID) || st->hrun.code ||
 	    (st->flags & (LW_STACK_TRUNCATED | LW_STACK_READ_ERR | LW_STACK_NO_TSTATE)))
 		return 0;
+	/* no Python frame at all (a thread state with no frame: the interpreter finalizing, a
+	 * process exiting) is no loop either */
 	for (i = 0; i < st->nframes && i < LW_MAX_PYFRAMES; i++)
 		if (st->frames[i].code == s->py.cfg.run_once_code ||
 		    (s->py.cfg.handle_run_code && st->frames[i].code == s->py.cfg.handle_run_code))
@@ -740,8 +742,11 @@ void lw_session__tick(struct lw_session *s, uint64_t now, lw_emit_fn emit, void 
 			   lw_py__walk(&s->py, &s->rd, tstate_of(s, t->tid), &stk->cpu) == 0) {
 			st = &stk->cpu;
 		}
-		if (outside_loop(s, st))
-			continue;	/* in no asyncio loop: no iteration to alert about */
+		/* in no asyncio loop (or no Python stack at all while asyncio's loop is known: a
+		 * process shutting down): no iteration to alert about */
+		if (outside_loop(s, st) || (s->is_python && s->py.cfg.run_once_code &&
+					    s->uv_handles[0] < 0 && !st))
+			continue;
 		memset(&id, 0, sizeof(id));
 		if (st)
 			lw_sess_ident_from_stack(s, st, &id);

@@ -262,6 +262,28 @@ void lw_sess_ident_from_stack(struct lw_session *s, const struct lw_pystack *st,
 		    (flags & (CO_COROUTINE | CO_ITERABLE_COROUTINE)))
 			id->kind = LW_KIND_TASK;
 	}
+	if (!st->task && hrun >= 0 && s->py.cfg.handle_cb_slot && inner_f) {
+		/* BPF walked before Handle._callback's slot was learnt (a process that exits soon
+		 * after its first slow callback): read the Handle now, while the process exists,
+		 * and trust it only when its callback is the frame found above (issue 20) */
+		uint64_t self = 0, cb = 0;
+		struct lw_ident li;
+
+		memset(&li, 0, sizeof(li));
+		if (lw_mem_read_u64(&s->rd, st->frames[hrun].frame + s->py.lay.f_localsplus,
+				    &self) == 0 && self &&
+		    lw_mem_read_u64(&s->rd, self + s->py.cfg.handle_cb_slot, &cb) == 0 && cb &&
+		    lw_py__classify(&s->py, &s->rd, cb, &li) == 0 && li.code == inner_f->code &&
+		    li.task) {
+			id->kind = LW_KIND_TASK;
+			if (li.flags & LW_IDENT_TASK_NUM)
+				snprintf(id->task_name, sizeof(id->task_name), "Task-%lld",
+					 (long long)li.task_num);
+			else
+				lw_strlcpy(id->task_name, li.task_name, sizeof(id->task_name));
+			return;
+		}
+	}
 	if (st->task) {
 		id->kind = LW_KIND_TASK;
 		if (st->task_flags & LW_IDENT_TASK_NUM)

@@ -2,6 +2,7 @@
 false_reports.py) reproducing one finding; the target announces every block it makes on purpose
 (a JSON line {"announce": ...}), and anything else reported is a false report."""
 import os
+import subprocess
 import unittest
 
 from lwtest import TARGETS, pythons, traced
@@ -107,6 +108,60 @@ class FalseReports(unittest.TestCase):
                 self.assertLess(loop["utilization"], 0.05, summ)
             self.assertEqual(brief(reports(lw)), [])
         self.each(one)
+
+
+AIOHTTP = os.path.join(TARGETS, "aiohttp_workload.py")
+# Debian's python3-aiohttp (and its multidict, yarl, frozenlist) run on the pyenv CPythons as
+# pure Python: their C extensions are built for Debian's 3.11 only
+PURE = {"AIOHTTP_NO_EXTENSIONS": "1", "MULTIDICT_NO_EXTENSIONS": "1", "YARL_NO_EXTENSIONS": "1",
+        "FROZENLIST_NO_EXTENSIONS": "1"}
+
+
+def aiohttp_env(py):
+    if py == "/usr/bin/python3.11":
+        env = {}
+    else:
+        env = dict(PURE, PYTHONPATH="/usr/lib/python3/dist-packages")
+    full = dict(os.environ, **env)
+    ok = subprocess.run([py, "-c", "import aiohttp.web"], env=full, capture_output=True,
+                        timeout=60).returncode == 0
+    return env if ok else None
+
+
+class RealWorkload(unittest.TestCase):
+    """aiohttp's client and server under load, an idle PollSelector loop thread and a
+    socketserver thread: the only slow callbacks reported are the ones the workload announces"""
+    maxDiff = None
+
+    def test_aiohttp_only_announced_blocks(self):
+        for label, py in pythons():
+            env = aiohttp_env(py)
+            if env is None:
+                if py == "/usr/bin/python3.11":
+                    self.fail("python3-aiohttp is not installed (make check-deps installs it)")
+                continue  # Debian's aiohttp needs 3.9+ syntax: not for 3.8
+            for mode, extra in MODES:
+                with self.subTest(python=label, mode=mode):
+                    t, lw = traced([py, AIOHTTP, "{GO}"], ["-t", "100ms", "-b", "50ms", "-q"] +
+                                   extra, timeout=90, env=env)
+                    truth = t.truth()
+                    ann = [x for x in truth if "announce" in x]
+                    stats = truth[-1]
+                    self.assertEqual(stats["errors"], 0)
+                    self.assertGreater(stats["requests"], 200)
+                    self.assertEqual(len(ann), 3)
+                    recs = reports(lw)
+                    named = [r for r in recs if "blocking_handler" in
+                             [f.get("function") for f in r.get("stack") or []]
+                             or (r.get("callback") or {}).get("qualname") == "blocking_handler"]
+                    others = [r for r in recs if r not in named]
+                    self.assertEqual(brief(others), [])
+                    slow = [r for r in named if r["type"] == "slow_callback"
+                            and not r["in_progress"]]
+                    self.assertEqual(len(slow), len(ann), brief(named))
+                    for r in slow:
+                        self.assertEqual(r["tid"], ann[0]["tid"])
+                        self.assertEqual(placeholders(r), [], r)
 
 
 if __name__ == "__main__":
