@@ -88,36 +88,42 @@ static __always_inline void iteration_begin(struct lw_thread *th, __u64 now)
 #define LW_IN_LOOP 2
 #define LW_LOOP_SCAN 48
 
-static __always_inline int loop_position(const struct lw_pycfg *c, __u32 tid)
+/* a global function: verified once on its own, not again at each caller's state */
+__noinline int lw_loop_position(__u32 tgid, __u32 tid)
 {
-	__u64 tstate, f, code;
-	__u32 i, nth = 0;
+	const struct lw_pycfg *c = bpf_map_lookup_elem(&procs, &tgid);
+	__u64 tstate, f, code, run_once, none;
+	__u32 i, nth = 0, shim_owner;
+	__u16 f_owner, f_code, f_back;
 	__u8 owner;
 
 	if (!c || !(c->flags & LW_PROC_PYTHON) || !c->run_once_code)
 		return LW_LOOP_UNKNOWN;
+	run_once = c->run_once_code;
+	none = c->none_obj;
+	f_owner = c->f_owner;
+	f_code = c->f_code;
+	f_back = c->f_back;
+	shim_owner = c->minor >= 12 ? 3 : 256;	/* FRAME_OWNED_BY_CSTACK: a shim, no code */
 	tstate = thread_tstate(c, tid);
 	if (!tstate)
 		return LW_LOOP_UNKNOWN;
 	f = rd_ptr(tstate + c->ts_frame);
-	if (c->cframe_cur != NO_FIELD)
-		f = f ? rd_ptr(f + c->cframe_cur) : 0;
-	for (i = 0; i < LW_LOOP_SCAN; i++) {
-		if (!f)
-			return LW_NO_LOOP;
+	if (c->cframe_cur != NO_FIELD && f)
+		f = rd_ptr(f + c->cframe_cur);
+	for (i = 0; i < LW_LOOP_SCAN && f; i++) {
 		owner = 0;
 		code = 0;
-		if (c->f_owner != NO_FIELD)
-			bpf_probe_read_user(&owner, 1, (void *)(f + c->f_owner));
-		if (bpf_probe_read_user(&code, sizeof(code), (void *)(f + c->f_code)))
+		if (f_owner != NO_FIELD)
+			bpf_probe_read_user(&owner, 1, (void *)(f + f_owner));
+		if (bpf_probe_read_user(&code, sizeof(code), (void *)(f + f_code)))
 			return LW_LOOP_UNKNOWN;
-		if (code && code != c->none_obj && !(owner == 3 && c->minor >= 12)) {
-			/* a frame with code: the innermost is nth 0, its caller nth 1 */
-			if (code == c->run_once_code)
-				return nth == 1 ? LW_AT_SELECT : LW_IN_LOOP;
+		if (code == run_once)
+			return nth == 1 ? LW_AT_SELECT : LW_IN_LOOP;
+		/* a frame with code: the innermost is nth 0, its caller nth 1 (saturates) */
+		if (code && code != none && owner != shim_owner && nth < 2)
 			nth++;
-		}
-		f = rd_ptr(f + c->f_back);
+		f = rd_ptr(f + f_back);
 	}
 	return f ? LW_LOOP_UNKNOWN : LW_NO_LOOP;
 }
@@ -134,16 +140,13 @@ static __always_inline int loop_position(const struct lw_pycfg *c, __u32 tid)
  */
 static __always_inline int loop_syscall(struct lw_thread *th, __u32 nr)
 {
-	struct lw_pycfg *c;
-	__u32 tgid = th->tgid;
 	int pos;
 
 	if (is_epoll(nr))
 		return 1;
 	if (!is_pollish(nr))
 		return 0;
-	c = bpf_map_lookup_elem(&procs, &tgid);
-	pos = loop_position(c, (__u32)bpf_get_current_pid_tgid());
+	pos = lw_loop_position(th->tgid, (__u32)bpf_get_current_pid_tgid());
 	if (pos == LW_AT_SELECT)
 		return 1;
 	if (pos == LW_IN_LOOP)
