@@ -42,6 +42,47 @@ int lw_sess_ends_with(const char *s, const char *suffix)
 	return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
+/* poll, select, epoll_wait, pselect6, ppoll, epoll_pwait, epoll_pwait2 (x86_64) */
+static int poll_family(long nr)
+{
+	return nr == 7 || nr == 23 || nr == 232 || nr == 270 || nr == 271 || nr == 281 || nr == 441;
+}
+
+static struct lw_sthread *thread_get(struct lw_session *s, pid_t tid, const char *comm);
+
+/* Threads asleep in a poll-family syscall as the probes go live (/proc/PID/task/TID/syscall):
+ * their wait so far is idle time that no probe sees begin */
+static void note_polling_threads(struct lw_session *s)
+{
+	char path[200], *text = NULL;
+	struct dirent *de;
+	uint64_t now = lw_now_mono();
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/%d/task", s->proc_root, (int)s->pid);
+	d = opendir(path);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		size_t n = 0;
+		long tid = strtol(de->d_name, NULL, 10), nr;
+
+		if (tid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%d/task/%ld/syscall", s->proc_root, (int)s->pid, tid);
+		if (lw_read_file(path, 256, &text, &n) == 0 && n &&
+		    (nr = strtol(text, NULL, 10)) >= 0 && poll_family(nr)) {
+			struct lw_sthread *t = thread_get(s, (pid_t)tid, NULL);
+
+			if (t)
+				t->poll_since = now;
+		}
+		free(text);
+		text = NULL;
+	}
+	closedir(d);
+}
+
 static struct lw_sthread *thread_get(struct lw_session *s, pid_t tid, const char *comm)
 {
 	int created = 0;
@@ -245,7 +286,7 @@ static void add_split(struct lw_session *s, struct json_object *o, const struct 
 
 		/* (u32)-1: asleep outside any syscall (a page fault, an exception), no placeholder */
 		json_object_object_add(b, "syscall",
-				       json_object_new_string(y->nr == (uint32_t)-1 ? "non_syscall_sleep" :
+				       json_object_new_string(y->nr == (uint32_t)-1 ? "page-fault-or-lock" :
 							      lw_syscall_name(y->nr, nb, sizeof(nb))));
 		json_object_object_add(b, "ms", lw_j_ms(y->ns));
 		json_object_object_add(b, "count", json_object_new_int64(y->count));
@@ -524,6 +565,11 @@ static void on_block(struct lw_session *s, const struct lw_rec_block *r, lw_emit
 	struct frame_info fi;
 	uint32_t i;
 
+	if (outside_loop(s, &r->stack) && !r->cb_callable) {
+		/* made by synchronous code outside any loop (the thread's last loop ended) */
+		json_object_put(o);
+		return;
+	}
 	s->counts.blocking_calls++;
 	if (r->syscall == (uint32_t)-1)
 		sys = "page-fault-or-lock";
@@ -664,11 +710,22 @@ void lw_session__handle(struct lw_session *s, const struct lw_rec_hdr *h, size_t
 		break;
 	case LW_REC_NEWTHREAD: {
 		const struct lw_rec_task *t = (const struct lw_rec_task *)h;
+		struct lw_sthread *st;
 		char comm[17];
 
 		memcpy(comm, t->comm, 16);
 		comm[16] = 0;
-		thread_get(s, (pid_t)h->tid, comm);
+		st = thread_get(s, (pid_t)h->tid, comm);
+		/* a loop idle in its poll since before the attach: that wait was idle time, which
+		 * BPF could not see begin (issue 20: 100 % utilization for an idle loop) */
+		if (st && st->poll_since && h->ts_ns > st->poll_since && !st->pre_idle_ns)
+			st->pre_idle_ns = h->ts_ns - st->poll_since;
+		if (st)
+			st->poll_since = 0;
+		/* a thread's first poll: an asyncio loop has just started on it, and its
+		 * _run_once frame is there to be learnt now, before its first callback */
+		if (s->is_python && !s->py.cfg.run_once_code)
+			learn_from_threads(s);
 		refresh_tstates(s);
 		break;
 	}
@@ -922,6 +979,7 @@ int lw_session__new(struct lw_bpf *b, pid_t pid, const struct lw_session_opts *o
 			 strerror(-r));
 		goto fail;
 	}
+	note_polling_threads(s);
 	if (s->is_python && !o->no_hooks)
 		lw_pyhooks__new(b, &s->py, s->proc_root, &s->hooks);
 	if (o->precise && s->is_python) {
