@@ -11,7 +11,8 @@ Scenarios:
               (finding 1: the loop's own poll taken for a blocking call; finding 2: alerts on
               threads that are not loops)
   between     synchronous CPU work (0.4 s) between two asyncio.run loops (finding 4)
-  shortlived  a short asyncio.run program that ends right after an idle loop (finding 10)
+  shortlived  a short asyncio.run program with a large heap that ends right after an idle loop:
+              its shutdown is no blocked loop (finding 10)
   exitsoon    one announced 150 ms block, then the process exits 0.2 s later (finding 11)
   idle        a main-thread loop idle in asyncio.sleep for the whole trace (finding 7)
 """
@@ -118,6 +119,9 @@ def main():
     elif SCENARIO == "between":
         between_case()
     elif SCENARIO == "shortlived":
+        # a heap that takes the interpreter's finalization well over 100 ms to free
+        global HEAP
+        HEAP = [{"i": i, "s": str(i)} for i in range(1500000)]
         asyncio.run(short())
     elif SCENARIO == "exitsoon":
         asyncio.run(exits_soon())
