@@ -802,7 +802,7 @@ void lw_session__tick(struct lw_session *s, uint64_t now, lw_emit_fn emit, void 
 		/* in no asyncio loop (or no Python stack at all while asyncio's loop is known: a
 		 * process shutting down): no iteration to alert about */
 		if (outside_loop(s, st) || (s->is_python && s->py.cfg.run_once_code &&
-					    s->uv_handles[0] < 0 && !st))
+					    s->uv_handles[0] < 0 && (!st || !st->nframes)))
 			continue;
 		memset(&id, 0, sizeof(id));
 		if (st)
