@@ -86,7 +86,7 @@ static __always_inline void iteration_begin(struct lw_thread *th, __u64 now)
 #define LW_NO_LOOP 0
 #define LW_AT_SELECT 1
 #define LW_IN_LOOP 2
-#define LW_LOOP_SCAN 48
+#define LW_LOOP_SCAN 8	/* deeper: unknown, the old rule; each frame costs every program that calls it verifier time */
 
 /* a global function: verified once on its own, not again at each caller's state */
 __noinline int lw_loop_position(__u32 tgid, __u32 tid)
