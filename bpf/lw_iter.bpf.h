@@ -72,15 +72,91 @@ static __always_inline void iteration_begin(struct lw_thread *th, __u64 now)
 	}
 }
 
-/* Does a poll-family syscall `nr` end iterations on this thread? Once a thread has waited in
- * epoll, only epoll does: a poll() inside a callback (a socket with a timeout) is blocking work,
- * not the loop. */
-static __always_inline int loop_syscall(const struct lw_thread *th, __u32 nr)
+/*
+ * Where the current thread's Python code stands relative to asyncio's BaseEventLoop._run_once
+ * (its code is learnt by userspace): LW_AT_SELECT when the innermost Python frame (the
+ * selector's select(), whatever the selector) was called by _run_once, so this call is the
+ * loop's own poll; LW_IN_LOOP when _run_once is deeper (a call made by a callback); LW_NO_LOOP
+ * when no _run_once is among the innermost LW_LOOP_SCAN frames (synchronous code, a thread
+ * that is no asyncio loop: socketserver, a recv with a timeout) or there is no Python frame at
+ * all; LW_LOOP_UNKNOWN when it cannot be told (not Python, _run_once not learnt yet, no thread
+ * state, a read failed, a deeper stack). Only the current thread: reads its user memory.
+ */
+#define LW_LOOP_UNKNOWN (-1)
+#define LW_NO_LOOP 0
+#define LW_AT_SELECT 1
+#define LW_IN_LOOP 2
+#define LW_LOOP_SCAN 8	/* deeper: unknown, the old rule; each frame costs every program that calls it verifier time */
+
+/* a global function: verified once on its own, not again at each caller's state */
+__noinline int lw_loop_position(__u32 tgid, __u32 tid)
 {
+	const struct lw_pycfg *c = bpf_map_lookup_elem(&procs, &tgid);
+	__u64 tstate, f, code, run_once, none;
+	__u32 i, nth = 0, shim_owner;
+	__u16 f_owner, f_code, f_back;
+	__u8 owner;
+
+	if (!c || !(c->flags & LW_PROC_PYTHON) || !c->run_once_code)
+		return LW_LOOP_UNKNOWN;
+	run_once = c->run_once_code;
+	none = c->none_obj;
+	f_owner = c->f_owner;
+	f_code = c->f_code;
+	f_back = c->f_back;
+	shim_owner = c->minor >= 12 ? 3 : 256;	/* FRAME_OWNED_BY_CSTACK: a shim, no code */
+	tstate = thread_tstate(c, tid);
+	if (!tstate)
+		return LW_LOOP_UNKNOWN;
+	f = rd_ptr(tstate + c->ts_frame);
+	if (c->cframe_cur != NO_FIELD && f)
+		f = rd_ptr(f + c->cframe_cur);
+	for (i = 0; i < LW_LOOP_SCAN && f; i++) {
+		owner = 0;
+		code = 0;
+		if (f_owner != NO_FIELD)
+			bpf_probe_read_user(&owner, 1, (void *)(f + f_owner));
+		if (bpf_probe_read_user(&code, sizeof(code), (void *)(f + f_code)))
+			return LW_LOOP_UNKNOWN;
+		if (code == run_once)
+			return nth == 1 ? LW_AT_SELECT : LW_IN_LOOP;
+		/* a frame with code: the innermost is nth 0, its caller nth 1 (saturates) */
+		if (code && code != none && owner != shim_owner && nth < 2)
+			nth++;
+		f = rd_ptr(f + f_back);
+	}
+	return f ? LW_LOOP_UNKNOWN : LW_NO_LOOP;
+}
+
+/*
+ * Does a poll-family syscall `nr` (made by the current thread) end iterations on this thread?
+ * epoll always does (the Python selector's, libuv's, a C loop's). A poll/ppoll/select/pselect6
+ * does when it is the loop's own select (called by _run_once): a thread may run an epoll loop,
+ * then a PollSelector or SelectSelector loop. One made inside a callback (a socket with a
+ * timeout) is blocking work. One made with no asyncio loop on the stack is no loop at all: the
+ * thread's open iteration, if any, is dropped (synchronous code after a loop ended, a
+ * socketserver thread taken for a poll loop before _run_once was learnt). Without Python (or
+ * before _run_once is known): once a thread has waited in epoll, only epoll does.
+ */
+static __always_inline int loop_syscall(struct lw_thread *th, __u32 nr)
+{
+	int pos;
+
 	if (is_epoll(nr))
 		return 1;
 	if (!is_pollish(nr))
 		return 0;
+	pos = lw_loop_position(th->tgid, (__u32)bpf_get_current_pid_tgid());
+	if (pos == LW_AT_SELECT)
+		return 1;
+	if (pos == LW_IN_LOOP)
+		return 0;
+	if (pos == LW_NO_LOOP) {
+		th->iter_start_ns = 0;
+		th->poll_enter_ns = 0;
+		th->poll_nr = (__u32)-1;
+		return 0;
+	}
 	return th->poll_nr == (__u32)-1 || !is_epoll(th->poll_nr);
 }
 

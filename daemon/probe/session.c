@@ -42,6 +42,47 @@ int lw_sess_ends_with(const char *s, const char *suffix)
 	return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
+/* poll, select, epoll_wait, pselect6, ppoll, epoll_pwait, epoll_pwait2 (x86_64) */
+static int poll_family(long nr)
+{
+	return nr == 7 || nr == 23 || nr == 232 || nr == 270 || nr == 271 || nr == 281 || nr == 441;
+}
+
+static struct lw_sthread *thread_get(struct lw_session *s, pid_t tid, const char *comm);
+
+/* Threads asleep in a poll-family syscall as the probes go live (/proc/PID/task/TID/syscall):
+ * their wait so far is idle time that no probe sees begin */
+static void note_polling_threads(struct lw_session *s)
+{
+	char path[200], *text = NULL;
+	struct dirent *de;
+	uint64_t now = lw_now_mono();
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/%d/task", s->proc_root, (int)s->pid);
+	d = opendir(path);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		size_t n = 0;
+		long tid = strtol(de->d_name, NULL, 10), nr;
+
+		if (tid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%d/task/%ld/syscall", s->proc_root, (int)s->pid, tid);
+		if (lw_read_file(path, 256, &text, &n) == 0 && n &&
+		    (nr = strtol(text, NULL, 10)) >= 0 && poll_family(nr)) {
+			struct lw_sthread *t = thread_get(s, (pid_t)tid, NULL);
+
+			if (t)
+				t->poll_since = now;
+		}
+		free(text);
+		text = NULL;
+	}
+	closedir(d);
+}
+
 static struct lw_sthread *thread_get(struct lw_session *s, pid_t tid, const char *comm)
 {
 	int created = 0;
@@ -243,8 +284,10 @@ static void add_split(struct lw_session *s, struct json_object *o, const struct 
 		struct json_object *b = json_object_new_object();
 		char nb[32];
 
+		/* (u32)-1: asleep outside any syscall (a page fault, an exception), no placeholder */
 		json_object_object_add(b, "syscall",
-				       json_object_new_string(lw_syscall_name(y->nr, nb, sizeof(nb))));
+				       json_object_new_string(y->nr == (uint32_t)-1 ? "page-fault-or-lock" :
+							      lw_syscall_name(y->nr, nb, sizeof(nb))));
 		json_object_object_add(b, "ms", lw_j_ms(y->ns));
 		json_object_object_add(b, "count", json_object_new_int64(y->count));
 		json_object_array_add(blocked, b);
@@ -268,19 +311,32 @@ static void add_split(struct lw_session *s, struct json_object *o, const struct 
 		if (s->is_python && !q.tid)
 			lw_py__threads(&s->py, &s->rd, find_tid, &q);
 		q.tid = ns_to_host(s, q.tid);
-		json_object_object_add(h, "tid", q.tid ? json_object_new_int(q.tid) : NULL);
+		/* every field right or absent (issue 20): a holder that is gone has no comm, a
+		 * stack that cannot be read is left out, and a holder with nothing known is too */
 		if (q.tid) {
 			char comm[16];
 
+			json_object_object_add(h, "tid", json_object_new_int(q.tid));
 			lw_sess_read_comm(s->proc_root, s->pid, q.tid, comm, sizeof(comm));
-			json_object_object_add(h, "comm", lw_j_str_or_null(comm));
+			if (comm[0])
+				json_object_object_add(h, "comm", json_object_new_string(comm));
 		}
 		/* the holder is probably still at it: its stack now */
 		hs = calloc(1, sizeof(*hs));
-		if (hs && s->is_python && lw_py__walk(&s->py, &s->rd, sp->gil_holder, hs) == 0)
-			json_object_object_add(h, "stack", lw_sess_stack_json(s, hs));
+		if (hs && s->is_python && lw_py__walk(&s->py, &s->rd, sp->gil_holder, hs) == 0 &&
+		    hs->nframes) {
+			struct json_object *js = lw_sess_stack_json(s, hs);
+
+			if (json_object_array_length(js))
+				json_object_object_add(h, "stack", js);
+			else
+				json_object_put(js);
+		}
 		free(hs);
-		json_object_object_add(o, "gil_holder", h);
+		if (json_object_object_length(h))
+			json_object_object_add(o, "gil_holder", h);
+		else
+			json_object_put(h);
 	}
 }
 /* ------------------------------------------------------------------ records */
@@ -307,6 +363,47 @@ static const struct lw_pystack *pick_stack(const struct lw_pystack *blk, const s
 	}
 	*kind = NULL;
 	return NULL;
+}
+
+/*
+ * A complete Python stack of a thread that is in no asyncio loop (no BaseEventLoop._run_once
+ * and no Handle._run on it): what ran there was no loop iteration (synchronous code between
+ * two loops, a thread that is no loop). 0 when it cannot be told: not Python, _run_once not
+ * learnt yet, uvloop probes (uvloop has no _run_once frame), no stack, an incomplete one.
+ */
+static int outside_loop(const struct lw_session *s, const struct lw_pystack *st)
+{
+	uint32_t i;
+
+	if (!s->is_python || !s->py.cfg.run_once_code || s->uv_handles[0] >= 0 || !st ||
+	    !(st->flags & LW_STACK_VALID) || st->hrun.code ||
+	    (st->flags & (LW_STACK_TRUNCATED | LW_STACK_READ_ERR | LW_STACK_NO_TSTATE)))
+		return 0;
+	/* no Python frame at all (a thread state with no frame: the interpreter finalizing, a
+	 * process exiting) is no loop either */
+	for (i = 0; i < st->nframes && i < LW_MAX_PYFRAMES; i++)
+		if (st->frames[i].code == s->py.cfg.run_once_code ||
+		    (s->py.cfg.handle_run_code && st->frames[i].code == s->py.cfg.handle_run_code))
+			return 0;
+	return 1;
+}
+
+/* Both stacks of an iteration that have one say it ran outside any loop */
+static int tick_outside_loop(const struct lw_session *s, const struct lw_rec_tick *r)
+{
+	int any = 0;
+
+	if (r->block_stack.flags & LW_STACK_VALID) {
+		if (!outside_loop(s, &r->block_stack))
+			return 0;
+		any = 1;
+	}
+	if (r->cpu_stack.flags & LW_STACK_VALID) {
+		if (!outside_loop(s, &r->cpu_stack))
+			return 0;
+		any = 1;
+	}
+	return any;
 }
 
 static struct json_object *slow_callback_json(struct lw_session *s, uint32_t tid, uint64_t ts_mono,
@@ -371,6 +468,13 @@ static void on_tick(struct lw_session *s, const struct lw_rec_tick *r, lw_emit_f
 	struct json_object *js = NULL;
 	char nb[32];
 
+	if (tick_outside_loop(s, r)) {
+		/* no iteration: the stretch between a loop's end and the next poll (issue 20) */
+		lw_dbg("pid %d tid %u: %.3f ms outside any asyncio loop, not an iteration",
+		       (int)s->pid, r->hdr.tid, r->busy_ns / 1e6);
+		json_object_put(o);
+		return;
+	}
 	s->counts.slow_ticks++;
 	st = pick_stack(&r->block_stack, &r->cpu_stack, &r->split, r->busy_ns, &kind);
 	memset(&id, 0, sizeof(id));
@@ -461,6 +565,11 @@ static void on_block(struct lw_session *s, const struct lw_rec_block *r, lw_emit
 	struct frame_info fi;
 	uint32_t i;
 
+	if (outside_loop(s, &r->stack) && !r->cb_callable) {
+		/* made by synchronous code outside any loop (the thread's last loop ended) */
+		json_object_put(o);
+		return;
+	}
 	s->counts.blocking_calls++;
 	if (r->syscall == (uint32_t)-1)
 		sys = "page-fault-or-lock";
@@ -601,11 +710,22 @@ void lw_session__handle(struct lw_session *s, const struct lw_rec_hdr *h, size_t
 		break;
 	case LW_REC_NEWTHREAD: {
 		const struct lw_rec_task *t = (const struct lw_rec_task *)h;
+		struct lw_sthread *st;
 		char comm[17];
 
 		memcpy(comm, t->comm, 16);
 		comm[16] = 0;
-		thread_get(s, (pid_t)h->tid, comm);
+		st = thread_get(s, (pid_t)h->tid, comm);
+		/* a loop idle in its poll since before the attach: that wait was idle time, which
+		 * BPF could not see begin (issue 20: 100 % utilization for an idle loop) */
+		if (st && st->poll_since && h->ts_ns > st->poll_since && !st->pre_idle_ns)
+			st->pre_idle_ns = h->ts_ns - st->poll_since;
+		if (st)
+			st->poll_since = 0;
+		/* a thread's first poll: an asyncio loop has just started on it, and its
+		 * _run_once frame is there to be learnt now, before its first callback */
+		if (s->is_python && !s->py.cfg.run_once_code)
+			learn_from_threads(s);
 		refresh_tstates(s);
 		break;
 	}
@@ -679,6 +799,11 @@ void lw_session__tick(struct lw_session *s, uint64_t now, lw_emit_fn emit, void 
 			   lw_py__walk(&s->py, &s->rd, tstate_of(s, t->tid), &stk->cpu) == 0) {
 			st = &stk->cpu;
 		}
+		/* in no asyncio loop (or no Python stack at all while asyncio's loop is known: a
+		 * process shutting down): no iteration to alert about */
+		if (outside_loop(s, st) || (s->is_python && s->py.cfg.run_once_code &&
+					    s->uv_handles[0] < 0 && (!st || !st->nframes)))
+			continue;
 		memset(&id, 0, sizeof(id));
 		if (st)
 			lw_sess_ident_from_stack(s, st, &id);
@@ -854,6 +979,7 @@ int lw_session__new(struct lw_bpf *b, pid_t pid, const struct lw_session_opts *o
 			 strerror(-r));
 		goto fail;
 	}
+	note_polling_threads(s);
 	if (s->is_python && !o->no_hooks)
 		lw_pyhooks__new(b, &s->py, s->proc_root, &s->hooks);
 	if (o->precise && s->is_python) {

@@ -183,6 +183,20 @@ void lw_sess_ident_from_bpf(struct lw_session *s, const struct lw_ident *bi, str
  * coroutine). Without Handle._run (uvloop, plain threads) the outermost frame that is not the
  * loop's own machinery is used.
  */
+/* A frame's qualname names the callable BPF read (a coroutine's qualname, a function's, or the
+ * bare name when the frame has no qualname before 3.11) */
+static int same_callable(const char *frame_q, const char *cb_q)
+{
+	const char *dot;
+
+	if (!frame_q || !cb_q || !cb_q[0])
+		return 0;
+	if (strcmp(frame_q, cb_q) == 0)
+		return 1;
+	dot = strrchr(cb_q, '.');
+	return dot && strcmp(frame_q, dot + 1) == 0;
+}
+
 void lw_sess_ident_from_stack(struct lw_session *s, const struct lw_pystack *st, struct cb_ident *id)
 {
 	uint32_t i, n = st->nframes < LW_MAX_PYFRAMES ? st->nframes : LW_MAX_PYFRAMES;
@@ -236,9 +250,26 @@ void lw_sess_ident_from_stack(struct lw_session *s, const struct lw_pystack *st,
 				 (long long)st->task_num);
 		else
 			lw_strlcpy(id->task_name, st->task_name, sizeof(id->task_name));
-		if (inner_f && lw_sess_frame_info(s, inner_f, &fi) == 0) {
+		/* "defined at": the frame of that callable, which is the one just inside
+		 * Handle._run unless a Task's coroutine is not its outermost frame there; look for
+		 * the frame with the same name, and leave file and line out rather than name
+		 * another function's (issue 20: <…get_command_stdout() defined at
+		 * unix_events.py:195>, _make_subprocess_transport's line) */
+		if (inner_f && lw_sess_frame_info(s, inner_f, &fi) == 0 &&
+		    (st->cb_kind != LW_KIND_TASK || same_callable(fi.qualname, id->qualname))) {
 			lw_strlcpy(id->file, fi.file, sizeof(id->file));
 			id->line = fi.firstlineno;
+		} else {
+			for (i = 0; i < n && (hrun < 0 || i < (uint32_t)hrun); i++) {
+				const struct lw_pyframe *f = &st->frames[i];
+
+				if (f->code && lw_sess_frame_info(s, f, &fi) == 0 &&
+				    same_callable(fi.qualname, id->qualname)) {
+					lw_strlcpy(id->file, fi.file, sizeof(id->file));
+					id->line = fi.firstlineno;
+					break;
+				}
+			}
 		}
 		return;
 	}
@@ -261,6 +292,28 @@ void lw_sess_ident_from_stack(struct lw_session *s, const struct lw_pystack *st,
 		if (lw_mem_read(&s->rd, inner_f->code + off, &flags, sizeof(flags)) == 0 &&
 		    (flags & (CO_COROUTINE | CO_ITERABLE_COROUTINE)))
 			id->kind = LW_KIND_TASK;
+	}
+	if (!st->task && hrun >= 0 && s->py.cfg.handle_cb_slot && inner_f) {
+		/* BPF walked before Handle._callback's slot was learnt (a process that exits soon
+		 * after its first slow callback): read the Handle now, while the process exists,
+		 * and trust it only when its callback is the frame found above (issue 20) */
+		uint64_t self = 0, cb = 0;
+		struct lw_ident li;
+
+		memset(&li, 0, sizeof(li));
+		if (lw_mem_read_u64(&s->rd, st->frames[hrun].frame + s->py.lay.f_localsplus,
+				    &self) == 0 && self &&
+		    lw_mem_read_u64(&s->rd, self + s->py.cfg.handle_cb_slot, &cb) == 0 && cb &&
+		    lw_py__classify(&s->py, &s->rd, cb, &li) == 0 && li.code == inner_f->code &&
+		    li.task) {
+			id->kind = LW_KIND_TASK;
+			if (li.flags & LW_IDENT_TASK_NUM)
+				snprintf(id->task_name, sizeof(id->task_name), "Task-%lld",
+					 (long long)li.task_num);
+			else
+				lw_strlcpy(id->task_name, li.task_name, sizeof(id->task_name));
+			return;
+		}
 	}
 	if (st->task) {
 		id->kind = LW_KIND_TASK;

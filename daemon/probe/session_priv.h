@@ -45,6 +45,8 @@ struct lw_sthread {
 	int alert_level;		/* 1: at threshold, 2: at 10x */
 	struct lw_loop_stats prev;	/* snapshot at the last periodic summary */
 	int have_prev;
+	uint64_t poll_since;		/* asleep in a poll-family syscall when the probes went live */
+	uint64_t pre_idle_ns;		/* and idle from then to its first return seen by BPF */
 };
 
 /* identity of a precise-mode site, from its LW_REC_SITE record */

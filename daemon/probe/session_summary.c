@@ -240,6 +240,8 @@ struct json_object *lw_session__summary(struct lw_session *s, int final, uint64_
 			for (i = 0; i < LW_HIST_SLOTS; i++)
 				d.lag[i] -= t->prev.lag[i];
 		}
+		if (final || !t->have_prev)
+			d.idle_ns += t->pre_idle_ns;
 		if (!final) {
 			t->prev = *ls;
 			t->have_prev = 1;

@@ -116,45 +116,52 @@ static void render_native(FILE *f, struct json_object *ns, int only_if_no_python
 	(void)only_if_no_python;
 }
 
+/* The time split: every part above 1 ms (issue 20), each blocking syscall with its share */
 static void render_split(FILE *f, struct json_object *r)
 {
 	struct json_object *blocked = lw_j_get(r, "blocked"), *gh = lw_j_get(r, "gil_holder");
 	char b[64];
-	size_t i, n = blocked ? arr_len(blocked) : 0;
+	size_t i, n = blocked ? arr_len(blocked) : 0, shown = 0;
 	double bl = 0;
 
 	fmt_secs(b, sizeof(b), ms(r, "cpu_ms"));
 	fprintf(f, "        on-cpu %s", b);
 	for (i = 0; i < n; i++)
 		bl += ms(arr_get(blocked, i), "ms");
-	if (n) {
+	if (bl >= 1) {
 		fmt_secs(b, sizeof(b), bl);
 		fprintf(f, " · blocked %s in", b);
-		for (i = 0; i < n && i < 3; i++) {
+		for (i = 0; i < n; i++) {
 			struct json_object *e = arr_get(blocked, i);
 			int64_t c = lw_j_get_int(e, "count", 0);
+			char p[64];
 
+			if (ms(e, "ms") < 1 && shown)
+				continue;
+			fprintf(f, "%s %s", shown ? "," : "", str(e, "syscall", "?"));
+			if (n > 1) {
+				fmt_secs(p, sizeof(p), ms(e, "ms"));
+				fprintf(f, " %s", p);
+			}
 			if (c)
-				fprintf(f, "%s %s (%lld×)", i ? "," : "", str(e, "syscall", "?"),
-					(long long)c);
-			else
-				fprintf(f, "%s %s", i ? "," : "", str(e, "syscall", "?"));
+				fprintf(f, " (%lld×)", (long long)c);
+			shown++;
 		}
 	}
 	if (ms(r, "gil_ms") >= 1) {
 		fmt_secs(b, sizeof(b), ms(r, "gil_ms"));
 		fprintf(f, " · waiting for the GIL %s", b);
 		if (gh && lw_j_get_int(gh, "tid", 0))
-			fprintf(f, " (held by tid %lld %s)", (long long)lw_j_get_int(gh, "tid", 0),
-				str(gh, "comm", ""));
+			fprintf(f, " (held by tid %lld%s%s)", (long long)lw_j_get_int(gh, "tid", 0),
+				lw_j_get_str(gh, "comm") ? " " : "", str(gh, "comm", ""));
 	}
-	if (ms(r, "gc_ms") > 0) {
+	if (ms(r, "gc_ms") >= 1) {
 		fmt_secs(b, sizeof(b), ms(r, "gc_ms"));
 		fprintf(f, " · gc %s", b);
 	}
 	fmt_secs(b, sizeof(b), ms(r, "runq_ms"));
 	fprintf(f, " · run-queue %s\n", b);
-	if (gh && ms(r, "gil_ms") >= 1)
+	if (gh && ms(r, "gil_ms") >= 1 && lw_j_get(gh, "stack"))
 		render_stack(f, lw_j_get(gh, "stack"), "GIL holder");
 }
 

@@ -48,6 +48,28 @@ static void test_slow_callback(void **state)
 	free(out);
 }
 
+/* issue 20: every part of the split above 1 ms, each blocking syscall with its share */
+static void test_split_every_part(void **state)
+{
+	char *out = render(
+		"{\"type\":\"slow_callback\",\"pid\":1,\"tid\":2,\"duration_ms\":900.0,"
+		"\"in_progress\":false,\"callback\":{\"kind\":\"function\",\"qualname\":\"f\","
+		"\"file\":\"a.py\",\"line\":1},\"cpu_ms\":54.0,\"runq_ms\":114.0,\"gil_ms\":31.0,"
+		"\"gc_ms\":2.5,\"blocked\":[{\"syscall\":\"futex\",\"ms\":582.0,\"count\":3},"
+		"{\"syscall\":\"pselect6\",\"ms\":102.0,\"count\":1},"
+		"{\"syscall\":\"poll\",\"ms\":101.0,\"count\":1},"
+		"{\"syscall\":\"read\",\"ms\":0.2,\"count\":1}],"
+		"\"gil_holder\":{\"tid\":7},\"stack\":[],\"stack_kind\":null}");
+
+	(void)state;
+	assert_non_null(strstr(out, "blocked 0.785 s in futex 0.582 s (3×), pselect6 0.102 s (1×), "
+				    "poll 0.101 s (1×) · waiting for the GIL 0.031 s (held by tid 7) "
+				    "· gc 0.003 s · run-queue 0.114 s\n"));
+	assert_null(strstr(out, "read"));
+	assert_null(strstr(out, "GIL holder"));
+	free(out);
+}
+
 static void test_handle_and_blocking(void **state)
 {
 	char *out = render(
@@ -128,6 +150,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_slow_callback),
+		cmocka_unit_test(test_split_every_part),
 		cmocka_unit_test(test_handle_and_blocking),
 		cmocka_unit_test(test_summary_columns),
 		cmocka_unit_test(test_unknown_and_junk),

@@ -232,6 +232,35 @@ static void test_stack_cb_authoritative(void **state)
 	assert_int_equal(id.line, 11);
 }
 
+/* issue 20: a Task's "defined at" is its coroutine's, never another function's: found among the
+ * frames when the one inside Handle._run is not the coroutine, else left out */
+static void test_stack_task_defined_at(void **state)
+{
+	struct fixture *fx = *state;
+	struct cb_ident id;
+
+	push(fx, code_obj(fx->lay, "get_command_stdout", "/app/t.py", 40, 0));
+	push(fx, code_obj(fx->lay, "BaseSubprocessTransport._make",
+			  "/usr/lib/python3.11/asyncio/unix_events.py", 195, 0));
+	push(fx, code_obj(fx->lay, "Handle._run", "/usr/lib/python3.11/asyncio/events.py", 78, 0));
+	fx->st.cb_kind = LW_KIND_TASK;
+	strcpy(fx->st.cb_qualname, "get_command_stdout");
+	lw_sess_ident_from_stack(&fx->s, &fx->st, &id);
+	assert_int_equal(id.found, 1);
+	assert_string_equal(id.qualname, "get_command_stdout");
+	assert_string_equal(id.file, "/app/t.py");
+	assert_int_equal(id.line, 40);
+
+	fx->st.nframes = 0;
+	push(fx, code_obj(fx->lay, "BaseSubprocessTransport._make",
+			  "/usr/lib/python3.11/asyncio/unix_events.py", 195, 0));
+	push(fx, code_obj(fx->lay, "Handle._run", "/usr/lib/python3.11/asyncio/events.py", 78, 0));
+	lw_sess_ident_from_stack(&fx->s, &fx->st, &id);
+	assert_string_equal(id.qualname, "get_command_stdout");
+	assert_string_equal(id.file, "");
+	assert_int_equal(id.line, 0);
+}
+
 /* nothing to name: an invalid stack, unreadable code objects, no loop frame */
 static void test_stack_unknown(void **state)
 {
@@ -275,6 +304,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stack_inside_handle_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stack_coroutine_task, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stack_uvloop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stack_task_defined_at, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stack_cb_authoritative, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stack_unknown, setup, teardown),
 		cmocka_unit_test(test_ident_json),

@@ -1,0 +1,141 @@
+"""Small reproducers of issue 20's false reports. usage: false_reports.py SCENARIO GOFILE
+
+Prints "ready <pid>", waits for GOFILE, runs SCENARIO and exits 0. Nothing here blocks its loop
+unless it says so: each deliberate block prints one JSON line {"announce": name, "ms": ...,
+"tid": ...} before it starts, so a test can tell announced blocks from false reports.
+
+Scenarios:
+  selectors   a thread's epoll loop (asyncio.run), then a PollSelector loop, then a
+              SelectSelector loop on the same thread, each awaiting asyncio.sleep(0.3) x 5, while
+              a socketserver thread serves a client whose handler waits in recv with a timeout
+              (finding 1: the loop's own poll taken for a blocking call; finding 2: alerts on
+              threads that are not loops)
+  between     synchronous CPU work (0.4 s) between two asyncio.run loops (finding 4)
+  shortlived  a short asyncio.run program with a large heap that ends right after an idle loop:
+              its shutdown is no blocked loop (finding 10)
+  exitsoon    one announced 150 ms block, then the process exits 0.2 s later (finding 11)
+  idle        a main-thread loop idle in asyncio.sleep for the whole trace (finding 7)
+"""
+import asyncio
+import json
+import os
+import selectors
+import socket
+import socketserver
+import sys
+import threading
+import time
+
+SCENARIO = sys.argv[1]
+GO = sys.argv[2]
+
+
+def announce(name, ms):
+    print(json.dumps({"announce": name, "ms": ms, "tid": threading.get_native_id()}),
+          flush=True)
+
+
+async def sleeper():
+    for _ in range(5):
+        await asyncio.sleep(0.3)
+
+
+class Handler(socketserver.BaseRequestHandler):
+    def handle(self):
+        self.request.settimeout(0.25)
+        while True:
+            try:
+                data = self.request.recv(100)  # waits in poll() with a timeout
+            except socket.timeout:
+                continue
+            if not data:
+                return
+
+
+def socket_side(stop):
+    srv = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.1},
+                     daemon=True).start()
+    c = socket.create_connection(srv.server_address)
+    stop.wait()
+    c.close()
+    srv.shutdown()
+
+
+def selectors_case():
+    stop = threading.Event()
+    th = threading.Thread(target=socket_side, args=(stop,), daemon=True)
+    th.start()
+    asyncio.run(sleeper())
+    loop = asyncio.SelectorEventLoop(selectors.PollSelector())
+    loop.run_until_complete(sleeper())
+    loop.close()
+    loop = asyncio.SelectorEventLoop(selectors.SelectSelector())
+    loop.run_until_complete(sleeper())
+    loop.close()
+    stop.set()
+    th.join(5)
+
+
+def sync_work():
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < 0.4:
+        pass
+
+
+async def short():
+    for _ in range(3):
+        await asyncio.sleep(0.1)
+
+
+def between_case():
+    asyncio.run(short())
+    sync_work()
+    asyncio.run(short())
+
+
+async def exits_soon():
+    await asyncio.sleep(0.3)
+    await asyncio.create_task(blocker(), name="blocker")
+    await asyncio.sleep(0.2)
+
+
+async def blocker():
+    announce("blocker", 150)
+    time.sleep(0.15)
+
+
+async def idle():
+    await asyncio.sleep(3)
+
+
+def main():
+    print("ready %d" % os.getpid(), flush=True)
+    while not os.path.exists(GO):
+        time.sleep(0.01)
+    if SCENARIO == "selectors":
+        selectors_case()
+    elif SCENARIO == "between":
+        between_case()
+    elif SCENARIO == "shortlived":
+        # a heap that takes the interpreter's finalization well over 100 ms to free
+        global HEAP
+        HEAP = [{"i": i, "s": str(i)} for i in range(1500000)]
+        asyncio.run(short())
+    elif SCENARIO == "exitsoon":
+        asyncio.run(exits_soon())
+    elif SCENARIO == "idle":
+        pass
+    else:
+        raise SystemExit("unknown scenario " + SCENARIO)
+
+
+if SCENARIO == "idle":
+    # idle from before the attach: the loop is already in asyncio.sleep when loopwatch starts
+    async def idle_main():
+        print("ready %d" % os.getpid(), flush=True)
+        await asyncio.sleep(3)
+    asyncio.run(idle_main())
+else:
+    main()
