@@ -1,0 +1,178 @@
+"""A known tree of asyncio Tasks for `loopwatch tasks`: gather, a Task awaiting another Task,
+wait_for, a TaskGroup (3.11+), Tasks waiting on a Lock held by another Task, an Event, a Queue, a
+Semaphore, sleep, a Task being cancelled (3.11+), and a second loop in another thread. Once every
+Task waits, the target prints its own view as one JSON line -- asyncio.all_tasks() of each loop,
+each Task's name, coroutine, state, its await chain as the interpreter itself follows it
+(cr_await / gi_yieldfrom, innermost first, with file:line) and get_stack() -- and the await edges
+it built, then 'ready', and holds still (its loops idle) until killed.
+
+argv[1] (optional): a number N of extra idle Tasks (a larger inventory)."""
+import asyncio
+import json
+import sys
+import threading
+
+EXTRA = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+EDGES = []          # (child, parent, via): the await graph as built
+VIEWS = {}          # loop thread's native id -> [task views]
+never = None
+
+
+async def deeper():
+    await asyncio.sleep(3600)
+
+
+async def leaf():
+    await deeper()
+
+
+async def wait_never(ev):
+    await ev.wait()
+
+
+async def lock_holder(lock, ev):
+    async with lock:
+        await wait_never(ev)
+
+
+async def lock_waiter(lock):
+    async with lock:
+        pass
+
+
+async def queue_getter(q):
+    await q.get()
+
+
+async def sem_waiter(sem):
+    await sem.acquire()
+
+
+async def sleeper():
+    await asyncio.sleep(3600)
+
+
+async def gatherer(a, b):
+    await asyncio.gather(a, b)
+
+
+async def awaiter(t):
+    await t
+
+
+async def waiter_for(t):
+    await asyncio.wait_for(t, 3600)
+
+
+async def tg_parent():
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(leaf(), name="tg-child-1")
+        tg.create_task(leaf(), name="tg-child-2")
+
+
+async def stubborn(ev):
+    try:
+        await asyncio.sleep(3600)
+    except asyncio.CancelledError:
+        await ev.wait()
+
+
+def chain(task):
+    """The await chain the interpreter sees: coroutine frames, innermost first."""
+    out = []
+    c = task.get_coro()
+    for _ in range(64):
+        frame = getattr(c, "cr_frame", None) or getattr(c, "gi_frame", None) or \
+            getattr(c, "ag_frame", None)
+        if frame is None:
+            break
+        out.append({"qualname": c.__qualname__, "file": frame.f_code.co_filename,
+                    "line": frame.f_lineno})
+        nxt = getattr(c, "cr_await", None)
+        if nxt is None:
+            nxt = getattr(c, "gi_yieldfrom", None)
+        if nxt is None or not hasattr(nxt, "__qualname__") or \
+                not any(hasattr(nxt, a) for a in ("cr_frame", "gi_frame", "ag_frame")):
+            break
+        c = nxt
+    out.reverse()
+    return out
+
+
+def view(loop):
+    out = []
+    for t in asyncio.all_tasks(loop):
+        state = "pending"
+        if hasattr(t, "cancelling") and t.cancelling():
+            state = "cancelling"
+        out.append({"name": t.get_name(), "coro": t.get_coro().__qualname__, "state": state,
+                    "stack": chain(t),
+                    "get_stack": [[f.f_code.co_filename, f.f_lineno] for f in t.get_stack()]})
+    return out
+
+
+def thread_loop(started):
+    async def other():
+        loop = asyncio.get_running_loop()
+        asyncio.current_task().set_name("thread-main")
+        t = loop.create_task(sleeper(), name="thread-sleeper")
+        EDGES.append(("thread-sleeper", "thread-main", "await"))
+
+        def dump():     # a plain callback: every Task of this loop is suspended
+            VIEWS[threading.get_native_id()] = view(loop)
+            started.set()
+        loop.call_later(0.1, dump)
+        await t
+
+    asyncio.run(other())
+
+
+async def main():
+    global never
+    asyncio.current_task().set_name("main")
+    never = asyncio.Event()
+    lock = asyncio.Lock()
+    q = asyncio.Queue()
+    sem = asyncio.Semaphore(0)
+    loop = asyncio.get_running_loop()
+    mk = loop.create_task
+    mk(lock_holder(lock, never), name="lock-holder")
+    await asyncio.sleep(0)
+    mk(lock_waiter(lock), name="lock-waiter")
+    mk(queue_getter(q), name="queue-getter")
+    mk(sem_waiter(sem), name="sem-waiter")
+    mk(sleeper(), name="sleeper")
+    a = mk(leaf(), name="gather-child-1")
+    b = mk(leaf(), name="gather-child-2")
+    mk(gatherer(a, b), name="gatherer")
+    EDGES.extend([("gather-child-1", "gatherer", "gather"), ("gather-child-2", "gatherer", "gather")])
+    tt = mk(wait_never(never), name="awaited")
+    mk(awaiter(tt), name="awaiter")
+    EDGES.append(("awaited", "awaiter", "await"))
+    wi = mk(wait_never(never), name="waitfor-inner")
+    mk(waiter_for(wi), name="waitfor")
+    EDGES.append(("waitfor-inner", "waitfor", "wait_for" if sys.version_info < (3, 12) else "await"))
+    if sys.version_info >= (3, 11):
+        mk(tg_parent(), name="tg-parent")
+        EDGES.extend([("tg-child-1", "tg-parent", "taskgroup"),
+                      ("tg-child-2", "tg-parent", "taskgroup")])
+        st = mk(stubborn(never), name="stubborn")
+    for i in range(EXTRA):
+        mk(sleeper(), name="extra-%d" % i)
+    await asyncio.sleep(0.2)
+    if sys.version_info >= (3, 11):
+        st.cancel()
+    started = threading.Event()
+    threading.Thread(target=thread_loop, args=(started,), daemon=True).start()
+
+    def dump():         # a plain callback: every Task of this loop is suspended
+        started.wait(10)
+        VIEWS[threading.get_native_id()] = view(loop)
+        print(json.dumps({"views": {str(k): v for k, v in VIEWS.items()}, "edges": EDGES}),
+              flush=True)
+        print("ready", flush=True)
+    loop.call_later(0.2, dump)
+    await never.wait()
+
+
+asyncio.run(main())
