@@ -266,7 +266,7 @@ int lw_pyobj__attr(const struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t o
 				return -EFAULT;
 		} else if (pi->minor == 12) {
 			if (w & 1)
-				values = w - 1;
+				values = w + 1;	/* (char *)values + 1 */
 			else
 				dict = w;
 		} else {

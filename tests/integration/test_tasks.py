@@ -1,0 +1,137 @@
+"""`loopwatch tasks --pid`: the asyncio Task inventory, read from outside, against what the target
+says of itself (asyncio.all_tasks(), names, coroutines, the await chain the interpreter follows
+with file:line, get_stack()) and the await edges it built (gather, a Task awaiting a Task,
+wait_for, TaskGroup), on Debian's stripped python3.11 and every pyenv 3.8-3.13 found."""
+import json
+import os
+import time
+import unittest
+
+from lwtest import TARGETS, Target, python_minor, pythons, run_loopwatch
+
+TARGET = os.path.join(TARGETS, "asyncio_tasks.py")
+
+# what the innermost frame of each Task waits in, by construction of the target
+AWAITS = {"lock-waiter": "lock", "queue-getter": "queue", "sem-waiter": "semaphore",
+          "sleeper": "sleep", "lock-holder": "event", "gatherer": "gather", "awaiter": "task",
+          "thread-main": "task", "gather-child-1": "sleep", "tg-parent": "taskgroup"}
+
+
+def start(py, extra=0):
+    t = Target([py, TARGET] + ([str(extra)] if extra else []))
+    t.wait_ready(30)
+    truth = t.truth()[0]
+    return t, truth
+
+
+def snapshot(pid, fmt="json"):
+    r = run_loopwatch(["tasks", "--pid", str(pid)] + (["--format", "json"] if fmt == "json" else []))
+    if r.returncode != 0:
+        raise AssertionError("loopwatch tasks exited %d: %s" % (r.returncode, r.stderr))
+    return json.loads(r.stdout) if fmt == "json" else r.stdout
+
+
+class Tasks(unittest.TestCase):
+    def check_python(self, label, py):
+        t, truth = start(py)
+        try:
+            rec = snapshot(t.pid)
+        finally:
+            t.kill()
+        self.assertEqual(rec["type"], "tasks")
+        self.assertEqual(rec["pid"], t.pid)
+        self.assertIs(rec["stopped"], False)
+        got = {x["name"]: x for x in rec["tasks"]}
+        want = {}
+        for tid, tasks in truth["views"].items():
+            for v in tasks:
+                v["tid"] = int(tid)
+                want[v["name"]] = v
+        # the same set of Tasks, by name
+        self.assertEqual(sorted(got), sorted(want))
+        for name, w in want.items():
+            g = got[name]
+            with self.subTest(python=label, task=name):
+                self.assertEqual(g["coro"], w["coro"])
+                self.assertEqual(g["state"], w["state"])
+                self.assertEqual(g["tid"], w["tid"])
+                stack = [(f["qualname"], f["file"], f["line"]) for f in g["stack"]]
+                self.assertEqual(stack, [(f["qualname"], f["file"], f["line"]) for f in w["stack"]])
+                # get_stack() gives the Task's own coroutine frame: our outermost one
+                self.assertEqual([g["stack"][-1]["file"], g["stack"][-1]["line"]],
+                                 w["get_stack"][-1])
+                if name in AWAITS:
+                    self.assertEqual(g["awaits"]["kind"], AWAITS[name])
+        # the await edges, exactly as built
+        ids = {x["id"]: x["name"] for x in rec["tasks"]}
+        edges = sorted((x["name"], ids.get(a["id"], a["id"]), a["via"])
+                       for x in rec["tasks"] for a in x["awaited_by"])
+        self.assertEqual(edges, sorted(tuple(e) for e in truth["edges"]), label)
+        # a Task awaited directly names it
+        self.assertEqual(ids[got["awaiter"]["awaits"]["task"]], "awaited")
+        # both loops, each on its thread
+        self.assertEqual(sorted(l["tid"] for l in rec["loops"]),
+                         sorted(int(k) for k in truth["views"]))
+
+    def test_inventory_matches_the_targets_own_view(self):
+        found = pythons()
+        if not found:
+            self.skipTest("no CPython 3.8-3.13 found")
+        for label, py in found:
+            with self.subTest(python=label):
+                self.check_python(label, py)
+
+    def test_text_tree_and_table(self):
+        label, py = pythons()[0]
+        t, truth = start(py)
+        try:
+            out = snapshot(t.pid, fmt="text")
+        finally:
+            t.kill()
+        self.assertIn("without stopping the process", out)
+        lines = out.splitlines()
+        # the table has one row per Task, the tree puts children under their awaiter
+        row = [l for l in lines if l.split()[2:3] == ["lock-waiter"]]
+        self.assertEqual(len(row), 1, out)
+        self.assertIn("lock", row[0].split())
+        tree = lines[lines.index(next(l for l in lines if l.startswith("Await tree"))):]
+        i = next(i for i, l in enumerate(tree) if l.startswith("gatherer "))
+        self.assertIn("(gather) gather-child-", tree[i + 1])
+        self.assertIn("(gather) gather-child-", tree[i + 2])
+
+    def test_many_tasks(self):
+        """500 more Tasks: all of them, quickly"""
+        label, py = pythons()[0]
+        t, truth = start(py, extra=500)
+        try:
+            t0 = time.monotonic()
+            rec = snapshot(t.pid)
+            wall = time.monotonic() - t0
+        finally:
+            t.kill()
+        want = sum(len(v) for v in truth["views"].values())
+        self.assertEqual(rec["count"], want)
+        self.assertEqual(rec["skipped"], 0)
+        self.assertEqual(len([x for x in rec["tasks"] if x["name"].startswith("extra-")]), 500)
+        self.assertLess(rec["read_ms"], 1000.0)
+        self.assertLess(wall, 10.0)
+
+    def test_not_asyncio(self):
+        label, py = pythons()[0]
+        t = Target([py, "-c", "import time; print('ready', flush=True); time.sleep(60)"])
+        try:
+            t.wait_ready()
+            r = run_loopwatch(["tasks", "--pid", str(t.pid)])
+        finally:
+            t.kill()
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("has not imported asyncio", r.stderr)
+
+    def test_usage(self):
+        r = run_loopwatch(["tasks"])
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("tasks needs --pid", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
