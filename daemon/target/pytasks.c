@@ -18,6 +18,7 @@
 #include "target/pytasks.h"
 #include "target/pycode.h"
 #include "base/lw_util.h"
+#include "base/u64map.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -330,6 +331,96 @@ int lw_pyobj__long(const struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t o
 	return 0;
 }
 
+/* ---- a page cache over the target's memory, for one snapshot ----
+ * A Task costs some 50 small reads (its fields, its coroutines and frames, their code objects);
+ * one system call each makes 10,000 Tasks take seconds. Tasks, coroutines and frames live close
+ * together in the heap: reading whole pages once turns those into a few page reads per Task,
+ * and gives one view of each page for the whole snapshot. A page that cannot be read whole
+ * (the end of a mapping) falls back to the exact read. */
+#define PC_PAGE 4096ull
+#define PC_SLOTS 32768u		/* at most 128 MiB of pages (never more than PC_MAX_PAGES) */
+#define PC_MAX_PAGES 16384u
+
+struct pcslot {
+	uint64_t page;		/* page address + 1 (0 = empty) */
+	uint8_t *data;		/* NULL: the page is not readable whole */
+};
+
+struct pagecache {
+	struct lw_reader *under;
+	struct pcslot *slots;
+	size_t npages;
+	uint64_t reads;
+};
+
+static void pc_clear(struct pagecache *pc)
+{
+	size_t i;
+
+	for (i = 0; i < PC_SLOTS; i++) {
+		free(pc->slots[i].data);
+		pc->slots[i].data = NULL;
+		pc->slots[i].page = 0;
+	}
+	pc->npages = 0;
+}
+
+static struct pcslot *pc_page(struct pagecache *pc, uint64_t page)
+{
+	uint64_t h = page / PC_PAGE;
+	size_t i, k;
+
+	h ^= h >> 17;
+	h *= 0x9e3779b97f4a7c15ull;
+	i = (size_t)(h >> 40) % PC_SLOTS;
+	for (k = 0; k < PC_SLOTS; k++, i = (i + 1) % PC_SLOTS) {
+		struct pcslot *sl = &pc->slots[i];
+
+		if (sl->page == page + 1)
+			return sl;
+		if (!sl->page) {
+			if (pc->npages >= PC_MAX_PAGES) {
+				pc_clear(pc);
+				return pc_page(pc, page);
+			}
+			sl->page = page + 1;
+			sl->data = malloc(PC_PAGE);
+			pc->reads++;
+			if (sl->data && pc->under->read(pc->under->ctx, page, sl->data, PC_PAGE)) {
+				free(sl->data);
+				sl->data = NULL;
+			}
+			pc->npages++;
+			return sl;
+		}
+	}
+	return NULL;
+}
+
+static int pc_read(void *ctx, uint64_t addr, void *buf, size_t len)
+{
+	struct pagecache *pc = ctx;
+	uint64_t a = addr;
+	size_t done = 0;
+
+	if (!addr || addr + len < addr)
+		return -EFAULT;
+	if (len > 4 * PC_PAGE)	/* big reads (set tables, dict entries) go straight */
+		return pc->under->read(pc->under->ctx, addr, buf, len);
+	while (done < len) {
+		uint64_t page = a & ~(PC_PAGE - 1), off = a - page;
+		size_t n = (size_t)(PC_PAGE - off) < len - done ? (size_t)(PC_PAGE - off) : len - done;
+		struct pcslot *sl = pc_page(pc, page);
+
+		if (!sl || !sl->data)
+			return pc->under->read(pc->under->ctx, addr, buf, len);
+		memcpy((uint8_t *)buf + done, sl->data + off, n);
+		done += n;
+		a += n;
+	}
+	return 0;
+}
+
 /* ---- the snapshot ---- */
 
 struct tname {
@@ -349,6 +440,8 @@ struct ctx {
 	uint64_t *current;	/* running Tasks */
 	size_t ncurrent;
 	uint64_t futs[MAX_CHILDREN];	/* scratch */
+	struct pagecache pcache;
+	struct lw_reader cached;
 };
 
 static const struct tname *type_of(struct ctx *c, uint64_t obj)
@@ -404,8 +497,7 @@ static int add_task(struct ctx *c, uint64_t addr, int eager)
 	struct lw_tasks *o = c->out;
 	size_t i;
 
-	if (lw_tasks__find(o, addr) >= 0)
-		return 0;
+	/* duplicates (a Task in both sets) are dropped once sorted */
 	if (o->n >= LW_TASKS_MAX)
 		return 1;
 	if (o->n == o->cap) {
@@ -426,28 +518,20 @@ static int add_task(struct ctx *c, uint64_t addr, int eager)
 
 long lw_tasks__find(const struct lw_tasks *t, uint64_t addr)
 {
-	size_t i;
+	size_t i, lo = 0, hi = t->n;
 
-	/* linear on purpose for small sets; the snapshot sorts by address for larger ones */
-	if (t->n > 64 && t->v) {
-		size_t lo = 0, hi = t->n;
-		int sorted = 1;
+	if (t->sorted) {
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
 
-		for (i = 1; i < t->n && sorted; i++)
-			sorted = t->v[i - 1].addr < t->v[i].addr;
-		if (sorted) {
-			while (lo < hi) {
-				size_t mid = (lo + hi) / 2;
-
-				if (t->v[mid].addr == addr)
-					return (long)mid;
-				if (t->v[mid].addr < addr)
-					lo = mid + 1;
-				else
-					hi = mid;
-			}
-			return -1;
+			if (t->v[mid].addr == addr)
+				return (long)mid;
+			if (t->v[mid].addr < addr)
+				lo = mid + 1;
+			else
+				hi = mid;
 		}
+		return -1;
 	}
 	for (i = 0; i < t->n; i++)
 		if (t->v[i].addr == addr)
@@ -549,14 +633,43 @@ static int gen_like(const char *n)
 	       strcmp(n, "async_generator") == 0;
 }
 
+/* One copy of each string for the whole snapshot (qualnames and file names repeat) */
+static const char *intern(struct lw_tasks *o, const char *str)
+{
+	uint64_t h = lw_hash_str(str);
+	int k;
+
+	if (!o->strings && lw_u64map__new(sizeof(char *), &o->strings))
+		return "";
+	for (k = 0; k < 16; k++, h++) {
+		int created = 0;
+		char **slot = lw_u64map__put(o->strings, h, &created);
+
+		if (!slot)
+			return "";
+		if (created) {
+			*slot = strdup(str);
+			return *slot ? *slot : "";
+		}
+		if (*slot && strcmp(*slot, str) == 0)
+			return *slot;
+	}
+	return "";
+}
+
+static void free_str(void *v)
+{
+	free(*(char **)v);
+}
+
 /* Follow the await chain from the Task's coroutine: frames outermost first into tk->frames,
  * reversed at the end; returns the future the innermost frame awaits (or 0) and its `self`. */
 static uint64_t read_chain(struct ctx *c, struct lw_task *tk, uint64_t coro, uint64_t *inner_self)
 {
 	const struct lw_pylayout *l = &c->pi->lay;
 	uint64_t obj = coro, fut = 0;
-	struct lw_task_frame tmp;
-	unsigned depth, i;
+	struct { char qualname[128]; char file[256]; int line; } fr[LW_TASK_MAX_FRAMES];
+	unsigned depth, i, n = 0;
 
 	*inner_self = 0;
 	for (depth = 0; obj && depth < MAX_CHAIN; depth++) {
@@ -597,10 +710,10 @@ static uint64_t read_chain(struct ctx *c, struct lw_task *tk, uint64_t coro, uin
 			instr = lasti;
 		}
 		pc = lw_pycache__get(c->pc, c->mem, code);
-		if (tk->nframes < LW_TASK_MAX_FRAMES) {
-			struct lw_task_frame *f = &tk->frames[tk->nframes++];
+		if (n < LW_TASK_MAX_FRAMES) {
+			typeof(&fr[0]) f = &fr[n++];
 
-			memset(f, 0, sizeof(*f));
+			f->qualname[0] = f->file[0] = 0;
 			f->line = -1;
 			if (pc) {
 				uint64_t q = 0;
@@ -620,10 +733,12 @@ static uint64_t read_chain(struct ctx *c, struct lw_task *tk, uint64_t coro, uin
 		obj = next;
 	}
 	/* innermost first */
-	for (i = 0; i < tk->nframes / 2; i++) {
-		tmp = tk->frames[i];
-		tk->frames[i] = tk->frames[tk->nframes - 1 - i];
-		tk->frames[tk->nframes - 1 - i] = tmp;
+	tk->frames = n ? calloc(n, sizeof(*tk->frames)) : NULL;
+	tk->nframes = tk->frames ? n : 0;
+	for (i = 0; i < tk->nframes; i++) {
+		tk->frames[i].qualname = intern(c->out, fr[n - 1 - i].qualname);
+		tk->frames[i].file = intern(c->out, fr[n - 1 - i].file);
+		tk->frames[i].line = fr[n - 1 - i].line;
 	}
 	return fut;
 }
@@ -789,6 +904,17 @@ static void gather_children(struct ctx *c, uint64_t gfut, uint64_t by, int depth
 	}
 }
 
+struct waiter_ix {
+	uint64_t waiter, task;
+};
+
+static int cmp_waiter(const void *a, const void *b)
+{
+	const struct waiter_ix *x = a, *y = b;
+
+	return x->waiter < y->waiter ? -1 : x->waiter > y->waiter;
+}
+
 static int cmp_addr(const void *a, const void *b)
 {
 	const struct lw_task *x = a, *y = b;
@@ -923,8 +1049,14 @@ const char *lw_task_state_name(int state)
 
 void lw_pytasks__free(struct lw_tasks *t)
 {
+	size_t i;
+
 	if (!t)
 		return;
+	for (i = 0; i < t->n; i++)
+		free(t->v[i].frames);
+	if (t->strings)
+		lw_u64map__free(t->strings, free_str);
 	free(t->v);
 	memset(t, 0, sizeof(*t));
 }
@@ -968,6 +1100,7 @@ int lw_pytasks__snapshot(const struct lw_pyinfo *pi, struct lw_reader *mem, stru
 {
 	struct ctx *c;
 	uint64_t md = 0, set = 0, cur = 0, current[64];
+	struct waiter_ix *waiters = NULL;
 	size_t i, j, k;
 	int r;
 
@@ -982,7 +1115,16 @@ int lw_pytasks__snapshot(const struct lw_pyinfo *pi, struct lw_reader *mem, stru
 		return -ENOMEM;
 	c->pi = pi;
 	c->t = tlay_for(pi->minor);
-	c->mem = mem;
+	c->pcache.under = mem;
+	c->pcache.slots = calloc(PC_SLOTS, sizeof(*c->pcache.slots));
+	if (!c->pcache.slots) {
+		free(c);
+		return -ENOMEM;
+	}
+	c->cached.read = pc_read;
+	c->cached.ctx = &c->pcache;
+	c->mem = &c->cached;
+	mem = &c->cached;
 	c->out = out;
 	c->current = current;
 	r = lw_pycache__new(&pi->lay, pi->minor, &c->pc);
@@ -1015,16 +1157,22 @@ int lw_pytasks__snapshot(const struct lw_pyinfo *pi, struct lw_reader *mem, stru
 	}
 	r = 0;
 	qsort(out->v, out->n, sizeof(out->v[0]), cmp_addr);
+	for (i = 0, j = 0; i < out->n; i++)
+		if (!j || out->v[j - 1].addr != out->v[i].addr)
+			out->v[j++] = out->v[i];
+	out->n = j;
+	out->sorted = 1;
 	/* read each Task; drop the done and the unreadable */
 	for (i = 0, j = 0; i < out->n; i++) {
 		struct lw_task *tk = &out->v[i];
 
-		if (read_task(c, tk)) {
-			out->skipped++;
-			continue;
-		}
-		if (tk->state == LW_TASK_DONE) {
-			out->done++;
+		if (read_task(c, tk) || tk->state == LW_TASK_DONE) {
+			if (tk->state == LW_TASK_DONE)
+				out->done++;
+			else
+				out->skipped++;
+			free(tk->frames);
+			tk->frames = NULL;
 			continue;
 		}
 		if (j != i)
@@ -1045,19 +1193,43 @@ int lw_pytasks__snapshot(const struct lw_pyinfo *pi, struct lw_reader *mem, stru
 		else if (strcmp(a->awaits_kind, "gather") == 0)
 			gather_children(c, a->waiter, a->addr, 0);
 	}
+	/* wait_for (3.8-3.11): the Task whose fut_waiter is the future the callback releases */
+	waiters = calloc(out->n ? out->n : 1, sizeof(*waiters));
+	if (!waiters) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < out->n; i++) {
+		waiters[i].waiter = out->v[i].waiter;
+		waiters[i].task = out->v[i].addr;
+	}
+	qsort(waiters, out->n, sizeof(*waiters), cmp_waiter);
 	for (i = 0; i < out->n; i++) {
 		struct lw_task *tk = &out->v[i];
 
 		for (k = 0; k < tk->ncb_parents; k++)
 			if (lw_tasks__find(out, tk->cb_parents[k]) >= 0)
 				add_awaiter(tk, tk->cb_parents[k], "taskgroup");
-		for (k = 0; k < tk->ncb_futs; k++)
-			for (j = 0; j < out->n; j++)
-				if (out->v[j].waiter == tk->cb_futs[k])
-					add_awaiter(tk, out->v[j].addr, "wait_for");
+		for (k = 0; k < tk->ncb_futs; k++) {
+			size_t lo = 0, hi = out->n;
+
+			while (lo < hi) {
+				size_t mid = lo + (hi - lo) / 2;
+
+				if (waiters[mid].waiter < tk->cb_futs[k])
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			for (; lo < out->n && waiters[lo].waiter == tk->cb_futs[k]; lo++)
+				add_awaiter(tk, waiters[lo].task, "wait_for");
+		}
 	}
+	free(waiters);
 out:
 	lw_pycache__free(c->pc);
+	pc_clear(&c->pcache);
+	free(c->pcache.slots);
 	free(c);
 	if (r)
 		lw_pytasks__free(out);

@@ -29,8 +29,8 @@ enum lw_task_state {
 };
 
 struct lw_task_frame {
-	char qualname[128];
-	char file[256];
+	const char *qualname;	/* never NULL; the strings belong to the lw_tasks */
+	const char *file;
 	int line;		/* -1 unknown */
 };
 
@@ -49,7 +49,7 @@ struct lw_task {
 	char coro[128];		/* the coroutine's qualname */
 	unsigned nframes;
 	int truncated;		/* deeper than LW_TASK_MAX_FRAMES */
-	struct lw_task_frame frames[LW_TASK_MAX_FRAMES];	/* innermost first */
+	struct lw_task_frame *frames;	/* nframes of them, innermost first */
 	/* what it waits on: fut_waiter, and what the innermost frame tells about it */
 	uint64_t waiter;	/* the Future/Task it waits on, 0 = none */
 	char awaits_kind[16];	/* task, gather, future, sleep, lock, event, queue, semaphore,
@@ -72,12 +72,14 @@ struct lw_task_loop {
 struct lw_tasks {
 	struct lw_task *v;
 	size_t n, cap;
+	int sorted;		/* v is sorted by addr (lw_tasks__find searches) */
 	struct lw_task_loop loops[16];
 	size_t nloops;
 	size_t skipped;		/* changed or unreadable during the read */
 	size_t done;		/* finished Tasks still in the set (not listed) */
 	size_t not_c_tasks;	/* pure-Python Tasks (not read) */
 	char source[96];	/* where they were found */
+	struct lw_u64map *strings;	/* frame qualnames and files, each kept once */
 };
 
 /*
