@@ -116,6 +116,32 @@ class Tasks(unittest.TestCase):
         self.assertLess(rec["read_ms"], 1000.0)
         self.assertLess(wall, 10.0)
 
+    def test_tasks_changing_during_the_read(self):
+        """A target that creates and finishes Tasks all the time: every snapshot is whole JSON,
+        names only Tasks that exist in it, and skipped (changed under the read) is counted"""
+        label, py = pythons()[0]
+        t, truth = start(py, extra="churn")
+        known = {v["name"] for vs in truth["views"].values() for v in vs}
+        ok = 0
+        try:
+            for _ in range(15):
+                r = run_loopwatch(["tasks", "--pid", str(t.pid), "--format", "json"])
+                if r.returncode == 1:
+                    self.assertIn("try again", r.stderr)
+                    continue
+                self.assertEqual(r.returncode, 0, r.stderr)
+                rec = json.loads(r.stdout)
+                for x in rec["tasks"]:
+                    self.assertTrue(x["name"] in known or x["name"].startswith("churn-"),
+                                    x["name"])
+                    self.assertIn(x["state"], ("pending", "running", "cancelling"))
+                self.assertGreaterEqual(rec["skipped"], 0)
+                ok += 1
+            self.assertIsNone(t.p.poll(), "the target died")
+        finally:
+            t.kill()
+        self.assertGreater(ok, 0)
+
     def test_not_asyncio(self):
         label, py = pythons()[0]
         t = Target([py, "-c", "import time; print('ready', flush=True); time.sleep(60)"])

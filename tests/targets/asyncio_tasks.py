@@ -6,13 +6,16 @@ each Task's name, coroutine, state, its await chain as the interpreter itself fo
 (cr_await / gi_yieldfrom, innermost first, with file:line) and get_stack() -- and the await edges
 it built, then 'ready', and holds still (its loops idle) until killed.
 
-argv[1] (optional): a number N of extra idle Tasks (a larger inventory)."""
+argv[1] (optional): a number N of extra idle Tasks (a larger inventory), or "churn": after the
+view, keep creating, gathering and finishing short-lived Tasks (a set that changes while it is
+read)."""
 import asyncio
 import json
 import sys
 import threading
 
-EXTRA = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+CHURN = len(sys.argv) > 1 and sys.argv[1] == "churn"
+EXTRA = int(sys.argv[1]) if len(sys.argv) > 1 and not CHURN else 0
 EDGES = []          # (child, parent, via): the await graph as built
 VIEWS = {}          # loop thread's native id -> [task views]
 never = None
@@ -172,7 +175,22 @@ async def main():
               flush=True)
         print("ready", flush=True)
     loop.call_later(0.2, dump)
+    if CHURN:
+        await asyncio.sleep(0.3)
+        n = 0
+        while True:
+            batch = [mk(churn_one(i % 7), name="churn-%d" % (n + i)) for i in range(50)]
+            n += 50
+            await asyncio.gather(*batch[:25])
+            await asyncio.sleep(0)
     await never.wait()
+
+
+async def churn_one(k):
+    for _ in range(k):
+        await asyncio.sleep(0)
+    if k % 3 == 0:
+        await asyncio.sleep(0.001 * k)
 
 
 asyncio.run(main())
