@@ -32,27 +32,7 @@
 #define MAX_CALLBACKS 64
 #define MAX_CHILDREN 4096
 
-struct tlay {
-	int minor;
-	unsigned interp_modules;	/* PyInterpreterState.modules / .imports.modules */
-	unsigned ht_cached_keys;	/* PyHeapTypeObject.ht_cached_keys */
-	unsigned fut_state;		/* int: 0 pending, 1 cancelled, 2 finished */
-	unsigned task_waiter;		/* task_fut_waiter; coro, name follow (pyoffsets) */
-	unsigned must_cancel;		/* int, or a bit field byte (must_cancel_bit) */
-	int must_cancel_bit;		/* -1: an int */
-	unsigned num_cancels;		/* task_num_cancels_requested, 0 = none (<= 3.10) */
-	/* coroutine -> frame */
-	unsigned gen_frame;		/* 3.8-3.10: gi_frame pointer; 3.11+: the frame inline */
-	int gen_frame_inline;
-	unsigned gen_frame_state;	/* 3.11+: int8 gi_frame_state */
-	int suspended_min, suspended_max;	/* frame states of a suspended generator */
-	/* the value stack of a suspended frame, for what it awaits (yield from) */
-	unsigned f_stacktop;		/* 3.8/3.9: PyObject **f_stacktop */
-	unsigned f_valuestack, f_stackdepth, f_state;	/* 3.10 */
-	unsigned if_stacktop;		/* 3.11+: int stacktop (in localsplus slots) */
-};
-
-static const struct tlay tlays[] = {
+static const struct lw_tasklayout tlays[] = {
 	{ .minor = 8, .interp_modules = 56, .ht_cached_keys = 872, .fut_state = 72,
 	  .task_waiter = 104, .must_cancel = 136, .must_cancel_bit = -1, .num_cancels = 0,
 	  .gen_frame = 16, .gen_frame_inline = 0, .f_stacktop = 72 },
@@ -77,7 +57,7 @@ static const struct tlay tlays[] = {
 	  .suspended_min = -2, .suspended_max = -1, .if_stacktop = 64 },
 };
 
-static const struct tlay *tlay_for(int minor)
+const struct lw_tasklayout *lw_tasklayout_for(int minor)
 {
 	size_t i;
 
@@ -248,7 +228,7 @@ int lw_pyobj__set_items(struct lw_reader *mem, uint64_t set, size_t max,
 int lw_pyobj__attr(const struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t obj,
 		   const char *name, uint64_t *value)
 {
-	const struct tlay *t = tlay_for(pi->minor);
+	const struct lw_tasklayout *t = lw_tasklayout_for(pi->minor);
 	uint64_t type = 0, flags = 0, dict = 0, values = 0, keys = 0;
 	int64_t dictoff = 0;
 	struct getkey g = { pi, mem, name, 0, 0 };
@@ -431,7 +411,7 @@ struct tname {
 
 struct ctx {
 	const struct lw_pyinfo *pi;
-	const struct tlay *t;
+	const struct lw_tasklayout *t;
 	struct lw_reader *mem;
 	struct lw_tasks *out;
 	struct lw_pycache *pc;
@@ -594,7 +574,7 @@ static int read_weakset(struct ctx *c, uint64_t ws)
 /* The value on top of a suspended frame's stack: what a `yield from`/`await` delegates to */
 static uint64_t frame_yf(struct ctx *c, uint64_t gen, uint64_t frame)
 {
-	const struct tlay *t = c->t;
+	const struct lw_tasklayout *t = c->t;
 	uint64_t yf = 0;
 
 	if (c->pi->minor <= 9) {
@@ -1105,7 +1085,7 @@ int lw_pytasks__snapshot(const struct lw_pyinfo *pi, struct lw_reader *mem, stru
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	if (!tlay_for(pi->minor)) {
+	if (!lw_tasklayout_for(pi->minor)) {
 		snprintf(err, errlen, "asyncio Task layouts are known for CPython 3.8-3.13, not %d.%d",
 			 pi->major, pi->minor);
 		return -ENOTSUP;
@@ -1114,7 +1094,7 @@ int lw_pytasks__snapshot(const struct lw_pyinfo *pi, struct lw_reader *mem, stru
 	if (!c)
 		return -ENOMEM;
 	c->pi = pi;
-	c->t = tlay_for(pi->minor);
+	c->t = lw_tasklayout_for(pi->minor);
 	c->pcache.under = mem;
 	c->pcache.slots = calloc(PC_SLOTS, sizeof(*c->pcache.slots));
 	if (!c->pcache.slots) {

@@ -21,6 +21,29 @@
 #define LW_TASK_MAX_AWAITERS 8
 #define LW_TASKS_MAX 200000
 
+/* Per-minor-version layout of what the Task reader needs beyond struct lw_pylayout */
+struct lw_tasklayout {
+	int minor;
+	unsigned interp_modules;	/* PyInterpreterState.modules / .imports.modules */
+	unsigned ht_cached_keys;	/* PyHeapTypeObject.ht_cached_keys */
+	unsigned fut_state;		/* int: 0 pending, 1 cancelled, 2 finished */
+	unsigned task_waiter;		/* task_fut_waiter; coro, name follow (pyoffsets) */
+	unsigned must_cancel;		/* int, or a bit field byte (must_cancel_bit) */
+	int must_cancel_bit;		/* -1: an int */
+	unsigned num_cancels;		/* task_num_cancels_requested, 0 = none (<= 3.10) */
+	/* coroutine -> frame */
+	unsigned gen_frame;		/* 3.8-3.10: gi_frame pointer; 3.11+: the frame inline */
+	int gen_frame_inline;
+	unsigned gen_frame_state;	/* 3.11+: int8 gi_frame_state */
+	int suspended_min, suspended_max;	/* frame states of a suspended generator */
+	/* the value stack of a suspended frame, for what it awaits (yield from) */
+	unsigned f_stacktop;		/* 3.8/3.9: PyObject **f_stacktop */
+	unsigned f_valuestack, f_stackdepth, f_state;	/* 3.10 */
+	unsigned if_stacktop;		/* 3.11+: int stacktop (in localsplus slots) */
+};
+
+const struct lw_tasklayout *lw_tasklayout_for(int minor);
+
 enum lw_task_state {
 	LW_TASK_PENDING,
 	LW_TASK_RUNNING,	/* the loop's current task (_current_tasks) */
