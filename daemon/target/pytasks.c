@@ -318,8 +318,8 @@ int lw_pyobj__long(const struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t o
  * and gives one view of each page for the whole snapshot. A page that cannot be read whole
  * (the end of a mapping) falls back to the exact read. */
 #define PC_PAGE 4096ull
-#define PC_SLOTS 32768u		/* at most 128 MiB of pages (never more than PC_MAX_PAGES) */
-#define PC_MAX_PAGES 16384u
+#define PC_MIN_SLOTS 256u
+#define PC_MAX_PAGES 16384u	/* at most 64 MiB of pages, then start again */
 
 struct pcslot {
 	uint64_t page;		/* page address + 1 (0 = empty) */
@@ -329,6 +329,7 @@ struct pcslot {
 struct pagecache {
 	struct lw_reader *under;
 	struct pcslot *slots;
+	size_t nslots;		/* a power of two, at least twice npages */
 	size_t npages;
 	uint64_t reads;
 };
@@ -337,32 +338,59 @@ static void pc_clear(struct pagecache *pc)
 {
 	size_t i;
 
-	for (i = 0; i < PC_SLOTS; i++) {
+	for (i = 0; i < pc->nslots; i++)
 		free(pc->slots[i].data);
-		pc->slots[i].data = NULL;
-		pc->slots[i].page = 0;
-	}
+	free(pc->slots);
+	pc->slots = NULL;
+	pc->nslots = 0;
 	pc->npages = 0;
+}
+
+static size_t pc_hash(uint64_t page, size_t nslots)
+{
+	uint64_t h = page / PC_PAGE;
+
+	h ^= h >> 17;
+	h *= 0x9e3779b97f4a7c15ull;
+	return (size_t)(h >> 32) & (nslots - 1);
+}
+
+static int pc_grow(struct pagecache *pc)
+{
+	size_t n = pc->nslots ? pc->nslots * 2 : PC_MIN_SLOTS, i;
+	struct pcslot *v = calloc(n, sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	for (i = 0; i < pc->nslots; i++) {
+		size_t k;
+
+		if (!pc->slots[i].page)
+			continue;
+		for (k = pc_hash(pc->slots[i].page - 1, n); v[k].page; k = (k + 1) & (n - 1))
+			;
+		v[k] = pc->slots[i];
+	}
+	free(pc->slots);
+	pc->slots = v;
+	pc->nslots = n;
+	return 0;
 }
 
 static struct pcslot *pc_page(struct pagecache *pc, uint64_t page)
 {
-	uint64_t h = page / PC_PAGE;
-	size_t i, k;
+	size_t i;
 
-	h ^= h >> 17;
-	h *= 0x9e3779b97f4a7c15ull;
-	i = (size_t)(h >> 40) % PC_SLOTS;
-	for (k = 0; k < PC_SLOTS; k++, i = (i + 1) % PC_SLOTS) {
+	if (pc->npages >= PC_MAX_PAGES)
+		pc_clear(pc);
+	if ((pc->npages + 1) * 2 > pc->nslots && pc_grow(pc))
+		return NULL;
+	for (i = pc_hash(page, pc->nslots);; i = (i + 1) & (pc->nslots - 1)) {
 		struct pcslot *sl = &pc->slots[i];
 
 		if (sl->page == page + 1)
 			return sl;
 		if (!sl->page) {
-			if (pc->npages >= PC_MAX_PAGES) {
-				pc_clear(pc);
-				return pc_page(pc, page);
-			}
 			sl->page = page + 1;
 			sl->data = malloc(PC_PAGE);
 			pc->reads++;
@@ -374,7 +402,6 @@ static struct pcslot *pc_page(struct pagecache *pc, uint64_t page)
 			return sl;
 		}
 	}
-	return NULL;
 }
 
 static int pc_read(void *ctx, uint64_t addr, void *buf, size_t len)
@@ -1096,11 +1123,6 @@ int lw_pytasks__snapshot(const struct lw_pyinfo *pi, struct lw_reader *mem, stru
 	c->pi = pi;
 	c->t = lw_tasklayout_for(pi->minor);
 	c->pcache.under = mem;
-	c->pcache.slots = calloc(PC_SLOTS, sizeof(*c->pcache.slots));
-	if (!c->pcache.slots) {
-		free(c);
-		return -ENOMEM;
-	}
 	c->cached.read = pc_read;
 	c->cached.ctx = &c->pcache;
 	c->mem = &c->cached;
@@ -1136,7 +1158,8 @@ int lw_pytasks__snapshot(const struct lw_pyinfo *pi, struct lw_reader *mem, stru
 		goto out;
 	}
 	r = 0;
-	qsort(out->v, out->n, sizeof(out->v[0]), cmp_addr);
+	if (out->n)
+		qsort(out->v, out->n, sizeof(out->v[0]), cmp_addr);
 	for (i = 0, j = 0; i < out->n; i++)
 		if (!j || out->v[j - 1].addr != out->v[i].addr)
 			out->v[j++] = out->v[i];
@@ -1183,7 +1206,8 @@ int lw_pytasks__snapshot(const struct lw_pyinfo *pi, struct lw_reader *mem, stru
 		waiters[i].waiter = out->v[i].waiter;
 		waiters[i].task = out->v[i].addr;
 	}
-	qsort(waiters, out->n, sizeof(*waiters), cmp_waiter);
+	if (out->n)
+		qsort(waiters, out->n, sizeof(*waiters), cmp_waiter);
 	for (i = 0; i < out->n; i++) {
 		struct lw_task *tk = &out->v[i];
 
@@ -1209,7 +1233,6 @@ int lw_pytasks__snapshot(const struct lw_pyinfo *pi, struct lw_reader *mem, stru
 out:
 	lw_pycache__free(c->pc);
 	pc_clear(&c->pcache);
-	free(c->pcache.slots);
 	free(c);
 	if (r)
 		lw_pytasks__free(out);
