@@ -182,7 +182,7 @@ static void print_text(const struct lw_pyinfo *pi, const struct lw_tasks *ts, do
 		       lw_task_state_name(t->state), t->awaits_kind[0] ? t->awaits_kind : "-",
 		       by[0] ? by : "-");
 	}
-	printf("\nAwait tree (a Task under the Tasks that await it; its stack innermost first):\n");
+	printf("\nAwait tree (a Task under the Tasks that await it, with the frame it waits in):\n");
 	for (i = 0; i < ts->n; i++) {
 		const struct lw_task *t = &ts->v[i];
 
