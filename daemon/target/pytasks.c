@@ -449,6 +449,8 @@ struct ctx {
 	uint64_t futs[MAX_CHILDREN];	/* scratch */
 	struct pagecache pcache;
 	struct lw_reader cached;
+	struct { pid_t tid; uint64_t pthread; } threads[64];
+	size_t nthreads;
 };
 
 static const struct tname *type_of(struct ctx *c, uint64_t obj)
@@ -948,6 +950,20 @@ static int on_thread(void *arg, pid_t tid, uint64_t tstate)
 	return 0;
 }
 
+static int on_any_thread(void *arg, pid_t tid, uint64_t tstate)
+{
+	struct ctx *c = arg;
+	uint64_t pt = 0;
+
+	if (c->nthreads < LW_ARRAY_SIZE(c->threads) &&
+	    lw_mem_read_u64(c->mem, tstate + c->pi->lay.ts_thread_id, &pt) == 0 && pt) {
+		c->threads[c->nthreads].tid = tid;
+		c->threads[c->nthreads].pthread = pt;
+		c->nthreads++;
+	}
+	return 0;
+}
+
 static void read_loop(struct ctx *c, struct lw_task *tk)
 {
 	struct lw_tasks *o = c->out;
@@ -980,6 +996,29 @@ static void read_loop(struct ctx *c, struct lw_task *tk)
 
 		lw_py__threads(c->pi, c->mem, on_thread, &th);
 		lp->tid = th.tid;
+	} else if ((c->nthreads = 0, lw_py__threads(c->pi, c->mem, on_any_thread, c)) > 0) {
+		/* uvloop keeps the thread id in a C field of its Loop: the one word of the object
+		 * (bounded by its basicsize) that equals a Python thread's pthread_t */
+		uint64_t type = 0, words[128];
+		int64_t bs = 0;
+		size_t w, k, n;
+		pid_t found = 0;
+		int hits = 0;
+
+		if (lw_mem_read_u64(c->mem, tk->loop + 8, &type) == 0 &&
+		    lw_mem_read(c->mem, type + 32, &bs, 8) == 0 && bs > 16) {
+			n = (size_t)bs / 8 < LW_ARRAY_SIZE(words) ? (size_t)bs / 8 : LW_ARRAY_SIZE(words);
+			if (lw_mem_read(c->mem, tk->loop, words, n * 8) == 0)
+				for (w = 2; w < n; w++)
+					for (k = 0; k < c->nthreads; k++)
+						if (words[w] && words[w] == c->threads[k].pthread &&
+						    found != c->threads[k].tid) {
+							found = c->threads[k].tid;
+							hits++;
+						}
+		}
+		if (hits == 1)
+			lp->tid = found;
 	}
 	tk->tid = lp->tid;
 }

@@ -4,10 +4,11 @@ with file:line, get_stack()) and the await edges it built (gather, a Task awaiti
 wait_for, TaskGroup), on Debian's stripped python3.11 and every pyenv 3.8-3.13 found."""
 import json
 import os
+import subprocess
 import time
 import unittest
 
-from lwtest import TARGETS, Target, python_minor, pythons, run_loopwatch
+from lwtest import DEBIAN_PYTHON, TARGETS, Target, pythons, run_loopwatch
 
 TARGET = os.path.join(TARGETS, "asyncio_tasks.py")
 
@@ -17,8 +18,8 @@ AWAITS = {"lock-waiter": "lock", "queue-getter": "queue", "sem-waiter": "semapho
           "thread-main": "task", "gather-child-1": "sleep", "tg-parent": "taskgroup"}
 
 
-def start(py, extra=0):
-    t = Target([py, TARGET] + ([str(extra)] if extra else []))
+def start(py, *args):
+    t = Target([py, TARGET] + [str(a) for a in args])
     t.wait_ready(30)
     truth = t.truth()[0]
     return t, truth
@@ -32,8 +33,8 @@ def snapshot(pid, fmt="json"):
 
 
 class Tasks(unittest.TestCase):
-    def check_python(self, label, py):
-        t, truth = start(py)
+    def check_python(self, label, py, *args):
+        t, truth = start(py, *args)
         try:
             rec = snapshot(t.pid)
         finally:
@@ -81,6 +82,12 @@ class Tasks(unittest.TestCase):
             with self.subTest(python=label):
                 self.check_python(label, py)
 
+    def test_uvloop(self):
+        r = subprocess.run([DEBIAN_PYTHON, "-c", "import uvloop"], capture_output=True)
+        if r.returncode != 0:
+            self.skipTest("python3-uvloop not installed")
+        self.check_python("debian-uvloop", DEBIAN_PYTHON, "uvloop")
+
     def test_text_tree_and_table(self):
         label, py = pythons()[0]
         t, truth = start(py)
@@ -102,7 +109,7 @@ class Tasks(unittest.TestCase):
     def test_many_tasks(self):
         """500 more Tasks: all of them, quickly"""
         label, py = pythons()[0]
-        t, truth = start(py, extra=500)
+        t, truth = start(py, 500)
         try:
             t0 = time.monotonic()
             rec = snapshot(t.pid)
@@ -120,7 +127,7 @@ class Tasks(unittest.TestCase):
         """A target that creates and finishes Tasks all the time: every snapshot is whole JSON,
         names only Tasks that exist in it, and skipped (changed under the read) is counted"""
         label, py = pythons()[0]
-        t, truth = start(py, extra="churn")
+        t, truth = start(py, "churn")
         known = {v["name"] for vs in truth["views"].values() for v in vs}
         ok = 0
         try:

@@ -8,14 +8,15 @@ it built, then 'ready', and holds still (its loops idle) until killed.
 
 argv[1] (optional): a number N of extra idle Tasks (a larger inventory), or "churn": after the
 view, keep creating, gathering and finishing short-lived Tasks (a set that changes while it is
-read)."""
+read); "uvloop": run both loops on uvloop."""
 import asyncio
 import json
 import sys
 import threading
 
-CHURN = len(sys.argv) > 1 and sys.argv[1] == "churn"
-EXTRA = int(sys.argv[1]) if len(sys.argv) > 1 and not CHURN else 0
+CHURN = "churn" in sys.argv[1:]
+UVLOOP = "uvloop" in sys.argv[1:]
+EXTRA = sum(int(a) for a in sys.argv[1:] if a.isdigit())
 EDGES = []          # (child, parent, via): the await graph as built
 VIEWS = {}          # loop thread's native id -> [task views]
 never = None
@@ -193,4 +194,7 @@ async def churn_one(k):
         await asyncio.sleep(0.001 * k)
 
 
+if UVLOOP:
+    import uvloop
+    uvloop.install()
 asyncio.run(main())
