@@ -60,6 +60,8 @@ static struct json_object *task_json(const struct lw_tasks *ts, const struct lw_
 	json_object_object_add(o, "stack", st);
 	if (t->truncated)
 		json_object_object_add(o, "stack_incomplete", json_object_new_string("truncated"));
+	if (t->deadlock)
+		json_object_object_add(o, "deadlock", json_object_new_boolean(1));
 	if (t->awaits_kind[0]) {
 		struct json_object *a = json_object_new_object();
 
@@ -97,6 +99,7 @@ static void print_json(const struct lw_pyinfo *pi, const struct lw_tasks *ts, do
 	json_object_object_add(r, "count", json_object_new_int64((int64_t)ts->n));
 	json_object_object_add(r, "skipped", json_object_new_int64((int64_t)ts->skipped));
 	json_object_object_add(r, "done", json_object_new_int64((int64_t)ts->done));
+	json_object_object_add(r, "deadlocked", json_object_new_int64((int64_t)ts->deadlocked));
 	if (ts->not_c_tasks)
 		json_object_object_add(r, "unsupported", json_object_new_int64((int64_t)ts->not_c_tasks));
 	loops = json_object_new_array();
@@ -160,7 +163,11 @@ static void print_text(const struct lw_pyinfo *pi, const struct lw_tasks *ts, do
 		printf("; %zu changed during the read and were skipped", ts->skipped);
 	if (ts->not_c_tasks)
 		printf("; %zu pure-Python Tasks not read", ts->not_c_tasks);
-	printf(")\n\n");
+	printf(")\n");
+	if (ts->deadlocked)
+		printf("DEADLOCK: %zu Tasks await each other in a cycle (see the await tree)\n",
+		       ts->deadlocked);
+	printf("\n");
 	printf("%-14s %-7s %-24s %-30s %-10s %-28s %s\n", "ID", "TID", "NAME", "COROUTINE", "STATE",
 	       "AWAITS", "AWAITED BY");
 	for (i = 0; i < ts->n; i++) {
@@ -189,6 +196,27 @@ static void print_text(const struct lw_pyinfo *pi, const struct lw_tasks *ts, do
 		if (t->nawaiters)
 			continue;
 		print_tree(ts, i, 0, NULL, path, 0);
+	}
+	/* Tasks on a cycle have awaiters but no root above them: print each cycle once */
+	for (i = 0; i < ts->n; i++) {
+		const struct lw_task *t = &ts->v[i];
+		size_t j;
+		int first = 1;
+
+		if (!t->deadlock)
+			continue;
+		for (j = 0; j < i; j++)
+			if (ts->v[j].deadlock)
+				first = 0;
+		if (first)
+			printf("DEADLOCK: Tasks that await each other:\n");
+		printf("%s %s [%s] awaited by", t->name, t->coro, lw_task_state_name(t->state));
+		for (j = 0; j < t->nawaiters; j++) {
+			long k = lw_tasks__find(ts, t->awaiters[j].task);
+
+			printf(" %s (%s)", k >= 0 ? ts->v[k].name : "?", t->awaiters[j].via);
+		}
+		printf("\n");
 	}
 	printf("\nStacks (innermost first):\n");
 	for (i = 0; i < ts->n; i++) {

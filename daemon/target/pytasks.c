@@ -913,6 +913,70 @@ static void gather_children(struct ctx *c, uint64_t gfut, uint64_t by, int depth
 	}
 }
 
+/* Tasks awaiting each other in a cycle (A awaits B awaits A): a deadlock, whatever the
+ * futures between them. Iterative DFS over the awaited-by edges (child -> its awaiters). */
+static int mark_cycles(struct lw_tasks *o)
+{
+	struct frame { size_t node; unsigned edge; } *stack;
+	uint8_t *color;		/* 0 new, 1 on the stack, 2 done */
+	size_t *onstack_pos, i, sp;
+
+	if (!o->n)
+		return 0;
+	stack = calloc(o->n, sizeof(*stack));
+	color = calloc(o->n, 1);
+	onstack_pos = calloc(o->n, sizeof(*onstack_pos));
+	if (!stack || !color || !onstack_pos) {
+		free(stack);
+		free(color);
+		free(onstack_pos);
+		return -ENOMEM;
+	}
+	for (i = 0; i < o->n; i++) {
+		if (color[i])
+			continue;
+		sp = 0;
+		stack[sp].node = i;
+		stack[sp].edge = 0;
+		color[i] = 1;
+		onstack_pos[i] = sp++;
+		while (sp) {
+			struct frame *f = &stack[sp - 1];
+			struct lw_task *t = &o->v[f->node];
+			long nx;
+
+			if (f->edge >= t->nawaiters) {
+				color[f->node] = 2;
+				sp--;
+				continue;
+			}
+			nx = lw_tasks__find(o, t->awaiters[f->edge++].task);
+			if (nx < 0 || color[nx] == 2)
+				continue;
+			if (color[nx] == 1) {
+				size_t k;
+
+				/* the cycle: from nx's place on the stack to the top */
+				for (k = onstack_pos[nx]; k < sp; k++)
+					if (!o->v[stack[k].node].deadlock) {
+						o->v[stack[k].node].deadlock = 1;
+						o->deadlocked++;
+					}
+				continue;
+			}
+			color[nx] = 1;
+			onstack_pos[nx] = sp;
+			stack[sp].node = (size_t)nx;
+			stack[sp].edge = 0;
+			sp++;
+		}
+	}
+	free(stack);
+	free(color);
+	free(onstack_pos);
+	return 0;
+}
+
 struct waiter_ix {
 	uint64_t waiter, task;
 };
@@ -1269,6 +1333,7 @@ int lw_pytasks__snapshot(const struct lw_pyinfo *pi, struct lw_reader *mem, stru
 		}
 	}
 	free(waiters);
+	r = mark_cycles(out);
 out:
 	lw_pycache__free(c->pc);
 	pc_clear(&c->pcache);

@@ -72,6 +72,7 @@ struct lw_task {
 	char coro[128];		/* the coroutine's qualname */
 	unsigned nframes;
 	int truncated;		/* deeper than LW_TASK_MAX_FRAMES */
+	int deadlock;		/* on a cycle of Tasks awaiting each other */
 	struct lw_task_frame *frames;	/* nframes of them, innermost first */
 	/* what it waits on: fut_waiter, and what the innermost frame tells about it */
 	uint64_t waiter;	/* the Future/Task it waits on, 0 = none */
@@ -99,6 +100,7 @@ struct lw_tasks {
 	struct lw_task_loop loops[16];
 	size_t nloops;
 	size_t skipped;		/* changed or unreadable during the read */
+	size_t deadlocked;	/* Tasks on await cycles */
 	size_t done;		/* finished Tasks still in the set (not listed) */
 	size_t not_c_tasks;	/* pure-Python Tasks (not read) */
 	char source[96];	/* where they were found */

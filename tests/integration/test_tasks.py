@@ -8,14 +8,15 @@ import subprocess
 import time
 import unittest
 
-from lwtest import DEBIAN_PYTHON, TARGETS, Target, pythons, run_loopwatch
+from lwtest import DEBIAN_PYTHON, TARGETS, Target, marks, pythons, run_loopwatch
 
 TARGET = os.path.join(TARGETS, "asyncio_tasks.py")
 
 # what the innermost frame of each Task waits in, by construction of the target
 AWAITS = {"lock-waiter": "lock", "queue-getter": "queue", "sem-waiter": "semaphore",
           "sleeper": "sleep", "lock-holder": "event", "gatherer": "gather", "awaiter": "task",
-          "thread-main": "task", "gather-child-1": "sleep", "tg-parent": "taskgroup"}
+          "thread-main": "task", "gather-child-1": "sleep", "tg-parent": "taskgroup",
+          "tg-child-2": "taskgroup", "nested-gather": "gather", "dl-a": "task"}
 
 
 def start(py, *args):
@@ -70,6 +71,10 @@ class Tasks(unittest.TestCase):
         self.assertEqual(edges, sorted(tuple(e) for e in truth["edges"]), label)
         # a Task awaited directly names it
         self.assertEqual(ids[got["awaiter"]["awaits"]["task"]], "awaited")
+        # the deadlock: exactly the two Tasks that await each other
+        self.assertEqual(sorted(x["name"] for x in rec["tasks"] if x.get("deadlock")),
+                         ["dl-a", "dl-b"])
+        self.assertEqual(rec["deadlocked"], 2)
         # both loops, each on its thread
         self.assertEqual(sorted(l["tid"] for l in rec["loops"]),
                          sorted(int(k) for k in truth["views"]))
@@ -81,6 +86,27 @@ class Tasks(unittest.TestCase):
         for label, py in found:
             with self.subTest(python=label):
                 self.check_python(label, py)
+
+    def test_running_task(self):
+        """The loop blocked inside a Task: that Task is running, at the line where it blocks"""
+        label, py = pythons()[0]
+        t, truth = start(py, "block")
+        try:
+            deadline = time.time() + 10
+            while "blocking" not in t.stdout() and time.time() < deadline:
+                time.sleep(0.02)
+            time.sleep(0.1)
+            rec = snapshot(t.pid)
+            out = snapshot(t.pid, fmt="text")
+        finally:
+            t.kill()
+        got = {x["name"]: x for x in rec["tasks"]}
+        b = got["blocker"]
+        self.assertEqual(b["state"], "running")
+        self.assertEqual([(f["qualname"], f["file"], f["line"]) for f in b["stack"]],
+                         [("blocker", TARGET, marks(TARGET)["block"])])
+        self.assertEqual([x["name"] for x in rec["tasks"] if x["state"] == "running"], ["blocker"])
+        self.assertIn("DEADLOCK: 2 Tasks await each other", out)
 
     def test_uvloop(self):
         r = subprocess.run([DEBIAN_PYTHON, "-c", "import uvloop"], capture_output=True)

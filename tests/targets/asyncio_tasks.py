@@ -8,13 +8,16 @@ it built, then 'ready', and holds still (its loops idle) until killed.
 
 argv[1] (optional): a number N of extra idle Tasks (a larger inventory), or "churn": after the
 view, keep creating, gathering and finishing short-lived Tasks (a set that changes while it is
-read); "uvloop": run both loops on uvloop."""
+read); "uvloop": run both loops on uvloop; "block": after 'ready', a Task named blocker blocks
+the loop in time.sleep() (it prints 'blocking' first)."""
 import asyncio
 import json
 import sys
 import threading
+import time
 
 CHURN = "churn" in sys.argv[1:]
+BLOCK = "block" in sys.argv[1:]
 UVLOOP = "uvloop" in sys.argv[1:]
 EXTRA = sum(int(a) for a in sys.argv[1:] if a.isdigit())
 EDGES = []          # (child, parent, via): the await graph as built
@@ -71,7 +74,29 @@ async def waiter_for(t):
 async def tg_parent():
     async with asyncio.TaskGroup() as tg:
         tg.create_task(leaf(), name="tg-child-1")
-        tg.create_task(leaf(), name="tg-child-2")
+        tg.create_task(nested_tg(), name="tg-child-2")
+
+
+async def nested_tg():
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(leaf(), name="tg-grandchild")
+
+
+async def nested_gather(a, b, c):
+    await asyncio.gather(a, asyncio.gather(b, c))
+
+
+TASKS = {}
+
+
+async def wait_other(name):
+    await asyncio.sleep(0.01)
+    await TASKS[name]
+
+
+async def blocker():
+    print("blocking", flush=True)
+    time.sleep(30)  # MARK:block
 
 
 async def stubborn(ev):
@@ -156,10 +181,18 @@ async def main():
     wi = mk(wait_never(never), name="waitfor-inner")
     mk(waiter_for(wi), name="waitfor")
     EDGES.append(("waitfor-inner", "waitfor", "wait_for" if sys.version_info < (3, 12) else "await"))
+    ng = [mk(leaf(), name="ng-%d" % i) for i in (1, 2, 3)]
+    mk(nested_gather(*ng), name="nested-gather")
+    EDGES.extend([("ng-%d" % i, "nested-gather", "gather") for i in (1, 2, 3)])
+    # two Tasks awaiting each other: a deadlock
+    TASKS["dl-a"] = mk(wait_other("dl-b"), name="dl-a")
+    TASKS["dl-b"] = mk(wait_other("dl-a"), name="dl-b")
+    EDGES.extend([("dl-a", "dl-b", "await"), ("dl-b", "dl-a", "await")])
     if sys.version_info >= (3, 11):
         mk(tg_parent(), name="tg-parent")
         EDGES.extend([("tg-child-1", "tg-parent", "taskgroup"),
-                      ("tg-child-2", "tg-parent", "taskgroup")])
+                      ("tg-child-2", "tg-parent", "taskgroup"),
+                      ("tg-grandchild", "tg-child-2", "taskgroup")])
         st = mk(stubborn(never), name="stubborn")
     for i in range(EXTRA):
         mk(sleeper(), name="extra-%d" % i)
@@ -175,6 +208,8 @@ async def main():
         print(json.dumps({"views": {str(k): v for k, v in VIEWS.items()}, "edges": EDGES}),
               flush=True)
         print("ready", flush=True)
+        if BLOCK:
+            mk(blocker(), name="blocker")
     loop.call_later(0.2, dump)
     if CHURN:
         await asyncio.sleep(0.3)
