@@ -123,8 +123,59 @@ static void print_json(const struct lw_pyinfo *pi, const struct lw_tasks *ts, do
 	json_object_put(r);
 }
 
-static void print_tree(const struct lw_tasks *ts, size_t i, int depth, const char *via,
-		       size_t *path, int npath)
+/* who each Task awaits: the awaited-by edges turned around, as index ranges (CSR) */
+struct kids {
+	size_t *start;		/* n + 1 */
+	size_t *idx;
+	const char **via;
+};
+
+static int kids_build(const struct lw_tasks *ts, struct kids *k)
+{
+	size_t i, e = 0, *fill;
+	unsigned a;
+
+	k->start = calloc(ts->n + 1, sizeof(*k->start));
+	fill = calloc(ts->n + 1, sizeof(*fill));
+	for (i = 0; k->start && fill && i < ts->n; i++)
+		for (a = 0; a < ts->v[i].nawaiters; a++) {
+			long p = lw_tasks__find(ts, ts->v[i].awaiters[a].task);
+
+			if (p >= 0)
+				k->start[p + 1]++;
+		}
+	for (i = 0; k->start && i < ts->n; i++)
+		k->start[i + 1] += k->start[i];
+	e = k->start ? k->start[ts->n] : 0;
+	k->idx = calloc(e + 1, sizeof(*k->idx));
+	k->via = calloc(e + 1, sizeof(*k->via));
+	if (!k->start || !fill || !k->idx || !k->via) {
+		free(fill);
+		return -ENOMEM;
+	}
+	for (i = 0; i < ts->n; i++)
+		for (a = 0; a < ts->v[i].nawaiters; a++) {
+			long p = lw_tasks__find(ts, ts->v[i].awaiters[a].task);
+
+			if (p < 0)
+				continue;
+			k->idx[k->start[p] + fill[p]] = i;
+			k->via[k->start[p] + fill[p]] = ts->v[i].awaiters[a].via;
+			fill[p]++;
+		}
+	free(fill);
+	return 0;
+}
+
+static void kids_free(struct kids *k)
+{
+	free(k->start);
+	free(k->idx);
+	free(k->via);
+}
+
+static void print_tree(const struct lw_tasks *ts, const struct kids *kd, size_t i, int depth,
+		       const char *via, size_t *path, int npath)
 {
 	const struct lw_task *t = &ts->v[i];
 	char fr[400] = "";
@@ -144,18 +195,14 @@ static void print_tree(const struct lw_tasks *ts, size_t i, int depth, const cha
 		return;
 	path[npath] = i;
 	/* children: the Tasks that this one awaits */
-	for (j = 0; j < ts->n; j++) {
-		unsigned a;
-
-		for (a = 0; a < ts->v[j].nawaiters; a++)
-			if (ts->v[j].awaiters[a].task == t->addr)
-				print_tree(ts, j, depth + 1, ts->v[j].awaiters[a].via, path, npath + 1);
-	}
+	for (j = kd->start[i]; j < kd->start[i + 1]; j++)
+		print_tree(ts, kd, kd->idx[j], depth + 1, kd->via[j], path, npath + 1);
 }
 
 static void print_text(const struct lw_pyinfo *pi, const struct lw_tasks *ts, double ms)
 {
 	size_t i, path[33];
+	struct kids kd = { 0 };
 
 	printf("pid %d, Python %s: %zu Tasks in %zu loops (read in %.1f ms without stopping the "
 	       "process", (int)pi->pid, pi->version, ts->n, ts->nloops, ms);
@@ -195,8 +242,13 @@ static void print_text(const struct lw_pyinfo *pi, const struct lw_tasks *ts, do
 
 		if (t->nawaiters)
 			continue;
-		print_tree(ts, i, 0, NULL, path, 0);
+		if (!kd.start && kids_build(ts, &kd)) {
+			printf("(out of memory for the tree)\n");
+			break;
+		}
+		print_tree(ts, &kd, i, 0, NULL, path, 0);
 	}
+	kids_free(&kd);
 	/* Tasks on a cycle have awaiters but no root above them: print each cycle once */
 	for (i = 0; i < ts->n; i++) {
 		const struct lw_task *t = &ts->v[i];
