@@ -446,7 +446,6 @@ struct ctx {
 	size_t ntypes;
 	uint64_t *current;	/* running Tasks */
 	size_t ncurrent;
-	uint64_t futs[MAX_CHILDREN];	/* scratch */
 	struct pagecache pcache;
 	struct lw_reader cached;
 	struct { pid_t tid; uint64_t pthread; } threads[64];
@@ -889,28 +888,27 @@ static void add_awaiter(struct lw_task *tk, uint64_t by, const char *via)
 /* gather(): the Tasks of a _GatheringFuture's _children (nested gathers followed) */
 static void gather_children(struct ctx *c, uint64_t gfut, uint64_t by, int depth)
 {
-	uint64_t lst = 0, items = 0;
+	uint64_t lst = 0, items = 0, *kids;
 	int64_t n = 0, i;
 
 	if (depth > 8 || lw_pyobj__attr(c->pi, c->mem, gfut, "_children", &lst) || !lst ||
 	    !is_type(c, lst, "list") || lw_mem_read(c->mem, lst + 16, &n, 8) || n <= 0 ||
 	    n > MAX_CHILDREN || lw_mem_read_u64(c->mem, lst + 24, &items) || !items)
 		return;
-	if (lw_mem_read(c->mem, items, c->futs, (size_t)n * 8))
+	kids = malloc((size_t)n * 8);
+	if (!kids || lw_mem_read(c->mem, items, kids, (size_t)n * 8)) {
+		free(kids);
 		return;
-	{
-		uint64_t kids[MAX_CHILDREN];
-
-		memcpy(kids, c->futs, (size_t)n * 8);
-		for (i = 0; i < n; i++) {
-			long k = lw_tasks__find(c->out, kids[i]);
-
-			if (k >= 0)
-				add_awaiter(&c->out->v[k], by, "gather");
-			else if (kids[i] && is_type(c, kids[i], "_GatheringFuture"))
-				gather_children(c, kids[i], by, depth + 1);
-		}
 	}
+	for (i = 0; i < n; i++) {
+		long k = lw_tasks__find(c->out, kids[i]);
+
+		if (k >= 0)
+			add_awaiter(&c->out->v[k], by, "gather");
+		else if (kids[i] && is_type(c, kids[i], "_GatheringFuture"))
+			gather_children(c, kids[i], by, depth + 1);
+	}
+	free(kids);
 }
 
 /* Tasks awaiting each other in a cycle (A awaits B awaits A): a deadlock, whatever the
