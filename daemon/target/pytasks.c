@@ -34,24 +34,30 @@
 
 static const struct lw_tasklayout tlays[] = {
 	{ .minor = 8, .interp_modules = 56, .ht_cached_keys = 872, .fut_state = 72,
+	  .func_closure_rel = 32,
 	  .task_waiter = 104, .must_cancel = 136, .must_cancel_bit = -1, .num_cancels = 0,
 	  .gen_frame = 16, .gen_frame_inline = 0, .f_stacktop = 72 },
 	{ .minor = 9, .interp_modules = 856, .ht_cached_keys = 864, .fut_state = 80,
+	  .func_closure_rel = 32,
 	  .task_waiter = 144, .must_cancel = 176, .must_cancel_bit = -1, .num_cancels = 0,
 	  .gen_frame = 16, .gen_frame_inline = 0, .f_stacktop = 72 },
 	{ .minor = 10, .interp_modules = 856, .ht_cached_keys = 872, .fut_state = 88,
+	  .func_closure_rel = 24,
 	  .task_waiter = 152, .must_cancel = 184, .must_cancel_bit = -1, .num_cancels = 0,
 	  .gen_frame = 16, .gen_frame_inline = 0,
 	  .f_valuestack = 64, .f_stackdepth = 80, .f_state = 108 },
 	{ .minor = 11, .interp_modules = 888, .ht_cached_keys = 872, .fut_state = 88,
+	  .func_closure_rel = 24,
 	  .task_waiter = 128, .must_cancel = 160, .must_cancel_bit = -1, .num_cancels = 168,
 	  .gen_frame = 80, .gen_frame_inline = 1, .gen_frame_state = 75,
 	  .suspended_min = -1, .suspended_max = -1, .if_stacktop = 64 },
 	{ .minor = 12, .interp_modules = 944, .ht_cached_keys = 880, .fut_state = 88,
+	  .func_closure_rel = 24,
 	  .task_waiter = 128, .must_cancel = 160, .must_cancel_bit = -1, .num_cancels = 168,
 	  .gen_frame = 72, .gen_frame_inline = 1, .gen_frame_state = 67,
 	  .suspended_min = -1, .suspended_max = -1, .if_stacktop = 64 },
 	{ .minor = 13, .interp_modules = 7656, .ht_cached_keys = 880, .fut_state = 96,
+	  .func_closure_rel = 24,
 	  .task_waiter = 112, .must_cancel = 100, .must_cancel_bit = 2, .num_cancels = 104,
 	  .gen_frame = 72, .gen_frame_inline = 1, .gen_frame_state = 67,
 	  .suspended_min = -2, .suspended_max = -1, .if_stacktop = 64 },
@@ -821,6 +827,23 @@ static void describe_wait(struct ctx *c, struct lw_task *tk, uint64_t self)
 
 /* The Task's done callbacks: wait_for's partial(_release_waiter, waiter) (3.8-3.11) and a
  * TaskGroup's bound _on_task_done (its _parent_task awaits the group's Tasks) */
+static void func_qualname(struct ctx *c, uint64_t fn, char *buf, size_t size)
+{
+	uint64_t q = 0;
+
+	buf[0] = 0;
+	if (lw_mem_read_u64(c->mem, fn + c->pi->lay.func_qualname, &q) == 0 && q)
+		lw_py__read_str(&c->pi->lay, c->mem, q, buf, size);
+}
+
+static void add_cb_fut(struct lw_task *tk, uint64_t fut, const char *via)
+{
+	if (tk->ncb_futs < LW_ARRAY_SIZE(tk->cb_futs)) {
+		tk->cb_via[tk->ncb_futs] = via;
+		tk->cb_futs[tk->ncb_futs++] = fut;
+	}
+}
+
 static void read_callbacks(struct ctx *c, struct lw_task *tk)
 {
 	uint64_t cbs[MAX_CALLBACKS], lst = 0, items = 0, cb0 = 0;
@@ -848,15 +871,40 @@ static void read_callbacks(struct ctx *c, struct lw_task *tk)
 		if (!tn)
 			continue;
 		if (strcmp(tn->name, "functools.partial") == 0) {
-			uint64_t args = 0, w = 0;
+			/* wait_for (3.8-3.11): partial(_release_waiter, waiter) */
+			uint64_t args = 0, w = 0, fn = 0;
 			int64_t na = 0;
+			char q[64] = "";
 
 			if (lw_mem_read_u64(c->mem, cbs[i] + 24, &args) || !args ||
 			    lw_mem_read(c->mem, args + 16, &na, 8) || na < 1 || na > 8 ||
 			    lw_mem_read_u64(c->mem, args + 24, &w) || !w)
 				continue;
-			if (tk->ncb_futs < LW_ARRAY_SIZE(tk->cb_futs))
-				tk->cb_futs[tk->ncb_futs++] = w;
+			if (lw_mem_read_u64(c->mem, cbs[i] + 16, &fn) == 0 && fn)
+				func_qualname(c, fn, q, sizeof(q));
+			add_cb_fut(tk, w, strcmp(q, "_release_waiter") == 0 ? "wait_for" : "callback");
+		} else if (strcmp(tn->name, "function") == 0) {
+			/* a closure over the future its caller awaits: asyncio.wait()'s _on_completion;
+			 * gather's _done_callback is read from the gather side (_children) */
+			uint64_t clo = 0, items2[8];
+			int64_t nc = 0, k;
+			char q[96] = "";
+
+			func_qualname(c, cbs[i], q, sizeof(q));
+			if (strstr(q, "gather.<locals>") ||
+			    lw_mem_read_u64(c->mem, cbs[i] + c->pi->lay.func_code + c->t->func_closure_rel,
+					    &clo) || !clo || clo == c->pi->cfg.none_obj ||
+			    !is_type(c, clo, "tuple") || lw_mem_read(c->mem, clo + 16, &nc, 8) ||
+			    nc <= 0 || nc > 8 || lw_mem_read(c->mem, clo + 24, items2, (size_t)nc * 8))
+				continue;
+			for (k = 0; k < nc; k++) {
+				uint64_t v = 0;
+
+				/* cells: ob_ref at +16 */
+				if (items2[k] && lw_mem_read_u64(c->mem, items2[k] + 16, &v) == 0 && v &&
+				    v != c->pi->cfg.none_obj)
+					add_cb_fut(tk, v, strstr(q, "_wait.<locals>") ? "wait" : "callback");
+			}
 		} else if (strcmp(tn->name, "method") == 0) {
 			uint64_t self = 0, parent = 0;
 
@@ -1327,7 +1375,7 @@ int lw_pytasks__snapshot(const struct lw_pyinfo *pi, struct lw_reader *mem, stru
 					hi = mid;
 			}
 			for (; lo < out->n && waiters[lo].waiter == tk->cb_futs[k]; lo++)
-				add_awaiter(tk, waiters[lo].task, "wait_for");
+				add_awaiter(tk, waiters[lo].task, tk->cb_via[k]);
 		}
 	}
 	free(waiters);

@@ -26,6 +26,7 @@ struct lw_tasklayout {
 	int minor;
 	unsigned interp_modules;	/* PyInterpreterState.modules / .imports.modules */
 	unsigned ht_cached_keys;	/* PyHeapTypeObject.ht_cached_keys */
+	unsigned func_closure_rel;	/* PyFunctionObject.func_closure - func_code */
 	unsigned fut_state;		/* int: 0 pending, 1 cancelled, 2 finished */
 	unsigned task_waiter;		/* task_fut_waiter; coro, name follow (pyoffsets) */
 	unsigned must_cancel;		/* int, or a bit field byte (must_cancel_bit) */
@@ -59,7 +60,7 @@ struct lw_task_frame {
 
 struct lw_task_awaiter {
 	uint64_t task;		/* the awaiting Task */
-	char via[16];		/* "await", "gather", "taskgroup", "wait_for" */
+	char via[16];		/* "await", "gather", "taskgroup", "wait_for", "wait", "callback" */
 };
 
 struct lw_task {
@@ -82,7 +83,8 @@ struct lw_task {
 	unsigned nawaiters;
 	struct lw_task_awaiter awaiters[LW_TASK_MAX_AWAITERS];
 	/* internal: raw links for the graph */
-	uint64_t cb_futs[8];	/* futures whose waiters await this task (wait_for) */
+	uint64_t cb_futs[8];	/* futures whose waiters await this task (wait_for, wait) */
+	const char *cb_via[8];	/* how: "wait_for", "wait", "callback" */
 	uint64_t cb_parents[4];	/* TaskGroup parent tasks */
 	unsigned ncb_futs, ncb_parents;
 };

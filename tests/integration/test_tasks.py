@@ -1,7 +1,7 @@
 """`loopwatch tasks --pid`: the asyncio Task inventory, read from outside, against what the target
 says of itself (asyncio.all_tasks(), names, coroutines, the await chain the interpreter follows
 with file:line, get_stack()) and the await edges it built (gather, a Task awaiting a Task,
-wait_for, TaskGroup), on Debian's stripped python3.11 and every pyenv 3.8-3.13 found."""
+wait_for, asyncio.wait, TaskGroup), on Debian's stripped python3.11 and every pyenv 3.8-3.13 found."""
 import json
 import os
 import subprocess
@@ -16,7 +16,8 @@ TARGET = os.path.join(TARGETS, "asyncio_tasks.py")
 AWAITS = {"lock-waiter": "lock", "queue-getter": "queue", "sem-waiter": "semaphore",
           "sleeper": "sleep", "lock-holder": "event", "gatherer": "gather", "awaiter": "task",
           "thread-main": "task", "gather-child-1": "sleep", "tg-parent": "taskgroup",
-          "tg-child-2": "taskgroup", "nested-gather": "gather", "dl-a": "task"}
+          "tg-child-2": "taskgroup", "nested-gather": "gather", "dl-a": "task",
+          "wait-any": "wait"}
 
 
 def start(py, *args):

@@ -1,5 +1,5 @@
 """A known tree of asyncio Tasks for `loopwatch tasks`: gather, a Task awaiting another Task,
-wait_for, a TaskGroup (3.11+), Tasks waiting on a Lock held by another Task, an Event, a Queue, a
+wait_for, asyncio.wait, a TaskGroup (3.11+), Tasks waiting on a Lock held by another Task, an Event, a Queue, a
 Semaphore, sleep, a Task being cancelled (3.11+), and a second loop in another thread. Once every
 Task waits, the target prints its own view as one JSON line -- asyncio.all_tasks() of each loop,
 each Task's name, coroutine, state, its await chain as the interpreter itself follows it
@@ -65,6 +65,10 @@ async def gatherer(a, b):
 
 async def awaiter(t):
     await t
+
+
+async def wait_any(ts):
+    await asyncio.wait(ts)
 
 
 async def waiter_for(t):
@@ -181,6 +185,9 @@ async def main():
     wi = mk(wait_never(never), name="waitfor-inner")
     mk(waiter_for(wi), name="waitfor")
     EDGES.append(("waitfor-inner", "waitfor", "wait_for" if sys.version_info < (3, 12) else "await"))
+    wa = [mk(leaf(), name="wait-child-%d" % i) for i in (1, 2)]
+    mk(wait_any(wa), name="wait-any")
+    EDGES.extend([("wait-child-%d" % i, "wait-any", "wait") for i in (1, 2)])
     ng = [mk(leaf(), name="ng-%d" % i) for i in (1, 2, 3)]
     mk(nested_gather(*ng), name="nested-gather")
     EDGES.extend([("ng-%d" % i, "nested-gather", "gather") for i in (1, 2, 3)])
