@@ -9,6 +9,9 @@
  *   child   awaits a Future inside Event.wait             (chain: Event.wait, child)
  *   gatherer awaits a _GatheringFuture whose _children = [leaf]
  *   leaf    the loop's current Task (running)
+ *   w-inner awaited by w-outer through wait_for's partial(_release_waiter, waiter) callback
+ *   tg-kid  awaited by parent through a TaskGroup's bound _on_task_done callback
+ *   wait-kid awaited by wait-outer through asyncio.wait's _on_completion closure
  *
  * Objects are laid out with the layout tables the reader uses (lw_pylayout_for,
  * lw_tasklayout_for): this checks the reading logic, not the offsets (the integration test
@@ -36,9 +39,11 @@ struct fake_asyncio {
 	struct lw_pyinfo pi;
 	/* types */
 	uint64_t t_str, t_dict, t_set, t_list, t_tuple, t_task, t_coro, t_iter, t_fut, t_gfut,
-		 t_wref, t_wset, t_mod, t_none, t_loop, t_long;
+		 t_wref, t_wset, t_mod, t_none, t_loop, t_long, t_func, t_method, t_partial, t_cell,
+		 t_tg;
 	uint64_t none, loop;
-	uint64_t tasks[5];	/* parent, child, gatherer, leaf, finished */
+	uint64_t tasks[10];	/* parent, child, gatherer, leaf, finished, w-inner, w-outer,
+				 * tg-kid, wait-kid, wait-outer */
 	int lines[2];		/* the line every frame shows: child's, Event.wait's */
 };
 
@@ -182,6 +187,32 @@ static uint64_t fa_list(struct fake_asyncio *f, int n, const uint64_t *items)
 	return o;
 }
 
+static uint64_t fa_tuple(struct fake_asyncio *f, int n, const uint64_t *items)
+{
+	uint64_t o = fa_obj(f, f->t_tuple, 24 + 8 * (size_t)n);
+	int i;
+
+	fa_put64(f, o + 16, (uint64_t)n);
+	for (i = 0; i < n; i++)
+		fa_put64(f, o + 24 + 8 * (uint64_t)i, items[i]);
+	return o;
+}
+
+/* a function with a qualname and, when cell_ref, a closure of one cell holding it */
+static uint64_t fa_func(struct fake_asyncio *f, const char *qualname, uint64_t cell_ref)
+{
+	uint64_t o = fa_obj(f, f->t_func, 160);
+
+	fa_put64(f, o + f->l->func_qualname, fa_str(f, qualname));
+	if (cell_ref) {
+		uint64_t cell = fa_obj(f, f->t_cell, 24);
+
+		fa_put64(f, cell + 16, cell_ref);
+		fa_put64(f, o + f->l->func_code + f->t->func_closure_rel, fa_tuple(f, 1, &cell));
+	}
+	return o;
+}
+
 static uint64_t fa_code(struct fake_asyncio *f, const char *name, int first)
 {
 	static const uint8_t loc311[] = { 0xef, 0x04 };		/* 8 units: line +2 */
@@ -266,7 +297,7 @@ static uint64_t fa_task(struct fake_asyncio *f, const char *name, uint64_t coro,
 /* Builds the image for minor (8..13); 0 or -1 */
 static int fake_asyncio_build(struct fake_asyncio *f, int minor)
 {
-	uint64_t fut, gfut, child, parent, gath, leaf, done, refs[6], set, tab, wset, md, mod, mods,
+	uint64_t fut, gfut, child, parent, gath, leaf, done, refs[11], set, tab, wset, md, mod, mods,
 		 cur, interp, k;
 	int i;
 
@@ -293,6 +324,12 @@ static int fake_asyncio_build(struct fake_asyncio *f, int minor)
 			    minor >= 11 ? 0 : 200);
 	f->t_wset = fa_type(f, "WeakSet", minor >= 11 ? 1u << 4 : 0, 0, minor >= 11 ? 0 : 16);
 	f->t_loop = fa_type(f, "_UnixSelectorEventLoop", 0, 0, 0);
+	f->t_tuple = fa_type(f, "tuple", 0, 0, 0);
+	f->t_func = fa_type(f, "function", 0, 0, 0);
+	f->t_method = fa_type(f, "method", 0, 0, 0);
+	f->t_partial = fa_type(f, "functools.partial", 0, 0, 0);
+	f->t_cell = fa_type(f, "cell", 0, 0, 0);
+	f->t_tg = fa_type(f, "TaskGroup", minor >= 11 ? 1u << 4 : 0, 0, minor >= 11 ? 0 : 16);
 	f->none = fa_obj(f, f->t_none, 16);
 	f->loop = fa_obj(f, f->t_loop, 64);
 
@@ -313,24 +350,53 @@ static int fake_asyncio_build(struct fake_asyncio *f, int minor)
 	f->tasks[4] = done;
 	f->lines[0] = 12;
 	f->lines[1] = 22;
+	{
+		uint64_t w1 = fa_future(f, f->t_fut), w2 = fa_future(f, f->t_fut), p, a, m, tg,
+			 lst, tup[2];
+
+		/* wait_for: partial(_release_waiter, w1) on w-inner; w-outer waits on w1 */
+		f->tasks[5] = fa_task(f, "w-inner", fa_coro(f, "inner", 70, 0), 0, 0);
+		f->tasks[6] = fa_task(f, "w-outer", fa_coro(f, "outer", 80, fa_iter(f, w1)), w1, 0);
+		p = fa_obj(f, f->t_partial, 64);
+		a = fa_tuple(f, 1, &w1);
+		fa_put64(f, p + 16, fa_func(f, "_release_waiter", 0));
+		fa_put64(f, p + 24, a);
+		fa_put64(f, f->tasks[5] + 24, p);
+		/* TaskGroup: [(bound _on_task_done of a group whose _parent_task is parent, ctx)] */
+		f->tasks[7] = fa_task(f, "tg-kid", fa_coro(f, "kid", 90, 0), 0, 0);
+		tg = fa_instance(f, f->t_tg, 64, fa_dict1(f, "_parent_task", parent));
+		m = fa_obj(f, f->t_method, 48);
+		fa_put64(f, m + 16, fa_func(f, "TaskGroup._on_task_done", 0));
+		fa_put64(f, m + 24, tg);
+		tup[0] = m;
+		tup[1] = f->none;
+		tup[0] = fa_tuple(f, 2, tup);
+		lst = fa_list(f, 1, tup);
+		fa_put64(f, f->tasks[7] + 40, lst);
+		/* asyncio.wait: a closure over w2 on wait-kid; wait-outer waits on w2 */
+		f->tasks[8] = fa_task(f, "wait-kid", fa_coro(f, "kid2", 100, 0), 0, 0);
+		f->tasks[9] = fa_task(f, "wait-outer", fa_coro(f, "outer2", 110, fa_iter(f, w2)), w2,
+				      0);
+		fa_put64(f, f->tasks[8] + 24, fa_func(f, "_wait.<locals>._on_completion", w2));
+	}
 
 	/* the WeakSet: its data set holds weak references (one dead) and a dummy slot */
-	for (i = 0; i < 5; i++) {
+	for (i = 0; i < 10; i++) {
 		refs[i] = fa_obj(f, f->t_wref, 48);
 		fa_put64(f, refs[i] + 16, f->tasks[i]);
 	}
-	refs[5] = fa_obj(f, f->t_wref, 48);
-	fa_put64(f, refs[5] + 16, f->none);
+	refs[10] = fa_obj(f, f->t_wref, 48);
+	fa_put64(f, refs[10] + 16, f->none);
 	set = fa_obj(f, f->t_set, 200);
-	tab = fa_alloc(f, 16 * 16);
-	for (i = 0; i < 6; i++) {
+	tab = fa_alloc(f, 32 * 16);
+	for (i = 0; i < 11; i++) {
 		fa_put64(f, tab + 16 * (uint64_t)(i * 2), refs[i]);
 		fa_put64(f, tab + 16 * (uint64_t)(i * 2) + 8, 1000 + (uint64_t)i);
 	}
-	fa_put64(f, tab + 16 * 13, f->none);	/* the dummy: hash -1 */
-	fa_put64(f, tab + 16 * 13 + 8, UINT64_MAX);
-	fa_put64(f, set + 24, 7);
-	fa_put64(f, set + 32, 15);
+	fa_put64(f, tab + 16 * 25, f->none);	/* the dummy: hash -1 */
+	fa_put64(f, tab + 16 * 25 + 8, UINT64_MAX);
+	fa_put64(f, set + 24, 12);
+	fa_put64(f, set + 32, 31);
 	fa_put64(f, set + 40, tab);
 	wset = fa_instance(f, f->t_wset, 64, fa_dict1(f, "data", set));
 
