@@ -310,7 +310,13 @@ int lw_cli_tasks(const struct lw_cli_opts *o)
 	rd = lw_memread__reader(m);
 	r = lw_py__probe("/proc", o->pid, &rd, pi, err, sizeof(err));
 	if (r) {
-		fprintf(stderr, "loopwatch: %s\n", err[0] ? err : strerror(-r));
+		char *tail = strstr(err, "; use --runtime");
+
+		/* the tracer's hint about other runtimes does not apply to Tasks */
+		if (tail)
+			*tail = 0;
+		fprintf(stderr, "loopwatch: %s%s\n", err[0] ? err : strerror(-r),
+			r == -ENOEXEC ? " (loopwatch tasks reads CPython's asyncio Tasks)" : "");
 		goto out;
 	}
 	t0 = lw_now_mono();

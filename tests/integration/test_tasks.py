@@ -187,6 +187,17 @@ class Tasks(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("has not imported asyncio", r.stderr)
 
+    def test_not_python(self):
+        t = Target(["sh", "-c", "echo ready; exec sleep 60"])
+        try:
+            t.wait_ready()
+            r = run_loopwatch(["tasks", "--pid", str(t.pid)])
+        finally:
+            t.kill()
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("is not a CPython process", r.stderr)
+        self.assertNotIn("--runtime", r.stderr)
+
     def test_usage(self):
         r = run_loopwatch(["tasks"])
         self.assertEqual(r.returncode, 2)
