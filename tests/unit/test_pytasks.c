@@ -143,6 +143,16 @@ static void test_cancelling(void **state)
 	assert_int_equal(by_name(&t, "child")->state, LW_TASK_CANCELLING);
 	assert_int_equal(by_name(&t, "parent")->state, LW_TASK_PENDING);
 	lw_pytasks__free(&t);
+	/* 3.13: task_must_cancel is bit 2 of the byte after fut_state (bits 0-1 are the future's) */
+	assert_int_equal(fake_asyncio_build(&fa, 13), 0);
+	fa_put8(&fa, fa.tasks[2] + fa.t->must_cancel, 1u << 3 | 1u << 0);
+	assert_int_equal(lw_pytasks__snapshot(&fa.pi, &rd, &t, err, sizeof(err)), 0);
+	assert_int_equal(by_name(&t, "gatherer")->state, LW_TASK_PENDING);
+	lw_pytasks__free(&t);
+	fa_put8(&fa, fa.tasks[2] + fa.t->must_cancel, 1u << 2);
+	assert_int_equal(lw_pytasks__snapshot(&fa.pi, &rd, &t, err, sizeof(err)), 0);
+	assert_int_equal(by_name(&t, "gatherer")->state, LW_TASK_CANCELLING);
+	lw_pytasks__free(&t);
 }
 
 static void test_not_imported_and_garbage(void **state)
