@@ -27,7 +27,7 @@
 
 #define NONE 0
 #define MAX_CHAIN 64		/* coroutine await chain */
-#define MAX_SET_SLOTS (1u << 22)
+#define MAX_SET_SLOTS (1u << 20)	/* LW_TASKS_MAX Tasks fit in 2^19 slots */
 #define MAX_DICT_ENTRIES 200000
 #define MAX_CALLBACKS 64
 #define MAX_CHILDREN 4096
@@ -455,6 +455,7 @@ struct ctx {
 	struct pagecache pcache;
 	struct lw_reader cached;
 	struct { pid_t tid; uint64_t pthread; } threads[64];
+	int64_t gather_budget;	/* gather children still to look at */
 	size_t nthreads;
 };
 
@@ -855,7 +856,8 @@ static void read_callbacks(struct ctx *c, struct lw_task *tk)
 	if (lw_mem_read_u64(c->mem, tk->addr + 40, &lst) == 0 && lst &&
 	    is_type(c, lst, "list") && lw_mem_read(c->mem, lst + 16, &n, 8) == 0 && n > 0 &&
 	    lw_mem_read_u64(c->mem, lst + 24, &items) == 0 && items) {
-		for (i = 0; i < (size_t)n && ncb < MAX_CALLBACKS; i++) {
+		/* the first MAX_CALLBACKS entries only, readable or not: n comes from the target */
+		for (i = 0; i < (size_t)n && i < MAX_CALLBACKS && ncb < MAX_CALLBACKS; i++) {
 			uint64_t tup = 0, cb = 0;
 
 			/* (callback, context) tuples: items at +24 */
@@ -939,10 +941,12 @@ static void gather_children(struct ctx *c, uint64_t gfut, uint64_t by, int depth
 	uint64_t lst = 0, items = 0, *kids;
 	int64_t n = 0, i;
 
-	if (depth > 8 || lw_pyobj__attr(c->pi, c->mem, gfut, "_children", &lst) || !lst ||
+	if (depth > 8 || c->gather_budget <= 0 ||
+	    lw_pyobj__attr(c->pi, c->mem, gfut, "_children", &lst) || !lst ||
 	    !is_type(c, lst, "list") || lw_mem_read(c->mem, lst + 16, &n, 8) || n <= 0 ||
 	    n > MAX_CHILDREN || lw_mem_read_u64(c->mem, lst + 24, &items) || !items)
 		return;
+	c->gather_budget -= n;	/* nested gathers: bounded work in all, not per level */
 	kids = malloc((size_t)n * 8);
 	if (!kids || lw_mem_read(c->mem, items, kids, (size_t)n * 8)) {
 		free(kids);
@@ -1272,6 +1276,7 @@ int lw_pytasks__snapshot(const struct lw_pyinfo *pi, struct lw_reader *mem, stru
 	c->pi = pi;
 	c->t = lw_tasklayout_for(pi->minor);
 	c->pcache.under = mem;
+	c->gather_budget = 4 * LW_TASKS_MAX;
 	c->cached.read = pc_read;
 	c->cached.ctx = &c->pcache;
 	c->mem = &c->cached;

@@ -175,6 +175,20 @@ static void test_not_imported_and_garbage(void **state)
 	assert_int_equal(fake_asyncio_build(&fa, 12), 0);
 	fa.pi.minor = 7;
 	assert_int_equal(lw_pytasks__snapshot(&fa.pi, &rd, &t, err, sizeof(err)), -ENOTSUP);
+	/* a callbacks list claiming 2^40 entries, all unreadable: read no more than 64 of them
+	 * (fuzz_pytasks found this spinning) */
+	assert_int_equal(fake_asyncio_build(&fa, 11), 0);
+	{
+		uint64_t cbl = 0;
+
+		memcpy(&cbl, &fa.mem[fa.tasks[7] + 40 - FA_BASE], 8);
+		fa_put64(&fa, cbl + 16, 1ull << 40);
+		fa_put64(&fa, cbl + 24, FA_BASE + FA_SIZE + 8192);
+	}
+	fm.n = 1;
+	assert_int_equal(lw_pytasks__snapshot(&fa.pi, &rd, &t, err, sizeof(err)), 0);
+	assert_int_equal(by_name(&t, "tg-kid")->nawaiters, 0);
+	lw_pytasks__free(&t);
 	/* any byte of the image flipped: never a crash, never more Tasks than there are */
 	for (i = 0; i < 4000; i++) {
 		size_t off = (i * 7919u) % (fa.brk - FA_BASE);
