@@ -174,6 +174,8 @@ static void kids_free(struct kids *k)
 	free(k->via);
 }
 
+static long tree_budget;	/* lines left: a DAG can make a tree far larger than the Tasks */
+
 static void print_tree(const struct lw_tasks *ts, const struct kids *kd, size_t i, int depth,
 		       const char *via, size_t *path, int npath)
 {
@@ -182,6 +184,11 @@ static void print_tree(const struct lw_tasks *ts, const struct kids *kd, size_t 
 	size_t j;
 	int k;
 
+	if (tree_budget-- <= 0) {
+		if (tree_budget == -1)
+			printf("... (the tree is cut here: it repeats Tasks awaited from many places)\n");
+		return;
+	}
 	for (k = 0; k < npath; k++)
 		if (path[k] == i) {
 			printf("%*s└── (cycle) %s\n", depth * 4, "", t->name);
@@ -203,6 +210,8 @@ static void print_text(const struct lw_pyinfo *pi, const struct lw_tasks *ts, do
 {
 	size_t i, path[33];
 	struct kids kd = { 0 };
+
+	tree_budget = 4 * (long)ts->n + 1000;
 
 	printf("pid %d, Python %s: %zu Tasks in %zu loops (read in %.1f ms without stopping the "
 	       "process", (int)pi->pid, pi->version, ts->n, ts->nloops, ms);

@@ -1379,7 +1379,8 @@ int lw_pytasks__snapshot(const struct lw_pyinfo *pi, struct lw_reader *mem, stru
 				else
 					hi = mid;
 			}
-			for (; lo < out->n && waiters[lo].waiter == tk->cb_futs[k]; lo++)
+			for (; lo < out->n && waiters[lo].waiter == tk->cb_futs[k] &&
+			       tk->nawaiters < LW_TASK_MAX_AWAITERS; lo++)
 				add_awaiter(tk, waiters[lo].task, tk->cb_via[k]);
 		}
 	}
