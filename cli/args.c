@@ -16,6 +16,7 @@ static const char usage_text[] =
 	"       loopwatch check --pid PID       what runtime was found and which probes would attach\n"
 	"       loopwatch report [options] FILE...  read JSON Lines reports back: tables, exports\n"
 	"       loopwatch status [SOCKET|CONFIG] [--format json]  what loopwatchd is tracing\n"
+	"       loopwatch tasks --pid PID [--format json]  every asyncio Task: state, await stack, await tree\n"
 	"       loopwatch --version | --help\n"
 	"\n"
 	"Options:\n"

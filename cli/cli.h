@@ -7,5 +7,6 @@
 
 int lw_cli_report(const struct lw_cli_opts *o);
 int lw_cli_status(const struct lw_cli_opts *o);
+int lw_cli_tasks(const struct lw_cli_opts *o);
 
 #endif

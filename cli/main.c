@@ -161,8 +161,9 @@ int main(int argc, char **argv)
 		argv++;
 		argc--;
 	}
-	if (cmd && strcmp(cmd, "check") && strcmp(cmd, "report") && strcmp(cmd, "status"))
-		return lw_cli_usage_error("unknown command '%s' (expected check, report or status)", cmd);
+	if (cmd && strcmp(cmd, "check") && strcmp(cmd, "report") && strcmp(cmd, "status") &&
+	    strcmp(cmd, "tasks"))
+		return lw_cli_usage_error("unknown command '%s' (expected check, report, status or tasks)", cmd);
 	r = lw_cli_parse(argc, argv, &o);
 	if (r) {
 		lw_cli_free(&o);
@@ -199,6 +200,8 @@ int main(int argc, char **argv)
 		r = lw_cli_usage_error("unexpected argument '%s'", o.args[0]);
 	} else if (cmd && strcmp(cmd, "check") == 0) {
 		r = cmd_check(&o);
+	} else if (cmd && strcmp(cmd, "tasks") == 0) {
+		r = lw_cli_tasks(&o);
 	} else if (!o.pid) {
 		r = lw_cli_usage_error("--pid PID is required");
 	} else {

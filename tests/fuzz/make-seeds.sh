@@ -87,4 +87,9 @@ fi
 # CPython memory images
 cc -g -D_GNU_SOURCE -Idaemon -Ibpf -o $B/seedgen tests/fuzz/seedgen.c daemon/target/pyoffsets.c
 mkdir -p $S/fuzz_pymem; $B/seedgen $S/fuzz_pymem
+# asyncio Task images: fuzz_pytasks builds them; a seed is the minor version and no corruption
+mkdir -p $S/fuzz_pytasks
+for m in 0 1 2 3 4 5; do printf "\\$(printf %o $m)\\0\\0" > $S/fuzz_pytasks/minor3$((8 + m)); done
+printf '\003\100\000\377\001' > $S/fuzz_pytasks/flip311
+printf '\216\224\230\233\216' > $S/fuzz_pytasks/callbacks_count	# a finding: a huge callback count
 du -sh $S

@@ -1,0 +1,1396 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * asyncio Tasks read from outside (see pytasks.h).
+ *
+ * Where the Tasks are: asyncio.tasks (found in sys.modules, interp->modules) binds _all_tasks
+ * (3.8-3.11) or _scheduled_tasks and _eager_tasks (3.12, 3.13) to the sets _asyncio registers
+ * its C Tasks in (Modules/_asynciomodule.c exports them; Lib/asyncio/tasks.py imports them).
+ * _all_tasks/_scheduled_tasks are weakref.WeakSet objects: their `data` attribute is a set of
+ * weak references. _current_tasks maps each loop to the Task it is running.
+ *
+ * Layouts (x86_64): TaskObj/FutureObj from Modules/_asynciomodule.c of each version (the
+ * FutureObj_HEAD fields, then task_fut_waiter, task_coro, task_name, task_context); coroutine
+ * objects and frames from Include/cpython/genobject.h, frameobject.h and
+ * Include/internal/pycore_frame.h. The offsets below were checked on the pyenv builds with
+ * ctypes (field addresses of live objects) and are verified again by the integration test,
+ * which compares names, coroutines and await file:line with what the target says of itself.
+ */
+#include "target/pytasks.h"
+#include "target/pycode.h"
+#include "base/lw_util.h"
+#include "base/u64map.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NONE 0
+#define MAX_CHAIN 64		/* coroutine await chain */
+#define MAX_SET_SLOTS (1u << 20)	/* LW_TASKS_MAX Tasks fit in 2^19 slots */
+#define MAX_DICT_ENTRIES 200000
+#define MAX_CALLBACKS 64
+#define MAX_CHILDREN 4096
+
+static const struct lw_tasklayout tlays[] = {
+	{ .minor = 8, .interp_modules = 56, .ht_cached_keys = 872, .fut_state = 72,
+	  .func_closure_rel = 32,
+	  .task_waiter = 104, .must_cancel = 136, .must_cancel_bit = -1, .num_cancels = 0,
+	  .gen_frame = 16, .gen_frame_inline = 0, .f_stacktop = 72 },
+	{ .minor = 9, .interp_modules = 856, .ht_cached_keys = 864, .fut_state = 80,
+	  .func_closure_rel = 32,
+	  .task_waiter = 144, .must_cancel = 176, .must_cancel_bit = -1, .num_cancels = 0,
+	  .gen_frame = 16, .gen_frame_inline = 0, .f_stacktop = 72 },
+	{ .minor = 10, .interp_modules = 856, .ht_cached_keys = 872, .fut_state = 88,
+	  .func_closure_rel = 24,
+	  .task_waiter = 152, .must_cancel = 184, .must_cancel_bit = -1, .num_cancels = 0,
+	  .gen_frame = 16, .gen_frame_inline = 0,
+	  .f_valuestack = 64, .f_stackdepth = 80, .f_state = 108 },
+	{ .minor = 11, .interp_modules = 888, .ht_cached_keys = 872, .fut_state = 88,
+	  .func_closure_rel = 24,
+	  .task_waiter = 128, .must_cancel = 160, .must_cancel_bit = -1, .num_cancels = 168,
+	  .gen_frame = 80, .gen_frame_inline = 1, .gen_frame_state = 75,
+	  .suspended_min = -1, .suspended_max = -1, .if_stacktop = 64 },
+	{ .minor = 12, .interp_modules = 944, .ht_cached_keys = 880, .fut_state = 88,
+	  .func_closure_rel = 24,
+	  .task_waiter = 128, .must_cancel = 160, .must_cancel_bit = -1, .num_cancels = 168,
+	  .gen_frame = 72, .gen_frame_inline = 1, .gen_frame_state = 67,
+	  .suspended_min = -1, .suspended_max = -1, .if_stacktop = 64 },
+	{ .minor = 13, .interp_modules = 7656, .ht_cached_keys = 880, .fut_state = 96,
+	  .func_closure_rel = 24,
+	  .task_waiter = 112, .must_cancel = 100, .must_cancel_bit = 2, .num_cancels = 104,
+	  .gen_frame = 72, .gen_frame_inline = 1, .gen_frame_state = 67,
+	  .suspended_min = -2, .suspended_max = -1, .if_stacktop = 64 },
+};
+
+const struct lw_tasklayout *lw_tasklayout_for(int minor)
+{
+	size_t i;
+
+	for (i = 0; i < LW_ARRAY_SIZE(tlays); i++)
+		if (tlays[i].minor == minor)
+			return &tlays[i];
+	return NULL;
+}
+
+/* ---- generic object readers ---- */
+
+static int type_flags(struct lw_reader *mem, uint64_t type, uint64_t *flags)
+{
+	return lw_mem_read_u64(mem, type + 168, flags);
+}
+
+static int dict_walk(const struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t keys,
+		     uint64_t values, size_t max, int (*fn)(void *, uint64_t, uint64_t), void *arg)
+{
+	uint64_t entries, esize, koff, voff, i, n;
+	int64_t nentries = 0;
+	uint8_t *buf = NULL;
+	uint64_t *vals = NULL;
+	int count = 0, r = 0;
+
+	if (pi->minor >= 11) {
+		uint8_t hdr[3];	/* dk_log2_size, dk_log2_index_bytes, dk_kind */
+
+		if (lw_mem_read(mem, keys + 8, hdr, sizeof(hdr)) || hdr[0] > 30 || hdr[1] > 33 ||
+		    hdr[2] > 2 || lw_mem_read(mem, keys + 24, &nentries, sizeof(nentries)))
+			return -EFAULT;
+		entries = keys + 32 + (1ull << hdr[1]);
+		esize = hdr[2] == 0 ? 24 : 16;	/* DICT_KEYS_GENERAL has the hash */
+		koff = hdr[2] == 0 ? 8 : 0;
+		voff = koff + 8;
+	} else {
+		int64_t size = 0;
+		unsigned ix;
+
+		if (lw_mem_read(mem, keys + 8, &size, sizeof(size)) || size <= 0 || size > (1ll << 30) ||
+		    lw_mem_read(mem, keys + 32, &nentries, sizeof(nentries)))
+			return -EFAULT;
+		ix = size <= 0xff ? 1 : size <= 0xffff ? 2 : size <= 0xffffffffll ? 4 : 8;
+		entries = keys + 40 + (uint64_t)size * ix;
+		esize = 24;
+		koff = 8;
+		voff = 16;
+	}
+	if (nentries < 0 || nentries > MAX_DICT_ENTRIES)
+		return -EFAULT;
+	n = (uint64_t)nentries;
+	if (n > max)
+		n = max;
+	if (!n)
+		return 0;
+	buf = malloc(n * esize);
+	if (!buf)
+		return -ENOMEM;
+	if (lw_mem_read(mem, entries, buf, n * esize)) {
+		free(buf);
+		return -EFAULT;
+	}
+	if (values) {
+		vals = malloc(n * 8);
+		if (!vals || lw_mem_read(mem, values + (pi->minor >= 13 ? 8 : 0), vals, n * 8)) {
+			free(vals);
+			free(buf);
+			return -EFAULT;
+		}
+	}
+	for (i = 0; i < n && !r; i++) {
+		uint64_t k, v;
+
+		memcpy(&k, buf + i * esize + koff, 8);
+		if (vals)
+			v = vals[i];
+		else
+			memcpy(&v, buf + i * esize + voff, 8);
+		if (!k || !v)
+			continue;
+		count++;
+		r = fn(arg, k, v);
+	}
+	free(vals);
+	free(buf);
+	return r < 0 ? r : count;
+}
+
+int lw_pyobj__dict_items(const struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t dict,
+			 size_t max, int (*fn)(void *arg, uint64_t key, uint64_t value), void *arg)
+{
+	uint64_t keys = 0, values = 0;
+
+	if (lw_mem_read_u64(mem, dict + 32, &keys) || !keys || lw_mem_read_u64(mem, dict + 40, &values))
+		return -EFAULT;
+	return dict_walk(pi, mem, keys, values, max, fn, arg);
+}
+
+struct getkey {
+	const struct lw_pyinfo *pi;
+	struct lw_reader *mem;
+	const char *key;
+	uint64_t value;
+	int found;
+};
+
+static int getkey_cb(void *arg, uint64_t k, uint64_t v)
+{
+	struct getkey *g = arg;
+	char name[128];
+
+	if (lw_py__read_str(&g->pi->lay, g->mem, k, name, sizeof(name)) || strcmp(name, g->key))
+		return 0;
+	g->value = v;
+	g->found = 1;
+	return 1;
+}
+
+int lw_pyobj__dict_get(const struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t dict,
+		       const char *key, uint64_t *value)
+{
+	struct getkey g = { pi, mem, key, 0, 0 };
+	int r = lw_pyobj__dict_items(pi, mem, dict, MAX_DICT_ENTRIES, getkey_cb, &g);
+
+	if (r < 0)
+		return r;
+	if (!g.found)
+		return -ENOENT;
+	*value = g.value;
+	return 0;
+}
+
+int lw_pyobj__set_items(struct lw_reader *mem, uint64_t set, size_t max,
+			int (*fn)(void *arg, uint64_t key), void *arg)
+{
+	int64_t mask = 0, used = 0;
+	uint64_t table = 0, i, n;
+	uint64_t *slots;
+	int count = 0, r = 0;
+
+	if (lw_mem_read(mem, set + 24, &used, 8) || lw_mem_read(mem, set + 32, &mask, 8) ||
+	    lw_mem_read_u64(mem, set + 40, &table) || !table)
+		return -EFAULT;
+	if (mask < 0 || (uint64_t)mask + 1 > MAX_SET_SLOTS || ((uint64_t)mask & ((uint64_t)mask + 1)) ||
+	    used < 0 || used > mask + 1)
+		return -EFAULT;
+	n = (uint64_t)mask + 1;
+	slots = malloc(n * 16);
+	if (!slots)
+		return -ENOMEM;
+	if (lw_mem_read(mem, table, slots, n * 16)) {
+		free(slots);
+		return -EFAULT;
+	}
+	for (i = 0; i < n && !r && (size_t)count < max; i++) {
+		uint64_t k = slots[2 * i];
+
+		/* the dummy entry has hash -1 */
+		if (!k || slots[2 * i + 1] == UINT64_MAX)
+			continue;
+		count++;
+		r = fn(arg, k);
+	}
+	free(slots);
+	return r < 0 ? r : count;
+}
+
+int lw_pyobj__attr(const struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t obj,
+		   const char *name, uint64_t *value)
+{
+	const struct lw_tasklayout *t = lw_tasklayout_for(pi->minor);
+	uint64_t type = 0, flags = 0, dict = 0, values = 0, keys = 0;
+	int64_t dictoff = 0;
+	struct getkey g = { pi, mem, name, 0, 0 };
+	int r;
+
+	if (!t || lw_mem_read_u64(mem, obj + 8, &type) || !type || type_flags(mem, type, &flags))
+		return -EFAULT;
+	if (pi->minor >= 11 && (flags & (1u << 4))) {	/* Py_TPFLAGS_MANAGED_DICT */
+		uint64_t w = 0;
+
+		if (lw_mem_read_u64(mem, obj - 24, &w))
+			return -EFAULT;
+		if (pi->minor == 11) {
+			dict = w;
+			if (!dict && lw_mem_read_u64(mem, obj - 32, &values))
+				return -EFAULT;
+		} else if (pi->minor == 12) {
+			if (w & 1)
+				values = w + 1;	/* (char *)values + 1 */
+			else
+				dict = w;
+		} else {
+			dict = w;
+			if (!dict && (flags & (1u << 2))) {	/* Py_TPFLAGS_INLINE_VALUES */
+				int64_t bs = 0;
+				uint8_t valid = 0;
+
+				if (lw_mem_read(mem, type + 32, &bs, 8) || bs <= 0 || bs > 65536)
+					return -EFAULT;
+				values = obj + (uint64_t)bs;
+				if (lw_mem_read(mem, values + 3, &valid, 1) || !valid)
+					return -ENOENT;
+			}
+		}
+		if (!dict && !values)
+			return -ENOENT;
+		if (!dict && (lw_mem_read_u64(mem, type + t->ht_cached_keys, &keys) || !keys))
+			return -EFAULT;
+	} else {
+		if (lw_mem_read(mem, type + 288, &dictoff, 8) || dictoff <= 0 || dictoff > 65536)
+			return -ENOENT;
+		if (lw_mem_read_u64(mem, obj + (uint64_t)dictoff, &dict) || !dict)
+			return -ENOENT;
+	}
+	if (dict)
+		r = lw_pyobj__dict_items(pi, mem, dict, MAX_DICT_ENTRIES, getkey_cb, &g);
+	else
+		r = dict_walk(pi, mem, keys, values, 64, getkey_cb, &g);
+	if (r < 0)
+		return r;
+	if (!g.found)
+		return -ENOENT;
+	*value = g.value;
+	return 0;
+}
+
+int lw_pyobj__long(const struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t obj, int64_t *v)
+{
+	int64_t hdr = 0, nd;
+	uint32_t d[3] = { 0, 0, 0 };
+	uint64_t u = 0;
+	int neg, i;
+
+	if (lw_mem_read(mem, obj + 16, &hdr, 8))
+		return -EFAULT;
+	if (pi->minor >= 12) {
+		nd = (int64_t)((uint64_t)hdr >> 3);
+		neg = (hdr & 3) == 2;
+	} else {
+		neg = hdr < 0;
+		nd = neg ? -hdr : hdr;
+	}
+	if (nd > 3 || nd < 0)
+		return -ERANGE;
+	if (nd && lw_mem_read(mem, obj + 24, d, (size_t)nd * 4))
+		return -EFAULT;
+	for (i = (int)nd - 1; i >= 0; i--)
+		u = (u << 30) | (d[i] & 0x3fffffff);
+	*v = neg ? -(int64_t)u : (int64_t)u;
+	return 0;
+}
+
+/* ---- a page cache over the target's memory, for one snapshot ----
+ * A Task costs some 50 small reads (its fields, its coroutines and frames, their code objects);
+ * one system call each makes 10,000 Tasks take seconds. Tasks, coroutines and frames live close
+ * together in the heap: reading whole pages once turns those into a few page reads per Task,
+ * and gives one view of each page for the whole snapshot. A page that cannot be read whole
+ * (the end of a mapping) falls back to the exact read. */
+#define PC_PAGE 4096ull
+#define PC_MIN_SLOTS 256u
+#define PC_MAX_PAGES 16384u	/* at most 64 MiB of pages, then start again */
+
+struct pcslot {
+	uint64_t page;		/* page address + 1 (0 = empty) */
+	uint8_t *data;		/* NULL: the page is not readable whole */
+};
+
+struct pagecache {
+	struct lw_reader *under;
+	struct pcslot *slots;
+	size_t nslots;		/* a power of two, at least twice npages */
+	size_t npages;
+	uint64_t reads;
+};
+
+static void pc_clear(struct pagecache *pc)
+{
+	size_t i;
+
+	for (i = 0; i < pc->nslots; i++)
+		free(pc->slots[i].data);
+	free(pc->slots);
+	pc->slots = NULL;
+	pc->nslots = 0;
+	pc->npages = 0;
+}
+
+static size_t pc_hash(uint64_t page, size_t nslots)
+{
+	uint64_t h = page / PC_PAGE;
+
+	h ^= h >> 17;
+	h *= 0x9e3779b97f4a7c15ull;
+	return (size_t)(h >> 32) & (nslots - 1);
+}
+
+static int pc_grow(struct pagecache *pc)
+{
+	size_t n = pc->nslots ? pc->nslots * 2 : PC_MIN_SLOTS, i;
+	struct pcslot *v = calloc(n, sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	for (i = 0; i < pc->nslots; i++) {
+		size_t k;
+
+		if (!pc->slots[i].page)
+			continue;
+		for (k = pc_hash(pc->slots[i].page - 1, n); v[k].page; k = (k + 1) & (n - 1))
+			;
+		v[k] = pc->slots[i];
+	}
+	free(pc->slots);
+	pc->slots = v;
+	pc->nslots = n;
+	return 0;
+}
+
+static struct pcslot *pc_page(struct pagecache *pc, uint64_t page)
+{
+	size_t i;
+
+	if (pc->npages >= PC_MAX_PAGES)
+		pc_clear(pc);
+	if ((pc->npages + 1) * 2 > pc->nslots && pc_grow(pc))
+		return NULL;
+	for (i = pc_hash(page, pc->nslots);; i = (i + 1) & (pc->nslots - 1)) {
+		struct pcslot *sl = &pc->slots[i];
+
+		if (sl->page == page + 1)
+			return sl;
+		if (!sl->page) {
+			sl->page = page + 1;
+			sl->data = malloc(PC_PAGE);
+			pc->reads++;
+			if (sl->data && pc->under->read(pc->under->ctx, page, sl->data, PC_PAGE)) {
+				free(sl->data);
+				sl->data = NULL;
+			}
+			pc->npages++;
+			return sl;
+		}
+	}
+}
+
+static int pc_read(void *ctx, uint64_t addr, void *buf, size_t len)
+{
+	struct pagecache *pc = ctx;
+	uint64_t a = addr;
+	size_t done = 0;
+
+	if (!addr || addr + len < addr)
+		return -EFAULT;
+	if (len > 4 * PC_PAGE)	/* big reads (set tables, dict entries) go straight */
+		return pc->under->read(pc->under->ctx, addr, buf, len);
+	while (done < len) {
+		uint64_t page = a & ~(PC_PAGE - 1), off = a - page;
+		size_t n = (size_t)(PC_PAGE - off) < len - done ? (size_t)(PC_PAGE - off) : len - done;
+		struct pcslot *sl = pc_page(pc, page);
+
+		if (!sl || !sl->data)
+			return pc->under->read(pc->under->ctx, addr, buf, len);
+		memcpy((uint8_t *)buf + done, sl->data + off, n);
+		done += n;
+		a += n;
+	}
+	return 0;
+}
+
+/* ---- the snapshot ---- */
+
+struct tname {
+	uint64_t type;
+	char name[64];
+	int is_task;		/* derives from _asyncio.Task */
+};
+
+struct ctx {
+	const struct lw_pyinfo *pi;
+	const struct lw_tasklayout *t;
+	struct lw_reader *mem;
+	struct lw_tasks *out;
+	struct lw_pycache *pc;
+	struct tname types[128];
+	size_t ntypes;
+	uint64_t *current;	/* running Tasks */
+	size_t ncurrent;
+	struct pagecache pcache;
+	struct lw_reader cached;
+	struct { pid_t tid; uint64_t pthread; } threads[64];
+	int64_t gather_budget;	/* gather children still to look at */
+	size_t nthreads;
+};
+
+static const struct tname *type_of(struct ctx *c, uint64_t obj)
+{
+	uint64_t type = 0, b;
+	struct tname *tn;
+	int depth;
+
+	if (!obj || lw_mem_read_u64(c->mem, obj + 8, &type) || !type)
+		return NULL;
+	for (size_t i = 0; i < c->ntypes; i++)
+		if (c->types[i].type == type)
+			return &c->types[i];
+	if (c->ntypes >= LW_ARRAY_SIZE(c->types))
+		c->ntypes = 0;	/* a bounded cache: start again */
+	tn = &c->types[c->ntypes];
+	memset(tn, 0, sizeof(*tn));
+	if (lw_py__type_name(c->mem, type, tn->name, sizeof(tn->name)))
+		return NULL;
+	tn->type = type;
+	for (b = type, depth = 0; b && depth < 16; depth++) {
+		char nm[64];
+
+		if (lw_py__type_name(c->mem, b, nm, sizeof(nm)))
+			break;
+		if (strcmp(nm, "_asyncio.Task") == 0) {
+			tn->is_task = 1;
+			break;
+		}
+		if (lw_mem_read_u64(c->mem, b + 256, &b))	/* tp_base */
+			break;
+	}
+	c->ntypes++;
+	return tn;
+}
+
+static int is_type(struct ctx *c, uint64_t obj, const char *name)
+{
+	const struct tname *tn = type_of(c, obj);
+
+	return tn && strcmp(tn->name, name) == 0;
+}
+
+static int is_task(struct ctx *c, uint64_t obj)
+{
+	const struct tname *tn = type_of(c, obj);
+
+	return tn && tn->is_task;
+}
+
+static int add_task(struct ctx *c, uint64_t addr, int eager)
+{
+	struct lw_tasks *o = c->out;
+	size_t i;
+
+	/* duplicates (a Task in both sets) are dropped once sorted */
+	if (o->n >= LW_TASKS_MAX)
+		return 1;
+	if (o->n == o->cap) {
+		size_t cap = o->cap ? o->cap * 2 : 256;
+		struct lw_task *v = realloc(o->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		o->v = v;
+		o->cap = cap;
+	}
+	i = o->n++;
+	memset(&o->v[i], 0, sizeof(o->v[i]));
+	o->v[i].addr = addr;
+	o->v[i].eager = eager;
+	return 0;
+}
+
+long lw_tasks__find(const struct lw_tasks *t, uint64_t addr)
+{
+	size_t i, lo = 0, hi = t->n;
+
+	if (t->sorted) {
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (t->v[mid].addr == addr)
+				return (long)mid;
+			if (t->v[mid].addr < addr)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		return -1;
+	}
+	for (i = 0; i < t->n; i++)
+		if (t->v[i].addr == addr)
+			return (long)i;
+	return -1;
+}
+
+static int on_weakref(void *arg, uint64_t ref)
+{
+	struct ctx *c = arg;
+	uint64_t obj = 0;
+	const struct tname *tn;
+
+	if (lw_mem_read_u64(c->mem, ref + 16, &obj) || !obj || obj == c->pi->cfg.none_obj) {
+		c->out->skipped += obj != c->pi->cfg.none_obj;
+		return 0;
+	}
+	tn = type_of(c, obj);
+	if (!tn) {
+		c->out->skipped++;
+		return 0;
+	}
+	if (!tn->is_task) {
+		c->out->not_c_tasks++;
+		return 0;
+	}
+	return add_task(c, obj, 0);
+}
+
+static int on_eager(void *arg, uint64_t obj)
+{
+	struct ctx *c = arg;
+
+	if (!is_task(c, obj)) {
+		c->out->skipped++;
+		return 0;
+	}
+	return add_task(c, obj, 1);
+}
+
+static int on_current(void *arg, uint64_t loop, uint64_t task)
+{
+	struct ctx *c = arg;
+
+	(void)loop;
+	if (c->ncurrent < 64)
+		c->current[c->ncurrent++] = task;
+	return 0;
+}
+
+static int read_weakset(struct ctx *c, uint64_t ws)
+{
+	uint64_t data = 0;
+
+	if (lw_pyobj__attr(c->pi, c->mem, ws, "data", &data) || !data)
+		return -EFAULT;
+	return lw_pyobj__set_items(c->mem, data, LW_TASKS_MAX, on_weakref, c);
+}
+
+/* The value on top of a suspended frame's stack: what a `yield from`/`await` delegates to */
+static uint64_t frame_yf(struct ctx *c, uint64_t gen, uint64_t frame)
+{
+	const struct lw_tasklayout *t = c->t;
+	uint64_t yf = 0;
+
+	if (c->pi->minor <= 9) {
+		uint64_t top = 0;
+
+		if (lw_mem_read_u64(c->mem, frame + t->f_stacktop, &top) || !top ||
+		    lw_mem_read_u64(c->mem, top - 8, &yf))
+			return 0;
+	} else if (c->pi->minor == 10) {
+		int8_t st = 0;
+		int32_t depth = 0;
+		uint64_t vs = 0;
+
+		if (lw_mem_read(c->mem, frame + t->f_state, &st, 1) || st != -1 ||
+		    lw_mem_read(c->mem, frame + t->f_stackdepth, &depth, 4) || depth <= 0 ||
+		    depth > 4096 || lw_mem_read_u64(c->mem, frame + t->f_valuestack, &vs) ||
+		    lw_mem_read_u64(c->mem, vs + (uint64_t)(depth - 1) * 8, &yf))
+			return 0;
+	} else {
+		int8_t st = 0;
+		int32_t top = 0;
+
+		if (lw_mem_read(c->mem, gen + t->gen_frame_state, &st, 1) || st < t->suspended_min ||
+		    st > t->suspended_max ||
+		    lw_mem_read(c->mem, frame + t->if_stacktop, &top, 4) || top <= 0 || top > 65536 ||
+		    lw_mem_read_u64(c->mem, frame + c->pi->lay.f_localsplus + (uint64_t)(top - 1) * 8,
+				    &yf))
+			return 0;
+	}
+	return yf;
+}
+
+static int gen_like(const char *n)
+{
+	return strcmp(n, "coroutine") == 0 || strcmp(n, "generator") == 0 ||
+	       strcmp(n, "async_generator") == 0;
+}
+
+/* One copy of each string for the whole snapshot (qualnames and file names repeat) */
+static const char *intern(struct lw_tasks *o, const char *str)
+{
+	uint64_t h = lw_hash_str(str);
+	int k;
+
+	if (!o->strings && lw_u64map__new(sizeof(char *), &o->strings))
+		return "";
+	for (k = 0; k < 16; k++, h++) {
+		int created = 0;
+		char **slot = lw_u64map__put(o->strings, h, &created);
+
+		if (!slot)
+			return "";
+		if (created) {
+			*slot = strdup(str);
+			return *slot ? *slot : "";
+		}
+		if (*slot && strcmp(*slot, str) == 0)
+			return *slot;
+	}
+	return "";
+}
+
+static void free_str(void *v)
+{
+	free(*(char **)v);
+}
+
+/* Follow the await chain from the Task's coroutine: frames outermost first into tk->frames,
+ * reversed at the end; returns the future the innermost frame awaits (or 0) and its `self`. */
+static uint64_t read_chain(struct ctx *c, struct lw_task *tk, uint64_t coro, uint64_t *inner_self)
+{
+	const struct lw_pylayout *l = &c->pi->lay;
+	uint64_t obj = coro, fut = 0;
+	struct { char qualname[128]; char file[256]; int line; } fr[LW_TASK_MAX_FRAMES];
+	unsigned depth, i, n = 0;
+
+	*inner_self = 0;
+	for (depth = 0; obj && depth < MAX_CHAIN; depth++) {
+		const struct tname *tn = type_of(c, obj);
+		uint64_t frame = 0, code = 0, instr = 0, next = 0;
+		const struct lw_pycode *pc;
+
+		if (!tn)
+			break;
+		if (strcmp(tn->name, "_asyncio.FutureIter") == 0) {
+			lw_mem_read_u64(c->mem, obj + 16, &fut);
+			break;
+		}
+		if (strcmp(tn->name, "async_generator_asend") == 0 ||
+		    strcmp(tn->name, "coroutine_wrapper") == 0) {
+			if (lw_mem_read_u64(c->mem, obj + 16, &obj))
+				break;
+			continue;
+		}
+		if (!gen_like(tn->name)) {
+			/* a Future awaited through a Python-level __await__, or anything else */
+			if (type_of(c, obj) && (is_task(c, obj) || strstr(tn->name, "Future")))
+				fut = obj;
+			break;
+		}
+		if (c->t->gen_frame_inline)
+			frame = obj + c->t->gen_frame;
+		else if (lw_mem_read_u64(c->mem, obj + c->t->gen_frame, &frame) || !frame)
+			break;
+		if (lw_mem_read_u64(c->mem, frame + l->f_code, &code))
+			break;
+		if (l->instr_is_ptr) {
+			lw_mem_read_u64(c->mem, frame + l->f_instr, &instr);
+		} else {
+			uint32_t lasti = 0;
+
+			lw_mem_read(c->mem, frame + l->f_instr, &lasti, 4);
+			instr = lasti;
+		}
+		pc = lw_pycache__get(c->pc, c->mem, code);
+		if (n < LW_TASK_MAX_FRAMES) {
+			typeof(&fr[0]) f = &fr[n++];
+
+			f->qualname[0] = f->file[0] = 0;
+			f->line = -1;
+			if (pc) {
+				uint64_t q = 0;
+
+				/* the coroutine's own qualname: code objects have one only from 3.11 */
+				if (lw_mem_read_u64(c->mem, obj + l->coro_qualname, &q) || !q ||
+				    lw_py__read_str(l, c->mem, q, f->qualname, sizeof(f->qualname)))
+					lw_strlcpy(f->qualname, pc->qualname, sizeof(f->qualname));
+				lw_strlcpy(f->file, pc->file, sizeof(f->file));
+				f->line = lw_pycache__line(c->pc, pc, instr);
+			}
+		} else {
+			tk->truncated = 1;
+		}
+		lw_mem_read_u64(c->mem, frame + l->f_localsplus, inner_self);
+		next = frame_yf(c, obj, frame);
+		obj = next;
+	}
+	/* innermost first */
+	tk->frames = n ? calloc(n, sizeof(*tk->frames)) : NULL;
+	tk->nframes = tk->frames ? n : 0;
+	for (i = 0; i < tk->nframes; i++) {
+		tk->frames[i].qualname = intern(c->out, fr[n - 1 - i].qualname);
+		tk->frames[i].file = intern(c->out, fr[n - 1 - i].file);
+		tk->frames[i].line = fr[n - 1 - i].line;
+	}
+	return fut;
+}
+
+/* What the innermost frame says about the future: the asyncio primitive it waits in */
+static void describe_wait(struct ctx *c, struct lw_task *tk, uint64_t self)
+{
+	static const struct { const char *qual; const char *kind; int has_self; } known[] = {
+		{ "sleep", "sleep", 0 },
+		{ "Lock.acquire", "lock", 1 },
+		{ "Event.wait", "event", 1 },
+		{ "Condition.wait", "condition", 1 },
+		{ "Semaphore.acquire", "semaphore", 1 },
+		{ "BoundedSemaphore.acquire", "semaphore", 1 },
+		{ "Queue.get", "queue", 1 },
+		{ "Queue.put", "queue", 1 },
+		{ "Queue.join", "queue", 1 },
+		{ "Barrier.wait", "barrier", 1 },
+		{ "Barrier._block", "barrier", 1 },
+		{ "Barrier._wait", "barrier", 1 },
+		{ "TaskGroup.__aexit__", "taskgroup", 1 },
+		{ "TaskGroup._aexit", "taskgroup", 1 },
+		{ "wait_for", "wait_for", 0 },
+		{ "wait", "wait", 0 },
+		{ "_wait", "wait", 0 },
+		{ "as_completed", "wait", 0 },
+		{ "shield", "shield", 0 },
+	};
+	const char *q = tk->nframes ? tk->frames[0].qualname : "";
+	size_t i;
+
+	if (!tk->waiter) {
+		tk->awaits_kind[0] = 0;
+		return;
+	}
+	if (is_task(c, tk->waiter)) {
+		char nm[128] = "";
+
+		lw_py__task_name(c->pi, c->mem, tk->waiter, nm, sizeof(nm));
+		lw_strlcpy(tk->awaits_kind, "task", sizeof(tk->awaits_kind));
+		snprintf(tk->awaits, sizeof(tk->awaits), "Task %.120s", nm);
+		return;
+	}
+	if (is_type(c, tk->waiter, "_GatheringFuture")) {
+		lw_strlcpy(tk->awaits_kind, "gather", sizeof(tk->awaits_kind));
+		snprintf(tk->awaits, sizeof(tk->awaits), "gather() 0x%llx",
+			 (unsigned long long)tk->waiter);
+		return;
+	}
+	for (i = 0; i < LW_ARRAY_SIZE(known); i++) {
+		const struct tname *tn;
+
+		if (strcmp(q, known[i].qual))
+			continue;
+		lw_strlcpy(tk->awaits_kind, known[i].kind, sizeof(tk->awaits_kind));
+		tn = known[i].has_self && self ? type_of(c, self) : NULL;
+		if (tn)
+			snprintf(tk->awaits, sizeof(tk->awaits), "%.60s 0x%llx (%.60s)", tn->name,
+				 (unsigned long long)self, q);
+		else
+			snprintf(tk->awaits, sizeof(tk->awaits), "%.120s", q);
+		return;
+	}
+	lw_strlcpy(tk->awaits_kind, "future", sizeof(tk->awaits_kind));
+	{
+		const struct tname *tn = type_of(c, tk->waiter);
+
+		snprintf(tk->awaits, sizeof(tk->awaits), "%s 0x%llx", tn ? tn->name : "Future",
+			 (unsigned long long)tk->waiter);
+	}
+}
+
+/* The Task's done callbacks: wait_for's partial(_release_waiter, waiter) (3.8-3.11) and a
+ * TaskGroup's bound _on_task_done (its _parent_task awaits the group's Tasks) */
+static void func_qualname(struct ctx *c, uint64_t fn, char *buf, size_t size)
+{
+	uint64_t q = 0;
+
+	buf[0] = 0;
+	if (lw_mem_read_u64(c->mem, fn + c->pi->lay.func_qualname, &q) == 0 && q)
+		lw_py__read_str(&c->pi->lay, c->mem, q, buf, size);
+}
+
+static void add_cb_fut(struct lw_task *tk, uint64_t fut, const char *via)
+{
+	if (tk->ncb_futs < LW_ARRAY_SIZE(tk->cb_futs)) {
+		tk->cb_via[tk->ncb_futs] = via;
+		tk->cb_futs[tk->ncb_futs++] = fut;
+	}
+}
+
+static void read_callbacks(struct ctx *c, struct lw_task *tk)
+{
+	uint64_t cbs[MAX_CALLBACKS], lst = 0, items = 0, cb0 = 0;
+	int64_t n = 0;
+	size_t ncb = 0, i;
+
+	if (lw_mem_read_u64(c->mem, tk->addr + 24, &cb0) == 0 && cb0)
+		cbs[ncb++] = cb0;
+	if (lw_mem_read_u64(c->mem, tk->addr + 40, &lst) == 0 && lst &&
+	    is_type(c, lst, "list") && lw_mem_read(c->mem, lst + 16, &n, 8) == 0 && n > 0 &&
+	    lw_mem_read_u64(c->mem, lst + 24, &items) == 0 && items) {
+		/* the first MAX_CALLBACKS entries only, readable or not: n comes from the target */
+		for (i = 0; i < (size_t)n && i < MAX_CALLBACKS && ncb < MAX_CALLBACKS; i++) {
+			uint64_t tup = 0, cb = 0;
+
+			/* (callback, context) tuples: items at +24 */
+			if (lw_mem_read_u64(c->mem, items + i * 8, &tup) || !tup ||
+			    lw_mem_read_u64(c->mem, tup + 24, &cb) || !cb)
+				continue;
+			cbs[ncb++] = cb;
+		}
+	}
+	for (i = 0; i < ncb; i++) {
+		const struct tname *tn = type_of(c, cbs[i]);
+
+		if (!tn)
+			continue;
+		if (strcmp(tn->name, "functools.partial") == 0) {
+			/* wait_for (3.8-3.11): partial(_release_waiter, waiter) */
+			uint64_t args = 0, w = 0, fn = 0;
+			int64_t na = 0;
+			char q[64] = "";
+
+			if (lw_mem_read_u64(c->mem, cbs[i] + 24, &args) || !args ||
+			    lw_mem_read(c->mem, args + 16, &na, 8) || na < 1 || na > 8 ||
+			    lw_mem_read_u64(c->mem, args + 24, &w) || !w)
+				continue;
+			if (lw_mem_read_u64(c->mem, cbs[i] + 16, &fn) == 0 && fn)
+				func_qualname(c, fn, q, sizeof(q));
+			add_cb_fut(tk, w, strcmp(q, "_release_waiter") == 0 ? "wait_for" : "callback");
+		} else if (strcmp(tn->name, "function") == 0) {
+			/* a closure over the future its caller awaits: asyncio.wait()'s _on_completion;
+			 * gather's _done_callback is read from the gather side (_children) */
+			uint64_t clo = 0, items2[8];
+			int64_t nc = 0, k;
+			char q[96] = "";
+
+			func_qualname(c, cbs[i], q, sizeof(q));
+			if (strstr(q, "gather.<locals>") ||
+			    lw_mem_read_u64(c->mem, cbs[i] + c->pi->lay.func_code + c->t->func_closure_rel,
+					    &clo) || !clo || clo == c->pi->cfg.none_obj ||
+			    !is_type(c, clo, "tuple") || lw_mem_read(c->mem, clo + 16, &nc, 8) ||
+			    nc <= 0 || nc > 8 || lw_mem_read(c->mem, clo + 24, items2, (size_t)nc * 8))
+				continue;
+			for (k = 0; k < nc; k++) {
+				uint64_t v = 0;
+
+				/* cells: ob_ref at +16 */
+				if (items2[k] && lw_mem_read_u64(c->mem, items2[k] + 16, &v) == 0 && v &&
+				    v != c->pi->cfg.none_obj)
+					add_cb_fut(tk, v, strstr(q, "_wait.<locals>") ? "wait" : "callback");
+			}
+		} else if (strcmp(tn->name, "method") == 0) {
+			uint64_t self = 0, parent = 0;
+
+			if (lw_mem_read_u64(c->mem, cbs[i] + 24, &self) || !self)
+				continue;
+			if (lw_pyobj__attr(c->pi, c->mem, self, "_parent_task", &parent) == 0 &&
+			    parent && tk->ncb_parents < LW_ARRAY_SIZE(tk->cb_parents))
+				tk->cb_parents[tk->ncb_parents++] = parent;
+		}
+	}
+}
+
+static void add_awaiter(struct lw_task *tk, uint64_t by, const char *via)
+{
+	unsigned i;
+
+	if (by == tk->addr)
+		return;
+	for (i = 0; i < tk->nawaiters; i++)
+		if (tk->awaiters[i].task == by)
+			return;
+	if (tk->nawaiters >= LW_TASK_MAX_AWAITERS)
+		return;
+	tk->awaiters[tk->nawaiters].task = by;
+	lw_strlcpy(tk->awaiters[tk->nawaiters].via, via, sizeof(tk->awaiters[0].via));
+	tk->nawaiters++;
+}
+
+/* gather(): the Tasks of a _GatheringFuture's _children (nested gathers followed) */
+static void gather_children(struct ctx *c, uint64_t gfut, uint64_t by, int depth)
+{
+	uint64_t lst = 0, items = 0, *kids;
+	int64_t n = 0, i;
+
+	if (depth > 8 || c->gather_budget <= 0 ||
+	    lw_pyobj__attr(c->pi, c->mem, gfut, "_children", &lst) || !lst ||
+	    !is_type(c, lst, "list") || lw_mem_read(c->mem, lst + 16, &n, 8) || n <= 0 ||
+	    n > MAX_CHILDREN || lw_mem_read_u64(c->mem, lst + 24, &items) || !items)
+		return;
+	c->gather_budget -= n;	/* nested gathers: bounded work in all, not per level */
+	kids = malloc((size_t)n * 8);
+	if (!kids || lw_mem_read(c->mem, items, kids, (size_t)n * 8)) {
+		free(kids);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		long k = lw_tasks__find(c->out, kids[i]);
+
+		if (k >= 0)
+			add_awaiter(&c->out->v[k], by, "gather");
+		else if (kids[i] && is_type(c, kids[i], "_GatheringFuture"))
+			gather_children(c, kids[i], by, depth + 1);
+	}
+	free(kids);
+}
+
+/* Tasks awaiting each other in a cycle (A awaits B awaits A): a deadlock, whatever the
+ * futures between them. Iterative DFS over the awaited-by edges (child -> its awaiters). */
+static int mark_cycles(struct lw_tasks *o)
+{
+	struct frame { size_t node; unsigned edge; } *stack;
+	uint8_t *color;		/* 0 new, 1 on the stack, 2 done */
+	size_t *onstack_pos, i, sp;
+
+	if (!o->n)
+		return 0;
+	stack = calloc(o->n, sizeof(*stack));
+	color = calloc(o->n, 1);
+	onstack_pos = calloc(o->n, sizeof(*onstack_pos));
+	if (!stack || !color || !onstack_pos) {
+		free(stack);
+		free(color);
+		free(onstack_pos);
+		return -ENOMEM;
+	}
+	for (i = 0; i < o->n; i++) {
+		if (color[i])
+			continue;
+		sp = 0;
+		stack[sp].node = i;
+		stack[sp].edge = 0;
+		color[i] = 1;
+		onstack_pos[i] = sp++;
+		while (sp) {
+			struct frame *f = &stack[sp - 1];
+			struct lw_task *t = &o->v[f->node];
+			long nx;
+
+			if (f->edge >= t->nawaiters) {
+				color[f->node] = 2;
+				sp--;
+				continue;
+			}
+			nx = lw_tasks__find(o, t->awaiters[f->edge++].task);
+			if (nx < 0 || color[nx] == 2)
+				continue;
+			if (color[nx] == 1) {
+				size_t k;
+
+				/* the cycle: from nx's place on the stack to the top */
+				for (k = onstack_pos[nx]; k < sp; k++)
+					if (!o->v[stack[k].node].deadlock) {
+						o->v[stack[k].node].deadlock = 1;
+						o->deadlocked++;
+					}
+				continue;
+			}
+			color[nx] = 1;
+			onstack_pos[nx] = sp;
+			stack[sp].node = (size_t)nx;
+			stack[sp].edge = 0;
+			sp++;
+		}
+	}
+	free(stack);
+	free(color);
+	free(onstack_pos);
+	return 0;
+}
+
+struct waiter_ix {
+	uint64_t waiter, task;
+};
+
+static int cmp_waiter(const void *a, const void *b)
+{
+	const struct waiter_ix *x = a, *y = b;
+
+	return x->waiter < y->waiter ? -1 : x->waiter > y->waiter;
+}
+
+static int cmp_addr(const void *a, const void *b)
+{
+	const struct lw_task *x = a, *y = b;
+
+	return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+struct thr {
+	struct ctx *c;
+	uint64_t pthread;
+	pid_t tid;
+};
+
+static int on_thread(void *arg, pid_t tid, uint64_t tstate)
+{
+	struct thr *th = arg;
+	uint64_t pt = 0;
+
+	if (lw_mem_read_u64(th->c->mem, tstate + th->c->pi->lay.ts_thread_id, &pt) == 0 &&
+	    pt == th->pthread) {
+		th->tid = tid;
+		return 1;
+	}
+	return 0;
+}
+
+static int on_any_thread(void *arg, pid_t tid, uint64_t tstate)
+{
+	struct ctx *c = arg;
+	uint64_t pt = 0;
+
+	if (c->nthreads < LW_ARRAY_SIZE(c->threads) &&
+	    lw_mem_read_u64(c->mem, tstate + c->pi->lay.ts_thread_id, &pt) == 0 && pt) {
+		c->threads[c->nthreads].tid = tid;
+		c->threads[c->nthreads].pthread = pt;
+		c->nthreads++;
+	}
+	return 0;
+}
+
+static void read_loop(struct ctx *c, struct lw_task *tk)
+{
+	struct lw_tasks *o = c->out;
+	struct lw_task_loop *lp;
+	uint64_t tidobj = 0;
+	int64_t pt = 0;
+	size_t i;
+
+	if (lw_mem_read_u64(c->mem, tk->addr + 16, &tk->loop) || !tk->loop)
+		return;
+	for (i = 0; i < o->nloops; i++)
+		if (o->loops[i].addr == tk->loop) {
+			tk->tid = o->loops[i].tid;
+			return;
+		}
+	if (o->nloops >= LW_ARRAY_SIZE(o->loops))
+		return;
+	lp = &o->loops[o->nloops++];
+	memset(lp, 0, sizeof(*lp));
+	lp->addr = tk->loop;
+	{
+		const struct tname *tn = type_of(c, tk->loop);
+
+		lw_strlcpy(lp->type, tn ? tn->name : "?", sizeof(lp->type));
+	}
+	/* BaseEventLoop._thread_id: threading.get_ident() of the thread in run_forever() */
+	if (lw_pyobj__attr(c->pi, c->mem, tk->loop, "_thread_id", &tidobj) == 0 && tidobj &&
+	    tidobj != c->pi->cfg.none_obj && lw_pyobj__long(c->pi, c->mem, tidobj, &pt) == 0 && pt) {
+		struct thr th = { c, (uint64_t)pt, 0 };
+
+		lw_py__threads(c->pi, c->mem, on_thread, &th);
+		lp->tid = th.tid;
+	} else if ((c->nthreads = 0, lw_py__threads(c->pi, c->mem, on_any_thread, c)) > 0) {
+		/* uvloop keeps the thread id in a C field of its Loop: the one word of the object
+		 * (bounded by its basicsize) that equals a Python thread's pthread_t */
+		uint64_t type = 0, words[128];
+		int64_t bs = 0;
+		size_t w, k, n;
+		pid_t found = 0;
+		int hits = 0;
+
+		if (lw_mem_read_u64(c->mem, tk->loop + 8, &type) == 0 &&
+		    lw_mem_read(c->mem, type + 32, &bs, 8) == 0 && bs > 16) {
+			n = (size_t)bs / 8 < LW_ARRAY_SIZE(words) ? (size_t)bs / 8 : LW_ARRAY_SIZE(words);
+			if (lw_mem_read(c->mem, tk->loop, words, n * 8) == 0)
+				for (w = 2; w < n; w++)
+					for (k = 0; k < c->nthreads; k++)
+						if (words[w] && words[w] == c->threads[k].pthread &&
+						    found != c->threads[k].tid) {
+							found = c->threads[k].tid;
+							hits++;
+						}
+		}
+		if (hits == 1)
+			lp->tid = found;
+	}
+	tk->tid = lp->tid;
+}
+
+/* Read one Task's fields; -1 when it no longer looks like a Task (changed under the read) */
+static int read_task(struct ctx *c, struct lw_task *tk)
+{
+	const struct lw_pylayout *l = &c->pi->lay;
+	uint64_t coro = 0, self = 0, fut;
+	int32_t state = 0;
+	size_t i;
+
+	if (!is_task(c, tk->addr) || lw_mem_read(c->mem, tk->addr + c->t->fut_state, &state, 4) ||
+	    state < 0 || state > 2)
+		return -1;
+	if (state != 0) {
+		tk->state = LW_TASK_DONE;
+		return 0;
+	}
+	lw_py__task_name(c->pi, c->mem, tk->addr, tk->name, sizeof(tk->name));
+	if (lw_mem_read_u64(c->mem, tk->addr + l->task_coro, &coro) || !coro)
+		return -1;
+	{
+		uint64_t q = 0;
+
+		if (lw_mem_read_u64(c->mem, coro + l->coro_qualname, &q) == 0 && q)
+			lw_py__read_str(l, c->mem, q, tk->coro, sizeof(tk->coro));
+	}
+	lw_mem_read_u64(c->mem, tk->addr + c->t->task_waiter, &tk->waiter);
+	if (tk->waiter == c->pi->cfg.none_obj)
+		tk->waiter = 0;
+	fut = read_chain(c, tk, coro, &self);
+	if (!tk->waiter && fut && fut != tk->addr)
+		tk->waiter = fut;
+	tk->state = LW_TASK_PENDING;
+	for (i = 0; i < c->ncurrent; i++)
+		if (c->current[i] == tk->addr)
+			tk->state = LW_TASK_RUNNING;
+	if (tk->state == LW_TASK_PENDING) {
+		int32_t n = 0, ws = 0;
+		uint8_t b = 0;
+
+		if (c->t->num_cancels && lw_mem_read(c->mem, tk->addr + c->t->num_cancels, &n, 4) == 0 &&
+		    n > 0)
+			tk->state = LW_TASK_CANCELLING;
+		if (c->t->must_cancel_bit < 0) {
+			if (lw_mem_read(c->mem, tk->addr + c->t->must_cancel, &n, 4) == 0 && n)
+				tk->state = LW_TASK_CANCELLING;
+		} else if (lw_mem_read(c->mem, tk->addr + c->t->must_cancel, &b, 1) == 0 &&
+			   (b >> c->t->must_cancel_bit) & 1) {
+			tk->state = LW_TASK_CANCELLING;
+		}
+		/* 3.8-3.10: cancel() cancels the future the Task waits on */
+		if (tk->waiter && type_of(c, tk->waiter) &&
+		    lw_mem_read(c->mem, tk->waiter + c->t->fut_state, &ws, 4) == 0 && ws == 1)
+			tk->state = LW_TASK_CANCELLING;
+	}
+	describe_wait(c, tk, self);
+	read_callbacks(c, tk);
+	read_loop(c, tk);
+	return 0;
+}
+
+const char *lw_task_state_name(int state)
+{
+	switch (state) {
+	case LW_TASK_PENDING: return "pending";
+	case LW_TASK_RUNNING: return "running";
+	case LW_TASK_CANCELLING: return "cancelling";
+	case LW_TASK_DONE: return "done";
+	}
+	return "?";
+}
+
+void lw_pytasks__free(struct lw_tasks *t)
+{
+	size_t i;
+
+	if (!t)
+		return;
+	for (i = 0; i < t->n; i++)
+		free(t->v[i].frames);
+	if (t->strings)
+		lw_u64map__free(t->strings, free_str);
+	free(t->v);
+	memset(t, 0, sizeof(*t));
+}
+
+static int find_module_dict(struct ctx *c, const char *name, uint64_t *md, char *err, size_t errlen)
+{
+	uint64_t modules = 0, mod = 0;
+	char tn[16];
+	int r;
+
+	if (!c->pi->interp || lw_mem_read_u64(c->mem, c->pi->interp + c->t->interp_modules, &modules) ||
+	    !modules) {
+		snprintf(err, errlen, "sys.modules not readable in the interpreter state (CPython 3.%d)",
+			 c->pi->minor);
+		return -EFAULT;
+	}
+	{
+		uint64_t type = 0;
+
+		if (lw_mem_read_u64(c->mem, modules + 8, &type) ||
+		    lw_py__type_name(c->mem, type, tn, sizeof(tn)) || strcmp(tn, "dict")) {
+			snprintf(err, errlen, "interp->modules is not a dict on this CPython 3.%d build: "
+				 "its layout differs from the one loopwatch knows", c->pi->minor);
+			return -ENOTSUP;
+		}
+	}
+	r = lw_pyobj__dict_get(c->pi, c->mem, modules, name, &mod);
+	if (r == -ENOENT) {
+		snprintf(err, errlen, "the process has not imported %s: no asyncio Tasks", name);
+		return -ENOENT;
+	}
+	if (r || lw_mem_read_u64(c->mem, mod + 16, md) || !*md) {	/* PyModuleObject.md_dict */
+		snprintf(err, errlen, "sys.modules['%s'] not readable", name);
+		return -EFAULT;
+	}
+	return 0;
+}
+
+int lw_pytasks__snapshot(const struct lw_pyinfo *pi, struct lw_reader *mem, struct lw_tasks *out,
+			 char *err, size_t errlen)
+{
+	struct ctx *c;
+	uint64_t md = 0, set = 0, cur = 0, current[64];
+	struct waiter_ix *waiters = NULL;
+	size_t i, j, k;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (!lw_tasklayout_for(pi->minor)) {
+		snprintf(err, errlen, "asyncio Task layouts are known for CPython 3.8-3.13, not %d.%d",
+			 pi->major, pi->minor);
+		return -ENOTSUP;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->pi = pi;
+	c->t = lw_tasklayout_for(pi->minor);
+	c->pcache.under = mem;
+	c->gather_budget = 4 * LW_TASKS_MAX;
+	c->cached.read = pc_read;
+	c->cached.ctx = &c->pcache;
+	c->mem = &c->cached;
+	mem = &c->cached;
+	c->out = out;
+	c->current = current;
+	r = lw_pycache__new(&pi->lay, pi->minor, &c->pc);
+	if (r)
+		goto out;
+	r = find_module_dict(c, "asyncio.tasks", &md, err, errlen);
+	if (r)
+		goto out;
+	if (lw_pyobj__dict_get(pi, mem, md, "_current_tasks", &cur) == 0 && cur &&
+	    is_type(c, cur, "dict"))
+		lw_pyobj__dict_items(pi, mem, cur, 64, on_current, c);
+	if (pi->minor <= 11) {
+		r = lw_pyobj__dict_get(pi, mem, md, "_all_tasks", &set);
+		if (r == 0)
+			r = read_weakset(c, set);
+		lw_strlcpy(out->source, "asyncio.tasks._all_tasks", sizeof(out->source));
+	} else {
+		r = lw_pyobj__dict_get(pi, mem, md, "_scheduled_tasks", &set);
+		if (r == 0)
+			r = read_weakset(c, set);
+		if (r >= 0 && lw_pyobj__dict_get(pi, mem, md, "_eager_tasks", &set) == 0 && set)
+			lw_pyobj__set_items(mem, set, LW_TASKS_MAX, on_eager, c);
+		lw_strlcpy(out->source, "asyncio.tasks._scheduled_tasks, _eager_tasks",
+			   sizeof(out->source));
+	}
+	if (r < 0) {
+		snprintf(err, errlen, "the set of Tasks (%s) is not readable: it may have changed "
+			 "during the read; try again", out->source);
+		goto out;
+	}
+	r = 0;
+	if (out->n)
+		qsort(out->v, out->n, sizeof(out->v[0]), cmp_addr);
+	for (i = 0, j = 0; i < out->n; i++)
+		if (!j || out->v[j - 1].addr != out->v[i].addr)
+			out->v[j++] = out->v[i];
+	out->n = j;
+	out->sorted = 1;
+	/* read each Task; drop the done and the unreadable */
+	for (i = 0, j = 0; i < out->n; i++) {
+		struct lw_task *tk = &out->v[i];
+
+		if (read_task(c, tk) || tk->state == LW_TASK_DONE) {
+			if (tk->state == LW_TASK_DONE)
+				out->done++;
+			else
+				out->skipped++;
+			free(tk->frames);
+			tk->frames = NULL;
+			continue;
+		}
+		if (j != i)
+			out->v[j] = *tk;
+		j++;
+	}
+	out->n = j;
+	/* the await graph */
+	for (i = 0; i < out->n; i++) {
+		struct lw_task *a = &out->v[i];
+		long t;
+
+		if (!a->waiter)
+			continue;
+		t = lw_tasks__find(out, a->waiter);
+		if (t >= 0)
+			add_awaiter(&out->v[t], a->addr, "await");
+		else if (strcmp(a->awaits_kind, "gather") == 0)
+			gather_children(c, a->waiter, a->addr, 0);
+	}
+	/* wait_for (3.8-3.11): the Task whose fut_waiter is the future the callback releases */
+	waiters = calloc(out->n ? out->n : 1, sizeof(*waiters));
+	if (!waiters) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < out->n; i++) {
+		waiters[i].waiter = out->v[i].waiter;
+		waiters[i].task = out->v[i].addr;
+	}
+	if (out->n)
+		qsort(waiters, out->n, sizeof(*waiters), cmp_waiter);
+	for (i = 0; i < out->n; i++) {
+		struct lw_task *tk = &out->v[i];
+
+		for (k = 0; k < tk->ncb_parents; k++)
+			if (lw_tasks__find(out, tk->cb_parents[k]) >= 0)
+				add_awaiter(tk, tk->cb_parents[k], "taskgroup");
+		for (k = 0; k < tk->ncb_futs; k++) {
+			size_t lo = 0, hi = out->n;
+
+			while (lo < hi) {
+				size_t mid = lo + (hi - lo) / 2;
+
+				if (waiters[mid].waiter < tk->cb_futs[k])
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			for (; lo < out->n && waiters[lo].waiter == tk->cb_futs[k] &&
+			       tk->nawaiters < LW_TASK_MAX_AWAITERS; lo++)
+				add_awaiter(tk, waiters[lo].task, tk->cb_via[k]);
+		}
+	}
+	free(waiters);
+	r = mark_cycles(out);
+out:
+	lw_pycache__free(c->pc);
+	pc_clear(&c->pcache);
+	free(c);
+	if (r)
+		lw_pytasks__free(out);
+	return r;
+}

@@ -1,0 +1,208 @@
+"""`loopwatch tasks --pid`: the asyncio Task inventory, read from outside, against what the target
+says of itself (asyncio.all_tasks(), names, coroutines, the await chain the interpreter follows
+with file:line, get_stack()) and the await edges it built (gather, a Task awaiting a Task,
+wait_for, asyncio.wait, TaskGroup), on Debian's stripped python3.11 and every pyenv 3.8-3.13 found."""
+import json
+import os
+import subprocess
+import time
+import unittest
+
+from lwtest import DEBIAN_PYTHON, TARGETS, Target, marks, pythons, run_loopwatch
+
+TARGET = os.path.join(TARGETS, "asyncio_tasks.py")
+
+# what the innermost frame of each Task waits in, by construction of the target
+AWAITS = {"lock-waiter": "lock", "queue-getter": "queue", "sem-waiter": "semaphore",
+          "sleeper": "sleep", "lock-holder": "event", "gatherer": "gather", "awaiter": "task",
+          "thread-main": "task", "gather-child-1": "sleep", "tg-parent": "taskgroup",
+          "tg-child-2": "taskgroup", "nested-gather": "gather", "dl-a": "task",
+          "wait-any": "wait"}
+
+
+def start(py, *args):
+    t = Target([py, TARGET] + [str(a) for a in args])
+    t.wait_ready(30)
+    truth = t.truth()[0]
+    return t, truth
+
+
+def snapshot(pid, fmt="json"):
+    r = run_loopwatch(["tasks", "--pid", str(pid)] + (["--format", "json"] if fmt == "json" else []))
+    if r.returncode != 0:
+        raise AssertionError("loopwatch tasks exited %d: %s" % (r.returncode, r.stderr))
+    return json.loads(r.stdout) if fmt == "json" else r.stdout
+
+
+class Tasks(unittest.TestCase):
+    def check_python(self, label, py, *args):
+        t, truth = start(py, *args)
+        try:
+            rec = snapshot(t.pid)
+        finally:
+            t.kill()
+        self.assertEqual(rec["type"], "tasks")
+        self.assertEqual(rec["pid"], t.pid)
+        self.assertIs(rec["stopped"], False)
+        got = {x["name"]: x for x in rec["tasks"]}
+        want = {}
+        for tid, tasks in truth["views"].items():
+            for v in tasks:
+                v["tid"] = int(tid)
+                want[v["name"]] = v
+        # the same set of Tasks, by name
+        self.assertEqual(sorted(got), sorted(want))
+        for name, w in want.items():
+            g = got[name]
+            with self.subTest(python=label, task=name):
+                self.assertEqual(g["coro"], w["coro"])
+                self.assertEqual(g["state"], w["state"])
+                self.assertEqual(g["tid"], w["tid"])
+                stack = [(f["qualname"], f["file"], f["line"]) for f in g["stack"]]
+                self.assertEqual(stack, [(f["qualname"], f["file"], f["line"]) for f in w["stack"]])
+                # get_stack() gives the Task's own coroutine frame: our outermost one
+                self.assertEqual([g["stack"][-1]["file"], g["stack"][-1]["line"]],
+                                 w["get_stack"][-1])
+                if name in AWAITS:
+                    self.assertEqual(g["awaits"]["kind"], AWAITS[name])
+        # the await edges, exactly as built
+        ids = {x["id"]: x["name"] for x in rec["tasks"]}
+        edges = sorted((x["name"], ids.get(a["id"], a["id"]), a["via"])
+                       for x in rec["tasks"] for a in x["awaited_by"])
+        self.assertEqual(edges, sorted(tuple(e) for e in truth["edges"]), label)
+        # a Task awaited directly names it
+        self.assertEqual(ids[got["awaiter"]["awaits"]["task"]], "awaited")
+        # the deadlock: exactly the two Tasks that await each other
+        self.assertEqual(sorted(x["name"] for x in rec["tasks"] if x.get("deadlock")),
+                         ["dl-a", "dl-b"])
+        self.assertEqual(rec["deadlocked"], 2)
+        # both loops, each on its thread
+        self.assertEqual(sorted(l["tid"] for l in rec["loops"]),
+                         sorted(int(k) for k in truth["views"]))
+
+    def test_inventory_matches_the_targets_own_view(self):
+        found = pythons()
+        if not found:
+            self.skipTest("no CPython 3.8-3.13 found")
+        for label, py in found:
+            with self.subTest(python=label):
+                self.check_python(label, py)
+
+    def test_running_task(self):
+        """The loop blocked inside a Task: that Task is running, at the line where it blocks"""
+        label, py = pythons()[0]
+        t, truth = start(py, "block")
+        try:
+            deadline = time.time() + 10
+            while "blocking" not in t.stdout() and time.time() < deadline:
+                time.sleep(0.02)
+            time.sleep(0.1)
+            rec = snapshot(t.pid)
+            out = snapshot(t.pid, fmt="text")
+        finally:
+            t.kill()
+        got = {x["name"]: x for x in rec["tasks"]}
+        b = got["blocker"]
+        self.assertEqual(b["state"], "running")
+        self.assertEqual([(f["qualname"], f["file"], f["line"]) for f in b["stack"]],
+                         [("blocker", TARGET, marks(TARGET)["block"])])
+        self.assertEqual([x["name"] for x in rec["tasks"] if x["state"] == "running"], ["blocker"])
+        self.assertIn("DEADLOCK: 2 Tasks await each other", out)
+
+    def test_uvloop(self):
+        r = subprocess.run([DEBIAN_PYTHON, "-c", "import uvloop"], capture_output=True)
+        if r.returncode != 0:
+            self.skipTest("python3-uvloop not installed")
+        self.check_python("debian-uvloop", DEBIAN_PYTHON, "uvloop")
+
+    def test_text_tree_and_table(self):
+        label, py = pythons()[0]
+        t, truth = start(py)
+        try:
+            out = snapshot(t.pid, fmt="text")
+        finally:
+            t.kill()
+        self.assertIn("without stopping the process", out)
+        lines = out.splitlines()
+        # the table has one row per Task, the tree puts children under their awaiter
+        row = [l for l in lines if l.split()[2:3] == ["lock-waiter"]]
+        self.assertEqual(len(row), 1, out)
+        self.assertIn("lock", row[0].split())
+        tree = lines[lines.index(next(l for l in lines if l.startswith("Await tree"))):]
+        i = next(i for i, l in enumerate(tree) if l.startswith("gatherer "))
+        self.assertIn("(gather) gather-child-", tree[i + 1])
+        self.assertIn("(gather) gather-child-", tree[i + 2])
+
+    def test_many_tasks(self):
+        """500 more Tasks: all of them, quickly"""
+        label, py = pythons()[0]
+        t, truth = start(py, 500)
+        try:
+            t0 = time.monotonic()
+            rec = snapshot(t.pid)
+            wall = time.monotonic() - t0
+        finally:
+            t.kill()
+        want = sum(len(v) for v in truth["views"].values())
+        self.assertEqual(rec["count"], want)
+        self.assertEqual(rec["skipped"], 0)
+        self.assertEqual(len([x for x in rec["tasks"] if x["name"].startswith("extra-")]), 500)
+        self.assertLess(rec["read_ms"], 1000.0)
+        self.assertLess(wall, 10.0)
+
+    def test_tasks_changing_during_the_read(self):
+        """A target that creates and finishes Tasks all the time: every snapshot is whole JSON,
+        names only Tasks that exist in it, and skipped (changed under the read) is counted"""
+        label, py = pythons()[0]
+        t, truth = start(py, "churn")
+        known = {v["name"] for vs in truth["views"].values() for v in vs}
+        ok = 0
+        try:
+            for _ in range(15):
+                r = run_loopwatch(["tasks", "--pid", str(t.pid), "--format", "json"])
+                if r.returncode == 1:
+                    self.assertIn("try again", r.stderr)
+                    continue
+                self.assertEqual(r.returncode, 0, r.stderr)
+                rec = json.loads(r.stdout)
+                for x in rec["tasks"]:
+                    self.assertTrue(x["name"] in known or x["name"].startswith("churn-"),
+                                    x["name"])
+                    self.assertIn(x["state"], ("pending", "running", "cancelling"))
+                self.assertGreaterEqual(rec["skipped"], 0)
+                ok += 1
+            self.assertIsNone(t.p.poll(), "the target died")
+        finally:
+            t.kill()
+        self.assertGreater(ok, 0)
+
+    def test_not_asyncio(self):
+        label, py = pythons()[0]
+        t = Target([py, "-c", "import time; print('ready', flush=True); time.sleep(60)"])
+        try:
+            t.wait_ready()
+            r = run_loopwatch(["tasks", "--pid", str(t.pid)])
+        finally:
+            t.kill()
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("has not imported asyncio", r.stderr)
+
+    def test_not_python(self):
+        t = Target(["sh", "-c", "echo ready; exec sleep 60"])
+        try:
+            t.wait_ready()
+            r = run_loopwatch(["tasks", "--pid", str(t.pid)])
+        finally:
+            t.kill()
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("is not a CPython process", r.stderr)
+        self.assertNotIn("--runtime", r.stderr)
+
+    def test_usage(self):
+        r = run_loopwatch(["tasks"])
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("tasks needs --pid", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
