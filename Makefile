@@ -137,6 +137,7 @@ test: deps
 	$(MAKE) WERROR=1 SANITIZE=$(or $(SANITIZE),1) unit integration
 	$(MAKE) WERROR=1 valgrind
 	$(MAKE) fuzz FUZZ_SECONDS=0
+	sh tests/pkg/test-deb.sh
 
 demo: deps all
 	sh tests/demo/run-demo.sh
