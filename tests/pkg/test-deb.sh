@@ -11,7 +11,7 @@
 #   less what Debian allows to stay (dpkg's and apt's own logs, caches and state)
 # The chroot is built once per machine and cached as a tarball (LW_DEB_CACHE, default
 # /var/cache/loopwatch-test/bookworm-minbase.tar, with the dependencies' .debs in its apt
-# cache); each run unpacks a fresh copy. Skips (exit 0, says why) only when there is no cached
+# cache), from the mirror apt uses (LW_DEB_MIRROR overrides); each run unpacks a fresh copy. Skips (exit 0, says why) only when there is no cached
 # chroot and the Debian archive cannot be reached. Needs root (chroot, mounts, BPF).
 set -eu
 cd "$(dirname "$0")/../.."
@@ -50,8 +50,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# ---- the mirror apt already uses for bookworm (sources.list or deb822 .sources)
-MIRROR=$(python3 - <<'EOF'
+# ---- the mirror apt already uses for bookworm (sources.list or deb822 .sources; LW_DEB_MIRROR)
+MIRROR=${LW_DEB_MIRROR:-}
+[ -n "$MIRROR" ] || MIRROR=$(python3 - <<'EOF'
 import glob, re
 found = []
 for f in ["/etc/apt/sources.list"] + sorted(glob.glob("/etc/apt/sources.list.d/*")):
@@ -80,21 +81,7 @@ env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s deb >"$WORK/make-deb.log" 2>&1 |
 DEB=$(ls build/deb/loopwatch_"$VERSION"*_amd64.deb)
 V1=$(dpkg-deb -f "$DEB" Version)
 V2="$V1+pkgtest1"
-say "built $DEB ($(($(date +%s) - T0))s); rebuilding it as $V2"
-# in build/deb/src itself, where its objects are (a copy elsewhere would change
-# -ffile-prefix-map and rebuild everything); its changelog is restored afterwards
-SRC=build/deb/src
-cp "$SRC/debian/changelog" "$WORK/changelog.orig"
-MAINT=$(dpkg-parsechangelog -l "$WORK/changelog.orig" -S Maintainer)
-{ printf 'loopwatch (%s) bookworm; urgency=medium\n\n  * test-deb.sh: the same tree, a newer version (upgrade test).\n\n -- %s  %s\n\n' \
-	"$V2" "$MAINT" "$(date -R)"
-  cat "$WORK/changelog.orig"; } >"$SRC/debian/changelog"
-(cd "$SRC" && dpkg-buildpackage -b -nc -us -uc) >"$WORK/build2.log" 2>&1 || BUILD2_RC=$?
-cp "$WORK/changelog.orig" "$SRC/debian/changelog"
-[ -z "${BUILD2_RC:-}" ] || { tail -30 "$WORK/build2.log" >&2; fail "building $V2 failed (log above)"; }
-mv build/deb/loopwatch_"$V2"_* build/deb/loopwatch-dbgsym_"$V2"_* "$WORK/"
-DEB2=$WORK/loopwatch_${V2}_amd64.deb
-[ -f "$DEB2" ] || fail "no $DEB2 after dpkg-buildpackage"
+say "built $DEB"
 
 # ---- the cached chroot (built at most once: flock, and only when the tarball is missing)
 mkdir -p "$CACHE_DIR"
@@ -122,7 +109,23 @@ if [ ! -s "$TARBALL" ]; then
 	rm -rf --one-file-system "$WORK/mk"
 	say "cached $TARBALL ($(du -m "$TARBALL" | cut -f1) MB, $(($(date +%s) - T1))s)"
 fi
-flock -u 9
+flock -u 9; exec 9>&-
+
+say "rebuilding it as $V2 (upgrade test)"
+# in build/deb/src itself, where its objects are (a copy elsewhere would change
+# -ffile-prefix-map and rebuild everything); its changelog is restored afterwards
+SRC=build/deb/src
+cp "$SRC/debian/changelog" "$WORK/changelog.orig"
+MAINT=$(dpkg-parsechangelog -l "$WORK/changelog.orig" -S Maintainer)
+{ printf 'loopwatch (%s) bookworm; urgency=medium\n\n  * test-deb.sh: the same tree, a newer version (upgrade test).\n\n -- %s  %s\n\n' \
+	"$V2" "$MAINT" "$(date -R)"
+  cat "$WORK/changelog.orig"; } >"$SRC/debian/changelog"
+(cd "$SRC" && dpkg-buildpackage -b -nc -us -uc) >"$WORK/build2.log" 2>&1 || BUILD2_RC=$?
+cp "$WORK/changelog.orig" "$SRC/debian/changelog"
+[ -z "${BUILD2_RC:-}" ] || { tail -30 "$WORK/build2.log" >&2; fail "building $V2 failed (log above)"; }
+mv build/deb/loopwatch_"$V2"_* build/deb/loopwatch-dbgsym_"$V2"_* "$WORK/"
+DEB2=$WORK/loopwatch_${V2}_amd64.deb
+[ -f "$DEB2" ] || fail "no $DEB2 after dpkg-buildpackage"
 
 mkdir "$ROOT"
 tar -C "$ROOT" --numeric-owner -xf "$TARBALL"
