@@ -179,13 +179,13 @@ async def main():
         await asyncio.sleep(0.2)
 asyncio.run(main())
 EOF
-chroot "$ROOT" /usr/bin/python3 /tmp/app.py &
+in_root /usr/bin/python3 /tmp/app.py &
 APP=$!
 i=0; while [ ! -e "$ROOT/tmp/app.ready" ]; do i=$((i + 1)); [ $i -lt 100 ] || fail "the chroot's python3 app did not start"; sleep 0.1; done
 say "tracing the chroot's python3 (pid $APP, $(readlink "/proc/$APP/exe")) with the chroot's /usr/sbin/loopwatch"
 in_root /usr/sbin/loopwatch --pid "$APP" --duration 2s >"$WORK/trace.log" 2>&1 ||
-	{ cat "$WORK/trace.log" >&2; fail "loopwatch --pid $APP in the chroot: exit $?"; }
-kill "$APP"; wait "$APP" 2>/dev/null || true; APP=
+	{ rc=$?; cat "$WORK/trace.log" >&2; fail "loopwatch --pid $APP in the chroot: exit $rc (output above)"; }
+kill "$APP" 2>/dev/null || true; wait "$APP" 2>/dev/null || true; APP=
 grep -q 'blocking_step (app.py:3)' "$WORK/trace.log" ||
 	{ cat "$WORK/trace.log" >&2; fail "the trace does not name blocking_step (app.py:3) (output above)"; }
 grep -q 'clock_nanosleep' "$WORK/trace.log" ||
