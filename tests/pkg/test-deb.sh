@@ -179,7 +179,8 @@ async def main():
         await asyncio.sleep(0.2)
 asyncio.run(main())
 EOF
-in_root /usr/bin/python3 /tmp/app.py &
+# a plain command (not the in_root function, which would run in a subshell): $! is python's pid
+chroot "$ROOT" /usr/bin/python3 /tmp/app.py &
 APP=$!
 i=0; while [ ! -e "$ROOT/tmp/app.ready" ]; do i=$((i + 1)); [ $i -lt 100 ] || fail "the chroot's python3 app did not start"; sleep 0.1; done
 say "tracing the chroot's python3 (pid $APP, $(readlink "/proc/$APP/exe")) with the chroot's /usr/sbin/loopwatch"
