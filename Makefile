@@ -7,7 +7,8 @@
 #   make bench      benchmarks (docs/benchmarks.md)
 #   make fuzz       libFuzzer targets for the parsers
 #   make vmlinux    regenerate vmlinux.h from this kernel's BTF (never part of `all`)
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR= (SYSTEMDUNITDIR=$(PREFIX)/lib/systemd/system)
+#   make deb        build/deb/loopwatch_VERSION_amd64.deb (debian/; dpkg-buildpackage + lintian)
 #
 # SANITIZE=1 builds userspace with -fsanitize=address,undefined (CI does).
 
@@ -16,6 +17,7 @@ CLANG ?= clang
 BPFTOOL ?= $(shell command -v bpftool 2>/dev/null || echo /usr/sbin/bpftool)
 PREFIX ?= /usr/local
 DESTDIR ?=
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 BUILD := build
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
@@ -51,7 +53,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 TARGET_SRCS := $(filter-out tests/targets/fake_python.c,$(wildcard tests/targets/*.c))
 TARGET_BINS := $(patsubst tests/targets/%.c,$(BUILD)/targets/%,$(TARGET_SRCS))
 
-.PHONY: all deps test unit unit-bins valgrind integration demo bench fuzz vmlinux install clean check-deps
+.PHONY: all deb deps test unit unit-bins valgrind integration demo bench fuzz vmlinux install clean check-deps
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -135,6 +137,7 @@ test: deps
 	$(MAKE) WERROR=1 SANITIZE=$(or $(SANITIZE),1) unit integration
 	$(MAKE) WERROR=1 valgrind
 	$(MAKE) fuzz FUZZ_SECONDS=0
+	sh tests/pkg/test-deb.sh
 
 demo: deps all
 	sh tests/demo/run-demo.sh
@@ -149,7 +152,8 @@ fuzz: $(BUILD)/loopwatch.skel.h
 # ---- dependencies (Debian 12, root)
 DEB_PKGS := clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libcmocka-dev \
 	libjson-c-dev libinih-dev libsystemd-dev libcapstone-dev libdw-dev python3 python3-uvloop python3-aiohttp libuv1-dev procps valgrind nodejs \
-	util-linux tmux systemd chromium
+	util-linux tmux systemd chromium \
+	dpkg-dev debhelper fakeroot lintian debootstrap
 check-deps:
 	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	echo "$$missing"
@@ -169,10 +173,27 @@ install: all
 	install -m 0755 $(BUILD)/loopwatch $(BUILD)/loopwatchd $(DESTDIR)$(PREFIX)/sbin/
 	if [ -d man ]; then install -m 0644 man/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/; \
 		install -m 0644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/; fi
-	if [ -f dist/loopwatchd.service ]; then install -d $(DESTDIR)$(PREFIX)/lib/systemd/system; \
-		sed 's|@SBINDIR@|$(PREFIX)/sbin|g' dist/loopwatchd.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/loopwatchd.service; fi
+	if [ -f dist/loopwatchd.service ]; then install -d $(DESTDIR)$(SYSTEMDUNITDIR); \
+		sed 's|@SBINDIR@|$(PREFIX)/sbin|g' dist/loopwatchd.service > $(DESTDIR)$(SYSTEMDUNITDIR)/loopwatchd.service; fi
 	if [ -f dist/loopwatch.conf ]; then install -d $(DESTDIR)/etc/loopwatch; \
 		[ -f $(DESTDIR)/etc/loopwatch/loopwatch.conf ] || install -m 0644 dist/loopwatch.conf $(DESTDIR)/etc/loopwatch/; fi
+
+# ---- Debian package (debian/): built in a copy of the tree under build/deb/src (so this tree's
+# build/ and debian/ stay as they are; its build/debian/ objects are kept, the next build is
+# incremental), the .deb, .buildinfo and .changes land in build/deb/, then lintian checks them.
+DEB_OUT := build/deb
+deb:
+	@for t in dpkg-buildpackage dh fakeroot lintian; do command -v $$t >/dev/null || { \
+		echo "make deb: $$t missing: apt-get install dpkg-dev debhelper fakeroot lintian (or make deps)" >&2; exit 1; }; done
+	mkdir -p $(DEB_OUT)/src
+	find $(DEB_OUT)/src -mindepth 1 -maxdepth 1 ! -name build -exec rm -rf {} +
+	rm -f $(DEB_OUT)/loopwatch_*
+	tar -c --exclude=debian/loopwatch --exclude=debian/.debhelper --exclude=debian/files --exclude=debian/debhelper-build-stamp \
+		--exclude=debian/loopwatch-dbgsym --exclude='debian/*.substvars' --exclude='debian/*.debhelper*' \
+		-f - $(filter-out build,$(wildcard *)) | tar -x -C $(DEB_OUT)/src
+	cd $(DEB_OUT)/src && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL dpkg-buildpackage -b -nc -us -uc -j$$(nproc)
+	lintian --fail-on error,warning --info $(DEB_OUT)/loopwatch_*.changes
+	@ls -l $(DEB_OUT)/loopwatch_*.deb
 
 clean:
 	rm -rf $(BUILD)
