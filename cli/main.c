@@ -15,6 +15,7 @@
 #include "record/noise.h"
 #include "record/jsonrec.h"
 #include "base/lw_util.h"
+#include "base/textesc.h"
 #include "record/render.h"
 #include "record/sinks.h"
 #include "top.h"
@@ -322,7 +323,10 @@ static int cmd_check(const struct lw_cli_opts *o)
 
 			if (strcmp(k, "pid") == 0)
 				continue;
-			printf("  %-20s %s\n", k, v ? json_object_get_string(v) : "-");
+			char vb[2048];
+
+			/* names and paths of the target's own: escaped for the terminal */
+			printf("  %-20s %s\n", k, lw_esc(v ? json_object_get_string(v) : "-", vb, sizeof(vb)));
 		}
 		printf("  %-20s %s\n", "would attach",
 		       "tp_btf sys_exit (poll family), sched_switch, sched_wakeup; "
@@ -350,7 +354,7 @@ static int cmd_trace(const struct lw_cli_opts *o)
 	struct lw_text_sink text = { stdout, o->quiet, o->summary_interval_ns != 0 };
 	enum lw_stop_reason why;
 	char err[1024] = "";
-	int r, json_stdout = strcmp(o->format, "json") == 0;
+	int r, rc, json_stdout = strcmp(o->format, "json") == 0;
 	const char *reason;
 
 	if (o->output) {
@@ -411,13 +415,24 @@ static int cmd_trace(const struct lw_cli_opts *o)
 	if (out && lw_jsonl__errors(out))
 		fprintf(stderr, "loopwatch: %llu records could not be written to %s (%s)\n",
 			(unsigned long long)lw_jsonl__errors(out), o->output, lw_jsonl__last_error(out));
+	if (jstdout && lw_jsonl__errors(jstdout))
+		fprintf(stderr, "loopwatch: %llu records could not be written to standard output (%s)\n",
+			(unsigned long long)lw_jsonl__errors(jstdout), lw_jsonl__last_error(jstdout));
+	rc = (out && lw_jsonl__errors(out)) || (jstdout && lw_jsonl__errors(jstdout)) ? EXIT_NOTRACE : 0;
 	lw_engine__free(e);
 	lw_jsonl__close(out);
 	lw_jsonl__close(jstdout);
 	if (top)
 		lw_top__draw(top);
 	lw_top__free(top);
-	return 0;
+	/* the text (or --top) on standard output: a full disk or a closed pipe is a failure too */
+	if (fflush(stdout) || ferror(stdout)) {
+		if (!rc)
+			fprintf(stderr, "loopwatch: cannot write to standard output: %s\n",
+				strerror(errno ? errno : EIO));
+		rc = EXIT_NOTRACE;
+	}
+	return rc;
 }
 
 int main(int argc, char **argv)

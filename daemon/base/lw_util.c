@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include "base/lw_util.h"
+#include "base/textesc.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -36,14 +37,16 @@ void lw_log_set_journal(int on)
 
 void lw_log(int level, const char *fmt, ...)
 {
-	char buf[1024];
+	char raw[1024], buf[4 * sizeof(raw)];
 	va_list ap;
 
 	if (level > log_level)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	/* a message may quote a target's names or a file's text: one line, no control characters */
+	lw_esc(raw, buf, sizeof(buf));
 	if (log_journal)
 		fprintf(stderr, "<%d>%s\n", level, buf);
 	else

@@ -18,6 +18,7 @@ struct lw_jsonl {
 	uint64_t size;
 	uint64_t errors;
 	uint64_t written;
+	int cut;		/* the last line was cut short and its newline not written */
 	char last_error[160];
 };
 
@@ -132,6 +133,18 @@ void lw_jsonl__write(struct lw_jsonl *j, struct json_object *rec)
 	}
 	memcpy(buf, line, len);
 	buf[len] = '\n';
+	/* a line cut short by an earlier failure ends here, not in the middle of this record */
+	if (j->cut) {
+		if (write(j->fd, "\n", 1) != 1) {
+			j->errors++;
+			snprintf(j->last_error, sizeof(j->last_error), "write to %s: %s", j->path,
+				 strerror(errno));
+			free(buf);
+			return;
+		}
+		j->cut = 0;
+		j->size++;
+	}
 	while (off < len + 1) {
 		ssize_t w = write(j->fd, buf + off, len + 1 - off);
 
@@ -141,9 +154,10 @@ void lw_jsonl__write(struct lw_jsonl *j, struct json_object *rec)
 			j->errors++;
 			snprintf(j->last_error, sizeof(j->last_error), "write to %s: %s", j->path,
 				 strerror(errno));
-			/* a partial line must not glue onto the next one */
-			if (off)
-				(void)!write(j->fd, "\n", 1);
+			/* a partial line must not glue onto the next one: end it now, or
+			 * before the next record when even that fails */
+			if (off && write(j->fd, "\n", 1) != 1)
+				j->cut = 1;
 			if (!j->is_stdout) {
 				close(j->fd);
 				j->fd = -1;
