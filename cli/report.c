@@ -23,6 +23,7 @@
 #include "record/jsonrec.h"
 #include "base/lw_util.h"
 #include "base/textesc.h"
+#include "base/safefile.h"
 #include "report/report_data.h"
 
 #define EXIT_UNREADABLE 1
@@ -626,19 +627,23 @@ static char *title_of(const struct lw_cli_opts *o, char *buf, size_t size)
 	return buf;
 }
 
-static FILE *open_output(const char *path)
+/* -o FILE: a regular file of the caller's or root's, never through a link, never a FIFO or a
+ * device, emptied only once that is checked (base/safefile.h) */
+static FILE *open_output(const char *path, char *err, size_t errlen)
 {
 	int fd;
 	FILE *f;
 
 	if (!path || strcmp(path, "-") == 0)
 		return stdout;
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
+	fd = lw_safe_replace(path, 0644, LW_NO_UID, err, errlen);
 	if (fd < 0)
 		return NULL;
 	f = fdopen(fd, "w");
-	if (!f)
+	if (!f) {
+		snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
 		close(fd);
+	}
 	return f;
 }
 
@@ -648,7 +653,7 @@ int lw_cli_report(const struct lw_cli_opts *o)
 	struct lw_export_opts eo = { 0 };
 	struct lw_rd_filter flt;
 	const char *fmt = o->format ? o->format : "text";
-	char title[1024];
+	char title[1024], oerr[4400];
 	FILE *out;
 	int r, ret = 0;
 
@@ -678,9 +683,9 @@ int lw_cli_report(const struct lw_cli_opts *o)
 		return EXIT_UNREADABLE;
 	}
 	say_skipped(d);
-	out = open_output(o->output);
+	out = open_output(o->output, oerr, sizeof(oerr));
 	if (!out) {
-		fprintf(stderr, "loopwatch: cannot write %s: %s\n", o->output, strerror(errno));
+		fprintf(stderr, "loopwatch: %s\n", oerr);
 		lw_rd__free(d);
 		return EXIT_UNREADABLE;
 	}

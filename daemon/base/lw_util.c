@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include "base/lw_util.h"
 #include "base/textesc.h"
+#include "base/safefile.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -258,9 +259,10 @@ out:
 
 int lw_open_report(const char *path, int extra_flags)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC | extra_flags, 0640);
+	char err[8];
 
-	return fd < 0 ? -errno : fd;
+	(void)extra_flags;
+	return lw_safe_append(path, 0640, LW_NO_UID, err, sizeof(err));
 }
 
 const char *lw_basename(const char *path)
@@ -333,11 +335,9 @@ int lw_write_file_atomic(const char *path, const char *buf, size_t len, char *er
 		snprintf(err, errlen, "cannot remove %s: %s", tmp, strerror(-r));
 		return r;
 	}
-	fd = lw_open_report(tmp, O_EXCL | O_TRUNC);
-	if (fd < 0) {
-		snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(-fd));
+	fd = lw_safe_create(tmp, 0640, err, errlen);
+	if (fd < 0)
 		return fd;
-	}
 	while (off < len) {
 		ssize_t w = write(fd, buf + off, len - off);
 

@@ -3,6 +3,7 @@
 #include "record/jsonrec.h"
 #include "base/lw_util.h"
 #include "record/render.h"
+#include "base/safefile.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -31,21 +32,15 @@ static int jopen(struct lw_jsonl *j)
 		j->fd = STDOUT_FILENO;
 		return 0;
 	}
-	fd = lw_open_report(j->path, 0);
-	if (fd < 0) {
-		snprintf(j->last_error, sizeof(j->last_error), "cannot open %s: %s", j->path,
-			 strerror(-fd));
+	/* a regular file of root's or ours, never through a link, never a FIFO (base/safefile) */
+	fd = lw_safe_append(j->path, 0640, LW_NO_UID, j->last_error, sizeof(j->last_error));
+	if (fd < 0)
 		return fd;
-	}
-	if (fstat(fd, &st) == 0) {
-		if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode)) {
-			close(fd);
-			snprintf(j->last_error, sizeof(j->last_error), "%s is not a regular file",
-				 j->path);
-			return -EINVAL;
-		}
+	if (j->o.group && fchown(fd, (uid_t)-1, (gid_t)j->o.group) && !j->errors)
+		snprintf(j->last_error, sizeof(j->last_error), "cannot give %s to group %u: %s",
+			 j->path, j->o.group, strerror(errno));
+	if (fstat(fd, &st) == 0)
 		j->size = (uint64_t)st.st_size;
-	}
 	j->fd = fd;
 	return 0;
 }

@@ -8,11 +8,13 @@
 
 struct json_object;
 
-/* JSON Lines writer. path "-" = stdout. Files are opened O_APPEND|O_NOFOLLOW, mode 0640. */
+/* JSON Lines writer. path "-" = stdout. Files are opened by lw_safe_append (base/safefile.h:
+ * regular files of root's or ours only, no links, no FIFOs), mode 0640. */
 struct lw_jsonl;
 struct lw_jsonl_opts {
 	uint64_t rotate_size;	/* 0 = never */
 	int rotate_keep;	/* old files kept: NAME.1 ... NAME.N */
+	unsigned group;		/* when not 0: the files' group (readable by it, 0640) */
 };
 int lw_jsonl__open(const char *path, const struct lw_jsonl_opts *o, struct lw_jsonl **out);
 void lw_jsonl__close(struct lw_jsonl *j);

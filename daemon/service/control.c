@@ -2,6 +2,7 @@
 #include "service/control.h"
 #include "record/jsonrec.h"
 #include "base/lw_util.h"
+#include "base/safefile.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -112,14 +113,23 @@ int lw_control__new(const char *path, lw_control_fn fn, void *ctx, struct lw_con
 		snprintf(err, errlen, "control socket path too long: %s", path);
 		goto fail;
 	}
-	/* its directory (/run/loopwatch: systemd's RuntimeDirectory= makes it under the unit) */
+	/* its directory (/run/loopwatch: systemd's RuntimeDirectory= makes it under the unit),
+	 * created 0750; refused when others could replace the socket in it */
 	slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
+		char why[900];
+
 		*slash = 0;
-		if (mkdir(dir, 0755) && errno != EEXIST) {
+		if (mkdir(dir, 0750) && errno != EEXIST) {
 			r = -errno;
 			snprintf(err, errlen, "cannot create %s for the control socket: %s", dir,
 				 strerror(-r));
+			goto fail;
+		}
+		r = lw_check_private_dir(dir, geteuid(), why, sizeof(why));
+		if (r) {
+			snprintf(err, errlen, "refusing the control socket directory: %s; or set "
+				 "[daemon] control_socket to a place only root can write", why);
 			goto fail;
 		}
 	}

@@ -30,6 +30,7 @@
 #include "base/lw_util.h"
 #include "service/matcher.h"
 #include "base/u64map.h"
+#include "base/safefile.h"
 
 #define EXIT_TRACE 1		/* cannot run: BPF, another daemon */
 #define EXIT_CONFIG 2		/* bad usage or an invalid config (systemd: no restart) */
@@ -856,25 +857,33 @@ static void raise_nofile(void)
 	}
 }
 
-static void prepare_report_dir(struct daemon *d)
+/* The report dir: created 0750 when missing; refused (-EPERM, the daemon does not start) when
+ * someone other than root or us could change what is in it (base/safefile.h). */
+static int prepare_report_dir(struct daemon *d)
 {
+	char why[1024];
 	struct stat st;
 
-	if (stat(d->cfg->report_dir, &st) == 0) {
-		if (!S_ISDIR(st.st_mode))
-			d_error(d, "report dir %s is not a directory: fix [report] dir in %s",
-				d->cfg->report_dir, d->cfg->path);
-		else if (access(d->cfg->report_dir, W_OK))
-			d_error(d,
-				"report dir %s is not writable (%s): reports are retried until it "
-				"is",
-				d->cfg->report_dir, strerror(errno));
-		return;
-	}
-	if (mkdir(d->cfg->report_dir, 0750) && errno != EEXIST)
+	if (stat(d->cfg->report_dir, &st) && mkdir(d->cfg->report_dir, 0750) && errno != EEXIST) {
 		d_error(d,
 			"cannot create the report dir %s: %s; create it, or fix [report] dir in %s",
 			d->cfg->report_dir, strerror(errno), d->cfg->path);
+		return 0;
+	}
+	if (stat(d->cfg->report_dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		d_error(d, "report dir %s is not a directory: fix [report] dir in %s",
+			d->cfg->report_dir, d->cfg->path);
+		return 0;
+	}
+	if (lw_check_private_dir(d->cfg->report_dir, geteuid(), why, sizeof(why)) == -EPERM) {
+		lw_err("refusing the report dir %s: %s; or set [report] dir in %s to a directory "
+		       "only root can write", d->cfg->report_dir, why, d->cfg->path);
+		return -EPERM;
+	}
+	if (access(d->cfg->report_dir, W_OK))
+		d_error(d, "report dir %s is not writable (%s): reports are retried until it is",
+			d->cfg->report_dir, strerror(errno));
+	return 0;
 }
 
 /* [defaults] ignore = SITE, ... and site_threshold = SITE=DUR, ... as noise rules (the config
@@ -932,7 +941,8 @@ static int run(struct daemon *d)
 	int r;
 
 	raise_nofile();
-	prepare_report_dir(d);
+	if (prepare_report_dir(d))
+		return EXIT_CONFIG;
 	r = lw_router__new(d->cfg, remember_error, d, &d->router);
 	if (r) {
 		lw_err("out of memory");

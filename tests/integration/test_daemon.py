@@ -662,8 +662,8 @@ class Privileges(DaemonTest):
         write: the daemon keeps tracing, counts and reports the errors, and once the dir is
         writable again the files come back complete (the counts in memory were kept)."""
         rdir = os.path.join(self.tmp, "reports")
-        os.mkdir(rdir, 0o755)
-        os.chown(rdir, 65534, 65534)
+        os.mkdir(rdir)
+        os.chmod(rdir, 0o555)   # root's, but not writable without CAP_DAC_OVERRIDE
         d = self.daemon("[target app]\ncmdline = %s\nthreshold = 50ms\n" % self.tag,
                         argv_prefix=["setpriv", "--bounding-set=-all," +
                                      ",".join("+" + c for c in NEEDED_CAPS), "--inh-caps=-all"])
@@ -680,7 +680,7 @@ class Privileges(DaemonTest):
         self.assertFalse(os.listdir(rdir))
         self.assertIn("report writes failed", d.stderr())
         # the disk comes back
-        os.chown(rdir, 0, 0)
+        os.chmod(rdir, 0o755)
         s = wait_for(lambda: prom_samples(d.prom("app")), 10, what="app.prom after the fix")
         s = wait_for(lambda: (lambda s: s if prom_value(s, "loopwatch_slow_callbacks_total",
                                                         pid=a.pid) == 1 else None)(
