@@ -351,17 +351,16 @@ static int cmd_trace(const struct lw_cli_opts *o)
 	struct lw_engine *e = NULL;
 	struct lw_jsonl *out = NULL, *jstdout = NULL;
 	struct lw_top *top = NULL;
-	struct lw_text_sink text = { stdout, o->quiet, o->summary_interval_ns != 0 };
+	struct lw_text_sink text = { stdout, o->quiet, o->summary_interval_ns != 0, 0 };
 	enum lw_stop_reason why;
 	char err[1024] = "";
 	int r, rc, json_stdout = strcmp(o->format, "json") == 0;
 	const char *reason;
 
 	if (o->output) {
-		r = lw_jsonl__open(o->output, NULL, &out);
+		r = lw_jsonl__open(o->output, NULL, &out, err, sizeof(err));
 		if (r) {
-			fprintf(stderr, "loopwatch: cannot open output file %s: %s\n", o->output,
-				strerror(-r));
+			fprintf(stderr, "loopwatch: cannot open output file: %s\n", err);
 			return EXIT_NOTRACE;
 		}
 	}
@@ -388,7 +387,7 @@ static int cmd_trace(const struct lw_cli_opts *o)
 		lw_engine__add_sink(e, lw_top_sink, top);
 		lw_engine__on_timer(e, top_tick, top);
 	} else if (json_stdout && !(o->output && strcmp(o->output, "-") == 0)) {
-		lw_jsonl__open("-", NULL, &jstdout);
+		lw_jsonl__open("-", NULL, &jstdout, NULL, 0);
 		lw_engine__add_sink(e, lw_sink_jsonl, jstdout);
 	} else if (!json_stdout) {
 		lw_engine__add_sink(e, lw_sink_text, &text);
@@ -426,10 +425,11 @@ static int cmd_trace(const struct lw_cli_opts *o)
 		lw_top__draw(top);
 	lw_top__free(top);
 	/* the text (or --top) on standard output: a full disk or a closed pipe is a failure too */
-	if (fflush(stdout) || ferror(stdout)) {
+	errno = 0;
+	if (fflush(stdout) || ferror(stdout) || text.error) {
 		if (!rc)
 			fprintf(stderr, "loopwatch: cannot write to standard output: %s\n",
-				strerror(errno ? errno : EIO));
+				strerror(text.error ? text.error : errno ? errno : EIO));
 		rc = EXIT_NOTRACE;
 	}
 	return rc;

@@ -69,13 +69,22 @@ static int open_checked(const char *path, int flags, mode_t mode, uid_t owner, c
 
 	if (fd < 0) {
 		int r = -errno;
+		struct stat st;
 
+		/* O_CREAT on a link in a sticky directory says EACCES: name what is there */
+		if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+			r = -ELOOP;
+		else if (r == -ENXIO && lstat(path, &st) == 0 && S_ISFIFO(st.st_mode))
+			r = -EINVAL;
 		if (r == -ELOOP)
 			snprintf(err, errlen, "%s is a symbolic link: loopwatch does not write or read "
 				 "through one; remove it or choose another path", path);
+		else if (r == -EINVAL)
+			snprintf(err, errlen, "%s is a FIFO, not a regular file: remove it or choose "
+				 "another path", path);
 		else if (r == -ENXIO)
-			snprintf(err, errlen, "%s is a FIFO or socket with no reader: remove it or "
-				 "choose another path", path);
+			snprintf(err, errlen, "%s is a socket or device, not a regular file: remove it "
+				 "or choose another path", path);
 		else
 			snprintf(err, errlen, "cannot open %s: %s", path, strerror(-r));
 		return r;

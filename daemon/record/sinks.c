@@ -45,7 +45,8 @@ static int jopen(struct lw_jsonl *j)
 	return 0;
 }
 
-int lw_jsonl__open(const char *path, const struct lw_jsonl_opts *o, struct lw_jsonl **out)
+int lw_jsonl__open(const char *path, const struct lw_jsonl_opts *o, struct lw_jsonl **out,
+		   char *err, size_t errlen)
 {
 	struct lw_jsonl *j = calloc(1, sizeof(*j));
 	int r;
@@ -63,6 +64,8 @@ int lw_jsonl__open(const char *path, const struct lw_jsonl_opts *o, struct lw_js
 	}
 	r = jopen(j);
 	if (r) {
+		if (err && errlen)
+			lw_strlcpy(err, j->last_error, errlen);
 		lw_jsonl__close(j);
 		return r;
 	}
@@ -202,4 +205,6 @@ void lw_sink_text(void *ctx, struct json_object *rec)
 		return;
 	}
 	lw_render_text(t->f, rec);
+	if (ferror(t->f) && !t->error)
+		t->error = errno ? errno : EIO;
 }

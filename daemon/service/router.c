@@ -104,7 +104,7 @@ static void open_jsonl(struct lw_router *r, struct route *rt, uint64_t now)
 
 	if (rt->j || now < rt->next_open)
 		return;
-	e = lw_jsonl__open(rt->jsonl_path, &jo, &rt->j);
+	e = lw_jsonl__open(rt->jsonl_path, &jo, &rt->j, NULL, 0);
 	if (e) {
 		rt->j = NULL;
 		rt->next_open = now + OPEN_RETRY_NS;
