@@ -832,6 +832,25 @@ static int parse_args(int argc, char **argv, struct args *a)
 	return 0;
 }
 
+/* A target any local user can match with a process of their own: root would trace it and
+ * write what it says into the target's reports (its names, its timings). */
+static void warn_user_controlled(const struct lw_config *c)
+{
+	char what[128];
+	size_t i;
+
+	for (i = 0; i < c->ntargets; i++) {
+		const struct lw_target_conf *t = &c->targets[i];
+
+		if (lw_match_user_controlled(&t->match, what, sizeof(what)))
+			lw_warn("%s:%d: [target %s] is matched only by what any local user can give "
+				"a process of their own (%s): their processes would be traced and "
+				"written into %s's reports; add unit = (a system service) or user = "
+				"(see loopwatch.conf(5), SECURITY)", c->path, t->line, t->name, what,
+				t->name);
+	}
+}
+
 static void print_config_errors(const char *err)
 {
 	const char *p = err;
@@ -1046,6 +1065,7 @@ int main(int argc, char **argv)
 		sd_notifyf(0, "STATUS=invalid config %s", a.config);
 		return EXIT_CONFIG;
 	}
+	warn_user_controlled(d.cfg);
 	if (a.check_only) {
 		printf("%s: valid, %zu targets\n", a.config, d.cfg->ntargets);
 		lw_config__free(d.cfg);

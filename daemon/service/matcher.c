@@ -11,13 +11,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum { HAVE_COMM = 1, HAVE_EXE = 2, HAVE_CMDLINE = 4, HAVE_CGROUP = 8 };
+enum { HAVE_COMM = 1, HAVE_EXE = 2, HAVE_CMDLINE = 4, HAVE_CGROUP = 8, HAVE_UIDS = 16 };
 
 #define CMDLINE_MAX (64 * 1024)
 
 int lw_match_spec__empty(const struct lw_match_spec *m)
 {
-	return !m->exe && !m->comm && !m->cmdline && !m->unit && !m->cgroup && !m->pidfile;
+	return !m->exe && !m->comm && !m->cmdline && !m->unit && !m->cgroup && !m->pidfile &&
+	       !m->user;
 }
 
 void lw_match_spec__clear(struct lw_match_spec *m)
@@ -28,6 +29,7 @@ void lw_match_spec__clear(struct lw_match_spec *m)
 	free(m->unit);
 	free(m->cgroup);
 	free(m->pidfile);
+	free(m->user);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -259,6 +261,99 @@ int lw_cgroup_has_unit(const char *cgpath, const char *unit)
 	return 0;
 }
 
+static int is_unit(const char *p, size_t cl, const char *unit)
+{
+	size_t ul = strlen(unit);
+
+	if (cl == ul && strncmp(p, unit, ul) == 0)
+		return 1;
+	/* "api" = "api.service" */
+	return !strchr(unit, '.') && cl == ul + 8 && strncmp(p, unit, ul) == 0 &&
+	       strncmp(p + ul, ".service", 8) == 0;
+}
+
+int lw_cgroup_system_unit(const char *cgpath, const char *unit)
+{
+	const char *p = cgpath;
+
+	if (!*unit)
+		return 0;
+	while (p && *p) {
+		const char *slash, *end;
+		size_t cl;
+
+		while (*p == '/')
+			p++;
+		slash = strchr(p, '/');
+		end = slash ? slash : p + strlen(p);
+		cl = (size_t)(end - p);
+		if (!cl)
+			return 0;
+		/* slices nest; the first thing that is not one is the unit */
+		if (cl > 6 && strncmp(end - 6, ".slice", 6) == 0) {
+			/* the user's manager and its units are not system services */
+			if (cl == 10 && strncmp(p, "user.slice", 10) == 0)
+				return 0;
+			p = slash;
+			continue;
+		}
+		if (cl > 5 && strncmp(p, "user@", 5) == 0)
+			return 0;
+		return is_unit(p, cl, unit);
+	}
+	return 0;
+}
+
+int lw_parse_status_uids(const char *status_text, uid_t *ruid, uid_t *euid)
+{
+	const char *p = strstr(status_text, "\nUid:");
+	unsigned long r, e;
+
+	if (!p && strncmp(status_text, "Uid:", 4) == 0)
+		p = status_text - 1;
+	if (!p || sscanf(p + 5, " %lu %lu", &r, &e) != 2)
+		return -EINVAL;
+	*ruid = (uid_t)r;
+	*euid = (uid_t)e;
+	return 0;
+}
+
+int lw_procview__uids(struct lw_procview *v, uid_t *ruid, uid_t *euid)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	if (!(v->have & HAVE_UIDS)) {
+		if (v->failed & HAVE_UIDS)
+			return -ENOENT;
+		r = read_small(v, "status", 16384, &buf, &len);
+		if (!r)
+			r = lw_parse_status_uids(buf, &v->ruid, &v->euid);
+		free(buf);
+		if (r) {
+			read_failed(v, HAVE_UIDS, r);
+			return r;
+		}
+		v->have |= HAVE_UIDS;
+	}
+	*ruid = v->ruid;
+	*euid = v->euid;
+	return 0;
+}
+
+const char *lw_match_user_controlled(const struct lw_match_spec *m, char *buf, size_t size)
+{
+	if (lw_match_spec__empty(m) || m->cgroup || m->user || m->pidfile || (m->unit && !m->unit_any))
+		return NULL;
+	snprintf(buf, size, "%s%s%s%s%s%s%s", m->comm ? "comm" : "",
+		 m->comm && (m->cmdline || m->exe || m->unit) ? ", " : "",
+		 m->cmdline ? "cmdline" : "", m->cmdline && (m->exe || m->unit) ? ", " : "",
+		 m->exe ? "exe" : "", m->exe && m->unit ? ", " : "",
+		 m->unit ? "unit with unit_scope = any" : "");
+	return buf;
+}
+
 int lw_cgroup_under(const char *cgpath, const char *prefix)
 {
 	size_t pl = strlen(prefix);
@@ -346,9 +441,16 @@ int lw_match(const struct lw_match_spec *m, struct lw_procview *v)
 		s = lw_procview__cgroup(v);
 		if (!s)
 			return 0;
-		if (m->unit && !lw_cgroup_has_unit(s, m->unit))
+		if (m->unit && !(m->unit_any ? lw_cgroup_has_unit(s, m->unit) :
+						     lw_cgroup_system_unit(s, m->unit)))
 			return 0;
 		if (m->cgroup && !lw_cgroup_under(s, m->cgroup))
+			return 0;
+	}
+	if (m->user) {
+		uid_t r, e;
+
+		if (lw_procview__uids(v, &r, &e) || r != m->uid || e != m->uid)
 			return 0;
 	}
 	if (m->cmdline) {

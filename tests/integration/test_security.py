@@ -319,3 +319,89 @@ class WriteFailures(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+CG2 = "/sys/fs/cgroup/unified" if os.path.isdir("/sys/fs/cgroup/unified") else "/sys/fs/cgroup"
+
+
+@unittest.skipUnless(shutil.which("setpriv") and os.path.exists(os.path.join(CG2, "cgroup.procs")),
+                     "setpriv or a writable cgroup v2 hierarchy missing")
+class Matchers(unittest.TestCase):
+    """`unit = X` names the system service X; a user's own X.service (under user@UID.service)
+    does not match unless unit_scope = any, and user = tells whose processes."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="lwsec-")
+        self.unit = "lwsec-%s" % uuid.uuid4().hex[:10]
+        self.made = []
+        self.procs = []
+
+    def tearDown(self):
+        for p in self.procs:
+            p.kill()
+            p.wait()
+        time.sleep(0.2)
+        for d in reversed(self.made):
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def cgroup(self, path):
+        cur = CG2
+        for part in path.strip("/").split("/"):
+            cur = os.path.join(cur, part)
+            if not os.path.isdir(cur):
+                os.mkdir(cur)
+                self.made.append(cur)
+        return cur
+
+    def start_in(self, path, tag, user=None):
+        """a Python process started inside the cgroup (it never runs outside it)"""
+        cg = self.cgroup(path)
+        cmd = ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', cg]
+        if user:
+            cmd += NOBODY
+        cmd += [DEBIAN_PYTHON, "-c", "import time,sys; print('ready', flush=True); "
+                "time.sleep(60)", tag]
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        self.procs.append(p)
+        self.assertEqual(p.stdout.readline().strip(), "ready")
+        return p
+
+    def test_unit_is_the_system_service_user_matcher(self):
+        tag = "lwsec-" + uuid.uuid4().hex[:12]
+        svc = self.unit + ".service"
+        mine = self.start_in("/user.slice/user-65534.slice/user@65534.service/app.slice/" + svc,
+                             tag, user=True)
+        system = self.start_in("/system.slice/" + svc, tag)
+        d = Daemon("[target sys]\nunit = %s\ncmdline = %s\n\n"
+                   "[target users]\nunit = %s\nunit_scope = any\nuser = nobody\ncmdline = %s\n"
+                   % (self.unit, tag, self.unit, tag), self.tmp)
+        try:
+            d.wait_ready()
+            wait_for(lambda: d.attached("sys") == [system.pid], 20, what="the system service")
+            wait_for(lambda: d.attached("users") == [mine.pid], 20, what="nobody's own unit")
+            time.sleep(1)
+            self.assertEqual(d.attached("sys"), [system.pid])
+            self.assertEqual(d.attached("users"), [mine.pid])
+            self.assertEqual(d.stop(), 0, d.stderr())
+            self.assertNotIn("[target sys] is matched only", d.stderr())
+        finally:
+            d.kill()
+
+    def test_check_config_warns_user_controlled(self):
+        """A target that only comm / cmdline / exe match: --check-config says so (still valid)."""
+        conf = os.path.join(self.tmp, "c.conf")
+        with open(conf, "w") as f:
+            f.write("[target loose]\ncmdline = app.py\nexe = /usr/bin/python3.11\n\n"
+                    "[target tight]\nunit = api\ncmdline = app.py\n\n"
+                    "[target mine]\nunit = api\nunit_scope = any\n")
+        r = subprocess.run([LOOPWATCHD, "--check-config", "--config", conf],
+                           capture_output=True, text=True, timeout=20)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("c.conf:1: [target loose] is matched only by what any local user can give"
+                      " a process of their own (cmdline, exe)", r.stderr)
+        self.assertIn("[target mine] is matched only", r.stderr)
+        self.assertNotIn("[target tight]", r.stderr)
