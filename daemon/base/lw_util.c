@@ -319,6 +319,12 @@ int lw_parse_proc_stat(const char *text, char *state, unsigned long *flags)
 
 int lw_write_file_atomic(const char *path, const char *buf, size_t len, char *err, size_t errlen)
 {
+	return lw_write_file_atomic_gid(path, buf, len, 0, err, errlen);
+}
+
+int lw_write_file_atomic_gid(const char *path, const char *buf, size_t len, gid_t gid, char *err,
+			     size_t errlen)
+{
 	char tmp[4200];
 	const char *base = lw_basename(path);
 	size_t off = 0;
@@ -338,6 +344,12 @@ int lw_write_file_atomic(const char *path, const char *buf, size_t len, char *er
 	fd = lw_safe_create(tmp, 0640, err, errlen);
 	if (fd < 0)
 		return fd;
+	if (gid && fchown(fd, (uid_t)-1, gid)) {
+		r = -errno;
+		snprintf(err, errlen, "cannot give %s to group %u: %s", tmp, (unsigned)gid,
+			 strerror(-r));
+		goto fail;
+	}
 	while (off < len) {
 		ssize_t w = write(fd, buf + off, len - off);
 

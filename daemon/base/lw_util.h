@@ -65,6 +65,9 @@ int lw_open_report(const char *path, int extra_flags);
 /* Replace path with buf atomically: a temp file beside it (O_EXCL, no symlinks, 0640), then
  * rename. 0, or -errno with a message in err. */
 int lw_write_file_atomic(const char *path, const char *buf, size_t len, char *err, size_t errlen);
+/* The same, the file given to group gid (when not 0) before it takes the name */
+int lw_write_file_atomic_gid(const char *path, const char *buf, size_t len, gid_t gid, char *err,
+			     size_t errlen);
 
 /* The pid a process has in its own (innermost) pid namespace: the last value of NSpid in
  * /proc/PID/status; pid itself when that cannot be read. */

@@ -894,6 +894,13 @@ static int prepare_report_dir(struct daemon *d)
 			d->cfg->report_dir, d->cfg->path);
 		return 0;
 	}
+	/* report_group: the group may enter and read (0750 root:GROUP), never write */
+	if (d->cfg->report_gid && stat(d->cfg->report_dir, &st) == 0 &&
+	    (st.st_gid != d->cfg->report_gid || (st.st_mode & 0070) != 0050) &&
+	    (chown(d->cfg->report_dir, (uid_t)-1, d->cfg->report_gid) ||
+	     chmod(d->cfg->report_dir, (st.st_mode & 07707) | 0050)))
+		d_error(d, "cannot give the report dir %s to group %s: %s", d->cfg->report_dir,
+			d->cfg->report_group, strerror(errno));
 	if (lw_check_private_dir(d->cfg->report_dir, geteuid(), why, sizeof(why)) == -EPERM) {
 		lw_err("refusing the report dir %s: %s; or set [report] dir in %s to a directory "
 		       "only root can write", d->cfg->report_dir, why, d->cfg->path);

@@ -57,6 +57,7 @@ struct route {
 	uint64_t errors_logged;		/* write_errors when last logged */
 	uint64_t next_log;
 	char last_error[320];
+	gid_t gid;		/* [report] report_group (0: root's) */
 };
 
 struct lw_router {
@@ -99,7 +100,7 @@ static uint64_t route_errors(const struct route *rt)
 
 static void open_jsonl(struct lw_router *r, struct route *rt, uint64_t now)
 {
-	struct lw_jsonl_opts jo = { r->c->rotate_size, r->c->rotate_keep, 0 };
+	struct lw_jsonl_opts jo = { r->c->rotate_size, r->c->rotate_keep, r->c->report_gid };
 	int e;
 
 	if (rt->j || now < rt->next_open)
@@ -142,6 +143,7 @@ int lw_router__new(const struct lw_config *c, lw_router_error_fn on_error, void 
 		struct route *rt = &r->r[i];
 
 		rt->t = &c->targets[i];
+		rt->gid = c->report_gid;
 		if (c->formats & LW_FMT_JSONL) {
 			rt->jsonl_path = join_path(c->report_dir, rt->t->name, ".jsonl");
 			if (!rt->jsonl_path)
@@ -152,6 +154,7 @@ int lw_router__new(const struct lw_config *c, lw_router_error_fn on_error, void 
 			rt->prom_path = join_path(c->report_dir, rt->t->name, ".prom");
 			if (!rt->prom_path || lw_prom__new(rt->t->name, &rt->prom))
 				goto fail;
+			lw_prom__set_group(rt->prom, rt->gid);
 			rt->prom_dirty = 1;
 		}
 		for (k = 0; k < NEXPORT; k++) {
@@ -365,7 +368,8 @@ static void write_exports(struct route *rt, uint64_t now)
 		if (fclose(m) || e) {
 			rt->export_errors++;
 			route_error(rt, "cannot render %s", rt->export_path[k]);
-		} else if (lw_write_file_atomic(rt->export_path[k], buf, len, err, sizeof(err))) {
+		} else if (lw_write_file_atomic_gid(rt->export_path[k], buf, len, rt->gid, err,
+						    sizeof(err))) {
 			rt->export_errors++;
 			route_error(rt, "%s", err);
 		} else {

@@ -17,7 +17,7 @@ import unittest
 import uuid
 
 from lwtest import DEBIAN_PYTHON, LOOPWATCH, LOOPWATCHD, Loopwatch, Target, run_loopwatch
-from test_daemon import Daemon, wait_for
+from test_daemon import App, Daemon, wait_for
 
 EVIL = "\x1b[31mEVIL\"\n{\x1b]0;pwned\x07\r"
 NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
@@ -265,6 +265,47 @@ class DaemonDirs(unittest.TestCase):
         d.wait_ready()
         self.assertEqual(stat.S_IMODE(os.stat(os.path.join(self.tmp, "new")).st_mode) & 0o027, 0)
         self.assertEqual(d.stop(), 0, d.stderr())
+
+    @unittest.skipUnless(shutil.which("setpriv"), "setpriv (util-linux) not installed")
+    def test_report_group(self):
+        """report_group = nogroup: the dir 0750 root:nogroup, every report file 0640
+        root:nogroup (replaced .prom included), readable by a member of the group, by no one
+        else."""
+        tag = "lwsec-" + uuid.uuid4().hex[:12]
+        rdir = os.path.join(self.tmp, "rep")
+        os.chmod(self.tmp, 0o755)
+        d = Daemon("[target app]\ncmdline = %s\n" % tag, tempfile.mkdtemp(dir=self.tmp),
+                   report_dir=rdir, report_extra="report_group = nogroup\n"
+                   "formats = jsonl, prometheus, folded\n")
+        self.daemons.append(d)
+        a = App(tag, tmp=self.tmp)
+        try:
+            a.wait_ready()
+            d.wait_ready()
+            wait_for(lambda: a.pid in d.attached("app"), 20, what="attach")
+            a.block()
+            names = ("app.jsonl", "app.prom", "app.folded")
+            wait_for(lambda: all(os.path.exists(os.path.join(rdir, n)) for n in names), 20,
+                     what="the report files")
+            st = os.stat(rdir)
+            self.assertEqual((stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid), (0o750, 0, 65534))
+            time.sleep(1.5)     # .prom replaced at least once more
+            for n in names:
+                st = os.stat(os.path.join(rdir, n))
+                self.assertEqual((stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid),
+                                 (0o640, 0, 65534), n)
+            r = subprocess.run(NOBODY + ["cat", os.path.join(rdir, "app.prom")],
+                               capture_output=True, text=True, timeout=10)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("loopwatch_", r.stdout)
+            r = subprocess.run(["setpriv", "--reuid=nobody", "--regid=65533", "--clear-groups",
+                                "cat", os.path.join(rdir, "app.prom")],
+                               capture_output=True, text=True, timeout=10)
+            self.assertNotEqual(r.returncode, 0)
+            a.stop()
+            self.assertEqual(d.stop(), 0, d.stderr())
+        finally:
+            a.kill()
 
     def test_control_socket_dir(self):
         """The control socket's dir is created 0750, and one others can write is refused."""
