@@ -317,6 +317,40 @@ int lw_parse_proc_stat(const char *text, char *state, unsigned long *flags)
 	return 0;
 }
 
+int lw_parse_proc_starttime(const char *text, unsigned long long *ticks)
+{
+	/* after the command name (which may hold spaces and ')'): field 3 onwards */
+	const char *p = strrchr(text, ')');
+	char *end;
+	int i;
+
+	for (i = 3; p && i <= 22; i++) {
+		p = strchr(p + 1, ' ');
+		if (p && i == 22) {
+			errno = 0;
+			*ticks = strtoull(p + 1, &end, 10);
+			if (end == p + 1 || errno)
+				return -EINVAL;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+unsigned long long lw_proc_starttime(const char *proc_root, pid_t pid)
+{
+	char path[128], *text = NULL;
+	unsigned long long t = 0;
+
+	snprintf(path, sizeof(path), "%s/%d/stat", proc_root ? proc_root : "/proc", (int)pid);
+	if (lw_read_file(path, 4096, &text, NULL))
+		return 0;
+	if (lw_parse_proc_starttime(text, &t))
+		t = 0;
+	free(text);
+	return t;
+}
+
 int lw_write_file_atomic(const char *path, const char *buf, size_t len, char *err, size_t errlen)
 {
 	return lw_write_file_atomic_gid(path, buf, len, 0, err, errlen);

@@ -81,6 +81,12 @@ int lw_parse_nspid(const char *status_text, long *ids, int max);
  * Returns 0, or -EINVAL when the text is not a stat line. */
 int lw_parse_proc_stat(const char *text, char *state, unsigned long *flags);
 
+/* The start time (field 22, clock ticks after boot) from the text of /proc/PID/stat: with the
+ * pid, what names one process for good (a pid is reused, the pair is not). 0 or -EINVAL. */
+int lw_parse_proc_starttime(const char *text, unsigned long long *ticks);
+/* The same read from proc_root/PID/stat; 0 when it cannot be read (gone) */
+unsigned long long lw_proc_starttime(const char *proc_root, pid_t pid);
+
 /* Path basename without allocation */
 const char *lw_basename(const char *path);
 

@@ -16,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
@@ -68,6 +70,8 @@ struct proc {
 	uint64_t since;		/* entered this state (CLOCK_MONOTONIC) */
 	int want_ti;		/* P_EXEC: the target its new image matches, -1 none */
 	int mismatch;		/* re-attached by the engine, no longer its target's */
+	int pidfd;		/* opened when it matched: readable once that process exits */
+	unsigned long long start;	/* its start time (/proc/PID/stat field 22) */
 	char err[256];		/* why the last attempt failed */
 };
 
@@ -84,6 +88,7 @@ struct daemon {
 	struct lw_u64map *procs;	/* pid -> struct proc */
 	uint64_t started_real, started_mono;
 	uint64_t execs, forks, matched, attaches, gave_up;
+	uint64_t reused;		/* matched, then exited before (or while) being attached */
 	/* new processes from fork (pre-fork servers' workers never exec), matched once settled */
 	struct {
 		pid_t pid;
@@ -169,10 +174,16 @@ static struct proc *add_pending(struct daemon *d, pid_t pid, int ti, uint64_t wh
 	p = lw_u64map__put(d->procs, (uint64_t)pid, &created);
 	if (!p)
 		return NULL;
+	if (!created && p->pidfd >= 0)
+		close(p->pidfd);
 	memset(p, 0, sizeof(*p));
 	p->pid = pid;
 	p->ti = ti;
 	p->state = P_PENDING;
+	/* the identity of what matched, taken first: a pidfd (it stays with that process, not
+	 * with the number) and the start time (checked again before and after each attach) */
+	p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	p->start = lw_proc_starttime("/proc", pid);
 	p->next_try = when;
 	p->since = lw_now_mono();
 	p->want_ti = -1;
@@ -264,9 +275,31 @@ static void session_opts(const struct daemon *d, int ti, struct lw_session_opts 
 	so->target_name = t->name;
 }
 
+static void proc_free(void *v)
+{
+	struct proc *p = v;
+
+	if (p->pidfd >= 0)
+		close(p->pidfd);
+	p->pidfd = -1;
+}
+
 static void forget(struct daemon *d, pid_t pid)
 {
-	lw_u64map__del(d->procs, (uint64_t)pid, NULL);
+	lw_u64map__del(d->procs, (uint64_t)pid, proc_free);
+}
+
+/* Is pid still the process that matched? Its pidfd has not signalled an exit, and it has the
+ * start time it had. A pid reused by another process fails both. */
+static int same_process(const struct proc *p)
+{
+	if (p->pidfd >= 0) {
+		struct pollfd pf = { .fd = p->pidfd, .events = POLLIN };
+
+		if (poll(&pf, 1, 0) > 0)
+			return 0;
+	}
+	return p->start && lw_proc_starttime("/proc", p->pid) == p->start;
 }
 
 /* an attempt failed: try again later, or give up with an error that says why */
@@ -308,6 +341,13 @@ static void try_attach(struct daemon *d, pid_t pid, uint64_t now)
 
 	if (!p || p->state != P_PENDING)
 		return;
+	if (!same_process(p)) {
+		d->reused++;
+		lw_dbg("pid %d is no longer the process that matched (it exited%s)", (int)pid,
+		       lw_proc_starttime("/proc", pid) ? "; the pid was reused" : "");
+		forget(d, pid);
+		return;
+	}
 	/* still the process that matched (it may have exec'd again, or be gone) */
 	ti = match_target(d, pid, NULL);
 	if (ti < 0) {
@@ -350,6 +390,13 @@ static void try_attach(struct daemon *d, pid_t pid, uint64_t now)
 	if (r) {
 		if (p)
 			retry_or_give_up(d, p, now, err[0] ? err : strerror(-r));
+		return;
+	}
+	/* the pid may have been reused while the session was set up: then it is not ours */
+	if (p && !same_process(p)) {
+		d->reused++;
+		lw_engine__detach(d->e, pid, "pid_reused");
+		forget(d, pid);
 		return;
 	}
 	d->attaches++;
@@ -533,7 +580,8 @@ static void check_execs(struct daemon *d, uint64_t now)
 	int n = 0, i;
 
 	while (n < (int)LW_ARRAY_SIZE(todo) && (p = lw_u64map__next(d->procs, &it, NULL)))
-		if (p->mismatch || (p->state == P_EXEC && now - p->since > EXEC_GRACE_NS))
+		if (p->mismatch || (p->state == P_EXEC && now - p->since > EXEC_GRACE_NS) ||
+		    (p->state == P_EXEC && !same_process(p)))
 			todo[n++] = p->pid;
 	for (i = 0; i < n; i++) {
 		int want;
@@ -542,7 +590,14 @@ static void check_execs(struct daemon *d, uint64_t now)
 		if (!p)
 			continue;
 		want = p->want_ti;
-		if (p->state == P_EXEC) {
+		if (p->state == P_EXEC && !same_process(p)) {
+			/* exited while the engine waited to re-attach after its exec: whatever has
+			 * the pid now is another process */
+			d->reused++;
+			lw_engine__detach(d->e, todo[i], "target_exited");
+			forget(d, todo[i]);
+			continue;
+		} else if (p->state == P_EXEC) {
 			/* the engine gave up on it */
 			forget(d, todo[i]);
 		} else {
@@ -660,6 +715,7 @@ static struct json_object *status_json(struct daemon *d)
 	json_object_object_add(o, "matched", json_object_new_int64((int64_t)d->matched));
 	json_object_object_add(o, "attaches", json_object_new_int64((int64_t)d->attaches));
 	json_object_object_add(o, "gave_up", json_object_new_int64((int64_t)d->gave_up));
+	json_object_object_add(o, "exited_before_attach", json_object_new_int64((int64_t)d->reused));
 	for (i = 0; i < c->ntargets; i++) {
 		const struct lw_target_conf *t = &c->targets[i];
 		struct json_object *to = json_object_new_object();
@@ -1088,7 +1144,7 @@ int main(int argc, char **argv)
 	lw_control__free(d.ctl);
 	lw_engine__free(d.e);
 	lw_router__free(d.router);
-	lw_u64map__free(d.procs, NULL);
+	lw_u64map__free(d.procs, proc_free);
 	for (size_t i = 0; i < d.nrules; i++)
 		free(d.rules[i].pattern);
 	free(d.rules);

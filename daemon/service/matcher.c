@@ -390,6 +390,37 @@ int lw_pidfile_parse(const char *text, pid_t *pid)
 
 int lw_pidfile_read(const char *path, pid_t *pid)
 {
+	int64_t mtime;
+
+	return lw_pidfile_read_mtime(path, pid, &mtime);
+}
+
+int lw_pidfile_stale(int64_t mtime, int64_t start)
+{
+	return start > mtime + 2;
+}
+
+int64_t lw_proc_start_epoch(const char *proc_root, pid_t pid)
+{
+	unsigned long long ticks = lw_proc_starttime(proc_root, pid);
+	long hz = sysconf(_SC_CLK_TCK);
+	char path[128], *text = NULL, *p;
+	long long btime = -1;
+
+	if (!ticks || hz <= 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/stat", proc_root ? proc_root : "/proc");
+	if (lw_read_file(path, 1 << 20, &text, NULL))
+		return -1;
+	p = strstr(text, "\nbtime ");
+	if (p)
+		btime = strtoll(p + 7, NULL, 10);
+	free(text);
+	return btime > 0 ? btime + (int64_t)(ticks / (unsigned long long)hz) : -1;
+}
+
+int lw_pidfile_read_mtime(const char *path, pid_t *pid, int64_t *mtime)
+{
 	char buf[64];
 	struct stat st;
 	ssize_t n;
@@ -404,6 +435,7 @@ int lw_pidfile_read(const char *path, pid_t *pid)
 		r = -EINVAL;
 		goto out;
 	}
+	*mtime = (int64_t)st.st_mtime;
 	n = read(fd, buf, sizeof(buf) - 1);
 	if (n < 0) {
 		r = -errno;
@@ -428,8 +460,13 @@ int lw_match(const struct lw_match_spec *m, struct lw_procview *v)
 	}
 	if (m->pidfile) {
 		pid_t p = 0;
+		int64_t mtime = 0, start;
 
-		if (lw_pidfile_read(m->pidfile, &p) || p != v->pid)
+		if (lw_pidfile_read_mtime(m->pidfile, &p, &mtime) || p != v->pid)
+			return 0;
+		/* a stale file naming a pid that another process has now: not that one */
+		start = lw_proc_start_epoch(v->proc_root, v->pid);
+		if (start < 0 || lw_pidfile_stale(mtime, start))
 			return 0;
 	}
 	if (m->exe) {

@@ -10,6 +10,7 @@
 
 #include <limits.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* One target's matchers; NULL = not set. Strings are owned (lw_match_spec__clear frees them). */
@@ -87,6 +88,14 @@ int lw_cgroup_under(const char *cgpath, const char *prefix);
 int lw_pidfile_parse(const char *text, pid_t *pid);
 /* Read a pid file. 0, -ENOENT, -EINVAL or another -errno. */
 int lw_pidfile_read(const char *path, pid_t *pid);
+/* The same, and when the file was last written (seconds since the epoch) */
+int lw_pidfile_read_mtime(const char *path, pid_t *pid, int64_t *mtime);
+/* A pid file written before its process started is stale (left by an earlier process whose
+ * pid was reused): start and mtime in seconds since the epoch, 2 s of slack for clock steps. */
+int lw_pidfile_stale(int64_t mtime, int64_t start);
+/* When pid started, in seconds since the epoch (boot time + /proc/PID/stat field 22); -1 when
+ * unknown */
+int64_t lw_proc_start_epoch(const char *proc_root, pid_t pid);
 /* /proc/PID/cmdline (NUL-separated) as one line: NULs become spaces, a trailing one dropped */
 void lw_cmdline_join(char *buf, size_t len);
 

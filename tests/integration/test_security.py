@@ -446,3 +446,34 @@ class Matchers(unittest.TestCase):
                       " a process of their own (cmdline, exe)", r.stderr)
         self.assertIn("[target mine] is matched only", r.stderr)
         self.assertNotIn("[target tight]", r.stderr)
+
+
+class PidIdentity(unittest.TestCase):
+    def test_stale_pidfile_not_attached(self):
+        """A pid file written before the process it names started (left by an earlier process
+        whose pid is now another's) does not attach that process; rewritten by it, it does."""
+        tmp = tempfile.mkdtemp(prefix="lwsec-")
+        pidfile = os.path.join(tmp, "svc.pid")
+        tag = "lwsec-" + uuid.uuid4().hex[:12]
+        p = subprocess.Popen([DEBIAN_PYTHON, "-c", "import time; print('ready', flush=True); "
+                              "time.sleep(60)", tag], stdout=subprocess.PIPE, text=True)
+        d = Daemon("[target pf]\npidfile = %s\nexe = %s\n" % (pidfile, DEBIAN_PYTHON),
+                   tempfile.mkdtemp(dir=tmp))
+        try:
+            self.assertEqual(p.stdout.readline().strip(), "ready")
+            with open(pidfile, "w") as f:
+                f.write("%d\n" % p.pid)
+            old = time.time() - 3600
+            os.utime(pidfile, (old, old))
+            d.wait_ready()
+            time.sleep(2.5)     # pid files are checked every second
+            self.assertEqual(d.attached("pf"), [])
+            with open(pidfile, "w") as f:
+                f.write("%d\n" % p.pid)
+            wait_for(lambda: d.attached("pf") == [p.pid], 15, what="attach by a fresh pid file")
+            self.assertEqual(d.stop(), 0, d.stderr())
+        finally:
+            p.kill()
+            p.wait()
+            d.kill()
+            shutil.rmtree(tmp, ignore_errors=True)

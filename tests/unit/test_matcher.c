@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -214,6 +216,18 @@ static int setup_proc(void **state)
 	put(dir, "cmdline", "/usr/bin/python3.11\0/srv/api/app.py\0--port\0" "8080\0", 49);
 	put(dir, "cgroup", "0::/system.slice/api.service\n", 29);
 	put(dir, "status", "Name:\tpython3.11\nUid:\t1000\t1000\t1000\t1000\n", 42);
+	{
+		/* started 1000 s after a boot 2000 s ago (100 ticks a second), comm with ") " */
+		char stat[512], bt[64];
+		int n = snprintf(stat, sizeof(stat), "4242 (py) 3) S 1 4242 4242 0 -1 4194560 "
+				 "1 0 0 0 0 0 0 0 20 0 1 0 %llu 1000 100\n",
+				 100000ull * (unsigned long long)sysconf(_SC_CLK_TCK) / 100);
+		int m = snprintf(bt, sizeof(bt), "cpu 1 2 3\nbtime %lld\nprocesses 9\n",
+				 (long long)time(NULL) - 2000);
+
+		put(dir, "stat", stat, (size_t)n);
+		put(f->root, "stat", bt, (size_t)m);
+	}
 	snprintf(link, sizeof(link), "%s/exe", dir);
 	assert_int_equal(symlink("/usr/bin/python3.11 (deleted)", link), 0);
 	/* a kernel thread: no exe, empty cmdline */
@@ -313,6 +327,19 @@ static void test_match(void **state)
 	m.exe = "/usr/bin/python3.12";
 	assert_false(matches(f, 4242, &m));
 	m.exe = NULL;
+	/* a pid file older than the process it names is stale (the pid was reused): issue 19 */
+	{
+		struct timeval tv[2] = { { time(NULL) - 1500, 0 }, { time(NULL) - 1500, 0 } };
+
+		assert_int_equal(utimes(f->pidfile, tv), 0);
+		assert_false(matches(f, 4242, &m));
+		tv[0].tv_sec = tv[1].tv_sec = time(NULL) - 900;
+		assert_int_equal(utimes(f->pidfile, tv), 0);
+		assert_true(matches(f, 4242, &m));
+	}
+	assert_true(lw_pidfile_stale(100, 103));
+	assert_false(lw_pidfile_stale(100, 102));
+	assert_false(lw_pidfile_stale(100, 50));
 	/* the pid file names another process; an unreadable one, a FIFO (never blocks) */
 	assert_false(matches(f, 2, &m));
 	m.pidfile = "/nonexistent/x.pid";
