@@ -264,14 +264,12 @@ static void serve(struct lw_control *c, int fd)
 	uint64_t deadline = now_ms() + REQUEST_WAIT_MS;
 	struct json_object *ans;
 	const char *line;
+	int refused = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) ||
+		      (cred.uid != 0 && cred.uid != geteuid());
 
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) ||
-	    (cred.uid != 0 && cred.uid != geteuid())) {
-		reply_error(fd, "permission denied: loopwatch status needs root", deadline +
-			    REPLY_WAIT_MS);
-		return;
-	}
-	/* one request line */
+	/* one request line, read before anything else: closing with the client's request
+	 * unread would reset the connection, and a refused client would see "connection reset"
+	 * instead of the reason */
 	while (n < REQUEST_MAX) {
 		ssize_t r = recv(fd, req + n, REQUEST_MAX - n, 0);
 
@@ -291,6 +289,11 @@ static void serve(struct lw_control *c, int fd)
 	req[n] = 0;
 	req[strcspn(req, "\r\n")] = 0;
 	deadline = now_ms() + REPLY_WAIT_MS;
+	if (refused) {
+		reply_error(fd, "permission denied: loopwatch status needs root", deadline);
+		shutdown(fd, SHUT_WR);
+		return;
+	}
 	ans = c->fn(c->ctx, req);
 	if (!ans) {
 		char msg[REQUEST_MAX + 64];

@@ -307,6 +307,23 @@ class DaemonDirs(unittest.TestCase):
         finally:
             a.kill()
 
+    @unittest.skipUnless(shutil.which("setpriv"), "setpriv (util-linux) not installed")
+    def test_refused_client_gets_the_reason(self):
+        """A client that may open the socket (CAP_DAC_OVERRIDE) but is not root: SO_PEERCRED
+        refuses it with a message, not a reset connection."""
+        d = self.start()
+        d.wait_ready()
+        os.chmod(d.tmp, 0o755)
+        for _ in range(5):
+            r = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                                "--inh-caps=+dac_override", "--ambient-caps=+dac_override",
+                                LOOPWATCH, "status", d.sock], capture_output=True, text=True,
+                               timeout=20)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn("loopwatchd says: permission denied: loopwatch status needs root",
+                          r.stderr)
+        self.assertEqual(d.stop(), 0, d.stderr())
+
     def test_control_socket_dir(self):
         """The control socket's dir is created 0750, and one others can write is refused."""
         d = self.start()
