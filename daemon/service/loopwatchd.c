@@ -18,7 +18,9 @@
 #include <string.h>
 #include <poll.h>
 #include <sys/resource.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <linux/capability.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
@@ -921,6 +923,46 @@ static void print_config_errors(const char *err)
 	}
 }
 
+/*
+ * Once the BPF object is loaded and the limits raised, keep only what tracing, reading targets
+ * and writing reports need: BPF, PERFMON, SYS_ADMIN (uprobes), SYS_PTRACE and DAC_READ_SEARCH
+ * (targets' memory and files), CHOWN/FOWNER/FSETID/DAC_OVERRIDE (report files, report_group),
+ * IPC_LOCK. Everything else (SYS_RESOURCE, which only raising RLIMIT_MEMLOCK needed, SETUID,
+ * KILL, NET_*, SYS_MODULE, ...) leaves the effective, permitted, inheritable and ambient sets for
+ * good. Returns how many were dropped, or -errno.
+ */
+static int drop_capabilities(void)
+{
+	static const int keep[] = { CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER,
+				    CAP_FSETID, CAP_IPC_LOCK, CAP_SYS_ADMIN, CAP_SYS_PTRACE, 38 /* PERFMON */,
+				    39 /* BPF */ };
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct c[2];
+	uint64_t keepmask = 0, eff, dropped;
+	size_t i;
+	int cap;
+
+	for (i = 0; i < LW_ARRAY_SIZE(keep); i++)
+		keepmask |= 1ull << keep[i];
+	if (syscall(SYS_capget, &h, c))
+		return -errno;
+	eff = (uint64_t)c[1].permitted << 32 | c[0].permitted;
+	dropped = eff & ~keepmask;
+	for (i = 0; i < 2; i++) {
+		uint32_t k = (uint32_t)(keepmask >> (32 * i));
+
+		c[i].effective &= k;
+		c[i].permitted &= k;
+		c[i].inheritable &= k;
+	}
+	if (syscall(SYS_capset, &h, c))
+		return -errno;
+	for (cap = 0; cap < 64; cap++)
+		if (!(keepmask & (1ull << cap)))
+			prctl(PR_CAP_AMBIENT_LOWER, cap, 0, 0, 0);
+	return __builtin_popcountll(dropped);
+}
+
 /* as many files as the hard limit allows: every traced process holds a few */
 static void raise_nofile(void)
 {
@@ -1045,6 +1087,11 @@ static int run(struct daemon *d)
 		sd_notifyf(0, "STATUS=cannot start: %s", err[0] ? err : strerror(-r));
 		return EXIT_TRACE;
 	}
+	r = drop_capabilities();
+	if (r < 0)
+		lw_warn("cannot drop the capabilities tracing does not need: %s", strerror(-r));
+	else
+		lw_dbg("dropped %d capabilities after start-up", r);
 	lw_engine__add_sink(d->e, lw_router__sink, d->router);
 	lw_engine__add_sink(d->e, state_sink, d);
 	lw_engine__on_exec(d->e, on_exec, d);

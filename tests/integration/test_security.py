@@ -324,6 +324,38 @@ class DaemonDirs(unittest.TestCase):
                           r.stderr)
         self.assertEqual(d.stop(), 0, d.stderr())
 
+    def test_capabilities_dropped_after_start(self):
+        """Started as root with every capability, the daemon keeps only what tracing needs
+        once it is up (no SYS_RESOURCE, SETUID, KILL, NET_ADMIN, SYS_MODULE), and still
+        attaches processes that start afterwards."""
+        tag = "lwsec-" + uuid.uuid4().hex[:12]
+        d = Daemon("[target app]\ncmdline = %s\nthreshold = 50ms\n" % tag,
+                   tempfile.mkdtemp(dir=self.tmp))
+        self.daemons.append(d)
+        d.wait_ready()
+        caps = {}
+        with open("/proc/%d/status" % d.p.pid) as f:
+            for line in f:
+                if line.startswith("Cap"):
+                    k, v = line.split(":")
+                    caps[k] = int(v, 16)
+        for name, bit in (("kill", 5), ("setuid", 7), ("net_admin", 12), ("sys_module", 16),
+                          ("sys_resource", 24), ("sys_boot", 22)):
+            self.assertFalse(caps["CapEff"] & (1 << bit), name)
+            self.assertFalse(caps["CapPrm"] & (1 << bit), name)
+        for name, bit in (("bpf", 39), ("perfmon", 38), ("sys_ptrace", 19)):
+            self.assertTrue(caps["CapEff"] & (1 << bit), name)
+        a = App(tag, tmp=self.tmp)
+        try:
+            a.wait_ready()
+            wait_for(lambda: a.pid in d.attached("app"), 20, what="attach after the drop")
+            a.block()
+            wait_for(lambda: d.records("app", "slow_callback", a.pid), 10, what="a record")
+            a.stop()
+            self.assertEqual(d.stop(), 0, d.stderr())
+        finally:
+            a.kill()
+
     def test_control_socket_dir(self):
         """The control socket's dir is created 0750, and one others can write is refused."""
         d = self.start()
