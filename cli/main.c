@@ -360,7 +360,9 @@ static int cmd_trace(const struct lw_cli_opts *o)
 	if (o->output) {
 		r = lw_jsonl__open(o->output, NULL, &out, err, sizeof(err));
 		if (r) {
-			fprintf(stderr, "loopwatch: cannot open output file: %s\n", err);
+			/* a refusal (a link, a FIFO, someone else's file) says why in err */
+			fprintf(stderr, "loopwatch: cannot open output file %s: %s\n", o->output,
+				r == -ELOOP || r == -EPERM || r == -EINVAL ? err : strerror(-r));
 			return EXIT_NOTRACE;
 		}
 	}

@@ -637,8 +637,15 @@ static FILE *open_output(const char *path, char *err, size_t errlen)
 	if (!path || strcmp(path, "-") == 0)
 		return stdout;
 	fd = lw_safe_replace(path, 0644, LW_NO_UID, err, errlen);
-	if (fd < 0)
+	if (fd < 0) {
+		char why[1024];
+
+		/* a refusal (a link, a FIFO, someone else's file) says why; otherwise errno */
+		lw_strlcpy(why, fd == -ELOOP || fd == -EPERM || fd == -EINVAL ? err : strerror(-fd),
+			   sizeof(why));
+		snprintf(err, errlen, "cannot write %s: %s", path, why);
 		return NULL;
+	}
 	f = fdopen(fd, "w");
 	if (!f) {
 		snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
