@@ -700,7 +700,7 @@ class Privileges(DaemonTest):
         """A report dir on a full file system: the daemon keeps running and exits 0."""
         rdir = os.path.join(self.tmp, "full")
         os.mkdir(rdir)
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", rdir],
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k,mode=0755", "tmpfs", rdir],
                            capture_output=True, text=True)
         if r.returncode:
             self.skipTest("cannot mount a tmpfs: %s" % r.stderr.strip())
