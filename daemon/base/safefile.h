@@ -27,7 +27,8 @@ int lw_safe_read(const char *path, uid_t owner, char *err, size_t errlen);
 
 /* A directory loopwatchd writes into must be one only root (or `owner`) can change: the
  * directory itself owned by root or owner and not writable by group or others, and every
- * directory above it owned by root or owner and not writable by others unless sticky (/tmp).
+ * directory above it owned by root or owner and not writable by others unless sticky (/tmp;
+ * group-writable ones above are accepted: Ubuntu's /var/log is 0775 root:syslog).
  * 0, or -EPERM/-ENOTDIR/-errno with the cause and the fix in err. */
 int lw_check_private_dir(const char *path, uid_t owner, char *err, size_t errlen);
 

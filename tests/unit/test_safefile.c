@@ -179,6 +179,7 @@ static void test_dirs(void **state)
 	assert_int_equal(lw_check_dir_stat("d", S_IFDIR | 01777, 0, LW_NO_UID, 0, err, sizeof(err)), 0);
 	assert_int_equal(lw_check_dir_stat("d", S_IFDIR | 0777, 0, LW_NO_UID, 0, err, sizeof(err)),
 			 -EPERM);
+	assert_int_equal(lw_check_dir_stat("d", S_IFDIR | 0775, 0, LW_NO_UID, 0, err, sizeof(err)), 0);
 	assert_int_equal(lw_check_dir_stat("d", S_IFDIR | 0755, 1000, LW_NO_UID, 1, err, sizeof(err)),
 			 -EPERM);
 	assert_non_null(strstr(err, "uid 1000"));
