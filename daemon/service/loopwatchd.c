@@ -301,7 +301,8 @@ static int same_process(const struct proc *p)
 		if (poll(&pf, 1, 0) > 0)
 			return 0;
 	}
-	return p->start && lw_proc_starttime("/proc", p->pid) == p->start;
+	/* no start time taken (it could not be read): only the pidfd speaks */
+	return !p->start || lw_proc_starttime("/proc", p->pid) == p->start;
 }
 
 /* an attempt failed: try again later, or give up with an error that says why */
@@ -541,6 +542,9 @@ static void state_sink(void *ctx, struct json_object *rec)
 			memset(p, 0, sizeof(*p));
 			p->pid = pid;
 			p->want_ti = ti;
+			/* attached by the engine itself: its identity from now */
+			p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+			p->start = lw_proc_starttime("/proc", pid);
 		}
 		if (p->state == P_EXEC && p->want_ti != ti)
 			p->mismatch = 1;	/* the new image is not this target's any more */
