@@ -68,7 +68,7 @@ $(FLAGS_STAMP): FORCE | $(BUILD)
 FORCE:
 
 # ---- BPF object and skeleton
-$(BUILD)/loopwatch.tmp.bpf.o: bpf/loopwatch.bpf.c bpf/loopwatch.h $(wildcard bpf/*.bpf.h) vmlinux.h | $(BUILD)
+$(BUILD)/loopwatch.tmp.bpf.o: bpf/loopwatch.bpf.c $(wildcard bpf/*.h) vmlinux.h | $(BUILD)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 $(BUILD)/loopwatch.bpf.o: $(BUILD)/loopwatch.tmp.bpf.o

@@ -26,6 +26,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Set by userspace before load */
 const volatile __u32 want_exec = 0;	/* emit LW_REC_EXEC for every exec (daemon discovery) */
 const volatile __u32 self_tgid = 0;	/* loopwatch itself: never traced */
+/* Read by userspace before load: the record ABI this object was built with (loopwatch.h) */
+const volatile __u32 lw_abi_version = LW_ABI_VERSION;
 
 /* Counters read by userspace (never silent loss) */
 __u64 lost_events = 0;		/* ring buffer full */

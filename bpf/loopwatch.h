@@ -408,4 +408,31 @@ struct lw_tstacks {
 	struct lw_pystack sample;	/* scratch for the sample being taken */
 };
 
+/*
+ * The layouts, pinned: this header is compiled by clang for BPF and by cc for userspace, and
+ * both must agree byte for byte. A change here fails the build on both sides until the size
+ * below is updated and LW_ABI_VERSION bumped (the loader refuses an object of another ABI).
+ */
+#define LW_ABI_SIZE(s, n) _Static_assert(sizeof(struct s) == (n), \
+	"struct " #s " changed size: update it here and bump LW_ABI_VERSION")
+LW_ABI_SIZE(lw_fdinfo, 560);
+LW_ABI_SIZE(lw_rec_hdr, 24);
+LW_ABI_SIZE(lw_ident, 504);
+LW_ABI_SIZE(lw_pyframe, 24);
+LW_ABI_SIZE(lw_pystack, 2224);
+LW_ABI_SIZE(lw_split_sys, 16);
+LW_ABI_SIZE(lw_split, 168);
+LW_ABI_SIZE(lw_rec_callback, 5168);
+LW_ABI_SIZE(lw_rec_tick, 5184);
+LW_ABI_SIZE(lw_rec_block, 2992);
+LW_ABI_SIZE(lw_rec_site, 536);
+LW_ABI_SIZE(lw_rec_asyncio, 2984);
+LW_ABI_SIZE(lw_rec_task, 48);
+LW_ABI_SIZE(lw_site_key, 16);
+LW_ABI_SIZE(lw_hist, 544);
+LW_ABI_SIZE(lw_loop_stats, 568);
+LW_ABI_SIZE(lw_pycfg, 216);
+LW_ABI_SIZE(lw_thread, 2288);
+LW_ABI_SIZE(lw_tstacks, 11120);
+
 #endif /* LOOPWATCH_H */

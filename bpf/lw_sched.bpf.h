@@ -60,15 +60,15 @@ static __always_inline __u32 tstate_tid(const struct lw_pycfg *c, __u64 tstate)
 #define AF_INET 2
 #define AF_INET6 10
 
-/* syscalls whose first argument is the fd they may block on */
+#include "lw_fdsys.h"
+
+/* syscalls whose first argument is a file descriptor (lw_fdsys.h, shared with userspace) */
 static __always_inline int fd_syscall(__u32 nr)
 {
 	switch (nr) {
-	case 0: case 1: case 17: case 18: case 19: case 20:	/* read write pread pwrite readv writev */
-	case 42: case 43: case 44: case 45: case 46: case 47:	/* connect accept sendto recvfrom sendmsg recvmsg */
-	case 74: case 75: case 288: case 295: case 296:	/* fsync fdatasync accept4 preadv pwritev */
-	case 299: case 307: case 327: case 328:		/* recvmmsg sendmmsg preadv2 pwritev2 */
-	case 73: case 16: case 40: case 275: case 276:		/* flock ioctl sendfile splice tee */
+#define LW_FD_CASE_(nr, name) case nr:
+	LW_FD_SYSCALLS(LW_FD_CASE_)
+#undef LW_FD_CASE_
 		return 1;
 	}
 	return 0;

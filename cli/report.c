@@ -27,7 +27,6 @@
 #include "report/report_data.h"
 
 #define EXIT_UNREADABLE 1
-#define EXIT_USAGE 2
 #define TEXT_SITES 20
 #define TEXT_HISTS 5
 #define TEXT_SLOWEST 10

@@ -20,7 +20,6 @@
 #include "base/textesc.h"
 
 #define EXIT_NODAEMON 1
-#define EXIT_USAGE 2
 #define STATUS_TIMEOUT_MS 5000
 
 /* the socket a config file names; 0, or -errno with err filled */

@@ -5,6 +5,7 @@
  * (blocked time first, then total time), with what they blocked in.
  */
 #include "top.h"
+#include "record/rectype.h"
 
 #include <json-c/json.h>
 #include <stdio.h>
@@ -94,15 +95,16 @@ static void top_sink(void *ctx, struct json_object *rec)
 {
 	struct lw_top *t = ctx;
 	const char *type = lw_j_get_str(rec, "type");
+	enum lw_rec_kind kind = lw_rec_kind_of(type);
 
 	if (!type)
 		return;
-	if (strcmp(type, "start") == 0) {
+	if (kind == LW_RK_START) {
 		t->pid = (pid_t)lw_j_get_int(rec, "pid", 0);
 		lw_strlcpy(t->comm, lw_j_get_str(rec, "comm") ?: "?", sizeof(t->comm));
 		snprintf(t->runtime, sizeof(t->runtime), "%s %s", lw_j_get_str(rec, "runtime") ?: "",
 			 lw_j_get_str(rec, "runtime_version") ?: "");
-	} else if (strcmp(type, "slow_callback") == 0 && !lw_j_get_bool(rec, "in_progress")) {
+	} else if (kind == LW_RK_SLOW_CALLBACK && !lw_j_get_bool(rec, "in_progress")) {
 		struct top_site *s = site_of(t, lw_j_get(rec, "callback"));
 		struct json_object *bl = lw_j_get(rec, "blocked");
 		double d = lw_j_get_num(rec, "duration_ms", 0), b = lw_j_get_num(rec, "gil_ms", 0);
@@ -128,11 +130,11 @@ static void top_sink(void *ctx, struct json_object *rec)
 		s->cpu_ms += lw_j_get_num(rec, "cpu_ms", 0);
 		if (d > s->max_ms)
 			s->max_ms = d;
-	} else if (strcmp(type, "blocking_call") == 0) {
+	} else if (kind == LW_RK_BLOCKING_CALL) {
 		t->blocking++;
-	} else if (strcmp(type, "suppressed") == 0) {
+	} else if (kind == LW_RK_SUPPRESSED) {
 		t->suppressed += (uint64_t)lw_j_get_int(rec, "count", 0);
-	} else if (strcmp(type, "summary") == 0) {
+	} else if (kind == LW_RK_SUMMARY) {
 		struct json_object *loops = lw_j_get(rec, "loops");
 		size_t i, n = loops && json_object_is_type(loops, json_type_array) ?
 				      json_object_array_length(loops) : 0;

@@ -193,6 +193,15 @@ int lw_bpf__new(const struct lw_bpf_opts *opts, struct lw_bpf **out, char *err, 
 		snprintf(err, errlen, "cannot open the BPF object: %s", strerror(-r));
 		goto fail;
 	}
+	/* records are read as loopwatch.h lays them out: the object must agree */
+	if (b->skel->rodata->lw_abi_version != LW_ABI_VERSION) {
+		snprintf(err, errlen,
+			 "the BPF object was built for record ABI %u, this program reads ABI %u: "
+			 "rebuild both from one tree (make clean all)",
+			 (unsigned)b->skel->rodata->lw_abi_version, (unsigned)LW_ABI_VERSION);
+		r = -EPROTO;
+		goto fail;
+	}
 	b->skel->rodata->want_exec = opts->want_exec ? 1 : 0;
 	/* forks matter to discovery only (the daemon): not a program on every fork otherwise */
 	if (!opts->want_exec)

@@ -1,99 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-#include "probe/session.h"
-#include "probe/bpfobj.h"
-#include "target/fdinfo.h"
-#include "record/hist.h"
-#include "record/jsonrec.h"
-#include "base/lw_util.h"
-#include "target/elfsym.h"
-#include "target/nativesym.h"
-#include "target/procmaps.h"
-#include "target/pycode.h"
-#include "probe/pyhooks.h"
-#include "target/pyuvloop.h"
-#include "target/pyproc.h"
-#include "probe/syscalls.h"
-#include "target/memread.h"
-#include "base/u64map.h"
-
-#include <dirent.h>
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
-#define MAX_SUMMARY_SITES 100
-
-/* a loop thread */
-struct lw_sthread {
-	pid_t tid;
-	char comm[16];
-	uint64_t tstate;
-	uint64_t alerted_iter;		/* iteration start we alerted for */
-	int alert_level;		/* 1: at threshold, 2: at 10x */
-	struct lw_loop_stats prev;	/* snapshot at the last periodic summary */
-	int have_prev;
-};
-
-/* identity of a precise-mode site, from its LW_REC_SITE record */
-struct lw_site_id {
-	int kind;
-	char qualname[LW_STR_QUAL];
-	char file[LW_STR_FILE];
-	int line;
-	struct lw_hist prev;		/* snapshot at the last periodic summary */
-};
-
-/* userspace aggregate: slow callbacks (default mode) and blocking call sites */
-struct lw_agg {
-	char qualname[LW_STR_QUAL];
-	char file[LW_STR_FILE];
-	int line;
-	char syscall[32];		/* blocking sites */
-	char target[128];
-	struct lw_hist h;
-	struct lw_hist prev;
-};
-
-struct lw_session {
-	struct lw_bpf *bpf;
-	pid_t pid;
-	char comm[16];
-	char target[64];
-	char proc_root[64];
-	struct lw_session_opts o;
-	enum lw_runtime runtime;
-	int is_python;
-	struct lw_pyinfo py;
-	struct lw_memread *mem;
-	struct lw_reader rd;
-	struct lw_pycache *codes;
-	struct lw_nativesym *nsym;
-	int ctxrun;			/* probe handle, -1 none */
-	char mode[16];
-	struct lw_u64map *threads;	/* tid -> lw_sthread */
-	struct lw_u64map *sites;	/* precise site -> lw_site_id */
-	struct lw_u64map *slow_sites;	/* hash -> lw_agg (slow callbacks) */
-	struct lw_u64map *block_sites;	/* hash -> lw_agg */
-	struct lw_session_counts counts;
-	uint64_t start_mono;
-	uint64_t last_summary_mono;
-	uint64_t last_refresh;
-	int handle_learned;
-	int other_pidns;		/* the target lives in another pid namespace */
-	struct lw_pyhooks *hooks;	/* asyncio mistakes and GC */
-	struct lw_uvloop uv;		/* uvloop, when loaded */
-	int uv_handles[4];		/* its precise-mode probes, -1 none */
-	uint64_t last_uv_try;
-	uint64_t last_hook_try;
-	uint64_t aio_counts[4];		/* by enum lw_aio_kind */
-	char runtime_why[512];
-};
+#include "probe/session_priv.h"
 
 /* ------------------------------------------------------------------ small helpers */
 
-static const char *kind_name(int kind)
+const char *lw_sess_kind_name(int kind)
 {
 	switch (kind) {
 	case LW_KIND_TASK:
@@ -107,7 +17,7 @@ static const char *kind_name(int kind)
 	}
 }
 
-static void read_comm(const char *proc_root, pid_t pid, pid_t tid, char *buf, size_t size)
+void lw_sess_read_comm(const char *proc_root, pid_t pid, pid_t tid, char *buf, size_t size)
 {
 	char path[128], *text = NULL;
 	size_t n = 0;
@@ -125,7 +35,7 @@ static void read_comm(const char *proc_root, pid_t pid, pid_t tid, char *buf, si
 	free(text);
 }
 
-static int ends_with(const char *s, const char *suffix)
+int lw_sess_ends_with(const char *s, const char *suffix)
 {
 	size_t a = strlen(s), b = strlen(suffix);
 
@@ -139,7 +49,7 @@ static struct lw_sthread *thread_get(struct lw_session *s, pid_t tid, const char
 
 	if (t && created) {
 		t->tid = tid;
-		read_comm(s->proc_root, s->pid, tid, t->comm, sizeof(t->comm));
+		lw_sess_read_comm(s->proc_root, s->pid, tid, t->comm, sizeof(t->comm));
 		if (!t->comm[0] && comm)
 			lw_strlcpy(t->comm, comm, sizeof(t->comm));
 	}
@@ -248,150 +158,6 @@ static int find_tid(void *arg, pid_t tid, uint64_t tstate)
 	return 0;
 }
 
-/* ------------------------------------------------------------------ stacks */
-
-struct frame_info {
-	const char *qualname;
-	const char *file;
-	int line;
-	int firstlineno;
-};
-
-static int frame_info(struct lw_session *s, const struct lw_pyframe *f, struct frame_info *fi)
-{
-	const struct lw_pycode *pc;
-
-	memset(fi, 0, sizeof(*fi));
-	if (!f->code || !s->codes)
-		return -ENOENT;
-	pc = lw_pycache__get(s->codes, &s->rd, f->code);
-	if (!pc)
-		return -EFAULT;
-	fi->qualname = pc->qualname;
-	fi->file = pc->file;
-	fi->firstlineno = pc->firstlineno;
-	fi->line = lw_pycache__line(s->codes, pc, f->instr);
-	return 0;
-}
-
-/* asyncio's dispatch frames (<= 3.10 code objects carry no qualname: "_run", "_run_once") */
-static int is_handle_run(const struct frame_info *fi)
-{
-	return fi->qualname && (strcmp(fi->qualname, "Handle._run") == 0 ||
-				strcmp(fi->qualname, "_run") == 0) &&
-	       ends_with(fi->file, "asyncio/events.py");
-}
-
-static int is_run_once(const struct frame_info *fi)
-{
-	return fi->qualname && (strcmp(fi->qualname, "BaseEventLoop._run_once") == 0 ||
-				strcmp(fi->qualname, "_run_once") == 0) &&
-	       ends_with(fi->file, "asyncio/base_events.py");
-}
-
-static void push_cfg(struct lw_session *s)
-{
-	s->py.cfg.threshold_ns = s->o.threshold_ns;
-	s->py.cfg.block_threshold_ns = s->o.block_threshold_ns;
-	lw_bpf__set_proc(s->bpf, s->pid, &s->py.cfg);
-}
-
-/*
- * asyncio's dispatch frames, so that stacks name the Task being run: BaseEventLoop._run_once
- * (always on the loop thread's stack, idle or not) and Handle._run with its Handle's
- * _callback slot (checked against the live Handle type when a frame allows).
- */
-static void maybe_learn_handle(struct lw_session *s, const struct lw_pyframe *f,
-			       const struct frame_info *fi)
-{
-	if (!fi->qualname)
-		return;
-	if (!s->py.cfg.run_once_code && is_run_once(fi)) {
-		s->py.cfg.run_once_code = f->code;
-		push_cfg(s);
-		lw_dbg("pid %d: BaseEventLoop._run_once is code 0x%llx", (int)s->pid,
-		       (unsigned long long)f->code);
-		return;
-	}
-	if (s->handle_learned || !is_handle_run(fi))
-		return;
-	if (lw_py__learn_handle(&s->py, &s->rd, f->frame, f->code) == 0) {
-		s->handle_learned = 1;
-		push_cfg(s);
-		lw_dbg("pid %d: Handle._callback is at +%u", (int)s->pid, s->py.cfg.handle_cb_slot);
-	}
-}
-
-static struct json_object *stack_json(struct lw_session *s, const struct lw_pystack *st)
-{
-	struct json_object *a = json_object_new_array();
-	uint32_t i, n = st->nframes < LW_MAX_PYFRAMES ? st->nframes : LW_MAX_PYFRAMES;
-
-	for (i = 0; i < n; i++) {
-		const struct lw_pyframe *f = &st->frames[i];
-		struct json_object *o;
-		struct frame_info fi;
-
-		if (!f->code)
-			continue;
-		o = json_object_new_object();
-		if (frame_info(s, f, &fi) == 0) {
-			maybe_learn_handle(s, f, &fi);
-			json_object_object_add(o, "function", json_object_new_string(fi.qualname));
-			json_object_object_add(o, "file", json_object_new_string(fi.file));
-			json_object_object_add(o, "line",
-					       fi.line >= 0 ? json_object_new_int(fi.line) : NULL);
-		} else {
-			json_object_object_add(o, "function", NULL);
-			json_object_object_add(o, "file", NULL);
-			json_object_object_add(o, "line", NULL);
-		}
-		json_object_array_add(a, o);
-	}
-	return a;
-}
-
-/* A stack that is not whole says so: "truncated" (deeper than the frames kept: the innermost are
- * there) or "unreadable" (a frame could not be read: the target changed it under the read) */
-static void mark_stack(struct json_object *o, const struct lw_pystack *st)
-{
-	if (!st || !(st->flags & LW_STACK_VALID))
-		return;
-	if (st->flags & LW_STACK_READ_ERR)
-		json_object_object_add(o, "stack_incomplete", json_object_new_string("unreadable"));
-	else if (st->flags & LW_STACK_TRUNCATED)
-		json_object_object_add(o, "stack_incomplete", json_object_new_string("truncated"));
-}
-
-static struct json_object *native_json(struct lw_session *s, const struct lw_pystack *st)
-{
-	struct json_object *a = json_object_new_array();
-	uint32_t i, n = st->nnative < LW_MAX_NATIVE ? st->nnative : LW_MAX_NATIVE;
-
-	for (i = 0; i < n; i++) {
-		struct lw_native_frame nf;
-		struct json_object *o;
-
-		if (!st->native[i])
-			break;
-		o = json_object_new_object();
-		if (s->nsym && lw_nativesym__resolve(s->nsym, st->native[i], &nf) == 0) {
-			json_object_object_add(o, "symbol", lw_j_str_or_null(nf.symbol));
-			json_object_object_add(o, "module", lw_j_str_or_null(nf.module));
-			json_object_object_add(o, "offset", json_object_new_int64((int64_t)nf.offset));
-		} else {
-			char addr[32];
-
-			snprintf(addr, sizeof(addr), "0x%llx", (unsigned long long)st->native[i]);
-			json_object_object_add(o, "symbol", NULL);
-			json_object_object_add(o, "module", NULL);
-			json_object_object_add(o, "address", json_object_new_string(addr));
-		}
-		json_object_array_add(a, o);
-	}
-	return a;
-}
-
 /* precise mode under uvloop: its Handle._run and TimerHandle._run, entry and return */
 static void attach_uvloop(struct lw_session *s)
 {
@@ -431,8 +197,8 @@ static int learn_one(void *arg, pid_t tid, uint64_t tstate)
 		return 0;
 	if (lw_py__walk(&s->py, &s->rd, tstate, st) == 0)
 		for (i = 0; i < st->nframes && i < LW_MAX_PYFRAMES && !s->py.cfg.run_once_code; i++)
-			if (st->frames[i].code && frame_info(s, &st->frames[i], &fi) == 0)
-				maybe_learn_handle(s, &st->frames[i], &fi);
+			if (st->frames[i].code && lw_sess_frame_info(s, &st->frames[i], &fi) == 0)
+				lw_sess_maybe_learn_handle(s, &st->frames[i], &fi);
 	free(st);
 	(void)tid;
 	return s->py.cfg.run_once_code ? 1 : 0;
@@ -442,264 +208,6 @@ static void learn_from_threads(struct lw_session *s)
 {
 	lw_py__threads(&s->py, &s->rd, learn_one, s);
 }
-
-/* ------------------------------------------------------------------ callback identity */
-
-struct cb_ident {
-	int found;
-	int kind;
-	char task_name[LW_STR_TASK];
-	char qualname[LW_STR_QUAL];
-	char file[LW_STR_FILE];
-	int line;
-};
-
-static struct json_object *ident_json(const struct cb_ident *id)
-{
-	struct json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "kind", json_object_new_string(kind_name(id->kind)));
-	json_object_object_add(o, "task_name", lw_j_str_or_null(id->task_name));
-	json_object_object_add(o, "qualname", lw_j_str_or_null(id->qualname));
-	json_object_object_add(o, "file", lw_j_str_or_null(id->file));
-	json_object_object_add(o, "line", id->line > 0 ? json_object_new_int(id->line) : NULL);
-	return o;
-}
-
-/* from an identity the BPF side read while the callback ran */
-static void ident_from_bpf(struct lw_session *s, const struct lw_ident *bi, struct cb_ident *id)
-{
-	memset(id, 0, sizeof(*id));
-	id->found = 1;
-	id->kind = bi->kind == LW_KIND_UNKNOWN ? LW_KIND_OTHER : (int)bi->kind;
-	if (bi->flags & LW_IDENT_TASK_NUM)
-		snprintf(id->task_name, sizeof(id->task_name), "Task-%lld", (long long)bi->task_num);
-	else
-		lw_strlcpy(id->task_name, bi->task_name, sizeof(id->task_name));
-	lw_strlcpy(id->qualname, bi->qualname, sizeof(id->qualname));
-	lw_strlcpy(id->file, bi->file, sizeof(id->file));
-	id->line = bi->firstlineno;
-	/* a long path was cut at LW_STR_FILE: the code object, if still there, has it whole */
-	if (bi->code && s->codes && strlen(bi->file) >= LW_STR_FILE - 1) {
-		const struct lw_pycode *pc = lw_pycache__get(s->codes, &s->rd, bi->code);
-
-		if (pc && pc->firstlineno == bi->firstlineno)
-			lw_strlcpy(id->file, pc->file, sizeof(id->file));
-	}
-}
-
-#define CO_COROUTINE 0x80
-#define CO_ITERABLE_COROUTINE 0x100
-
-/*
- * Default mode: name the callback from a stack. asyncio runs every callback from Handle._run
- * (asyncio/events.py); the frame just inside it is the callback (for a Task step: the Task's
- * coroutine). Without Handle._run (uvloop, plain threads) the outermost frame that is not the
- * loop's own machinery is used.
- */
-static void ident_from_stack(struct lw_session *s, const struct lw_pystack *st, struct cb_ident *id)
-{
-	uint32_t i, n = st->nframes < LW_MAX_PYFRAMES ? st->nframes : LW_MAX_PYFRAMES;
-	const struct lw_pyframe *inner_f = NULL;
-	int inner = -1, hrun = -1;
-	struct frame_info fi;
-
-	memset(id, 0, sizeof(*id));
-	if (!(st->flags & LW_STACK_VALID))
-		return;
-	for (i = 0; i < n; i++) {
-		const struct lw_pyframe *f = &st->frames[i];
-
-		if (!f->code || frame_info(s, f, &fi))
-			continue;
-		maybe_learn_handle(s, f, &fi);
-		if (is_handle_run(&fi)) {
-			hrun = (int)i;
-			break;
-		}
-		/* no Handle._run (uvloop: its loop is C): the callback sits right on the Python
-		 * frame that called into the loop (Runner.run, run_until_complete, run_forever) */
-		if (inner >= 0 && (ends_with(fi.file, "asyncio/runners.py") ||
-				   ends_with(fi.file, "asyncio/base_events.py"))) {
-			hrun = (int)i;
-			break;
-		}
-		inner = (int)i;
-	}
-	if (hrun < 0 && st->cb_frame.code) {
-		/* deeper than the stack's slots: BPF found Handle._run and the callback's frame
-		 * past them */
-		if (!s->handle_learned && st->hrun.code &&
-		    lw_py__learn_handle(&s->py, &s->rd, st->hrun.frame, st->hrun.code) == 0) {
-			s->handle_learned = 1;
-			push_cfg(s);
-		}
-		inner_f = &st->cb_frame;
-	} else if (hrun < 0) {
-		return;
-	} else if (inner >= 0) {
-		inner_f = &st->frames[inner];
-	}
-	/* what Handle._run's self._callback was: read with the stack, authoritative */
-	if (st->cb_kind != LW_KIND_UNKNOWN && st->cb_qualname[0]) {
-		id->found = 1;
-		id->kind = (int)st->cb_kind;
-		lw_strlcpy(id->qualname, st->cb_qualname, sizeof(id->qualname));
-		if (st->task_flags & LW_IDENT_TASK_NUM)
-			snprintf(id->task_name, sizeof(id->task_name), "Task-%lld",
-				 (long long)st->task_num);
-		else
-			lw_strlcpy(id->task_name, st->task_name, sizeof(id->task_name));
-		if (inner_f && frame_info(s, inner_f, &fi) == 0) {
-			lw_strlcpy(id->file, fi.file, sizeof(id->file));
-			id->line = fi.firstlineno;
-		}
-		return;
-	}
-	if (!inner_f)
-		return;
-	if (frame_info(s, inner_f, &fi))
-		return;
-	id->found = 1;
-	lw_strlcpy(id->qualname, fi.qualname, sizeof(id->qualname));
-	lw_strlcpy(id->file, fi.file, sizeof(id->file));
-	id->line = fi.firstlineno;
-	id->kind = LW_KIND_FUNCTION;
-	{
-		int32_t flags = 0;
-
-		/* co_flags sits right after co_argcount's neighbours: read it via its member
-		 * offset when known (3.11+: 48, <= 3.10: 36) */
-		uint64_t off = s->py.minor >= 11 ? 48 : 36;
-
-		if (lw_mem_read(&s->rd, inner_f->code + off, &flags, sizeof(flags)) == 0 &&
-		    (flags & (CO_COROUTINE | CO_ITERABLE_COROUTINE)))
-			id->kind = LW_KIND_TASK;
-	}
-	if (st->task) {
-		id->kind = LW_KIND_TASK;
-		if (st->task_flags & LW_IDENT_TASK_NUM)
-			snprintf(id->task_name, sizeof(id->task_name), "Task-%lld",
-				 (long long)st->task_num);
-		else
-			lw_strlcpy(id->task_name, st->task_name, sizeof(id->task_name));
-	} else if (id->kind == LW_KIND_FUNCTION && strchr(id->qualname, '.') &&
-		   !strstr(id->qualname, "<locals>")) {
-		id->kind = LW_KIND_METHOD;
-	}
-}
-
-/* ------------------------------------------------------------------ native runtimes */
-
-struct native_info {
-	const char *phase;		/* libuv phase the stack is in, or NULL */
-	int js_found;
-	char js_name[LW_STR_QUAL];	/* the JS callback (perf map), "" when none */
-	char js_file[LW_STR_FILE];
-	int js_line;
-};
-
-static const struct {
-	const char *sym, *phase;
-} UV_PHASES[] = {
-	{ "uv__run_timers", "timers" },	  { "uv__io_poll", "poll" },
-	{ "uv__run_check", "check" },	  { "uv__run_idle", "idle" },
-	{ "uv__run_prepare", "prepare" }, { "uv__run_pending", "pending" },
-	{ "uv__run_closing_handles", "close" },
-};
-
-/* "JS:~handler /app/x.js:10:5" (V8 perf map) -> handler, /app/x.js, 10 */
-static int parse_js(const char *sym, char *name, size_t nsize, char *file, size_t fsize, int *line)
-{
-	static const char *const kinds[] = { "JS:", "LazyCompile:", "Function:", "Script:" };
-	const char *p = NULL, *sp, *c2, *c1;
-	size_t i, n;
-
-	for (i = 0; i < LW_ARRAY_SIZE(kinds) && !p; i++)
-		if (strncmp(sym, kinds[i], strlen(kinds[i])) == 0)
-			p = sym + strlen(kinds[i]);
-	if (!p)
-		return 0;
-	while (*p == '*' || *p == '~' || *p == '^' || *p == '+')
-		p++;
-	sp = strchr(p, ' ');
-	n = sp ? (size_t)(sp - p) : strlen(p);
-	snprintf(name, nsize, "%.*s", (int)n, n ? p : "(anonymous)");
-	if (!n)
-		lw_strlcpy(name, "(anonymous)", nsize);
-	file[0] = 0;
-	*line = 0;
-	if (sp) {
-		sp++;
-		/* file:line:column, the file may hold colons: take the last two */
-		c2 = strrchr(sp, ':');
-		c1 = c2 ? c2 - 1 : NULL;
-		while (c1 && c1 > sp && *c1 != ':')
-			c1--;
-		if (c1 && c1 > sp && *c1 == ':') {
-			snprintf(file, fsize, "%.*s", (int)(c1 - sp), sp);
-			*line = atoi(c1 + 1);
-		} else {
-			lw_strlcpy(file, sp, fsize);
-		}
-	}
-	return 1;
-}
-
-/*
- * A native stack (innermost first) of an event-loop thread: which libuv phase it is in (when
- * libuv's internal symbols are known), and for Node, the JS function libuv/Node called: the
- * outermost JS frame above Node's C++ dispatch (names from V8's perf map).
- */
-static void native_ident(struct lw_session *s, const struct lw_pystack *st, struct native_info *ni,
-			 struct json_object **js_stack)
-{
-	uint32_t i, n = st->nnative < LW_MAX_NATIVE ? st->nnative : LW_MAX_NATIVE;
-	int last_js = -1;
-
-	memset(ni, 0, sizeof(*ni));
-	if (js_stack)
-		*js_stack = json_object_new_array();
-	if (!s->nsym)
-		return;
-	for (i = 0; i < n; i++) {
-		struct lw_native_frame nf;
-		char name[LW_STR_QUAL], file[LW_STR_FILE];
-		int line;
-		size_t k;
-
-		if (!st->native[i] || lw_nativesym__resolve(s->nsym, st->native[i], &nf) ||
-		    !nf.symbol)
-			continue;
-		for (k = 0; k < LW_ARRAY_SIZE(UV_PHASES); k++)
-			if (strcmp(nf.symbol, UV_PHASES[k].sym) == 0 ||
-			    (strncmp(nf.symbol, UV_PHASES[k].sym, strlen(UV_PHASES[k].sym)) == 0 &&
-			     nf.symbol[strlen(UV_PHASES[k].sym)] == '.'))
-				ni->phase = UV_PHASES[k].phase;
-		if (!parse_js(nf.symbol, name, sizeof(name), file, sizeof(file), &line))
-			continue;
-		/* JS frames, innermost first, into the Python-shaped stack */
-		if (js_stack) {
-			struct json_object *o = json_object_new_object();
-
-			json_object_object_add(o, "function", json_object_new_string(name));
-			json_object_object_add(o, "file", lw_j_str_or_null(file));
-			json_object_object_add(o, "line", line > 0 ? json_object_new_int(line) : NULL);
-			json_object_array_add(*js_stack, o);
-		}
-		/* the callback: the outermost JS frame of the program (Node's own JS modules,
-		 * "node:internal/timers" and friends, are the dispatch, not the callback) */
-		if (strncmp(file, "node:", 5) == 0 && ni->js_found)
-			continue;
-		last_js = (int)i;
-		ni->js_found = 1;
-		lw_strlcpy(ni->js_name, name, sizeof(ni->js_name));
-		lw_strlcpy(ni->js_file, file, sizeof(ni->js_file));
-		ni->js_line = line;
-	}
-	(void)last_js;
-}
-
 /* ------------------------------------------------------------------ time split */
 
 static uint64_t split_offcpu(const struct lw_split *sp)
@@ -764,43 +272,20 @@ static void add_split(struct lw_session *s, struct json_object *o, const struct 
 		if (q.tid) {
 			char comm[16];
 
-			read_comm(s->proc_root, s->pid, q.tid, comm, sizeof(comm));
+			lw_sess_read_comm(s->proc_root, s->pid, q.tid, comm, sizeof(comm));
 			json_object_object_add(h, "comm", lw_j_str_or_null(comm));
 		}
 		/* the holder is probably still at it: its stack now */
 		hs = calloc(1, sizeof(*hs));
 		if (hs && s->is_python && lw_py__walk(&s->py, &s->rd, sp->gil_holder, hs) == 0)
-			json_object_object_add(h, "stack", stack_json(s, hs));
+			json_object_object_add(h, "stack", lw_sess_stack_json(s, hs));
 		free(hs);
 		json_object_object_add(o, "gil_holder", h);
 	}
 }
-
-/* ------------------------------------------------------------------ aggregation */
-
-static struct lw_agg *agg_get(struct lw_u64map *m, const char *qualname, const char *file, int line,
-			      const char *syscall, const char *target)
-{
-	char key[600];
-	int created;
-	struct lw_agg *a;
-
-	snprintf(key, sizeof(key), "%s\x1f%s\x1f%d\x1f%s\x1f%s", qualname ? qualname : "",
-		 file ? file : "", line, syscall ? syscall : "", target ? target : "");
-	a = lw_u64map__put(m, lw_hash_str(key), &created);
-	if (a && created) {
-		lw_strlcpy(a->qualname, qualname ? qualname : "", sizeof(a->qualname));
-		lw_strlcpy(a->file, file ? file : "", sizeof(a->file));
-		a->line = line;
-		lw_strlcpy(a->syscall, syscall ? syscall : "", sizeof(a->syscall));
-		lw_strlcpy(a->target, target ? target : "", sizeof(a->target));
-	}
-	return a;
-}
-
 /* ------------------------------------------------------------------ records */
 
-static uint64_t real_of(uint64_t mono)
+uint64_t lw_sess_real_of(uint64_t mono)
 {
 	return lw_mono_to_real(mono);
 }
@@ -829,7 +314,7 @@ static struct json_object *slow_callback_json(struct lw_session *s, uint32_t tid
 					      const struct cb_ident *id, const struct lw_split *sp,
 					      const struct lw_pystack *stack, const char *stack_kind)
 {
-	struct json_object *o = lw_j_record("slow_callback", s->pid, real_of(ts_mono));
+	struct json_object *o = lw_j_record("slow_callback", s->pid, lw_sess_real_of(ts_mono));
 
 	json_object_object_add(o, "tid", json_object_new_int64(tid));
 	json_object_object_add(o, "comm", lw_j_str_or_null(s->comm));
@@ -839,13 +324,13 @@ static struct json_object *slow_callback_json(struct lw_session *s, uint32_t tid
 	json_object_object_add(o, "threshold_ms", lw_j_ms(s->o.threshold_ns));
 	json_object_object_add(o, "in_progress", json_object_new_boolean(in_progress));
 	json_object_object_add(o, "mode", json_object_new_string(s->mode));
-	json_object_object_add(o, "callback", ident_json(id));
+	json_object_object_add(o, "callback", lw_sess_ident_json(id));
 	add_split(s, o, sp, dur);
-	json_object_object_add(o, "stack", stack ? stack_json(s, stack) : json_object_new_array());
-	mark_stack(o, stack);
+	json_object_object_add(o, "stack", stack ? lw_sess_stack_json(s, stack) : json_object_new_array());
+	lw_sess_mark_stack(o, stack);
 	json_object_object_add(o, "stack_kind", lw_j_str_or_null(stack_kind));
 	if (stack && stack->nnative)
-		json_object_object_add(o, "native_stack", native_json(s, stack));
+		json_object_object_add(o, "native_stack", lw_sess_native_json(s, stack));
 	return o;
 }
 
@@ -856,8 +341,8 @@ static void count_slow(struct lw_session *s, const struct cb_ident *id, uint64_t
 	s->counts.slow_callbacks++;
 	if (s->o.precise)
 		return;	/* precise mode counts every callback in BPF */
-	a = agg_get(s->slow_sites, id->found ? id->qualname : "<unknown>", id->file, id->line, NULL,
-		    NULL);
+	a = lw_sess_agg_get(s->slow_sites, id->found ? id->qualname : "<unknown>", id->file, id->line, NULL,
+			    NULL);
 	if (a)
 		lw_hist_add(&a->h, dur);
 }
@@ -869,7 +354,7 @@ static void on_callback(struct lw_session *s, const struct lw_rec_callback *r, l
 	const char *kind = NULL;
 	struct cb_ident id;
 
-	ident_from_bpf(s, &r->ident, &id);
+	lw_sess_ident_from_bpf(s, &r->ident, &id);
 	st = pick_stack(&r->block_stack, &r->cpu_stack, &r->split, r->duration_ns, &kind);
 	count_slow(s, &id, r->duration_ns);
 	emit(ctx, slow_callback_json(s, r->hdr.tid, r->hdr.ts_ns, r->duration_ns, 0, &id, &r->split,
@@ -878,7 +363,7 @@ static void on_callback(struct lw_session *s, const struct lw_rec_callback *r, l
 
 static void on_tick(struct lw_session *s, const struct lw_rec_tick *r, lw_emit_fn emit, void *ctx)
 {
-	struct json_object *o = lw_j_record("slow_tick", s->pid, real_of(r->hdr.ts_ns));
+	struct json_object *o = lw_j_record("slow_tick", s->pid, lw_sess_real_of(r->hdr.ts_ns));
 	const struct lw_pystack *st;
 	const char *kind = NULL;
 	struct cb_ident id;
@@ -902,9 +387,9 @@ static void on_tick(struct lw_session *s, const struct lw_rec_tick *r, lw_emit_f
 			}
 		}
 	} else if (st && s->is_python) {
-		ident_from_stack(s, st, &id);
+		lw_sess_ident_from_stack(s, st, &id);
 	} else if (st) {
-		native_ident(s, st, &ni, &js);
+		lw_sess_native_ident(s, st, &ni, &js);
 		if (ni.js_found) {
 			id.found = 1;
 			id.kind = LW_KIND_FUNCTION;
@@ -925,7 +410,7 @@ static void on_tick(struct lw_session *s, const struct lw_rec_tick *r, lw_emit_f
 	if (!s->is_python)
 		json_object_object_add(o, "phase", lw_j_str_or_null(ni.phase));
 	if (id.found) {
-		struct json_object *sl = ident_json(&id);
+		struct json_object *sl = lw_sess_ident_json(&id);
 
 		json_object_object_add(sl, "duration_ms", (r->flags & LW_TICK_PRECISE) ?
 								   lw_j_ms(r->slowest_cb_ns) : NULL);
@@ -935,11 +420,11 @@ static void on_tick(struct lw_session *s, const struct lw_rec_tick *r, lw_emit_f
 	}
 	add_split(s, o, &r->split, r->busy_ns);
 	json_object_object_add(o, "stack", js ? json_object_get(js) :
-					    st ? stack_json(s, st) : json_object_new_array());
-	mark_stack(o, st);
+					    st ? lw_sess_stack_json(s, st) : json_object_new_array());
+	lw_sess_mark_stack(o, st);
 	json_object_object_add(o, "stack_kind", lw_j_str_or_null(kind));
 	if (st && st->nnative)
-		json_object_object_add(o, "native_stack", native_json(s, st));
+		json_object_object_add(o, "native_stack", lw_sess_native_json(s, st));
 	/* a slow_callback record covers this iteration already (precise: its slowest callback was
 	 * slow itself; default: it is named after the callback below) */
 	json_object_object_add(o, "has_slow_callback",
@@ -965,7 +450,7 @@ static void on_tick(struct lw_session *s, const struct lw_rec_tick *r, lw_emit_f
 
 static void on_block(struct lw_session *s, const struct lw_rec_block *r, lw_emit_fn emit, void *ctx)
 {
-	struct json_object *o = lw_j_record("blocking_call", s->pid, real_of(r->hdr.ts_ns));
+	struct json_object *o = lw_j_record("blocking_call", s->pid, lw_sess_real_of(r->hdr.ts_ns));
 	char nb[32], target[256] = "";
 	const char *sys = lw_syscall_name(r->syscall, nb, sizeof(nb));
 	int has_fd = r->syscall != (uint32_t)-1 && lw_syscall_fd_arg0(r->syscall);
@@ -994,14 +479,14 @@ static void on_block(struct lw_session *s, const struct lw_rec_block *r, lw_emit
 	json_object_object_add(o, "fd", has_fd ? json_object_new_int64((int64_t)r->args[0]) : NULL);
 	json_object_object_add(o, "target", lw_j_str_or_null(target));
 	if (s->is_python) {
-		json_object_object_add(o, "stack", stack_json(s, &r->stack));
-		mark_stack(o, &r->stack);
-		ident_from_stack(s, &r->stack, &id);
+		json_object_object_add(o, "stack", lw_sess_stack_json(s, &r->stack));
+		lw_sess_mark_stack(o, &r->stack);
+		lw_sess_ident_from_stack(s, &r->stack, &id);
 	} else {
 		struct native_info ni;
 		struct json_object *js = NULL;
 
-		native_ident(s, &r->stack, &ni, &js);
+		lw_sess_native_ident(s, &r->stack, &ni, &js);
 		json_object_object_add(o, "stack", js);
 		json_object_object_add(o, "phase", lw_j_str_or_null(ni.phase));
 		memset(&id, 0, sizeof(id));
@@ -1013,26 +498,30 @@ static void on_block(struct lw_session *s, const struct lw_rec_block *r, lw_emit
 			id.line = ni.js_line;
 		}
 	}
-	json_object_object_add(o, "native_stack", native_json(s, &r->stack));
-	json_object_object_add(o, "callback", id.found ? ident_json(&id) : NULL);
+	json_object_object_add(o, "native_stack", lw_sess_native_json(s, &r->stack));
+	json_object_object_add(o, "callback", id.found ? lw_sess_ident_json(&id) : NULL);
 	emit(ctx, o);
 
 	/* blocking site: syscall + the innermost Python frame */
 	for (i = 0; i < r->stack.nframes && i < LW_MAX_PYFRAMES; i++) {
-		if (r->stack.frames[i].code && frame_info(s, &r->stack.frames[i], &fi) == 0) {
+		if (r->stack.frames[i].code && lw_sess_frame_info(s, &r->stack.frames[i], &fi) == 0) {
 			top_q = fi.qualname;
 			top_f = fi.file;
 			top_l = fi.line;
 			break;
 		}
 	}
-	a = agg_get(s->block_sites, top_q ? top_q : "<native>", top_f, top_l, sys, target);
+	a = lw_sess_agg_get(s->block_sites, top_q ? top_q : "<native>", top_f, top_l, sys, target);
 	if (a)
 		lw_hist_add(&a->h, r->duration_ns);
 }
 
-static const char *const AIO_TYPES[] = { NULL, "unawaited_coroutine",
-					  "exception_never_retrieved", "task_destroyed_pending" };
+/* record kind by enum lw_aio_kind */
+static const enum lw_rec_kind AIO_KINDS[] = {
+	[LW_AIO_UNAWAITED] = LW_RK_UNAWAITED_COROUTINE,
+	[LW_AIO_NEVER_RETRIEVED] = LW_RK_EXCEPTION_NEVER_RETRIEVED,
+	[LW_AIO_DESTROYED_PENDING] = LW_RK_TASK_DESTROYED_PENDING,
+};
 
 static void on_asyncio(struct lw_session *s, const struct lw_rec_asyncio *r, lw_emit_fn emit,
 		       void *ctx)
@@ -1044,8 +533,8 @@ static void on_asyncio(struct lw_session *s, const struct lw_rec_asyncio *r, lw_
 	if (r->kind < 1 || r->kind > 3)
 		return;
 	s->aio_counts[r->kind]++;
-	o = lw_j_record(AIO_TYPES[r->kind], s->pid, real_of(r->hdr.ts_ns));
-	ident_from_bpf(s, &r->ident, &id);
+	o = lw_j_record(lw_rec_kind_name(AIO_KINDS[r->kind]), s->pid, lw_sess_real_of(r->hdr.ts_ns));
+	lw_sess_ident_from_bpf(s, &r->ident, &id);
 	json_object_object_add(o, "tid", json_object_new_int64(r->hdr.tid));
 	if (s->target[0])
 		json_object_object_add(o, "target_name", json_object_new_string(s->target));
@@ -1069,8 +558,8 @@ static void on_asyncio(struct lw_session *s, const struct lw_rec_asyncio *r, lw_
 		json_object_object_add(o, "future_kind",
 				       json_object_new_string(r->flags & LW_AIO_IS_TASK ? "task" : "future"));
 	}
-	json_object_object_add(o, "stack", stack_json(s, &r->stack));
-	mark_stack(o, &r->stack);
+	json_object_object_add(o, "stack", lw_sess_stack_json(s, &r->stack));
+	lw_sess_mark_stack(o, &r->stack);
 	if (!(r->flags & LW_AIO_FOUND))
 		json_object_object_add(o, "incomplete", json_object_new_boolean(1));
 	emit(ctx, o);
@@ -1084,7 +573,7 @@ static void on_site(struct lw_session *s, const struct lw_rec_site *r)
 
 	if (!si)
 		return;
-	ident_from_bpf(s, &r->ident, &id);
+	lw_sess_ident_from_bpf(s, &r->ident, &id);
 	si->kind = id.kind;
 	lw_strlcpy(si->qualname, id.qualname, sizeof(si->qualname));
 	lw_strlcpy(si->file, id.file, sizeof(si->file));
@@ -1141,7 +630,7 @@ void lw_session__tick(struct lw_session *s, uint64_t now, lw_emit_fn emit, void 
 		s->last_refresh = now;
 		if (lw_py__refresh(&s->py, &s->rd)) {
 			refresh_tstates(s);
-			push_cfg(s);
+			lw_sess_push_cfg(s);
 		}
 		if (!s->py.cfg.run_once_code)
 			learn_from_threads(s);
@@ -1192,7 +681,7 @@ void lw_session__tick(struct lw_session *s, uint64_t now, lw_emit_fn emit, void 
 		}
 		memset(&id, 0, sizeof(id));
 		if (st)
-			ident_from_stack(s, st, &id);
+			lw_sess_ident_from_stack(s, st, &id);
 		/* the off-CPU period going on now is not in the split yet */
 		if (th.off_ts && now > th.off_ts) {
 			uint64_t off = now - th.off_ts, blk = 0, rq = 0;
@@ -1236,317 +725,7 @@ void lw_session__tick(struct lw_session *s, uint64_t now, lw_emit_fn emit, void 
 	free(stk);
 }
 
-/* ------------------------------------------------------------------ summary */
-
-struct site_row {
-	const char *qualname;
-	const char *file;
-	int line;
-	const char *syscall;
-	const char *target;
-	struct lw_hist h;
-};
-
-static int row_cmp(const void *a, const void *b)
-{
-	const struct site_row *x = a, *y = b;
-
-	return x->h.total_ns < y->h.total_ns ? 1 : x->h.total_ns > y->h.total_ns ? -1 : 0;
-}
-
-static struct json_object *row_json(const struct site_row *r, int blocking)
-{
-	struct json_object *o = json_object_new_object();
-
-	if (blocking) {
-		json_object_object_add(o, "syscall", lw_j_str_or_null(r->syscall));
-		json_object_object_add(o, "target", lw_j_str_or_null(r->target));
-	}
-	json_object_object_add(o, "qualname", lw_j_str_or_null(r->qualname));
-	json_object_object_add(o, "file", lw_j_str_or_null(r->file));
-	json_object_object_add(o, "line", r->line > 0 ? json_object_new_int(r->line) : NULL);
-	json_object_object_add(o, "count", json_object_new_int64((int64_t)r->h.count));
-	json_object_object_add(o, "total_ms", lw_j_ms(r->h.total_ns));
-	json_object_object_add(o, "p50_ms", lw_j_ms(lw_hist_quantile(&r->h, 0.50)));
-	json_object_object_add(o, "p99_ms", lw_j_ms(lw_hist_quantile(&r->h, 0.99)));
-	json_object_object_add(o, "max_ms", lw_j_ms(r->h.max_ns));
-	if (!blocking) {
-		struct json_object *hist = json_object_new_array();
-		uint32_t i;
-
-		/* the histogram itself: [low_ms, count] for non-empty slots */
-		for (i = 0; i < LW_HIST_SLOTS; i++) {
-			struct json_object *pair;
-
-			if (!r->h.slots[i])
-				continue;
-			pair = json_object_new_array();
-			json_object_array_add(pair, lw_j_ms(lw_hist_slot_low(i)));
-			json_object_array_add(pair, json_object_new_int64(r->h.slots[i]));
-			json_object_array_add(hist, pair);
-		}
-		json_object_object_add(o, "hist", hist);
-	}
-	return o;
-}
-
-struct rows {
-	struct site_row *v;
-	size_t n, cap;
-};
-
-static struct site_row *rows_add(struct rows *rs)
-{
-	if (rs->n == rs->cap) {
-		size_t nc = rs->cap ? rs->cap * 2 : 64;
-		struct site_row *nv = realloc(rs->v, nc * sizeof(*nv));
-
-		if (!nv)
-			return NULL;
-		rs->v = nv;
-		rs->cap = nc;
-	}
-	memset(&rs->v[rs->n], 0, sizeof(rs->v[0]));
-	return &rs->v[rs->n++];
-}
-
-struct site_walk {
-	struct lw_session *s;
-	struct rows *rows;
-	int final;
-};
-
-static int site_cb(void *arg, uint64_t site, const struct lw_hist *h)
-{
-	struct site_walk *w = arg;
-	struct lw_session *s = w->s;
-	int created = 0;
-	struct lw_site_id *si = lw_u64map__put(s->sites, site, &created);
-	struct site_row *r;
-
-	if (!si)
-		return 0;
-	if (created && s->codes) {
-		/* the SITE record was lost: ask the code object itself */
-		const struct lw_pycode *pc = lw_pycache__get(s->codes, &s->rd, site);
-
-		if (pc) {
-			lw_strlcpy(si->qualname, pc->qualname, sizeof(si->qualname));
-			lw_strlcpy(si->file, pc->file, sizeof(si->file));
-			si->line = pc->firstlineno;
-		} else {
-			snprintf(si->qualname, sizeof(si->qualname), "<site 0x%llx>",
-				 (unsigned long long)site);
-		}
-	}
-	r = rows_add(w->rows);
-	if (!r)
-		return -ENOMEM;
-	r->qualname = si->qualname;
-	r->file = si->file;
-	r->line = si->line;
-	if (w->final) {
-		r->h = *h;
-	} else {
-		lw_hist_delta(&r->h, h, &si->prev);
-		si->prev = *h;
-	}
-	return 0;
-}
-
-static void agg_rows(struct lw_u64map *m, struct rows *rows, int final, int blocking)
-{
-	struct lw_agg *a;
-	size_t it = 0;
-
-	while ((a = lw_u64map__next(m, &it, NULL))) {
-		struct site_row *r = rows_add(rows);
-
-		if (!r)
-			return;
-		r->qualname = a->qualname;
-		r->file = a->file;
-		r->line = a->line;
-		if (blocking) {
-			r->syscall = a->syscall;
-			r->target = a->target;
-		}
-		if (final) {
-			r->h = a->h;
-		} else {
-			lw_hist_delta(&r->h, &a->h, &a->prev);
-			a->prev = a->h;
-		}
-	}
-}
-
-static struct json_object *rows_json(struct rows *rows, int blocking, size_t *omitted)
-{
-	struct json_object *a = json_object_new_array();
-	size_t i, shown = 0;
-
-	if (rows->n)
-		qsort(rows->v, rows->n, sizeof(rows->v[0]), row_cmp);
-	for (i = 0; i < rows->n; i++) {
-		if (!rows->v[i].h.count)
-			continue;
-		if (shown == MAX_SUMMARY_SITES) {
-			(*omitted)++;
-			continue;
-		}
-		json_object_array_add(a, row_json(&rows->v[i], blocking));
-		shown++;
-	}
-	return a;
-}
-
-struct json_object *lw_session__summary(struct lw_session *s, int final, uint64_t now)
-{
-	struct json_object *o = lw_j_record("summary", s->pid, real_of(now));
-	struct json_object *util = json_object_new_object(), *loops = json_object_new_array();
-	struct rows rows = { 0 }, brows = { 0 };
-	struct site_walk w = { s, &rows, final };
-	struct lw_bpf_counters bc;
-	struct lw_sthread *t;
-	struct lw_loop_stats *ls;
-	size_t it = 0, omitted = 0, bomitted = 0;
-	uint64_t since = final ? s->start_mono : s->last_summary_mono;
-
-	ls = malloc(sizeof(*ls));
-	json_object_object_add(o, "final", json_object_new_boolean(final));
-	json_object_object_add(o, "interval_s", lw_j_num((double)(now - since) / 1e9, 3));
-	if (s->target[0])
-		json_object_object_add(o, "target_name", json_object_new_string(s->target));
-	json_object_object_add(o, "comm", lw_j_str_or_null(s->comm));
-	json_object_object_add(o, "mode", json_object_new_string(s->mode));
-	/* loop threads */
-	while (ls && (t = lw_u64map__next(s->threads, &it, NULL))) {
-		struct lw_loop_stats d;
-		struct json_object *l;
-		char key[16];
-		uint64_t wall;
-		struct lw_hist lag;
-		uint32_t i;
-
-		if (lw_bpf__get_loop_stats(s->bpf, t->tid, ls) || !ls->iterations)
-			continue;
-		d = *ls;
-		if (!final && t->have_prev) {
-			d.iterations -= t->prev.iterations;
-			d.gc_count -= t->prev.gc_count;
-			d.gc_ns -= t->prev.gc_ns;
-			d.busy_ns -= t->prev.busy_ns;
-			d.idle_ns -= t->prev.idle_ns;
-			d.callbacks -= t->prev.callbacks;
-			for (i = 0; i < LW_HIST_SLOTS; i++)
-				d.lag[i] -= t->prev.lag[i];
-		}
-		if (!final) {
-			t->prev = *ls;
-			t->have_prev = 1;
-		}
-		wall = d.busy_ns + d.idle_ns;
-		snprintf(key, sizeof(key), "%d", (int)t->tid);
-		json_object_object_add(util, key, lw_j_num(wall ? (double)d.busy_ns / (double)wall : 0, 4));
-		l = json_object_new_object();
-		json_object_object_add(l, "tid", json_object_new_int(t->tid));
-		json_object_object_add(l, "comm", lw_j_str_or_null(t->comm));
-		json_object_object_add(l, "utilization",
-				       lw_j_num(wall ? (double)d.busy_ns / (double)wall : 0, 4));
-		json_object_object_add(l, "iterations", json_object_new_int64((int64_t)d.iterations));
-		json_object_object_add(l, "busy_ms", lw_j_ms(d.busy_ns));
-		json_object_object_add(l, "gc_collections", json_object_new_int64((int64_t)d.gc_count));
-		json_object_object_add(l, "gc_ms", lw_j_ms(d.gc_ns));
-		json_object_object_add(l, "callbacks", s->o.precise ?
-					json_object_new_int64((int64_t)d.callbacks) : NULL);
-		json_object_object_add(l, "callbacks_per_iteration",
-				       s->o.precise && d.iterations ?
-					       lw_j_num((double)d.callbacks / (double)d.iterations, 2) :
-					       NULL);
-		memset(&lag, 0, sizeof(lag));
-		for (i = 0; i < LW_HIST_SLOTS; i++) {
-			lag.slots[i] = d.lag[i];
-			lag.count += d.lag[i];
-		}
-		lag.max_ns = lag.count ? lw_hist_slot_high(LW_HIST_SLOTS - 1) : 0;
-		for (i = LW_HIST_SLOTS; i-- > 0;)
-			if (lag.slots[i]) {
-				lag.max_ns = lw_hist_slot_high(i);
-				break;
-			}
-		json_object_object_add(l, "lag_p50_ms", lw_j_ms(lw_hist_quantile(&lag, 0.5)));
-		json_object_object_add(l, "lag_p99_ms", lw_j_ms(lw_hist_quantile(&lag, 0.99)));
-		{
-			struct json_object *hist = json_object_new_array();
-
-			for (i = 0; i < LW_HIST_SLOTS; i++) {
-				struct json_object *pair;
-
-				if (!lag.slots[i])
-					continue;
-				pair = json_object_new_array();
-				json_object_array_add(pair, lw_j_ms(lw_hist_slot_low(i)));
-				json_object_array_add(pair, json_object_new_int64(lag.slots[i]));
-				json_object_array_add(hist, pair);
-			}
-			json_object_object_add(l, "lag_hist", hist);
-		}
-		json_object_array_add(loops, l);
-	}
-	free(ls);
-	json_object_object_add(o, "loop_utilization", util);
-	json_object_object_add(o, "loops", loops);
-	/* callback sites */
-	if (s->o.precise)
-		lw_bpf__for_each_site(s->bpf, s->pid, site_cb, &w);
-	else
-		agg_rows(s->slow_sites, &rows, final, 0);
-	json_object_object_add(o, "sites_scope", json_object_new_string(s->o.precise ? "all" : "slow"));
-	json_object_object_add(o, "sites", rows_json(&rows, 0, &omitted));
-	json_object_object_add(o, "sites_omitted", json_object_new_int64((int64_t)omitted));
-	agg_rows(s->block_sites, &brows, final, 1);
-	json_object_object_add(o, "blocking_sites", rows_json(&brows, 1, &bomitted));
-	if (s->is_python) {
-		struct json_object *a = json_object_new_object();
-
-		json_object_object_add(a, "unawaited_coroutines",
-				       json_object_new_int64((int64_t)s->aio_counts[LW_AIO_UNAWAITED]));
-		json_object_object_add(a, "exceptions_never_retrieved",
-				       json_object_new_int64((int64_t)s->aio_counts[LW_AIO_NEVER_RETRIEVED]));
-		json_object_object_add(a, "tasks_destroyed_pending",
-				       json_object_new_int64((int64_t)s->aio_counts[LW_AIO_DESTROYED_PENDING]));
-		json_object_object_add(o, "asyncio", a);
-	}
-	json_object_object_add(o, "slow_callbacks", json_object_new_int64((int64_t)s->counts.slow_callbacks));
-	json_object_object_add(o, "slow_ticks", json_object_new_int64((int64_t)s->counts.slow_ticks));
-	json_object_object_add(o, "blocking_calls", json_object_new_int64((int64_t)s->counts.blocking_calls));
-	lw_bpf__counters(s->bpf, &bc);
-	json_object_object_add(o, "lost_events", json_object_new_int64((int64_t)bc.lost_events));
-	json_object_object_add(o, "read_errors",
-			       json_object_new_int64((int64_t)(bc.read_errors +
-							       (s->mem ? lw_memread__errors(s->mem) : 0))));
-	free(rows.v);
-	free(brows.v);
-	if (!final)
-		s->last_summary_mono = now;
-	return o;
-}
-
 /* ------------------------------------------------------------------ lifecycle */
-
-static const char *runtime_name(const struct lw_session *s)
-{
-	switch (s->runtime) {
-	case LW_RT_PYTHON:
-		return "cpython";
-	case LW_RT_NODE:
-		return "node";
-	case LW_RT_LIBUV:
-		return "libuv";
-	default:
-		return "generic";
-	}
-}
 
 static struct json_object *probes_json(const struct lw_session *s, int sampling)
 {
@@ -1579,7 +758,7 @@ struct json_object *lw_session__start_record(struct lw_session *s)
 	json_object_object_add(o, "comm", lw_j_str_or_null(s->comm));
 	if (s->target[0])
 		json_object_object_add(o, "target_name", json_object_new_string(s->target));
-	json_object_object_add(o, "runtime", json_object_new_string(runtime_name(s)));
+	json_object_object_add(o, "runtime", json_object_new_string(lw_runtime_name(s->runtime)));
 	json_object_object_add(o, "runtime_version", s->is_python ?
 							json_object_new_string(s->py.version) : NULL);
 	json_object_object_add(o, "mode", json_object_new_string(s->mode));
@@ -1604,279 +783,9 @@ struct json_object *lw_session__end_record(struct lw_session *s, const char *rea
 			       lw_j_num((double)(lw_now_mono() - s->start_mono) / 1e9, 3));
 	return o;
 }
-
-static const char *rt_name(enum lw_runtime rt)
-{
-	switch (rt) {
-	case LW_RT_PYTHON:
-		return "cpython";
-	case LW_RT_NODE:
-		return "node";
-	case LW_RT_LIBUV:
-		return "libuv";
-	default:
-		return "generic";
-	}
-}
-
-static struct json_object *describe(const struct lw_session_opts *o, pid_t pid, const char *comm,
-				    int is_python, enum lw_runtime rt, const struct lw_pyinfo *py,
-				    const char *why)
-{
-	struct json_object *d = json_object_new_object();
-	char buf[256];
-
-	json_object_object_add(d, "pid", json_object_new_int(pid));
-	json_object_object_add(d, "comm", lw_j_str_or_null(comm));
-	json_object_object_add(d, "runtime", json_object_new_string(rt_name(rt)));
-	json_object_object_add(d, "runtime_why", lw_j_str_or_null(why));
-	if (is_python) {
-		json_object_object_add(d, "runtime_version", json_object_new_string(py->version));
-		json_object_object_add(d, "executable", json_object_new_string(py->exe));
-		json_object_object_add(d, "interpreter_elf", json_object_new_string(py->elf));
-		json_object_object_add(d, "stripped", json_object_new_boolean(!py->has_symtab));
-		snprintf(buf, sizeof(buf), "0x%llx", (unsigned long long)py->runtime);
-		json_object_object_add(d, "pyruntime", json_object_new_string(buf));
-		if (py->ctxrun_addr) {
-			snprintf(buf, sizeof(buf), "0x%llx (file offset 0x%llx)",
-				 (unsigned long long)py->ctxrun_addr, (unsigned long long)py->ctxrun_off);
-			json_object_object_add(d, "context_run", json_object_new_string(buf));
-			json_object_object_add(d, "context_run_how", json_object_new_string(py->ctxrun_how));
-		} else {
-			json_object_object_add(d, "context_run", NULL);
-			json_object_object_add(d, "context_run_how",
-					       json_object_new_string("not found: precise mode unavailable"));
-		}
-		json_object_object_add(d, "thread_state_lookup",
-				       json_object_new_string(py->tsd_base ?
-						"pthread TSS slot (verified) + userspace tid map" :
-						"userspace tid map"));
-		json_object_object_add(d, "gil", py->gil ? json_object_new_string("found") :
-							   json_object_new_string("not found: GIL waits count as blocked"));
-		json_object_object_add(d, "checks", json_object_new_string(py->checks));
-		{
-			struct lw_uvloop uv;
-			struct lw_memread *m = NULL;
-
-			if (lw_memread__open(pid, &m) == 0) {
-				struct lw_reader rd = lw_memread__reader(m);
-
-				lw_uvloop_find(py, &rd, o->proc_root ? o->proc_root : "/proc", &uv);
-				json_object_object_add(d, "event_loop", json_object_new_string(
-							uv.loaded ? "uvloop" : "asyncio"));
-				if (uv.loaded)
-					json_object_object_add(d, "uvloop", json_object_new_string(uv.how));
-				lw_memread__close(m);
-			}
-		}
-		{
-			struct lw_pyhook_plan *plan = calloc(1, sizeof(*plan));
-
-			if (plan) {
-				lw_pyhooks_plan(py, o->proc_root ? o->proc_root : "/proc", plan);
-				json_object_object_add(d, "hooks", lw_pyhooks_plan_json(plan));
-				free(plan);
-			}
-		}
-	}
-	json_object_object_add(d, "mode", json_object_new_string(o->precise ? "precise" : "default"));
-	return d;
-}
-
-#define PF_KTHREAD 0x00200000
-
-/* Zombies and kernel threads have no memory to read: say so instead of "not Python". */
-static int proc_sanity(const char *root, pid_t pid, char *err, size_t errlen)
-{
-	char path[128], *text = NULL, state = 0;
-	unsigned long flags = 0;
-	int r = 0;
-
-	snprintf(path, sizeof(path), "%s/%d/stat", root, (int)pid);
-	if (lw_read_file(path, 4096, &text, NULL)) {
-		snprintf(err, errlen, "no process with pid %d", (int)pid);
-		return -ESRCH;
-	}
-	if (lw_parse_proc_stat(text, &state, &flags) == 0) {
-		if (state == 'Z' || state == 'X') {
-			snprintf(err, errlen,
-				 "pid %d is a zombie (it exited and its parent has not reaped it yet): "
-				 "there is nothing left to trace",
-				 (int)pid);
-			r = -ESRCH;
-		} else if (flags & PF_KTHREAD) {
-			snprintf(err, errlen,
-				 "pid %d is a kernel thread: loopwatch traces user processes (asyncio, "
-				 "Node.js, event loops); pick the pid of one with pgrep",
-				 (int)pid);
-			r = -EINVAL;
-		}
-	}
-	free(text);
-	return r;
-}
-
-/*
- * Not CPython: Node.js (its binary, or a libnode it maps), a libuv program (a mapped libuv or
- * uv_run in the executable), or any poll loop. Says why in `why`.
- */
-static void native_runtime(const char *root, pid_t pid, enum lw_runtime *rt, char *why,
-			   size_t whylen)
-{
-	char path[128], exe[4096], host[4300];
-	struct lw_maps *maps = NULL;
-	const struct lw_map *m;
-	struct lw_elf *e = NULL;
-	uint64_t v;
-	ssize_t n;
-	int has_uv = 0, has_uv_internal = 0;
-
-	*rt = LW_RT_GENERIC;
-	snprintf(why, whylen, "not CPython, Node.js or libuv: generic poll-loop tracking");
-	snprintf(path, sizeof(path), "%s/%d/exe", root, (int)pid);
-	n = readlink(path, exe, sizeof(exe) - 1);
-	if (n <= 0)
-		return;
-	exe[n] = 0;
-	if (lw_maps__load(root, pid, &maps) == 0) {
-		m = lw_maps__find_lib(maps, "libnode.so");
-		if (m) {
-			*rt = LW_RT_NODE;
-			snprintf(why, whylen, "maps %s (Node.js)", m->path);
-		}
-		if (lw_maps__find_lib(maps, "libuv.so"))
-			has_uv = 1;
-		lw_maps__free(maps);
-	}
-	snprintf(host, sizeof(host), "%s/%d/root%s", root, (int)pid, exe);
-	if (lw_elf__open(host, &e) == 0) {
-		if (lw_elf__find_symbol(e, "napi_module_register", &v, NULL) == 0 && *rt != LW_RT_NODE) {
-			*rt = LW_RT_NODE;
-			snprintf(why, whylen, "%s exports the Node-API (Node.js)", exe);
-		}
-		if (lw_elf__find_symbol(e, "uv_run", &v, NULL) == 0)
-			has_uv = 1;
-		if (lw_elf__find_symbol(e, "uv__run_timers", &v, NULL) == 0)
-			has_uv_internal = 1;
-		lw_elf__close(e);
-	}
-	if (*rt == LW_RT_NODE) {
-		size_t l = strlen(why);
-
-		snprintf(why + l, whylen - l, "%s",
-			 has_uv_internal ? "; libuv phases from its symbols (uv__run_timers ...)" :
-					   "; libuv is shared or stripped: no phase names");
-		return;
-	}
-	if (has_uv) {
-		*rt = LW_RT_LIBUV;
-		snprintf(why, whylen, "%s", has_uv_internal ?
-			 "a libuv program with libuv's internal symbols: phases named" :
-			 "a libuv program; the shared libuv exports only uv_* (no uv__run_*): phases "
-			 "cannot be named, generic tier with native stacks");
-	}
-}
-
-static int probe(pid_t pid, const struct lw_session_opts *o, struct lw_memread *mem,
-		 struct lw_pyinfo *py, int *is_python, enum lw_runtime *rt, char *why,
-		 size_t whylen, char *err, size_t errlen)
-{
-	struct lw_reader rd = lw_memread__reader(mem);
-	const char *root = o->proc_root ? o->proc_root : "/proc";
-	char path[128];
-	int r;
-
-	*is_python = 0;
-	snprintf(path, sizeof(path), "%s/%d", root, (int)pid);
-	if (access(path, F_OK)) {
-		snprintf(err, errlen, "no process with pid %d", (int)pid);
-		return -ESRCH;
-	}
-	r = proc_sanity(root, pid, err, errlen);
-	if (r)
-		return r;
-	*rt = LW_RT_GENERIC;
-	if (o->runtime == LW_RT_NODE || o->runtime == LW_RT_LIBUV) {
-		if (o->precise) {
-			snprintf(err, errlen,
-				 "--precise is for CPython (context_run/uvloop probes); for %s the default "
-				 "mode gives iterations, libuv phases, blocking calls and JS names",
-				 o->runtime == LW_RT_NODE ? "Node.js" : "libuv");
-			return -ENOTSUP;
-		}
-		native_runtime(root, pid, rt, why, whylen);
-		if (*rt != o->runtime && !(o->runtime == LW_RT_LIBUV && *rt == LW_RT_NODE)) {
-			snprintf(err, errlen, "--runtime %s: pid %d does not look like it (%s); use "
-				 "--runtime auto or generic",
-				 o->runtime == LW_RT_NODE ? "node" : "libuv", (int)pid, why);
-			return -ENOEXEC;
-		}
-		*rt = o->runtime;
-		return 0;
-	}
-	if (o->runtime == LW_RT_GENERIC) {
-		snprintf(why, whylen, "forced by --runtime generic");
-		return 0;
-	}
-	r = lw_py__probe(root, pid, &rd, py, err, errlen);
-	if (r == 0) {
-		*is_python = 1;
-		*rt = LW_RT_PYTHON;
-		snprintf(why, whylen, "%s defines _PyRuntime (CPython %s)", py->elf, py->version);
-		if (o->precise && !py->ctxrun_addr) {
-			snprintf(err, errlen,
-				 "context_run not found in %s: no .symtab and the PyContext_Type lookup "
-				 "failed; precise mode is unavailable here, drop --precise to use the "
-				 "default mode",
-				 py->elf);
-			return -ENOENT;
-		}
-		return 0;
-	}
-	if (r == -ENOEXEC && o->runtime == LW_RT_AUTO) {
-		/* not Python: Node, libuv or any poll loop */
-		native_runtime(root, pid, rt, why, whylen);
-		err[0] = 0;
-		if (o->precise) {
-			snprintf(err, errlen,
-				 "--precise needs a CPython process; pid %d is not one (no _PyRuntime); "
-				 "drop --precise to watch its loop in the default mode",
-				 (int)pid);
-			return -ENOTSUP;
-		}
-		return 0;
-	}
-	return r;
-}
-
-int lw_session__probe(pid_t pid, const struct lw_session_opts *o, struct json_object **out,
-		      char *err, size_t errlen)
-{
-	struct lw_memread *mem = NULL;
-	struct lw_pyinfo *py = calloc(1, sizeof(*py));
-	char why[4608] = "", comm[16];
-	enum lw_runtime rt = LW_RT_GENERIC;
-	int is_python, r;
-
-	if (!py)
-		return -ENOMEM;
-	r = lw_memread__open(pid, &mem);
-	if (r)
-		goto out;
-	r = probe(pid, o, mem, py, &is_python, &rt, why, sizeof(why), err, errlen);
-	if (r)
-		goto out;
-	read_comm(o->proc_root ? o->proc_root : "/proc", pid, 0, comm, sizeof(comm));
-	*out = describe(o, pid, comm, is_python, rt, py, why);
-out:
-	lw_memread__close(mem);
-	free(py);
-	return r;
-}
-
 struct json_object *lw_session__describe(struct lw_session *s)
 {
-	return describe(&s->o, s->pid, s->comm, s->is_python, s->runtime, &s->py, s->runtime_why);
+	return lw_sess_describe(&s->o, s->pid, s->comm, s->is_python, s->runtime, &s->py, s->runtime_why);
 }
 
 int lw_session__new(struct lw_bpf *b, pid_t pid, const struct lw_session_opts *o,
@@ -1912,10 +821,10 @@ int lw_session__new(struct lw_bpf *b, pid_t pid, const struct lw_session_opts *o
 	if (r)
 		goto fail;
 	s->rd = lw_memread__reader(s->mem);
-	r = probe(pid, o, s->mem, &s->py, &s->is_python, &s->runtime, why, sizeof(why), err, errlen);
+	r = lw_sess_probe(pid, o, s->mem, &s->py, &s->is_python, &s->runtime, why, sizeof(why), err, errlen);
 	if (r)
 		goto fail;
-	read_comm(s->proc_root, pid, 0, s->comm, sizeof(s->comm));
+	lw_sess_read_comm(s->proc_root, pid, 0, s->comm, sizeof(s->comm));
 	s->other_pidns = !same_pidns(s->proc_root, pid);
 	lw_strlcpy(s->runtime_why, why, sizeof(s->runtime_why));
 	lw_nativesym__new(s->proc_root, pid, &s->nsym);

@@ -26,6 +26,9 @@ enum lw_runtime {
 	LW_RT_GENERIC,
 };
 
+/* the runtime as records name it: "cpython", "node", "libuv", "generic" */
+const char *lw_runtime_name(enum lw_runtime rt);
+
 struct lw_session_opts {
 	uint64_t threshold_ns;
 	uint64_t block_threshold_ns;

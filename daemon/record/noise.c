@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include "record/noise.h"
+#include "record/rectype.h"
 #include "record/hist.h"
 #include "record/jsonrec.h"
 #include "base/lw_util.h"
@@ -77,24 +78,24 @@ uint64_t lw_noise_min_threshold(const struct lw_noise_opts *o, uint64_t dflt)
 }
 
 /* the callback a record is about, and the frame that holds the time */
-static struct json_object *rec_callback(struct json_object *rec, const char *type)
+static struct json_object *rec_callback(struct json_object *rec, enum lw_rec_kind k)
 {
-	if (strcmp(type, "slow_tick") == 0)
+	if (k == LW_RK_SLOW_TICK)
 		return lw_j_get(rec, "slowest");
 	return lw_j_get(rec, "callback");
 }
 
-static void rec_site(struct json_object *rec, const char *type, const char **q, const char **f,
+static void rec_site(struct json_object *rec, enum lw_rec_kind k, const char **q, const char **f,
 		     long *line, char *frame, size_t fsize)
 {
-	struct json_object *cb = rec_callback(rec, type), *st = lw_j_get(rec, "stack"), *top = NULL;
+	struct json_object *cb = rec_callback(rec, k), *st = lw_j_get(rec, "stack"), *top = NULL;
 
 	*q = lw_j_get_str(cb, "qualname");
 	*f = lw_j_get_str(cb, "file");
 	*line = (long)lw_j_get_int(cb, "line", 0);
 	if (st && json_object_is_type(st, json_type_array) && json_object_array_length(st))
 		top = json_object_array_get_idx(st, 0);
-	if (strcmp(type, "blocking_call") == 0)
+	if (k == LW_RK_BLOCKING_CALL)
 		snprintf(frame, fsize, "%s@%s:%lld", lw_j_get_str(rec, "syscall") ?: "?",
 			 lw_j_get_str(top, "function") ?: "?", (long long)lw_j_get_int(top, "line", 0));
 	else
@@ -105,6 +106,7 @@ static void rec_site(struct json_object *rec, const char *type, const char **q, 
 void lw_site_key(struct json_object *rec, char *buf, size_t size)
 {
 	const char *type = lw_j_get_str(rec, "type"), *q, *f;
+	enum lw_rec_kind k = lw_rec_kind_of(type);
 	char frame[160];
 	long line;
 
@@ -112,7 +114,7 @@ void lw_site_key(struct json_object *rec, char *buf, size_t size)
 		snprintf(buf, size, "?");
 		return;
 	}
-	rec_site(rec, type, &q, &f, &line, frame, sizeof(frame));
+	rec_site(rec, k, &q, &f, &line, frame, sizeof(frame));
 	snprintf(buf, size, "%s\x1f%s:%ld\x1f%s", q ?: "?", f ?: "?", line, frame);
 }
 
@@ -149,6 +151,7 @@ uint64_t lw_noise__suppressed_total(const struct lw_noise *n)
 enum lw_noise_verdict lw_noise__check(struct lw_noise *n, struct json_object *rec, uint64_t now)
 {
 	const char *type = lw_j_get_str(rec, "type"), *q, *f;
+	enum lw_rec_kind k = lw_rec_kind_of(type);
 	char key[800], frame[160];
 	struct site *s;
 	uint64_t dur_ns, thr;
@@ -156,15 +159,14 @@ enum lw_noise_verdict lw_noise__check(struct lw_noise *n, struct json_object *re
 	size_t i;
 	int created, in_progress, matched = 0;
 
-	if (!type || (strcmp(type, "slow_callback") && strcmp(type, "slow_tick") &&
-		      strcmp(type, "blocking_call")))
+	if (!type || (k != LW_RK_SLOW_CALLBACK && k != LW_RK_SLOW_TICK && k != LW_RK_BLOCKING_CALL))
 		return LW_NOISE_PASS;
 	in_progress = lw_j_get_bool(rec, "in_progress");
-	rec_site(rec, type, &q, &f, &line, frame, sizeof(frame));
-	dur_ns = (uint64_t)(lw_j_get_num(rec, strcmp(type, "slow_tick") ? "duration_ms" : "busy_ms",
+	rec_site(rec, k, &q, &f, &line, frame, sizeof(frame));
+	dur_ns = (uint64_t)(lw_j_get_num(rec, k != LW_RK_SLOW_TICK ? "duration_ms" : "busy_ms",
 					 0) * 1e6);
 	/* rules: ignore, or a threshold of the site's own (for its blocking calls too) */
-	thr = strcmp(type, "blocking_call") ? n->o.threshold_ns : 0;
+	thr = k != LW_RK_BLOCKING_CALL ? n->o.threshold_ns : 0;
 	for (i = 0; i < n->o.nrules; i++) {
 		const struct lw_site_rule *r = &n->o.rules[i];
 

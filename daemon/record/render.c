@@ -2,6 +2,7 @@
 /* JSON records -> the human text (asyncio's wording, plus where the time went). */
 #include "record/render.h"
 #include "record/jsonrec.h"
+#include "record/rectype.h"
 #include "base/lw_util.h"
 
 #include <string.h>
@@ -439,7 +440,7 @@ static void render_end(FILE *f, struct json_object *r)
 }
 
 /* asyncio's own wording, then what loopwatch adds (where it was defined, dropped, by whom) */
-static void render_asyncio(FILE *f, struct json_object *r, const char *type)
+static void render_asyncio(FILE *f, struct json_object *r, enum lw_rec_kind k)
 {
 	const char *q = str(r, "qualname", "?"), *file = lw_j_get_str(r, "file");
 	const char *tn = lw_j_get_str(r, "task_name");
@@ -448,13 +449,13 @@ static void render_asyncio(FILE *f, struct json_object *r, const char *type)
 
 	if (file)
 		snprintf(where, sizeof(where), "%s:%lld", file, (long long)line);
-	if (strcmp(type, "unawaited_coroutine") == 0) {
+	if (k == LW_RK_UNAWAITED_COROUTINE) {
 		fprintf(f, "WARNING pid %lld tid %lld: RuntimeWarning: coroutine '%s' was never awaited "
 			   "(defined at %s)\n",
 			(long long)lw_j_get_int(r, "pid", 0), (long long)lw_j_get_int(r, "tid", 0), q,
 			where);
 		render_stack(f, lw_j_get(r, "stack"), "dropped at");
-	} else if (strcmp(type, "exception_never_retrieved") == 0) {
+	} else if (k == LW_RK_EXCEPTION_NEVER_RETRIEVED) {
 		int task = strcmp(str(r, "future_kind", "task"), "task") == 0;
 
 		fprintf(f, "ERROR pid %lld: %s exception was never retrieved\n",
@@ -490,7 +491,9 @@ static void render_suppressed(FILE *f, struct json_object *r)
 
 	/* one line per site: the slow callbacks; their blocking calls and iterations were
 	 * suppressed alike (the JSON Lines file has a record for each) */
-	if (strcmp(rt, "slow_callback") && !(strcmp(rt, "slow_tick") == 0 && !lw_j_get_str(site, "qualname")))
+	enum lw_rec_kind k = lw_rec_kind_of(rt);
+
+	if (k != LW_RK_SLOW_CALLBACK && !(k == LW_RK_SLOW_TICK && !lw_j_get_str(site, "qualname")))
 		return;
 	fprintf(f, "… pid %lld: %s", (long long)lw_j_get_int(r, "pid", 0),
 		lw_j_get_str(site, "qualname") ? lw_j_get_str(site, "qualname") : "loop iterations");
@@ -507,24 +510,36 @@ static void render_text(FILE *f, struct json_object *r)
 
 	if (!type)
 		return;
-	if (strcmp(type, "slow_callback") == 0)
+	switch (lw_rec_kind_of(type)) {
+	case LW_RK_SLOW_CALLBACK:
 		render_slow_callback(f, r);
-	else if (strcmp(type, "slow_tick") == 0)
+		break;
+	case LW_RK_SLOW_TICK:
 		render_slow_tick(f, r);
-	else if (strcmp(type, "blocking_call") == 0)
+		break;
+	case LW_RK_BLOCKING_CALL:
 		render_blocking(f, r);
-	else if (strcmp(type, "start") == 0)
+		break;
+	case LW_RK_START:
 		render_start(f, r);
-	else if (strcmp(type, "summary") == 0)
+		break;
+	case LW_RK_SUMMARY:
 		render_summary(f, r);
-	else if (strcmp(type, "end") == 0)
+		break;
+	case LW_RK_END:
 		render_end(f, r);
-	else if (strcmp(type, "suppressed") == 0)
+		break;
+	case LW_RK_SUPPRESSED:
 		render_suppressed(f, r);
-	else if (strcmp(type, "unawaited_coroutine") == 0 ||
-		 strcmp(type, "exception_never_retrieved") == 0 ||
-		 strcmp(type, "task_destroyed_pending") == 0)
-		render_asyncio(f, r, type);
+		break;
+	case LW_RK_UNAWAITED_COROUTINE:
+	case LW_RK_EXCEPTION_NEVER_RETRIEVED:
+	case LW_RK_TASK_DESTROYED_PENDING:
+		render_asyncio(f, r, lw_rec_kind_of(type));
+		break;
+	default:
+		break;
+	}
 }
 
 /* Every string of a record may come from the target (names, files, comm) or from a file read

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include "record/sinks.h"
+#include "record/rectype.h"
 #include "record/jsonrec.h"
 #include "base/lw_util.h"
 #include "record/render.h"
@@ -195,13 +196,14 @@ void lw_sink_text(void *ctx, struct json_object *rec)
 {
 	struct lw_text_sink *t = ctx;
 	const char *type = lw_j_get_str(rec, "type");
+	enum lw_rec_kind k = lw_rec_kind_of(type);
 
 	if (!type)
 		return;
-	if (strcmp(type, "summary") == 0) {
+	if (k == LW_RK_SUMMARY) {
 		if (!lw_j_get_bool(rec, "final") && !t->show_periodic)
 			return;
-	} else if (t->quiet && strcmp(type, "end") != 0) {
+	} else if (t->quiet && k != LW_RK_END) {
 		return;
 	}
 	lw_render_text(t->f, rec);

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "service/config.h"
+#include "record/rectype.h"
 #include "service/control.h"
 #include "service/router.h"
 #include "probe/engine.h"
@@ -525,13 +526,14 @@ static void state_sink(void *ctx, struct json_object *rec)
 {
 	struct daemon *d = ctx;
 	const char *type = lw_j_get_str(rec, "type");
+	enum lw_rec_kind kind = lw_rec_kind_of(type);
 	pid_t pid = (pid_t)lw_j_get_int(rec, "pid", 0);
 	struct proc *p;
 
 	if (!type || pid <= 0)
 		return;
 	keepalive(d, lw_now_mono());
-	if (strcmp(type, "start") == 0) {
+	if (kind == LW_RK_START) {
 		const char *name = lw_j_get_str(rec, "target_name");
 		int ti = name ? lw_config__target(d->cfg, name) : -1, created = 0;
 
@@ -552,7 +554,7 @@ static void state_sink(void *ctx, struct json_object *rec)
 		p->since = lw_now_mono();
 		if (ti >= 0)
 			p->ti = ti;
-	} else if (strcmp(type, "end") == 0) {
+	} else if (kind == LW_RK_END) {
 		const char *reason = lw_j_get_str(rec, "reason");
 
 		p = lw_u64map__get(d->procs, (uint64_t)pid);

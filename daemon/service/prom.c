@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include "service/prom.h"
+#include "record/rectype.h"
 #include "record/jsonrec.h"
 #include "base/lw_util.h"
 
@@ -307,12 +308,13 @@ static void take_summary(struct pproc *pp, struct json_object *rec)
 void lw_prom__update(struct lw_prom *p, struct json_object *rec)
 {
 	const char *type = lw_j_get_str(rec, "type");
+	enum lw_rec_kind kind = lw_rec_kind_of(type);
 	int pid = (int)lw_j_get_int(rec, "pid", 0);
 	struct pproc *pp;
 
 	if (!type || pid <= 0)
 		return;
-	if (strcmp(type, "start") == 0) {
+	if (kind == LW_RK_START) {
 		pp = find(p, pid);
 		if (!pp || pp->ended)
 			pp = add(p, pid);
@@ -323,13 +325,13 @@ void lw_prom__update(struct lw_prom *p, struct json_object *rec)
 		copy_str(pp->runtime, sizeof(pp->runtime), rec, "runtime");
 		copy_str(pp->version, sizeof(pp->version), rec, "runtime_version");
 		copy_str(pp->mode, sizeof(pp->mode), rec, "mode");
-	} else if (strcmp(type, "summary") == 0) {
+	} else if (kind == LW_RK_SUMMARY) {
 		pp = find(p, pid);
 		if (!pp)
 			pp = add(p, pid);
 		if (pp)
 			take_summary(pp, rec);
-	} else if (strcmp(type, "end") == 0) {
+	} else if (kind == LW_RK_END) {
 		pp = find(p, pid);
 		if (pp) {
 			pp->ended = 1;

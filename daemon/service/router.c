@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include "service/router.h"
+#include "record/rectype.h"
 #include "report/export.h"
 #include "record/jsonrec.h"
 #include "base/lw_util.h"
@@ -224,6 +225,7 @@ void lw_router__sink(void *ctx, struct json_object *rec)
 {
 	struct lw_router *r = ctx;
 	const char *type = lw_j_get_str(rec, "type");
+	enum lw_rec_kind kind = lw_rec_kind_of(type);
 	pid_t pid = (pid_t)lw_j_get_int(rec, "pid", 0);
 	struct route *rt;
 	int ti;
@@ -239,13 +241,13 @@ void lw_router__sink(void *ctx, struct json_object *rec)
 	rt = &r->r[ti];
 	r->records++;
 	rt->records++;
-	if (strcmp(type, "slow_callback") == 0)
+	if (kind == LW_RK_SLOW_CALLBACK)
 		rt->slow_callbacks++;
-	else if (strcmp(type, "blocking_call") == 0)
+	else if (kind == LW_RK_BLOCKING_CALL)
 		rt->blocking_calls++;
-	else if (strcmp(type, "slow_tick") == 0)
+	else if (kind == LW_RK_SLOW_TICK)
 		rt->slow_ticks++;
-	else if (strcmp(type, "start") == 0)
+	else if (kind == LW_RK_START)
 		lw_router__assign(r, pid, ti);
 	if (rt->jsonl_path) {
 		open_jsonl(r, rt, lw_now_mono());
@@ -256,12 +258,12 @@ void lw_router__sink(void *ctx, struct json_object *rec)
 	}
 	if (rt->prom) {
 		lw_prom__update(rt->prom, rec);
-		if (!strcmp(type, "start") || !strcmp(type, "summary") || !strcmp(type, "end"))
+		if (kind == LW_RK_START || kind == LW_RK_SUMMARY || kind == LW_RK_END)
 			rt->prom_dirty = 1;
 	}
 	/* nothing of a process follows its end record (the engine flushes suppressed counts
 	 * before it) */
-	if (strcmp(type, "end") == 0)
+	if (kind == LW_RK_END)
 		lw_u64map__del(r->pids, (uint64_t)pid, NULL);
 }
 

@@ -13,8 +13,13 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <json-c/json.h>
+
+#include "base/lw_util.h"
+#include "record/jsonrec.h"
+#include "report/report_data.h"
+
 /* included, not linked: the tests reach static helpers */
-#include "../../daemon/report/report_data.c"
 #include "../../daemon/report/export_folded.c"
 #include "../../daemon/report/export_trace.c"
 #include "../../daemon/report/export_html.c"

@@ -4,6 +4,7 @@
  * files, time parsing, filters, and aggregation (records only, precise and default summaries,
  * periodic vs final, several runs of one pid).
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,8 +15,11 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-/* included, not linked: the tests reach static helpers */
-#include "../../daemon/report/report_data.c"
+#include <json-c/json.h>
+
+#include "base/lw_util.h"
+#include "record/jsonrec.h"
+#include "report/report_data.h"
 
 #define BASE_S 1767225600ull	/* 2026-01-01T00:00:00Z */
 #define NS(sec) (BASE_S * 1000000000ull + (uint64_t)((double)(sec) * 1e9 + 0.5))

@@ -1,0 +1,380 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include "probe/session_priv.h"
+
+/* ------------------------------------------------------------------ stacks */
+
+int lw_sess_frame_info(struct lw_session *s, const struct lw_pyframe *f, struct frame_info *fi)
+{
+	const struct lw_pycode *pc;
+
+	memset(fi, 0, sizeof(*fi));
+	if (!f->code || !s->codes)
+		return -ENOENT;
+	pc = lw_pycache__get(s->codes, &s->rd, f->code);
+	if (!pc)
+		return -EFAULT;
+	fi->qualname = pc->qualname;
+	fi->file = pc->file;
+	fi->firstlineno = pc->firstlineno;
+	fi->line = lw_pycache__line(s->codes, pc, f->instr);
+	return 0;
+}
+
+/* asyncio's dispatch frames (<= 3.10 code objects carry no qualname: "_run", "_run_once") */
+static int is_handle_run(const struct frame_info *fi)
+{
+	return fi->qualname && (strcmp(fi->qualname, "Handle._run") == 0 ||
+				strcmp(fi->qualname, "_run") == 0) &&
+	       lw_sess_ends_with(fi->file, "asyncio/events.py");
+}
+
+static int is_run_once(const struct frame_info *fi)
+{
+	return fi->qualname && (strcmp(fi->qualname, "BaseEventLoop._run_once") == 0 ||
+				strcmp(fi->qualname, "_run_once") == 0) &&
+	       lw_sess_ends_with(fi->file, "asyncio/base_events.py");
+}
+
+void lw_sess_push_cfg(struct lw_session *s)
+{
+	s->py.cfg.threshold_ns = s->o.threshold_ns;
+	s->py.cfg.block_threshold_ns = s->o.block_threshold_ns;
+	lw_bpf__set_proc(s->bpf, s->pid, &s->py.cfg);
+}
+
+/*
+ * asyncio's dispatch frames, so that stacks name the Task being run: BaseEventLoop._run_once
+ * (always on the loop thread's stack, idle or not) and Handle._run with its Handle's
+ * _callback slot (checked against the live Handle type when a frame allows).
+ */
+void lw_sess_maybe_learn_handle(struct lw_session *s, const struct lw_pyframe *f,
+				const struct frame_info *fi)
+{
+	if (!fi->qualname)
+		return;
+	if (!s->py.cfg.run_once_code && is_run_once(fi)) {
+		s->py.cfg.run_once_code = f->code;
+		lw_sess_push_cfg(s);
+		lw_dbg("pid %d: BaseEventLoop._run_once is code 0x%llx", (int)s->pid,
+		       (unsigned long long)f->code);
+		return;
+	}
+	if (s->handle_learned || !is_handle_run(fi))
+		return;
+	if (lw_py__learn_handle(&s->py, &s->rd, f->frame, f->code) == 0) {
+		s->handle_learned = 1;
+		lw_sess_push_cfg(s);
+		lw_dbg("pid %d: Handle._callback is at +%u", (int)s->pid, s->py.cfg.handle_cb_slot);
+	}
+}
+
+struct json_object *lw_sess_stack_json(struct lw_session *s, const struct lw_pystack *st)
+{
+	struct json_object *a = json_object_new_array();
+	uint32_t i, n = st->nframes < LW_MAX_PYFRAMES ? st->nframes : LW_MAX_PYFRAMES;
+
+	for (i = 0; i < n; i++) {
+		const struct lw_pyframe *f = &st->frames[i];
+		struct json_object *o;
+		struct frame_info fi;
+
+		if (!f->code)
+			continue;
+		o = json_object_new_object();
+		if (lw_sess_frame_info(s, f, &fi) == 0) {
+			lw_sess_maybe_learn_handle(s, f, &fi);
+			json_object_object_add(o, "function", json_object_new_string(fi.qualname));
+			json_object_object_add(o, "file", json_object_new_string(fi.file));
+			json_object_object_add(o, "line",
+					       fi.line >= 0 ? json_object_new_int(fi.line) : NULL);
+		} else {
+			json_object_object_add(o, "function", NULL);
+			json_object_object_add(o, "file", NULL);
+			json_object_object_add(o, "line", NULL);
+		}
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
+/* A stack that is not whole says so: "truncated" (deeper than the frames kept: the innermost are
+ * there) or "unreadable" (a frame could not be read: the target changed it under the read) */
+void lw_sess_mark_stack(struct json_object *o, const struct lw_pystack *st)
+{
+	if (!st || !(st->flags & LW_STACK_VALID))
+		return;
+	if (st->flags & LW_STACK_READ_ERR)
+		json_object_object_add(o, "stack_incomplete", json_object_new_string("unreadable"));
+	else if (st->flags & LW_STACK_TRUNCATED)
+		json_object_object_add(o, "stack_incomplete", json_object_new_string("truncated"));
+}
+
+struct json_object *lw_sess_native_json(struct lw_session *s, const struct lw_pystack *st)
+{
+	struct json_object *a = json_object_new_array();
+	uint32_t i, n = st->nnative < LW_MAX_NATIVE ? st->nnative : LW_MAX_NATIVE;
+
+	for (i = 0; i < n; i++) {
+		struct lw_native_frame nf;
+		struct json_object *o;
+
+		if (!st->native[i])
+			break;
+		o = json_object_new_object();
+		if (s->nsym && lw_nativesym__resolve(s->nsym, st->native[i], &nf) == 0) {
+			json_object_object_add(o, "symbol", lw_j_str_or_null(nf.symbol));
+			json_object_object_add(o, "module", lw_j_str_or_null(nf.module));
+			json_object_object_add(o, "offset", json_object_new_int64((int64_t)nf.offset));
+		} else {
+			char addr[32];
+
+			snprintf(addr, sizeof(addr), "0x%llx", (unsigned long long)st->native[i]);
+			json_object_object_add(o, "symbol", NULL);
+			json_object_object_add(o, "module", NULL);
+			json_object_object_add(o, "address", json_object_new_string(addr));
+		}
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
+/* ------------------------------------------------------------------ callback identity */
+
+struct json_object *lw_sess_ident_json(const struct cb_ident *id)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "kind", json_object_new_string(lw_sess_kind_name(id->kind)));
+	json_object_object_add(o, "task_name", lw_j_str_or_null(id->task_name));
+	json_object_object_add(o, "qualname", lw_j_str_or_null(id->qualname));
+	json_object_object_add(o, "file", lw_j_str_or_null(id->file));
+	json_object_object_add(o, "line", id->line > 0 ? json_object_new_int(id->line) : NULL);
+	return o;
+}
+
+/* from an identity the BPF side read while the callback ran */
+void lw_sess_ident_from_bpf(struct lw_session *s, const struct lw_ident *bi, struct cb_ident *id)
+{
+	memset(id, 0, sizeof(*id));
+	id->found = 1;
+	id->kind = bi->kind == LW_KIND_UNKNOWN ? LW_KIND_OTHER : (int)bi->kind;
+	if (bi->flags & LW_IDENT_TASK_NUM)
+		snprintf(id->task_name, sizeof(id->task_name), "Task-%lld", (long long)bi->task_num);
+	else
+		lw_strlcpy(id->task_name, bi->task_name, sizeof(id->task_name));
+	lw_strlcpy(id->qualname, bi->qualname, sizeof(id->qualname));
+	lw_strlcpy(id->file, bi->file, sizeof(id->file));
+	id->line = bi->firstlineno;
+	/* a long path was cut at LW_STR_FILE: the code object, if still there, has it whole */
+	if (bi->code && s->codes && strlen(bi->file) >= LW_STR_FILE - 1) {
+		const struct lw_pycode *pc = lw_pycache__get(s->codes, &s->rd, bi->code);
+
+		if (pc && pc->firstlineno == bi->firstlineno)
+			lw_strlcpy(id->file, pc->file, sizeof(id->file));
+	}
+}
+
+#define CO_COROUTINE 0x80
+#define CO_ITERABLE_COROUTINE 0x100
+
+/*
+ * Default mode: name the callback from a stack. asyncio runs every callback from Handle._run
+ * (asyncio/events.py); the frame just inside it is the callback (for a Task step: the Task's
+ * coroutine). Without Handle._run (uvloop, plain threads) the outermost frame that is not the
+ * loop's own machinery is used.
+ */
+void lw_sess_ident_from_stack(struct lw_session *s, const struct lw_pystack *st, struct cb_ident *id)
+{
+	uint32_t i, n = st->nframes < LW_MAX_PYFRAMES ? st->nframes : LW_MAX_PYFRAMES;
+	const struct lw_pyframe *inner_f = NULL;
+	int inner = -1, hrun = -1;
+	struct frame_info fi;
+
+	memset(id, 0, sizeof(*id));
+	if (!(st->flags & LW_STACK_VALID))
+		return;
+	for (i = 0; i < n; i++) {
+		const struct lw_pyframe *f = &st->frames[i];
+
+		if (!f->code || lw_sess_frame_info(s, f, &fi))
+			continue;
+		lw_sess_maybe_learn_handle(s, f, &fi);
+		if (is_handle_run(&fi)) {
+			hrun = (int)i;
+			break;
+		}
+		/* no Handle._run (uvloop: its loop is C): the callback sits right on the Python
+		 * frame that called into the loop (Runner.run, run_until_complete, run_forever) */
+		if (inner >= 0 && (lw_sess_ends_with(fi.file, "asyncio/runners.py") ||
+				   lw_sess_ends_with(fi.file, "asyncio/base_events.py"))) {
+			hrun = (int)i;
+			break;
+		}
+		inner = (int)i;
+	}
+	if (hrun < 0 && st->cb_frame.code) {
+		/* deeper than the stack's slots: BPF found Handle._run and the callback's frame
+		 * past them */
+		if (!s->handle_learned && st->hrun.code &&
+		    lw_py__learn_handle(&s->py, &s->rd, st->hrun.frame, st->hrun.code) == 0) {
+			s->handle_learned = 1;
+			lw_sess_push_cfg(s);
+		}
+		inner_f = &st->cb_frame;
+	} else if (hrun < 0) {
+		return;
+	} else if (inner >= 0) {
+		inner_f = &st->frames[inner];
+	}
+	/* what Handle._run's self._callback was: read with the stack, authoritative */
+	if (st->cb_kind != LW_KIND_UNKNOWN && st->cb_qualname[0]) {
+		id->found = 1;
+		id->kind = (int)st->cb_kind;
+		lw_strlcpy(id->qualname, st->cb_qualname, sizeof(id->qualname));
+		if (st->task_flags & LW_IDENT_TASK_NUM)
+			snprintf(id->task_name, sizeof(id->task_name), "Task-%lld",
+				 (long long)st->task_num);
+		else
+			lw_strlcpy(id->task_name, st->task_name, sizeof(id->task_name));
+		if (inner_f && lw_sess_frame_info(s, inner_f, &fi) == 0) {
+			lw_strlcpy(id->file, fi.file, sizeof(id->file));
+			id->line = fi.firstlineno;
+		}
+		return;
+	}
+	if (!inner_f)
+		return;
+	if (lw_sess_frame_info(s, inner_f, &fi))
+		return;
+	id->found = 1;
+	lw_strlcpy(id->qualname, fi.qualname, sizeof(id->qualname));
+	lw_strlcpy(id->file, fi.file, sizeof(id->file));
+	id->line = fi.firstlineno;
+	id->kind = LW_KIND_FUNCTION;
+	{
+		int32_t flags = 0;
+
+		/* co_flags sits right after co_argcount's neighbours: read it via its member
+		 * offset when known (3.11+: 48, <= 3.10: 36) */
+		uint64_t off = s->py.minor >= 11 ? 48 : 36;
+
+		if (lw_mem_read(&s->rd, inner_f->code + off, &flags, sizeof(flags)) == 0 &&
+		    (flags & (CO_COROUTINE | CO_ITERABLE_COROUTINE)))
+			id->kind = LW_KIND_TASK;
+	}
+	if (st->task) {
+		id->kind = LW_KIND_TASK;
+		if (st->task_flags & LW_IDENT_TASK_NUM)
+			snprintf(id->task_name, sizeof(id->task_name), "Task-%lld",
+				 (long long)st->task_num);
+		else
+			lw_strlcpy(id->task_name, st->task_name, sizeof(id->task_name));
+	} else if (id->kind == LW_KIND_FUNCTION && strchr(id->qualname, '.') &&
+		   !strstr(id->qualname, "<locals>")) {
+		id->kind = LW_KIND_METHOD;
+	}
+}
+
+/* ------------------------------------------------------------------ native runtimes */
+
+
+static const struct {
+	const char *sym, *phase;
+} UV_PHASES[] = {
+	{ "uv__run_timers", "timers" },	  { "uv__io_poll", "poll" },
+	{ "uv__run_check", "check" },	  { "uv__run_idle", "idle" },
+	{ "uv__run_prepare", "prepare" }, { "uv__run_pending", "pending" },
+	{ "uv__run_closing_handles", "close" },
+};
+
+/* "JS:~handler /app/x.js:10:5" (V8 perf map) -> handler, /app/x.js, 10 */
+static int parse_js(const char *sym, char *name, size_t nsize, char *file, size_t fsize, int *line)
+{
+	static const char *const kinds[] = { "JS:", "LazyCompile:", "Function:", "Script:" };
+	const char *p = NULL, *sp, *c2, *c1;
+	size_t i, n;
+
+	for (i = 0; i < LW_ARRAY_SIZE(kinds) && !p; i++)
+		if (strncmp(sym, kinds[i], strlen(kinds[i])) == 0)
+			p = sym + strlen(kinds[i]);
+	if (!p)
+		return 0;
+	while (*p == '*' || *p == '~' || *p == '^' || *p == '+')
+		p++;
+	sp = strchr(p, ' ');
+	n = sp ? (size_t)(sp - p) : strlen(p);
+	snprintf(name, nsize, "%.*s", (int)n, n ? p : "(anonymous)");
+	if (!n)
+		lw_strlcpy(name, "(anonymous)", nsize);
+	file[0] = 0;
+	*line = 0;
+	if (sp) {
+		sp++;
+		/* file:line:column, the file may hold colons: take the last two */
+		c2 = strrchr(sp, ':');
+		c1 = c2 ? c2 - 1 : NULL;
+		while (c1 && c1 > sp && *c1 != ':')
+			c1--;
+		if (c1 && c1 > sp && *c1 == ':') {
+			snprintf(file, fsize, "%.*s", (int)(c1 - sp), sp);
+			*line = atoi(c1 + 1);
+		} else {
+			lw_strlcpy(file, sp, fsize);
+		}
+	}
+	return 1;
+}
+
+/*
+ * A native stack (innermost first) of an event-loop thread: which libuv phase it is in (when
+ * libuv's internal symbols are known), and for Node, the JS function libuv/Node called: the
+ * outermost JS frame above Node's C++ dispatch (names from V8's perf map).
+ */
+void lw_sess_native_ident(struct lw_session *s, const struct lw_pystack *st, struct native_info *ni,
+			  struct json_object **js_stack)
+{
+	uint32_t i, n = st->nnative < LW_MAX_NATIVE ? st->nnative : LW_MAX_NATIVE;
+	int last_js = -1;
+
+	memset(ni, 0, sizeof(*ni));
+	if (js_stack)
+		*js_stack = json_object_new_array();
+	if (!s->nsym)
+		return;
+	for (i = 0; i < n; i++) {
+		struct lw_native_frame nf;
+		char name[LW_STR_QUAL], file[LW_STR_FILE];
+		int line;
+		size_t k;
+
+		if (!st->native[i] || lw_nativesym__resolve(s->nsym, st->native[i], &nf) ||
+		    !nf.symbol)
+			continue;
+		for (k = 0; k < LW_ARRAY_SIZE(UV_PHASES); k++)
+			if (strcmp(nf.symbol, UV_PHASES[k].sym) == 0 ||
+			    (strncmp(nf.symbol, UV_PHASES[k].sym, strlen(UV_PHASES[k].sym)) == 0 &&
+			     nf.symbol[strlen(UV_PHASES[k].sym)] == '.'))
+				ni->phase = UV_PHASES[k].phase;
+		if (!parse_js(nf.symbol, name, sizeof(name), file, sizeof(file), &line))
+			continue;
+		/* JS frames, innermost first, into the Python-shaped stack */
+		if (js_stack) {
+			struct json_object *o = json_object_new_object();
+
+			json_object_object_add(o, "function", json_object_new_string(name));
+			json_object_object_add(o, "file", lw_j_str_or_null(file));
+			json_object_object_add(o, "line", line > 0 ? json_object_new_int(line) : NULL);
+			json_object_array_add(*js_stack, o);
+		}
+		/* the callback: the outermost JS frame of the program (Node's own JS modules,
+		 * "node:internal/timers" and friends, are the dispatch, not the callback) */
+		if (strncmp(file, "node:", 5) == 0 && ni->js_found)
+			continue;
+		last_js = (int)i;
+		ni->js_found = 1;
+		lw_strlcpy(ni->js_name, name, sizeof(ni->js_name));
+		lw_strlcpy(ni->js_file, file, sizeof(ni->js_file));
+		ni->js_line = line;
+	}
+	(void)last_js;
+}

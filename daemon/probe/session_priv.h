@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Private to probe/session*.c: the session's state and the functions its files share.
+ * session.c: event handlers, the time split, the tick, lifecycle;
+ * session_target.c: probing a target (sanity, runtime, describe);
+ * session_ident.c: identifying a callback (from BPF, from the stack, native) and stack JSON;
+ * session_summary.c: site aggregation and the summary record.
+ */
+#ifndef LW_SESSION_PRIV_H
+#define LW_SESSION_PRIV_H
+
+#include "probe/session.h"
+#include "probe/bpfobj.h"
+#include "target/fdinfo.h"
+#include "record/hist.h"
+#include "record/jsonrec.h"
+#include "record/rectype.h"
+#include "base/lw_util.h"
+#include "target/elfsym.h"
+#include "target/nativesym.h"
+#include "target/procmaps.h"
+#include "target/pycode.h"
+#include "probe/pyhooks.h"
+#include "target/pyuvloop.h"
+#include "target/pyproc.h"
+#include "probe/syscalls.h"
+#include "target/memread.h"
+#include "base/u64map.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_SUMMARY_SITES 100
+
+/* a loop thread */
+struct lw_sthread {
+	pid_t tid;
+	char comm[16];
+	uint64_t tstate;
+	uint64_t alerted_iter;		/* iteration start we alerted for */
+	int alert_level;		/* 1: at threshold, 2: at 10x */
+	struct lw_loop_stats prev;	/* snapshot at the last periodic summary */
+	int have_prev;
+};
+
+/* identity of a precise-mode site, from its LW_REC_SITE record */
+struct lw_site_id {
+	int kind;
+	char qualname[LW_STR_QUAL];
+	char file[LW_STR_FILE];
+	int line;
+	struct lw_hist prev;		/* snapshot at the last periodic summary */
+};
+
+/* userspace aggregate: slow callbacks (default mode) and blocking call sites */
+struct lw_agg {
+	char qualname[LW_STR_QUAL];
+	char file[LW_STR_FILE];
+	int line;
+	char syscall[32];		/* blocking sites */
+	char target[128];
+	struct lw_hist h;
+	struct lw_hist prev;
+};
+
+struct lw_session {
+	struct lw_bpf *bpf;
+	pid_t pid;
+	char comm[16];
+	char target[64];
+	char proc_root[64];
+	struct lw_session_opts o;
+	enum lw_runtime runtime;
+	int is_python;
+	struct lw_pyinfo py;
+	struct lw_memread *mem;
+	struct lw_reader rd;
+	struct lw_pycache *codes;
+	struct lw_nativesym *nsym;
+	int ctxrun;			/* probe handle, -1 none */
+	char mode[16];
+	struct lw_u64map *threads;	/* tid -> lw_sthread */
+	struct lw_u64map *sites;	/* precise site -> lw_site_id */
+	struct lw_u64map *slow_sites;	/* hash -> lw_agg (slow callbacks) */
+	struct lw_u64map *block_sites;	/* hash -> lw_agg */
+	struct lw_session_counts counts;
+	uint64_t start_mono;
+	uint64_t last_summary_mono;
+	uint64_t last_refresh;
+	int handle_learned;
+	int other_pidns;		/* the target lives in another pid namespace */
+	struct lw_pyhooks *hooks;	/* asyncio mistakes and GC */
+	struct lw_uvloop uv;		/* uvloop, when loaded */
+	int uv_handles[4];		/* its precise-mode probes, -1 none */
+	uint64_t last_uv_try;
+	uint64_t last_hook_try;
+	uint64_t aio_counts[4];		/* by enum lw_aio_kind */
+	char runtime_why[512];
+};
+
+struct frame_info {
+	const char *qualname;
+	const char *file;
+	int line;
+	int firstlineno;
+};
+
+struct cb_ident {
+	int found;
+	int kind;
+	char task_name[LW_STR_TASK];
+	char qualname[LW_STR_QUAL];
+	char file[LW_STR_FILE];
+	int line;
+};
+
+struct native_info {
+	const char *phase;		/* libuv phase the stack is in, or NULL */
+	int js_found;
+	char js_name[LW_STR_QUAL];	/* the JS callback (perf map), "" when none */
+	char js_file[LW_STR_FILE];
+	int js_line;
+};
+
+/* session.c: small helpers */
+const char *lw_sess_kind_name(int kind);
+void lw_sess_read_comm(const char *proc_root, pid_t pid, pid_t tid, char *buf, size_t size);
+int lw_sess_ends_with(const char *s, const char *suffix);
+uint64_t lw_sess_real_of(uint64_t mono);
+
+/* session_ident.c: stacks and callback identity */
+int lw_sess_frame_info(struct lw_session *s, const struct lw_pyframe *f, struct frame_info *fi);
+void lw_sess_push_cfg(struct lw_session *s);
+void lw_sess_maybe_learn_handle(struct lw_session *s, const struct lw_pyframe *f,
+				const struct frame_info *fi);
+struct json_object *lw_sess_stack_json(struct lw_session *s, const struct lw_pystack *st);
+void lw_sess_mark_stack(struct json_object *o, const struct lw_pystack *st);
+struct json_object *lw_sess_native_json(struct lw_session *s, const struct lw_pystack *st);
+struct json_object *lw_sess_ident_json(const struct cb_ident *id);
+void lw_sess_ident_from_bpf(struct lw_session *s, const struct lw_ident *bi, struct cb_ident *id);
+void lw_sess_ident_from_stack(struct lw_session *s, const struct lw_pystack *st, struct cb_ident *id);
+void lw_sess_native_ident(struct lw_session *s, const struct lw_pystack *st, struct native_info *ni,
+			  struct json_object **js_stack);
+
+/* session_summary.c: aggregation */
+struct lw_agg *lw_sess_agg_get(struct lw_u64map *m, const char *qualname, const char *file, int line,
+			       const char *syscall, const char *target);
+struct json_object *lw_sess_agg_json(struct lw_u64map *m, int final, int blocking, size_t *omitted);
+
+/* session_target.c: probing a target */
+struct json_object *lw_sess_describe(const struct lw_session_opts *o, pid_t pid, const char *comm,
+				     int is_python, enum lw_runtime rt, const struct lw_pyinfo *py,
+				     const char *why);
+int lw_sess_probe(pid_t pid, const struct lw_session_opts *o, struct lw_memread *mem,
+		  struct lw_pyinfo *py, int *is_python, enum lw_runtime *rt, char *why,
+		  size_t whylen, char *err, size_t errlen);
+
+#endif

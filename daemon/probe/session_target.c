@@ -1,0 +1,272 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include "probe/session_priv.h"
+
+/* the runtime as records name it: "cpython", "node", "libuv", "generic" */
+const char *lw_runtime_name(enum lw_runtime rt)
+{
+	switch (rt) {
+	case LW_RT_PYTHON:
+		return "cpython";
+	case LW_RT_NODE:
+		return "node";
+	case LW_RT_LIBUV:
+		return "libuv";
+	default:
+		return "generic";
+	}
+}
+
+struct json_object *lw_sess_describe(const struct lw_session_opts *o, pid_t pid, const char *comm,
+				     int is_python, enum lw_runtime rt, const struct lw_pyinfo *py,
+				     const char *why)
+{
+	struct json_object *d = json_object_new_object();
+	char buf[256];
+
+	json_object_object_add(d, "pid", json_object_new_int(pid));
+	json_object_object_add(d, "comm", lw_j_str_or_null(comm));
+	json_object_object_add(d, "runtime", json_object_new_string(lw_runtime_name(rt)));
+	json_object_object_add(d, "runtime_why", lw_j_str_or_null(why));
+	if (is_python) {
+		json_object_object_add(d, "runtime_version", json_object_new_string(py->version));
+		json_object_object_add(d, "executable", json_object_new_string(py->exe));
+		json_object_object_add(d, "interpreter_elf", json_object_new_string(py->elf));
+		json_object_object_add(d, "stripped", json_object_new_boolean(!py->has_symtab));
+		snprintf(buf, sizeof(buf), "0x%llx", (unsigned long long)py->runtime);
+		json_object_object_add(d, "pyruntime", json_object_new_string(buf));
+		if (py->ctxrun_addr) {
+			snprintf(buf, sizeof(buf), "0x%llx (file offset 0x%llx)",
+				 (unsigned long long)py->ctxrun_addr, (unsigned long long)py->ctxrun_off);
+			json_object_object_add(d, "context_run", json_object_new_string(buf));
+			json_object_object_add(d, "context_run_how", json_object_new_string(py->ctxrun_how));
+		} else {
+			json_object_object_add(d, "context_run", NULL);
+			json_object_object_add(d, "context_run_how",
+					       json_object_new_string("not found: precise mode unavailable"));
+		}
+		json_object_object_add(d, "thread_state_lookup",
+				       json_object_new_string(py->tsd_base ?
+						"pthread TSS slot (verified) + userspace tid map" :
+						"userspace tid map"));
+		json_object_object_add(d, "gil", py->gil ? json_object_new_string("found") :
+							   json_object_new_string("not found: GIL waits count as blocked"));
+		json_object_object_add(d, "checks", json_object_new_string(py->checks));
+		{
+			struct lw_uvloop uv;
+			struct lw_memread *m = NULL;
+
+			if (lw_memread__open(pid, &m) == 0) {
+				struct lw_reader rd = lw_memread__reader(m);
+
+				lw_uvloop_find(py, &rd, o->proc_root ? o->proc_root : "/proc", &uv);
+				json_object_object_add(d, "event_loop", json_object_new_string(
+							uv.loaded ? "uvloop" : "asyncio"));
+				if (uv.loaded)
+					json_object_object_add(d, "uvloop", json_object_new_string(uv.how));
+				lw_memread__close(m);
+			}
+		}
+		{
+			struct lw_pyhook_plan *plan = calloc(1, sizeof(*plan));
+
+			if (plan) {
+				lw_pyhooks_plan(py, o->proc_root ? o->proc_root : "/proc", plan);
+				json_object_object_add(d, "hooks", lw_pyhooks_plan_json(plan));
+				free(plan);
+			}
+		}
+	}
+	json_object_object_add(d, "mode", json_object_new_string(o->precise ? "precise" : "default"));
+	return d;
+}
+
+#define PF_KTHREAD 0x00200000
+
+/* Zombies and kernel threads have no memory to read: say so instead of "not Python". */
+static int proc_sanity(const char *root, pid_t pid, char *err, size_t errlen)
+{
+	char path[128], *text = NULL, state = 0;
+	unsigned long flags = 0;
+	int r = 0;
+
+	snprintf(path, sizeof(path), "%s/%d/stat", root, (int)pid);
+	if (lw_read_file(path, 4096, &text, NULL)) {
+		snprintf(err, errlen, "no process with pid %d", (int)pid);
+		return -ESRCH;
+	}
+	if (lw_parse_proc_stat(text, &state, &flags) == 0) {
+		if (state == 'Z' || state == 'X') {
+			snprintf(err, errlen,
+				 "pid %d is a zombie (it exited and its parent has not reaped it yet): "
+				 "there is nothing left to trace",
+				 (int)pid);
+			r = -ESRCH;
+		} else if (flags & PF_KTHREAD) {
+			snprintf(err, errlen,
+				 "pid %d is a kernel thread: loopwatch traces user processes (asyncio, "
+				 "Node.js, event loops); pick the pid of one with pgrep",
+				 (int)pid);
+			r = -EINVAL;
+		}
+	}
+	free(text);
+	return r;
+}
+
+/*
+ * Not CPython: Node.js (its binary, or a libnode it maps), a libuv program (a mapped libuv or
+ * uv_run in the executable), or any poll loop. Says why in `why`.
+ */
+static void native_runtime(const char *root, pid_t pid, enum lw_runtime *rt, char *why,
+			   size_t whylen)
+{
+	char path[128], exe[4096], host[4300];
+	struct lw_maps *maps = NULL;
+	const struct lw_map *m;
+	struct lw_elf *e = NULL;
+	uint64_t v;
+	ssize_t n;
+	int has_uv = 0, has_uv_internal = 0;
+
+	*rt = LW_RT_GENERIC;
+	snprintf(why, whylen, "not CPython, Node.js or libuv: generic poll-loop tracking");
+	snprintf(path, sizeof(path), "%s/%d/exe", root, (int)pid);
+	n = readlink(path, exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return;
+	exe[n] = 0;
+	if (lw_maps__load(root, pid, &maps) == 0) {
+		m = lw_maps__find_lib(maps, "libnode.so");
+		if (m) {
+			*rt = LW_RT_NODE;
+			snprintf(why, whylen, "maps %s (Node.js)", m->path);
+		}
+		if (lw_maps__find_lib(maps, "libuv.so"))
+			has_uv = 1;
+		lw_maps__free(maps);
+	}
+	snprintf(host, sizeof(host), "%s/%d/root%s", root, (int)pid, exe);
+	if (lw_elf__open(host, &e) == 0) {
+		if (lw_elf__find_symbol(e, "napi_module_register", &v, NULL) == 0 && *rt != LW_RT_NODE) {
+			*rt = LW_RT_NODE;
+			snprintf(why, whylen, "%s exports the Node-API (Node.js)", exe);
+		}
+		if (lw_elf__find_symbol(e, "uv_run", &v, NULL) == 0)
+			has_uv = 1;
+		if (lw_elf__find_symbol(e, "uv__run_timers", &v, NULL) == 0)
+			has_uv_internal = 1;
+		lw_elf__close(e);
+	}
+	if (*rt == LW_RT_NODE) {
+		size_t l = strlen(why);
+
+		snprintf(why + l, whylen - l, "%s",
+			 has_uv_internal ? "; libuv phases from its symbols (uv__run_timers ...)" :
+					   "; libuv is shared or stripped: no phase names");
+		return;
+	}
+	if (has_uv) {
+		*rt = LW_RT_LIBUV;
+		snprintf(why, whylen, "%s", has_uv_internal ?
+			 "a libuv program with libuv's internal symbols: phases named" :
+			 "a libuv program; the shared libuv exports only uv_* (no uv__run_*): phases "
+			 "cannot be named, generic tier with native stacks");
+	}
+}
+
+int lw_sess_probe(pid_t pid, const struct lw_session_opts *o, struct lw_memread *mem,
+		  struct lw_pyinfo *py, int *is_python, enum lw_runtime *rt, char *why,
+		  size_t whylen, char *err, size_t errlen)
+{
+	struct lw_reader rd = lw_memread__reader(mem);
+	const char *root = o->proc_root ? o->proc_root : "/proc";
+	char path[128];
+	int r;
+
+	*is_python = 0;
+	snprintf(path, sizeof(path), "%s/%d", root, (int)pid);
+	if (access(path, F_OK)) {
+		snprintf(err, errlen, "no process with pid %d", (int)pid);
+		return -ESRCH;
+	}
+	r = proc_sanity(root, pid, err, errlen);
+	if (r)
+		return r;
+	*rt = LW_RT_GENERIC;
+	if (o->runtime == LW_RT_NODE || o->runtime == LW_RT_LIBUV) {
+		if (o->precise) {
+			snprintf(err, errlen,
+				 "--precise is for CPython (context_run/uvloop probes); for %s the default "
+				 "mode gives iterations, libuv phases, blocking calls and JS names",
+				 o->runtime == LW_RT_NODE ? "Node.js" : "libuv");
+			return -ENOTSUP;
+		}
+		native_runtime(root, pid, rt, why, whylen);
+		if (*rt != o->runtime && !(o->runtime == LW_RT_LIBUV && *rt == LW_RT_NODE)) {
+			snprintf(err, errlen, "--runtime %s: pid %d does not look like it (%s); use "
+				 "--runtime auto or generic",
+				 o->runtime == LW_RT_NODE ? "node" : "libuv", (int)pid, why);
+			return -ENOEXEC;
+		}
+		*rt = o->runtime;
+		return 0;
+	}
+	if (o->runtime == LW_RT_GENERIC) {
+		snprintf(why, whylen, "forced by --runtime generic");
+		return 0;
+	}
+	r = lw_py__probe(root, pid, &rd, py, err, errlen);
+	if (r == 0) {
+		*is_python = 1;
+		*rt = LW_RT_PYTHON;
+		snprintf(why, whylen, "%s defines _PyRuntime (CPython %s)", py->elf, py->version);
+		if (o->precise && !py->ctxrun_addr) {
+			snprintf(err, errlen,
+				 "context_run not found in %s: no .symtab and the PyContext_Type lookup "
+				 "failed; precise mode is unavailable here, drop --precise to use the "
+				 "default mode",
+				 py->elf);
+			return -ENOENT;
+		}
+		return 0;
+	}
+	if (r == -ENOEXEC && o->runtime == LW_RT_AUTO) {
+		/* not Python: Node, libuv or any poll loop */
+		native_runtime(root, pid, rt, why, whylen);
+		err[0] = 0;
+		if (o->precise) {
+			snprintf(err, errlen,
+				 "--precise needs a CPython process; pid %d is not one (no _PyRuntime); "
+				 "drop --precise to watch its loop in the default mode",
+				 (int)pid);
+			return -ENOTSUP;
+		}
+		return 0;
+	}
+	return r;
+}
+
+int lw_session__probe(pid_t pid, const struct lw_session_opts *o, struct json_object **out,
+		      char *err, size_t errlen)
+{
+	struct lw_memread *mem = NULL;
+	struct lw_pyinfo *py = calloc(1, sizeof(*py));
+	char why[4608] = "", comm[16];
+	enum lw_runtime rt = LW_RT_GENERIC;
+	int is_python, r;
+
+	if (!py)
+		return -ENOMEM;
+	r = lw_memread__open(pid, &mem);
+	if (r)
+		goto out;
+	r = lw_sess_probe(pid, o, mem, py, &is_python, &rt, why, sizeof(why), err, errlen);
+	if (r)
+		goto out;
+	lw_sess_read_comm(o->proc_root ? o->proc_root : "/proc", pid, 0, comm, sizeof(comm));
+	*out = lw_sess_describe(o, pid, comm, is_python, rt, py, why);
+out:
+	lw_memread__close(mem);
+	free(py);
+	return r;
+}

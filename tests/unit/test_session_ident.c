@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Naming a callback without BPF (probe/session_ident.c): from the identity the BPF side read,
+ * and from a stack whose code objects live in a fake CPython 3.12 address space.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "probe/session_priv.h"
+
+#define BASE 0x10000ull
+
+static uint8_t mem[16384];
+static const struct lw_fakemem_region region = { BASE, mem, sizeof(mem) };
+static const struct lw_fakemem fm = { &region, 1 };
+static size_t used;
+
+static uint64_t alloc(size_t n)
+{
+	uint64_t at = BASE + used;
+
+	used += (n + 15) & ~(size_t)15;
+	assert_true(used <= sizeof(mem));
+	return at;
+}
+
+static void put(uint64_t addr, const void *v, size_t n)
+{
+	memcpy(mem + (addr - BASE), v, n);
+}
+
+static void put64(uint64_t addr, uint64_t v)
+{
+	put(addr, &v, sizeof(v));
+}
+
+/* a compact ASCII str object */
+static uint64_t str_obj(const struct lw_pylayout *lay, const char *s)
+{
+	uint64_t o = alloc(lay->str_ascii + strlen(s) + 1), len = strlen(s);
+	uint32_t state = 1u << 2 | 1u << 5 | 1u << 6;	/* kind 1, compact, ascii */
+
+	put64(o + 16, len);
+	put(o + 32, &state, sizeof(state));
+	put(o + lay->str_ascii, s, len);
+	return o;
+}
+
+/* a code object: names, first line, co_flags (at +48 on 3.11+), no line table */
+static uint64_t code_obj(const struct lw_pylayout *lay, const char *qualname, const char *file,
+			 int32_t first, int32_t flags)
+{
+	uint64_t c = alloc(lay->code_basicsize + 64);
+	const char *dot = strrchr(qualname, '.');
+
+	put64(c + lay->co_filename, str_obj(lay, file));
+	put64(c + lay->co_name, str_obj(lay, dot ? dot + 1 : qualname));
+	put64(c + lay->co_qualname, str_obj(lay, qualname));
+	put(c + lay->co_firstlineno, &first, sizeof(first));
+	put(c + 48, &flags, sizeof(flags));
+	return c;
+}
+
+struct fixture {
+	struct lw_session s;
+	const struct lw_pylayout *lay;
+	struct lw_pystack st;
+};
+
+static int setup(void **state)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+
+	assert_non_null(fx);
+	memset(mem, 0, sizeof(mem));
+	used = 0;
+	fx->lay = lw_pylayout_for(12);
+	assert_non_null(fx->lay);
+	fx->s.py.major = 3;
+	fx->s.py.minor = 12;
+	fx->s.rd.read = lw_fakemem_read;
+	fx->s.rd.ctx = (void *)&fm;
+	/* already learned: nothing is pushed to a BPF object these tests do not have */
+	fx->s.handle_learned = 1;
+	fx->s.py.cfg.run_once_code = 1;
+	assert_int_equal(lw_pycache__new(fx->lay, 12, &fx->s.codes), 0);
+	fx->st.flags = LW_STACK_VALID;
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+
+	lw_pycache__free(fx->s.codes);
+	free(fx);
+	return 0;
+}
+
+/* innermost first, as the BPF side fills frames */
+static void push(struct fixture *fx, uint64_t code)
+{
+	fx->st.frames[fx->st.nframes].code = code;
+	fx->st.frames[fx->st.nframes].frame = BASE + 8 * fx->st.nframes;
+	fx->st.nframes++;
+}
+
+static void test_from_bpf(void **state)
+{
+	struct fixture *fx = *state;
+	struct lw_ident bi = { 0 };
+	struct cb_ident id;
+
+	bi.kind = LW_KIND_UNKNOWN;
+	bi.flags = LW_IDENT_TASK_NUM;
+	bi.task_num = 7;
+	bi.firstlineno = 42;
+	strcpy(bi.qualname, "Worker.poll");
+	strcpy(bi.file, "/app/worker.py");
+	lw_sess_ident_from_bpf(&fx->s, &bi, &id);
+	assert_int_equal(id.found, 1);
+	assert_int_equal(id.kind, LW_KIND_OTHER);
+	assert_string_equal(id.task_name, "Task-7");
+	assert_string_equal(id.qualname, "Worker.poll");
+	assert_string_equal(id.file, "/app/worker.py");
+	assert_int_equal(id.line, 42);
+
+	bi.kind = LW_KIND_TASK;
+	bi.flags = 0;
+	strcpy(bi.task_name, "fetcher");
+	lw_sess_ident_from_bpf(&fx->s, &bi, &id);
+	assert_int_equal(id.kind, LW_KIND_TASK);
+	assert_string_equal(id.task_name, "fetcher");
+}
+
+/* a path cut at LW_STR_FILE is taken whole from the code object, when it is the same one */
+static void test_from_bpf_long_file(void **state)
+{
+	struct fixture *fx = *state;
+	struct lw_ident bi = { 0 };
+	struct cb_ident id;
+	char longpath[LW_STR_FILE + 40];
+
+	memset(longpath, 'd', sizeof(longpath) - 1);
+	longpath[0] = '/';
+	longpath[sizeof(longpath) - 1] = 0;
+	memcpy(longpath + sizeof(longpath) - 9, "/x.py", 6);
+	bi.kind = LW_KIND_FUNCTION;
+	bi.firstlineno = 5;
+	bi.code = code_obj(fx->lay, "f", "/short.py", 5, 0);
+	lw_strlcpy(bi.qualname, "f", sizeof(bi.qualname));
+	lw_strlcpy(bi.file, longpath, sizeof(bi.file));
+	lw_sess_ident_from_bpf(&fx->s, &bi, &id);
+	assert_string_equal(id.file, "/short.py");
+
+	bi.firstlineno = 6;	/* another code object now lives there: keep the cut path */
+	lw_sess_ident_from_bpf(&fx->s, &bi, &id);
+	assert_int_equal(strlen(id.file), LW_STR_FILE - 1);
+}
+
+/* asyncio: the frame just inside Handle._run is the callback */
+static void test_stack_inside_handle_run(void **state)
+{
+	struct fixture *fx = *state;
+	struct cb_ident id;
+
+	push(fx, code_obj(fx->lay, "helper", "/app/util.py", 3, 0));
+	push(fx, code_obj(fx->lay, "Poller.on_ready", "/app/poll.py", 20, 0));
+	push(fx, code_obj(fx->lay, "Handle._run", "/usr/lib/python3.12/asyncio/events.py", 78, 0));
+	push(fx, code_obj(fx->lay, "BaseEventLoop._run_once",
+			  "/usr/lib/python3.12/asyncio/base_events.py", 1900, 0));
+	lw_sess_ident_from_stack(&fx->s, &fx->st, &id);
+	assert_int_equal(id.found, 1);
+	assert_string_equal(id.qualname, "Poller.on_ready");
+	assert_string_equal(id.file, "/app/poll.py");
+	assert_int_equal(id.line, 20);
+	assert_int_equal(id.kind, LW_KIND_METHOD);
+}
+
+/* a coroutine's code (CO_COROUTINE) is a Task step; a Task on the stack names it */
+static void test_stack_coroutine_task(void **state)
+{
+	struct fixture *fx = *state;
+	struct cb_ident id;
+
+	push(fx, code_obj(fx->lay, "main.<locals>.fetch", "/app/main.py", 9, 0x80));
+	push(fx, code_obj(fx->lay, "Handle._run", "/usr/lib/python3.12/asyncio/events.py", 78, 0));
+	lw_sess_ident_from_stack(&fx->s, &fx->st, &id);
+	assert_int_equal(id.kind, LW_KIND_TASK);
+	assert_string_equal(id.task_name, "");
+
+	fx->st.task = 0x1234;
+	fx->st.task_flags = LW_IDENT_TASK_NUM;
+	fx->st.task_num = 3;
+	lw_sess_ident_from_stack(&fx->s, &fx->st, &id);
+	assert_int_equal(id.kind, LW_KIND_TASK);
+	assert_string_equal(id.task_name, "Task-3");
+}
+
+/* no Handle._run (uvloop): the frame right on the loop's entry (asyncio/runners.py) */
+static void test_stack_uvloop(void **state)
+{
+	struct fixture *fx = *state;
+	struct cb_ident id;
+
+	push(fx, code_obj(fx->lay, "tick", "/app/app.py", 30, 0));
+	push(fx, code_obj(fx->lay, "Runner.run", "/usr/lib/python3.12/asyncio/runners.py", 86, 0));
+	lw_sess_ident_from_stack(&fx->s, &fx->st, &id);
+	assert_int_equal(id.found, 1);
+	assert_string_equal(id.qualname, "tick");
+	assert_int_equal(id.kind, LW_KIND_FUNCTION);
+}
+
+/* what BPF read from Handle._callback wins; the file comes from the frame inside */
+static void test_stack_cb_authoritative(void **state)
+{
+	struct fixture *fx = *state;
+	struct cb_ident id;
+
+	push(fx, code_obj(fx->lay, "inner", "/app/cb.py", 11, 0));
+	push(fx, code_obj(fx->lay, "Handle._run", "/usr/lib/python3.12/asyncio/events.py", 78, 0));
+	fx->st.cb_kind = LW_KIND_FUNCTION;
+	strcpy(fx->st.cb_qualname, "functools.partial");
+	lw_sess_ident_from_stack(&fx->s, &fx->st, &id);
+	assert_int_equal(id.found, 1);
+	assert_string_equal(id.qualname, "functools.partial");
+	assert_string_equal(id.file, "/app/cb.py");
+	assert_int_equal(id.line, 11);
+}
+
+/* nothing to name: an invalid stack, unreadable code objects, no loop frame */
+static void test_stack_unknown(void **state)
+{
+	struct fixture *fx = *state;
+	struct cb_ident id;
+
+	push(fx, code_obj(fx->lay, "work", "/app/w.py", 1, 0));
+	lw_sess_ident_from_stack(&fx->s, &fx->st, &id);
+	assert_int_equal(id.found, 0);	/* a plain thread: no loop frame */
+
+	fx->st.nframes = 0;
+	push(fx, BASE + sizeof(mem) + 4096);	/* outside the fake memory */
+	push(fx, code_obj(fx->lay, "Handle._run", "/usr/lib/python3.12/asyncio/events.py", 78, 0));
+	lw_sess_ident_from_stack(&fx->s, &fx->st, &id);
+	assert_int_equal(id.found, 0);
+
+	fx->st.flags = 0;
+	lw_sess_ident_from_stack(&fx->s, &fx->st, &id);
+	assert_int_equal(id.found, 0);
+}
+
+static void test_ident_json(void **state)
+{
+	struct cb_ident id = { .found = 1, .kind = LW_KIND_METHOD, .line = 0 };
+	struct json_object *o;
+
+	strcpy(id.qualname, "A.b");
+	o = lw_sess_ident_json(&id);
+	assert_string_equal(lw_j_get_str(o, "kind"), "method");
+	assert_string_equal(lw_j_get_str(o, "qualname"), "A.b");
+	assert_null(lw_j_get(o, "task_name"));
+	assert_null(lw_j_get(o, "line"));	/* 0: unknown */
+	json_object_put(o);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_from_bpf, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_from_bpf_long_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stack_inside_handle_run, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stack_coroutine_task, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stack_uvloop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stack_cb_authoritative, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stack_unknown, setup, teardown),
+		cmocka_unit_test(test_ident_json),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
