@@ -15,6 +15,7 @@
 #include "record/noise.h"
 #include "record/jsonrec.h"
 #include "base/lw_util.h"
+#include "base/textesc.h"
 #include "record/render.h"
 #include "record/sinks.h"
 #include "top.h"
@@ -52,7 +53,10 @@ static int cmd_check(const struct lw_cli_opts *o)
 
 			if (strcmp(k, "pid") == 0)
 				continue;
-			printf("  %-20s %s\n", k, v ? json_object_get_string(v) : "-");
+			char vb[2048];
+
+			/* names and paths of the target's own: escaped for the terminal */
+			printf("  %-20s %s\n", k, lw_esc(v ? json_object_get_string(v) : "-", vb, sizeof(vb)));
 		}
 		printf("  %-20s %s\n", "would attach",
 		       "tp_btf sys_exit (poll family), sched_switch, sched_wakeup; "
@@ -77,17 +81,18 @@ static int cmd_trace(const struct lw_cli_opts *o)
 	struct lw_engine *e = NULL;
 	struct lw_jsonl *out = NULL, *jstdout = NULL;
 	struct lw_top *top = NULL;
-	struct lw_text_sink text = { stdout, o->quiet, o->summary_interval_ns != 0 };
+	struct lw_text_sink text = { stdout, o->quiet, o->summary_interval_ns != 0, 0 };
 	enum lw_stop_reason why;
 	char err[1024] = "";
-	int r, json_stdout = strcmp(o->format, "json") == 0;
+	int r, rc, json_stdout = strcmp(o->format, "json") == 0;
 	const char *reason;
 
 	if (o->output) {
-		r = lw_jsonl__open(o->output, NULL, &out);
+		r = lw_jsonl__open(o->output, NULL, &out, err, sizeof(err));
 		if (r) {
+			/* a refusal (a link, a FIFO, someone else's file) says why in err */
 			fprintf(stderr, "loopwatch: cannot open output file %s: %s\n", o->output,
-				strerror(-r));
+				r == -ELOOP || r == -EPERM || r == -EINVAL ? err : strerror(-r));
 			return EXIT_NOTRACE;
 		}
 	}
@@ -114,7 +119,7 @@ static int cmd_trace(const struct lw_cli_opts *o)
 		lw_engine__add_sink(e, lw_top_sink, top);
 		lw_engine__on_timer(e, top_tick, top);
 	} else if (json_stdout && !(o->output && strcmp(o->output, "-") == 0)) {
-		lw_jsonl__open("-", NULL, &jstdout);
+		lw_jsonl__open("-", NULL, &jstdout, NULL, 0);
 		lw_engine__add_sink(e, lw_sink_jsonl, jstdout);
 	} else if (!json_stdout) {
 		lw_engine__add_sink(e, lw_sink_text, &text);
@@ -141,13 +146,25 @@ static int cmd_trace(const struct lw_cli_opts *o)
 	if (out && lw_jsonl__errors(out))
 		fprintf(stderr, "loopwatch: %llu records could not be written to %s (%s)\n",
 			(unsigned long long)lw_jsonl__errors(out), o->output, lw_jsonl__last_error(out));
+	if (jstdout && lw_jsonl__errors(jstdout))
+		fprintf(stderr, "loopwatch: %llu records could not be written to standard output (%s)\n",
+			(unsigned long long)lw_jsonl__errors(jstdout), lw_jsonl__last_error(jstdout));
+	rc = (out && lw_jsonl__errors(out)) || (jstdout && lw_jsonl__errors(jstdout)) ? EXIT_NOTRACE : 0;
 	lw_engine__free(e);
 	lw_jsonl__close(out);
 	lw_jsonl__close(jstdout);
 	if (top)
 		lw_top__draw(top);
 	lw_top__free(top);
-	return 0;
+	/* the text (or --top) on standard output: a full disk or a closed pipe is a failure too */
+	errno = 0;
+	if (fflush(stdout) || ferror(stdout) || text.error) {
+		if (!rc)
+			fprintf(stderr, "loopwatch: cannot write to standard output: %s\n",
+				strerror(text.error ? text.error : errno ? errno : EIO));
+		rc = EXIT_NOTRACE;
+	}
+	return rc;
 }
 
 int main(int argc, char **argv)

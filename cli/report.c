@@ -22,6 +22,8 @@
 #include "report/export.h"
 #include "record/jsonrec.h"
 #include "base/lw_util.h"
+#include "base/textesc.h"
+#include "base/safefile.h"
 #include "report/report_data.h"
 
 #define EXIT_UNREADABLE 1
@@ -30,6 +32,35 @@
 #define TEXT_SLOWEST 10
 
 /* ---- text */
+
+/* Every string below came from a file (and before that from a target): escaped for the terminal
+ * (base/textesc.h). tx() hands out one of a few rotating buffers: enough for one fprintf. */
+static const char *tx(const char *s)
+{
+	static char ring[8][1024];
+	static unsigned k;
+
+	if (!s)
+		return NULL;
+	if (!lw_esc_needed(s))
+		return s;
+	k = (k + 1) % 8;
+	return lw_esc(s, ring[k], sizeof(ring[k]));
+}
+
+/* escape a whole line built from file strings, in place */
+static void tx_buf(char *buf, size_t size)
+{
+	if (lw_esc_needed(buf)) {
+		char *e = lw_esc_dup(buf);
+
+		if (e)
+			lw_strlcpy(buf, e, size);
+		else
+			lw_strlcpy(buf, "?", size);
+		free(e);
+	}
+}
 
 static void fmt_ms(char *buf, size_t size, double v)
 {
@@ -57,11 +88,12 @@ static char *fmt_when(uint64_t ns, char *buf, size_t size)
 
 static void site_name(char *buf, size_t size, const char *q, const char *file, int64_t line)
 {
+	q = tx(q);
+	file = file ? tx(lw_basename(file)) : NULL;
 	if (file && line >= 0)
-		snprintf(buf, size, "%s (%s:%lld)", q ? q : "?", lw_basename(file),
-			 (long long)line);
+		snprintf(buf, size, "%s (%s:%lld)", q ? q : "?", file, (long long)line);
 	else if (file)
-		snprintf(buf, size, "%s (%s)", q ? q : "?", lw_basename(file));
+		snprintf(buf, size, "%s (%s)", q ? q : "?", file);
 	else
 		snprintf(buf, size, "%s", q ? q : "<unidentified>");
 }
@@ -75,7 +107,7 @@ static int col_width(const struct lw_rd_site *sites, size_t n, int target, int m
 
 	for (i = 0; i < n && i < TEXT_SITES; i++) {
 		if (target) {
-			l = strlen(sites[i].target ? sites[i].target : "-");
+			l = strlen(sites[i].target ? tx(sites[i].target) : "-");
 		} else {
 			site_name(buf, sizeof(buf), sites[i].qualname, sites[i].file, sites[i].line);
 			l = strlen(buf);
@@ -155,12 +187,12 @@ static void text_pid(FILE *f, const struct lw_report_data *d, const struct lw_rd
 	size_t i, n;
 	int sw, tw;
 
-	fprintf(f, "\npid %d (%s", (int)p->pid, p->comm ? p->comm : "?");
+	fprintf(f, "\npid %d (%s", (int)p->pid, p->comm ? tx(p->comm) : "?");
 	if (p->runtime)
-		fprintf(f, ", %s%s%s", p->runtime, p->runtime_version ? " " : "",
-			p->runtime_version ? p->runtime_version : "");
+		fprintf(f, ", %s%s%s", tx(p->runtime), p->runtime_version ? " " : "",
+			p->runtime_version ? tx(p->runtime_version) : "");
 	if (p->target_name)
-		fprintf(f, ", target %s", p->target_name);
+		fprintf(f, ", target %s", tx(p->target_name));
 	fprintf(f, "), %u run%s", p->runs, p->runs == 1 ? "" : "s");
 	if (p->precise_runs || p->default_runs)
 		fprintf(f, " (%u default, %u precise)", p->default_runs, p->precise_runs);
@@ -179,7 +211,7 @@ static void text_pid(FILE *f, const struct lw_report_data *d, const struct lw_rd
 
 		fmt_ms(tot, sizeof(tot), l->busy_ms);
 		fprintf(f, "  loop thread %d (%s): utilization %.1f%%, %llu iterations, busy %s, "
-			   "iteration p99 %.3f ms\n", (int)l->tid, l->comm ? l->comm : "?",
+			   "iteration p99 %.3f ms\n", (int)l->tid, l->comm ? tx(l->comm) : "?",
 			100 * l->utilization, (unsigned long long)l->iterations, tot,
 			(double)lw_hist_quantile(&l->lag, 0.99) / 1e6);
 	}
@@ -231,8 +263,8 @@ static void text_pid(FILE *f, const struct lw_report_data *d, const struct lw_rd
 			fmt_ms(tot, sizeof(tot), s->total_ms);
 			fmt_ms(mx, sizeof(mx), s->max_ms);
 			fprintf(f, "    %-16.16s %-*s %-*s %7llu %11s %11s\n",
-				s->syscall ? s->syscall : "?",
-				tw, lw_tail(s->target ? s->target : "-", (size_t)tw, cut[0],
+				s->syscall ? tx(s->syscall) : "?",
+				tw, lw_tail(s->target ? tx(s->target) : "-", (size_t)tw, cut[0],
 					    sizeof(cut[0])),
 				sw, lw_tail(site, (size_t)sw, cut[1], sizeof(cut[1])),
 				(unsigned long long)s->count, tot, mx);
@@ -249,6 +281,7 @@ static void text_pid(FILE *f, const struct lw_report_data *d, const struct lw_rd
 		char cb[1600];
 
 		lw_ex_callback_repr(&e->cb, e->has_callback, cb, sizeof(cb));
+		tx_buf(cb, sizeof(cb));
 		fmt_ms(tot, sizeof(tot), e->duration_ms);
 		fprintf(f, "    %s  tid %d  %10s  %s\n", fmt_when(e->end_ns, a, sizeof(a)),
 			(int)e->tid, tot, cb);
@@ -257,10 +290,11 @@ static void text_pid(FILE *f, const struct lw_report_data *d, const struct lw_rd
 			int cpu = e->stack_kind && strcmp(e->stack_kind, "cpu") == 0;
 
 			lw_ex_frame_name(&e->stack[0], site, sizeof(site));
+			tx_buf(site, sizeof(site));
 			fmt_ms(p50, sizeof(p50), e->cpu_ms);
 			fmt_ms(p99, sizeof(p99), e->blocked_ms);
 			fprintf(f, "        on-cpu %s · blocked %s%s%s · %s at %s\n", p50, p99,
-				sc ? " in " : "", sc ? sc : "", cpu ? "on cpu" : "blocked", site);
+				sc ? " in " : "", sc ? tx(sc) : "", cpu ? "on cpu" : "blocked", site);
 		}
 	}
 	free(slow);
@@ -507,10 +541,10 @@ static void say_skipped(const struct lw_report_data *d)
 			continue;
 		if (fs->skipped == 1 && fs->truncated_last)
 			fprintf(stderr, "loopwatch: %s: skipped 1 line: the last one is cut short "
-					"(still being written?)\n", fs->path);
+					"(still being written?)\n", tx(fs->path));
 		else
 			fprintf(stderr, "loopwatch: %s: skipped %zu line%s that %s not complete "
-					"records%s\n", fs->path, fs->skipped,
+					"records%s\n", tx(fs->path), fs->skipped,
 				fs->skipped == 1 ? "" : "s", fs->skipped == 1 ? "was" : "were",
 				fs->truncated_last ? " (the last one is cut short)" : "");
 	}
@@ -592,19 +626,30 @@ static char *title_of(const struct lw_cli_opts *o, char *buf, size_t size)
 	return buf;
 }
 
-static FILE *open_output(const char *path)
+/* -o FILE: a regular file of the caller's or root's, never through a link, never a FIFO or a
+ * device, emptied only once that is checked (base/safefile.h) */
+static FILE *open_output(const char *path, char *err, size_t errlen)
 {
 	int fd;
 	FILE *f;
 
 	if (!path || strcmp(path, "-") == 0)
 		return stdout;
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
-	if (fd < 0)
+	fd = lw_safe_replace(path, 0644, LW_NO_UID, err, errlen);
+	if (fd < 0) {
+		char why[1024];
+
+		/* a refusal (a link, a FIFO, someone else's file) says why; otherwise errno */
+		lw_strlcpy(why, fd == -ELOOP || fd == -EPERM || fd == -EINVAL ? err : strerror(-fd),
+			   sizeof(why));
+		snprintf(err, errlen, "cannot write %s: %s", path, why);
 		return NULL;
+	}
 	f = fdopen(fd, "w");
-	if (!f)
+	if (!f) {
+		snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
 		close(fd);
+	}
 	return f;
 }
 
@@ -614,7 +659,7 @@ int lw_cli_report(const struct lw_cli_opts *o)
 	struct lw_export_opts eo = { 0 };
 	struct lw_rd_filter flt;
 	const char *fmt = o->format ? o->format : "text";
-	char title[1024];
+	char title[1024], oerr[4400];
 	FILE *out;
 	int r, ret = 0;
 
@@ -644,9 +689,9 @@ int lw_cli_report(const struct lw_cli_opts *o)
 		return EXIT_UNREADABLE;
 	}
 	say_skipped(d);
-	out = open_output(o->output);
+	out = open_output(o->output, oerr, sizeof(oerr));
 	if (!out) {
-		fprintf(stderr, "loopwatch: cannot write %s: %s\n", o->output, strerror(errno));
+		fprintf(stderr, "loopwatch: %s\n", oerr);
 		lw_rd__free(d);
 		return EXIT_UNREADABLE;
 	}

@@ -17,6 +17,7 @@
 #include "service/control.h"
 #include "record/jsonrec.h"
 #include "base/lw_util.h"
+#include "base/textesc.h"
 
 #define EXIT_NODAEMON 1
 #define STATUS_TIMEOUT_MS 5000
@@ -206,13 +207,21 @@ int lw_cli_status(const struct lw_cli_opts *o)
 	}
 	msg = lw_j_get_str(s, "error");
 	if (msg) {
-		fprintf(stderr, "loopwatch: status: loopwatchd says: %s\n", msg);
+		char emsg[1024];
+
+		fprintf(stderr, "loopwatch: status: loopwatchd says: %s\n",
+			lw_esc(msg, emsg, sizeof(emsg)));
 		goto out;
 	}
-	if (strcmp(o->format, "json") == 0)
+	if (strcmp(o->format, "json") == 0) {
 		printf("%s\n", lw_j_line(s));
-	else
-		print_text(stdout, s);
+	} else {
+		/* comm, names and errors come from targets: escaped for the terminal */
+		struct json_object *e = lw_j_escaped(s);
+
+		print_text(stdout, e);
+		json_object_put(e);
+	}
 	rc = 0;
 out:
 	json_object_put(s);

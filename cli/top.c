@@ -91,7 +91,7 @@ static struct top_site *site_of(struct lw_top *t, struct json_object *cb)
 	return s;
 }
 
-void lw_top_sink(void *ctx, struct json_object *rec)
+static void top_sink(void *ctx, struct json_object *rec)
 {
 	struct lw_top *t = ctx;
 	const char *type = lw_j_get_str(rec, "type");
@@ -152,6 +152,15 @@ void lw_top_sink(void *ctx, struct json_object *rec)
 			tl->iterations = (long)lw_j_get_int(l, "iterations", 0);
 		}
 	}
+}
+
+/* names, files, comm come from the target: kept escaped (base/textesc.h) for the terminal */
+void lw_top_sink(void *ctx, struct json_object *rec)
+{
+	struct json_object *e = lw_j_escaped(rec);
+
+	top_sink(ctx, e);
+	json_object_put(e);
 }
 
 static int by_blocked(const void *a, const void *b)

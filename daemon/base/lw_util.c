@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include "base/lw_util.h"
+#include "base/textesc.h"
+#include "base/safefile.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -36,14 +38,16 @@ void lw_log_set_journal(int on)
 
 void lw_log(int level, const char *fmt, ...)
 {
-	char buf[1024];
+	char raw[1024], buf[4 * sizeof(raw)];
 	va_list ap;
 
 	if (level > log_level)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	/* a message may quote a target's names or a file's text: one line, no control characters */
+	lw_esc(raw, buf, sizeof(buf));
 	if (log_journal)
 		fprintf(stderr, "<%d>%s\n", level, buf);
 	else
@@ -255,9 +259,10 @@ out:
 
 int lw_open_report(const char *path, int extra_flags)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC | extra_flags, 0640);
+	char err[8];
 
-	return fd < 0 ? -errno : fd;
+	(void)extra_flags;
+	return lw_safe_append(path, 0640, LW_NO_UID, err, sizeof(err));
 }
 
 const char *lw_basename(const char *path)
@@ -312,7 +317,47 @@ int lw_parse_proc_stat(const char *text, char *state, unsigned long *flags)
 	return 0;
 }
 
+int lw_parse_proc_starttime(const char *text, unsigned long long *ticks)
+{
+	/* after the command name (which may hold spaces and ')'): field 3 onwards */
+	const char *p = strrchr(text, ')');
+	char *end;
+	int i;
+
+	for (i = 3; p && i <= 22; i++) {
+		p = strchr(p + 1, ' ');
+		if (p && i == 22) {
+			errno = 0;
+			*ticks = strtoull(p + 1, &end, 10);
+			if (end == p + 1 || errno)
+				return -EINVAL;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+unsigned long long lw_proc_starttime(const char *proc_root, pid_t pid)
+{
+	char path[128], *text = NULL;
+	unsigned long long t = 0;
+
+	snprintf(path, sizeof(path), "%s/%d/stat", proc_root ? proc_root : "/proc", (int)pid);
+	if (lw_read_file(path, 4096, &text, NULL))
+		return 0;
+	if (lw_parse_proc_starttime(text, &t))
+		t = 0;
+	free(text);
+	return t;
+}
+
 int lw_write_file_atomic(const char *path, const char *buf, size_t len, char *err, size_t errlen)
+{
+	return lw_write_file_atomic_gid(path, buf, len, 0, err, errlen);
+}
+
+int lw_write_file_atomic_gid(const char *path, const char *buf, size_t len, gid_t gid, char *err,
+			     size_t errlen)
 {
 	char tmp[4200];
 	const char *base = lw_basename(path);
@@ -330,10 +375,14 @@ int lw_write_file_atomic(const char *path, const char *buf, size_t len, char *er
 		snprintf(err, errlen, "cannot remove %s: %s", tmp, strerror(-r));
 		return r;
 	}
-	fd = lw_open_report(tmp, O_EXCL | O_TRUNC);
-	if (fd < 0) {
-		snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(-fd));
+	fd = lw_safe_create(tmp, 0640, err, errlen);
+	if (fd < 0)
 		return fd;
+	if (gid && fchown(fd, (uid_t)-1, gid)) {
+		r = -errno;
+		snprintf(err, errlen, "cannot give %s to group %u: %s", tmp, (unsigned)gid,
+			 strerror(-r));
+		goto fail;
 	}
 	while (off < len) {
 		ssize_t w = write(fd, buf + off, len - off);

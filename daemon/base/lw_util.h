@@ -65,6 +65,9 @@ int lw_open_report(const char *path, int extra_flags);
 /* Replace path with buf atomically: a temp file beside it (O_EXCL, no symlinks, 0640), then
  * rename. 0, or -errno with a message in err. */
 int lw_write_file_atomic(const char *path, const char *buf, size_t len, char *err, size_t errlen);
+/* The same, the file given to group gid (when not 0) before it takes the name */
+int lw_write_file_atomic_gid(const char *path, const char *buf, size_t len, gid_t gid, char *err,
+			     size_t errlen);
 
 /* The pid a process has in its own (innermost) pid namespace: the last value of NSpid in
  * /proc/PID/status; pid itself when that cannot be read. */
@@ -77,6 +80,12 @@ int lw_parse_nspid(const char *status_text, long *ids, int max);
 /* From the text of /proc/PID/stat: state letter and flags (comm may hold spaces and ')').
  * Returns 0, or -EINVAL when the text is not a stat line. */
 int lw_parse_proc_stat(const char *text, char *state, unsigned long *flags);
+
+/* The start time (field 22, clock ticks after boot) from the text of /proc/PID/stat: with the
+ * pid, what names one process for good (a pid is reused, the pair is not). 0 or -EINVAL. */
+int lw_parse_proc_starttime(const char *text, unsigned long long *ticks);
+/* The same read from proc_root/PID/stat; 0 when it cannot be read (gone) */
+unsigned long long lw_proc_starttime(const char *proc_root, pid_t pid);
 
 /* Path basename without allocation */
 const char *lw_basename(const char *path);

@@ -428,6 +428,8 @@ void lw_engine__detach(struct lw_engine *e, pid_t pid, const char *reason)
 	if (e->noise)
 		lw_noise__flush(e->noise, now, 1, to_sinks, e);
 	emit_all(e, lw_session__summary(t->s, 1, now));
+	if (e->noise)
+		lw_noise__forget_pid(e->noise, pid);
 	{
 		struct json_object *end = lw_session__end_record(t->s, reason,
 								 lw_engine__lost_events(e));

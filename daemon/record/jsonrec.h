@@ -27,4 +27,9 @@ int64_t lw_j_get_int(struct json_object *o, const char *key, int64_t dflt);
 int lw_j_get_bool(struct json_object *o, const char *key);
 struct json_object *lw_j_get(struct json_object *o, const char *key);
 
+/* For text output: a new reference to o when no string in it (values or keys, at any depth)
+ * needs escaping, otherwise a copy with every string escaped by lw_esc (base/textesc.h).
+ * The caller puts it. */
+struct json_object *lw_j_escaped(struct json_object *o);
+
 #endif

@@ -264,3 +264,29 @@ void lw_noise__flush(struct lw_noise *n, uint64_t now, int force,
 		s->window_start = now - n->o.window_ns;
 	}
 }
+
+size_t lw_noise__forget_pid(struct lw_noise *n, int64_t pid)
+{
+	uint64_t keys[256], key;
+	struct site *s;
+	size_t it, k, dropped = 0;
+
+	/* the rate limiter keys its state by (site, type, pid): without this, every process that
+	 * ever came and went kept ~1.7 KB per site (issue 19's soak: RSS grew with churn) */
+	do {
+		it = 0;
+		k = 0;
+		while (k < LW_ARRAY_SIZE(keys) && (s = lw_u64map__next(n->sites, &it, &key)))
+			if (s->pid == pid && !s->sup_count)
+				keys[k++] = key;
+		for (it = 0; it < k; it++)
+			lw_u64map__del(n->sites, keys[it], NULL);
+		dropped += k;
+	} while (k == LW_ARRAY_SIZE(keys));
+	return dropped;
+}
+
+size_t lw_noise__sites(const struct lw_noise *n)
+{
+	return lw_u64map__count(n->sites);
+}

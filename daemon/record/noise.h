@@ -59,5 +59,10 @@ enum lw_noise_verdict lw_noise__check(struct lw_noise *n, struct json_object *re
 void lw_noise__flush(struct lw_noise *n, uint64_t now, int force,
 		     void (*emit)(void *ctx, struct json_object *rec), void *ctx);
 uint64_t lw_noise__suppressed_total(const struct lw_noise *n);
+/* A process is gone (detached): drop its sites' state, once their suppressed counts have been
+ * flushed (those with counts still pending stay until the next flush). Returns how many. */
+size_t lw_noise__forget_pid(struct lw_noise *n, int64_t pid);
+/* How many (site, type, pid) entries are kept (tests, status) */
+size_t lw_noise__sites(const struct lw_noise *n);
 
 #endif

@@ -36,7 +36,7 @@ static void fmt_secs(char *buf, size_t size, double msv)
 }
 
 /* "<Task name='x' coro=<f() defined at app.py:17>>" or "<Handle f() at app.py:3>" */
-void lw_render_callback(struct json_object *cb, char *buf, size_t size)
+static void render_callback(struct json_object *cb, char *buf, size_t size)
 {
 	const char *kind = str(cb, "kind", "other"), *q = str(cb, "qualname", "?");
 	const char *file = lw_j_get_str(cb, "file"), *tn = lw_j_get_str(cb, "task_name");
@@ -60,6 +60,14 @@ void lw_render_callback(struct json_object *cb, char *buf, size_t size)
 	} else {
 		snprintf(buf, size, "<Handle %s() at %s>", q, where[0] ? where : "?");
 	}
+}
+
+void lw_render_callback(struct json_object *cb, char *buf, size_t size)
+{
+	struct json_object *e = lw_j_escaped(cb);
+
+	render_callback(e, buf, size);
+	json_object_put(e);
 }
 
 /* asyncio's own frames under the callback: Handle._run and the loop that called it */
@@ -171,7 +179,7 @@ static void render_slow_callback(FILE *f, struct json_object *r)
 	const char *kind = lw_j_get_str(r, "stack_kind");
 	struct json_object *stack = lw_j_get(r, "stack");
 
-	lw_render_callback(lw_j_get(r, "callback"), cb, sizeof(cb));
+	render_callback(lw_j_get(r, "callback"), cb, sizeof(cb));
 	fmt_secs(d, sizeof(d), ms(r, "duration_ms"));
 	if (lw_j_get_bool(r, "in_progress") && !lw_j_get(lw_j_get(r, "callback"), "qualname"))
 		fprintf(f, "WARNING pid %lld tid %lld: loop still blocked after %s (in progress)\n",
@@ -216,7 +224,7 @@ static void render_slow_tick(FILE *f, struct json_object *r)
 	if (cbs)
 		fprintf(f, " over %lld callbacks", (long long)json_object_get_int64(cbs));
 	if (slowest) {
-		lw_render_callback(slowest, cb, sizeof(cb));
+		render_callback(slowest, cb, sizeof(cb));
 		if (lw_j_get(slowest, "duration_ms")) {
 			fmt_secs(d, sizeof(d), ms(slowest, "duration_ms"));
 			fprintf(f, "; slowest %s took %s", cb, d);
@@ -249,7 +257,7 @@ static void render_blocking(FILE *f, struct json_object *r)
 		fprintf(f, " on %s", target);
 	fprintf(f, " took %s", d);
 	if (callback) {
-		lw_render_callback(callback, cb, sizeof(cb));
+		render_callback(callback, cb, sizeof(cb));
 		fprintf(f, " in %s", cb);
 	}
 	fprintf(f, "\n");
@@ -503,7 +511,7 @@ static void render_suppressed(FILE *f, struct json_object *r)
 		ms(r, "p99_ms"), ms(r, "max_ms"));
 }
 
-void lw_render_text(FILE *f, struct json_object *r)
+static void render_text(FILE *f, struct json_object *r)
 {
 	const char *type = lw_j_get_str(r, "type");
 
@@ -539,5 +547,16 @@ void lw_render_text(FILE *f, struct json_object *r)
 	default:
 		break;
 	}
+}
+
+/* Every string of a record may come from the target (names, files, comm) or from a file read
+ * back: the text is rendered from a copy with each of them escaped (base/textesc.h), so no
+ * control character, newline or invalid UTF-8 reaches the terminal or the log. */
+void lw_render_text(FILE *f, struct json_object *rec)
+{
+	struct json_object *r = lw_j_escaped(rec);
+
+	render_text(f, r);
+	json_object_put(r);
 	fflush(f);
 }

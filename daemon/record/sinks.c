@@ -4,6 +4,7 @@
 #include "record/jsonrec.h"
 #include "base/lw_util.h"
 #include "record/render.h"
+#include "base/safefile.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@ struct lw_jsonl {
 	uint64_t size;
 	uint64_t errors;
 	uint64_t written;
+	int cut;		/* the last line was cut short and its newline not written */
 	char last_error[160];
 };
 
@@ -31,26 +33,21 @@ static int jopen(struct lw_jsonl *j)
 		j->fd = STDOUT_FILENO;
 		return 0;
 	}
-	fd = lw_open_report(j->path, 0);
-	if (fd < 0) {
-		snprintf(j->last_error, sizeof(j->last_error), "cannot open %s: %s", j->path,
-			 strerror(-fd));
+	/* a regular file of root's or ours, never through a link, never a FIFO (base/safefile) */
+	fd = lw_safe_append(j->path, 0640, LW_NO_UID, j->last_error, sizeof(j->last_error));
+	if (fd < 0)
 		return fd;
-	}
-	if (fstat(fd, &st) == 0) {
-		if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode)) {
-			close(fd);
-			snprintf(j->last_error, sizeof(j->last_error), "%s is not a regular file",
-				 j->path);
-			return -EINVAL;
-		}
+	if (j->o.group && fchown(fd, (uid_t)-1, (gid_t)j->o.group) && !j->errors)
+		snprintf(j->last_error, sizeof(j->last_error), "cannot give %s to group %u: %s",
+			 j->path, j->o.group, strerror(errno));
+	if (fstat(fd, &st) == 0)
 		j->size = (uint64_t)st.st_size;
-	}
 	j->fd = fd;
 	return 0;
 }
 
-int lw_jsonl__open(const char *path, const struct lw_jsonl_opts *o, struct lw_jsonl **out)
+int lw_jsonl__open(const char *path, const struct lw_jsonl_opts *o, struct lw_jsonl **out,
+		   char *err, size_t errlen)
 {
 	struct lw_jsonl *j = calloc(1, sizeof(*j));
 	int r;
@@ -68,6 +65,8 @@ int lw_jsonl__open(const char *path, const struct lw_jsonl_opts *o, struct lw_js
 	}
 	r = jopen(j);
 	if (r) {
+		if (err && errlen)
+			lw_strlcpy(err, j->last_error, errlen);
 		lw_jsonl__close(j);
 		return r;
 	}
@@ -133,6 +132,18 @@ void lw_jsonl__write(struct lw_jsonl *j, struct json_object *rec)
 	}
 	memcpy(buf, line, len);
 	buf[len] = '\n';
+	/* a line cut short by an earlier failure ends here, not in the middle of this record */
+	if (j->cut) {
+		if (write(j->fd, "\n", 1) != 1) {
+			j->errors++;
+			snprintf(j->last_error, sizeof(j->last_error), "write to %s: %s", j->path,
+				 strerror(errno));
+			free(buf);
+			return;
+		}
+		j->cut = 0;
+		j->size++;
+	}
 	while (off < len + 1) {
 		ssize_t w = write(j->fd, buf + off, len + 1 - off);
 
@@ -142,9 +153,10 @@ void lw_jsonl__write(struct lw_jsonl *j, struct json_object *rec)
 			j->errors++;
 			snprintf(j->last_error, sizeof(j->last_error), "write to %s: %s", j->path,
 				 strerror(errno));
-			/* a partial line must not glue onto the next one */
-			if (off)
-				(void)!write(j->fd, "\n", 1);
+			/* a partial line must not glue onto the next one: end it now, or
+			 * before the next record when even that fails */
+			if (off && write(j->fd, "\n", 1) != 1)
+				j->cut = 1;
 			if (!j->is_stdout) {
 				close(j->fd);
 				j->fd = -1;
@@ -195,4 +207,6 @@ void lw_sink_text(void *ctx, struct json_object *rec)
 		return;
 	}
 	lw_render_text(t->f, rec);
+	if (ferror(t->f) && !t->error)
+		t->error = errno ? errno : EIO;
 }

@@ -8,13 +8,17 @@
 
 struct json_object;
 
-/* JSON Lines writer. path "-" = stdout. Files are opened O_APPEND|O_NOFOLLOW, mode 0640. */
+/* JSON Lines writer. path "-" = stdout. Files are opened by lw_safe_append (base/safefile.h:
+ * regular files of root's or ours only, no links, no FIFOs), mode 0640. */
 struct lw_jsonl;
 struct lw_jsonl_opts {
 	uint64_t rotate_size;	/* 0 = never */
 	int rotate_keep;	/* old files kept: NAME.1 ... NAME.N */
+	unsigned group;		/* when not 0: the files' group (readable by it, 0640) */
 };
-int lw_jsonl__open(const char *path, const struct lw_jsonl_opts *o, struct lw_jsonl **out);
+/* 0, or -errno with the cause and the fix in err (when err is not NULL) */
+int lw_jsonl__open(const char *path, const struct lw_jsonl_opts *o, struct lw_jsonl **out,
+		   char *err, size_t errlen);
 void lw_jsonl__close(struct lw_jsonl *j);
 /* Write one record; on failure the error is counted and the write retried at the next record
  * after reopening the file. */
@@ -31,6 +35,7 @@ struct lw_text_sink {
 	FILE *f;
 	int quiet;		/* only summaries and the end */
 	int show_periodic;	/* periodic summaries too */
+	int error;		/* set: the errno of the first failed write */
 };
 void lw_sink_text(void *ctx, struct json_object *rec);		/* ctx: struct lw_text_sink */
 

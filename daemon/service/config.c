@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
+#include <grp.h>
+#include <pwd.h>
 
 #define CONFIG_MAX_BYTES (1024 * 1024)
 #define MAX_ERRORS 20
@@ -309,6 +311,80 @@ static int p_cgroup(const char *v, void *dst, char *why, size_t whylen)
 	return set_str(v, dst);
 }
 
+/* a user name or a uid; the name must exist here */
+static int resolve_user(const char *v, uid_t *uid)
+{
+	struct passwd *pw;
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (*v && !*end && !errno && n < (uid_t)-1) {
+		*uid = (uid_t)n;
+		return 0;
+	}
+	pw = getpwnam(v);
+	if (!pw)
+		return -ENOENT;
+	*uid = pw->pw_uid;
+	return 0;
+}
+
+static int resolve_group(const char *v, gid_t *gid)
+{
+	struct group *gr;
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (*v && !*end && !errno && n < (gid_t)-1) {
+		*gid = (gid_t)n;
+		return 0;
+	}
+	gr = getgrnam(v);
+	if (!gr)
+		return -ENOENT;
+	*gid = gr->gr_gid;
+	return 0;
+}
+
+static int p_user(const char *v, void *dst, char *why, size_t whylen)
+{
+	uid_t uid;
+
+	if (resolve_user(v, &uid)) {
+		snprintf(why, whylen, "no user '%s' on this host: give a user name or a numeric uid",
+			 v);
+		return -EINVAL;
+	}
+	return set_str(v, dst);
+}
+
+static int p_group(const char *v, void *dst, char *why, size_t whylen)
+{
+	gid_t gid;
+
+	if (resolve_group(v, &gid)) {
+		snprintf(why, whylen, "no group '%s' on this host: give a group name or a numeric gid",
+			 v);
+		return -EINVAL;
+	}
+	return set_str(v, dst);
+}
+
+static int p_unit_scope(const char *v, void *dst, char *why, size_t whylen)
+{
+	if (strcmp(v, "system") && strcmp(v, "any")) {
+		snprintf(why, whylen, "expected system (the default: system services only) or any "
+			 "(user@UID.service's units too; combine with user =)");
+		return -EINVAL;
+	}
+	*(int *)dst = strcmp(v, "any") == 0;
+	return 0;
+}
+
 /* ------------------------------------------------------------------ the key table */
 
 enum sect {
@@ -348,6 +424,7 @@ static const struct key_def keys[] = {
 	{ "rotate_size", S_REPORT, CFG(rotate_size), p_size },
 	{ "rotate_keep", S_REPORT, CFG(rotate_keep), p_keep },
 	{ "summary_interval", S_REPORT, CFG(summary_interval_ns), p_interval },
+	{ "report_group", S_REPORT, CFG(report_group), p_group },
 	{ "threshold", S_DEFAULTS | S_TARGET, TUNE(threshold_ns), p_duration },
 	{ "block_threshold", S_DEFAULTS | S_TARGET, TUNE(block_threshold_ns), p_duration },
 	{ "mode", S_DEFAULTS | S_TARGET, TUNE(precise), p_mode },
@@ -363,6 +440,8 @@ static const struct key_def keys[] = {
 	{ "unit", S_TARGET, TGT(match.unit), p_unit },
 	{ "cgroup", S_TARGET, TGT(match.cgroup), p_cgroup },
 	{ "pidfile", S_TARGET, TGT(match.pidfile), p_abs_path },
+	{ "user", S_TARGET, TGT(match.user), p_user },
+	{ "unit_scope", S_TARGET, TGT(match.unit_any), p_unit_scope },
 };
 
 _Static_assert(LW_ARRAY_SIZE(keys) <= 64, "the seen masks hold 64 keys");
@@ -730,6 +809,8 @@ static void finish(struct parse_ctx *p)
 
 	if (!c->report_dir && set_str(LW_CONFIG_DEFAULT_DIR, &c->report_dir))
 		p->oom = 1;
+	if (c->report_group && resolve_group(c->report_group, &c->report_gid))
+		add_error(p, 0, "[report] report_group: no group '%s'", c->report_group);
 	if (!(c->seen & (1ull << key_index("control_socket"))) &&
 	    set_str(LW_CONFIG_DEFAULT_SOCKET, &c->control_socket))
 		p->oom = 1;
@@ -739,8 +820,10 @@ static void finish(struct parse_ctx *p)
 		if (lw_match_spec__empty(&t->match))
 			add_error(p, t->line,
 				  "[target %s] has no matcher: add at least one of exe, "
-				  "comm, cmdline, unit, cgroup, pidfile",
+				  "comm, cmdline, unit, cgroup, pidfile, user",
 				  t->name);
+		if (t->match.user && resolve_user(t->match.user, &t->match.uid))
+			add_error(p, t->line, "[target %s]: no user '%s'", t->name, t->match.user);
 		/* what the target does not set comes from [defaults] */
 		for (k = 0; k < LW_ARRAY_SIZE(keys); k++)
 			if (keys[k].base == B_TUNING && !(t->seen & (1ull << k)))
@@ -839,6 +922,7 @@ void lw_config__free(struct lw_config *c)
 	free(c->targets);
 	free(c->path);
 	free(c->report_dir);
+	free(c->report_group);
 	free(c->control_socket);
 	free(c->ignore);
 	free(c->site_threshold);

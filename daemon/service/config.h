@@ -50,6 +50,8 @@ struct lw_config {
 	uint64_t rotate_size;		/* 0 = never */
 	int rotate_keep;
 	uint64_t summary_interval_ns;
+	char *report_group;		/* report_group = GROUP: files 0640 root:GROUP */
+	gid_t report_gid;		/* what it resolved to (0: not set) */
 	/* [defaults] */
 	struct lw_tuning defaults;
 	/* noise control ([defaults] only: one budget per site across the host's targets) */

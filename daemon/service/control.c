@@ -2,6 +2,7 @@
 #include "service/control.h"
 #include "record/jsonrec.h"
 #include "base/lw_util.h"
+#include "base/safefile.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -112,14 +113,23 @@ int lw_control__new(const char *path, lw_control_fn fn, void *ctx, struct lw_con
 		snprintf(err, errlen, "control socket path too long: %s", path);
 		goto fail;
 	}
-	/* its directory (/run/loopwatch: systemd's RuntimeDirectory= makes it under the unit) */
+	/* its directory (/run/loopwatch: systemd's RuntimeDirectory= makes it under the unit),
+	 * created 0750; refused when others could replace the socket in it */
 	slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
+		char why[900];
+
 		*slash = 0;
-		if (mkdir(dir, 0755) && errno != EEXIST) {
+		if (mkdir(dir, 0750) && errno != EEXIST) {
 			r = -errno;
 			snprintf(err, errlen, "cannot create %s for the control socket: %s", dir,
 				 strerror(-r));
+			goto fail;
+		}
+		r = lw_check_private_dir(dir, geteuid(), why, sizeof(why));
+		if (r) {
+			snprintf(err, errlen, "refusing the control socket directory: %s; or set "
+				 "[daemon] control_socket to a place only root can write", why);
 			goto fail;
 		}
 	}
@@ -254,14 +264,12 @@ static void serve(struct lw_control *c, int fd)
 	uint64_t deadline = now_ms() + REQUEST_WAIT_MS;
 	struct json_object *ans;
 	const char *line;
+	int refused = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) ||
+		      (cred.uid != 0 && cred.uid != geteuid());
 
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) ||
-	    (cred.uid != 0 && cred.uid != geteuid())) {
-		reply_error(fd, "permission denied: loopwatch status needs root", deadline +
-			    REPLY_WAIT_MS);
-		return;
-	}
-	/* one request line */
+	/* one request line, read before anything else: closing with the client's request
+	 * unread would reset the connection, and a refused client would see "connection reset"
+	 * instead of the reason */
 	while (n < REQUEST_MAX) {
 		ssize_t r = recv(fd, req + n, REQUEST_MAX - n, 0);
 
@@ -281,6 +289,11 @@ static void serve(struct lw_control *c, int fd)
 	req[n] = 0;
 	req[strcspn(req, "\r\n")] = 0;
 	deadline = now_ms() + REPLY_WAIT_MS;
+	if (refused) {
+		reply_error(fd, "permission denied: loopwatch status needs root", deadline);
+		shutdown(fd, SHUT_WR);
+		return;
+	}
 	ans = c->fn(c->ctx, req);
 	if (!ans) {
 		char msg[REQUEST_MAX + 64];

@@ -16,7 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/resource.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
@@ -31,6 +35,7 @@
 #include "base/lw_util.h"
 #include "service/matcher.h"
 #include "base/u64map.h"
+#include "base/safefile.h"
 
 #define EXIT_TRACE 1		/* cannot run: BPF, another daemon */
 #define EXIT_CONFIG 2		/* bad usage or an invalid config (systemd: no restart) */
@@ -68,6 +73,8 @@ struct proc {
 	uint64_t since;		/* entered this state (CLOCK_MONOTONIC) */
 	int want_ti;		/* P_EXEC: the target its new image matches, -1 none */
 	int mismatch;		/* re-attached by the engine, no longer its target's */
+	int pidfd;		/* opened when it matched: readable once that process exits */
+	unsigned long long start;	/* its start time (/proc/PID/stat field 22) */
 	char err[256];		/* why the last attempt failed */
 };
 
@@ -84,6 +91,7 @@ struct daemon {
 	struct lw_u64map *procs;	/* pid -> struct proc */
 	uint64_t started_real, started_mono;
 	uint64_t execs, forks, matched, attaches, gave_up;
+	uint64_t reused;		/* matched, then exited before (or while) being attached */
 	/* new processes from fork (pre-fork servers' workers never exec), matched once settled */
 	struct {
 		pid_t pid;
@@ -169,10 +177,16 @@ static struct proc *add_pending(struct daemon *d, pid_t pid, int ti, uint64_t wh
 	p = lw_u64map__put(d->procs, (uint64_t)pid, &created);
 	if (!p)
 		return NULL;
+	if (!created && p->pidfd >= 0)
+		close(p->pidfd);
 	memset(p, 0, sizeof(*p));
 	p->pid = pid;
 	p->ti = ti;
 	p->state = P_PENDING;
+	/* the identity of what matched, taken first: a pidfd (it stays with that process, not
+	 * with the number) and the start time (checked again before and after each attach) */
+	p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	p->start = lw_proc_starttime("/proc", pid);
 	p->next_try = when;
 	p->since = lw_now_mono();
 	p->want_ti = -1;
@@ -264,9 +278,32 @@ static void session_opts(const struct daemon *d, int ti, struct lw_session_opts 
 	so->target_name = t->name;
 }
 
+static void proc_free(void *v)
+{
+	struct proc *p = v;
+
+	if (p->pidfd >= 0)
+		close(p->pidfd);
+	p->pidfd = -1;
+}
+
 static void forget(struct daemon *d, pid_t pid)
 {
-	lw_u64map__del(d->procs, (uint64_t)pid, NULL);
+	lw_u64map__del(d->procs, (uint64_t)pid, proc_free);
+}
+
+/* Is pid still the process that matched? Its pidfd has not signalled an exit, and it has the
+ * start time it had. A pid reused by another process fails both. */
+static int same_process(const struct proc *p)
+{
+	if (p->pidfd >= 0) {
+		struct pollfd pf = { .fd = p->pidfd, .events = POLLIN };
+
+		if (poll(&pf, 1, 0) > 0)
+			return 0;
+	}
+	/* no start time taken (it could not be read): only the pidfd speaks */
+	return !p->start || lw_proc_starttime("/proc", p->pid) == p->start;
 }
 
 /* an attempt failed: try again later, or give up with an error that says why */
@@ -308,6 +345,13 @@ static void try_attach(struct daemon *d, pid_t pid, uint64_t now)
 
 	if (!p || p->state != P_PENDING)
 		return;
+	if (!same_process(p)) {
+		d->reused++;
+		lw_dbg("pid %d is no longer the process that matched (it exited%s)", (int)pid,
+		       lw_proc_starttime("/proc", pid) ? "; the pid was reused" : "");
+		forget(d, pid);
+		return;
+	}
 	/* still the process that matched (it may have exec'd again, or be gone) */
 	ti = match_target(d, pid, NULL);
 	if (ti < 0) {
@@ -350,6 +394,13 @@ static void try_attach(struct daemon *d, pid_t pid, uint64_t now)
 	if (r) {
 		if (p)
 			retry_or_give_up(d, p, now, err[0] ? err : strerror(-r));
+		return;
+	}
+	/* the pid may have been reused while the session was set up: then it is not ours */
+	if (p && !same_process(p)) {
+		d->reused++;
+		lw_engine__detach(d->e, pid, "pid_reused");
+		forget(d, pid);
 		return;
 	}
 	d->attaches++;
@@ -493,6 +544,9 @@ static void state_sink(void *ctx, struct json_object *rec)
 			memset(p, 0, sizeof(*p));
 			p->pid = pid;
 			p->want_ti = ti;
+			/* attached by the engine itself: its identity from now */
+			p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+			p->start = lw_proc_starttime("/proc", pid);
 		}
 		if (p->state == P_EXEC && p->want_ti != ti)
 			p->mismatch = 1;	/* the new image is not this target's any more */
@@ -534,7 +588,8 @@ static void check_execs(struct daemon *d, uint64_t now)
 	int n = 0, i;
 
 	while (n < (int)LW_ARRAY_SIZE(todo) && (p = lw_u64map__next(d->procs, &it, NULL)))
-		if (p->mismatch || (p->state == P_EXEC && now - p->since > EXEC_GRACE_NS))
+		if (p->mismatch || (p->state == P_EXEC && now - p->since > EXEC_GRACE_NS) ||
+		    (p->state == P_EXEC && !same_process(p)))
 			todo[n++] = p->pid;
 	for (i = 0; i < n; i++) {
 		int want;
@@ -543,7 +598,14 @@ static void check_execs(struct daemon *d, uint64_t now)
 		if (!p)
 			continue;
 		want = p->want_ti;
-		if (p->state == P_EXEC) {
+		if (p->state == P_EXEC && !same_process(p)) {
+			/* exited while the engine waited to re-attach after its exec: whatever has
+			 * the pid now is another process */
+			d->reused++;
+			lw_engine__detach(d->e, todo[i], "target_exited");
+			forget(d, todo[i]);
+			continue;
+		} else if (p->state == P_EXEC) {
 			/* the engine gave up on it */
 			forget(d, todo[i]);
 		} else {
@@ -661,6 +723,7 @@ static struct json_object *status_json(struct daemon *d)
 	json_object_object_add(o, "matched", json_object_new_int64((int64_t)d->matched));
 	json_object_object_add(o, "attaches", json_object_new_int64((int64_t)d->attaches));
 	json_object_object_add(o, "gave_up", json_object_new_int64((int64_t)d->gave_up));
+	json_object_object_add(o, "exited_before_attach", json_object_new_int64((int64_t)d->reused));
 	for (i = 0; i < c->ntargets; i++) {
 		const struct lw_target_conf *t = &c->targets[i];
 		struct json_object *to = json_object_new_object();
@@ -833,6 +896,25 @@ static int parse_args(int argc, char **argv, struct args *a)
 	return 0;
 }
 
+/* A target any local user can match with a process of their own: root would trace it and
+ * write what it says into the target's reports (its names, its timings). */
+static void warn_user_controlled(const struct lw_config *c)
+{
+	char what[128];
+	size_t i;
+
+	for (i = 0; i < c->ntargets; i++) {
+		const struct lw_target_conf *t = &c->targets[i];
+
+		if (lw_match_user_controlled(&t->match, what, sizeof(what)))
+			lw_warn("%s:%d: [target %s] is matched only by what any local user can give "
+				"a process of their own (%s): their processes would be traced and "
+				"written into %s's reports; add unit = (a system service) or user = "
+				"(see loopwatch.conf(5), SECURITY)", c->path, t->line, t->name, what,
+				t->name);
+	}
+}
+
 static void print_config_errors(const char *err)
 {
 	const char *p = err;
@@ -847,6 +929,46 @@ static void print_config_errors(const char *err)
 	}
 }
 
+/*
+ * Once the BPF object is loaded and the limits raised, keep only what tracing, reading targets
+ * and writing reports need: BPF, PERFMON, SYS_ADMIN (uprobes), SYS_PTRACE and DAC_READ_SEARCH
+ * (targets' memory and files), CHOWN/FOWNER/FSETID/DAC_OVERRIDE (report files, report_group),
+ * IPC_LOCK. Everything else (SYS_RESOURCE, which only raising RLIMIT_MEMLOCK needed, SETUID,
+ * KILL, NET_*, SYS_MODULE, ...) leaves the effective, permitted, inheritable and ambient sets for
+ * good. Returns how many were dropped, or -errno.
+ */
+static int drop_capabilities(void)
+{
+	static const int keep[] = { CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER,
+				    CAP_FSETID, CAP_IPC_LOCK, CAP_SYS_ADMIN, CAP_SYS_PTRACE, 38 /* PERFMON */,
+				    39 /* BPF */ };
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct c[2];
+	uint64_t keepmask = 0, eff, dropped;
+	size_t i;
+	int cap;
+
+	for (i = 0; i < LW_ARRAY_SIZE(keep); i++)
+		keepmask |= 1ull << keep[i];
+	if (syscall(SYS_capget, &h, c))
+		return -errno;
+	eff = (uint64_t)c[1].permitted << 32 | c[0].permitted;
+	dropped = eff & ~keepmask;
+	for (i = 0; i < 2; i++) {
+		uint32_t k = (uint32_t)(keepmask >> (32 * i));
+
+		c[i].effective &= k;
+		c[i].permitted &= k;
+		c[i].inheritable &= k;
+	}
+	if (syscall(SYS_capset, &h, c))
+		return -errno;
+	for (cap = 0; cap < 64; cap++)
+		if (!(keepmask & (1ull << cap)))
+			prctl(PR_CAP_AMBIENT_LOWER, cap, 0, 0, 0);
+	return __builtin_popcountll(dropped);
+}
+
 /* as many files as the hard limit allows: every traced process holds a few */
 static void raise_nofile(void)
 {
@@ -858,25 +980,40 @@ static void raise_nofile(void)
 	}
 }
 
-static void prepare_report_dir(struct daemon *d)
+/* The report dir: created 0750 when missing; refused (-EPERM, the daemon does not start) when
+ * someone other than root or us could change what is in it (base/safefile.h). */
+static int prepare_report_dir(struct daemon *d)
 {
+	char why[1024];
 	struct stat st;
 
-	if (stat(d->cfg->report_dir, &st) == 0) {
-		if (!S_ISDIR(st.st_mode))
-			d_error(d, "report dir %s is not a directory: fix [report] dir in %s",
-				d->cfg->report_dir, d->cfg->path);
-		else if (access(d->cfg->report_dir, W_OK))
-			d_error(d,
-				"report dir %s is not writable (%s): reports are retried until it "
-				"is",
-				d->cfg->report_dir, strerror(errno));
-		return;
-	}
-	if (mkdir(d->cfg->report_dir, 0750) && errno != EEXIST)
+	if (stat(d->cfg->report_dir, &st) && mkdir(d->cfg->report_dir, 0750) && errno != EEXIST) {
 		d_error(d,
 			"cannot create the report dir %s: %s; create it, or fix [report] dir in %s",
 			d->cfg->report_dir, strerror(errno), d->cfg->path);
+		return 0;
+	}
+	if (stat(d->cfg->report_dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		d_error(d, "report dir %s is not a directory: fix [report] dir in %s",
+			d->cfg->report_dir, d->cfg->path);
+		return 0;
+	}
+	/* report_group: the group may enter and read (0750 root:GROUP), never write */
+	if (d->cfg->report_gid && stat(d->cfg->report_dir, &st) == 0 &&
+	    (st.st_gid != d->cfg->report_gid || (st.st_mode & 0070) != 0050) &&
+	    (chown(d->cfg->report_dir, (uid_t)-1, d->cfg->report_gid) ||
+	     chmod(d->cfg->report_dir, (st.st_mode & 07707) | 0050)))
+		d_error(d, "cannot give the report dir %s to group %s: %s", d->cfg->report_dir,
+			d->cfg->report_group, strerror(errno));
+	if (lw_check_private_dir(d->cfg->report_dir, geteuid(), why, sizeof(why)) == -EPERM) {
+		lw_err("refusing the report dir %s: %s; or set [report] dir in %s to a directory "
+		       "only root can write", d->cfg->report_dir, why, d->cfg->path);
+		return -EPERM;
+	}
+	if (access(d->cfg->report_dir, W_OK))
+		d_error(d, "report dir %s is not writable (%s): reports are retried until it is",
+			d->cfg->report_dir, strerror(errno));
+	return 0;
 }
 
 /* [defaults] ignore = SITE, ... and site_threshold = SITE=DUR, ... as noise rules (the config
@@ -934,7 +1071,8 @@ static int run(struct daemon *d)
 	int r;
 
 	raise_nofile();
-	prepare_report_dir(d);
+	if (prepare_report_dir(d))
+		return EXIT_CONFIG;
 	r = lw_router__new(d->cfg, remember_error, d, &d->router);
 	if (r) {
 		lw_err("out of memory");
@@ -955,6 +1093,11 @@ static int run(struct daemon *d)
 		sd_notifyf(0, "STATUS=cannot start: %s", err[0] ? err : strerror(-r));
 		return EXIT_TRACE;
 	}
+	r = drop_capabilities();
+	if (r < 0)
+		lw_warn("cannot drop the capabilities tracing does not need: %s", strerror(-r));
+	else
+		lw_dbg("dropped %d capabilities after start-up", r);
 	lw_engine__add_sink(d->e, lw_router__sink, d->router);
 	lw_engine__add_sink(d->e, state_sink, d);
 	lw_engine__on_exec(d->e, on_exec, d);
@@ -1038,6 +1181,7 @@ int main(int argc, char **argv)
 		sd_notifyf(0, "STATUS=invalid config %s", a.config);
 		return EXIT_CONFIG;
 	}
+	warn_user_controlled(d.cfg);
 	if (a.check_only) {
 		printf("%s: valid, %zu targets\n", a.config, d.cfg->ntargets);
 		lw_config__free(d.cfg);
@@ -1053,7 +1197,7 @@ int main(int argc, char **argv)
 	lw_control__free(d.ctl);
 	lw_engine__free(d.e);
 	lw_router__free(d.router);
-	lw_u64map__free(d.procs, NULL);
+	lw_u64map__free(d.procs, proc_free);
 	for (size_t i = 0; i < d.nrules; i++)
 		free(d.rules[i].pattern);
 	free(d.rules);

@@ -11,13 +11,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum { HAVE_COMM = 1, HAVE_EXE = 2, HAVE_CMDLINE = 4, HAVE_CGROUP = 8 };
+enum { HAVE_COMM = 1, HAVE_EXE = 2, HAVE_CMDLINE = 4, HAVE_CGROUP = 8, HAVE_UIDS = 16 };
 
 #define CMDLINE_MAX (64 * 1024)
 
 int lw_match_spec__empty(const struct lw_match_spec *m)
 {
-	return !m->exe && !m->comm && !m->cmdline && !m->unit && !m->cgroup && !m->pidfile;
+	return !m->exe && !m->comm && !m->cmdline && !m->unit && !m->cgroup && !m->pidfile &&
+	       !m->user;
 }
 
 void lw_match_spec__clear(struct lw_match_spec *m)
@@ -28,6 +29,7 @@ void lw_match_spec__clear(struct lw_match_spec *m)
 	free(m->unit);
 	free(m->cgroup);
 	free(m->pidfile);
+	free(m->user);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -259,6 +261,99 @@ int lw_cgroup_has_unit(const char *cgpath, const char *unit)
 	return 0;
 }
 
+static int is_unit(const char *p, size_t cl, const char *unit)
+{
+	size_t ul = strlen(unit);
+
+	if (cl == ul && strncmp(p, unit, ul) == 0)
+		return 1;
+	/* "api" = "api.service" */
+	return !strchr(unit, '.') && cl == ul + 8 && strncmp(p, unit, ul) == 0 &&
+	       strncmp(p + ul, ".service", 8) == 0;
+}
+
+int lw_cgroup_system_unit(const char *cgpath, const char *unit)
+{
+	const char *p = cgpath;
+
+	if (!*unit)
+		return 0;
+	while (p && *p) {
+		const char *slash, *end;
+		size_t cl;
+
+		while (*p == '/')
+			p++;
+		slash = strchr(p, '/');
+		end = slash ? slash : p + strlen(p);
+		cl = (size_t)(end - p);
+		if (!cl)
+			return 0;
+		/* slices nest; the first thing that is not one is the unit */
+		if (cl > 6 && strncmp(end - 6, ".slice", 6) == 0) {
+			/* the user's manager and its units are not system services */
+			if (cl == 10 && strncmp(p, "user.slice", 10) == 0)
+				return 0;
+			p = slash;
+			continue;
+		}
+		if (cl > 5 && strncmp(p, "user@", 5) == 0)
+			return 0;
+		return is_unit(p, cl, unit);
+	}
+	return 0;
+}
+
+int lw_parse_status_uids(const char *status_text, uid_t *ruid, uid_t *euid)
+{
+	const char *p = strstr(status_text, "\nUid:");
+	unsigned long r, e;
+
+	if (!p && strncmp(status_text, "Uid:", 4) == 0)
+		p = status_text - 1;
+	if (!p || sscanf(p + 5, " %lu %lu", &r, &e) != 2)
+		return -EINVAL;
+	*ruid = (uid_t)r;
+	*euid = (uid_t)e;
+	return 0;
+}
+
+int lw_procview__uids(struct lw_procview *v, uid_t *ruid, uid_t *euid)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	if (!(v->have & HAVE_UIDS)) {
+		if (v->failed & HAVE_UIDS)
+			return -ENOENT;
+		r = read_small(v, "status", 16384, &buf, &len);
+		if (!r)
+			r = lw_parse_status_uids(buf, &v->ruid, &v->euid);
+		free(buf);
+		if (r) {
+			read_failed(v, HAVE_UIDS, r);
+			return r;
+		}
+		v->have |= HAVE_UIDS;
+	}
+	*ruid = v->ruid;
+	*euid = v->euid;
+	return 0;
+}
+
+const char *lw_match_user_controlled(const struct lw_match_spec *m, char *buf, size_t size)
+{
+	if (lw_match_spec__empty(m) || m->cgroup || m->user || m->pidfile || (m->unit && !m->unit_any))
+		return NULL;
+	snprintf(buf, size, "%s%s%s%s%s%s%s", m->comm ? "comm" : "",
+		 m->comm && (m->cmdline || m->exe || m->unit) ? ", " : "",
+		 m->cmdline ? "cmdline" : "", m->cmdline && (m->exe || m->unit) ? ", " : "",
+		 m->exe ? "exe" : "", m->exe && m->unit ? ", " : "",
+		 m->unit ? "unit with unit_scope = any" : "");
+	return buf;
+}
+
 int lw_cgroup_under(const char *cgpath, const char *prefix)
 {
 	size_t pl = strlen(prefix);
@@ -295,6 +390,37 @@ int lw_pidfile_parse(const char *text, pid_t *pid)
 
 int lw_pidfile_read(const char *path, pid_t *pid)
 {
+	int64_t mtime;
+
+	return lw_pidfile_read_mtime(path, pid, &mtime);
+}
+
+int lw_pidfile_stale(int64_t mtime, int64_t start)
+{
+	return start > mtime + 2;
+}
+
+int64_t lw_proc_start_epoch(const char *proc_root, pid_t pid)
+{
+	unsigned long long ticks = lw_proc_starttime(proc_root, pid);
+	long hz = sysconf(_SC_CLK_TCK);
+	char path[128], *text = NULL, *p;
+	long long btime = -1;
+
+	if (!ticks || hz <= 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/stat", proc_root ? proc_root : "/proc");
+	if (lw_read_file(path, 1 << 20, &text, NULL))
+		return -1;
+	p = strstr(text, "\nbtime ");
+	if (p)
+		btime = strtoll(p + 7, NULL, 10);
+	free(text);
+	return btime > 0 ? btime + (int64_t)(ticks / (unsigned long long)hz) : -1;
+}
+
+int lw_pidfile_read_mtime(const char *path, pid_t *pid, int64_t *mtime)
+{
 	char buf[64];
 	struct stat st;
 	ssize_t n;
@@ -309,6 +435,7 @@ int lw_pidfile_read(const char *path, pid_t *pid)
 		r = -EINVAL;
 		goto out;
 	}
+	*mtime = (int64_t)st.st_mtime;
 	n = read(fd, buf, sizeof(buf) - 1);
 	if (n < 0) {
 		r = -errno;
@@ -333,8 +460,13 @@ int lw_match(const struct lw_match_spec *m, struct lw_procview *v)
 	}
 	if (m->pidfile) {
 		pid_t p = 0;
+		int64_t mtime = 0, start;
 
-		if (lw_pidfile_read(m->pidfile, &p) || p != v->pid)
+		if (lw_pidfile_read_mtime(m->pidfile, &p, &mtime) || p != v->pid)
+			return 0;
+		/* a stale file naming a pid that another process has now: not that one */
+		start = lw_proc_start_epoch(v->proc_root, v->pid);
+		if (start < 0 || lw_pidfile_stale(mtime, start))
 			return 0;
 	}
 	if (m->exe) {
@@ -346,9 +478,16 @@ int lw_match(const struct lw_match_spec *m, struct lw_procview *v)
 		s = lw_procview__cgroup(v);
 		if (!s)
 			return 0;
-		if (m->unit && !lw_cgroup_has_unit(s, m->unit))
+		if (m->unit && !(m->unit_any ? lw_cgroup_has_unit(s, m->unit) :
+						     lw_cgroup_system_unit(s, m->unit)))
 			return 0;
 		if (m->cgroup && !lw_cgroup_under(s, m->cgroup))
+			return 0;
+	}
+	if (m->user) {
+		uid_t r, e;
+
+		if (lw_procview__uids(v, &r, &e) || r != m->uid || e != m->uid)
 			return 0;
 	}
 	if (m->cmdline) {

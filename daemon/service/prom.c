@@ -54,7 +54,13 @@ struct lw_prom {
 	struct pproc *p;
 	size_t n, cap;
 	uint64_t write_errors;
+	gid_t gid;
 };
+
+void lw_prom__set_group(struct lw_prom *p, gid_t gid)
+{
+	p->gid = gid;
+}
 
 int lw_prom__new(const char *target, struct lw_prom **out)
 {
@@ -493,7 +499,7 @@ int lw_prom__write(struct lw_prom *p, const char *path, char *err, size_t errlen
 		snprintf(err, errlen, "out of memory rendering %s", path);
 		return r;
 	}
-	r = lw_write_file_atomic(path, buf, len, err, errlen);
+	r = lw_write_file_atomic_gid(path, buf, len, p->gid, err, errlen);
 	if (r == 0)
 		forget_ended(p);
 	free(buf);

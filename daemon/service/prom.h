@@ -23,6 +23,7 @@
 #define LW_PROM_H
 
 #include <stddef.h>
+#include <sys/types.h>
 #include <stdint.h>
 
 struct json_object;
@@ -41,6 +42,8 @@ int lw_prom__render(const struct lw_prom *p, char **out, size_t *len);
 /* Render and replace path atomically (a hidden temp file beside it, then rename). Processes that
  * ended are dropped once a file with their final values was written. 0 or -errno, with err. */
 int lw_prom__write(struct lw_prom *p, const char *path, char *err, size_t errlen);
+/* the file's group from now on (0: root's, the default) */
+void lw_prom__set_group(struct lw_prom *p, gid_t gid);
 
 /* processes known (live and ended-but-not-yet-written) */
 size_t lw_prom__nprocs(const struct lw_prom *p);

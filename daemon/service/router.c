@@ -8,6 +8,7 @@
 #include "report/report_data.h"
 #include "record/sinks.h"
 #include "base/u64map.h"
+#include "base/safefile.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define OPEN_RETRY_NS 1000000000ull		/* a report file that cannot be opened */
 #define PROM_MIN_GAP_NS 1000000000ull /* changed .prom files, at most once a second */
@@ -56,6 +58,7 @@ struct route {
 	uint64_t errors_logged;		/* write_errors when last logged */
 	uint64_t next_log;
 	char last_error[320];
+	gid_t gid;		/* [report] report_group (0: root's) */
 };
 
 struct lw_router {
@@ -98,12 +101,12 @@ static uint64_t route_errors(const struct route *rt)
 
 static void open_jsonl(struct lw_router *r, struct route *rt, uint64_t now)
 {
-	struct lw_jsonl_opts jo = { r->c->rotate_size, r->c->rotate_keep };
+	struct lw_jsonl_opts jo = { r->c->rotate_size, r->c->rotate_keep, r->c->report_gid };
 	int e;
 
 	if (rt->j || now < rt->next_open)
 		return;
-	e = lw_jsonl__open(rt->jsonl_path, &jo, &rt->j);
+	e = lw_jsonl__open(rt->jsonl_path, &jo, &rt->j, NULL, 0);
 	if (e) {
 		rt->j = NULL;
 		rt->next_open = now + OPEN_RETRY_NS;
@@ -141,6 +144,7 @@ int lw_router__new(const struct lw_config *c, lw_router_error_fn on_error, void 
 		struct route *rt = &r->r[i];
 
 		rt->t = &c->targets[i];
+		rt->gid = c->report_gid;
 		if (c->formats & LW_FMT_JSONL) {
 			rt->jsonl_path = join_path(c->report_dir, rt->t->name, ".jsonl");
 			if (!rt->jsonl_path)
@@ -151,6 +155,7 @@ int lw_router__new(const struct lw_config *c, lw_router_error_fn on_error, void 
 			rt->prom_path = join_path(c->report_dir, rt->t->name, ".prom");
 			if (!rt->prom_path || lw_prom__new(rt->t->name, &rt->prom))
 				goto fail;
+			lw_prom__set_group(rt->prom, rt->gid);
 			rt->prom_dirty = 1;
 		}
 		for (k = 0; k < NEXPORT; k++) {
@@ -300,23 +305,33 @@ static void write_prom(struct lw_router *r, struct route *rt, uint64_t now)
 	rt->prom_dirty = 0;
 }
 
-/* read one JSONL file into rd (missing is fine: not rotated yet) */
-static int load_jsonl(struct lw_report_data *rd, const char *path)
+/* read one JSONL file into rd (missing is fine: not rotated yet), with the checks of the files
+ * written (base/safefile.h): a link, a FIFO or someone else's file at NAME.jsonl.1 is refused */
+static int load_jsonl(struct lw_report_data *rd, const char *path, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "re");
-	int e;
+	int fd = lw_safe_read(path, LW_NO_UID, err, errlen), e;
+	FILE *f;
 
-	if (!f)
-		return errno == ENOENT ? 0 : -errno;
+	if (fd < 0)
+		return fd == -ENOENT ? 0 : fd;
+	f = fdopen(fd, "r");
+	if (!f) {
+		e = -errno;
+		close(fd);
+		snprintf(err, errlen, "cannot read %s: %s", path, strerror(-e));
+		return e;
+	}
 	e = lw_rd__load_stream(rd, f, path);
 	fclose(f);
+	if (e)
+		snprintf(err, errlen, "cannot read %s: %s", path, strerror(-e));
 	return e;
 }
 
 static void write_exports(struct route *rt, uint64_t now)
 {
 	struct lw_report_data *rd = NULL;
-	char rotated[4200], err[512];
+	char rotated[4200], err[512], rerr[512] = "";
 	size_t k;
 	int e;
 
@@ -324,15 +339,15 @@ static void write_exports(struct route *rt, uint64_t now)
 	snprintf(rotated, sizeof(rotated), "%s.1", rt->jsonl_path);
 	e = lw_rd__new(&rd);
 	if (!e)
-		e = load_jsonl(rd, rotated);
+		e = load_jsonl(rd, rotated, rerr, sizeof(rerr));
 	if (!e)
-		e = load_jsonl(rd, rt->jsonl_path);
+		e = load_jsonl(rd, rt->jsonl_path, rerr, sizeof(rerr));
 	if (!e)
 		e = lw_rd__finish(rd, NULL);
 	if (e) {
 		rt->export_errors++;
 		route_error(rt, "cannot read %s back for the trace/folded files: %s",
-			    rt->jsonl_path, strerror(-e));
+			    rt->jsonl_path, rerr[0] ? rerr : strerror(-e));
 		lw_rd__free(rd);
 		return;
 	}
@@ -355,7 +370,8 @@ static void write_exports(struct route *rt, uint64_t now)
 		if (fclose(m) || e) {
 			rt->export_errors++;
 			route_error(rt, "cannot render %s", rt->export_path[k]);
-		} else if (lw_write_file_atomic(rt->export_path[k], buf, len, err, sizeof(err))) {
+		} else if (lw_write_file_atomic_gid(rt->export_path[k], buf, len, rt->gid, err,
+						    sizeof(err))) {
 			rt->export_errors++;
 			route_error(rt, "%s", err);
 		} else {

@@ -152,6 +152,33 @@ static void test_matchers_and_names(void **state)
 	lw_config__free(c);
 }
 
+/* issue 19: user =, unit_scope =, report_group = */
+static void test_user_unit_scope_group(void **state)
+{
+	struct lw_config *c;
+
+	(void)state;
+	c = parse_ok("[report]\nreport_group = nogroup\n\n"
+		     "[target a]\nunit = api\nuser = nobody\n\n"
+		     "[target b]\nunit = worker\nunit_scope = any\nuser = 1234\n\n"
+		     "[target c]\nuser = root\n");
+	assert_string_equal(c->report_group, "nogroup");
+	assert_int_equal(c->report_gid, 65534);
+	assert_int_equal(c->targets[0].match.uid, 65534);
+	assert_false(c->targets[0].match.unit_any);
+	assert_int_equal(c->targets[1].match.uid, 1234);
+	assert_true(c->targets[1].match.unit_any);
+	assert_int_equal(c->targets[2].match.uid, 0);
+	assert_string_equal(c->targets[2].match.user, "root");
+	lw_config__free(c);
+	parse_bad("[target a]\nuser = no-such-user-here\n",
+		  (const char *const[]){ "t.conf:2", "no user 'no-such-user-here'", NULL });
+	parse_bad("[target a]\nunit = x\nunit_scope = users\n",
+		  (const char *const[]){ "t.conf:3", "expected system", NULL });
+	parse_bad("[report]\nreport_group = no-such-group-here\n",
+		  (const char *const[]){ "t.conf:2", "no group", NULL });
+}
+
 static void test_layout_tolerance(void **state)
 {
 	struct lw_config *c;
@@ -331,6 +358,7 @@ int main(void)
 		cmocka_unit_test(test_interface_example),
 		cmocka_unit_test(test_defaults_and_inheritance),
 		cmocka_unit_test(test_matchers_and_names),
+		cmocka_unit_test(test_user_unit_scope_group),
 		cmocka_unit_test(test_layout_tolerance),
 		cmocka_unit_test(test_errors_name_line_and_key),
 		cmocka_unit_test(test_noise_keys),

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -71,6 +73,71 @@ static void test_units(void **state)
 	assert_false(lw_cgroup_has_unit(user, "worker.slice"));
 	/* a unit's own sub-cgroups */
 	assert_true(lw_cgroup_has_unit("/system.slice/api.service/workers/w1", "api"));
+}
+
+/* issue 19: `unit = api` must not match a user's own api.service (or a cgroup a delegated
+ * service or container made and named so) */
+static void test_system_units(void **state)
+{
+	(void)state;
+	assert_true(lw_cgroup_system_unit("/system.slice/api.service", "api"));
+	assert_true(lw_cgroup_system_unit("/system.slice/api.service", "api.service"));
+	assert_true(lw_cgroup_system_unit("/system.slice/api.service/workers/w1", "api"));
+	assert_true(lw_cgroup_system_unit("/system.slice/system-getty.slice/getty@tty1.service",
+					  "getty@tty1.service"));
+	assert_true(lw_cgroup_system_unit("/init.scope", "init.scope"));
+	assert_true(lw_cgroup_system_unit("/api.service", "api"));
+	assert_false(lw_cgroup_system_unit(
+		"/user.slice/user-65534.slice/user@65534.service/app.slice/api.service", "api"));
+	assert_false(lw_cgroup_system_unit("/user.slice/user-1000.slice/session-3.scope", "session-3.scope"));
+	assert_false(lw_cgroup_system_unit("/system.slice/docker-1.scope/api.service", "api"));
+	assert_false(lw_cgroup_system_unit("/system.slice/user@1000.service", "user@1000.service"));
+	assert_false(lw_cgroup_system_unit("/system.slice/apix.service", "api"));
+	assert_false(lw_cgroup_system_unit("/system.slice", "system.slice"));
+	assert_false(lw_cgroup_system_unit("/", "api"));
+	assert_false(lw_cgroup_system_unit("/system.slice/api.service", ""));
+}
+
+static void test_status_uids(void **state)
+{
+	uid_t r = 7, e = 7;
+
+	(void)state;
+	assert_int_equal(lw_parse_status_uids("Name:\tx\nUid:\t1000\t0\t0\t0\nGid:\t1\n", &r, &e), 0);
+	assert_int_equal(r, 1000);
+	assert_int_equal(e, 0);
+	assert_int_equal(lw_parse_status_uids("Uid:\t5\t6\t6\t6\n", &r, &e), 0);
+	assert_int_equal(r, 5);
+	assert_int_equal(e, 6);
+	assert_int_equal(lw_parse_status_uids("Name:\tx\n", &r, &e), -EINVAL);
+	assert_int_equal(lw_parse_status_uids("Name:\tx\nUid:\tjunk\n", &r, &e), -EINVAL);
+}
+
+static void test_user_controlled(void **state)
+{
+	struct lw_match_spec m;
+	char buf[128];
+
+	(void)state;
+	memset(&m, 0, sizeof(m));
+	assert_null(lw_match_user_controlled(&m, buf, sizeof(buf)));
+	m.cmdline = "app.py";
+	assert_string_equal(lw_match_user_controlled(&m, buf, sizeof(buf)), "cmdline");
+	m.comm = "python3";
+	m.exe = "/usr/bin/python3.11";
+	assert_string_equal(lw_match_user_controlled(&m, buf, sizeof(buf)), "comm, cmdline, exe");
+	m.unit = "api";
+	m.unit_any = 1;
+	assert_string_equal(lw_match_user_controlled(&m, buf, sizeof(buf)),
+			    "comm, cmdline, exe, unit with unit_scope = any");
+	m.unit_any = 0;
+	assert_null(lw_match_user_controlled(&m, buf, sizeof(buf)));
+	m.unit = NULL;
+	m.user = "api";
+	assert_null(lw_match_user_controlled(&m, buf, sizeof(buf)));
+	m.user = NULL;
+	m.cgroup = "/system.slice/api.service";
+	assert_null(lw_match_user_controlled(&m, buf, sizeof(buf)));
 }
 
 static void test_cgroup_prefix(void **state)
@@ -148,6 +215,19 @@ static int setup_proc(void **state)
 	put(dir, "comm", "python3.11\n", 11);
 	put(dir, "cmdline", "/usr/bin/python3.11\0/srv/api/app.py\0--port\0" "8080\0", 49);
 	put(dir, "cgroup", "0::/system.slice/api.service\n", 29);
+	put(dir, "status", "Name:\tpython3.11\nUid:\t1000\t1000\t1000\t1000\n", 42);
+	{
+		/* started 1000 s after a boot 2000 s ago (100 ticks a second), comm with ") " */
+		char stat[512], bt[64];
+		int n = snprintf(stat, sizeof(stat), "4242 (py) 3) S 1 4242 4242 0 -1 4194560 "
+				 "1 0 0 0 0 0 0 0 20 0 1 0 %llu 1000 100\n",
+				 100000ull * (unsigned long long)sysconf(_SC_CLK_TCK) / 100);
+		int m = snprintf(bt, sizeof(bt), "cpu 1 2 3\nbtime %lld\nprocesses 9\n",
+				 (long long)time(NULL) - 2000);
+
+		put(dir, "stat", stat, (size_t)n);
+		put(f->root, "stat", bt, (size_t)m);
+	}
 	snprintf(link, sizeof(link), "%s/exe", dir);
 	assert_int_equal(symlink("/usr/bin/python3.11 (deleted)", link), 0);
 	/* a kernel thread: no exe, empty cmdline */
@@ -247,6 +327,19 @@ static void test_match(void **state)
 	m.exe = "/usr/bin/python3.12";
 	assert_false(matches(f, 4242, &m));
 	m.exe = NULL;
+	/* a pid file older than the process it names is stale (the pid was reused): issue 19 */
+	{
+		struct timeval tv[2] = { { time(NULL) - 1500, 0 }, { time(NULL) - 1500, 0 } };
+
+		assert_int_equal(utimes(f->pidfile, tv), 0);
+		assert_false(matches(f, 4242, &m));
+		tv[0].tv_sec = tv[1].tv_sec = time(NULL) - 900;
+		assert_int_equal(utimes(f->pidfile, tv), 0);
+		assert_true(matches(f, 4242, &m));
+	}
+	assert_true(lw_pidfile_stale(100, 103));
+	assert_false(lw_pidfile_stale(100, 102));
+	assert_false(lw_pidfile_stale(100, 50));
 	/* the pid file names another process; an unreadable one, a FIFO (never blocks) */
 	assert_false(matches(f, 2, &m));
 	m.pidfile = "/nonexistent/x.pid";
@@ -261,6 +354,20 @@ static void test_match(void **state)
 	m.exe = NULL;
 	m.comm = "*";
 	assert_false(matches(f, 999, &m));
+	/* user =: real and effective uid */
+	m.comm = NULL;
+	m.user = "u";
+	m.uid = 1000;
+	assert_true(matches(f, 4242, &m));
+	m.uid = 0;
+	assert_false(matches(f, 4242, &m));
+	assert_false(matches(f, 2, &m));	/* no status file: no match */
+	m.user = NULL;
+	/* unit: the system unit by default, any component with unit_scope = any */
+	m.unit = "system.slice";
+	assert_false(matches(f, 4242, &m));
+	m.unit_any = 1;
+	assert_true(matches(f, 4242, &m));
 }
 
 static void test_spec_clear(void **state)
@@ -283,6 +390,9 @@ int main(void)
 		cmocka_unit_test(test_glob),
 		cmocka_unit_test(test_cgroup_path),
 		cmocka_unit_test(test_units),
+		cmocka_unit_test(test_system_units),
+		cmocka_unit_test(test_status_uids),
+		cmocka_unit_test(test_user_controlled),
 		cmocka_unit_test(test_cgroup_prefix),
 		cmocka_unit_test(test_pidfile_parse),
 		cmocka_unit_test(test_cmdline_join),

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "base/lw_util.h"
@@ -109,6 +110,24 @@ static void test_tail(void **state)
 			    "/tmp/lw-demo-n137t_qp/config.fifo");
 }
 
+/* /proc/PID/stat field 22, after a command name that may hold spaces and ')' */
+static void test_starttime(void **state)
+{
+	unsigned long long t = 0;
+
+	(void)state;
+	assert_int_equal(lw_parse_proc_starttime("42 (a) b) c) S 1 42 42 0 -1 4194560 1 0 0 0 0 0 0 "
+						 "0 20 0 1 0 987654 1000 100 x\n", &t), 0);
+	assert_int_equal(t, 987654ull);
+	assert_int_equal(lw_parse_proc_starttime("42 (a) S 1 2 3", &t), -EINVAL);
+	assert_int_equal(lw_parse_proc_starttime("garbage", &t), -EINVAL);
+	/* our own: set, and stable */
+	t = lw_proc_starttime("/proc", getpid());
+	assert_true(t > 0);
+	assert_int_equal(lw_proc_starttime("/proc", getpid()), t);
+	assert_int_equal(lw_proc_starttime("/proc", 0x3fffffff), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -117,6 +136,7 @@ int main(void)
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_rfc3339),
 		cmocka_unit_test(test_strlcpy),
+		cmocka_unit_test(test_starttime),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

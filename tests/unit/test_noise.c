@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* record/noise.c's memory across process churn (issue 19's soak: the rate limiter kept an entry
+ * per (site, type, pid) of every process that ever came and went). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "record/noise.h"
+
+static struct json_object *slow(int pid, double ms)
+{
+	char buf[512];
+
+	snprintf(buf, sizeof(buf),
+		 "{\"type\":\"slow_callback\",\"pid\":%d,\"tid\":%d,\"duration_ms\":%.1f,"
+		 "\"callback\":{\"kind\":\"task\",\"qualname\":\"work\",\"file\":\"app.py\","
+		 "\"line\":3},\"stack\":[{\"function\":\"work\",\"file\":\"app.py\",\"line\":5}]}",
+		 pid, pid, ms);
+	return json_tokener_parse(buf);
+}
+
+static int emitted;
+
+static void count_emit(void *ctx, struct json_object *rec)
+{
+	(void)ctx;
+	emitted++;
+	json_object_put(rec);
+}
+
+static void test_churn_forgotten(void **state)
+{
+	struct lw_noise_opts o = { .rate = 1, .window_ns = 60000000000ull,
+				   .threshold_ns = 100000000ull };
+	struct lw_noise *n;
+	int pid;
+
+	(void)state;
+	assert_int_equal(lw_noise__new(&o, &n), 0);
+	/* 1000 short-lived processes, a slow callback each, every one detached in turn */
+	for (pid = 1000; pid < 2000; pid++) {
+		struct json_object *r = slow(pid, 150);
+
+		assert_int_equal(lw_noise__check(n, r, 1000), LW_NOISE_PASS);
+		json_object_put(r);
+		if (pid % 2 == 0)
+			assert_int_equal(lw_noise__forget_pid(n, pid), 1);
+	}
+	assert_int_equal(lw_noise__sites(n), 500);
+	for (pid = 1001; pid < 2000; pid += 2)
+		lw_noise__forget_pid(n, pid);
+	assert_int_equal(lw_noise__sites(n), 0);
+	lw_noise__free(n);
+}
+
+static void test_pending_counts_kept_until_flushed(void **state)
+{
+	struct lw_noise_opts o = { .rate = 1, .window_ns = 60000000000ull,
+				   .threshold_ns = 100000000ull };
+	struct lw_noise *n;
+	struct json_object *r;
+	int i;
+
+	(void)state;
+	assert_int_equal(lw_noise__new(&o, &n), 0);
+	for (i = 0; i < 3; i++) {
+		r = slow(7, 150);
+		lw_noise__check(n, r, 1000 + (uint64_t)i);
+		json_object_put(r);
+	}
+	/* two suppressed, not yet reported: the entry stays */
+	assert_int_equal(lw_noise__forget_pid(n, 7), 0);
+	assert_int_equal(lw_noise__sites(n), 1);
+	emitted = 0;
+	lw_noise__flush(n, 2000, 1, count_emit, NULL);
+	assert_int_equal(emitted, 1);
+	assert_int_equal(lw_noise__forget_pid(n, 7), 1);
+	assert_int_equal(lw_noise__sites(n), 0);
+	assert_int_equal(lw_noise__suppressed_total(n), 2);	/* the total is kept */
+	lw_noise__free(n);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_churn_forgotten),
+		cmocka_unit_test(test_pending_counts_kept_until_flushed),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
