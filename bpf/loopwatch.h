@@ -392,7 +392,7 @@ struct lw_thread {
 	__u32 iter_dirty;	/* iter split holds something: clear it at the next iteration */
 	__u32 cb_dirty;
 	__u32 cb_seen;		/* precise: a callback entry was seen on this thread */
-	__u32 pad3;
+	__u32 poll_probe;	/* sched mode: a poll-entry uprobe fired on this thread */
 	struct lw_ident slowest;
 	struct lw_split iter;
 	struct lw_split cb;

@@ -195,9 +195,14 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u3
 	__u16 insn = 0;
 	__u64 ip, nr, a0;
 
-	if (!th || !busy(th))
+	if (!th)
+		return;
+	/* sched mode: a sleep in the loop's poll matters even outside a busy period */
+	if (!busy(th) && !(iter_sched && !preempt && !th->in_poll && task_state(prev) != 0))
 		return;
 	if (preempt || task_state(prev) == 0) {
+		if (!busy(th))
+			return;
 		th->off_ts = now;
 		th->wake_ts = 0;
 		th->off_kind = LW_OFF_RUNQ;
@@ -214,7 +219,27 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u3
 	    !(ip > 2 && !bpf_probe_read_user(&insn, 2, (void *)(ip - 2)) && insn == 0x050f &&
 	      nr < 1024))
 		nr = (__u64)-1;
-	if (nr != (__u64)-1 && !th->cb_depth && th->iter_start_ns && loop_syscall(th, (__u32)nr) &&
+	if (iter_sched && nr != (__u64)-1 && !th->cb_depth && loop_syscall(th, (__u32)nr) &&
+	    waits_on_fds((__u32)nr, BPF_CORE_READ(regs, di), BPF_CORE_READ(regs, si))) {
+		/* asleep in the loop's poll: idle until the wake, which begins the next iteration.
+		 * With the poll-entry probe, the entry already ended the iteration: what began
+		 * there (or at a wake that found nothing and sleeps again) is no iteration. */
+		if (th->poll_probe) {
+			th->iter_start_ns = 0;
+		} else {
+			if (th->iter_start_ns)
+				iteration_end(th, tid, now);
+			th->poll_enter_ns = now;
+			th->poll_nr = (__u32)nr;
+			th->ls.poll_nr = (__u32)nr;
+		}
+		th->in_poll = 1;
+		return;
+	}
+	if (!busy(th))
+		return;
+	if (!iter_sched && nr != (__u64)-1 && !th->cb_depth && th->iter_start_ns &&
+	    loop_syscall(th, (__u32)nr) &&
 	    waits_on_fds((__u32)nr, BPF_CORE_READ(regs, di), BPF_CORE_READ(regs, si))) {
 		/* back in the loop's poll: the iteration ends here, idle time begins */
 		iteration_end(th, tid, now);
@@ -302,7 +327,18 @@ static __always_inline void switch_in(struct task_struct *next, __u64 now)
 	__u64 blocked = 0, runq = 0;
 	__u32 tgid;
 
-	if (!th || !th->off_ts)
+	if (!th)
+		return;
+	if (iter_sched && th->in_poll) {
+		/* woken in the loop's poll: the next iteration begins */
+		th->in_poll = 0;
+		if (th->poll_enter_ns && now > th->poll_enter_ns)
+			th->ls.idle_ns += now - th->poll_enter_ns;
+		th->poll_enter_ns = now;
+		iteration_begin(th, now);
+		return;
+	}
+	if (!th->off_ts)
 		return;
 	if (th->off_kind == LW_OFF_RUNQ) {
 		runq = now - th->off_ts;
