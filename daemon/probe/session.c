@@ -1553,7 +1553,10 @@ static struct json_object *probes_json(const struct lw_session *s, int sampling)
 	struct json_object *p = json_object_new_array();
 	char buf[4400];
 
-	json_object_array_add(p, json_object_new_string("tp_btf/sys_exit:poll-family"));
+	if (lw_bpf__iter_mode(s->bpf) == LW_ITER_SYSCALL)
+		json_object_array_add(p, json_object_new_string("tp_btf/sys_exit:poll-family"));
+	else
+		json_object_array_add(p, json_object_new_string("uprobe:libc poll-family entry"));
 	json_object_array_add(p, json_object_new_string("tp_btf/sched_switch"));
 	json_object_array_add(p, json_object_new_string("tp_btf/sched_wakeup"));
 	if (sampling)
