@@ -187,7 +187,7 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u3
 				       __u64 now)
 {
 	__u32 tid = prev->pid;
-	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
+	struct lw_thread *th;
 	struct lw_pycfg *c;
 	struct lw_tstacks *st;
 	struct pt_regs *regs;
@@ -195,6 +195,9 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u3
 	__u16 insn = 0;
 	__u64 ip, nr, a0;
 
+	if (task_untraced(prev))
+		return;
+	th = bpf_map_lookup_elem(&threads, &tid);
 	if (!th)
 		return;
 	/* sched mode: a sleep in the loop's poll matters even outside a busy period */
@@ -321,12 +324,15 @@ static __always_inline void emit_block(struct lw_thread *th, struct lw_tstacks *
 static __always_inline void switch_in(struct task_struct *next, __u64 now)
 {
 	__u32 tid = next->pid;
-	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
+	struct lw_thread *th;
 	struct lw_pycfg *c;
 	struct lw_tstacks *st = 0;
 	__u64 blocked = 0, runq = 0;
 	__u32 tgid;
 
+	if (task_untraced(next))
+		return;
+	th = bpf_map_lookup_elem(&threads, &tid);
 	if (!th)
 		return;
 	if (iter_sched && th->in_poll) {
@@ -385,7 +391,11 @@ static __always_inline void switch_in(struct task_struct *next, __u64 now)
 SEC("tp_btf/sched_switch")
 int BPF_PROG(lw_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now;
+
+	if (task_untraced(prev) && task_untraced(next))
+		return 0;	/* most switches on the host: no clock read, no hash lookup */
+	now = bpf_ktime_get_ns();
 
 	switch_out(ctx, prev, preempt, now);
 	switch_in(next, now);
@@ -396,8 +406,11 @@ SEC("tp_btf/sched_wakeup")
 int BPF_PROG(lw_sched_wakeup, struct task_struct *p)
 {
 	__u32 tid = p->pid;
-	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
+	struct lw_thread *th;
 
+	if (task_untraced(p))
+		return 0;
+	th = bpf_map_lookup_elem(&threads, &tid);
 	if (th && th->off_ts && !th->wake_ts && th->off_kind != LW_OFF_RUNQ)
 		th->wake_ts = bpf_ktime_get_ns();
 	return 0;

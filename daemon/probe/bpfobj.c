@@ -200,6 +200,11 @@ int lw_bpf__new(const struct lw_bpf_opts *opts, struct lw_bpf **out, char *err, 
 		bpf_program__set_autoload(b->skel->progs.lw_process_fork, false);
 	b->skel->rodata->self_tgid = (__u32)getpid();
 	b->iter_mode = opts->iter_mode;
+	/* task storage (>= 5.11): the scheduler programs' early return for untraced tasks */
+	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, NULL) == 0) {
+		b->skel->rodata->use_tflag = 0;
+		bpf_map__set_autocreate(b->skel->maps.tflag, false);
+	}
 	b->skel->rodata->iter_sched = opts->iter_mode == LW_ITER_SCHED;
 	/* sched mode: no syscall tracepoint at all (it would tax every process on the host) */
 	if (opts->iter_mode == LW_ITER_SCHED)
