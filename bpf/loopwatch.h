@@ -397,6 +397,11 @@ struct lw_thread {
 	struct lw_split iter;
 	struct lw_split cb;
 	struct lw_loop_stats ls;	/* cumulative; userspace diffs snapshots */
+	/* precise mode, entry probe only: the open callback ends at the next one's entry (at the
+	 * same stack depth or above: a deeper entry is a nested Context.run) or at the loop's poll */
+	__u64 cb_sp;		/* stack pointer at the open callback's context_run entry */
+	__u32 cb_entry_only;	/* the open callback was begun by the entry-only probe */
+	__u32 pad5;
 };
 
 /* The stacks of one thread (map stacks, key tid) */

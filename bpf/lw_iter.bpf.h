@@ -147,6 +147,9 @@ int BPF_PROG(lw_sys_exit, struct pt_regs *regs, long ret)
  * the next iteration starts (give or take the poll itself); when it sleeps, the sleep discards
  * the provisional iteration and the wake begins the next one (lw_sched.bpf.h).
  */
+/* lw_precise.bpf.h: ends a callback begun by the entry-only context_run probe */
+static __always_inline void cb_close_open(struct lw_thread *th, __u32 tgid, __u32 tid);
+
 SEC("uprobe")
 int lw_poll_enter(struct pt_regs *ctx)
 {
@@ -172,6 +175,7 @@ int lw_poll_enter(struct pt_regs *ctx)
 	}
 	if (!loop_syscall(th, nr))
 		return 0;
+	cb_close_open(th, tgid, tid);
 	now = bpf_ktime_get_ns();
 	if (th->iter_start_ns)
 		iteration_end(th, tid, now);

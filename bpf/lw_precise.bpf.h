@@ -184,15 +184,47 @@ static __always_inline void cb_end(struct lw_thread *th, __u32 tgid, __u32 tid)
 	bpf_ringbuf_submit(r, 0);
 }
 
+/* Set by userspace before load: context_run has an entry probe only (one trap per callback) */
+const volatile __u32 ctxrun_entry_only = 0;
+
 SEC("uprobe")
 int BPF_KPROBE(lw_ctxrun_enter, void *ctxobj, void *args)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id = bpf_get_current_pid_tgid(), sp;
 	struct lw_thread *th = cb_thread(id >> 32, (__u32)id);
 
-	if (th)
+	if (!th)
+		return 0;
+	if (!ctxrun_entry_only) {
 		cb_begin(th, rd_ptr((__u64)args), (__u64)ctxobj);
+		return 0;
+	}
+	/*
+	 * One trap per callback: no return probe. The loop calls every callback from the same
+	 * depth, so an entry at or above the open callback's stack pointer means that callback
+	 * returned: it ends here. A deeper one is user code calling Context.run inside it.
+	 */
+	sp = PT_REGS_SP(ctx);
+	if (th->cb_depth) {
+		if (!th->cb_entry_only || sp < th->cb_sp)
+			return 0;
+		cb_end(th, id >> 32, (__u32)id);
+		if (th->cb_depth)
+			return 0;
+	}
+	cb_begin(th, rd_ptr((__u64)args), (__u64)ctxobj);
+	th->cb_sp = sp;
+	th->cb_entry_only = 1;
 	return 0;
+}
+
+/* The loop is back in its poll: the callback begun by the entry-only probe has returned */
+static __always_inline void cb_close_open(struct lw_thread *th, __u32 tgid, __u32 tid)
+{
+	if (ctxrun_entry_only && th->cb_entry_only && th->cb_depth == 1) {
+		cb_end(th, tgid, tid);
+		th->cb_entry_only = 0;
+	}
 }
 
 SEC("uretprobe")

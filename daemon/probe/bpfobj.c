@@ -206,6 +206,7 @@ int lw_bpf__new(const struct lw_bpf_opts *opts, struct lw_bpf **out, char *err, 
 		bpf_map__set_autocreate(b->skel->maps.tflag, false);
 	}
 	b->skel->rodata->iter_sched = opts->iter_mode == LW_ITER_SCHED;
+	b->skel->rodata->ctxrun_entry_only = opts->iter_mode == LW_ITER_SCHED;
 	/* sched mode: no syscall tracepoint at all (it would tax every process on the host) */
 	if (opts->iter_mode == LW_ITER_SCHED)
 		bpf_program__set_autoload(b->skel->progs.lw_sys_exit, false);
@@ -363,12 +364,33 @@ int lw_bpf__sampling(const struct lw_bpf *b)
 	return b->sampling;
 }
 
-const char *lw_bpf__iter_probe(const struct lw_bpf *b)
+const char *lw_bpf__iter_probe_of(enum lw_iter_mode m)
 {
-	if (b->iter_mode == LW_ITER_SYSCALL)
+	if (m == LW_ITER_SYSCALL)
 		return "tp_btf/sys_exit (poll-family returns) + sched_switch (sleeps in them)";
 	return "sched_switch (sleeps in the loop's poll, from the sleeping thread's orig_ax) + "
 	       "uprobes on the libc poll wrappers' entry (polls that return at once)";
+}
+
+const char *lw_bpf__host_cost_of(enum lw_iter_mode m)
+{
+	if (m == LW_ITER_SYSCALL)
+		return "every syscall of every process on the host takes the kernel's slow exit path "
+		       "and runs a BPF program (tp_btf/sys_exit); every context switch runs the "
+		       "sched_switch/sched_wakeup programs";
+	return "no syscall tracepoint: other processes pay only the sched_switch/sched_wakeup "
+	       "programs at each context switch (an early return for untraced tasks); the poll "
+	       "uprobes cost only the traced process (one trap per poll call)";
+}
+
+const char *lw_bpf__iter_probe(const struct lw_bpf *b)
+{
+	return lw_bpf__iter_probe_of(b->iter_mode);
+}
+
+const char *lw_bpf__host_cost(const struct lw_bpf *b)
+{
+	return lw_bpf__host_cost_of(b->iter_mode);
 }
 
 enum lw_iter_mode lw_bpf__iter_mode(const struct lw_bpf *b)
@@ -381,15 +403,23 @@ const char *lw_bpf__iter_mode_name(enum lw_iter_mode m)
 	return m == LW_ITER_SYSCALL ? "syscall" : "sched";
 }
 
-const char *lw_bpf__host_cost(const struct lw_bpf *b)
+int lw_bpf__parse_iter_mode(const char *s, enum lw_iter_mode *out, char *err, size_t errlen)
 {
-	if (b->iter_mode == LW_ITER_SYSCALL)
-		return "every syscall of every process on the host takes the kernel's slow exit path "
-		       "and runs a BPF program (tp_btf/sys_exit): ~0.1 us per syscall here; every "
-		       "context switch runs sched_switch/sched_wakeup programs";
-	return "no syscall tracepoint: other processes pay only the sched_switch/sched_wakeup "
-	       "programs at each context switch (an early return for untraced tasks); the poll "
-	       "uprobes cost only the traced process (one trap per poll call that enters libc)";
+	if (!s)
+		s = getenv("LOOPWATCH_ITERATIONS");
+	if (!s || !*s || !strcmp(s, "sched")) {
+		*out = LW_ITER_SCHED;
+		return 0;
+	}
+	if (!strcmp(s, "syscall")) {
+		*out = LW_ITER_SYSCALL;
+		return 0;
+	}
+	snprintf(err, errlen,
+		 "unknown iteration probe '%s' (LOOPWATCH_ITERATIONS): use sched (the default: no "
+		 "cost to other processes) or syscall (tp_btf/sys_exit: every syscall on the host "
+		 "pays the slow path)", s);
+	return -EINVAL;
 }
 
 int lw_bpf__set_proc(struct lw_bpf *b, pid_t pid, const struct lw_pycfg *cfg)
@@ -419,14 +449,19 @@ int lw_bpf__attach_ctxrun(struct lw_bpf *b, pid_t pid, const char *path, uint64_
 		snprintf(err, errlen, "too many probes attached (%d processes)", MAX_LINKS);
 		return -ENOSPC;
 	}
+	/* sched iteration mode: the entry probe alone (one trap per callback; a callback ends
+	 * where the next begins or at the loop's poll, whose entry is probed) */
+	ret = NULL;
 	/* the return probe first: a call entered between the two attachments then shows up as a
 	 * return without an entry (ignored), never as an entry whose return is not seen, which
 	 * would leave the thread "inside a callback" for good */
-	ret = bpf_program__attach_uprobe(b->skel->progs.lw_ctxrun_exit, true, pid, path,
-					 (size_t)offset);
-	if (!ret) {
-		r = -errno;
-		goto fail;
+	if (b->iter_mode == LW_ITER_SYSCALL) {
+		ret = bpf_program__attach_uprobe(b->skel->progs.lw_ctxrun_exit, true, pid, path,
+						 (size_t)offset);
+		if (!ret) {
+			r = -errno;
+			goto fail;
+		}
 	}
 	in = bpf_program__attach_uprobe(b->skel->progs.lw_ctxrun_enter, false, pid, path,
 					(size_t)offset);

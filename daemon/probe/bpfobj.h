@@ -46,6 +46,10 @@ enum lw_iter_mode lw_bpf__iter_mode(const struct lw_bpf *b);
 const char *lw_bpf__iter_mode_name(enum lw_iter_mode m);	/* "sched", "syscall" */
 /* What the iteration probes cost processes loopwatch does not trace, in words */
 const char *lw_bpf__host_cost(const struct lw_bpf *b);
+const char *lw_bpf__iter_probe_of(enum lw_iter_mode m);
+const char *lw_bpf__host_cost_of(enum lw_iter_mode m);
+/* "sched", "syscall", or NULL: $LOOPWATCH_ITERATIONS, else sched. -EINVAL with err set. */
+int lw_bpf__parse_iter_mode(const char *s, enum lw_iter_mode *out, char *err, size_t errlen);
 /* sched mode: a uprobe on a libc poll wrapper's entry (nr: the syscall it makes). A handle for
  * lw_bpf__detach_hook. */
 int lw_bpf__attach_poll(struct lw_bpf *b, pid_t pid, const char *path, uint64_t offset,

@@ -340,22 +340,9 @@ int lw_engine__new(const struct lw_engine_opts *o, struct lw_engine **out, char 
 		e->o.tick_ns = 20000000ull;
 	e->epfd = e->sigfd = e->timerfd = -1;
 	bo.want_exec = o->want_exec;
-	{
-		const char *it = o->iterations ? o->iterations : getenv("LOOPWATCH_ITERATIONS");
-
-		if (!it || !*it || !strcmp(it, "sched")) {
-			bo.iter_mode = LW_ITER_SCHED;
-		} else if (!strcmp(it, "syscall")) {
-			bo.iter_mode = LW_ITER_SYSCALL;
-		} else {
-			snprintf(err, errlen,
-				 "unknown iteration probe '%s' (LOOPWATCH_ITERATIONS): use sched (the "
-				 "default: no cost to other processes) or syscall (tp_btf/sys_exit: "
-				 "every syscall on the host pays the slow path)", it);
-			r = -EINVAL;
-			goto fail;
-		}
-	}
+	r = lw_bpf__parse_iter_mode(o->iterations, &bo.iter_mode, err, errlen);
+	if (r)
+		goto fail;
 	bo.sample_hz = o->no_sampling ? 0 : (o->sample_hz ? o->sample_hz : 49);
 	r = lw_bpf__new(&bo, &e->bpf, err, errlen);
 	if (r)
