@@ -402,6 +402,9 @@ struct lw_thread {
 	__u64 cb_sp;		/* stack pointer at the open callback's context_run entry */
 	__u32 cb_entry_only;	/* the open callback was begun by the entry-only probe */
 	__u32 pad5;
+	/* ... identified at its entry: when it ends, its callable may already be freed */
+	__u64 cb_site;
+	struct lw_ident cb_id;	/* without strings, but the Task name */
 };
 
 /* The stacks of one thread (map stacks, key tid) */

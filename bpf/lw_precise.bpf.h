@@ -86,6 +86,22 @@ static __always_inline void cb_begin(struct lw_thread *th, __u64 callable, __u64
 	}
 }
 
+/*
+ * The full identity (strings) of the callback that ends. Begun by the entry-only probe, its
+ * callable may be gone by now (the next callback's entry): when its type changed, the identity
+ * taken at entry is completed from the code object (which outlives its callables).
+ */
+static __always_inline void cb_ident_full(const struct lw_pycfg *c, struct lw_thread *th,
+					  struct lw_ident *id)
+{
+	if (!th->cb_entry_only || rd_ptr(th->cb_callable + 8) == th->cb_id.type) {
+		classify(c, th->cb_callable, th->cb_ctx, id, 1);
+		return;
+	}
+	bpf_probe_read_kernel(id, sizeof(*id), &th->cb_id);
+	ident_from_code(c, id->code, id);
+}
+
 /* A callback ends: time it, count it in its site's histogram, report it when slow. */
 static __always_inline void cb_end(struct lw_thread *th, __u32 tgid, __u32 tid)
 {
@@ -116,9 +132,14 @@ static __always_inline void cb_end(struct lw_thread *th, __u32 tgid, __u32 tid)
 	dur = now - th->cb_start_ns;
 	th->iter_callbacks++;
 
-	/* site key: a few pointer reads for every callback */
-	__builtin_memset(&z->id, 0, sizeof(z->id));
-	site = classify(c, th->cb_callable, th->cb_ctx, &z->id, 0);
+	/* site key: a few pointer reads for every callback (entry-only: read at its entry) */
+	if (th->cb_entry_only) {
+		bpf_probe_read_kernel(&z->id, sizeof(z->id), &th->cb_id);
+		site = th->cb_site;
+	} else {
+		__builtin_memset(&z->id, 0, sizeof(z->id));
+		site = classify(c, th->cb_callable, th->cb_ctx, &z->id, 0);
+	}
 	key.tgid = tgid;
 	key.site = site;
 	h = bpf_map_lookup_elem(&sites, &key);
@@ -130,7 +151,7 @@ static __always_inline void cb_end(struct lw_thread *th, __u32 tgid, __u32 tid)
 				hdr_fill(&rs->hdr, LW_REC_SITE, sizeof(*rs), tgid, tid, now);
 				rs->site = site;
 				__builtin_memset(&rs->ident, 0, sizeof(rs->ident));
-				classify(c, th->cb_callable, th->cb_ctx, &rs->ident, 1);
+				cb_ident_full(c, th, &rs->ident);
 				bpf_ringbuf_submit(rs, 0);
 			} else {
 				__sync_fetch_and_add(&lost_events, 1);
@@ -170,7 +191,7 @@ static __always_inline void cb_end(struct lw_thread *th, __u32 tgid, __u32 tid)
 	r->flags = 0;
 	r->depth_errors = 0;
 	__builtin_memset(&r->ident, 0, sizeof(r->ident));
-	classify(c, th->cb_callable, th->cb_ctx, &r->ident, 1);
+	cb_ident_full(c, th, &r->ident);
 	bpf_probe_read_kernel(&r->split, sizeof(r->split), &th->cb);
 	st = bpf_map_lookup_elem(&stacks, &tid);
 	if (st && th->cb_best_block_ns)
@@ -215,6 +236,21 @@ int BPF_KPROBE(lw_ctxrun_enter, void *ctxobj, void *args)
 	cb_begin(th, rd_ptr((__u64)args), (__u64)ctxobj);
 	th->cb_sp = sp;
 	th->cb_entry_only = 1;
+	{
+		__u32 tgid = id >> 32;
+		struct lw_pycfg *c = bpf_map_lookup_elem(&procs, &tgid);
+		struct lw_zero *z = zeroes();
+
+		if (!c || !z)
+			return 0;
+		/* identified now, while the callable surely exists (a Task's name too) */
+		__builtin_memset(&z->id, 0, sizeof(z->id));
+		th->cb_site = classify(c, th->cb_callable, th->cb_ctx, &z->id, 0);
+		if (z->id.kind == LW_KIND_TASK)
+			read_task_name(c, z->id.task, z->id.task_name, &z->id.task_num,
+				       &z->id.flags);
+		bpf_probe_read_kernel(&th->cb_id, sizeof(th->cb_id), &z->id);
+	}
 	return 0;
 }
 
