@@ -94,11 +94,20 @@ static __always_inline void cb_begin(struct lw_thread *th, __u64 callable, __u64
 static __always_inline void cb_ident_full(const struct lw_pycfg *c, struct lw_thread *th,
 					  struct lw_ident *id)
 {
-	if (!th->cb_entry_only || rd_ptr(th->cb_callable + 8) == th->cb_id.type) {
+	if (!th->cb_entry_only) {
 		classify(c, th->cb_callable, th->cb_ctx, id, 1);
 		return;
 	}
+	/* a freed object keeps its type pointer: no re-reading the callable, only what outlives
+	 * it (code objects, types) */
 	bpf_probe_read_kernel(id, sizeof(*id), &th->cb_id);
+	if (id->kind == LW_KIND_OTHER && id->type) {
+		__u64 p = rd_ptr(id->type + c->tp_name);
+
+		if (p)
+			bpf_probe_read_user_str(id->qualname, sizeof(id->qualname), (const void *)p);
+		return;
+	}
 	ident_from_code(c, id->code, id);
 }
 
