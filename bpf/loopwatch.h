@@ -392,11 +392,19 @@ struct lw_thread {
 	__u32 iter_dirty;	/* iter split holds something: clear it at the next iteration */
 	__u32 cb_dirty;
 	__u32 cb_seen;		/* precise: a callback entry was seen on this thread */
-	__u32 pad3;
+	__u32 poll_probe;	/* sched mode: a poll-entry uprobe fired on this thread */
 	struct lw_ident slowest;
 	struct lw_split iter;
 	struct lw_split cb;
 	struct lw_loop_stats ls;	/* cumulative; userspace diffs snapshots */
+	/* precise mode, entry probe only: the open callback ends at the next one's entry (at the
+	 * same stack depth or above: a deeper entry is a nested Context.run) or at the loop's poll */
+	__u64 cb_sp;		/* stack pointer at the open callback's context_run entry */
+	__u32 cb_entry_only;	/* the open callback was begun by the entry-only probe */
+	__u32 pad5;
+	/* ... identified at its entry: when it ends, its callable may already be freed */
+	__u64 cb_site;
+	struct lw_ident cb_id;	/* without strings, but the Task name */
 };
 
 /* The stacks of one thread (map stacks, key tid) */

@@ -1,10 +1,19 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Loop iterations bounded by poll-family syscalls (tp_btf/sys_exit).
+ * Loop iterations bounded by the loop's poll-family call. Two ways, chosen at load (iter_sched):
+ * - sched (default): the scheduler sees where a loop thread sleeps (lw_sched.bpf.h), and a
+ *   per-process uprobe on the libc poll wrappers' entry (lw_poll_enter) sees polls that return
+ *   at once. Nothing runs for other processes' syscalls.
+ * - syscall: tp_btf/sys_exit (lw_sys_exit). Any syscall tracepoint sends every syscall of every
+ *   process on the host through the kernel's slow exit path: a host-wide tax.
  * Part of loopwatch.bpf.c's one compilation unit: included there, in order, never alone.
  */
 #ifndef LW_LW_ITER_BPF_H
 #define LW_LW_ITER_BPF_H
+
+/* Set by userspace before load: 1 = iterations from the scheduler and poll-entry uprobes
+ * (lw_sys_exit is not loaded), 0 = from tp_btf/sys_exit */
+const volatile __u32 iter_sched = 0;
 
 /* ---------------------------------------------------------------- loop iterations */
 
@@ -203,6 +212,54 @@ int BPF_PROG(lw_sys_exit, struct pt_regs *regs, long ret)
 	th->ls.poll_nr = nr;
 	th->in_poll = 0;
 	th->poll_enter_ns = 0;
+	iteration_begin(th, now);
+	return 0;
+}
+
+/*
+ * sched mode: the entry of a libc poll wrapper (uprobe, attached per traced process; the cookie
+ * is the wrapper's syscall number). The loop's poll call ends the iteration that ran since the
+ * previous one, and provisionally begins the next: when the poll returns at once, that is where
+ * the next iteration starts (give or take the poll itself); when it sleeps, the sleep discards
+ * the provisional iteration and the wake begins the next one (lw_sched.bpf.h).
+ */
+/* lw_precise.bpf.h: ends a callback begun by the entry-only context_run probe */
+static __always_inline void cb_close_open(struct lw_thread *th, __u32 tgid, __u32 tid);
+
+SEC("uprobe")
+int lw_poll_enter(struct pt_regs *ctx)
+{
+	__u32 nr = (__u32)bpf_get_attach_cookie(ctx), tid, tgid;
+	__u64 a0 = PT_REGS_PARM1(ctx), a1 = PT_REGS_PARM2(ctx);
+	struct lw_thread *th;
+	struct lw_pycfg *c;
+	__u64 id, now;
+
+	if (!is_epoll(nr) && !(is_pollish(nr) && waits_on_fds(nr, a0, a1)))
+		return 0;
+	id = bpf_get_current_pid_tgid();
+	tid = (__u32)id;
+	tgid = id >> 32;
+	th = bpf_map_lookup_elem(&threads, &tid);
+	if (!th || th->tgid != tgid) {
+		c = bpf_map_lookup_elem(&procs, &tgid);
+		if (!c)
+			return 0;
+		th = thread_get(tgid, tid, c);
+		if (!th)
+			return 0;
+	}
+	if (!loop_syscall(th, nr))
+		return 0;
+	cb_close_open(th, tgid, tid);
+	now = bpf_ktime_get_ns();
+	if (th->iter_start_ns)
+		iteration_end(th, tid, now);
+	th->poll_nr = nr;
+	th->ls.poll_nr = nr;
+	th->poll_probe = 1;
+	th->in_poll = 0;
+	th->poll_enter_ns = now;
 	iteration_begin(th, now);
 	return 0;
 }

@@ -29,6 +29,34 @@ struct {
 	__type(value, struct lw_tstacks);
 } stacks SEC(".maps");
 
+/*
+ * A flag on every task loopwatch keeps state for: the scheduler programs run at every context
+ * switch on the host, and a task-local lookup (a load from the task itself) lets them return at
+ * once for the others, before the threads hash. Kernels without task storage (< 5.11): not
+ * created, the programs go straight to the hash (use_tflag = 0).
+ */
+const volatile __u32 use_tflag = 1;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u32);
+} tflag SEC(".maps");
+
+/* t is a trusted task pointer (tp_btf argument, or the current task's BTF pointer) */
+static __always_inline int task_untraced(struct task_struct *t)
+{
+	return use_tflag && !bpf_task_storage_get(&tflag, t, 0, 0);
+}
+
+static __always_inline void mark_current_traced(void)
+{
+	if (use_tflag)
+		bpf_task_storage_get(&tflag, bpf_get_current_task_btf(), 0,
+				     BPF_LOCAL_STORAGE_GET_F_CREATE);
+}
+
 /* tid -> PyThreadState*, kept by userspace (walks interp->threads) */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

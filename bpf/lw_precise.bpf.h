@@ -86,6 +86,31 @@ static __always_inline void cb_begin(struct lw_thread *th, __u64 callable, __u64
 	}
 }
 
+/*
+ * The full identity (strings) of the callback that ends. Begun by the entry-only probe, its
+ * callable may be gone by now (the next callback's entry): when its type changed, the identity
+ * taken at entry is completed from the code object (which outlives its callables).
+ */
+static __always_inline void cb_ident_full(const struct lw_pycfg *c, struct lw_thread *th,
+					  struct lw_ident *id)
+{
+	if (!th->cb_entry_only) {
+		classify(c, th->cb_callable, th->cb_ctx, id, 1);
+		return;
+	}
+	/* a freed object keeps its type pointer: no re-reading the callable, only what outlives
+	 * it (code objects, types) */
+	bpf_probe_read_kernel(id, sizeof(*id), &th->cb_id);
+	if (id->kind == LW_KIND_OTHER && id->type) {
+		__u64 p = rd_ptr(id->type + c->tp_name);
+
+		if (p)
+			bpf_probe_read_user_str(id->qualname, sizeof(id->qualname), (const void *)p);
+		return;
+	}
+	ident_from_code(c, id->code, id);
+}
+
 /* A callback ends: time it, count it in its site's histogram, report it when slow. */
 static __always_inline void cb_end(struct lw_thread *th, __u32 tgid, __u32 tid)
 {
@@ -116,9 +141,14 @@ static __always_inline void cb_end(struct lw_thread *th, __u32 tgid, __u32 tid)
 	dur = now - th->cb_start_ns;
 	th->iter_callbacks++;
 
-	/* site key: a few pointer reads for every callback */
-	__builtin_memset(&z->id, 0, sizeof(z->id));
-	site = classify(c, th->cb_callable, th->cb_ctx, &z->id, 0);
+	/* site key: a few pointer reads for every callback (entry-only: read at its entry) */
+	if (th->cb_entry_only) {
+		bpf_probe_read_kernel(&z->id, sizeof(z->id), &th->cb_id);
+		site = th->cb_site;
+	} else {
+		__builtin_memset(&z->id, 0, sizeof(z->id));
+		site = classify(c, th->cb_callable, th->cb_ctx, &z->id, 0);
+	}
 	key.tgid = tgid;
 	key.site = site;
 	h = bpf_map_lookup_elem(&sites, &key);
@@ -130,7 +160,7 @@ static __always_inline void cb_end(struct lw_thread *th, __u32 tgid, __u32 tid)
 				hdr_fill(&rs->hdr, LW_REC_SITE, sizeof(*rs), tgid, tid, now);
 				rs->site = site;
 				__builtin_memset(&rs->ident, 0, sizeof(rs->ident));
-				classify(c, th->cb_callable, th->cb_ctx, &rs->ident, 1);
+				cb_ident_full(c, th, &rs->ident);
 				bpf_ringbuf_submit(rs, 0);
 			} else {
 				__sync_fetch_and_add(&lost_events, 1);
@@ -170,7 +200,7 @@ static __always_inline void cb_end(struct lw_thread *th, __u32 tgid, __u32 tid)
 	r->flags = 0;
 	r->depth_errors = 0;
 	__builtin_memset(&r->ident, 0, sizeof(r->ident));
-	classify(c, th->cb_callable, th->cb_ctx, &r->ident, 1);
+	cb_ident_full(c, th, &r->ident);
 	bpf_probe_read_kernel(&r->split, sizeof(r->split), &th->cb);
 	st = bpf_map_lookup_elem(&stacks, &tid);
 	if (st && th->cb_best_block_ns)
@@ -184,15 +214,62 @@ static __always_inline void cb_end(struct lw_thread *th, __u32 tgid, __u32 tid)
 	bpf_ringbuf_submit(r, 0);
 }
 
+/* Set by userspace before load: context_run has an entry probe only (one trap per callback) */
+const volatile __u32 ctxrun_entry_only = 0;
+
 SEC("uprobe")
 int BPF_KPROBE(lw_ctxrun_enter, void *ctxobj, void *args)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id = bpf_get_current_pid_tgid(), sp;
 	struct lw_thread *th = cb_thread(id >> 32, (__u32)id);
 
-	if (th)
+	if (!th)
+		return 0;
+	if (!ctxrun_entry_only) {
 		cb_begin(th, rd_ptr((__u64)args), (__u64)ctxobj);
+		return 0;
+	}
+	/*
+	 * One trap per callback: no return probe. The loop calls every callback from the same
+	 * depth, so an entry at or above the open callback's stack pointer means that callback
+	 * returned: it ends here. A deeper one is user code calling Context.run inside it.
+	 */
+	sp = PT_REGS_SP(ctx);
+	if (th->cb_depth) {
+		if (!th->cb_entry_only || sp < th->cb_sp)
+			return 0;
+		cb_end(th, id >> 32, (__u32)id);
+		if (th->cb_depth)
+			return 0;
+	}
+	cb_begin(th, rd_ptr((__u64)args), (__u64)ctxobj);
+	th->cb_sp = sp;
+	th->cb_entry_only = 1;
+	{
+		__u32 tgid = id >> 32;
+		struct lw_pycfg *c = bpf_map_lookup_elem(&procs, &tgid);
+		struct lw_zero *z = zeroes();
+
+		if (!c || !z)
+			return 0;
+		/* identified now, while the callable surely exists (a Task's name too) */
+		__builtin_memset(&z->id, 0, sizeof(z->id));
+		th->cb_site = classify(c, th->cb_callable, th->cb_ctx, &z->id, 0);
+		if (z->id.kind == LW_KIND_TASK)
+			read_task_name(c, z->id.task, z->id.task_name, &z->id.task_num,
+				       &z->id.flags);
+		bpf_probe_read_kernel(&th->cb_id, sizeof(th->cb_id), &z->id);
+	}
 	return 0;
+}
+
+/* The loop is back in its poll: the callback begun by the entry-only probe has returned */
+static __always_inline void cb_close_open(struct lw_thread *th, __u32 tgid, __u32 tid)
+{
+	if (ctxrun_entry_only && th->cb_entry_only && th->cb_depth == 1) {
+		cb_end(th, tgid, tid);
+		th->cb_entry_only = 0;
+	}
 }
 
 SEC("uretprobe")

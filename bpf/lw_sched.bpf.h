@@ -187,7 +187,7 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u3
 				       __u64 now)
 {
 	__u32 tid = prev->pid;
-	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
+	struct lw_thread *th;
 	struct lw_pycfg *c;
 	struct lw_tstacks *st;
 	struct pt_regs *regs;
@@ -195,9 +195,17 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u3
 	__u16 insn = 0;
 	__u64 ip, nr, a0;
 
-	if (!th || !busy(th))
+	if (task_untraced(prev))
+		return;
+	th = bpf_map_lookup_elem(&threads, &tid);
+	if (!th)
+		return;
+	/* sched mode: a sleep in the loop's poll matters even outside a busy period */
+	if (!busy(th) && !(iter_sched && !preempt && !th->in_poll && task_state(prev) != 0))
 		return;
 	if (preempt || task_state(prev) == 0) {
+		if (!busy(th))
+			return;
 		th->off_ts = now;
 		th->wake_ts = 0;
 		th->off_kind = LW_OFF_RUNQ;
@@ -214,7 +222,27 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u3
 	    !(ip > 2 && !bpf_probe_read_user(&insn, 2, (void *)(ip - 2)) && insn == 0x050f &&
 	      nr < 1024))
 		nr = (__u64)-1;
-	if (nr != (__u64)-1 && !th->cb_depth && th->iter_start_ns && loop_syscall(th, (__u32)nr) &&
+	if (iter_sched && nr != (__u64)-1 && !th->cb_depth && loop_syscall(th, (__u32)nr) &&
+	    waits_on_fds((__u32)nr, BPF_CORE_READ(regs, di), BPF_CORE_READ(regs, si))) {
+		/* asleep in the loop's poll: idle until the wake, which begins the next iteration.
+		 * With the poll-entry probe, the entry already ended the iteration: what began
+		 * there (or at a wake that found nothing and sleeps again) is no iteration. */
+		if (th->poll_probe) {
+			th->iter_start_ns = 0;
+		} else {
+			if (th->iter_start_ns)
+				iteration_end(th, tid, now);
+			th->poll_enter_ns = now;
+			th->poll_nr = (__u32)nr;
+			th->ls.poll_nr = (__u32)nr;
+		}
+		th->in_poll = 1;
+		return;
+	}
+	if (!busy(th))
+		return;
+	if (!iter_sched && nr != (__u64)-1 && !th->cb_depth && th->iter_start_ns &&
+	    loop_syscall(th, (__u32)nr) &&
 	    waits_on_fds((__u32)nr, BPF_CORE_READ(regs, di), BPF_CORE_READ(regs, si))) {
 		/* back in the loop's poll: the iteration ends here, idle time begins */
 		iteration_end(th, tid, now);
@@ -296,13 +324,27 @@ static __always_inline void emit_block(struct lw_thread *th, struct lw_tstacks *
 static __always_inline void switch_in(struct task_struct *next, __u64 now)
 {
 	__u32 tid = next->pid;
-	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
+	struct lw_thread *th;
 	struct lw_pycfg *c;
 	struct lw_tstacks *st = 0;
 	__u64 blocked = 0, runq = 0;
 	__u32 tgid;
 
-	if (!th || !th->off_ts)
+	if (task_untraced(next))
+		return;
+	th = bpf_map_lookup_elem(&threads, &tid);
+	if (!th)
+		return;
+	if (iter_sched && th->in_poll) {
+		/* woken in the loop's poll: the next iteration begins */
+		th->in_poll = 0;
+		if (th->poll_enter_ns && now > th->poll_enter_ns)
+			th->ls.idle_ns += now - th->poll_enter_ns;
+		th->poll_enter_ns = now;
+		iteration_begin(th, now);
+		return;
+	}
+	if (!th->off_ts)
 		return;
 	if (th->off_kind == LW_OFF_RUNQ) {
 		runq = now - th->off_ts;
@@ -349,7 +391,11 @@ static __always_inline void switch_in(struct task_struct *next, __u64 now)
 SEC("tp_btf/sched_switch")
 int BPF_PROG(lw_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now;
+
+	if (task_untraced(prev) && task_untraced(next))
+		return 0;	/* most switches on the host: no clock read, no hash lookup */
+	now = bpf_ktime_get_ns();
 
 	switch_out(ctx, prev, preempt, now);
 	switch_in(next, now);
@@ -360,8 +406,11 @@ SEC("tp_btf/sched_wakeup")
 int BPF_PROG(lw_sched_wakeup, struct task_struct *p)
 {
 	__u32 tid = p->pid;
-	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
+	struct lw_thread *th;
 
+	if (task_untraced(p))
+		return 0;
+	th = bpf_map_lookup_elem(&threads, &tid);
 	if (th && th->off_ts && !th->wake_ts && th->off_kind != LW_OFF_RUNQ)
 		th->wake_ts = bpf_ktime_get_ns();
 	return 0;

@@ -46,6 +46,7 @@ static __always_inline struct lw_thread *thread_get(__u32 tgid, __u32 tid,
 		return 0;
 	}
 	bpf_map_update_elem(&stacks, &tid, &z->st, BPF_ANY);
+	mark_current_traced();
 	z->th.tgid = 0;
 	z->th.poll_nr = 0;
 	z->th.off_sys = 0;

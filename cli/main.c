@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "probe/bpfobj.h"
 #include "probe/engine.h"
 #include "record/noise.h"
 #include "record/jsonrec.h"
@@ -24,6 +25,7 @@
 
 static int cmd_check(const struct lw_cli_opts *o)
 {
+	enum lw_iter_mode im;
 	struct lw_session_opts so = { 0 };
 	struct json_object *d = NULL;
 	char err[1024] = "";
@@ -36,10 +38,24 @@ static int cmd_check(const struct lw_cli_opts *o)
 	so.precise = o->precise;
 	so.runtime = o->runtime;
 	so.proc_root = "/proc";
+	if (lw_bpf__parse_iter_mode(NULL, &im, err, sizeof(err)))
+		return lw_cli_usage_error("%s", err);
 	r = lw_session__probe(o->pid, &so, &d, err, sizeof(err));
 	if (r) {
 		fprintf(stderr, "loopwatch: %s\n", err[0] ? err : strerror(-r));
 		return EXIT_NOTRACE;
+	}
+	{
+		struct json_object *it = json_object_new_object();
+
+		json_object_object_add(it, "mode", json_object_new_string(lw_bpf__iter_mode_name(im)));
+		json_object_object_add(it, "probe", json_object_new_string(lw_bpf__iter_probe_of(im)));
+		json_object_object_add(it, "host_cost",
+				       json_object_new_string(lw_bpf__host_cost_of(im)));
+		if (strcmp(o->format, "json") == 0)
+			json_object_object_add(d, "iterations", it);
+		else
+			json_object_put(it);
 	}
 	if (strcmp(o->format, "json") == 0) {
 		printf("%s\n", lw_j_line(d));
@@ -58,11 +74,13 @@ static int cmd_check(const struct lw_cli_opts *o)
 			/* names and paths of the target's own: escaped for the terminal */
 			printf("  %-20s %s\n", k, lw_esc(v ? json_object_get_string(v) : "-", vb, sizeof(vb)));
 		}
-		printf("  %-20s %s\n", "would attach",
-		       "tp_btf sys_exit (poll family), sched_switch, sched_wakeup; "
-		       "perf cpu-clock sampler");
+		printf("  %-20s %s; sched_wakeup; perf cpu-clock sampler\n", "would attach",
+		       lw_bpf__iter_probe_of(im));
+		printf("  %-20s %s\n", "cost to other procs", lw_bpf__host_cost_of(im));
 		if (o->precise)
-			printf("  %-20s %s\n", "precise", "uprobe + uretprobe on context_run");
+			printf("  %-20s %s\n", "precise", im == LW_ITER_SYSCALL ?
+			       "uprobe + uretprobe on context_run" :
+			       "uprobe on context_run (entry only: one trap per callback)");
 	}
 	json_object_put(d);
 	return 0;

@@ -50,6 +50,7 @@ struct lw_bpf {
 	int *perf_fds;
 	int nperf;
 	int sampling;
+	enum lw_iter_mode iter_mode;
 };
 
 static void reaper_init(struct reaper *r);
@@ -207,6 +208,17 @@ int lw_bpf__new(const struct lw_bpf_opts *opts, struct lw_bpf **out, char *err, 
 	if (!opts->want_exec)
 		bpf_program__set_autoload(b->skel->progs.lw_process_fork, false);
 	b->skel->rodata->self_tgid = (__u32)getpid();
+	b->iter_mode = opts->iter_mode;
+	/* task storage (>= 5.11): the scheduler programs' early return for untraced tasks */
+	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, NULL) == 0) {
+		b->skel->rodata->use_tflag = 0;
+		bpf_map__set_autocreate(b->skel->maps.tflag, false);
+	}
+	b->skel->rodata->iter_sched = opts->iter_mode == LW_ITER_SCHED;
+	b->skel->rodata->ctxrun_entry_only = opts->iter_mode == LW_ITER_SCHED;
+	/* sched mode: no syscall tracepoint at all (it would tax every process on the host) */
+	if (opts->iter_mode == LW_ITER_SCHED)
+		bpf_program__set_autoload(b->skel->progs.lw_sys_exit, false);
 	/* 0: the kernel has no such map type; < 0: could not tell (go on, load will say) */
 	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) == 0) {
 		snprintf(err, errlen,
@@ -361,9 +373,62 @@ int lw_bpf__sampling(const struct lw_bpf *b)
 	return b->sampling;
 }
 
+const char *lw_bpf__iter_probe_of(enum lw_iter_mode m)
+{
+	if (m == LW_ITER_SYSCALL)
+		return "tp_btf/sys_exit (poll-family returns) + sched_switch (sleeps in them)";
+	return "sched_switch (sleeps in the loop's poll, from the sleeping thread's orig_ax) + "
+	       "uprobes on the libc poll wrappers' entry (polls that return at once)";
+}
+
+const char *lw_bpf__host_cost_of(enum lw_iter_mode m)
+{
+	if (m == LW_ITER_SYSCALL)
+		return "every syscall of every process on the host takes the kernel's slow exit path "
+		       "and runs a BPF program (tp_btf/sys_exit); every context switch runs the "
+		       "sched_switch/sched_wakeup programs";
+	return "no syscall tracepoint: other processes pay only the sched_switch/sched_wakeup "
+	       "programs at each context switch (an early return for untraced tasks); the poll "
+	       "uprobes cost only the traced process (one trap per poll call)";
+}
+
 const char *lw_bpf__iter_probe(const struct lw_bpf *b)
 {
-	return "tp_btf/sys_exit (poll-family returns) + sched_switch (sleeps in them)";
+	return lw_bpf__iter_probe_of(b->iter_mode);
+}
+
+const char *lw_bpf__host_cost(const struct lw_bpf *b)
+{
+	return lw_bpf__host_cost_of(b->iter_mode);
+}
+
+enum lw_iter_mode lw_bpf__iter_mode(const struct lw_bpf *b)
+{
+	return b->iter_mode;
+}
+
+const char *lw_bpf__iter_mode_name(enum lw_iter_mode m)
+{
+	return m == LW_ITER_SYSCALL ? "syscall" : "sched";
+}
+
+int lw_bpf__parse_iter_mode(const char *s, enum lw_iter_mode *out, char *err, size_t errlen)
+{
+	if (!s)
+		s = getenv("LOOPWATCH_ITERATIONS");
+	if (!s || !*s || !strcmp(s, "sched")) {
+		*out = LW_ITER_SCHED;
+		return 0;
+	}
+	if (!strcmp(s, "syscall")) {
+		*out = LW_ITER_SYSCALL;
+		return 0;
+	}
+	snprintf(err, errlen,
+		 "unknown iteration probe '%s' (LOOPWATCH_ITERATIONS): use sched (the default: no "
+		 "cost to other processes) or syscall (tp_btf/sys_exit: every syscall on the host "
+		 "pays the slow path)", s);
+	return -EINVAL;
 }
 
 int lw_bpf__set_proc(struct lw_bpf *b, pid_t pid, const struct lw_pycfg *cfg)
@@ -393,14 +458,19 @@ int lw_bpf__attach_ctxrun(struct lw_bpf *b, pid_t pid, const char *path, uint64_
 		snprintf(err, errlen, "too many probes attached (%d processes)", MAX_LINKS);
 		return -ENOSPC;
 	}
+	/* sched iteration mode: the entry probe alone (one trap per callback; a callback ends
+	 * where the next begins or at the loop's poll, whose entry is probed) */
+	ret = NULL;
 	/* the return probe first: a call entered between the two attachments then shows up as a
 	 * return without an entry (ignored), never as an entry whose return is not seen, which
 	 * would leave the thread "inside a callback" for good */
-	ret = bpf_program__attach_uprobe(b->skel->progs.lw_ctxrun_exit, true, pid, path,
-					 (size_t)offset);
-	if (!ret) {
-		r = -errno;
-		goto fail;
+	if (b->iter_mode == LW_ITER_SYSCALL) {
+		ret = bpf_program__attach_uprobe(b->skel->progs.lw_ctxrun_exit, true, pid, path,
+						 (size_t)offset);
+		if (!ret) {
+			r = -errno;
+			goto fail;
+		}
 	}
 	in = bpf_program__attach_uprobe(b->skel->progs.lw_ctxrun_enter, false, pid, path,
 					(size_t)offset);
@@ -556,6 +626,10 @@ void lw_bpf__counters(const struct lw_bpf *b, struct lw_bpf_counters *out)
 	out->samples = b->skel->bss->samples;
 }
 
+static int attach_uprobe(struct lw_bpf *b, struct bpf_program *prog, pid_t pid, const char *path,
+			 uint64_t offset, const struct bpf_uprobe_opts *opts, char *err,
+			 size_t errlen);
+
 int lw_bpf__attach_hook(struct lw_bpf *b, enum lw_hook_prog which, pid_t pid, const char *path,
 			uint64_t offset, uint64_t ref_ctr_offset, int retprobe, char *err,
 			size_t errlen)
@@ -563,8 +637,6 @@ int lw_bpf__attach_hook(struct lw_bpf *b, enum lw_hook_prog which, pid_t pid, co
 	LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = retprobe != 0,
 		    .ref_ctr_offset = (size_t)ref_ctr_offset);
 	struct bpf_program *prog;
-	struct bpf_link *l;
-	int h, r;
 
 	switch (which) {
 	case LW_HOOK_UNAWAITED:
@@ -592,6 +664,25 @@ int lw_bpf__attach_hook(struct lw_bpf *b, enum lw_hook_prog which, pid_t pid, co
 		prog = b->skel->progs.lw_uv_exit;
 		break;
 	}
+	return attach_uprobe(b, prog, pid, path, offset, &opts, err, errlen);
+}
+
+int lw_bpf__attach_poll(struct lw_bpf *b, pid_t pid, const char *path, uint64_t offset,
+			unsigned nr, char *err, size_t errlen)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = nr);
+
+	return attach_uprobe(b, b->skel->progs.lw_poll_enter, pid, path, offset, &opts, err,
+			     errlen);
+}
+
+static int attach_uprobe(struct lw_bpf *b, struct bpf_program *prog, pid_t pid, const char *path,
+			 uint64_t offset, const struct bpf_uprobe_opts *opts, char *err,
+			 size_t errlen)
+{
+	struct bpf_link *l;
+	int h, r;
+
 	for (h = 0; h < b->nhooks; h++)
 		if (!b->hooks[h])
 			break;
@@ -599,7 +690,7 @@ int lw_bpf__attach_hook(struct lw_bpf *b, enum lw_hook_prog which, pid_t pid, co
 		snprintf(err, errlen, "too many hooks attached (%d)", MAX_HOOKS);
 		return -ENOSPC;
 	}
-	l = bpf_program__attach_uprobe_opts(prog, pid, path, (size_t)offset, &opts);
+	l = bpf_program__attach_uprobe_opts(prog, pid, path, (size_t)offset, opts);
 	if (!l) {
 		r = -errno;
 		snprintf(err, errlen, "cannot attach a uprobe to %s+0x%llx: %s", path,

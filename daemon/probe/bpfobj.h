@@ -14,8 +14,15 @@
 struct lw_bpf;
 struct ring_buffer;
 
+/* How loop iterations are found (lw_iter.bpf.h) */
+enum lw_iter_mode {
+	LW_ITER_SCHED = 0,	/* scheduler + per-process poll-entry uprobes: no host-wide cost */
+	LW_ITER_SYSCALL,	/* tp_btf/sys_exit: every syscall on the host pays the slow path */
+};
+
 struct lw_bpf_opts {
 	int want_exec;		/* emit exec records (daemon discovery) */
+	enum lw_iter_mode iter_mode;
 	int sample_hz;		/* CPU stack samples per second per CPU; 0 = none */
 };
 
@@ -35,6 +42,18 @@ void lw_bpf__free(struct lw_bpf *b);
 int lw_bpf__events_fd(const struct lw_bpf *b);
 int lw_bpf__sampling(const struct lw_bpf *b);	/* CPU samplers attached */
 const char *lw_bpf__iter_probe(const struct lw_bpf *b);	/* how iterations are found */
+enum lw_iter_mode lw_bpf__iter_mode(const struct lw_bpf *b);
+const char *lw_bpf__iter_mode_name(enum lw_iter_mode m);	/* "sched", "syscall" */
+/* What the iteration probes cost processes loopwatch does not trace, in words */
+const char *lw_bpf__host_cost(const struct lw_bpf *b);
+const char *lw_bpf__iter_probe_of(enum lw_iter_mode m);
+const char *lw_bpf__host_cost_of(enum lw_iter_mode m);
+/* "sched", "syscall", or NULL: $LOOPWATCH_ITERATIONS, else sched. -EINVAL with err set. */
+int lw_bpf__parse_iter_mode(const char *s, enum lw_iter_mode *out, char *err, size_t errlen);
+/* sched mode: a uprobe on a libc poll wrapper's entry (nr: the syscall it makes). A handle for
+ * lw_bpf__detach_hook. */
+int lw_bpf__attach_poll(struct lw_bpf *b, pid_t pid, const char *path, uint64_t offset,
+			unsigned nr, char *err, size_t errlen);
 
 /* Per-process configuration: presence in this map is what makes a process traced. */
 int lw_bpf__set_proc(struct lw_bpf *b, pid_t pid, const struct lw_pycfg *cfg);

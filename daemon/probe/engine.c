@@ -2,10 +2,13 @@
 #include "probe/engine.h"
 #include "probe/bpfobj.h"
 #include "record/jsonrec.h"
+#include "target/elfsym.h"
+#include "target/procmaps.h"
 #include "base/lw_util.h"
 
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <json-c/json.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -21,11 +24,24 @@
 
 enum { EV_RING = 1, EV_SIGNAL, EV_TIMER, EV_PIDFD, EV_USER };
 
+/* libc's poll-family wrappers and the syscall each makes (sched iteration mode) */
+static const struct {
+	const char *name;
+	unsigned nr;
+} poll_wrappers[] = {
+	{ "epoll_wait", 232 }, { "epoll_pwait", 281 }, { "epoll_pwait2", 441 },
+	{ "poll", 7 }, { "ppoll", 271 }, { "select", 23 }, { "pselect", 270 },
+};
+#define NPOLL (sizeof(poll_wrappers) / sizeof(poll_wrappers[0]))
+
 struct target {
 	struct lw_session *s;
 	pid_t pid;
 	int pidfd;
 	int exited;
+	int poll_hooks[NPOLL];	/* sched mode: uprobes on the libc poll wrappers */
+	int npoll;
+	char poll_lib[256];	/* the file they are in */
 };
 
 /* a traced process that exec'd: attach again once its new image has started */
@@ -217,6 +233,97 @@ static int handle_record(struct lw_engine *e, void *data, size_t size)
 	return 0;
 }
 
+/*
+ * sched iteration mode: uprobes on the entry of the poll-family wrappers of the libc the target
+ * maps (or of its executable when it is linked statically). A loop whose poll sleeps is seen by
+ * the scheduler without them; these see polls that return at once. Missing ones are not fatal:
+ * the start record says how many are in use.
+ */
+static void attach_poll_probes(struct lw_engine *e, struct target *t, const char *root)
+{
+	struct lw_maps *maps = NULL;
+	const struct lw_map *m = NULL;
+	struct lw_elf *elf = NULL;
+	uint64_t offs[NPOLL];
+	size_t i, j, n = 0;
+	char path[4400];
+
+	if (lw_bpf__iter_mode(e->bpf) != LW_ITER_SCHED)
+		return;
+	if (lw_maps__load(root, t->pid, &maps))
+		return;
+	m = lw_maps__find_lib(maps, "libc.so.6");
+	if (!m)
+		m = lw_maps__find_lib(maps, "libc-");
+	if (m)
+		snprintf(path, sizeof(path), "%s/%d/root%s", root, (int)t->pid, m->path);
+	else
+		snprintf(path, sizeof(path), "%s/%d/exe", root, (int)t->pid);
+	lw_maps__free(maps);
+	if (lw_elf__open(path, &elf))
+		return;
+	lw_strlcpy(t->poll_lib, path, sizeof(t->poll_lib));
+	for (i = 0; i < NPOLL; i++) {
+		uint64_t v, off;
+		char err[512];
+		int h, dup = 0;
+
+		if (lw_elf__find_symbol(elf, poll_wrappers[i].name, &v, NULL) ||
+		    lw_elf__vaddr_to_offset(elf, v, &off))
+			continue;
+		/* aliases at one address: one probe (two would end each iteration twice) */
+		for (j = 0; j < n; j++)
+			dup |= offs[j] == off;
+		if (dup)
+			continue;
+		h = lw_bpf__attach_poll(e->bpf, t->pid, path, off, poll_wrappers[i].nr, err,
+					sizeof(err));
+		if (h < 0) {
+			lw_warn("pid %d: %s (polls that do not sleep will not end iterations)",
+				(int)t->pid, err);
+			continue;
+		}
+		offs[n++] = off;
+		t->poll_hooks[t->npoll++] = h;
+	}
+	lw_elf__close(elf);
+}
+
+static void detach_poll_probes(struct lw_engine *e, struct target *t)
+{
+	int i;
+
+	for (i = 0; i < t->npoll; i++)
+		lw_bpf__detach_hook(e->bpf, t->poll_hooks[i]);
+	t->npoll = 0;
+}
+
+/* The start record's "iterations": which probes find loop iterations and blocking calls, and
+ * what they cost processes loopwatch does not trace (interface.md) */
+static struct json_object *with_iter_probes(struct lw_engine *e, const struct target *t,
+					    struct json_object *rec)
+{
+	struct json_object *it = json_object_new_object();
+	enum lw_iter_mode m = lw_bpf__iter_mode(e->bpf);
+
+	json_object_object_add(it, "mode", json_object_new_string(lw_bpf__iter_mode_name(m)));
+	json_object_object_add(it, "probe", json_object_new_string(lw_bpf__iter_probe(e->bpf)));
+	json_object_object_add(it, "blocking_calls", json_object_new_string(
+		"sched_switch: the syscall a thread sleeps in (orig_ax), its arguments and fd"));
+	if (m == LW_ITER_SCHED) {
+		json_object_object_add(it, "poll_uprobes", json_object_new_int(t->npoll));
+		if (t->npoll)
+			json_object_object_add(it, "poll_uprobes_in",
+					       json_object_new_string(t->poll_lib));
+	}
+	json_object_object_add(it, "host_cost", json_object_new_string(lw_bpf__host_cost(e->bpf)));
+	if (rec)
+		json_object_object_add(rec, "iterations", it);
+	else
+		json_object_put(it);
+	return rec;
+}
+
 int lw_engine__new(const struct lw_engine_opts *o, struct lw_engine **out, char *err,
 		   size_t errlen)
 {
@@ -233,6 +340,9 @@ int lw_engine__new(const struct lw_engine_opts *o, struct lw_engine **out, char 
 		e->o.tick_ns = 20000000ull;
 	e->epfd = e->sigfd = e->timerfd = -1;
 	bo.want_exec = o->want_exec;
+	r = lw_bpf__parse_iter_mode(o->iterations, &bo.iter_mode, err, errlen);
+	if (r)
+		goto fail;
 	bo.sample_hz = o->no_sampling ? 0 : (o->sample_hz ? o->sample_hz : 49);
 	r = lw_bpf__new(&bo, &e->bpf, err, errlen);
 	if (r)
@@ -293,6 +403,7 @@ void lw_engine__free(struct lw_engine *e)
 	if (!e)
 		return;
 	for (i = 0; i < e->nt; i++) {
+		detach_poll_probes(e, &e->t[i]);
 		lw_session__free(e->t[i].s);
 		if (e->t[i].pidfd >= 0)
 			close(e->t[i].pidfd);
@@ -343,6 +454,7 @@ int lw_engine__attach(struct lw_engine *e, pid_t pid, const struct lw_session_op
 	memset(t, 0, sizeof(*t));
 	t->s = s;
 	t->pid = pid;
+	attach_poll_probes(e, t, o->proc_root ? o->proc_root : "/proc");
 	t->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (t->pidfd >= 0) {
 		struct epoll_event ev;
@@ -352,7 +464,7 @@ int lw_engine__attach(struct lw_engine *e, pid_t pid, const struct lw_session_op
 		ev.data.u64 = ((uint64_t)(uint32_t)pid << 8) | EV_PIDFD;
 		epoll_ctl(e->epfd, EPOLL_CTL_ADD, t->pidfd, &ev);
 	}
-	emit_all(e, lw_session__start_record(s));
+	emit_all(e, with_iter_probes(e, t, lw_session__start_record(s)));
 	return 0;
 }
 
@@ -438,6 +550,7 @@ void lw_engine__detach(struct lw_engine *e, pid_t pid, const char *reason)
 				       json_object_new_int64((int64_t)lw_engine__suppressed(e)));
 		emit_all(e, end);
 	}
+	detach_poll_probes(e, t);
 	lw_session__free(t->s);
 	if (t->pidfd >= 0)
 		close(t->pidfd);

@@ -857,14 +857,18 @@ static struct json_object *probes_json(const struct lw_session *s, int sampling)
 	struct json_object *p = json_object_new_array();
 	char buf[4400];
 
-	json_object_array_add(p, json_object_new_string("tp_btf/sys_exit:poll-family"));
+	if (lw_bpf__iter_mode(s->bpf) == LW_ITER_SYSCALL)
+		json_object_array_add(p, json_object_new_string("tp_btf/sys_exit:poll-family"));
+	else
+		json_object_array_add(p, json_object_new_string("uprobe:libc poll-family entry"));
 	json_object_array_add(p, json_object_new_string("tp_btf/sched_switch"));
 	json_object_array_add(p, json_object_new_string("tp_btf/sched_wakeup"));
 	if (sampling)
 		json_object_array_add(p, json_object_new_string("perf_event/cpu-clock"));
 	if (s->o.precise && s->is_python && s->py.ctxrun_addr) {
-		snprintf(buf, sizeof(buf), "uprobe+uretprobe:%s:context_run+0x%llx", s->py.elf,
-			 (unsigned long long)s->py.ctxrun_off);
+		snprintf(buf, sizeof(buf), "%s:%s:context_run+0x%llx",
+			 lw_bpf__iter_mode(s->bpf) == LW_ITER_SYSCALL ? "uprobe+uretprobe" : "uprobe",
+			 s->py.elf, (unsigned long long)s->py.ctxrun_off);
 		json_object_array_add(p, json_object_new_string(buf));
 	}
 	if (s->uv_handles[0] >= 0) {

@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
-"""make bench: throughput of asyncio workloads bare, with loopwatch attached (default and precise
-mode) and under asyncio's own debug mode, measured side by side (interleaved rounds) in one run;
-plus loopwatch's own CPU and peak RSS. Prints a Markdown table (docs/benchmarks.md has the method).
+"""make bench: throughput of asyncio workloads bare, with loopwatch attached (default mode with
+each iteration probe, precise mode) and under asyncio's own debug mode, measured side by side
+(interleaved rounds) in one run; plus loopwatch's own CPU and peak RSS; plus the host tax: what
+loopwatch costs processes it does not trace. Prints Markdown tables (docs/benchmarks.md has the
+method).
 
-    python3 tests/bench/bench.py [--rounds N] [--seconds S] [--python PATH] [--only callsoon,tasks,echo]
+    python3 tests/bench/bench.py [--rounds N] [--seconds S] [--python PATH]
+                                 [--only callsoon,tasks,echo] [--host-only] [--no-host]
 """
 import argparse
 import json
@@ -20,7 +23,21 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 LOOPWATCH = os.path.join(ROOT, "build", "loopwatch")
 WORKLOADS = os.path.join(ROOT, "tests", "bench", "workloads.py")
 CLIENT = os.path.join(ROOT, "build", "targets", "echo_client")
-CONFIGS = ["bare", "default", "precise", "debug"]
+HOSTLOAD = os.path.join(ROOT, "build", "targets", "hostload")
+LOOPWATCHD = os.path.join(ROOT, "build", "loopwatchd")
+# default: the sched iteration probe (the default); syscall: LOOPWATCH_ITERATIONS=syscall
+CONFIGS = ["bare", "default", "syscall", "precise", "debug"]
+# every run waits this long between the target's "ready" and the workload, whatever is
+# attached (an attach takes 0.3-0.9 s): bare and attached runs start on equally warm processes
+SETTLE_S = 1.5
+HOST_WORKLOADS = ["rw", "getppid", "pingpong"]
+HOST_CONFIGS = ["bare", "default", "syscall", "precise", "daemon3"]
+IDLE = ("import asyncio, os\n"
+        "async def main():\n"
+        "    print('ready', os.getpid(), flush=True)\n"
+        "    while True:\n"
+        "        await asyncio.sleep(0.05)\n"
+        "asyncio.run(main())\n")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -47,6 +64,103 @@ def wait_for(pred, timeout, what):
     raise RuntimeError("timed out waiting for " + what)
 
 
+def lw_env(config):
+    env = dict(os.environ)
+    env["LOOPWATCH_ITERATIONS"] = "syscall" if config == "syscall" else "sched"
+    return env
+
+
+def start_loopwatch(pid, config, rec):
+    """loopwatch attached to pid in `config`'s mode; returns once its probes are live"""
+    args = [LOOPWATCH, "--pid", str(pid), "-q", "-o", rec]
+    if config == "precise":
+        args.append("--precise")
+    lw = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          env=lw_env(config))
+    wait_for(lambda: os.path.exists(rec) and '"start"' in open(rec).read(), 30, "loopwatch")
+    return lw
+
+
+def stop(p):
+    if p and p.poll() is None:
+        p.send_signal(signal.SIGINT)
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def host_tax(py, rounds, secs):
+    """Untraced processes (tests/targets/hostload.c) bare and while loopwatch traces an idle
+    asyncio process (default mode with either iteration probe, precise mode), or while
+    loopwatchd traces three. Interleaved rounds; one tracer setup per configuration and round,
+    every workload measured under it."""
+    tmp = tempfile.mkdtemp(prefix="lwhost-")
+    token = "lwhosttax%d" % os.getpid()
+    idles = [subprocess.Popen([py, "-c", IDLE, token], stdout=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    for p in idles:
+        p.stdout.readline()
+    res = {w: {c: [] for c in HOST_CONFIGS} for w in HOST_WORKLOADS}
+    try:
+        for r in range(rounds):
+            order = HOST_CONFIGS[r % len(HOST_CONFIGS):] + HOST_CONFIGS[:r % len(HOST_CONFIGS)]
+            for c in order:
+                tracer = None
+                rec = os.path.join(tmp, "rec-%d-%s.jsonl" % (r, c))
+                if c in ("default", "syscall", "precise"):
+                    tracer = start_loopwatch(idles[0].pid, c, rec)
+                elif c == "daemon3":
+                    rdir = os.path.join(tmp, "reports-%d" % r)
+                    conf = os.path.join(tmp, "lw-%d.conf" % r)
+                    with open(conf, "w") as f:
+                        f.write("[report]\ndir = %s\n\n[target idle]\ncmdline = %s\n"
+                                % (rdir, token))
+                    tracer = subprocess.Popen([LOOPWATCHD, "--config", conf],
+                                              stdout=subprocess.DEVNULL,
+                                              stderr=subprocess.DEVNULL, env=lw_env(c))
+
+                    def three():
+                        n = 0
+                        for d, _, fs in os.walk(rdir):
+                            for fn in fs:
+                                if fn.endswith(".jsonl"):
+                                    n += open(os.path.join(d, fn)).read().count('"start"')
+                        return n >= 3
+                    wait_for(three, 30, "loopwatchd's three start records")
+                time.sleep(0.3)
+                try:
+                    for w in HOST_WORKLOADS:
+                        out = subprocess.run([HOSTLOAD, w, str(secs)], capture_output=True,
+                                             text=True, timeout=secs + 30, check=True)
+                        rate = float(out.stdout.split()[-1])
+                        res[w][c].append(rate)
+                        print("round %d host %-8s %-8s %12.0f/s" % (r + 1, w, c, rate),
+                              file=sys.stderr, flush=True)
+                finally:
+                    stop(tracer)
+    finally:
+        for p in idles:
+            p.kill()
+            p.wait()
+    return res
+
+
+def print_host_tax(res, rounds, secs):
+    print("\nHost tax: untraced processes (tests/targets/hostload.c), %d interleaved rounds of "
+          "%.0f s, medians; ratio = rate / bare rate:\n" % (rounds, secs))
+    print("| untraced workload | bare | default (sched) | default (syscall) | precise | "
+          "loopwatchd, 3 targets |")
+    print("|---|---|---|---|---|---|")
+    for w in HOST_WORKLOADS:
+        med = {c: statistics.median(res[w][c]) for c in HOST_CONFIGS}
+        print("| %s | %.0f/s | %.0f/s (%.3f) | %.0f/s (%.3f) | %.0f/s (%.3f) | %.0f/s (%.3f) |" % (
+            w, med["bare"], med["default"], med["default"] / med["bare"], med["syscall"],
+            med["syscall"] / med["bare"], med["precise"], med["precise"] / med["bare"],
+            med["daemon3"], med["daemon3"] / med["bare"]))
+
+
 def one_run(py, workload, config, secs, conns):
     tmp = tempfile.mkdtemp(prefix="lwbench-")
     go = os.path.join(tmp, "go")
@@ -63,17 +177,14 @@ def one_run(py, workload, config, secs, conns):
     res = {"config": config}
     try:
         wait_for(lambda: "ready" in open(out.name).read(), 30, "target")
-        if config in ("default", "precise"):
+        settle_until = time.time() + SETTLE_S
+        if config in ("default", "precise", "syscall"):
             rec = os.path.join(tmp, "rec.jsonl")
-            args = [LOOPWATCH, "--pid", str(t.pid), "-q", "-o", rec]
-            if config == "precise":
-                args.append("--precise")
             t_attach = time.time()
-            lw = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            wait_for(lambda: os.path.exists(rec) and '"start"' in open(rec).read(), 30,
-                     "loopwatch")
+            lw = start_loopwatch(t.pid, config, rec)
             res["attach_s"] = time.time() - t_attach
             cpu0, wall0 = proc_cpu(lw.pid), time.time()
+        time.sleep(max(0.0, settle_until - time.time()))
         open(go, "w").close()
         if workload == "echo":
             port = open(portfile).read().strip()
@@ -113,11 +224,16 @@ def main():
     ap.add_argument("--only", default="callsoon,tasks,echo")
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--json", help="also write raw results here")
+    ap.add_argument("--host-rounds", type=int, default=5)
+    ap.add_argument("--host-seconds", type=float, default=1.0)
+    ap.add_argument("--host-only", action="store_true", help="only the host-tax section")
+    ap.add_argument("--no-host", action="store_true", help="no host-tax section")
     a = ap.parse_args()
     if os.geteuid() != 0:
         print("make bench needs root (loopwatch loads BPF programs)", file=sys.stderr)
         return 1
-    workloads = a.only.split(",")
+    workloads = [] if a.host_only else a.only.split(",")
+    host = None if a.no_host else host_tax(a.python, a.host_rounds, a.host_seconds)
     results = {w: {c: [] for c in CONFIGS} for w in workloads}
     for r in range(a.rounds):
         for w in workloads:
@@ -131,41 +247,59 @@ def main():
                     "  loopwatch cpu %.2f%% hwm %.1f MB attach %.2f s" % (
                         res["lw_cpu_pct"], res["lw_hwm_mb"], res["attach_s"])
                     if "lw_cpu_pct" in res else ""), file=sys.stderr, flush=True)
-    print("\nmachine: %s, %d CPUs, kernel %s; target %s; %d rounds of %.0f s, interleaved\n" % (
-        platform.node(), os.cpu_count(), platform.release(), a.python, a.rounds, a.seconds))
-    print("| workload | bare | default | precise | debug | default/bare | precise/bare | "
-          "precise/debug |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("\nmachine: %s, %d CPUs, kernel %s; target %s; %d rounds of %.0f s, interleaved, "
+          "%.1f s settle for every run\n" % (
+              platform.node(), os.cpu_count(), platform.release(), a.python, a.rounds,
+              a.seconds, SETTLE_S))
+    if host:
+        print_host_tax(host, a.host_rounds, a.host_seconds)
+    if not workloads:
+        return 0
+    print("\nTarget cost: throughput of the traced process (median); default = sched iteration "
+          "probe, syscall = LOOPWATCH_ITERATIONS=syscall:\n")
+    print("| workload | bare | default | syscall | precise | debug | default/bare | "
+          "syscall/bare | precise/bare | precise/debug |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for w in workloads:
         med = {c: statistics.median(x["rate"] for x in results[w][c]) for c in CONFIGS}
-        print("| %s | %.0f/s | %.0f/s | %.0f/s | %.0f/s | %.3f | %.3f | %.2f× |" % (
-            w, med["bare"], med["default"], med["precise"], med["debug"],
-            med["default"] / med["bare"], med["precise"] / med["bare"],
-            med["precise"] / med["debug"]))
+        print("| %s | %.0f/s | %.0f/s | %.0f/s | %.0f/s | %.0f/s | %.3f | %.3f | %.3f | %.2f× |" % (
+            w, med["bare"], med["default"], med["syscall"], med["precise"], med["debug"],
+            med["default"] / med["bare"], med["syscall"] / med["bare"],
+            med["precise"] / med["bare"], med["precise"] / med["debug"]))
     # CPU per operation: what a preemption-free run would see (robust to a shared machine)
     print("\nCPU time of the target per operation (median), and the throughput ratio it implies:\n")
-    print("| workload | bare | default | precise | debug | bare/default | bare/precise | "
-          "debug/precise |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| workload | bare | default | syscall | precise | debug | bare/default | "
+          "bare/syscall | bare/precise | debug/precise |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for w in workloads:
         cpu = {c: statistics.median(x["cpu_us"] for x in results[w][c]) for c in CONFIGS}
         if not all(cpu.values()):
             continue
-        print("| %s | %.2f µs | %.2f µs | %.2f µs | %.2f µs | %.3f | %.3f | %.2f× |" % (
-            w, cpu["bare"], cpu["default"], cpu["precise"], cpu["debug"],
-            cpu["bare"] / cpu["default"], cpu["bare"] / cpu["precise"],
-            cpu["debug"] / cpu["precise"]))
+        print("| %s | %.2f µs | %.2f µs | %.2f µs | %.2f µs | %.2f µs | %.3f | %.3f | %.3f | "
+              "%.2f× |" % (
+                  w, cpu["bare"], cpu["default"], cpu["syscall"], cpu["precise"], cpu["debug"],
+                  cpu["bare"] / cpu["default"], cpu["bare"] / cpu["syscall"],
+                  cpu["bare"] / cpu["precise"], cpu["debug"] / cpu["precise"]))
     print("\n| workload | mode | loopwatch CPU (median) | loopwatch peak RSS (max) | attach (median) |")
     print("|---|---|---|---|---|")
     for w in workloads:
-        for c in ("default", "precise"):
+        for c in ("default", "syscall", "precise"):
             xs = results[w][c]
             print("| %s | %s | %.2f%% of a core | %.1f MB | %.2f s |" % (
                 w, c, statistics.median(x["lw_cpu_pct"] for x in xs),
                 max(x["lw_hwm_mb"] for x in xs), statistics.median(x["attach_s"] for x in xs)))
+    print("\nSpread over the rounds (each configuration's throughput divided by bare's in the "
+          "same round):\n")
+    print("| workload | default/bare per round | syscall/bare per round | precise/bare per round |")
+    print("|---|---|---|---|")
+    for w in workloads:
+        per = {c: " ".join("%.3f" % (x["rate"] / b["rate"])
+                           for x, b in zip(results[w][c], results[w]["bare"]))
+               for c in ("default", "syscall", "precise")}
+        print("| %s | %s | %s | %s |" % (w, per["default"], per["syscall"], per["precise"]))
     if a.json:
         with open(a.json, "w") as f:
-            json.dump(results, f, indent=1)
+            json.dump({"targets": results, "host": host}, f, indent=1)
     return 0
 
 

@@ -1,0 +1,87 @@
+"""Default mode without a host-wide tax (issue 16): no syscall tracepoint is attached; loop
+iterations come from the scheduler and per-process uprobes on libc's poll wrappers, and still
+count a busy loop whose poll never sleeps. LOOPWATCH_ITERATIONS=syscall brings back
+tp_btf/sys_exit, and the start record says which is in use and what it costs others."""
+import json
+import os
+import subprocess
+import time
+import unittest
+
+from lwtest import DEBIAN_PYTHON, TARGETS, Loopwatch, Target
+
+BUSY = os.path.join(TARGETS, "asyncio_busy.py")
+
+
+def progs_of(pid):
+    """Names of the BPF programs process pid holds (prog and link fds: /proc/PID/fdinfo)"""
+    ids = set()
+    d = "/proc/%d/fdinfo" % pid
+    for fd in os.listdir(d):
+        try:
+            with open(os.path.join(d, fd)) as f:
+                for line in f:
+                    if line.startswith("prog_id:"):
+                        ids.add(int(line.split()[1]))
+        except OSError:
+            pass
+    names = set()
+    for i in ids:
+        out = subprocess.run(["bpftool", "-j", "prog", "show", "id", str(i)],
+                             capture_output=True, text=True, timeout=30)
+        if out.returncode == 0:
+            names.add(json.loads(out.stdout).get("name", ""))
+    return names
+
+
+class HostTax(unittest.TestCase):
+    def run_mode(self, mode):
+        t = Target([DEBIAN_PYTHON, BUSY])
+        try:
+            t.wait_ready()
+            lw = Loopwatch(t.pid, ["-q", "-t", "20ms"], tmp=t.tmp,
+                           env={"LOOPWATCH_ITERATIONS": mode})
+            lw.wait_started()
+            progs = progs_of(lw.p.pid)
+            t0 = time.time()
+            time.sleep(1.5)
+            t1 = time.time()
+            lw.stop()
+        finally:
+            t.kill()
+        start = lw.records("start")[0]
+        it = start["iterations"]
+        self.assertEqual(it["mode"], mode)
+        self.assertIn("host_cost", it)
+        self.assertTrue(progs, "bpftool lists no programs of loopwatch")
+        self.assertIn("lw_sched_switch", progs)
+        loops = lw.records("summary")[-1]["loops"]
+        self.assertEqual(len(loops), 1, loops)
+        # the chain's polls return at once: only the poll-entry uprobes (or sys_exit) see them
+        self.assertGreater(loops[0]["iterations"], 1000, loops)
+        # stalls that ended while traced (the target stalls from its start until killed)
+        stalls = [x for x in t.truth() if "stall_end" in x and t0 <= x["stall_end"] <= t1]
+        ticks = lw.records("slow_tick")
+        self.assertGreaterEqual(len(ticks), max(1, len(stalls) - 2), (ticks, stalls))
+        for tick in ticks:
+            self.assertGreaterEqual(tick["busy_ms"], 29.0, tick)
+            self.assertLess(tick["busy_ms"], 60.0, tick)
+            self.assertEqual(tick["poll"], "epoll_wait")
+        return it, progs
+
+    def test_sched_mode_attaches_no_syscall_tracepoint(self):
+        it, progs = self.run_mode("sched")
+        self.assertNotIn("lw_sys_exit", progs)
+        self.assertGreaterEqual(it["poll_uprobes"], 1, it)
+        self.assertIn("libc", it["poll_uprobes_in"])
+        self.assertIn("lw_poll_enter", progs)
+
+    def test_syscall_mode_on_request(self):
+        it, progs = self.run_mode("syscall")
+        self.assertIn("lw_sys_exit", progs)
+        self.assertNotIn("poll_uprobes", it)
+        self.assertIn("every syscall", it["host_cost"])
+
+
+if __name__ == "__main__":
+    unittest.main()
