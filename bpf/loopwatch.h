@@ -9,7 +9,7 @@
 #ifndef LOOPWATCH_H
 #define LOOPWATCH_H
 
-#define LW_ABI_VERSION 1
+#define LW_ABI_VERSION 2
 
 #define LW_MAX_PYFRAMES 64	/* Python frame slots per stack (shims included) */
 #define LW_MAX_NATIVE 48	/* native (user) return addresses kept per stack */
@@ -440,7 +440,7 @@ LW_ABI_SIZE(lw_site_key, 16);
 LW_ABI_SIZE(lw_hist, 544);
 LW_ABI_SIZE(lw_loop_stats, 568);
 LW_ABI_SIZE(lw_pycfg, 216);
-LW_ABI_SIZE(lw_thread, 2288);
+LW_ABI_SIZE(lw_thread, 2816);
 LW_ABI_SIZE(lw_tstacks, 11120);
 
 #endif /* LOOPWATCH_H */

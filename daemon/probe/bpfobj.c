@@ -416,18 +416,18 @@ int lw_bpf__parse_iter_mode(const char *s, enum lw_iter_mode *out, char *err, si
 {
 	if (!s)
 		s = getenv("LOOPWATCH_ITERATIONS");
-	if (!s || !*s || !strcmp(s, "sched")) {
-		*out = LW_ITER_SCHED;
-		return 0;
-	}
-	if (!strcmp(s, "syscall")) {
+	if (!s || !*s || !strcmp(s, "syscall")) {
 		*out = LW_ITER_SYSCALL;
 		return 0;
 	}
+	if (!strcmp(s, "sched")) {
+		*out = LW_ITER_SCHED;
+		return 0;
+	}
 	snprintf(err, errlen,
-		 "unknown iteration probe '%s' (LOOPWATCH_ITERATIONS): use sched (the default: no "
-		 "cost to other processes) or syscall (tp_btf/sys_exit: every syscall on the host "
-		 "pays the slow path)", s);
+		 "unknown iteration probe '%s' (LOOPWATCH_ITERATIONS): use syscall (the default: "
+		 "tp_btf/sys_exit, every syscall on the host pays the slow path) or sched (no cost "
+		 "to other processes, one uprobe trap per poll of the traced loop)", s);
 	return -EINVAL;
 }
 

@@ -48,7 +48,7 @@ const char *lw_bpf__iter_mode_name(enum lw_iter_mode m);	/* "sched", "syscall" *
 const char *lw_bpf__host_cost(const struct lw_bpf *b);
 const char *lw_bpf__iter_probe_of(enum lw_iter_mode m);
 const char *lw_bpf__host_cost_of(enum lw_iter_mode m);
-/* "sched", "syscall", or NULL: $LOOPWATCH_ITERATIONS, else sched. -EINVAL with err set. */
+/* "sched", "syscall", or NULL: $LOOPWATCH_ITERATIONS, else syscall. -EINVAL with err set. */
 int lw_bpf__parse_iter_mode(const char *s, enum lw_iter_mode *out, char *err, size_t errlen);
 /* sched mode: a uprobe on a libc poll wrapper's entry (nr: the syscall it makes). A handle for
  * lw_bpf__detach_hook. */

@@ -25,13 +25,13 @@ WORKLOADS = os.path.join(ROOT, "tests", "bench", "workloads.py")
 CLIENT = os.path.join(ROOT, "build", "targets", "echo_client")
 HOSTLOAD = os.path.join(ROOT, "build", "targets", "hostload")
 LOOPWATCHD = os.path.join(ROOT, "build", "loopwatchd")
-# default: the sched iteration probe (the default); syscall: LOOPWATCH_ITERATIONS=syscall
-CONFIGS = ["bare", "default", "syscall", "precise", "debug"]
+# default: the syscall iteration probe (tp_btf/sys_exit, the default); sched: LOOPWATCH_ITERATIONS=sched
+CONFIGS = ["bare", "default", "sched", "precise", "debug"]
 # every run waits this long between the target's "ready" and the workload, whatever is
 # attached (an attach takes 0.3-0.9 s): bare and attached runs start on equally warm processes
 SETTLE_S = 1.5
 HOST_WORKLOADS = ["rw", "getppid", "pingpong"]
-HOST_CONFIGS = ["bare", "default", "syscall", "precise", "daemon3"]
+HOST_CONFIGS = ["bare", "default", "sched", "precise", "daemon3"]
 IDLE = ("import asyncio, os\n"
         "async def main():\n"
         "    print('ready', os.getpid(), flush=True)\n"
@@ -66,7 +66,7 @@ def wait_for(pred, timeout, what):
 
 def lw_env(config):
     env = dict(os.environ)
-    env["LOOPWATCH_ITERATIONS"] = "syscall" if config == "syscall" else "sched"
+    env["LOOPWATCH_ITERATIONS"] = "sched" if config == "sched" else "syscall"
     return env
 
 
@@ -109,7 +109,7 @@ def host_tax(py, rounds, secs):
             for c in order:
                 tracer = None
                 rec = os.path.join(tmp, "rec-%d-%s.jsonl" % (r, c))
-                if c in ("default", "syscall", "precise"):
+                if c in ("default", "sched", "precise"):
                     tracer = start_loopwatch(idles[0].pid, c, rec)
                 elif c == "daemon3":
                     rdir = os.path.join(tmp, "reports-%d" % r)
@@ -150,14 +150,14 @@ def host_tax(py, rounds, secs):
 def print_host_tax(res, rounds, secs):
     print("\nHost tax: untraced processes (tests/targets/hostload.c), %d interleaved rounds of "
           "%.0f s, medians; ratio = rate / bare rate:\n" % (rounds, secs))
-    print("| untraced workload | bare | default (sched) | default (syscall) | precise | "
+    print("| untraced workload | bare | default (syscall) | default (sched) | precise | "
           "loopwatchd, 3 targets |")
     print("|---|---|---|---|---|---|")
     for w in HOST_WORKLOADS:
         med = {c: statistics.median(res[w][c]) for c in HOST_CONFIGS}
         print("| %s | %.0f/s | %.0f/s (%.3f) | %.0f/s (%.3f) | %.0f/s (%.3f) | %.0f/s (%.3f) |" % (
-            w, med["bare"], med["default"], med["default"] / med["bare"], med["syscall"],
-            med["syscall"] / med["bare"], med["precise"], med["precise"] / med["bare"],
+            w, med["bare"], med["default"], med["default"] / med["bare"], med["sched"],
+            med["sched"] / med["bare"], med["precise"], med["precise"] / med["bare"],
             med["daemon3"], med["daemon3"] / med["bare"]))
 
 
@@ -178,7 +178,7 @@ def one_run(py, workload, config, secs, conns):
     try:
         wait_for(lambda: "ready" in open(out.name).read(), 30, "target")
         settle_until = time.time() + SETTLE_S
-        if config in ("default", "precise", "syscall"):
+        if config in ("default", "precise", "sched"):
             rec = os.path.join(tmp, "rec.jsonl")
             t_attach = time.time()
             lw = start_loopwatch(t.pid, config, rec)
@@ -255,21 +255,21 @@ def main():
         print_host_tax(host, a.host_rounds, a.host_seconds)
     if not workloads:
         return 0
-    print("\nTarget cost: throughput of the traced process (median); default = sched iteration "
-          "probe, syscall = LOOPWATCH_ITERATIONS=syscall:\n")
-    print("| workload | bare | default | syscall | precise | debug | default/bare | "
-          "syscall/bare | precise/bare | precise/debug |")
+    print("\nTarget cost: throughput of the traced process (median); default = syscall iteration "
+          "probe (tp_btf/sys_exit), sched = LOOPWATCH_ITERATIONS=sched:\n")
+    print("| workload | bare | default | sched | precise | debug | default/bare | "
+          "sched/bare | precise/bare | precise/debug |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for w in workloads:
         med = {c: statistics.median(x["rate"] for x in results[w][c]) for c in CONFIGS}
         print("| %s | %.0f/s | %.0f/s | %.0f/s | %.0f/s | %.0f/s | %.3f | %.3f | %.3f | %.2f× |" % (
-            w, med["bare"], med["default"], med["syscall"], med["precise"], med["debug"],
-            med["default"] / med["bare"], med["syscall"] / med["bare"],
+            w, med["bare"], med["default"], med["sched"], med["precise"], med["debug"],
+            med["default"] / med["bare"], med["sched"] / med["bare"],
             med["precise"] / med["bare"], med["precise"] / med["debug"]))
     # CPU per operation: what a preemption-free run would see (robust to a shared machine)
     print("\nCPU time of the target per operation (median), and the throughput ratio it implies:\n")
-    print("| workload | bare | default | syscall | precise | debug | bare/default | "
-          "bare/syscall | bare/precise | debug/precise |")
+    print("| workload | bare | default | sched | precise | debug | bare/default | "
+          "bare/sched | bare/precise | debug/precise |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for w in workloads:
         cpu = {c: statistics.median(x["cpu_us"] for x in results[w][c]) for c in CONFIGS}
@@ -277,26 +277,26 @@ def main():
             continue
         print("| %s | %.2f µs | %.2f µs | %.2f µs | %.2f µs | %.2f µs | %.3f | %.3f | %.3f | "
               "%.2f× |" % (
-                  w, cpu["bare"], cpu["default"], cpu["syscall"], cpu["precise"], cpu["debug"],
-                  cpu["bare"] / cpu["default"], cpu["bare"] / cpu["syscall"],
+                  w, cpu["bare"], cpu["default"], cpu["sched"], cpu["precise"], cpu["debug"],
+                  cpu["bare"] / cpu["default"], cpu["bare"] / cpu["sched"],
                   cpu["bare"] / cpu["precise"], cpu["debug"] / cpu["precise"]))
     print("\n| workload | mode | loopwatch CPU (median) | loopwatch peak RSS (max) | attach (median) |")
     print("|---|---|---|---|---|")
     for w in workloads:
-        for c in ("default", "syscall", "precise"):
+        for c in ("default", "sched", "precise"):
             xs = results[w][c]
             print("| %s | %s | %.2f%% of a core | %.1f MB | %.2f s |" % (
                 w, c, statistics.median(x["lw_cpu_pct"] for x in xs),
                 max(x["lw_hwm_mb"] for x in xs), statistics.median(x["attach_s"] for x in xs)))
     print("\nSpread over the rounds (each configuration's throughput divided by bare's in the "
           "same round):\n")
-    print("| workload | default/bare per round | syscall/bare per round | precise/bare per round |")
+    print("| workload | default/bare per round | sched/bare per round | precise/bare per round |")
     print("|---|---|---|---|")
     for w in workloads:
         per = {c: " ".join("%.3f" % (x["rate"] / b["rate"])
                            for x, b in zip(results[w][c], results[w]["bare"]))
-               for c in ("default", "syscall", "precise")}
-        print("| %s | %s | %s | %s |" % (w, per["default"], per["syscall"], per["precise"]))
+               for c in ("default", "sched", "precise")}
+        print("| %s | %s | %s | %s |" % (w, per["default"], per["sched"], per["precise"]))
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"targets": results, "host": host}, f, indent=1)

@@ -1,7 +1,8 @@
-"""Default mode without a host-wide tax (issue 16): no syscall tracepoint is attached; loop
-iterations come from the scheduler and per-process uprobes on libc's poll wrappers, and still
-count a busy loop whose poll never sleeps. LOOPWATCH_ITERATIONS=syscall brings back
-tp_btf/sys_exit, and the start record says which is in use and what it costs others."""
+"""Default mode without a host-wide tax (issue 16), on request (LOOPWATCH_ITERATIONS=sched): no
+syscall tracepoint is attached; loop iterations come from the scheduler and per-process uprobes on
+libc's poll wrappers, and still count a busy loop whose poll never sleeps. The default stays
+tp_btf/sys_exit (syscall) until the poll uprobe costs the target less (docs/benchmarks.md); the
+start record says which is in use and what it costs others."""
 import json
 import os
 import subprocess
