@@ -109,9 +109,15 @@ static void render_native(FILE *f, struct json_object *ns, int only_if_no_python
 		struct json_object *fr = arr_get(ns, i);
 		const char *sym = lw_j_get_str(fr, "symbol"), *mod = lw_j_get_str(fr, "module");
 
-		fprintf(f, "        %-11s %s+0x%llx (%s)\n", i == 0 ? "native" : "",
-			sym ? sym : "??", (unsigned long long)lw_j_get_int(fr, "offset", 0),
-			mod ? mod : "?");
+		if (sym)
+			fprintf(f, "        %-11s %s+0x%llx (%s)\n", i == 0 ? "native" : "", sym,
+				(unsigned long long)lw_j_get_int(fr, "offset", 0), mod ? mod : "?");
+		else if (mod)	/* no symbol: the module and the offset into it */
+			fprintf(f, "        %-11s %s+0x%llx\n", i == 0 ? "native" : "", mod,
+				(unsigned long long)lw_j_get_int(fr, "offset", 0));
+		else		/* not even a mapping: its address */
+			fprintf(f, "        %-11s %s\n", i == 0 ? "native" : "",
+				lw_j_get_str(fr, "address") ? lw_j_get_str(fr, "address") : "?");
 	}
 	(void)only_if_no_python;
 }

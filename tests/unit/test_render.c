@@ -69,6 +69,28 @@ static void test_handle_and_blocking(void **state)
 	free(out);
 }
 
+/* Native frames: never "??+0x0 (?)": module+offset without a symbol, the address without a
+ * mapping (issue 17) */
+static void test_native_frames(void **state)
+{
+	char *out = render(
+		"{\"type\":\"blocking_call\",\"pid\":1,\"tid\":2,\"syscall\":\"clock_nanosleep\","
+		"\"duration_ms\":250.0,\"fd\":null,\"target\":null,\"callback\":null,\"stack\":[],"
+		"\"native_stack\":[{\"symbol\":\"clock_nanosleep@@GLIBC_2.17\",\"module\":\"libc.so.6\","
+		"\"offset\":35},{\"symbol\":null,\"module\":\"libuv.so.1.0.0\",\"offset\":48318},"
+		"{\"symbol\":null,\"module\":\"[vdso]\",\"offset\":2886},"
+		"{\"symbol\":null,\"module\":null,\"address\":\"0x1868d\"}]}");
+
+	(void)state;
+	assert_non_null(strstr(out, "native      clock_nanosleep@@GLIBC_2.17+0x23 (libc.so.6)\n"));
+	assert_non_null(strstr(out, "            libuv.so.1.0.0+0xbcbe\n"));
+	assert_non_null(strstr(out, "            [vdso]+0xb46\n"));
+	assert_non_null(strstr(out, "            0x1868d\n"));
+	assert_null(strstr(out, "??"));
+	assert_null(strstr(out, "(?)"));
+	free(out);
+}
+
 /* Summary tables: columns as wide as their longest cell; past 60 bytes a cell is cut from the
  * left so that the file name and line number stay whole. */
 static void test_summary_columns(void **state)
@@ -130,6 +152,7 @@ int main(void)
 		cmocka_unit_test(test_slow_callback),
 		cmocka_unit_test(test_handle_and_blocking),
 		cmocka_unit_test(test_summary_columns),
+		cmocka_unit_test(test_native_frames),
 		cmocka_unit_test(test_unknown_and_junk),
 		cmocka_unit_test(test_json_helpers),
 	};
