@@ -122,6 +122,35 @@ static void render_native(FILE *f, struct json_object *ns, int only_if_no_python
 	(void)only_if_no_python;
 }
 
+/*
+ * Mixed stacks: under the innermost Python frame, the native frames down to the syscall (those
+ * before the interpreter's eval loop in the native stack), the innermost few, the rest folded.
+ * Nothing when the eval loop is not in the native stack (no native frames of the Python code).
+ */
+static void render_native_under(FILE *f, struct json_object *ns)
+{
+	size_t i, n = arr_len(ns), under = n;
+	struct json_object *part;
+
+	for (i = 0; i < n; i++) {
+		const char *sym = lw_j_get_str(arr_get(ns, i), "symbol");
+
+		if (sym && strncmp(sym, "_PyEval_EvalFrame", 17) == 0) {
+			under = i;
+			break;
+		}
+	}
+	if (under == n || !under)
+		return;
+	part = json_object_new_array();
+	for (i = 0; i < under && i < 4; i++)
+		json_object_array_add(part, json_object_get(arr_get(ns, i)));
+	render_native(f, part, 0);
+	json_object_put(part);
+	if (under > 4)
+		fprintf(f, "        %-11s ... %zu more native frames\n", "", under - 4);
+}
+
 static void render_split(FILE *f, struct json_object *r)
 {
 	struct json_object *blocked = lw_j_get(r, "blocked"), *gh = lw_j_get(r, "gil_holder");
@@ -195,9 +224,10 @@ static void render_slow_callback(FILE *f, struct json_object *r)
 		json_object_put(one);
 		return;
 	}
-	if (stack && arr_len(stack))
+	if (stack && arr_len(stack)) {
+		render_native_under(f, lw_j_get(r, "native_stack"));
 		render_stack(f, stack, kind && strcmp(kind, "cpu") == 0 ? "on cpu at" : "blocked at");
-	else
+	} else
 		render_native(f, lw_j_get(r, "native_stack"), 1);
 }
 
@@ -229,6 +259,8 @@ static void render_slow_tick(FILE *f, struct json_object *r)
 		fprintf(f, " in libuv's %s phase", lw_j_get_str(r, "phase"));
 	fprintf(f, "\n");
 	render_split(f, r);
+	if (arr_len(lw_j_get(r, "stack")))
+		render_native_under(f, lw_j_get(r, "native_stack"));
 	render_stack(f, lw_j_get(r, "stack"), "at");
 	if (!lw_j_get(r, "stack") || !arr_len(lw_j_get(r, "stack")))
 		render_native(f, lw_j_get(r, "native_stack"), 1);
@@ -257,6 +289,7 @@ static void render_blocking(FILE *f, struct json_object *r)
 		struct json_object *one = json_object_new_array();
 
 		json_object_array_add(one, json_object_get(arr_get(stack, 0)));
+		render_native_under(f, lw_j_get(r, "native_stack"));
 		render_stack(f, one, "at");
 		json_object_put(one);
 	} else {
