@@ -116,4 +116,13 @@ fail:
 	__sync_fetch_and_add(&ustack_failed, 1);
 }
 
+/* A stack copy that a record will use (the longest block so far): a lookup marks it recently
+ * used, ahead of the copies of shorter blocks in the LRU's eviction order */
+static __always_inline void ustack_keep(__u32 tid, __u64 ts_ns)
+{
+	struct lw_ustack_key key = { .tid = tid, .ts_ns = ts_ns };
+
+	bpf_map_lookup_elem(&ustacks, &key);
+}
+
 #endif
