@@ -52,6 +52,8 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 TARGET_SRCS := $(filter-out tests/targets/fake_python.c,$(wildcard tests/targets/*.c))
 TARGET_BINS := $(patsubst tests/targets/%.c,$(BUILD)/targets/%,$(TARGET_SRCS))
+# the same C loops built as distributions build: -O2 -g, no frame pointers (issue 17)
+TARGET_BINS += $(BUILD)/targets/epoll_timer_nofp $(BUILD)/targets/uv_timer_nofp
 
 .PHONY: all deb deps test unit unit-bins valgrind integration demo bench fuzz vmlinux install clean check-deps
 .DELETE_ON_ERROR:
@@ -106,6 +108,9 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/liblw.a | $(BUILD)/tests
 $(BUILD)/targets/%: tests/targets/%.c | $(BUILD)/targets
 	$(CC) -g -O1 -fno-omit-frame-pointer -Wall -o $@ $< -lpthread $(if $(findstring uv_,$*),-luv)
 
+$(BUILD)/targets/%_nofp: tests/targets/%.c | $(BUILD)/targets
+	$(CC) -g -O2 -fomit-frame-pointer -Wall -o $@ $< -lpthread $(if $(findstring uv_,$*),-luv)
+
 # look-alike CPython builds that must be refused (tests/targets/fake_python.c)
 FAKE_PYTHONS := $(BUILD)/targets/fake_py_debug $(BUILD)/targets/fake_py_314 \
 	$(BUILD)/targets/fake_py_patched $(BUILD)/targets/fake_py_ok
@@ -151,7 +156,7 @@ fuzz: $(BUILD)/loopwatch.skel.h
 
 # ---- dependencies (Debian 12, root)
 DEB_PKGS := clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libcmocka-dev \
-	libjson-c-dev libinih-dev libsystemd-dev libcapstone-dev libdw-dev python3 python3-uvloop python3-aiohttp libuv1-dev procps valgrind nodejs \
+	libjson-c-dev libinih-dev libsystemd-dev libcapstone-dev libdw-dev python3 python3-uvloop python3-aiohttp libuv1-dev procps valgrind nodejs elfutils \
 	util-linux tmux systemd chromium \
 	dpkg-dev debhelper fakeroot lintian debootstrap
 check-deps:

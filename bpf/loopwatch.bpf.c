@@ -38,6 +38,7 @@ __u64 samples = 0;		/* perf samples taken on loop threads */
 
 /* One compilation unit, split by concern; each header begins with what it holds. */
 #include "lw_maps.bpf.h"
+#include "lw_ustack.bpf.h"
 #include "lw_pywalk.bpf.h"
 #include "lw_thread.bpf.h"
 #include "lw_iter.bpf.h"

@@ -417,6 +417,31 @@ struct lw_tstacks {
 };
 
 /*
+ * Native stacks unwound by the binaries' CFI (bpf/lw_ustack.bpf.h, daemon/target/unwind.c):
+ * where a native stack is captured (capture_native), the thread's user registers and the top of
+ * its user stack go to the LRU map ustacks, keyed by the thread and the capture time that the
+ * lw_pystack carries (tid from the record header, lw_pystack.ts_ns).
+ */
+#define LW_USTACK_MAX 16384	/* bytes of user stack copied at most (rodata ustack_bytes: less) */
+#define LW_USTACK_NREGS 17	/* DWARF order: rax rdx rcx rbx rsi rdi rbp rsp r8-r15 rip */
+
+struct lw_ustack_key {
+	__u32 tid;
+	__u32 pad;
+	__u64 ts_ns;		/* lw_pystack.ts_ns of the stack it belongs to */
+};
+
+#define LW_USTACK_CUT	(1u << 0)	/* less than asked was copied (end of the stack mapping,
+					 * or a page not resident) */
+
+struct lw_ustack {
+	__u64 regs[LW_USTACK_NREGS];
+	__u32 len;		/* bytes in data, copied from regs[7] (rsp) upward */
+	__u32 flags;		/* LW_USTACK_* */
+	__u8 data[LW_USTACK_MAX];
+};
+
+/*
  * The layouts, pinned: this header is compiled by clang for BPF and by cc for userspace, and
  * both must agree byte for byte. A change here fails the build on both sides until the size
  * below is updated and LW_ABI_VERSION bumped (the loader refuses an object of another ABI).
@@ -442,5 +467,7 @@ LW_ABI_SIZE(lw_loop_stats, 568);
 LW_ABI_SIZE(lw_pycfg, 216);
 LW_ABI_SIZE(lw_thread, 2816);
 LW_ABI_SIZE(lw_tstacks, 11120);
+LW_ABI_SIZE(lw_ustack_key, 16);
+LW_ABI_SIZE(lw_ustack, 16528);
 
 #endif /* LOOPWATCH_H */

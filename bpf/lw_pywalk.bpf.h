@@ -431,6 +431,7 @@ static __always_inline void capture_native(void *ctx, struct lw_pystack *s, stru
 	n = bpf_get_stack(ctx, s->native, sizeof(s->native), BPF_F_USER_STACK);
 	if (n > 0)
 		s->nnative = (__u32)(n / sizeof(__u64));
+	capture_ustack(s);	/* for unwinding by CFI where frame pointers fail */
 }
 
 #endif

@@ -372,6 +372,8 @@ static __always_inline void switch_in(struct task_struct *next, __u64 now)
 		st = bpf_map_lookup_elem(&stacks, &tid);
 		if (st) {
 			st->pending.ns = blocked;
+			if (blocked > th->best_block_ns || blocked > th->cb_best_block_ns)
+				ustack_keep(tid, st->pending.ts_ns);
 			if (blocked > th->best_block_ns) {
 				th->best_block_ns = blocked;
 				copy_stack(&st->iter_block, &st->pending);

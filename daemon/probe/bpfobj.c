@@ -219,6 +219,9 @@ int lw_bpf__new(const struct lw_bpf_opts *opts, struct lw_bpf **out, char *err, 
 	/* sched mode: no syscall tracepoint at all (it would tax every process on the host) */
 	if (opts->iter_mode == LW_ITER_SCHED)
 		bpf_program__set_autoload(b->skel->progs.lw_sys_exit, false);
+	if (opts->ustack_bytes)
+		b->skel->rodata->ustack_bytes = opts->ustack_bytes < 0 ? 0 :
+			opts->ustack_bytes > LW_USTACK_MAX ? LW_USTACK_MAX : (__u32)opts->ustack_bytes;
 	/* 0: the kernel has no such map type; < 0: could not tell (go on, load will say) */
 	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) == 0) {
 		snprintf(err, errlen,
@@ -531,6 +534,21 @@ int lw_bpf__get_stacks(struct lw_bpf *b, pid_t tid, struct lw_tstacks *out)
 	__u32 k = (__u32)tid;
 
 	return bpf_map_lookup_elem(bpf_map__fd(b->skel->maps.stacks), &k, out) ? -errno : 0;
+}
+
+int lw_bpf__get_ustack(struct lw_bpf *b, pid_t tid, uint64_t ts_ns, struct lw_ustack *out)
+{
+	struct lw_ustack_key k = { .tid = (__u32)tid, .ts_ns = ts_ns };
+
+	return bpf_map_lookup_elem(bpf_map__fd(b->skel->maps.ustacks), &k, out) ? -errno : 0;
+}
+
+void lw_bpf__ustack_counters(const struct lw_bpf *b, uint64_t *copies, uint64_t *cut,
+			     uint64_t *failed)
+{
+	*copies = b->skel->bss->ustack_copies;
+	*cut = b->skel->bss->ustack_cut;
+	*failed = b->skel->bss->ustack_failed;
 }
 
 int lw_bpf__get_loop_stats(struct lw_bpf *b, pid_t tid, struct lw_loop_stats *out)

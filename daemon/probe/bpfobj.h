@@ -24,6 +24,8 @@ struct lw_bpf_opts {
 	int want_exec;		/* emit exec records (daemon discovery) */
 	enum lw_iter_mode iter_mode;
 	int sample_hz;		/* CPU stack samples per second per CPU; 0 = none */
+	int ustack_bytes;	/* user stack copied per native stack (CFI unwinding): 0 default
+				 * (LW_USTACK_MAX), < 0 none (frame pointers only) */
 };
 
 struct lw_bpf_counters {
@@ -88,6 +90,11 @@ void lw_bpf__del_thread(struct lw_bpf *b, pid_t tid);
 
 int lw_bpf__get_thread(struct lw_bpf *b, pid_t tid, struct lw_thread *out);
 int lw_bpf__get_stacks(struct lw_bpf *b, pid_t tid, struct lw_tstacks *out);
+/* The registers and stack copy taken with the stack of thread tid captured at ts_ns
+ * (lw_pystack.ts_ns); -ENOENT when none (not taken, or evicted since) */
+int lw_bpf__get_ustack(struct lw_bpf *b, pid_t tid, uint64_t ts_ns, struct lw_ustack *out);
+void lw_bpf__ustack_counters(const struct lw_bpf *b, uint64_t *copies, uint64_t *cut,
+			     uint64_t *failed);
 int lw_bpf__get_loop_stats(struct lw_bpf *b, pid_t tid, struct lw_loop_stats *out);
 
 /* Every site histogram of process pid. fn returns nonzero to stop. */

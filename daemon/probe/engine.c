@@ -343,6 +343,10 @@ int lw_engine__new(const struct lw_engine_opts *o, struct lw_engine **out, char 
 	r = lw_bpf__parse_iter_mode(o->iterations, &bo.iter_mode, err, errlen);
 	if (r)
 		goto fail;
+	/* bytes of user stack copied per native stack for CFI unwinding (docs/benchmarks.md):
+	 * LW_USTACK_BYTES=0 keeps frame pointers only; unset: 16 KiB */
+	if (getenv("LW_USTACK_BYTES"))
+		bo.ustack_bytes = atoi(getenv("LW_USTACK_BYTES")) > 0 ? atoi(getenv("LW_USTACK_BYTES")) : -1;
 	bo.sample_hz = o->no_sampling ? 0 : (o->sample_hz ? o->sample_hz : 49);
 	r = lw_bpf__new(&bo, &e->bpf, err, errlen);
 	if (r)

@@ -341,6 +341,15 @@ static void add_split(struct lw_session *s, struct json_object *o, const struct 
 }
 /* ------------------------------------------------------------------ records */
 
+/* a native stack unwound by CFI that stopped early says why */
+static void mark_native(struct json_object *o, const struct lw_pystack *st)
+{
+	const char *why = lw_nstack_incomplete(st);
+
+	if (why)
+		json_object_object_add(o, "native_stack_incomplete", json_object_new_string(why));
+}
+
 uint64_t lw_sess_real_of(uint64_t mono)
 {
 	return lw_mono_to_real(mono);
@@ -428,6 +437,7 @@ static struct json_object *slow_callback_json(struct lw_session *s, uint32_t tid
 	json_object_object_add(o, "stack_kind", lw_j_str_or_null(stack_kind));
 	if (stack && stack->nnative)
 		json_object_object_add(o, "native_stack", lw_sess_native_json(s, stack));
+	mark_native(o, stack);
 	return o;
 }
 
@@ -529,6 +539,7 @@ static void on_tick(struct lw_session *s, const struct lw_rec_tick *r, lw_emit_f
 	json_object_object_add(o, "stack_kind", lw_j_str_or_null(kind));
 	if (st && st->nnative)
 		json_object_object_add(o, "native_stack", lw_sess_native_json(s, st));
+	mark_native(o, st);
 	/* a slow_callback record covers this iteration already (precise: its slowest callback was
 	 * slow itself; default: it is named after the callback below) */
 	json_object_object_add(o, "has_slow_callback",
@@ -608,6 +619,7 @@ static void on_block(struct lw_session *s, const struct lw_rec_block *r, lw_emit
 		}
 	}
 	json_object_object_add(o, "native_stack", lw_sess_native_json(s, &r->stack));
+	mark_native(o, &r->stack);
 	json_object_object_add(o, "callback", id.found ? lw_sess_ident_json(&id) : NULL);
 	emit(ctx, o);
 
@@ -692,6 +704,16 @@ static void on_site(struct lw_session *s, const struct lw_rec_site *r)
 void lw_session__handle(struct lw_session *s, const struct lw_rec_hdr *h, size_t size,
 			lw_emit_fn emit, void *ctx)
 {
+	struct lw_rec_hdr *copy = NULL;
+
+	/* native stacks unwound by CFI where the BPF side copied the stack: in a copy of the
+	 * record (the ring buffer is read-only) */
+	if (s->nstk && (h->type == LW_REC_CALLBACK || h->type == LW_REC_TICK ||
+			h->type == LW_REC_BLOCK) && (copy = malloc(size))) {
+		memcpy(copy, h, size);
+		lw_nstack__refine_record(s->nstk, copy, size);
+		h = copy;
+	}
 	switch (h->type) {
 	case LW_REC_CALLBACK:
 		on_callback(s, (const struct lw_rec_callback *)h, emit, ctx);
@@ -732,6 +754,7 @@ void lw_session__handle(struct lw_session *s, const struct lw_rec_hdr *h, size_t
 	default:
 		break;
 	}
+	free(copy);
 	(void)size;
 }
 
@@ -795,6 +818,7 @@ void lw_session__tick(struct lw_session *s, uint64_t now, lw_emit_fn emit, void 
 		    lw_bpf__get_stacks(s->bpf, t->tid, stk) == 0 && (stk->pending.flags & LW_STACK_VALID)) {
 			st = &stk->pending;
 			kind = "blocked";
+			lw_nstack__refine(s->nstk, t->tid, st);
 		} else if (s->is_python &&
 			   lw_py__walk(&s->py, &s->rd, tstate_of(s, t->tid), &stk->cpu) == 0) {
 			st = &stk->cpu;
@@ -957,6 +981,8 @@ int lw_session__new(struct lw_bpf *b, pid_t pid, const struct lw_session_opts *o
 	s->other_pidns = !same_pidns(s->proc_root, pid);
 	lw_strlcpy(s->runtime_why, why, sizeof(s->runtime_why));
 	lw_nativesym__new(s->proc_root, pid, &s->nsym);
+	if (b)
+		lw_nstack__new(b, s->proc_root, pid, &s->rd, &s->nstk);
 	if (s->is_python) {
 		r = lw_pycache__new(&s->py.lay, s->py.minor, &s->codes);
 		if (r)
@@ -1020,6 +1046,7 @@ void lw_session__free(struct lw_session *s)
 	}
 	lw_pycache__free(s->codes);
 	lw_nativesym__free(s->nsym);
+	lw_nstack__free(s->nstk);
 	lw_memread__close(s->mem);
 	lw_u64map__free(s->threads, NULL);
 	lw_u64map__free(s->sites, NULL);

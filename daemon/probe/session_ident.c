@@ -387,7 +387,7 @@ void lw_sess_native_ident(struct lw_session *s, const struct lw_pystack *st, str
 			  struct json_object **js_stack)
 {
 	uint32_t i, n = st->nnative < LW_MAX_NATIVE ? st->nnative : LW_MAX_NATIVE;
-	int last_js = -1;
+	int last_js = -1, unnamed_inner = 0;
 
 	memset(ni, 0, sizeof(*ni));
 	if (js_stack)
@@ -408,6 +408,10 @@ void lw_sess_native_ident(struct lw_session *s, const struct lw_pystack *st, str
 			    (strncmp(nf.symbol, UV_PHASES[k].sym, strlen(UV_PHASES[k].sym)) == 0 &&
 			     nf.symbol[strlen(UV_PHASES[k].sym)] == '.'))
 				ni->phase = UV_PHASES[k].phase;
+		/* V8's interpreter running a function its perf map cannot name: with stacks unwound
+		 * whole (CFI), the program's own frame can be this one, under Node's dispatch */
+		if (!ni->js_found && strcmp(nf.symbol, "Builtins_InterpreterEntryTrampoline") == 0)
+			unnamed_inner = 1;
 		if (!parse_js(nf.symbol, name, sizeof(name), file, sizeof(file), &line))
 			continue;
 		/* JS frames, innermost first, into the Python-shaped stack */
@@ -421,8 +425,8 @@ void lw_sess_native_ident(struct lw_session *s, const struct lw_pystack *st, str
 		}
 		/* the callback: the outermost JS frame of the program (Node's own JS modules,
 		 * "node:internal/timers" and friends, are the dispatch, not the callback) */
-		if (strncmp(file, "node:", 5) == 0 && ni->js_found)
-			continue;
+		if (strncmp(file, "node:", 5) == 0 && (ni->js_found || unnamed_inner))
+			continue;	/* ... nor is it when an unnamed frame of the program ran in it */
 		last_js = (int)i;
 		ni->js_found = 1;
 		lw_strlcpy(ni->js_name, name, sizeof(ni->js_name));

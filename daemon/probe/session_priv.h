@@ -18,6 +18,7 @@
 #include "base/lw_util.h"
 #include "target/elfsym.h"
 #include "target/nativesym.h"
+#include "probe/nstack.h"
 #include "target/procmaps.h"
 #include "target/pycode.h"
 #include "probe/pyhooks.h"
@@ -83,6 +84,7 @@ struct lw_session {
 	struct lw_reader rd;
 	struct lw_pycache *codes;
 	struct lw_nativesym *nsym;
+	struct lw_nstack *nstk;		/* native stacks by CFI (NULL: frame pointers only) */
 	int ctxrun;			/* probe handle, -1 none */
 	char mode[16];
 	struct lw_u64map *threads;	/* tid -> lw_sthread */

@@ -117,11 +117,46 @@ static void render_native(FILE *f, struct json_object *ns, int only_if_no_python
 		struct json_object *fr = arr_get(ns, i);
 		const char *sym = lw_j_get_str(fr, "symbol"), *mod = lw_j_get_str(fr, "module");
 
-		fprintf(f, "        %-11s %s+0x%llx (%s)\n", i == 0 ? "native" : "",
-			sym ? sym : "??", (unsigned long long)lw_j_get_int(fr, "offset", 0),
-			mod ? mod : "?");
+		if (sym)
+			fprintf(f, "        %-11s %s+0x%llx (%s)\n", i == 0 ? "native" : "", sym,
+				(unsigned long long)lw_j_get_int(fr, "offset", 0), mod ? mod : "?");
+		else if (mod)	/* no symbol: the module and the offset into it */
+			fprintf(f, "        %-11s %s+0x%llx\n", i == 0 ? "native" : "", mod,
+				(unsigned long long)lw_j_get_int(fr, "offset", 0));
+		else		/* not even a mapping: its address */
+			fprintf(f, "        %-11s %s\n", i == 0 ? "native" : "",
+				lw_j_get_str(fr, "address") ? lw_j_get_str(fr, "address") : "?");
 	}
 	(void)only_if_no_python;
+}
+
+/*
+ * Mixed stacks: under the innermost Python frame, the native frames down to the syscall (those
+ * before the interpreter's eval loop in the native stack), the innermost few, the rest folded.
+ * Nothing when the eval loop is not in the native stack (no native frames of the Python code).
+ */
+static void render_native_under(FILE *f, struct json_object *ns)
+{
+	size_t i, n = arr_len(ns), under = n;
+	struct json_object *part;
+
+	for (i = 0; i < n; i++) {
+		const char *sym = lw_j_get_str(arr_get(ns, i), "symbol");
+
+		if (sym && strncmp(sym, "_PyEval_EvalFrame", 17) == 0) {
+			under = i;
+			break;
+		}
+	}
+	if (under == n || !under)
+		return;
+	part = json_object_new_array();
+	for (i = 0; i < under && i < 4; i++)
+		json_object_array_add(part, json_object_get(arr_get(ns, i)));
+	render_native(f, part, 0);
+	json_object_put(part);
+	if (under > 4)
+		fprintf(f, "        %-11s ... %zu more native frames\n", "", under - 4);
 }
 
 /* The time split: every part above 1 ms (issue 20), each blocking syscall with its share */
@@ -204,9 +239,10 @@ static void render_slow_callback(FILE *f, struct json_object *r)
 		json_object_put(one);
 		return;
 	}
-	if (stack && arr_len(stack))
+	if (stack && arr_len(stack)) {
+		render_native_under(f, lw_j_get(r, "native_stack"));
 		render_stack(f, stack, kind && strcmp(kind, "cpu") == 0 ? "on cpu at" : "blocked at");
-	else
+	} else
 		render_native(f, lw_j_get(r, "native_stack"), 1);
 }
 
@@ -238,6 +274,8 @@ static void render_slow_tick(FILE *f, struct json_object *r)
 		fprintf(f, " in libuv's %s phase", lw_j_get_str(r, "phase"));
 	fprintf(f, "\n");
 	render_split(f, r);
+	if (arr_len(lw_j_get(r, "stack")))
+		render_native_under(f, lw_j_get(r, "native_stack"));
 	render_stack(f, lw_j_get(r, "stack"), "at");
 	if (!lw_j_get(r, "stack") || !arr_len(lw_j_get(r, "stack")))
 		render_native(f, lw_j_get(r, "native_stack"), 1);
@@ -266,6 +304,7 @@ static void render_blocking(FILE *f, struct json_object *r)
 		struct json_object *one = json_object_new_array();
 
 		json_object_array_add(one, json_object_get(arr_get(stack, 0)));
+		render_native_under(f, lw_j_get(r, "native_stack"));
 		render_stack(f, one, "at");
 		json_object_put(one);
 	} else {

@@ -92,8 +92,12 @@ static void put_native(FILE *f, const struct lw_rd_event *e)
 	for (i = 0; i < e->nnative; i++) {
 		const struct lw_rd_native *n = &e->native[i];
 
-		snprintf(buf, sizeof(buf), "%s+0x%llx (%s)", n->symbol ? n->symbol : "??",
-			 (unsigned long long)n->offset, n->module ? n->module : "?");
+		if (n->symbol)
+			snprintf(buf, sizeof(buf), "%s+0x%llx (%s)", n->symbol,
+				 (unsigned long long)n->offset, n->module ? n->module : "?");
+		else	/* no symbol: the module and the offset into it */
+			snprintf(buf, sizeof(buf), "%s+0x%llx", n->module ? n->module : "?",
+				 (unsigned long long)n->offset);
 		if (i)
 			fputc(',', f);
 		lw_ex_json_str(f, buf);

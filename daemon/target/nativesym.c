@@ -256,6 +256,12 @@ int lw_nativesym__resolve(struct lw_nativesym *s, uint64_t addr, struct lw_nativ
 			return -ENOENT;
 		m = lw_maps__find_addr(s->maps, addr);
 	}
+	if (m && m->path[0] == '[' && pmap_lookup(s, addr, out)) {
+		/* [vdso] and friends: named by the mapping, offset into it */
+		out->module = m->path;
+		out->offset = addr - m->start;
+		return 0;
+	}
 	if (!m || m->path[0] != '/')
 		return pmap_lookup(s, addr, out);	/* JIT code: the runtime's perf map */
 	out->module = lw_basename(m->path);

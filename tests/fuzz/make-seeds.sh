@@ -93,3 +93,24 @@ for m in 0 1 2 3 4 5; do printf "\\$(printf %o $m)\\0\\0" > $S/fuzz_pytasks/mino
 printf '\003\100\000\377\001' > $S/fuzz_pytasks/flip311
 printf '\216\224\230\233\216' > $S/fuzz_pytasks/callbacks_count	# a finding: a huge callback count
 du -sh $S
+
+# the CFI unwinder: a small -O2 shared object without frame pointers, registers inside its
+# function (rip) and a stack of return addresses into it
+mkdir -p $S/fuzz_unwind
+cc -O2 -g -fomit-frame-pointer -shared -fPIC -o $B/seed_unwind.so -x c - <<'C'
+extern void ext(long *);
+__attribute__((noinline)) long leaf(long x) { long a[4] = { x, x + 1, x + 2, x + 3 }; ext(a); return a[x & 3]; }
+long outer(long x) { return leaf(x) + leaf(x + 1) + 1; }
+C
+python3 - $B/seed_unwind.so $S/fuzz_unwind/so <<'PY'
+import struct, subprocess, sys
+so = open(sys.argv[1], "rb").read()
+syms = {l.split()[2]: int(l.split()[0], 16) for l in subprocess.run(
+    ["nm", sys.argv[1]], capture_output=True, text=True).stdout.splitlines() if len(l.split()) == 3}
+base, sp = 0x10000, 0x7ffe0000
+regs = [0] * 17
+regs[7] = sp
+regs[16] = base + syms["leaf"] + 8
+stack = struct.pack("<8Q", 0, 0, 0, 0, base + syms["outer"] + 9, 0, 0, 0)
+open(sys.argv[2], "wb").write(struct.pack("<H", len(stack)) + struct.pack("<17Q", *regs) + stack + so)
+PY

@@ -1,15 +1,18 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * A plain epoll loop (no runtime at all): a timerfd whose handler sleeps 200 ms, then spins
- * 150 ms. Prints "ready <pid>", waits for the go-file (argv[1]), handles the timer twice and
+ * A plain epoll loop (no runtime at all): a timerfd whose handler sleeps 200 ms (argv[2] ms,
+ * announced), then spins 150 ms. Prints "ready <pid>", waits for the go-file (argv[1]), handles the timer twice and
  * prints its own measurements as JSON lines.
  */
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
+
+static int sleep_ms = 200;	/* argv[2] when given */
 
 static double now_ms(void)
 {
@@ -27,7 +30,12 @@ __attribute__((noinline)) static void on_timer(int fd)
 
 	if (read(fd, &n, sizeof(n)) != sizeof(n))
 		return;
-	usleep(200000);
+	if (sleep_ms != 200) {
+		/* announced: a test takes eu-stack's stack of this sleep */
+		printf("{\"event\": \"blocking\"}\n");
+		fflush(stdout);
+	}
+	usleep(sleep_ms * 1000);
 	t1 = now_ms();
 	while (now_ms() - t1 < 150)
 		x++;
@@ -45,6 +53,8 @@ int main(int argc, char **argv)
 
 	if (argc < 2 || ep < 0 || tfd < 0)
 		return 2;
+	if (argc > 2)
+		sleep_ms = atoi(argv[2]);
 	printf("ready %d\n", (int)getpid());
 	fflush(stdout);
 	while (access(argv[1], F_OK))

@@ -1,16 +1,19 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * A libuv program whose timer callback blocks the loop: it sleeps 200 ms, then spins 150 ms.
+ * A libuv program whose timer callback blocks the loop: it sleeps 200 ms (argv[2] ms, announced), then spins 150 ms.
  * Prints "ready <pid>", waits for the go-file (argv[1]), runs the slow callback twice, and prints
  * its own measurements as JSON lines: the ground truth for loopwatch's tests.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
 static const char *gofile;
 static int rounds;
+
+static int sleep_ms = 200;	/* argv[2] when given */
 
 static double now_ms(void)
 {
@@ -25,7 +28,12 @@ __attribute__((noinline)) static void slow_handler(uv_timer_t *t)
 	double t0 = now_ms(), t1, t2;
 	volatile unsigned long x = 0;
 
-	usleep(200000);
+	if (sleep_ms != 200) {
+		/* announced: a test takes eu-stack's stack of this sleep */
+		printf("{\"event\": \"blocking\"}\n");
+		fflush(stdout);
+	}
+	usleep(sleep_ms * 1000);
 	t1 = now_ms();
 	while (now_ms() - t1 < 150)
 		x++;
@@ -54,6 +62,8 @@ int main(int argc, char **argv)
 	if (argc < 2)
 		return 2;
 	gofile = argv[1];
+	if (argc > 2)
+		sleep_ms = atoi(argv[2]);
 	uv_timer_init(uv_default_loop(), &t);
 	uv_timer_start(&t, wait_go, 10, 10);
 	printf("ready %d\n", (int)getpid());

@@ -91,6 +91,56 @@ static void test_handle_and_blocking(void **state)
 	free(out);
 }
 
+/* Native frames: never "??+0x0 (?)": module+offset without a symbol, the address without a
+ * mapping (issue 17) */
+static void test_native_frames(void **state)
+{
+	char *out = render(
+		"{\"type\":\"blocking_call\",\"pid\":1,\"tid\":2,\"syscall\":\"clock_nanosleep\","
+		"\"duration_ms\":250.0,\"fd\":null,\"target\":null,\"callback\":null,\"stack\":[],"
+		"\"native_stack\":[{\"symbol\":\"clock_nanosleep@@GLIBC_2.17\",\"module\":\"libc.so.6\","
+		"\"offset\":35},{\"symbol\":null,\"module\":\"libuv.so.1.0.0\",\"offset\":48318},"
+		"{\"symbol\":null,\"module\":\"[vdso]\",\"offset\":2886},"
+		"{\"symbol\":null,\"module\":null,\"address\":\"0x1868d\"}]}");
+
+	(void)state;
+	assert_non_null(strstr(out, "native      clock_nanosleep@@GLIBC_2.17+0x23 (libc.so.6)\n"));
+	assert_non_null(strstr(out, "            libuv.so.1.0.0+0xbcbe\n"));
+	assert_non_null(strstr(out, "            [vdso]+0xb46\n"));
+	assert_non_null(strstr(out, "            0x1868d\n"));
+	assert_null(strstr(out, "??"));
+	assert_null(strstr(out, "(?)"));
+	free(out);
+}
+
+/* Mixed stacks: the native frames under the innermost Python frame (before the eval loop),
+ * four of them, the rest folded; then the Python frame */
+static void test_mixed_stack(void **state)
+{
+	char *out = render(
+		"{\"type\":\"blocking_call\",\"pid\":1,\"tid\":2,\"syscall\":\"clock_nanosleep\","
+		"\"duration_ms\":250.0,\"fd\":null,\"target\":null,\"callback\":null,"
+		"\"stack\":[{\"function\":\"blocker\",\"file\":\"/a/app.py\",\"line\":24}],"
+		"\"native_stack\":[{\"symbol\":\"clock_nanosleep@@GLIBC_2.17\",\"module\":\"libc.so.6\","
+		"\"offset\":35},{\"symbol\":\"usleep\",\"module\":\"libc.so.6\",\"offset\":69},"
+		"{\"symbol\":null,\"module\":\"libsqlite3.so.0.8.6\",\"offset\":4096},"
+		"{\"symbol\":\"sqlite3_step\",\"module\":\"libsqlite3.so.0.8.6\",\"offset\":9},"
+		"{\"symbol\":null,\"module\":\"_sqlite3.so\",\"offset\":77},"
+		"{\"symbol\":\"_PyEval_EvalFrameDefault\",\"module\":\"python3.11\",\"offset\":1},"
+		"{\"symbol\":\"Py_BytesMain\",\"module\":\"python3.11\",\"offset\":1}]}");
+
+	(void)state;
+	assert_string_equal(out,
+		"WARNING pid 1 tid 2: blocking clock_nanosleep() took 0.250 s\n"
+		"        native      clock_nanosleep@@GLIBC_2.17+0x23 (libc.so.6)\n"
+		"                    usleep+0x45 (libc.so.6)\n"
+		"                    libsqlite3.so.0.8.6+0x1000\n"
+		"                    sqlite3_step+0x9 (libsqlite3.so.0.8.6)\n"
+		"                    ... 1 more native frames\n"
+		"        at          blocker (app.py:24)\n");
+	free(out);
+}
+
 /* Summary tables: columns as wide as their longest cell; past 60 bytes a cell is cut from the
  * left so that the file name and line number stay whole. */
 static void test_summary_columns(void **state)
@@ -153,6 +203,8 @@ int main(void)
 		cmocka_unit_test(test_split_every_part),
 		cmocka_unit_test(test_handle_and_blocking),
 		cmocka_unit_test(test_summary_columns),
+		cmocka_unit_test(test_native_frames),
+		cmocka_unit_test(test_mixed_stack),
 		cmocka_unit_test(test_unknown_and_junk),
 		cmocka_unit_test(test_json_helpers),
 	};

@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include "probe/nstack.h"
+#include "probe/bpfobj.h"
+#include "target/unwind.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct lw_nstack {
+	struct lw_bpf *b;
+	struct lw_unwind *u;
+	struct lw_ustack *buf;		/* 16 KiB: not on the stack */
+	uint64_t unwound, incomplete;
+};
+
+int lw_nstack__new(struct lw_bpf *b, const char *proc_root, pid_t pid,
+		   const struct lw_reader *live, struct lw_nstack **out)
+{
+	struct lw_nstack *n = calloc(1, sizeof(*n));
+	int r;
+
+	if (!n)
+		return -ENOMEM;
+	n->b = b;
+	n->buf = malloc(sizeof(*n->buf));
+	r = n->buf ? lw_unwind__new(proc_root, pid, live, &n->u) : -ENOMEM;
+	if (r) {
+		free(n->buf);
+		free(n);
+		return r;
+	}
+	*out = n;
+	return 0;
+}
+
+void lw_nstack__free(struct lw_nstack *n)
+{
+	if (!n)
+		return;
+	lw_unwind__free(n->u);
+	free(n->buf);
+	free(n);
+}
+
+void lw_nstack__counts(const struct lw_nstack *n, uint64_t *unwound, uint64_t *incomplete)
+{
+	*unwound = n ? n->unwound : 0;
+	*incomplete = n ? n->incomplete : 0;
+}
+
+const char *lw_nstack_incomplete(const struct lw_pystack *st)
+{
+	if (!st || !(st->flags & LW_STACK_NATIVE_CFI))
+		return NULL;
+	if (st->flags & LW_STACK_NATIVE_SHORT)
+		return lw_unwind_stop_str(LW_UNW_SHORT_COPY);
+	if (st->flags & LW_STACK_NATIVE_UNREAD)
+		return lw_unwind_stop_str(LW_UNW_UNREADABLE);
+	if (st->flags & LW_STACK_NATIVE_TRUNC)
+		return lw_unwind_stop_str(LW_UNW_MAX_FRAMES);
+	if (st->flags & LW_STACK_NATIVE_NOINFO)
+		return lw_unwind_stop_str(LW_UNW_NO_INFO);
+	return NULL;
+}
+
+int lw_nstack__refine(struct lw_nstack *n, uint32_t tid, struct lw_pystack *st)
+{
+	struct lw_uframe fr[LW_MAX_NATIVE];
+	enum lw_unwind_stop why;
+	uint32_t nfp, i, k;
+	int got;
+
+	if (!n || !st || !(st->flags & LW_STACK_VALID) || (st->flags & LW_STACK_NATIVE_CFI))
+		return 0;
+	if (lw_bpf__get_ustack(n->b, (pid_t)tid, st->ts_ns, n->buf))
+		return 0;
+	if (n->buf->len > LW_USTACK_MAX)
+		return 0;
+	got = lw_unwind__run(n->u, (const uint64_t *)n->buf->regs, n->buf->data, n->buf->len, fr, LW_MAX_NATIVE,
+			     &why);
+	if (got <= 0)
+		return 0;
+	n->unwound++;
+	/* frame pointers that go on where CFI stopped (code without unwind tables, e.g. a JIT's):
+	 * keep their frames past the CFI's last one when that one is among them */
+	nfp = st->nnative < LW_MAX_NATIVE ? st->nnative : LW_MAX_NATIVE;
+	k = nfp;
+	if (why == LW_UNW_NO_INFO || why == LW_UNW_UNREADABLE || why == LW_UNW_SHORT_COPY)
+		for (i = 0; i < nfp; i++)
+			if (st->native[i] == fr[got - 1].pc) {
+				k = i + 1;
+				break;
+			}
+	for (i = 0; i < (uint32_t)got; i++)
+		st->native[i] = fr[i].pc;
+	if (k < nfp) {
+		uint64_t rest[LW_MAX_NATIVE];
+		uint32_t m = nfp - k;
+
+		memcpy(rest, &st->native[k], m * sizeof(*rest));
+		for (i = 0; i < m && (uint32_t)got < LW_MAX_NATIVE; i++)
+			st->native[got++] = rest[i];
+		why = (uint32_t)got >= LW_MAX_NATIVE ? LW_UNW_MAX_FRAMES : LW_UNW_COMPLETE;
+	}
+	st->nnative = (uint32_t)got;
+	for (i = (uint32_t)got; i < LW_MAX_NATIVE; i++)
+		st->native[i] = 0;
+	st->flags |= LW_STACK_NATIVE_CFI;
+	switch (why) {
+	case LW_UNW_COMPLETE:
+		break;
+	case LW_UNW_SHORT_COPY:
+		st->flags |= LW_STACK_NATIVE_SHORT;
+		break;
+	case LW_UNW_UNREADABLE:
+		st->flags |= LW_STACK_NATIVE_UNREAD;
+		break;
+	case LW_UNW_MAX_FRAMES:
+		st->flags |= LW_STACK_NATIVE_TRUNC;
+		break;
+	default:
+		st->flags |= LW_STACK_NATIVE_NOINFO;
+		break;
+	}
+	if (why != LW_UNW_COMPLETE)
+		n->incomplete++;
+	return 1;
+}
+
+void lw_nstack__refine_record(struct lw_nstack *n, struct lw_rec_hdr *h, size_t size)
+{
+	switch (h->type) {
+	case LW_REC_CALLBACK:
+		if (size >= sizeof(struct lw_rec_callback)) {
+			lw_nstack__refine(n, h->tid, &((struct lw_rec_callback *)h)->block_stack);
+			lw_nstack__refine(n, h->tid, &((struct lw_rec_callback *)h)->cpu_stack);
+		}
+		break;
+	case LW_REC_TICK:
+		if (size >= sizeof(struct lw_rec_tick)) {
+			lw_nstack__refine(n, h->tid, &((struct lw_rec_tick *)h)->block_stack);
+			lw_nstack__refine(n, h->tid, &((struct lw_rec_tick *)h)->cpu_stack);
+		}
+		break;
+	case LW_REC_BLOCK:
+		if (size >= sizeof(struct lw_rec_block))
+			lw_nstack__refine(n, h->tid, &((struct lw_rec_block *)h)->stack);
+		break;
+	default:
+		break;
+	}
+}

@@ -1,0 +1,396 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include "target/unwind.h"
+#include "target/procmaps.h"
+#include "base/lw_util.h"
+
+#include <elfutils/libdwfl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Addresses this far above the stack copy are taken as stack addresses (for the reason a stack
+ * stops: "stack copy too short" rather than "unreadable") */
+#define STACK_SPAN (8u << 20)
+/* Re-read the maps when a pc falls outside every module, at most this often */
+#define REREPORT_NS 1000000000ull
+
+struct lw_unwind {
+	char proc_root[64];
+	pid_t pid;
+	struct lw_reader live;
+	int has_live;
+	Dwfl *dwfl;
+	Dwfl_Callbacks cbs;
+	int attached;
+	uint64_t reported_ns;
+	uint64_t live_reads;
+	/* the stack being unwound */
+	const uint64_t *regs;
+	const unsigned char *stack;
+	size_t len;
+	uint64_t sp;
+	int short_copy;
+	int unreadable;
+	struct lw_uframe *frames;
+	int n, max;
+};
+
+const char *lw_unwind_stop_str(enum lw_unwind_stop why)
+{
+	switch (why) {
+	case LW_UNW_COMPLETE:
+		return NULL;
+	case LW_UNW_NO_INFO:
+		return "no unwind info";
+	case LW_UNW_SHORT_COPY:
+		return "stack copy too short";
+	case LW_UNW_UNREADABLE:
+		return "unreadable";
+	case LW_UNW_MAX_FRAMES:
+		return "truncated";
+	case LW_UNW_ERROR:
+		break;
+	}
+	return "unwind error";
+}
+
+/* ------------------------------------------------------------------ files of the target */
+
+static int open_in_root(const struct lw_unwind *u, const char *path, char **name)
+{
+	char host[4400];
+	int fd;
+
+	snprintf(host, sizeof(host), "%s/%d/root%s", u->proc_root, (int)u->pid, path);
+	fd = open(host, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && name) {
+		*name = strdup(host);
+		if (!*name) {
+			close(fd);
+			return -1;
+		}
+	}
+	return fd;
+}
+
+/* A separate debug file (its .debug_frame when .eh_frame lacks a function): by build-id under
+ * /usr/lib/debug/.build-id, or .gnu_debuglink next to the file, in .debug/, under
+ * /usr/lib/debug; all inside the target's root. Never debuginfod: nothing leaves the machine. */
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+			  const char *file_name, const char *debuglink, GElf_Word crc, char **out)
+{
+	struct lw_unwind *u;
+	const unsigned char *bits;
+	GElf_Addr vaddr;
+	char path[4400], dir[4096];
+	const char *slash;
+	int n, i, fd, len = 0;
+
+	u = *userdata;
+	if (!u)
+		return -1;
+	n = dwfl_module_build_id(mod, &bits, &vaddr);
+	if (n > 1) {
+		len = snprintf(path, sizeof(path), "/usr/lib/debug/.build-id/%02x/", bits[0]);
+		for (i = 1; i < n && len < (int)sizeof(path) - 8; i++)
+			len += snprintf(path + len, sizeof(path) - len, "%02x", bits[i]);
+		snprintf(path + len, sizeof(path) - len, ".debug");
+		fd = open_in_root(u, path, out);
+		if (fd >= 0)
+			return fd;
+	}
+	if (!debuglink || strchr(debuglink, '/') || !modname || modname[0] != '/')
+		return -1;
+	slash = strrchr(modname, '/');
+	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - modname), modname);
+	if (strcmp(lw_basename(modname), debuglink)) {
+		snprintf(path, sizeof(path), "%s/%s", dir, debuglink);
+		if ((fd = open_in_root(u, path, out)) >= 0)
+			return fd;
+	}
+	snprintf(path, sizeof(path), "%s/.debug/%s", dir, debuglink);
+	if ((fd = open_in_root(u, path, out)) >= 0)
+		return fd;
+	snprintf(path, sizeof(path), "/usr/lib/debug%s/%s", dir, debuglink);
+	return open_in_root(u, path, out);
+}
+
+static int find_elf_none(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+			 char **file_name, Elf **elfp)
+{
+	return -1;	/* every module is reported with its file */
+}
+
+/* Load bias of a mapping: where the file offset of the mapping lands in the ELF's vaddrs */
+static int map_bias(int fd, const struct lw_map *m, uint64_t *bias, int *is_exec)
+{
+	Elf *e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	GElf_Ehdr eh;
+	size_t i, n;
+	int rc = -1;
+
+	if (!e)
+		return -1;
+	if (gelf_getehdr(e, &eh) && elf_getphdrnum(e, &n) == 0) {
+		*is_exec = eh.e_type == ET_EXEC;
+		for (i = 0; i < n; i++) {
+			GElf_Phdr ph;
+
+			if (!gelf_getphdr(e, (int)i, &ph) || ph.p_type != PT_LOAD)
+				continue;
+			if (m->offset >= (ph.p_offset & ~0xfffull) &&
+			    m->offset < ph.p_offset + ph.p_filesz) {
+				*bias = m->start - (ph.p_vaddr - (ph.p_offset - m->offset));
+				rc = 0;
+				break;
+			}
+		}
+	}
+	elf_end(e);
+	return rc;
+}
+
+/* Report every executable file mapping of the process to libdwfl (modules already known with
+ * the same range are kept with their parsed tables) */
+static int report_modules(struct lw_unwind *u)
+{
+	struct lw_maps *maps;
+	size_t i, n;
+	int rc;
+
+	rc = lw_maps__load(u->proc_root, u->pid, &maps);
+	if (rc)
+		return rc;
+	u->reported_ns = lw_now_mono();
+	dwfl_report_begin(u->dwfl);
+	n = lw_maps__count(maps);
+	for (i = 0; i < n; i++) {
+		const struct lw_map *m = lw_maps__get(maps, i);
+		uint64_t bias = 0;
+		int fd, is_exec = 0;
+		char *name = NULL;
+
+		if (m->path[0] != '/' || m->perms[2] != 'x')
+			continue;
+		fd = open_in_root(u, m->path, &name);
+		if (fd < 0)
+			continue;
+		if (map_bias(fd, m, &bias, &is_exec)) {
+			close(fd);
+			free(name);
+			continue;
+		}
+		/* the module's name is its path in the target (find_debuginfo looks beside it) */
+		if (!dwfl_report_elf(u->dwfl, m->path, name, fd, is_exec ? 0 : bias, true))
+			close(fd);
+		free(name);
+	}
+	dwfl_report_end(u->dwfl, NULL, NULL);
+	lw_maps__free(maps);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ libdwfl thread callbacks */
+
+static pid_t next_thread(Dwfl *dwfl, void *arg, void **thread_argp)
+{
+	struct lw_unwind *u = arg;
+
+	if (*thread_argp)
+		return 0;
+	*thread_argp = u;
+	return u->pid;
+}
+
+static bool get_thread(Dwfl *dwfl, pid_t tid, void *arg, void **thread_argp)
+{
+	*thread_argp = arg;
+	return true;
+}
+
+static bool memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *arg)
+{
+	struct lw_unwind *u = arg;
+	uint64_t v;
+
+	if (addr >= u->sp && u->len >= 8 && addr - u->sp <= u->len - 8) {
+		memcpy(&v, u->stack + (addr - u->sp), 8);
+		*result = v;
+		return true;
+	}
+	if (u->has_live && addr >= 4096 && lw_mem_read(&u->live, addr, &v, 8) == 0) {
+		u->live_reads++;
+		*result = v;
+		return true;
+	}
+	if (addr >= u->sp && addr - u->sp < STACK_SPAN)
+		u->short_copy = 1;
+	else
+		u->unreadable = 1;
+	return false;
+}
+
+static bool set_initial_registers(Dwfl_Thread *thread, void *arg)
+{
+	struct lw_unwind *u = arg;
+	Dwarf_Word regs[LW_UNW_NREGS];
+	int i;
+
+	for (i = 0; i < LW_UNW_NREGS; i++)
+		regs[i] = u->regs[i];
+	return dwfl_thread_state_registers(thread, 0, LW_UNW_NREGS, regs);
+}
+
+static void detach(Dwfl *dwfl, void *arg)
+{
+}
+
+static const Dwfl_Thread_Callbacks thread_cbs = {
+	.next_thread = next_thread,
+	.get_thread = get_thread,
+	.memory_read = memory_read,
+	.set_initial_registers = set_initial_registers,
+	.detach = detach,
+	.thread_detach = NULL,
+};
+
+/* ------------------------------------------------------------------ the unwinder */
+
+int lw_unwind__new(const char *proc_root, pid_t pid, const struct lw_reader *live,
+		   struct lw_unwind **out)
+{
+	struct lw_unwind *u = calloc(1, sizeof(*u));
+
+	if (!u)
+		return -ENOMEM;
+	lw_strlcpy(u->proc_root, proc_root, sizeof(u->proc_root));
+	u->pid = pid;
+	if (live) {
+		u->live = *live;
+		u->has_live = 1;
+	}
+	u->cbs.find_elf = find_elf_none;
+	u->cbs.find_debuginfo = find_debuginfo;
+	u->cbs.section_address = dwfl_offline_section_address;
+	u->dwfl = dwfl_begin(&u->cbs);
+	if (!u->dwfl) {
+		free(u);
+		return -ENOMEM;
+	}
+	*out = u;
+	return 0;
+}
+
+void lw_unwind__free(struct lw_unwind *u)
+{
+	if (!u)
+		return;
+	dwfl_end(u->dwfl);
+	free(u);
+}
+
+uint64_t lw_unwind__live_reads(const struct lw_unwind *u)
+{
+	return u->live_reads;
+}
+
+/* find_debuginfo's userdata is per module: point it at the unwinder */
+static int set_userdata(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr start,
+			void *arg)
+{
+	*userdata = arg;
+	return DWARF_CB_OK;
+}
+
+static int frame_cb(Dwfl_Frame *state, void *arg)
+{
+	struct lw_unwind *u = arg;
+	Dwarf_Addr pc;
+	bool act = false;
+
+	if (!dwfl_frame_pc(state, &pc, &act))
+		return DWARF_CB_ABORT;
+	if (u->n >= u->max)
+		return DWARF_CB_ABORT;
+	u->frames[u->n].pc = pc;
+	u->frames[u->n].activation = act;
+	u->n++;
+	return DWARF_CB_OK;
+}
+
+static int ensure_ready(struct lw_unwind *u)
+{
+	if (u->attached)
+		return 0;
+	if (report_modules(u))
+		return -ENOENT;
+	dwfl_getmodules(u->dwfl, set_userdata, u, 0);
+	if (!dwfl_attach_state(u->dwfl, NULL, u->pid, &thread_cbs, u))
+		return -ENOEXEC;
+	u->attached = 1;
+	return 0;
+}
+
+int lw_unwind__run(struct lw_unwind *u, const uint64_t *regs, const void *stack, size_t len,
+		   struct lw_uframe *frames, int max, enum lw_unwind_stop *why)
+{
+	uint64_t last;
+	int rc, i;
+
+	*why = LW_UNW_ERROR;
+	if (max <= 0 || !regs[LW_UNW_RIP])
+		return -EINVAL;
+	if (ensure_ready(u))
+		return -ENOENT;
+	/* a pc in no module: maybe a library loaded since; read the maps again (rate-limited) */
+	if (!dwfl_addrmodule(u->dwfl, regs[LW_UNW_RIP]) &&
+	    lw_now_mono() - u->reported_ns > REREPORT_NS) {
+		report_modules(u);
+		dwfl_getmodules(u->dwfl, set_userdata, u, 0);
+	}
+	u->regs = regs;
+	u->stack = stack;
+	u->len = stack ? len : 0;
+	u->sp = regs[LW_UNW_RSP];
+	u->short_copy = u->unreadable = 0;
+	u->frames = frames;
+	u->n = 0;
+	u->max = max;
+	rc = dwfl_getthread_frames(u->dwfl, u->pid, frame_cb, u);
+	if (u->n == 0) {
+		/* not even the first frame: keep the pc alone */
+		frames[0].pc = regs[LW_UNW_RIP];
+		frames[0].activation = 1;
+		u->n = 1;
+	}
+	/* drop a trailing zero pc (the outermost frame of some threads) */
+	while (u->n > 1 && frames[u->n - 1].pc == 0)
+		u->n--;
+	if (rc == 0 && !u->short_copy && !u->unreadable) {
+		*why = LW_UNW_COMPLETE;
+	} else if (u->n >= max) {
+		*why = LW_UNW_MAX_FRAMES;
+	} else {
+		/* libdwfl ends some complete stacks with an error (the outermost frame of a thread
+		 * has no return-address rule) and some cut ones without (a failed read ends its
+		 * frame-pointer fallback quietly): a last frame in _start or a thread's clone
+		 * entry is complete, any other stop says why */
+		static const char *const outermost[] = { "_start", "clone", "__clone", "clone3",
+							 "__clone3" };
+		Dwfl_Module *mod;
+		const char *name;
+
+		last = frames[u->n - 1].pc - (frames[u->n - 1].activation ? 0 : 1);
+		mod = dwfl_addrmodule(u->dwfl, last);
+		name = mod ? dwfl_module_addrname(mod, last) : NULL;
+		*why = u->short_copy ? LW_UNW_SHORT_COPY : u->unreadable ? LW_UNW_UNREADABLE : LW_UNW_NO_INFO;
+		for (i = 0; name && i < (int)(sizeof(outermost) / sizeof(*outermost)); i++)
+			if (!strcmp(name, outermost[i]))
+				*why = LW_UNW_COMPLETE;
+	}
+	return u->n;
+}

@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The CFI unwinder on a real stack: a child of this test blocks in clock_nanosleep (Debian's
+ * libc, no frame pointers) under three functions built without frame pointers; the test stops
+ * it (ptrace), takes its registers and a copy of the top of its stack, and unwinds that copy
+ * alone (no live memory reads). Also: a copy too short, a pc in no module, the cost per stack.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "target/nativesym.h"
+#include "target/unwind.h"
+
+#define NOFP __attribute__((noinline, used, optimize("omit-frame-pointer")))
+
+static volatile int sink;
+
+NOFP void unw_leaf_c(int n)
+{
+	struct timespec ts = { 100, 0 };
+	volatile char pad[64];
+
+	pad[n & 63] = (char)n;
+	clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
+	sink = pad[(n + 1) & 63];
+}
+
+NOFP void unw_mid_b(int n)
+{
+	volatile long pad[12];
+
+	pad[n % 12] = n;
+	unw_leaf_c(n + 1);
+	sink = (int)pad[(n + 3) % 12];
+}
+
+NOFP void unw_top_a(int n)
+{
+	volatile long pad[5];
+
+	pad[n % 5] = n;
+	unw_mid_b(n + 1);
+	sink = (int)pad[(n + 2) % 5];
+}
+
+struct snap {
+	pid_t pid;
+	uint64_t regs[LW_UNW_NREGS];
+	unsigned char *stack;
+	size_t len;
+};
+
+/* Start the child, wait until it sleeps, stop it and copy registers and stack */
+static __attribute__((noinline)) int take_snapshot(struct snap *s, size_t want)
+{
+	struct user_regs_struct r;
+	struct iovec local, remote;
+	char path[64], buf[256];
+	int status, i;
+	FILE *f;
+
+	s->pid = fork();
+	if (s->pid == 0) {
+		unw_top_a(1);
+		_exit(0);
+	}
+	if (s->pid < 0)
+		return -1;
+	/* asleep in clock_nanosleep (230) */
+	for (i = 0; i < 200; i++) {
+		snprintf(path, sizeof(path), "/proc/%d/syscall", (int)s->pid);
+		f = fopen(path, "r");
+		buf[0] = 0;
+		if (f) {
+			if (!fgets(buf, sizeof(buf), f))
+				buf[0] = 0;
+			fclose(f);
+		}
+		if (strncmp(buf, "230 ", 4) == 0)
+			break;
+		usleep(10000);
+	}
+	if (ptrace(PTRACE_SEIZE, s->pid, 0, 0) || ptrace(PTRACE_INTERRUPT, s->pid, 0, 0) ||
+	    waitpid(s->pid, &status, __WALL) != s->pid ||
+	    ptrace(PTRACE_GETREGS, s->pid, 0, &r))
+		return -1;
+	s->regs[0] = r.rax;
+	s->regs[1] = r.rdx;
+	s->regs[2] = r.rcx;
+	s->regs[3] = r.rbx;
+	s->regs[4] = r.rsi;
+	s->regs[5] = r.rdi;
+	s->regs[6] = r.rbp;
+	s->regs[7] = r.rsp;
+	s->regs[8] = r.r8;
+	s->regs[9] = r.r9;
+	s->regs[10] = r.r10;
+	s->regs[11] = r.r11;
+	s->regs[12] = r.r12;
+	s->regs[13] = r.r13;
+	s->regs[14] = r.r14;
+	s->regs[15] = r.r15;
+	s->regs[16] = r.rip;
+	s->stack = calloc(1, want);
+	local.iov_base = s->stack;
+	remote.iov_base = (void *)(uintptr_t)r.rsp;
+	/* as the BPF side does: the whole size or up to the top of the main thread's stack,
+	 * else halves of it */
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)s->pid);
+	f = fopen(path, "r");
+	while (f && fgets(buf, sizeof(buf), f)) {
+		unsigned long long lo, hi;
+
+		if (strstr(buf, "[stack]") && sscanf(buf, "%llx-%llx", &lo, &hi) == 2 &&
+		    r.rsp >= lo && r.rsp < hi && hi - r.rsp < want)
+			want = hi - r.rsp;
+	}
+	if (f)
+		fclose(f);
+	for (s->len = want; s->len >= 256; s->len /= 2) {
+		local.iov_len = remote.iov_len = s->len;
+		if (process_vm_readv(s->pid, &local, 1, &remote, 1, 0) == (ssize_t)s->len)
+			break;
+	}
+	return s->len >= 256 ? 0 : -1;
+}
+
+static void drop_snapshot(struct snap *s)
+{
+	if (s->pid > 0) {
+		kill(s->pid, SIGKILL);
+		waitpid(s->pid, NULL, __WALL);
+	}
+	free(s->stack);
+}
+
+static int names_of(pid_t pid, const struct lw_uframe *f, int n, char names[][64])
+{
+	struct lw_nativesym *ns = NULL;
+	struct lw_native_frame nf;
+	int i;
+
+	assert_int_equal(lw_nativesym__new("/proc", pid, &ns), 0);
+	for (i = 0; i < n; i++) {
+		names[i][0] = 0;
+		if (lw_nativesym__resolve(ns, f[i].pc - (f[i].activation ? 0 : 1), &nf) == 0 &&
+		    nf.symbol)
+			snprintf(names[i], 64, "%s", nf.symbol);
+	}
+	lw_nativesym__free(ns);
+	return n;
+}
+
+static int find(char names[][64], int n, const char *want)
+{
+	size_t l = strlen(want);
+
+	/* "name" or a compiler's clone of it ("name.constprop.0") */
+	for (int i = 0; i < n; i++)
+		if (strncmp(names[i], want, l) == 0 && (!names[i][l] || names[i][l] == '.'))
+			return i;
+	return -1;
+}
+
+static void test_unwind_copy(void **state)
+{
+	struct snap s = { 0 };
+	struct lw_unwind *u = NULL;
+	struct lw_uframe fr[64];
+	enum lw_unwind_stop why;
+	char names[64][64];
+	struct timespec c0, c1;
+	int n, c, b, a, m;
+
+	(void)state;
+	assert_int_equal(take_snapshot(&s, 16384), 0);
+	assert_int_equal(lw_unwind__new("/proc", s.pid, NULL, &u), 0);
+	clock_gettime(CLOCK_MONOTONIC, &c0);
+	n = lw_unwind__run(u, s.regs, s.stack, s.len, fr, 64, &why);
+	clock_gettime(CLOCK_MONOTONIC, &c1);
+	printf("unwind: first stack (maps read, modules reported, tables parsed) %.0f us\n",
+	       ((c1.tv_sec - c0.tv_sec) * 1e9 + (c1.tv_nsec - c0.tv_nsec)) / 1e3);
+	assert_true(n > 4);
+	names_of(s.pid, fr, n, names);
+	for (int i = 0; i < n; i++)
+		printf("  #%d %#llx %s\n", i, (unsigned long long)fr[i].pc, names[i]);
+	printf("  stop: %d, %zu bytes copied\n", (int)why, s.len);
+	/* innermost: libc's sleep; then the three no-FP functions in order, then this test */
+	assert_true(strstr(names[0], "clock_nanosleep") != NULL);
+	c = find(names, n, "unw_leaf_c");
+	b = find(names, n, "unw_mid_b");
+	a = find(names, n, "unw_top_a");
+	m = find(names, n, "take_snapshot");
+	assert_true(c > 0);
+	assert_int_equal(b, c + 1);
+	assert_int_equal(a, b + 1);
+	assert_int_equal(m, a + 1);
+	assert_true(find(names, n, "main") > m);
+	assert_int_equal(why, LW_UNW_COMPLETE);
+	for (int i = 0; i <= m; i++)
+		assert_true(names[i][0]);
+	assert_int_equal(lw_unwind__live_reads(u), 0);
+
+	/* cost per stack, the tables parsed (docs/benchmarks.md) */
+	{
+		struct timespec t0, t1;
+		int iters = 2000;
+
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (int i = 0; i < iters; i++)
+			lw_unwind__run(u, s.regs, s.stack, s.len, fr, 64, &why);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		printf("unwind: %d frames, %.1f us per stack (%zu bytes copied)\n", n,
+		       ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / iters / 1e3,
+		       s.len);
+	}
+
+	/* a copy of 128 bytes only: stops early and says why */
+	n = lw_unwind__run(u, s.regs, s.stack, 128, fr, 64, &why);
+	assert_true(n >= 1);
+	assert_int_equal(why, LW_UNW_SHORT_COPY);
+	assert_string_equal(lw_unwind_stop_str(why), "stack copy too short");
+
+	/* too few frames asked for */
+	n = lw_unwind__run(u, s.regs, s.stack, s.len, fr, 3, &why);
+	assert_int_equal(n, 3);
+	assert_int_equal(why, LW_UNW_MAX_FRAMES);
+
+	/* a pc in no module, and no frame-pointer chain to fall back on (libdwfl follows rbp
+	 * where there is no CFI: with this test built with frame pointers it would go on) */
+	s.regs[LW_UNW_RIP] = 0x1234;
+	s.regs[LW_UNW_RBP] = 0;
+	n = lw_unwind__run(u, s.regs, s.stack, s.len, fr, 64, &why);
+	assert_int_equal(n, 1);
+	assert_int_equal(why, LW_UNW_NO_INFO);
+	assert_string_equal(lw_unwind_stop_str(why), "no unwind info");
+
+	lw_unwind__free(u);
+	drop_snapshot(&s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_unwind_copy),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
