@@ -70,6 +70,24 @@ static int p_keep(const char *v, void *dst, char *why, size_t whylen)
 	return 0;
 }
 
+/* [report] top_sites: sites of a target with series of their own in NAME.prom */
+static int p_top_sites(const char *v, void *dst, char *why, size_t whylen)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno || end == v || *end || n < 1 || n > 1000) {
+		snprintf(why, whylen, "expected how many sites of a target get series of their own "
+			 "in NAME.prom, 1 to 1000 (the others are summed as site=\"other\"; 20 "
+			 "when unset)");
+		return -EINVAL;
+	}
+	*(unsigned *)dst = (unsigned)n;
+	return 0;
+}
+
 static const struct {
 	const char *name;
 	unsigned bit;
@@ -348,6 +366,7 @@ static const struct key_def keys[] = {
 	{ "rotate_size", S_REPORT, CFG(rotate_size), p_size },
 	{ "rotate_keep", S_REPORT, CFG(rotate_keep), p_keep },
 	{ "summary_interval", S_REPORT, CFG(summary_interval_ns), p_interval },
+	{ "top_sites", S_REPORT, CFG(top_sites), p_top_sites },
 	{ "threshold", S_DEFAULTS | S_TARGET, TUNE(threshold_ns), p_duration },
 	{ "block_threshold", S_DEFAULTS | S_TARGET, TUNE(block_threshold_ns), p_duration },
 	{ "mode", S_DEFAULTS | S_TARGET, TUNE(precise), p_mode },
@@ -477,6 +496,12 @@ static void start_target(struct parse_ctx *p, const char *name)
 			  "'.' (at most %d characters, not starting with '.' or '-'); it names the "
 			  "report files",
 			  name, LW_TARGET_NAME_MAX - 1);
+		return;
+	}
+	if (strcmp(name, LW_HOST_PROM_NAME) == 0) {
+		add_error(p, p->line, "target name '%s' is reserved: loopwatchd writes its host-wide "
+			  "counters to %s.prom in the report directory; name the target otherwise",
+			  name, name);
 		return;
 	}
 	if (i >= 0) {

@@ -60,6 +60,10 @@ struct route {
 
 struct lw_router {
 	const struct lw_config *c;
+	char *host_path;		/* DIR/loopwatchd.prom: host-wide counters (NULL: no prom) */
+	uint64_t host_lost, host_read_errors, host_suppressed;
+	uint64_t host_last;
+	int host_dirty;
 	struct route *r;
 	size_t n;
 	struct lw_u64map *pids;		/* pid -> int (route index) */
@@ -151,6 +155,17 @@ int lw_router__new(const struct lw_config *c, lw_router_error_fn on_error, void 
 			rt->prom_path = join_path(c->report_dir, rt->t->name, ".prom");
 			if (!rt->prom_path || lw_prom__new(rt->t->name, &rt->prom))
 				goto fail;
+			lw_prom__set_top_sites(rt->prom, c->top_sites ? c->top_sites
+								       : LW_PROM_TOP_SITES);
+			/* counters carry over a loopwatchd restart: the previous file's values */
+			e = lw_prom__load(rt->prom, rt->prom_path);
+			if (e > 0)
+				lw_info("target %s: %d series of %s carried over", rt->t->name, e,
+					rt->prom_path);
+			else if (e < 0)
+				lw_warn("target %s: cannot read %s back (%s): its counters start "
+					"from 0", rt->t->name, rt->prom_path, strerror(-e));
+			e = -ENOMEM;
 			rt->prom_dirty = 1;
 		}
 		for (k = 0; k < NEXPORT; k++) {
@@ -161,6 +176,12 @@ int lw_router__new(const struct lw_config *c, lw_router_error_fn on_error, void 
 			if (!rt->export_path[k])
 				goto fail;
 		}
+	}
+	if (c->formats & LW_FMT_PROM) {
+		r->host_path = join_path(c->report_dir, LW_HOST_PROM_NAME, ".prom");
+		if (!r->host_path)
+			goto fail;
+		r->host_dirty = 1;
 	}
 	*out = r;
 	return 0;
@@ -186,6 +207,7 @@ void lw_router__free(struct lw_router *r)
 		free(rt->prom_path);
 	}
 	free(r->r);
+	free(r->host_path);
 	lw_u64map__free(r->pids, NULL);
 	free(r);
 }
@@ -366,11 +388,41 @@ static void write_exports(struct route *rt, uint64_t now)
 	lw_rd__free(rd);
 }
 
+void lw_router__set_host(struct lw_router *r, uint64_t lost_events, uint64_t read_errors,
+			 uint64_t suppressed)
+{
+	if (lost_events != r->host_lost || read_errors != r->host_read_errors ||
+	    suppressed != r->host_suppressed)
+		r->host_dirty = 1;
+	r->host_lost = lost_events;
+	r->host_read_errors = read_errors;
+	r->host_suppressed = suppressed;
+}
+
+static void write_host(struct lw_router *r, uint64_t now)
+{
+	char *buf = NULL, err[512];
+	size_t len = 0;
+
+	r->host_last = now;
+	if (lw_prom_host_render(r->host_lost, r->host_read_errors, r->host_suppressed, &buf,
+				&len))
+		return;
+	if (lw_write_file_atomic(r->host_path, buf, len, err, sizeof(err)))
+		lw_dbg("%s", err);	/* the targets' files report the same directory's errors */
+	else
+		r->host_dirty = 0;
+	free(buf);
+}
+
 void lw_router__tick(struct lw_router *r, uint64_t now, int force)
 {
 	uint64_t every = r->c->summary_interval_ns;
 	size_t i;
 
+	if (r->host_path && (force || !r->host_last || now - r->host_last >= every ||
+			     (r->host_dirty && now - r->host_last >= PROM_MIN_GAP_NS)))
+		write_host(r, now);
 	for (i = 0; i < r->n; i++) {
 		struct route *rt = &r->r[i];
 		uint64_t errs;

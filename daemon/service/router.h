@@ -3,7 +3,9 @@
  * loopwatchd's report files: a router that sends each record to its target's files, by the
  * "target_name" the session puts in it (or, for the few records without one, by pid):
  *   DIR/NAME.jsonl   every record (struct lw_jsonl: rotated by size, reopened on SIGHUP)
- *   DIR/NAME.prom    Prometheus text, atomically replaced (prom.h)
+ *   DIR/NAME.prom    Prometheus text, atomically replaced (prom.h); its counters are read
+ *                    back at start (they carry over a loopwatchd restart)
+ *   DIR/loopwatchd.prom  host-wide counters (lost events, BPF read errors), once per host
  *   DIR/NAME.trace.json, DIR/NAME.folded   (formats = trace, folded) rebuilt every summary
  *                    interval from the JSONL files, as `loopwatch report` would
  * A file that cannot be opened or written is counted, logged (rate-limited) and retried; the
@@ -37,6 +39,9 @@ void lw_router__sink(void *ctx, struct json_object *rec);
 void lw_router__assign(struct lw_router *r, pid_t pid, int ti);
 /* SIGHUP: reopen every file (logrotate moved them) */
 void lw_router__reopen(struct lw_router *r);
+/* Host-wide counters for DIR/loopwatchd.prom (the engine's, not any target's) */
+void lw_router__set_host(struct lw_router *r, uint64_t lost_events, uint64_t read_errors,
+			 uint64_t suppressed);
 /* Periodic work (now = CLOCK_MONOTONIC ns): .prom files due or changed, retries, error logs.
  * force writes every .prom file now (at exit). */
 void lw_router__tick(struct lw_router *r, uint64_t now, int force);
