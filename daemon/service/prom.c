@@ -35,6 +35,8 @@ struct psite {
 	char file_line[300];
 	int other;		/* the "other" series of its runtime */
 	int named;		/* has a series of its own now */
+	int has_slow;		/* a callback site (file_line: where it is defined) */
+	int has_blocked;	/* a place where callbacks blocked (file_line: the call) */
 	double rank;		/* slow + blocked seconds since loopwatchd started (or restored) */
 	struct sval pend;	/* gained since the last render */
 	struct sval out;	/* its own series' values */
@@ -403,6 +405,7 @@ static void take_summary(struct lw_prom *p, struct pproc *pp, struct json_object
 		s = site_get(p, pp->runtime, q, fl, 0);
 		if (!s)
 			continue;
+		s->has_slow = 1;
 		s->pend.slow += v.count;
 		s->pend.slow_s += v.total_ms / 1000.0;
 		for (i = 0; i < NB; i++)
@@ -435,6 +438,7 @@ static void take_summary(struct lw_prom *p, struct pproc *pp, struct json_object
 		}
 		s = site_get(p, pp->runtime, q, fl, 0);
 		if (s) {
+			s->has_blocked = 1;
 			s->pend.blocked_s += v.total_ms / 1000.0;
 			s->rank += v.total_ms / 1000.0;
 		}
@@ -648,6 +652,8 @@ static void render(struct lw_prom *p, FILE *f, struct psite **v, size_t nv)
 	family(f, "loopwatch_slow_callbacks_total", "counter",
 	       "Callbacks that held the event loop at least the slow threshold, by site.");
 	for (i = 0; i < nv; i++) {
+		if (!v[i]->has_slow && !v[i]->other)
+			continue;
 		site_labels(p, v[i], lab, sizeof(lab));
 		fprintf(f, "loopwatch_slow_callbacks_total{%s} %llu\n", lab,
 			(unsigned long long)v[i]->out.slow);
@@ -655,13 +661,18 @@ static void render(struct lw_prom *p, FILE *f, struct psite **v, size_t nv)
 	family(f, "loopwatch_slow_callback_seconds_total", "counter",
 	       "Time the event loop spent in slow callbacks, by site.");
 	for (i = 0; i < nv; i++) {
+		if (!v[i]->has_slow && !v[i]->other)
+			continue;
 		site_labels(p, v[i], lab, sizeof(lab));
 		fprintf(f, "loopwatch_slow_callback_seconds_total{%s} %.6f\n", lab,
 			v[i]->out.slow_s);
 	}
 	family(f, "loopwatch_blocked_seconds_total", "counter",
-	       "Time callbacks of a site spent in blocking syscalls (at least the block threshold).");
+	       "Time callbacks spent in blocking syscalls (at least the block threshold), by the "
+	       "function and line that made the call.");
 	for (i = 0; i < nv; i++) {
+		if (!v[i]->has_blocked && !v[i]->other)
+			continue;
 		site_labels(p, v[i], lab, sizeof(lab));
 		fprintf(f, "loopwatch_blocked_seconds_total{%s} %.6f\n", lab, v[i]->out.blocked_s);
 	}
@@ -671,6 +682,8 @@ static void render(struct lw_prom *p, FILE *f, struct psite **v, size_t nv)
 		const struct sval *sv = &v[i]->out;
 		uint64_t cum = 0;
 
+		if (!v[i]->has_slow && !v[i]->other)
+			continue;
 		site_labels(p, v[i], lab, sizeof(lab));
 		for (k = 0; k < NBUCKETS; k++) {
 			double le = (double)(1ull << (BUCKET_FIRST_LOG2 + k)) / 1e6;
@@ -889,6 +902,12 @@ static int take_back(struct lw_prom *p, const struct sample *o)
 			return 0;
 		s->named = !other;
 	}
+	if (s && (!strcmp(nm, "slow_callbacks_total") ||
+		  !strncmp(nm, "callback_duration_seconds", 25) ||
+		  !strcmp(nm, "slow_callback_seconds_total")))
+		s->has_slow = 1;
+	if (s && !strcmp(nm, "blocked_seconds_total"))
+		s->has_blocked = 1;
 	if (s && !strcmp(nm, "slow_callbacks_total")) {
 		s->out.slow = u;
 	} else if (s && !strcmp(nm, "slow_callback_seconds_total")) {

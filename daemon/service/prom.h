@@ -25,7 +25,8 @@
  *   loopwatch_report_write_errors_total{target}                              counter
  *
  * Sites: the top N (lw_prom__set_top_sites, default 20) by slow + blocked time get their own
- * series (site = the callback's qualname, file_line = "FILE:LINE" where it is defined); the
+ * series (site = the callback's qualname, file_line = "FILE:LINE" where it is defined; for
+ * loopwatch_blocked_seconds_total, the function and line that made the blocking call); the
  * others are summed into site="other", file_line="". What a site gains while it is outside the
  * top N goes to "other", so every series only grows and their sum is exact.
  *

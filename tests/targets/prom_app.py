@@ -6,7 +6,7 @@ once per process and then exiting (a recycled worker, a batch job).
 TAG is a token only this test run uses (loopwatchd matches it in the command line). Prints
 "ready <pid>", waits for CTLDIR/go-<pid> (the test creates it once loopwatchd traces the process), then
 runs CHARGE callbacks of charge() (each holds the loop 150 ms in time.sleep) and REPORT of
-report() (250 ms), a few ms apart, prints {"charge": N, "report": M} with the counts it
+report() (300 ms), a few ms apart, prints {"charge": N, "report": M} with the counts it
 made, and exits 0.
 """
 import asyncio
@@ -26,7 +26,7 @@ def charge():
 
 
 def report():
-    time.sleep(0.25)  # MARK:report
+    time.sleep(0.3)  # MARK:report
     made["report"] += 1
 
 
