@@ -218,7 +218,7 @@ enum lw_noise_verdict lw_noise__check(struct lw_noise *n, struct json_object *re
 	(void)matched;
 	if (dur_ns < thr)
 		return LW_NOISE_DROP;
-	if (strcmp(type, "blocking_call") == 0 && q && lw_j_get(rec, "callback")) {
+	if (k == LW_RK_BLOCKING_CALL && q && lw_j_get(rec, "callback")) {
 		/* a call that alone held its callback past the slow threshold makes it slow: the
 		 * slow_callback record (and its warning) shows it; this one is linked to it */
 		uint64_t slow_thr = n->o.threshold_ns;
@@ -233,7 +233,7 @@ enum lw_noise_verdict lw_noise__check(struct lw_noise *n, struct json_object *re
 			json_object_object_add(rec, "cause_of",
 					       json_object_new_string("slow_callback"));
 	}
-	if (strcmp(type, "slow_callback") == 0 && !in_progress) {
+	if (k == LW_RK_SLOW_CALLBACK && !in_progress) {
 		struct stall *st = lw_u64map__get(n->stalls, stall_key(rec));
 
 		/* the end of a stall a live alert was let through for: the same event */
@@ -242,7 +242,7 @@ enum lw_noise_verdict lw_noise__check(struct lw_noise *n, struct json_object *re
 				json_object_object_add(rec, "alerted", json_object_new_boolean(1));
 			lw_u64map__del(n->stalls, stall_key(rec), NULL);
 		}
-	} else if (strcmp(type, "slow_tick") == 0 && !lw_j_get_bool(rec, "has_slow_callback")) {
+	} else if (k == LW_RK_SLOW_TICK && !lw_j_get_bool(rec, "has_slow_callback")) {
 		/* the stall ended with no slow_callback record after this one */
 		lw_u64map__del(n->stalls, stall_key(rec), NULL);
 	}
