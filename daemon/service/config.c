@@ -379,6 +379,7 @@ static const struct key_def keys[] = {
 	{ "exe", S_TARGET, TGT(match.exe), p_abs_path },
 	{ "comm", S_TARGET, TGT(match.comm), p_comm },
 	{ "cmdline", S_TARGET, TGT(match.cmdline), p_text },
+	{ "exclude_cmdline", S_TARGET, TGT(match.exclude_cmdline), p_text },
 	{ "unit", S_TARGET, TGT(match.unit), p_unit },
 	{ "cgroup", S_TARGET, TGT(match.cgroup), p_cgroup },
 	{ "pidfile", S_TARGET, TGT(match.pidfile), p_abs_path },

@@ -28,6 +28,7 @@ void lw_match_spec__clear(struct lw_match_spec *m)
 	free(m->unit);
 	free(m->cgroup);
 	free(m->pidfile);
+	free(m->exclude_cmdline);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -354,6 +355,11 @@ int lw_match(const struct lw_match_spec *m, struct lw_procview *v)
 	if (m->cmdline) {
 		s = lw_procview__cmdline(v);
 		if (!s || !strstr(s, m->cmdline))
+			return 0;
+	}
+	if (m->exclude_cmdline) {
+		s = lw_procview__cmdline(v);
+		if (!s || strstr(s, m->exclude_cmdline))
 			return 0;
 	}
 	return 1;

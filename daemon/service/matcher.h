@@ -20,8 +20,11 @@ struct lw_match_spec {
 	char *unit;	/* systemd unit: a component of the cgroup path ("api.service") */
 	char *cgroup;	/* cgroup v2 path prefix, whole components ("/system.slice/x") */
 	char *pidfile;	/* a file holding the pid */
+	char *exclude_cmdline;	/* not a process whose command line has this substring (a
+				 * pre-fork server's master: "gunicorn: master") */
 };
 
+/* no positive matcher (exclude_cmdline alone selects nothing) */
 int lw_match_spec__empty(const struct lw_match_spec *m);
 void lw_match_spec__clear(struct lw_match_spec *m);
 

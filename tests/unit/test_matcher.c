@@ -229,6 +229,12 @@ static void test_match(void **state)
 	assert_true(matches(f, 4242, &m));
 	m.cmdline = "app.py --port";
 	assert_true(matches(f, 4242, &m));
+	/* exclude_cmdline: a substring that leaves a process out */
+	m.exclude_cmdline = "--port 8080";
+	assert_false(matches(f, 4242, &m));
+	m.exclude_cmdline = "master";
+	assert_true(matches(f, 4242, &m));
+	m.exclude_cmdline = NULL;
 	m.comm = "python3*";
 	m.unit = "api";
 	m.cgroup = "/system.slice";
@@ -273,6 +279,10 @@ static void test_spec_clear(void **state)
 	m.comm = strdup("x");
 	m.pidfile = strdup("/run/x.pid");
 	assert_false(lw_match_spec__empty(&m));
+	lw_match_spec__clear(&m);
+	assert_true(lw_match_spec__empty(&m));
+	m.exclude_cmdline = strdup("master");
+	assert_true(lw_match_spec__empty(&m));	/* excluding alone selects nothing */
 	lw_match_spec__clear(&m);
 	assert_true(lw_match_spec__empty(&m));
 }
