@@ -227,6 +227,16 @@ static int p_no_bool(const char *v, void *dst, char *why, size_t whylen)
 	return -EINVAL;
 }
 
+static int p_yes_bool(const char *v, void *dst, char *why, size_t whylen)
+{
+	int no = 0;
+
+	if (p_no_bool(v, &no, why, whylen))
+		return -EINVAL;
+	*(int *)dst = !no;
+	return 0;
+}
+
 static int p_log_level(const char *v, void *dst, char *why, size_t whylen)
 {
 	static const struct {
@@ -380,6 +390,7 @@ static const struct key_def keys[] = {
 	{ "comm", S_TARGET, TGT(match.comm), p_comm },
 	{ "cmdline", S_TARGET, TGT(match.cmdline), p_text },
 	{ "exclude_cmdline", S_TARGET, TGT(match.exclude_cmdline), p_text },
+	{ "workers_only", S_TARGET, TGT(match.workers_only), p_yes_bool },
 	{ "unit", S_TARGET, TGT(match.unit), p_unit },
 	{ "cgroup", S_TARGET, TGT(match.cgroup), p_cgroup },
 	{ "pidfile", S_TARGET, TGT(match.pidfile), p_abs_path },

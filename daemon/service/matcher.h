@@ -22,6 +22,8 @@ struct lw_match_spec {
 	char *pidfile;	/* a file holding the pid */
 	char *exclude_cmdline;	/* not a process whose command line has this substring (a
 				 * pre-fork server's master: "gunicorn: master") */
+	int workers_only;	/* only processes whose parent matches too: a pre-fork server's
+				 * workers, not its master (whose command line they share) */
 };
 
 /* no positive matcher (exclude_cmdline alone selects nothing) */
@@ -73,6 +75,8 @@ int lw_cgroup_under(const char *cgpath, const char *prefix);
 int lw_pidfile_parse(const char *text, pid_t *pid);
 /* Read a pid file. 0, -ENOENT, -EINVAL or another -errno. */
 int lw_pidfile_read(const char *path, pid_t *pid);
+/* The parent pid in the text of /proc/PID/stat (after the last ')'), or -1 */
+pid_t lw_stat_ppid(const char *text);
 /* /proc/PID/cmdline (NUL-separated) as one line: NULs become spaces, a trailing one dropped */
 void lw_cmdline_join(char *buf, size_t len);
 
