@@ -734,6 +734,9 @@ static struct json_object *status_json(struct daemon *d)
 		json_object_object_add(to, "records", json_object_new_int64((int64_t)rs.records));
 		json_object_object_add(to, "slow_callbacks",
 				       json_object_new_int64((int64_t)rs.slow_callbacks));
+		json_object_object_add(to, "live_alerts",
+				       json_object_new_int64((int64_t)rs.live_alerts));
+		json_object_object_add(to, "exited", lw_router__exited(d->router, (int)i, now));
 		json_object_object_add(to, "slow_ticks",
 				       json_object_new_int64((int64_t)rs.slow_ticks));
 		json_object_object_add(to, "blocking_calls",

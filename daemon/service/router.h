@@ -48,9 +48,10 @@ void lw_router__tick(struct lw_router *r, uint64_t now, int force);
 
 struct lw_route_stats {
 	uint64_t records;		/* routed to this target */
-	uint64_t slow_callbacks;	/* records of each kind (after noise control) */
+	uint64_t slow_callbacks;	/* events of each kind: records + suppressed counts */
 	uint64_t blocking_calls;
 	uint64_t slow_ticks;
+	uint64_t live_alerts;		/* in_progress slow_callback records (not slow callbacks) */
 	uint64_t write_errors;		/* records not written + .prom files not written */
 	uint64_t prom_writes;
 	const char *last_error;		/* "" when none */
@@ -58,6 +59,9 @@ struct lw_route_stats {
 	const char *prom_path;
 };
 void lw_router__stats(const struct lw_router *r, int ti, struct lw_route_stats *out);
+/* The target's processes that ended in the last hour (newest first, at most 64), with their
+ * final summary's counts: a JSON array (the caller owns it). */
+struct json_object *lw_router__exited(const struct lw_router *r, int ti, uint64_t now);
 uint64_t lw_router__records(const struct lw_router *r);
 uint64_t lw_router__unrouted(const struct lw_router *r);
 

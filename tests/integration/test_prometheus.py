@@ -18,7 +18,7 @@ import urllib.parse
 import urllib.request
 import uuid
 
-from lwtest import DEBIAN_PYTHON, ROOT, TARGETS
+from lwtest import DEBIAN_PYTHON, LOOPWATCH, ROOT, TARGETS
 from test_daemon import Daemon, prom_samples, prom_value, wait_for
 
 APP = os.path.join(TARGETS, "prom_app.py")
@@ -107,7 +107,7 @@ class PrometheusTest(unittest.TestCase):
         with open(out) as f:
             made = json.loads(f.read().splitlines()[-1])
         wait_for(lambda: p.pid not in d.attached("app"), 20, what="detached")
-        return made
+        return made, p.pid
 
     def test_counts_through_node_exporter_and_prometheus(self):
         """per-site slow-callback counts in Prometheus equal the target's own, across two
@@ -149,7 +149,7 @@ class PrometheusTest(unittest.TestCase):
                 # loopwatchd restarted: the counters carry over from its previous file
                 self.assertEqual(d.stop(), 0, d.stderr())
                 d = self.daemon(2)
-            made = self.run_target(d, charge, report)
+            made, last_pid = self.run_target(d, charge, report)
             self.assertEqual(made, {"charge": charge, "report": report})
             for k in total:
                 total[k] += made[k]
@@ -162,6 +162,22 @@ class PrometheusTest(unittest.TestCase):
             wait_for(lambda: self.by_site(last) == want, 20,
                      what="Prometheus with %s (has %s)" % (want, self.by_site(last)))
         got = self.by_site(last)
+        # loopwatch status (this loopwatchd saw the last process): slow callbacks apart from
+        # live alerts, the exited process with its final counts
+        ts = d.target_status("app")
+        self.assertEqual(ts["slow_callbacks"], sum(RUNS[-1]), ts)
+        self.assertIn("live_alerts", ts)
+        ex = ts["exited"]
+        self.assertEqual(len(ex), 1, ex)
+        self.assertEqual(ex[0]["pid"], last_pid)
+        self.assertEqual(ex[0]["slow_callbacks"], sum(RUNS[-1]))
+        self.assertEqual(ex[0]["reason"], "target_exited")
+        r = subprocess.run([LOOPWATCH, "status", d.sock],
+                           capture_output=True, text=True, timeout=20)
+        self.assertIn("exited in the last hour", r.stdout)
+        self.assertRegex(r.stdout, r"live alerts \d+")
+        print("status: slow callbacks %d, live alerts %d, exited %s" %
+              (ts["slow_callbacks"], ts["live_alerts"], ex))
         print("\nslow callbacks per site, target's own count %s; Prometheus %s (%.1f s)" %
               (total, got, time.time() - t0))
         # one series per site for the whole test: no pid, no reset across the restarts
