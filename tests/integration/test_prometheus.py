@@ -227,6 +227,20 @@ class PrometheusTest(unittest.TestCase):
             self.query(e)
         data = self.query('sum by (site) (rate(loopwatch_slow_callbacks_total{target=~".*"}[1m]))')
         self.assertTrue({r["metric"].get("site") for r in data} >= {"charge", "report"})
+        # loopwatch report over the JSONL of both loopwatchd runs: one table for the target,
+        # its three processes added up, each slow callback counted once
+        r = subprocess.run([LOOPWATCH, "report", "--format", "json",
+                            os.path.join(self.rdir, "app.jsonl")],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rep = json.loads(r.stdout)
+        self.assertEqual(rep["by"], "target")
+        self.assertEqual(len(rep["targets"]), 1)
+        tgt = rep["targets"][0]
+        self.assertEqual((tgt["target_name"], tgt["processes"]), ("app", len(RUNS)))
+        self.assertEqual(tgt["slow_callbacks"], sum(total.values()))
+        self.assertEqual({x["qualname"]: x["count"] for x in tgt["sites"]}, total)
+        self.assertEqual(len(rep["pids"]), len(RUNS))
         # promtool: the metric and label names follow Prometheus's rules
         for name in ("app.prom", "loopwatchd.prom"):
             with open(os.path.join(self.rdir, name)) as f:
