@@ -53,8 +53,13 @@ class OneEvent(unittest.TestCase):
         finals = [r for r in recs if r["type"] == "slow_callback" and not r["in_progress"]]
         # a live alert takes one of the site's 10 records; its stall's final record is marked
         # and printed as the end of that warning, not as a new one
-        self.assertLessEqual(len(alerts) + len([r for r in finals if not r.get("alerted")
-                                                and not r.get("escalated")]), 10)
+        site_alerts = [r for r in alerts if (r.get("callback") or {}).get("qualname") == "poll_sensor"]
+        self.assertLessEqual(len(site_alerts) + len([r for r in finals if not r.get("alerted")
+                                                     and not r.get("escalated")]), 10)
+        # 12 headlines at most: 10 in full, the rate-limit line, the summary; an alert that
+        # could not name its callback (no stack yet) is no site's and is left out of the count
+        unnamed = [l for l in heads if "loop still blocked after" in l]
+        self.assertLessEqual(len(heads) - len(unnamed) + len(rate) + len(summary), 12, heads)
         self.assertEqual(len([r for r in finals if r.get("alerted")]),
                          len([l for l in out if re.match(r"^ +… pid \d+ tid \d+: Executing", l)]))
         # every slow call counted: written + suppressed + in the summary
