@@ -47,6 +47,8 @@ static const char usage_text[] =
 	"      --until TIME            only records up to TIME\n"
 	"      --site PATTERN          only this site: qualname, file:line, or a glob\n"
 	"      --weight wall|blocked|cpu  what folded stacks and the flame graph count (wall)\n"
+	"      --by target|pid         text and json tables per target (its processes added up;\n"
+	"                              the default when the records name one) or per pid\n"
 	"\n"
 	"Durations: 250us, 10ms, 1.5s, 2m (a bare number is milliseconds).\n"
 	"Exit status: 0 success, 1 could not trace (the message says why), 2 bad usage.\n";
@@ -105,6 +107,7 @@ enum {
 	OPT_UNTIL,
 	OPT_SITE,
 	OPT_WEIGHT,
+	OPT_BY,
 };
 
 static const struct option long_opts[] = {
@@ -126,6 +129,7 @@ static const struct option long_opts[] = {
 	{ "until", required_argument, NULL, OPT_UNTIL },
 	{ "site", required_argument, NULL, OPT_SITE },
 	{ "weight", required_argument, NULL, OPT_WEIGHT },
+	{ "by", required_argument, NULL, OPT_BY },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -190,6 +194,13 @@ int lw_cli_parse(int argc, char **argv, struct lw_cli_opts *o)
 			break;
 		case OPT_SITE:
 			o->site = optarg;
+			break;
+		case OPT_BY:
+			if (strcmp(optarg, "target") && strcmp(optarg, "pid"))
+				return lw_cli_usage_error("invalid --by '%s': expected target (one "
+							  "table per loopwatchd target, its processes "
+							  "added up) or pid", optarg);
+			o->by = optarg;
 			break;
 		case OPT_WEIGHT:
 			if (strcmp(optarg, "wall") && strcmp(optarg, "blocked") &&

@@ -40,6 +40,7 @@ struct lw_cli_opts {
 	const char *until;		/* --until TIME */
 	const char *site;		/* --site PATTERN */
 	const char *weight;		/* --weight blocked|cpu|wall */
+	const char *by;			/* --by target|pid (NULL: target when a file names one) */
 };
 
 /* 0, or the exit status for bad usage (2) after printing why */

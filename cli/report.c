@@ -150,9 +150,10 @@ static int dur_desc(const void *a, const void *b)
 	return x->end_ns < y->end_ns ? -1 : x->end_ns > y->end_ns;
 }
 
-/* the slow callbacks of pid, slowest first, at most max (malloc'd) */
-static const struct lw_rd_event **slowest_of(const struct lw_report_data *d, pid_t pid,
-					     size_t max, size_t *n)
+/* the slow callbacks of an entry (a pid, or a target's pids), slowest first, at most max
+ * (malloc'd) */
+static const struct lw_rd_event **slowest_of(const struct lw_report_data *d,
+					     const struct lw_rd_pid *p, size_t max, size_t *n)
 {
 	const struct lw_rd_event **v = malloc((d->nev ? d->nev : 1) * sizeof(*v));
 	size_t i, k = 0;
@@ -161,7 +162,7 @@ static const struct lw_rd_event **slowest_of(const struct lw_report_data *d, pid
 	if (!v)
 		return NULL;
 	for (i = 0; i < d->nev; i++)
-		if (d->ev[i]->pid == pid && d->ev[i]->type == LW_RD_SLOW_CALLBACK)
+		if (d->ev[i]->type == LW_RD_SLOW_CALLBACK && lw_rd_entry_has(d, p, d->ev[i]))
 			v[k++] = d->ev[i];
 	qsort(v, k, sizeof(*v), dur_desc);
 	*n = k < max ? k : max;
@@ -187,11 +188,15 @@ static void text_pid(FILE *f, const struct lw_report_data *d, const struct lw_rd
 	size_t i, n;
 	int sw, tw;
 
-	fprintf(f, "\npid %d (%s", (int)p->pid, p->comm ? tx(p->comm) : "?");
+	if (!p->pid)
+		fprintf(f, "\ntarget %s (%u processes, %s", p->target_name ? tx(p->target_name) : "?",
+			p->nprocs, p->comm ? tx(p->comm) : "?");
+	else
+		fprintf(f, "\npid %d (%s", (int)p->pid, p->comm ? tx(p->comm) : "?");
 	if (p->runtime)
 		fprintf(f, ", %s%s%s", tx(p->runtime), p->runtime_version ? " " : "",
 			p->runtime_version ? tx(p->runtime_version) : "");
-	if (p->target_name)
+	if (p->target_name && p->pid)
 		fprintf(f, ", target %s", tx(p->target_name));
 	fprintf(f, "), %u run%s", p->runs, p->runs == 1 ? "" : "s");
 	if (p->precise_runs || p->default_runs)
@@ -272,7 +277,7 @@ static void text_pid(FILE *f, const struct lw_report_data *d, const struct lw_rd
 		if (p->nbsites > TEXT_SITES)
 			fprintf(f, "    ... %zu more\n", p->nbsites - TEXT_SITES);
 	}
-	slow = slowest_of(d, p->pid, TEXT_SLOWEST, &n);
+	slow = slowest_of(d, p, TEXT_SLOWEST, &n);
 	fprintf(f, "  slowest callbacks:\n");
 	if (!n)
 		fprintf(f, "    (none in the records)\n");
@@ -300,7 +305,8 @@ static void text_pid(FILE *f, const struct lw_report_data *d, const struct lw_rd
 	free(slow);
 }
 
-static void text_report(FILE *f, const struct lw_report_data *d)
+static void text_report(FILE *f, const struct lw_report_data *d, const struct lw_rd_pid *v,
+			size_t nv)
 {
 	char a[40], b[40];
 	size_t i;
@@ -314,10 +320,10 @@ static void text_report(FILE *f, const struct lw_report_data *d)
 		fprintf(f, "time range: %s .. %s UTC (%.1f s)\n",
 			fmt_when(d->first_ns, a, sizeof(a)), fmt_when(d->last_ns, b, sizeof(b)),
 			(double)(d->last_ns - d->first_ns) / 1e9);
-	if (!d->npids)
+	if (!nv)
 		fprintf(f, "no records in range\n");
-	for (i = 0; i < d->npids; i++)
-		text_pid(f, d, &d->pids[i]);
+	for (i = 0; i < nv; i++)
+		text_pid(f, d, &v[i]);
 }
 
 /* ---- json */
@@ -419,12 +425,79 @@ static const char *scope_name(enum lw_rd_scope s)
 	       s == LW_RD_SCOPE_MIXED ? "mixed" : "none";
 }
 
+/* one table's numbers: a pid, or a target's pids added up */
+static struct json_object *json_entry(const struct lw_report_data *d, const struct lw_rd_pid *p)
+{
+	struct json_object *x = json_object_new_object(), *a;
+	const struct lw_rd_event **slow;
+	size_t j, n;
+
+	json_object_object_add(x, "pid", json_object_new_int(p->pid));
+	json_object_object_add(x, "comm", lw_j_str_or_null(p->comm));
+	json_object_object_add(x, "runtime", lw_j_str_or_null(p->runtime));
+	json_object_object_add(x, "runtime_version", lw_j_str_or_null(p->runtime_version));
+	json_object_object_add(x, "target_name", lw_j_str_or_null(p->target_name));
+	json_object_object_add(x, "runs", json_object_new_int64(p->runs));
+	json_object_object_add(x, "default_runs", json_object_new_int64(p->default_runs));
+	json_object_object_add(x, "precise_runs", json_object_new_int64(p->precise_runs));
+	json_object_object_add(x, "first_ts", jts(p->first_ns));
+	json_object_object_add(x, "last_ts", jts(p->last_ns));
+	json_object_object_add(x, "slow_callbacks",
+			       json_object_new_int64((int64_t)p->slow_callbacks));
+	json_object_object_add(x, "blocking_calls",
+			       json_object_new_int64((int64_t)p->blocking_calls));
+	json_object_object_add(x, "lost_events",
+			       json_object_new_int64((int64_t)p->lost_events));
+	json_object_object_add(x, "suppressed",
+			       json_object_new_int64((int64_t)p->suppressed));
+	json_object_object_add(x, "summaries_used",
+			       json_object_new_int64(p->summaries_used));
+	json_object_object_add(x, "record_sets", json_object_new_int64(p->record_sets));
+	json_object_object_add(x, "sites_scope",
+			       json_object_new_string(scope_name(p->scope)));
+	a = json_object_new_array();
+	for (j = 0; j < p->nsites; j++)
+		json_object_array_add(a, jsite(&p->sites[j], 0));
+	json_object_object_add(x, "sites", a);
+	a = json_object_new_array();
+	for (j = 0; j < p->nbsites; j++)
+		json_object_array_add(a, jsite(&p->bsites[j], 1));
+	json_object_object_add(x, "blocking_sites", a);
+	a = json_object_new_array();
+	for (j = 0; j < p->nloops; j++) {
+		const struct lw_rd_loop *l = &p->loops[j];
+		struct json_object *y = json_object_new_object();
+
+		json_object_object_add(y, "tid", json_object_new_int(l->tid));
+		json_object_object_add(y, "comm", lw_j_str_or_null(l->comm));
+		json_object_object_add(y, "utilization", jnum(l->utilization, 4));
+		json_object_object_add(y, "iterations",
+				       json_object_new_int64((int64_t)l->iterations));
+		json_object_object_add(y, "busy_ms", jnum(l->busy_ms, 3));
+		json_object_object_add(y, "lag_p50_ms",
+				       lw_j_ms(lw_hist_quantile(&l->lag, 0.5)));
+		json_object_object_add(y, "lag_p99_ms",
+				       lw_j_ms(lw_hist_quantile(&l->lag, 0.99)));
+		json_object_array_add(a, y);
+	}
+	json_object_object_add(x, "loops", a);
+	a = json_object_new_array();
+	slow = slowest_of(d, p, TEXT_SLOWEST, &n);
+	for (j = 0; j < n; j++)
+		json_object_array_add(a, jevent(slow[j]));
+	free(slow);
+	json_object_object_add(x, "slowest", a);
+	json_object_object_add(x, "processes", json_object_new_int64(p->nprocs ? p->nprocs : 1));
+	return x;
+}
+
 static struct json_object *json_report(const struct lw_report_data *d,
-				       const struct lw_rd_filter *flt)
+				       const struct lw_rd_filter *flt, const struct lw_rd_pid *v,
+				       size_t nv)
 {
 	struct json_object *o = json_object_new_object(), *files = json_object_new_array();
 	struct json_object *pids = json_object_new_array(), *fo = json_object_new_object();
-	size_t i, j, nslow = 0, nblk = 0;
+	size_t i, nslow = 0, nblk = 0;
 
 	for (i = 0; i < d->nfiles; i++) {
 		struct json_object *x = json_object_new_object();
@@ -461,70 +534,18 @@ static struct json_object *json_report(const struct lw_report_data *d,
 	}
 	json_object_object_add(o, "slow_callback_records", json_object_new_int64((int64_t)nslow));
 	json_object_object_add(o, "blocking_call_records", json_object_new_int64((int64_t)nblk));
-	for (i = 0; i < d->npids; i++) {
-		const struct lw_rd_pid *p = &d->pids[i];
-		struct json_object *x = json_object_new_object(), *a;
-		const struct lw_rd_event **slow;
-		size_t n;
-
-		json_object_object_add(x, "pid", json_object_new_int(p->pid));
-		json_object_object_add(x, "comm", lw_j_str_or_null(p->comm));
-		json_object_object_add(x, "runtime", lw_j_str_or_null(p->runtime));
-		json_object_object_add(x, "runtime_version", lw_j_str_or_null(p->runtime_version));
-		json_object_object_add(x, "target_name", lw_j_str_or_null(p->target_name));
-		json_object_object_add(x, "runs", json_object_new_int64(p->runs));
-		json_object_object_add(x, "default_runs", json_object_new_int64(p->default_runs));
-		json_object_object_add(x, "precise_runs", json_object_new_int64(p->precise_runs));
-		json_object_object_add(x, "first_ts", jts(p->first_ns));
-		json_object_object_add(x, "last_ts", jts(p->last_ns));
-		json_object_object_add(x, "slow_callbacks",
-				       json_object_new_int64((int64_t)p->slow_callbacks));
-		json_object_object_add(x, "blocking_calls",
-				       json_object_new_int64((int64_t)p->blocking_calls));
-		json_object_object_add(x, "lost_events",
-				       json_object_new_int64((int64_t)p->lost_events));
-		json_object_object_add(x, "suppressed",
-				       json_object_new_int64((int64_t)p->suppressed));
-		json_object_object_add(x, "summaries_used",
-				       json_object_new_int64(p->summaries_used));
-		json_object_object_add(x, "record_sets", json_object_new_int64(p->record_sets));
-		json_object_object_add(x, "sites_scope",
-				       json_object_new_string(scope_name(p->scope)));
-		a = json_object_new_array();
-		for (j = 0; j < p->nsites; j++)
-			json_object_array_add(a, jsite(&p->sites[j], 0));
-		json_object_object_add(x, "sites", a);
-		a = json_object_new_array();
-		for (j = 0; j < p->nbsites; j++)
-			json_object_array_add(a, jsite(&p->bsites[j], 1));
-		json_object_object_add(x, "blocking_sites", a);
-		a = json_object_new_array();
-		for (j = 0; j < p->nloops; j++) {
-			const struct lw_rd_loop *l = &p->loops[j];
-			struct json_object *y = json_object_new_object();
-
-			json_object_object_add(y, "tid", json_object_new_int(l->tid));
-			json_object_object_add(y, "comm", lw_j_str_or_null(l->comm));
-			json_object_object_add(y, "utilization", jnum(l->utilization, 4));
-			json_object_object_add(y, "iterations",
-					       json_object_new_int64((int64_t)l->iterations));
-			json_object_object_add(y, "busy_ms", jnum(l->busy_ms, 3));
-			json_object_object_add(y, "lag_p50_ms",
-					       lw_j_ms(lw_hist_quantile(&l->lag, 0.5)));
-			json_object_object_add(y, "lag_p99_ms",
-					       lw_j_ms(lw_hist_quantile(&l->lag, 0.99)));
-			json_object_array_add(a, y);
-		}
-		json_object_object_add(x, "loops", a);
-		a = json_object_new_array();
-		slow = slowest_of(d, p->pid, TEXT_SLOWEST, &n);
-		for (j = 0; j < n; j++)
-			json_object_array_add(a, jevent(slow[j]));
-		free(slow);
-		json_object_object_add(x, "slowest", a);
-		json_object_array_add(pids, x);
-	}
+	for (i = 0; i < d->npids; i++)
+		json_object_array_add(pids, json_entry(d, &d->pids[i]));
 	json_object_object_add(o, "pids", pids);
+	/* --by target: the targets' tables too (each pid stays in "pids") */
+	json_object_object_add(o, "by", json_object_new_string(v != d->pids ? "target" : "pid"));
+	if (v != d->pids) {
+		struct json_object *t = json_object_new_array();
+
+		for (i = 0; i < nv; i++)
+			json_object_array_add(t, json_entry(d, &v[i]));
+		json_object_object_add(o, "targets", t);
+	}
 	return o;
 }
 
@@ -659,6 +680,9 @@ int lw_cli_report(const struct lw_cli_opts *o)
 	struct lw_export_opts eo = { 0 };
 	struct lw_rd_filter flt;
 	const char *fmt = o->format ? o->format : "text";
+	struct lw_rd_pid *rolled = NULL;
+	const struct lw_rd_pid *v;
+	size_t nv;
 	char title[1024], oerr[4400];
 	FILE *out;
 	int r, ret = 0;
@@ -696,8 +720,22 @@ int lw_cli_report(const struct lw_cli_opts *o)
 		return EXIT_UNREADABLE;
 	}
 	eo.title = title_of(o, title, sizeof(title));
+	/* tables per target (loopwatchd's files: many processes of one target) or per pid */
+	v = d->pids;
+	nv = d->npids;
+	if (!o->by || strcmp(o->by, "pid")) {
+		size_t i;
+		int named = 0;
+
+		for (i = 0; i < d->npids; i++)
+			named |= d->pids[i].target_name != NULL;
+		if ((named || o->by) && lw_rd_rollup_targets(d, &rolled, &nv) == 0)
+			v = rolled;
+		else
+			nv = d->npids;
+	}
 	if (strcmp(fmt, "json") == 0) {
-		struct json_object *j = json_report(d, &flt);
+		struct json_object *j = json_report(d, &flt, v, nv);
 
 		fprintf(out, "%s\n",
 			json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY |
@@ -711,7 +749,7 @@ int lw_cli_report(const struct lw_cli_opts *o)
 	} else if (strcmp(fmt, "html") == 0) {
 		r = lw_export_html(out, d, &eo);
 	} else {
-		text_report(out, d);
+		text_report(out, d, v, nv);
 	}
 	if (fflush(out) || ferror(out) || (r && r != -ENOMEM)) {
 		fprintf(stderr, "loopwatch: cannot write %s: %s\n",
@@ -725,6 +763,7 @@ int lw_cli_report(const struct lw_cli_opts *o)
 		fprintf(stderr, "loopwatch: cannot write %s: %s\n", o->output, strerror(errno));
 		ret = EXIT_UNREADABLE;
 	}
+	lw_rd_rollup_free(rolled, rolled ? nv : 0);
 	lw_rd__free(d);
 	return ret;
 }

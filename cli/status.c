@@ -91,7 +91,10 @@ static void print_target(FILE *f, struct json_object *t)
 	size_t i, np = procs ? json_object_array_length(procs) : 0;
 	size_t npend = pend ? json_object_array_length(pend) : 0;
 	const char *err = lw_j_get_str(t, "last_error");
-	char a[32], b[32], c[32], d[32];
+	struct json_object *ex = lw_j_get(t, "exited");
+	size_t nex = ex && json_object_is_type(ex, json_type_array) ? json_object_array_length(ex)
+								     : 0;
+	char a[32], b[32], c[32], d[32], e[32];
 
 	fprintf(f,
 		"target %s: %zu process%s, threshold %.0f ms, block threshold %.0f ms, %s mode\n",
@@ -99,10 +102,11 @@ static void print_target(FILE *f, struct json_object *t)
 		lw_j_get_num(t, "threshold_ms", 0), lw_j_get_num(t, "block_threshold_ms", 0),
 		lw_j_get_str(t, "mode") ? lw_j_get_str(t, "mode") : "default");
 	fprintf(f,
-		"  records %s: slow callbacks %s, slow ticks %s, blocking calls %s; "
-		"write errors %s\n",
+		"  records %s: slow callbacks %s, slow ticks %s, blocking calls %s (rate-limited "
+		"ones included); live alerts %s; write errors %s\n",
 		num_str(t, "records", a, sizeof(a)), num_str(t, "slow_callbacks", b, sizeof(b)),
 		num_str(t, "slow_ticks", c, sizeof(c)), num_str(t, "blocking_calls", d, sizeof(d)),
+		num_str(t, "live_alerts", e, sizeof(e)),
 		lw_j_get_int(t, "write_errors", 0) ? num_str(t, "write_errors", a, sizeof(a))
 						   : "0");
 	if (lw_j_get_str(t, "jsonl") || lw_j_get_str(t, "prom"))
@@ -125,6 +129,22 @@ static void print_target(FILE *f, struct json_object *t)
 			(long long)lw_j_get_int(p, "slow_callbacks", 0),
 			(long long)lw_j_get_int(p, "slow_ticks", 0),
 			(long long)lw_j_get_int(p, "blocking_calls", 0));
+	}
+	if (nex)
+		fprintf(f, "  exited in the last hour (final counts):\n"
+			   "  %8s  %-16s %9s %10s %10s %9s  %s\n", "PID", "COMM", "ENDED", "SLOW CB",
+			"SLOW TICK", "BLOCKING", "WHY");
+	for (i = 0; i < nex; i++) {
+		struct json_object *p = json_object_array_get_idx(ex, i);
+
+		fmt_age(lw_j_get_num(p, "ended_s_ago", 0), a, sizeof(a));
+		fprintf(f, "  %8lld  %-16s %5s ago %10lld %10lld %9lld  %s\n",
+			(long long)lw_j_get_int(p, "pid", 0),
+			lw_j_get_str(p, "comm") ? lw_j_get_str(p, "comm") : "?", a,
+			(long long)lw_j_get_int(p, "slow_callbacks", 0),
+			(long long)lw_j_get_int(p, "slow_ticks", 0),
+			(long long)lw_j_get_int(p, "blocking_calls", 0),
+			lw_j_get_str(p, "reason") ? lw_j_get_str(p, "reason") : "?");
 	}
 	for (i = 0; i < npend; i++) {
 		struct json_object *p = json_object_array_get_idx(pend, i);

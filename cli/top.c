@@ -133,7 +133,17 @@ static void top_sink(void *ctx, struct json_object *rec)
 	} else if (kind == LW_RK_BLOCKING_CALL) {
 		t->blocking++;
 	} else if (kind == LW_RK_SUPPRESSED) {
-		t->suppressed += (uint64_t)lw_j_get_int(rec, "count", 0);
+		const char *of = lw_j_get_str(rec, "record_type");
+		int64_t n = lw_j_get_int(rec, "count", 0);
+
+		t->suppressed += (uint64_t)(n > 0 ? n : 0);
+		/* held back by the rate limit, counted all the same in the header's totals (the
+		 * site rows are from records: their blocked/cpu split is not in a suppressed one) */
+		if (n > 0 && of && strcmp(of, "slow_callback") == 0)
+			t->slow += (uint64_t)n;
+		else if (n > 0 && of && strcmp(of, "blocking_call") == 0) {
+			t->blocking += (uint64_t)n;
+		}
 	} else if (kind == LW_RK_SUMMARY) {
 		struct json_object *loops = lw_j_get(rec, "loops");
 		size_t i, n = loops && json_object_is_type(loops, json_type_array) ?

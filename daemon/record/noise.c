@@ -29,11 +29,27 @@ struct site {
 	uint64_t baseline_ns;		/* p99 before this window, 0 = not yet known */
 };
 
+/* a live alert let through, per thread: the stall it is about (one alert per stall) */
+struct stall {
+	uint64_t start_ns;		/* CLOCK_MONOTONIC when the stall began (now - its duration) */
+	uint64_t alerted_at;
+};
+
 struct lw_noise {
 	struct lw_noise_opts o;
 	struct lw_u64map *sites;
+	struct lw_u64map *stalls;	/* hash(pid, tid) -> stall */
 	uint64_t suppressed;
 };
+
+static uint64_t stall_key(struct json_object *rec)
+{
+	char k[48];
+
+	snprintf(k, sizeof(k), "%lld/%lld", (long long)lw_j_get_int(rec, "pid", 0),
+		 (long long)lw_j_get_int(rec, "tid", 0));
+	return lw_hash_str(k);
+}
 
 int lw_site_rule_parse(const char *arg, struct lw_site_rule *out)
 {
@@ -127,7 +143,9 @@ int lw_noise__new(const struct lw_noise_opts *o, struct lw_noise **out)
 	n->o = *o;
 	if (!n->o.window_ns)
 		n->o.window_ns = 60000000000ull;
-	if (lw_u64map__new(sizeof(struct site), &n->sites)) {
+	if (lw_u64map__new(sizeof(struct site), &n->sites) ||
+	    lw_u64map__new(sizeof(struct stall), &n->stalls)) {
+		lw_u64map__free(n->sites, NULL);
 		free(n);
 		return -ENOMEM;
 	}
@@ -140,12 +158,31 @@ void lw_noise__free(struct lw_noise *n)
 	if (!n)
 		return;
 	lw_u64map__free(n->sites, NULL);
+	lw_u64map__free(n->stalls, NULL);
 	free(n);
 }
 
 uint64_t lw_noise__suppressed_total(const struct lw_noise *n)
 {
 	return n->suppressed;
+}
+
+/* a live alert for a stall no alert was let through for yet? (then remember it) */
+static int alert_once(struct lw_noise *n, struct json_object *rec, uint64_t now, uint64_t dur_ns)
+{
+	uint64_t start = now > dur_ns ? now - dur_ns : 0;
+	int created;
+	struct stall *st = lw_u64map__put(n->stalls, stall_key(rec), &created);
+
+	if (!st)
+		return 1;
+	/* the same stall: it began at the same time (within a few ms of timer slack) */
+	if (!created && (start > st->start_ns ? start - st->start_ns : st->start_ns - start) <
+				5000000ull)
+		return 0;
+	st->start_ns = start;
+	st->alerted_at = now;
+	return 1;
 }
 
 enum lw_noise_verdict lw_noise__check(struct lw_noise *n, struct json_object *rec, uint64_t now)
@@ -181,8 +218,39 @@ enum lw_noise_verdict lw_noise__check(struct lw_noise *n, struct json_object *re
 	(void)matched;
 	if (dur_ns < thr)
 		return LW_NOISE_DROP;
-	if (!n->o.rate)
+	if (k == LW_RK_BLOCKING_CALL && q && lw_j_get(rec, "callback")) {
+		/* a call that alone held its callback past the slow threshold makes it slow: the
+		 * slow_callback record (and its warning) shows it; this one is linked to it */
+		uint64_t slow_thr = n->o.threshold_ns;
+
+		for (i = 0; i < n->o.nrules; i++)
+			if (!n->o.rules[i].ignore &&
+			    lw_site_matches(n->o.rules[i].pattern, q, f, line)) {
+				slow_thr = n->o.rules[i].threshold_ns;
+				break;
+			}
+		if (slow_thr && dur_ns >= slow_thr)
+			json_object_object_add(rec, "cause_of",
+					       json_object_new_string("slow_callback"));
+	}
+	if (k == LW_RK_SLOW_CALLBACK && !in_progress) {
+		struct stall *st = lw_u64map__get(n->stalls, stall_key(rec));
+
+		/* the end of a stall a live alert was let through for: the same event */
+		if (st) {
+			if (now >= st->alerted_at && now - st->alerted_at <= dur_ns + 50000000ull)
+				json_object_object_add(rec, "alerted", json_object_new_boolean(1));
+			lw_u64map__del(n->stalls, stall_key(rec), NULL);
+		}
+	} else if (k == LW_RK_SLOW_TICK && !lw_j_get_bool(rec, "has_slow_callback")) {
+		/* the stall ended with no slow_callback record after this one */
+		lw_u64map__del(n->stalls, stall_key(rec), NULL);
+	}
+	if (!n->o.rate) {
+		if (in_progress)
+			return alert_once(n, rec, now, dur_ns) ? LW_NOISE_PASS : LW_NOISE_DROP;
 		return LW_NOISE_PASS;
+	}
 	lw_site_key(rec, key, sizeof(key));
 	snprintf(key + strlen(key), sizeof(key) - strlen(key), "\x1f%s\x1f%lld", type,
 		 (long long)lw_j_get_int(rec, "pid", 0));
@@ -207,11 +275,18 @@ enum lw_noise_verdict lw_noise__check(struct lw_noise *n, struct json_object *re
 			s->baseline_ns = lw_hist_quantile(&s->all, 0.99);
 	}
 	if (in_progress) {
-		/* live alerts: as many as records per window, no suppressed count of their own
-		 * (the final record of the same event is counted) */
-		return s->alerts++ < n->o.rate ? LW_NOISE_PASS : LW_NOISE_DROP;
+		/* live alerts count against the site's records (the final record of the same
+		 * event then passes free, marked "alerted"), one per stall, no suppressed count of
+		 * their own (the final record of the event is counted) */
+		if (s->passed >= n->o.rate || !alert_once(n, rec, now, dur_ns))
+			return LW_NOISE_DROP;
+		s->passed++;
+		s->alerts++;
+		return LW_NOISE_PASS;
 	}
 	lw_hist_add(&s->all, dur_ns);
+	if (lw_j_get_bool(rec, "alerted"))
+		return LW_NOISE_PASS;
 	if (s->passed < n->o.rate) {
 		s->passed++;
 		if (s->all.count == 5 && !s->baseline_ns)

@@ -223,7 +223,9 @@ static void render_slow_callback(FILE *f, struct json_object *r)
 		fprintf(f, "WARNING pid %lld tid %lld: still executing %s after %s (loop blocked, in progress)\n",
 			(long long)lw_j_get_int(r, "pid", 0), (long long)lw_j_get_int(r, "tid", 0), cb, d);
 	else
-		fprintf(f, "WARNING pid %lld tid %lld: Executing %s took %s%s%s%s\n",
+		/* after its live alert: the end of the same event, not a second warning */
+		fprintf(f, lw_j_get_bool(r, "alerted") ? "        … pid %lld tid %lld: Executing %s took %s%s%s%s\n"
+			: "WARNING pid %lld tid %lld: Executing %s took %s%s%s%s\n",
 			(long long)lw_j_get_int(r, "pid", 0), (long long)lw_j_get_int(r, "tid", 0),
 			lw_j_get(lw_j_get(r, "callback"), "qualname") ? cb : "<unidentified callback>", d,
 			lw_j_get_str(r, "phase") ? " (libuv " : "", str(r, "phase", ""),
@@ -288,6 +290,8 @@ static void render_blocking(FILE *f, struct json_object *r)
 	struct json_object *callback = lw_j_get(r, "callback");
 	struct json_object *stack = lw_j_get(r, "stack");
 
+	if (lw_j_get_str(r, "cause_of"))
+		return;	/* it made its callback slow: that warning shows it (blocked ... in) */
 	fmt_secs(d, sizeof(d), ms(r, "duration_ms"));
 	fprintf(f, "WARNING pid %lld tid %lld: blocking %s()", (long long)lw_j_get_int(r, "pid", 0),
 		(long long)lw_j_get_int(r, "tid", 0), str(r, "syscall", "?"));

@@ -138,6 +138,7 @@ struct lw_rd_pid {
 	struct lw_rd_loop *loops;	/* by tid */
 	size_t nloops;
 	size_t nevents;			/* events of this pid in lw_report_data.ev */
+	unsigned nprocs;		/* roll-ups: the processes in it (pid 0 when more than 1) */
 };
 
 struct lw_rd_filter {
@@ -182,6 +183,17 @@ int lw_rd__load_line(struct lw_report_data *d, const char *line);
 
 /* Sort, split into runs, filter and aggregate. Call once, after loading. 0 or -ENOMEM. */
 int lw_rd__finish(struct lw_report_data *d, const struct lw_rd_filter *flt);
+
+/*
+ * Roll the per-pid results of a finished report up by target: one entry per target_name (pid 0
+ * when it has several processes; counts, runs and sites added up; loops left out), and one per
+ * pid without a target name. *out is malloc'd; free with lw_rd_rollup_free. 0 or -ENOMEM.
+ */
+int lw_rd_rollup_targets(const struct lw_report_data *d, struct lw_rd_pid **out, size_t *n);
+void lw_rd_rollup_free(struct lw_rd_pid *v, size_t n);
+/* Does event e belong to entry p (a pid, or a roll-up of a target's pids)? */
+int lw_rd_entry_has(const struct lw_report_data *d, const struct lw_rd_pid *p,
+		    const struct lw_rd_event *e);
 
 /*
  * The files to read for FILE arguments: each as given, then its rotated siblings

@@ -77,7 +77,7 @@ static void seen(struct lw_rd_pid *p, uint64_t from, uint64_t to)
 
 /* 1: the summary counted (with a site filter: some row of it matched), 0: not, -ENOMEM */
 static int use_summary(struct pid_acc *pa, const struct rd_summary *s, uint64_t ts,
-		       const struct lw_rd_filter *f)
+		       const struct lw_rd_filter *f, uint64_t slow, uint64_t blocking)
 {
 	size_t i, matched = 0;
 	int r = 0;
@@ -104,8 +104,8 @@ static int use_summary(struct pid_acc *pa, const struct rd_summary *s, uint64_t 
 		return r;
 	pa->scopes |= s->scope == LW_RD_SCOPE_ALL ? 2 : 1;
 	if (!f->site) {
-		pa->pid->slow_callbacks += s->slow_callbacks;
-		pa->pid->blocking_calls += s->blocking_calls;
+		pa->pid->slow_callbacks += slow;
+		pa->pid->blocking_calls += blocking;
 	}
 	pa->pid->summaries_used++;
 	if (!pa->pid->comm && s->comm)
@@ -358,6 +358,7 @@ static int run_summaries(struct fin *f, size_t run0, struct pid_acc *pa, const c
 	const struct lw_rd_priv *p = f->p;
 	const struct rd_run *run = &p->runs[run0];
 	struct lw_rd_pid *pp = pa->pid;
+	uint64_t prev_slow = 0, prev_blocking = 0, slow, blocking;
 	size_t k, i;
 	int r;
 
@@ -371,11 +372,22 @@ static int run_summaries(struct fin *f, size_t run0, struct pid_acc *pa, const c
 			int use = run->use_final ? (long)i == run->final :
 				  !s->final && span_in_window(f->flt, it->ts, s->span_ns);
 
+			/* a summary's slow_callbacks and blocking_calls count from the run's start
+			 * (periodic ones too): a periodic summary adds what its interval added */
+			slow = s->slow_callbacks;
+			blocking = s->blocking_calls;
+			if (!s->final) {
+				slow = slow >= prev_slow ? slow - prev_slow : slow;
+				blocking = blocking >= prev_blocking ? blocking - prev_blocking
+								     : blocking;
+				prev_slow = s->slow_callbacks;
+				prev_blocking = s->blocking_calls;
+			}
 			if (!*mode)
 				*mode = s->mode;
 			if (!use)
 				continue;
-			r = use_summary(pa, s, it->ts, f->flt);
+			r = use_summary(pa, s, it->ts, f->flt, slow, blocking);
 			if (r < 0)
 				return r;
 			*touched |= r;

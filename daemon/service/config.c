@@ -72,6 +72,24 @@ static int p_keep(const char *v, void *dst, char *why, size_t whylen)
 	return 0;
 }
 
+/* [report] top_sites: sites of a target with series of their own in NAME.prom */
+static int p_top_sites(const char *v, void *dst, char *why, size_t whylen)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno || end == v || *end || n < 1 || n > 1000) {
+		snprintf(why, whylen, "expected how many sites of a target get series of their own "
+			 "in NAME.prom, 1 to 1000 (the others are summed as site=\"other\"; 20 "
+			 "when unset)");
+		return -EINVAL;
+	}
+	*(unsigned *)dst = (unsigned)n;
+	return 0;
+}
+
 static const struct {
 	const char *name;
 	unsigned bit;
@@ -209,6 +227,16 @@ static int p_no_bool(const char *v, void *dst, char *why, size_t whylen)
 	}
 	snprintf(why, whylen, "expected yes or no");
 	return -EINVAL;
+}
+
+static int p_yes_bool(const char *v, void *dst, char *why, size_t whylen)
+{
+	int no = 0;
+
+	if (p_no_bool(v, &no, why, whylen))
+		return -EINVAL;
+	*(int *)dst = !no;
+	return 0;
 }
 
 static int p_log_level(const char *v, void *dst, char *why, size_t whylen)
@@ -425,6 +453,7 @@ static const struct key_def keys[] = {
 	{ "rotate_keep", S_REPORT, CFG(rotate_keep), p_keep },
 	{ "summary_interval", S_REPORT, CFG(summary_interval_ns), p_interval },
 	{ "report_group", S_REPORT, CFG(report_group), p_group },
+	{ "top_sites", S_REPORT, CFG(top_sites), p_top_sites },
 	{ "threshold", S_DEFAULTS | S_TARGET, TUNE(threshold_ns), p_duration },
 	{ "block_threshold", S_DEFAULTS | S_TARGET, TUNE(block_threshold_ns), p_duration },
 	{ "mode", S_DEFAULTS | S_TARGET, TUNE(precise), p_mode },
@@ -437,6 +466,8 @@ static const struct key_def keys[] = {
 	{ "exe", S_TARGET, TGT(match.exe), p_abs_path },
 	{ "comm", S_TARGET, TGT(match.comm), p_comm },
 	{ "cmdline", S_TARGET, TGT(match.cmdline), p_text },
+	{ "exclude_cmdline", S_TARGET, TGT(match.exclude_cmdline), p_text },
+	{ "workers_only", S_TARGET, TGT(match.workers_only), p_yes_bool },
 	{ "unit", S_TARGET, TGT(match.unit), p_unit },
 	{ "cgroup", S_TARGET, TGT(match.cgroup), p_cgroup },
 	{ "pidfile", S_TARGET, TGT(match.pidfile), p_abs_path },
@@ -556,6 +587,12 @@ static void start_target(struct parse_ctx *p, const char *name)
 			  "'.' (at most %d characters, not starting with '.' or '-'); it names the "
 			  "report files",
 			  name, LW_TARGET_NAME_MAX - 1);
+		return;
+	}
+	if (strcmp(name, LW_HOST_PROM_NAME) == 0) {
+		add_error(p, p->line, "target name '%s' is reserved: loopwatchd writes its host-wide "
+			  "counters to %s.prom in the report directory; name the target otherwise",
+			  name, name);
 		return;
 	}
 	if (i >= 0) {

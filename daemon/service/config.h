@@ -16,6 +16,7 @@
 #define LW_CONFIG_DEFAULT_PATH "/etc/loopwatch/loopwatch.conf"
 #define LW_CONFIG_DEFAULT_DIR "/var/log/loopwatch"
 #define LW_CONFIG_DEFAULT_SOCKET "/run/loopwatch/control.sock"
+#define LW_HOST_PROM_NAME "loopwatchd"	/* DIR/loopwatchd.prom: host-wide counters */
 #define LW_TARGET_NAME_MAX 64	/* with the NUL; the session keeps as much */
 
 /* [report] formats */
@@ -52,6 +53,7 @@ struct lw_config {
 	uint64_t summary_interval_ns;
 	char *report_group;		/* report_group = GROUP: files 0640 root:GROUP */
 	gid_t report_gid;		/* what it resolved to (0: not set) */
+	unsigned top_sites;		/* sites with series of their own in NAME.prom; 0 = 20 */
 	/* [defaults] */
 	struct lw_tuning defaults;
 	/* noise control ([defaults] only: one budget per site across the host's targets) */

@@ -31,6 +31,7 @@
 #include "service/control.h"
 #include "service/router.h"
 #include "probe/engine.h"
+#include "probe/bpfobj.h"
 #include "record/jsonrec.h"
 #include "base/lw_util.h"
 #include "service/matcher.h"
@@ -650,6 +651,18 @@ static void notify_status(struct daemon *d)
 		   (unsigned long long)lw_engine__lost_events(d->e));
 }
 
+/* the engine's host-wide counters, for DIR/loopwatchd.prom */
+static void host_counters(struct daemon *d)
+{
+	struct lw_bpf_counters bc = { 0 };
+	struct lw_bpf *b = lw_engine__bpf(d->e);
+
+	if (b)
+		lw_bpf__counters(b, &bc);
+	lw_router__set_host(d->router, lw_engine__lost_events(d->e), bc.read_errors,
+			    lw_engine__suppressed(d->e));
+}
+
 static void on_timer(void *ctx, uint64_t now)
 {
 	struct daemon *d = ctx;
@@ -677,6 +690,7 @@ static void on_timer(void *ctx, uint64_t now)
 		d->next_rescan = now + RESCAN_GAP_NS;
 		scan_proc(d, now);
 	}
+	host_counters(d);
 	lw_router__tick(d->router, now, 0);
 	keepalive(d, now);
 	if (now >= d->next_status) {
@@ -783,6 +797,9 @@ static struct json_object *status_json(struct daemon *d)
 		json_object_object_add(to, "records", json_object_new_int64((int64_t)rs.records));
 		json_object_object_add(to, "slow_callbacks",
 				       json_object_new_int64((int64_t)rs.slow_callbacks));
+		json_object_object_add(to, "live_alerts",
+				       json_object_new_int64((int64_t)rs.live_alerts));
+		json_object_object_add(to, "exited", lw_router__exited(d->router, (int)i, now));
 		json_object_object_add(to, "slow_ticks",
 				       json_object_new_int64((int64_t)rs.slow_ticks));
 		json_object_object_add(to, "blocking_calls",
@@ -1142,6 +1159,7 @@ static int run(struct daemon *d)
 	d->busy_phase = 1;
 	d->next_extend = 0;
 	lw_engine__finish(d->e, "signal");
+	host_counters(d);
 	lw_router__tick(d->router, lw_now_mono(), 1);
 	return 0;
 }

@@ -30,6 +30,7 @@ void lw_match_spec__clear(struct lw_match_spec *m)
 	free(m->cgroup);
 	free(m->pidfile);
 	free(m->user);
+	free(m->exclude_cmdline);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -449,6 +450,40 @@ out:
 }
 
 /* cheapest first: what the exec event told, one file, a link, then the longer reads */
+pid_t lw_stat_ppid(const char *text)
+{
+	const char *p = text ? strrchr(text, ')') : NULL;
+	char state;
+	long ppid;
+
+	if (!p || sscanf(p + 1, " %c %ld", &state, &ppid) != 2 || ppid < 0 || ppid > INT_MAX)
+		return -1;
+	return (pid_t)ppid;
+}
+
+/* workers_only: the parent matches the other matchers too */
+static int parent_matches(const struct lw_match_spec *m, struct lw_procview *v)
+{
+	struct lw_match_spec pm = *m;
+	struct lw_procview pv;
+	char *text = NULL;
+	pid_t ppid;
+	int r;
+
+	if (read_small(v, "stat", 4096, &text, NULL))
+		return 0;
+	ppid = lw_stat_ppid(text);
+	free(text);
+	if (ppid <= 1)
+		return 0;
+	pm.workers_only = 0;
+	pm.pidfile = NULL;	/* the pid file names the master, if any */
+	lw_procview__init(&pv, v->proc_root, ppid);
+	r = lw_match(&pm, &pv);
+	lw_procview__release(&pv);
+	return r;
+}
+
 int lw_match(const struct lw_match_spec *m, struct lw_procview *v)
 {
 	const char *s;
@@ -495,5 +530,12 @@ int lw_match(const struct lw_match_spec *m, struct lw_procview *v)
 		if (!s || !strstr(s, m->cmdline))
 			return 0;
 	}
+	if (m->exclude_cmdline) {
+		s = lw_procview__cmdline(v);
+		if (!s || strstr(s, m->exclude_cmdline))
+			return 0;
+	}
+	if (m->workers_only && !parent_matches(m, v))
+		return 0;
 	return 1;
 }

@@ -26,8 +26,13 @@ struct lw_match_spec {
 	char *pidfile;	/* a file holding the pid */
 	char *user;	/* user = NAME or UID as written; uid is what it resolved to */
 	uid_t uid;	/* the process's real and effective uid must both be this */
+	char *exclude_cmdline;	/* not a process whose command line has this substring (a
+				 * pre-fork server's master: "gunicorn: master") */
+	int workers_only;	/* only processes whose parent matches too: a pre-fork server's
+				 * workers, not its master (whose command line they share) */
 };
 
+/* no positive matcher (exclude_cmdline alone selects nothing) */
 int lw_match_spec__empty(const struct lw_match_spec *m);
 void lw_match_spec__clear(struct lw_match_spec *m);
 
@@ -96,6 +101,8 @@ int lw_pidfile_stale(int64_t mtime, int64_t start);
 /* When pid started, in seconds since the epoch (boot time + /proc/PID/stat field 22); -1 when
  * unknown */
 int64_t lw_proc_start_epoch(const char *proc_root, pid_t pid);
+/* The parent pid in the text of /proc/PID/stat (after the last ')'), or -1 */
+pid_t lw_stat_ppid(const char *text);
 /* /proc/PID/cmdline (NUL-separated) as one line: NULs become spaces, a trailing one dropped */
 void lw_cmdline_join(char *buf, size_t len);
 

@@ -38,6 +38,19 @@ static const struct {
 };
 #define NEXPORT LW_ARRAY_SIZE(export_formats)
 
+#define MAX_EXITED 64
+#define EXITED_KEEP_NS 3600000000000ull	/* an hour */
+
+/* a process of the target that ended: its final summary's counts */
+struct exited {
+	pid_t pid;
+	int ended;			/* its end record came (else: final summary only) */
+	uint64_t at;			/* CLOCK_MONOTONIC */
+	char comm[32];
+	char reason[24];
+	uint64_t slow_callbacks, slow_ticks, blocking_calls;
+};
+
 struct route {
 	const struct lw_target_conf *t;
 	char *jsonl_path;
@@ -54,7 +67,9 @@ struct route {
 	uint64_t exported_at;		/* records when the exports were last built */
 	uint64_t export_last;		/* last attempt (CLOCK_MONOTONIC) */
 	uint64_t export_errors, export_writes;
-	uint64_t records, slow_callbacks, blocking_calls, slow_ticks;
+	uint64_t records, slow_callbacks, blocking_calls, slow_ticks, live_alerts;
+	struct exited exited[MAX_EXITED];	/* a ring: the processes that ended last */
+	size_t nexited;
 	uint64_t errors_logged;		/* write_errors when last logged */
 	uint64_t next_log;
 	char last_error[320];
@@ -63,6 +78,10 @@ struct route {
 
 struct lw_router {
 	const struct lw_config *c;
+	char *host_path;		/* DIR/loopwatchd.prom: host-wide counters (NULL: no prom) */
+	uint64_t host_lost, host_read_errors, host_suppressed;
+	uint64_t host_last;
+	int host_dirty;
 	struct route *r;
 	size_t n;
 	struct lw_u64map *pids;		/* pid -> int (route index) */
@@ -156,6 +175,17 @@ int lw_router__new(const struct lw_config *c, lw_router_error_fn on_error, void 
 			if (!rt->prom_path || lw_prom__new(rt->t->name, &rt->prom))
 				goto fail;
 			lw_prom__set_group(rt->prom, rt->gid);
+			lw_prom__set_top_sites(rt->prom, c->top_sites ? c->top_sites
+								       : LW_PROM_TOP_SITES);
+			/* counters carry over a loopwatchd restart: the previous file's values */
+			e = lw_prom__load(rt->prom, rt->prom_path);
+			if (e > 0)
+				lw_info("target %s: %d series of %s carried over", rt->t->name, e,
+					rt->prom_path);
+			else if (e < 0)
+				lw_warn("target %s: cannot read %s back (%s): its counters start "
+					"from 0", rt->t->name, rt->prom_path, strerror(-e));
+			e = -ENOMEM;
 			rt->prom_dirty = 1;
 		}
 		for (k = 0; k < NEXPORT; k++) {
@@ -166,6 +196,12 @@ int lw_router__new(const struct lw_config *c, lw_router_error_fn on_error, void 
 			if (!rt->export_path[k])
 				goto fail;
 		}
+	}
+	if (c->formats & LW_FMT_PROM) {
+		r->host_path = join_path(c->report_dir, LW_HOST_PROM_NAME, ".prom");
+		if (!r->host_path)
+			goto fail;
+		r->host_dirty = 1;
 	}
 	*out = r;
 	return 0;
@@ -191,6 +227,7 @@ void lw_router__free(struct lw_router *r)
 		free(rt->prom_path);
 	}
 	free(r->r);
+	free(r->host_path);
 	lw_u64map__free(r->pids, NULL);
 	free(r);
 }
@@ -221,6 +258,89 @@ static int route_of(struct lw_router *r, struct json_object *rec, pid_t pid)
 	return v ? *v : -1;
 }
 
+/* records the rate limit held back: counted all the same */
+static void count_suppressed(struct route *rt, struct json_object *rec)
+{
+	const char *of = lw_j_get_str(rec, "record_type");
+	int64_t n = lw_j_get_int(rec, "count", 0);
+
+	if (!of || n <= 0)
+		return;
+	switch (lw_rec_kind_of(of)) {
+	case LW_RK_SLOW_CALLBACK:
+		rt->slow_callbacks += (uint64_t)n;
+		break;
+	case LW_RK_BLOCKING_CALL:
+		rt->blocking_calls += (uint64_t)n;
+		break;
+	case LW_RK_SLOW_TICK:
+		rt->slow_ticks += (uint64_t)n;
+		break;
+	default:
+		break;
+	}
+}
+
+/* a final summary (its counts) and then the end record (why, when) of a process */
+static void exited_from(struct route *rt, struct json_object *rec, pid_t pid, int end)
+{
+	struct exited *x = NULL;
+	size_t i, n = rt->nexited < MAX_EXITED ? rt->nexited : MAX_EXITED;
+
+	for (i = 0; i < n; i++)
+		if (rt->exited[i].pid == pid && !rt->exited[i].ended) {
+			x = &rt->exited[i];
+			break;
+		}
+	if (!x) {
+		x = &rt->exited[rt->nexited++ % MAX_EXITED];
+		memset(x, 0, sizeof(*x));
+		x->pid = pid;
+	}
+	x->at = lw_now_mono();
+	if (end) {
+		x->ended = 1;
+		lw_strlcpy(x->reason, lw_j_get_str(rec, "reason") ?: "?", sizeof(x->reason));
+		return;
+	}
+	lw_strlcpy(x->comm, lw_j_get_str(rec, "comm") ?: "?", sizeof(x->comm));
+	x->slow_callbacks = (uint64_t)lw_j_get_int(rec, "slow_callbacks", 0);
+	x->slow_ticks = (uint64_t)lw_j_get_int(rec, "slow_ticks", 0);
+	x->blocking_calls = (uint64_t)lw_j_get_int(rec, "blocking_calls", 0);
+}
+
+struct json_object *lw_router__exited(const struct lw_router *r, int ti, uint64_t now)
+{
+	struct json_object *a = json_object_new_array();
+	const struct route *rt;
+	size_t n, k;
+
+	if (!a || ti < 0 || (size_t)ti >= r->n)
+		return a;
+	rt = &r->r[ti];
+	n = rt->nexited < MAX_EXITED ? rt->nexited : MAX_EXITED;
+	/* newest first */
+	for (k = 0; k < n; k++) {
+		const struct exited *x = &rt->exited[(rt->nexited - 1 - k) % MAX_EXITED];
+		struct json_object *o;
+
+		if (!x->ended || now - x->at > EXITED_KEEP_NS)
+			continue;
+		o = json_object_new_object();
+		json_object_object_add(o, "pid", json_object_new_int(x->pid));
+		json_object_object_add(o, "comm", json_object_new_string(x->comm));
+		json_object_object_add(o, "ended_s_ago", lw_j_num((double)(now - x->at) / 1e9, 1));
+		json_object_object_add(o, "reason", json_object_new_string(x->reason));
+		json_object_object_add(o, "slow_callbacks",
+				       json_object_new_int64((int64_t)x->slow_callbacks));
+		json_object_object_add(o, "slow_ticks", json_object_new_int64((int64_t)x->slow_ticks));
+		json_object_object_add(o, "blocking_calls",
+				       json_object_new_int64((int64_t)x->blocking_calls));
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
 void lw_router__sink(void *ctx, struct json_object *rec)
 {
 	struct lw_router *r = ctx;
@@ -241,8 +361,16 @@ void lw_router__sink(void *ctx, struct json_object *rec)
 	rt = &r->r[ti];
 	r->records++;
 	rt->records++;
-	if (kind == LW_RK_SLOW_CALLBACK)
+	if (kind == LW_RK_SLOW_CALLBACK && lw_j_get_bool(rec, "in_progress"))
+		rt->live_alerts++;	/* an alert about a stall, not a slow callback */
+	else if (kind == LW_RK_SLOW_CALLBACK)
 		rt->slow_callbacks++;
+	else if (kind == LW_RK_SUPPRESSED)
+		count_suppressed(rt, rec);
+	else if (kind == LW_RK_SUMMARY && lw_j_get_bool(rec, "final"))
+		exited_from(rt, rec, pid, 0);
+	else if (kind == LW_RK_END)
+		exited_from(rt, rec, pid, 1);
 	else if (kind == LW_RK_BLOCKING_CALL)
 		rt->blocking_calls++;
 	else if (kind == LW_RK_SLOW_TICK)
@@ -382,11 +510,41 @@ static void write_exports(struct route *rt, uint64_t now)
 	lw_rd__free(rd);
 }
 
+void lw_router__set_host(struct lw_router *r, uint64_t lost_events, uint64_t read_errors,
+			 uint64_t suppressed)
+{
+	if (lost_events != r->host_lost || read_errors != r->host_read_errors ||
+	    suppressed != r->host_suppressed)
+		r->host_dirty = 1;
+	r->host_lost = lost_events;
+	r->host_read_errors = read_errors;
+	r->host_suppressed = suppressed;
+}
+
+static void write_host(struct lw_router *r, uint64_t now)
+{
+	char *buf = NULL, err[512];
+	size_t len = 0;
+
+	r->host_last = now;
+	if (lw_prom_host_render(r->host_lost, r->host_read_errors, r->host_suppressed, &buf,
+				&len))
+		return;
+	if (lw_write_file_atomic_gid(r->host_path, buf, len, r->c->report_gid, err, sizeof(err)))
+		lw_dbg("%s", err);	/* the targets' files report the same directory's errors */
+	else
+		r->host_dirty = 0;
+	free(buf);
+}
+
 void lw_router__tick(struct lw_router *r, uint64_t now, int force)
 {
 	uint64_t every = r->c->summary_interval_ns;
 	size_t i;
 
+	if (r->host_path && (force || !r->host_last || now - r->host_last >= every ||
+			     (r->host_dirty && now - r->host_last >= PROM_MIN_GAP_NS)))
+		write_host(r, now);
 	for (i = 0; i < r->n; i++) {
 		struct route *rt = &r->r[i];
 		uint64_t errs;
@@ -433,6 +591,7 @@ void lw_router__stats(const struct lw_router *r, int ti, struct lw_route_stats *
 	rt = &r->r[ti];
 	out->records = rt->records;
 	out->slow_callbacks = rt->slow_callbacks;
+	out->live_alerts = rt->live_alerts;
 	out->blocking_calls = rt->blocking_calls;
 	out->slow_ticks = rt->slow_ticks;
 	out->write_errors = route_errors(rt);

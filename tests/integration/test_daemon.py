@@ -290,28 +290,36 @@ class Service(DaemonTest):
             for k in ("type", "v", "ts", "pid"):
                 self.assertIn(k, r)
 
-        # the Prometheus file, after the next summary
+        # the Prometheus file, after the next summary: by target and site, not by pid
         def prom_has_counts():
             s = prom_samples(d.prom("app"))
-            return all((prom_value(s, "loopwatch_slow_callbacks_total", pid=p) or 0) >= 1 and
-                       (prom_value(s, "loopwatch_callback_duration_seconds_count", pid=p) or 0) >= 1
-                       for p in (before.pid, after.pid)) and s
+            return ((prom_value(s, "loopwatch_slow_callbacks_total", site="blocker") or 0) >= 2 and
+                    (prom_value(s, "loopwatch_callback_duration_seconds_count",
+                                site="blocker") or 0) >= 2 and s)
         s = wait_for(prom_has_counts, 10, what="slow callbacks in app.prom")
+        self.assertGreaterEqual(prom_value(s, "loopwatch_blocking_calls_total", target="app",
+                                           runtime="cpython", syscall="clock_nanosleep"), 2)
+        self.assertEqual(prom_value(s, "loopwatch_callback_duration_seconds_bucket",
+                                    site="blocker", le="0.131072"), 0)
+        self.assertGreaterEqual(prom_value(s, "loopwatch_callback_duration_seconds_bucket",
+                                           site="blocker", le="0.524288"), 2)
+        self.assertIsNotNone(prom_value(s, "loopwatch_loop_utilization", target="app"))
         for p in (before.pid, after.pid):
-            self.assertGreaterEqual(prom_value(s, "loopwatch_blocking_calls_total", target="app",
-                                               pid=p, syscall="clock_nanosleep"), 1)
-            self.assertEqual(prom_value(s, "loopwatch_callback_duration_seconds_bucket",
-                                        pid=p, le="0.131072"), 0)
-            self.assertGreaterEqual(prom_value(s, "loopwatch_callback_duration_seconds_bucket",
-                                               pid=p, le="0.524288"), 1)
-            self.assertIsNotNone(prom_value(s, "loopwatch_lost_events_total", target="app", pid=p))
-            self.assertIsNotNone(prom_value(s, "loopwatch_loop_utilization", target="app", pid=p))
+            self.assertEqual(prom_value(s, "loopwatch_process_info", target="app", pid=p), 1)
+        # pid only on the gauge of processes traced now
+        self.assertEqual({n for (n, ls), v in s.items() if any(k == "pid" for k, _ in ls)},
+                         {"loopwatch_process_info"})
         self.assertEqual(prom_value(s, "loopwatch_target_processes", target="app"), 2)
         text = d.prom("app")
         for fam in ("loopwatch_slow_callbacks_total counter", "loopwatch_blocking_calls_total counter",
-                    "loopwatch_callback_duration_seconds histogram", "loopwatch_loop_utilization gauge",
-                    "loopwatch_lost_events_total counter"):
+                    "loopwatch_callback_duration_seconds histogram", "loopwatch_loop_utilization gauge"):
             self.assertIn("# TYPE " + fam, text)
+        # host-wide counters once, in their own file
+        with open(os.path.join(d.dir, "loopwatchd.prom")) as f:
+            host = f.read()
+        self.assertRegex(host, r"(?m)^loopwatch_lost_events_total \d+$")
+        self.assertRegex(host, r"(?m)^loopwatch_read_errors_total \d+$")
+        self.assertNotIn("lost_events", text)
         # files: 0640 at most, no temp file left, no world access
         for f in os.listdir(d.dir):
             mode = stat.S_IMODE(os.lstat(os.path.join(d.dir, f)).st_mode)
@@ -364,7 +372,8 @@ class Service(DaemonTest):
         self.assertTrue(d.records("app", "summary", after.pid)[-1]["final"])
         self.assertEqual(d.records("other", "end")[-1]["reason"], "signal")
         s = prom_samples(d.prom("app"))
-        self.assertGreaterEqual(prom_value(s, "loopwatch_slow_callbacks_total", pid=after.pid), 2)
+        self.assertGreaterEqual(prom_value(s, "loopwatch_slow_callbacks_total", site="blocker"), 2)
+        self.assertIsNone(prom_value(s, "loopwatch_process_info"))  # none traced now
         self.assertFalse(os.path.exists(d.sock), "control socket left behind")
         # the targets are unharmed
         after.stop()
@@ -525,7 +534,7 @@ class Service(DaemonTest):
             a.block()
         # Prometheus counts everything, the suppressed ones too (from the summaries)
         wait_for(lambda: prom_value(prom_samples(d.prom("app")), "loopwatch_slow_callbacks_total",
-                                    pid=a.pid) == 5, 20, what="5 slow callbacks in app.prom")
+                                    site="blocker") == 5, 20, what="5 slow callbacks in app.prom")
         a.stop()
         wait_for(lambda: d.records("app", "end", pid=a.pid), 20, what="end record")
         slow = [r for r in d.records("app", "slow_callback", pid=a.pid)
@@ -685,7 +694,7 @@ class Privileges(DaemonTest):
         os.chmod(rdir, 0o755)
         s = wait_for(lambda: prom_samples(d.prom("app")), 10, what="app.prom after the fix")
         s = wait_for(lambda: (lambda s: s if prom_value(s, "loopwatch_slow_callbacks_total",
-                                                        pid=a.pid) == 1 else None)(
+                                                        site="blocker") == 1 else None)(
             prom_samples(d.prom("app"))), 10, what="the slow callback in app.prom")
         self.assertGreaterEqual(prom_value(s, "loopwatch_report_write_errors_total"), 1)
         wait_for(lambda: d.records("app", "summary", a.pid), 10, what="summaries in app.jsonl")

@@ -214,6 +214,11 @@ static void test_errors_name_line_and_key(void **state)
 		  (const char *const[]){ "t.conf:2:", "absolute path", NULL });
 	parse_bad("[report]\nsummary_interval = 10ms\n",
 		  (const char *const[]){ "t.conf:2:", "at least 100ms", NULL });
+	parse_bad("[report]\ntop_sites = 0\n",
+		  (const char *const[]){ "t.conf:2:", "1 to 1000", "site=\"other\"", NULL });
+	parse_bad("[target loopwatchd]\ncomm = x\n",
+		  (const char *const[]){ "t.conf:1:", "'loopwatchd' is reserved", "host-wide",
+					 NULL });
 	parse_bad("[report]\nrotate_keep = -1\n",
 		  (const char *const[]){ "t.conf:2:", "rotate_keep", NULL });
 	parse_bad("[report]\nrotate_size = lots\n",

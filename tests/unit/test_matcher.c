@@ -235,6 +235,16 @@ static int setup_proc(void **state)
 	assert_int_equal(mkdir(dir, 0755), 0);
 	put(dir, "comm", "kthreadd\n", 9);
 	put(dir, "cmdline", "", 0);
+	/* 4242 started by init, 4243 a worker it forked (the same command line) */
+	/* (4242's stat, written above, names init as its parent) */
+	snprintf(dir, sizeof(dir), "%s/4243", f->root);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	put(dir, "comm", "python3.11\n", 11);
+	put(dir, "cmdline", "/usr/bin/python3.11\0/srv/api/app.py\0--port\0" "8080\0", 49);
+	put(dir, "stat", "4243 (py) x) R 4242 4242 4242 0", 31);
+	put(dir, "cgroup", "0::/system.slice/api.service\n", 29);
+	snprintf(link, sizeof(link), "%s/exe", dir);
+	assert_int_equal(symlink("/usr/bin/python3.11", link), 0);
 	snprintf(f->pidfile, sizeof(f->pidfile), "%s/api.pid", f->root);
 	put(f->root, "api.pid", "4242\n", 5);
 	snprintf(f->fifo, sizeof(f->fifo), "%s/fifo.pid", f->root);
@@ -309,6 +319,18 @@ static void test_match(void **state)
 	assert_true(matches(f, 4242, &m));
 	m.cmdline = "app.py --port";
 	assert_true(matches(f, 4242, &m));
+	/* exclude_cmdline: a substring that leaves a process out */
+	m.exclude_cmdline = "--port 8080";
+	assert_false(matches(f, 4242, &m));
+	m.exclude_cmdline = "master";
+	assert_true(matches(f, 4242, &m));
+	m.exclude_cmdline = NULL;
+	/* workers_only: a process whose parent matches too */
+	m.workers_only = 1;
+	assert_false(matches(f, 4242, &m));	/* the master: its parent is init */
+	assert_true(matches(f, 4243, &m));
+	m.workers_only = 0;
+	assert_true(matches(f, 4243, &m));
 	m.comm = "python3*";
 	m.unit = "api";
 	m.cgroup = "/system.slice";
@@ -370,6 +392,16 @@ static void test_match(void **state)
 	assert_true(matches(f, 4242, &m));
 }
 
+static void test_stat_ppid(void **state)
+{
+	(void)state;
+	assert_int_equal(lw_stat_ppid("4243 (a b) c) S 4242 1 1 0"), 4242);
+	assert_int_equal(lw_stat_ppid("1 (init) S 0 1 1"), 0);
+	assert_int_equal(lw_stat_ppid("1 (init"), -1);
+	assert_int_equal(lw_stat_ppid("1 (x) S -5"), -1);
+	assert_int_equal(lw_stat_ppid(NULL), -1);
+}
+
 static void test_spec_clear(void **state)
 {
 	struct lw_match_spec m;
@@ -380,6 +412,10 @@ static void test_spec_clear(void **state)
 	m.comm = strdup("x");
 	m.pidfile = strdup("/run/x.pid");
 	assert_false(lw_match_spec__empty(&m));
+	lw_match_spec__clear(&m);
+	assert_true(lw_match_spec__empty(&m));
+	m.exclude_cmdline = strdup("master");
+	assert_true(lw_match_spec__empty(&m));	/* excluding alone selects nothing */
 	lw_match_spec__clear(&m);
 	assert_true(lw_match_spec__empty(&m));
 }
@@ -398,6 +434,7 @@ int main(void)
 		cmocka_unit_test(test_cmdline_join),
 		cmocka_unit_test_setup_teardown(test_procview, setup_proc, teardown_proc),
 		cmocka_unit_test_setup_teardown(test_match, setup_proc, teardown_proc),
+		cmocka_unit_test(test_stat_ppid),
 		cmocka_unit_test(test_spec_clear),
 	};
 

@@ -42,28 +42,35 @@ static void assert_has(const char *text, const char *line)
 
 static const char START[] =
 	"{\"type\":\"start\",\"v\":1,\"pid\":4242,\"comm\":\"python3.11\",\"target_name\":\"api\","
-	"\"runtime\":\"cpython\",\"runtime_version\":\"3.11.2\",\"mode\":\"default\"}";
+	"\"runtime\":\"cpython\",\"runtime_version\":\"3.11.2\",\"mode\":\"default\","
+	"\"threshold_ms\":100}";
 
-/* a periodic summary: two slow callbacks of one site (120 ms, 300 ms), two blocking calls */
+/* a periodic summary: two slow callbacks of charge (120 ms, 300 ms), two blocking calls */
 static const char SUMMARY1[] =
 	"{\"type\":\"summary\",\"v\":1,\"pid\":4242,\"final\":false,\"target_name\":\"api\","
-	"\"comm\":\"python3.11\",\"mode\":\"default\","
+	"\"comm\":\"python3.11\",\"mode\":\"default\",\"sites_scope\":\"slow\","
 	"\"loops\":[{\"tid\":4242,\"utilization\":0.25}],"
-	"\"sites\":[{\"qualname\":\"charge\",\"count\":2,\"total_ms\":420.0,"
-	"\"hist\":[[114.688,1],[294.912,1]]}],"
-	"\"blocking_sites\":[{\"syscall\":\"clock_nanosleep\",\"count\":1},"
-	"{\"syscall\":\"read\",\"count\":1}],"
+	"\"sites\":[{\"qualname\":\"charge\",\"file\":\"/app/pay.py\",\"line\":17,\"count\":2,"
+	"\"total_ms\":420.0,\"hist\":[[114.688,1],[294.912,1]]}],"
+	"\"blocking_sites\":[{\"qualname\":\"charge\",\"file\":\"/app/pay.py\",\"line\":17,"
+	"\"syscall\":\"clock_nanosleep\",\"count\":1,\"total_ms\":110},"
+	"{\"qualname\":\"charge\",\"file\":\"/app/pay.py\",\"line\":17,\"syscall\":\"read\","
+	"\"count\":1,\"total_ms\":20}],"
 	"\"slow_callbacks\":2,\"slow_ticks\":2,\"blocking_calls\":2,\"lost_events\":0,"
 	"\"read_errors\":0}";
 
-/* the next interval: one more 0.5 ms callback (precise mode would see those), one sleep */
+/* the next interval: one more of charge (0.5 s), one sleep */
 static const char SUMMARY2[] =
 	"{\"type\":\"summary\",\"v\":1,\"pid\":4242,\"final\":false,\"target_name\":\"api\","
-	"\"loops\":[{\"tid\":4242,\"utilization\":0.5}],"
-	"\"sites\":[{\"qualname\":\"tick\",\"count\":1,\"total_ms\":0.5,\"hist\":[[0.5,1]]}],"
-	"\"blocking_sites\":[{\"syscall\":\"clock_nanosleep\",\"count\":1}],"
-	"\"slow_callbacks\":3,\"slow_ticks\":2,\"blocking_calls\":3,\"lost_events\":7,"
+	"\"loops\":[{\"tid\":4242,\"utilization\":0.5}],\"sites_scope\":\"slow\","
+	"\"sites\":[{\"qualname\":\"charge\",\"file\":\"/app/pay.py\",\"line\":17,\"count\":1,"
+	"\"total_ms\":500,\"hist\":[[491.52,1]]}],"
+	"\"blocking_sites\":[{\"qualname\":\"charge\",\"file\":\"/app/pay.py\",\"line\":17,"
+	"\"syscall\":\"clock_nanosleep\",\"count\":1,\"total_ms\":490}],"
+	"\"slow_callbacks\":3,\"slow_ticks\":3,\"blocking_calls\":3,\"lost_events\":7,"
 	"\"read_errors\":1}";
+
+#define SITE "target=\"api\",runtime=\"cpython\",site=\"charge\",file_line=\"/app/pay.py:17\""
 
 static void test_metrics(void **state)
 {
@@ -86,75 +93,191 @@ static void test_metrics(void **state)
 	t = render(p);
 	assert_has(t, "loopwatch_process_info{target=\"api\",pid=\"4242\",comm=\"python3.11\","
 		      "runtime=\"cpython\",runtime_version=\"3.11.2\",mode=\"default\"} 1\n");
-	assert_has(t, "loopwatch_slow_callbacks_total{target=\"api\",pid=\"4242\"} 3\n");
-	assert_has(t, "loopwatch_slow_ticks_total{target=\"api\",pid=\"4242\"} 2\n");
-	assert_has(t, "loopwatch_blocking_calls_total{target=\"api\",pid=\"4242\","
+	/* the only series with a pid: the gauge of processes traced now */
+	assert_null(strstr(strstr(t, "loopwatch_target_processes"), "pid="));
+	assert_has(t, "loopwatch_slow_callbacks_total{" SITE "} 3\n");
+	assert_has(t, "loopwatch_slow_callback_seconds_total{" SITE "} 0.920000\n");
+	assert_has(t, "loopwatch_blocked_seconds_total{" SITE "} 0.620000\n");
+	assert_has(t, "loopwatch_slow_ticks_total{target=\"api\",runtime=\"cpython\"} 3\n");
+	assert_has(t, "loopwatch_blocking_calls_total{target=\"api\",runtime=\"cpython\","
 		      "syscall=\"clock_nanosleep\"} 2\n");
-	assert_has(t, "loopwatch_blocking_calls_total{target=\"api\",pid=\"4242\",syscall=\"read\"}"
-		      " 1\n");
+	assert_has(t, "loopwatch_blocking_calls_total{target=\"api\",runtime=\"cpython\","
+		      "syscall=\"read\"} 1\n");
+	assert_has(t, "loopwatch_blocking_seconds_total{target=\"api\",runtime=\"cpython\","
+		      "syscall=\"clock_nanosleep\"} 0.600000\n");
 	assert_has(t, "# TYPE loopwatch_callback_duration_seconds histogram\n");
-	/* cumulative buckets: 0.5 ms <= 1.024 ms; 114.688 ms <= 131.072 ms; 294.912 <= 524.288 */
-	assert_has(t, "loopwatch_callback_duration_seconds_bucket{target=\"api\",pid=\"4242\","
-		      "le=\"0.001024\"} 1\n");
-	assert_has(t, "le=\"0.065536\"} 1\n");
-	assert_has(t, "le=\"0.131072\"} 2\n");
-	assert_has(t, "le=\"0.262144\"} 2\n");
-	assert_has(t, "le=\"0.524288\"} 3\n");
-	assert_has(t, "le=\"33.554432\"} 3\n");
-	assert_has(t, "le=\"+Inf\"} 3\n");
-	assert_has(t, "loopwatch_callback_duration_seconds_count{target=\"api\",pid=\"4242\"} 3\n");
-	assert_has(t, "loopwatch_callback_duration_seconds_sum{target=\"api\",pid=\"4242\"} "
-		      "0.420500\n");
-	assert_has(t, "loopwatch_loop_utilization{target=\"api\",pid=\"4242\",tid=\"4242\"} "
-		      "0.5000\n");
-	assert_has(t, "loopwatch_lost_events_total{target=\"api\",pid=\"4242\"} 7\n");
-	assert_has(t, "loopwatch_read_errors_total{target=\"api\",pid=\"4242\"} 1\n");
+	/* cumulative buckets: 114.688 ms <= 131.072 ms; 294.912, 491.52 <= 524.288 */
+	assert_has(t, "loopwatch_callback_duration_seconds_bucket{" SITE ",le=\"0.065536\"} 0\n");
+	assert_has(t, "loopwatch_callback_duration_seconds_bucket{" SITE ",le=\"0.131072\"} 1\n");
+	assert_has(t, "loopwatch_callback_duration_seconds_bucket{" SITE ",le=\"0.262144\"} 1\n");
+	assert_has(t, "loopwatch_callback_duration_seconds_bucket{" SITE ",le=\"0.524288\"} 3\n");
+	assert_has(t, "loopwatch_callback_duration_seconds_bucket{" SITE ",le=\"+Inf\"} 3\n");
+	assert_has(t, "loopwatch_callback_duration_seconds_count{" SITE "} 3\n");
+	assert_has(t, "loopwatch_callback_duration_seconds_sum{" SITE "} 0.920000\n");
+	assert_has(t, "loopwatch_loop_utilization{target=\"api\",runtime=\"cpython\"} 0.5000\n");
+	/* host-wide counters are not in a target's file */
+	assert_null(strstr(t, "lost_events"));
 	assert_has(t, "loopwatch_target_processes{target=\"api\"} 1\n");
+	assert_has(t, "loopwatch_processes_started_total{target=\"api\",runtime=\"cpython\"} 1\n");
 	assert_has(t, "loopwatch_report_write_errors_total{target=\"api\"} 3\n");
 	free(t);
 	lw_prom__free(p);
 }
 
-static void test_final_and_end(void **state)
+/* a process that ends and a new one of the same target: the counters go on */
+static void test_restarts(void **state)
 {
 	struct lw_prom *p = NULL;
+	char *t;
+
+	(void)state;
+	assert_int_equal(lw_prom__new("api", &p), 0);
+	feed(p, START);
+	feed(p, SUMMARY1);
+	t = render(p);
+	assert_has(t, "loopwatch_slow_callbacks_total{" SITE "} 2\n");
+	free(t);
+	/* the final summary covers the whole run: only what the periodic ones did not have */
+	feed(p, "{\"type\":\"summary\",\"pid\":4242,\"final\":true,\"sites_scope\":\"slow\","
+		"\"sites\":[{\"qualname\":\"charge\",\"file\":\"/app/pay.py\",\"line\":17,"
+		"\"count\":3,\"total_ms\":920,\"hist\":[[114.688,1],[294.912,1],[491.52,1]]}],"
+		"\"blocking_sites\":[{\"qualname\":\"charge\",\"file\":\"/app/pay.py\",\"line\":17,"
+		"\"syscall\":\"clock_nanosleep\",\"count\":5,\"total_ms\":600}],"
+		"\"slow_callbacks\":3,\"slow_ticks\":4,\"blocking_calls\":6}");
+	feed(p, "{\"type\":\"end\",\"pid\":4242,\"reason\":\"target_exited\",\"lost_events\":2}");
+	t = render(p);
+	assert_has(t, "loopwatch_slow_callbacks_total{" SITE "} 3\n");
+	assert_has(t, "loopwatch_callback_duration_seconds_count{" SITE "} 3\n");
+	assert_has(t, "syscall=\"clock_nanosleep\"} 5\n");
+	assert_has(t, "syscall=\"read\"} 1\n");
+	assert_has(t, "loopwatch_slow_ticks_total{target=\"api\",runtime=\"cpython\"} 4\n");
+	assert_has(t, "loopwatch_target_processes{target=\"api\"} 0\n");
+	assert_has(t, "loopwatch_processes_exited_total{target=\"api\",runtime=\"cpython\"} 1\n");
+	assert_null(strstr(t, "pid=\"4242\""));
+	free(t);
+	assert_int_equal(lw_prom__nprocs(p), 0);
+	/* the next process (another pid) starts from 0 in its own summaries */
+	feed(p, "{\"type\":\"start\",\"pid\":4300,\"runtime\":\"cpython\",\"threshold_ms\":100}");
+	feed(p, "{\"type\":\"summary\",\"pid\":4300,\"final\":false,\"sites_scope\":\"slow\","
+		"\"sites\":[{\"qualname\":\"charge\",\"file\":\"/app/pay.py\",\"line\":17,"
+		"\"count\":2,\"total_ms\":300,\"hist\":[[114.688,2]]}],\"slow_ticks\":2}");
+	feed(p, "{\"type\":\"summary\",\"pid\":4300,\"final\":true,\"sites_scope\":\"slow\","
+		"\"sites\":[{\"qualname\":\"charge\",\"file\":\"/app/pay.py\",\"line\":17,"
+		"\"count\":2,\"total_ms\":300,\"hist\":[[114.688,2]]}],\"slow_ticks\":2}");
+	t = render(p);
+	assert_has(t, "loopwatch_slow_callbacks_total{" SITE "} 5\n");
+	assert_has(t, "loopwatch_callback_duration_seconds_bucket{" SITE ",le=\"0.131072\"} 3\n");
+	assert_has(t, "loopwatch_slow_ticks_total{target=\"api\",runtime=\"cpython\"} 6\n");
+	assert_has(t, "loopwatch_processes_started_total{target=\"api\",runtime=\"cpython\"} 2\n");
+	assert_has(t, "loopwatch_process_info{target=\"api\",pid=\"4300\"");
+	free(t);
+	lw_prom__free(p);
+}
+
+static char *site_summary(int pid, const char *q, int count, double ms)
+{
+	static char buf[512];
+
+	snprintf(buf, sizeof(buf),
+		 "{\"type\":\"summary\",\"pid\":%d,\"final\":false,\"sites_scope\":\"slow\","
+		 "\"sites\":[{\"qualname\":\"%s\",\"file\":\"/a.py\",\"line\":1,\"count\":%d,"
+		 "\"total_ms\":%.1f,\"hist\":[[114.688,%d]]}]}", pid, q, count, ms, count);
+	return buf;
+}
+
+/* top N sites by time get series; the rest are "other"; every series only grows */
+static void test_top_sites(void **state)
+{
+	struct lw_prom *p = NULL;
+	char *t;
+
+	(void)state;
+	assert_int_equal(lw_prom__new("api", &p), 0);
+	lw_prom__set_top_sites(p, 2);
+	feed(p, START);
+	feed(p, site_summary(4242, "a", 1, 100));
+	feed(p, site_summary(4242, "b", 2, 200));
+	feed(p, site_summary(4242, "c", 3, 300));
+	t = render(p);
+	assert_has(t, "loopwatch_slow_callbacks_total{target=\"api\",runtime=\"cpython\","
+		      "site=\"c\",file_line=\"/a.py:1\"} 3\n");
+	assert_has(t, "loopwatch_slow_callbacks_total{target=\"api\",runtime=\"cpython\","
+		      "site=\"b\",file_line=\"/a.py:1\"} 2\n");
+	assert_has(t, "loopwatch_slow_callbacks_total{target=\"api\",runtime=\"cpython\","
+		      "site=\"other\",file_line=\"\"} 1\n");
+	assert_null(strstr(t, "site=\"a\""));
+	free(t);
+	/* a overtakes b: a's gains from now on are its own, b's go to other */
+	feed(p, site_summary(4242, "a", 10, 1000));
+	feed(p, site_summary(4242, "b", 1, 50));
+	t = render(p);
+	assert_has(t, "loopwatch_slow_callbacks_total{target=\"api\",runtime=\"cpython\","
+		      "site=\"a\",file_line=\"/a.py:1\"} 10\n");
+	assert_has(t, "loopwatch_slow_callbacks_total{target=\"api\",runtime=\"cpython\","
+		      "site=\"other\",file_line=\"\"} 2\n");
+	assert_null(strstr(t, "site=\"b\""));
+	free(t);
+	lw_prom__free(p);
+}
+
+/* loopwatchd restarted: the previous file's counters go on */
+static void test_load(void **state)
+{
+	struct lw_prom *p = NULL, *q = NULL;
 	char dir[] = "/tmp/lwtest-prom-XXXXXX", path[128], err[256], *t;
-	struct stat st;
 
 	(void)state;
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/api.prom", dir);
 	assert_int_equal(lw_prom__new("api", &p), 0);
+	assert_int_equal(lw_prom__load(p, path), 0);	/* no file yet */
 	feed(p, START);
 	feed(p, SUMMARY1);
-	/* the final summary covers the whole run: it replaces, never lowers */
-	feed(p, "{\"type\":\"summary\",\"pid\":4242,\"final\":true,"
-		"\"sites\":[{\"count\":3,\"total_ms\":500,\"hist\":[[114.688,2],[294.912,1]]}],"
-		"\"blocking_sites\":[{\"syscall\":\"clock_nanosleep\",\"count\":5}],"
-		"\"slow_callbacks\":3,\"blocking_calls\":6}");
-	feed(p, "{\"type\":\"end\",\"pid\":4242,\"reason\":\"target_exited\",\"lost_events\":2}");
-	t = render(p);
-	assert_has(t, "loopwatch_callback_duration_seconds_count{target=\"api\",pid=\"4242\"} 3\n");
-	assert_has(t, "syscall=\"clock_nanosleep\"} 5\n");
-	assert_has(t, "syscall=\"read\"} 1\n");
-	assert_has(t, "loopwatch_lost_events_total{target=\"api\",pid=\"4242\"} 2\n");
-	/* ended: still reported until written once, but no longer counted as traced */
-	assert_has(t, "loopwatch_target_processes{target=\"api\"} 0\n");
-	free(t);
-	assert_int_equal(lw_prom__nprocs(p), 1);
+	feed(p, SUMMARY2);
 	assert_int_equal(lw_prom__write(p, path, err, sizeof(err)), 0);
-	assert_int_equal(lw_prom__nprocs(p), 0);
-	assert_int_equal(stat(path, &st), 0);
-	assert_int_equal(st.st_mode & 0137, 0);	/* at most 0640 */
-	{
-		char tmp[160];
-
-		snprintf(tmp, sizeof(tmp), "%s/.api.prom.tmp", dir);
-		assert_int_not_equal(access(tmp, F_OK), 0);	/* the temp file is gone */
-	}
+	assert_int_equal(lw_prom__new("api", &q), 0);
+	assert_true(lw_prom__load(q, path) > 10);
+	feed(q, START);
+	feed(q, SUMMARY1);
+	t = render(q);
+	assert_has(t, "loopwatch_slow_callbacks_total{" SITE "} 5\n");
+	assert_has(t, "loopwatch_callback_duration_seconds_bucket{" SITE ",le=\"0.131072\"} 2\n");
+	assert_has(t, "loopwatch_callback_duration_seconds_bucket{" SITE ",le=\"0.524288\"} 5\n");
+	assert_has(t, "loopwatch_callback_duration_seconds_count{" SITE "} 5\n");
+	assert_has(t, "syscall=\"clock_nanosleep\"} 3\n");
+	assert_has(t, "loopwatch_slow_ticks_total{target=\"api\",runtime=\"cpython\"} 5\n");
+	assert_has(t, "loopwatch_processes_started_total{target=\"api\",runtime=\"cpython\"} 2\n");
+	free(t);
+	/* another target's file is not taken */
+	lw_prom__free(q);
+	assert_int_equal(lw_prom__new("web", &q), 0);
+	assert_int_equal(lw_prom__load(q, path), 0);
+	lw_prom__free(q);
 	lw_prom__free(p);
 	unlink(path);
 	rmdir(dir);
+}
+
+static void test_precise(void **state)
+{
+	struct lw_prom *p = NULL;
+	char *t;
+
+	(void)state;
+	assert_int_equal(lw_prom__new("api", &p), 0);
+	feed(p, "{\"type\":\"start\",\"pid\":7,\"runtime\":\"cpython\",\"mode\":\"precise\","
+		"\"threshold_ms\":100}");
+	/* every callback: 10 fast ones, 2 slow ones */
+	feed(p, "{\"type\":\"summary\",\"pid\":7,\"final\":false,\"sites_scope\":\"all\","
+		"\"sites\":[{\"qualname\":\"h\",\"file\":\"/h.py\",\"line\":3,\"count\":12,"
+		"\"total_ms\":300,\"hist\":[[0.5,10],[114.688,2]]}]}");
+	t = render(p);
+	assert_has(t, "loopwatch_slow_callbacks_total{target=\"api\",runtime=\"cpython\","
+		      "site=\"h\",file_line=\"/h.py:3\"} 2\n");
+	assert_has(t, "loopwatch_callback_duration_seconds_count{target=\"api\",runtime=\"cpython\","
+		      "site=\"h\",file_line=\"/h.py:3\"} 12\n");
+	free(t);
+	lw_prom__free(p);
 }
 
 static void test_write_safety(void **state)
@@ -187,6 +310,13 @@ static void test_write_safety(void **state)
 	assert_int_equal(lw_prom__write(p, "/nonexistent-dir/api.prom", err, sizeof(err)), -ENOENT);
 	assert_non_null(strstr(err, "/nonexistent-dir/.api.prom.tmp"));
 	assert_int_equal(lw_prom__nprocs(p), 1);
+	{
+		struct stat st;
+
+		assert_int_equal(stat(path, &st), 0);
+		assert_int_equal(st.st_mode & 0137, 0);	/* at most 0640 */
+		assert_int_not_equal(access(tmp, F_OK), 0);	/* the temp file is gone */
+	}
 	lw_prom__free(p);
 	unlink(path);
 	unlink(target);
@@ -215,8 +345,7 @@ static void test_bad_records(void **state)
 	/* label values escaped */
 	assert_has(t, "target=\"a\\\"b\\\\c\"");
 	assert_has(t, "comm=\"we\\\"ird\\nname\"");
-	assert_has(t, "loopwatch_callback_duration_seconds_count{target=\"a\\\"b\\\\c\",pid=\"5\"} "
-		      "0\n");
+	assert_null(strstr(t, "_count{"));
 	free(t);
 	lw_prom__free(p);
 }
@@ -237,7 +366,10 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_metrics),
-		cmocka_unit_test(test_final_and_end),
+		cmocka_unit_test(test_restarts),
+		cmocka_unit_test(test_top_sites),
+		cmocka_unit_test(test_load),
+		cmocka_unit_test(test_precise),
 		cmocka_unit_test(test_write_safety),
 		cmocka_unit_test(test_bad_records),
 		cmocka_unit_test(test_escape),

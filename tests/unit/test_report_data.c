@@ -526,6 +526,99 @@ static void test_periodic_and_records(void **state)
 	}
 }
 
+/* a periodic summary's slow_callbacks counts from the run's start (issue 18: a run without
+ * its final summary was counted once per periodic summary: 2 + 5 + 5 for 5) */
+static void test_periodic_counters_cumulative(void **state)
+{
+	struct lw_rd_filter f = { 0 };
+	struct lw_report_data *d = new_data();
+	const struct lw_rd_pid *p;
+	static const long site[] = { 2, 3, 1 }, cum[] = { 2, 5, 6 };
+	char l[4096], *c;
+	int i;
+
+	(void)state;
+	line_start(l, sizeof(l), 10, 9, "default");
+	add(d, l);
+	for (i = 0; i < 3; i++) {
+		line_summary(l, sizeof(l), 11 + i, 9, 0, 1, "slow", "job", 2, site[i], 150.0 * site[i]);
+		c = strstr(l, "\"slow_callbacks\":");
+		assert_non_null(c);
+		snprintf(c, sizeof(l) - (size_t)(c - l),
+			 "\"slow_callbacks\":%ld,\"blocking_calls\":%ld,\"lost_events\":0}", cum[i],
+			 cum[i] * 2);
+		add(d, l);
+	}
+	assert_int_equal(lw_rd__finish(d, &f), 0);
+	p = pid_of(d, 9);
+	assert_int_equal(p->summaries_used, 3);
+	assert_int_equal(site_of(p, "job")->count, 6);
+	assert_int_equal(p->slow_callbacks, 6);
+	assert_int_equal(p->blocking_calls, 12);
+	lw_rd__free(d);
+	/* from 11: the summaries of 11..12 and 12..13, what they added (5 - 2 + 6 - 5) */
+	d = new_data();
+	line_start(l, sizeof(l), 10, 9, "default");
+	add(d, l);
+	for (i = 0; i < 3; i++) {
+		line_summary(l, sizeof(l), 11 + i, 9, 0, 1, "slow", "job", 2, site[i], 150.0 * site[i]);
+		c = strstr(l, "\"slow_callbacks\":");
+		snprintf(c, sizeof(l) - (size_t)(c - l),
+			 "\"slow_callbacks\":%ld,\"blocking_calls\":0,\"lost_events\":0}", cum[i]);
+		add(d, l);
+	}
+	f.since_ns = NS(11);
+	assert_int_equal(lw_rd__finish(d, &f), 0);
+	assert_int_equal(pid_of(d, 9)->slow_callbacks, 4);
+	lw_rd__free(d);
+}
+
+/* --by target: the processes of a target in one table, each count once */
+static void test_rollup_targets(void **state)
+{
+	struct lw_rd_filter f = { 0 };
+	struct lw_report_data *d = new_data();
+	struct lw_rd_pid *v = NULL;
+	size_t n = 0, i;
+	char l[4096], *c;
+	static const int pids[] = { 21, 22, 23 };
+	static const char *const tn[] = { "pay", "pay", NULL };
+
+	(void)state;
+	for (i = 0; i < 3; i++) {
+		line_start(l, sizeof(l), 10 + (double)i * 10, pids[i], "default");
+		if (tn[i]) {
+			c = strrchr(l, '}');
+			snprintf(c, sizeof(l) - (size_t)(c - l), ",\"target_name\":\"%s\"}", tn[i]);
+		}
+		add(d, l);
+		line_summary(l, sizeof(l), 15 + (double)i * 10, pids[i], 1, 5, "slow", "charge", 4,
+			     (long)i + 2, 150.0 * (double)(i + 2));
+		add(d, l);
+		line_end(l, sizeof(l), 16 + (double)i * 10, pids[i]);
+		add(d, l);
+	}
+	assert_int_equal(lw_rd__finish(d, &f), 0);
+	assert_int_equal(lw_rd_rollup_targets(d, &v, &n), 0);
+	assert_int_equal(n, 2);
+	/* pay: pids 21 and 22 (2 + 3), one table, no pid */
+	assert_int_equal(v[0].pid, 0);
+	assert_string_equal(v[0].target_name, "pay");
+	assert_int_equal(v[0].nprocs, 2);
+	assert_int_equal(v[0].runs, 2);
+	assert_int_equal(v[0].slow_callbacks, 5);
+	assert_int_equal(v[0].nsites, 1);
+	assert_int_equal(v[0].sites[0].count, 5);
+	assert_float_equal(v[0].sites[0].total_ms, 750, 1e-6);
+	assert_int_equal(v[0].lost_events, 6);
+	/* a pid with no target name stays itself */
+	assert_int_equal(v[1].pid, 23);
+	assert_int_equal(v[1].nprocs, 1);
+	assert_int_equal(v[1].slow_callbacks, 4);
+	lw_rd_rollup_free(v, n);
+	lw_rd__free(d);
+}
+
 static void test_two_runs_one_pid(void **state)
 {
 	struct lw_report_data *d = new_data();
@@ -745,6 +838,8 @@ int main(void)
 		cmocka_unit_test(test_records_only),
 		cmocka_unit_test(test_precise_final_summary),
 		cmocka_unit_test(test_periodic_and_records),
+		cmocka_unit_test(test_periodic_counters_cumulative),
+		cmocka_unit_test(test_rollup_targets),
 		cmocka_unit_test(test_two_runs_one_pid),
 		cmocka_unit_test(test_records_before_start),
 		cmocka_unit_test(test_parents),
