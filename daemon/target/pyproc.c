@@ -193,34 +193,49 @@ static int free_threaded_name(const char *path)
 	return *p == 't';
 }
 
-/* Choose the ELF that holds the interpreter: a mapped libpython3.X, else the executable. */
+/* Choose the ELF that holds the interpreter: a mapped libpython3.X, else the executable. Each
+ * is opened as the very file the process maps (lw_maps__open_mapped), never by path alone. */
 static int find_python_elf(const char *proc_root, struct lw_pyinfo *pi, struct lw_maps *maps,
-			   struct lw_elf **elf, char *err, size_t errlen)
+			   const char *exe_map, struct lw_elf **elf, char *err, size_t errlen)
 {
 	const struct lw_map *lib = lw_maps__find_lib(maps, "libpython3");
-	const char *cands[2];
-	int ncand = 0, i, r;
+	const struct lw_map *cands[2];
+	int ncand = 0, i, r, why = 0;
 	uint64_t v;
 
 	if (lib)
-		cands[ncand++] = lib->path;
-	cands[ncand++] = pi->exe;
+		cands[ncand++] = lw_maps__first_of(maps, lib->path);
+	if ((cands[ncand] = lw_maps__first_of(maps, exe_map)))
+		ncand++;
 	for (i = 0; i < ncand; i++) {
 		struct lw_elf *e = NULL;
+		int fd = lw_maps__open_mapped(proc_root, pi->pid, cands[i], pi->elf_host,
+					      sizeof(pi->elf_host));
 
-		snprintf(pi->elf_host, sizeof(pi->elf_host), "%s/%d/root%s", proc_root, (int)pi->pid,
-			 cands[i]);
-		r = lw_elf__open(pi->elf_host, &e);
+		if (fd < 0) {
+			why = fd;
+			continue;
+		}
+		r = lw_elf__open_fd(fd, pi->elf_host, &e);
 		if (r)
 			continue;
 		if (lw_elf__find_symbol(e, "_PyRuntime", &v, NULL) == 0) {
-			lw_strlcpy(pi->elf, cands[i], sizeof(pi->elf));
+			lw_strlcpy(pi->elf_map, cands[i]->path, sizeof(pi->elf_map));
+			lw_maps__target_path(proc_root, pi->pid, cands[i]->path, pi->elf,
+					     sizeof(pi->elf));
 			pi->is_libpython = lib && i == 0;
 			*elf = e;
 			return 0;
 		}
 		lw_elf__close(e);
 	}
+	if (why && why != -ENOENT)
+		return fail(err, errlen, why == -ESTALE ? -ESTALE : -EACCES,
+			    "pid %d (%s): cannot open the files it maps as mapped (%s); %s",
+			    (int)pi->pid, lw_basename(pi->exe), strerror(-why),
+			    why == -ESTALE ? "another file now sits at their paths and "
+			    "/proc/PID/map_files is not readable: run as root (CAP_SYS_ADMIN)"
+			    : "run as root");
 	return fail(err, errlen, -ENOEXEC,
 		    "pid %d (%s) is not a CPython process: neither it nor a mapped libpython3.X "
 		    "defines _PyRuntime; use --runtime generic to watch its loop without Python "
@@ -609,16 +624,18 @@ int lw_py__probe(const char *proc_root, pid_t pid, struct lw_reader *mem, struct
 	pi->exe[n] = 0;
 	if (n > 10 && strcmp(pi->exe + n - 10, " (deleted)") == 0)
 		pi->exe[n - 10] = 0;
+	lw_strlcpy(path, pi->exe, sizeof(path));	/* as maps shows it */
+	lw_maps__target_path(proc_root, pid, path, pi->exe, sizeof(pi->exe));
 	r = lw_maps__load(proc_root, pid, &maps);
 	if (r)
 		return fail(err, errlen, r == -ENOENT ? -ESRCH : r,
 			    "cannot read /proc/%d/maps: %s", (int)pid, strerror(-r));
-	r = find_python_elf(proc_root, pi, maps, &e, err, errlen);
+	r = find_python_elf(proc_root, pi, maps, path, &e, err, errlen);
 	if (r)
 		goto out;
 	pi->elf_type = lw_elf__type(e);
 	pi->has_symtab = lw_elf__has_symtab(e);
-	if (load_bias(e, maps, pi->elf, &pi->bias)) {
+	if (load_bias(e, maps, pi->elf_map, &pi->bias)) {
 		r = fail(err, errlen, -ENOEXEC, "cannot find where %s is mapped in pid %d", pi->elf,
 			 (int)pid);
 		goto out;

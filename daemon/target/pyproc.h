@@ -57,9 +57,12 @@ struct lw_pyinfo {
 	pid_t ns_pid;			/* the same process in its own pid namespace */
 	int major, minor, micro;
 	char version[32];		/* "3.11.2" */
-	char exe[PATH_MAX];		/* /proc/PID/exe target */
+	char exe[PATH_MAX];		/* the executable, as the target sees it */
 	char elf[PATH_MAX];		/* file holding the interpreter, as the target sees it */
-	char elf_host[PATH_MAX];	/* the same, as we open it (via /proc/PID/root) */
+	char elf_map[PATH_MAX];		/* the same, as /proc/PID/maps shows it to us */
+	/* a path to the very inode mapped (/proc/PID/map_files/..., or a checked candidate):
+	 * what loopwatch opens and attaches uprobes to, even after the file was replaced */
+	char elf_host[PATH_MAX];
 	int is_libpython;
 	int elf_type;			/* ET_EXEC / ET_DYN */
 	int has_symtab;
