@@ -193,6 +193,7 @@ class Target:
             if "ready" in self.stdout():
                 if self.ns:
                     self.pid = self.inner_pid()
+                    self._watch_tids()
                 return
             time.sleep(0.02)
         raise RuntimeError("target not ready: %s" % (self.argv,))
@@ -204,6 +205,30 @@ class Target:
         if len(kids) != 1:
             raise RuntimeError("unshare %d has children %s" % (self.p.pid, kids))
         return int(kids[0])
+
+    def _watch_tids(self):
+        """A target in its own pid namespace reports its thread ids as it sees them; records
+        carry host ids. Learn the mapping (NSpid in each thread's status) while it runs."""
+        import threading
+        self.tidmap = {}
+
+        def watch():
+            while self.p.poll() is None:
+                for tid in os.listdir("/proc/%d/task" % self.pid) if os.path.isdir(
+                        "/proc/%d/task" % self.pid) else []:
+                    try:
+                        with open("/proc/%d/task/%s/status" % (self.pid, tid)) as f:
+                            for line in f:
+                                if line.startswith("NSpid:"):
+                                    ids = [int(x) for x in line.split()[1:]]
+                                    self.tidmap[ids[-1]] = ids[0]
+                    except OSError:
+                        pass
+                time.sleep(0.005)
+        threading.Thread(target=watch, daemon=True).start()
+
+    def host_tid(self, tid):
+        return getattr(self, "tidmap", {}).get(tid, tid) if self.ns else tid
 
     def go(self):
         open(self.gofile, "w").close()
@@ -225,6 +250,13 @@ class Target:
         for line in self.stdout().splitlines():
             if line.startswith("{"):
                 out.append(json.loads(line))
+        if self.ns:  # thread ids as loopwatch sees them (host ids)
+            for x in out:
+                for k, v in list(x.items()):
+                    if k == "tid" or k.endswith("_tid"):
+                        x[k] = self.host_tid(v)
+                    elif k.endswith("_tids"):
+                        x[k] = [self.host_tid(t) for t in v]
         return out
 
     def kill(self):
