@@ -31,6 +31,7 @@ struct lw_pylayout {
 	unsigned cframe_cur;		/* 0xffff = no cframe */
 	unsigned f_code, f_back, f_instr, f_owner, f_localsplus;
 	int instr_is_ptr;
+	unsigned stackref_mask;		/* tag bits of _PyStackRef frame slots (3.14+), 0 = none */
 	/* objects */
 	unsigned func_code, func_qualname;
 	unsigned task_coro, task_name, task_context;

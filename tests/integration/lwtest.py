@@ -112,7 +112,7 @@ def sid_pythons(minors=SID_MINORS, ns=(False, True)):
 
 
 # sid interpreters loopwatch fully supports (the tests that loop over pythons() run on them)
-SID_SUPPORTED = (13,)
+SID_SUPPORTED = (13, 14, 15)
 
 
 def pythons():
