@@ -51,7 +51,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 TARGET_SRCS := $(filter-out tests/targets/fake_python.c,$(wildcard tests/targets/*.c))
 TARGET_BINS := $(patsubst tests/targets/%.c,$(BUILD)/targets/%,$(TARGET_SRCS))
 
-.PHONY: all deps test unit unit-bins valgrind integration demo bench fuzz vmlinux install clean check-deps
+.PHONY: all deps test unit unit-bins valgrind integration sid-chroot demo bench fuzz vmlinux install clean check-deps
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -127,7 +127,16 @@ valgrind:
 	@set -e; for t in $(patsubst $(BUILD)/%,build/vg/%,$(UNIT_BINS)); do echo "== valgrind $$t"; \
 		valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite $$t >/dev/null; done
 
-integration: all $(TARGET_BINS) $(FAKE_PYTHONS)
+# the Debian sid chroot with CPython 3.13/3.14/3.15 (tests/chroot/sid.sh: cached under
+# /var/cache/loopwatch-test, built once); when the archive cannot be reached the sid tests skip
+# and say why ($(BUILD)/sid.skip)
+sid-chroot: | $(BUILD)
+	@rm -f $(BUILD)/sid.skip; rc=0; sh tests/chroot/sid.sh >/dev/null 2>$(BUILD)/sid.log || rc=$$?; \
+	cat $(BUILD)/sid.log >&2; \
+	if [ $$rc = 77 ]; then tail -n 1 $(BUILD)/sid.log > $(BUILD)/sid.skip; \
+	elif [ $$rc != 0 ]; then echo "sid chroot: failed (exit $$rc)" >&2; exit $$rc; fi
+
+integration: all $(TARGET_BINS) $(FAKE_PYTHONS) sid-chroot
 	LW_BUILD=$(BUILD) python3 tests/integration/run.py
 
 test: deps
@@ -149,7 +158,7 @@ fuzz: $(BUILD)/loopwatch.skel.h
 # ---- dependencies (Debian 12, root)
 DEB_PKGS := clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libcmocka-dev \
 	libjson-c-dev libinih-dev libsystemd-dev libcapstone-dev libdw-dev python3 python3-uvloop libuv1-dev procps valgrind nodejs \
-	util-linux tmux systemd chromium
+	util-linux tmux systemd chromium debootstrap
 check-deps:
 	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	echo "$$missing"
