@@ -336,7 +336,7 @@ struct lw_pycfg {
 	__u16 ts_native_id;	/* 0 = none */
 	__u16 ts_thread_id;
 	__u16 pthread_tid;	/* offset of tid in glibc's struct pthread */
-	__u16 pad3;
+	__u16 tuple_item;	/* PyTupleObject.ob_item: 24, 32 from 3.14 (ob_hash cached) */
 	/* thresholds */
 	__u64 threshold_ns;
 	__u64 block_threshold_ns;

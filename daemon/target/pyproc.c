@@ -777,6 +777,8 @@ void lw_py__fill_cfg(struct lw_pyinfo *pi)
 	c->f_localsplus = (__u16)l->f_localsplus;
 	c->instr_is_ptr = (__u16)l->instr_is_ptr;
 	c->stackref_mask = (__u16)l->stackref_mask;
+	/* PyTupleObject.ob_item (Include/cpython/tupleobject.h): 3.14 added ob_hash before it */
+	c->tuple_item = pi->minor >= 14 ? 32 : 24;
 	c->func_code = (__u16)l->func_code;
 	c->func_qualname = (__u16)l->func_qualname;
 	c->meth_func = 16;

@@ -8,6 +8,7 @@
 # Otherwise unpacked from the cache tarball /var/cache/loopwatch-test/sid-KEY.tar.gz
 # (survives between CI runs on one machine); otherwise built with debootstrap from
 # the Debian archive apt already uses (about 2 minutes) and cached.
+# LW_SID_MIRROR overrides the archive, LW_SID_CACHE the cache directory.
 # Exit 0: ready (prints DIR). Exit 77: the archive cannot be reached (reason printed;
 # the tests skip). Other: a real failure.
 set -eu
@@ -46,7 +47,7 @@ else
 	MIRROR=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null |
 		sed -n -e 's|^URIs:[[:space:]]*\([^[:space:]]*/debian\)/*[[:space:]]*$|\1|p' \
 		       -e 's|^deb[[:space:]]\{1,\}\(\[[^]]*\][[:space:]]\{1,\}\)\{0,1\}\([^[:space:]]*/debian\)/*[[:space:]].*|\2|p' | head -n 1)
-	MIRROR=${MIRROR:-http://deb.debian.org/debian}
+	MIRROR=${LW_SID_MIRROR:-${MIRROR:-http://deb.debian.org/debian}}
 	if ! command -v debootstrap >/dev/null; then
 		say "debootstrap is not installed (apt-get install debootstrap; make deps does)"; exit 1
 	fi
