@@ -166,6 +166,9 @@ class Check(unittest.TestCase):
                     truth = subprocess.run([py, "-c", "import platform; print(platform.python_version())"],
                                            capture_output=True, text=True).stdout.strip()
                     self.assertEqual(d["runtime"], "cpython")
+                    # host pid and the pid it has in its own namespace (1 under unshare --pid)
+                    self.assertEqual(d["pid"], t.pid)
+                    self.assertEqual(d["pid_in_namespace"], 1 if getattr(py, "ns", False) else t.pid)
                     self.assertEqual(d["runtime_version"], truth)
                     # the executable as the process sees it (inside a chroot: its own path)
                     self.assertEqual(os.path.realpath(d["executable"]),
