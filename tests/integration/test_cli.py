@@ -154,6 +154,25 @@ class LeastPrivilege(unittest.TestCase):
 
 
 class Check(unittest.TestCase):
+    def test_check_refuses_sid_debug_build(self):
+        """sid's python3.14-dbg: CPython, refused with the reason (a debug build), not 'not
+        CPython' and not 'unsupported version'."""
+        import lwtest
+        sid = lwtest.sid_pythons((14,), (False,))
+        if not sid or not os.path.exists(os.path.join(sid[0][1].root, "usr/bin/python3.14-dbg")):
+            self.skipTest("sid chroot with python3.14-dbg not prepared")
+        py = sid[0][1]
+        py.prefix = ["chroot", py.root, "python3.14-dbg"]
+        t = Target([py, SCEN, "{GO}"])
+        try:
+            t.wait_ready(timeout=60)
+            r = run_loopwatch(["check", "--pid", str(t.pid)])
+            self.assertNotEqual(r.returncode, 0, r.stdout)
+            self.assertIn("debug build of CPython", r.stderr)
+            self.assertNotIn("not a CPython", r.stderr)
+        finally:
+            t.kill()
+
     def test_check_each_python(self):
         for label, py in pythons():
             with self.subTest(python=label):
