@@ -284,7 +284,7 @@ struct lw_loop_stats {
 
 /* Process configuration written by userspace (map procs, key tgid) */
 struct lw_pycfg {
-	__u32 minor;		/* 8..13; 0 = not CPython */
+	__u32 minor;		/* 8..15; 0 = not CPython */
 	__u32 flags;		/* LW_PROC_* */
 	/* thread state -> frame */
 	__u16 ts_frame;		/* tstate->frame (<=3.10), ->cframe (3.11/3.12), ->current_frame */
@@ -317,7 +317,7 @@ struct lw_pycfg {
 	__u16 str_compact;	/* sizeof(PyCompactUnicodeObject) */
 	__u16 long_tag;		/* 1: 3.12+ lv_tag layout */
 	__u16 tp_name;
-	__u16 pad0;
+	__u16 stackref_mask;	/* 3.14+: _PyStackRef tag bits of frame slots (f_executable, locals) */
 	__u64 type_function;
 	__u64 type_method;
 	__u64 type_cfunction;
@@ -336,7 +336,7 @@ struct lw_pycfg {
 	__u16 ts_native_id;	/* 0 = none */
 	__u16 ts_thread_id;
 	__u16 pthread_tid;	/* offset of tid in glibc's struct pthread */
-	__u16 pad3;
+	__u16 tuple_item;	/* PyTupleObject.ob_item: 24, 32 from 3.14 (ob_hash cached) */
 	/* thresholds */
 	__u64 threshold_ns;
 	__u64 block_threshold_ns;

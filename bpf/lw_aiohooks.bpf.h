@@ -71,7 +71,7 @@ static __always_inline void read_exception(const struct lw_pycfg *c, __u64 fut,
 			bpf_probe_read_user_str(r->exc_type, sizeof(r->exc_type), (void *)p);
 		args = rd_ptr(o + 24);	/* BaseException.args: a tuple */
 		if (args && rd_ptr(args + 16) >= 1)
-			rd_pystr(c, rd_ptr(args + 24), r->exc_msg, sizeof(r->exc_msg));
+			rd_pystr(c, rd_ptr(args + c->tuple_item), r->exc_msg, sizeof(r->exc_msg));
 		return;
 	}
 }

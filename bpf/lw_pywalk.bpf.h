@@ -162,7 +162,7 @@ static __always_inline __u64 coro_code(const struct lw_pycfg *c, __u64 coro)
 {
 	if (!coro)
 		return 0;
-	return rd_ptr(coro + c->coro_code);
+	return rd_ptr(coro + c->coro_code) & ~(__u64)c->stackref_mask;
 }
 
 /*
@@ -343,8 +343,10 @@ static __noinline void walk_pystack(const struct lw_pycfg *c, __u32 tid, struct 
 			bpf_probe_read_user(&owner, 1, (void *)(f + c->f_owner));
 		if (rd(&code, sizeof(code), f + c->f_code))
 			s->flags |= LW_STACK_READ_ERR;
+		code &= ~(__u64)c->stackref_mask;	/* 3.14+: f_executable is a tagged ref */
 		bpf_probe_read_user(&instr, sizeof(instr), (void *)(f + c->f_instr));
-		if (code == c->none_obj || (owner == 3 && c->minor >= 12))
+		/* shims: 3.12/3.13 owner 3 (C stack), 3.14+ 3 (interpreter) and 4 (C stack) */
+		if (code == c->none_obj || (owner >= 3 && c->minor >= 12))
 			code = 0;
 		s->frames[i].code = code;
 		s->frames[i].instr = instr;
@@ -372,7 +374,8 @@ static __noinline void walk_pystack(const struct lw_pycfg *c, __u32 tid, struct 
 				bpf_probe_read_user(&owner, 1, (void *)(f + c->f_owner));
 			if (rd(&code, sizeof(code), f + c->f_code))
 				break;
-			if (code == c->none_obj || (owner == 3 && c->minor >= 12))
+			code &= ~(__u64)c->stackref_mask;
+			if (code == c->none_obj || (owner >= 3 && c->minor >= 12))
 				code = 0;
 			if (code && code == c->run_once_code) {
 				/* Handle._run is the frame with code just inside: shift one back */
@@ -414,7 +417,7 @@ static __noinline void walk_pystack(const struct lw_pycfg *c, __u32 tid, struct 
 	s->cb_qualname[0] = 0;
 	if (hframe && c->handle_cb_slot) {
 		/* asyncio: Handle._run's self._callback names the callback (and its Task) */
-		__u64 self = rd_ptr(hframe + c->f_localsplus);
+		__u64 self = rd_ptr(hframe + c->f_localsplus) & ~(__u64)c->stackref_mask;
 
 		if (self)
 			stack_task(c, s, rd_ptr(self + c->handle_cb_slot));

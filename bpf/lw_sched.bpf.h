@@ -79,11 +79,17 @@ static __always_inline void fd_path(struct file *f, struct lw_fdinfo *o)
 	struct dentry *d = BPF_CORE_READ(f, f_path.dentry), *parent;
 	struct vfsmount *vm = BPF_CORE_READ(f, f_path.mnt);
 	struct mount *mnt = container_of(vm, struct mount, mnt);
+	/* the path as the task sees it: stop at its root (a chroot, a container's pivot_root) */
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	struct dentry *root_d = BPF_CORE_READ(task, fs, root.dentry);
+	struct vfsmount *root_m = BPF_CORE_READ(task, fs, root.mnt);
 	__u32 i;
 
 	for (i = 0; i < LW_FD_COMPS + 8; i++) {
 		const unsigned char *name;
 
+		if (d == root_d && &mnt->mnt == root_m)
+			break;
 		parent = BPF_CORE_READ(d, d_parent);
 		if (d == parent || !parent) {
 			/* the root of a mount: continue from where it is mounted */

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* the messages asyncio's C module builds only on these paths (Modules/_asynciomodule.c) */
 static const char MSG_NEVER_RETRIEVED[] = "%s exception was never retrieved";
@@ -145,22 +146,33 @@ static void plan_asyncio(const struct lw_pyinfo *pi, const char *proc_root,
 	struct lw_maps *maps = NULL;
 	const struct lw_map *m;
 	struct lw_elf *e = NULL;
-	char host[4200];
+	char host[4200], name[80];
 	uint64_t va, offs[LW_PH_MAX_SITES];
 	int n, i;
 
 	if (lw_maps__load(proc_root, pi->pid, &maps))
 		return;
 	m = lw_maps__find_lib(maps, "_asyncio.");
-	if (m)
-		snprintf(host, sizeof(host), "%s/%d/root%s", proc_root, (int)pi->pid, m->path);
-	else
+	if (m) {
+		/* the very file mapped (a path that resolves to its inode), as for the interpreter */
+		int fd = lw_maps__open_mapped(proc_root, pi->pid, lw_maps__first_of(maps, m->path),
+					      host, sizeof(host));
+
+		if (fd < 0) {
+			lw_maps__free(maps);
+			return;
+		}
+		close(fd);
+		lw_strlcpy(name, lw_basename(m->path), sizeof(name));
+	} else {
 		lw_strlcpy(host, pi->elf_host, sizeof(host));	/* built in? */
+		lw_strlcpy(name, lw_basename(pi->elf), sizeof(name));
+	}
 	lw_maps__free(maps);
 	if (lw_hook_find_string(host, MSG_NEVER_RETRIEVED, &va)) {
 		nr->waiting = dp->waiting = !m;
 		snprintf(nr->how, sizeof(nr->how), m ? "unavailable: no known message in %s" :
-			 "waiting for the _asyncio module to be loaded", m ? m->path : "");
+			 "waiting for the _asyncio module to be loaded", m ? name : "");
 		lw_strlcpy(dp->how, nr->how, sizeof(dp->how));
 		return;
 	}
@@ -177,10 +189,10 @@ static void plan_asyncio(const struct lw_pyinfo *pi, const char *proc_root,
 	}
 	if (nr->found)
 		snprintf(nr->how, sizeof(nr->how), "%d site(s) building \"%s\" in %s", nr->found,
-			 MSG_NEVER_RETRIEVED, lw_basename(host));
+			 MSG_NEVER_RETRIEVED, name);
 	else
 		snprintf(nr->how, sizeof(nr->how), "unavailable: no code refers to \"%s\" in %s",
-			 MSG_NEVER_RETRIEVED, lw_basename(host));
+			 MSG_NEVER_RETRIEVED, name);
 	if (lw_hook_find_string(host, MSG_DESTROYED_PENDING, &va) == 0) {
 		n = lw_hook_find_refs(host, va, offs, LW_PH_MAX_SITES);
 		for (i = 0; i < n; i++) {
@@ -192,10 +204,10 @@ static void plan_asyncio(const struct lw_pyinfo *pi, const char *proc_root,
 	}
 	if (dp->found)
 		snprintf(dp->how, sizeof(dp->how), "%d site(s) building \"%s\" in %s", dp->found,
-			 MSG_DESTROYED_PENDING, lw_basename(host));
+			 MSG_DESTROYED_PENDING, name);
 	else
 		snprintf(dp->how, sizeof(dp->how), "unavailable: no code refers to \"%s\" in %s",
-			 MSG_DESTROYED_PENDING, lw_basename(host));
+			 MSG_DESTROYED_PENDING, name);
 	lw_elf__close(e);
 }
 

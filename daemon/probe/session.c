@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include "probe/session_priv.h"
 
+#include <signal.h>
+
 /* ------------------------------------------------------------------ small helpers */
 
 const char *lw_sess_kind_name(int kind)
@@ -102,20 +104,30 @@ static struct lw_sthread *thread_get(struct lw_session *s, pid_t tid, const char
  * own pid namespace. In a container they differ from the host's: translate through the NSpid
  * lines of /proc/PID/task/TID/status (host id first, the innermost namespace's last).
  */
+/* the translations seen last, so that a thread that ended since (a GIL holder that finished)
+ * is still named: filled by every scan */
+static struct { pid_t tgid, ns, host; } ns_seen[64];
+static unsigned ns_seen_next;
+
 static pid_t ns_to_host(struct lw_session *s, pid_t nstid)
 {
 	char path[400], *text = NULL;
 	DIR *d;
 	struct dirent *de;
 	pid_t host = 0;
+	unsigned k;
 
 	if (!s->other_pidns || nstid <= 0)
 		return nstid;
+	for (k = 0; k < LW_ARRAY_SIZE(ns_seen); k++)
+		if (ns_seen[k].tgid == s->pid && ns_seen[k].ns == nstid &&
+		    kill(ns_seen[k].host, 0) != 0)
+			return ns_seen[k].host;	/* gone: the last host id it had */
 	snprintf(path, sizeof(path), "%s/%d/task", s->proc_root, (int)s->pid);
 	d = opendir(path);
 	if (!d)
 		return 0;
-	while (!host && (de = readdir(d))) {
+	while ((de = readdir(d))) {	/* all of them: ns_seen learns every thread */
 		long ids[8];
 		int n = 0;
 
@@ -126,6 +138,18 @@ static pid_t ns_to_host(struct lw_session *s, pid_t nstid)
 		if (lw_read_file(path, 1 << 16, &text, NULL))
 			continue;
 		n = lw_parse_nspid(text, ids, 8);
+		if (n >= 2) {
+			int known = 0;
+
+			for (k = 0; k < LW_ARRAY_SIZE(ns_seen); k++)
+				known |= ns_seen[k].tgid == s->pid && ns_seen[k].host == (pid_t)ids[0];
+			if (!known) {
+				k = ns_seen_next++ % LW_ARRAY_SIZE(ns_seen);
+				ns_seen[k].tgid = s->pid;
+				ns_seen[k].ns = (pid_t)ids[n - 1];
+				ns_seen[k].host = (pid_t)ids[0];
+			}
+		}
 		if (n >= 2 && ids[n - 1] == nstid)
 			host = (pid_t)ids[0];
 		free(text);

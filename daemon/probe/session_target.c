@@ -24,6 +24,10 @@ struct json_object *lw_sess_describe(const struct lw_session_opts *o, pid_t pid,
 	char buf[256];
 
 	json_object_object_add(d, "pid", json_object_new_int(pid));
+	/* the same process as it knows itself (a container's pid namespace; = pid otherwise) */
+	json_object_object_add(d, "pid_in_namespace",
+			       json_object_new_int(lw_ns_pid(o->proc_root ? o->proc_root : "/proc",
+							     pid)));
 	json_object_object_add(d, "comm", lw_j_str_or_null(comm));
 	json_object_object_add(d, "runtime", json_object_new_string(lw_runtime_name(rt)));
 	json_object_object_add(d, "runtime_why", lw_j_str_or_null(why));

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct lw_fsym {
@@ -60,23 +61,36 @@ static int lw_elf_init(struct lw_elf *e)
 	return 0;
 }
 
-int lw_elf__open(const char *path, struct lw_elf **out)
+/* Largest ELF file read on a target's behalf (debug files of big libraries included). */
+#define LW_ELF_MAX_SIZE (4ull << 30)
+
+int lw_elf__open_fd(int fd, const char *name, struct lw_elf **out)
 {
 	struct lw_elf *e;
+	struct stat st;
 	int err;
 
-	if (elf_version(EV_CURRENT) == EV_NONE)
-		return -ENOSYS;
-	e = calloc(1, sizeof(*e));
-	if (!e)
-		return -ENOMEM;
-	e->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (e->fd < 0) {
+	if (fstat(fd, &st)) {
 		err = -errno;
-		free(e);
+		close(fd);
 		return err;
 	}
-	e->path = strdup(path);
+	/* never a FIFO, device or directory a target put at a path; never a huge file */
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > LW_ELF_MAX_SIZE) {
+		close(fd);
+		return S_ISREG(st.st_mode) ? -EFBIG : -EINVAL;
+	}
+	if (elf_version(EV_CURRENT) == EV_NONE) {
+		close(fd);
+		return -ENOSYS;
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e) {
+		close(fd);
+		return -ENOMEM;
+	}
+	e->fd = fd;
+	e->path = strdup(name);
 	e->elf = elf_begin(e->fd, ELF_C_READ_MMAP, NULL);
 	if (!e->path || !e->elf) {
 		err = e->path ? -ENOEXEC : -ENOMEM;
@@ -90,6 +104,16 @@ int lw_elf__open(const char *path, struct lw_elf **out)
 fail:
 	lw_elf__close(e);
 	return err;
+}
+
+int lw_elf__open(const char *path, struct lw_elf **out)
+{
+	/* O_NONBLOCK: opening a FIFO put at the path must not wait for a writer */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0)
+		return -errno;
+	return lw_elf__open_fd(fd, path, out);
 }
 
 int lw_elf__open_mem(const void *buf, size_t len, struct lw_elf **out)

@@ -10,6 +10,10 @@ struct lw_elf;
 
 /* Open an ELF file (path may go through /proc/PID/root). 0 or -errno (-ENOEXEC: not ELF). */
 int lw_elf__open(const char *path, struct lw_elf **out);
+/* Same from an open fd (taken over, closed on failure too); name is kept for messages.
+ * Both refuse what is not a regular file (-EINVAL) or is larger than 4 GiB (-EFBIG), and
+ * lw_elf__open opens O_NONBLOCK: a FIFO a target put at a path cannot block the reader. */
+int lw_elf__open_fd(int fd, const char *name, struct lw_elf **out);
 /* Same from memory (fuzzing, tests); the buffer must outlive the object. */
 int lw_elf__open_mem(const void *buf, size_t len, struct lw_elf **out);
 void lw_elf__close(struct lw_elf *e);

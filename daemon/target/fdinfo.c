@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include "target/fdinfo.h"
 #include "base/lw_util.h"
+#include "target/procmaps.h"
 
 #include <linux/types.h>
 #include "loopwatch.h"
@@ -232,7 +233,11 @@ int lw_fd_describe(const char *proc_root, pid_t pid, int fd, char *buf, size_t s
 		lw_strlcpy(buf, "socket", size);
 		return 0;
 	}
-	lw_strlcpy(buf, link, size);
+	/* a file: as the target sees it (a chroot's fd links show the reader's view) */
+	if (link[0] == '/')
+		lw_maps__target_path(proc_root, pid, link, buf, size);
+	else
+		lw_strlcpy(buf, link, size);
 	return 0;
 }
 

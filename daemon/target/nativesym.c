@@ -5,10 +5,12 @@
 #include "target/procmaps.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define MAX_ELVES 64
 
@@ -102,11 +104,12 @@ static struct lw_elf *open_debug(struct lw_nativesym *s, const char *path, struc
 	return NULL;
 }
 
-static struct elf_slot *elf_for(struct lw_nativesym *s, const char *path)
+static struct elf_slot *elf_for(struct lw_nativesym *s, const struct lw_map *m)
 {
-	char host[4200];
+	char host[4200], seen[4096];
 	struct elf_slot *slot;
-	int i;
+	const char *path = m->path;
+	int i, fd;
 
 	for (i = 0; i < s->nelves; i++)
 		if (strcmp(s->elves[i].path, path) == 0)
@@ -119,16 +122,20 @@ static struct elf_slot *elf_for(struct lw_nativesym *s, const char *path)
 		memmove(&s->elves[0], &s->elves[1], sizeof(s->elves[0]) * (MAX_ELVES - 1));
 		s->nelves--;
 	}
-	snprintf(host, sizeof(host), "%s/%d/root%s", s->proc_root, (int)s->pid, path);
 	slot = &s->elves[s->nelves];
 	memset(slot, 0, sizeof(*slot));
 	slot->path = strdup(path);
 	if (!slot->path)
 		return NULL;
-	if (lw_elf__open(host, &slot->elf))
+	/* the very file mapped (replaced or deleted since, in a chroot or a container) */
+	fd = lw_maps__open_mapped(s->proc_root, s->pid, m, host, sizeof(host));
+	if (fd < 0 || lw_elf__open_fd(fd, host, &slot->elf)) {
 		slot->elf = NULL;
-	else
-		slot->dbg = open_debug(s, path, slot->elf);
+	} else {
+		/* debug files are looked up where the target sees its file */
+		lw_maps__target_path(s->proc_root, s->pid, path, seen, sizeof(seen));
+		slot->dbg = open_debug(s, seen, slot->elf);
+	}
 	s->nelves++;
 	return slot;
 }
@@ -184,15 +191,25 @@ static void pmap_refresh(struct lw_nativesym *s, int missed)
 	char path[256], *text = NULL;
 	struct stat st;
 	uint64_t now = lw_now_mono();
+	int fd, r;
 
 	if (now - s->pm_checked < (missed ? 50000000ull : 1000000000ull) && s->pm_checked)
 		return;
 	s->pm_checked = now;
 	snprintf(path, sizeof(path), "%s/%d/root/tmp/perf-%d.map", s->proc_root, (int)s->pid,
 		 (int)lw_ns_pid(s->proc_root, s->pid));
-	if (stat(path, &st) || st.st_size == s->pm_size)
+	/* the target owns /tmp/perf-PID.map: never block on a FIFO, never follow a link */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+	if (fd < 0)
 		return;
-	if (lw_read_file(path, 256 << 20, &text, NULL))
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size == s->pm_size) {
+		close(fd);
+		return;
+	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	r = lw_read_file(path, 256 << 20, &text, NULL);
+	close(fd);
+	if (r)
 		return;
 	lw_nativesym__load_perf_map(s, text);
 	free(text);
@@ -266,7 +283,7 @@ int lw_nativesym__resolve(struct lw_nativesym *s, uint64_t addr, struct lw_nativ
 		return pmap_lookup(s, addr, out);	/* JIT code: the runtime's perf map */
 	out->module = lw_basename(m->path);
 	out->offset = addr - m->start + m->offset;
-	slot = elf_for(s, m->path);
+	slot = elf_for(s, m);
 	if (!slot || !(e = slot->elf))
 		return 0;
 	if (lw_elf__offset_to_vaddr(e, m->offset, &base))

@@ -37,4 +37,18 @@ const struct lw_map *lw_maps__find_lib(const struct lw_maps *m, const char *pref
 /* Lowest mapping of `path` (the one with the smallest start), or NULL */
 const struct lw_map *lw_maps__first_of(const struct lw_maps *m, const char *path);
 
+/*
+ * Open the file mapping m maps, the very inode (device and inode checked against the maps
+ * line; /proc/PID/map_files/START-END first, then /proc/PID/root + path, then the path as
+ * shown), read-only, O_NONBLOCK, regular files only. Returns an fd (the caller closes it) and,
+ * in via, a path that resolves to the same inode (for uprobe attach by path); -errno
+ * (-ESTALE: only another file sits at the path now).
+ */
+int lw_maps__open_mapped(const char *proc_root, pid_t pid, const struct lw_map *m, char *via,
+			 size_t vialen);
+/* The path a maps line shows, as the target itself sees it (a plain chroot's maps shows the
+ * reader's view, DIR/usr/bin/x: DIR is stripped). */
+void lw_maps__target_path(const char *proc_root, pid_t pid, const char *path, char *out,
+			  size_t outlen);
+
 #endif

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * CPython 3.8-3.13 layouts, x86_64, glibc, release GIL builds. Sources: DWARF of the pyenv
- * builds and live checks (shared research python_unwind.md, tables in sections 1.2, 2.1, 4.3).
+ * CPython 3.8-3.15 layouts, x86_64, glibc, release GIL builds. docs/cpython-offsets.md names the
+ * CPython struct and member behind each field and where each number was read (DWARF of the
+ * pyenv 3.8-3.13 builds, live reads of Debian's 3.11 and sid's 3.13/3.14/3.15).
  * Code-object member offsets are re-read from PyCode_Type.tp_members at attach time.
  * GIL, main_thread and GC offsets: DWARF of the pyenv builds, the disassembly of functions that
  * read them, and live reads (GIL interval == 5000, main_thread == pthread_self()) on every build,
@@ -115,6 +116,52 @@ static const struct lw_pylayout layouts[] = {
 		.gil_from_interp = 1, .gil_off = 16, .gil_size = 208,
 		.gil_interval = 0, .gil_last_holder = 8, .gil_locked = 16,
 		.gc_from_interp = 1, .gc_collecting = 7600,
+	},
+	{
+		/* 3.14 (3.14.10, Debian sid): _Py_DebugOffsets (Include/internal/
+		 * pycore_debug_offsets.h) gives every runtime/thread/frame/code field and
+		 * replaces these at attach; the rest from live reads of the objects themselves
+		 * (tests/chroot probe: id() of a Task's coro/name/context, of a coroutine's
+		 * qualname and code). _PyInterpreterFrame: f_executable is a _PyStackRef (low
+		 * bit tagged, pycore_stackref.h), previous @8, instr_ptr @56, owner @74 (3 =
+		 * FRAME_OWNED_BY_INTERPRETER, 4 = FRAME_OWNED_BY_CSTACK), localsplus @80 (stack
+		 * refs too). autoTSSkey: _PyRuntime+0x920 in PyGILState_GetThisThreadState. */
+		.minor = 14,
+		.rt_interp_head = 808, .rt_tss_key = 2336, .rt_main_thread = 0,
+		.interp_threads_head = 7344, .ts_next = 8, .ts_thread_id = 152, .ts_native_id = 160,
+		.ts_frame = 72, .cframe_cur = NF,
+		.f_code = 0, .f_back = 8, .f_instr = 56, .f_owner = 74, .f_localsplus = 80,
+		.instr_is_ptr = 1, .stackref_mask = 7,
+		.func_code = 48, .func_qualname = 40,
+		.task_coro = 128, .task_name = 136, .task_context = 144,
+		.coro_qualname = 32, .coro_code = 72,
+		.co_filename = 112, .co_name = 120, .co_qualname = 128, .co_firstlineno = 68,
+		.co_table = 136, .code_basicsize = 208,
+		.str_ascii = 40, .str_compact = 56, .long_tag = 1,
+		.gil_from_interp = 1, .gil_off = 16, .gil_size = 208,
+		.gil_interval = 0, .gil_last_holder = 8, .gil_locked = 16,
+		.gc_from_interp = 1, .gc_collecting = 7600,
+	},
+	{
+		/* 3.15 (3.15.2, Debian sid): as 3.14, thread state grew (base_frame,
+		 * last_profiled_frame: thread_id @176, native_thread_id @184). No TSS key:
+		 * PyGILState_GetThisThreadState reads a thread-local (%fs:-0x28 in the static
+		 * executable), so the pthread-TSD fallback is off (rt_tss_key 0). */
+		.minor = 15,
+		.rt_interp_head = 936, .rt_tss_key = 0, .rt_main_thread = 0,
+		.interp_threads_head = 7336, .ts_next = 8, .ts_thread_id = 176, .ts_native_id = 184,
+		.ts_frame = 72, .cframe_cur = NF,
+		.f_code = 0, .f_back = 8, .f_instr = 56, .f_owner = 74, .f_localsplus = 80,
+		.instr_is_ptr = 1, .stackref_mask = 7,
+		.func_code = 48, .func_qualname = 40,
+		.task_coro = 128, .task_name = 136, .task_context = 144,
+		.coro_qualname = 32, .coro_code = 72,
+		.co_filename = 112, .co_name = 120, .co_qualname = 128, .co_firstlineno = 68,
+		.co_table = 136, .code_basicsize = 208,
+		.str_ascii = 40, .str_compact = 56, .long_tag = 1,
+		.gil_from_interp = 1, .gil_off = 16, .gil_size = 208,
+		.gil_interval = 0, .gil_last_holder = 8, .gil_locked = 16,
+		.gc_from_interp = 1, .gc_collecting = 0,
 	},
 };
 

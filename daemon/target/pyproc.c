@@ -193,34 +193,49 @@ static int free_threaded_name(const char *path)
 	return *p == 't';
 }
 
-/* Choose the ELF that holds the interpreter: a mapped libpython3.X, else the executable. */
+/* Choose the ELF that holds the interpreter: a mapped libpython3.X, else the executable. Each
+ * is opened as the very file the process maps (lw_maps__open_mapped), never by path alone. */
 static int find_python_elf(const char *proc_root, struct lw_pyinfo *pi, struct lw_maps *maps,
-			   struct lw_elf **elf, char *err, size_t errlen)
+			   const char *exe_map, struct lw_elf **elf, char *err, size_t errlen)
 {
 	const struct lw_map *lib = lw_maps__find_lib(maps, "libpython3");
-	const char *cands[2];
-	int ncand = 0, i, r;
+	const struct lw_map *cands[2];
+	int ncand = 0, i, r, why = 0;
 	uint64_t v;
 
 	if (lib)
-		cands[ncand++] = lib->path;
-	cands[ncand++] = pi->exe;
+		cands[ncand++] = lw_maps__first_of(maps, lib->path);
+	if ((cands[ncand] = lw_maps__first_of(maps, exe_map)))
+		ncand++;
 	for (i = 0; i < ncand; i++) {
 		struct lw_elf *e = NULL;
+		int fd = lw_maps__open_mapped(proc_root, pi->pid, cands[i], pi->elf_host,
+					      sizeof(pi->elf_host));
 
-		snprintf(pi->elf_host, sizeof(pi->elf_host), "%s/%d/root%s", proc_root, (int)pi->pid,
-			 cands[i]);
-		r = lw_elf__open(pi->elf_host, &e);
+		if (fd < 0) {
+			why = fd;
+			continue;
+		}
+		r = lw_elf__open_fd(fd, pi->elf_host, &e);
 		if (r)
 			continue;
 		if (lw_elf__find_symbol(e, "_PyRuntime", &v, NULL) == 0) {
-			lw_strlcpy(pi->elf, cands[i], sizeof(pi->elf));
+			lw_strlcpy(pi->elf_map, cands[i]->path, sizeof(pi->elf_map));
+			lw_maps__target_path(proc_root, pi->pid, cands[i]->path, pi->elf,
+					     sizeof(pi->elf));
 			pi->is_libpython = lib && i == 0;
 			*elf = e;
 			return 0;
 		}
 		lw_elf__close(e);
 	}
+	if (why && why != -ENOENT)
+		return fail(err, errlen, why == -ESTALE ? -ESTALE : -EACCES,
+			    "pid %d (%s): cannot open the files it maps as mapped (%s); %s",
+			    (int)pi->pid, lw_basename(pi->exe), strerror(-why),
+			    why == -ESTALE ? "another file now sits at their paths and "
+			    "/proc/PID/map_files is not readable: run as root (CAP_SYS_ADMIN)"
+			    : "run as root");
 	return fail(err, errlen, -ENOEXEC,
 		    "pid %d (%s) is not a CPython process: neither it nor a mapped libpython3.X "
 		    "defines _PyRuntime; use --runtime generic to watch its loop without Python "
@@ -265,7 +280,7 @@ static int detect_version(struct lw_pyinfo *pi, struct lw_elf *e, struct lw_read
 	m = minor_from_name(pi->elf);
 	if (m < 0)
 		m = minor_from_name(pi->exe);
-	for (i = (m >= 0 ? m : 8); i <= (m >= 0 ? m : 13); i++) {
+	for (i = (m >= 0 ? m : 8); i <= (m >= 0 ? m : 15); i++) {
 		snprintf(prefix, sizeof(prefix), "3.%d.", i);
 		if (lw_elf__find_version_string(e, prefix, buf, sizeof(buf)) == 0) {
 			pi->major = 3;
@@ -297,9 +312,9 @@ static int refuse_builds(struct lw_pyinfo *pi, struct lw_elf *e, char *err, size
 	uint64_t v;
 	size_t i;
 
-	if (pi->minor < 8 || pi->minor > 13)
+	if (pi->minor < 8 || pi->minor > 15)
 		return fail(err, errlen, -ENOTSUP,
-			    "CPython %s is not supported (supported: 3.8 to 3.13); use --runtime "
+			    "CPython %s is not supported (supported: 3.8 to 3.15); use --runtime "
 			    "generic to watch its loop without Python details",
 			    pi->version);
 	if (free_threaded_name(pi->elf) || free_threaded_name(pi->exe))
@@ -308,7 +323,9 @@ static int refuse_builds(struct lw_pyinfo *pi, struct lw_elf *e, char *err, size
 			    "not support; use --runtime generic",
 			    pi->elf);
 	for (i = 0; i < LW_ARRAY_SIZE(debug_syms); i++)
-		if (lw_elf__find_symbol(e, debug_syms[i], &v, NULL) == 0)
+		/* 3.14+ release builds export _Py_ForgetReference too (Objects/object.c) */
+		if ((pi->minor < 14 || strcmp(debug_syms[i], "_Py_ForgetReference")) &&
+		    lw_elf__find_symbol(e, debug_syms[i], &v, NULL) == 0)
 			return fail(err, errlen, -ENOTSUP,
 				    "%s is a debug build of CPython (it defines %s); its object "
 				    "layout differs and is not supported; use a release build or "
@@ -317,20 +334,56 @@ static int refuse_builds(struct lw_pyinfo *pi, struct lw_elf *e, char *err, size
 	return 0;
 }
 
-/* 3.13+: _Py_DebugOffsets at the start of _PyRuntime */
+/*
+ * Where each field lives in _Py_DebugOffsets (Include/internal/pycore_debug_offsets.h), as an
+ * index of 8-byte words from the start of _PyRuntime, per minor version (the struct is stable
+ * within one: CPython's own remote-debugging module relies on that). 3.13: 3.13.0's header;
+ * 3.14: 3.14's adds interpreter_state.threads_main, code_object_generation, tlbc_generation,
+ * interpreter_frame.stackpointer, tlbc_index, code_object.co_tlbc, set_object, gen_object;
+ * 3.15: thread_state grew (base_frame, last_profiled_frame, ..., holds_gil, gil_requested).
+ * Indices for 3.14/3.15 checked on sid's 3.14.10 and 3.15.2 against the objects themselves.
+ */
+struct dbg_index {
+	int minor;
+	unsigned char interp_head, threads_head, ts_size, ts_next, ts_frame, ts_tid, ts_native;
+	unsigned char f_size, f_back, f_code, f_instr, f_localsplus, f_owner;
+	unsigned char co_size, co_filename, co_name, co_qualname, co_table, co_firstlineno, co_adaptive;
+	unsigned char ascii_size, ceval_gil, gil_rt, gil_locked, gil_holder;
+};
+
+static const struct dbg_index dbg_indices[] = {
+	{ 13, 5, 9, 19, 21, 23, 24, 25, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 43,
+	  70, 14, 15, 17, 18 },
+	{ 14, 5, 9, 22, 24, 26, 27, 28, 31, 32, 33, 34, 35, 36, 39, 40, 41, 42, 43, 44, 48,
+	  80, 15, 16, 18, 19 },
+	{ 15, 5, 9, 22, 24, 26, 30, 31, 39, 40, 41, 42, 43, 44, 47, 48, 49, 50, 51, 52, 56,
+	  92, 15, 16, 18, 19 },
+};
+
+/* 3.13+: _Py_DebugOffsets at the start of _PyRuntime: the process's own numbers, taken over
+ * the table's once they pass the checks below (a micro release or a distribution patch that
+ * moves a field keeps working; one that breaks the struct is refused). */
 static int check_debug_offsets(struct lw_pyinfo *pi, struct lw_reader *mem, char *err,
 			       size_t errlen)
 {
-	uint64_t w[72];
+	uint64_t w[100];
 	struct lw_pylayout *l = &pi->lay;
+	const struct dbg_index *x = NULL;
+	size_t i;
 
+	for (i = 0; i < LW_ARRAY_SIZE(dbg_indices); i++)
+		if (dbg_indices[i].minor == pi->minor)
+			x = &dbg_indices[i];
+	if (!x)
+		return fail(err, errlen, -ENOTSUP, "no _Py_DebugOffsets map for CPython %s",
+			    pi->version);
 	if (lw_mem_read(mem, pi->runtime, w, sizeof(w)))
 		return fail(err, errlen, -EFAULT, "cannot read _PyRuntime of pid %d", (int)pi->pid);
 	if (memcmp(w, "xdebugpy", 8))
 		return fail(err, errlen, -ENOTSUP,
-			    "_Py_DebugOffsets cookie missing in pid %d: not a CPython 3.13 runtime "
+			    "_Py_DebugOffsets cookie missing in pid %d: not a CPython 3.%d runtime "
 			    "as expected",
-			    (int)pi->pid);
+			    (int)pi->pid, pi->minor);
 	if (((w[1] >> 24) & 0xff) != 3 || ((w[1] >> 16) & 0xff) != (uint64_t)pi->minor)
 		return fail(err, errlen, -ENOTSUP,
 			    "_Py_DebugOffsets version 0x%llx does not match %s",
@@ -340,32 +393,50 @@ static int check_debug_offsets(struct lw_pyinfo *pi, struct lw_reader *mem, char
 			    "pid %d runs a free-threaded CPython build, which loopwatch does not "
 			    "support; use --runtime generic",
 			    (int)pi->pid);
-	/* take the runtime's own numbers where they exist */
-	l->rt_interp_head = (unsigned)w[5];
-	l->interp_threads_head = (unsigned)w[9];
-	l->ts_next = (unsigned)w[21];
-	l->ts_frame = (unsigned)w[23];
-	l->ts_thread_id = (unsigned)w[24];
-	l->ts_native_id = (unsigned)w[25];
-	l->f_back = (unsigned)w[29];
-	l->f_code = (unsigned)w[30];
-	l->f_instr = (unsigned)w[31];
-	l->f_localsplus = (unsigned)w[32];
-	l->f_owner = (unsigned)w[33];
-	l->co_filename = (unsigned)w[35];
-	l->co_name = (unsigned)w[36];
-	l->co_qualname = (unsigned)w[37];
-	l->co_table = (unsigned)w[38];
-	l->co_firstlineno = (unsigned)w[39];
-	l->code_basicsize = (unsigned)w[43];
-	l->str_ascii = (unsigned)w[70];
-	if (w[14] && w[15] && w[17] > w[15] && w[18] > w[15]) {
+	/* every field inside its struct, the code object's bytecode at its end, frames as small
+	 * as CPython's: otherwise the map does not fit this build */
+	if (w[x->ts_size] < 64 || w[x->ts_size] > 65536 || w[x->f_size] < 48 || w[x->f_size] > 512 ||
+	    w[x->co_size] < 128 || w[x->co_size] > 1024 ||
+	    w[x->ts_next] >= w[x->ts_size] || w[x->ts_frame] >= w[x->ts_size] ||
+	    w[x->ts_tid] >= w[x->ts_size] || w[x->ts_native] >= w[x->ts_size] ||
+	    w[x->f_back] >= w[x->f_size] || w[x->f_code] >= w[x->f_size] ||
+	    w[x->f_instr] >= w[x->f_size] || w[x->f_owner] >= w[x->f_size] ||
+	    w[x->f_localsplus] > w[x->f_size] || w[x->co_adaptive] >= w[x->co_size] ||
+	    w[x->co_size] - w[x->co_adaptive] > 16 ||
+	    w[x->co_filename] >= w[x->co_size] || w[x->co_qualname] >= w[x->co_size] ||
+	    w[x->co_table] >= w[x->co_size] || w[x->co_firstlineno] >= w[x->co_size] ||
+	    w[x->ascii_size] < 32 || w[x->ascii_size] > 64)
+		return fail(err, errlen, -ENOTSUP,
+			    "_Py_DebugOffsets of pid %d (CPython %s) does not have the layout of "
+			    "CPython 3.%d's (a patched build?): refusing rather than reporting "
+			    "garbage; use --runtime generic",
+			    (int)pi->pid, pi->version, pi->minor);
+	l->rt_interp_head = (unsigned)w[x->interp_head];
+	l->interp_threads_head = (unsigned)w[x->threads_head];
+	l->ts_next = (unsigned)w[x->ts_next];
+	l->ts_frame = (unsigned)w[x->ts_frame];
+	l->ts_thread_id = (unsigned)w[x->ts_tid];
+	l->ts_native_id = (unsigned)w[x->ts_native];
+	l->f_back = (unsigned)w[x->f_back];
+	l->f_code = (unsigned)w[x->f_code];
+	l->f_instr = (unsigned)w[x->f_instr];
+	l->f_localsplus = (unsigned)w[x->f_localsplus];
+	l->f_owner = (unsigned)w[x->f_owner];
+	l->co_filename = (unsigned)w[x->co_filename];
+	l->co_name = (unsigned)w[x->co_name];
+	l->co_qualname = (unsigned)w[x->co_qualname];
+	l->co_table = (unsigned)w[x->co_table];
+	l->co_firstlineno = (unsigned)w[x->co_firstlineno];
+	l->code_basicsize = (unsigned)w[x->co_adaptive];
+	l->str_ascii = (unsigned)w[x->ascii_size];
+	if (w[x->ceval_gil] && w[x->gil_rt] && w[x->gil_locked] > w[x->gil_rt] &&
+	    w[x->gil_holder] > w[x->gil_rt]) {
 		/* interp->ceval.gil pointer; the GIL's fields are given from the interpreter
-		 * state, relative to interp->_gil (w[15]) */
+		 * state, relative to interp->_gil */
 		l->gil_from_interp = 1;
-		l->gil_off = (unsigned)w[14];
-		l->gil_locked = (unsigned)(w[17] - w[15]);
-		l->gil_last_holder = (unsigned)(w[18] - w[15]);
+		l->gil_off = (unsigned)w[x->ceval_gil];
+		l->gil_locked = (unsigned)(w[x->gil_locked] - w[x->gil_rt]);
+		l->gil_last_holder = (unsigned)(w[x->gil_holder] - w[x->gil_rt]);
 	}
 	addcheck(pi, "_Py_DebugOffsets read");
 	return 0;
@@ -528,7 +599,7 @@ static void setup_tss(struct lw_pyinfo *pi, struct lw_reader *mem)
 
 	pi->tss_key = -1;
 	pi->pthread_tid_off = GLIBC_PTHREAD_TID;
-	if (lw_mem_read(mem, pi->runtime + pi->lay.rt_tss_key, &tss, sizeof(tss)) == 0 && tss.init == 1 &&
+	if (pi->lay.rt_tss_key && lw_mem_read(mem, pi->runtime + pi->lay.rt_tss_key, &tss, sizeof(tss)) == 0 && tss.init == 1 &&
 	    tss.key >= 0)
 		pi->tss_key = tss.key;
 	if (lw_py__threads(pi, mem, match_main, &mm) <= 0 || !mm.tstate) {
@@ -609,16 +680,18 @@ int lw_py__probe(const char *proc_root, pid_t pid, struct lw_reader *mem, struct
 	pi->exe[n] = 0;
 	if (n > 10 && strcmp(pi->exe + n - 10, " (deleted)") == 0)
 		pi->exe[n - 10] = 0;
+	lw_strlcpy(path, pi->exe, sizeof(path));	/* as maps shows it */
+	lw_maps__target_path(proc_root, pid, path, pi->exe, sizeof(pi->exe));
 	r = lw_maps__load(proc_root, pid, &maps);
 	if (r)
 		return fail(err, errlen, r == -ENOENT ? -ESRCH : r,
 			    "cannot read /proc/%d/maps: %s", (int)pid, strerror(-r));
-	r = find_python_elf(proc_root, pi, maps, &e, err, errlen);
+	r = find_python_elf(proc_root, pi, maps, path, &e, err, errlen);
 	if (r)
 		goto out;
 	pi->elf_type = lw_elf__type(e);
 	pi->has_symtab = lw_elf__has_symtab(e);
-	if (load_bias(e, maps, pi->elf, &pi->bias)) {
+	if (load_bias(e, maps, pi->elf_map, &pi->bias)) {
 		r = fail(err, errlen, -ENOEXEC, "cannot find where %s is mapped in pid %d", pi->elf,
 			 (int)pid);
 		goto out;
@@ -703,6 +776,9 @@ void lw_py__fill_cfg(struct lw_pyinfo *pi)
 	c->f_owner = (__u16)l->f_owner;
 	c->f_localsplus = (__u16)l->f_localsplus;
 	c->instr_is_ptr = (__u16)l->instr_is_ptr;
+	c->stackref_mask = (__u16)l->stackref_mask;
+	/* PyTupleObject.ob_item (Include/cpython/tupleobject.h): 3.14 added ob_hash before it */
+	c->tuple_item = pi->minor >= 14 ? 32 : 24;
 	c->func_code = (__u16)l->func_code;
 	c->func_qualname = (__u16)l->func_qualname;
 	c->meth_func = 16;
@@ -772,7 +848,9 @@ int lw_py__walk(const struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t tsta
 			break;
 		}
 		lw_mem_read_u64(mem, f + l->f_instr, &instr);
-		if (code == pi->cfg.none_obj || (owner == 3 && pi->minor >= 12))
+		code &= ~(uint64_t)l->stackref_mask;	/* 3.14+: a tagged _PyStackRef */
+		/* shims: owner 3 (3.12/3.13 C stack; 3.14+ interpreter), 4 (3.14+ C stack) */
+		if (code == pi->cfg.none_obj || (owner >= 3 && pi->minor >= 12))
 			code = 0;
 		s->frames[i].code = code;
 		s->frames[i].instr = instr;
@@ -793,6 +871,7 @@ int lw_py__walk(const struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t tsta
 		struct lw_ident id;
 
 		if (lw_mem_read_u64(mem, hframe + l->f_localsplus, &self) == 0 &&
+		    (self &= ~(uint64_t)l->stackref_mask) &&
 		    lw_mem_read_u64(mem, self + pi->cfg.handle_cb_slot, &cb) == 0 &&
 		    lw_py__classify(pi, mem, cb, &id) == 0) {
 			s->cb_callable = cb;
@@ -867,7 +946,7 @@ int lw_py__classify(const struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t 
 			uint64_t code = 0;
 
 			lw_mem_read_u64(mem, coro + l->coro_code, &code);
-			id->code = code;
+			id->code = code & ~(uint64_t)l->stackref_mask;
 			read_obj_str(pi, mem, coro + l->coro_qualname, id->qualname,
 				     sizeof(id->qualname));
 		}
@@ -946,7 +1025,8 @@ int lw_py__learn_handle(struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t fr
 	unsigned off;
 	char name[32];
 
-	if (lw_mem_read_u64(mem, frame + pi->lay.f_localsplus, &self) || !self ||
+	if (lw_mem_read_u64(mem, frame + pi->lay.f_localsplus, &self) ||
+	    !(self &= ~(uint64_t)pi->lay.stackref_mask) ||
 	    lw_mem_read_u64(mem, self + 8, &type) || !type)
 		return -EFAULT;
 	if (lw_py__type_name(mem, type, name, sizeof(name)) ||

@@ -31,6 +31,7 @@ struct lw_pylayout {
 	unsigned cframe_cur;		/* 0xffff = no cframe */
 	unsigned f_code, f_back, f_instr, f_owner, f_localsplus;
 	int instr_is_ptr;
+	unsigned stackref_mask;		/* tag bits of _PyStackRef frame slots (3.14+), 0 = none */
 	/* objects */
 	unsigned func_code, func_qualname;
 	unsigned task_coro, task_name, task_context;
@@ -57,9 +58,12 @@ struct lw_pyinfo {
 	pid_t ns_pid;			/* the same process in its own pid namespace */
 	int major, minor, micro;
 	char version[32];		/* "3.11.2" */
-	char exe[PATH_MAX];		/* /proc/PID/exe target */
+	char exe[PATH_MAX];		/* the executable, as the target sees it */
 	char elf[PATH_MAX];		/* file holding the interpreter, as the target sees it */
-	char elf_host[PATH_MAX];	/* the same, as we open it (via /proc/PID/root) */
+	char elf_map[PATH_MAX];		/* the same, as /proc/PID/maps shows it to us */
+	/* a path to the very inode mapped (/proc/PID/map_files/..., or a checked candidate):
+	 * what loopwatch opens and attaches uprobes to, even after the file was replaced */
+	char elf_host[PATH_MAX];
 	int is_libpython;
 	int elf_type;			/* ET_EXEC / ET_DYN */
 	int has_symtab;

@@ -66,6 +66,7 @@ void lw_uvloop_find(const struct lw_pyinfo *pi, struct lw_reader *mem, const cha
 	struct lw_elf *e = NULL;
 	uint64_t v;
 	size_t i;
+	int fd;
 	char why[200];
 
 	memset(out, 0, sizeof(*out));
@@ -83,10 +84,11 @@ void lw_uvloop_find(const struct lw_pyinfo *pi, struct lw_reader *mem, const cha
 	if (!m)
 		goto out;
 	out->loaded = 1;
-	snprintf(out->so_host, sizeof(out->so_host), "%s/%d/root%s", proc_root, (int)pi->pid,
-		 m->path);
 	first = lw_maps__first_of(maps, m->path);
-	if (lw_elf__open(out->so_host, &e) || !first || lw_elf__offset_to_vaddr(e, first->offset, &v)) {
+	fd = first ? lw_maps__open_mapped(proc_root, pi->pid, first, out->so_host,
+					  sizeof(out->so_host)) : -ENOENT;
+	if (fd < 0 || lw_elf__open_fd(fd, out->so_host, &e) ||
+	    lw_elf__offset_to_vaddr(e, first->offset, &v)) {
 		snprintf(out->how, sizeof(out->how), "cannot read %s", m->path);
 		goto out;
 	}

@@ -34,9 +34,95 @@ def pyenv_root():
     return home if os.path.isdir(home) else None
 
 
+# The Debian sid chroot with current CPythons (tests/chroot/sid.sh; make integration prepares it)
+SID_ROOT = os.environ.get("LW_SID_ROOT", "/var/tmp/loopwatch-sid")
+SID_MINORS = (13, 14, 15)
+_sid_said = []
+
+
+class SidPython(str):
+    """A CPython inside the sid chroot. The string is a wrapper script (so subprocess calls with
+    it just work); Target runs the interpreter itself: `chroot ROOT python3.X`, or with ns=True
+    `unshare --mount --pid --fork chroot ROOT python3.X` (Target.pid is then the interpreter's
+    host pid, not unshare's). The targets directory is copied into the chroot at the same
+    absolute path, so file names in records are the host's; the go-file lives in ROOT/tmp."""
+
+    def __new__(cls, root, minor, ns):
+        label = "sid-3.%d%s" % (minor, "-ns" if ns else "")
+        wrapdir = os.path.join(BUILD, "sid")
+        os.makedirs(wrapdir, exist_ok=True)
+        wrapper = os.path.join(wrapdir, label)
+        prefix = (["unshare", "--mount", "--pid", "--fork", "--kill-child"] if ns else []) + \
+            ["chroot", root, "python3.%d" % minor]
+        text = "#!/bin/sh\nexec %s \"$@\"\n" % " ".join(prefix)
+        try:
+            with open(wrapper) as f:
+                same = f.read() == text
+        except OSError:
+            same = False
+        if not same:
+            with open(wrapper + ".tmp", "w") as f:
+                f.write(text)
+            os.chmod(wrapper + ".tmp", 0o755)
+            os.rename(wrapper + ".tmp", wrapper)
+        self = str.__new__(cls, wrapper)
+        self.label, self.root, self.minor, self.ns, self.prefix = label, root, minor, ns, prefix
+        self.inside = "/usr/bin/python3.%d" % minor  # the executable as the process sees it
+        return self
+
+
+def sid_root():
+    """The prepared sid chroot, or None (the reason is printed once)."""
+    ready = os.path.join(SID_ROOT, ".lw-sid-ready")
+    if os.path.exists(ready):
+        dst = SID_ROOT + TARGETS
+        if not os.path.isdir(dst) or \
+                os.path.getmtime(dst) < max(os.path.getmtime(os.path.join(TARGETS, f))
+                                           for f in os.listdir(TARGETS)):
+            subprocess.run(["rm", "-rf", dst], check=True)
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            subprocess.run(["cp", "-a", TARGETS, dst], check=True)
+            os.utime(dst)
+        return SID_ROOT
+    if not _sid_said:
+        why = "not prepared (sh tests/chroot/sid.sh; make integration does)"
+        try:
+            with open(os.path.join(BUILD, "sid.skip")) as f:
+                why = f.read().strip() or why
+        except OSError:
+            pass
+        print("SKIP sid interpreters: %s: %s" % (SID_ROOT, why), file=sys.stderr)
+        _sid_said.append(1)
+    return None
+
+
+def sid_pythons(minors=SID_MINORS, ns=(False, True)):
+    """[(label, SidPython)] for the sid chroot's CPythons, [] when it is not prepared."""
+    root = sid_root() if need_root() else None
+    if not root:
+        return []
+    out = []
+    for minor in minors:
+        if not os.path.exists(os.path.join(root, "usr/bin/python3.%d" % minor)):
+            continue
+        for n in ns:
+            py = SidPython(root, minor, n)
+            out.append((py.label, py))
+    return out
+
+
+# sid interpreters the tests that loop over pythons() run on: each in a chroot, and the default
+# python3 (3.14) also inside new mount+pid namespaces (CI time: about 30 s per interpreter).
+# LW_SID_ALL=1 adds the namespace runs of 3.13 and 3.15.
+SID_SUPPORTED = (13, 14, 15)
+SID_NS = (13, 14, 15) if os.environ.get("LW_SID_ALL") else (14,)
+
+
 def pythons():
     """[(label, path)]: Debian's python3.11 always (the stripped production build), then every
-    pyenv CPython 3.8-3.13 found. Absent ones are simply not listed (tests skip them)."""
+    pyenv CPython 3.8-3.13 found, then the sid chroot's supported CPythons (in a chroot, and in a
+    chroot inside new mount+pid namespaces). Absent ones are simply not listed (tests skip
+    them). LW_PYTHONS=a,b keeps those whose label contains a or b."""
     found = []
     if os.path.exists(DEBIAN_PYTHON):
         found.append(("debian-3.11", DEBIAN_PYTHON))
@@ -49,6 +135,8 @@ def pythons():
                 if os.path.exists(exe) and not c.endswith("t"):
                     found.append(("pyenv-" + os.path.basename(c), exe))
                     break
+    found += [(label, py) for label, py in sid_pythons(SID_SUPPORTED)
+              if not py.ns or py.minor in SID_NS]
     only = os.environ.get("LW_PYTHONS")
     if only:
         found = [p for p in found if any(o in p[0] for o in only.split(","))]
@@ -79,9 +167,15 @@ class Target:
     """A target process that prints 'ready ...' when it may be attached and waits for a go-file."""
 
     def __init__(self, argv, env=None, cwd=None):
-        self.tmp = tempfile.mkdtemp(prefix="lwtest-")
+        py = argv[0] if isinstance(argv[0], SidPython) else None
+        # a chroot's target finds its go-file under its own /tmp
+        self.tmp = tempfile.mkdtemp(prefix="lwtest-", dir=os.path.join(py.root, "tmp") if py else None)
         self.gofile = os.path.join(self.tmp, "go")
-        self.argv = [a.replace("{GO}", self.gofile) for a in argv]
+        inner = self.gofile[len(py.root):] if py else self.gofile
+        self.argv = [a.replace("{GO}", inner) for a in argv]
+        if py:
+            self.argv = py.prefix + self.argv[1:]
+            os.chmod(self.tmp, 0o755)
         full_env = dict(os.environ)
         full_env.pop("PYTHONASYNCIODEBUG", None)
         if env:
@@ -93,6 +187,7 @@ class Target:
                                   stdout=open(self.stdout_path, "w"),
                                   stderr=open(self.stderr_path, "w"))
         self.pid = self.p.pid
+        self.ns = bool(py and py.ns)
 
     def wait_ready(self, timeout=20):
         deadline = time.time() + timeout
@@ -100,9 +195,44 @@ class Target:
             if self.p.poll() is not None:
                 raise RuntimeError("target exited early: %s\n%s" % (self.argv, self.stderr()))
             if "ready" in self.stdout():
+                if self.ns:
+                    self.pid = self.inner_pid()
+                    self._watch_tids()
                 return
             time.sleep(0.02)
         raise RuntimeError("target not ready: %s" % (self.argv,))
+
+    def inner_pid(self):
+        """unshare --fork's child (the interpreter, pid 1 in its namespace), by host pid."""
+        with open("/proc/%d/task/%d/children" % (self.p.pid, self.p.pid)) as f:
+            kids = f.read().split()
+        if len(kids) != 1:
+            raise RuntimeError("unshare %d has children %s" % (self.p.pid, kids))
+        return int(kids[0])
+
+    def _watch_tids(self):
+        """A target in its own pid namespace reports its thread ids as it sees them; records
+        carry host ids. Learn the mapping (NSpid in each thread's status) while it runs."""
+        import threading
+        self.tidmap = {}
+
+        def watch():
+            while self.p.poll() is None:
+                for tid in os.listdir("/proc/%d/task" % self.pid) if os.path.isdir(
+                        "/proc/%d/task" % self.pid) else []:
+                    try:
+                        with open("/proc/%d/task/%s/status" % (self.pid, tid)) as f:
+                            for line in f:
+                                if line.startswith("NSpid:"):
+                                    ids = [int(x) for x in line.split()[1:]]
+                                    self.tidmap[ids[-1]] = ids[0]
+                    except OSError:
+                        pass
+                time.sleep(0.005)
+        threading.Thread(target=watch, daemon=True).start()
+
+    def host_tid(self, tid):
+        return getattr(self, "tidmap", {}).get(tid, tid) if self.ns else tid
 
     def go(self):
         open(self.gofile, "w").close()
@@ -124,6 +254,13 @@ class Target:
         for line in self.stdout().splitlines():
             if line.startswith("{"):
                 out.append(json.loads(line))
+        if self.ns:  # thread ids as loopwatch sees them (host ids)
+            for x in out:
+                for k, v in list(x.items()):
+                    if k == "tid" or k.endswith("_tid"):
+                        x[k] = self.host_tid(v)
+                    elif k.endswith("_tids"):
+                        x[k] = [self.host_tid(t) for t in v]
         return out
 
     def kill(self):

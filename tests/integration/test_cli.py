@@ -154,6 +154,25 @@ class LeastPrivilege(unittest.TestCase):
 
 
 class Check(unittest.TestCase):
+    def test_check_refuses_sid_debug_build(self):
+        """sid's python3.14-dbg: CPython, refused with the reason (a debug build), not 'not
+        CPython' and not 'unsupported version'."""
+        import lwtest
+        sid = lwtest.sid_pythons((14,), (False,))
+        if not sid or not os.path.exists(os.path.join(sid[0][1].root, "usr/bin/python3.14-dbg")):
+            self.skipTest("sid chroot with python3.14-dbg not prepared")
+        py = sid[0][1]
+        py.prefix = ["chroot", py.root, "python3.14-dbg"]
+        t = Target([py, SCEN, "{GO}"])
+        try:
+            t.wait_ready(timeout=60)
+            r = run_loopwatch(["check", "--pid", str(t.pid)])
+            self.assertNotEqual(r.returncode, 0, r.stdout)
+            self.assertIn("debug build of CPython", r.stderr)
+            self.assertNotIn("not a CPython", r.stderr)
+        finally:
+            t.kill()
+
     def test_check_each_python(self):
         for label, py in pythons():
             with self.subTest(python=label):
@@ -166,8 +185,13 @@ class Check(unittest.TestCase):
                     truth = subprocess.run([py, "-c", "import platform; print(platform.python_version())"],
                                            capture_output=True, text=True).stdout.strip()
                     self.assertEqual(d["runtime"], "cpython")
+                    # host pid and the pid it has in its own namespace (1 under unshare --pid)
+                    self.assertEqual(d["pid"], t.pid)
+                    self.assertEqual(d["pid_in_namespace"], 1 if getattr(py, "ns", False) else t.pid)
                     self.assertEqual(d["runtime_version"], truth)
-                    self.assertEqual(os.path.realpath(d["executable"]), os.path.realpath(py))
+                    # the executable as the process sees it (inside a chroot: its own path)
+                    self.assertEqual(os.path.realpath(d["executable"]),
+                                     getattr(py, "inside", None) or os.path.realpath(py))
                     if py == DEBIAN_PYTHON:
                         self.assertTrue(d["stripped"])
                         self.assertIn("PyContext_Type", d["context_run_how"])

@@ -10,15 +10,23 @@ import sys
 import unittest
 
 from lwtest import (BUILT_TARGETS, DEBIAN_PYTHON, TARGETS, Loopwatch, Target, marks,
-                    run_loopwatch)
+                    run_loopwatch, sid_pythons)
 
 SCEN = os.path.join(TARGETS, "asyncio_scenarios.py")
 NODE_JS = os.path.join(TARGETS, "node_blocking.js")
 
 
-def have_uvloop():
-    r = subprocess.run([DEBIAN_PYTHON, "-c", "import uvloop"], capture_output=True)
+def have_uvloop(py=DEBIAN_PYTHON):
+    r = subprocess.run([py, "-c", "import uvloop"], capture_output=True)
     return r.returncode == 0
+
+
+def uvloop_pythons():
+    """Debian 12's python3.11 with its uvloop 0.17, and sid's python3.14 with uvloop 0.23 (in
+    the sid chroot), where installed."""
+    out = [("debian-3.11", DEBIAN_PYTHON)] if have_uvloop() else []
+    out += [(label, py) for label, py in sid_pythons((14,), (False,)) if have_uvloop(py)]
+    return out
 
 
 def node_binary():
@@ -34,8 +42,8 @@ class NameMissed(Exception):
 
 
 class UVLoop(unittest.TestCase):
-    def run_uv(self, args):
-        t = Target([DEBIAN_PYTHON, SCEN, "{GO}", "--uvloop"])
+    def run_uv(self, args, py=DEBIAN_PYTHON):
+        t = Target([py, SCEN, "{GO}", "--uvloop"])
         try:
             t.wait_ready()
             r = run_loopwatch(["check", "--pid", str(t.pid), "--format", "json"])
@@ -55,9 +63,16 @@ class UVLoop(unittest.TestCase):
                 if not r["in_progress"]}
         return info, lw, truth, slow
 
-    @unittest.skipUnless(have_uvloop(), "python3-uvloop not installed")
     def test_uvloop_default(self):
-        info, lw, truth, slow = self.run_uv([])
+        pys = uvloop_pythons()
+        if not pys:
+            self.skipTest("python3-uvloop not installed")
+        for label, py in pys:
+            with self.subTest(python=label):
+                self.check_default(py)
+
+    def check_default(self, py):
+        info, lw, truth, slow = self.run_uv([], py)
         self.assertEqual(sorted(slow), sorted(["sleepy_work", "short_block", "unnamed_block",
                                               "main.<locals>.<lambda>", "cpu_bound",
                                               "Ledger.flush"]))
@@ -68,9 +83,16 @@ class UVLoop(unittest.TestCase):
         self.assertIn("clock_nanosleep", [b["syscall"] for b in slow["sleepy_work"]["blocked"]])
         self.assertEqual(slow["Ledger.flush"]["callback"]["kind"], "method")
 
-    @unittest.skipUnless(have_uvloop(), "python3-uvloop not installed")
     def test_uvloop_precise(self):
-        info, lw, truth, slow = self.run_uv(["--precise"])
+        pys = uvloop_pythons()
+        if not pys:
+            self.skipTest("python3-uvloop not installed")
+        for label, py in pys:
+            with self.subTest(python=label):
+                self.check_precise(py)
+
+    def check_precise(self, py):
+        info, lw, truth, slow = self.run_uv(["--precise"], py)
         self.assertIn("__pyx_vtable__", info["uvloop"])
         start = lw.records("start")[0]
         self.assertTrue([p for p in start["probes"] if "uvloop" in p], start["probes"])

@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -92,12 +95,64 @@ static void test_self(void **state)
 	assert_int_not_equal(lw_maps__load("/proc", 0x7ffffff0, &m), 0);
 }
 
+/* The file of a mapping, as mapped: our own executable's mapping opens and is a regular file;
+ * the same mapping with another inode in its maps line is refused (-ESTALE), never opened by
+ * path; a FIFO at a mapping's path is never opened in a blocking way. */
+static void test_open_mapped(void **state)
+{
+	struct lw_maps *m = NULL;
+	struct lw_map fake;
+	const struct lw_map *e = NULL;
+	char exe[4096], via[4200], dir[] = "/tmp/lw-unit-XXXXXX", fifo[64];
+	struct stat st;
+	ssize_t n;
+	size_t i;
+	int fd;
+
+	(void)state;
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	assert_true(n > 0);
+	exe[n] = 0;
+	assert_int_equal(lw_maps__load("/proc", getpid(), &m), 0);
+	for (i = 0; i < lw_maps__count(m) && !e; i++)
+		if (strcmp(lw_maps__get(m, i)->path, exe) == 0)
+			e = lw_maps__get(m, i);
+	assert_non_null(e);
+	fd = lw_maps__open_mapped("/proc", getpid(), e, via, sizeof(via));
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal((uint64_t)st.st_ino, e->inode);
+	close(fd);
+
+	fake = *e;
+	fake.inode = e->inode + 1;	/* "another file now sits at the path" */
+	fake.start = 0x1000;		/* and no such mapping: map_files fails too */
+	fake.end = 0x2000;
+	assert_int_equal(lw_maps__open_mapped("/proc", getpid(), &fake, via, sizeof(via)), -ESTALE);
+
+	/* a FIFO at the path: refused without blocking (O_NONBLOCK, not a regular file) */
+	assert_non_null(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	assert_int_equal(stat(fifo, &st), 0);
+	fake.path = fifo;
+	fake.inode = st.st_ino;
+	fake.dev_major = major(st.st_dev);
+	fake.dev_minor = minor(st.st_dev);
+	assert_true(lw_maps__open_mapped("/proc", getpid(), &fake, via, sizeof(via)) < 0);
+	unlink(fifo);
+	rmdir(dir);
+	lw_maps__free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_junk),
 		cmocka_unit_test(test_self),
+		cmocka_unit_test(test_open_mapped),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
