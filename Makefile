@@ -112,12 +112,14 @@ $(BUILD)/targets/%_nofp: tests/targets/%.c | $(BUILD)/targets
 	$(CC) -g -O2 -fomit-frame-pointer -Wall -o $@ $< -lpthread $(if $(findstring uv_,$*),-luv)
 
 # look-alike CPython builds that must be refused (tests/targets/fake_python.c)
-FAKE_PYTHONS := $(BUILD)/targets/fake_py_debug $(BUILD)/targets/fake_py_314 \
+FAKE_PYTHONS := $(BUILD)/targets/fake_py_debug $(BUILD)/targets/fake_py_314 $(BUILD)/targets/fake_py_316 \
 	$(BUILD)/targets/fake_py_patched $(BUILD)/targets/fake_py_ok
 $(BUILD)/targets/fake_py_debug: tests/targets/fake_python.c | $(BUILD)/targets
 	$(CC) -g -O1 -DFAKE_DEBUG -o $@ $<
 $(BUILD)/targets/fake_py_314: tests/targets/fake_python.c | $(BUILD)/targets
 	$(CC) -g -O1 -DFAKE_VERSION=0x030e00f0 -o $@ $<
+$(BUILD)/targets/fake_py_316: tests/targets/fake_python.c | $(BUILD)/targets
+	$(CC) -g -O1 -DFAKE_VERSION=0x031000f0 -o $@ $<
 $(BUILD)/targets/fake_py_patched: tests/targets/fake_python.c | $(BUILD)/targets
 	$(CC) -g -O1 -DFAKE_CODE_SIZE=999 -o $@ $<
 $(BUILD)/targets/fake_py_ok: tests/targets/fake_python.c | $(BUILD)/targets

@@ -382,11 +382,12 @@ static int check_debug_offsets(struct lw_pyinfo *pi, struct lw_reader *mem, char
 	if (memcmp(w, "xdebugpy", 8))
 		return fail(err, errlen, -ENOTSUP,
 			    "_Py_DebugOffsets cookie missing in pid %d: not a CPython 3.%d runtime "
-			    "as expected",
+			    "as expected (a patched build?); use --runtime generic",
 			    (int)pi->pid, pi->minor);
 	if (((w[1] >> 24) & 0xff) != 3 || ((w[1] >> 16) & 0xff) != (uint64_t)pi->minor)
 		return fail(err, errlen, -ENOTSUP,
-			    "_Py_DebugOffsets version 0x%llx does not match %s",
+			    "_Py_DebugOffsets version 0x%llx does not match %s (a patched build?); "
+			    "use --runtime generic",
 			    (unsigned long long)w[1], pi->version);
 	if (w[2])
 		return fail(err, errlen, -ENOTSUP,

@@ -6,6 +6,7 @@
 #include <elfutils/libdwfl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <gelf.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,8 +66,16 @@ static int open_in_root(const struct lw_unwind *u, const char *path, char **name
 	char host[4400];
 	int fd;
 
+	struct stat st;
+
 	snprintf(host, sizeof(host), "%s/%d/root%s", u->proc_root, (int)u->pid, path);
-	fd = open(host, O_RDONLY | O_CLOEXEC);
+	/* the target controls what sits at these paths: never block on a FIFO, never follow a
+	 * link at the end, regular files only */
+	fd = open(host, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+	if (fd >= 0 && (fstat(fd, &st) || !S_ISREG(st.st_mode))) {
+		close(fd);
+		return -1;
+	}
 	if (fd >= 0 && name) {
 		*name = strdup(host);
 		if (!*name) {
@@ -174,11 +183,20 @@ static int report_modules(struct lw_unwind *u)
 		int fd, is_exec = 0;
 		char *name = NULL;
 
+		char via[4400];
+
 		if (m->path[0] != '/' || m->perms[2] != 'x')
 			continue;
-		fd = open_in_root(u, m->path, &name);
+		/* the very inode mapped (a file replaced or deleted since, a chroot's paths, a FIFO
+		 * planted at the path: procmaps.h) */
+		fd = lw_maps__open_mapped(u->proc_root, u->pid, m, via, sizeof(via));
 		if (fd < 0)
 			continue;
+		name = strdup(via);
+		if (!name) {
+			close(fd);
+			continue;
+		}
 		if (map_bias(fd, m, &bias, &is_exec)) {
 			close(fd);
 			free(name);

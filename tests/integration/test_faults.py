@@ -258,8 +258,13 @@ class RefusedBuilds(unittest.TestCase):
         self.check_refused(os.path.join(BUILT_TARGETS, "fake_py_debug"), "debug build of CPython")
 
     def test_unknown_version(self):
-        self.check_refused(os.path.join(BUILT_TARGETS, "fake_py_314"),
-                           "CPython 3.14.0 is not supported (supported: 3.8 to 3.13)")
+        self.check_refused(os.path.join(BUILT_TARGETS, "fake_py_316"),
+                           "CPython 3.16.0 is not supported (supported: 3.8 to 3.15)")
+
+    def test_314_without_debug_offsets(self):
+        """3.13+ layouts come from the process's own _Py_DebugOffsets: a build whose
+        _PyRuntime does not carry them is refused with that reason"""
+        self.check_refused(os.path.join(BUILT_TARGETS, "fake_py_314"), "_Py_DebugOffsets")
 
     def test_patched_layout(self):
         self.check_refused(os.path.join(BUILT_TARGETS, "fake_py_patched"),
