@@ -17,6 +17,7 @@ struct ring_buffer;
 struct lw_bpf_opts {
 	int want_exec;		/* emit exec records (daemon discovery) */
 	int sample_hz;		/* CPU stack samples per second per CPU; 0 = none */
+	int no_precise;		/* no session will be precise: its programs are not loaded */
 };
 
 struct lw_bpf_counters {
@@ -55,6 +56,7 @@ enum lw_hook_prog {
 	LW_HOOK_UV_HANDLE,		/* uvloop Handle._run entry */
 	LW_HOOK_UV_TIMER,		/* uvloop TimerHandle._run entry */
 	LW_HOOK_UV_EXIT,		/* both, on return */
+	LW_HOOK_AIO,			/* internal: the three asyncio hooks, kind = cookie */
 };
 
 /* One uprobe (retprobe: a uretprobe) of program `which` for process pid at a file offset;

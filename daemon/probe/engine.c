@@ -233,6 +233,7 @@ int lw_engine__new(const struct lw_engine_opts *o, struct lw_engine **out, char 
 		e->o.tick_ns = 20000000ull;
 	e->epfd = e->sigfd = e->timerfd = -1;
 	bo.want_exec = o->want_exec;
+	bo.no_precise = o->no_precise;
 	bo.sample_hz = o->no_sampling ? 0 : (o->sample_hz ? o->sample_hz : 49);
 	r = lw_bpf__new(&bo, &e->bpf, err, errlen);
 	if (r)
