@@ -163,6 +163,12 @@ def main():
             print("| %s | %s | %.2f%% of a core | %.1f MB | %.2f s |" % (
                 w, c, statistics.median(x["lw_cpu_pct"] for x in xs),
                 max(x["lw_hwm_mb"] for x in xs), statistics.median(x["attach_s"] for x in xs)))
+    # attach time on a large target (issue 20): its own file, tests/bench/attach.py
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import attach
+    att = attach.run(a.python)
+    print(attach.table(att, a.python))
+    results["attach"] = att
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=1)
