@@ -4,6 +4,8 @@ large heap and many modules loaded (aiohttp and the standard library's big packa
 objects), idle in its event loop. Prints the median and the maximum per mode.
 
     python3 tests/bench/attach.py [--rounds N] [--python PATH] [--heap-mb MB]
+    (LW_LOOPWATCH=PATH measures another build: compare two in one sitting, the machine's load
+    moves the figures)
 
 bench.py calls run() for `make bench`; this file also runs on its own.
 """
@@ -17,7 +19,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-LOOPWATCH = os.path.join(ROOT, "build", "loopwatch")
+LOOPWATCH = os.environ.get("LW_LOOPWATCH") or os.path.join(ROOT, "build", "loopwatch")
 
 TARGET = r"""
 import asyncio, sys
