@@ -195,6 +195,26 @@ struct json_object *lw_sess_ident_json(const struct cb_ident *id)
 }
 
 /* from an identity the BPF side read while the callback ran */
+/* BPF names a builtin method "<type of __self__>\x1f<method>": "Type.method", the type without
+ * its module ("_asyncio.Future" -> "Future.set_result"); a module's function is its own name */
+static void builtin_method_name(char *q, size_t size)
+{
+	char *sep = strchr(q, 0x1f), *dot, out[2 * LW_STR_QUAL + 2];
+
+	if (!sep)
+		return;
+	*sep = 0;
+	if (!sep[1]) {
+		lw_strlcpy(out, q, sizeof(out));	/* no method name: the type's */
+	} else if (!q[0] || strcmp(q, "module") == 0) {
+		lw_strlcpy(out, sep + 1, sizeof(out));
+	} else {
+		dot = strrchr(q, '.');
+		snprintf(out, sizeof(out), "%s.%s", dot ? dot + 1 : q, sep + 1);
+	}
+	lw_strlcpy(q, out, size);
+}
+
 void lw_sess_ident_from_bpf(struct lw_session *s, const struct lw_ident *bi, struct cb_ident *id)
 {
 	memset(id, 0, sizeof(*id));
@@ -205,6 +225,7 @@ void lw_sess_ident_from_bpf(struct lw_session *s, const struct lw_ident *bi, str
 	else
 		lw_strlcpy(id->task_name, bi->task_name, sizeof(id->task_name));
 	lw_strlcpy(id->qualname, bi->qualname, sizeof(id->qualname));
+	builtin_method_name(id->qualname, sizeof(id->qualname));
 	lw_strlcpy(id->file, bi->file, sizeof(id->file));
 	id->line = bi->firstlineno;
 	/* a long path was cut at LW_STR_FILE: the code object, if still there, has it whole */
