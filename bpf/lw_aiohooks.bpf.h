@@ -174,6 +174,19 @@ int lw_hook_destroyed_pending(struct pt_regs *ctx)
 	return aio_hook(ctx, LW_AIO_DESTROYED_PENDING);
 }
 
+/* All three in one program, the kind being the attach cookie (Linux >= 5.15): the verifier then
+ * checks the walk once instead of three times, a third of the attach time. The three programs
+ * above stay for older kernels; the loader keeps only one set (lw_bpf__new). */
+SEC("uprobe")
+int lw_hook_aio(struct pt_regs *ctx)
+{
+	__u64 kind = bpf_get_attach_cookie(ctx);
+
+	if (kind < LW_AIO_UNAWAITED || kind > LW_AIO_DESTROYED_PENDING)
+		return 0;
+	return aio_hook(ctx, (__u32)kind);
+}
+
 /* ---------------------------------------------------------------- garbage collections */
 
 SEC("uprobe")

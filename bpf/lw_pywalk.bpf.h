@@ -230,8 +230,40 @@ static __always_inline __u64 classify(const struct lw_pycfg *c, __u64 callable, 
 		ident_from_code(c, code, id);
 		return code ? code : type;
 	}
-	/* anything else: its type name */
+	/* anything else: its type name; but a builtin method (uvloop schedules fut.set_result,
+	 * transport._read_ready...) is its PyMethodDef, named "<type of __self__>\x1f<method>"
+	 * (userspace joins them), and a type called as a constructor is the type itself */
 	id->kind = LW_KIND_OTHER;
+	if (type == c->type_cfunction) {
+		__u64 ml = rd_ptr(obj + c->cfunc_ml), self, p;
+		long n;
+
+		if (!ml)
+			return type;
+		if (full) {
+			self = rd_ptr(obj + c->cfunc_self);
+			p = self ? rd_ptr(rd_ptr(self + 8) + c->tp_name) : 0;
+			n = p ? bpf_probe_read_user_str(id->qualname, 64, (const void *)p) : 0;
+			if (n < 1 || n > 64)
+				n = 1;
+			else
+				id->qualname[(n - 1) & 63] = 0x1f;
+			p = rd_ptr(ml);
+			if (p)
+				bpf_probe_read_user_str(&id->qualname[n & 63], 64, (const void *)p);
+		}
+		return ml;
+	}
+	if (type_name_is(type, c, "type", 4, buf)) {
+		if (full) {
+			__u64 p = rd_ptr(obj + c->tp_name);
+
+			if (p)
+				bpf_probe_read_user_str(id->qualname, sizeof(id->qualname),
+							(const void *)p);
+		}
+		return obj;
+	}
 	if (full) {
 		__u64 p = rd_ptr(type + c->tp_name);
 

@@ -117,6 +117,7 @@ static int cmd_trace(const struct lw_cli_opts *o)
 	/* --top draws from one-second summaries */
 	eo.summary_interval_ns = o->top ? 1000000000ull : o->summary_interval_ns;
 	eo.no_sampling = o->no_sampling;
+	eo.no_precise = !o->precise;
 	eo.noise.rate = o->rate;
 	eo.noise.window_ns = o->window_ns;
 	eo.noise.threshold_ns = o->threshold_ns;

@@ -43,6 +43,8 @@ struct lw_bpf {
 	struct loopwatch_bpf *skel;
 	struct reaper reap;
 	struct bpf_link **hooks;	/* single-uprobe links of lw_bpf__attach_hook */
+	int no_precise;			/* precise-mode programs not loaded */
+	int aio_cookie;			/* lw_hook_aio serves every asyncio hook */
 	int nhooks;
 	struct bpf_link **links;	/* per-process uprobe links, two per handle */
 	int nlinks;
@@ -219,9 +221,31 @@ int lw_bpf__new(const struct lw_bpf_opts *opts, struct lw_bpf **out, char *err, 
 	/* sched mode: no syscall tracepoint at all (it would tax every process on the host) */
 	if (opts->iter_mode == LW_ITER_SCHED)
 		bpf_program__set_autoload(b->skel->progs.lw_sys_exit, false);
+	else	/* the poll-entry uprobes belong to sched mode: not verified for nothing */
+		bpf_program__set_autoload(b->skel->progs.lw_poll_enter, false);
 	if (opts->ustack_bytes)
 		b->skel->rodata->ustack_bytes = opts->ustack_bytes < 0 ? 0 :
 			opts->ustack_bytes > LW_USTACK_MAX ? LW_USTACK_MAX : (__u32)opts->ustack_bytes;
+	/* Attach time is mostly the verifier's: load only the programs this run can use */
+	b->no_precise = opts->no_precise != 0;
+	if (b->no_precise) {
+		bpf_program__set_autoload(b->skel->progs.lw_ctxrun_enter, false);
+		bpf_program__set_autoload(b->skel->progs.lw_ctxrun_exit, false);
+		bpf_program__set_autoload(b->skel->progs.lw_uv_handle, false);
+		bpf_program__set_autoload(b->skel->progs.lw_uv_timer, false);
+		bpf_program__set_autoload(b->skel->progs.lw_uv_exit, false);
+	}
+	/* one asyncio-hook program told the kind by the attach cookie where the kernel has them
+	 * (verified once, not three times), else one program per kind */
+	b->aio_cookie = libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_get_attach_cookie,
+						NULL) == 1;
+	if (b->aio_cookie) {
+		bpf_program__set_autoload(b->skel->progs.lw_hook_unawaited, false);
+		bpf_program__set_autoload(b->skel->progs.lw_hook_never_retrieved, false);
+		bpf_program__set_autoload(b->skel->progs.lw_hook_destroyed_pending, false);
+	} else {
+		bpf_program__set_autoload(b->skel->progs.lw_hook_aio, false);
+	}
 	/* 0: the kernel has no such map type; < 0: could not tell (go on, load will say) */
 	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) == 0) {
 		snprintf(err, errlen,
@@ -454,6 +478,11 @@ int lw_bpf__attach_ctxrun(struct lw_bpf *b, pid_t pid, const char *path, uint64_
 	struct bpf_link *in, *ret;
 	int h, r;
 
+	if (b->no_precise) {
+		snprintf(err, errlen, "the precise-mode programs were not loaded (this run is not "
+			 "precise): restart loopwatch with --precise");
+		return -ENOTSUP;
+	}
 	for (h = 0; h < b->nlinks; h++)
 		if (!b->links[2 * h] && !b->links[2 * h + 1])
 			break;
@@ -656,7 +685,24 @@ int lw_bpf__attach_hook(struct lw_bpf *b, enum lw_hook_prog which, pid_t pid, co
 		    .ref_ctr_offset = (size_t)ref_ctr_offset);
 	struct bpf_program *prog;
 
+	if (b->aio_cookie && (which == LW_HOOK_UNAWAITED || which == LW_HOOK_NEVER_RETRIEVED ||
+			      which == LW_HOOK_DESTROYED_PENDING)) {
+		static const __u64 kind[] = { [LW_HOOK_UNAWAITED] = LW_AIO_UNAWAITED,
+					      [LW_HOOK_NEVER_RETRIEVED] = LW_AIO_NEVER_RETRIEVED,
+					      [LW_HOOK_DESTROYED_PENDING] = LW_AIO_DESTROYED_PENDING };
+
+		opts.bpf_cookie = kind[which];
+		which = LW_HOOK_AIO;
+	}
+	if (b->no_precise && which >= LW_HOOK_UV_HANDLE && which <= LW_HOOK_UV_EXIT) {
+		snprintf(err, errlen, "the precise-mode programs were not loaded (this run is not "
+			 "precise): restart loopwatch with --precise");
+		return -ENOTSUP;
+	}
 	switch (which) {
+	case LW_HOOK_AIO:
+		prog = b->skel->progs.lw_hook_aio;
+		break;
 	case LW_HOOK_UNAWAITED:
 		prog = b->skel->progs.lw_hook_unawaited;
 		break;

@@ -26,6 +26,7 @@ struct lw_bpf_opts {
 	int sample_hz;		/* CPU stack samples per second per CPU; 0 = none */
 	int ustack_bytes;	/* user stack copied per native stack (CFI unwinding): 0 default
 				 * (LW_USTACK_MAX), < 0 none (frame pointers only) */
+	int no_precise;		/* no session will be precise: its programs are not loaded */
 };
 
 struct lw_bpf_counters {
@@ -76,6 +77,7 @@ enum lw_hook_prog {
 	LW_HOOK_UV_HANDLE,		/* uvloop Handle._run entry */
 	LW_HOOK_UV_TIMER,		/* uvloop TimerHandle._run entry */
 	LW_HOOK_UV_EXIT,		/* both, on return */
+	LW_HOOK_AIO,			/* internal: the three asyncio hooks, kind = cookie */
 };
 
 /* One uprobe (retprobe: a uretprobe) of program `which` for process pid at a file offset;

@@ -456,8 +456,7 @@ static struct json_object *slow_callback_json(struct lw_session *s, uint32_t tid
 	json_object_object_add(o, "mode", json_object_new_string(s->mode));
 	json_object_object_add(o, "callback", lw_sess_ident_json(id));
 	add_split(s, o, sp, dur);
-	json_object_object_add(o, "stack", stack ? lw_sess_stack_json(s, stack) : json_object_new_array());
-	lw_sess_mark_stack(o, stack);
+	lw_sess_add_stack(s, o, stack);
 	json_object_object_add(o, "stack_kind", lw_j_str_or_null(stack_kind));
 	if (stack && stack->nnative)
 		json_object_object_add(o, "native_stack", lw_sess_native_json(s, stack));
@@ -557,9 +556,12 @@ static void on_tick(struct lw_session *s, const struct lw_rec_tick *r, lw_emit_f
 		json_object_object_add(o, "slowest", NULL);
 	}
 	add_split(s, o, &r->split, r->busy_ns);
-	json_object_object_add(o, "stack", js ? json_object_get(js) :
-					    st ? lw_sess_stack_json(s, st) : json_object_new_array());
-	lw_sess_mark_stack(o, st);
+	if (js) {
+		json_object_object_add(o, "stack", json_object_get(js));
+		lw_sess_mark_stack(o, st);
+	} else {
+		lw_sess_add_stack(s, o, st);
+	}
 	json_object_object_add(o, "stack_kind", lw_j_str_or_null(kind));
 	if (st && st->nnative)
 		json_object_object_add(o, "native_stack", lw_sess_native_json(s, st));
@@ -623,8 +625,7 @@ static void on_block(struct lw_session *s, const struct lw_rec_block *r, lw_emit
 	json_object_object_add(o, "fd", has_fd ? json_object_new_int64((int64_t)r->args[0]) : NULL);
 	json_object_object_add(o, "target", lw_j_str_or_null(target));
 	if (s->is_python) {
-		json_object_object_add(o, "stack", lw_sess_stack_json(s, &r->stack));
-		lw_sess_mark_stack(o, &r->stack);
+		lw_sess_add_stack(s, o, &r->stack);
 		lw_sess_ident_from_stack(s, &r->stack, &id);
 	} else {
 		struct native_info ni;
@@ -703,8 +704,7 @@ static void on_asyncio(struct lw_session *s, const struct lw_rec_asyncio *r, lw_
 		json_object_object_add(o, "future_kind",
 				       json_object_new_string(r->flags & LW_AIO_IS_TASK ? "task" : "future"));
 	}
-	json_object_object_add(o, "stack", lw_sess_stack_json(s, &r->stack));
-	lw_sess_mark_stack(o, &r->stack);
+	lw_sess_add_stack(s, o, &r->stack);
 	if (!(r->flags & LW_AIO_FOUND))
 		json_object_object_add(o, "incomplete", json_object_new_boolean(1));
 	emit(ctx, o);

@@ -68,11 +68,33 @@ void lw_sess_maybe_learn_handle(struct lw_session *s, const struct lw_pyframe *f
 	}
 }
 
-struct json_object *lw_sess_stack_json(struct lw_session *s, const struct lw_pystack *st)
+/*
+ * A frame is reported only as far as it is right: a code object that cannot be read, or reads
+ * as no name or no file (garbage at a reused address), drops the frame; a line outside what the
+ * code object's first line and line table allow (not before the first line; not further past it
+ * than 64 K lines plus 64 per line-table byte: a gap a real function does not have) is left out
+ * of the frame. Either makes the stack "unreadable".
+ */
+static int line_plausible(struct lw_session *s, const struct lw_pyframe *f,
+			  const struct frame_info *fi)
+{
+	const struct lw_pycode *pc;
+	int64_t span;
+
+	if (fi->line < fi->firstlineno || fi->line <= 0)
+		return 0;
+	pc = s->codes ? lw_pycache__get(s->codes, &s->rd, f->code) : NULL;
+	span = 65536 + (pc ? 64 * (int64_t)pc->table_len : 0);
+	return (int64_t)fi->line - fi->firstlineno <= span;
+}
+
+struct json_object *lw_sess_stack_json_ex(struct lw_session *s, const struct lw_pystack *st,
+					  int *dropped)
 {
 	struct json_object *a = json_object_new_array();
 	uint32_t i, n = st->nframes < LW_MAX_PYFRAMES ? st->nframes : LW_MAX_PYFRAMES;
 
+	*dropped = 0;
 	for (i = 0; i < n; i++) {
 		const struct lw_pyframe *f = &st->frames[i];
 		struct json_object *o;
@@ -80,21 +102,41 @@ struct json_object *lw_sess_stack_json(struct lw_session *s, const struct lw_pys
 
 		if (!f->code)
 			continue;
-		o = json_object_new_object();
-		if (lw_sess_frame_info(s, f, &fi) == 0) {
-			lw_sess_maybe_learn_handle(s, f, &fi);
-			json_object_object_add(o, "function", json_object_new_string(fi.qualname));
-			json_object_object_add(o, "file", json_object_new_string(fi.file));
-			json_object_object_add(o, "line",
-					       fi.line >= 0 ? json_object_new_int(fi.line) : NULL);
-		} else {
-			json_object_object_add(o, "function", NULL);
-			json_object_object_add(o, "file", NULL);
-			json_object_object_add(o, "line", NULL);
+		if (lw_sess_frame_info(s, f, &fi) || !fi.qualname || !fi.qualname[0] || !fi.file ||
+		    !fi.file[0]) {
+			*dropped = 1;
+			continue;
 		}
+		lw_sess_maybe_learn_handle(s, f, &fi);
+		o = json_object_new_object();
+		json_object_object_add(o, "function", json_object_new_string(fi.qualname));
+		json_object_object_add(o, "file", json_object_new_string(fi.file));
+		if (line_plausible(s, f, &fi))
+			json_object_object_add(o, "line", json_object_new_int(fi.line));
+		else
+			*dropped = 1;
 		json_object_array_add(a, o);
 	}
 	return a;
+}
+
+struct json_object *lw_sess_stack_json(struct lw_session *s, const struct lw_pystack *st)
+{
+	int dropped;
+
+	return lw_sess_stack_json_ex(s, st, &dropped);
+}
+
+/* "stack" and, when it is not whole, "stack_incomplete" (no stack: an empty one) */
+void lw_sess_add_stack(struct lw_session *s, struct json_object *o, const struct lw_pystack *st)
+{
+	int dropped = 0;
+
+	json_object_object_add(o, "stack", st ? lw_sess_stack_json_ex(s, st, &dropped)
+					      : json_object_new_array());
+	lw_sess_mark_stack(o, st);
+	if (dropped && st && (st->flags & LW_STACK_VALID) && !(st->flags & LW_STACK_READ_ERR))
+		json_object_object_add(o, "stack_incomplete", json_object_new_string("unreadable"));
 }
 
 /* A stack that is not whole says so: "truncated" (deeper than the frames kept: the innermost are
@@ -153,6 +195,26 @@ struct json_object *lw_sess_ident_json(const struct cb_ident *id)
 }
 
 /* from an identity the BPF side read while the callback ran */
+/* BPF names a builtin method "<type of __self__>\x1f<method>": "Type.method", the type without
+ * its module ("_asyncio.Future" -> "Future.set_result"); a module's function is its own name */
+static void builtin_method_name(char *q, size_t size)
+{
+	char *sep = strchr(q, 0x1f), *dot, out[2 * LW_STR_QUAL + 2];
+
+	if (!sep)
+		return;
+	*sep = 0;
+	if (!sep[1]) {
+		lw_strlcpy(out, q, sizeof(out));	/* no method name: the type's */
+	} else if (!q[0] || strcmp(q, "module") == 0) {
+		lw_strlcpy(out, sep + 1, sizeof(out));
+	} else {
+		dot = strrchr(q, '.');
+		snprintf(out, sizeof(out), "%s.%s", dot ? dot + 1 : q, sep + 1);
+	}
+	lw_strlcpy(q, out, size);
+}
+
 void lw_sess_ident_from_bpf(struct lw_session *s, const struct lw_ident *bi, struct cb_ident *id)
 {
 	memset(id, 0, sizeof(*id));
@@ -163,6 +225,7 @@ void lw_sess_ident_from_bpf(struct lw_session *s, const struct lw_ident *bi, str
 	else
 		lw_strlcpy(id->task_name, bi->task_name, sizeof(id->task_name));
 	lw_strlcpy(id->qualname, bi->qualname, sizeof(id->qualname));
+	builtin_method_name(id->qualname, sizeof(id->qualname));
 	lw_strlcpy(id->file, bi->file, sizeof(id->file));
 	id->line = bi->firstlineno;
 	/* a long path was cut at LW_STR_FILE: the code object, if still there, has it whole */

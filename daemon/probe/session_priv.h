@@ -143,6 +143,11 @@ void lw_sess_maybe_learn_handle(struct lw_session *s, const struct lw_pyframe *f
 				const struct frame_info *fi);
 struct json_object *lw_sess_stack_json(struct lw_session *s, const struct lw_pystack *st);
 void lw_sess_mark_stack(struct json_object *o, const struct lw_pystack *st);
+/* frames that are right only; dropped: some frame or line could not be read or validated */
+struct json_object *lw_sess_stack_json_ex(struct lw_session *s, const struct lw_pystack *st,
+					  int *dropped);
+/* "stack" + "stack_incomplete" (also when a frame was dropped) */
+void lw_sess_add_stack(struct lw_session *s, struct json_object *o, const struct lw_pystack *st);
 struct json_object *lw_sess_native_json(struct lw_session *s, const struct lw_pystack *st);
 struct json_object *lw_sess_ident_json(const struct cb_ident *id);
 void lw_sess_ident_from_bpf(struct lw_session *s, const struct lw_ident *bi, struct cb_ident *id);

@@ -297,6 +297,12 @@ def main():
                            for x, b in zip(results[w][c], results[w]["bare"]))
                for c in ("default", "sched", "precise")}
         print("| %s | %s | %s | %s |" % (w, per["default"], per["sched"], per["precise"]))
+    # attach time on a large target (issue 20): its own file, tests/bench/attach.py
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import attach
+    att = attach.run(a.python)
+    print(attach.table(att, a.python))
+    results["attach"] = att
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"targets": results, "host": host}, f, indent=1)

@@ -1,11 +1,12 @@
 """Issue 20: no false reports on real programs. Each case is a small target (tests/targets/
 false_reports.py) reproducing one finding; the target announces every block it makes on purpose
 (a JSON line {"announce": ...}), and anything else reported is a false report."""
+import json
 import os
 import subprocess
 import unittest
 
-from lwtest import TARGETS, pythons, traced
+from lwtest import TARGETS, Loopwatch, Target, pythons, traced
 
 SRC = os.path.join(TARGETS, "false_reports.py")
 REPORTS = ("slow_callback", "slow_tick", "blocking_call")
@@ -165,3 +166,50 @@ class RealWorkload(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def loaded_programs(pid):
+    """Names of the BPF programs process pid holds (bpftool truncates names to 15 chars)"""
+    out = subprocess.run(["bpftool", "prog", "show", "--json"], capture_output=True, text=True,
+                         timeout=30, check=True)
+    ids = set()
+    for fd in os.listdir("/proc/%d/fdinfo" % pid):
+        try:
+            with open("/proc/%d/fdinfo/%s" % (pid, fd)) as f:
+                for line in f:
+                    if line.startswith("prog_id:"):
+                        ids.add(int(line.split()[1]))
+        except OSError:
+            pass
+    return sorted(p.get("name", "") for p in json.loads(out.stdout) if p.get("id") in ids)
+
+
+class AttachPrograms(unittest.TestCase):
+    """Finding 12: attach time is the verifier's, so loopwatch loads only the programs the run
+    uses: no precise-mode probes in default mode, and one asyncio-hook program (the kind is the
+    attach cookie) instead of three copies of the same stack walk."""
+
+    def test_programs_loaded_per_mode(self):
+        py = pythons()[0][1]
+        for mode, extra in MODES:
+            with self.subTest(mode=mode):
+                t = Target([py, SRC, "idle", "{GO}"])
+                try:
+                    t.wait_ready()
+                    lw = Loopwatch(t.pid, ["-q"] + extra, tmp=t.tmp)
+                    try:
+                        lw.wait_started()
+                        names = loaded_programs(lw.p.pid)
+                    finally:
+                        lw.p.terminate()
+                        lw.wait(30)
+                finally:
+                    t.kill()
+                self.assertIn("lw_sched_switch", names)
+                aio = [n for n in names if n.startswith("lw_hook_")]
+                self.assertEqual(len(aio), 1, names)
+                precise = [n for n in names if n.startswith(("lw_ctxrun", "lw_uv_"))]
+                if mode == "default":
+                    self.assertEqual(precise, [], names)
+                else:
+                    self.assertEqual(len(precise), 5, names)

@@ -218,3 +218,49 @@ class NativeLoops(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+UV_BUILTINS = r"""
+import asyncio, os, sys, time
+import uvloop
+
+class Thing:
+    pass
+
+async def main():
+    loop = asyncio.get_running_loop()
+    print("ready", flush=True)
+    while not os.path.exists(sys.argv[1]):
+        await asyncio.sleep(0.01)
+    for _ in range(50):
+        fut = loop.create_future()
+        loop.call_soon(fut.set_result, 1)
+        loop.call_soon(Thing)
+        await fut
+
+uvloop.install()
+asyncio.run(main())
+"""
+
+
+class UVLoopBuiltins(unittest.TestCase):
+    """Issue 20 #9: precise mode on uvloop named builtin methods and classes scheduled as
+    callbacks after their types (builtin_function_or_method, type)."""
+
+    @unittest.skipUnless(have_uvloop(), "python3-uvloop not installed")
+    def test_uvloop_precise_builtin_sites(self):
+        t = Target([DEBIAN_PYTHON, "-c", UV_BUILTINS, "{GO}"])
+        try:
+            t.wait_ready()
+            lw = Loopwatch(t.pid, ["-q", "--precise"], tmp=t.tmp)
+            lw.wait_started()
+            t.go()
+            self.assertEqual(t.wait(60), 0, t.stderr())
+            self.assertEqual(lw.wait(30), 0, lw.stderr())
+        finally:
+            t.kill()
+        sites = {s["qualname"]: s for s in lw.records("summary")[-1]["sites"]}
+        self.assertNotIn("builtin_function_or_method", sites)
+        self.assertNotIn("type", sites)
+        self.assertGreaterEqual(sites["Future.set_result"]["count"], 50, sorted(map(str, sites)))
+        self.assertGreaterEqual(sites["Thing"]["count"], 50, sorted(map(str, sites)))

@@ -282,6 +282,52 @@ static void test_stack_unknown(void **state)
 	assert_int_equal(id.found, 0);
 }
 
+/* issue 20 #5: every frame field is right or absent: a code object that reads as no name and no
+ * file is dropped, a line the code object cannot have is left out, and either marks the stack */
+static void test_stack_garbage_frames(void **state)
+{
+	struct fixture *fx = *state;
+	struct json_object *o = json_object_new_object(), *a, *f;
+
+	push(fx, code_obj(fx->lay, "work", "/app/w.py", 10, 0));
+	lw_sess_add_stack(&fx->s, o, &fx->st);
+	a = lw_j_get(o, "stack");
+	assert_int_equal(json_object_array_length(a), 1);
+	f = json_object_array_get_idx(a, 0);
+	assert_string_equal(lw_j_get_str(f, "function"), "work");
+	assert_int_equal(json_object_get_int(lw_j_get(f, "line")), 10);	/* not started: first */
+	assert_null(lw_j_get(o, "stack_incomplete"));
+	json_object_put(o);
+
+	/* garbage at a code object's address: no name, no file, a first line of 9779584 */
+	fx->st.nframes = 0;
+	push(fx, code_obj(fx->lay, "", "", 9779584, 0));
+	push(fx, code_obj(fx->lay, "outer", "/app/w.py", 3, 0));
+	o = json_object_new_object();
+	lw_sess_add_stack(&fx->s, o, &fx->st);
+	a = lw_j_get(o, "stack");
+	assert_int_equal(json_object_array_length(a), 1);
+	assert_string_equal(lw_j_get_str(json_object_array_get_idx(a, 0), "function"), "outer");
+	assert_string_equal(lw_j_get_str(o, "stack_incomplete"), "unreadable");
+	json_object_put(o);
+
+	/* a frame past its first instruction whose code has no line table: no line, not null */
+	fx->st.nframes = 0;
+	push(fx, code_obj(fx->lay, "NonCallableMock.__setattr__", "/usr/lib/mock.py", 5, 0));
+	fx->st.frames[0].instr = fx->st.frames[0].code + fx->lay->code_basicsize + 40;
+	push(fx, code_obj(fx->lay, "neg", "/app/w.py", -7, 0));
+	o = json_object_new_object();
+	lw_sess_add_stack(&fx->s, o, &fx->st);
+	a = lw_j_get(o, "stack");
+	assert_int_equal(json_object_array_length(a), 2);
+	f = json_object_array_get_idx(a, 0);
+	assert_string_equal(lw_j_get_str(f, "function"), "NonCallableMock.__setattr__");
+	assert_false(json_object_object_get_ex(f, "line", NULL));
+	assert_false(json_object_object_get_ex(json_object_array_get_idx(a, 1), "line", NULL));
+	assert_string_equal(lw_j_get_str(o, "stack_incomplete"), "unreadable");
+	json_object_put(o);
+}
+
 static void test_ident_json(void **state)
 {
 	struct cb_ident id = { .found = 1, .kind = LW_KIND_METHOD, .line = 0 };
@@ -307,6 +353,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stack_task_defined_at, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stack_cb_authoritative, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stack_unknown, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stack_garbage_frames, setup, teardown),
 		cmocka_unit_test(test_ident_json),
 	};
 
