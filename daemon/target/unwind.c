@@ -367,8 +367,18 @@ int lw_unwind__run(struct lw_unwind *u, const uint64_t *regs, const void *stack,
 	/* a pc in no module: maybe a library loaded since; read the maps again (rate-limited) */
 	if (!dwfl_addrmodule(u->dwfl, regs[LW_UNW_RIP]) &&
 	    lw_now_mono() - u->reported_ns > REREPORT_NS) {
-		report_modules(u);
-		dwfl_getmodules(u->dwfl, set_userdata, u, 0);
+		/* A fresh Dwfl, not a re-report into the attached one: a module that went away
+		 * can be the one whose backend the attached state uses (libdw then asserts on
+		 * freed memory: seen under --top on a busy target). */
+		Dwfl *fresh = dwfl_begin(&u->cbs);
+
+		if (fresh) {
+			dwfl_end(u->dwfl);
+			u->dwfl = fresh;
+			u->attached = 0;
+			if (ensure_ready(u))
+				return -ENOENT;
+		}
 	}
 	u->regs = regs;
 	u->stack = stack;
