@@ -155,6 +155,13 @@ void lw_sess_ident_from_stack(struct lw_session *s, const struct lw_pystack *st,
 void lw_sess_native_ident(struct lw_session *s, const struct lw_pystack *st, struct native_info *ni,
 			  struct json_object **js_stack);
 
+/* session.c: records */
+struct json_object *lw_sess_slow_callback_json(struct lw_session *s, uint32_t tid, uint64_t ts_mono,
+					      uint64_t dur, int in_progress,
+					      const struct cb_ident *id, const struct lw_split *sp,
+					      const struct lw_pystack *stack, const char *stack_kind);
+int lw_sess_outside_loop(const struct lw_session *s, const struct lw_pystack *st);
+
 /* session_threads.c: threads, pid namespaces, thread states */
 int lw_sess_same_pidns(const char *proc_root, pid_t pid);
 pid_t lw_sess_ns_to_host(struct lw_session *s, pid_t nstid);
