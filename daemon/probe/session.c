@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include "probe/session_priv.h"
 
-#include <signal.h>
-
 /* ------------------------------------------------------------------ small helpers */
 
 const char *lw_sess_kind_name(int kind)
@@ -44,168 +42,7 @@ int lw_sess_ends_with(const char *s, const char *suffix)
 	return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
-/* poll, select, epoll_wait, pselect6, ppoll, epoll_pwait, epoll_pwait2 (x86_64) */
-static int poll_family(long nr)
-{
-	return nr == 7 || nr == 23 || nr == 232 || nr == 270 || nr == 271 || nr == 281 || nr == 441;
-}
-
-static struct lw_sthread *thread_get(struct lw_session *s, pid_t tid, const char *comm);
-
-/* Threads asleep in a poll-family syscall as the probes go live (/proc/PID/task/TID/syscall):
- * their wait so far is idle time that no probe sees begin */
-static void note_polling_threads(struct lw_session *s)
-{
-	char path[200], *text = NULL;
-	struct dirent *de;
-	uint64_t now = lw_now_mono();
-	DIR *d;
-
-	snprintf(path, sizeof(path), "%s/%d/task", s->proc_root, (int)s->pid);
-	d = opendir(path);
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		size_t n = 0;
-		long tid = strtol(de->d_name, NULL, 10), nr;
-
-		if (tid <= 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%d/task/%ld/syscall", s->proc_root, (int)s->pid, tid);
-		if (lw_read_file(path, 256, &text, &n) == 0 && n &&
-		    (nr = strtol(text, NULL, 10)) >= 0 && poll_family(nr)) {
-			struct lw_sthread *t = thread_get(s, (pid_t)tid, NULL);
-
-			if (t)
-				t->poll_since = now;
-		}
-		free(text);
-		text = NULL;
-	}
-	closedir(d);
-}
-
-static struct lw_sthread *thread_get(struct lw_session *s, pid_t tid, const char *comm)
-{
-	int created = 0;
-	struct lw_sthread *t = lw_u64map__put(s->threads, (uint64_t)tid, &created);
-
-	if (t && created) {
-		t->tid = tid;
-		lw_sess_read_comm(s->proc_root, s->pid, tid, t->comm, sizeof(t->comm));
-		if (!t->comm[0] && comm)
-			lw_strlcpy(t->comm, comm, sizeof(t->comm));
-	}
-	return t;
-}
-
-/*
- * Thread ids the target knows (CPython's native_thread_id, glibc's pthread tid) are those of its
- * own pid namespace. In a container they differ from the host's: translate through the NSpid
- * lines of /proc/PID/task/TID/status (host id first, the innermost namespace's last).
- */
-/* the translations seen last, so that a thread that ended since (a GIL holder that finished)
- * is still named: filled by every scan */
-static struct { pid_t tgid, ns, host; } ns_seen[64];
-static unsigned ns_seen_next;
-
-static pid_t ns_to_host(struct lw_session *s, pid_t nstid)
-{
-	char path[400], *text = NULL;
-	DIR *d;
-	struct dirent *de;
-	pid_t host = 0;
-	unsigned k;
-
-	if (!s->other_pidns || nstid <= 0)
-		return nstid;
-	for (k = 0; k < LW_ARRAY_SIZE(ns_seen); k++)
-		if (ns_seen[k].tgid == s->pid && ns_seen[k].ns == nstid &&
-		    kill(ns_seen[k].host, 0) != 0)
-			return ns_seen[k].host;	/* gone: the last host id it had */
-	snprintf(path, sizeof(path), "%s/%d/task", s->proc_root, (int)s->pid);
-	d = opendir(path);
-	if (!d)
-		return 0;
-	while ((de = readdir(d))) {	/* all of them: ns_seen learns every thread */
-		long ids[8];
-		int n = 0;
-
-		if (de->d_name[0] < '0' || de->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof(path), "%s/%d/task/%s/status", s->proc_root, (int)s->pid,
-			 de->d_name);
-		if (lw_read_file(path, 1 << 16, &text, NULL))
-			continue;
-		n = lw_parse_nspid(text, ids, 8);
-		if (n >= 2) {
-			int known = 0;
-
-			for (k = 0; k < LW_ARRAY_SIZE(ns_seen); k++)
-				known |= ns_seen[k].tgid == s->pid && ns_seen[k].host == (pid_t)ids[0];
-			if (!known) {
-				k = ns_seen_next++ % LW_ARRAY_SIZE(ns_seen);
-				ns_seen[k].tgid = s->pid;
-				ns_seen[k].ns = (pid_t)ids[n - 1];
-				ns_seen[k].host = (pid_t)ids[0];
-			}
-		}
-		if (n >= 2 && ids[n - 1] == nstid)
-			host = (pid_t)ids[0];
-		free(text);
-		text = NULL;
-	}
-	closedir(d);
-	return host;
-}
-
-static int same_pidns(const char *proc_root, pid_t pid)
-{
-	char a[64], b[64], pa[128];
-	ssize_t n1, n2;
-
-	snprintf(pa, sizeof(pa), "%s/%d/ns/pid", proc_root, (int)pid);
-	n1 = readlink("/proc/self/ns/pid", a, sizeof(a) - 1);
-	n2 = readlink(pa, b, sizeof(b) - 1);
-	if (n1 < 0 || n2 < 0)
-		return 1;
-	a[n1] = 0;
-	b[n2] = 0;
-	return strcmp(a, b) == 0;
-}
-
-/* tid -> tstate for all Python threads: into our table and the BPF map */
-static int set_tstate(void *arg, pid_t nstid, uint64_t tstate)
-{
-	struct lw_session *s = arg;
-	pid_t tid = ns_to_host(s, nstid);
-	struct lw_sthread *t;
-
-	if (tid <= 0)
-		return 0;
-	t = lw_u64map__get(s->threads, (uint64_t)tid);
-
-	if (t)
-		t->tstate = tstate;
-	lw_bpf__set_tstate(s->bpf, tid, tstate);
-	return 0;
-}
-
-static void refresh_tstates(struct lw_session *s)
-{
-	if (s->is_python)
-		lw_py__threads(&s->py, &s->rd, set_tstate, s);
-}
-
-static uint64_t tstate_of(struct lw_session *s, pid_t tid)
-{
-	struct lw_sthread *t = lw_u64map__get(s->threads, (uint64_t)tid);
-
-	if (!t || !t->tstate)
-		refresh_tstates(s);
-	t = lw_u64map__get(s->threads, (uint64_t)tid);
-	return t ? t->tstate : 0;
-}
+/* ------------------------------------------------------------------ time split */
 
 struct tid_of_ts {
 	uint64_t tstate;
@@ -222,58 +59,6 @@ static int find_tid(void *arg, pid_t tid, uint64_t tstate)
 	}
 	return 0;
 }
-
-/* precise mode under uvloop: its Handle._run and TimerHandle._run, entry and return */
-static void attach_uvloop(struct lw_session *s)
-{
-	static const int progs[4] = { LW_HOOK_UV_HANDLE, LW_HOOK_UV_EXIT, LW_HOOK_UV_TIMER,
-				      LW_HOOK_UV_EXIT };
-	/* return probes first (see lw_bpf__attach_ctxrun) */
-	static const int order[4] = { 1, 3, 0, 2 };
-	char err[512];
-	int j, i;
-
-	if (s->uv_handles[0] >= 0)
-		return;
-	lw_uvloop_find(&s->py, &s->rd, s->proc_root, &s->uv);
-	if (!s->uv.found)
-		return;
-	for (j = 0; j < 4; j++) {
-		uint64_t off;
-
-		i = order[j];
-		off = i < 2 ? s->uv.handle_run_off : s->uv.timer_run_off;
-
-		s->uv_handles[i] = lw_bpf__attach_hook(s->bpf, progs[i], s->pid, s->uv.so_host, off, 0,
-						       i & 1, err, sizeof(err));
-		if (s->uv_handles[i] < 0)
-			lw_warn("pid %d: uvloop: %s", (int)s->pid, err);
-	}
-}
-
-static int learn_one(void *arg, pid_t tid, uint64_t tstate)
-{
-	struct lw_session *s = arg;
-	struct lw_pystack *st = calloc(1, sizeof(*st));
-	struct frame_info fi;
-	uint32_t i;
-
-	if (!st)
-		return 0;
-	if (lw_py__walk(&s->py, &s->rd, tstate, st) == 0)
-		for (i = 0; i < st->nframes && i < LW_MAX_PYFRAMES && !s->py.cfg.run_once_code; i++)
-			if (st->frames[i].code && lw_sess_frame_info(s, &st->frames[i], &fi) == 0)
-				lw_sess_maybe_learn_handle(s, &st->frames[i], &fi);
-	free(st);
-	(void)tid;
-	return s->py.cfg.run_once_code ? 1 : 0;
-}
-
-static void learn_from_threads(struct lw_session *s)
-{
-	lw_py__threads(&s->py, &s->rd, learn_one, s);
-}
-/* ------------------------------------------------------------------ time split */
 
 static uint64_t split_offcpu(const struct lw_split *sp)
 {
@@ -334,7 +119,7 @@ static void add_split(struct lw_session *s, struct json_object *o, const struct 
 
 		if (s->is_python && !q.tid)
 			lw_py__threads(&s->py, &s->rd, find_tid, &q);
-		q.tid = ns_to_host(s, q.tid);
+		q.tid = lw_sess_ns_to_host(s, q.tid);
 		/* every field right or absent (issue 20): a holder that is gone has no comm, a
 		 * stack that cannot be read is left out, and a holder with nothing known is too */
 		if (q.tid) {
@@ -404,7 +189,7 @@ static const struct lw_pystack *pick_stack(const struct lw_pystack *blk, const s
  * two loops, a thread that is no loop). 0 when it cannot be told: not Python, _run_once not
  * learnt yet, uvloop probes (uvloop has no _run_once frame), no stack, an incomplete one.
  */
-static int outside_loop(const struct lw_session *s, const struct lw_pystack *st)
+int lw_sess_outside_loop(const struct lw_session *s, const struct lw_pystack *st)
 {
 	uint32_t i;
 
@@ -427,19 +212,19 @@ static int tick_outside_loop(const struct lw_session *s, const struct lw_rec_tic
 	int any = 0;
 
 	if (r->block_stack.flags & LW_STACK_VALID) {
-		if (!outside_loop(s, &r->block_stack))
+		if (!lw_sess_outside_loop(s, &r->block_stack))
 			return 0;
 		any = 1;
 	}
 	if (r->cpu_stack.flags & LW_STACK_VALID) {
-		if (!outside_loop(s, &r->cpu_stack))
+		if (!lw_sess_outside_loop(s, &r->cpu_stack))
 			return 0;
 		any = 1;
 	}
 	return any;
 }
 
-static struct json_object *slow_callback_json(struct lw_session *s, uint32_t tid, uint64_t ts_mono,
+struct json_object *lw_sess_slow_callback_json(struct lw_session *s, uint32_t tid, uint64_t ts_mono,
 					      uint64_t dur, int in_progress,
 					      const struct cb_ident *id, const struct lw_split *sp,
 					      const struct lw_pystack *stack, const char *stack_kind)
@@ -487,7 +272,7 @@ static void on_callback(struct lw_session *s, const struct lw_rec_callback *r, l
 	lw_sess_ident_from_bpf(s, &r->ident, &id);
 	st = pick_stack(&r->block_stack, &r->cpu_stack, &r->split, r->duration_ns, &kind);
 	count_slow(s, &id, r->duration_ns);
-	emit(ctx, slow_callback_json(s, r->hdr.tid, r->hdr.ts_ns, r->duration_ns, 0, &id, &r->split,
+	emit(ctx, lw_sess_slow_callback_json(s, r->hdr.tid, r->hdr.ts_ns, r->duration_ns, 0, &id, &r->split,
 				     st, kind));
 }
 
@@ -577,7 +362,7 @@ static void on_tick(struct lw_session *s, const struct lw_rec_tick *r, lw_emit_f
 	/* default mode: the busy iteration, named after the callback its stacks point at */
 	if (!(r->flags & LW_TICK_PRECISE) && id.found) {
 		count_slow(s, &id, r->busy_ns);
-		o = slow_callback_json(s, r->hdr.tid, r->hdr.ts_ns, r->busy_ns, 0, &id, &r->split, st,
+		o = lw_sess_slow_callback_json(s, r->hdr.tid, r->hdr.ts_ns, r->busy_ns, 0, &id, &r->split, st,
 				       kind);
 		json_object_object_add(o, "duration_basis", json_object_new_string("iteration"));
 		if (js) {
@@ -602,7 +387,7 @@ static void on_block(struct lw_session *s, const struct lw_rec_block *r, lw_emit
 	struct frame_info fi;
 	uint32_t i;
 
-	if (outside_loop(s, &r->stack) && !r->cb_callable) {
+	if (lw_sess_outside_loop(s, &r->stack) && !r->cb_callable) {
 		/* made by synchronous code outside any loop (the thread's last loop ended) */
 		json_object_put(o);
 		return;
@@ -761,7 +546,7 @@ void lw_session__handle(struct lw_session *s, const struct lw_rec_hdr *h, size_t
 
 		memcpy(comm, t->comm, 16);
 		comm[16] = 0;
-		st = thread_get(s, (pid_t)h->tid, comm);
+		st = lw_sess_thread_get(s, (pid_t)h->tid, comm);
 		/* a loop idle in its poll since before the attach: that wait was idle time, which
 		 * BPF could not see begin (issue 20: 100 % utilization for an idle loop) */
 		if (st && st->poll_since && h->ts_ns > st->poll_since && !st->pre_idle_ns)
@@ -771,8 +556,8 @@ void lw_session__handle(struct lw_session *s, const struct lw_rec_hdr *h, size_t
 		/* a thread's first poll: an asyncio loop has just started on it, and its
 		 * _run_once frame is there to be learnt now, before its first callback */
 		if (s->is_python && !s->py.cfg.run_once_code)
-			learn_from_threads(s);
-		refresh_tstates(s);
+			lw_sess_learn_from_threads(s);
+		lw_sess_refresh_tstates(s);
 		break;
 	}
 	default:
@@ -780,122 +565,6 @@ void lw_session__handle(struct lw_session *s, const struct lw_rec_hdr *h, size_t
 	}
 	free(copy);
 	(void)size;
-}
-
-/* ------------------------------------------------------------------ live alerts */
-
-void lw_session__tick(struct lw_session *s, uint64_t now, lw_emit_fn emit, void *ctx)
-{
-	struct lw_sthread *t;
-	struct lw_thread th;
-	struct lw_tstacks *stk = NULL;
-	size_t it = 0;
-
-	/* an interpreter attached while it started: thread states, GIL, asyncio appear later */
-	if (s->is_python && now - s->last_refresh > 500000000ull &&
-	    (!s->py.tsd_base || !s->py.gil || !s->py.cfg.run_once_code)) {
-		s->last_refresh = now;
-		if (lw_py__refresh(&s->py, &s->rd)) {
-			refresh_tstates(s);
-			lw_sess_push_cfg(s);
-		}
-		if (!s->py.cfg.run_once_code)
-			learn_from_threads(s);
-	}
-	if (s->o.precise && s->is_python && s->uv_handles[0] < 0 &&
-	    now - s->last_uv_try > 1000000000ull) {
-		s->last_uv_try = now;
-		attach_uvloop(s);
-	}
-	/* asyncio may be imported after attach: hook its module when it shows up */
-	if (s->hooks && !lw_pyhooks__complete(s->hooks) && now - s->last_hook_try > 1000000000ull) {
-		s->last_hook_try = now;
-		lw_pyhooks__update(s->hooks);
-	}
-
-	while ((t = lw_u64map__next(s->threads, &it, NULL))) {
-		uint64_t busy, limit;
-		struct lw_pystack *st;
-		const char *kind = "cpu";
-		struct cb_ident id;
-		struct json_object *o;
-
-		if (lw_bpf__get_thread(s->bpf, t->tid, &th) || !th.iter_start_ns ||
-		    now <= th.iter_start_ns)
-			continue;
-		busy = now - th.iter_start_ns;
-		if (t->alerted_iter != th.iter_start_ns) {
-			t->alerted_iter = th.iter_start_ns;
-			t->alert_level = 0;
-		}
-		limit = s->o.threshold_ns * (t->alert_level == 0 ? 1 : 10);
-		if (t->alert_level >= 2 || busy < limit)
-			continue;
-		t->alert_level++;
-		if (!stk)
-			stk = calloc(1, sizeof(*stk));
-		if (!stk)
-			return;
-		/* the stack as it stands: the one taken when it went to sleep, if it sleeps */
-		st = NULL;
-		if (th.off_ts && th.off_kind != LW_OFF_RUNQ && th.off_stack_ok &&
-		    lw_bpf__get_stacks(s->bpf, t->tid, stk) == 0 && (stk->pending.flags & LW_STACK_VALID)) {
-			st = &stk->pending;
-			kind = "blocked";
-			lw_nstack__refine(s->nstk, t->tid, st);
-		} else if (s->is_python &&
-			   lw_py__walk(&s->py, &s->rd, tstate_of(s, t->tid), &stk->cpu) == 0) {
-			st = &stk->cpu;
-		}
-		/* in no asyncio loop (or no Python stack at all while asyncio's loop is known: a
-		 * process shutting down): no iteration to alert about */
-		if (outside_loop(s, st) || (s->is_python && s->py.cfg.run_once_code &&
-					    s->uv_handles[0] < 0 && (!st || !st->nframes)))
-			continue;
-		memset(&id, 0, sizeof(id));
-		if (st)
-			lw_sess_ident_from_stack(s, st, &id);
-		/* the off-CPU period going on now is not in the split yet */
-		if (th.off_ts && now > th.off_ts) {
-			uint64_t off = now - th.off_ts, blk = 0, rq = 0;
-
-			if (th.off_kind == LW_OFF_RUNQ) {
-				rq = off;
-			} else if (th.wake_ts >= th.off_ts && th.wake_ts <= now) {
-				blk = th.wake_ts - th.off_ts;
-				rq = now - th.wake_ts;
-			} else {
-				blk = off;
-			}
-			th.iter.runq_ns += rq;
-			if (th.off_kind == LW_OFF_GIL) {
-				th.iter.gil_ns += blk;
-			} else if (blk) {
-				uint32_t i;
-
-				th.iter.blocked_ns += blk;
-				for (i = 0; i < th.iter.nsys && i < LW_SPLIT_SYSCALLS; i++)
-					if (th.iter.sys[i].nr == th.off_sys)
-						break;
-				if (i < LW_SPLIT_SYSCALLS) {
-					if (i == th.iter.nsys) {
-						th.iter.sys[i].nr = th.off_sys;
-						th.iter.nsys++;
-					}
-					th.iter.sys[i].ns += blk;
-					th.iter.sys[i].count++;
-				} else {
-					th.iter.other_blocked_ns += blk;
-				}
-			}
-		}
-		o = slow_callback_json(s, (uint32_t)t->tid, now, busy, 1, &id, &th.iter, st,
-				       st ? kind : NULL);
-		json_object_object_add(o, "duration_basis", json_object_new_string("iteration"));
-		json_object_object_add(o, "alert_level", json_object_new_int(t->alert_level));
-		emit(ctx, o);
-	}
-	free(stk);
 }
 
 /* ------------------------------------------------------------------ lifecycle */
@@ -1002,7 +671,7 @@ int lw_session__new(struct lw_bpf *b, pid_t pid, const struct lw_session_opts *o
 	if (r)
 		goto fail;
 	lw_sess_read_comm(s->proc_root, pid, 0, s->comm, sizeof(s->comm));
-	s->other_pidns = !same_pidns(s->proc_root, pid);
+	s->other_pidns = !lw_sess_same_pidns(s->proc_root, pid);
 	lw_strlcpy(s->runtime_why, why, sizeof(s->runtime_why));
 	lw_nativesym__new(s->proc_root, pid, &s->nsym);
 	if (b)
@@ -1024,8 +693,8 @@ int lw_session__new(struct lw_bpf *b, pid_t pid, const struct lw_session_opts *o
 	lw_strlcpy(s->mode, o->precise ? "precise" : "default", sizeof(s->mode));
 	/* tid -> tstate before anything fires; find asyncio's _run_once on the loop threads */
 	if (s->is_python) {
-		refresh_tstates(s);
-		learn_from_threads(s);
+		lw_sess_refresh_tstates(s);
+		lw_sess_learn_from_threads(s);
 	}
 	r = lw_bpf__set_proc(b, pid, &s->py.cfg);
 	if (r) {
@@ -1033,7 +702,7 @@ int lw_session__new(struct lw_bpf *b, pid_t pid, const struct lw_session_opts *o
 			 strerror(-r));
 		goto fail;
 	}
-	note_polling_threads(s);
+	lw_sess_note_polling_threads(s);
 	if (s->is_python && !o->no_hooks)
 		lw_pyhooks__new(b, &s->py, s->proc_root, &s->hooks);
 	if (o->precise && s->is_python) {
@@ -1043,7 +712,7 @@ int lw_session__new(struct lw_bpf *b, pid_t pid, const struct lw_session_opts *o
 			goto fail;
 		}
 		s->ctxrun = r;
-		attach_uvloop(s);
+		lw_sess_attach_uvloop(s);
 	}
 	*out = s;
 	return 0;

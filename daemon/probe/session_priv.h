@@ -155,6 +155,23 @@ void lw_sess_ident_from_stack(struct lw_session *s, const struct lw_pystack *st,
 void lw_sess_native_ident(struct lw_session *s, const struct lw_pystack *st, struct native_info *ni,
 			  struct json_object **js_stack);
 
+/* session.c: records */
+struct json_object *lw_sess_slow_callback_json(struct lw_session *s, uint32_t tid, uint64_t ts_mono,
+					      uint64_t dur, int in_progress,
+					      const struct cb_ident *id, const struct lw_split *sp,
+					      const struct lw_pystack *stack, const char *stack_kind);
+int lw_sess_outside_loop(const struct lw_session *s, const struct lw_pystack *st);
+
+/* session_threads.c: threads, pid namespaces, thread states */
+int lw_sess_same_pidns(const char *proc_root, pid_t pid);
+pid_t lw_sess_ns_to_host(struct lw_session *s, pid_t nstid);
+struct lw_sthread *lw_sess_thread_get(struct lw_session *s, pid_t tid, const char *comm);
+uint64_t lw_sess_tstate_of(struct lw_session *s, pid_t tid);
+void lw_sess_attach_uvloop(struct lw_session *s);
+void lw_sess_learn_from_threads(struct lw_session *s);
+void lw_sess_note_polling_threads(struct lw_session *s);
+void lw_sess_refresh_tstates(struct lw_session *s);
+
 /* session_summary.c: aggregation */
 struct lw_agg *lw_sess_agg_get(struct lw_u64map *m, const char *qualname, const char *file, int line,
 			       const char *syscall, const char *target);

@@ -6,6 +6,8 @@
  * files (router.h). systemd: Type=notify (READY=1 after the first attach pass, STATUS=,
  * WATCHDOG=1), journald priority prefixes on stderr. SIGHUP reopens the report files; SIGTERM
  * writes final summaries and exits 0. `loopwatch status` talks to it over control.h's socket.
+ * This file: errors, the main loop and its timer, status, main; finding and attaching to the
+ * processes in loopwatchd_procs.c.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -26,90 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "service/config.h"
-#include "record/rectype.h"
-#include "service/control.h"
-#include "service/router.h"
-#include "probe/engine.h"
-#include "probe/bpfobj.h"
-#include "record/jsonrec.h"
-#include "base/lw_util.h"
-#include "service/matcher.h"
-#include "base/u64map.h"
-#include "base/safefile.h"
-
-#define EXIT_TRACE 1		/* cannot run: BPF, another daemon */
-#define EXIT_CONFIG 2		/* bad usage or an invalid config (systemd: no restart) */
-
-#define MS 1000000ull
-#define S 1000000000ull
-#define EXEC_SETTLE_NS (100 * MS)	/* a new image needs a moment before it can be probed */
-#define RETRY_STEP_NS (100 * MS)	/* attempt n waits n steps */
-#define MAX_TRIES 12			/* ~6.6 s in all, as the engine does after an exec */
-#define ATTACH_BUDGET_NS (50 * MS)	/* per tick: keep the loop responsive when many start */
-#define EXEC_GRACE_NS (15 * S)		/* the engine's own re-attach after an exec */
-#define FRESH_NS (3 * S)		/* an exec this recent may not have initialised yet */
-#define EXTEND_USEC 20000000ull		/* a long start or stop in progress: 20 s more */
-#define PIDFILE_EVERY_NS (1 * S)
-#define RESCAN_GAP_NS (5 * S)		/* after lost events (exec events may be among them) */
-#define STATUS_EVERY_NS (5 * S)
-#define MAX_PROCS 65536
-#define FORK_SETTLE_NS (250 * MS)	/* a forked worker renames itself (setproctitle) first */
-#define FORKQ 4096			/* forks waiting to be matched */
-#define NERRORS 16
-
-enum pstate {
-	P_PENDING,	/* matched; attach when due */
-	P_ATTACHED,
-	P_EXEC,		/* traced, then exec'd: the engine re-attaches it (same target) */
-};
-
-struct proc {
-	pid_t pid;
-	int ti;			/* target index */
-	enum pstate state;
-	int tries;
-	uint64_t next_try;	/* P_PENDING */
-	uint64_t exec_at;	/* when it exec'd, if we saw it (CLOCK_MONOTONIC); 0 = earlier */
-	uint64_t since;		/* entered this state (CLOCK_MONOTONIC) */
-	int want_ti;		/* P_EXEC: the target its new image matches, -1 none */
-	int mismatch;		/* re-attached by the engine, no longer its target's */
-	int pidfd;		/* opened when it matched: readable once that process exits */
-	unsigned long long start;	/* its start time (/proc/PID/stat field 22) */
-	char err[256];		/* why the last attempt failed */
-};
-
-struct derror {
-	uint64_t real_ns;
-	char msg[320];
-};
-
-struct daemon {
-	struct lw_config *cfg;
-	struct lw_engine *e;
-	struct lw_router *router;
-	struct lw_control *ctl;
-	struct lw_u64map *procs;	/* pid -> struct proc */
-	uint64_t started_real, started_mono;
-	uint64_t execs, forks, matched, attaches, gave_up;
-	uint64_t reused;		/* matched, then exited before (or while) being attached */
-	/* new processes from fork (pre-fork servers' workers never exec), matched once settled */
-	struct {
-		pid_t pid;
-		uint64_t due;
-	} forkq[FORKQ];
-	unsigned fq_head, fq_len;
-	int fq_overflow;		/* some were dropped: rescan /proc */
-	struct lw_site_rule *rules;	/* noise rules from [defaults] */
-	size_t nrules;
-	uint64_t next_pidfiles, next_status, next_watchdog, watchdog_ns;
-	uint64_t last_lost, next_rescan;
-	int has_pidfiles;
-	int busy_phase;			/* the first attach pass, or the final detaches */
-	uint64_t next_extend;
-	struct derror errors[NERRORS];
-	unsigned nerrors;		/* total; the ring holds the last NERRORS */
-};
+#include "service/loopwatchd_priv.h"
 
 /* ------------------------------------------------------------------ errors */
 
@@ -122,10 +41,8 @@ static void remember_error(void *ctx, const char *msg)
 	lw_strlcpy(e->msg, msg, sizeof(e->msg));
 }
 
-static void d_error(struct daemon *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
 /* an error worth a line in the journal and in `loopwatch status` */
-static void d_error(struct daemon *d, const char *fmt, ...)
+void ld_error(struct daemon *d, const char *fmt, ...)
 {
 	char msg[320];
 	va_list ap;
@@ -137,379 +54,6 @@ static void d_error(struct daemon *d, const char *fmt, ...)
 	remember_error(d, msg);
 }
 
-/* ------------------------------------------------------------------ matching */
-
-/* The first target (in config order) that matches pid; -1 none; -2 the process is gone */
-static int match_target(struct daemon *d, pid_t pid, const char *comm)
-{
-	struct lw_procview v;
-	int ti = -1;
-	size_t i;
-
-	if (pid == getpid())
-		return -1;
-	lw_procview__init(&v, "/proc", pid);
-	if (comm)
-		lw_procview__set_comm(&v, comm);
-	for (i = 0; i < d->cfg->ntargets; i++) {
-		if (lw_match(&d->cfg->targets[i].match, &v)) {
-			ti = (int)i;
-			break;
-		}
-		if (lw_procview__gone(&v)) {
-			ti = -2;
-			break;
-		}
-	}
-	lw_procview__release(&v);
-	return ti;
-}
-
-static struct proc *add_pending(struct daemon *d, pid_t pid, int ti, uint64_t when)
-{
-	struct proc *p;
-	int created = 0;
-
-	if (lw_u64map__count(d->procs) >= MAX_PROCS) {
-		d_error(d, "more than %d processes match the targets: pid %d not traced", MAX_PROCS,
-			(int)pid);
-		return NULL;
-	}
-	p = lw_u64map__put(d->procs, (uint64_t)pid, &created);
-	if (!p)
-		return NULL;
-	if (!created && p->pidfd >= 0)
-		close(p->pidfd);
-	memset(p, 0, sizeof(*p));
-	p->pid = pid;
-	p->ti = ti;
-	p->state = P_PENDING;
-	/* the identity of what matched, taken first: a pidfd (it stays with that process, not
-	 * with the number) and the start time (checked again before and after each attach) */
-	p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	p->start = lw_proc_starttime("/proc", pid);
-	p->next_try = when;
-	p->since = lw_now_mono();
-	p->want_ti = -1;
-	d->matched++;
-	lw_dbg("pid %d matches target %s", (int)pid, d->cfg->targets[ti].name);
-	return p;
-}
-
-/* How long ago pid started (CLOCK_BOOTTIME against its start time); -1 when unknown */
-static int64_t proc_age_ns(pid_t pid)
-{
-	char path[64], *text = NULL, *p;
-	unsigned long long start = 0;
-	struct timespec ts;
-	long hz = sysconf(_SC_CLK_TCK);
-	int64_t age = -1;
-	int i;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if (hz <= 0 || lw_read_file(path, 4096, &text, NULL))
-		return -1;
-	/* after the command name (which may hold spaces and parentheses): field 3 onwards */
-	p = strrchr(text, ')');
-	for (i = 3; p && i <= 22; i++) {
-		p = strchr(p + 1, ' ');
-		if (p && i == 22)
-			start = strtoull(p + 1, NULL, 10);
-	}
-	if (start && clock_gettime(CLOCK_BOOTTIME, &ts) == 0)
-		age = (int64_t)((uint64_t)ts.tv_sec * S + (uint64_t)ts.tv_nsec) -
-		      (int64_t)(start * (S / (uint64_t)hz));
-	free(text);
-	return age;
-}
-
-/* A process seen by the /proc scan or the pid file check */
-static void consider(struct daemon *d, pid_t pid, uint64_t when)
-{
-	struct proc *p;
-	int64_t age;
-	int ti;
-
-	if (lw_u64map__get(d->procs, (uint64_t)pid) || lw_engine__is_attached(d->e, pid))
-		return;
-	ti = match_target(d, pid, NULL);
-	if (ti < 0)
-		return;
-	p = add_pending(d, pid, ti, when);
-	/* started a moment ago: treat it as a fresh exec (probe until it is ready) */
-	age = proc_age_ns(pid);
-	if (p && age >= 0 && (uint64_t)age < FRESH_NS)
-		p->exec_at = when > (uint64_t)age ? when - (uint64_t)age : 1;
-}
-
-static void scan_proc(struct daemon *d, uint64_t when)
-{
-	DIR *dir = opendir("/proc");
-	struct dirent *de;
-
-	if (!dir) {
-		d_error(d, "cannot list /proc: %s; running processes are not attached (is /proc "
-			"mounted and visible to the service?)", strerror(errno));
-		return;
-	}
-	while ((de = readdir(dir))) {
-		char *end;
-		long pid = strtol(de->d_name, &end, 10);
-
-		if (*end || pid <= 0)
-			continue;
-		consider(d, (pid_t)pid, when);
-	}
-	closedir(dir);
-}
-
-/* ------------------------------------------------------------------ attaching */
-
-static void session_opts(const struct daemon *d, int ti, struct lw_session_opts *so)
-{
-	const struct lw_target_conf *t = &d->cfg->targets[ti];
-
-	memset(so, 0, sizeof(*so));
-	so->threshold_ns = t->tune.threshold_ns;
-	so->block_threshold_ns = t->tune.block_threshold_ns;
-	so->precise = t->tune.precise;
-	so->no_hooks = t->tune.no_hooks;
-	so->runtime = LW_RT_AUTO;
-	so->proc_root = "/proc";
-	so->target_name = t->name;
-}
-
-static void proc_free(void *v)
-{
-	struct proc *p = v;
-
-	if (p->pidfd >= 0)
-		close(p->pidfd);
-	p->pidfd = -1;
-}
-
-static void forget(struct daemon *d, pid_t pid)
-{
-	lw_u64map__del(d->procs, (uint64_t)pid, proc_free);
-}
-
-/* Is pid still the process that matched? Its pidfd has not signalled an exit, and it has the
- * start time it had. A pid reused by another process fails both. */
-static int same_process(const struct proc *p)
-{
-	if (p->pidfd >= 0) {
-		struct pollfd pf = { .fd = p->pidfd, .events = POLLIN };
-
-		if (poll(&pf, 1, 0) > 0)
-			return 0;
-	}
-	/* no start time taken (it could not be read): only the pidfd speaks */
-	return !p->start || lw_proc_starttime("/proc", p->pid) == p->start;
-}
-
-/* an attempt failed: try again later, or give up with an error that says why */
-static void retry_or_give_up(struct daemon *d, struct proc *p, uint64_t now, const char *why)
-{
-	lw_strlcpy(p->err, why, sizeof(p->err));
-	if (++p->tries < MAX_TRIES) {
-		p->next_try = now + RETRY_STEP_NS * (uint64_t)p->tries;
-		lw_dbg("pid %d: attempt %d: %s", (int)p->pid, p->tries, why);
-		return;
-	}
-	d->gave_up++;
-	d_error(d, "cannot trace pid %d for target %s: %s", (int)p->pid,
-		d->cfg->targets[p->ti].name, why);
-	forget(d, p->pid);
-}
-
-/*
- * A Python process that has just exec'd has no thread state yet: attaching then would run
- * without the verified thread-state lookup. Wait (a few attempts) until the probe finds it.
- */
-static int ready_to_attach(struct json_object *desc)
-{
-	const char *rt = lw_j_get_str(desc, "runtime");
-	const char *tsl = lw_j_get_str(desc, "thread_state_lookup");
-
-	if (!rt || strcmp(rt, "cpython"))
-		return 1;
-	return tsl && strstr(tsl, "verified");
-}
-
-static void try_attach(struct daemon *d, pid_t pid, uint64_t now)
-{
-	struct proc *p = lw_u64map__get(d->procs, (uint64_t)pid);
-	struct lw_session_opts so;
-	struct json_object *desc = NULL;
-	char err[1024] = "";
-	int ti, r, ready;
-
-	if (!p || p->state != P_PENDING)
-		return;
-	if (!same_process(p)) {
-		d->reused++;
-		lw_dbg("pid %d is no longer the process that matched (it exited%s)", (int)pid,
-		       lw_proc_starttime("/proc", pid) ? "; the pid was reused" : "");
-		forget(d, pid);
-		return;
-	}
-	/* still the process that matched (it may have exec'd again, or be gone) */
-	ti = match_target(d, pid, NULL);
-	if (ti < 0) {
-		lw_dbg("pid %d %s before it was attached", (int)pid,
-		       ti == -2 ? "exited" : "stopped matching");
-		forget(d, pid);
-		return;
-	}
-	p->ti = ti;
-	session_opts(d, ti, &so);
-	/* just exec'd: probe (no BPF, nothing emitted) until it is ready */
-	if (p->exec_at && now - p->exec_at < FRESH_NS) {
-		r = lw_session__probe(pid, &so, &desc, err, sizeof(err));
-		if (r == -ESRCH) {
-			forget(d, pid);
-			return;
-		}
-		if (r) {
-			retry_or_give_up(d, p, now, err[0] ? err : strerror(-r));
-			return;
-		}
-		ready = ready_to_attach(desc);
-		json_object_put(desc);
-		if (!ready && p->tries < MAX_TRIES - 1) {
-			retry_or_give_up(d, p, now,
-					 "the interpreter is still starting (no thread state yet)");
-			return;
-		}
-	}
-	lw_router__assign(d->router, pid, ti);
-	r = lw_engine__attach(d->e, pid, &so, err, sizeof(err));
-	/* the start record may have moved p (a map insert): look it up again */
-	p = lw_u64map__get(d->procs, (uint64_t)pid);
-	if (r == -EEXIST)
-		return;
-	if (r == -ESRCH) {
-		forget(d, pid);
-		return;
-	}
-	if (r) {
-		if (p)
-			retry_or_give_up(d, p, now, err[0] ? err : strerror(-r));
-		return;
-	}
-	/* the pid may have been reused while the session was set up: then it is not ours */
-	if (p && !same_process(p)) {
-		d->reused++;
-		lw_engine__detach(d->e, pid, "pid_reused");
-		forget(d, pid);
-		return;
-	}
-	d->attaches++;
-	lw_info("attached to pid %d for target %s", (int)pid, d->cfg->targets[ti].name);
-	if (p) {
-		p->state = P_ATTACHED;
-		p->since = now;
-		p->err[0] = 0;
-	}
-}
-
-/* the pending processes that are due; with a budget, stop once it is spent (one at least) */
-static void attach_due(struct daemon *d, uint64_t now, uint64_t budget_ns)
-{
-	pid_t due[1024];
-	struct proc *p;
-	size_t it = 0;
-	int n = 0, i;
-
-	while (n < (int)LW_ARRAY_SIZE(due) && (p = lw_u64map__next(d->procs, &it, NULL)))
-		if (p->state == P_PENDING && p->next_try <= now)
-			due[n++] = p->pid;
-	/* attaching emits records, and records change the map: not while iterating */
-	for (i = 0; i < n; i++) {
-		try_attach(d, due[i], now);
-		if (budget_ns && lw_now_mono() - now >= budget_ns)
-			break;
-	}
-}
-
-/* ------------------------------------------------------------------ engine hooks */
-
-/* Every exec on the host (BPF, sched_process_exec) */
-static void on_exec(void *ctx, pid_t pid, pid_t ppid, const char *comm)
-{
-	struct daemon *d = ctx;
-	struct proc *p = lw_u64map__get(d->procs, (uint64_t)pid);
-	uint64_t now = lw_now_mono();
-	int ti;
-
-	(void)ppid;
-	d->execs++;
-	if (!d->cfg->ntargets)
-		return;
-	ti = match_target(d, pid, comm);
-	if (p && (p->state == P_EXEC || p->state == P_ATTACHED)) {
-		/* a traced process exec'd: the engine re-attaches it under the same target */
-		p->state = P_EXEC;
-		p->want_ti = ti;
-		p->since = now;
-		return;
-	}
-	if (p) {
-		/* pending and exec'd again (a wrapper that execs the real program) */
-		if (ti < 0) {
-			forget(d, pid);
-			return;
-		}
-		p->ti = ti;
-		p->tries = 0;
-		p->next_try = now + EXEC_SETTLE_NS;
-		p->exec_at = now;
-		return;
-	}
-	if (ti >= 0) {
-		p = add_pending(d, pid, ti, now + EXEC_SETTLE_NS);
-		if (p)
-			p->exec_at = now;
-	}
-}
-
-/* Every new process on the host (BPF, sched_process_fork): match it a moment later, when a
- * pre-fork worker has set its title and a fork+exec child has exec'd (then on_exec has it). */
-static void on_fork(void *ctx, pid_t pid, pid_t ppid, const char *comm)
-{
-	struct daemon *d = ctx;
-
-	(void)ppid;
-	(void)comm;
-	d->forks++;
-	if (!d->cfg->ntargets)
-		return;
-	if (d->fq_len == FORKQ) {
-		d->fq_overflow = 1;
-		return;
-	}
-	d->forkq[(d->fq_head + d->fq_len) % FORKQ].pid = pid;
-	d->forkq[(d->fq_head + d->fq_len) % FORKQ].due = lw_now_mono() + FORK_SETTLE_NS;
-	d->fq_len++;
-}
-
-static void match_forks(struct daemon *d, uint64_t now)
-{
-	while (d->fq_len && d->forkq[d->fq_head].due <= now) {
-		pid_t pid = d->forkq[d->fq_head].pid;
-
-		d->fq_head = (d->fq_head + 1) % FORKQ;
-		d->fq_len--;
-		consider(d, pid, now);	/* known ones (attached, pending, exec'd) are skipped */
-	}
-}
-
-/*
- * The watchdog is fed from the timer, and also from here: attaching or detaching many processes
- * in a row (the first pass, a mass exit, the final detaches) holds the loop, but each one emits
- * records, so records prove progress. In those long phases systemd's start/stop timeout is
- * extended as well.
- */
 static void keepalive(struct daemon *d, uint64_t now)
 {
 	if (d->watchdog_ns && now >= d->next_watchdog) {
@@ -563,10 +107,10 @@ static void state_sink(void *ctx, struct json_object *rec)
 			return;
 		if (reason && strcmp(reason, "target_exec") == 0 && !p->mismatch) {
 			p->state = P_EXEC;
-			p->want_ti = -1;	/* on_exec says which, right after */
+			p->want_ti = -1;	/* ld_on_exec says which, right after */
 			p->since = lw_now_mono();
 		} else {
-			forget(d, pid);
+			ld_forget(d, pid);
 			lw_info("pid %d detached (%s)", (int)pid, reason ? reason : "?");
 		}
 	}
@@ -590,7 +134,7 @@ static void check_execs(struct daemon *d, uint64_t now)
 
 	while (n < (int)LW_ARRAY_SIZE(todo) && (p = lw_u64map__next(d->procs, &it, NULL)))
 		if (p->mismatch || (p->state == P_EXEC && now - p->since > EXEC_GRACE_NS) ||
-		    (p->state == P_EXEC && !same_process(p)))
+		    (p->state == P_EXEC && !ld_same_process(p)))
 			todo[n++] = p->pid;
 	for (i = 0; i < n; i++) {
 		int want;
@@ -599,24 +143,24 @@ static void check_execs(struct daemon *d, uint64_t now)
 		if (!p)
 			continue;
 		want = p->want_ti;
-		if (p->state == P_EXEC && !same_process(p)) {
+		if (p->state == P_EXEC && !ld_same_process(p)) {
 			/* exited while the engine waited to re-attach after its exec: whatever has
 			 * the pid now is another process */
 			d->reused++;
 			lw_engine__detach(d->e, todo[i], "target_exited");
-			forget(d, todo[i]);
+			ld_forget(d, todo[i]);
 			continue;
 		} else if (p->state == P_EXEC) {
 			/* the engine gave up on it */
-			forget(d, todo[i]);
+			ld_forget(d, todo[i]);
 		} else {
 			lw_info("pid %d exec'd a program target %s does not name: detaching",
 				(int)todo[i], d->cfg->targets[p->ti].name);
 			lw_engine__detach(d->e, todo[i], "target_exec");
-			forget(d, todo[i]);
+			ld_forget(d, todo[i]);
 		}
 		if (want >= 0 && !lw_engine__is_attached(d->e, todo[i]))
-			add_pending(d, todo[i], want, now);
+			ld_add_pending(d, todo[i], want, now);
 	}
 }
 
@@ -629,7 +173,7 @@ static void check_pidfiles(struct daemon *d)
 		pid_t pid;
 
 		if (pf && lw_pidfile_read(pf, &pid) == 0)
-			consider(d, pid, 0);
+			ld_consider(d, pid, 0);
 	}
 }
 
@@ -669,9 +213,9 @@ static void on_timer(void *ctx, uint64_t now)
 	uint64_t lost;
 
 	if (lw_u64map__count(d->procs))
-		attach_due(d, now, ATTACH_BUDGET_NS);
+		ld_attach_due(d, now, ATTACH_BUDGET_NS);
 	check_execs(d, now);
-	match_forks(d, now);
+	ld_match_forks(d, now);
 	if (d->has_pidfiles && now >= d->next_pidfiles) {
 		d->next_pidfiles = now + PIDFILE_EVERY_NS;
 		check_pidfiles(d);
@@ -688,7 +232,7 @@ static void on_timer(void *ctx, uint64_t now)
 		d->fq_overflow = 0;
 		d->last_lost = lost;
 		d->next_rescan = now + RESCAN_GAP_NS;
-		scan_proc(d, now);
+		ld_scan_proc(d, now);
 	}
 	host_counters(d);
 	lw_router__tick(d->router, now, 0);
@@ -1005,13 +549,13 @@ static int prepare_report_dir(struct daemon *d)
 	struct stat st;
 
 	if (stat(d->cfg->report_dir, &st) && mkdir(d->cfg->report_dir, 0750) && errno != EEXIST) {
-		d_error(d,
+		ld_error(d,
 			"cannot create the report dir %s: %s; create it, or fix [report] dir in %s",
 			d->cfg->report_dir, strerror(errno), d->cfg->path);
 		return 0;
 	}
 	if (stat(d->cfg->report_dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
-		d_error(d, "report dir %s is not a directory: fix [report] dir in %s",
+		ld_error(d, "report dir %s is not a directory: fix [report] dir in %s",
 			d->cfg->report_dir, d->cfg->path);
 		return 0;
 	}
@@ -1020,7 +564,7 @@ static int prepare_report_dir(struct daemon *d)
 	    (st.st_gid != d->cfg->report_gid || (st.st_mode & 0070) != 0050) &&
 	    (chown(d->cfg->report_dir, (uid_t)-1, d->cfg->report_gid) ||
 	     chmod(d->cfg->report_dir, (st.st_mode & 07707) | 0050)))
-		d_error(d, "cannot give the report dir %s to group %s: %s", d->cfg->report_dir,
+		ld_error(d, "cannot give the report dir %s to group %s: %s", d->cfg->report_dir,
 			d->cfg->report_group, strerror(errno));
 	if (lw_check_private_dir(d->cfg->report_dir, geteuid(), why, sizeof(why)) == -EPERM) {
 		lw_err("refusing the report dir %s: %s; or set [report] dir in %s to a directory "
@@ -1028,7 +572,7 @@ static int prepare_report_dir(struct daemon *d)
 		return -EPERM;
 	}
 	if (access(d->cfg->report_dir, W_OK))
-		d_error(d, "report dir %s is not writable (%s): reports are retried until it is",
+		ld_error(d, "report dir %s is not writable (%s): reports are retried until it is",
 			d->cfg->report_dir, strerror(errno));
 	return 0;
 }
@@ -1117,8 +661,8 @@ static int run(struct daemon *d)
 		lw_dbg("dropped %d capabilities after start-up", r);
 	lw_engine__add_sink(d->e, lw_router__sink, d->router);
 	lw_engine__add_sink(d->e, state_sink, d);
-	lw_engine__on_exec(d->e, on_exec, d);
-	lw_engine__on_fork(d->e, on_fork, d);
+	lw_engine__on_exec(d->e, ld_on_exec, d);
+	lw_engine__on_fork(d->e, ld_on_fork, d);
 	lw_engine__on_hup(d->e, on_hup, d);
 	lw_engine__on_timer(d->e, on_timer, d);
 	if (d->cfg->control_socket) {
@@ -1129,7 +673,7 @@ static int run(struct daemon *d)
 			return EXIT_TRACE;
 		}
 		if (r)
-			d_error(d, "%s; `loopwatch status` will not work", err);
+			ld_error(d, "%s; `loopwatch status` will not work", err);
 		else
 			lw_engine__on_fd(d->e, lw_control__fd(d->ctl), lw_control__on_fd, d->ctl);
 	}
@@ -1143,8 +687,8 @@ static int run(struct daemon *d)
 	/* the exec events flow from now on (queued in the ring buffer): then the running ones */
 	d->busy_phase = 1;
 	now = lw_now_mono();
-	scan_proc(d, now);
-	attach_due(d, now, 0);
+	ld_scan_proc(d, now);
+	ld_attach_due(d, now, 0);
 	d->busy_phase = 0;
 	d->last_lost = lw_engine__lost_events(d->e);
 	lw_log(LW_LOG_NOTICE, "loopwatchd %s: %zu targets, %d processes traced, %zu pending; "
@@ -1215,7 +759,7 @@ int main(int argc, char **argv)
 	lw_control__free(d.ctl);
 	lw_engine__free(d.e);
 	lw_router__free(d.router);
-	lw_u64map__free(d.procs, proc_free);
+	lw_u64map__free(d.procs, ld_proc_free);
 	for (size_t i = 0; i < d.nrules; i++)
 		free(d.rules[i].pattern);
 	free(d.rules);

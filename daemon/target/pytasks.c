@@ -14,9 +14,11 @@
  * Include/internal/pycore_frame.h. The offsets below were checked on the pyenv builds with
  * ctypes (field addresses of live objects) and are verified again by the integration test,
  * which compares names, coroutines and await file:line with what the target says of itself.
+ *
+ * This file: the snapshot (finding the Tasks, their await chains and loops). The layouts, generic
+ * object readers and page cache are in pytasks_obj.c; who awaits whom in pytasks_graph.c.
  */
-#include "target/pytasks.h"
-#include "target/pycode.h"
+#include "target/pytasks_priv.h"
 #include "base/lw_util.h"
 #include "base/u64map.h"
 
@@ -27,439 +29,10 @@
 
 #define NONE 0
 #define MAX_CHAIN 64		/* coroutine await chain */
-#define MAX_SET_SLOTS (1u << 20)	/* LW_TASKS_MAX Tasks fit in 2^19 slots */
-#define MAX_DICT_ENTRIES 200000
-#define MAX_CALLBACKS 64
-#define MAX_CHILDREN 4096
-
-static const struct lw_tasklayout tlays[] = {
-	{ .minor = 8, .interp_modules = 56, .ht_cached_keys = 872, .fut_state = 72,
-	  .func_closure_rel = 32,
-	  .task_waiter = 104, .must_cancel = 136, .must_cancel_bit = -1, .num_cancels = 0,
-	  .gen_frame = 16, .gen_frame_inline = 0, .f_stacktop = 72 },
-	{ .minor = 9, .interp_modules = 856, .ht_cached_keys = 864, .fut_state = 80,
-	  .func_closure_rel = 32,
-	  .task_waiter = 144, .must_cancel = 176, .must_cancel_bit = -1, .num_cancels = 0,
-	  .gen_frame = 16, .gen_frame_inline = 0, .f_stacktop = 72 },
-	{ .minor = 10, .interp_modules = 856, .ht_cached_keys = 872, .fut_state = 88,
-	  .func_closure_rel = 24,
-	  .task_waiter = 152, .must_cancel = 184, .must_cancel_bit = -1, .num_cancels = 0,
-	  .gen_frame = 16, .gen_frame_inline = 0,
-	  .f_valuestack = 64, .f_stackdepth = 80, .f_state = 108 },
-	{ .minor = 11, .interp_modules = 888, .ht_cached_keys = 872, .fut_state = 88,
-	  .func_closure_rel = 24,
-	  .task_waiter = 128, .must_cancel = 160, .must_cancel_bit = -1, .num_cancels = 168,
-	  .gen_frame = 80, .gen_frame_inline = 1, .gen_frame_state = 75,
-	  .suspended_min = -1, .suspended_max = -1, .if_stacktop = 64 },
-	{ .minor = 12, .interp_modules = 944, .ht_cached_keys = 880, .fut_state = 88,
-	  .func_closure_rel = 24,
-	  .task_waiter = 128, .must_cancel = 160, .must_cancel_bit = -1, .num_cancels = 168,
-	  .gen_frame = 72, .gen_frame_inline = 1, .gen_frame_state = 67,
-	  .suspended_min = -1, .suspended_max = -1, .if_stacktop = 64 },
-	{ .minor = 13, .interp_modules = 7656, .ht_cached_keys = 880, .fut_state = 96,
-	  .func_closure_rel = 24,
-	  .task_waiter = 112, .must_cancel = 100, .must_cancel_bit = 2, .num_cancels = 104,
-	  .gen_frame = 72, .gen_frame_inline = 1, .gen_frame_state = 67,
-	  .suspended_min = -2, .suspended_max = -1, .if_stacktop = 64 },
-};
-
-const struct lw_tasklayout *lw_tasklayout_for(int minor)
-{
-	size_t i;
-
-	for (i = 0; i < LW_ARRAY_SIZE(tlays); i++)
-		if (tlays[i].minor == minor)
-			return &tlays[i];
-	return NULL;
-}
-
-/* ---- generic object readers ---- */
-
-static int type_flags(struct lw_reader *mem, uint64_t type, uint64_t *flags)
-{
-	return lw_mem_read_u64(mem, type + 168, flags);
-}
-
-static int dict_walk(const struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t keys,
-		     uint64_t values, size_t max, int (*fn)(void *, uint64_t, uint64_t), void *arg)
-{
-	uint64_t entries, esize, koff, voff, i, n;
-	int64_t nentries = 0;
-	uint8_t *buf = NULL;
-	uint64_t *vals = NULL;
-	int count = 0, r = 0;
-
-	if (pi->minor >= 11) {
-		uint8_t hdr[3];	/* dk_log2_size, dk_log2_index_bytes, dk_kind */
-
-		if (lw_mem_read(mem, keys + 8, hdr, sizeof(hdr)) || hdr[0] > 30 || hdr[1] > 33 ||
-		    hdr[2] > 2 || lw_mem_read(mem, keys + 24, &nentries, sizeof(nentries)))
-			return -EFAULT;
-		entries = keys + 32 + (1ull << hdr[1]);
-		esize = hdr[2] == 0 ? 24 : 16;	/* DICT_KEYS_GENERAL has the hash */
-		koff = hdr[2] == 0 ? 8 : 0;
-		voff = koff + 8;
-	} else {
-		int64_t size = 0;
-		unsigned ix;
-
-		if (lw_mem_read(mem, keys + 8, &size, sizeof(size)) || size <= 0 || size > (1ll << 30) ||
-		    lw_mem_read(mem, keys + 32, &nentries, sizeof(nentries)))
-			return -EFAULT;
-		ix = size <= 0xff ? 1 : size <= 0xffff ? 2 : size <= 0xffffffffll ? 4 : 8;
-		entries = keys + 40 + (uint64_t)size * ix;
-		esize = 24;
-		koff = 8;
-		voff = 16;
-	}
-	if (nentries < 0 || nentries > MAX_DICT_ENTRIES)
-		return -EFAULT;
-	n = (uint64_t)nentries;
-	if (n > max)
-		n = max;
-	if (!n)
-		return 0;
-	buf = malloc(n * esize);
-	if (!buf)
-		return -ENOMEM;
-	if (lw_mem_read(mem, entries, buf, n * esize)) {
-		free(buf);
-		return -EFAULT;
-	}
-	if (values) {
-		vals = malloc(n * 8);
-		if (!vals || lw_mem_read(mem, values + (pi->minor >= 13 ? 8 : 0), vals, n * 8)) {
-			free(vals);
-			free(buf);
-			return -EFAULT;
-		}
-	}
-	for (i = 0; i < n && !r; i++) {
-		uint64_t k, v;
-
-		memcpy(&k, buf + i * esize + koff, 8);
-		if (vals)
-			v = vals[i];
-		else
-			memcpy(&v, buf + i * esize + voff, 8);
-		if (!k || !v)
-			continue;
-		count++;
-		r = fn(arg, k, v);
-	}
-	free(vals);
-	free(buf);
-	return r < 0 ? r : count;
-}
-
-int lw_pyobj__dict_items(const struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t dict,
-			 size_t max, int (*fn)(void *arg, uint64_t key, uint64_t value), void *arg)
-{
-	uint64_t keys = 0, values = 0;
-
-	if (lw_mem_read_u64(mem, dict + 32, &keys) || !keys || lw_mem_read_u64(mem, dict + 40, &values))
-		return -EFAULT;
-	return dict_walk(pi, mem, keys, values, max, fn, arg);
-}
-
-struct getkey {
-	const struct lw_pyinfo *pi;
-	struct lw_reader *mem;
-	const char *key;
-	uint64_t value;
-	int found;
-};
-
-static int getkey_cb(void *arg, uint64_t k, uint64_t v)
-{
-	struct getkey *g = arg;
-	char name[128];
-
-	if (lw_py__read_str(&g->pi->lay, g->mem, k, name, sizeof(name)) || strcmp(name, g->key))
-		return 0;
-	g->value = v;
-	g->found = 1;
-	return 1;
-}
-
-int lw_pyobj__dict_get(const struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t dict,
-		       const char *key, uint64_t *value)
-{
-	struct getkey g = { pi, mem, key, 0, 0 };
-	int r = lw_pyobj__dict_items(pi, mem, dict, MAX_DICT_ENTRIES, getkey_cb, &g);
-
-	if (r < 0)
-		return r;
-	if (!g.found)
-		return -ENOENT;
-	*value = g.value;
-	return 0;
-}
-
-int lw_pyobj__set_items(struct lw_reader *mem, uint64_t set, size_t max,
-			int (*fn)(void *arg, uint64_t key), void *arg)
-{
-	int64_t mask = 0, used = 0;
-	uint64_t table = 0, i, n;
-	uint64_t *slots;
-	int count = 0, r = 0;
-
-	if (lw_mem_read(mem, set + 24, &used, 8) || lw_mem_read(mem, set + 32, &mask, 8) ||
-	    lw_mem_read_u64(mem, set + 40, &table) || !table)
-		return -EFAULT;
-	if (mask < 0 || (uint64_t)mask + 1 > MAX_SET_SLOTS || ((uint64_t)mask & ((uint64_t)mask + 1)) ||
-	    used < 0 || used > mask + 1)
-		return -EFAULT;
-	n = (uint64_t)mask + 1;
-	slots = malloc(n * 16);
-	if (!slots)
-		return -ENOMEM;
-	if (lw_mem_read(mem, table, slots, n * 16)) {
-		free(slots);
-		return -EFAULT;
-	}
-	for (i = 0; i < n && !r && (size_t)count < max; i++) {
-		uint64_t k = slots[2 * i];
-
-		/* the dummy entry has hash -1 */
-		if (!k || slots[2 * i + 1] == UINT64_MAX)
-			continue;
-		count++;
-		r = fn(arg, k);
-	}
-	free(slots);
-	return r < 0 ? r : count;
-}
-
-int lw_pyobj__attr(const struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t obj,
-		   const char *name, uint64_t *value)
-{
-	const struct lw_tasklayout *t = lw_tasklayout_for(pi->minor);
-	uint64_t type = 0, flags = 0, dict = 0, values = 0, keys = 0;
-	int64_t dictoff = 0;
-	struct getkey g = { pi, mem, name, 0, 0 };
-	int r;
-
-	if (!t || lw_mem_read_u64(mem, obj + 8, &type) || !type || type_flags(mem, type, &flags))
-		return -EFAULT;
-	if (pi->minor >= 11 && (flags & (1u << 4))) {	/* Py_TPFLAGS_MANAGED_DICT */
-		uint64_t w = 0;
-
-		if (lw_mem_read_u64(mem, obj - 24, &w))
-			return -EFAULT;
-		if (pi->minor == 11) {
-			dict = w;
-			if (!dict && lw_mem_read_u64(mem, obj - 32, &values))
-				return -EFAULT;
-		} else if (pi->minor == 12) {
-			if (w & 1)
-				values = w + 1;	/* (char *)values + 1 */
-			else
-				dict = w;
-		} else {
-			dict = w;
-			if (!dict && (flags & (1u << 2))) {	/* Py_TPFLAGS_INLINE_VALUES */
-				int64_t bs = 0;
-				uint8_t valid = 0;
-
-				if (lw_mem_read(mem, type + 32, &bs, 8) || bs <= 0 || bs > 65536)
-					return -EFAULT;
-				values = obj + (uint64_t)bs;
-				if (lw_mem_read(mem, values + 3, &valid, 1) || !valid)
-					return -ENOENT;
-			}
-		}
-		if (!dict && !values)
-			return -ENOENT;
-		if (!dict && (lw_mem_read_u64(mem, type + t->ht_cached_keys, &keys) || !keys))
-			return -EFAULT;
-	} else {
-		if (lw_mem_read(mem, type + 288, &dictoff, 8) || dictoff <= 0 || dictoff > 65536)
-			return -ENOENT;
-		if (lw_mem_read_u64(mem, obj + (uint64_t)dictoff, &dict) || !dict)
-			return -ENOENT;
-	}
-	if (dict)
-		r = lw_pyobj__dict_items(pi, mem, dict, MAX_DICT_ENTRIES, getkey_cb, &g);
-	else
-		r = dict_walk(pi, mem, keys, values, 64, getkey_cb, &g);
-	if (r < 0)
-		return r;
-	if (!g.found)
-		return -ENOENT;
-	*value = g.value;
-	return 0;
-}
-
-int lw_pyobj__long(const struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t obj, int64_t *v)
-{
-	int64_t hdr = 0, nd;
-	uint32_t d[3] = { 0, 0, 0 };
-	uint64_t u = 0;
-	int neg, i;
-
-	if (lw_mem_read(mem, obj + 16, &hdr, 8))
-		return -EFAULT;
-	if (pi->minor >= 12) {
-		nd = (int64_t)((uint64_t)hdr >> 3);
-		neg = (hdr & 3) == 2;
-	} else {
-		neg = hdr < 0;
-		nd = neg ? -hdr : hdr;
-	}
-	if (nd > 3 || nd < 0)
-		return -ERANGE;
-	if (nd && lw_mem_read(mem, obj + 24, d, (size_t)nd * 4))
-		return -EFAULT;
-	for (i = (int)nd - 1; i >= 0; i--)
-		u = (u << 30) | (d[i] & 0x3fffffff);
-	*v = neg ? -(int64_t)u : (int64_t)u;
-	return 0;
-}
-
-/* ---- a page cache over the target's memory, for one snapshot ----
- * A Task costs some 50 small reads (its fields, its coroutines and frames, their code objects);
- * one system call each makes 10,000 Tasks take seconds. Tasks, coroutines and frames live close
- * together in the heap: reading whole pages once turns those into a few page reads per Task,
- * and gives one view of each page for the whole snapshot. A page that cannot be read whole
- * (the end of a mapping) falls back to the exact read. */
-#define PC_PAGE 4096ull
-#define PC_MIN_SLOTS 256u
-#define PC_MAX_PAGES 16384u	/* at most 64 MiB of pages, then start again */
-
-struct pcslot {
-	uint64_t page;		/* page address + 1 (0 = empty) */
-	uint8_t *data;		/* NULL: the page is not readable whole */
-};
-
-struct pagecache {
-	struct lw_reader *under;
-	struct pcslot *slots;
-	size_t nslots;		/* a power of two, at least twice npages */
-	size_t npages;
-	uint64_t reads;
-};
-
-static void pc_clear(struct pagecache *pc)
-{
-	size_t i;
-
-	for (i = 0; i < pc->nslots; i++)
-		free(pc->slots[i].data);
-	free(pc->slots);
-	pc->slots = NULL;
-	pc->nslots = 0;
-	pc->npages = 0;
-}
-
-static size_t pc_hash(uint64_t page, size_t nslots)
-{
-	uint64_t h = page / PC_PAGE;
-
-	h ^= h >> 17;
-	h *= 0x9e3779b97f4a7c15ull;
-	return (size_t)(h >> 32) & (nslots - 1);
-}
-
-static int pc_grow(struct pagecache *pc)
-{
-	size_t n = pc->nslots ? pc->nslots * 2 : PC_MIN_SLOTS, i;
-	struct pcslot *v = calloc(n, sizeof(*v));
-
-	if (!v)
-		return -ENOMEM;
-	for (i = 0; i < pc->nslots; i++) {
-		size_t k;
-
-		if (!pc->slots[i].page)
-			continue;
-		for (k = pc_hash(pc->slots[i].page - 1, n); v[k].page; k = (k + 1) & (n - 1))
-			;
-		v[k] = pc->slots[i];
-	}
-	free(pc->slots);
-	pc->slots = v;
-	pc->nslots = n;
-	return 0;
-}
-
-static struct pcslot *pc_page(struct pagecache *pc, uint64_t page)
-{
-	size_t i;
-
-	if (pc->npages >= PC_MAX_PAGES)
-		pc_clear(pc);
-	if ((pc->npages + 1) * 2 > pc->nslots && pc_grow(pc))
-		return NULL;
-	for (i = pc_hash(page, pc->nslots);; i = (i + 1) & (pc->nslots - 1)) {
-		struct pcslot *sl = &pc->slots[i];
-
-		if (sl->page == page + 1)
-			return sl;
-		if (!sl->page) {
-			sl->page = page + 1;
-			sl->data = malloc(PC_PAGE);
-			pc->reads++;
-			if (sl->data && pc->under->read(pc->under->ctx, page, sl->data, PC_PAGE)) {
-				free(sl->data);
-				sl->data = NULL;
-			}
-			pc->npages++;
-			return sl;
-		}
-	}
-}
-
-static int pc_read(void *ctx, uint64_t addr, void *buf, size_t len)
-{
-	struct pagecache *pc = ctx;
-	uint64_t a = addr;
-	size_t done = 0;
-
-	if (!addr || addr + len < addr)
-		return -EFAULT;
-	if (len > 4 * PC_PAGE)	/* big reads (set tables, dict entries) go straight */
-		return pc->under->read(pc->under->ctx, addr, buf, len);
-	while (done < len) {
-		uint64_t page = a & ~(PC_PAGE - 1), off = a - page;
-		size_t n = (size_t)(PC_PAGE - off) < len - done ? (size_t)(PC_PAGE - off) : len - done;
-		struct pcslot *sl = pc_page(pc, page);
-
-		if (!sl || !sl->data)
-			return pc->under->read(pc->under->ctx, addr, buf, len);
-		memcpy((uint8_t *)buf + done, sl->data + off, n);
-		done += n;
-		a += n;
-	}
-	return 0;
-}
 
 /* ---- the snapshot ---- */
 
-struct tname {
-	uint64_t type;
-	char name[64];
-	int is_task;		/* derives from _asyncio.Task */
-};
-
-struct ctx {
-	const struct lw_pyinfo *pi;
-	const struct lw_tasklayout *t;
-	struct lw_reader *mem;
-	struct lw_tasks *out;
-	struct lw_pycache *pc;
-	struct tname types[128];
-	size_t ntypes;
-	uint64_t *current;	/* running Tasks */
-	size_t ncurrent;
-	struct pagecache pcache;
-	struct lw_reader cached;
-	struct { pid_t tid; uint64_t pthread; } threads[64];
-	int64_t gather_budget;	/* gather children still to look at */
-	size_t nthreads;
-};
-
-static const struct tname *type_of(struct ctx *c, uint64_t obj)
+const struct tname *pt_type_of(struct ctx *c, uint64_t obj)
 {
 	uint64_t type = 0, b;
 	struct tname *tn;
@@ -493,16 +66,16 @@ static const struct tname *type_of(struct ctx *c, uint64_t obj)
 	return tn;
 }
 
-static int is_type(struct ctx *c, uint64_t obj, const char *name)
+int pt_is_type(struct ctx *c, uint64_t obj, const char *name)
 {
-	const struct tname *tn = type_of(c, obj);
+	const struct tname *tn = pt_type_of(c, obj);
 
 	return tn && strcmp(tn->name, name) == 0;
 }
 
 static int is_task(struct ctx *c, uint64_t obj)
 {
-	const struct tname *tn = type_of(c, obj);
+	const struct tname *tn = pt_type_of(c, obj);
 
 	return tn && tn->is_task;
 }
@@ -564,7 +137,7 @@ static int on_weakref(void *arg, uint64_t ref)
 		c->out->skipped += obj != c->pi->cfg.none_obj;
 		return 0;
 	}
-	tn = type_of(c, obj);
+	tn = pt_type_of(c, obj);
 	if (!tn) {
 		c->out->skipped++;
 		return 0;
@@ -688,7 +261,7 @@ static uint64_t read_chain(struct ctx *c, struct lw_task *tk, uint64_t coro, uin
 
 	*inner_self = 0;
 	for (depth = 0; obj && depth < MAX_CHAIN; depth++) {
-		const struct tname *tn = type_of(c, obj);
+		const struct tname *tn = pt_type_of(c, obj);
 		uint64_t frame = 0, code = 0, instr = 0, next = 0;
 		const struct lw_pycode *pc;
 
@@ -706,7 +279,7 @@ static uint64_t read_chain(struct ctx *c, struct lw_task *tk, uint64_t coro, uin
 		}
 		if (!gen_like(tn->name)) {
 			/* a Future awaited through a Python-level __await__, or anything else */
-			if (type_of(c, obj) && (is_task(c, obj) || strstr(tn->name, "Future")))
+			if (pt_type_of(c, obj) && (is_task(c, obj) || strstr(tn->name, "Future")))
 				fut = obj;
 			break;
 		}
@@ -797,7 +370,7 @@ static void describe_wait(struct ctx *c, struct lw_task *tk, uint64_t self)
 		snprintf(tk->awaits, sizeof(tk->awaits), "Task %.120s", nm);
 		return;
 	}
-	if (is_type(c, tk->waiter, "_GatheringFuture")) {
+	if (pt_is_type(c, tk->waiter, "_GatheringFuture")) {
 		lw_strlcpy(tk->awaits_kind, "gather", sizeof(tk->awaits_kind));
 		snprintf(tk->awaits, sizeof(tk->awaits), "gather() 0x%llx",
 			 (unsigned long long)tk->waiter);
@@ -809,7 +382,7 @@ static void describe_wait(struct ctx *c, struct lw_task *tk, uint64_t self)
 		if (strcmp(q, known[i].qual))
 			continue;
 		lw_strlcpy(tk->awaits_kind, known[i].kind, sizeof(tk->awaits_kind));
-		tn = known[i].has_self && self ? type_of(c, self) : NULL;
+		tn = known[i].has_self && self ? pt_type_of(c, self) : NULL;
 		if (tn)
 			snprintf(tk->awaits, sizeof(tk->awaits), "%.60s 0x%llx (%.60s)", tn->name,
 				 (unsigned long long)self, q);
@@ -819,230 +392,11 @@ static void describe_wait(struct ctx *c, struct lw_task *tk, uint64_t self)
 	}
 	lw_strlcpy(tk->awaits_kind, "future", sizeof(tk->awaits_kind));
 	{
-		const struct tname *tn = type_of(c, tk->waiter);
+		const struct tname *tn = pt_type_of(c, tk->waiter);
 
 		snprintf(tk->awaits, sizeof(tk->awaits), "%s 0x%llx", tn ? tn->name : "Future",
 			 (unsigned long long)tk->waiter);
 	}
-}
-
-/* The Task's done callbacks: wait_for's partial(_release_waiter, waiter) (3.8-3.11) and a
- * TaskGroup's bound _on_task_done (its _parent_task awaits the group's Tasks) */
-static void func_qualname(struct ctx *c, uint64_t fn, char *buf, size_t size)
-{
-	uint64_t q = 0;
-
-	buf[0] = 0;
-	if (lw_mem_read_u64(c->mem, fn + c->pi->lay.func_qualname, &q) == 0 && q)
-		lw_py__read_str(&c->pi->lay, c->mem, q, buf, size);
-}
-
-static void add_cb_fut(struct lw_task *tk, uint64_t fut, const char *via)
-{
-	if (tk->ncb_futs < LW_ARRAY_SIZE(tk->cb_futs)) {
-		tk->cb_via[tk->ncb_futs] = via;
-		tk->cb_futs[tk->ncb_futs++] = fut;
-	}
-}
-
-static void read_callbacks(struct ctx *c, struct lw_task *tk)
-{
-	uint64_t cbs[MAX_CALLBACKS], lst = 0, items = 0, cb0 = 0;
-	int64_t n = 0;
-	size_t ncb = 0, i;
-
-	if (lw_mem_read_u64(c->mem, tk->addr + 24, &cb0) == 0 && cb0)
-		cbs[ncb++] = cb0;
-	if (lw_mem_read_u64(c->mem, tk->addr + 40, &lst) == 0 && lst &&
-	    is_type(c, lst, "list") && lw_mem_read(c->mem, lst + 16, &n, 8) == 0 && n > 0 &&
-	    lw_mem_read_u64(c->mem, lst + 24, &items) == 0 && items) {
-		/* the first MAX_CALLBACKS entries only, readable or not: n comes from the target */
-		for (i = 0; i < (size_t)n && i < MAX_CALLBACKS && ncb < MAX_CALLBACKS; i++) {
-			uint64_t tup = 0, cb = 0;
-
-			/* (callback, context) tuples: items at +24 */
-			if (lw_mem_read_u64(c->mem, items + i * 8, &tup) || !tup ||
-			    lw_mem_read_u64(c->mem, tup + 24, &cb) || !cb)
-				continue;
-			cbs[ncb++] = cb;
-		}
-	}
-	for (i = 0; i < ncb; i++) {
-		const struct tname *tn = type_of(c, cbs[i]);
-
-		if (!tn)
-			continue;
-		if (strcmp(tn->name, "functools.partial") == 0) {
-			/* wait_for (3.8-3.11): partial(_release_waiter, waiter) */
-			uint64_t args = 0, w = 0, fn = 0;
-			int64_t na = 0;
-			char q[64] = "";
-
-			if (lw_mem_read_u64(c->mem, cbs[i] + 24, &args) || !args ||
-			    lw_mem_read(c->mem, args + 16, &na, 8) || na < 1 || na > 8 ||
-			    lw_mem_read_u64(c->mem, args + 24, &w) || !w)
-				continue;
-			if (lw_mem_read_u64(c->mem, cbs[i] + 16, &fn) == 0 && fn)
-				func_qualname(c, fn, q, sizeof(q));
-			add_cb_fut(tk, w, strcmp(q, "_release_waiter") == 0 ? "wait_for" : "callback");
-		} else if (strcmp(tn->name, "function") == 0) {
-			/* a closure over the future its caller awaits: asyncio.wait()'s _on_completion;
-			 * gather's _done_callback is read from the gather side (_children) */
-			uint64_t clo = 0, items2[8];
-			int64_t nc = 0, k;
-			char q[96] = "";
-
-			func_qualname(c, cbs[i], q, sizeof(q));
-			if (strstr(q, "gather.<locals>") ||
-			    lw_mem_read_u64(c->mem, cbs[i] + c->pi->lay.func_code + c->t->func_closure_rel,
-					    &clo) || !clo || clo == c->pi->cfg.none_obj ||
-			    !is_type(c, clo, "tuple") || lw_mem_read(c->mem, clo + 16, &nc, 8) ||
-			    nc <= 0 || nc > 8 || lw_mem_read(c->mem, clo + 24, items2, (size_t)nc * 8))
-				continue;
-			for (k = 0; k < nc; k++) {
-				uint64_t v = 0;
-
-				/* cells: ob_ref at +16 */
-				if (items2[k] && lw_mem_read_u64(c->mem, items2[k] + 16, &v) == 0 && v &&
-				    v != c->pi->cfg.none_obj)
-					add_cb_fut(tk, v, strstr(q, "_wait.<locals>") ? "wait" : "callback");
-			}
-		} else if (strcmp(tn->name, "method") == 0) {
-			uint64_t self = 0, parent = 0;
-
-			if (lw_mem_read_u64(c->mem, cbs[i] + 24, &self) || !self)
-				continue;
-			if (lw_pyobj__attr(c->pi, c->mem, self, "_parent_task", &parent) == 0 &&
-			    parent && tk->ncb_parents < LW_ARRAY_SIZE(tk->cb_parents))
-				tk->cb_parents[tk->ncb_parents++] = parent;
-		}
-	}
-}
-
-static void add_awaiter(struct lw_task *tk, uint64_t by, const char *via)
-{
-	unsigned i;
-
-	if (by == tk->addr)
-		return;
-	for (i = 0; i < tk->nawaiters; i++)
-		if (tk->awaiters[i].task == by)
-			return;
-	if (tk->nawaiters >= LW_TASK_MAX_AWAITERS)
-		return;
-	tk->awaiters[tk->nawaiters].task = by;
-	lw_strlcpy(tk->awaiters[tk->nawaiters].via, via, sizeof(tk->awaiters[0].via));
-	tk->nawaiters++;
-}
-
-/* gather(): the Tasks of a _GatheringFuture's _children (nested gathers followed) */
-static void gather_children(struct ctx *c, uint64_t gfut, uint64_t by, int depth)
-{
-	uint64_t lst = 0, items = 0, *kids;
-	int64_t n = 0, i;
-
-	if (depth > 8 || c->gather_budget <= 0 ||
-	    lw_pyobj__attr(c->pi, c->mem, gfut, "_children", &lst) || !lst ||
-	    !is_type(c, lst, "list") || lw_mem_read(c->mem, lst + 16, &n, 8) || n <= 0 ||
-	    n > MAX_CHILDREN || lw_mem_read_u64(c->mem, lst + 24, &items) || !items)
-		return;
-	c->gather_budget -= n;	/* nested gathers: bounded work in all, not per level */
-	kids = malloc((size_t)n * 8);
-	if (!kids || lw_mem_read(c->mem, items, kids, (size_t)n * 8)) {
-		free(kids);
-		return;
-	}
-	for (i = 0; i < n; i++) {
-		long k = lw_tasks__find(c->out, kids[i]);
-
-		if (k >= 0)
-			add_awaiter(&c->out->v[k], by, "gather");
-		else if (kids[i] && is_type(c, kids[i], "_GatheringFuture"))
-			gather_children(c, kids[i], by, depth + 1);
-	}
-	free(kids);
-}
-
-/* Tasks awaiting each other in a cycle (A awaits B awaits A): a deadlock, whatever the
- * futures between them. Iterative DFS over the awaited-by edges (child -> its awaiters). */
-static int mark_cycles(struct lw_tasks *o)
-{
-	struct frame { size_t node; unsigned edge; } *stack;
-	uint8_t *color;		/* 0 new, 1 on the stack, 2 done */
-	size_t *onstack_pos, i, sp;
-
-	if (!o->n)
-		return 0;
-	stack = calloc(o->n, sizeof(*stack));
-	color = calloc(o->n, 1);
-	onstack_pos = calloc(o->n, sizeof(*onstack_pos));
-	if (!stack || !color || !onstack_pos) {
-		free(stack);
-		free(color);
-		free(onstack_pos);
-		return -ENOMEM;
-	}
-	for (i = 0; i < o->n; i++) {
-		if (color[i])
-			continue;
-		sp = 0;
-		stack[sp].node = i;
-		stack[sp].edge = 0;
-		color[i] = 1;
-		onstack_pos[i] = sp++;
-		while (sp) {
-			struct frame *f = &stack[sp - 1];
-			struct lw_task *t = &o->v[f->node];
-			long nx;
-
-			if (f->edge >= t->nawaiters) {
-				color[f->node] = 2;
-				sp--;
-				continue;
-			}
-			nx = lw_tasks__find(o, t->awaiters[f->edge++].task);
-			if (nx < 0 || color[nx] == 2)
-				continue;
-			if (color[nx] == 1) {
-				size_t k;
-
-				/* the cycle: from nx's place on the stack to the top */
-				for (k = onstack_pos[nx]; k < sp; k++)
-					if (!o->v[stack[k].node].deadlock) {
-						o->v[stack[k].node].deadlock = 1;
-						o->deadlocked++;
-					}
-				continue;
-			}
-			color[nx] = 1;
-			onstack_pos[nx] = sp;
-			stack[sp].node = (size_t)nx;
-			stack[sp].edge = 0;
-			sp++;
-		}
-	}
-	free(stack);
-	free(color);
-	free(onstack_pos);
-	return 0;
-}
-
-struct waiter_ix {
-	uint64_t waiter, task;
-};
-
-static int cmp_waiter(const void *a, const void *b)
-{
-	const struct waiter_ix *x = a, *y = b;
-
-	return x->waiter < y->waiter ? -1 : x->waiter > y->waiter;
-}
-
-static int cmp_addr(const void *a, const void *b)
-{
-	const struct lw_task *x = a, *y = b;
-
-	return x->addr < y->addr ? -1 : x->addr > y->addr;
 }
 
 struct thr {
@@ -1099,7 +453,7 @@ static void read_loop(struct ctx *c, struct lw_task *tk)
 	memset(lp, 0, sizeof(*lp));
 	lp->addr = tk->loop;
 	{
-		const struct tname *tn = type_of(c, tk->loop);
+		const struct tname *tn = pt_type_of(c, tk->loop);
 
 		lw_strlcpy(lp->type, tn ? tn->name : "?", sizeof(lp->type));
 	}
@@ -1186,12 +540,12 @@ static int read_task(struct ctx *c, struct lw_task *tk)
 			tk->state = LW_TASK_CANCELLING;
 		}
 		/* 3.8-3.10: cancel() cancels the future the Task waits on */
-		if (tk->waiter && type_of(c, tk->waiter) &&
+		if (tk->waiter && pt_type_of(c, tk->waiter) &&
 		    lw_mem_read(c->mem, tk->waiter + c->t->fut_state, &ws, 4) == 0 && ws == 1)
 			tk->state = LW_TASK_CANCELLING;
 	}
 	describe_wait(c, tk, self);
-	read_callbacks(c, tk);
+	pt_read_callbacks(c, tk);
 	read_loop(c, tk);
 	return 0;
 }
@@ -1277,7 +631,7 @@ int lw_pytasks__snapshot(const struct lw_pyinfo *pi, struct lw_reader *mem, stru
 	c->t = lw_tasklayout_for(pi->minor);
 	c->pcache.under = mem;
 	c->gather_budget = 4 * LW_TASKS_MAX;
-	c->cached.read = pc_read;
+	c->cached.read = pt_pc_read;
 	c->cached.ctx = &c->pcache;
 	c->mem = &c->cached;
 	mem = &c->cached;
@@ -1290,7 +644,7 @@ int lw_pytasks__snapshot(const struct lw_pyinfo *pi, struct lw_reader *mem, stru
 	if (r)
 		goto out;
 	if (lw_pyobj__dict_get(pi, mem, md, "_current_tasks", &cur) == 0 && cur &&
-	    is_type(c, cur, "dict"))
+	    pt_is_type(c, cur, "dict"))
 		lw_pyobj__dict_items(pi, mem, cur, 64, on_current, c);
 	if (pi->minor <= 11) {
 		r = lw_pyobj__dict_get(pi, mem, md, "_all_tasks", &set);
@@ -1313,7 +667,7 @@ int lw_pytasks__snapshot(const struct lw_pyinfo *pi, struct lw_reader *mem, stru
 	}
 	r = 0;
 	if (out->n)
-		qsort(out->v, out->n, sizeof(out->v[0]), cmp_addr);
+		qsort(out->v, out->n, sizeof(out->v[0]), pt_cmp_addr);
 	for (i = 0, j = 0; i < out->n; i++)
 		if (!j || out->v[j - 1].addr != out->v[i].addr)
 			out->v[j++] = out->v[i];
@@ -1346,9 +700,9 @@ int lw_pytasks__snapshot(const struct lw_pyinfo *pi, struct lw_reader *mem, stru
 			continue;
 		t = lw_tasks__find(out, a->waiter);
 		if (t >= 0)
-			add_awaiter(&out->v[t], a->addr, "await");
+			pt_add_awaiter(&out->v[t], a->addr, "await");
 		else if (strcmp(a->awaits_kind, "gather") == 0)
-			gather_children(c, a->waiter, a->addr, 0);
+			pt_gather_children(c, a->waiter, a->addr, 0);
 	}
 	/* wait_for (3.8-3.11): the Task whose fut_waiter is the future the callback releases */
 	waiters = calloc(out->n ? out->n : 1, sizeof(*waiters));
@@ -1361,13 +715,13 @@ int lw_pytasks__snapshot(const struct lw_pyinfo *pi, struct lw_reader *mem, stru
 		waiters[i].task = out->v[i].addr;
 	}
 	if (out->n)
-		qsort(waiters, out->n, sizeof(*waiters), cmp_waiter);
+		qsort(waiters, out->n, sizeof(*waiters), pt_cmp_waiter);
 	for (i = 0; i < out->n; i++) {
 		struct lw_task *tk = &out->v[i];
 
 		for (k = 0; k < tk->ncb_parents; k++)
 			if (lw_tasks__find(out, tk->cb_parents[k]) >= 0)
-				add_awaiter(tk, tk->cb_parents[k], "taskgroup");
+				pt_add_awaiter(tk, tk->cb_parents[k], "taskgroup");
 		for (k = 0; k < tk->ncb_futs; k++) {
 			size_t lo = 0, hi = out->n;
 
@@ -1381,14 +735,14 @@ int lw_pytasks__snapshot(const struct lw_pyinfo *pi, struct lw_reader *mem, stru
 			}
 			for (; lo < out->n && waiters[lo].waiter == tk->cb_futs[k] &&
 			       tk->nawaiters < LW_TASK_MAX_AWAITERS; lo++)
-				add_awaiter(tk, waiters[lo].task, tk->cb_via[k]);
+				pt_add_awaiter(tk, waiters[lo].task, tk->cb_via[k]);
 		}
 	}
 	free(waiters);
-	r = mark_cycles(out);
+	r = pt_mark_cycles(out);
 out:
 	lw_pycache__free(c->pc);
-	pc_clear(&c->pcache);
+	pt_pc_clear(&c->pcache);
 	free(c);
 	if (r)
 		lw_pytasks__free(out);
