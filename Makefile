@@ -44,7 +44,8 @@ BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -I. -Ibpf $(CL
 
 # daemon/ROOM/*.c: every room is picked up (daemon/README.md says what lives where)
 ENGINE_SRCS := $(wildcard daemon/*/*.c)
-ENGINE_SRCS := $(filter-out daemon/service/loopwatchd.c,$(ENGINE_SRCS))
+DAEMON_SRCS := daemon/service/loopwatchd.c daemon/service/loopwatchd_procs.c
+ENGINE_SRCS := $(filter-out $(DAEMON_SRCS),$(ENGINE_SRCS))
 ENGINE_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(ENGINE_SRCS))
 CLI_SRCS := $(wildcard cli/*.c)
 CLI_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(CLI_SRCS))
@@ -98,7 +99,7 @@ $(BUILD)/liblw.a: $(ENGINE_OBJS)
 $(BUILD)/loopwatch: $(CLI_OBJS) $(BUILD)/liblw.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/loopwatchd: $(BUILD)/daemon/service/loopwatchd.o $(BUILD)/liblw.a
+$(BUILD)/loopwatchd: $(patsubst %.c,$(BUILD)/%.o,$(DAEMON_SRCS)) $(BUILD)/liblw.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # ---- tests
