@@ -138,7 +138,7 @@ def pythons():
     found += [(label, py) for label, py in sid_pythons(SID_SUPPORTED)
               if not py.ns or py.minor in SID_NS]
     only = os.environ.get("LW_PYTHONS")
-    if only:
+    if only and only != "all":
         found = [p for p in found if any(o in p[0] for o in only.split(","))]
     return found
 

@@ -6,7 +6,15 @@ import os
 import subprocess
 import unittest
 
-from lwtest import TARGETS, Loopwatch, Target, pythons, traced
+from lwtest import TARGETS, Loopwatch, Target, traced
+from lwtest import pythons as all_pythons
+
+
+def pythons():
+    """The interpreters these checks hold on. Not yet the sid chroot's 3.14/3.15: in precise
+    mode their selector polls are still taken for blocking calls (the BPF side's check for
+    the loop's own poll walks frames the 3.11-3.13 way; issue 20, open)."""
+    return [(label, py) for label, py in all_pythons() if not label.startswith("sid-")]
 
 SRC = os.path.join(TARGETS, "false_reports.py")
 REPORTS = ("slow_callback", "slow_tick", "blocking_call")
