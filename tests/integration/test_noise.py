@@ -45,7 +45,9 @@ class Noise(unittest.TestCase):
         self.assertTrue([r for r in esc if r["duration_ms"] > 70], [r["duration_ms"] for r in sensor])
         self.assertLessEqual(len(esc), 3, [r["duration_ms"] for r in sensor])
         frames = lambda r: (r["stack"][0]["function"], r["stack"][0]["line"]) if r["stack"] else None
-        plain = [r for r in sensor if not r.get("escalated")]
+        # a stall that raised a live alert took the site's slot with the alert; its final record
+        # (marked alerted) is the alert's continuation, not another warning (issue 18)
+        plain = [r for r in sensor if not r.get("escalated") and not r.get("alerted")]
         per_frame = {}
         for r in plain:
             per_frame.setdefault(frames(r), []).append(r)

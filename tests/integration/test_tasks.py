@@ -8,7 +8,14 @@ import subprocess
 import time
 import unittest
 
-from lwtest import DEBIAN_PYTHON, TARGETS, Target, marks, pythons, run_loopwatch
+from lwtest import DEBIAN_PYTHON, TARGETS, Target, marks, run_loopwatch
+from lwtest import pythons as all_pythons
+
+
+def pythons():
+    """loopwatch tasks reads 3.8-3.13 so far; 3.14/3.15 (the sid chroot) are issue 14's open
+    part, refused with that reason (test_cli covers the refusal)"""
+    return [(label, py) for label, py in all_pythons() if not label.startswith("sid-")]
 
 TARGET = os.path.join(TARGETS, "asyncio_tasks.py")
 
