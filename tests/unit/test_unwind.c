@@ -187,6 +187,12 @@ static void test_unwind_copy(void **state)
 	int n, c, b, a, m;
 
 	(void)state;
+	/* under valgrind the child's real registers are valgrind's, not the program's: nothing
+	 * to unwind (make valgrind); the ASan build runs this test */
+	if (getenv("LD_PRELOAD") && strstr(getenv("LD_PRELOAD"), "vgpreload")) {
+		printf("unwind: skipped under valgrind\n");
+		skip();
+	}
 	assert_int_equal(take_snapshot(&s, 16384), 0);
 	assert_int_equal(lw_unwind__new("/proc", s.pid, NULL, &u), 0);
 	clock_gettime(CLOCK_MONOTONIC, &c0);
