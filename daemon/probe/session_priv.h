@@ -97,6 +97,10 @@ struct lw_session {
 	uint64_t last_refresh;
 	int handle_learned;
 	int other_pidns;		/* the target lives in another pid namespace */
+	/* namespace thread ids seen last and their host ids, so that a thread that ended since
+	 * (a GIL holder that finished) is still named */
+	struct { pid_t ns, host; } ns_seen[64];
+	unsigned ns_seen_next;
 	struct lw_pyhooks *hooks;	/* asyncio mistakes and GC */
 	struct lw_uvloop uv;		/* uvloop, when loaded */
 	int uv_handles[4];		/* its precise-mode probes, -1 none */

@@ -65,8 +65,6 @@ struct lw_sthread *lw_sess_thread_get(struct lw_session *s, pid_t tid, const cha
  */
 /* the translations seen last, so that a thread that ended since (a GIL holder that finished)
  * is still named: filled by every scan */
-static struct { pid_t tgid, ns, host; } ns_seen[64];
-static unsigned ns_seen_next;
 
 pid_t lw_sess_ns_to_host(struct lw_session *s, pid_t nstid)
 {
@@ -78,10 +76,10 @@ pid_t lw_sess_ns_to_host(struct lw_session *s, pid_t nstid)
 
 	if (!s->other_pidns || nstid <= 0)
 		return nstid;
-	for (k = 0; k < LW_ARRAY_SIZE(ns_seen); k++)
-		if (ns_seen[k].tgid == s->pid && ns_seen[k].ns == nstid &&
-		    kill(ns_seen[k].host, 0) != 0)
-			return ns_seen[k].host;	/* gone: the last host id it had */
+	for (k = 0; k < LW_ARRAY_SIZE(s->ns_seen); k++)
+		if (s->ns_seen[k].ns == nstid && s->ns_seen[k].host &&
+		    kill(s->ns_seen[k].host, 0) != 0)
+			return s->ns_seen[k].host;	/* gone: the last host id it had */
 	snprintf(path, sizeof(path), "%s/%d/task", s->proc_root, (int)s->pid);
 	d = opendir(path);
 	if (!d)
@@ -100,13 +98,12 @@ pid_t lw_sess_ns_to_host(struct lw_session *s, pid_t nstid)
 		if (n >= 2) {
 			int known = 0;
 
-			for (k = 0; k < LW_ARRAY_SIZE(ns_seen); k++)
-				known |= ns_seen[k].tgid == s->pid && ns_seen[k].host == (pid_t)ids[0];
+			for (k = 0; k < LW_ARRAY_SIZE(s->ns_seen); k++)
+				known |= s->ns_seen[k].host == (pid_t)ids[0];
 			if (!known) {
-				k = ns_seen_next++ % LW_ARRAY_SIZE(ns_seen);
-				ns_seen[k].tgid = s->pid;
-				ns_seen[k].ns = (pid_t)ids[n - 1];
-				ns_seen[k].host = (pid_t)ids[0];
+				k = s->ns_seen_next++ % LW_ARRAY_SIZE(s->ns_seen);
+				s->ns_seen[k].ns = (pid_t)ids[n - 1];
+				s->ns_seen[k].host = (pid_t)ids[0];
 			}
 		}
 		if (n >= 2 && ids[n - 1] == nstid)
