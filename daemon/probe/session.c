@@ -164,6 +164,22 @@ uint64_t lw_sess_real_of(uint64_t mono)
 	return lw_mono_to_real(mono);
 }
 
+/*
+ * A busy iteration with no stack of its own (default mode: it ran on CPU between two samples
+ * of the 49 Hz sampler, which a loaded machine makes likely for a callback of a few tens of
+ * ms): the stack its live alert was named from, walked while it ran, if it raised one.
+ */
+static const struct lw_pystack *alert_stack_of(struct lw_session *s, const struct lw_rec_tick *r,
+					       const char **kind)
+{
+	struct lw_sthread *t = lw_u64map__get(s->threads, (uint64_t)r->hdr.tid);
+
+	if (!t || !t->alert_stack || !t->alert_level || t->alerted_iter != r->start_ns)
+		return NULL;
+	*kind = t->alert_blocked ? "blocked" : "cpu";
+	return t->alert_stack;
+}
+
 static const struct lw_pystack *pick_stack(const struct lw_pystack *blk, const struct lw_pystack *cpu,
 					   const struct lw_split *sp, uint64_t dur, const char **kind)
 {
@@ -295,6 +311,8 @@ static void on_tick(struct lw_session *s, const struct lw_rec_tick *r, lw_emit_f
 	}
 	s->counts.slow_ticks++;
 	st = pick_stack(&r->block_stack, &r->cpu_stack, &r->split, r->busy_ns, &kind);
+	if (!st && !(r->flags & LW_TICK_PRECISE))
+		st = alert_stack_of(s, r, &kind);
 	memset(&id, 0, sizeof(id));
 	if (r->flags & LW_TICK_PRECISE) {
 		if (r->slowest_cb_ns && r->slowest.code && s->codes) {
@@ -741,7 +759,7 @@ void lw_session__free(struct lw_session *s)
 	lw_nativesym__free(s->nsym);
 	lw_nstack__free(s->nstk);
 	lw_memread__close(s->mem);
-	lw_u64map__free(s->threads, NULL);
+	lw_u64map__free(s->threads, lw_sess_thread_free);
 	lw_u64map__free(s->sites, NULL);
 	lw_u64map__free(s->slow_sites, NULL);
 	lw_u64map__free(s->block_sites, NULL);

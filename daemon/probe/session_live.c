@@ -75,6 +75,11 @@ void lw_session__tick(struct lw_session *s, uint64_t now, lw_emit_fn emit, void 
 		memset(&id, 0, sizeof(id));
 		if (st)
 			lw_sess_ident_from_stack(s, st, &id);
+		if (st && id.found && (t->alert_stack ||
+				       (t->alert_stack = malloc(sizeof(*t->alert_stack))))) {
+			memcpy(t->alert_stack, st, sizeof(*st));
+			t->alert_blocked = st == &stk->pending;
+		}
 		/* the off-CPU period going on now is not in the split yet */
 		if (th.off_ts && now > th.off_ts) {
 			uint64_t off = now - th.off_ts, blk = 0, rq = 0;

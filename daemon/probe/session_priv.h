@@ -44,6 +44,10 @@ struct lw_sthread {
 	uint64_t tstate;
 	uint64_t alerted_iter;		/* iteration start we alerted for */
 	int alert_level;		/* 1: at threshold, 2: at 10x */
+	/* the stack the live alert of iteration alerted_iter was named from (NULL: none): the
+	 * iteration's own record falls back on it when no CPU sample fell inside it */
+	struct lw_pystack *alert_stack;
+	int alert_blocked;		/* alert_stack was taken asleep, not walked on CPU */
 	struct lw_loop_stats prev;	/* snapshot at the last periodic summary */
 	int have_prev;
 	uint64_t poll_since;		/* asleep in a poll-family syscall when the probes went live */
@@ -170,6 +174,7 @@ int lw_sess_outside_loop(const struct lw_session *s, const struct lw_pystack *st
 int lw_sess_same_pidns(const char *proc_root, pid_t pid);
 pid_t lw_sess_ns_to_host(struct lw_session *s, pid_t nstid);
 struct lw_sthread *lw_sess_thread_get(struct lw_session *s, pid_t tid, const char *comm);
+void lw_sess_thread_free(void *thread);
 uint64_t lw_sess_tstate_of(struct lw_session *s, pid_t tid);
 void lw_sess_attach_uvloop(struct lw_session *s);
 void lw_sess_learn_from_threads(struct lw_session *s);

@@ -153,6 +153,15 @@ void lw_sess_refresh_tstates(struct lw_session *s)
 		lw_py__threads(&s->py, &s->rd, set_tstate, s);
 }
 
+/* what a thread entry owns (lw_u64map__free's value destructor) */
+void lw_sess_thread_free(void *thread)
+{
+	struct lw_sthread *t = thread;
+
+	free(t->alert_stack);
+	t->alert_stack = NULL;
+}
+
 uint64_t lw_sess_tstate_of(struct lw_session *s, pid_t tid)
 {
 	struct lw_sthread *t = lw_u64map__get(s->threads, (uint64_t)tid);

@@ -284,13 +284,15 @@ enum lw_noise_verdict lw_noise__check(struct lw_noise *n, struct json_object *re
 		s->alerts++;
 		return LW_NOISE_PASS;
 	}
+	/* the baseline is what the site's first few calls took (not counting this one): set
+	 * once five are seen, whichever way they went (passed, alerted, suppressed) */
+	if (!s->baseline_ns && s->all.count >= 5)
+		s->baseline_ns = lw_hist_quantile(&s->all, 0.99);
 	lw_hist_add(&s->all, dur_ns);
 	if (lw_j_get_bool(rec, "alerted"))
 		return LW_NOISE_PASS;
 	if (s->passed < n->o.rate) {
 		s->passed++;
-		if (s->all.count == 5 && !s->baseline_ns)
-			s->baseline_ns = lw_hist_quantile(&s->all, 0.99);
 		return LW_NOISE_PASS;
 	}
 	/* escalation: much slower than this site usually is */

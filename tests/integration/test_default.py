@@ -47,7 +47,9 @@ class DefaultMode(unittest.TestCase):
         # the CPU-bound lambda: on CPU, the stack inside cpu_bound's loop
         rec = by_q["main.<locals>.<lambda>"][0]
         self.assertEqual(rec["stack_kind"], "cpu")
-        self.assertGreater(rec["cpu_ms"], 0.8 * rec["duration_ms"])
+        # mostly on CPU (a loaded 2-core CI machine preempts it now and then); the sleeping
+        # task above is almost all off CPU
+        self.assertGreater(rec["cpu_ms"], 0.5 * rec["duration_ms"])
         fr = [f for f in rec["stack"] if f["function"] == "cpu_bound"]
         self.assertTrue(fr, rec["stack"])
         self.assertIn(fr[0]["line"], (M["cpu"], M["cpu"] + 1))
@@ -56,7 +58,7 @@ class DefaultMode(unittest.TestCase):
         # a bound method, a functools.partial, an unnamed task
         self.assertEqual(by_q["Ledger.flush"][0]["callback"]["kind"], "method")
         self.assertEqual(by_q["Ledger.flush"][0]["stack"][0]["line"], M["flush"])
-        self.assertIn("cpu_bound", by_q)
+        self.assertIn("cpu_bound", by_q, [(r["callback"], r["duration_ms"], r["stack"][:2]) for r in final])
         un = by_q["unnamed_block"][0]["callback"]
         self.assertRegex(un["task_name"] or "", r"^Task-\d+$")
 
@@ -97,6 +99,25 @@ class DefaultMode(unittest.TestCase):
         for label, py in pythons():
             with self.subTest(python=label):
                 self.check_python(py)
+
+    def test_cpu_bound_between_samples(self):
+        """A CPU-bound callback that no CPU sample fell into (here: --no-sampling; in production
+        a callback of a few tens of ms between two 49 Hz samples on a loaded host) is still
+        named, from the stack its live alert walked while it ran."""
+        t, lw = traced([pythons()[0][1], SCEN, "{GO}"], ["-t", "10ms", "-q", "--no-sampling"],
+                       timeout=90)
+        final = {r["callback"]["qualname"]: r for r in lw.records("slow_callback")
+                 if not r["in_progress"]}
+        for q in ("main.<locals>.<lambda>", "cpu_bound"):
+            self.assertIn(q, sorted(final))
+            rec = final[q]
+            self.assertEqual(rec["stack_kind"], "cpu")
+            self.assertTrue(rec.get("alerted"), rec)
+            fr = [f for f in rec["stack"] if f["function"] == "cpu_bound"]
+            self.assertTrue(fr, rec["stack"])
+            self.assertIn(fr[0]["line"], (M["cpu"], M["cpu"] + 1))
+        # blocked ones keep the stack taken when they went to sleep
+        self.assertEqual(final["sleepy_work"]["stack"][0]["line"], M["sleep"])
 
     def check_deep(self, py):
         t, lw = traced([py, DEEP, "{GO}"], ["-t", "50ms", "-q"])

@@ -86,11 +86,65 @@ static void test_pending_counts_kept_until_flushed(void **state)
 	lw_noise__free(n);
 }
 
+static struct json_object *live(int pid, double ms)
+{
+	struct json_object *r = slow(pid, ms);
+
+	json_object_object_add(r, "in_progress", json_object_new_boolean(1));
+	return r;
+}
+
+static enum lw_noise_verdict check_put(struct lw_noise *n, struct json_object *r, uint64_t now)
+{
+	enum lw_noise_verdict v = lw_noise__check(n, r, now);
+
+	json_object_put(r);
+	return v;
+}
+
+/* a live alert among the site's first five calls must not keep it from learning its baseline:
+ * the much slower call after the first ten is still let through as an escalation (the CI
+ * failure of stop 12: the 80 ms call among 12 ms ones was suppressed) */
+static void test_escalation_after_early_alert(void **state)
+{
+	struct lw_noise_opts o = { .rate = 10, .window_ns = 60000000000ull,
+				   .threshold_ns = 10000000ull };
+	uint64_t now = 1000000000ull;
+	struct lw_noise *n;
+	struct json_object *r;
+	int i;
+
+	(void)state;
+	assert_int_equal(lw_noise__new(&o, &n), 0);
+	for (i = 0; i < 4; i++, now += 20000000ull)
+		assert_int_equal(check_put(n, slow(7, 12), now), LW_NOISE_PASS);
+	/* the fifth call raises a live alert at 10 ms, then ends at 12 ms */
+	assert_int_equal(check_put(n, live(7, 10), now), LW_NOISE_PASS);
+	now += 2000000ull;
+	r = slow(7, 12);
+	assert_int_equal(lw_noise__check(n, r, now), LW_NOISE_PASS);
+	assert_true(json_object_get_boolean(json_object_object_get(r, "alerted")));
+	json_object_put(r);
+	for (i = 0; i < 20; i++) {
+		now += 20000000ull;
+		check_put(n, slow(7, 12), now);
+	}
+	now += 100000000ull;
+	r = slow(7, 80);
+	assert_int_equal(lw_noise__check(n, r, now), LW_NOISE_PASS);
+	assert_true(json_object_get_boolean(json_object_object_get(r, "escalated")));
+	json_object_put(r);
+	/* and an ordinary one after it is suppressed again */
+	assert_int_equal(check_put(n, slow(7, 12), now + 20000000ull), LW_NOISE_SUPPRESS);
+	lw_noise__free(n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_churn_forgotten),
 		cmocka_unit_test(test_pending_counts_kept_until_flushed),
+		cmocka_unit_test(test_escalation_after_early_alert),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
