@@ -76,27 +76,41 @@ static int read_small(struct lw_procview *v, const char *what, size_t max, char 
 	return lw_read_file(path, max, out, len);
 }
 
-const char *lw_procview__comm(struct lw_procview *v)
+/*
+ * The procview's one read of /proc/PID/<what>: 1 and its text (the caller's to keep or free)
+ * the first time; 0 when it was read already (bit in have) or its read failed, then or now
+ * (bit in failed).
+ */
+static int read_once(struct lw_procview *v, unsigned bit, const char *what, size_t max,
+		     char **buf, size_t *len)
 {
-	char *buf = NULL;
-	size_t len = 0;
 	int r;
 
-	if (v->have & HAVE_COMM)
-		return v->comm;
-	if (v->failed & HAVE_COMM)
-		return NULL;
-	r = read_small(v, "comm", 64, &buf, &len);
+	*buf = NULL;
+	*len = 0;
+	if ((v->have | v->failed) & bit)
+		return 0;
+	r = read_small(v, what, max, buf, len);
 	if (r) {
-		read_failed(v, HAVE_COMM, r);
-		return NULL;
+		read_failed(v, bit, r);
+		return 0;
 	}
-	while (len && (buf[len - 1] == '\n'))
-		buf[--len] = 0;
-	lw_strlcpy(v->comm, buf, sizeof(v->comm));
-	free(buf);
-	v->have |= HAVE_COMM;
-	return v->comm;
+	return 1;
+}
+
+const char *lw_procview__comm(struct lw_procview *v)
+{
+	char *buf;
+	size_t len;
+
+	if (read_once(v, HAVE_COMM, "comm", 64, &buf, &len)) {
+		while (len && (buf[len - 1] == '\n'))
+			buf[--len] = 0;
+		lw_strlcpy(v->comm, buf, sizeof(v->comm));
+		free(buf);
+		v->have |= HAVE_COMM;
+	}
+	return (v->have & HAVE_COMM) ? v->comm : NULL;
 }
 
 const char *lw_procview__exe(struct lw_procview *v)
@@ -141,23 +155,15 @@ void lw_cmdline_join(char *buf, size_t len)
 
 const char *lw_procview__cmdline(struct lw_procview *v)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	int r;
+	char *buf;
+	size_t len;
 
-	if (v->have & HAVE_CMDLINE)
-		return v->cmdline;
-	if (v->failed & HAVE_CMDLINE)
-		return NULL;
-	r = read_small(v, "cmdline", CMDLINE_MAX, &buf, &len);
-	if (r) {
-		read_failed(v, HAVE_CMDLINE, r);
-		return NULL;
+	if (read_once(v, HAVE_CMDLINE, "cmdline", CMDLINE_MAX, &buf, &len)) {
+		lw_cmdline_join(buf, len);
+		v->cmdline = buf;
+		v->have |= HAVE_CMDLINE;
 	}
-	lw_cmdline_join(buf, len);
-	v->cmdline = buf;
-	v->have |= HAVE_CMDLINE;
-	return v->cmdline;
+	return (v->have & HAVE_CMDLINE) ? v->cmdline : NULL;
 }
 
 int lw_cgroup_path(const char *text, char *out, size_t size)
@@ -202,27 +208,15 @@ int lw_cgroup_path(const char *text, char *out, size_t size)
 
 const char *lw_procview__cgroup(struct lw_procview *v)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	int r;
+	char *buf;
+	size_t len;
 
-	if (v->have & HAVE_CGROUP)
-		return v->cgroup;
-	if (v->failed & HAVE_CGROUP)
-		return NULL;
-	r = read_small(v, "cgroup", 16384, &buf, &len);
-	if (r) {
-		read_failed(v, HAVE_CGROUP, r);
-		return NULL;
+	if (read_once(v, HAVE_CGROUP, "cgroup", 16384, &buf, &len)) {
+		v->have |= lw_cgroup_path(buf, v->cgroup, sizeof(v->cgroup)) ? 0 : HAVE_CGROUP;
+		v->failed |= (v->have & HAVE_CGROUP) ? 0 : HAVE_CGROUP;
+		free(buf);
 	}
-	r = lw_cgroup_path(buf, v->cgroup, sizeof(v->cgroup));
-	free(buf);
-	if (r) {
-		v->failed |= HAVE_CGROUP;
-		return NULL;
-	}
-	v->have |= HAVE_CGROUP;
-	return v->cgroup;
+	return (v->have & HAVE_CGROUP) ? v->cgroup : NULL;
 }
 
 int lw_match_glob(const char *pattern, const char *s)
@@ -321,23 +315,18 @@ int lw_parse_status_uids(const char *status_text, uid_t *ruid, uid_t *euid)
 
 int lw_procview__uids(struct lw_procview *v, uid_t *ruid, uid_t *euid)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	int r;
+	char *buf;
+	size_t len;
 
-	if (!(v->have & HAVE_UIDS)) {
-		if (v->failed & HAVE_UIDS)
-			return -ENOENT;
-		r = read_small(v, "status", 16384, &buf, &len);
-		if (!r)
-			r = lw_parse_status_uids(buf, &v->ruid, &v->euid);
+	if (read_once(v, HAVE_UIDS, "status", 16384, &buf, &len)) {
+		if (lw_parse_status_uids(buf, &v->ruid, &v->euid))
+			v->failed |= HAVE_UIDS;
+		else
+			v->have |= HAVE_UIDS;
 		free(buf);
-		if (r) {
-			read_failed(v, HAVE_UIDS, r);
-			return r;
-		}
-		v->have |= HAVE_UIDS;
 	}
+	if (!(v->have & HAVE_UIDS))
+		return -ENOENT;
 	*ruid = v->ruid;
 	*euid = v->euid;
 	return 0;
