@@ -3,6 +3,7 @@
 #include "probe/bpfobj.h"
 #include "record/jsonrec.h"
 #include "target/elfsym.h"
+#include "target/hookfind.h"
 #include "target/procmaps.h"
 #include "base/lw_util.h"
 
@@ -264,12 +265,21 @@ static void attach_poll_probes(struct lw_engine *e, struct target *t, const char
 		return;
 	lw_strlcpy(t->poll_lib, path, sizeof(t->poll_lib));
 	for (i = 0; i < NPOLL; i++) {
-		uint64_t v, off;
+		uint64_t v, pv, off;
+		uint8_t code[48];
 		char err[512];
 		int h, dup = 0;
 
-		if (lw_elf__find_symbol(elf, poll_wrappers[i].name, &v, NULL) ||
-		    lw_elf__vaddr_to_offset(elf, v, &off))
+		if (lw_elf__find_symbol(elf, poll_wrappers[i].name, &v, NULL))
+			continue;
+		/* at the first instruction the kernel emulates: one trap per poll, not two */
+		if (lw_elf__read(elf, v, code, sizeof(code)) == 0 &&
+		    lw_hook_emulated_entry(code, sizeof(code), v, &pv) && pv != v)
+			lw_dbg("pid %d: %s probed at +%llu (emulated, not single-stepped)", (int)t->pid,
+			       poll_wrappers[i].name, (unsigned long long)(pv - v));
+		else
+			pv = v;
+		if (lw_elf__vaddr_to_offset(elf, pv, &off))
 			continue;
 		/* aliases at one address: one probe (two would end each iteration twice) */
 		for (j = 0; j < n; j++)

@@ -209,3 +209,79 @@ out:
 	lw_elf__close(e);
 	return r;
 }
+
+/* Does the kernel's x86 uprobe code emulate this instruction (one trap) rather than step it
+ * out of line (a second, debug trap)? Relative jmp/call/jcc, nop, push of a register
+ * (arch/x86/kernel/uprobes.c: branch_setup_xol_ops, push_setup_xol_ops). Prefixed forms
+ * other than REX are left alone. */
+static int insn_emulated(const cs_insn *in)
+{
+	const cs_x86 *x = &in->detail->x86;
+	uint8_t op0 = x->opcode[0], op1 = x->opcode[1];
+
+	if (x->prefix[0] || x->prefix[1] || x->prefix[2] || x->prefix[3])
+		return 0;
+	if (op0 == 0xeb || op0 == 0xe9 || op0 == 0xe8 || op0 == 0x90 || (op0 >= 0x70 && op0 <= 0x7f))
+		return 1;
+	if (op0 == 0x0f && op1 >= 0x80 && op1 <= 0x8f)
+		return 1;
+	return op0 >= 0x50 && op0 <= 0x57 && in->size <= 2;	/* push reg, REX.B for r8-r15 */
+}
+
+/* Does it end straight-line code (a branch, return, syscall, trap, indirect transfer)? */
+static int insn_transfers(const cs_insn *in)
+{
+	int i;
+
+	for (i = 0; i < in->detail->groups_count; i++)
+		switch (in->detail->groups[i]) {
+		case CS_GRP_JUMP:
+		case CS_GRP_CALL:
+		case CS_GRP_RET:
+		case CS_GRP_INT:
+		case CS_GRP_IRET:
+			return 1;
+		}
+	return in->id == X86_INS_SYSCALL || in->id == X86_INS_SYSENTER || in->id == X86_INS_HLT ||
+	       in->id == X86_INS_UD2;
+}
+
+int lw_hook_emulated_entry(const uint8_t *code, size_t len, uint64_t addr, uint64_t *probe)
+{
+	static const x86_reg keep[] = { X86_REG_RDI, X86_REG_EDI, X86_REG_DI, X86_REG_DIL,
+					X86_REG_RSI, X86_REG_ESI, X86_REG_SI, X86_REG_SIL,
+					X86_REG_RSP, X86_REG_ESP, X86_REG_SP, X86_REG_SPL };
+	csh cs;
+	cs_insn *in;
+	size_t n = 0;
+	int found = 0;
+
+	*probe = addr;
+	if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs) != CS_ERR_OK)
+		return 0;
+	cs_option(cs, CS_OPT_DETAIL, CS_OPT_ON);
+	in = cs_malloc(cs);
+	while (in && n++ < 6 && cs_disasm_iter(cs, &code, &len, &addr, in)) {
+		cs_regs rd, wr;
+		uint8_t nrd = 0, nwr = 0, i, k;
+
+		if (insn_emulated(in)) {
+			*probe = in->address;
+			found = 1;
+			break;
+		}
+		/* only over straight-line code that leaves the probe's inputs (the first two
+		 * arguments) and the stack pointer as they were at entry */
+		if (insn_transfers(in) || cs_regs_access(cs, in, rd, &nrd, wr, &nwr) != CS_ERR_OK)
+			break;
+		for (i = 0; i < nwr; i++)
+			for (k = 0; k < LW_ARRAY_SIZE(keep); k++)
+				if (wr[i] == (uint16_t)keep[k])
+					goto out;
+	}
+out:
+	if (in)
+		cs_free(in, 1);
+	cs_close(&cs);
+	return found;
+}
