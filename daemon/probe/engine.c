@@ -43,6 +43,7 @@ struct target {
 	int poll_hooks[NPOLL];	/* sched mode: uprobes on the libc poll wrappers */
 	int npoll;
 	char poll_lib[256];	/* the file they are in */
+	char poll_at[256];	/* where each sits: "epoll_wait+10 poll+7 ppoll+0 ..." */
 };
 
 /* a traced process that exec'd: attach again once its new image has started */
@@ -295,6 +296,9 @@ static void attach_poll_probes(struct lw_engine *e, struct target *t, const char
 		}
 		offs[n++] = off;
 		t->poll_hooks[t->npoll++] = h;
+		snprintf(t->poll_at + strlen(t->poll_at), sizeof(t->poll_at) - strlen(t->poll_at),
+			 "%s%s+%llu", t->poll_at[0] ? " " : "", poll_wrappers[i].name,
+			 (unsigned long long)(pv - v));
 	}
 	lw_elf__close(elf);
 }
@@ -325,6 +329,10 @@ static struct json_object *with_iter_probes(struct lw_engine *e, const struct ta
 		if (t->npoll)
 			json_object_object_add(it, "poll_uprobes_in",
 					       json_object_new_string(t->poll_lib));
+		/* probes past a wrapper's entry sit on an instruction the kernel emulates */
+		if (t->npoll)
+			json_object_object_add(it, "poll_uprobes_at",
+					       json_object_new_string(t->poll_at));
 	}
 	json_object_object_add(it, "host_cost", json_object_new_string(lw_bpf__host_cost(e->bpf)));
 	if (rec)

@@ -5,6 +5,7 @@ tp_btf/sys_exit (syscall) until the poll uprobe costs the target less (docs/benc
 start record says which is in use and what it costs others."""
 import json
 import os
+import re
 import subprocess
 import time
 import unittest
@@ -76,6 +77,23 @@ class HostTax(unittest.TestCase):
         self.assertGreaterEqual(it["poll_uprobes"], 1, it)
         self.assertIn("libc", it["poll_uprobes_in"])
         self.assertIn("lw_poll_enter", progs)
+        # epoll_wait's first instruction (a rip-relative cmp) would be single-stepped: the
+        # probe sits on the first instruction the kernel emulates, as objdump disassembles it
+        at = dict(x.split("+") for x in it["poll_uprobes_at"].split())
+        libc = re.sub(r"^/proc/\d+/root", "", it["poll_uprobes_in"])   # the target is gone
+        sym = [l.split() for l in subprocess.run(["nm", "-D", "--defined-only", libc],
+                                                   capture_output=True, text=True).stdout.splitlines()
+               if l.split()[-1:] and l.split()[-1].split("@")[0] == "epoll_wait"]
+        addr = int(sym[0][0], 16)
+        dis = subprocess.run(["objdump", "-d", "--no-show-raw-insn", "--start-address=%d" % addr,
+                              "--stop-address=%d" % (addr + 32), libc],
+                             capture_output=True, text=True, timeout=60).stdout
+        insns = [(int(l.split(":")[0], 16) - addr, l.split(":\t", 1)[1].split()[0])
+                 for l in dis.splitlines() if ":\t" in l]
+        first = [off for off, op in insns if op.startswith("j") or op in ("call", "push", "nop")][0]
+        self.assertGreater(first, 0, dis)      # glibc 2.36: a cmp comes first
+        self.assertEqual(int(at["epoll_wait"]), first, (at, dis))
+        self.assertEqual(int(at.get("ppoll", 0)), 0, at)   # push first: emulated at entry
 
     def test_syscall_mode_on_request(self):
         it, progs = self.run_mode("syscall")
