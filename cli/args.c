@@ -30,6 +30,9 @@ static const char usage_text[] =
 	"      --runtime auto|python|node|libuv|generic   force a runtime (default auto)\n"
 	"      --summary-interval DUR  also write a summary every DUR\n"
 	"      --no-sampling           no CPU-clock sampling (no stacks for CPU-bound callbacks)\n"
+	"      --iterations syscall|sched  how loop iterations are seen: syscall (default:\n"
+	"                              tp_btf/sys_exit, every syscall on the host pays the slow path)\n"
+	"                              or sched (nothing for other processes, one uprobe trap per poll)\n"
 	"      --rate-limit N[/DUR]    per site, at most N records per DUR, then one `suppressed`\n"
 	"                              record (default 10/1m; 0 = no limit)\n"
 	"      --ignore SITE           never report SITE (qualname, file:line, or a glob); counted still\n"
@@ -108,6 +111,7 @@ enum {
 	OPT_SITE,
 	OPT_WEIGHT,
 	OPT_BY,
+	OPT_ITERATIONS,
 };
 
 static const struct option long_opts[] = {
@@ -121,6 +125,7 @@ static const struct option long_opts[] = {
 	{ "runtime", required_argument, NULL, OPT_RUNTIME },
 	{ "summary-interval", required_argument, NULL, OPT_SUMMARY },
 	{ "no-sampling", no_argument, NULL, OPT_NOSAMPLING },
+	{ "iterations", required_argument, NULL, OPT_ITERATIONS },
 	{ "rate-limit", required_argument, NULL, OPT_RATE },
 	{ "ignore", required_argument, NULL, OPT_IGNORE },
 	{ "site-threshold", required_argument, NULL, OPT_SITE_THRESHOLD },
@@ -233,6 +238,12 @@ int lw_cli_parse(int argc, char **argv, struct lw_cli_opts *o)
 			break;
 		case OPT_NOSAMPLING:
 			o->no_sampling = 1;
+			break;
+		case OPT_ITERATIONS:
+			if (strcmp(optarg, "syscall") && strcmp(optarg, "sched"))
+				return lw_cli_usage_error("invalid --iterations '%s': expected syscall or "
+							  "sched", optarg);
+			o->iterations = optarg;
 			break;
 		case OPT_RATE: {
 			char *end;

@@ -23,6 +23,7 @@ struct lw_cli_opts {
 	int precise;
 	enum lw_runtime runtime;
 	int no_sampling;
+	const char *iterations;		/* --iterations syscall|sched (NULL: $LOOPWATCH_ITERATIONS) */
 	int quiet;
 	int top;
 	int verbose;

@@ -38,7 +38,7 @@ static int cmd_check(const struct lw_cli_opts *o)
 	so.precise = o->precise;
 	so.runtime = o->runtime;
 	so.proc_root = "/proc";
-	if (lw_bpf__parse_iter_mode(NULL, &im, err, sizeof(err)))
+	if (lw_bpf__parse_iter_mode(o->iterations, &im, err, sizeof(err)))
 		return lw_cli_usage_error("%s", err);
 	r = lw_session__probe(o->pid, &so, &d, err, sizeof(err));
 	if (r) {
@@ -117,6 +117,7 @@ static int cmd_trace(const struct lw_cli_opts *o)
 	/* --top draws from one-second summaries */
 	eo.summary_interval_ns = o->top ? 1000000000ull : o->summary_interval_ns;
 	eo.no_sampling = o->no_sampling;
+	eo.iterations = o->iterations;
 	eo.no_precise = !o->precise;
 	eo.noise.rate = o->rate;
 	eo.noise.window_ns = o->window_ns;

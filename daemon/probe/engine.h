@@ -22,7 +22,8 @@ struct lw_engine_opts {
 	int no_sampling;
 	int want_exec;			/* deliver exec and fork events to on_exec / on_fork */
 	int no_live_alerts;
-	const char *iterations;		/* "syscall" (default), "sched"; NULL: $LOOPWATCH_ITERATIONS */
+	const char *iterations;		/* "syscall", "sched"; NULL: $LOOPWATCH_ITERATIONS, else
+					 * syscall */
 	int no_precise;			/* no attach will be precise: skip loading those programs */
 	struct lw_noise_opts noise;	/* rate limits, ignored sites, per-site thresholds */
 };

@@ -259,6 +259,17 @@ static int p_log_level(const char *v, void *dst, char *why, size_t whylen)
 	return -EINVAL;
 }
 
+static int p_iterations(const char *v, void *dst, char *why, size_t whylen)
+{
+	if (strcmp(v, "sched") && strcmp(v, "syscall")) {
+		snprintf(why, whylen, "expected sched (no cost to other processes; one uprobe trap "
+			 "per poll of a traced loop) or syscall (tp_btf/sys_exit: every syscall on the "
+			 "host takes the slow exit path)");
+		return -EINVAL;
+	}
+	return set_str(v, dst);
+}
+
 static int set_str(const char *v, void *dst)
 {
 	char *s = strdup(v);
@@ -463,6 +474,7 @@ static const struct key_def keys[] = {
 	{ "site_threshold", S_DEFAULTS, CFG(site_threshold), p_site_thresholds },
 	{ "control_socket", S_DAEMON, CFG(control_socket), p_socket },
 	{ "log_level", S_DAEMON, CFG(log_level), p_log_level },
+	{ "iterations", S_DAEMON, CFG(iterations), p_iterations },
 	{ "exe", S_TARGET, TGT(match.exe), p_abs_path },
 	{ "comm", S_TARGET, TGT(match.comm), p_comm },
 	{ "cmdline", S_TARGET, TGT(match.cmdline), p_text },
@@ -961,6 +973,7 @@ void lw_config__free(struct lw_config *c)
 	free(c->report_dir);
 	free(c->report_group);
 	free(c->control_socket);
+	free(c->iterations);
 	free(c->ignore);
 	free(c->site_threshold);
 	free(c);

@@ -64,6 +64,7 @@ struct lw_config {
 	/* [daemon] */
 	char *control_socket;		/* NULL = no control socket ("none") */
 	int log_level;			/* enum lw_log_level */
+	char *iterations;		/* "syscall" or "sched"; NULL: $LOOPWATCH_ITERATIONS, else syscall */
 	/* [target NAME]... in file order */
 	struct lw_target_conf *targets;
 	size_t ntargets;

@@ -641,6 +641,10 @@ static int run(struct daemon *d)
 	}
 	eo.summary_interval_ns = d->cfg->summary_interval_ns;
 	eo.want_exec = 1;
+	/* [daemon] iterations, else $LOOPWATCH_ITERATIONS, else syscall (sched costs the rest of
+	 * the host nothing but adds per-process uprobes: slower attach and detach, see
+	 * docs/benchmarks.md) */
+	eo.iterations = d->cfg->iterations;
 	eo.noise.rate = d->cfg->rate_limit ? d->cfg->rate_limit : 10;
 	eo.noise.window_ns = d->cfg->rate_window_ns ? d->cfg->rate_window_ns : 60 * S;
 	eo.noise.threshold_ns = d->cfg->defaults.threshold_ns;

@@ -36,6 +36,7 @@ class Usage(unittest.TestCase):
             (["--pid", "1", "--duration", "-1s"], "invalid --duration"),
             (["--pid", "1", "--format", "xml"], "invalid --format"),
             (["--pid", "1", "--runtime", "ruby"], "invalid --runtime"),
+            (["--pid", "1", "--iterations", "fast"], "invalid --iterations"),
             (["--frobnicate"], "unknown option"),
             (["explode"], "unknown command"),
             (["check"], "check needs --pid"),

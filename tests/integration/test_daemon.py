@@ -285,6 +285,8 @@ class Service(DaemonTest):
         self.assertEqual(d.records("other", "start")[0]["threshold_ms"], 200.0)
         self.assertNotIn(other.pid, {r["pid"] for r in d.records("app")})
         self.assertEqual({r["pid"] for r in d.records("app", "start")}, {before.pid, after.pid})
+        self.assertEqual({r["iterations"]["mode"] for r in d.records("app", "start")},
+                         {"syscall"})
         # every record carries the schema's common fields
         for r in d.records("app"):
             for k in ("type", "v", "ts", "pid"):
@@ -547,6 +549,22 @@ class Service(DaemonTest):
         site = [x for x in final["sites"] if x["qualname"] == "blocker"][0]
         self.assertEqual(site["count"], 5)
         self.assertEqual(d.stop(), 0, d.stderr())
+
+    def test_iterations_sched_on_request(self):
+        """[daemon] iterations = sched: no syscall tracepoint (nothing for the rest of the host),
+        poll uprobes in the target; slow callbacks are found as with the default (syscall)"""
+        a = self.app()
+        a.wait_ready()
+        d = self.daemon("[daemon]\niterations = sched\n[defaults]\nthreshold = 50ms\n"
+                        "[target app]\ncmdline = %s\n" % self.tag)
+        d.wait_ready()
+        self.assertEqual(d.attached("app"), [a.pid])
+        it = d.records("app", "start")[0]["iterations"]
+        self.assertEqual(it["mode"], "sched")
+        self.assertGreaterEqual(it["poll_uprobes"], 1, it)
+        a.block()
+        wait_for(lambda: [r for r in d.records("app", "slow_callback") if not r["in_progress"]],
+                 10, what="a slow_callback with iterations = sched")
 
     def test_trace_and_folded_files(self):
         """formats = trace, folded: NAME.trace.json and NAME.folded appear and follow the

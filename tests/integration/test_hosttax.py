@@ -37,12 +37,13 @@ def progs_of(pid):
 
 
 class HostTax(unittest.TestCase):
-    def run_mode(self, mode):
+    def run_mode(self, mode, option=False):
         t = Target([DEBIAN_PYTHON, BUSY])
         try:
             t.wait_ready()
-            lw = Loopwatch(t.pid, ["-q", "-t", "20ms"], tmp=t.tmp,
-                           env={"LOOPWATCH_ITERATIONS": mode})
+            # the CLI's --iterations, or the environment (what loopwatchd also reads)
+            lw = Loopwatch(t.pid, ["-q", "-t", "20ms"] + (["--iterations", mode] if option else []),
+                           tmp=t.tmp, env=None if option else {"LOOPWATCH_ITERATIONS": mode})
             lw.wait_started()
             progs = progs_of(lw.p.pid)
             t0 = time.time()
@@ -72,7 +73,7 @@ class HostTax(unittest.TestCase):
         return it, progs
 
     def test_sched_mode_attaches_no_syscall_tracepoint(self):
-        it, progs = self.run_mode("sched")
+        it, progs = self.run_mode("sched", option=True)
         self.assertNotIn("lw_sys_exit", progs)
         self.assertGreaterEqual(it["poll_uprobes"], 1, it)
         self.assertIn("libc", it["poll_uprobes_in"])

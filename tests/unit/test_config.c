@@ -113,6 +113,7 @@ static void test_defaults_and_inheritance(void **state)
 	assert_int_equal(c->targets[1].tune.precise, 0);
 	assert_int_equal(c->targets[1].tune.no_hooks, 0);
 	assert_int_equal(c->log_level, LW_LOG_NOTICE);
+	assert_null(c->iterations);	/* $LOOPWATCH_ITERATIONS, else syscall */
 	lw_config__free(c);
 	/* an empty file is valid: no targets */
 	c = parse_ok("");
@@ -122,10 +123,11 @@ static void test_defaults_and_inheritance(void **state)
 	assert_int_equal(c->ntargets, 0);
 	lw_config__free(c);
 	c = parse_ok("[report]\nformats = trace,folded prom jsonl\n[daemon]\ncontrol_socket = none\n"
-		     "log_level = debug\n");
+		     "log_level = debug\niterations = syscall\n");
 	assert_int_equal(c->formats, LW_FMT_TRACE | LW_FMT_FOLDED | LW_FMT_PROM | LW_FMT_JSONL);
 	assert_null(c->control_socket);
 	assert_int_equal(c->log_level, LW_LOG_DEBUG);
+	assert_string_equal(c->iterations, "syscall");
 	assert_string_equal(lw_config__formats_str(c->formats, buf, sizeof(buf)),
 			    "jsonl, prometheus, trace, folded");
 	lw_config__free(c);
@@ -231,6 +233,8 @@ static void test_errors_name_line_and_key(void **state)
 		  (const char *const[]){ "t.conf:2:", "control_socket", NULL });
 	parse_bad("[daemon]\nlog_level = loud\n",
 		  (const char *const[]){ "t.conf:2:", "log_level", NULL });
+	parse_bad("[daemon]\niterations = fast\n",
+		  (const char *const[]){ "t.conf:2:", "iterations", "sched", "syscall", NULL });
 	parse_bad("[reprot]\ndir = /x\n",
 		  (const char *const[]){ "t.conf:1:", "unknown section [reprot]", NULL });
 	parse_bad("dir = /x\n",
