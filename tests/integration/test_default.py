@@ -119,6 +119,26 @@ class DefaultMode(unittest.TestCase):
         # blocked ones keep the stack taken when they went to sleep
         self.assertEqual(final["sleepy_work"]["stack"][0]["line"], M["sleep"])
 
+    def test_asyncio_imported_after_attach(self):
+        """A process that imports asyncio after loopwatch attached (a CLI that sets up first, a
+        worker that imports lazily): its slow Task is still named, with its task name and line,
+        in both modes (issue 20: task_name was empty when asyncio came after the attach)."""
+        src = os.path.join(TARGETS, "asyncio_late.py")
+        line = marks(src)["late"]
+        for i, (label, py) in enumerate(pythons()):
+            for mode in ([], ["--precise"])[:2 if i == 0 else 1]:
+                with self.subTest(python=label, mode=mode):
+                    t, lw = traced([py, src, "{GO}"], ["-t", "50ms", "-q"] + mode, timeout=60)
+                    truth = t.truth()[0]["ms"]
+                    final = [r for r in lw.records("slow_callback") if not r["in_progress"]]
+                    self.assertEqual(len(final), 1, [r["callback"] for r in final])
+                    cb = final[0]["callback"]
+                    self.assertEqual((cb["kind"], cb["task_name"], cb["qualname"]),
+                                     ("task", "late-task", "late_block"))
+                    self.assertAlmostEqual(final[0]["duration_ms"], truth, delta=15)
+                    if final[0]["stack"]:
+                        self.assertEqual(final[0]["stack"][0]["line"], line)
+
     def check_deep(self, py):
         t, lw = traced([py, DEEP, "{GO}"], ["-t", "50ms", "-q"])
         truth = {x["scenario"]: x["ms"] for x in t.truth()}
