@@ -28,6 +28,7 @@ struct tname {
 struct ctx {
 	const struct lw_pyinfo *pi;
 	const struct lw_tasklayout *t;
+	struct lw_tasklayout tl;	/* what t points to */
 	struct lw_reader *mem;
 	struct lw_tasks *out;
 	struct lw_pycache *pc;
