@@ -589,25 +589,29 @@ void lw_pytasks__free(struct lw_tasks *t)
 }
 
 /* 3.14+: the C Tasks on one llist (a thread's, or the interpreter's for threads gone): a ring
- * of task_node links through the head. Bounded; a link that does not read ends the walk. */
+ * of task_node links {next, prev} through the head. Each link is checked against the way back
+ * (node->prev is where we came from): a list changed under the read, or a loop that never
+ * returns to the head, ends the walk with what was read so far. */
 static int walk_task_list(struct ctx *c, uint64_t head)
 {
-	uint64_t node = 0;
+	uint64_t node = 0, from = head, back = 0;
 	size_t n = 0;
 	int r;
 
 	if (lw_mem_read_u64(c->mem, head, &node))
 		return -EFAULT;
 	while (node && node != head) {
-		if (++n > LW_TASKS_MAX || node < c->t->task_node) {
+		if (++n > LW_TASKS_MAX || node < c->t->task_node ||
+		    lw_mem_read_u64(c->mem, node + 8, &back) || back != from) {
 			c->out->skipped++;
 			return 0;
 		}
 		r = add_task(c, node - c->t->task_node, 0);
 		if (r)
 			return r < 0 ? r : 0;
+		from = node;
 		if (lw_mem_read_u64(c->mem, node, &node)) {
-			c->out->skipped++;	/* changed under the read: the rest of this list */
+			c->out->skipped++;
 			return 0;
 		}
 	}

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* The asyncio Task reader against fake address spaces laid out like CPython 3.8-3.13
+/* The asyncio Task reader against fake address spaces laid out like CPython 3.8-3.15
  * (fake_asyncio.h): the sets it walks, the chains it follows, the await graph it builds. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -88,7 +88,8 @@ static void snapshot_minor(int minor)
 
 		assert_int_equal(wi->nawaiters, 1);
 		assert_int_equal(wi->awaiters[0].task, wo->addr);
-		assert_string_equal(wi->awaiters[0].via, "wait_for");
+		/* 3.14+: fut_awaited_by names w-outer, which waits on a plain Future */
+		assert_string_equal(wi->awaiters[0].via, minor >= 14 ? "await" : "wait_for");
 		assert_int_equal(tk->nawaiters, 1);
 		assert_int_equal(tk->awaiters[0].task, parent->addr);
 		assert_string_equal(tk->awaiters[0].via, "taskgroup");
@@ -102,6 +103,8 @@ static void snapshot_minor(int minor)
 	assert_int_equal(parent->state, LW_TASK_PENDING);
 	assert_int_equal(t.nloops, 1);
 	assert_string_equal(t.loops[0].type, "_UnixSelectorEventLoop");
+	if (minor >= 14)	/* the thread state running it */
+		assert_int_equal(t.loops[0].tid, 4242);
 	assert_int_equal(lw_tasks__find(&t, leaf->addr), leaf - t.v);
 	lw_pytasks__free(&t);
 }
@@ -111,8 +114,68 @@ static void test_snapshot_every_layout(void **state)
 	int m;
 
 	(void)state;
-	for (m = 8; m <= 13; m++)
+	for (m = 8; m <= 15; m++)
 		snapshot_minor(m);
+}
+
+/* 3.14+: _asyncio's AsyncioDebug section (3.14.10's bytes) taken; one that does not fit the
+ * interpreter's own offsets, or is short, left out */
+static void test_debug_offsets(void **state)
+{
+	uint64_t ad[13] = { 168, 136, 96, 108, 109, 128, 152, 225864, 10880, 936, 864, 872, 880 };
+	struct lw_tasklayout tl;
+	char how[256];
+
+	(void)state;
+	assert_int_equal(fake_asyncio_build(&fa, 14), 0);
+	tl = *lw_tasklayout_for(14);
+	tl.task_node = tl.ts_tasks_head = tl.interp_tasks_head = 0;
+	assert_int_equal(lw_pytasks__parse_debug(ad, sizeof(ad), &fa.pi, &tl, how, sizeof(how)), 0);
+	assert_int_equal(tl.task_node, 152);
+	assert_int_equal(tl.ts_tasks_head, 880);
+	assert_int_equal(tl.ts_running_task, 872);
+	assert_int_equal(tl.interp_tasks_head, 10880);
+	assert_int_equal(tl.fut_awaited_by_is_set, 109);
+	ad[5] = 120;	/* task_coro where pyoffsets does not have it */
+	assert_int_equal(lw_pytasks__parse_debug(ad, sizeof(ad), &fa.pi, &tl, how, sizeof(how)),
+			 -EINVAL);
+	assert_non_null(strstr(how, "does not fit"));
+	ad[5] = 128;
+	ad[12] = 936;	/* a list head past the thread state */
+	assert_int_equal(lw_pytasks__parse_debug(ad, sizeof(ad), &fa.pi, &tl, how, sizeof(how)),
+			 -EINVAL);
+	ad[12] = 880;
+	assert_int_equal(lw_pytasks__parse_debug(ad, 96, &fa.pi, &tl, how, sizeof(how)), -EINVAL);
+}
+
+/* 3.14+: a thread's list that loops back on itself without reaching its head, or breaks off:
+ * what was read is kept, the rest counted as skipped, nothing hangs */
+static void test_task_list_damage(void **state)
+{
+	struct lw_fakemem_region reg;
+	struct lw_fakemem fm;
+	struct lw_reader rd;
+	struct lw_tasks t;
+	char err[256];
+	uint64_t node;
+
+	(void)state;
+	assert_int_equal(fake_asyncio_build(&fa, 15), 0);
+	rd = reader(&reg, &fm);
+	node = fa.tasks[1] + fa.t->task_node;
+	fa_put64(&fa, node, fa.tasks[0] + fa.t->task_node);	/* child -> parent: a cycle */
+	assert_int_equal(lw_pytasks__snapshot(&fa.pi, &rd, &t, err, sizeof(err)), 0);
+	assert_true(t.skipped >= 1);
+	assert_non_null(by_name(&t, "parent"));
+	assert_non_null(by_name(&t, "child"));
+	assert_null(by_name(&t, "gatherer"));
+	assert_non_null(by_name(&t, "wait-kid"));	/* the interpreter's list still read */
+	lw_pytasks__free(&t);
+	fa_put64(&fa, node, FA_BASE + FA_SIZE + 64);	/* child -> unreadable */
+	assert_int_equal(lw_pytasks__snapshot(&fa.pi, &rd, &t, err, sizeof(err)), 0);
+	assert_true(t.skipped >= 1);
+	assert_non_null(by_name(&t, "child"));
+	lw_pytasks__free(&t);
 }
 
 static void test_cancelling(void **state)
@@ -171,7 +234,7 @@ static void test_not_imported_and_garbage(void **state)
 	assert_true(lw_pytasks__snapshot(&fa.pi, &rd, &t, err, sizeof(err)) < 0);
 	assert_non_null(strstr(err, "sys.modules"));
 	assert_int_equal(t.n, 0);
-	/* 3.7 and 3.14: not known */
+	/* 3.7: not known */
 	assert_int_equal(fake_asyncio_build(&fa, 12), 0);
 	fa.pi.minor = 7;
 	assert_int_equal(lw_pytasks__snapshot(&fa.pi, &rd, &t, err, sizeof(err)), -ENOTSUP);
@@ -194,7 +257,7 @@ static void test_not_imported_and_garbage(void **state)
 		size_t off = (i * 7919u) % (fa.brk - FA_BASE);
 		uint8_t save;
 
-		assert_int_equal(fake_asyncio_build(&fa, 8 + (int)(i % 6)), 0);
+		assert_int_equal(fake_asyncio_build(&fa, 8 + (int)(i % 8)), 0);
 		save = fa.mem[off];
 		fa.mem[off] ^= (uint8_t)(1u << (i % 8));
 		if (lw_pytasks__snapshot(&fa.pi, &rd, &t, err, sizeof(err)) == 0) {
@@ -277,6 +340,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_snapshot_every_layout),
+		cmocka_unit_test(test_debug_offsets),
+		cmocka_unit_test(test_task_list_damage),
 		cmocka_unit_test(test_cancelling),
 		cmocka_unit_test(test_not_imported_and_garbage),
 		cmocka_unit_test(test_dict_set_bounds),
