@@ -92,7 +92,7 @@ class Tasks(unittest.TestCase):
     def test_inventory_matches_the_targets_own_view(self):
         found = pythons()
         if not found:
-            self.skipTest("no CPython 3.8-3.13 found")
+            self.skipTest("no CPython found")
         for label, py in found:
             with self.subTest(python=label):
                 self.check_python(label, py)
