@@ -739,6 +739,32 @@ static int find_module_dict(struct ctx *c, const char *name, uint64_t *md, char 
 	return 0;
 }
 
+size_t lw_pytasks__await_chain(const struct lw_pyinfo *pi, const struct lw_tasklayout *lay,
+			       struct lw_reader *mem, uint64_t task, struct lw_task_link *out,
+			       size_t max)
+{
+	const struct lw_tasklayout *t = lay && lay->minor == pi->minor ? lay :
+					lw_tasklayout_for(pi->minor);
+	struct lw_tasks none;
+	struct ctx *c;
+	size_t n;
+
+	if (!t || !task || !max)
+		return 0;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return 0;
+	memset(&none, 0, sizeof(none));
+	c->pi = pi;
+	c->tl = *t;
+	c->t = &c->tl;
+	c->mem = mem;
+	c->out = &none;
+	n = pt_await_chain(c, task, out, max);
+	free(c);
+	return n;
+}
+
 int lw_pytasks__snapshot(const struct lw_pyinfo *pi, struct lw_reader *mem, struct lw_tasks *out,
 			 char *err, size_t errlen)
 {

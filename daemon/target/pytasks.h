@@ -145,6 +145,22 @@ int lw_pytasks__snapshot_lay(const struct lw_pyinfo *pi, const struct lw_tasklay
 			     struct lw_reader *mem, struct lw_tasks *out, char *err, size_t errlen);
 void lw_pytasks__free(struct lw_tasks *t);
 
+/*
+ * Who awaits one Task, and who awaits that one, up to max links (the await chain of a slow
+ * callback's Task), read without a snapshot: from each Task's done callbacks (the awaiting
+ * Task's wakeup, gather's outer future, wait_for's and wait()'s waiter, a TaskGroup's parent)
+ * and, from 3.14, fut_awaited_by. A Task done by now has none. Returns the number of links.
+ */
+struct lw_task_link {
+	uint64_t task;
+	char name[128];
+	char coro[128];
+	char via[16];		/* "await", "gather", "taskgroup", "wait_for", "wait" */
+};
+size_t lw_pytasks__await_chain(const struct lw_pyinfo *pi, const struct lw_tasklayout *lay,
+			       struct lw_reader *mem, uint64_t task, struct lw_task_link *out,
+			       size_t max);
+
 const char *lw_task_state_name(int state);
 /* index of the Task at addr in t, or -1 */
 long lw_tasks__find(const struct lw_tasks *t, uint64_t addr);

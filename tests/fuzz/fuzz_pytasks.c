@@ -8,7 +8,8 @@
  * with Tasks (tests/unit/fake_asyncio.h), from byte offset 16-bit LE in bytes 1..2 of the
  * image: an all-zero input is the valid image, and every mutation is a corruption of it.
  * 3.14+: the same bytes from 3 on are also an AsyncioDebug section (lw_pytasks__parse_debug);
- * one that passes its checks is the layout of a second snapshot of the image.
+ * one that passes its checks is the layout of a second snapshot of the image. Every Task's
+ * await chain (lw_pytasks__await_chain) is read too.
  */
 #include <stdint.h>
 #include <string.h>
@@ -59,6 +60,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			lw_tasks__find(&t, t.v[i].waiter);
 		}
 		lw_pytasks__free(&t);
+	}
+	for (i = 0; i < LW_ARRAY_SIZE(fa.tasks); i++) {
+		struct lw_task_link links[4];
+
+		if (lw_pytasks__await_chain(&fa.pi, NULL, &mem, fa.tasks[i], links, 4) > 4)
+			__builtin_trap();
 	}
 	if (fa.t->task_node) {
 		struct lw_tasklayout tl = *fa.t;

@@ -98,6 +98,21 @@ static void snapshot_minor(int minor)
 		assert_string_equal(wk->awaiters[0].via, "wait");
 		assert_int_equal(wo->nawaiters + wt->nawaiters, 0);
 	}
+	/* one Task's await chain without a snapshot: tg-kid's TaskGroup parent; 3.14+ also what
+	 * fut_awaited_by says of w-inner */
+	{
+		struct lw_task_link links[4];
+
+		assert_int_equal(lw_pytasks__await_chain(&fa.pi, NULL, &rd, fa.tasks[7], links, 4), 1);
+		assert_int_equal(links[0].task, parent->addr);
+		assert_string_equal(links[0].name, "parent");
+		assert_string_equal(links[0].coro, "parent");
+		assert_string_equal(links[0].via, "taskgroup");
+		assert_int_equal(lw_pytasks__await_chain(&fa.pi, NULL, &rd, fa.tasks[5], links, 4),
+				 minor >= 14 ? 1 : 0);
+		if (minor >= 14)
+			assert_string_equal(links[0].name, "w-outer");
+	}
 	/* states: leaf is the loop's current Task */
 	assert_int_equal(leaf->state, LW_TASK_RUNNING);
 	assert_int_equal(parent->state, LW_TASK_PENDING);
