@@ -128,6 +128,7 @@ struct cb_ident {
 	char qualname[LW_STR_QUAL];
 	char file[LW_STR_FILE];
 	int line;
+	uint64_t task;			/* the Task it steps, 0 = none or unknown */
 };
 
 struct native_info {
