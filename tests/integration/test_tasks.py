@@ -10,7 +10,7 @@ import subprocess
 import time
 import unittest
 
-from lwtest import DEBIAN_PYTHON, TARGETS, Target, marks, run_loopwatch
+from lwtest import DEBIAN_PYTHON, TARGETS, Target, marks, run_loopwatch, traced
 from lwtest import pythons as all_pythons
 
 
@@ -302,6 +302,29 @@ class Oracle(unittest.TestCase):
         for label, py in found:
             with self.subTest(python=label):
                 self.check(py)
+
+
+CHAIN_TARGET = os.path.join(TARGETS, "asyncio_await_chain.py")
+
+
+class AwaitChain(unittest.TestCase):
+    """A slow Task step's record names the Tasks it holds up: who awaits it (gather, a TaskGroup)
+    and who awaits that one, as the target built them (read at record time)."""
+
+    def test_slow_callback_await_chain(self):
+        found = [(label, py) for label, py in all_pythons()
+                 if any(v in label for v in ("debian", "3.8", "3.12", "sid-3.14", "sid-3.15"))
+                 and not label.endswith("-ns")]
+        for label, py in found:
+            with self.subTest(python=label):
+                t, lw = traced([py, CHAIN_TARGET, "{GO}"], ["-t", "50ms", "-q"], timeout=60)
+                want = t.truth()[-1]["chains"]
+                got = {}
+                for r in lw.records("slow_callback"):
+                    if not r["in_progress"] and r["callback"].get("task_name") in want:
+                        got[r["callback"]["task_name"]] = [[l["name"], l["via"]]
+                                                           for l in r.get("await_chain", [])]
+                self.assertEqual(got, want)
 
 
 if __name__ == "__main__":
