@@ -161,6 +161,24 @@ size_t lw_pytasks__await_chain(const struct lw_pyinfo *pi, const struct lw_taskl
 			       struct lw_reader *mem, uint64_t task, struct lw_task_link *out,
 			       size_t max);
 
+/*
+ * Stuck Tasks across periodic snapshots (the live modes' inventory): feed each snapshot taken
+ * at now_ns; out gets the Tasks pending at the same await (innermost frame and line, awaited
+ * object) for at least threshold_ns, each once per such wait (t points into that snapshot;
+ * t->deadlock tells a Task on an await cycle). A Task that moves on, or runs, starts again;
+ * Tasks gone from the snapshot are forgotten. Returns how many (<= max) or -ENOMEM.
+ */
+struct lw_stuck;
+struct lw_stuck_task {
+	uint64_t task;
+	uint64_t pending_ns;	/* at that await for at least this long */
+	const struct lw_task *t;
+};
+int lw_stuck__new(struct lw_stuck **out);
+void lw_stuck__free(struct lw_stuck *s);
+int lw_stuck__update(struct lw_stuck *s, const struct lw_tasks *t, uint64_t now_ns,
+		     uint64_t threshold_ns, struct lw_stuck_task *out, size_t max);
+
 const char *lw_task_state_name(int state);
 /* index of the Task at addr in t, or -1 */
 long lw_tasks__find(const struct lw_tasks *t, uint64_t addr);

@@ -283,6 +283,57 @@ static void test_not_imported_and_garbage(void **state)
 	}
 }
 
+/* Stuck Tasks over snapshots of the same image: reported once the threshold passes, once per
+ * wait; a Task that moves to another await starts again; the running one never */
+static void test_stuck(void **state)
+{
+	struct lw_fakemem_region reg;
+	struct lw_fakemem fm;
+	struct lw_reader rd;
+	struct lw_tasks t;
+	struct lw_stuck *st = NULL;
+	struct lw_stuck_task out[16];
+	char err[256];
+	const uint64_t s = 1000000000ull;
+	int n, i;
+
+	(void)state;
+	assert_int_equal(fake_asyncio_build(&fa, 12), 0);
+	rd = reader(&reg, &fm);
+	assert_int_equal(lw_stuck__new(&st), 0);
+	assert_int_equal(lw_pytasks__snapshot(&fa.pi, &rd, &t, err, sizeof(err)), 0);
+	assert_int_equal(lw_stuck__update(st, &t, 0, 60 * s, out, 16), 0);
+	assert_int_equal(lw_stuck__update(st, &t, 59 * s, 60 * s, out, 16), 0);
+	n = lw_stuck__update(st, &t, 61 * s, 60 * s, out, 16);
+	assert_int_equal(n, 8);		/* nine pending, less leaf (running) */
+	for (i = 0; i < n; i++) {
+		assert_string_not_equal(out[i].t->name, "leaf");
+		assert_int_equal(out[i].pending_ns, 61 * s);
+	}
+	assert_int_equal(lw_stuck__update(st, &t, 200 * s, 60 * s, out, 16), 0);
+	lw_pytasks__free(&t);
+	/* child moves on to another line of Event.wait: its wait starts again */
+	{
+		uint64_t coro = 0, inner = 0, fr, ip = 0;
+
+		memcpy(&coro, &fa.mem[fa.tasks[1] + fa.l->task_coro - FA_BASE], 8);
+		/* the innermost coroutine: what child's frame awaits */
+		fr = coro + fa.t->gen_frame;
+		memcpy(&inner, &fa.mem[fr + fa.l->f_localsplus - FA_BASE], 8);
+		fr = inner + fa.t->gen_frame;
+		memcpy(&ip, &fa.mem[fr + fa.l->f_instr - FA_BASE], 8);
+		fa_put64(&fa, fr + fa.l->f_instr, ip + 2 * 8);
+	}
+	assert_int_equal(lw_pytasks__snapshot(&fa.pi, &rd, &t, err, sizeof(err)), 0);
+	assert_int_equal(lw_stuck__update(st, &t, 201 * s, 60 * s, out, 16), 0);
+	n = lw_stuck__update(st, &t, 262 * s, 60 * s, out, 16);
+	assert_int_equal(n, 1);
+	assert_string_equal(out[0].t->name, "child");
+	assert_int_equal(out[0].pending_ns, 61 * s);
+	lw_pytasks__free(&t);
+	lw_stuck__free(st);
+}
+
 static int count_cb(void *arg, uint64_t k, uint64_t v)
 {
 	(void)k;
@@ -357,6 +408,7 @@ int main(void)
 		cmocka_unit_test(test_snapshot_every_layout),
 		cmocka_unit_test(test_debug_offsets),
 		cmocka_unit_test(test_task_list_damage),
+		cmocka_unit_test(test_stuck),
 		cmocka_unit_test(test_cancelling),
 		cmocka_unit_test(test_not_imported_and_garbage),
 		cmocka_unit_test(test_dict_set_bounds),
