@@ -161,7 +161,7 @@ int lw_pytasks__debug_offsets(const char *proc_root, const struct lw_pyinfo *pi,
 		return ad_fail(how, howlen, r, "%s/PID/maps not readable", proc_root);
 	/* a shared _asyncio extension, else the interpreter's own file (built in) */
 	m = lw_maps__find_lib(maps, "_asyncio.");
-	file = m ? m->path : pi->elf_host;
+	file = m ? m->path : pi->elf;	/* named as the target sees it */
 	if (m) {
 		fd = lw_maps__open_mapped(proc_root, pi->pid, m, via, sizeof(via));
 		r = fd < 0 ? fd : lw_elf__open_fd(fd, via, &e);
