@@ -772,6 +772,7 @@ void lw_session__free(struct lw_session *s)
 {
 	if (!s)
 		return;
+	lw_stuck__free(s->stuck);
 	lw_pyhooks__free(s->hooks);
 	if (s->bpf) {
 		int i;
