@@ -10,7 +10,7 @@ import subprocess
 import time
 import unittest
 
-from lwtest import DEBIAN_PYTHON, TARGETS, Target, marks, run_loopwatch, traced
+from lwtest import DEBIAN_PYTHON, TARGETS, Loopwatch, Target, marks, run_loopwatch, traced
 from lwtest import pythons as all_pythons
 
 
@@ -325,6 +325,45 @@ class AwaitChain(unittest.TestCase):
                         got[r["callback"]["task_name"]] = [[l["name"], l["via"]]
                                                            for l in r.get("await_chain", [])]
                 self.assertEqual(got, want)
+
+
+class StuckTasks(unittest.TestCase):
+    """The live mode's periodic inventory: every Task of the target holds still at one await,
+    so each is a stuck_task record once the threshold passes (once: it stays at that await),
+    with the await chain the target itself sees; the two Tasks awaiting each other say
+    deadlock. Debian's 3.11 (the WeakSet) and sid's 3.14 (the threads' Task lists)."""
+
+    def test_stuck_task_records(self):
+        found = [(label, py) for label, py in all_pythons() if label in ("debian-3.11", "sid-3.14")]
+        for label, py in found:
+            with self.subTest(python=label):
+                t, truth = start(py)
+                try:
+                    lw = Loopwatch(t.pid, ["--stuck-after", "1s", "--stuck-every", "300ms", "-q"],
+                                   tmp=t.tmp)
+                    lw.wait_started()
+                    want = {v["name"]: v for vs in truth["views"].values() for v in vs}
+                    deadline = time.time() + 20
+                    while len(lw.records("stuck_task")) < len(want) and time.time() < deadline:
+                        time.sleep(0.2)
+                    time.sleep(0.7)  # one more round: nothing is reported twice
+                finally:
+                    t.kill()
+                lw.wait(30)
+                recs = lw.records("stuck_task")
+                names = [r["task"]["name"] for r in recs]
+                self.assertEqual(sorted(names), sorted(want))
+                for r in recs:
+                    w = want[r["task"]["name"]]
+                    self.assertGreaterEqual(r["pending_ms"], 1000.0)
+                    self.assertEqual([(f["qualname"], f["file"], f["line"]) for f in r["stack"]],
+                                     [(f["qualname"], f["file"], f["line"]) for f in w["stack"]])
+                    self.assertEqual(r["deadlock"], r["task"]["name"] in ("dl-a", "dl-b"))
+                by = {r["task"]["name"]: sorted((a["name"], a["via"]) for a in r["awaited_by"])
+                      for r in recs}
+                self.assertEqual(by["gather-child-1"], [("gatherer", "gather")])
+                self.assertEqual(by["tg-grandchild"], [("tg-child-2", "taskgroup")])
+                self.assertEqual(lw.records("summary")[-1]["stuck_tasks"], len(want))
 
 
 if __name__ == "__main__":
