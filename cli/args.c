@@ -33,6 +33,9 @@ static const char usage_text[] =
 	"      --iterations syscall|sched  how loop iterations are seen: syscall (default:\n"
 	"                              tp_btf/sys_exit, every syscall on the host pays the slow path)\n"
 	"                              or sched (nothing for other processes, one uprobe trap per poll)\n"
+	"      --stuck-after DUR       asyncio: a Task pending at the same await this long is a\n"
+	"                              stuck_task record (default 60s)\n"
+	"      --stuck-every DUR       asyncio: how often Tasks are looked at for that (default 10s)\n"
 	"      --rate-limit N[/DUR]    per site, at most N records per DUR, then one `suppressed`\n"
 	"                              record (default 10/1m; 0 = no limit)\n"
 	"      --ignore SITE           never report SITE (qualname, file:line, or a glob); counted still\n"
@@ -112,6 +115,8 @@ enum {
 	OPT_WEIGHT,
 	OPT_BY,
 	OPT_ITERATIONS,
+	OPT_STUCK_AFTER,
+	OPT_STUCK_EVERY,
 };
 
 static const struct option long_opts[] = {
@@ -135,6 +140,8 @@ static const struct option long_opts[] = {
 	{ "site", required_argument, NULL, OPT_SITE },
 	{ "weight", required_argument, NULL, OPT_WEIGHT },
 	{ "by", required_argument, NULL, OPT_BY },
+	{ "stuck-after", required_argument, NULL, OPT_STUCK_AFTER },
+	{ "stuck-every", required_argument, NULL, OPT_STUCK_EVERY },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -199,6 +206,18 @@ int lw_cli_parse(int argc, char **argv, struct lw_cli_opts *o)
 			break;
 		case OPT_SITE:
 			o->site = optarg;
+			break;
+		case OPT_STUCK_AFTER:
+			if (parse_dur_opt("--stuck-after", optarg, &o->stuck_after_ns))
+				return EXIT_USAGE;
+			if (!o->stuck_after_ns)
+				return lw_cli_usage_error("--stuck-after must be above zero");
+			break;
+		case OPT_STUCK_EVERY:
+			if (parse_dur_opt("--stuck-every", optarg, &o->stuck_every_ns))
+				return EXIT_USAGE;
+			if (!o->stuck_every_ns)
+				return lw_cli_usage_error("--stuck-every must be above zero");
 			break;
 		case OPT_BY:
 			if (strcmp(optarg, "target") && strcmp(optarg, "pid"))

@@ -17,6 +17,7 @@ struct lw_cli_opts {
 	uint64_t threshold_ns;
 	uint64_t block_threshold_ns;
 	uint64_t duration_ns;
+	uint64_t stuck_every_ns, stuck_after_ns;	/* 0 = the defaults (10 s, 60 s) */
 	uint64_t summary_interval_ns;
 	const char *output;
 	const char *format;		/* "text" or "json"; report also trace, folded, html */

@@ -151,6 +151,8 @@ static int cmd_trace(const struct lw_cli_opts *o)
 	so.precise = o->precise;
 	so.runtime = o->runtime;
 	so.proc_root = "/proc";
+	so.stuck_every_ns = o->stuck_every_ns;
+	so.stuck_after_ns = o->stuck_after_ns;
 	r = lw_engine__attach(e, o->pid, &so, err, sizeof(err));
 	if (r) {
 		fprintf(stderr, "loopwatch: %s\n", err[0] ? err : strerror(-r));

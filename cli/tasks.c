@@ -303,7 +303,8 @@ int lw_cli_tasks(const struct lw_cli_opts *o)
 	struct lw_reader rd;
 	struct lw_pyinfo *pi;
 	struct lw_tasks ts;
-	char err[1024] = "";
+	struct lw_tasklayout tl;
+	char err[1024] = "", how[512] = "";
 	uint64_t t0;
 	double ms;
 	int r;
@@ -329,7 +330,12 @@ int lw_cli_tasks(const struct lw_cli_opts *o)
 		goto out;
 	}
 	t0 = lw_now_mono();
-	r = lw_pytasks__snapshot(pi, &rd, &ts, err, sizeof(err));
+	/* 3.14+: the Task lists' offsets as this build's _asyncio exports them */
+	r = lw_pytasks__debug_offsets("/proc", pi, &tl, how, sizeof(how));
+	if (r == -EINVAL)
+		fprintf(stderr, "loopwatch: pid %d: %s; using the offsets of CPython %s builds "
+			"loopwatch knows\n", (int)o->pid, how, pi->version);
+	r = lw_pytasks__snapshot_lay(pi, r == 0 ? &tl : NULL, &rd, &ts, err, sizeof(err));
 	ms = (double)(lw_now_mono() - t0) / 1e6;
 	if (r) {
 		fprintf(stderr, "loopwatch: pid %d: %s\n", (int)o->pid, err[0] ? err : strerror(-r));

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include "probe/session_priv.h"
+#include "target/pytasks.h"
 
 /* ------------------------------------------------------------------ small helpers */
 
@@ -240,6 +241,32 @@ static int tick_outside_loop(const struct lw_session *s, const struct lw_rec_tic
 	return any;
 }
 
+/* The Tasks held up by a slow Task step, read now from the target (a few of its done
+ * callbacks; nothing when the Task is done by now): who awaits it, who awaits that one... */
+static void add_await_chain(struct lw_session *s, struct json_object *o, uint64_t task)
+{
+	struct lw_task_link links[8];
+	struct json_object *a;
+	size_t n, i;
+
+	n = lw_pytasks__await_chain(&s->py, NULL, &s->rd, task, links, LW_ARRAY_SIZE(links));
+	if (!n)
+		return;
+	a = json_object_new_array();
+	for (i = 0; i < n; i++) {
+		struct json_object *l = json_object_new_object();
+		char id[32];
+
+		snprintf(id, sizeof(id), "0x%llx", (unsigned long long)links[i].task);
+		json_object_object_add(l, "id", json_object_new_string(id));
+		json_object_object_add(l, "name", json_object_new_string(links[i].name));
+		json_object_object_add(l, "coro", json_object_new_string(links[i].coro));
+		json_object_object_add(l, "via", json_object_new_string(links[i].via));
+		json_object_array_add(a, l);
+	}
+	json_object_object_add(o, "await_chain", a);
+}
+
 struct json_object *lw_sess_slow_callback_json(struct lw_session *s, uint32_t tid, uint64_t ts_mono,
 					      uint64_t dur, int in_progress,
 					      const struct cb_ident *id, const struct lw_split *sp,
@@ -256,6 +283,8 @@ struct json_object *lw_sess_slow_callback_json(struct lw_session *s, uint32_t ti
 	json_object_object_add(o, "in_progress", json_object_new_boolean(in_progress));
 	json_object_object_add(o, "mode", json_object_new_string(s->mode));
 	json_object_object_add(o, "callback", lw_sess_ident_json(id));
+	if (s->is_python && id->task)
+		add_await_chain(s, o, id->task);
 	add_split(s, o, sp, dur);
 	lw_sess_add_stack(s, o, stack);
 	json_object_object_add(o, "stack_kind", lw_j_str_or_null(stack_kind));
@@ -743,6 +772,7 @@ void lw_session__free(struct lw_session *s)
 {
 	if (!s)
 		return;
+	lw_stuck__free(s->stuck);
 	lw_pyhooks__free(s->hooks);
 	if (s->bpf) {
 		int i;

@@ -37,6 +37,9 @@ struct lw_session_opts {
 	const char *proc_root;		/* "/proc" */
 	const char *target_name;	/* daemon: the [target NAME]; NULL for the CLI */
 	int no_hooks;			/* no asyncio-mistake / GC hooks */
+	/* asyncio: every stuck_every_ns (0 = 10 s) an inventory of the Tasks; one pending at the
+	 * same await for stuck_after_ns (0 = 60 s) is a stuck_task record */
+	uint64_t stuck_every_ns, stuck_after_ns;
 };
 
 typedef void (*lw_emit_fn)(void *ctx, struct json_object *rec);
@@ -75,6 +78,7 @@ struct lw_session_counts {
 	uint64_t slow_ticks;
 	uint64_t blocking_calls;
 	uint64_t read_errors;
+	uint64_t stuck_tasks;
 };
 void lw_session__counts(const struct lw_session *s, struct lw_session_counts *out);
 

@@ -224,6 +224,7 @@ void lw_sess_ident_from_bpf(struct lw_session *s, const struct lw_ident *bi, str
 		snprintf(id->task_name, sizeof(id->task_name), "Task-%lld", (long long)bi->task_num);
 	else
 		lw_strlcpy(id->task_name, bi->task_name, sizeof(id->task_name));
+	id->task = bi->task;
 	lw_strlcpy(id->qualname, bi->qualname, sizeof(id->qualname));
 	builtin_method_name(id->qualname, sizeof(id->qualname));
 	lw_strlcpy(id->file, bi->file, sizeof(id->file));
@@ -313,6 +314,7 @@ void lw_sess_ident_from_stack(struct lw_session *s, const struct lw_pystack *st,
 				 (long long)st->task_num);
 		else
 			lw_strlcpy(id->task_name, st->task_name, sizeof(id->task_name));
+		id->task = st->task;
 		/* "defined at": the frame of that callable, which is the one just inside
 		 * Handle._run unless a Task's coroutine is not its outermost frame there; look for
 		 * the frame with the same name, and leave file and line out rather than name
@@ -370,6 +372,7 @@ void lw_sess_ident_from_stack(struct lw_session *s, const struct lw_pystack *st,
 		    lw_py__classify(&s->py, &s->rd, cb, &li) == 0 && li.code == inner_f->code &&
 		    li.task) {
 			id->kind = LW_KIND_TASK;
+			id->task = li.task;
 			if (li.flags & LW_IDENT_TASK_NUM)
 				snprintf(id->task_name, sizeof(id->task_name), "Task-%lld",
 					 (long long)li.task_num);
@@ -380,6 +383,7 @@ void lw_sess_ident_from_stack(struct lw_session *s, const struct lw_pystack *st,
 	}
 	if (st->task) {
 		id->kind = LW_KIND_TASK;
+		id->task = st->task;
 		if (st->task_flags & LW_IDENT_TASK_NUM)
 			snprintf(id->task_name, sizeof(id->task_name), "Task-%lld",
 				 (long long)st->task_num);

@@ -26,6 +26,7 @@
 #include "target/pyproc.h"
 #include "probe/syscalls.h"
 #include "target/memread.h"
+#include "target/pytasks.h"
 #include "base/u64map.h"
 
 #include <dirent.h>
@@ -112,6 +113,8 @@ struct lw_session {
 	uint64_t last_hook_try;
 	uint64_t aio_counts[4];		/* by enum lw_aio_kind */
 	char runtime_why[512];
+	struct lw_stuck *stuck;		/* the stuck-Task inventory (session_live.c) */
+	uint64_t last_stuck;
 };
 
 struct frame_info {
@@ -128,6 +131,7 @@ struct cb_ident {
 	char qualname[LW_STR_QUAL];
 	char file[LW_STR_FILE];
 	int line;
+	uint64_t task;			/* the Task it steps, 0 = none or unknown */
 };
 
 struct native_info {

@@ -320,6 +320,9 @@ struct json_object *lw_session__summary(struct lw_session *s, int final, uint64_
 	json_object_object_add(o, "slow_callbacks", json_object_new_int64((int64_t)s->counts.slow_callbacks));
 	json_object_object_add(o, "slow_ticks", json_object_new_int64((int64_t)s->counts.slow_ticks));
 	json_object_object_add(o, "blocking_calls", json_object_new_int64((int64_t)s->counts.blocking_calls));
+	if (s->counts.stuck_tasks)
+		json_object_object_add(o, "stuck_tasks",
+				       json_object_new_int64((int64_t)s->counts.stuck_tasks));
 	lw_bpf__counters(s->bpf, &bc);
 	json_object_object_add(o, "lost_events", json_object_new_int64((int64_t)bc.lost_events));
 	json_object_object_add(o, "read_errors",

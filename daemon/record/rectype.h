@@ -17,7 +17,8 @@
 	X(SUPPRESSED, "suppressed")					\
 	X(UNAWAITED_COROUTINE, "unawaited_coroutine")			\
 	X(EXCEPTION_NEVER_RETRIEVED, "exception_never_retrieved")	\
-	X(TASK_DESTROYED_PENDING, "task_destroyed_pending")
+	X(TASK_DESTROYED_PENDING, "task_destroyed_pending")		\
+	X(STUCK_TASK, "stuck_task")
 
 enum lw_rec_kind {
 	LW_RK_UNKNOWN = 0,	/* a type this version does not know, or none */

@@ -201,6 +201,17 @@ static uint64_t frame_yf(struct ctx *c, uint64_t gen, uint64_t frame)
 		    depth > 4096 || lw_mem_read_u64(c->mem, frame + t->f_valuestack, &vs) ||
 		    lw_mem_read_u64(c->mem, vs + (uint64_t)(depth - 1) * 8, &yf))
 			return 0;
+	} else if (t->if_stackptr) {
+		int8_t st = 0;
+		uint64_t sp = 0, lp = frame + c->pi->lay.f_localsplus;
+
+		/* the stack pointer points into this frame's own slots, past its locals */
+		if (lw_mem_read(c->mem, gen + t->gen_frame_state, &st, 1) || st < t->suspended_min ||
+		    st > t->suspended_max || lw_mem_read_u64(c->mem, frame + t->if_stacktop, &sp) ||
+		    sp < lp + 8ull * t->yf_depth || sp > lp + 65536ull * 8 || (sp & 7) ||
+		    lw_mem_read_u64(c->mem, sp - 8ull * t->yf_depth, &yf))
+			return 0;
+		yf &= ~(uint64_t)c->pi->lay.stackref_mask;
 	} else {
 		int8_t st = 0;
 		int32_t top = 0;
@@ -289,6 +300,7 @@ static uint64_t read_chain(struct ctx *c, struct lw_task *tk, uint64_t coro, uin
 			break;
 		if (lw_mem_read_u64(c->mem, frame + l->f_code, &code))
 			break;
+		code &= ~(uint64_t)l->stackref_mask;	/* 3.14+: a tagged _PyStackRef */
 		if (l->instr_is_ptr) {
 			lw_mem_read_u64(c->mem, frame + l->f_instr, &instr);
 		} else {
@@ -316,7 +328,8 @@ static uint64_t read_chain(struct ctx *c, struct lw_task *tk, uint64_t coro, uin
 		} else {
 			tk->truncated = 1;
 		}
-		lw_mem_read_u64(c->mem, frame + l->f_localsplus, inner_self);
+		if (lw_mem_read_u64(c->mem, frame + l->f_localsplus, inner_self) == 0)
+			*inner_self &= ~(uint64_t)l->stackref_mask;
 		next = frame_yf(c, obj, frame);
 		obj = next;
 	}
@@ -575,6 +588,123 @@ void lw_pytasks__free(struct lw_tasks *t)
 	memset(t, 0, sizeof(*t));
 }
 
+/* 3.14+: the C Tasks on one llist (a thread's, or the interpreter's for threads gone): a ring
+ * of task_node links {next, prev} through the head. Each link is checked against the way back
+ * (node->prev is where we came from): a list changed under the read, or a loop that never
+ * returns to the head, ends the walk with what was read so far. */
+static int walk_task_list(struct ctx *c, uint64_t head)
+{
+	uint64_t node = 0, from = head, back = 0;
+	size_t n = 0;
+	int r;
+
+	if (lw_mem_read_u64(c->mem, head, &node))
+		return -EFAULT;
+	while (node && node != head) {
+		if (++n > LW_TASKS_MAX || node < c->t->task_node ||
+		    lw_mem_read_u64(c->mem, node + 8, &back) || back != from) {
+			c->out->skipped++;
+			return 0;
+		}
+		r = add_task(c, node - c->t->task_node, 0);
+		if (r)
+			return r < 0 ? r : 0;
+		from = node;
+		if (lw_mem_read_u64(c->mem, node, &node)) {
+			c->out->skipped++;
+			return 0;
+		}
+	}
+	return 0;
+}
+
+/* 3.14+: each thread's running Task and loop, and its list of Tasks */
+static int on_tstate(void *arg, pid_t tid, uint64_t tstate)
+{
+	struct ctx *c = arg;
+	struct lw_tasks *o = c->out;
+	uint64_t loop = 0, task = 0;
+	size_t i;
+	int r;
+
+	if (lw_mem_read_u64(c->mem, tstate + c->t->ts_running_task, &task) == 0 && task &&
+	    c->ncurrent < 64)
+		c->current[c->ncurrent++] = task;
+	if (lw_mem_read_u64(c->mem, tstate + c->t->ts_running_loop, &loop) == 0 && loop &&
+	    o->nloops < LW_ARRAY_SIZE(o->loops)) {
+		const struct tname *tn = pt_type_of(c, loop);
+
+		for (i = 0; i < o->nloops && o->loops[i].addr != loop; i++)
+			;
+		if (i == o->nloops) {
+			memset(&o->loops[i], 0, sizeof(o->loops[i]));
+			o->loops[i].addr = loop;
+			o->loops[i].tid = tid;
+			lw_strlcpy(o->loops[i].type, tn ? tn->name : "?", sizeof(o->loops[i].type));
+			o->nloops++;
+		}
+	}
+	r = walk_task_list(c, tstate + c->t->ts_tasks_head);
+	return r < 0 ? r : 0;
+}
+
+static int read_task_lists(struct ctx *c)
+{
+	int r;
+
+	r = lw_py__threads(c->pi, c->mem, on_tstate, c);
+	if (r < 0)
+		return r;
+	return walk_task_list(c, c->pi->interp + c->t->interp_tasks_head);
+}
+
+/* 3.14+: fut_awaited_by, the awaiters asyncio itself records (a Task awaiting a Future or Task,
+ * gather, TaskGroup, wait, as_completed): edges the other readers did not find, named by what
+ * the awaiter waits in */
+struct awby {
+	struct ctx *c;
+	struct lw_task *tk;
+};
+
+static int on_awaited_by(void *arg, uint64_t by)
+{
+	struct awby *a = arg;
+	struct lw_tasks *o = a->c->out;
+	long i = lw_tasks__find(o, by);
+	const struct lw_task *w;
+	const char *via = "await";
+
+	if (i < 0)
+		return 0;
+	w = &o->v[i];
+	if (w->waiter != a->tk->addr) {
+		static const char *const kinds[] = { "gather", "taskgroup", "wait", "wait_for" };
+		size_t k;
+
+		for (k = 0; k < LW_ARRAY_SIZE(kinds); k++)
+			if (strcmp(w->awaits_kind, kinds[k]) == 0)
+				via = kinds[k];
+	}
+	pt_add_awaiter(a->tk, by, via);
+	return 0;
+}
+
+static void read_awaited_by(struct ctx *c, struct lw_task *tk)
+{
+	struct awby a = { c, tk };
+	uint64_t by = 0;
+	uint8_t is_set = 0;
+
+	if (lw_mem_read_u64(c->mem, tk->addr + c->t->fut_awaited_by, &by) || !by ||
+	    by == c->pi->cfg.none_obj ||
+	    lw_mem_read(c->mem, tk->addr + c->t->fut_awaited_by_is_set, &is_set, 1))
+		return;
+	if (!is_set)
+		on_awaited_by(&a, by);
+	else if (pt_is_type(c, by, "set"))
+		lw_pyobj__set_items(c->mem, by, 256, on_awaited_by, &a);
+}
+
 static int find_module_dict(struct ctx *c, const char *name, uint64_t *md, char *err, size_t errlen)
 {
 	uint64_t modules = 0, mod = 0;
@@ -609,8 +739,40 @@ static int find_module_dict(struct ctx *c, const char *name, uint64_t *md, char 
 	return 0;
 }
 
+size_t lw_pytasks__await_chain(const struct lw_pyinfo *pi, const struct lw_tasklayout *lay,
+			       struct lw_reader *mem, uint64_t task, struct lw_task_link *out,
+			       size_t max)
+{
+	const struct lw_tasklayout *t = lay && lay->minor == pi->minor ? lay :
+					lw_tasklayout_for(pi->minor);
+	struct lw_tasks none;
+	struct ctx *c;
+	size_t n;
+
+	if (!t || !task || !max)
+		return 0;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return 0;
+	memset(&none, 0, sizeof(none));
+	c->pi = pi;
+	c->tl = *t;
+	c->t = &c->tl;
+	c->mem = mem;
+	c->out = &none;
+	n = pt_await_chain(c, task, out, max);
+	free(c);
+	return n;
+}
+
 int lw_pytasks__snapshot(const struct lw_pyinfo *pi, struct lw_reader *mem, struct lw_tasks *out,
 			 char *err, size_t errlen)
+{
+	return lw_pytasks__snapshot_lay(pi, NULL, mem, out, err, errlen);
+}
+
+int lw_pytasks__snapshot_lay(const struct lw_pyinfo *pi, const struct lw_tasklayout *lay,
+			     struct lw_reader *mem, struct lw_tasks *out, char *err, size_t errlen)
 {
 	struct ctx *c;
 	uint64_t md = 0, set = 0, cur = 0, current[64];
@@ -620,7 +782,7 @@ int lw_pytasks__snapshot(const struct lw_pyinfo *pi, struct lw_reader *mem, stru
 
 	memset(out, 0, sizeof(*out));
 	if (!lw_tasklayout_for(pi->minor)) {
-		snprintf(err, errlen, "asyncio Task layouts are known for CPython 3.8-3.13, not %d.%d",
+		snprintf(err, errlen, "asyncio Task layouts are known for CPython 3.8-3.15, not %d.%d",
 			 pi->major, pi->minor);
 		return -ENOTSUP;
 	}
@@ -628,7 +790,8 @@ int lw_pytasks__snapshot(const struct lw_pyinfo *pi, struct lw_reader *mem, stru
 	if (!c)
 		return -ENOMEM;
 	c->pi = pi;
-	c->t = lw_tasklayout_for(pi->minor);
+	c->tl = lay && lay->minor == pi->minor ? *lay : *lw_tasklayout_for(pi->minor);
+	c->t = &c->tl;
 	c->pcache.under = mem;
 	c->gather_budget = 4 * LW_TASKS_MAX;
 	c->cached.read = pt_pc_read;
@@ -646,7 +809,14 @@ int lw_pytasks__snapshot(const struct lw_pyinfo *pi, struct lw_reader *mem, stru
 	if (lw_pyobj__dict_get(pi, mem, md, "_current_tasks", &cur) == 0 && cur &&
 	    pt_is_type(c, cur, "dict"))
 		lw_pyobj__dict_items(pi, mem, cur, 64, on_current, c);
-	if (pi->minor <= 11) {
+	if (c->t->task_node) {
+		/* 3.14+: C Tasks on the threads' lists; _scheduled_tasks holds only the others */
+		r = read_task_lists(c);
+		if (r >= 0 && lw_pyobj__dict_get(pi, mem, md, "_scheduled_tasks", &set) == 0 && set)
+			read_weakset(c, set);
+		lw_strlcpy(out->source, "the threads' Task lists (_asyncio, 3.14+)",
+			   sizeof(out->source));
+	} else if (pi->minor <= 11) {
 		r = lw_pyobj__dict_get(pi, mem, md, "_all_tasks", &set);
 		if (r == 0)
 			r = read_weakset(c, set);
@@ -739,6 +909,9 @@ int lw_pytasks__snapshot(const struct lw_pyinfo *pi, struct lw_reader *mem, stru
 		}
 	}
 	free(waiters);
+	if (c->t->fut_awaited_by)
+		for (i = 0; i < out->n; i++)
+			read_awaited_by(c, &out->v[i]);
 	r = pt_mark_cycles(out);
 out:
 	lw_pycache__free(c->pc);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * The asyncio Tasks of a live CPython process (3.8-3.13), read from outside: where asyncio keeps
- * them (asyncio.tasks._all_tasks, or _scheduled_tasks and _eager_tasks from 3.12), each Task's
+ * The asyncio Tasks of a live CPython process (3.8-3.15), read from outside: where asyncio keeps
+ * them (asyncio.tasks._all_tasks, or _scheduled_tasks and _eager_tasks from 3.12, per-thread
+ * linked lists of C Tasks from 3.14), each Task's
  * state, name, coroutine, its await chain (coroutine frames, innermost first, file:line) and the
  * future it waits on, and the await graph (which Task awaits which: directly, through gather(),
  * a TaskGroup or wait_for()). Every read is bounded and allowed to fail; nothing is written and
@@ -40,10 +41,34 @@ struct lw_tasklayout {
 	/* the value stack of a suspended frame, for what it awaits (yield from) */
 	unsigned f_stacktop;		/* 3.8/3.9: PyObject **f_stacktop */
 	unsigned f_valuestack, f_stackdepth, f_state;	/* 3.10 */
-	unsigned if_stacktop;		/* 3.11+: int stacktop (in localsplus slots) */
+	unsigned if_stacktop;		/* 3.11-3.13: int stacktop (in localsplus slots);
+					 * 3.14+: _PyStackRef *stackpointer (if_stackptr) */
+	int if_stackptr;
+	unsigned yf_depth;		/* 3.14+: the awaited object is stackpointer[-yf_depth] */
+	/* 3.14+: C Tasks live in per-thread linked lists (struct llist_node task_node), the
+	 * running loop and Task in the thread state, and each Future names its awaiters
+	 * (fut_awaited_by: one object, or a set when fut_awaited_by_is_set). _asyncio's
+	 * AsyncioDebug section gives these for the build at hand (lw_pytasks__debug_offsets). */
+	unsigned task_node;		/* 0: no lists (<= 3.13) */
+	unsigned ts_tasks_head, ts_running_loop, ts_running_task;
+	unsigned interp_tasks_head;	/* Tasks of threads that have exited */
+	unsigned fut_awaited_by, fut_awaited_by_is_set;
 };
 
 const struct lw_tasklayout *lw_tasklayout_for(int minor);
+
+/*
+ * 3.14+: the offsets the process's own _asyncio exports for debuggers (the AsyncioDebug section
+ * of the _asyncio extension, or of the interpreter when it is built in), read from the mapped
+ * file and checked against the table: *out = the table's layout for pi->minor with them in.
+ * 0; -ENOENT when _asyncio is not loaded or has no such section (out keeps the table's values);
+ * -errno with err naming the cause. how says where they came from.
+ */
+int lw_pytasks__debug_offsets(const char *proc_root, const struct lw_pyinfo *pi,
+			      struct lw_tasklayout *out, char *how, size_t howlen);
+/* The section's bytes -> out (which holds the table's layout): 0 or -EINVAL (not used) */
+int lw_pytasks__parse_debug(const void *buf, size_t len, const struct lw_pyinfo *pi,
+			    struct lw_tasklayout *out, char *how, size_t howlen);
 
 enum lw_task_state {
 	LW_TASK_PENDING,
@@ -115,7 +140,44 @@ struct lw_tasks {
  */
 int lw_pytasks__snapshot(const struct lw_pyinfo *pi, struct lw_reader *mem, struct lw_tasks *out,
 			 char *err, size_t errlen);
+/* The same with a layout (from lw_pytasks__debug_offsets); NULL = the table's */
+int lw_pytasks__snapshot_lay(const struct lw_pyinfo *pi, const struct lw_tasklayout *lay,
+			     struct lw_reader *mem, struct lw_tasks *out, char *err, size_t errlen);
 void lw_pytasks__free(struct lw_tasks *t);
+
+/*
+ * Who awaits one Task, and who awaits that one, up to max links (the await chain of a slow
+ * callback's Task), read without a snapshot: from each Task's done callbacks (the awaiting
+ * Task's wakeup, gather's outer future, wait_for's and wait()'s waiter, a TaskGroup's parent)
+ * and, from 3.14, fut_awaited_by. A Task done by now has none. Returns the number of links.
+ */
+struct lw_task_link {
+	uint64_t task;
+	char name[128];
+	char coro[128];
+	char via[16];		/* "await", "gather", "taskgroup", "wait_for", "wait" */
+};
+size_t lw_pytasks__await_chain(const struct lw_pyinfo *pi, const struct lw_tasklayout *lay,
+			       struct lw_reader *mem, uint64_t task, struct lw_task_link *out,
+			       size_t max);
+
+/*
+ * Stuck Tasks across periodic snapshots (the live modes' inventory): feed each snapshot taken
+ * at now_ns; out gets the Tasks pending at the same await (innermost frame and line, awaited
+ * object) for at least threshold_ns, each once per such wait (t points into that snapshot;
+ * t->deadlock tells a Task on an await cycle). A Task that moves on, or runs, starts again;
+ * Tasks gone from the snapshot are forgotten. Returns how many (<= max) or -ENOMEM.
+ */
+struct lw_stuck;
+struct lw_stuck_task {
+	uint64_t task;
+	uint64_t pending_ns;	/* at that await for at least this long */
+	const struct lw_task *t;
+};
+int lw_stuck__new(struct lw_stuck **out);
+void lw_stuck__free(struct lw_stuck *s);
+int lw_stuck__update(struct lw_stuck *s, const struct lw_tasks *t, uint64_t now_ns,
+		     uint64_t threshold_ns, struct lw_stuck_task *out, size_t max);
 
 const char *lw_task_state_name(int state);
 /* index of the Task at addr in t, or -1 */

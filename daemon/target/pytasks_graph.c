@@ -32,18 +32,19 @@ static void add_cb_fut(struct lw_task *tk, uint64_t fut, const char *via)
 	}
 }
 
-void pt_read_callbacks(struct ctx *c, struct lw_task *tk)
+/* A Future's done callbacks: fut_callback0, then the (callback, context) tuples of
+ * fut_callbacks. The first MAX_CALLBACKS only, readable or not: the count comes from the target. */
+static size_t fut_callbacks(struct ctx *c, uint64_t fut, uint64_t *cbs)
 {
-	uint64_t cbs[MAX_CALLBACKS], lst = 0, items = 0, cb0 = 0;
+	uint64_t lst = 0, items = 0, cb0 = 0;
 	int64_t n = 0;
 	size_t ncb = 0, i;
 
-	if (lw_mem_read_u64(c->mem, tk->addr + 24, &cb0) == 0 && cb0)
+	if (lw_mem_read_u64(c->mem, fut + 24, &cb0) == 0 && cb0)
 		cbs[ncb++] = cb0;
-	if (lw_mem_read_u64(c->mem, tk->addr + 40, &lst) == 0 && lst &&
+	if (lw_mem_read_u64(c->mem, fut + 40, &lst) == 0 && lst &&
 	    pt_is_type(c, lst, "list") && lw_mem_read(c->mem, lst + 16, &n, 8) == 0 && n > 0 &&
 	    lw_mem_read_u64(c->mem, lst + 24, &items) == 0 && items) {
-		/* the first MAX_CALLBACKS entries only, readable or not: n comes from the target */
 		for (i = 0; i < (size_t)n && i < MAX_CALLBACKS && ncb < MAX_CALLBACKS; i++) {
 			uint64_t tup = 0, cb = 0;
 
@@ -54,6 +55,14 @@ void pt_read_callbacks(struct ctx *c, struct lw_task *tk)
 			cbs[ncb++] = cb;
 		}
 	}
+	return ncb;
+}
+
+void pt_read_callbacks(struct ctx *c, struct lw_task *tk)
+{
+	uint64_t cbs[MAX_CALLBACKS];
+	size_t ncb = fut_callbacks(c, tk->addr, cbs), i;
+
 	for (i = 0; i < ncb; i++) {
 		const struct tname *tn = pt_type_of(c, cbs[i]);
 
@@ -228,3 +237,153 @@ int pt_cmp_addr(const void *a, const void *b)
 	return x->addr < y->addr ? -1 : x->addr > y->addr;
 }
 
+
+/* ---- one Task's awaiters, without a snapshot (slow_callback records) ---- */
+
+/* The Task a done callback wakes up: the C Task's wakeup (TaskWakeupMethWrapper, ww_task @16,
+ * up to 3.11; a builtin method bound to the Task, m_self @24, from 3.12), or 0 */
+static uint64_t wakeup_task(struct ctx *c, uint64_t cb)
+{
+	const struct tname *tn = pt_type_of(c, cb), *tt;
+	uint64_t t = 0;
+
+	if (!tn)
+		return 0;
+	if (strcmp(tn->name, "TaskWakeupMethWrapper") == 0)
+		lw_mem_read_u64(c->mem, cb + 16, &t);
+	else if (strcmp(tn->name, "builtin_function_or_method") == 0)
+		lw_mem_read_u64(c->mem, cb + 24, &t);
+	tt = t ? pt_type_of(c, t) : NULL;
+	return tt && tt->is_task ? t : 0;
+}
+
+/* The value of the first closure cell of function fn whose object's type is named type (or any
+ * Future-like object when type is NULL), or 0 */
+static uint64_t closure_obj(struct ctx *c, uint64_t fn, const char *type)
+{
+	uint64_t clo = 0, items[8];
+	int64_t nc = 0, k;
+
+	if (lw_mem_read_u64(c->mem, fn + c->pi->lay.func_code + c->t->func_closure_rel, &clo) ||
+	    !clo || !pt_is_type(c, clo, "tuple") || lw_mem_read(c->mem, clo + 16, &nc, 8) ||
+	    nc <= 0 || nc > 8 || lw_mem_read(c->mem, clo + 24, items, (size_t)nc * 8))
+		return 0;
+	for (k = 0; k < nc; k++) {
+		uint64_t v = 0;
+		const struct tname *tn;
+
+		if (!items[k] || lw_mem_read_u64(c->mem, items[k] + 16, &v) || !v ||
+		    v == c->pi->cfg.none_obj || !(tn = pt_type_of(c, v)))
+			continue;
+		if (type ? strcmp(tn->name, type) == 0 : (strstr(tn->name, "Future") && !tn->is_task))
+			return v;
+	}
+	return 0;
+}
+
+/* Who awaits fut (a Task or a future between Tasks): the Task its callbacks wake, through
+ * gather's outer future, wait_for's and asyncio.wait's waiter future, a TaskGroup's parent.
+ * via is set by the first link that names one (gather, wait_for, wait, taskgroup, await). */
+static uint64_t awaiter_of(struct ctx *c, uint64_t fut, const char **via, int depth)
+{
+	uint64_t cbs[MAX_CALLBACKS];
+	size_t ncb, i;
+
+	if (depth > 6)
+		return 0;
+	ncb = fut_callbacks(c, fut, cbs);
+	for (i = 0; i < ncb; i++) {
+		uint64_t t = wakeup_task(c, cbs[i]), next = 0, fn = 0, self = 0;
+		const struct tname *tn;
+		const char *how = NULL;
+		char q[96] = "";
+
+		if (t) {
+			if (!*via)
+				*via = "await";
+			return t;
+		}
+		tn = pt_type_of(c, cbs[i]);
+		if (!tn)
+			continue;
+		if (strcmp(tn->name, "function") == 0) {
+			func_qualname(c, cbs[i], q, sizeof(q));
+			if (strstr(q, "gather.<locals>")) {
+				next = closure_obj(c, cbs[i], "_GatheringFuture");
+				how = "gather";
+			} else if (strstr(q, "_wait.<locals>")) {
+				next = closure_obj(c, cbs[i], NULL);
+				how = "wait";
+			}
+		} else if (strcmp(tn->name, "functools.partial") == 0) {
+			uint64_t args = 0;
+
+			if (lw_mem_read_u64(c->mem, cbs[i] + 16, &fn) == 0 && fn)
+				func_qualname(c, fn, q, sizeof(q));
+			if (strcmp(q, "_release_waiter") == 0 &&
+			    lw_mem_read_u64(c->mem, cbs[i] + 24, &args) == 0 && args)
+				lw_mem_read_u64(c->mem, args + 24, &next);
+			how = "wait_for";
+		} else if (strcmp(tn->name, "method") == 0 &&
+			   lw_mem_read_u64(c->mem, cbs[i] + 24, &self) == 0 && self &&
+			   lw_pyobj__attr(c->pi, c->mem, self, "_parent_task", &t) == 0 && t &&
+			   pt_type_of(c, t) && pt_type_of(c, t)->is_task) {
+			if (!*via)
+				*via = "taskgroup";
+			return t;
+		}
+		if (next && next != fut) {
+			const char *keep = *via;
+
+			if (!*via)
+				*via = how;
+			t = awaiter_of(c, next, via, depth + 1);
+			if (t)
+				return t;
+			*via = keep;
+		}
+	}
+	/* 3.14+: the awaiter asyncio recorded (the first when a set) */
+	if (c->t->fut_awaited_by && depth == 0) {
+		uint64_t by = 0;
+		uint8_t is_set = 0;
+		const struct tname *tn;
+
+		if (lw_mem_read_u64(c->mem, fut + c->t->fut_awaited_by, &by) == 0 && by &&
+		    lw_mem_read(c->mem, fut + c->t->fut_awaited_by_is_set, &is_set, 1) == 0 &&
+		    !is_set && (tn = pt_type_of(c, by)) && tn->is_task) {
+			if (!*via)
+				*via = "await";
+			return by;
+		}
+	}
+	return 0;
+}
+
+size_t pt_await_chain(struct ctx *c, uint64_t task, struct lw_task_link *out, size_t max)
+{
+	uint64_t cur = task;
+	size_t n = 0, k;
+
+	while (n < max) {
+		const char *via = NULL;
+		uint64_t aw = awaiter_of(c, cur, &via, 0), coro = 0, q = 0;
+
+		if (!aw || aw == task)
+			break;
+		for (k = 0; k < n && out[k].task != aw; k++)
+			;
+		if (k < n)
+			break;	/* a cycle: named once */
+		memset(&out[n], 0, sizeof(out[n]));
+		out[n].task = aw;
+		lw_strlcpy(out[n].via, via ? via : "await", sizeof(out[n].via));
+		lw_py__task_name(c->pi, c->mem, aw, out[n].name, sizeof(out[n].name));
+		if (lw_mem_read_u64(c->mem, aw + c->pi->lay.task_coro, &coro) == 0 && coro &&
+		    lw_mem_read_u64(c->mem, coro + c->pi->lay.coro_qualname, &q) == 0 && q)
+			lw_py__read_str(&c->pi->lay, c->mem, q, out[n].coro, sizeof(out[n].coro));
+		n++;
+		cur = aw;
+	}
+	return n;
+}

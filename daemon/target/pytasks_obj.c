@@ -5,6 +5,13 @@
  */
 #include "target/pytasks_priv.h"
 #include "base/lw_util.h"
+#include "target/elfsym.h"
+#include "target/procmaps.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <unistd.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -42,6 +49,32 @@ static const struct lw_tasklayout tlays[] = {
 	  .task_waiter = 112, .must_cancel = 100, .must_cancel_bit = 2, .num_cancels = 104,
 	  .gen_frame = 72, .gen_frame_inline = 1, .gen_frame_state = 67,
 	  .suspended_min = -2, .suspended_max = -1, .if_stacktop = 64 },
+	/* 3.14 (3.14.10, Debian sid): FutureObj_HEAD grew fut_awaited_by @96, fut_state @104,
+	 * fut_is_task, fut_awaited_by_is_set; the Task bit fields share the word at 108 (must_cancel
+	 * bit 2 of byte 110), num_cancels @112, fut_waiter @120, task_node @152 (TaskObj is 168).
+	 * The frame's stackpointer is a _PyStackRef pointer @64. Per-thread lists and the
+	 * thread-state fields from _asyncio's AsyncioDebug section (they replace these at run
+	 * time, lw_pytasks__debug_offsets); the rest checked with ctypes on live objects. */
+	{ .minor = 14, .interp_modules = 7688, .ht_cached_keys = 880, .fut_state = 104,
+	  .func_closure_rel = 24,
+	  .task_waiter = 120, .must_cancel = 110, .must_cancel_bit = 2, .num_cancels = 112,
+	  .gen_frame = 72, .gen_frame_inline = 1, .gen_frame_state = 67,
+	  .suspended_min = -2, .suspended_max = -1, .if_stacktop = 64, .if_stackptr = 1,
+	  .yf_depth = 1,
+	  .task_node = 152, .ts_tasks_head = 880, .ts_running_loop = 864, .ts_running_task = 872,
+	  .interp_tasks_head = 10880, .fut_awaited_by = 96, .fut_awaited_by_is_set = 109 },
+	/* 3.15 (3.15.2, Debian sid; _asyncio built into the interpreter): Task as 3.14; frame
+	 * states renumbered (suspended 1, yield-from 2, yield-from locked 3) and a suspended
+	 * `await` keeps what it awaits one slot below the top of its stack. */
+	{ .minor = 15, .interp_modules = 7592, .ht_cached_keys = 888, .fut_state = 104,
+	  .func_closure_rel = 24,
+	  .task_waiter = 120, .must_cancel = 110, .must_cancel_bit = 2, .num_cancels = 112,
+	  .gen_frame = 72, .gen_frame_inline = 1, .gen_frame_state = 67,
+	  .suspended_min = 1, .suspended_max = 3, .if_stacktop = 64, .if_stackptr = 1,
+	  .yf_depth = 2,
+	  .task_node = 152, .ts_tasks_head = 1048, .ts_running_loop = 1024,
+	  .ts_running_task = 1032, .interp_tasks_head = 10856, .fut_awaited_by = 96,
+	  .fut_awaited_by_is_set = 109 },
 };
 
 const struct lw_tasklayout *lw_tasklayout_for(int minor)
@@ -52,6 +85,111 @@ const struct lw_tasklayout *lw_tasklayout_for(int minor)
 		if (tlays[i].minor == minor)
 			return &tlays[i];
 	return NULL;
+}
+
+/* _Py_AsyncioModuleDebugOffsets (3.14, 3.15): three groups of u64, each opened by its size */
+enum {
+	AD_TASK_SIZE, AD_TASK_NAME, AD_TASK_AWAITED_BY, AD_TASK_IS_TASK, AD_TASK_AWAITED_BY_IS_SET,
+	AD_TASK_CORO, AD_TASK_NODE,
+	AD_INTERP_SIZE, AD_INTERP_TASKS_HEAD,
+	AD_TS_SIZE, AD_TS_RUNNING_LOOP, AD_TS_RUNNING_TASK, AD_TS_TASKS_HEAD,
+	AD_N
+};
+
+__attribute__((format(printf, 4, 5)))
+static int ad_fail(char *how, size_t howlen, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(how, howlen, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int lw_pytasks__parse_debug(const void *buf, size_t len, const struct lw_pyinfo *pi,
+			    struct lw_tasklayout *out, char *how, size_t howlen)
+{
+	uint64_t ad[AD_N];
+	int i;
+
+	if (len < sizeof(ad))
+		return ad_fail(how, howlen, -EINVAL, "the AsyncioDebug section is short");
+	memcpy(ad, buf, sizeof(ad));
+	/* every offset inside its struct, and the Task's coroutine and name where pyoffsets has
+	 * them (from the runtime's own _Py_DebugOffsets) */
+	for (i = AD_TASK_NAME; i <= AD_TASK_NODE; i++)
+		if (ad[i] + (i == AD_TASK_IS_TASK || i == AD_TASK_AWAITED_BY_IS_SET ? 1 : 8) >
+		    ad[AD_TASK_SIZE])
+			break;
+	if (i <= AD_TASK_NODE || ad[AD_TASK_SIZE] > 4096 || ad[AD_INTERP_SIZE] > (1u << 22) ||
+	    ad[AD_INTERP_TASKS_HEAD] + 16 > ad[AD_INTERP_SIZE] || ad[AD_TS_SIZE] > 65536 ||
+	    ad[AD_TS_TASKS_HEAD] + 16 > ad[AD_TS_SIZE] || ad[AD_TS_RUNNING_LOOP] + 8 > ad[AD_TS_SIZE] ||
+	    ad[AD_TS_RUNNING_TASK] + 8 > ad[AD_TS_SIZE] || ad[AD_TASK_CORO] != pi->lay.task_coro ||
+	    ad[AD_TASK_NAME] != pi->lay.task_name)
+		return ad_fail(how, howlen, -EINVAL, "the AsyncioDebug section does not fit the "
+			       "CPython layout loopwatch knows (a patched or free-threaded build?)");
+	out->task_node = (unsigned)ad[AD_TASK_NODE];
+	out->fut_awaited_by = (unsigned)ad[AD_TASK_AWAITED_BY];
+	out->fut_awaited_by_is_set = (unsigned)ad[AD_TASK_AWAITED_BY_IS_SET];
+	out->interp_tasks_head = (unsigned)ad[AD_INTERP_TASKS_HEAD];
+	out->ts_tasks_head = (unsigned)ad[AD_TS_TASKS_HEAD];
+	out->ts_running_loop = (unsigned)ad[AD_TS_RUNNING_LOOP];
+	out->ts_running_task = (unsigned)ad[AD_TS_RUNNING_TASK];
+	return 0;
+}
+
+int lw_pytasks__debug_offsets(const char *proc_root, const struct lw_pyinfo *pi,
+			      struct lw_tasklayout *out, char *how, size_t howlen)
+{
+	const struct lw_tasklayout *t = lw_tasklayout_for(pi->minor);
+	const struct lw_map *m = NULL;
+	struct lw_maps *maps = NULL;
+	struct lw_elf *e = NULL;
+	uint64_t ad[AD_N], sec = 0, secsz = 0;
+	char via[PATH_MAX];
+	const char *file;
+	int fd, r;
+
+	if (!t)
+		return ad_fail(how, howlen, -ENOTSUP, "no Task layout for this version");
+	*out = *t;
+	if (!t->task_node)
+		return ad_fail(how, howlen, -ENOENT, "no AsyncioDebug before 3.14");
+	r = lw_maps__load(proc_root, pi->pid, &maps);
+	if (r)
+		return ad_fail(how, howlen, r, "%s/PID/maps not readable", proc_root);
+	/* a shared _asyncio extension, else the interpreter's own file (built in) */
+	m = lw_maps__find_lib(maps, "_asyncio.");
+	file = m ? m->path : pi->elf;	/* named as the target sees it */
+	if (m) {
+		fd = lw_maps__open_mapped(proc_root, pi->pid, m, via, sizeof(via));
+		r = fd < 0 ? fd : lw_elf__open_fd(fd, via, &e);
+	} else {
+		r = lw_elf__open(pi->elf_host, &e);
+	}
+	if (r) {
+		r = ad_fail(how, howlen, -ENOENT, "%s not readable as ELF", file);
+		goto out;
+	}
+	if (lw_elf__section(e, ".AsyncioDebug", &sec, &secsz) &&
+	    lw_elf__section(e, "AsyncioDebug", &sec, &secsz)) {
+		r = ad_fail(how, howlen, -ENOENT, "%s has no AsyncioDebug section: the table's "
+			    "offsets are used", file);
+		goto out;
+	}
+	if (secsz < sizeof(ad) || lw_elf__read(e, sec, ad, sizeof(ad))) {
+		r = ad_fail(how, howlen, -EINVAL, "the AsyncioDebug section of %s is short", file);
+		goto out;
+	}
+	r = lw_pytasks__parse_debug(ad, sizeof(ad), pi, out, how, howlen);
+	if (r == 0)
+		snprintf(how, howlen, "AsyncioDebug of %s", file);
+out:
+	if (e)
+		lw_elf__close(e);
+	lw_maps__free(maps);
+	return r;
 }
 
 /* ---- generic object readers ---- */

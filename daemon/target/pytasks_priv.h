@@ -28,6 +28,7 @@ struct tname {
 struct ctx {
 	const struct lw_pyinfo *pi;
 	const struct lw_tasklayout *t;
+	struct lw_tasklayout tl;	/* what t points to */
 	struct lw_reader *mem;
 	struct lw_tasks *out;
 	struct lw_pycache *pc;
@@ -59,6 +60,7 @@ void pt_read_callbacks(struct ctx *c, struct lw_task *tk);
 void pt_add_awaiter(struct lw_task *tk, uint64_t by, const char *via);
 void pt_gather_children(struct ctx *c, uint64_t gfut, uint64_t by, int depth);
 int pt_mark_cycles(struct lw_tasks *o);
+size_t pt_await_chain(struct ctx *c, uint64_t task, struct lw_task_link *out, size_t max);
 int pt_cmp_waiter(const void *a, const void *b);
 int pt_cmp_addr(const void *a, const void *b);
 

@@ -89,7 +89,9 @@ cc -g -D_GNU_SOURCE -Idaemon -Ibpf -o $B/seedgen tests/fuzz/seedgen.c daemon/tar
 mkdir -p $S/fuzz_pymem; $B/seedgen $S/fuzz_pymem
 # asyncio Task images: fuzz_pytasks builds them; a seed is the minor version and no corruption
 mkdir -p $S/fuzz_pytasks
-for m in 0 1 2 3 4 5; do printf "\\$(printf %o $m)\\0\\0" > $S/fuzz_pytasks/minor3$((8 + m)); done
+for m in 0 1 2 3 4 5 6 7; do printf "\\$(printf %o $m)\\0\\0" > $S/fuzz_pytasks/minor3$((8 + m)); done
+# 3.14: CPython 3.14.10's AsyncioDebug section (an unchanged image, the offsets it exports)
+python3 -c 'import struct,sys; sys.stdout.buffer.write(bytes([6,0,0]) + struct.pack("<13Q", 168, 136, 96, 108, 109, 128, 152, 225864, 10880, 936, 864, 872, 880))' > $S/fuzz_pytasks/debug314
 printf '\003\100\000\377\001' > $S/fuzz_pytasks/flip311
 printf '\216\224\230\233\216' > $S/fuzz_pytasks/callbacks_count	# a finding: a huge callback count
 du -sh $S

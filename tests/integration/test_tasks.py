@@ -1,21 +1,23 @@
 """`loopwatch tasks --pid`: the asyncio Task inventory, read from outside, against what the target
 says of itself (asyncio.all_tasks(), names, coroutines, the await chain the interpreter follows
 with file:line, get_stack()) and the await edges it built (gather, a Task awaiting a Task,
-wait_for, asyncio.wait, TaskGroup), on Debian's stripped python3.11 and every pyenv 3.8-3.13 found."""
+wait_for, asyncio.wait, TaskGroup), on Debian's stripped python3.11, every pyenv 3.8-3.13 found
+and Debian sid's 3.13-3.15 (the chroot lwtest prepares)."""
 import json
 import os
+import re
 import subprocess
 import time
 import unittest
 
-from lwtest import DEBIAN_PYTHON, TARGETS, Target, marks, run_loopwatch
+from lwtest import DEBIAN_PYTHON, TARGETS, Loopwatch, Target, marks, run_loopwatch, traced
 from lwtest import pythons as all_pythons
 
 
 def pythons():
-    """loopwatch tasks reads 3.8-3.13 so far; 3.14/3.15 (the sid chroot) are issue 14's open
-    part, refused with that reason (test_cli covers the refusal)"""
-    return [(label, py) for label, py in all_pythons() if not label.startswith("sid-")]
+    """every CPython lwtest finds: Debian's 3.11, pyenv 3.8-3.13, sid's 3.13-3.15 (3.14 also in
+    its own pid namespace)"""
+    return all_pythons()
 
 TARGET = os.path.join(TARGETS, "asyncio_tasks.py")
 
@@ -90,7 +92,7 @@ class Tasks(unittest.TestCase):
     def test_inventory_matches_the_targets_own_view(self):
         found = pythons()
         if not found:
-            self.skipTest("no CPython 3.8-3.13 found")
+            self.skipTest("no CPython found")
         for label, py in found:
             with self.subTest(python=label):
                 self.check_python(label, py)
@@ -209,6 +211,159 @@ class Tasks(unittest.TestCase):
         r = run_loopwatch(["tasks"])
         self.assertEqual(r.returncode, 2)
         self.assertIn("tasks needs --pid", r.stderr)
+
+
+# CPython's own view (3.14+): asyncio.tools, what `python3.X -m asyncio ps PID` prints, as JSON rows
+# (tid, task id, name, coroutine stack, awaiter chain, awaiter name, awaiter id)
+PS_ROWS = ("import asyncio.tools as t, json, sys; "
+           "print(json.dumps(t.build_task_table(t.get_all_awaited_by(int(sys.argv[1])))))")
+
+
+def oracle(py, args):
+    """Run the chroot's own python3.X on a target in the same pid namespace. Its
+    _remote_debugging reads /proc/PID/maps, which the chroot lacks, and looks up the files the
+    maps name: in a private mount namespace (nothing outside it changes) mount /proc in the
+    chroot and make the host path of the chroot resolve inside it."""
+    root = py.root
+    top = "/" + root.strip("/").split("/")[0]
+    sh = ('mount -t proc proc "$R/proc" && mount -t tmpfs tmpfs "$R$T" && mkdir -p "$R$R" && '
+          'mount --bind "$R" "$R$R" && exec chroot "$R" "$PY" "$@"')
+    r = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", sh, "oracle"]
+                       + args, capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, R=root, T=top, PY="python3.%d" % py.minor))
+    if r.returncode != 0:
+        raise AssertionError("%s %s exited %d: %s" % (py.label, args, r.returncode, r.stderr))
+    return r.stdout
+
+
+def pstree_edges(text):
+    """(child, parent) Task names and each leaf Task's frames (outermost first) from pstree."""
+    edges, leaves, path = set(), {}, []
+    for line in text.splitlines():
+        m = re.search(r"[└├]── ", line)
+        if not m:
+            continue
+        depth, label = m.start() // 4, line[m.end():].strip()
+        del path[depth:]
+        path.append(label)
+        tasks = [(i, x[4:]) for i, x in enumerate(path) if x.startswith("(T) ")]
+        if label.startswith("(T) "):
+            if len(tasks) > 1:
+                edges.add((tasks[-1][1], tasks[-2][1]))
+            leaves.setdefault(tasks[-1][1], [])
+        else:
+            leaves.setdefault(tasks[-1][1], []).append((depth, label))
+    # a Task that awaits others shows only the frames down to them
+    parents = {p for _, p in edges}
+    return edges, {k: [x for _, x in v] for k, v in leaves.items() if k not in parents}
+
+
+class Oracle(unittest.TestCase):
+    """3.14 and 3.15: the same process read by loopwatch and by the target interpreter's own
+    `asyncio ps` / `pstree` (CPython's _remote_debugging): the same Tasks, names, threads,
+    coroutine stacks with file:line, awaiters and awaiter chains."""
+
+    def check(self, py):
+        t, truth = start(py, "nodl")
+        try:
+            rec = snapshot(t.pid)
+            rows = json.loads(oracle(py, ["-c", PS_ROWS, str(t.pid)]))
+            tree = oracle(py, ["-m", "asyncio", "pstree", str(t.pid)])
+        finally:
+            t.kill()
+        ours = {x["id"]: x for x in rec["tasks"]}
+        chain = lambda x: " -> ".join(f["qualname"] for f in x["stack"])
+        self.assertGreaterEqual(len({r[1] for r in rows}), 20, rows)
+        # CPython 3.14.10's ps lists only some threads' Tasks (3.15 lists all): compare those
+        tids = {r[0] for r in rows}
+        self.assertEqual({r[1] for r in rows}, {i for i, x in ours.items() if x["tid"] in tids})
+        for tid, tid_hex, name, stack, achain, aname, aid in rows:
+            with self.subTest(python=py.label, task=name):
+                g = ours[tid_hex]
+                self.assertEqual((g["name"], g["tid"], chain(g)), (name, tid, stack))
+                want = {r[6] for r in rows if r[1] == tid_hex and r[6] != "0x0"}
+                self.assertEqual({a["id"] for a in g["awaited_by"]}, want)
+                if aid != "0x0":
+                    self.assertEqual((ours[aid]["name"], chain(ours[aid])), (aname, achain))
+        edges, leaves = pstree_edges(tree)
+        names = {x["name"]: x for x in ours.values() if x["tid"] in tids}
+        self.assertEqual(edges, {(x["name"], ours[a["id"]]["name"])
+                                 for x in names.values() for a in x["awaited_by"]})
+        self.assertGreaterEqual(len(leaves), 15, tree)
+        for name, frames in leaves.items():
+            want = ["%s %s:%d" % (f["qualname"], f["file"], f["line"])
+                    for f in reversed(names[name]["stack"])]
+            self.assertEqual(frames, want, name)
+
+    def test_ps_and_pstree(self):
+        found = [(label, py) for label, py in all_pythons() if label in ("sid-3.14", "sid-3.15")]
+        if not found:
+            self.skipTest("no sid CPython 3.14/3.15 (the chroot is not prepared)")
+        for label, py in found:
+            with self.subTest(python=label):
+                self.check(py)
+
+
+CHAIN_TARGET = os.path.join(TARGETS, "asyncio_await_chain.py")
+
+
+class AwaitChain(unittest.TestCase):
+    """A slow Task step's record names the Tasks it holds up: who awaits it (gather, a TaskGroup)
+    and who awaits that one, as the target built them (read at record time)."""
+
+    def test_slow_callback_await_chain(self):
+        found = [(label, py) for label, py in all_pythons()
+                 if any(v in label for v in ("debian", "3.8", "3.12", "sid-3.14", "sid-3.15"))
+                 and not label.endswith("-ns")]
+        for label, py in found:
+            with self.subTest(python=label):
+                t, lw = traced([py, CHAIN_TARGET, "{GO}"], ["-t", "50ms", "-q"], timeout=60)
+                want = t.truth()[-1]["chains"]
+                got = {}
+                for r in lw.records("slow_callback"):
+                    if not r["in_progress"] and r["callback"].get("task_name") in want:
+                        got[r["callback"]["task_name"]] = [[l["name"], l["via"]]
+                                                           for l in r.get("await_chain", [])]
+                self.assertEqual(got, want)
+
+
+class StuckTasks(unittest.TestCase):
+    """The live mode's periodic inventory: every Task of the target holds still at one await,
+    so each is a stuck_task record once the threshold passes (once: it stays at that await),
+    with the await chain the target itself sees; the two Tasks awaiting each other say
+    deadlock. Debian's 3.11 (the WeakSet) and sid's 3.14 (the threads' Task lists)."""
+
+    def test_stuck_task_records(self):
+        found = [(label, py) for label, py in all_pythons() if label in ("debian-3.11", "sid-3.14")]
+        for label, py in found:
+            with self.subTest(python=label):
+                t, truth = start(py)
+                try:
+                    lw = Loopwatch(t.pid, ["--stuck-after", "1s", "--stuck-every", "300ms", "-q"],
+                                   tmp=t.tmp)
+                    lw.wait_started()
+                    want = {v["name"]: v for vs in truth["views"].values() for v in vs}
+                    deadline = time.time() + 20
+                    while len(lw.records("stuck_task")) < len(want) and time.time() < deadline:
+                        time.sleep(0.2)
+                    time.sleep(0.7)  # one more round: nothing is reported twice
+                finally:
+                    t.kill()
+                lw.wait(30)
+                recs = lw.records("stuck_task")
+                names = [r["task"]["name"] for r in recs]
+                self.assertEqual(sorted(names), sorted(want))
+                for r in recs:
+                    w = want[r["task"]["name"]]
+                    self.assertGreaterEqual(r["pending_ms"], 1000.0)
+                    self.assertEqual([(f["qualname"], f["file"], f["line"]) for f in r["stack"]],
+                                     [(f["qualname"], f["file"], f["line"]) for f in w["stack"]])
+                    self.assertEqual(r["deadlock"], r["task"]["name"] in ("dl-a", "dl-b"))
+                by = {r["task"]["name"]: sorted((a["name"], a["via"]) for a in r["awaited_by"])
+                      for r in recs}
+                self.assertEqual(by["gather-child-1"], [("gatherer", "gather")])
+                self.assertEqual(by["tg-grandchild"], [("tg-child-2", "taskgroup")])
+                self.assertEqual(lw.records("summary")[-1]["stuck_tasks"], len(want))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ it built, then 'ready', and holds still (its loops idle) until killed.
 argv[1] (optional): a number N of extra idle Tasks (a larger inventory), or "churn": after the
 view, keep creating, gathering and finishing short-lived Tasks (a set that changes while it is
 read); "uvloop": run both loops on uvloop; "block": after 'ready', a Task named blocker blocks
-the loop in time.sleep() (it prints 'blocking' first)."""
+the loop in time.sleep() (it prints 'blocking' first); "nodl": without the two Tasks that await
+each other (CPython's own `asyncio pstree` refuses a graph with a cycle)."""
 import asyncio
 import json
 import sys
@@ -19,6 +20,7 @@ import time
 CHURN = "churn" in sys.argv[1:]
 BLOCK = "block" in sys.argv[1:]
 UVLOOP = "uvloop" in sys.argv[1:]
+NODL = "nodl" in sys.argv[1:]
 EXTRA = sum(int(a) for a in sys.argv[1:] if a.isdigit())
 EDGES = []          # (child, parent, via): the await graph as built
 VIEWS = {}          # loop thread's native id -> [task views]
@@ -192,9 +194,10 @@ async def main():
     mk(nested_gather(*ng), name="nested-gather")
     EDGES.extend([("ng-%d" % i, "nested-gather", "gather") for i in (1, 2, 3)])
     # two Tasks awaiting each other: a deadlock
-    TASKS["dl-a"] = mk(wait_other("dl-b"), name="dl-a")
-    TASKS["dl-b"] = mk(wait_other("dl-a"), name="dl-b")
-    EDGES.extend([("dl-a", "dl-b", "await"), ("dl-b", "dl-a", "await")])
+    if not NODL:
+        TASKS["dl-a"] = mk(wait_other("dl-b"), name="dl-a")
+        TASKS["dl-b"] = mk(wait_other("dl-a"), name="dl-b")
+        EDGES.extend([("dl-a", "dl-b", "await"), ("dl-b", "dl-a", "await")])
     if sys.version_info >= (3, 11):
         mk(tg_parent(), name="tg-parent")
         EDGES.extend([("tg-child-1", "tg-parent", "taskgroup"),

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * A fake CPython 3.8-3.13 address space holding asyncio Tasks, for test_pytasks.c and
+ * A fake CPython 3.8-3.15 address space holding asyncio Tasks, for test_pytasks.c and
  * fuzz_pytasks.c: sys.modules -> asyncio.tasks -> _all_tasks / _scheduled_tasks (a WeakSet whose
  * `data` set holds weak references, one dead, one dummy slot) and _current_tasks, four Tasks
  * and a finished one:
@@ -12,6 +12,10 @@
  *   w-inner awaited by w-outer through wait_for's partial(_release_waiter, waiter) callback
  *   tg-kid  awaited by parent through a TaskGroup's bound _on_task_done callback
  *   wait-kid awaited by wait-outer through asyncio.wait's _on_completion closure
+ *
+ * 3.14+: the C Tasks are on a thread state's linked list (the running Task and loop there) and
+ * the interpreter's (threads gone) wait-kid and wait-outer, the WeakSet has only dead references,
+ * and w-inner says it is awaited by w-outer in fut_awaited_by.
  *
  * Objects are laid out with the layout tables the reader uses (lw_pylayout_for,
  * lw_tasklayout_for): this checks the reading logic, not the offsets (the integration test
@@ -242,10 +246,19 @@ static uint64_t fa_coro(struct fake_asyncio *f, const char *qualname, int first,
 	if (f->t->gen_frame_inline) {
 		fr = g + f->t->gen_frame;
 		fa_put8(f, g + f->t->gen_frame_state, (uint8_t)f->t->suspended_max);
-		fa_put64(f, fr + f->l->f_code, code);
 		fa_put64(f, fr + f->l->f_instr, code + f->l->code_basicsize + 2 * 4);
-		fa_put32(f, fr + f->t->if_stacktop, 1);
-		fa_put64(f, fr + f->l->f_localsplus, yf);
+		if (f->t->if_stackptr) {
+			/* 3.14+: tagged stack refs; what it awaits yf_depth slots below the top */
+			fa_put64(f, fr + f->l->f_code, code | 1);
+			fa_put64(f, fr + f->t->if_stacktop,
+				 fr + f->l->f_localsplus + 8ull * f->t->yf_depth);
+			fa_put64(f, fr + f->l->f_localsplus, yf ? yf | 1 : 0);
+			fa_put64(f, fr + f->l->f_localsplus + 8, 1);
+		} else {
+			fa_put64(f, fr + f->l->f_code, code);
+			fa_put32(f, fr + f->t->if_stacktop, 1);
+			fa_put64(f, fr + f->l->f_localsplus, yf);
+		}
 	} else {
 		uint64_t vs = fa_alloc(f, 16);
 
@@ -294,7 +307,7 @@ static uint64_t fa_task(struct fake_asyncio *f, const char *name, uint64_t coro,
 	return o;
 }
 
-/* Builds the image for minor (8..13); 0 or -1 */
+/* Builds the image for minor (8..15); 0 or -1 */
 static int fake_asyncio_build(struct fake_asyncio *f, int minor)
 {
 	uint64_t fut, gfut, child, parent, gath, leaf, done, refs[11], set, tab, wset, md, mod, mods,
@@ -361,7 +374,10 @@ static int fake_asyncio_build(struct fake_asyncio *f, int minor)
 		a = fa_tuple(f, 1, &w1);
 		fa_put64(f, p + 16, fa_func(f, "_release_waiter", 0));
 		fa_put64(f, p + 24, a);
-		fa_put64(f, f->tasks[5] + 24, p);
+		if (f->t->fut_awaited_by)	/* 3.12+ wait_for has no callback; 3.14 says who */
+			fa_put64(f, f->tasks[5] + f->t->fut_awaited_by, f->tasks[6]);
+		else
+			fa_put64(f, f->tasks[5] + 24, p);
 		/* TaskGroup: [(bound _on_task_done of a group whose _parent_task is parent, ctx)] */
 		f->tasks[7] = fa_task(f, "tg-kid", fa_coro(f, "kid", 90, 0), 0, 0);
 		tg = fa_instance(f, f->t_tg, 64, fa_dict1(f, "_parent_task", parent));
@@ -383,7 +399,8 @@ static int fake_asyncio_build(struct fake_asyncio *f, int minor)
 	/* the WeakSet: its data set holds weak references (one dead) and a dummy slot */
 	for (i = 0; i < 10; i++) {
 		refs[i] = fa_obj(f, f->t_wref, 48);
-		fa_put64(f, refs[i] + 16, f->tasks[i]);
+		/* 3.14+: C Tasks are on the threads' lists, not in the WeakSet */
+		fa_put64(f, refs[i] + 16, f->t->task_node ? f->none : f->tasks[i]);
 	}
 	refs[10] = fa_obj(f, f->t_wref, 48);
 	fa_put64(f, refs[10] + 16, f->none);
@@ -400,7 +417,7 @@ static int fake_asyncio_build(struct fake_asyncio *f, int minor)
 	fa_put64(f, set + 40, tab);
 	wset = fa_instance(f, f->t_wset, 64, fa_dict1(f, "data", set));
 
-	cur = fa_dict(f, 1, &f->loop, &leaf);
+	cur = fa_dict(f, 1, &f->loop, f->t->task_node ? &f->none : &leaf);
 	{
 		uint64_t keys[2] = { fa_str(f, minor <= 11 ? "_all_tasks" : "_scheduled_tasks"),
 				     fa_str(f, "_current_tasks") };
@@ -416,10 +433,49 @@ static int fake_asyncio_build(struct fake_asyncio *f, int minor)
 
 		mods = fa_dict(f, 2, keys, vals);
 	}
-	interp = fa_alloc(f, f->t->interp_modules + 16);
+	interp = fa_alloc(f, (f->t->interp_tasks_head > f->t->interp_modules ?
+			      f->t->interp_tasks_head : f->t->interp_modules) + 16);
 	if (!interp)
 		return -1;
 	fa_put64(f, interp + f->t->interp_modules, mods);
+	if (f->t->task_node) {
+		/* 3.14+: one thread (tid 4242) running leaf on the loop, its list holding eight
+		 * Tasks (finished included); the interpreter's list the last two */
+		uint64_t ts = fa_alloc(f, f->t->ts_tasks_head + 16), rt = fa_alloc(f, 4096), h;
+
+		if (!ts || !rt)
+			return -1;
+		fa_put64(f, rt + f->l->rt_interp_head, interp);
+		fa_put64(f, interp + f->l->interp_threads_head, ts);
+		fa_put64(f, ts + f->l->ts_native_id, 4242);
+		fa_put64(f, ts + f->l->ts_thread_id, 0x7f0000001000ull);
+		fa_put64(f, ts + f->t->ts_running_task, leaf);
+		fa_put64(f, ts + f->t->ts_running_loop, f->loop);
+		for (i = 0; i < 10; i++) {
+			uint64_t head = i < 8 ? ts + f->t->ts_tasks_head :
+					interp + f->t->interp_tasks_head;
+			uint64_t node = f->tasks[i] + f->t->task_node, last = 0;
+
+			memcpy(&last, &f->mem[head + 8 - FA_BASE], 8);
+			if (!last)
+				last = head;
+			fa_put64(f, last, node);	/* last->next */
+			fa_put64(f, node, head);
+			fa_put64(f, node + 8, last);
+			fa_put64(f, head + 8, node);	/* head->prev */
+		}
+		for (h = 0; h < 2; h++) {	/* an empty list points at itself */
+			uint64_t head = h ? ts + f->t->ts_tasks_head : interp + f->t->interp_tasks_head;
+			uint64_t next = 0;
+
+			memcpy(&next, &f->mem[head - FA_BASE], 8);
+			if (!next) {
+				fa_put64(f, head, head);
+				fa_put64(f, head + 8, head);
+			}
+		}
+		f->pi.runtime = rt;
+	}
 
 	f->pi.major = 3;
 	f->pi.minor = minor;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* The asyncio Task reader against fake address spaces laid out like CPython 3.8-3.13
+/* The asyncio Task reader against fake address spaces laid out like CPython 3.8-3.15
  * (fake_asyncio.h): the sets it walks, the chains it follows, the await graph it builds. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -88,7 +88,8 @@ static void snapshot_minor(int minor)
 
 		assert_int_equal(wi->nawaiters, 1);
 		assert_int_equal(wi->awaiters[0].task, wo->addr);
-		assert_string_equal(wi->awaiters[0].via, "wait_for");
+		/* 3.14+: fut_awaited_by names w-outer, which waits on a plain Future */
+		assert_string_equal(wi->awaiters[0].via, minor >= 14 ? "await" : "wait_for");
 		assert_int_equal(tk->nawaiters, 1);
 		assert_int_equal(tk->awaiters[0].task, parent->addr);
 		assert_string_equal(tk->awaiters[0].via, "taskgroup");
@@ -97,11 +98,28 @@ static void snapshot_minor(int minor)
 		assert_string_equal(wk->awaiters[0].via, "wait");
 		assert_int_equal(wo->nawaiters + wt->nawaiters, 0);
 	}
+	/* one Task's await chain without a snapshot: tg-kid's TaskGroup parent; 3.14+ also what
+	 * fut_awaited_by says of w-inner */
+	{
+		struct lw_task_link links[4];
+
+		assert_int_equal(lw_pytasks__await_chain(&fa.pi, NULL, &rd, fa.tasks[7], links, 4), 1);
+		assert_int_equal(links[0].task, parent->addr);
+		assert_string_equal(links[0].name, "parent");
+		assert_string_equal(links[0].coro, "parent");
+		assert_string_equal(links[0].via, "taskgroup");
+		assert_int_equal(lw_pytasks__await_chain(&fa.pi, NULL, &rd, fa.tasks[5], links, 4),
+				 minor >= 14 ? 1 : 0);
+		if (minor >= 14)
+			assert_string_equal(links[0].name, "w-outer");
+	}
 	/* states: leaf is the loop's current Task */
 	assert_int_equal(leaf->state, LW_TASK_RUNNING);
 	assert_int_equal(parent->state, LW_TASK_PENDING);
 	assert_int_equal(t.nloops, 1);
 	assert_string_equal(t.loops[0].type, "_UnixSelectorEventLoop");
+	if (minor >= 14)	/* the thread state running it */
+		assert_int_equal(t.loops[0].tid, 4242);
 	assert_int_equal(lw_tasks__find(&t, leaf->addr), leaf - t.v);
 	lw_pytasks__free(&t);
 }
@@ -111,8 +129,68 @@ static void test_snapshot_every_layout(void **state)
 	int m;
 
 	(void)state;
-	for (m = 8; m <= 13; m++)
+	for (m = 8; m <= 15; m++)
 		snapshot_minor(m);
+}
+
+/* 3.14+: _asyncio's AsyncioDebug section (3.14.10's bytes) taken; one that does not fit the
+ * interpreter's own offsets, or is short, left out */
+static void test_debug_offsets(void **state)
+{
+	uint64_t ad[13] = { 168, 136, 96, 108, 109, 128, 152, 225864, 10880, 936, 864, 872, 880 };
+	struct lw_tasklayout tl;
+	char how[256];
+
+	(void)state;
+	assert_int_equal(fake_asyncio_build(&fa, 14), 0);
+	tl = *lw_tasklayout_for(14);
+	tl.task_node = tl.ts_tasks_head = tl.interp_tasks_head = 0;
+	assert_int_equal(lw_pytasks__parse_debug(ad, sizeof(ad), &fa.pi, &tl, how, sizeof(how)), 0);
+	assert_int_equal(tl.task_node, 152);
+	assert_int_equal(tl.ts_tasks_head, 880);
+	assert_int_equal(tl.ts_running_task, 872);
+	assert_int_equal(tl.interp_tasks_head, 10880);
+	assert_int_equal(tl.fut_awaited_by_is_set, 109);
+	ad[5] = 120;	/* task_coro where pyoffsets does not have it */
+	assert_int_equal(lw_pytasks__parse_debug(ad, sizeof(ad), &fa.pi, &tl, how, sizeof(how)),
+			 -EINVAL);
+	assert_non_null(strstr(how, "does not fit"));
+	ad[5] = 128;
+	ad[12] = 936;	/* a list head past the thread state */
+	assert_int_equal(lw_pytasks__parse_debug(ad, sizeof(ad), &fa.pi, &tl, how, sizeof(how)),
+			 -EINVAL);
+	ad[12] = 880;
+	assert_int_equal(lw_pytasks__parse_debug(ad, 96, &fa.pi, &tl, how, sizeof(how)), -EINVAL);
+}
+
+/* 3.14+: a thread's list that loops back on itself without reaching its head, or breaks off:
+ * what was read is kept, the rest counted as skipped, nothing hangs */
+static void test_task_list_damage(void **state)
+{
+	struct lw_fakemem_region reg;
+	struct lw_fakemem fm;
+	struct lw_reader rd;
+	struct lw_tasks t;
+	char err[256];
+	uint64_t node;
+
+	(void)state;
+	assert_int_equal(fake_asyncio_build(&fa, 15), 0);
+	rd = reader(&reg, &fm);
+	node = fa.tasks[1] + fa.t->task_node;
+	fa_put64(&fa, node, fa.tasks[0] + fa.t->task_node);	/* child -> parent: a cycle */
+	assert_int_equal(lw_pytasks__snapshot(&fa.pi, &rd, &t, err, sizeof(err)), 0);
+	assert_true(t.skipped >= 1);
+	assert_non_null(by_name(&t, "parent"));
+	assert_non_null(by_name(&t, "child"));
+	assert_null(by_name(&t, "gatherer"));
+	assert_non_null(by_name(&t, "wait-kid"));	/* the interpreter's list still read */
+	lw_pytasks__free(&t);
+	fa_put64(&fa, node, FA_BASE + FA_SIZE + 64);	/* child -> unreadable */
+	assert_int_equal(lw_pytasks__snapshot(&fa.pi, &rd, &t, err, sizeof(err)), 0);
+	assert_true(t.skipped >= 1);
+	assert_non_null(by_name(&t, "child"));
+	lw_pytasks__free(&t);
 }
 
 static void test_cancelling(void **state)
@@ -171,7 +249,7 @@ static void test_not_imported_and_garbage(void **state)
 	assert_true(lw_pytasks__snapshot(&fa.pi, &rd, &t, err, sizeof(err)) < 0);
 	assert_non_null(strstr(err, "sys.modules"));
 	assert_int_equal(t.n, 0);
-	/* 3.7 and 3.14: not known */
+	/* 3.7: not known */
 	assert_int_equal(fake_asyncio_build(&fa, 12), 0);
 	fa.pi.minor = 7;
 	assert_int_equal(lw_pytasks__snapshot(&fa.pi, &rd, &t, err, sizeof(err)), -ENOTSUP);
@@ -194,7 +272,7 @@ static void test_not_imported_and_garbage(void **state)
 		size_t off = (i * 7919u) % (fa.brk - FA_BASE);
 		uint8_t save;
 
-		assert_int_equal(fake_asyncio_build(&fa, 8 + (int)(i % 6)), 0);
+		assert_int_equal(fake_asyncio_build(&fa, 8 + (int)(i % 8)), 0);
 		save = fa.mem[off];
 		fa.mem[off] ^= (uint8_t)(1u << (i % 8));
 		if (lw_pytasks__snapshot(&fa.pi, &rd, &t, err, sizeof(err)) == 0) {
@@ -203,6 +281,57 @@ static void test_not_imported_and_garbage(void **state)
 		}
 		fa.mem[off] = save;
 	}
+}
+
+/* Stuck Tasks over snapshots of the same image: reported once the threshold passes, once per
+ * wait; a Task that moves to another await starts again; the running one never */
+static void test_stuck(void **state)
+{
+	struct lw_fakemem_region reg;
+	struct lw_fakemem fm;
+	struct lw_reader rd;
+	struct lw_tasks t;
+	struct lw_stuck *st = NULL;
+	struct lw_stuck_task out[16];
+	char err[256];
+	const uint64_t s = 1000000000ull;
+	int n, i;
+
+	(void)state;
+	assert_int_equal(fake_asyncio_build(&fa, 12), 0);
+	rd = reader(&reg, &fm);
+	assert_int_equal(lw_stuck__new(&st), 0);
+	assert_int_equal(lw_pytasks__snapshot(&fa.pi, &rd, &t, err, sizeof(err)), 0);
+	assert_int_equal(lw_stuck__update(st, &t, 0, 60 * s, out, 16), 0);
+	assert_int_equal(lw_stuck__update(st, &t, 59 * s, 60 * s, out, 16), 0);
+	n = lw_stuck__update(st, &t, 61 * s, 60 * s, out, 16);
+	assert_int_equal(n, 8);		/* nine pending, less leaf (running) */
+	for (i = 0; i < n; i++) {
+		assert_string_not_equal(out[i].t->name, "leaf");
+		assert_int_equal(out[i].pending_ns, 61 * s);
+	}
+	assert_int_equal(lw_stuck__update(st, &t, 200 * s, 60 * s, out, 16), 0);
+	lw_pytasks__free(&t);
+	/* child moves on to another line of Event.wait: its wait starts again */
+	{
+		uint64_t coro = 0, inner = 0, fr, ip = 0;
+
+		memcpy(&coro, &fa.mem[fa.tasks[1] + fa.l->task_coro - FA_BASE], 8);
+		/* the innermost coroutine: what child's frame awaits */
+		fr = coro + fa.t->gen_frame;
+		memcpy(&inner, &fa.mem[fr + fa.l->f_localsplus - FA_BASE], 8);
+		fr = inner + fa.t->gen_frame;
+		memcpy(&ip, &fa.mem[fr + fa.l->f_instr - FA_BASE], 8);
+		fa_put64(&fa, fr + fa.l->f_instr, ip + 2 * 8);
+	}
+	assert_int_equal(lw_pytasks__snapshot(&fa.pi, &rd, &t, err, sizeof(err)), 0);
+	assert_int_equal(lw_stuck__update(st, &t, 201 * s, 60 * s, out, 16), 0);
+	n = lw_stuck__update(st, &t, 262 * s, 60 * s, out, 16);
+	assert_int_equal(n, 1);
+	assert_string_equal(out[0].t->name, "child");
+	assert_int_equal(out[0].pending_ns, 61 * s);
+	lw_pytasks__free(&t);
+	lw_stuck__free(st);
 }
 
 static int count_cb(void *arg, uint64_t k, uint64_t v)
@@ -277,6 +406,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_snapshot_every_layout),
+		cmocka_unit_test(test_debug_offsets),
+		cmocka_unit_test(test_task_list_damage),
+		cmocka_unit_test(test_stuck),
 		cmocka_unit_test(test_cancelling),
 		cmocka_unit_test(test_not_imported_and_garbage),
 		cmocka_unit_test(test_dict_set_bounds),

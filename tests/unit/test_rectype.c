@@ -15,7 +15,7 @@ static void test_round_trip(void **state)
 	static const char *const types[] = { "start", "end", "summary", "slow_callback",
 					     "slow_tick", "blocking_call", "suppressed",
 					     "unawaited_coroutine", "exception_never_retrieved",
-					     "task_destroyed_pending" };
+					     "task_destroyed_pending", "stuck_task" };
 	size_t i, j;
 
 	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
