@@ -1,0 +1,159 @@
+"""Issue 19, round two: input that would exhaust loopwatch's memory or hang it, and losses that
+must not go unreported. `loopwatch report` on a huge line, /dev/zero, a FIFO, and under a memory
+limit (each run for real, peak memory read from the kernel's rusage of the child)."""
+import json
+import os
+import resource
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+from lwtest import LOOPWATCH, sanitized
+
+REC = json.dumps({"type": "end", "v": 1, "ts": "2026-11-25T02:00:30.000000Z", "pid": 42,
+                  "lost_events": 0, "suppressed": 0}) + "\n"
+MiB = 1 << 20
+
+
+def run_report(args, feed=None, stdin=None, timeout=60, as_limit=None):
+    """loopwatch report ARGS; feed: a function writing to its stdin (a thread); returns
+    (returncode, stdout, stderr, peak RSS in MiB). Without a memory limit of our own, a
+    sanitized build is held to 1 GiB per allocation by ASan's options, an unsanitized one by
+    RLIMIT_AS (so that the old, unbounded reader cannot take the machine's memory)."""
+    env = dict(os.environ)
+    limit = as_limit
+
+    if sanitized():
+        env["ASAN_OPTIONS"] = ":".join(filter(None, [
+            env.get("ASAN_OPTIONS"), "allocator_may_return_null=1", "max_allocation_size_mb=1024"]))
+    elif limit is None:
+        limit = 3 << 30
+
+    def pre():
+        if limit:
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    out = tempfile.TemporaryFile()
+    err = tempfile.TemporaryFile()
+    p = subprocess.Popen([LOOPWATCH, "report"] + list(args), env=env, preexec_fn=pre,
+                         stdin=subprocess.PIPE if feed else stdin, stdout=out, stderr=err)
+    t = None
+    if feed:
+        def writer():
+            try:
+                feed(p.stdin)
+                p.stdin.close()
+            except (BrokenPipeError, ValueError):
+                pass
+        t = threading.Thread(target=writer, daemon=True)
+        t.start()
+    timer = threading.Timer(timeout, p.kill)
+    timer.start()
+    try:
+        _, status, ru = os.wait4(p.pid, 0)
+    finally:
+        timer.cancel()
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if t:
+        t.join(10)
+    out.seek(0)
+    err.seek(0)
+    return (p.returncode, out.read().decode(errors="replace"),
+            err.read().decode(errors="replace"), ru.ru_maxrss / 1024.0)
+
+
+def huge_line(size):
+    """a record, a line of size bytes (no NUL, no newline inside), a record, garbage lines"""
+    def feed(f):
+        f.write(REC.encode())
+        block = b"x" * MiB
+        for _ in range(size // MiB):
+            f.write(block)
+        f.write(b"\n" + REC.encode() + b"hello\n{}\n\0abc\n")
+    return feed
+
+
+class ReportInput(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="lwlim-")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_huge_line_bounded(self):
+        """A 400 MiB line between two records: skipped as too_long without being held in
+        memory (peak RSS < 200 MiB; the old getline reader held it all), the records around it
+        read, the skipped lines counted by cause on stderr and in --format json."""
+        rc, out, err, peak = run_report(["--format", "json", "-"], feed=huge_line(400 * MiB),
+                                        timeout=120)
+        self.assertEqual(rc, 0, err)
+        self.assertLess(peak, 200, "peak RSS %.0f MiB for a 400 MiB line" % peak)
+        d = json.loads(out)
+        self.assertEqual(d["records"], 2)
+        self.assertEqual(d["skipped"], 4)
+        self.assertEqual(d["skipped_by"], {"too_long": 1, "binary": 1, "not_json": 1,
+                                           "not_record": 1})
+        self.assertEqual(d["files"][0]["skipped_by"], d["skipped_by"])
+        self.assertIn("skipped 4 lines", err)
+        self.assertIn("1 too_long", err)
+        self.assertIn("over 64 MiB", err)
+
+    def test_dev_zero(self):
+        """/dev/zero named: refused at once (a device is not a report file); on standard input:
+        read without growing (one endless line) and given up after 4 GiB with exit status 1 and
+        the cause, instead of eating memory until ENOMEM and then printing an empty report."""
+        rc, _, err, _ = run_report(["/dev/zero"], timeout=20)
+        self.assertEqual(rc, 1, err)
+        self.assertIn("character device", err)
+        with open("/dev/zero", "rb") as z:
+            rc, out, err, peak = run_report(["-"], stdin=z, timeout=120)
+        self.assertEqual(rc, 1, err)
+        self.assertIn("standard input: 4 GiB without a record", err)
+        self.assertEqual(out, "")
+        self.assertLess(peak, 200, "peak RSS %.0f MiB" % peak)
+
+    def test_fifo_without_writer(self):
+        """A FIFO nobody writes to: read as empty at once (the old fopen waited for a writer)."""
+        fifo = os.path.join(self.tmp, "r.jsonl")
+        os.mkfifo(fifo)
+        rc, out, err, _ = run_report([fifo], timeout=10)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("loopwatch report: 1 file, 0 lines, 0 records", out)
+
+    @unittest.skipIf(sanitized(), "RLIMIT_AS cannot hold an AddressSanitizer build")
+    def test_enomem_is_an_error(self):
+        """Under an address-space limit 48 MiB above what it starts with, a 100 MiB line cannot be buffered up to the cap:
+        out of memory is an error (exit 1, says so) and not the end of the input (the old
+        reader printed "0 lines, 0 records" and exited 0)."""
+        # the limit: what loopwatch needs to start, plus less than the line cap
+        vm = self.vm_of_idle_report()
+        rc, out, err, _ = run_report(["-"], feed=huge_line(100 * MiB),
+                                     as_limit=vm + 48 * MiB)
+        self.assertEqual(rc, 1, (out, err))
+        self.assertIn("out of memory", err)
+
+    def vm_of_idle_report(self):
+        """the address space of a `loopwatch report -` waiting on its input"""
+        p = subprocess.Popen([LOOPWATCH, "report", "-"], stdin=subprocess.PIPE,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(100):
+                with open("/proc/%d/status" % p.pid) as f:
+                    vm = [ln for ln in f if ln.startswith("VmSize:")]
+                if vm and p.poll() is None:
+                    time.sleep(0.2)
+                    with open("/proc/%d/status" % p.pid) as f:
+                        vm = [ln for ln in f if ln.startswith("VmSize:")]
+                    return int(vm[0].split()[1]) * 1024
+                time.sleep(0.05)
+        finally:
+            p.stdin.close()
+            p.wait(10)
+        raise AssertionError("no VmSize")
+
+
+if __name__ == "__main__":
+    unittest.main()
