@@ -643,6 +643,7 @@ struct json_object *lw_session__end_record(struct lw_session *s, const char *rea
 		json_object_object_add(o, "target_name", json_object_new_string(s->target));
 	json_object_object_add(o, "reason", json_object_new_string(reason));
 	json_object_object_add(o, "lost_events", json_object_new_int64((int64_t)lost_events));
+	lw_sess_add_bpf_losses(s, o);
 	json_object_object_add(o, "duration_s",
 			       lw_j_num((double)(lw_now_mono() - s->start_mono) / 1e9, 3));
 	return o;

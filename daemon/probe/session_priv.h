@@ -170,6 +170,9 @@ struct json_object *lw_sess_slow_callback_json(struct lw_session *s, uint32_t ti
 					      const struct lw_pystack *stack, const char *stack_kind);
 int lw_sess_outside_loop(const struct lw_session *s, const struct lw_pystack *st);
 
+/* session_summary.c: the BPF side's losses (host-wide counters) as fields of record o */
+void lw_sess_add_bpf_losses(const struct lw_session *s, struct json_object *o);
+
 /* session_threads.c: threads, pid namespaces, thread states */
 int lw_sess_same_pidns(const char *proc_root, pid_t pid);
 pid_t lw_sess_ns_to_host(struct lw_session *s, pid_t nstid);

@@ -199,6 +199,27 @@ struct json_object *lw_sess_agg_json(struct lw_u64map *m, int final, int blockin
 	return a;
 }
 
+/*
+ * What the BPF side dropped besides ring-buffer records (lost_events), host-wide since the
+ * programs were loaded: threads not tracked (threads map full), precise callbacks not counted
+ * (sites map full), unbalanced entry/return probes, user stacks for the CFI unwinder not copied
+ * or cut short. Zero when nothing was lost; always present, so that a reader can tell.
+ */
+void lw_sess_add_bpf_losses(const struct lw_session *s, struct json_object *o)
+{
+	struct lw_bpf_counters bc = { 0 };
+
+	if (s->bpf)
+		lw_bpf__counters(s->bpf, &bc);
+	json_object_object_add(o, "thread_map_full",
+			       json_object_new_int64((int64_t)bc.thread_map_full));
+	json_object_object_add(o, "sites_map_full", json_object_new_int64((int64_t)bc.sites_full));
+	json_object_object_add(o, "depth_errors", json_object_new_int64((int64_t)bc.depth_errors));
+	json_object_object_add(o, "ustack_failed",
+			       json_object_new_int64((int64_t)bc.ustack_failed));
+	json_object_object_add(o, "ustack_cut", json_object_new_int64((int64_t)bc.ustack_cut));
+}
+
 struct json_object *lw_session__summary(struct lw_session *s, int final, uint64_t now)
 {
 	struct json_object *o = lw_j_record("summary", s->pid, lw_sess_real_of(now));
@@ -325,6 +346,7 @@ struct json_object *lw_session__summary(struct lw_session *s, int final, uint64_
 	json_object_object_add(o, "read_errors",
 			       json_object_new_int64((int64_t)(bc.read_errors +
 							       (s->mem ? lw_memread__errors(s->mem) : 0))));
+	lw_sess_add_bpf_losses(s, o);
 	free(rows.v);
 	if (!final)
 		s->last_summary_mono = now;

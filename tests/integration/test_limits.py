@@ -1,6 +1,9 @@
 """Issue 19, round two: input that would exhaust loopwatch's memory or hang it, and losses that
 must not go unreported. `loopwatch report` on a huge line, /dev/zero, a FIFO, and under a memory
-limit (each run for real, peak memory read from the kernel's rusage of the child)."""
+limit (each run for real, peak memory read from the kernel's rusage of the child); a precise-mode
+target with more callback sites than the BPF sites map holds (the callbacks it could not count
+are counted as sites_map_full in the records, `status` and loopwatchd.prom); processes that
+matched a loopwatchd target but could not be attached, by cause."""
 import json
 import os
 import resource
@@ -11,7 +14,8 @@ import threading
 import time
 import unittest
 
-from lwtest import LOOPWATCH, sanitized
+from lwtest import DEBIAN_PYTHON, LOOPWATCH, sanitized, traced
+from test_daemon import DaemonTest, prom_samples, prom_value, wait_for
 
 REC = json.dumps({"type": "end", "v": 1, "ts": "2026-11-25T02:00:30.000000Z", "pid": 42,
                   "lost_events": 0, "suppressed": 0}) + "\n"
@@ -153,6 +157,130 @@ class ReportInput(unittest.TestCase):
             p.stdin.close()
             p.wait(10)
         raise AssertionError("no VmSize")
+
+
+# More distinct callbacks than the BPF sites map (16,384 entries, all targets) holds: each
+# function is its own code object, so its own site; each runs once as a loop callback.
+MANY_SITES = r'''
+import asyncio, os, sys, time
+N = int(sys.argv[2])
+ns = {}
+exec("\\n".join("def f%d(): pass" % i for i in range(N)), ns)
+fns = [ns["f%d" % i] for i in range(N)]
+print("ready", flush=True)
+while not os.path.exists(sys.argv[1]):
+    time.sleep(0.01)
+
+async def main():
+    loop = asyncio.get_running_loop()
+    for i in range(0, N, 500):
+        for f in fns[i:i + 500]:
+            loop.call_soon(f)
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.3)
+asyncio.run(main())
+print('{"callbacks": %d}' % N, flush=True)
+'''
+SITES_MAP = 16384
+
+
+class BpfLosses(unittest.TestCase):
+    def test_sites_map_full_counted(self):
+        """Precise mode, 17,500 distinct callbacks: the ones the sites map had no room for are
+        counted (sites_map_full in the summary and the end record; the other BPF losses are
+        there too), and what the sites counted plus that is every callback the target ran."""
+        tmp = tempfile.mkdtemp(prefix="lwlim-")
+        try:
+            script = os.path.join(tmp, "many_sites.py")
+            with open(script, "w") as f:
+                f.write(MANY_SITES)
+            n = SITES_MAP + 1100
+            t, lw = traced([DEBIAN_PYTHON, script, "{GO}", str(n)], ["--precise"], timeout=120)
+            final = [r for r in lw.records("summary") if r.get("final")]
+            self.assertEqual(len(final), 1, lw.stderr())
+            final = final[0]
+            end = lw.records("end")[-1]
+            for rec in (final, end):
+                for k in ("thread_map_full", "sites_map_full", "depth_errors", "ustack_failed",
+                          "ustack_cut"):
+                    self.assertIn(k, rec, rec["type"])
+            full = final["sites_map_full"]
+            self.assertGreaterEqual(full, n - SITES_MAP, "callbacks not counted, not reported")
+            self.assertGreaterEqual(end["sites_map_full"], full)
+            mine = [s for s in final["sites"] if (s.get("qualname") or "").startswith("f") and
+                    (s.get("qualname") or "")[1:].isdigit()]
+            counted = sum(s["count"] for s in mine) + final.get("sites_omitted", 0)
+            self.assertGreaterEqual(counted + full, n)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+class NotAttached(DaemonTest):
+    def test_not_attached_by_cause(self):
+        """Processes that match a target and are never attached: ones that exit before the
+        daemon gets to them (exited_first), a shell under a precise-mode target (the runtime
+        refuses: refused_runtime). Each is counted by cause per target and host-wide in
+        `status` (with the last ones listed with their reasons), in loopwatchd.prom, and every
+        matched process is accounted for: attached, not attached by cause, or still pending.
+        The BPF losses are in status and loopwatchd.prom."""
+        d = self.daemon("[target gone]\ncmdline = %s-gone\nasyncio_hooks = no\n\n"
+                        "[target refused]\ncmdline = %s-refused\nmode = precise\n"
+                        % (self.tag, self.tag))
+        d.wait_ready()
+        refused = subprocess.Popen(["sh", "-c", "sleep 30", "%s-refused" % self.tag])
+        gone = []
+        try:
+            for _ in range(15):
+                p = subprocess.Popen(["sh", "-c", "sleep 0.03", "%s-gone" % self.tag])
+                gone.append(p.pid)
+                p.wait(10)
+                time.sleep(0.05)
+
+            def settled():
+                st = d.status()
+                t = {x["name"]: x for x in st["targets"]}
+                return (not t["gone"]["pending"] and not t["refused"]["pending"] and
+                        t["refused"]["not_attached"]["refused_runtime"] >= 1 and st)
+            st = wait_for(settled, 30, step=0.3, what="the shell given up on")
+        finally:
+            refused.kill()
+            refused.wait()
+        t = {x["name"]: x for x in st["targets"]}
+        self.assertGreaterEqual(t["gone"]["not_attached"]["exited_first"], 1, t["gone"])
+        self.assertEqual(t["refused"]["not_attached"]["refused_runtime"], 1, t["refused"])
+        last = t["refused"]["not_attached_last"]
+        self.assertEqual([(x["pid"], x["cause"]) for x in last],
+                         [(refused.pid, "refused_runtime")])
+        self.assertIn("precise", last[0]["error"])
+        self.assertTrue(all(x["pid"] in gone for x in t["gone"]["not_attached_last"]),
+                        t["gone"]["not_attached_last"])
+        self.assertEqual(sum(st["not_attached"].values()),
+                         sum(sum(x["not_attached"].values()) for x in st["targets"]))
+        pending = sum(len(x["pending"]) for x in st["targets"])
+        self.assertEqual(st["matched"], st["attaches"] + sum(st["not_attached"].values()) +
+                         pending, st)
+        for k in ("thread_map_full", "sites_map_full", "depth_errors", "ustack_failed",
+                  "ustack_cut"):
+            self.assertIn(k, st["bpf_losses"])
+        text = subprocess.run([LOOPWATCH, "status", d.sock], capture_output=True, text=True,
+                              timeout=20).stdout
+        self.assertIn("matched but not attached:", text)
+        self.assertIn("%d  not attached (refused_runtime)" % refused.pid, text)
+
+        def prom_has():
+            try:
+                with open(os.path.join(d.dir, "loopwatchd.prom")) as f:
+                    # the labelled samples (the older host counters have no labels)
+                    s = prom_samples("\n".join(ln for ln in f.read().splitlines()
+                                               if "{" in ln))
+            except FileNotFoundError:
+                return None
+            v = prom_value(s, "loopwatch_not_attached_total", cause="refused_runtime")
+            gone = prom_value(s, "loopwatch_not_attached_total", cause="exited_first")
+            return s if v == 1 and gone == st["not_attached"]["exited_first"] else None
+        s = wait_for(prom_has, 20, step=0.3, what="loopwatchd.prom with the counts")
+        self.assertIsNotNone(prom_value(s, "loopwatch_bpf_drops_total", cause="sites_map_full"))
+        self.assertEqual(d.stop(), 0, d.stderr())
 
 
 if __name__ == "__main__":
