@@ -165,7 +165,7 @@ MANY_SITES = r'''
 import asyncio, os, sys, time
 N = int(sys.argv[2])
 ns = {}
-exec("\\n".join("def f%d(): pass" % i for i in range(N)), ns)
+exec(chr(10).join("def f%d(): pass" % i for i in range(N)), ns)
 fns = [ns["f%d" % i] for i in range(N)]
 print("ready", flush=True)
 while not os.path.exists(sys.argv[1]):
