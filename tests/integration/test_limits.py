@@ -203,7 +203,7 @@ class BpfLosses(unittest.TestCase):
             for rec in (final, end):
                 for k in ("thread_map_full", "sites_map_full", "depth_errors", "ustack_failed",
                           "ustack_cut"):
-                    self.assertIn(k, rec, rec["type"])
+                    self.assertTrue(k in rec, "%s: no %s" % (rec["type"], k))
             full = final["sites_map_full"]
             self.assertGreaterEqual(full, n - SITES_MAP, "callbacks not counted, not reported")
             self.assertGreaterEqual(end["sites_map_full"], full)
