@@ -20,6 +20,9 @@ from test_daemon import DaemonTest, prom_samples, prom_value, wait_for
 REC = json.dumps({"type": "end", "v": 1, "ts": "2026-11-25T02:00:30.000000Z", "pid": 42,
                   "lost_events": 0, "suppressed": 0}) + "\n"
 MiB = 1 << 20
+# peak RSS allowed: the 64 MiB line buffer at most, and what the runtime keeps; AddressSanitizer's
+# quarantine holds freed blocks (each doubling of the buffer) on top
+PEAK_MIB = 320 if sanitized() else 160
 
 
 def run_report(args, feed=None, stdin=None, timeout=60, as_limit=None):
@@ -89,12 +92,12 @@ class ReportInput(unittest.TestCase):
 
     def test_huge_line_bounded(self):
         """A 400 MiB line between two records: skipped as too_long without being held in
-        memory (peak RSS < 200 MiB; the old getline reader held it all), the records around it
+        memory (peak RSS under PEAK_MIB; the old getline reader held it all), the records around it
         read, the skipped lines counted by cause on stderr and in --format json."""
         rc, out, err, peak = run_report(["--format", "json", "-"], feed=huge_line(400 * MiB),
                                         timeout=120)
         self.assertEqual(rc, 0, err)
-        self.assertLess(peak, 200, "peak RSS %.0f MiB for a 400 MiB line" % peak)
+        self.assertLess(peak, PEAK_MIB, "peak RSS %.0f MiB for a 400 MiB line" % peak)
         d = json.loads(out)
         self.assertEqual(d["records"], 2)
         self.assertEqual(d["skipped"], 4)
@@ -117,7 +120,7 @@ class ReportInput(unittest.TestCase):
         self.assertEqual(rc, 1, err)
         self.assertIn("standard input: 4 GiB without a record", err)
         self.assertEqual(out, "")
-        self.assertLess(peak, 200, "peak RSS %.0f MiB" % peak)
+        self.assertLess(peak, PEAK_MIB, "peak RSS %.0f MiB" % peak)
 
     def test_fifo_without_writer(self):
         """A FIFO nobody writes to: read as empty at once (the old fopen waited for a writer)."""
