@@ -273,7 +273,7 @@ static void count_slow(struct lw_session *s, const struct cb_ident *id, uint64_t
 	if (s->o.precise)
 		return;	/* precise mode counts every callback in BPF */
 	a = lw_sess_agg_get(s->slow_sites, id->found ? id->qualname : "<unknown>", id->file, id->line, NULL,
-			    NULL);
+			    NULL, &s->sites_evicted);
 	if (a)
 		lw_hist_add(&a->h, dur);
 }
@@ -460,7 +460,8 @@ static void on_block(struct lw_session *s, const struct lw_rec_block *r, lw_emit
 			break;
 		}
 	}
-	a = lw_sess_agg_get(s->block_sites, top_q ? top_q : "<native>", top_f, top_l, sys, target);
+	a = lw_sess_agg_get(s->block_sites, top_q ? top_q : "<native>", top_f, top_l, sys, target,
+			    &s->sites_evicted);
 	if (a)
 		lw_hist_add(&a->h, r->duration_ns);
 }

@@ -14,7 +14,7 @@ import threading
 import time
 import unittest
 
-from lwtest import DEBIAN_PYTHON, LOOPWATCH, sanitized, traced
+from lwtest import DEBIAN_PYTHON, LOOPWATCH, Loopwatch, Target, sanitized, traced
 from test_daemon import DaemonTest, prom_samples, prom_value, wait_for
 
 REC = json.dumps({"type": "end", "v": 1, "ts": "2026-11-25T02:00:30.000000Z", "pid": 42,
@@ -214,6 +214,64 @@ class BpfLosses(unittest.TestCase):
                     (s.get("qualname") or "")[1:].isdigit()]
             counted = sum(s["count"] for s in mine) + final.get("sites_omitted", 0)
             self.assertGreaterEqual(counted + full, n)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+# Distinct slow callbacks (2 ms of CPU each), more than a lowered site budget holds
+SLOW_SITES = r'''
+import asyncio, os, sys, time
+N = int(sys.argv[2])
+ns = {"time": time}
+exec(chr(10).join("def f%d():\n    t = time.perf_counter() + 0.002\n"
+                  "    while time.perf_counter() < t: pass" % i for i in range(N)), ns)
+fns = [ns["f%d" % i] for i in range(N)]
+print("ready", flush=True)
+while not os.path.exists(sys.argv[1]):
+    time.sleep(0.01)
+
+async def main():
+    loop = asyncio.get_running_loop()
+    for f in fns:
+        loop.call_soon(f)
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.3)
+asyncio.run(main())
+'''
+
+
+class SiteBudget(unittest.TestCase):
+    def test_site_table_evicts_least_recent(self):
+        """A target with ever new slow callback sites cannot grow loopwatch's site table past
+        its budget (LW_SITE_BUDGET=40 here; 4,096 by default): the least recently updated site
+        is evicted and counted (sites_evicted in the summary), the callbacks themselves stay
+        counted (slow_callbacks), and the newest sites are the ones kept."""
+        tmp = tempfile.mkdtemp(prefix="lwlim-")
+        try:
+            script = os.path.join(tmp, "slow_sites.py")
+            with open(script, "w") as f:
+                f.write(SLOW_SITES)
+            n, budget = 150, 40
+            t = Target([DEBIAN_PYTHON, script, "{GO}", str(n)])
+            try:
+                t.wait_ready()
+                lw = Loopwatch(t.pid, ["-t", "1ms"], tmp=t.tmp,
+                               env={"LW_SITE_BUDGET": str(budget)})
+                lw.wait_started()
+                t.go()
+                self.assertEqual(t.wait(60), 0, t.stderr())
+                self.assertEqual(lw.wait(30), 0, lw.stderr())
+            finally:
+                t.kill()
+            final = [r for r in lw.records("summary") if r.get("final")][-1]
+            mine = [x for x in final["sites"] if x["qualname"].startswith("f")]
+            self.assertGreaterEqual(final["slow_callbacks"], n * 9 // 10, final)
+            self.assertLessEqual(len(final["sites"]) + final["sites_omitted"], budget)
+            self.assertGreaterEqual(final["sites_evicted"], final["slow_callbacks"] - budget)
+            # the newest survive: every kept f-site is among the last ones called
+            self.assertTrue(mine)
+            self.assertTrue(all(int(x["qualname"][1:]) >= n - 2 * budget for x in mine),
+                            [x["qualname"] for x in mine])
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
