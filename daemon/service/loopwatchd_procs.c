@@ -302,13 +302,10 @@ static void try_attach(struct daemon *d, pid_t pid, uint64_t now)
 	if (!p || p->state != P_PENDING)
 		return;
 	if (!ld_same_process(p)) {
-		int reused = lw_proc_starttime("/proc", pid) != 0;
-
 		d->reused++;
 		lw_dbg("pid %d is no longer the process that matched (it exited%s)", (int)pid,
-		       reused ? "; the pid was reused" : "");
-		ld_not_attached(d, pid, p->ti, NA_EXITED, reused ? "exited before it was attached; "
-				"the pid was reused" : "exited before it was attached");
+		       lw_proc_starttime("/proc", pid) ? "; the pid was reused" : "");
+		ld_not_attached(d, pid, p->ti, NA_EXITED, "exited before it was attached");
 		ld_forget(d, pid);
 		return;
 	}
