@@ -196,12 +196,12 @@ static void notify_status(struct daemon *d)
 		   (unsigned long long)lw_engine__lost_events(d->e));
 }
 
-/* the engine's host-wide counters, for DIR/loopwatchd.prom */
+/* the engine's host-wide counters, the BPF side's drops and the processes not attached, for
+ * DIR/loopwatchd.prom */
 static void host_counters(struct daemon *d)
 {
 	struct lw_bpf_counters bc = { 0 };
 	struct lw_bpf *b = lw_engine__bpf(d->e);
-
 	struct lw_prom_count na[NA_N];
 	char *t1 = NULL, *t2 = NULL, *all;
 	size_t l1 = 0, l2 = 0;
