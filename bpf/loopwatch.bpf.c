@@ -34,6 +34,7 @@ __u64 lost_events = 0;		/* ring buffer full */
 __u64 read_errors = 0;		/* a read of target memory failed */
 __u64 depth_errors = 0;		/* unbalanced context_run entry/return */
 __u64 thread_map_full = 0;	/* could not track a new thread */
+__u64 sites_full = 0;		/* precise: a callback not counted, the sites map had no room */
 __u64 samples = 0;		/* perf samples taken on loop threads */
 
 /* One compilation unit, split by concern; each header begins with what it holds. */

@@ -167,6 +167,8 @@ static __always_inline void cb_end(struct lw_thread *th, __u32 tgid, __u32 tid)
 			}
 		}
 		h = bpf_map_lookup_elem(&sites, &key);
+		if (!h)
+			__sync_fetch_and_add(&sites_full, 1);
 	}
 	if (h) {
 		slot = lw_hist_slot(dur) & (LW_HIST_SLOTS - 1);

@@ -491,6 +491,19 @@ static struct json_object *json_entry(const struct lw_report_data *d, const stru
 	return x;
 }
 
+/* {"too_long": N, ...}: the causes of skipped lines that occurred */
+static struct json_object *skipped_by(const size_t *by)
+{
+	struct json_object *o = json_object_new_object();
+	int k;
+
+	for (k = 0; k < LW_RD_SKIP_N; k++)
+		if (by[k])
+			json_object_object_add(o, lw_rd_skip_name(k),
+					       json_object_new_int64((int64_t)by[k]));
+	return o;
+}
+
 static struct json_object *json_report(const struct lw_report_data *d,
 				       const struct lw_rd_filter *flt, const struct lw_rd_pid *v,
 				       size_t nv)
@@ -511,12 +524,14 @@ static struct json_object *json_report(const struct lw_report_data *d,
 				       json_object_new_int64((int64_t)d->files[i].skipped));
 		json_object_object_add(x, "truncated_last",
 				       json_object_new_boolean(d->files[i].truncated_last));
+		json_object_object_add(x, "skipped_by", skipped_by(d->files[i].skipped_by));
 		json_object_array_add(files, x);
 	}
 	json_object_object_add(o, "files", files);
 	json_object_object_add(o, "lines", json_object_new_int64((int64_t)d->lines));
 	json_object_object_add(o, "records", json_object_new_int64((int64_t)d->records));
 	json_object_object_add(o, "skipped", json_object_new_int64((int64_t)d->skipped));
+	json_object_object_add(o, "skipped_by", skipped_by(d->skipped_by));
 	json_object_object_add(o, "in_progress_alerts",
 			       json_object_new_int64((int64_t)d->in_progress));
 	json_object_object_add(fo, "since", jts(flt->since_ns));
@@ -554,20 +569,34 @@ static struct json_object *json_report(const struct lw_report_data *d,
 static void say_skipped(const struct lw_report_data *d)
 {
 	size_t i;
+	int k;
 
 	for (i = 0; i < d->nfiles; i++) {
 		const struct lw_rd_file_stats *fs = &d->files[i];
+		char why[256];
+		size_t len = 0;
 
 		if (!fs->skipped)
 			continue;
-		if (fs->skipped == 1 && fs->truncated_last)
+		if (fs->skipped == 1 && fs->truncated_last) {
 			fprintf(stderr, "loopwatch: %s: skipped 1 line: the last one is cut short "
 					"(still being written?)\n", tx(fs->path));
-		else
-			fprintf(stderr, "loopwatch: %s: skipped %zu line%s that %s not complete "
-					"records%s\n", tx(fs->path), fs->skipped,
-				fs->skipped == 1 ? "" : "s", fs->skipped == 1 ? "was" : "were",
-				fs->truncated_last ? " (the last one is cut short)" : "");
+			continue;
+		}
+		why[0] = 0;
+		for (k = 0; k < LW_RD_SKIP_N && len + 1 < sizeof(why); k++) {
+			if (!fs->skipped_by[k])
+				continue;
+			snprintf(why + len, sizeof(why) - len, "%s%zu %s", len ? ", " : "",
+				 fs->skipped_by[k], lw_rd_skip_name(k));
+			len = strlen(why);
+		}
+		fprintf(stderr, "loopwatch: %s: skipped %zu line%s that %s not complete "
+				"records%s: %s%s\n", tx(fs->path), fs->skipped,
+			fs->skipped == 1 ? "" : "s", fs->skipped == 1 ? "was" : "were",
+			fs->truncated_last ? " (the last one is cut short)" : "", why,
+			fs->skipped_by[LW_RD_SKIP_TOO_LONG] ? " (too_long: over 64 MiB, not read "
+			"into memory)" : "");
 	}
 }
 
@@ -622,10 +651,8 @@ static int load_all(struct lw_report_data *d, const struct lw_cli_opts *o)
 			r = lw_rd__load_file(d, paths[i], err, sizeof(err));
 		if (r) {
 			if (strcmp(paths[i], "-") == 0)
-				fprintf(stderr, "loopwatch: cannot read standard input: %s\n",
-					strerror(-r));
-			else
-				fprintf(stderr, "loopwatch: %s\n", err);
+				lw_rd_load_error(err, sizeof(err), "standard input", r);
+			fprintf(stderr, "loopwatch: %s\n", err);
 			lw_rd_free_paths(paths, n);
 			return EXIT_UNREADABLE;
 		}

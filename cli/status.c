@@ -85,6 +85,27 @@ static void fmt_age(double s, char *buf, size_t size)
 		snprintf(buf, size, "%.1fd", s / 86400);
 }
 
+/* "N cause, M cause" for the non-zero counts of object o; 0 when all are zero */
+static int counts_line(struct json_object *o, char *buf, size_t size)
+{
+	size_t len = 0;
+	int n = 0;
+
+	buf[0] = 0;
+	if (!o || !json_object_is_type(o, json_type_object))
+		return 0;
+	json_object_object_foreach(o, k, v) {
+		int64_t x = json_object_get_int64(v);
+
+		if (x <= 0 || len + 1 >= size)
+			continue;
+		snprintf(buf + len, size - len, "%s%lld %s", n ? ", " : "", (long long)x, k);
+		len = strlen(buf);
+		n++;
+	}
+	return n;
+}
+
 static void print_target(FILE *f, struct json_object *t)
 {
 	struct json_object *procs = lw_j_get(t, "processes"), *pend = lw_j_get(t, "pending");
@@ -94,7 +115,10 @@ static void print_target(FILE *f, struct json_object *t)
 	struct json_object *ex = lw_j_get(t, "exited");
 	size_t nex = ex && json_object_is_type(ex, json_type_array) ? json_object_array_length(ex)
 								     : 0;
-	char a[32], b[32], c[32], d[32], e[32];
+	struct json_object *last = lw_j_get(t, "not_attached_last");
+	size_t nlast = last && json_object_is_type(last, json_type_array) ?
+		       json_object_array_length(last) : 0;
+	char a[32], b[32], c[32], d[32], e[32], line[512];
 
 	fprintf(f,
 		"target %s: %zu process%s, threshold %.0f ms, block threshold %.0f ms, %s mode\n",
@@ -146,6 +170,15 @@ static void print_target(FILE *f, struct json_object *t)
 			(long long)lw_j_get_int(p, "blocking_calls", 0),
 			lw_j_get_str(p, "reason") ? lw_j_get_str(p, "reason") : "?");
 	}
+	if (counts_line(lw_j_get(t, "not_attached"), line, sizeof(line)))
+		fprintf(f, "  matched but not attached: %s\n", line);
+	for (i = 0; i < nlast; i++) {
+		struct json_object *p = json_object_array_get_idx(last, i);
+
+		fprintf(f, "  %8lld  not attached (%s): %s\n", (long long)lw_j_get_int(p, "pid", 0),
+			lw_j_get_str(p, "cause") ? lw_j_get_str(p, "cause") : "?",
+			lw_j_get_str(p, "error") ? lw_j_get_str(p, "error") : "");
+	}
 	for (i = 0; i < npend; i++) {
 		struct json_object *p = json_object_array_get_idx(pend, i);
 		const char *why = lw_j_get_str(p, "error");
@@ -181,6 +214,14 @@ static void print_text(FILE *f, struct json_object *s)
 		(long long)lw_j_get_int(s, "lost_events", 0),
 		(long long)lw_j_get_int(s, "suppressed", 0),
 		(long long)lw_j_get_int(s, "execs_seen", 0));
+	{
+		char line[512];
+
+		if (counts_line(lw_j_get(s, "bpf_losses"), line, sizeof(line)))
+			fprintf(f, "dropped in the kernel: %s\n", line);
+		if (counts_line(lw_j_get(s, "not_attached"), line, sizeof(line)))
+			fprintf(f, "matched but not attached: %s\n", line);
+	}
 	if (!nt)
 		fprintf(f, "no targets configured: add a [target NAME] section to the config\n");
 	for (i = 0; i < nt; i++) {

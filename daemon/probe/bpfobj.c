@@ -671,6 +671,8 @@ void lw_bpf__counters(const struct lw_bpf *b, struct lw_bpf_counters *out)
 	out->depth_errors = b->skel->bss->depth_errors;
 	out->thread_map_full = b->skel->bss->thread_map_full;
 	out->samples = b->skel->bss->samples;
+	out->sites_full = b->skel->bss->sites_full;
+	lw_bpf__ustack_counters(b, &out->ustack_copies, &out->ustack_cut, &out->ustack_failed);
 }
 
 static int attach_uprobe(struct lw_bpf *b, struct bpf_program *prog, pid_t pid, const char *path,

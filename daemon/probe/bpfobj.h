@@ -35,6 +35,8 @@ struct lw_bpf_counters {
 	uint64_t depth_errors;
 	uint64_t thread_map_full;
 	uint64_t samples;
+	uint64_t sites_full;		/* precise callbacks not counted: the sites map was full */
+	uint64_t ustack_copies, ustack_cut, ustack_failed;	/* user stacks for CFI unwinding */
 };
 
 /* Open, load and attach the system-wide programs. On failure err says why and what to do. */

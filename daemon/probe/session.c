@@ -302,7 +302,7 @@ static void count_slow(struct lw_session *s, const struct cb_ident *id, uint64_t
 	if (s->o.precise)
 		return;	/* precise mode counts every callback in BPF */
 	a = lw_sess_agg_get(s->slow_sites, id->found ? id->qualname : "<unknown>", id->file, id->line, NULL,
-			    NULL);
+			    NULL, &s->sites_evicted);
 	if (a)
 		lw_hist_add(&a->h, dur);
 }
@@ -489,7 +489,8 @@ static void on_block(struct lw_session *s, const struct lw_rec_block *r, lw_emit
 			break;
 		}
 	}
-	a = lw_sess_agg_get(s->block_sites, top_q ? top_q : "<native>", top_f, top_l, sys, target);
+	a = lw_sess_agg_get(s->block_sites, top_q ? top_q : "<native>", top_f, top_l, sys, target,
+			    &s->sites_evicted);
 	if (a)
 		lw_hist_add(&a->h, r->duration_ns);
 }
@@ -672,6 +673,7 @@ struct json_object *lw_session__end_record(struct lw_session *s, const char *rea
 		json_object_object_add(o, "target_name", json_object_new_string(s->target));
 	json_object_object_add(o, "reason", json_object_new_string(reason));
 	json_object_object_add(o, "lost_events", json_object_new_int64((int64_t)lost_events));
+	lw_sess_add_bpf_losses(s, o);
 	json_object_object_add(o, "duration_s",
 			       lw_j_num((double)(lw_now_mono() - s->start_mono) / 1e9, 3));
 	return o;

@@ -73,7 +73,16 @@ struct lw_agg {
 	char target[128];
 	struct lw_hist h;
 	struct lw_hist prev;
+	uint64_t used;			/* when last updated (a sequence number): eviction order */
 };
+
+/*
+ * A budget for each per-target site table (slow callback sites, blocking sites): a target with
+ * ever new names cannot grow loopwatch's memory. When a table is full, the site updated least
+ * recently is evicted (its counts leave the summary's rows; slow_callbacks/blocking_calls keep
+ * them) and counted in the summary's sites_evicted. LW_SITE_BUDGET (tests) lowers it.
+ */
+#define LW_AGG_BUDGET 4096
 
 struct lw_session {
 	struct lw_bpf *bpf;
@@ -112,6 +121,7 @@ struct lw_session {
 	uint64_t last_uv_try;
 	uint64_t last_hook_try;
 	uint64_t aio_counts[4];		/* by enum lw_aio_kind */
+	uint64_t sites_evicted;		/* site table entries evicted (LW_AGG_BUDGET) */
 	char runtime_why[512];
 	struct lw_stuck *stuck;		/* the stuck-Task inventory (session_live.c) */
 	uint64_t last_stuck;
@@ -174,6 +184,9 @@ struct json_object *lw_sess_slow_callback_json(struct lw_session *s, uint32_t ti
 					      const struct lw_pystack *stack, const char *stack_kind);
 int lw_sess_outside_loop(const struct lw_session *s, const struct lw_pystack *st);
 
+/* session_summary.c: the BPF side's losses (host-wide counters) as fields of record o */
+void lw_sess_add_bpf_losses(const struct lw_session *s, struct json_object *o);
+
 /* session_threads.c: threads, pid namespaces, thread states */
 int lw_sess_same_pidns(const char *proc_root, pid_t pid);
 pid_t lw_sess_ns_to_host(struct lw_session *s, pid_t nstid);
@@ -187,7 +200,7 @@ void lw_sess_refresh_tstates(struct lw_session *s);
 
 /* session_summary.c: aggregation */
 struct lw_agg *lw_sess_agg_get(struct lw_u64map *m, const char *qualname, const char *file, int line,
-			       const char *syscall, const char *target);
+			       const char *syscall, const char *target, uint64_t *evicted);
 struct json_object *lw_sess_agg_json(struct lw_u64map *m, int final, int blocking, size_t *omitted);
 
 /* session_target.c: probing a target */

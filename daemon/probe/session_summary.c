@@ -3,16 +3,56 @@
 
 /* ------------------------------------------------------------------ aggregation */
 
-struct lw_agg *lw_sess_agg_get(struct lw_u64map *m, const char *qualname, const char *file, int line,
-			       const char *syscall, const char *target)
+static size_t agg_budget(void)
 {
+	static size_t budget;
+
+	if (!budget) {
+		const char *e = getenv("LW_SITE_BUDGET");
+		long v = e ? atol(e) : 0;
+
+		budget = v > 0 && v < LW_AGG_BUDGET ? (size_t)v : LW_AGG_BUDGET;
+	}
+	return budget;
+}
+
+/* the entry updated least recently goes */
+static void agg_evict_one(struct lw_u64map *m)
+{
+	struct lw_agg *a;
+	uint64_t key, oldest_key = 0, oldest = UINT64_MAX;
+	size_t it = 0;
+
+	while ((a = lw_u64map__next(m, &it, &key))) {
+		if (a->used < oldest) {
+			oldest = a->used;
+			oldest_key = key;
+		}
+	}
+	if (oldest != UINT64_MAX)
+		lw_u64map__del(m, oldest_key, NULL);
+}
+
+struct lw_agg *lw_sess_agg_get(struct lw_u64map *m, const char *qualname, const char *file, int line,
+			       const char *syscall, const char *target, uint64_t *evicted)
+{
+	static uint64_t seq;
 	char key[600];
 	int created;
 	struct lw_agg *a;
+	uint64_t h;
 
 	snprintf(key, sizeof(key), "%s\x1f%s\x1f%d\x1f%s\x1f%s", qualname ? qualname : "",
 		 file ? file : "", line, syscall ? syscall : "", target ? target : "");
-	a = lw_u64map__put(m, lw_hash_str(key), &created);
+	h = lw_hash_str(key);
+	if (!lw_u64map__get(m, h) && lw_u64map__count(m) >= agg_budget()) {
+		agg_evict_one(m);
+		if (evicted)
+			(*evicted)++;
+	}
+	a = lw_u64map__put(m, h, &created);
+	if (a)
+		a->used = ++seq;
 	if (a && created) {
 		lw_strlcpy(a->qualname, qualname ? qualname : "", sizeof(a->qualname));
 		lw_strlcpy(a->file, file ? file : "", sizeof(a->file));
@@ -199,6 +239,27 @@ struct json_object *lw_sess_agg_json(struct lw_u64map *m, int final, int blockin
 	return a;
 }
 
+/*
+ * What the BPF side dropped besides ring-buffer records (lost_events), host-wide since the
+ * programs were loaded: threads not tracked (threads map full), precise callbacks not counted
+ * (sites map full), unbalanced entry/return probes, user stacks for the CFI unwinder not copied
+ * or cut short. Zero when nothing was lost; always present, so that a reader can tell.
+ */
+void lw_sess_add_bpf_losses(const struct lw_session *s, struct json_object *o)
+{
+	struct lw_bpf_counters bc = { 0 };
+
+	if (s->bpf)
+		lw_bpf__counters(s->bpf, &bc);
+	json_object_object_add(o, "thread_map_full",
+			       json_object_new_int64((int64_t)bc.thread_map_full));
+	json_object_object_add(o, "sites_map_full", json_object_new_int64((int64_t)bc.sites_full));
+	json_object_object_add(o, "depth_errors", json_object_new_int64((int64_t)bc.depth_errors));
+	json_object_object_add(o, "ustack_failed",
+			       json_object_new_int64((int64_t)bc.ustack_failed));
+	json_object_object_add(o, "ustack_cut", json_object_new_int64((int64_t)bc.ustack_cut));
+}
+
 struct json_object *lw_session__summary(struct lw_session *s, int final, uint64_t now)
 {
 	struct json_object *o = lw_j_record("summary", s->pid, lw_sess_real_of(now));
@@ -305,6 +366,7 @@ struct json_object *lw_session__summary(struct lw_session *s, int final, uint64_
 	json_object_object_add(o, "sites_scope", json_object_new_string(s->o.precise ? "all" : "slow"));
 	json_object_object_add(o, "sites", rows_json(&rows, 0, &omitted));
 	json_object_object_add(o, "sites_omitted", json_object_new_int64((int64_t)omitted));
+	json_object_object_add(o, "sites_evicted", json_object_new_int64((int64_t)s->sites_evicted));
 	json_object_object_add(o, "blocking_sites", lw_sess_agg_json(s->block_sites, final, 1, &bomitted));
 	if (s->is_python) {
 		struct json_object *a = json_object_new_object();
@@ -328,6 +390,7 @@ struct json_object *lw_session__summary(struct lw_session *s, int final, uint64_
 	json_object_object_add(o, "read_errors",
 			       json_object_new_int64((int64_t)(bc.read_errors +
 							       (s->mem ? lw_memread__errors(s->mem) : 0))));
+	lw_sess_add_bpf_losses(s, o);
 	free(rows.v);
 	if (!final)
 		s->last_summary_mono = now;

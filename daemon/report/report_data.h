@@ -148,12 +148,28 @@ struct lw_rd_filter {
 	const char *site;		/* qualname, file:line, basename:line, a glob; NULL: all */
 };
 
+/* why a line was skipped */
+enum lw_rd_skip {
+	LW_RD_SKIP_TOO_LONG,		/* longer than LW_RD_MAX_LINE: not read into memory */
+	LW_RD_SKIP_BINARY,		/* NUL bytes in it */
+	LW_RD_SKIP_NOT_JSON,		/* not a JSON object */
+	LW_RD_SKIP_NOT_RECORD,		/* no type, pid or ts */
+	LW_RD_SKIP_MALFORMED,		/* a record with a field of the wrong kind */
+	LW_RD_SKIP_N
+};
+/* "too_long", "binary", "not_json", "not_record", "malformed" */
+const char *lw_rd_skip_name(enum lw_rd_skip why);
+
+#define LW_RD_MAX_LINE (64u << 20)	/* a longer line is skipped, never held in memory */
+#define LW_RD_MAX_JUNK (4ull << 30)	/* skipped bytes in a row, no record: not a report */
+
 struct lw_rd_file_stats {
 	const char *path;
 	size_t lines;
 	size_t records;
 	size_t skipped;			/* not JSON, not a record, malformed */
 	int truncated_last;		/* the last line had no newline and did not parse */
+	size_t skipped_by[LW_RD_SKIP_N];	/* skipped, by cause */
 };
 
 struct lw_report_data {
@@ -168,17 +184,30 @@ struct lw_report_data {
 	struct lw_rd_file_stats *files;
 	size_t nfiles;
 	size_t in_progress;		/* live alerts seen (not counted) */
+	size_t skipped_by[LW_RD_SKIP_N];	/* skipped, by cause */
 	struct lw_rd_priv *priv;
 };
 
 int lw_rd__new(struct lw_report_data **out);
 void lw_rd__free(struct lw_report_data *d);
 
-/* Read one file of records. 0, or -errno when it cannot be opened or read (err says why). */
+/*
+ * Read one file of records. 0, or -errno when it cannot be opened or read (err says why): a
+ * directory (-EISDIR), a device or socket (-ENODEV: only regular files and pipes are read; a
+ * FIFO is opened without waiting for a writer), and whatever lw_rd__load_stream returns.
+ */
 int lw_rd__load_file(struct lw_report_data *d, const char *path, char *err, size_t errlen);
-/* Read records from an open stream; name labels it in the stats. 0 or -ENOMEM/-EIO. */
+/*
+ * Read records from an open stream; name labels it in the stats. Lines are read with a bounded
+ * reader: a line longer than LW_RD_MAX_LINE is skipped (counted as too_long) without being held
+ * in memory. 0, -ENOMEM (never taken for the end of the input), -EIO/-errno on a read error, or
+ * -EFBIG after LW_RD_MAX_JUNK bytes in a row without a record (/dev/zero, a binary file).
+ */
 int lw_rd__load_stream(struct lw_report_data *d, FILE *f, const char *name);
-/* Parse one line (no newline needed). 0 when it was a record, 1 when skipped, -ENOMEM. */
+/* The message for an error r of the two above, reading name: its cause and what to do. */
+void lw_rd_load_error(char *err, size_t errlen, const char *name, int r);
+/* Parse one line (no newline needed). 0 when it was a record, 1 when skipped (counted in
+ * skipped and skipped_by), -ENOMEM. */
 int lw_rd__load_line(struct lw_report_data *d, const char *line);
 
 /* Sort, split into runs, filter and aggregate. Call once, after loading. 0 or -ENOMEM. */

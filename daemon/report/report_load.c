@@ -2,6 +2,9 @@
 #include "report/report_priv.h"
 #include "record/rectype.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 /* ---- reading JSON values defensively */
 
 static const char *jstr(struct lw_report_data *d, struct json_object *o, const char *key)
@@ -492,11 +495,31 @@ static int load_suppressed(struct lw_report_data *d, struct json_object *r, uint
 	return 0;
 }
 
+static const char *const skip_names[LW_RD_SKIP_N] = {
+	[LW_RD_SKIP_TOO_LONG] = "too_long",
+	[LW_RD_SKIP_BINARY] = "binary",
+	[LW_RD_SKIP_NOT_JSON] = "not_json",
+	[LW_RD_SKIP_NOT_RECORD] = "not_record",
+	[LW_RD_SKIP_MALFORMED] = "malformed",
+};
+
+const char *lw_rd_skip_name(enum lw_rd_skip why)
+{
+	return (unsigned)why < LW_RD_SKIP_N ? skip_names[why] : "unknown";
+}
+
+static void skip(struct lw_report_data *d, enum lw_rd_skip why)
+{
+	d->skipped++;
+	d->skipped_by[why]++;
+}
+
 int lw_rd__load_line(struct lw_report_data *d, const char *line)
 {
 	struct json_object *r;
 	const char *type;
 	enum lw_rec_kind kind;
+	enum lw_rd_skip why = LW_RD_SKIP_NOT_JSON;
 	uint64_t ts;
 	pid_t pid;
 	int ret = 1;
@@ -506,11 +529,13 @@ int lw_rd__load_line(struct lw_report_data *d, const char *line)
 	r = json_tokener_parse(line);
 	if (!r || !json_object_is_type(r, json_type_object))
 		goto out;
+	why = LW_RD_SKIP_NOT_RECORD;
 	type = lw_j_get_str(r, "type");
 	kind = lw_rec_kind_of(type);
 	pid = jpid(r, "pid");
 	if (!type || !pid || lw_rd_parse_time(lw_j_get_str(r, "ts"), 0, &ts) || !ts)
 		goto out;
+	why = LW_RD_SKIP_MALFORMED;
 	ret = 0;
 	if (kind == LW_RK_SLOW_CALLBACK) {
 		if (lw_j_get_bool(r, "in_progress"))
@@ -535,18 +560,104 @@ out:
 	if (ret == 0)
 		d->records++;
 	else if (ret == 1)
-		d->skipped++;
+		skip(d, why);
 	return ret;
+}
+
+/*
+ * The bounded line reader: blocks of RD_BLOCK bytes from the stream, a line copied out only
+ * while it fits LW_RD_MAX_LINE (the buffer grows to that and no further); the rest of a longer
+ * line is read past and counted, never kept. Allocation failure is an error, not an end.
+ */
+#define RD_BLOCK (64u << 10)
+
+struct rd_in {
+	FILE *f;
+	char *blk;
+	size_t pos, len;
+	int eof, err;			/* err: 0 or -errno */
+	char *line;			/* the line so far, NUL-terminated when it fits */
+	size_t cap, used;
+	uint64_t total;			/* bytes in the line, newline excluded */
+	int newline;			/* the line ended with one (not with the end of input) */
+};
+
+static int rd_fill(struct rd_in *in)
+{
+	size_t n;
+
+	if (in->pos < in->len)
+		return 1;
+	if (in->eof)
+		return 0;
+	errno = 0;
+	n = fread(in->blk, 1, RD_BLOCK, in->f);
+	if (!n) {
+		in->eof = 1;
+		if (ferror(in->f))
+			in->err = -(errno ? errno : EIO);
+		return 0;
+	}
+	in->pos = 0;
+	in->len = n;
+	return 1;
+}
+
+/* 1: a line in in->line (in->total bytes; only kept when total <= LW_RD_MAX_LINE),
+ * 0: end of input, -errno; -EFBIG when the line grows past budget bytes */
+static int rd_line(struct rd_in *in, uint64_t budget)
+{
+	in->used = 0;
+	in->total = 0;
+	in->newline = 0;
+	while (rd_fill(in)) {
+		const char *b = in->blk + in->pos, *nl = memchr(b, '\n', in->len - in->pos);
+		size_t take = nl ? (size_t)(nl - b) : in->len - in->pos;
+
+		if (in->total + take <= LW_RD_MAX_LINE) {
+			if (in->used + take + 1 > in->cap) {
+				size_t cap = in->cap ? in->cap : 4096;
+				char *p;
+
+				while (cap < in->used + take + 1)
+					cap *= 2;
+				if (cap > LW_RD_MAX_LINE + 1)
+					cap = LW_RD_MAX_LINE + 1;
+				p = realloc(in->line, cap);
+				if (!p)
+					return -ENOMEM;
+				in->line = p;
+				in->cap = cap;
+			}
+			memcpy(in->line + in->used, b, take);
+			in->used += take;
+		}
+		in->total += take;
+		in->pos += take + (nl != NULL);
+		if (nl) {
+			in->newline = 1;
+			break;
+		}
+		if (in->total > budget)
+			return -EFBIG;
+	}
+	if (in->err)
+		return in->err;
+	if (!in->newline && !in->total)
+		return 0;
+	if (in->total <= LW_RD_MAX_LINE)
+		in->line[in->used] = 0;
+	return 1;
 }
 
 int lw_rd__load_stream(struct lw_report_data *d, FILE *f, const char *name)
 {
 	struct lw_rd_priv *p = d->priv;
 	struct lw_rd_file_stats *fs;
-	char *line = NULL;
-	size_t cap = 0, records0 = d->records, skipped0 = d->skipped;
-	ssize_t n;
-	int r = 0;
+	struct rd_in in = { .f = f };
+	size_t records0 = d->records, skipped0 = d->skipped, by0[LW_RD_SKIP_N];
+	uint64_t junk = 0;		/* bytes of skipped lines since the last record */
+	int r = 0, k;
 
 	if (lw_rd_grow((void **)&d->files, &p->capfiles, d->nfiles + 1, sizeof(*d->files)))
 		return -ENOMEM;
@@ -555,58 +666,108 @@ int lw_rd__load_stream(struct lw_report_data *d, FILE *f, const char *name)
 	fs->path = lw_rd_pool_get(&p->pool, name ? name : "-", &p->oom);
 	if (p->oom)
 		return -ENOMEM;
-	errno = 0;
-	while ((n = getline(&line, &cap, f)) > 0) {
-		int last = line[n - 1] != '\n';
-		size_t len = (size_t)n;
+	memcpy(by0, d->skipped_by, sizeof(by0));
+	in.blk = malloc(RD_BLOCK);
+	if (!in.blk)
+		return -ENOMEM;
+	while ((r = rd_line(&in, LW_RD_MAX_JUNK - junk)) > 0) {
+		size_t len = in.used;
 
 		fs->lines++;
 		d->lines++;
-		while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-			line[--len] = 0;
-		if (!len)
-			continue;	/* blank lines are not worth a word */
-		if (len > RD_MAX_LINE || strlen(line) != len) {
-			d->skipped++;	/* huge, or with NUL bytes */
-			continue;
+		if (in.total > LW_RD_MAX_LINE) {
+			skip(d, LW_RD_SKIP_TOO_LONG);
+		} else {
+			while (len && (in.line[len - 1] == '\r' || in.line[len - 1] == '\n'))
+				in.line[--len] = 0;
+			if (!len)
+				continue;	/* blank lines are not worth a word */
+			if (strlen(in.line) != len) {
+				skip(d, LW_RD_SKIP_BINARY);
+			} else {
+				r = lw_rd__load_line(d, in.line);
+				if (r < 0)
+					break;
+				if (r == 0) {
+					junk = 0;
+					continue;
+				}
+				if (!in.newline)
+					fs->truncated_last = 1;
+			}
 		}
-		r = lw_rd__load_line(d, line);
-		if (r < 0)
+		junk += in.total + in.newline;
+		if (junk > LW_RD_MAX_JUNK) {
+			r = -EFBIG;
 			break;
-		if (r == 1 && last)
-			fs->truncated_last = 1;
-		r = 0;
+		}
 	}
-	if (!r && ferror(f))
-		r = -(errno ? errno : EIO);
-	free(line);
+	free(in.blk);
+	free(in.line);
 	fs->records = d->records - records0;
 	fs->skipped = d->skipped - skipped0;
+	for (k = 0; k < LW_RD_SKIP_N; k++)
+		fs->skipped_by[k] = d->skipped_by[k] - by0[k];
 	if (fs->truncated_last)
 		d->truncated++;
-	return r;
+	return r < 0 ? r : 0;
 }
 
 int lw_rd__load_file(struct lw_report_data *d, const char *path, char *err, size_t errlen)
 {
 	struct stat st;
-	FILE *f = fopen(path, "re");
-	int r;
+	FILE *f;
+	int fd, r;
 
-	if (!f) {
+	/* O_NONBLOCK: a FIFO with no writer opens at once (and reads as empty); cleared below */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0) {
 		r = -errno;
 		snprintf(err, errlen, "cannot read %s: %s", path, strerror(-r));
 		return r;
 	}
-	if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
-		fclose(f);
+	if (fstat(fd, &st)) {
+		r = -errno;
+		close(fd);
+		snprintf(err, errlen, "cannot read %s: %s", path, strerror(-r));
+		return r;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		close(fd);
 		snprintf(err, errlen, "cannot read %s: it is a directory", path);
 		return -EISDIR;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode)) {
+		close(fd);
+		snprintf(err, errlen, "cannot read %s: it is a %s, not a report file (only regular "
+			 "files and pipes are read; for anything else use standard input: "
+			 "loopwatch report - < %s)", path, S_ISCHR(st.st_mode) ? "character device" :
+			 S_ISBLK(st.st_mode) ? "block device" : S_ISSOCK(st.st_mode) ? "socket" :
+			 "special file", path);
+		return -ENODEV;
+	}
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0 || !(f = fdopen(fd, "r"))) {
+		r = -errno;
+		close(fd);
+		snprintf(err, errlen, "cannot read %s: %s", path, strerror(-r));
+		return r;
 	}
 	r = lw_rd__load_stream(d, f, path);
 	fclose(f);
 	if (r)
-		snprintf(err, errlen, "cannot read %s: %s", path, strerror(-r));
+		lw_rd_load_error(err, errlen, path, r);
 	return r;
 }
 
+void lw_rd_load_error(char *err, size_t errlen, const char *name, int r)
+{
+	if (r == -EFBIG)
+		snprintf(err, errlen, "cannot read %s: %llu GiB without a record (not a report "
+			 "file: binary data or no line breaks)", name,
+			 (unsigned long long)(LW_RD_MAX_JUNK >> 30));
+	else if (r == -ENOMEM)
+		snprintf(err, errlen, "cannot read %s: out of memory (the report keeps every "
+			 "record: read fewer files, or narrow it with --since/--until)", name);
+	else
+		snprintf(err, errlen, "cannot read %s: %s", name, strerror(-r));
+}

@@ -29,7 +29,6 @@
 #include "base/u64map.h"
 
 #define RD_MAX_FRAMES 256
-#define RD_MAX_LINE (64u << 20)		/* a longer line is not a record of ours */
 #define RD_MAX_MS 1e10			/* durations past ~115 days are nonsense */
 #define RD_NEST_SLACK_NS 500000ull	/* a blocking call may end this much after its callback */
 #define RD_START_SLACK_NS 2000000000ull	/* records may precede their run's `start` this much */

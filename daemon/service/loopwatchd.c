@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "service/loopwatchd_priv.h"
+#include "service/prom.h"
 
 /* ------------------------------------------------------------------ errors */
 
@@ -195,16 +196,55 @@ static void notify_status(struct daemon *d)
 		   (unsigned long long)lw_engine__lost_events(d->e));
 }
 
-/* the engine's host-wide counters, for DIR/loopwatchd.prom */
+/* the engine's host-wide counters, the BPF side's drops and the processes not attached, for
+ * DIR/loopwatchd.prom */
 static void host_counters(struct daemon *d)
 {
 	struct lw_bpf_counters bc = { 0 };
 	struct lw_bpf *b = lw_engine__bpf(d->e);
+	struct lw_prom_count na[NA_N];
+	char *t1 = NULL, *t2 = NULL, *all;
+	size_t l1 = 0, l2 = 0;
+	int k;
 
 	if (b)
 		lw_bpf__counters(b, &bc);
 	lw_router__set_host(d->router, lw_engine__lost_events(d->e), bc.read_errors,
 			    lw_engine__suppressed(d->e));
+	{
+		const struct lw_prom_count drops[] = {
+			{ "thread_map_full", bc.thread_map_full },
+			{ "sites_map_full", bc.sites_full },
+			{ "depth_errors", bc.depth_errors },
+			{ "ustack_failed", bc.ustack_failed },
+			{ "ustack_cut", bc.ustack_cut },
+		};
+
+		for (k = 0; k < NA_N; k++) {
+			na[k].label = ld_na_name(k);
+			na[k].value = d->not_attached[k];
+		}
+		if (lw_prom_counts_render("loopwatch_bpf_drops_total",
+					  "What the BPF side dropped besides lost events, by cause "
+					  "(threads not tracked, precise callbacks not counted, "
+					  "unbalanced probes, user stacks not copied or cut short), "
+					  "host-wide, since loopwatchd started.", "cause", drops,
+					  LW_ARRAY_SIZE(drops), &t1, &l1) ||
+		    lw_prom_counts_render("loopwatch_not_attached_total",
+					  "Processes that matched a target but were not attached, by "
+					  "cause (`loopwatch status` lists the last ones), since "
+					  "loopwatchd started.", "cause", na, NA_N, &t2, &l2))
+			goto out;
+	}
+	all = malloc(l1 + l2 + 1);
+	if (!all)
+		goto out;
+	memcpy(all, t1, l1);
+	memcpy(all + l1, t2, l2);
+	lw_router__set_host_extra(d->router, all, l1 + l2);
+out:
+	free(t1);
+	free(t2);
 }
 
 static void on_timer(void *ctx, uint64_t now)
@@ -245,12 +285,43 @@ static void on_timer(void *ctx, uint64_t now)
 
 /* ------------------------------------------------------------------ status */
 
+/* {"exited_first": N, ...}: every cause, zeros included */
+static struct json_object *na_json(const uint64_t *na)
+{
+	struct json_object *o = json_object_new_object();
+	int k;
+
+	for (k = 0; k < NA_N; k++)
+		json_object_object_add(o, ld_na_name(k), json_object_new_int64((int64_t)na[k]));
+	return o;
+}
+
+/* what the BPF side dropped besides lost_events (host-wide, since the programs were loaded) */
+static struct json_object *bpf_losses_json(struct daemon *d, uint64_t *ustack_copies)
+{
+	struct json_object *o = json_object_new_object();
+	struct lw_bpf_counters bc = { 0 };
+	struct lw_bpf *b = lw_engine__bpf(d->e);
+
+	if (b)
+		lw_bpf__counters(b, &bc);
+	*ustack_copies = bc.ustack_copies;	/* not a loss: the stacks copied */
+	json_object_object_add(o, "thread_map_full",
+			       json_object_new_int64((int64_t)bc.thread_map_full));
+	json_object_object_add(o, "sites_map_full", json_object_new_int64((int64_t)bc.sites_full));
+	json_object_object_add(o, "depth_errors", json_object_new_int64((int64_t)bc.depth_errors));
+	json_object_object_add(o, "ustack_cut", json_object_new_int64((int64_t)bc.ustack_cut));
+	json_object_object_add(o, "ustack_failed",
+			       json_object_new_int64((int64_t)bc.ustack_failed));
+	return o;
+}
+
 static struct json_object *status_json(struct daemon *d)
 {
 	struct json_object *o = json_object_new_object(), *targets = json_object_new_array();
 	struct json_object *errs = json_object_new_array();
 	const struct lw_config *c = d->cfg;
-	uint64_t now = lw_now_mono();
+	uint64_t now = lw_now_mono(), ustack_copies = 0;
 	char buf[128];
 	size_t i;
 	unsigned k;
@@ -282,6 +353,9 @@ static struct json_object *status_json(struct daemon *d)
 	json_object_object_add(o, "attaches", json_object_new_int64((int64_t)d->attaches));
 	json_object_object_add(o, "gave_up", json_object_new_int64((int64_t)d->gave_up));
 	json_object_object_add(o, "exited_before_attach", json_object_new_int64((int64_t)d->reused));
+	json_object_object_add(o, "not_attached", na_json(d->not_attached));
+	json_object_object_add(o, "bpf_losses", bpf_losses_json(d, &ustack_copies));
+	json_object_object_add(o, "ustack_copies", json_object_new_int64((int64_t)ustack_copies));
 	for (i = 0; i < c->ntargets; i++) {
 		const struct lw_target_conf *t = &c->targets[i];
 		struct json_object *to = json_object_new_object();
@@ -337,6 +411,25 @@ static struct json_object *status_json(struct daemon *d)
 		}
 		json_object_object_add(to, "processes", procs);
 		json_object_object_add(to, "pending", pend);
+		if (d->tstats) {
+			const struct ld_tstats *ts = &d->tstats[i];
+			struct json_object *last = json_object_new_array();
+
+			json_object_object_add(to, "not_attached", na_json(ts->not_attached));
+			for (k = ts->nlast > NA_LAST ? ts->nlast - NA_LAST : 0; k < ts->nlast; k++) {
+				const struct ld_na_entry *e = &ts->last[k % NA_LAST];
+				struct json_object *eo = json_object_new_object();
+
+				json_object_object_add(eo, "pid", json_object_new_int(e->pid));
+				json_object_object_add(eo, "cause",
+						       json_object_new_string(ld_na_name(e->cause)));
+				json_object_object_add(eo, "error", json_object_new_string(e->why));
+				json_object_object_add(eo, "ts", json_object_new_string(
+						       lw_fmt_rfc3339(e->real_ns, buf, sizeof(buf))));
+				json_object_array_add(last, eo);
+			}
+			json_object_object_add(to, "not_attached_last", last);
+		}
 		lw_router__stats(d->router, (int)i, &rs);
 		json_object_object_add(to, "records", json_object_new_int64((int64_t)rs.records));
 		json_object_object_add(to, "slow_callbacks",
@@ -754,8 +847,10 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	lw_log_set_level(a.verbose ? LW_LOG_DEBUG : d.cfg->log_level);
-	if (lw_u64map__new(sizeof(struct proc), &d.procs)) {
+	d.tstats = calloc(d.cfg->ntargets ? d.cfg->ntargets : 1, sizeof(*d.tstats));
+	if (!d.tstats || lw_u64map__new(sizeof(struct proc), &d.procs)) {
 		lw_err("out of memory");
+		free(d.tstats);
 		lw_config__free(d.cfg);
 		return EXIT_TRACE;
 	}
@@ -764,6 +859,7 @@ int main(int argc, char **argv)
 	lw_engine__free(d.e);
 	lw_router__free(d.router);
 	lw_u64map__free(d.procs, ld_proc_free);
+	free(d.tstats);
 	for (size_t i = 0; i < d.nrules; i++)
 		free(d.rules[i].pattern);
 	free(d.rules);

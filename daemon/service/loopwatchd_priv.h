@@ -54,6 +54,33 @@ struct proc {
 	int pidfd;		/* opened when it matched: readable once that process exits */
 	unsigned long long start;	/* its start time (/proc/PID/stat field 22) */
 	char err[256];		/* why the last attempt failed */
+	int last_r;		/* ... and its -errno */
+};
+
+/* why a process that matched a target was not attached (status, loopwatchd.prom) */
+enum ld_na {
+	NA_EXITED,		/* exited (or its pid was reused) before it could be attached */
+	NA_STOPPED_MATCHING,	/* exec'd or renamed into something the target does not name */
+	NA_NOT_READY,		/* the interpreter never got ready within the attempts */
+	NA_PERMISSION,		/* EPERM/EACCES: capabilities, a LSM, another namespace */
+	NA_LIMIT,		/* a limit: MAX_PROCS, BPF map entries, memory, file descriptors */
+	NA_REFUSED,		/* the runtime refused: not the one asked for, unsupported */
+	NA_ERROR,		/* anything else: the message says */
+	NA_N
+};
+#define NA_LAST 8		/* the last ones kept per target, with their reasons */
+
+struct ld_na_entry {
+	pid_t pid;
+	enum ld_na cause;
+	uint64_t real_ns;
+	char why[200];
+};
+
+struct ld_tstats {
+	uint64_t not_attached[NA_N];
+	struct ld_na_entry last[NA_LAST];
+	unsigned nlast;		/* total; the ring holds the last NA_LAST */
 };
 
 struct derror {
@@ -84,6 +111,8 @@ struct daemon {
 	int has_pidfiles;
 	int busy_phase;			/* the first attach pass, or the final detaches */
 	uint64_t next_extend;
+	struct ld_tstats *tstats;	/* per target (cfg->ntargets) */
+	uint64_t not_attached[NA_N];	/* all targets */
 	struct derror errors[NERRORS];
 	unsigned nerrors;		/* total; the ring holds the last NERRORS */
 };
@@ -99,5 +128,8 @@ void ld_on_exec(void *ctx, pid_t pid, pid_t ppid, const char *comm);
 void ld_on_fork(void *ctx, pid_t pid, pid_t ppid, const char *comm);
 void ld_proc_free(void *v);
 void ld_scan_proc(struct daemon *d, uint64_t when);
+/* a process that matched target ti was not attached, for this cause; why: the details */
+void ld_not_attached(struct daemon *d, pid_t pid, int ti, enum ld_na cause, const char *why);
+const char *ld_na_name(enum ld_na cause);
 
 #endif

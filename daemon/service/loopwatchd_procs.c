@@ -60,11 +60,15 @@ struct proc *ld_add_pending(struct daemon *d, pid_t pid, int ti, uint64_t when)
 	if (lw_u64map__count(d->procs) >= MAX_PROCS) {
 		ld_error(d, "more than %d processes match the targets: pid %d not traced", MAX_PROCS,
 			(int)pid);
+		ld_not_attached(d, pid, ti, NA_LIMIT, "more processes match the targets than "
+				"loopwatchd tracks at once");
 		return NULL;
 	}
 	p = lw_u64map__put(d->procs, (uint64_t)pid, &created);
-	if (!p)
+	if (!p) {
+		ld_not_attached(d, pid, ti, NA_LIMIT, "out of memory");
 		return NULL;
+	}
 	if (!created && p->pidfd >= 0)
 		close(p->pidfd);
 	memset(p, 0, sizeof(*p));
@@ -194,10 +198,73 @@ int ld_same_process(const struct proc *p)
 	return !p->start || lw_proc_starttime("/proc", p->pid) == p->start;
 }
 
-/* an attempt failed: try again later, or give up with an error that says why */
-static void retry_or_give_up(struct daemon *d, struct proc *p, uint64_t now, const char *why)
+static const char *const na_names[NA_N] = {
+	[NA_EXITED] = "exited_first",
+	[NA_STOPPED_MATCHING] = "stopped_matching",
+	[NA_NOT_READY] = "not_ready",
+	[NA_PERMISSION] = "permission",
+	[NA_LIMIT] = "limit",
+	[NA_REFUSED] = "refused_runtime",
+	[NA_ERROR] = "error",
+};
+
+const char *ld_na_name(enum ld_na cause)
+{
+	return (unsigned)cause < NA_N ? na_names[cause] : "error";
+}
+
+/* the cause of a failed attach, from its -errno */
+static enum ld_na na_of(int r)
+{
+	switch (-r) {
+	case EPERM:
+	case EACCES:
+		return NA_PERMISSION;
+	case ENOSPC:
+	case E2BIG:
+	case ENOMEM:
+	case EMFILE:
+	case ENFILE:
+	case EMLINK:
+		return NA_LIMIT;
+	case ENOTSUP:
+	case ENOEXEC:
+	case ENOENT:
+		return NA_REFUSED;
+	case EAGAIN:
+		return NA_NOT_READY;
+	case ESRCH:
+		return NA_EXITED;
+	default:
+		return NA_ERROR;
+	}
+}
+
+void ld_not_attached(struct daemon *d, pid_t pid, int ti, enum ld_na cause, const char *why)
+{
+	struct ld_tstats *t;
+	struct ld_na_entry *e;
+
+	if ((unsigned)cause >= NA_N)
+		cause = NA_ERROR;
+	d->not_attached[cause]++;
+	if (!d->tstats || ti < 0 || (size_t)ti >= d->cfg->ntargets)
+		return;
+	t = &d->tstats[ti];
+	t->not_attached[cause]++;
+	e = &t->last[t->nlast++ % NA_LAST];
+	e->pid = pid;
+	e->cause = cause;
+	e->real_ns = lw_now_real();
+	lw_strlcpy(e->why, why ? why : "", sizeof(e->why));
+}
+
+/* an attempt failed (r: its -errno): try again later, or give up with an error that says why */
+static void retry_or_give_up(struct daemon *d, struct proc *p, uint64_t now, const char *why,
+			     int r)
 {
 	lw_strlcpy(p->err, why, sizeof(p->err));
+	p->last_r = r;
 	if (++p->tries < MAX_TRIES) {
 		p->next_try = now + RETRY_STEP_NS * (uint64_t)p->tries;
 		lw_dbg("pid %d: attempt %d: %s", (int)p->pid, p->tries, why);
@@ -206,6 +273,7 @@ static void retry_or_give_up(struct daemon *d, struct proc *p, uint64_t now, con
 	d->gave_up++;
 	ld_error(d, "cannot trace pid %d for target %s: %s", (int)p->pid,
 		d->cfg->targets[p->ti].name, why);
+	ld_not_attached(d, p->pid, p->ti, na_of(r), why);
 	ld_forget(d, p->pid);
 }
 
@@ -237,6 +305,7 @@ static void try_attach(struct daemon *d, pid_t pid, uint64_t now)
 		d->reused++;
 		lw_dbg("pid %d is no longer the process that matched (it exited%s)", (int)pid,
 		       lw_proc_starttime("/proc", pid) ? "; the pid was reused" : "");
+		ld_not_attached(d, pid, p->ti, NA_EXITED, "exited before it was attached");
 		ld_forget(d, pid);
 		return;
 	}
@@ -245,6 +314,9 @@ static void try_attach(struct daemon *d, pid_t pid, uint64_t now)
 	if (ti < 0) {
 		lw_dbg("pid %d %s before it was attached", (int)pid,
 		       ti == -2 ? "exited" : "stopped matching");
+		ld_not_attached(d, pid, p->ti, ti == -2 ? NA_EXITED : NA_STOPPED_MATCHING,
+				ti == -2 ? "exited before it was attached" :
+				"no longer matched the target when it was attached");
 		ld_forget(d, pid);
 		return;
 	}
@@ -254,18 +326,20 @@ static void try_attach(struct daemon *d, pid_t pid, uint64_t now)
 	if (p->exec_at && now - p->exec_at < FRESH_NS) {
 		r = lw_session__probe(pid, &so, &desc, err, sizeof(err));
 		if (r == -ESRCH) {
+			ld_not_attached(d, pid, ti, NA_EXITED, "exited before it was attached");
 			ld_forget(d, pid);
 			return;
 		}
 		if (r) {
-			retry_or_give_up(d, p, now, err[0] ? err : strerror(-r));
+			retry_or_give_up(d, p, now, err[0] ? err : strerror(-r), r);
 			return;
 		}
 		ready = ready_to_attach(desc);
 		json_object_put(desc);
 		if (!ready && p->tries < MAX_TRIES - 1) {
 			retry_or_give_up(d, p, now,
-					 "the interpreter is still starting (no thread state yet)");
+					 "the interpreter is still starting (no thread state yet)",
+					 -EAGAIN);
 			return;
 		}
 	}
@@ -276,16 +350,18 @@ static void try_attach(struct daemon *d, pid_t pid, uint64_t now)
 	if (r == -EEXIST)
 		return;
 	if (r == -ESRCH) {
+		ld_not_attached(d, pid, ti, NA_EXITED, "exited before it was attached");
 		ld_forget(d, pid);
 		return;
 	}
 	if (r) {
 		if (p)
-			retry_or_give_up(d, p, now, err[0] ? err : strerror(-r));
+			retry_or_give_up(d, p, now, err[0] ? err : strerror(-r), r);
 		return;
 	}
 	/* the pid may have been reused while the session was set up: then it is not ours */
 	if (p && !ld_same_process(p)) {
+		ld_not_attached(d, pid, ti, NA_EXITED, "exited while it was being attached");
 		d->reused++;
 		lw_engine__detach(d->e, pid, "pid_reused");
 		ld_forget(d, pid);
@@ -344,6 +420,8 @@ void ld_on_exec(void *ctx, pid_t pid, pid_t ppid, const char *comm)
 	if (p) {
 		/* pending and exec'd again (a wrapper that execs the real program) */
 		if (ti < 0) {
+			ld_not_attached(d, pid, p->ti, NA_STOPPED_MATCHING, "exec'd a program the "
+					"target does not name before it was attached");
 			ld_forget(d, pid);
 			return;
 		}

@@ -818,6 +818,28 @@ int lw_prom_host_render(uint64_t lost_events, uint64_t read_errors, uint64_t sup
 	return 0;
 }
 
+int lw_prom_counts_render(const char *name, const char *help, const char *key,
+			  const struct lw_prom_count *v, size_t n, char **out, size_t *len)
+{
+	char *buf = NULL, esc[256];
+	size_t size = 0, i;
+	FILE *f = open_memstream(&buf, &size);
+
+	if (!f)
+		return -ENOMEM;
+	family(f, name, "counter", help);
+	for (i = 0; i < n; i++)
+		fprintf(f, "%s{%s=\"%s\"} %llu\n", name, key,
+			lw_prom_escape(v[i].label, esc, sizeof(esc)), (unsigned long long)v[i].value);
+	if (fclose(f)) {
+		free(buf);
+		return -ENOMEM;
+	}
+	*out = buf;
+	*len = size;
+	return 0;
+}
+
 /* ------------------------------------------------------------------ reading a file back */
 
 /* one sample line: name, up to 8 labels, value. 0 or -1 */

@@ -79,6 +79,14 @@ size_t lw_prom__nprocs(const struct lw_prom *p);
 int lw_prom_host_render(uint64_t lost_events, uint64_t read_errors, uint64_t suppressed,
 			char **out, size_t *len);
 
+/* One counter family with one label (key), a sample per entry: malloc'd text */
+struct lw_prom_count {
+	const char *label;
+	uint64_t value;
+};
+int lw_prom_counts_render(const char *name, const char *help, const char *key,
+			  const struct lw_prom_count *v, size_t n, char **out, size_t *len);
+
 /* Escape a label value ( \ " newline ) into buf */
 const char *lw_prom_escape(const char *s, char *buf, size_t size);
 

@@ -82,6 +82,8 @@ struct lw_router {
 	uint64_t host_lost, host_read_errors, host_suppressed;
 	uint64_t host_last;
 	int host_dirty;
+	char *host_extra;		/* more families (loopwatchd's losses), appended */
+	size_t host_extra_len;
 	struct route *r;
 	size_t n;
 	struct lw_u64map *pids;		/* pid -> int (route index) */
@@ -228,6 +230,7 @@ void lw_router__free(struct lw_router *r)
 	}
 	free(r->r);
 	free(r->host_path);
+	free(r->host_extra);
 	lw_u64map__free(r->pids, NULL);
 	free(r);
 }
@@ -521,6 +524,20 @@ void lw_router__set_host(struct lw_router *r, uint64_t lost_events, uint64_t rea
 	r->host_suppressed = suppressed;
 }
 
+void lw_router__set_host_extra(struct lw_router *r, char *text, size_t len)
+{
+	if (!text)
+		return;
+	if (r->host_extra && len == r->host_extra_len && memcmp(text, r->host_extra, len) == 0) {
+		free(text);
+		return;
+	}
+	free(r->host_extra);
+	r->host_extra = text;
+	r->host_extra_len = len;
+	r->host_dirty = 1;
+}
+
 static void write_host(struct lw_router *r, uint64_t now)
 {
 	char *buf = NULL, err[512];
@@ -530,6 +547,17 @@ static void write_host(struct lw_router *r, uint64_t now)
 	if (lw_prom_host_render(r->host_lost, r->host_read_errors, r->host_suppressed, &buf,
 				&len))
 		return;
+	if (r->host_extra_len) {
+		char *all = realloc(buf, len + r->host_extra_len);
+
+		if (!all) {
+			free(buf);
+			return;
+		}
+		memcpy(all + len, r->host_extra, r->host_extra_len);
+		buf = all;
+		len += r->host_extra_len;
+	}
 	if (lw_write_file_atomic_gid(r->host_path, buf, len, r->c->report_gid, err, sizeof(err)))
 		lw_dbg("%s", err);	/* the targets' files report the same directory's errors */
 	else

@@ -42,6 +42,9 @@ void lw_router__reopen(struct lw_router *r);
 /* Host-wide counters for DIR/loopwatchd.prom (the engine's, not any target's) */
 void lw_router__set_host(struct lw_router *r, uint64_t lost_events, uint64_t read_errors,
 			 uint64_t suppressed);
+/* More host-wide counter families for the same file (Prometheus text, taken over: freed by
+ * the router); written when they change */
+void lw_router__set_host_extra(struct lw_router *r, char *text, size_t len);
 /* Periodic work (now = CLOCK_MONOTONIC ns): .prom files due or changed, retries, error logs.
  * force writes every .prom file now (at exit). */
 void lw_router__tick(struct lw_router *r, uint64_t now, int force);

@@ -56,6 +56,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(text);
 		return 0;
 	}
+	/* the raw bytes (NULs, CRs, no final newline) through the bounded line reader too */
+	if (data[0] & 4) {
+		FILE *f = fmemopen((void *)(data + 1), size - 1, "r");
+
+		if (f) {
+			lw_rd__load_stream(rd, f, "fuzz");
+			fclose(f);
+		}
+	}
 	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		struct json_object *rec = json_tokener_parse(line);
 

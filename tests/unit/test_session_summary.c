@@ -2,7 +2,8 @@
 /*
  * The summary's userspace aggregates without BPF (probe/session_summary.c): sites keyed by
  * name, file, line (and syscall, target for blocking sites), rows biggest total first, empty
- * rows left out, periodic summaries as deltas since the last one, the row cap.
+ * rows left out, periodic summaries as deltas since the last one, the row cap, the table's
+ * budget (least recently updated evicted, counted).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,7 +26,7 @@ static struct lw_u64map *new_map(void)
 static void add(struct lw_u64map *m, const char *q, const char *file, int line, const char *sc,
 		const char *target, uint64_t ns)
 {
-	struct lw_agg *a = lw_sess_agg_get(m, q, file, line, sc, target);
+	struct lw_agg *a = lw_sess_agg_get(m, q, file, line, sc, target, NULL);
 
 	assert_non_null(a);
 	lw_hist_add(&a->h, ns);
@@ -126,6 +127,42 @@ static void test_row_cap(void **state)
 	lw_u64map__free(m, NULL);
 }
 
+/* past LW_AGG_BUDGET sites the least recently updated one goes, and is counted */
+static void test_budget_evicts_least_recent(void **state)
+{
+	struct lw_u64map *m = new_map();
+	uint64_t evicted = 0;
+	struct lw_agg *a;
+	int i;
+
+	for (i = 0; i < LW_AGG_BUDGET; i++)
+		assert_non_null(lw_sess_agg_get(m, "f", "/a.py", i, NULL, NULL, &evicted));
+	assert_int_equal(evicted, 0);
+	/* line 0 used again: line 1 is now the least recent */
+	assert_non_null(lw_sess_agg_get(m, "f", "/a.py", 0, NULL, NULL, &evicted));
+	a = lw_sess_agg_get(m, "f", "/a.py", LW_AGG_BUDGET, NULL, NULL, &evicted);
+	assert_non_null(a);
+	assert_int_equal(evicted, 1);
+	assert_int_equal(lw_u64map__count(m), LW_AGG_BUDGET);
+	assert_int_equal(a->line, LW_AGG_BUDGET);
+	/* an existing site never evicts */
+	assert_non_null(lw_sess_agg_get(m, "f", "/a.py", 0, NULL, NULL, &evicted));
+	assert_int_equal(evicted, 1);
+	lw_u64map__free(m, NULL);
+	/* which one went: line 1 (re-adding it evicts again), not line 0 */
+	m = new_map();
+	evicted = 0;
+	for (i = 0; i < LW_AGG_BUDGET; i++)
+		lw_sess_agg_get(m, "f", "/a.py", i, NULL, NULL, &evicted);
+	lw_sess_agg_get(m, "f", "/a.py", 0, NULL, NULL, &evicted);
+	lw_sess_agg_get(m, "f", "/a.py", LW_AGG_BUDGET, NULL, NULL, &evicted);
+	lw_sess_agg_get(m, "f", "/a.py", 0, NULL, NULL, &evicted);
+	assert_int_equal(evicted, 1);
+	lw_sess_agg_get(m, "f", "/a.py", 1, NULL, NULL, &evicted);
+	assert_int_equal(evicted, 2);
+	lw_u64map__free(m, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -133,6 +170,7 @@ int main(void)
 		cmocka_unit_test(test_blocking_rows),
 		cmocka_unit_test(test_periodic_deltas),
 		cmocka_unit_test(test_row_cap),
+		cmocka_unit_test(test_budget_evicts_least_recent),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,415 @@
+"""Issue 19, round two: input that would exhaust loopwatch's memory or hang it, and losses that
+must not go unreported. `loopwatch report` on a huge line, /dev/zero, a FIFO, and under a memory
+limit (each run for real, peak memory read from the kernel's rusage of the child); a precise-mode
+target with more callback sites than the BPF sites map holds (the callbacks it could not count
+are counted as sites_map_full in the records, `status` and loopwatchd.prom); processes that
+matched a loopwatchd target but could not be attached, by cause."""
+import json
+import os
+import resource
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+from lwtest import DEBIAN_PYTHON, LOOPWATCH, Loopwatch, Target, sanitized, traced
+from test_daemon import DaemonTest, prom_samples, prom_value, wait_for
+
+REC = json.dumps({"type": "end", "v": 1, "ts": "2026-11-25T02:00:30.000000Z", "pid": 42,
+                  "lost_events": 0, "suppressed": 0}) + "\n"
+MiB = 1 << 20
+# peak RSS allowed: the 64 MiB line buffer at most, and what the runtime keeps; AddressSanitizer's
+# quarantine holds freed blocks (each doubling of the buffer) on top
+PEAK_MIB = 320 if sanitized() else 160
+
+
+def run_report(args, feed=None, stdin=None, timeout=60, as_limit=None):
+    """loopwatch report ARGS; feed: a function writing to its stdin (a thread); returns
+    (returncode, stdout, stderr, peak RSS in MiB). Without a memory limit of our own, a
+    sanitized build is held to 1 GiB per allocation by ASan's options, an unsanitized one by
+    RLIMIT_AS (so that the old, unbounded reader cannot take the machine's memory)."""
+    env = dict(os.environ)
+    limit = as_limit
+
+    if sanitized():
+        env["ASAN_OPTIONS"] = ":".join(filter(None, [
+            env.get("ASAN_OPTIONS"), "allocator_may_return_null=1", "max_allocation_size_mb=1024"]))
+    elif limit is None:
+        limit = 3 << 30
+
+    def pre():
+        if limit:
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    out = tempfile.TemporaryFile()
+    err = tempfile.TemporaryFile()
+    p = subprocess.Popen([LOOPWATCH, "report"] + list(args), env=env, preexec_fn=pre,
+                         stdin=subprocess.PIPE if feed else stdin, stdout=out, stderr=err)
+    t = None
+    if feed:
+        def writer():
+            try:
+                feed(p.stdin)
+                p.stdin.close()
+            except (BrokenPipeError, ValueError):
+                pass
+        t = threading.Thread(target=writer, daemon=True)
+        t.start()
+    timer = threading.Timer(timeout, p.kill)
+    timer.start()
+    try:
+        _, status, ru = os.wait4(p.pid, 0)
+    finally:
+        timer.cancel()
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if t:
+        t.join(10)
+    out.seek(0)
+    err.seek(0)
+    return (p.returncode, out.read().decode(errors="replace"),
+            err.read().decode(errors="replace"), ru.ru_maxrss / 1024.0)
+
+
+def huge_line(size):
+    """a record, a line of size bytes (no NUL, no newline inside), a record, garbage lines"""
+    def feed(f):
+        f.write(REC.encode())
+        block = b"x" * MiB
+        for _ in range(size // MiB):
+            f.write(block)
+        f.write(b"\n" + REC.encode() + b"hello\n{}\n\0abc\n")
+    return feed
+
+
+class ReportInput(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="lwlim-")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_huge_line_bounded(self):
+        """A 400 MiB line between two records: skipped as too_long without being held in
+        memory (peak RSS under PEAK_MIB; the old getline reader held it all), the records around it
+        read, the skipped lines counted by cause on stderr and in --format json."""
+        rc, out, err, peak = run_report(["--format", "json", "-"], feed=huge_line(400 * MiB),
+                                        timeout=120)
+        self.assertEqual(rc, 0, err)
+        self.assertLess(peak, PEAK_MIB, "peak RSS %.0f MiB for a 400 MiB line" % peak)
+        d = json.loads(out)
+        self.assertEqual(d["records"], 2)
+        self.assertEqual(d["skipped"], 4)
+        self.assertEqual(d["skipped_by"], {"too_long": 1, "binary": 1, "not_json": 1,
+                                           "not_record": 1})
+        self.assertEqual(d["files"][0]["skipped_by"], d["skipped_by"])
+        self.assertIn("skipped 4 lines", err)
+        self.assertIn("1 too_long", err)
+        self.assertIn("over 64 MiB", err)
+
+    def test_dev_zero(self):
+        """/dev/zero named: refused at once (a device is not a report file); on standard input:
+        read without growing (one endless line) and given up after 4 GiB with exit status 1 and
+        the cause, instead of eating memory until ENOMEM and then printing an empty report."""
+        rc, _, err, _ = run_report(["/dev/zero"], timeout=20)
+        self.assertEqual(rc, 1, err)
+        self.assertIn("character device", err)
+        with open("/dev/zero", "rb") as z:
+            rc, out, err, peak = run_report(["-"], stdin=z, timeout=120)
+        self.assertEqual(rc, 1, err)
+        self.assertIn("standard input: 4 GiB without a record", err)
+        self.assertEqual(out, "")
+        self.assertLess(peak, PEAK_MIB, "peak RSS %.0f MiB" % peak)
+
+    def test_fifo_without_writer(self):
+        """A FIFO nobody writes to: read as empty at once (the old fopen waited for a writer)."""
+        fifo = os.path.join(self.tmp, "r.jsonl")
+        os.mkfifo(fifo)
+        rc, out, err, _ = run_report([fifo], timeout=10)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("loopwatch report: 1 file, 0 lines, 0 records", out)
+
+    @unittest.skipIf(sanitized(), "RLIMIT_AS cannot hold an AddressSanitizer build")
+    def test_enomem_is_an_error(self):
+        """Under an address-space limit 48 MiB above what it starts with, a 100 MiB line cannot be buffered up to the cap:
+        out of memory is an error (exit 1, says so) and not the end of the input (the old
+        reader printed "0 lines, 0 records" and exited 0)."""
+        # the limit: what loopwatch needs to start, plus less than the line cap
+        vm = self.vm_of_idle_report()
+        rc, out, err, _ = run_report(["-"], feed=huge_line(100 * MiB),
+                                     as_limit=vm + 48 * MiB)
+        self.assertEqual(rc, 1, (out, err))
+        self.assertIn("out of memory", err)
+
+    def vm_of_idle_report(self):
+        """the address space of a `loopwatch report -` waiting on its input"""
+        p = subprocess.Popen([LOOPWATCH, "report", "-"], stdin=subprocess.PIPE,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(100):
+                with open("/proc/%d/status" % p.pid) as f:
+                    vm = [ln for ln in f if ln.startswith("VmSize:")]
+                if vm and p.poll() is None:
+                    time.sleep(0.2)
+                    with open("/proc/%d/status" % p.pid) as f:
+                        vm = [ln for ln in f if ln.startswith("VmSize:")]
+                    return int(vm[0].split()[1]) * 1024
+                time.sleep(0.05)
+        finally:
+            p.stdin.close()
+            p.wait(10)
+        raise AssertionError("no VmSize")
+
+
+# More distinct callbacks than the BPF sites map (16,384 entries, all targets) holds: each
+# function is its own code object, so its own site; each runs once as a loop callback.
+MANY_SITES = r'''
+import asyncio, os, sys, time
+N = int(sys.argv[2])
+ns = {}
+exec(chr(10).join("def f%d(): pass" % i for i in range(N)), ns)
+fns = [ns["f%d" % i] for i in range(N)]
+print("ready", flush=True)
+while not os.path.exists(sys.argv[1]):
+    time.sleep(0.01)
+
+async def main():
+    loop = asyncio.get_running_loop()
+    for i in range(0, N, 500):
+        for f in fns[i:i + 500]:
+            loop.call_soon(f)
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.3)
+asyncio.run(main())
+print('{"callbacks": %d}' % N, flush=True)
+'''
+SITES_MAP = 16384
+
+
+class BpfLosses(unittest.TestCase):
+    def test_sites_map_full_counted(self):
+        """Precise mode, 17,500 distinct callbacks: the ones the sites map had no room for are
+        counted (sites_map_full in the summary and the end record; the other BPF losses are
+        there too), and what the sites counted plus that is every callback the target ran."""
+        tmp = tempfile.mkdtemp(prefix="lwlim-")
+        try:
+            script = os.path.join(tmp, "many_sites.py")
+            with open(script, "w") as f:
+                f.write(MANY_SITES)
+            n = SITES_MAP + 1100
+            t, lw = traced([DEBIAN_PYTHON, script, "{GO}", str(n)], ["--precise"], timeout=120)
+            final = [r for r in lw.records("summary") if r.get("final")]
+            self.assertEqual(len(final), 1, lw.stderr())
+            final = final[0]
+            end = lw.records("end")[-1]
+            for rec in (final, end):
+                for k in ("thread_map_full", "sites_map_full", "depth_errors", "ustack_failed",
+                          "ustack_cut"):
+                    self.assertTrue(k in rec, "%s: no %s" % (rec["type"], k))
+            full = final["sites_map_full"]
+            self.assertGreaterEqual(full, n - SITES_MAP, "callbacks not counted, not reported")
+            self.assertGreaterEqual(end["sites_map_full"], full)
+            mine = [s for s in final["sites"] if (s.get("qualname") or "").startswith("f") and
+                    (s.get("qualname") or "")[1:].isdigit()]
+            counted = sum(s["count"] for s in mine) + final.get("sites_omitted", 0)
+            self.assertGreaterEqual(counted + full, n)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+# Distinct slow callbacks (2 ms of CPU each), more than a lowered site budget holds
+SLOW_SITES = r'''
+import asyncio, os, sys, time
+N = int(sys.argv[2])
+ns = {"time": time}
+exec(chr(10).join("def f%d():\n    t = time.perf_counter() + 0.002\n"
+                  "    while time.perf_counter() < t: pass" % i for i in range(N)), ns)
+fns = [ns["f%d" % i] for i in range(N)]
+print("ready", flush=True)
+while not os.path.exists(sys.argv[1]):
+    time.sleep(0.01)
+
+async def main():
+    loop = asyncio.get_running_loop()
+    for f in fns:
+        loop.call_soon(f)
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.3)
+asyncio.run(main())
+'''
+
+
+class SiteBudget(unittest.TestCase):
+    def test_site_table_evicts_least_recent(self):
+        """A target with ever new slow callback sites cannot grow loopwatch's site table past
+        its budget (LW_SITE_BUDGET=8 here; 4,096 by default): the least recently updated site
+        is evicted and counted (sites_evicted in the summary: with the rows kept, at least every
+        site the records named), and the newest sites are the ones kept."""
+        tmp = tempfile.mkdtemp(prefix="lwlim-")
+        try:
+            script = os.path.join(tmp, "slow_sites.py")
+            with open(script, "w") as f:
+                f.write(SLOW_SITES)
+            n, budget = 150, 8
+            t = Target([DEBIAN_PYTHON, script, "{GO}", str(n)])
+            try:
+                t.wait_ready()
+                lw = Loopwatch(t.pid, ["-t", "1ms"], tmp=t.tmp,
+                               env={"LW_SITE_BUDGET": str(budget)})
+                lw.wait_started()
+                t.go()
+                self.assertEqual(t.wait(60), 0, t.stderr())
+                self.assertEqual(lw.wait(30), 0, lw.stderr())
+            finally:
+                t.kill()
+            final = [r for r in lw.records("summary") if r.get("final")][-1]
+            # the sites the records named, in the order they came (an independent count)
+            seen = []
+            for r in lw.records("slow_callback"):
+                q = (r.get("callback") or {}).get("qualname")
+                if q and q not in seen:
+                    seen.append(q)
+            self.assertGreater(len(seen), 2 * budget, "too few slow callbacks to test with")
+            kept = [x["qualname"] for x in final["sites"]]
+            self.assertLessEqual(len(kept) + final["sites_omitted"], budget)
+            self.assertGreaterEqual(final["sites_evicted"] + len(kept) + final["sites_omitted"],
+                                    len(seen), final)
+            # least recent first out: what is kept is among the newest sites seen
+            self.assertTrue(set(kept) & set(seen))
+            self.assertTrue(set(kept) & set(seen) <= set(seen[-2 * budget:]), (kept, seen))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+class NotAttached(DaemonTest):
+    def test_not_attached_by_cause(self):
+        """Processes that match a target and are never attached: ones that exit before the
+        daemon gets to them (exited_first), a shell under a precise-mode target (the runtime
+        refuses: refused_runtime). Each is counted by cause per target and host-wide in
+        `status` (with the last ones listed with their reasons), in loopwatchd.prom, and every
+        matched process is accounted for: attached, not attached by cause, or still pending.
+        The BPF losses are in status and loopwatchd.prom."""
+        d = self.daemon("[target gone]\ncmdline = %s-gone\nasyncio_hooks = no\n\n"
+                        "[target refused]\ncmdline = %s-refused\nmode = precise\n"
+                        % (self.tag, self.tag))
+        d.wait_ready()
+        refused = subprocess.Popen(["sh", "-c", "sleep 30", "%s-refused" % self.tag])
+        gone = []
+        try:
+            for _ in range(15):
+                p = subprocess.Popen(["sh", "-c", "sleep 0.03", "%s-gone" % self.tag])
+                gone.append(p.pid)
+                p.wait(10)
+                time.sleep(0.05)
+
+            def settled():
+                st = d.status()
+                t = {x["name"]: x for x in st["targets"]}
+                return (not t["gone"]["pending"] and not t["refused"]["pending"] and
+                        t["refused"]["not_attached"]["refused_runtime"] >= 1 and st)
+            st = wait_for(settled, 30, step=0.3, what="the shell given up on")
+        finally:
+            refused.kill()
+            refused.wait()
+        t = {x["name"]: x for x in st["targets"]}
+        self.assertGreaterEqual(t["gone"]["not_attached"]["exited_first"], 1, t["gone"])
+        self.assertEqual(t["refused"]["not_attached"]["refused_runtime"], 1, t["refused"])
+        last = t["refused"]["not_attached_last"]
+        self.assertEqual([(x["pid"], x["cause"]) for x in last],
+                         [(refused.pid, "refused_runtime")])
+        self.assertIn("precise", last[0]["error"])
+        self.assertTrue(all(x["pid"] in gone for x in t["gone"]["not_attached_last"]),
+                        t["gone"]["not_attached_last"])
+        self.assertEqual(sum(st["not_attached"].values()),
+                         sum(sum(x["not_attached"].values()) for x in st["targets"]))
+        pending = sum(len(x["pending"]) for x in st["targets"])
+        self.assertEqual(st["matched"], st["attaches"] + sum(st["not_attached"].values()) +
+                         pending, st)
+        for k in ("thread_map_full", "sites_map_full", "depth_errors", "ustack_failed",
+                  "ustack_cut"):
+            self.assertIn(k, st["bpf_losses"])
+        text = subprocess.run([LOOPWATCH, "status", d.sock], capture_output=True, text=True,
+                              timeout=20).stdout
+        self.assertIn("matched but not attached:", text)
+        self.assertIn("%d  not attached (refused_runtime)" % refused.pid, text)
+
+        def prom_has():
+            try:
+                with open(os.path.join(d.dir, "loopwatchd.prom")) as f:
+                    # the labelled samples (the older host counters have no labels)
+                    s = prom_samples("\n".join(ln for ln in f.read().splitlines()
+                                               if "{" in ln))
+            except FileNotFoundError:
+                return None
+            v = prom_value(s, "loopwatch_not_attached_total", cause="refused_runtime")
+            gone = prom_value(s, "loopwatch_not_attached_total", cause="exited_first")
+            return s if v == 1 and gone == st["not_attached"]["exited_first"] else None
+        s = wait_for(prom_has, 20, step=0.3, what="loopwatchd.prom with the counts")
+        self.assertIsNotNone(prom_value(s, "loopwatch_bpf_drops_total", cause="sites_map_full"))
+        self.assertEqual(d.stop(), 0, d.stderr())
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class Churn(DaemonTest):
+    def test_churn_soak(self):
+        """A short soak (the full-length figures are in docs/reliability.md): loopwatchd tracing
+        80 short-lived asyncio processes started ~4 a second. After a warm-up wave and after
+        the rest, with every target gone: loopwatchd's RSS grew by less than 4 MiB (ASan's
+        quarantine off), its file descriptors are back where they were, nothing is traced or
+        pending, and every matched process is accounted for (attached, or not attached with a
+        cause)."""
+        env = None
+        if sanitized():
+            env = {"ASAN_OPTIONS": ":".join(filter(None, [
+                os.environ.get("ASAN_OPTIONS"), "quarantine_size_mb=0"]))}
+        d = self.daemon("[target churn]\ncmdline = %s\n" % self.tag, env=env)
+        d.wait_ready()
+
+        def wave(n):
+            procs = []
+            for i in range(n):
+                procs.append(self.app("--exit-after", "0.4" if i % 3 else "2",
+                                      "--poll", "0.05"))
+                time.sleep(0.25)
+            for a in procs:
+                a.p.wait(60)
+
+        def settled():
+            st = d.status()
+            return (st["processes"] == 0 and not any(t["pending"] for t in st["targets"])
+                    and st)
+
+        def fds():
+            return len(os.listdir("/proc/%d/fd" % d.p.pid))
+
+        wave(20)
+        wait_for(settled, 30, step=0.3, what="the warm-up wave detached")
+        time.sleep(1.5)  # a summary interval: the exited processes' last writes
+        rss1, fds1 = rss_kib(d.p.pid), fds()
+        wave(60)
+        st = wait_for(settled, 30, step=0.3, what="every process detached")
+        time.sleep(1.5)
+        rss2, fds2 = rss_kib(d.p.pid), fds()
+        self.assertEqual(st["errors"], [], st["errors"])
+        # the 2 s ones (27) at least; a 0.4 s one may be gone before its exec is matched
+        self.assertGreaterEqual(st["matched"], 27, st)
+        self.assertEqual(st["matched"], st["attaches"] + sum(st["not_attached"].values()), st)
+        self.assertGreaterEqual(st["attaches"], 10, st)  # the 2 s ones, at least most of them
+        self.assertLessEqual(fds2, fds1 + 1, "file descriptors %d -> %d" % (fds1, fds2))
+        self.assertLess(rss2 - rss1, 4096, "RSS %d -> %d KiB over 60 processes" % (rss1, rss2))
+        print("churn: %d matched, %d attached, not attached %s; RSS %d -> %d KiB, fds %d -> %d"
+              % (st["matched"], st["attaches"],
+                 {k: v for k, v in st["not_attached"].items() if v}, rss1, rss2, fds1, fds2))
+        self.assertEqual(d.stop(), 0, d.stderr())
+
+
+if __name__ == "__main__":
+    unittest.main()
