@@ -401,7 +401,7 @@ struct lw_thread {
 	 * same stack depth or above: a deeper entry is a nested Context.run) or at the loop's poll */
 	__u64 cb_sp;		/* stack pointer at the open callback's context_run entry */
 	__u32 cb_entry_only;	/* the open callback was begun by the entry-only probe */
-	__u32 pad5;
+	__u32 cb_skipped;	/* precise: Context.run entries outside any loop, open at depth 0 */
 	/* ... identified at its entry: when it ends, its callable may already be freed */
 	__u64 cb_site;
 	struct lw_ident cb_id;	/* without strings, but the Task name */
