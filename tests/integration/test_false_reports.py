@@ -79,7 +79,11 @@ class FalseReports(unittest.TestCase):
     def test_sync_code_between_loops(self):
         def one(py, extra):
             t, lw = self.run_case(py, "between", extra)
-            self.assertEqual(brief(reports(lw)), [])
+            # on failure, what decided it: a stack cut short, or _run_once not learnt in time
+            # (seen twice on sid's 3.14/3.15 under load, not reproduced alone)
+            self.assertEqual(brief(reports(lw)), [], [
+                (r["type"], r.get("stack_incomplete"), r.get("native_stack_incomplete"))
+                for r in reports(lw)])
         self.each(one)
 
     # 10: a process ending is not a blocked loop: no alert before its end
