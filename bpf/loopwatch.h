@@ -282,6 +282,8 @@ struct lw_loop_stats {
 	__u32 lag[LW_HIST_SLOTS];	/* histogram of iteration busy times */
 };
 
+#define LW_TSS_STATIC_TLS (-2)	/* lw_pycfg.tss_key: the thread state is a static thread-local */
+
 /* Process configuration written by userspace (map procs, key tgid) */
 struct lw_pycfg {
 	__u32 minor;		/* 8..15; 0 = not CPython */
@@ -325,7 +327,8 @@ struct lw_pycfg {
 	__u64 type_unicode;
 	__u64 type_coro;
 	__u64 none_obj;
-	/* thread state lookup fallback: pthread TSD slot */
+	/* thread state lookup fallback: pthread TSD slot, or (tss_key == LW_TSS_STATIC_TLS) a
+	 * thread-local of the executable at fs base + (__s32)tsd_base (3.15: no TSS key) */
 	__s32 tss_key;		/* -1 when unknown */
 	__u32 tsd_base;		/* offset of specific_1stblock in struct pthread (glibc: 0x310) */
 	/* GIL */
@@ -401,7 +404,7 @@ struct lw_thread {
 	 * same stack depth or above: a deeper entry is a nested Context.run) or at the loop's poll */
 	__u64 cb_sp;		/* stack pointer at the open callback's context_run entry */
 	__u32 cb_entry_only;	/* the open callback was begun by the entry-only probe */
-	__u32 pad5;
+	__u32 cb_skipped;	/* precise: Context.run entries outside any loop, open at depth 0 */
 	/* ... identified at its entry: when it ends, its callable may already be freed */
 	__u64 cb_site;
 	struct lw_ident cb_id;	/* without strings, but the Task name */

@@ -102,8 +102,9 @@ __noinline int lw_loop_position(__u32 tgid, __u32 tid)
 {
 	const struct lw_pycfg *c = bpf_map_lookup_elem(&procs, &tgid);
 	__u64 tstate, f, code, run_once, none;
-	__u32 i, nth = 0, shim_owner;
+	__u32 i, nth = 0, shim_min;
 	__u16 f_owner, f_code, f_back;
+	__u64 tagmask;
 	__u8 owner;
 
 	if (!c || !(c->flags & LW_PROC_PYTHON) || !c->run_once_code)
@@ -113,7 +114,11 @@ __noinline int lw_loop_position(__u32 tgid, __u32 tid)
 	f_owner = c->f_owner;
 	f_code = c->f_code;
 	f_back = c->f_back;
-	shim_owner = c->minor >= 12 ? 3 : 256;	/* FRAME_OWNED_BY_CSTACK: a shim, no code */
+	/* shims (no code of their own): 3.12/3.13 owner 3 (FRAME_OWNED_BY_CSTACK), 3.14+ 3
+	 * (FRAME_OWNED_BY_INTERPRETER, the entry frame) and 4 (FRAME_OWNED_BY_CSTACK) */
+	shim_min = c->minor >= 12 ? 3 : 256;
+	/* 3.14+: f_executable is a _PyStackRef, its low bits a tag (Py_None's is tagged too) */
+	tagmask = ~(__u64)c->stackref_mask;
 	tstate = thread_tstate(c, tid);
 	if (!tstate)
 		return LW_LOOP_UNKNOWN;
@@ -127,10 +132,11 @@ __noinline int lw_loop_position(__u32 tgid, __u32 tid)
 			bpf_probe_read_user(&owner, 1, (void *)(f + f_owner));
 		if (bpf_probe_read_user(&code, sizeof(code), (void *)(f + f_code)))
 			return LW_LOOP_UNKNOWN;
+		code &= tagmask;
 		if (code == run_once)
 			return nth == 1 ? LW_AT_SELECT : LW_IN_LOOP;
 		/* a frame with code: the innermost is nth 0, its caller nth 1 (saturates) */
-		if (code && code != none && owner != shim_owner && nth < 2)
+		if (code && code != none && owner < shim_min && nth < 2)
 			nth++;
 		f = rd_ptr(f + f_back);
 	}

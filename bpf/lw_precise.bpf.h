@@ -219,6 +219,39 @@ static __always_inline void cb_end(struct lw_thread *th, __u32 tgid, __u32 tid)
 /* Set by userspace before load: context_run has an entry probe only (one trap per callback) */
 const volatile __u32 ctxrun_entry_only = 0;
 
+/*
+ * An outermost Context.run that no event loop made: no callback. Since 3.14 every
+ * threading.Thread runs its run() inside Context.run (Thread._bootstrap_inner): timed as a
+ * callback, a worker thread's whole life would be one slow callback, its waits blocking calls,
+ * and the loop callbacks of a thread that runs asyncio would nest inside it, never timed.
+ * Only when it can be told: no asyncio _run_once among the caller's frames (unknown: counted,
+ * as before).
+ */
+static __always_inline int ctxrun_outside_loop(__u32 tgid, __u32 tid)
+{
+	const struct lw_pycfg *c;
+	__u64 f, code;
+	char name[20];
+	int pos = lw_loop_position(tgid, tid);
+
+	if (pos != LW_LOOP_UNKNOWN)
+		return pos == LW_NO_LOOP;
+	/* 3.14+ before _run_once is learnt (a thread started before the first loop ran): the
+	 * caller is Thread._bootstrap_inner itself */
+	c = bpf_map_lookup_elem(&procs, &tgid);
+	if (!c || !(c->flags & LW_PROC_PYTHON) || c->minor < 14 || c->cframe_cur != NO_FIELD)
+		return 0;
+	f = rd_ptr(thread_tstate(c, tid) + c->ts_frame);
+	code = f ? rd_ptr(f + c->f_code) & ~(__u64)c->stackref_mask : 0;
+	if (!code || rd_pystr(c, rd_ptr(code + c->co_name), name, sizeof(name)))
+		return 0;
+	return name[0] == '_' && name[1] == 'b' && name[2] == 'o' && name[3] == 'o' &&
+	       name[4] == 't' && name[5] == 's' && name[6] == 't' && name[7] == 'r' &&
+	       name[8] == 'a' && name[9] == 'p' && name[10] == '_' && name[11] == 'i' &&
+	       name[12] == 'n' && name[13] == 'n' && name[14] == 'e' && name[15] == 'r' &&
+	       name[16] == 0;
+}
+
 SEC("uprobe")
 int BPF_KPROBE(lw_ctxrun_enter, void *ctxobj, void *args)
 {
@@ -228,6 +261,10 @@ int BPF_KPROBE(lw_ctxrun_enter, void *ctxobj, void *args)
 	if (!th)
 		return 0;
 	if (!ctxrun_entry_only) {
+		if (!th->cb_depth && ctxrun_outside_loop(id >> 32, (__u32)id)) {
+			th->cb_skipped++;	/* its return is no callback's end */
+			return 0;
+		}
 		cb_begin(th, rd_ptr((__u64)args), (__u64)ctxobj);
 		return 0;
 	}
@@ -244,6 +281,8 @@ int BPF_KPROBE(lw_ctxrun_enter, void *ctxobj, void *args)
 		if (th->cb_depth)
 			return 0;
 	}
+	if (ctxrun_outside_loop(id >> 32, (__u32)id))
+		return 0;
 	cb_begin(th, rd_ptr((__u64)args), (__u64)ctxobj);
 	th->cb_sp = sp;
 	th->cb_entry_only = 1;
@@ -281,8 +320,13 @@ int BPF_KRETPROBE(lw_ctxrun_exit)
 	__u32 tid = (__u32)id;
 	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
 
-	if (th)
-		cb_end(th, id >> 32, tid);
+	if (!th)
+		return 0;
+	if (!th->cb_depth && th->cb_skipped) {
+		th->cb_skipped--;
+		return 0;
+	}
+	cb_end(th, id >> 32, tid);
 	return 0;
 }
 

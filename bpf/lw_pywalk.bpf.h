@@ -295,14 +295,17 @@ static __always_inline __u64 thread_tstate(const struct lw_pycfg *c, __u32 tid)
 
 	if (ts && *ts)
 		return *ts;
-	if (c->tss_key < 0 || c->tss_key >= 32)
+	if (c->tss_key != LW_TSS_STATIC_TLS && (c->tss_key < 0 || c->tss_key >= 32))
 		return 0;
 	/* glibc: pthread_self() == fs base; TSD slot data at specific_1stblock[key].data */
 	task = (struct task_struct *)bpf_get_current_task();
 	fsbase = BPF_CORE_READ(task, thread.fsbase);
 	if (!fsbase)
 		return 0;
-	rd(&v, sizeof(v), fsbase + c->tsd_base + (__u64)c->tss_key * 16 + 8);
+	if (c->tss_key == LW_TSS_STATIC_TLS)
+		rd(&v, sizeof(v), fsbase + (__u64)(__s64)(__s32)c->tsd_base);
+	else
+		rd(&v, sizeof(v), fsbase + c->tsd_base + (__u64)c->tss_key * 16 + 8);
 	return v;
 }
 

@@ -604,7 +604,7 @@ void lw_session__handle(struct lw_session *s, const struct lw_rec_hdr *h, size_t
 		/* a thread's first poll: an asyncio loop has just started on it, and its
 		 * _run_once frame is there to be learnt now, before its first callback */
 		if (s->is_python && !s->py.cfg.run_once_code)
-			lw_sess_learn_from_threads(s);
+			lw_sess_learn_at_first_poll(s);
 		lw_sess_refresh_tstates(s);
 		break;
 	}

@@ -93,7 +93,7 @@ void lw_session__tick(struct lw_session *s, uint64_t now, lw_emit_fn emit, void 
 
 	/* an interpreter attached while it started: thread states, GIL, asyncio appear later */
 	if (s->is_python && now - s->last_refresh > 500000000ull &&
-	    (!s->py.tsd_base || !s->py.gil || !s->py.cfg.run_once_code)) {
+	    (!(s->py.tsd_base || s->py.tls_off) || !s->py.gil || !s->py.cfg.run_once_code)) {
 		s->last_refresh = now;
 		if (lw_py__refresh(&s->py, &s->rd)) {
 			lw_sess_refresh_tstates(s);

@@ -194,6 +194,7 @@ struct lw_sthread *lw_sess_thread_get(struct lw_session *s, pid_t tid, const cha
 void lw_sess_thread_free(void *thread);
 uint64_t lw_sess_tstate_of(struct lw_session *s, pid_t tid);
 void lw_sess_attach_uvloop(struct lw_session *s);
+void lw_sess_learn_at_first_poll(struct lw_session *s);
 void lw_sess_learn_from_threads(struct lw_session *s);
 void lw_sess_note_polling_threads(struct lw_session *s);
 void lw_sess_refresh_tstates(struct lw_session *s);

@@ -51,6 +51,8 @@ struct json_object *lw_sess_describe(const struct lw_session_opts *o, pid_t pid,
 		json_object_object_add(d, "thread_state_lookup",
 				       json_object_new_string(py->tsd_base ?
 						"pthread TSS slot (verified) + userspace tid map" :
+						py->tls_off ?
+						"thread-local (verified) + userspace tid map" :
 						"userspace tid map"));
 		json_object_object_add(d, "gil", py->gil ? json_object_new_string("found") :
 							   json_object_new_string("not found: GIL waits count as blocked"));

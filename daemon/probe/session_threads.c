@@ -4,6 +4,7 @@
 #include "probe/session_priv.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 /* poll, select, epoll_wait, pselect6, ppoll, epoll_pwait, epoll_pwait2 (x86_64) */
 static int poll_family(long nr)
@@ -209,10 +210,12 @@ static int learn_one(void *arg, pid_t tid, uint64_t tstate)
 
 	if (!st)
 		return 0;
-	if (lw_py__walk(&s->py, &s->rd, tstate, st) == 0)
-		for (i = 0; i < st->nframes && i < LW_MAX_PYFRAMES && !s->py.cfg.run_once_code; i++)
-			if (st->frames[i].code && lw_sess_frame_info(s, &st->frames[i], &fi) == 0)
-				lw_sess_maybe_learn_handle(s, &st->frames[i], &fi);
+	/* a running thread's frames change under the read: the frames read before a failed
+	 * read are still worth looking at */
+	lw_py__walk(&s->py, &s->rd, tstate, st);
+	for (i = 0; i < st->nframes && i < LW_MAX_PYFRAMES && !s->py.cfg.run_once_code; i++)
+		if (st->frames[i].code && lw_sess_frame_info(s, &st->frames[i], &fi) == 0)
+			lw_sess_maybe_learn_handle(s, &st->frames[i], &fi);
 	free(st);
 	(void)tid;
 	return s->py.cfg.run_once_code ? 1 : 0;
@@ -221,4 +224,21 @@ static int learn_one(void *arg, pid_t tid, uint64_t tstate)
 void lw_sess_learn_from_threads(struct lw_session *s)
 {
 	lw_py__threads(&s->py, &s->rd, learn_one, s);
+}
+
+/*
+ * At a thread's first loop poll or callback: the loop is running, its stack changes while it
+ * is read. A failed read is tried again a little later (3 tries, 2 ms apart), not at the next
+ * periodic refresh (500 ms): a short first loop (asyncio.run of a few sleeps) would be over by
+ * then, and what runs after it taken for a loop iteration (issue 20, seen on sid's 3.14).
+ */
+void lw_sess_learn_at_first_poll(struct lw_session *s)
+{
+	int try;
+
+	for (try = 0; try < 3 && !s->py.cfg.run_once_code; try++) {
+		if (try)
+			usleep(2000);
+		lw_sess_learn_from_threads(s);
+	}
 }

@@ -7,6 +7,7 @@
 #include "target/procmaps.h"
 #include "base/lw_util.h"
 
+#include <capstone/capstone.h>
 #include <elf.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -163,6 +164,55 @@ int lw_py__threads(const struct lw_pyinfo *pi, struct lw_reader *mem,
 	return n;
 }
 
+/*
+ * No TSS key (3.15): PyGILState_GetThisThreadState reads a thread-local of the executable,
+ * `mov rax, fs:[-disp]` within its first instructions. Verified on the main thread: its
+ * pthread_t (tstate->thread_id) is its fs base, and the slot there holds its thread state. A
+ * libpython build reaches its thread-locals through the GOT (no fixed offset): not taken.
+ */
+static void setup_tls(struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t main_tstate)
+{
+	uint8_t code[48];
+	const uint8_t *p = code;
+	size_t size = sizeof(code);
+	uint64_t addr = pi->gilstate_fn, pt = 0, v = 0;
+	int64_t disp = 0;
+	cs_insn *in;
+	csh cs;
+	int n = 0;
+
+	if (lw_mem_read(mem, pi->gilstate_fn, code, sizeof(code)))
+		return;
+	if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs) != CS_ERR_OK)
+		return;
+	cs_option(cs, CS_OPT_DETAIL, CS_OPT_ON);
+	in = cs_malloc(cs);
+	while (in && n++ < 8 && !disp && cs_disasm_iter(cs, &p, &size, &addr, in)) {
+		const cs_x86 *x = &in->detail->x86;
+		uint8_t i;
+
+		for (i = 0; i < x->op_count; i++) {
+			const cs_x86_op *o = &x->operands[i];
+
+			if (in->id == X86_INS_MOV && o->type == X86_OP_MEM &&
+			    o->mem.segment == X86_REG_FS && o->mem.base == X86_REG_INVALID &&
+			    o->mem.index == X86_REG_INVALID && o->mem.disp < 0 &&
+			    o->mem.disp > -(1 << 20))
+				disp = o->mem.disp;
+		}
+		if (in->id == X86_INS_RET || in->id == X86_INS_JMP || in->id == X86_INS_CALL)
+			break;
+	}
+	if (in)
+		cs_free(in, 1);
+	cs_close(&cs);
+	if (!disp || lw_mem_read_u64(mem, main_tstate + pi->lay.ts_thread_id, &pt) || !pt ||
+	    lw_mem_read_u64(mem, pt + (uint64_t)disp, &v) || v != main_tstate)
+		return;
+	pi->tls_off = disp;
+	pp_addcheck(pi, "thread-local thread state verified");
+}
+
 /* thread-state lookup in BPF: the pthread TSD slot; verify it on the main thread */
 static void setup_tss(struct lw_pyinfo *pi, struct lw_reader *mem)
 {
@@ -180,6 +230,8 @@ static void setup_tss(struct lw_pyinfo *pi, struct lw_reader *mem)
 		return;
 	}
 	pi->main_tstate = mm.tstate;
+	if (pi->tss_key < 0 && pi->gilstate_fn)
+		setup_tls(pi, mem, mm.tstate);
 	if (pi->tss_key < 0 || pi->tss_key >= 32)
 		return;
 	if (lw_mem_read_u64(mem, mm.tstate + pi->lay.ts_thread_id, &pt) || !pt)
@@ -301,6 +353,7 @@ int lw_py__probe(const char *proc_root, pid_t pid, struct lw_reader *mem, struct
 	} else if (r) {
 		goto out;
 	}
+	pp_sym_addr(e, pi->bias, "PyGILState_GetThisThreadState", &pi->gilstate_fn);
 	setup_tss(pi, mem);
 	setup_gil(pi, mem);
 	lw_py__fill_cfg(pi);
@@ -389,6 +442,10 @@ void lw_py__fill_cfg(struct lw_pyinfo *pi)
 	c->gil_size = pi->gil ? l->gil_size : 0;
 	c->gil_last_holder = l->gil_last_holder;
 	c->tsd_base = pi->tsd_base;
+	if (!pi->tsd_base && pi->tls_off) {
+		c->tss_key = LW_TSS_STATIC_TLS;
+		c->tsd_base = (__u32)(int32_t)pi->tls_off;
+	}
 }
 
 int lw_py__walk(const struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t tstate,
@@ -623,13 +680,15 @@ int lw_py__refresh(struct lw_pyinfo *pi, struct lw_reader *mem)
 	uint32_t tsd = pi->tsd_base;
 	uint64_t gil = pi->gil;
 
-	if (pi->tsd_base && pi->gil)
+	int64_t tls = pi->tls_off;
+
+	if ((pi->tsd_base || pi->tls_off) && pi->gil)
 		return 0;
-	if (!pi->tsd_base)
+	if (!pi->tsd_base && !pi->tls_off)
 		setup_tss(pi, mem);
 	if (!pi->gil)
 		setup_gil(pi, mem);
-	if (pi->tsd_base == tsd && pi->gil == gil)
+	if (pi->tsd_base == tsd && pi->gil == gil && pi->tls_off == tls)
 		return 0;
 	lw_py__fill_cfg(pi);
 	return 1;

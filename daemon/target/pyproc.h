@@ -76,6 +76,9 @@ struct lw_pyinfo {
 	/* thread-state lookup */
 	int tss_key;
 	uint32_t tsd_base;		/* verified pthread specific_1stblock, 0 = not verified */
+	int64_t tls_off;		/* verified fs-relative thread-local holding the thread
+					 * state (3.15: no TSS key), 0 = none */
+	uint64_t gilstate_fn;		/* PyGILState_GetThisThreadState in the target, 0 = none */
 	unsigned pthread_tid_off;	/* offset of tid in glibc struct pthread, 0 = unknown */
 	uint64_t main_tstate;
 	uint64_t interp;		/* main interpreter state */

@@ -11,10 +11,10 @@ from lwtest import pythons as all_pythons
 
 
 def pythons():
-    """The interpreters these checks hold on. Not yet the sid chroot's 3.14/3.15: in precise
-    mode their selector polls are still taken for blocking calls (the BPF side's check for
-    the loop's own poll walks frames the 3.11-3.13 way; issue 20, open)."""
-    return [(label, py) for label, py in all_pythons() if not label.startswith("sid-")]
+    """The interpreters these checks hold on: all of them, sid's 3.14/3.15 included, but not
+    the sid chroot inside new namespaces (about 70 s of CI per interpreter; what differs there
+    is how files are opened, which test_default and test_mapped check, not how frames read)"""
+    return [(label, py) for label, py in all_pythons() if not label.endswith("-ns")]
 
 SRC = os.path.join(TARGETS, "false_reports.py")
 REPORTS = ("slow_callback", "slow_tick", "blocking_call")
@@ -79,7 +79,11 @@ class FalseReports(unittest.TestCase):
     def test_sync_code_between_loops(self):
         def one(py, extra):
             t, lw = self.run_case(py, "between", extra)
-            self.assertEqual(brief(reports(lw)), [])
+            # on failure, what decided it: a stack cut short, or _run_once not learnt in time
+            # (seen twice on sid's 3.14/3.15 under load, not reproduced alone)
+            self.assertEqual(brief(reports(lw)), [], [
+                (r["type"], r.get("stack_incomplete"), r.get("native_stack_incomplete"))
+                for r in reports(lw)])
         self.each(one)
 
     # 10: a process ending is not a blocked loop: no alert before its end
@@ -105,6 +109,18 @@ class FalseReports(unittest.TestCase):
             self.assertTrue(r["stack"], r)
             self.assertIn("blocker", [f.get("function") for f in r["stack"]], r)
             self.assertEqual(placeholders(r), [], r)
+        self.each(one)
+
+    # a loop in a threading.Thread: its callbacks are the slow ones, not the thread's run()
+    # (3.14+ runs Thread.run inside Context.run, the callback boundary of precise mode)
+    def test_loop_in_thread(self):
+        def one(py, extra):
+            t, lw = self.run_case(py, "threadloop", extra)
+            ann = [x for x in t.truth() if "announce" in x]
+            slow = [r for r in lw.records("slow_callback") if not r["in_progress"]]
+            self.assertEqual([(r["tid"], r["callback"].get("qualname")) for r in slow],
+                             [(ann[0]["tid"], "blocker")], brief(reports(lw)))
+            self.assertEqual([r for r in reports(lw) if r["tid"] != ann[0]["tid"]], [])
         self.each(one)
 
     # 7: a loop idle in asyncio.sleep since before the attach is not busy

@@ -15,6 +15,9 @@ Scenarios:
               its shutdown is no blocked loop (finding 10)
   exitsoon    one announced 150 ms block, then the process exits 0.2 s later (finding 11)
   idle        a main-thread loop idle in asyncio.sleep for the whole trace (finding 7)
+  threadloop  an asyncio loop in a threading.Thread (3.14+ runs every Thread.run inside
+              Context.run, asyncio's callback boundary), one announced 150 ms block in it,
+              beside a worker thread that only sleeps
 """
 import asyncio
 import json
@@ -110,6 +113,21 @@ async def idle():
     await asyncio.sleep(3)
 
 
+async def thread_loop_main():
+    await asyncio.sleep(0.2)
+    await asyncio.create_task(blocker(), name="blocker")
+    await asyncio.sleep(0.2)
+
+
+def threadloop_case():
+    worker = threading.Thread(target=time.sleep, args=(0.8,))
+    worker.start()
+    th = threading.Thread(target=asyncio.run, args=(thread_loop_main(),))
+    th.start()
+    th.join()
+    worker.join()
+
+
 def main():
     print("ready %d" % os.getpid(), flush=True)
     while not os.path.exists(GO):
@@ -125,6 +143,8 @@ def main():
         asyncio.run(short())
     elif SCENARIO == "exitsoon":
         asyncio.run(exits_soon())
+    elif SCENARIO == "threadloop":
+        threadloop_case()
     elif SCENARIO == "idle":
         pass
     else:
