@@ -53,8 +53,9 @@ static const char usage_text[] =
 	"      --until TIME            only records up to TIME\n"
 	"      --site PATTERN          only this site: qualname, file:line, or a glob\n"
 	"      --weight wall|blocked|cpu  what folded stacks and the flame graph count (wall)\n"
-	"      --by target|pid         text and json tables per target (its processes added up;\n"
-	"                              the default when the records name one) or per pid\n"
+	"      --by target|pid|run     text and json tables per target (its processes added up;\n"
+	"                              the default when the records name one), per pid, or per\n"
+	"                              run (each attach or daemon life of a pid on its own)\n"
 	"\n"
 	"Durations: 250us, 10ms, 1.5s, 2m (a bare number is milliseconds).\n"
 	"Exit status: 0 success, 1 could not trace (the message says why), 2 bad usage.\n";
@@ -220,10 +221,12 @@ int lw_cli_parse(int argc, char **argv, struct lw_cli_opts *o)
 				return lw_cli_usage_error("--stuck-every must be above zero");
 			break;
 		case OPT_BY:
-			if (strcmp(optarg, "target") && strcmp(optarg, "pid"))
+			if (strcmp(optarg, "target") && strcmp(optarg, "pid") &&
+			    strcmp(optarg, "run"))
 				return lw_cli_usage_error("invalid --by '%s': expected target (one "
 							  "table per loopwatchd target, its processes "
-							  "added up) or pid", optarg);
+							  "added up), pid or run (one table per run of "
+							  "each process)", optarg);
 			o->by = optarg;
 			break;
 		case OPT_WEIGHT:

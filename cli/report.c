@@ -191,6 +191,8 @@ static void text_pid(FILE *f, const struct lw_report_data *d, const struct lw_rd
 	if (!p->pid)
 		fprintf(f, "\ntarget %s (%u processes, %s", p->target_name ? tx(p->target_name) : "?",
 			p->nprocs, p->comm ? tx(p->comm) : "?");
+	else if (p->run_seq)
+		fprintf(f, "\npid %d run %u (%s", (int)p->pid, p->run_seq, p->comm ? tx(p->comm) : "?");
 	else
 		fprintf(f, "\npid %d (%s", (int)p->pid, p->comm ? tx(p->comm) : "?");
 	if (p->runtime)
@@ -433,6 +435,8 @@ static struct json_object *json_entry(const struct lw_report_data *d, const stru
 	size_t j, n;
 
 	json_object_object_add(x, "pid", json_object_new_int(p->pid));
+	if (p->run_seq)	/* --by run: the pid's 1st, 2nd... run */
+		json_object_object_add(x, "run", json_object_new_int64(p->run_seq));
 	json_object_object_add(x, "comm", lw_j_str_or_null(p->comm));
 	json_object_object_add(x, "runtime", lw_j_str_or_null(p->runtime));
 	json_object_object_add(x, "runtime_version", lw_j_str_or_null(p->runtime_version));
@@ -553,7 +557,8 @@ static struct json_object *json_report(const struct lw_report_data *d,
 		json_object_array_add(pids, json_entry(d, &d->pids[i]));
 	json_object_object_add(o, "pids", pids);
 	/* --by target: the targets' tables too (each pid stays in "pids") */
-	json_object_object_add(o, "by", json_object_new_string(v != d->pids ? "target" : "pid"));
+	json_object_object_add(o, "by", json_object_new_string(v != d->pids ? "target" :
+							       flt->by_run ? "run" : "pid"));
 	if (v != d->pids) {
 		struct json_object *t = json_object_new_array();
 
@@ -621,6 +626,7 @@ static int parse_filter(const struct lw_cli_opts *o, struct lw_rd_filter *flt)
 		return lw_cli_usage_error("--site needs a pattern%s", "");
 	flt->pid = o->pid;
 	flt->site = o->site;
+	flt->by_run = o->by && strcmp(o->by, "run") == 0;
 	return 0;
 }
 
@@ -750,7 +756,7 @@ int lw_cli_report(const struct lw_cli_opts *o)
 	/* tables per target (loopwatchd's files: many processes of one target) or per pid */
 	v = d->pids;
 	nv = d->npids;
-	if (!o->by || strcmp(o->by, "pid")) {
+	if (!flt.by_run && (!o->by || strcmp(o->by, "pid"))) {
 		size_t i;
 		int named = 0;
 

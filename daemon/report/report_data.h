@@ -85,6 +85,7 @@ struct lw_rd_event {
 	size_t nnative;
 	/* blocking calls: the slow callback whose span holds this call (same thread), or NULL */
 	const struct lw_rd_event *parent;
+	size_t run_id;			/* after lw_rd__finish(): its run (index + 1; 0: none) */
 };
 
 /* a callback site (qualname, file, line) or a blocking site (+ syscall, target) */
@@ -139,6 +140,10 @@ struct lw_rd_pid {
 	size_t nloops;
 	size_t nevents;			/* events of this pid in lw_report_data.ev */
 	unsigned nprocs;		/* roll-ups: the processes in it (pid 0 when more than 1) */
+	/* by_run entries: one run of the pid (a `start` to its `end`: one loopwatch attach, or
+	 * one loopwatchd life while the process lived); 0 in per-pid entries */
+	size_t run_id;			/* the run's index + 1, as in lw_rd_event.run_id */
+	unsigned run_seq;		/* the pid's 1st, 2nd... run in the files, in time order */
 };
 
 struct lw_rd_filter {
@@ -146,6 +151,7 @@ struct lw_rd_filter {
 	uint64_t until_ns;		/* 0: no upper bound */
 	pid_t pid;			/* 0: every pid */
 	const char *site;		/* qualname, file:line, basename:line, a glob; NULL: all */
+	int by_run;			/* one entry per run of a pid instead of one per pid */
 };
 
 /* why a line was skipped */

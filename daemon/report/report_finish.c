@@ -201,7 +201,9 @@ static int pid_cmp(const void *a, const void *b)
 {
 	const struct lw_rd_pid *x = a, *y = b;
 
-	return x->pid < y->pid ? -1 : x->pid > y->pid;
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return x->run_seq < y->run_seq ? -1 : x->run_seq > y->run_seq;	/* --by run */
 }
 
 static int loop_cmp(const void *a, const void *b)
@@ -317,14 +319,15 @@ struct fin {
 	size_t *ridx, *rstart;		/* items grouped by run (group_by_run) */
 };
 
-/* the accumulator of a pid, created at its first run */
-static struct pid_acc *pid_acc_of(struct fin *f, pid_t pid)
+/* the accumulator of a pid, created at its first run (by_run: of each run) */
+static struct pid_acc *pid_acc_of(struct fin *f, pid_t pid, size_t run0)
 {
 	struct pid_acc *pa;
 	size_t *slot;
 	int created;
 
-	slot = lw_u64map__put(f->pidmap, (uint64_t)pid, &created);
+	slot = lw_u64map__put(f->pidmap, f->flt->by_run ? (uint64_t)run0 : (uint64_t)pid,
+			      &created);
 	if (!slot)
 		return NULL;
 	if (created) {
@@ -337,6 +340,14 @@ static struct pid_acc *pid_acc_of(struct fin *f, pid_t pid)
 		if (!pa->pid)
 			return NULL;
 		pa->pid->pid = pid;
+		if (f->flt->by_run) {
+			size_t k;
+
+			pa->pid->run_id = run0 + 1;
+			pa->pid->run_seq = 1;
+			for (k = 0; k < run0; k++)
+				pa->pid->run_seq += f->p->runs[k].pid == pid;
+		}
 	}
 	return &f->pas[*slot - 1];
 }
@@ -487,6 +498,8 @@ static int run_records(struct fin *f, size_t run0, struct pid_acc *pa, const cha
 
 		if (it->kind != RD_K_EVENT && it->kind != RD_K_SUPP)
 			continue;
+		if (it->kind == RD_K_EVENT)
+			p->evs[it->idx].run_id = run0 + 1;
 		if (!in_window(f->flt, it->ts))
 			continue;
 		count = !run->use_final && !covered(p, f->used, f->nused, it->ts);
@@ -516,7 +529,7 @@ static int finish_run(struct fin *f, size_t run0)
 
 	if (f->flt->pid && run->pid != f->flt->pid)
 		return 0;
-	pa = pid_acc_of(f, run->pid);
+	pa = pid_acc_of(f, run->pid, run0);
 	if (!pa)
 		return -ENOMEM;
 	pp = pa->pid;
@@ -610,6 +623,10 @@ int lw_rd__finish(struct lw_report_data *d, const struct lw_rd_filter *flt)
 		goto out;
 	if (d->npids)
 		qsort(d->pids, d->npids, sizeof(*d->pids), pid_cmp);
+	/* --by run: the runs shown numbered 1, 2... per pid (those with nothing in range left out) */
+	for (j = 0; flt && flt->by_run && j < d->npids; j++)
+		d->pids[j].run_seq = j && d->pids[j - 1].pid == d->pids[j].pid ?
+				     d->pids[j - 1].run_seq + 1 : 1;
 	if (d->nev)
 		qsort(d->ev, d->nev, sizeof(*d->ev), ev_cmp);
 	r = link_parents(d);

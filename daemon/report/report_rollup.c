@@ -18,6 +18,8 @@ int lw_rd_entry_has(const struct lw_report_data *d, const struct lw_rd_pid *p,
 {
 	const struct lw_rd_pid *ep;
 
+	if (p->run_id)
+		return e->run_id == p->run_id;
 	if (p->pid)
 		return e->pid == p->pid;
 	ep = pid_entry(d, e->pid);
@@ -65,6 +67,8 @@ int lw_rd_rollup_targets(const struct lw_report_data *d, struct lw_rd_pid **out,
 		g->sites = g->bsites = NULL;
 		g->nsites = g->nbsites = 0;
 		g->nprocs = 0;
+		g->run_id = 0;
+		g->run_seq = 0;
 		g->runs = g->precise_runs = g->default_runs = 0;
 		g->slow_callbacks = g->blocking_calls = g->lost_events = g->suppressed = 0;
 		g->summaries_used = g->record_sets = 0;

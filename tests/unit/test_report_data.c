@@ -658,6 +658,81 @@ static void test_two_runs_one_pid(void **state)
 	lw_rd__free(d);
 }
 
+/* --by run: each run of a pid (an attach, a loopwatchd life) in its own entry, counted once,
+ * with its own records; the per-pid entry adds them up */
+static void test_by_run(void **state)
+{
+	struct lw_rd_filter f = { 0 };
+	struct lw_report_data *d = new_data();
+	const struct lw_rd_site *s;
+	size_t i, in1 = 0, in2 = 0;
+	char l[4096];
+
+	(void)state;
+	/* pid 11: a default run (a 150 ms record and a final summary of 5 slow callbacks, 750 ms
+	 * in all), then a precise run (a 300 ms record, 3 slow callbacks, 900 ms); pid 12: one run */
+	line_start(l, sizeof(l), 1, 11, "default");
+	add(d, l);
+	line_slow(l, sizeof(l), 2, 11, 11, 150, "f", 1, "a", 0);
+	add(d, l);
+	line_summary(l, sizeof(l), 3, 11, 1, 2, "slow", "f", 1, 5, 750);
+	add(d, l);
+	line_end(l, sizeof(l), 3, 11);
+	add(d, l);
+	line_start(l, sizeof(l), 10, 11, "precise");
+	add(d, l);
+	line_slow(l, sizeof(l), 12, 11, 11, 300, "f", 1, "a", 0);
+	add(d, l);
+	line_summary(l, sizeof(l), 20, 11, 1, 10, "slow", "f", 1, 3, 900);
+	add(d, l);
+	line_end(l, sizeof(l), 20, 11);
+	add(d, l);
+	line_start(l, sizeof(l), 5, 12, "default");
+	add(d, l);
+	line_summary(l, sizeof(l), 8, 12, 1, 3, "slow", "g", 4, 2, 400);
+	add(d, l);
+	line_end(l, sizeof(l), 8, 12);
+	add(d, l);
+	f.by_run = 1;
+	assert_int_equal(lw_rd__finish(d, &f), 0);
+	assert_int_equal(d->npids, 3);
+	/* by pid, then the pid's runs in time order */
+	assert_int_equal(d->pids[0].pid, 11);
+	assert_int_equal(d->pids[0].run_seq, 1);
+	assert_int_equal(d->pids[1].pid, 11);
+	assert_int_equal(d->pids[1].run_seq, 2);
+	assert_int_equal(d->pids[2].pid, 12);
+	assert_int_equal(d->pids[2].run_seq, 1);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(d->pids[i].runs, 1);
+	assert_int_equal(d->pids[0].default_runs, 1);
+	assert_int_equal(d->pids[1].precise_runs, 1);
+	assert_int_equal(d->pids[0].slow_callbacks, 5);
+	assert_int_equal(d->pids[1].slow_callbacks, 3);
+	assert_int_equal(d->pids[2].slow_callbacks, 2);
+	s = site_of(&d->pids[0], "f");
+	assert_int_equal(s->count, 5);
+	assert_float_equal(s->total_ms, 750, 1e-6);
+	s = site_of(&d->pids[1], "f");
+	assert_int_equal(s->count, 3);
+	assert_float_equal(s->total_ms, 900, 1e-6);
+	assert_int_equal(d->pids[0].lost_events, 3);
+	assert_int_equal(d->pids[1].lost_events, 3);
+	/* each record in its own run's entry only */
+	assert_int_equal(d->nev, 2);
+	for (i = 0; i < d->nev; i++) {
+		in1 += (size_t)lw_rd_entry_has(d, &d->pids[0], d->ev[i]);
+		in2 += (size_t)lw_rd_entry_has(d, &d->pids[1], d->ev[i]);
+		assert_false(lw_rd_entry_has(d, &d->pids[2], d->ev[i]));
+	}
+	assert_int_equal(in1, 1);
+	assert_int_equal(in2, 1);
+	assert_true(lw_rd_entry_has(d, &d->pids[0], d->ev[0]));
+	assert_float_equal(d->ev[0]->duration_ms, 150, 1e-6);
+	assert_true(lw_rd_entry_has(d, &d->pids[1], d->ev[1]));
+	lw_rd__free(d);
+}
+
 /* records stamped just before their run's start record belong to that run */
 static void test_records_before_start(void **state)
 {
@@ -841,6 +916,7 @@ int main(void)
 		cmocka_unit_test(test_periodic_counters_cumulative),
 		cmocka_unit_test(test_rollup_targets),
 		cmocka_unit_test(test_two_runs_one_pid),
+		cmocka_unit_test(test_by_run),
 		cmocka_unit_test(test_records_before_start),
 		cmocka_unit_test(test_parents),
 		cmocka_unit_test(test_malformed),
