@@ -332,3 +332,69 @@ int lw_nativesym__resolve(struct lw_nativesym *s, uint64_t addr, struct lw_nativ
 	}
 	return 0;
 }
+
+/* the NUL-separated words of /proc/PID/cmdline, or NODE_OPTIONS's space-separated ones */
+static void node_flags_in(struct lw_node_js *o, const char *w)
+{
+	static const char *const basic[] = { "--perf-basic-prof", "--perf_basic_prof",
+					     "--perf-basic-prof-only-functions",
+					     "--perf_basic_prof_only_functions" };
+	size_t i, l;
+
+	for (i = 0; i < LW_ARRAY_SIZE(basic); i++)
+		if (strcmp(w, basic[i]) == 0)
+			o->perf_basic_prof = 1;
+	if (strcmp(w, "--interpreted-frames-native-stack") == 0 ||
+	    strcmp(w, "--interpreted_frames_native_stack") == 0)
+		o->interpreted_frames = 1;
+	else if (!o->perf_basic_prof || strncmp(w, "--perf", 6))
+		return;
+	l = strlen(o->flags_seen);
+	if (!strstr(o->flags_seen, w))
+		snprintf(o->flags_seen + l, sizeof(o->flags_seen) - l, "%s%s", l ? " " : "", w);
+}
+
+void lw_node_js_probe(const char *proc_root, pid_t pid, struct lw_node_js *out)
+{
+	char path[256], *text = NULL, *p, *end;
+	size_t len = 0;
+	struct stat st;
+	int fd;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(path, sizeof(path), "%s/%d/cmdline", proc_root, (int)pid);
+	if (lw_read_file(path, 1 << 16, &text, &len) == 0) {
+		/* node's own options come before the script: stop at the first non-option */
+		for (p = text, end = text + len; p < end; p += strlen(p) + 1) {
+			if (p != text && p[0] != '-')
+				break;
+			node_flags_in(out, p);
+		}
+		free(text);
+		text = NULL;
+	}
+	snprintf(path, sizeof(path), "%s/%d/environ", proc_root, (int)pid);
+	if (lw_read_file(path, 1 << 20, &text, &len) == 0) {
+		for (p = text, end = text + len; p < end; p += strlen(p) + 1) {
+			char *save = NULL, *w;
+
+			if (strncmp(p, "NODE_OPTIONS=", 13))
+				continue;
+			for (w = strtok_r(p + 13, " \t", &save); w; w = strtok_r(NULL, " \t", &save))
+				node_flags_in(out, w);
+			break;
+		}
+		free(text);
+	}
+	/* the target owns its /tmp: no link, no FIFO, no device */
+	snprintf(path, sizeof(path), "%s/%d/root/tmp/perf-%d.map", proc_root, (int)pid,
+		 (int)lw_ns_pid(proc_root, pid));
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+	if (fd >= 0) {
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+			out->perf_map = 1;
+			out->perf_map_bytes = (long long)st.st_size;
+		}
+		close(fd);
+	}
+}

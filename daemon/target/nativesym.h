@@ -29,6 +29,19 @@ int lw_nativesym__has_perf_map(struct lw_nativesym *s);
  * new code's line was written names the old code. */
 void lw_nativesym__sync(struct lw_nativesym *s);
 
+/*
+ * Can a Node.js process's JS frames be named? Its V8 flags (command line and NODE_OPTIONS) and
+ * its perf map (/tmp/perf-PID.map, opened as a regular file only, never through a link).
+ */
+struct lw_node_js {
+	int perf_basic_prof;		/* --perf-basic-prof(-only-functions) seen */
+	int interpreted_frames;		/* --interpreted-frames-native-stack seen */
+	int perf_map;			/* the map exists and is a regular file */
+	long long perf_map_bytes;
+	char flags_seen[256];		/* the flags as seen, "" when none */
+};
+void lw_node_js_probe(const char *proc_root, pid_t pid, struct lw_node_js *out);
+
 /* Replace the JIT symbols with those of a perf map's text ("START SIZE name" per line, hex;
  * bad lines skipped; text is modified). Returns the number of entries. */
 int lw_nativesym__load_perf_map(struct lw_nativesym *s, char *text);

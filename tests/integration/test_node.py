@@ -99,6 +99,37 @@ class NodeApp(unittest.TestCase):
             self.assertTrue(b["target"].endswith("settings.fifo"), b)
             self.assertEqual(b["callback"]["qualname"], "fifoHandler", b)
 
+    def check(self, flags, env=None):
+        t = Target([node_binary()] + flags + [APP, "{GO}", "1"], env=env)
+        try:
+            t.wait_ready()
+            r = run_loopwatch(["check", "--pid", str(t.pid), "--format", "json"])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            text = run_loopwatch(["check", "--pid", str(t.pid)]).stdout
+        finally:
+            t.kill()
+        return json.loads(r.stdout), text
+
+    def test_check_says_how_to_name_js(self):
+        """check says whether JS frames can be named and the exact flags to add, from the
+        command line, NODE_OPTIONS and the perf map V8 writes."""
+        info, text = self.check([])
+        self.assertEqual(info["js_names"], "no", info)
+        self.assertEqual(info["perf_map"], "none", info)
+        self.assertIn("--perf-basic-prof --interpreted-frames-native-stack", info["js_names_fix"])
+        self.assertIn("js_names_fix", text)
+        info, _ = self.check(["--perf-basic-prof"])
+        self.assertEqual(info["js_names"], "partly", info)
+        self.assertEqual(info["node_flags"], "--perf-basic-prof", info)
+        self.assertIn("--interpreted-frames-native-stack", info["js_names_fix"])
+        self.assertTrue(info["perf_map"].startswith("/tmp/perf-"), info)
+        info, _ = self.check(FLAGS)
+        self.assertEqual(info["js_names"], "yes", info)
+        self.assertIsNone(info["js_names_fix"], info)
+        info, _ = self.check([], env={"NODE_OPTIONS": " ".join(FLAGS)})
+        self.assertEqual(info["js_names"], "yes", info)
+        self.assertEqual(info["node_flags"], " ".join(FLAGS), info)
+
 
 if __name__ == "__main__":
     unittest.main()
