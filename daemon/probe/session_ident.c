@@ -494,9 +494,16 @@ void lw_sess_native_ident(struct lw_session *s, const struct lw_pystack *st, str
 			     nf.symbol[strlen(UV_PHASES[k].sym)] == '.'))
 				ni->phase = UV_PHASES[k].phase;
 		/* V8's interpreter running a function the perf map cannot name (no
-		 * --interpreted-frames-native-stack): the program's frame may be this one */
-		if (strcmp(nf.symbol, "Builtins_InterpreterEntryTrampoline") == 0)
+		 * --interpreted-frames-native-stack): the program's frame may be this one, so
+		 * neither Node's nor a package's frame inside it nor one outside names the stack;
+		 * only a frame of the program's own further out does (its caller) */
+		if (strcmp(nf.symbol, "Builtins_InterpreterEntryTrampoline") == 0) {
 			ni->unnamed_js++;
+			if (best > 0) {
+				ni->js_found = 0;
+				best = 1;
+			}
+		}
 		if (!parse_js(nf.symbol, name, sizeof(name), file, sizeof(file), &line))
 			continue;
 		/* JS frames, innermost first, into the Python-shaped stack */

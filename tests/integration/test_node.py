@@ -35,9 +35,9 @@ def js_def_line(path, name):
     raise KeyError(name)
 
 
-def run_app(flags, rounds=ROUNDS, lw_args=("-q",)):
-    """Runs the app under loopwatch: (check's JSON, loopwatch, the app's own records, text)."""
-    t = Target([node_binary()] + flags + [APP, "{GO}", str(rounds)])
+def run_app(flags, rounds=ROUNDS, lw_args=("-q",), only=None):
+    """Runs the app under loopwatch: (check's JSON, loopwatch, the app's own records)."""
+    t = Target([node_binary()] + flags + [APP, "{GO}", str(rounds)] + ([only] if only else []))
     try:
         t.wait_ready()
         r = run_loopwatch(["check", "--pid", str(t.pid), "--format", "json"])
@@ -89,7 +89,7 @@ class NodeApp(unittest.TestCase):
         # the time split says where: CPU for the busy ones, blocked in the FIFO read
         for tick, req in zip(ticks, reqs):
             if req["route"] in ("/busy", "/parse", "/hash"):
-                self.assertGreater(tick["cpu_ms"], 0.8 * req["ms"], tick)
+                self.assertGreater(tick["cpu_ms"], 0.6 * req["ms"], tick)
                 self.assertEqual(tick["stack_kind"], "cpu", tick)
             else:
                 self.assertEqual(tick["stack_kind"], "blocked", tick)
@@ -98,6 +98,26 @@ class NodeApp(unittest.TestCase):
         for b in blk:
             self.assertTrue(b["target"].endswith("settings.fifo"), b)
             self.assertEqual(b["callback"]["qualname"], "fifoHandler", b)
+
+    def test_node_wording(self):
+        """The text output speaks Node: the handler by name and file:line, no asyncio Handle."""
+        _, lw, reqs = run_app(FLAGS, rounds=2, lw_args=(), only="/busy,/fifo")
+        text = lw.stdout()
+        self.assertEqual(len(reqs), 4, reqs)
+        self.assertNotIn("Executing <Handle", text)
+        self.assertNotIn("<Handle", text)
+        line = js_def_line(APP, "busyHandler")
+        held = re.findall(r"slow callback busyHandler \(app\.js:%d\) held the loop (\d+\.\d+) s"
+                          % line, text)
+        self.assertTrue(held, text)
+        busy = [r["ms"] for r in reqs if r["route"] == "/busy"]
+        self.assertAlmostEqual(float(held[-1]) * 1000, busy[-1], delta=40)
+        # the FIFO read made its callback slow: that warning says it (blocked ... in openat)
+        self.assertRegex(text, r"slow callback fifoHandler \(app\.js:%d\) held the loop "
+                               r"[0-9.]+ s.*\n.*blocked [0-9.]+ s in (openat|read)"
+                         % js_def_line(APP, "fifoHandler"))
+        for r in lw.records("slow_callback"):
+            self.assertEqual(r["runtime"], "node", r)
 
     def check(self, flags, env=None):
         t = Target([node_binary()] + flags + [APP, "{GO}", "1"], env=env)
