@@ -8,6 +8,20 @@
 
 /* ---------------------------------------------------------------- CPU samples */
 
+/*
+ * What a CPU sample votes for: the innermost Python function (its code object); with no Python
+ * frame, the 64 KiB block of code the sample's instruction is in (a function's address range is
+ * not known here, and the return addresses above it are not reliable: code built without frame
+ * pointers uses rbp as it likes; one block holds a hot loop, a JIT's function, a parser, an
+ * assembly hash routine, most of the time). 0: nothing to vote for.
+ */
+static __always_inline __u64 cpu_vote_key(const struct lw_pystack *p)
+{
+	if (p->nframes)
+		return p->frames[0].code;
+	return p->nnative ? (p->native[0] >> 16) + 1 : 0;
+}
+
 SEC("perf_event")
 int lw_sample(struct bpf_perf_event_data *ctx)
 {
@@ -16,7 +30,7 @@ int lw_sample(struct bpf_perf_event_data *ctx)
 	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
 	struct lw_pycfg *c;
 	struct lw_tstacks *st;
-	__u64 since, votes, ts;
+	__u64 since, votes, ts, key;
 
 	if (!th || !busy(th))
 		return 0;
@@ -32,20 +46,27 @@ int lw_sample(struct bpf_perf_event_data *ctx)
 	capture_native(ctx, &st->sample, c);
 	/*
 	 * Where does it burn CPU? A majority vote (Boyer-Moore) over the innermost function of
-	 * the samples of this busy period, keeping that function's latest sample for its line.
+	 * the samples of this busy period: Python keeps that function's latest sample (for its
+	 * line); a native-only stack (Node, libuv, epoll) keeps the candidate's first sample, whose
+	 * user-stack copy (ustacks, keyed by its ts_ns) the unwinder then finds.
 	 */
 	since = th->iter_start_ns;
 	if (th->cb_depth && th->cb_start_ns > since)
 		since = th->cb_start_ns;
-	if (!(st->cpu.flags & LW_STACK_VALID) || st->cpu.ts_ns < since || !st->cpu.nframes) {
+	key = cpu_vote_key(&st->sample);
+	if (!(st->cpu.flags & LW_STACK_VALID) || st->cpu.ts_ns < since || !cpu_vote_key(&st->cpu)) {
 		copy_stack(&st->cpu, &st->sample);
 		st->cpu.ns = 1;
-	} else if (st->sample.nframes && st->sample.frames[0].code == st->cpu.frames[0].code) {
-		votes = st->cpu.ns + 1;
-		ts = st->cpu.ts_ns;
-		copy_stack(&st->cpu, &st->sample);
-		st->cpu.ns = votes;
-		st->cpu.ts_ns = ts;	/* the candidate's age, not the sample's */
+	} else if (key && key == cpu_vote_key(&st->cpu)) {
+		if (st->sample.nframes) {
+			votes = st->cpu.ns + 1;
+			ts = st->cpu.ts_ns;
+			copy_stack(&st->cpu, &st->sample);
+			st->cpu.ns = votes;
+			st->cpu.ts_ns = ts;	/* the candidate's age, not the sample's */
+		} else {
+			st->cpu.ns++;
+		}
 	} else if (st->cpu.ns <= 1) {
 		copy_stack(&st->cpu, &st->sample);
 		st->cpu.ns = 1;

@@ -282,6 +282,7 @@ struct json_object *lw_sess_slow_callback_json(struct lw_session *s, uint32_t ti
 	json_object_object_add(o, "threshold_ms", lw_j_ms(s->o.threshold_ns));
 	json_object_object_add(o, "in_progress", json_object_new_boolean(in_progress));
 	json_object_object_add(o, "mode", json_object_new_string(s->mode));
+	json_object_object_add(o, "runtime", json_object_new_string(lw_runtime_name(s->runtime)));
 	json_object_object_add(o, "callback", lw_sess_ident_json(id));
 	if (s->is_python && id->task)
 		add_await_chain(s, o, id->task);
@@ -370,6 +371,7 @@ static void on_tick(struct lw_session *s, const struct lw_rec_tick *r, lw_emit_f
 	json_object_object_add(o, "tid", json_object_new_int64(r->hdr.tid));
 	if (s->target[0])
 		json_object_object_add(o, "target_name", json_object_new_string(s->target));
+	json_object_object_add(o, "runtime", json_object_new_string(lw_runtime_name(s->runtime)));
 	json_object_object_add(o, "busy_ms", lw_j_ms(r->busy_ns));
 	json_object_object_add(o, "threshold_ms", lw_j_ms(s->o.threshold_ns));
 	json_object_object_add(o, "callbacks", (r->flags & LW_TICK_PRECISE) ?
@@ -451,6 +453,7 @@ static void on_block(struct lw_session *s, const struct lw_rec_block *r, lw_emit
 	json_object_object_add(o, "tid", json_object_new_int64(r->hdr.tid));
 	if (s->target[0])
 		json_object_object_add(o, "target_name", json_object_new_string(s->target));
+	json_object_object_add(o, "runtime", json_object_new_string(lw_runtime_name(s->runtime)));
 	json_object_object_add(o, "syscall", json_object_new_string(sys));
 	json_object_object_add(o, "duration_ms", lw_j_ms(r->duration_ns));
 	json_object_object_add(o, "threshold_ms", lw_j_ms(s->o.block_threshold_ns));

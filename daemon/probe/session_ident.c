@@ -446,39 +446,68 @@ static int parse_js(const char *sym, char *name, size_t nsize, char *file, size_
 }
 
 /*
+ * How far a JS frame is from the application's own code: 0 the program's own file, 1 a package
+ * under node_modules/ (framework plumbing: express's router and friends), 2 Node's own modules
+ * ("node:internal/timers", "node:fs"; "internal/..." before Node 16) or a frame with no file.
+ */
+static int js_frame_rank(const char *file)
+{
+	if (!file[0] || strncmp(file, "node:", 5) == 0 || strncmp(file, "internal/", 9) == 0 ||
+	    !strchr(file, '/'))
+		return 2;
+	if (strstr(file, "/node_modules/") || strncmp(file, "node_modules/", 13) == 0)
+		return 1;
+	return 0;
+}
+
+/*
  * A native stack (innermost first) of an event-loop thread: which libuv phase it is in (when
- * libuv's internal symbols are known), and for Node, the JS function libuv/Node called: the
- * outermost JS frame above Node's C++ dispatch (names from V8's perf map).
+ * libuv's internal symbols are known), and for Node, the JS function that holds the loop: the
+ * innermost frame of the application's own code (names from V8's perf map); failing that the
+ * innermost frame of a package (node_modules/), failing that the innermost of Node's own JS.
+ * The innermost native symbol is kept too (what an unnamed stack is running).
  */
 void lw_sess_native_ident(struct lw_session *s, const struct lw_pystack *st, struct native_info *ni,
 			  struct json_object **js_stack)
 {
 	uint32_t i, n = st->nnative < LW_MAX_NATIVE ? st->nnative : LW_MAX_NATIVE;
-	int last_js = -1, unnamed_inner = 0;
+	int best = 3;
 
 	memset(ni, 0, sizeof(*ni));
 	if (js_stack)
 		*js_stack = json_object_new_array();
 	if (!s->nsym)
 		return;
+	lw_nativesym__sync(s->nsym);
 	for (i = 0; i < n; i++) {
 		struct lw_native_frame nf;
 		char name[LW_STR_QUAL], file[LW_STR_FILE];
-		int line;
+		int line, rank;
 		size_t k;
 
-		if (!st->native[i] || lw_nativesym__resolve(s->nsym, st->native[i], &nf) ||
-		    !nf.symbol)
+		if (!st->native[i] || lw_nativesym__resolve(s->nsym, st->native[i], &nf))
+			continue;
+		if (!ni->leaf[0] && (nf.symbol || nf.module))
+			snprintf(ni->leaf, sizeof(ni->leaf), "%s (%s)", nf.symbol ? nf.symbol : "?",
+				 nf.module ? nf.module : "?");
+		if (!nf.symbol)
 			continue;
 		for (k = 0; k < LW_ARRAY_SIZE(UV_PHASES); k++)
 			if (strcmp(nf.symbol, UV_PHASES[k].sym) == 0 ||
 			    (strncmp(nf.symbol, UV_PHASES[k].sym, strlen(UV_PHASES[k].sym)) == 0 &&
 			     nf.symbol[strlen(UV_PHASES[k].sym)] == '.'))
 				ni->phase = UV_PHASES[k].phase;
-		/* V8's interpreter running a function its perf map cannot name: with stacks unwound
-		 * whole (CFI), the program's own frame can be this one, under Node's dispatch */
-		if (!ni->js_found && strcmp(nf.symbol, "Builtins_InterpreterEntryTrampoline") == 0)
-			unnamed_inner = 1;
+		/* V8's interpreter running a function the perf map cannot name (no
+		 * --interpreted-frames-native-stack): the program's frame may be this one, so
+		 * neither Node's nor a package's frame inside it nor one outside names the stack;
+		 * only a frame of the program's own further out does (its caller) */
+		if (strcmp(nf.symbol, "Builtins_InterpreterEntryTrampoline") == 0) {
+			ni->unnamed_js++;
+			if (best > 0) {
+				ni->js_found = 0;
+				best = 1;
+			}
+		}
 		if (!parse_js(nf.symbol, name, sizeof(name), file, sizeof(file), &line))
 			continue;
 		/* JS frames, innermost first, into the Python-shaped stack */
@@ -490,15 +519,13 @@ void lw_sess_native_ident(struct lw_session *s, const struct lw_pystack *st, str
 			json_object_object_add(o, "line", line > 0 ? json_object_new_int(line) : NULL);
 			json_object_array_add(*js_stack, o);
 		}
-		/* the callback: the outermost JS frame of the program (Node's own JS modules,
-		 * "node:internal/timers" and friends, are the dispatch, not the callback) */
-		if (strncmp(file, "node:", 5) == 0 && (ni->js_found || unnamed_inner))
-			continue;	/* ... nor is it when an unnamed frame of the program ran in it */
-		last_js = (int)i;
+		rank = js_frame_rank(file);
+		if (rank >= best)
+			continue;
+		best = rank;
 		ni->js_found = 1;
 		lw_strlcpy(ni->js_name, name, sizeof(ni->js_name));
 		lw_strlcpy(ni->js_file, file, sizeof(ni->js_file));
 		ni->js_line = line;
 	}
-	(void)last_js;
 }

@@ -150,6 +150,8 @@ struct native_info {
 	char js_name[LW_STR_QUAL];	/* the JS callback (perf map), "" when none */
 	char js_file[LW_STR_FILE];
 	int js_line;
+	int unnamed_js;			/* interpreted JS frames the perf map could not name */
+	char leaf[LW_STR_QUAL];		/* the innermost native frame: "symbol (module)", "" */
 };
 
 /* session.c: small helpers */

@@ -16,6 +16,47 @@ const char *lw_runtime_name(enum lw_runtime rt)
 	}
 }
 
+/*
+ * Node.js: can its JS functions be named (V8's perf map, interpreted frames on the native
+ * stack)? "js_names": "yes", "partly" (a perf map, but functions still run by the interpreter
+ * show as its trampoline: the handlers that ran once or twice), "no"; and the fix.
+ */
+#define NODE_FLAGS_FIX "--perf-basic-prof --interpreted-frames-native-stack"
+
+static void describe_node_js(struct json_object *d, const char *root, pid_t pid)
+{
+	struct lw_node_js nj;
+	char buf[512];
+	const char *names, *fix = NULL;
+
+	lw_node_js_probe(root, pid, &nj);
+	if (nj.perf_map && nj.interpreted_frames) {
+		names = "yes";
+	} else if (nj.perf_map || nj.perf_basic_prof) {
+		names = "partly";
+		fix = "restart node with --interpreted-frames-native-stack too (interpreted "
+		      "functions are otherwise unnamed): node " NODE_FLAGS_FIX " app.js, or "
+		      "NODE_OPTIONS='" NODE_FLAGS_FIX "'";
+	} else {
+		names = "no";
+		fix = "restart node with: node " NODE_FLAGS_FIX " app.js, or NODE_OPTIONS='"
+		      NODE_FLAGS_FIX "' (V8 then writes /tmp/perf-PID.map, which names JS frames)";
+	}
+	if (nj.perf_basic_prof && !nj.perf_map)
+		fix = "the flags are set but no perf map is readable (/tmp/perf-PID.map missing, "
+		      "not a regular file, or in another /tmp): check the target's /tmp";
+	json_object_object_add(d, "js_names", json_object_new_string(names));
+	json_object_object_add(d, "node_flags", json_object_new_string(nj.flags_seen[0] ?
+								     nj.flags_seen : "none"));
+	if (nj.perf_map)
+		snprintf(buf, sizeof(buf), "/tmp/perf-%d.map (%lld bytes)", (int)lw_ns_pid(root, pid),
+			 nj.perf_map_bytes);
+	else
+		snprintf(buf, sizeof(buf), "none");
+	json_object_object_add(d, "perf_map", json_object_new_string(buf));
+	json_object_object_add(d, "js_names_fix", lw_j_str_or_null(fix));
+}
+
 struct json_object *lw_sess_describe(const struct lw_session_opts *o, pid_t pid, const char *comm,
 				     int is_python, enum lw_runtime rt, const struct lw_pyinfo *py,
 				     const char *why)
@@ -82,6 +123,8 @@ struct json_object *lw_sess_describe(const struct lw_session_opts *o, pid_t pid,
 			}
 		}
 	}
+	if (rt == LW_RT_NODE)
+		describe_node_js(d, o->proc_root ? o->proc_root : "/proc", pid);
 	json_object_object_add(d, "mode", json_object_new_string(o->precise ? "precise" : "default"));
 	return d;
 }

@@ -101,6 +101,45 @@ static struct json_object *rec_callback(struct json_object *rec, enum lw_rec_kin
 	return lw_j_get(rec, "callback");
 }
 
+static int system_module(const char *m)
+{
+	return !m || m[0] == '[' || strncmp(m, "libc.so", 7) == 0 ||
+	       strncmp(m, "ld-linux", 8) == 0 || strncmp(m, "libpthread", 10) == 0;
+}
+
+/*
+ * A record named by no callback and no stack of the runtime's (a Node iteration without JS
+ * names, a C loop): its site is the dominant native frame (the record's native stack is the
+ * majority of its CPU samples, or where it blocked), the innermost one outside libc and the
+ * vdso (a read's site is who read), by symbol, else by module; "native:" + it. 0: none.
+ */
+static int native_site(struct json_object *rec, char *frame, size_t fsize)
+{
+	struct json_object *ns = lw_j_get(rec, "native_stack"), *e, *pick = NULL, *any = NULL;
+	const char *sys = lw_j_get_str(rec, "syscall");
+	size_t i, n;
+
+	if (!ns || !json_object_is_type(ns, json_type_array))
+		return 0;
+	n = json_object_array_length(ns);
+	for (i = 0; i < n && !pick; i++) {
+		e = json_object_array_get_idx(ns, i);
+		if (!lw_j_get_str(e, "symbol") && !lw_j_get_str(e, "module"))
+			continue;
+		if (!any)
+			any = e;
+		if (lw_j_get_str(e, "symbol") && !system_module(lw_j_get_str(e, "module")))
+			pick = e;
+	}
+	if (!pick)
+		pick = any;
+	if (!pick)
+		return 0;
+	snprintf(frame, fsize, "%s%snative:%s (%s)", sys ?: "", sys ? "@" : "",
+		 lw_j_get_str(pick, "symbol") ?: "?", lw_j_get_str(pick, "module") ?: "?");
+	return 1;
+}
+
 static void rec_site(struct json_object *rec, enum lw_rec_kind k, const char **q, const char **f,
 		     long *line, char *frame, size_t fsize)
 {
@@ -111,6 +150,8 @@ static void rec_site(struct json_object *rec, enum lw_rec_kind k, const char **q
 	*line = (long)lw_j_get_int(cb, "line", 0);
 	if (st && json_object_is_type(st, json_type_array) && json_object_array_length(st))
 		top = json_object_array_get_idx(st, 0);
+	if (!top && !*q && native_site(rec, frame, fsize))
+		return;
 	if (k == LW_RK_BLOCKING_CALL)
 		snprintf(frame, fsize, "%s@%s:%lld", lw_j_get_str(rec, "syscall") ?: "?",
 			 lw_j_get_str(top, "function") ?: "?", (long long)lw_j_get_int(top, "line", 0));

@@ -62,6 +62,34 @@ static void render_callback(struct json_object *cb, char *buf, size_t size)
 	}
 }
 
+/* Node.js in its own words: "busyHandler (app.js:23)" (no asyncio Handle) */
+static int is_node(struct json_object *r)
+{
+	const char *rt = lw_j_get_str(r, "runtime");
+
+	return rt && strcmp(rt, "node") == 0;
+}
+
+static void render_js_callback(struct json_object *cb, char *buf, size_t size)
+{
+	const char *file = lw_j_get_str(cb, "file");
+
+	if (file)
+		snprintf(buf, size, "%s (%s:%lld)", str(cb, "qualname", "(anonymous)"),
+			 lw_basename(file), (long long)lw_j_get_int(cb, "line", 0));
+	else
+		snprintf(buf, size, "%s", str(cb, "qualname", "(anonymous)"));
+}
+
+/* the callback of record r as its runtime says it */
+static void render_cb_of(struct json_object *r, struct json_object *cb, char *buf, size_t size)
+{
+	if (is_node(r) && cb)
+		render_js_callback(cb, buf, size);
+	else
+		render_callback(cb, buf, size);
+}
+
 void lw_render_callback(struct json_object *cb, char *buf, size_t size)
 {
 	struct json_object *e = lw_j_escaped(cb);
@@ -214,9 +242,17 @@ static void render_slow_callback(FILE *f, struct json_object *r)
 	const char *kind = lw_j_get_str(r, "stack_kind");
 	struct json_object *stack = lw_j_get(r, "stack");
 
-	render_callback(lw_j_get(r, "callback"), cb, sizeof(cb));
+	render_cb_of(r, lw_j_get(r, "callback"), cb, sizeof(cb));
 	fmt_secs(d, sizeof(d), ms(r, "duration_ms"));
-	if (lw_j_get_bool(r, "in_progress") && !lw_j_get(lw_j_get(r, "callback"), "qualname"))
+	if (!lw_j_get_bool(r, "in_progress") && is_node(r) &&
+	    lw_j_get(lw_j_get(r, "callback"), "qualname"))
+		fprintf(f, lw_j_get_bool(r, "alerted") ?
+			"        … pid %lld tid %lld: slow callback %s held the loop %s%s%s%s\n" :
+			"WARNING pid %lld tid %lld: slow callback %s held the loop %s%s%s%s\n",
+			(long long)lw_j_get_int(r, "pid", 0), (long long)lw_j_get_int(r, "tid", 0), cb, d,
+			lw_j_get_str(r, "phase") ? " (libuv " : "", str(r, "phase", ""),
+			lw_j_get_str(r, "phase") ? " phase)" : "");
+	else if (lw_j_get_bool(r, "in_progress") && !lw_j_get(lw_j_get(r, "callback"), "qualname"))
 		fprintf(f, "WARNING pid %lld tid %lld: loop still blocked after %s (in progress)\n",
 			(long long)lw_j_get_int(r, "pid", 0), (long long)lw_j_get_int(r, "tid", 0), d);
 	else if (lw_j_get_bool(r, "in_progress"))
@@ -262,7 +298,7 @@ static void render_slow_tick(FILE *f, struct json_object *r)
 	if (cbs)
 		fprintf(f, " over %lld callbacks", (long long)json_object_get_int64(cbs));
 	if (slowest) {
-		render_callback(slowest, cb, sizeof(cb));
+		render_cb_of(r, slowest, cb, sizeof(cb));
 		if (lw_j_get(slowest, "duration_ms")) {
 			fmt_secs(d, sizeof(d), ms(slowest, "duration_ms"));
 			fprintf(f, "; slowest %s took %s", cb, d);
@@ -299,7 +335,7 @@ static void render_blocking(FILE *f, struct json_object *r)
 		fprintf(f, " on %s", target);
 	fprintf(f, " took %s", d);
 	if (callback) {
-		render_callback(callback, cb, sizeof(cb));
+		render_cb_of(r, callback, cb, sizeof(cb));
 		fprintf(f, " in %s", cb);
 	}
 	fprintf(f, "\n");

@@ -23,6 +23,7 @@ struct elf_slot {
 /* a JIT's perf map (/tmp/perf-PID.map: "START SIZE name" in hex), sorted by start */
 struct pmap_ent {
 	uint64_t start, size;
+	size_t seq;		/* its line's order in the file: a later line wins */
 	char *name;
 };
 
@@ -144,7 +145,9 @@ static int pm_cmp(const void *a, const void *b)
 {
 	const struct pmap_ent *x = a, *y = b;
 
-	return x->start < y->start ? -1 : x->start > y->start;
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 int lw_nativesym__load_perf_map(struct lw_nativesym *s, char *text)
@@ -175,17 +178,33 @@ int lw_nativesym__load_perf_map(struct lw_nativesym *s, char *text)
 		}
 		s->pm[s->npm].start = a;
 		s->pm[s->npm].size = z;
+		s->pm[s->npm].seq = s->npm;
 		s->pm[s->npm].name = strdup(line + n);
 		if (s->pm[s->npm].name)
 			s->npm++;
 	}
-	if (s->npm)
+	if (s->npm) {
+		size_t i, k = 0;
+
+		/* V8 reuses the memory of code it dropped and appends the new code's line: of lines
+		 * with one start, the last written is the code there now */
 		qsort(s->pm, s->npm, sizeof(*s->pm), pm_cmp);
+		for (i = 0; i < s->npm; i++) {
+			if (k && s->pm[k - 1].start == s->pm[i].start) {
+				free(s->pm[k - 1].name);
+				s->pm[k - 1] = s->pm[i];
+			} else {
+				s->pm[k++] = s->pm[i];
+			}
+		}
+		s->npm = k;
+	}
 	return (int)s->npm;
 }
 
 /* (Re)read the perf map when it grew; at most once a second, or every 50 ms when an address
- * was not found in it (a function just compiled, e.g. by on-stack replacement while it runs) */
+ * was not found in it (a function just compiled, e.g. by on-stack replacement while it runs),
+ * or every 5 ms before a record's stack (lw_nativesym__sync) */
 static void pmap_refresh(struct lw_nativesym *s, int missed)
 {
 	char path[256], *text = NULL;
@@ -193,7 +212,8 @@ static void pmap_refresh(struct lw_nativesym *s, int missed)
 	uint64_t now = lw_now_mono();
 	int fd, r;
 
-	if (now - s->pm_checked < (missed ? 50000000ull : 1000000000ull) && s->pm_checked)
+	if (now - s->pm_checked < (missed == 2 ? 5000000ull : missed ? 50000000ull : 1000000000ull) &&
+	    s->pm_checked)
 		return;
 	s->pm_checked = now;
 	snprintf(path, sizeof(path), "%s/%d/root/tmp/perf-%d.map", s->proc_root, (int)s->pid,
@@ -229,8 +249,19 @@ int lw_nativesym__jit_lookup(const struct lw_nativesym *s, uint64_t addr,
 		else
 			hi = mid;
 	}
-	if (!lo || addr - s->pm[lo - 1].start >= s->pm[lo - 1].size)
-		return -ENOENT;
+	/* the entry written last among those that cover addr (code moved over older code that
+	 * started lower: look back a little) */
+	{
+		size_t i, best = 0, k;
+
+		for (i = lo, k = 0; i > 0 && k < 32; i--, k++)
+			if (addr - s->pm[i - 1].start < s->pm[i - 1].size &&
+			    (!best || s->pm[i - 1].seq > s->pm[best - 1].seq))
+				best = i;
+		if (!best)
+			return -ENOENT;
+		lo = best;
+	}
 	out->symbol = s->pm[lo - 1].name;
 	out->module = "[jit]";
 	out->offset = addr - s->pm[lo - 1].start;
@@ -244,6 +275,11 @@ static int pmap_lookup(struct lw_nativesym *s, uint64_t addr, struct lw_native_f
 		return 0;
 	pmap_refresh(s, 1);
 	return lw_nativesym__jit_lookup(s, addr, out);
+}
+
+void lw_nativesym__sync(struct lw_nativesym *s)
+{
+	pmap_refresh(s, 2);
 }
 
 int lw_nativesym__has_perf_map(struct lw_nativesym *s)
@@ -295,4 +331,70 @@ int lw_nativesym__resolve(struct lw_nativesym *s, uint64_t addr, struct lw_nativ
 		out->offset = off;
 	}
 	return 0;
+}
+
+/* the NUL-separated words of /proc/PID/cmdline, or NODE_OPTIONS's space-separated ones */
+static void node_flags_in(struct lw_node_js *o, const char *w)
+{
+	static const char *const basic[] = { "--perf-basic-prof", "--perf_basic_prof",
+					     "--perf-basic-prof-only-functions",
+					     "--perf_basic_prof_only_functions" };
+	size_t i, l;
+
+	for (i = 0; i < LW_ARRAY_SIZE(basic); i++)
+		if (strcmp(w, basic[i]) == 0)
+			o->perf_basic_prof = 1;
+	if (strcmp(w, "--interpreted-frames-native-stack") == 0 ||
+	    strcmp(w, "--interpreted_frames_native_stack") == 0)
+		o->interpreted_frames = 1;
+	else if (!o->perf_basic_prof || strncmp(w, "--perf", 6))
+		return;
+	l = strlen(o->flags_seen);
+	if (!strstr(o->flags_seen, w))
+		snprintf(o->flags_seen + l, sizeof(o->flags_seen) - l, "%s%s", l ? " " : "", w);
+}
+
+void lw_node_js_probe(const char *proc_root, pid_t pid, struct lw_node_js *out)
+{
+	char path[256], *text = NULL, *p, *end;
+	size_t len = 0;
+	struct stat st;
+	int fd;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(path, sizeof(path), "%s/%d/cmdline", proc_root, (int)pid);
+	if (lw_read_file(path, 1 << 16, &text, &len) == 0) {
+		/* node's own options come before the script: stop at the first non-option */
+		for (p = text, end = text + len; p < end; p += strlen(p) + 1) {
+			if (p != text && p[0] != '-')
+				break;
+			node_flags_in(out, p);
+		}
+		free(text);
+		text = NULL;
+	}
+	snprintf(path, sizeof(path), "%s/%d/environ", proc_root, (int)pid);
+	if (lw_read_file(path, 1 << 20, &text, &len) == 0) {
+		for (p = text, end = text + len; p < end; p += strlen(p) + 1) {
+			char *save = NULL, *w;
+
+			if (strncmp(p, "NODE_OPTIONS=", 13))
+				continue;
+			for (w = strtok_r(p + 13, " \t", &save); w; w = strtok_r(NULL, " \t", &save))
+				node_flags_in(out, w);
+			break;
+		}
+		free(text);
+	}
+	/* the target owns its /tmp: no link, no FIFO, no device */
+	snprintf(path, sizeof(path), "%s/%d/root/tmp/perf-%d.map", proc_root, (int)pid,
+		 (int)lw_ns_pid(proc_root, pid));
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+	if (fd >= 0) {
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+			out->perf_map = 1;
+			out->perf_map_bytes = (long long)st.st_size;
+		}
+		close(fd);
+	}
 }

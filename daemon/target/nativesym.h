@@ -24,10 +24,29 @@ int lw_nativesym__resolve(struct lw_nativesym *s, uint64_t addr, struct lw_nativ
 /* The process writes a perf map (/tmp/perf-PID.map: V8's --perf-basic-prof) with entries. */
 int lw_nativesym__has_perf_map(struct lw_nativesym *s);
 
+/* Before resolving a stack just captured: read the perf map again if it grew (at most every
+ * 5 ms). A JIT reuses the memory of code it dropped: an address found in a map read before the
+ * new code's line was written names the old code. */
+void lw_nativesym__sync(struct lw_nativesym *s);
+
+/*
+ * Can a Node.js process's JS frames be named? Its V8 flags (command line and NODE_OPTIONS) and
+ * its perf map (/tmp/perf-PID.map, opened as a regular file only, never through a link).
+ */
+struct lw_node_js {
+	int perf_basic_prof;		/* --perf-basic-prof(-only-functions) seen */
+	int interpreted_frames;		/* --interpreted-frames-native-stack seen */
+	int perf_map;			/* the map exists and is a regular file */
+	long long perf_map_bytes;
+	char flags_seen[256];		/* the flags as seen, "" when none */
+};
+void lw_node_js_probe(const char *proc_root, pid_t pid, struct lw_node_js *out);
+
 /* Replace the JIT symbols with those of a perf map's text ("START SIZE name" per line, hex;
  * bad lines skipped; text is modified). Returns the number of entries. */
 int lw_nativesym__load_perf_map(struct lw_nativesym *s, char *text);
-/* addr in the JIT symbols loaded last. 0 or -ENOENT. */
+/* addr in the JIT symbols loaded last (of lines that cover it, the one written last).
+ * 0 or -ENOENT. */
 int lw_nativesym__jit_lookup(const struct lw_nativesym *s, uint64_t addr,
 			     struct lw_native_frame *out);
 

@@ -25,6 +25,48 @@ static struct json_object *slow(int pid, double ms)
 	return json_tokener_parse(buf);
 }
 
+/* a slow iteration named by nothing (a Node loop without JS names): only its native stack */
+static struct json_object *unnamed_tick(const char *leaf, const char *caller)
+{
+	char buf[768];
+
+	snprintf(buf, sizeof(buf),
+		 "{\"type\":\"slow_tick\",\"pid\":9,\"tid\":9,\"busy_ms\":150.0,"
+		 "\"slowest\":null,\"stack\":[],\"native_stack\":["
+		 "{\"symbol\":\"%s\",\"module\":\"libc.so.6\",\"offset\":4},"
+		 "{\"symbol\":\"%s\",\"module\":\"node\",\"offset\":8},"
+		 "{\"symbol\":\"uv_run\",\"module\":\"node\",\"offset\":9}]}",
+		 leaf, caller);
+	return json_tokener_parse(buf);
+}
+
+/* different causes of unnamed slow iterations are different sites: one is not suppressed as
+ * if it were the other (they all shared "?:0" before); the same cause is rate-limited */
+static void test_unnamed_sites_by_native_frame(void **state)
+{
+	struct lw_noise_opts o = { .rate = 1, .window_ns = 60000000000ull,
+				   .threshold_ns = 100000000ull };
+	struct lw_noise *n;
+	struct json_object *a = unnamed_tick("memcpy", "sha512_block_data_order_avx2");
+	struct json_object *b = unnamed_tick("memcpy", "_ZN2v88internal10JsonParserIhE9ParseJsonEv");
+	struct json_object *c = unnamed_tick("memmove", "sha512_block_data_order_avx2");
+	char ka[800], kb[800];
+
+	(void)state;
+	lw_site_key(a, ka, sizeof(ka));
+	lw_site_key(b, kb, sizeof(kb));
+	assert_string_not_equal(ka, kb);
+	assert_non_null(strstr(ka, "native:sha512_block_data_order_avx2 (node)"));
+	assert_int_equal(lw_noise__new(&o, &n), 0);
+	assert_int_equal(lw_noise__check(n, a, 1000), LW_NOISE_PASS);
+	assert_int_equal(lw_noise__check(n, b, 1001), LW_NOISE_PASS);
+	assert_int_not_equal(lw_noise__check(n, c, 1002), LW_NOISE_PASS);
+	json_object_put(a);
+	json_object_put(b);
+	json_object_put(c);
+	lw_noise__free(n);
+}
+
 static int emitted;
 
 static void count_emit(void *ctx, struct json_object *rec)
@@ -145,6 +187,7 @@ int main(void)
 		cmocka_unit_test(test_churn_forgotten),
 		cmocka_unit_test(test_pending_counts_kept_until_flushed),
 		cmocka_unit_test(test_escalation_after_early_alert),
+		cmocka_unit_test(test_unnamed_sites_by_native_frame),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,51 @@
+// loopwatch test target: a real Express app (express from EXPRESS_DIR/node_modules) whose
+// routes block the loop: a FIFO read, pbkdf2Sync, a busy function, JSON.parse of a big string.
+// Prints "ready <pid> <port>"; each handler times itself (performance.now(): the oracle) and
+// prints one JSON line per request.
+'use strict';
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const crypto = require('crypto');
+const { spawn, execFileSync } = require('child_process');
+const express = require(path.join(process.argv[2], 'node_modules', 'express'));
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lw-express-'));
+const fifo = path.join(dir, 'settings.fifo');
+execFileSync('mkfifo', [fifo]);
+const big = JSON.stringify(Array.from({ length: 400000 }, (_, i) => ({ id: i, name: 'item' + i })));
+function spin(n) { let x = 0; for (let i = 0; i < n; i++) x += Math.sqrt(x + i); return x; }
+const t0c = performance.now();
+spin(2e6);
+const SPIN_N = Math.round(2e6 * 200 / Math.max(1, performance.now() - t0c));
+
+function out(o) { process.stdout.write(JSON.stringify(o) + '\n'); }
+function timed(route, fn) {
+  return function timedHandler(req, res) {
+    const t0 = performance.now();
+    const v = fn(req);
+    out({ event: 'request', route, ms: performance.now() - t0 });
+    res.json({ v });
+  };
+}
+
+function busyRoute(req) {
+  let x = 0;
+  for (let i = 0; i < SPIN_N; i++) x += Math.sqrt(x + i);
+  return x;
+}
+function hashRoute(req) { return crypto.pbkdf2Sync('pw', 'salt', 350000, 64, 'sha512').length; }
+function parseRoute(req) { return JSON.parse(big).length; }
+function fifoRoute(req) {
+  spawn('sh', ['-c', `sleep 0.15; echo debug > ${fifo}`], { stdio: 'ignore' });
+  return fs.readFileSync(fifo, 'utf8').length;
+}
+
+const app = express();
+app.get('/busy', timed('/busy', busyRoute));
+app.get('/hash', timed('/hash', hashRoute));
+app.get('/parse', timed('/parse', parseRoute));
+app.get('/fifo', timed('/fifo', fifoRoute));
+const server = app.listen(0, '127.0.0.1', () => {
+  process.stdout.write('ready ' + process.pid + ' ' + server.address().port + '\n');
+});
