@@ -407,11 +407,26 @@ static const struct {
 	{ "uv__run_closing_handles", "close" },
 };
 
-/* "JS:~handler /app/x.js:10:5" (V8 perf map) -> handler, /app/x.js, 10 */
-static int parse_js(const char *sym, char *name, size_t nsize, char *file, size_t fsize, int *line)
+/* Is [p, end) a non-empty run of digits? */
+static int all_digits(const char *p, const char *end)
+{
+	if (p >= end)
+		return 0;
+	for (; p < end; p++)
+		if (*p < '0' || *p > '9')
+			return 0;
+	return 1;
+}
+
+/*
+ * A V8 perf map name -> function, file, line: "JS:~handler /app/x.js:10:5" (Node 20: file,
+ * line, column) or "LazyCompile:~handler /app/x.js:10" (Node 18's V8: file and line only).
+ */
+int lw_sess_parse_js(const char *sym, char *name, size_t nsize, char *file, size_t fsize,
+		     int *line)
 {
 	static const char *const kinds[] = { "JS:", "LazyCompile:", "Function:", "Script:" };
-	const char *p = NULL, *sp, *c2, *c1;
+	const char *p = NULL, *sp, *c2, *c1, *end;
 	size_t i, n;
 
 	for (i = 0; i < LW_ARRAY_SIZE(kinds) && !p; i++)
@@ -428,19 +443,24 @@ static int parse_js(const char *sym, char *name, size_t nsize, char *file, size_
 		lw_strlcpy(name, "(anonymous)", nsize);
 	file[0] = 0;
 	*line = 0;
-	if (sp) {
-		sp++;
-		/* file:line:column, the file may hold colons: take the last two */
-		c2 = strrchr(sp, ':');
-		c1 = c2 ? c2 - 1 : NULL;
-		while (c1 && c1 > sp && *c1 != ':')
-			c1--;
-		if (c1 && c1 > sp && *c1 == ':') {
-			snprintf(file, fsize, "%.*s", (int)(c1 - sp), sp);
-			*line = atoi(c1 + 1);
-		} else {
-			lw_strlcpy(file, sp, fsize);
-		}
+	if (!sp)
+		return 1;
+	sp++;
+	end = sp + strlen(sp);
+	/* the file may hold colons: only trailing ":N" or ":N:N" are the position */
+	c2 = strrchr(sp, ':');
+	if (!c2 || !all_digits(c2 + 1, end)) {
+		lw_strlcpy(file, sp, fsize);
+		return 1;
+	}
+	for (c1 = c2 - 1; c1 > sp && *c1 != ':'; c1--)
+		;
+	if (c1 > sp && *c1 == ':' && all_digits(c1 + 1, c2)) {
+		snprintf(file, fsize, "%.*s", (int)(c1 - sp), sp);	/* file:line:column */
+		*line = atoi(c1 + 1);
+	} else {
+		snprintf(file, fsize, "%.*s", (int)(c2 - sp), sp);	/* file:line */
+		*line = atoi(c2 + 1);
 	}
 	return 1;
 }
@@ -508,7 +528,7 @@ void lw_sess_native_ident(struct lw_session *s, const struct lw_pystack *st, str
 				best = 1;
 			}
 		}
-		if (!parse_js(nf.symbol, name, sizeof(name), file, sizeof(file), &line))
+		if (!lw_sess_parse_js(nf.symbol, name, sizeof(name), file, sizeof(file), &line))
 			continue;
 		/* JS frames, innermost first, into the Python-shaped stack */
 		if (js_stack) {

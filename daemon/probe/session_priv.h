@@ -178,6 +178,9 @@ void lw_sess_ident_from_bpf(struct lw_session *s, const struct lw_ident *bi, str
 void lw_sess_ident_from_stack(struct lw_session *s, const struct lw_pystack *st, struct cb_ident *id);
 void lw_sess_native_ident(struct lw_session *s, const struct lw_pystack *st, struct native_info *ni,
 			  struct json_object **js_stack);
+/* a V8 perf-map name -> function, file, line (0 when none); 0 when it is no JS frame */
+int lw_sess_parse_js(const char *sym, char *name, size_t nsize, char *file, size_t fsize,
+		     int *line);
 
 /* session.c: records */
 struct json_object *lw_sess_slow_callback_json(struct lw_session *s, uint32_t tid, uint64_t ts_mono,

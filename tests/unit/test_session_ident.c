@@ -328,6 +328,38 @@ static void test_stack_garbage_frames(void **state)
 	json_object_put(o);
 }
 
+/* V8's perf map names, Node 20 (file:line:column) and Debian 12's Node 18 (file:line) */
+static void test_parse_js(void **state)
+{
+	static const struct {
+		const char *sym, *name, *file;
+		int line;
+	} cases[] = {
+		{ "JS:~busyHandler /srv/app.js:23:21", "busyHandler", "/srv/app.js", 23 },
+		{ "LazyCompile:~busyHandler /srv/app.js:29", "busyHandler", "/srv/app.js", 29 },
+		{ "Function:^fifoHandler /srv/app.js:43", "fifoHandler", "/srv/app.js", 43 },
+		{ "JS:*parse file:///srv/a:b.mjs:7:3", "parse", "file:///srv/a:b.mjs", 7 },
+		{ "LazyCompile:~ node:internal/timers:512", "(anonymous)", "node:internal/timers", 512 },
+		{ "JS:~f /srv/x.js:12:", "f", "/srv/x.js:12:", 0 },
+		{ "Script:~ /srv/run.js", "(anonymous)", "/srv/run.js", 0 },
+		{ "JS:~lonely", "lonely", "", 0 },
+	};
+	char name[64], file[128];
+	size_t i;
+	int line;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(lw_sess_parse_js(cases[i].sym, name, sizeof(name), file, sizeof(file),
+						  &line), 1);
+		assert_string_equal(name, cases[i].name);
+		assert_string_equal(file, cases[i].file);
+		assert_int_equal(line, cases[i].line);
+	}
+	assert_int_equal(lw_sess_parse_js("epoll_wait", name, sizeof(name), file, sizeof(file), &line),
+			 0);
+}
+
 static void test_ident_json(void **state)
 {
 	struct cb_ident id = { .found = 1, .kind = LW_KIND_METHOD, .line = 0 };
@@ -354,6 +386,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stack_cb_authoritative, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stack_unknown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stack_garbage_frames, setup, teardown),
+		cmocka_unit_test(test_parse_js),
 		cmocka_unit_test(test_ident_json),
 	};
 
