@@ -4,6 +4,7 @@ import glob
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -329,6 +330,15 @@ class Loopwatch:
     def stderr(self):
         with open(self.stderr_path) as f:
             return f.read()
+
+
+def node_binary():
+    """Node.js as the tests start it: node, or Debian's older name nodejs; None if absent."""
+    for n in ("node", "nodejs"):
+        p = shutil.which(n)
+        if p:
+            return p
+    return None
 
 
 def traced(argv, lw_args, timeout=60, env=None):

@@ -13,21 +13,13 @@ import time
 import unittest
 import urllib.request
 
-from lwtest import TARGETS, Loopwatch, Target, run_loopwatch
+from lwtest import TARGETS, Loopwatch, Target, node_binary, run_loopwatch
 
 APP = os.path.join(TARGETS, "node_app", "app.js")
 ROUNDS = 3
 HANDLERS = {"/busy": "busyHandler", "/hash": "hashHandler", "/parse": "parseHandler",
             "/fifo": "fifoHandler"}
 FLAGS = ["--perf-basic-prof", "--interpreted-frames-native-stack"]
-
-
-def node_binary():
-    for n in ("node", "nodejs"):
-        p = shutil.which(n)
-        if p:
-            return p
-    return None
 
 
 def js_def_line(path, name):

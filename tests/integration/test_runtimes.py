@@ -4,13 +4,12 @@ a libuv C program and a plain epoll C program (a timer handler that sleeps 200 m
 150 ms)."""
 import json
 import os
-import shutil
 import subprocess
 import sys
 import unittest
 
 from lwtest import (BUILT_TARGETS, DEBIAN_PYTHON, TARGETS, Loopwatch, Target, marks,
-                    run_loopwatch, sid_pythons)
+                    node_binary, run_loopwatch, sid_pythons)
 
 SCEN = os.path.join(TARGETS, "asyncio_scenarios.py")
 NODE_JS = os.path.join(TARGETS, "node_blocking.js")
@@ -27,14 +26,6 @@ def uvloop_pythons():
     out = [("debian-3.11", DEBIAN_PYTHON)] if have_uvloop() else []
     out += [(label, py) for label, py in sid_pythons((14,), (False,)) if have_uvloop(py)]
     return out
-
-
-def node_binary():
-    for n in ("node", "nodejs"):
-        p = shutil.which(n)
-        if p:
-            return p
-    return None
 
 
 class NameMissed(Exception):
