@@ -161,8 +161,18 @@ def print_host_tax(res, rounds, secs):
             med["daemon3"], med["daemon3"] / med["bare"]))
 
 
+# --chroot DIR: the interpreter runs chrooted in DIR (e.g. the sid chroot's python3.14): its files
+# go under DIR/tmp and it is given their paths as it sees them
+CHROOT = None
+
+
+def inside(path):
+    return path[len(CHROOT):] if CHROOT and path.startswith(CHROOT + "/") else path
+
+
 def one_run(py, workload, config, secs, conns):
-    tmp = tempfile.mkdtemp(prefix="lwbench-")
+    tmp = tempfile.mkdtemp(prefix="lwbench-", dir=os.path.join(CHROOT, "tmp") if CHROOT else None)
+    os.chmod(tmp, 0o755)
     go = os.path.join(tmp, "go")
     portfile = os.path.join(tmp, "port")
     env = dict(os.environ)
@@ -171,7 +181,7 @@ def one_run(py, workload, config, secs, conns):
         env["PYTHONASYNCIODEBUG"] = "1"
     out = open(os.path.join(tmp, "out"), "w+")
     err = open(os.path.join(tmp, "err"), "w+")
-    t = subprocess.Popen([py, WORKLOADS, workload, go, str(secs), portfile], stdout=out,
+    t = subprocess.Popen([py, WORKLOADS, workload, inside(go), str(secs), inside(portfile)], stdout=out,
                          stderr=err, env=env)
     lw = None
     res = {"config": config}
@@ -228,7 +238,10 @@ def main():
     ap.add_argument("--host-seconds", type=float, default=1.0)
     ap.add_argument("--host-only", action="store_true", help="only the host-tax section")
     ap.add_argument("--no-host", action="store_true", help="no host-tax section")
+    ap.add_argument("--chroot", help="--python runs chrooted in this directory (sid's 3.14)")
     a = ap.parse_args()
+    global CHROOT
+    CHROOT = a.chroot.rstrip("/") if a.chroot else None
     if os.geteuid() != 0:
         print("make bench needs root (loopwatch loads BPF programs)", file=sys.stderr)
         return 1
@@ -298,11 +311,12 @@ def main():
                for c in ("default", "sched", "precise")}
         print("| %s | %s | %s | %s |" % (w, per["default"], per["sched"], per["precise"]))
     # attach time on a large target (issue 20): its own file, tests/bench/attach.py
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import attach
-    att = attach.run(a.python)
-    print(attach.table(att, a.python))
-    results["attach"] = att
+    if not CHROOT:  # its large target imports aiohttp from the host's packages
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import attach
+        att = attach.run(a.python)
+        print(attach.table(att, a.python))
+        results["attach"] = att
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"targets": results, "host": host}, f, indent=1)
