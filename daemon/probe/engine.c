@@ -257,14 +257,26 @@ static void attach_poll_probes(struct lw_engine *e, struct target *t, const char
 	m = lw_maps__find_lib(maps, "libc.so.6");
 	if (!m)
 		m = lw_maps__find_lib(maps, "libc-");
-	if (m)
-		snprintf(path, sizeof(path), "%s/%d/root%s", root, (int)t->pid, m->path);
-	else
+	if (m) {
+		/* the very file the process maps (map_files, or a dev/ino-checked path): in a
+		 * chroot its maps show paths as seen from our root, /proc/PID/root + that is wrong */
+		int fd = lw_maps__open_mapped(root, t->pid, m, path, sizeof(path));
+
+		lw_strlcpy(t->poll_lib, m->path, sizeof(t->poll_lib));	/* as its maps name it */
+		lw_maps__free(maps);
+		/* lw_elf__open_fd owns fd, closed on failure too */
+		if (fd < 0 || lw_elf__open_fd(fd, path, &elf)) {
+			lw_warn("pid %d: cannot open its libc (%s): polls that do not sleep will not "
+				"end iterations", (int)t->pid, strerror(fd < 0 ? -fd : ENOEXEC));
+			return;
+		}
+	} else {
 		snprintf(path, sizeof(path), "%s/%d/exe", root, (int)t->pid);
-	lw_maps__free(maps);
-	if (lw_elf__open(path, &elf))
-		return;
-	lw_strlcpy(t->poll_lib, path, sizeof(t->poll_lib));
+		lw_strlcpy(t->poll_lib, path, sizeof(t->poll_lib));
+		lw_maps__free(maps);
+		if (lw_elf__open(path, &elf))
+			return;
+	}
 	for (i = 0; i < NPOLL; i++) {
 		uint64_t v, pv, off;
 		uint8_t code[48];

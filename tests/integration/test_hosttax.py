@@ -10,7 +10,7 @@ import subprocess
 import time
 import unittest
 
-from lwtest import DEBIAN_PYTHON, TARGETS, Loopwatch, Target
+from lwtest import DEBIAN_PYTHON, TARGETS, Loopwatch, Target, pythons
 
 BUSY = os.path.join(TARGETS, "asyncio_busy.py")
 
@@ -37,8 +37,8 @@ def progs_of(pid):
 
 
 class HostTax(unittest.TestCase):
-    def run_mode(self, mode, option=False):
-        t = Target([DEBIAN_PYTHON, BUSY])
+    def run_mode(self, mode, option=False, python=DEBIAN_PYTHON):
+        t = Target([python, BUSY])
         try:
             t.wait_ready()
             # the CLI's --iterations, or the environment (what loopwatchd also reads)
@@ -95,6 +95,16 @@ class HostTax(unittest.TestCase):
         self.assertGreater(first, 0, dis)      # glibc 2.36: a cmp comes first
         self.assertEqual(int(at["epoll_wait"]), first, (at, dis))
         self.assertEqual(int(at.get("ppoll", 0)), 0, at)   # push first: emulated at entry
+
+    def test_sched_mode_in_a_chroot(self):
+        """A chrooted process (sid's python3.14): its maps show our paths, its libc is opened
+        as the very mapped file and the poll probes attach; a busy loop's iterations count"""
+        sid = dict(pythons()).get("sid-3.14")
+        if not sid:
+            self.skipTest("sid-3.14 not in this run's interpreters (LW_PYTHONS)")
+        it, progs = self.run_mode("sched", option=True, python=sid)
+        self.assertGreaterEqual(it["poll_uprobes"], 1, it)
+        self.assertIn("lw_poll_enter", progs)
 
     def test_syscall_mode_on_request(self):
         it, progs = self.run_mode("syscall")
