@@ -55,7 +55,12 @@ class Noise(unittest.TestCase):
         # in another frame now and then, a site of its own with its own 10. Another call
         # preempted for long enough may escalate too.
         esc = [r for r in sensor if r.get("escalated")]
-        self.assertTrue([r for r in esc if r["duration_ms"] > 70], [r["duration_ms"] for r in sensor])
+        # the 80 ms call is written, never suppressed: escalated, or the first record of a
+        # site of its own (caught in another frame), or the end of a stall its live alert
+        # announced (the limiter's escalation itself: tests/unit/test_noise.c)
+        self.assertTrue([r for r in sensor if r["duration_ms"] > 70],
+                        [(r["duration_ms"], r.get("escalated"), r.get("alerted"),
+                          r["stack"][0]["line"] if r["stack"] else None) for r in sensor])
         self.assertLessEqual(len(esc), 3, [r["duration_ms"] for r in sensor])
         # a stall that raised a live alert took the site's slot with the alert; its final record
         # (marked alerted) is the alert's continuation, not another warning (issue 18)
