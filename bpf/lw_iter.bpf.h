@@ -190,7 +190,6 @@ int BPF_PROG(lw_sys_exit, struct pt_regs *regs, long ret)
 {
 	__u32 nr = (__u32)regs->orig_ax, tid, tgid;
 	struct lw_thread *th;
-	struct lw_pycfg *c;
 	__u64 id, now;
 
 	if (!is_epoll(nr) && !(is_pollish(nr) && waits_on_fds(nr, regs->di, regs->si)))
@@ -198,16 +197,8 @@ int BPF_PROG(lw_sys_exit, struct pt_regs *regs, long ret)
 	id = bpf_get_current_pid_tgid();
 	tid = (__u32)id;
 	tgid = id >> 32;
-	th = bpf_map_lookup_elem(&threads, &tid);
-	if (!th || th->tgid != tgid) {
-		c = bpf_map_lookup_elem(&procs, &tgid);
-		if (!c)
-			return 0;
-		th = thread_get(tgid, tid, c);
-		if (!th)
-			return 0;
-	}
-	if (!loop_syscall(th, nr))
+	th = thread_of(tgid, tid);
+	if (!th || !loop_syscall(th, nr))
 		return 0;
 	now = bpf_ktime_get_ns();
 	if (th->iter_start_ns)
@@ -238,7 +229,6 @@ int lw_poll_enter(struct pt_regs *ctx)
 	__u32 nr = (__u32)bpf_get_attach_cookie(ctx), tid, tgid;
 	__u64 a0 = PT_REGS_PARM1(ctx), a1 = PT_REGS_PARM2(ctx);
 	struct lw_thread *th;
-	struct lw_pycfg *c;
 	__u64 id, now;
 
 	if (!is_epoll(nr) && !(is_pollish(nr) && waits_on_fds(nr, a0, a1)))
@@ -246,16 +236,8 @@ int lw_poll_enter(struct pt_regs *ctx)
 	id = bpf_get_current_pid_tgid();
 	tid = (__u32)id;
 	tgid = id >> 32;
-	th = bpf_map_lookup_elem(&threads, &tid);
-	if (!th || th->tgid != tgid) {
-		c = bpf_map_lookup_elem(&procs, &tgid);
-		if (!c)
-			return 0;
-		th = thread_get(tgid, tid, c);
-		if (!th)
-			return 0;
-	}
-	if (!loop_syscall(th, nr))
+	th = thread_of(tgid, tid);
+	if (!th || !loop_syscall(th, nr))
 		return 0;
 	cb_close_open(th, tgid, tid);
 	now = bpf_ktime_get_ns();

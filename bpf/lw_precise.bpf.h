@@ -78,19 +78,6 @@ int lw_sample(struct bpf_perf_event_data *ctx)
 
 /* ---------------------------------------------------------------- precise mode */
 
-static __always_inline struct lw_thread *cb_thread(__u32 tgid, __u32 tid)
-{
-	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
-	struct lw_pycfg *c;
-
-	if (th && th->tgid == tgid)
-		return th;
-	c = bpf_map_lookup_elem(&procs, &tgid);
-	if (!c)
-		return 0;
-	return thread_get(tgid, tid, c);
-}
-
 /* A callback begins (outermost only: user code may call Context.run inside a callback) */
 static __always_inline void cb_begin(struct lw_thread *th, __u64 callable, __u64 ctxobj)
 {
@@ -277,7 +264,7 @@ SEC("uprobe")
 int BPF_KPROBE(lw_ctxrun_enter, void *ctxobj, void *args)
 {
 	__u64 id = bpf_get_current_pid_tgid(), sp;
-	struct lw_thread *th = cb_thread(id >> 32, (__u32)id);
+	struct lw_thread *th = thread_of(id >> 32, (__u32)id);
 
 	if (!th)
 		return 0;
@@ -363,7 +350,7 @@ int BPF_KPROBE(lw_uv_handle, void *self)
 {
 	__u64 id = bpf_get_current_pid_tgid(), h = (__u64)self;
 	__u32 tgid = id >> 32;
-	struct lw_thread *th = cb_thread(tgid, (__u32)id);
+	struct lw_thread *th = thread_of(tgid, (__u32)id);
 	struct lw_pycfg *c = bpf_map_lookup_elem(&procs, &tgid);
 	__s32 cb_type = 0;
 	int counted;
@@ -383,7 +370,7 @@ int BPF_KPROBE(lw_uv_timer, void *self)
 {
 	__u64 id = bpf_get_current_pid_tgid(), h = (__u64)self;
 	__u32 tgid = id >> 32;
-	struct lw_thread *th = cb_thread(tgid, (__u32)id);
+	struct lw_thread *th = thread_of(tgid, (__u32)id);
 	struct lw_pycfg *c = bpf_map_lookup_elem(&procs, &tgid);
 
 	if (!th || !c)

@@ -70,6 +70,21 @@ static __always_inline struct lw_thread *thread_get(__u32 tgid, __u32 tid,
 	return bpf_map_lookup_elem(&threads, &tid);
 }
 
+/* The state of a thread of a traced process, found or created (syscall/uprobe context only);
+ * NULL when its process is not traced. */
+static __always_inline struct lw_thread *thread_of(__u32 tgid, __u32 tid)
+{
+	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
+	struct lw_pycfg *c;
+
+	if (th && th->tgid == tgid)
+		return th;
+	c = bpf_map_lookup_elem(&procs, &tgid);
+	if (!c)
+		return 0;
+	return thread_get(tgid, tid, c);
+}
+
 static __always_inline void split_reset(struct lw_split *s)
 {
 	__builtin_memset(s, 0, sizeof(*s));
