@@ -228,34 +228,6 @@ int lw_match_glob(const char *pattern, const char *s)
 	return strcmp(pattern, s) == 0;
 }
 
-int lw_cgroup_has_unit(const char *cgpath, const char *unit)
-{
-	size_t ul = strlen(unit);
-	int bare = !strchr(unit, '.');
-	const char *p = cgpath;
-
-	if (!ul)
-		return 0;
-	while (p && *p) {
-		const char *slash, *end;
-		size_t cl;
-
-		while (*p == '/')
-			p++;
-		slash = strchr(p, '/');
-		end = slash ? slash : p + strlen(p);
-		cl = (size_t)(end - p);
-		if (cl == ul && strncmp(p, unit, ul) == 0)
-			return 1;
-		/* "api" = "api.service" */
-		if (bare && cl == ul + 8 && strncmp(p, unit, ul) == 0 &&
-		    strncmp(p + ul, ".service", 8) == 0)
-			return 1;
-		p = slash;
-	}
-	return 0;
-}
-
 static int is_unit(const char *p, size_t cl, const char *unit)
 {
 	size_t ul = strlen(unit);
@@ -267,6 +239,36 @@ static int is_unit(const char *p, size_t cl, const char *unit)
 	       strncmp(p + ul, ".service", 8) == 0;
 }
 
+/* The next component of a cgroup path at *p (its length in *cl); *p moves to the slash after
+ * it, NULL after the last. */
+static const char *next_part(const char **p, size_t *cl)
+{
+	const char *s = *p, *slash;
+
+	while (*s == '/')
+		s++;
+	slash = strchr(s, '/');
+	*cl = slash ? (size_t)(slash - s) : strlen(s);
+	*p = slash;
+	return s;
+}
+
+int lw_cgroup_has_unit(const char *cgpath, const char *unit)
+{
+	const char *p = cgpath;
+
+	if (!*unit)
+		return 0;
+	while (p && *p) {
+		size_t cl;
+		const char *c = next_part(&p, &cl);
+
+		if (is_unit(c, cl, unit))
+			return 1;
+	}
+	return 0;
+}
+
 int lw_cgroup_system_unit(const char *cgpath, const char *unit)
 {
 	const char *p = cgpath;
@@ -274,27 +276,21 @@ int lw_cgroup_system_unit(const char *cgpath, const char *unit)
 	if (!*unit)
 		return 0;
 	while (p && *p) {
-		const char *slash, *end;
 		size_t cl;
+		const char *c = next_part(&p, &cl);
 
-		while (*p == '/')
-			p++;
-		slash = strchr(p, '/');
-		end = slash ? slash : p + strlen(p);
-		cl = (size_t)(end - p);
 		if (!cl)
 			return 0;
 		/* slices nest; the first thing that is not one is the unit */
-		if (cl > 6 && strncmp(end - 6, ".slice", 6) == 0) {
+		if (cl > 6 && strncmp(c + cl - 6, ".slice", 6) == 0) {
 			/* the user's manager and its units are not system services */
-			if (cl == 10 && strncmp(p, "user.slice", 10) == 0)
+			if (cl == 10 && strncmp(c, "user.slice", 10) == 0)
 				return 0;
-			p = slash;
 			continue;
 		}
-		if (cl > 5 && strncmp(p, "user@", 5) == 0)
+		if (cl > 5 && strncmp(c, "user@", 5) == 0)
 			return 0;
-		return is_unit(p, cl, unit);
+		return is_unit(c, cl, unit);
 	}
 	return 0;
 }
