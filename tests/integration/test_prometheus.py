@@ -5,6 +5,7 @@ slow callbacks per site is run three times (two restarts, loopwatchd itself rest
 between); PromQL over the HTTP API must give, per site, exactly what the target made, with no
 counter reset. promtool checks the metric names and dist/'s alerting rules; every expression of
 dist/'s Grafana dashboard is run against the server."""
+import glob
 import json
 import os
 import re
@@ -257,8 +258,10 @@ class PrometheusTest(unittest.TestCase):
         r = subprocess.run(["/usr/bin/promtool", "check", "rules", RULES], capture_output=True,
                            text=True, timeout=30)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        with open(os.path.join(ROOT, "daemon", "service", "prom.c")) as f:
-            src = f.read()
+        src = ""
+        for path in glob.glob(os.path.join(ROOT, "daemon", "service", "prom*.c")):
+            with open(path) as f:
+                src += f.read()
         written = set(re.findall(r'"(loopwatch_[a-z_]+)"', src))
         with open(RULES) as f:
             used = set(re.findall(r"loopwatch_[a-z_]+", f.read()))
