@@ -484,6 +484,9 @@ static void render_summary(FILE *f, struct json_object *r)
 			(long long)lw_j_get_int(a, "exceptions_never_retrieved", 0),
 			(long long)lw_j_get_int(a, "tasks_destroyed_pending", 0));
 	}
+	if (lw_j_get_int(r, "stuck_tasks", 0))
+		fprintf(f, "  asyncio: %lld tasks stuck at one await (stuck_task records)\n",
+			(long long)lw_j_get_int(r, "stuck_tasks", 0));
 	for (i = 0; i < n; i++) {
 		struct json_object *l = arr_get(loops, i);
 
@@ -590,6 +593,51 @@ static void render_suppressed(FILE *f, struct json_object *r)
 		ms(r, "p99_ms"), ms(r, "max_ms"));
 }
 
+/* "WARNING pid 7 tid 7: Task 'req-3' (handle) stuck 62 s at the same await, awaiting Lock 0x..
+ *  (Lock.acquire); awaited by Task 'main' (gather)" and where it waits, innermost first. A Task
+ * on a cycle of Tasks awaiting each other is named a deadlock. */
+static void render_stuck(FILE *f, struct json_object *r)
+{
+	struct json_object *task = lw_j_get(r, "task"), *aw = lw_j_get(r, "awaits");
+	struct json_object *by = lw_j_get(r, "awaited_by"), *stack = lw_j_get(r, "stack");
+	int dl = lw_j_get_bool(r, "deadlock");
+	size_t i, n = arr_len(stack), nb = arr_len(by);
+	char d[64];
+
+	fmt_secs(d, sizeof(d), ms(r, "pending_ms"));
+	fprintf(f, "%s pid %lld tid %lld: %sTask '%s' (%s) stuck %s at the same await",
+		dl ? "ERROR" : "WARNING", (long long)lw_j_get_int(r, "pid", 0),
+		(long long)lw_j_get_int(r, "tid", 0), dl ? "deadlock: " : "",
+		str(task, "name", "?"), str(task, "coro", "?"), d);
+	if (aw)
+		fprintf(f, ", awaiting %s", str(aw, "what", str(aw, "kind", "?")));
+	for (i = 0; i < nb && i < 4; i++) {
+		struct json_object *a = arr_get(by, i);
+
+		fprintf(f, "%s Task '%s' (%s)", i ? "," : "; awaited by",
+			str(a, "name", str(a, "id", "?")), str(a, "via", "await"));
+	}
+	if (nb > 4)
+		fprintf(f, " and %zu more", nb - 4);
+	if (dl)
+		fprintf(f, " (Tasks awaiting each other)");
+	fprintf(f, "\n");
+	for (i = 0; i < n && i < 12; i++) {
+		struct json_object *fr = arr_get(stack, i);
+		int64_t line = lw_j_get_int(fr, "line", -1);
+
+		if (line >= 0)
+			fprintf(f, "        %-11s %s (%s:%lld)\n", i == 0 ? "waiting at" : "",
+				str(fr, "qualname", "?"), lw_basename(str(fr, "file", "?")),
+				(long long)line);
+		else
+			fprintf(f, "        %-11s %s (%s)\n", i == 0 ? "waiting at" : "",
+				str(fr, "qualname", "?"), lw_basename(str(fr, "file", "?")));
+	}
+	if (n > 12)
+		fprintf(f, "        %-11s ... %zu more frames\n", "", n - 12);
+}
+
 static void render_text(FILE *f, struct json_object *r)
 {
 	const char *type = lw_j_get_str(r, "type");
@@ -622,6 +670,9 @@ static void render_text(FILE *f, struct json_object *r)
 	case LW_RK_EXCEPTION_NEVER_RETRIEVED:
 	case LW_RK_TASK_DESTROYED_PENDING:
 		render_asyncio(f, r, lw_rec_kind_of(type));
+		break;
+	case LW_RK_STUCK_TASK:
+		render_stuck(f, r);
 		break;
 	default:
 		break;

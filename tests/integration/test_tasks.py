@@ -339,7 +339,7 @@ class StuckTasks(unittest.TestCase):
             with self.subTest(python=label):
                 t, truth = start(py)
                 try:
-                    lw = Loopwatch(t.pid, ["--stuck-after", "1s", "--stuck-every", "300ms", "-q"],
+                    lw = Loopwatch(t.pid, ["--stuck-after", "1s", "--stuck-every", "300ms"],
                                    tmp=t.tmp)
                     lw.wait_started()
                     want = {v["name"]: v for vs in truth["views"].values() for v in vs}
@@ -364,6 +364,26 @@ class StuckTasks(unittest.TestCase):
                 self.assertEqual(by["gather-child-1"], [("gatherer", "gather")])
                 self.assertEqual(by["tg-grandchild"], [("tg-child-2", "taskgroup")])
                 self.assertEqual(lw.records("summary")[-1]["stuck_tasks"], len(want))
+                check_stuck_text(self, lw.stdout(), recs)
+
+
+def check_stuck_text(test, text, recs):
+    """The live text: one headline per stuck_task record, naming the Task, its coroutine,
+    what it awaits and who awaits it, with the frame it waits at; a deadlock says so."""
+    heads = [l for l in text.splitlines() if " at the same await" in l]
+    test.assertEqual(len(heads), len(recs), text)
+    for r in recs:
+        line = [l for l in heads if "Task '%s' (%s)" % (r["task"]["name"], r["task"]["coro"]) in l]
+        test.assertEqual(len(line), 1, (r["task"]["name"], heads))
+        line = line[0]
+        test.assertEqual("deadlock: " in line and line.startswith("ERROR "), r["deadlock"], line)
+        if r["awaits"]:
+            test.assertIn("awaiting " + r["awaits"]["what"], line)
+        for a in r["awaited_by"]:
+            test.assertIn("Task '%s' (%s)" % (a["name"] or a["id"], a["via"]), line)
+        top = r["stack"][0]
+        test.assertIn("waiting at  %s (%s:%d)" % (top["qualname"], os.path.basename(top["file"]),
+                                                  top["line"]), text)
 
 
 if __name__ == "__main__":
