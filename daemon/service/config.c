@@ -59,6 +59,8 @@ static const struct key_def keys[] = {
 	{ "block_threshold", S_DEFAULTS | S_TARGET, TUNE(block_threshold_ns), lw_cfg_p_duration },
 	{ "mode", S_DEFAULTS | S_TARGET, TUNE(precise), lw_cfg_p_mode },
 	{ "asyncio_hooks", S_DEFAULTS | S_TARGET, TUNE(no_hooks), lw_cfg_p_no_bool },
+	{ "stuck_after", S_DEFAULTS | S_TARGET, TUNE(stuck_after_ns), lw_cfg_p_duration },
+	{ "stuck_every", S_DEFAULTS | S_TARGET, TUNE(stuck_every_ns), lw_cfg_p_interval },
 	{ "rate_limit", S_DEFAULTS, CFG(rate_limit), lw_cfg_p_rate },
 	{ "ignore", S_DEFAULTS, CFG(ignore), lw_cfg_p_text },
 	{ "site_threshold", S_DEFAULTS, CFG(site_threshold), lw_cfg_p_site_thresholds },
@@ -427,6 +429,8 @@ static void set_defaults(struct lw_config *c)
 	c->defaults.threshold_ns = 100000000ull;
 	c->defaults.block_threshold_ns = 10000000ull;
 	c->defaults.precise = 0;
+	c->defaults.stuck_after_ns = 60000000000ull;
+	c->defaults.stuck_every_ns = 10000000000ull;
 	c->log_level = LW_LOG_NOTICE;
 }
 

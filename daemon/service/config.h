@@ -33,6 +33,8 @@ struct lw_tuning {
 	uint64_t block_threshold_ns;
 	int precise;
 	int no_hooks;		/* asyncio_hooks = no: no asyncio-mistake / GC uprobes */
+	uint64_t stuck_after_ns;	/* asyncio: a Task at one await this long is a stuck_task */
+	uint64_t stuck_every_ns;	/* asyncio: how often the Tasks are looked at for that */
 };
 
 struct lw_target_conf {

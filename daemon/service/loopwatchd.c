@@ -369,6 +369,7 @@ static struct json_object *status_json(struct daemon *d)
 		json_object_object_add(to, "threshold_ms", lw_j_ms(t->tune.threshold_ns));
 		json_object_object_add(to, "block_threshold_ms",
 				       lw_j_ms(t->tune.block_threshold_ns));
+		json_object_object_add(to, "stuck_after_ms", lw_j_ms(t->tune.stuck_after_ns));
 		json_object_object_add(
 			to, "mode",
 			json_object_new_string(t->tune.precise ? "precise" : "default"));

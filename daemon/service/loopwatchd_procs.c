@@ -165,6 +165,8 @@ static void session_opts(const struct daemon *d, int ti, struct lw_session_opts 
 	so->block_threshold_ns = t->tune.block_threshold_ns;
 	so->precise = t->tune.precise;
 	so->no_hooks = t->tune.no_hooks;
+	so->stuck_after_ns = t->tune.stuck_after_ns;
+	so->stuck_every_ns = t->tune.stuck_every_ns;
 	so->runtime = LW_RT_AUTO;
 	so->proc_root = "/proc";
 	so->target_name = t->name;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* prom.c — per-target Prometheus counters: taking summary/end records in (monotonic per
- * target, not per pid). The textfile is written by prom_render.c, read back by prom_load.c. */
+/* prom.c — per-target Prometheus counters: taking start/summary/stuck_task/end records in
+ * (monotonic per target, not per pid). The textfile is written by prom_render.c, read back by prom_load.c. */
 #include "service/prom_priv.h"
 #include "record/rectype.h"
 #include "record/jsonrec.h"
@@ -416,6 +416,18 @@ void lw_prom__update(struct lw_prom *p, struct json_object *rec)
 			pp = add(p, pid);
 		if (pp)
 			take_summary(p, pp, rec);
+	} else if (kind == LW_RK_STUCK_TASK) {
+		struct prt *rt;
+
+		pp = find(p, pid);
+		if (!pp)
+			pp = add(p, pid);
+		if (!pp)
+			return;
+		rt = lw_prom_rt_get(p, pp->runtime);
+		rt->stuck_tasks++;
+		if (lw_j_get_bool(rec, "deadlock"))
+			rt->deadlocked_tasks++;
 	} else if (kind == LW_RK_END) {
 		pp = find(p, pid);
 		if (pp) {

@@ -137,6 +137,10 @@ static int take_back(struct lw_prom *p, const struct sample *o)
 			sc->seconds = o->value;
 	} else if (!strcmp(nm, "slow_ticks_total")) {
 		lw_prom_rt_get(p, rt)->slow_ticks = u;
+	} else if (!strcmp(nm, "stuck_tasks_total")) {
+		lw_prom_rt_get(p, rt)->stuck_tasks = u;
+	} else if (!strcmp(nm, "deadlocked_tasks_total")) {
+		lw_prom_rt_get(p, rt)->deadlocked_tasks = u;
 	} else if (!strcmp(nm, "processes_started_total")) {
 		lw_prom_rt_get(p, rt)->started = u;
 	} else if (!strcmp(nm, "processes_exited_total")) {

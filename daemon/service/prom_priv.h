@@ -49,6 +49,7 @@ struct psys {
 struct prt {			/* per runtime */
 	char runtime[16];
 	uint64_t slow_ticks, started, exited;
+	uint64_t stuck_tasks, deadlocked_tasks;	/* stuck_task records (deadlock: true) */
 };
 
 struct pproc {

@@ -232,6 +232,19 @@ static void render(struct lw_prom *p, FILE *f, struct psite **v, size_t nv)
 		fprintf(f, "loopwatch_slow_ticks_total{target=\"%s\",runtime=\"%s\"} %llu\n", t,
 			lw_prom_escape(p->rt[k].runtime, a, sizeof(a)),
 			(unsigned long long)p->rt[k].slow_ticks);
+	family(f, "loopwatch_stuck_tasks_total", "counter",
+	       "asyncio Tasks found pending at one await past stuck_after (stuck_task records; "
+	       "each Task once per wait).");
+	for (k = 0; k < p->nrt; k++)
+		fprintf(f, "loopwatch_stuck_tasks_total{target=\"%s\",runtime=\"%s\"} %llu\n", t,
+			lw_prom_escape(p->rt[k].runtime, a, sizeof(a)),
+			(unsigned long long)p->rt[k].stuck_tasks);
+	family(f, "loopwatch_deadlocked_tasks_total", "counter",
+	       "Of those, Tasks on a cycle of Tasks awaiting each other (a deadlock).");
+	for (k = 0; k < p->nrt; k++)
+		fprintf(f, "loopwatch_deadlocked_tasks_total{target=\"%s\",runtime=\"%s\"} %llu\n",
+			t, lw_prom_escape(p->rt[k].runtime, a, sizeof(a)),
+			(unsigned long long)p->rt[k].deadlocked_tasks);
 	family(f, "loopwatch_loop_utilization", "gauge",
 	       "Busy share of the busiest event-loop thread of the target's live processes over "
 	       "the last summary interval (0..1).");

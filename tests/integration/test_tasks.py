@@ -366,6 +366,56 @@ class StuckTasks(unittest.TestCase):
                 self.assertEqual(lw.records("summary")[-1]["stuck_tasks"], len(want))
                 check_stuck_text(self, lw.stdout(), recs)
 
+    def test_stuck_tasks_daemon(self):
+        """loopwatchd with stuck_after (a target's own) and stuck_every ([defaults]): each Task
+        of the target is one stuck_task record in NAME.jsonl, and NAME.prom counts them (the
+        deadlocked pair apart) in families promtool accepts."""
+        import shutil
+        import tempfile
+        import uuid
+        from test_daemon import Daemon, prom_samples, prom_value, wait_for
+        tmp = tempfile.mkdtemp(prefix="lwd-stuck-")
+        tag = "lwd-" + uuid.uuid4().hex[:12]
+        d = Daemon("[defaults]\nstuck_every = 300ms\n\n[target app]\ncmdline = %s\n"
+                   "stuck_after = 1s\n" % tag, tmp, report_extra="formats = jsonl, prometheus\n")
+        t = None
+        try:
+            d.wait_ready()
+            t, truth = start(DEBIAN_PYTHON, tag)
+            want = {v["name"]: v for vs in truth["views"].values() for v in vs}
+            wait_for(lambda: t.pid in d.attached("app"), 20, what="loopwatchd traces the target")
+            self.assertEqual(d.target_status("app")["stuck_after_ms"], 1000.0)
+            wait_for(lambda: len(d.records("app", "stuck_task", t.pid)) >= len(want), 20,
+                     step=0.2, what="a stuck_task record for each Task")
+            recs = d.records("app", "stuck_task", t.pid)
+            self.assertEqual(sorted(r["task"]["name"] for r in recs), sorted(want))
+            for r in recs:
+                self.assertEqual(r["target_name"], "app")
+                self.assertGreaterEqual(r["pending_ms"], 1000.0)
+                w = want[r["task"]["name"]]
+                self.assertEqual([(f["qualname"], f["line"]) for f in r["stack"]],
+                                 [(f["qualname"], f["line"]) for f in w["stack"]])
+            dead = sorted(r["task"]["name"] for r in recs if r["deadlock"])
+            self.assertEqual(dead, ["dl-a", "dl-b"])
+
+            def counted():
+                s = prom_samples(d.prom("app"))
+                return (prom_value(s, "loopwatch_stuck_tasks_total", target="app",
+                                   runtime="cpython") == len(want) and
+                        prom_value(s, "loopwatch_deadlocked_tasks_total", target="app",
+                                   runtime="cpython") == 2)
+            wait_for(counted, 10, step=0.2, what="the .prom counters: %s" % d.prom("app"))
+            if os.path.exists("/usr/bin/promtool"):
+                r = subprocess.run(["/usr/bin/promtool", "check", "metrics"],
+                                   input=d.prom("app"), capture_output=True, text=True,
+                                   timeout=30)
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        finally:
+            if t:
+                t.kill()
+            d.kill()
+            shutil.rmtree(tmp, ignore_errors=True)
+
 
 def check_stuck_text(test, text, recs):
     """The live text: one headline per stuck_task record, naming the Task, its coroutine,

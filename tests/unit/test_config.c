@@ -114,7 +114,23 @@ static void test_defaults_and_inheritance(void **state)
 	assert_int_equal(c->targets[1].tune.no_hooks, 0);
 	assert_int_equal(c->log_level, LW_LOG_NOTICE);
 	assert_null(c->iterations);	/* $LOOPWATCH_ITERATIONS, else syscall */
+	/* the stuck-Task inventory: 60 s at one await, looked at every 10 s */
+	assert_int_equal(c->targets[0].tune.stuck_after_ns, 60000000000ull);
+	assert_int_equal(c->targets[0].tune.stuck_every_ns, 10000000000ull);
 	lw_config__free(c);
+	c = parse_ok("[defaults]\nstuck_after = 5m\nstuck_every = 30s\n"
+		     "[target a]\ncomm = a\nstuck_after = 2s\n[target b]\ncomm = b\n");
+	assert_int_equal(c->targets[0].tune.stuck_after_ns, 2000000000ull);
+	assert_int_equal(c->targets[0].tune.stuck_every_ns, 30000000000ull);
+	assert_int_equal(c->targets[1].tune.stuck_after_ns, 300000000000ull);
+	lw_config__free(c);
+	{
+		static const char *const n1[] = { "t.conf:2", "stuck_after", "above zero", NULL };
+		static const char *const n2[] = { "t.conf:2", "stuck_every", "at least 100ms", NULL };
+
+		parse_bad("[defaults]\nstuck_after = 0\n", n1);
+		parse_bad("[defaults]\nstuck_every = 10ms\n", n2);
+	}
 	/* an empty file is valid: no targets */
 	c = parse_ok("");
 	assert_int_equal(c->ntargets, 0);

@@ -70,6 +70,14 @@ static const char SUMMARY2[] =
 	"\"slow_callbacks\":3,\"slow_ticks\":3,\"blocking_calls\":3,\"lost_events\":7,"
 	"\"read_errors\":1}";
 
+/* two stuck Tasks, one of them on an await cycle */
+static const char STUCK1[] =
+	"{\"type\":\"stuck_task\",\"v\":1,\"pid\":4242,\"task\":{\"name\":\"req-3\"},"
+	"\"pending_ms\":61000,\"deadlock\":false}";
+static const char STUCK2[] =
+	"{\"type\":\"stuck_task\",\"v\":1,\"pid\":4242,\"task\":{\"name\":\"dl-a\"},"
+	"\"pending_ms\":61000,\"deadlock\":true}";
+
 #define SITE "target=\"api\",runtime=\"cpython\",site=\"charge\",file_line=\"/app/pay.py:17\""
 
 static void test_metrics(void **state)
@@ -89,8 +97,13 @@ static void test_metrics(void **state)
 	feed(p, START);
 	feed(p, SUMMARY1);
 	feed(p, SUMMARY2);
+	feed(p, STUCK1);
+	feed(p, STUCK2);
 	lw_prom__set_write_errors(p, 3);
 	t = render(p);
+	assert_has(t, "# TYPE loopwatch_stuck_tasks_total counter\n");
+	assert_has(t, "loopwatch_stuck_tasks_total{target=\"api\",runtime=\"cpython\"} 2\n");
+	assert_has(t, "loopwatch_deadlocked_tasks_total{target=\"api\",runtime=\"cpython\"} 1\n");
 	assert_has(t, "loopwatch_process_info{target=\"api\",pid=\"4242\",comm=\"python3.11\","
 		      "runtime=\"cpython\",runtime_version=\"3.11.2\",mode=\"default\"} 1\n");
 	/* the only series with a pid: the gauge of processes traced now */
@@ -234,12 +247,17 @@ static void test_load(void **state)
 	feed(p, START);
 	feed(p, SUMMARY1);
 	feed(p, SUMMARY2);
+	feed(p, STUCK2);
 	assert_int_equal(lw_prom__write(p, path, err, sizeof(err)), 0);
 	assert_int_equal(lw_prom__new("api", &q), 0);
 	assert_true(lw_prom__load(q, path) > 10);
 	feed(q, START);
 	feed(q, SUMMARY1);
+	feed(q, STUCK1);
 	t = render(q);
+	/* stuck Tasks counted on over a restart */
+	assert_has(t, "loopwatch_stuck_tasks_total{target=\"api\",runtime=\"cpython\"} 2\n");
+	assert_has(t, "loopwatch_deadlocked_tasks_total{target=\"api\",runtime=\"cpython\"} 1\n");
 	assert_has(t, "loopwatch_slow_callbacks_total{" SITE "} 5\n");
 	assert_has(t, "loopwatch_callback_duration_seconds_bucket{" SITE ",le=\"0.131072\"} 2\n");
 	assert_has(t, "loopwatch_callback_duration_seconds_bucket{" SITE ",le=\"0.524288\"} 5\n");
