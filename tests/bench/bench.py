@@ -2,7 +2,8 @@
 """make bench: throughput of asyncio workloads bare, with loopwatch attached (default mode with
 each iteration probe, precise mode) and under asyncio's own debug mode, measured side by side
 (interleaved rounds) in one run; plus loopwatch's own CPU and peak RSS; plus the host tax: what
-loopwatch costs processes it does not trace. Prints Markdown tables (docs/benchmarks.md has the
+loopwatch costs processes it does not trace; plus attach time (attach.py) and the cost of the
+asyncio Task inventory (stuck.py). Prints Markdown tables (docs/benchmarks.md has the
 method).
 
     python3 tests/bench/bench.py [--rounds N] [--seconds S] [--python PATH]
@@ -317,6 +318,12 @@ def main():
         att = attach.run(a.python)
         print(attach.table(att, a.python))
         results["attach"] = att
+    # the stuck-Task inventory on ~10,000 Tasks (issue 14): its own file, tests/bench/stuck.py
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import stuck
+    st = stuck.run(a.python)
+    print(stuck.table(st, a.python))
+    results["stuck"] = st
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"targets": results, "host": host}, f, indent=1)
