@@ -2,7 +2,8 @@
 /*
  * loopwatch --pid PID --top: a live view that redraws once a second, plain ANSI so that it works
  * over ssh and in tmux: loop utilization per thread, and the sites that held the loop longest
- * (blocked time first, then total time), with what they blocked in.
+ * (blocked time first, then total time), with what they blocked in; and the asyncio Tasks
+ * found stuck at one await (stuck_task records), the latest first.
  */
 #include "top.h"
 #include "record/rectype.h"
@@ -38,6 +39,16 @@ struct top_loop {
 	long iterations;
 };
 
+#define MAX_STUCK 8
+
+struct top_stuck {
+	char task[300];		/* "'req-3' (handle)" */
+	char where[300];	/* the innermost frame: "Lock.acquire (locks.py:114)" */
+	char awaits[160];
+	double pending_ms;
+	int deadlock;
+};
+
 struct lw_top {
 	FILE *out;
 	struct lw_u64map *sites;
@@ -48,6 +59,9 @@ struct lw_top {
 	char runtime[64];
 	uint64_t started;
 	uint64_t lost, suppressed, slow, blocking;
+	uint64_t stuck_total;			/* stuck Tasks, suppressed ones too */
+	uint64_t nstuck;			/* stuck_task records */
+	struct top_stuck stuck[MAX_STUCK];	/* a ring: the latest MAX_STUCK records */
 	uint64_t last_draw;
 };
 
@@ -139,11 +153,35 @@ static void top_sink(void *ctx, struct json_object *rec)
 		t->suppressed += (uint64_t)(n > 0 ? n : 0);
 		/* held back by the rate limit, counted all the same in the header's totals (the
 		 * site rows are from records: their blocked/cpu split is not in a suppressed one) */
-		if (n > 0 && of && strcmp(of, "slow_callback") == 0)
+		if (n > 0 && of && strcmp(of, "stuck_task") == 0)
+			t->stuck_total += (uint64_t)n;
+		else if (n > 0 && of && strcmp(of, "slow_callback") == 0)
 			t->slow += (uint64_t)n;
 		else if (n > 0 && of && strcmp(of, "blocking_call") == 0) {
 			t->blocking += (uint64_t)n;
 		}
+	} else if (kind == LW_RK_STUCK_TASK) {
+		struct top_stuck *st = &t->stuck[t->nstuck++ % MAX_STUCK];
+		struct json_object *task = lw_j_get(rec, "task"), *stack = lw_j_get(rec, "stack");
+		struct json_object *fr = stack && json_object_is_type(stack, json_type_array) &&
+					 json_object_array_length(stack) ?
+					 json_object_array_get_idx(stack, 0) : NULL;
+		const char *file = lw_j_get_str(fr, "file");
+
+		snprintf(st->task, sizeof(st->task), "'%s' (%s)", lw_j_get_str(task, "name") ?: "?",
+			 lw_j_get_str(task, "coro") ?: "?");
+		if (fr && lw_j_get_int(fr, "line", -1) > 0)
+			snprintf(st->where, sizeof(st->where), "%s (%s:%lld)",
+				 lw_j_get_str(fr, "qualname") ?: "?", lw_basename(file ?: "?"),
+				 (long long)lw_j_get_int(fr, "line", 0));
+		else
+			snprintf(st->where, sizeof(st->where), "%s",
+				 lw_j_get_str(fr, "qualname") ?: "?");
+		lw_strlcpy(st->awaits, lw_j_get_str(lw_j_get(rec, "awaits"), "what") ?: "",
+			   sizeof(st->awaits));
+		st->pending_ms = lw_j_get_num(rec, "pending_ms", 0);
+		st->deadlock = lw_j_get_bool(rec, "deadlock");
+		t->stuck_total++;
 	} else if (kind == LW_RK_SUMMARY) {
 		struct json_object *loops = lw_j_get(rec, "loops");
 		size_t i, n = loops && json_object_is_type(loops, json_type_array) ?
@@ -219,6 +257,9 @@ void lw_top__draw(struct lw_top *t)
 		fprintf(t->out, "(waiting for the first second of data)\n");
 	fprintf(t->out, "\nSITES BY BLOCKED TIME  %-*s %6s %10s %10s %10s %10s  %s\n",
 		width > 120 ? 40 : 24, "", "COUNT", "BLOCKED", "CPU", "TOTAL", "MAX", "BLOCKED IN");
+	/* the stuck Tasks' lines are kept on the screen */
+	if (t->nstuck)
+		height -= 2 + (int)(t->nstuck < MAX_STUCK ? t->nstuck : MAX_STUCK);
 	for (i = 0; i < n && (int)i < height - 10; i++) {
 		char site[512];
 
@@ -235,6 +276,19 @@ void lw_top__draw(struct lw_top *t)
 	}
 	if (!n)
 		fprintf(t->out, "(no slow callback yet)\n");
+	if (t->nstuck) {
+		uint64_t k, m = t->nstuck < MAX_STUCK ? t->nstuck : MAX_STUCK;
+
+		fprintf(t->out, "\nSTUCK TASKS (%llu found, the latest first)\n",
+			(unsigned long long)t->stuck_total);
+		for (k = 0; k < m; k++) {
+			const struct top_stuck *st = &t->stuck[(t->nstuck - 1 - k) % MAX_STUCK];
+
+			fprintf(t->out, "%s%s %.0f s at %s%s%s\n", st->deadlock ? "DEADLOCK " : "",
+				st->task, st->pending_ms / 1000.0, st->where,
+				st->awaits[0] ? ", awaiting " : "", st->awaits);
+		}
+	}
 	fprintf(t->out, "\nCtrl-C to quit\n");
 	fflush(t->out);
 }

@@ -226,6 +226,56 @@ static int alert_once(struct lw_noise *n, struct json_object *rec, uint64_t now,
 	return 1;
 }
 
+/*
+ * stuck_task records (issue 14): a site is where the Task waits (its innermost frame) and its
+ * coroutine, so that a thousand request Tasks stuck on one lock make `rate` records a window
+ * and a `suppressed` count, not a thousand. A Task on an await cycle (a deadlock) always passes.
+ */
+static enum lw_noise_verdict stuck_check(struct lw_noise *n, struct json_object *rec, uint64_t now)
+{
+	struct json_object *st = lw_j_get(rec, "stack"), *top = NULL;
+	uint64_t pending_ns = (uint64_t)(lw_j_get_num(rec, "pending_ms", 0) * 1e6);
+	const char *coro = lw_j_get_str(lw_j_get(rec, "task"), "coro");
+	char key[800];
+	struct site *s;
+	int created;
+
+	if (!n->o.rate || lw_j_get_bool(rec, "deadlock"))
+		return LW_NOISE_PASS;
+	if (st && json_object_is_type(st, json_type_array) && json_object_array_length(st))
+		top = json_object_array_get_idx(st, 0);
+	snprintf(key, sizeof(key), "stuck_task\x1f%s\x1f%s\x1f%s:%lld\x1f%lld", coro ?: "?",
+		 lw_j_get_str(top, "qualname") ?: "?", lw_j_get_str(top, "file") ?: "?",
+		 (long long)lw_j_get_int(top, "line", 0), (long long)lw_j_get_int(rec, "pid", 0));
+	s = lw_u64map__put(n->sites, lw_hash_str(key), &created);
+	if (!s)
+		return LW_NOISE_PASS;
+	if (created) {
+		s->pid = lw_j_get_int(rec, "pid", 0);
+		lw_strlcpy(s->type, "stuck_task", sizeof(s->type));
+		lw_strlcpy(s->qualname, lw_j_get_str(top, "qualname") ?: "", sizeof(s->qualname));
+		lw_strlcpy(s->file, lw_j_get_str(top, "file") ?: "", sizeof(s->file));
+		s->line = (long)lw_j_get_int(top, "line", 0);
+		lw_strlcpy(s->frame, coro ?: "", sizeof(s->frame));
+		s->window_start = now;
+	}
+	if (now - s->window_start >= n->o.window_ns && !s->sup_count) {
+		s->window_start = now;
+		s->passed = 0;
+	}
+	if (s->passed < n->o.rate) {
+		s->passed++;
+		return LW_NOISE_PASS;
+	}
+	s->sup_count++;
+	s->sup_total_ns += pending_ns;
+	if (pending_ns > s->sup_max_ns)
+		s->sup_max_ns = pending_ns;
+	lw_hist_add(&s->sup_hist, pending_ns);
+	n->suppressed++;
+	return LW_NOISE_SUPPRESS;
+}
+
 enum lw_noise_verdict lw_noise__check(struct lw_noise *n, struct json_object *rec, uint64_t now)
 {
 	const char *type = lw_j_get_str(rec, "type"), *q, *f;
@@ -237,6 +287,8 @@ enum lw_noise_verdict lw_noise__check(struct lw_noise *n, struct json_object *re
 	size_t i;
 	int created, in_progress, matched = 0;
 
+	if (k == LW_RK_STUCK_TASK)
+		return stuck_check(n, rec, now);
 	if (!type || (k != LW_RK_SLOW_CALLBACK && k != LW_RK_SLOW_TICK && k != LW_RK_BLOCKING_CALL))
 		return LW_NOISE_PASS;
 	in_progress = lw_j_get_bool(rec, "in_progress");

@@ -7,7 +7,9 @@
  *   - a per-site rate: up to `rate` records per window, then a `suppressed` record per site and
  *     window with how many were dropped, their total and max;
  *   - escalation: a first-seen site, or one much slower than its own baseline, always passes.
- * Sites are keyed by the callback's identity plus the frame where it blocked / burned CPU.
+ * Sites are keyed by the callback's identity plus the frame where it blocked / burned CPU;
+ * stuck_task records by where the Task waits and its coroutine (a deadlock always passes; the
+ * suppressed record's site.frame is then the coroutine).
  */
 #ifndef LW_NOISE_H
 #define LW_NOISE_H

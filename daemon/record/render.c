@@ -582,6 +582,17 @@ static void render_suppressed(FILE *f, struct json_object *r)
 	 * suppressed alike (the JSON Lines file has a record for each) */
 	enum lw_rec_kind k = lw_rec_kind_of(rt);
 
+	if (k == LW_RK_STUCK_TASK) {
+		/* "… pid 7: 40 more Tasks of handle stuck at Lock.acquire (locks.py:114) ..." */
+		fprintf(f, "… pid %lld: %lld more Tasks of %s stuck at %s", (long long)lw_j_get_int(r, "pid", 0),
+			(long long)lw_j_get_int(r, "count", 0), str(site, "frame", "?"),
+			str(site, "qualname", "?"));
+		if (file)
+			fprintf(f, " (%s:%lld)", lw_basename(file), (long long)lw_j_get_int(site, "line", 0));
+		fprintf(f, " in the last %.0f s, the longest there %.0f s\n", lw_j_get_num(r, "window_s", 0),
+			ms(r, "max_ms") / 1000.0);
+		return;
+	}
 	if (k != LW_RK_SLOW_CALLBACK && !(k == LW_RK_SLOW_TICK && !lw_j_get_str(site, "qualname")))
 		return;
 	fprintf(f, "… pid %lld: %s", (long long)lw_j_get_int(r, "pid", 0),

@@ -416,17 +416,21 @@ void lw_prom__update(struct lw_prom *p, struct json_object *rec)
 			pp = add(p, pid);
 		if (pp)
 			take_summary(p, pp, rec);
-	} else if (kind == LW_RK_STUCK_TASK) {
+	} else if (kind == LW_RK_STUCK_TASK ||
+		   (kind == LW_RK_SUPPRESSED &&
+		    lw_rec_kind_of(lw_j_get_str(rec, "record_type")) == LW_RK_STUCK_TASK)) {
+		/* each stuck Task, written or held back by the rate limit (deadlocks never are) */
+		int64_t c = kind == LW_RK_SUPPRESSED ? lw_j_get_int(rec, "count", 0) : 1;
 		struct prt *rt;
 
 		pp = find(p, pid);
 		if (!pp)
 			pp = add(p, pid);
-		if (!pp)
+		if (!pp || c <= 0)
 			return;
 		rt = lw_prom_rt_get(p, pp->runtime);
-		rt->stuck_tasks++;
-		if (lw_j_get_bool(rec, "deadlock"))
+		rt->stuck_tasks += (uint64_t)c;
+		if (kind == LW_RK_STUCK_TASK && lw_j_get_bool(rec, "deadlock"))
 			rt->deadlocked_tasks++;
 	} else if (kind == LW_RK_END) {
 		pp = find(p, pid);

@@ -390,7 +390,7 @@ void lw_router__sink(void *ctx, struct json_object *rec)
 	if (rt->prom) {
 		lw_prom__update(rt->prom, rec);
 		if (kind == LW_RK_START || kind == LW_RK_SUMMARY || kind == LW_RK_END ||
-		    kind == LW_RK_STUCK_TASK)
+		    kind == LW_RK_STUCK_TASK || kind == LW_RK_SUPPRESSED)
 			rt->prom_dirty = 1;
 	}
 	/* nothing of a process follows its end record (the engine flushes suppressed counts

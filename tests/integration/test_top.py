@@ -87,5 +87,42 @@ class Top(unittest.TestCase):
         self.assertIn("Ctrl-C to quit", self.screen())
 
 
+@unittest.skipUnless(shutil.which("tmux"), "tmux not installed (make deps installs it)")
+class TopStuck(unittest.TestCase):
+    """issue 14: --top lists the Tasks found stuck at one await (the latest 8), with their count
+    and the deadlocked pair named, on a target whose every Task holds still"""
+
+    def setUp(self):
+        self.t = Target([DEBIAN_PYTHON, os.path.join(TARGETS, "asyncio_tasks.py")])
+        self.t.wait_ready(30)
+        tmux("kill-server")
+
+    tearDown = Top.tearDown
+    screen = Top.screen
+    wait_screen = Top.wait_screen
+
+    def test_stuck_tasks(self):
+        truth = self.t.truth()[0]
+        n = sum(len(v) for v in truth["views"].values())
+        r = tmux("new-session", "-d", "-s", "top", "-x", "160", "-y", "40",
+                 "%s --pid %d --top --stuck-after 1s --stuck-every 300ms; sleep 30"
+                 % (LOOPWATCH, self.t.pid))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        text = self.wait_screen(lambda s: "STUCK TASKS (%d found" % n in s)
+        lines = text.splitlines()
+        rows = lines[[i for i, l in enumerate(lines) if l.startswith("STUCK TASKS")][0] + 1:]
+        rows = [l for l in rows if re.match(r"^(DEADLOCK )?'", l)]
+        self.assertEqual(len(rows), 8, text)
+        names = {v["name"]: v for vs in truth["views"].values() for v in vs}
+        for row in rows:
+            name = re.match(r"^(?:DEADLOCK )?'([^']*)'", row).group(1)
+            self.assertIn(name, names, row)
+            self.assertEqual(row.startswith("DEADLOCK "), name in ("dl-a", "dl-b"), row)
+            top = names[name]["stack"][0]
+            self.assertIn(" at %s (%s:%d)" % (top["qualname"], os.path.basename(top["file"]),
+                                              top["line"]), row)
+            self.assertGreaterEqual(float(re.search(r"\) ([\d.]+) s at ", row).group(1)), 1, row)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "record/jsonrec.h"
 #include "record/noise.h"
 
 static struct json_object *slow(int pid, double ms)
@@ -181,10 +182,80 @@ static void test_escalation_after_early_alert(void **state)
 	lw_noise__free(n);
 }
 
+static struct json_object *stuck(const char *name, const char *coro, const char *frame, int line,
+				 int deadlock)
+{
+	char buf[768];
+
+	snprintf(buf, sizeof(buf),
+		 "{\"type\":\"stuck_task\",\"pid\":7,\"tid\":7,\"task\":{\"name\":\"%s\","
+		 "\"coro\":\"%s\"},\"pending_ms\":61000.0,\"stack\":[{\"qualname\":\"%s\","
+		 "\"file\":\"/usr/lib/python3.11/asyncio/locks.py\",\"line\":%d}],"
+		 "\"deadlock\":%s}", name, coro, frame, line, deadlock ? "true" : "false");
+	return json_tokener_parse(buf);
+}
+
+static struct json_object *last_emitted;
+
+static void keep_emit(void *ctx, struct json_object *rec)
+{
+	(void)ctx;
+	emitted++;
+	json_object_put(last_emitted);
+	last_emitted = rec;
+}
+
+/* issue 14: stuck Tasks are rate-limited per (coroutine, where they wait): many request Tasks
+ * on one lock make `rate` records and a suppressed count; other sites and deadlocks pass */
+static void test_stuck_tasks_rate_limited(void **state)
+{
+	struct lw_noise_opts o = { .rate = 2, .window_ns = 60000000000ull,
+				   .threshold_ns = 100000000ull };
+	struct lw_noise *n;
+	struct json_object *r;
+	char nm[16];
+	int i, pass = 0;
+
+	(void)state;
+	assert_int_equal(lw_noise__new(&o, &n), 0);
+	for (i = 0; i < 5; i++) {
+		snprintf(nm, sizeof(nm), "req-%d", i);
+		r = stuck(nm, "handle", "Lock.acquire", 114, 0);
+		pass += lw_noise__check(n, r, 1000 + (uint64_t)i) == LW_NOISE_PASS;
+		json_object_put(r);
+	}
+	assert_int_equal(pass, 2);
+	/* another coroutine at that lock, the same one at another await: sites of their own */
+	r = stuck("bg", "refresh", "Lock.acquire", 114, 0);
+	assert_int_equal(lw_noise__check(n, r, 2000), LW_NOISE_PASS);
+	json_object_put(r);
+	r = stuck("req-9", "handle", "Queue.get", 158, 0);
+	assert_int_equal(lw_noise__check(n, r, 2001), LW_NOISE_PASS);
+	json_object_put(r);
+	/* a deadlock is never held back */
+	for (i = 0; i < 4; i++) {
+		r = stuck("dl", "handle", "Lock.acquire", 114, 1);
+		assert_int_equal(lw_noise__check(n, r, 3000 + (uint64_t)i), LW_NOISE_PASS);
+		json_object_put(r);
+	}
+	emitted = 0;
+	lw_noise__flush(n, 4000, 1, keep_emit, NULL);
+	assert_int_equal(emitted, 1);
+	assert_string_equal(lw_j_get_str(last_emitted, "record_type"), "stuck_task");
+	assert_int_equal(lw_j_get_int(last_emitted, "count", 0), 3);
+	assert_string_equal(lw_j_get_str(lw_j_get(last_emitted, "site"), "qualname"),
+			    "Lock.acquire");
+	assert_string_equal(lw_j_get_str(lw_j_get(last_emitted, "site"), "frame"), "handle");
+	json_object_put(last_emitted);
+	last_emitted = NULL;
+	lw_noise__free(n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_churn_forgotten),
+		cmocka_unit_test(test_stuck_tasks_rate_limited),
 		cmocka_unit_test(test_pending_counts_kept_until_flushed),
 		cmocka_unit_test(test_escalation_after_early_alert),
 		cmocka_unit_test(test_unnamed_sites_by_native_frame),

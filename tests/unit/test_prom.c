@@ -99,10 +99,15 @@ static void test_metrics(void **state)
 	feed(p, SUMMARY2);
 	feed(p, STUCK1);
 	feed(p, STUCK2);
+	/* stuck Tasks the rate limit held back count too */
+	feed(p, "{\"type\":\"suppressed\",\"pid\":4242,\"record_type\":\"stuck_task\","
+		"\"count\":5}");
+	feed(p, "{\"type\":\"suppressed\",\"pid\":4242,\"record_type\":\"slow_callback\","
+		"\"count\":7}");
 	lw_prom__set_write_errors(p, 3);
 	t = render(p);
 	assert_has(t, "# TYPE loopwatch_stuck_tasks_total counter\n");
-	assert_has(t, "loopwatch_stuck_tasks_total{target=\"api\",runtime=\"cpython\"} 2\n");
+	assert_has(t, "loopwatch_stuck_tasks_total{target=\"api\",runtime=\"cpython\"} 7\n");
 	assert_has(t, "loopwatch_deadlocked_tasks_total{target=\"api\",runtime=\"cpython\"} 1\n");
 	assert_has(t, "loopwatch_process_info{target=\"api\",pid=\"4242\",comm=\"python3.11\","
 		      "runtime=\"cpython\",runtime_version=\"3.11.2\",mode=\"default\"} 1\n");

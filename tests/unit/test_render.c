@@ -196,10 +196,55 @@ static void test_json_helpers(void **state)
 	json_object_put(o);
 }
 
+/* issue 14: a stuck Task's headline (what it awaits, who awaits it) and where it waits; one on
+ * an await cycle is an ERROR naming the deadlock; the summary counts them */
+static void test_stuck_task(void **state)
+{
+	char *out = render(
+		"{\"type\":\"stuck_task\",\"v\":1,\"pid\":7,\"tid\":8,\"comm\":\"api\","
+		"\"task\":{\"id\":\"0x10\",\"name\":\"req-3\",\"coro\":\"handle\",\"state\":\"pending\"},"
+		"\"pending_ms\":61250.0,\"threshold_ms\":60000.0,"
+		"\"stack\":[{\"qualname\":\"Lock.acquire\",\"file\":\"/usr/lib/python3.11/asyncio/locks.py\","
+		"\"line\":114},{\"qualname\":\"handle\",\"file\":\"/app/api.py\",\"line\":40}],"
+		"\"awaits\":{\"kind\":\"lock\",\"what\":\"Lock 0x7f01 (Lock.acquire)\"},"
+		"\"awaited_by\":[{\"id\":\"0x20\",\"name\":\"main\",\"via\":\"gather\"},"
+		"{\"id\":\"0x30\",\"name\":null,\"via\":\"wait_for\"}],\"deadlock\":false}");
+
+	(void)state;
+	assert_string_equal(out,
+		"WARNING pid 7 tid 8: Task 'req-3' (handle) stuck 61.250 s at the same await, awaiting "
+		"Lock 0x7f01 (Lock.acquire); awaited by Task 'main' (gather), Task '0x30' (wait_for)\n"
+		"        waiting at  Lock.acquire (locks.py:114)\n"
+		"                    handle (api.py:40)\n");
+	free(out);
+	out = render(
+		"{\"type\":\"stuck_task\",\"pid\":7,\"tid\":7,\"task\":{\"name\":\"dl-a\",\"coro\":\"w\"},"
+		"\"pending_ms\":1000.0,\"stack\":[{\"qualname\":\"w\",\"file\":\"d.py\",\"line\":null}],"
+		"\"awaits\":{\"kind\":\"task\",\"what\":\"Task dl-b\"},"
+		"\"awaited_by\":[{\"id\":\"0x2\",\"name\":\"dl-b\",\"via\":\"await\"}],\"deadlock\":true}");
+	assert_string_equal(out,
+		"ERROR pid 7 tid 7: deadlock: Task 'dl-a' (w) stuck 1.000 s at the same await, awaiting "
+		"Task dl-b; awaited by Task 'dl-b' (await) (Tasks awaiting each other)\n"
+		"        waiting at  w (d.py)\n");
+	free(out);
+	out = render("{\"type\":\"summary\",\"pid\":7,\"final\":true,\"comm\":\"api\","
+		     "\"interval_s\":5.0,\"stuck_tasks\":3}");
+	assert_non_null(strstr(out, "  asyncio: 3 tasks stuck at one await (stuck_task records)\n"));
+	free(out);
+	/* what the rate limit held back: one line per site */
+	out = render("{\"type\":\"suppressed\",\"pid\":7,\"record_type\":\"stuck_task\","
+		     "\"site\":{\"qualname\":\"Lock.acquire\",\"file\":\"/x/locks.py\",\"line\":114,"
+		     "\"frame\":\"handle\"},\"count\":40,\"max_ms\":95000.0,\"window_s\":60.0}");
+	assert_string_equal(out, "… pid 7: 40 more Tasks of handle stuck at Lock.acquire (locks.py:114) "
+				 "in the last 60 s, the longest there 95 s\n");
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_slow_callback),
+		cmocka_unit_test(test_stuck_task),
 		cmocka_unit_test(test_split_every_part),
 		cmocka_unit_test(test_handle_and_blocking),
 		cmocka_unit_test(test_summary_columns),
