@@ -76,6 +76,8 @@ def start_loopwatch(pid, config, rec):
     args = [LOOPWATCH, "--pid", str(pid), "-q", "-o", rec]
     if config == "precise":
         args.append("--precise")
+    if config == "stuck":  # default mode with the Task inventory every 100 ms (stuck.py)
+        args += ["--stuck-every", "100ms"]
     lw = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                           env=lw_env(config))
     wait_for(lambda: os.path.exists(rec) and '"start"' in open(rec).read(), 30, "loopwatch")
@@ -189,7 +191,7 @@ def one_run(py, workload, config, secs, conns):
     try:
         wait_for(lambda: "ready" in open(out.name).read(), 30, "target")
         settle_until = time.time() + SETTLE_S
-        if config in ("default", "precise", "sched"):
+        if config in ("default", "precise", "sched", "stuck"):
             rec = os.path.join(tmp, "rec.jsonl")
             t_attach = time.time()
             lw = start_loopwatch(t.pid, config, rec)

@@ -7,7 +7,10 @@
   - the live modes' periodic stuck-Task inventory: loopwatch's CPU while attached with
     --stuck-every E against the same with the inventory idle (--stuck-every 1h: its one pass at
     attach falls before the measured window), interleaved rounds; per pass = the difference
-    in CPU rate times E.
+    in CPU rate times E;
+  - what the inventory costs a busy target: bench.py's `tasks` workload (create and await a
+    Task, over and over) with loopwatch in the default mode against the same with an inventory
+    every 100 ms (100 times the default rate), interleaved rounds, the target's throughput.
 
 Neither stops the target: every read is a process_vm_readv of its memory (no ptrace, no
 signal), so the target runs on while it is read; a Task that changes meanwhile is skipped.
@@ -92,7 +95,20 @@ def live_cpu(pid, every, window, tmp):
         os.unlink(rec) if os.path.exists(rec) else None
 
 
+def busy_target(py, rounds, secs=3.0):
+    """{"default": [rate...], "stuck": [rate...]}: bench.py's tasks workload, interleaved"""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import bench
+    bench.LOOPWATCH = LOOPWATCH  # LW_LOOPWATCH's build, if given
+    res = {"default": [], "stuck": []}
+    for r in range(rounds):
+        for c in (("default", "stuck") if r % 2 == 0 else ("stuck", "default")):
+            res[c].append(bench.one_run(py, "tasks", c, secs, 32)["rate"])
+    return res
+
+
 def run(py="/usr/bin/python3.11", ntasks=10000, rounds=3, every_s=0.5, window=10.0, shots=11):
+    busy = busy_target(py, rounds + 2)
     t = start_target(py, ntasks)
     tmp = tempfile.mkdtemp(prefix="lwstuck-")
     try:
@@ -104,7 +120,7 @@ def run(py="/usr/bin/python3.11", ntasks=10000, rounds=3, every_s=0.5, window=10
                 (on if name == "on" else off).append(live_cpu(t.pid, every, window, tmp))
         return {"tasks": shots_res[0][2], "snapshot_cpu_s": [x[0] for x in shots_res],
                 "read_ms": [x[1] for x in shots_res], "every_s": every_s, "window_s": window,
-                "live_on": on, "live_off": off}
+                "live_on": on, "live_off": off, "busy": busy}
     finally:
         t.kill()
         t.wait()
@@ -132,6 +148,15 @@ def table(res, py):
                len(per_pass)),
            "", "At the default --stuck-every 10s that is %.2f%% of a core for %d Tasks."
            % (100 * statistics.median(per_pass) / 10.0, res["tasks"])]
+    b = res["busy"]
+    ratios = [s / d for s, d in zip(b["stuck"], b["default"])]
+    out += ["", "A busy target (bench.py's `tasks` workload), default mode, with the inventory "
+            "every 100 ms against without (its default 10 s: no pass in a 3 s run):", "",
+            "| default | inventory every 100 ms | ratio (median) | per round |",
+            "|---|---|---|---|",
+            "| %.0f/s | %.0f/s | %.3f | %s |" % (
+                statistics.median(b["default"]), statistics.median(b["stuck"]),
+                statistics.median(ratios), " ".join("%.3f" % x for x in ratios))]
     return "\n".join(out)
 
 
