@@ -29,11 +29,17 @@
  */
 #define REAPERS 8
 
+/* one thing to close: a libbpf link, or a raw link fd (the uprobe_multi links) */
+struct reapee {
+	struct bpf_link *l;
+	int fd;
+};
+
 struct reaper {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;		/* work queued / stopping */
 	pthread_cond_t idle;		/* queue empty and nothing being closed */
-	struct bpf_link **q;
+	struct reapee *q;
 	size_t n, cap;
 	int busy, stop, nthreads;
 	pthread_t threads[REAPERS];
@@ -43,6 +49,8 @@ struct lw_bpf {
 	struct loopwatch_bpf *skel;
 	struct reaper reap;
 	struct bpf_link **hooks;	/* single-uprobe links of lw_bpf__attach_hook */
+	int *hook_fds;			/* or, where hooks[h] is NULL, a uprobe_multi link fd (or -1) */
+	int multi;			/* lw_poll_enter is loaded for uprobe_multi links */
 	int no_precise;			/* precise-mode programs not loaded */
 	int aio_cookie;			/* lw_hook_aio serves every asyncio hook */
 	int nhooks;
@@ -56,6 +64,80 @@ struct lw_bpf {
 };
 
 static void reaper_init(struct reaper *r);
+
+/*
+ * BPF_LINK_CREATE for a uprobe_multi link (Linux >= 6.6), laid out as the kernel's uapi: the
+ * headers this is built with (Debian 12: Linux 6.1, libbpf 1.1) do not have it. One link holds
+ * any number of uprobes in one file, and closing it unregisters them all behind a single
+ * grace period; a perf-event uprobe waits for one each (about 0.1 s here, serialised).
+ */
+#define LW_TRACE_UPROBE_MULTI 48	/* enum bpf_attach_type's BPF_TRACE_UPROBE_MULTI */
+#define LW_LINK_CREATE 28		/* enum bpf_cmd's BPF_LINK_CREATE */
+
+struct lw_umulti_attr {
+	__u32 prog_fd;
+	__u32 target_fd;
+	__u32 attach_type;
+	__u32 flags;
+	__aligned_u64 path;
+	__aligned_u64 offsets;
+	__aligned_u64 ref_ctr_offsets;
+	__aligned_u64 cookies;
+	__u32 cnt;
+	__u32 um_flags;
+	__u32 pid;
+	__u32 pad;
+};
+
+static int umulti_create(int prog_fd, const char *path, const uint64_t *offs,
+			 const uint64_t *cookies, unsigned n, __u32 pid)
+{
+	struct lw_umulti_attr a;
+
+	memset(&a, 0, sizeof(a));
+	a.prog_fd = (__u32)prog_fd;
+	a.attach_type = LW_TRACE_UPROBE_MULTI;
+	a.path = (__u64)(uintptr_t)path;
+	a.offsets = (__u64)(uintptr_t)offs;
+	a.cookies = (__u64)(uintptr_t)cookies;
+	a.cnt = n;
+	a.pid = pid;
+	return (int)syscall(__NR_bpf, LW_LINK_CREATE, &a, sizeof(a));
+}
+
+/*
+ * Does this kernel make uprobe_multi links, with the pid filter on the process (6.6's first
+ * version filtered on one thread)? A program that does nothing, attached where no link can be:
+ * "/" is no regular file (EBADF where the link type exists), and pid -1 is refused first
+ * (EINVAL) where the filter was fixed.
+ */
+static int uprobe_multi_works(void)
+{
+	struct bpf_insn insns[2];
+	LIBBPF_OPTS(bpf_prog_load_opts, po,
+		    .expected_attach_type = (enum bpf_attach_type)LW_TRACE_UPROBE_MULTI);
+	uint64_t off = 0;
+	int pfd, fd, e1, e2;
+
+	memset(insns, 0, sizeof(insns));
+	insns[0].code = BPF_ALU64 | BPF_MOV | BPF_K;	/* r0 = 0 */
+	insns[1].code = BPF_JMP | BPF_EXIT;
+	pfd = bpf_prog_load(BPF_PROG_TYPE_KPROBE, NULL, "GPL", insns, 2, &po);
+	if (pfd < 0)
+		return 0;
+	fd = umulti_create(pfd, "/", &off, NULL, 1, 0);
+	e1 = errno;
+	if (fd >= 0)
+		close(fd);
+	fd = fd < 0 ? umulti_create(pfd, "/", &off, NULL, 1, (__u32)-1) : fd;
+	e2 = errno;
+	if (fd >= 0)
+		close(fd);
+	close(pfd);
+	lw_dbg("uprobe_multi links: %s (probe: %s, %s)",
+	       e1 == EBADF && e2 == EINVAL ? "yes" : "no", strerror(e1), strerror(e2));
+	return fd < 0 && e1 == EBADF && e2 == EINVAL;
+}
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -185,11 +267,16 @@ int lw_bpf__new(const struct lw_bpf_opts *opts, struct lw_bpf **out, char *err, 
 	reaper_init(&b->reap);
 	b->links = calloc(MAX_LINKS * 2, sizeof(*b->links));
 	b->hooks = calloc(MAX_HOOKS, sizeof(*b->hooks));
-	if (!b->links || !b->hooks) {
+	b->hook_fds = malloc(MAX_HOOKS * sizeof(*b->hook_fds));
+	if (!b->links || !b->hooks || !b->hook_fds) {
 		free(b->hooks);
+		free(b->hook_fds);
+		free(b->links);
 		free(b);
 		return -ENOMEM;
 	}
+	for (r = 0; r < MAX_HOOKS; r++)
+		b->hook_fds[r] = -1;
 	b->skel = loopwatch_bpf__open();
 	if (!b->skel) {
 		r = -errno;
@@ -223,6 +310,14 @@ int lw_bpf__new(const struct lw_bpf_opts *opts, struct lw_bpf **out, char *err, 
 		bpf_program__set_autoload(b->skel->progs.lw_sys_exit, false);
 	else	/* the poll-entry uprobes belong to sched mode: not verified for nothing */
 		bpf_program__set_autoload(b->skel->progs.lw_poll_enter, false);
+	/* one uprobe_multi link per process for its poll probes where the kernel has them: a
+	 * detach then waits for one grace period, not one per probe */
+	if (opts->iter_mode == LW_ITER_SCHED && !getenv("LOOPWATCH_NO_UPROBE_MULTI") &&
+	    uprobe_multi_works()) {
+		bpf_program__set_expected_attach_type(b->skel->progs.lw_poll_enter,
+						      (enum bpf_attach_type)LW_TRACE_UPROBE_MULTI);
+		b->multi = 1;
+	}
 	if (opts->ustack_bytes)
 		b->skel->rodata->ustack_bytes = opts->ustack_bytes < 0 ? 0 :
 			opts->ustack_bytes > LW_USTACK_MAX ? LW_USTACK_MAX : (__u32)opts->ustack_bytes;
@@ -289,16 +384,19 @@ static void *reaper_main(void *arg)
 
 	pthread_mutex_lock(&r->mu);
 	for (;;) {
-		struct bpf_link *l;
+		struct reapee e;
 
 		while (!r->n && !r->stop)
 			pthread_cond_wait(&r->cv, &r->mu);
 		if (!r->n)
 			break;
-		l = r->q[--r->n];
+		e = r->q[--r->n];
 		r->busy++;
 		pthread_mutex_unlock(&r->mu);
-		bpf_link__destroy(l);
+		if (e.l)
+			bpf_link__destroy(e.l);
+		else
+			close(e.fd);
 		pthread_mutex_lock(&r->mu);
 		r->busy--;
 		if (!r->n && !r->busy)
@@ -315,25 +413,36 @@ static void reaper_init(struct reaper *r)
 	pthread_cond_init(&r->idle, NULL);
 }
 
-/* Close l in the background (or right here when no thread or memory can be had). */
-static void reap(struct reaper *r, struct bpf_link *l)
+static void reapee_close(struct reapee e)
 {
-	if (!l)
+	if (e.l)
+		bpf_link__destroy(e.l);
+	else
+		close(e.fd);
+}
+
+/* Close l (or, when l is NULL, the link fd fd >= 0) in the background (or right here when no
+ * thread or memory can be had). */
+static void reap_any(struct reaper *r, struct bpf_link *l, int fd)
+{
+	struct reapee e = { .l = l, .fd = fd };
+
+	if (!l && fd < 0)
 		return;
 	pthread_mutex_lock(&r->mu);
 	if (r->n == r->cap) {
 		size_t nc = r->cap ? r->cap * 2 : 64;
-		struct bpf_link **nq = realloc(r->q, nc * sizeof(*nq));
+		struct reapee *nq = realloc(r->q, nc * sizeof(*nq));
 
 		if (!nq) {
 			pthread_mutex_unlock(&r->mu);
-			bpf_link__destroy(l);
+			reapee_close(e);
 			return;
 		}
 		r->q = nq;
 		r->cap = nc;
 	}
-	r->q[r->n++] = l;
+	r->q[r->n++] = e;
 	/* one more thread while there is more work than threads */
 	if (r->nthreads < REAPERS && (size_t)r->nthreads < r->n + (size_t)r->busy &&
 	    pthread_create(&r->threads[r->nthreads], NULL, reaper_main, r) == 0)
@@ -341,11 +450,16 @@ static void reap(struct reaper *r, struct bpf_link *l)
 	if (!r->nthreads) {
 		r->n--;
 		pthread_mutex_unlock(&r->mu);
-		bpf_link__destroy(l);
+		reapee_close(e);
 		return;
 	}
 	pthread_cond_signal(&r->cv);
 	pthread_mutex_unlock(&r->mu);
+}
+
+static void reap(struct reaper *r, struct bpf_link *l)
+{
+	reap_any(r, l, -1);
 }
 
 /* Wait until every queued link is closed, then stop the threads. */
@@ -376,11 +490,12 @@ void lw_bpf__free(struct lw_bpf *b)
 	for (i = 0; i < b->nlinks * 2 && i < MAX_LINKS * 2; i++)
 		reap(&b->reap, b->links[i]);
 	for (i = 0; i < b->nhooks; i++)
-		reap(&b->reap, b->hooks[i]);
+		reap_any(&b->reap, b->hooks[i], b->hooks[i] ? -1 : b->hook_fds[i]);
 	for (i = 0; i < b->nperf; i++)
 		reap(&b->reap, b->perf_links[i]);
 	reaper_finish(&b->reap);
 	free(b->hooks);
+	free(b->hook_fds);
 	for (i = 0; i < b->nperf; i++)
 		close(b->perf_fds[i]);
 	free(b->perf_links);
@@ -738,8 +853,51 @@ int lw_bpf__attach_poll(struct lw_bpf *b, pid_t pid, const char *path, uint64_t 
 {
 	LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = nr);
 
+	if (b->multi)
+		return lw_bpf__attach_polls(b, pid, path, &offset, &nr, 1, err, errlen);
 	return attach_uprobe(b, b->skel->progs.lw_poll_enter, pid, path, offset, &opts, err,
 			     errlen);
+}
+
+int lw_bpf__poll_multi(const struct lw_bpf *b)
+{
+	return b->multi;
+}
+
+int lw_bpf__attach_polls(struct lw_bpf *b, pid_t pid, const char *path, const uint64_t *offs,
+			 const unsigned *nrs, unsigned n, char *err, size_t errlen)
+{
+	uint64_t cookies[16];
+	unsigned i;
+	int h, fd, r;
+
+	if (!b->multi || n > 16) {
+		snprintf(err, errlen, "no uprobe_multi links here (needs Linux >= 6.6)");
+		return -ENOTSUP;
+	}
+	for (h = 0; h < b->nhooks; h++)
+		if (!b->hooks[h] && b->hook_fds[h] < 0)
+			break;
+	if (h == MAX_HOOKS) {
+		snprintf(err, errlen, "too many hooks attached (%d)", MAX_HOOKS);
+		return -ENOSPC;
+	}
+	for (i = 0; i < n; i++)
+		cookies[i] = nrs[i];
+	fd = umulti_create(bpf_program__fd(b->skel->progs.lw_poll_enter), path, offs, cookies, n,
+			   (__u32)pid);
+	if (fd < 0) {
+		r = -errno;
+		if (r == -EPERM || r == -EACCES)
+			return privilege_error(err, errlen, "attaching the poll uprobes");
+		snprintf(err, errlen, "cannot attach %u poll uprobes (one uprobe_multi link) to %s: "
+			 "%s", n, path, strerror(-r));
+		return r;
+	}
+	b->hook_fds[h] = fd;
+	if (h == b->nhooks)
+		b->nhooks++;
+	return h;
 }
 
 static int attach_uprobe(struct lw_bpf *b, struct bpf_program *prog, pid_t pid, const char *path,
@@ -750,7 +908,7 @@ static int attach_uprobe(struct lw_bpf *b, struct bpf_program *prog, pid_t pid, 
 	int h, r;
 
 	for (h = 0; h < b->nhooks; h++)
-		if (!b->hooks[h])
+		if (!b->hooks[h] && b->hook_fds[h] < 0)
 			break;
 	if (h == MAX_HOOKS) {
 		snprintf(err, errlen, "too many hooks attached (%d)", MAX_HOOKS);
@@ -773,6 +931,7 @@ void lw_bpf__detach_hook(struct lw_bpf *b, int h)
 {
 	if (h < 0 || h >= b->nhooks)
 		return;
-	reap(&b->reap, b->hooks[h]);
+	reap_any(&b->reap, b->hooks[h], b->hooks[h] ? -1 : b->hook_fds[h]);
 	b->hooks[h] = NULL;
+	b->hook_fds[h] = -1;
 }

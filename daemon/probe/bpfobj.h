@@ -59,6 +59,12 @@ int lw_bpf__parse_iter_mode(const char *s, enum lw_iter_mode *out, char *err, si
  * lw_bpf__detach_hook. */
 int lw_bpf__attach_poll(struct lw_bpf *b, pid_t pid, const char *path, uint64_t offset,
 			unsigned nr, char *err, size_t errlen);
+/* sched mode where the kernel has uprobe_multi links (>= 6.6; lw_bpf__poll_multi): n (<= 16)
+ * poll wrappers of one file in one link, one handle for lw_bpf__detach_hook; its detach waits
+ * for one grace period instead of n. -ENOTSUP where the kernel lacks them. */
+int lw_bpf__poll_multi(const struct lw_bpf *b);
+int lw_bpf__attach_polls(struct lw_bpf *b, pid_t pid, const char *path, const uint64_t *offs,
+			 const unsigned *nrs, unsigned n, char *err, size_t errlen);
 
 /* Per-process configuration: presence in this map is what makes a process traced. */
 int lw_bpf__set_proc(struct lw_bpf *b, pid_t pid, const struct lw_pycfg *cfg);

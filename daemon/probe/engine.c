@@ -40,8 +40,10 @@ struct target {
 	pid_t pid;
 	int pidfd;
 	int exited;
-	int poll_hooks[NPOLL];	/* sched mode: uprobes on the libc poll wrappers */
-	int npoll;
+	int poll_hooks[NPOLL];	/* sched mode: uprobes on the libc poll wrappers (one
+				 * handle for them all where the kernel has uprobe_multi links) */
+	int nhooks;
+	int npoll;		/* wrappers probed */
 	char poll_lib[256];	/* the file they are in */
 	char poll_at[256];	/* where each sits: "epoll_wait+10 poll+7 ppoll+0 ..." */
 };
@@ -247,8 +249,10 @@ static void attach_poll_probes(struct lw_engine *e, struct target *t, const char
 	const struct lw_map *m = NULL;
 	struct lw_elf *elf = NULL;
 	uint64_t offs[NPOLL];
+	unsigned nrs[NPOLL];
 	size_t i, j, n = 0;
 	char path[4400];
+	int multi = lw_bpf__poll_multi(e->bpf);
 
 	if (lw_bpf__iter_mode(e->bpf) != LW_ITER_SCHED)
 		return;
@@ -299,28 +303,49 @@ static void attach_poll_probes(struct lw_engine *e, struct target *t, const char
 			dup |= offs[j] == off;
 		if (dup)
 			continue;
-		h = lw_bpf__attach_poll(e->bpf, t->pid, path, off, poll_wrappers[i].nr, err,
-					sizeof(err));
-		if (h < 0) {
-			lw_warn("pid %d: %s (polls that do not sleep will not end iterations)",
-				(int)t->pid, err);
-			continue;
+		if (multi) {	/* attached below, all in one link */
+			h = 0;
+		} else {
+			h = lw_bpf__attach_poll(e->bpf, t->pid, path, off, poll_wrappers[i].nr, err,
+						sizeof(err));
+			if (h < 0) {
+				lw_warn("pid %d: %s (polls that do not sleep will not end iterations)",
+					(int)t->pid, err);
+				continue;
+			}
+			t->poll_hooks[t->nhooks++] = h;
 		}
+		nrs[n] = poll_wrappers[i].nr;
 		offs[n++] = off;
-		t->poll_hooks[t->npoll++] = h;
 		snprintf(t->poll_at + strlen(t->poll_at), sizeof(t->poll_at) - strlen(t->poll_at),
 			 "%s%s+%llu", t->poll_at[0] ? " " : "", poll_wrappers[i].name,
 			 (unsigned long long)(pv - v));
 	}
 	lw_elf__close(elf);
+	t->npoll = (int)n;
+	if (multi && n) {
+		char err[512];
+		int h = lw_bpf__attach_polls(e->bpf, t->pid, path, offs, nrs, (unsigned)n, err,
+					     sizeof(err));
+
+		if (h < 0) {
+			lw_warn("pid %d: %s (polls that do not sleep will not end iterations)",
+				(int)t->pid, err);
+			t->npoll = 0;
+			t->poll_at[0] = 0;
+			return;
+		}
+		t->poll_hooks[t->nhooks++] = h;
+	}
 }
 
 static void detach_poll_probes(struct lw_engine *e, struct target *t)
 {
 	int i;
 
-	for (i = 0; i < t->npoll; i++)
+	for (i = 0; i < t->nhooks; i++)
 		lw_bpf__detach_hook(e->bpf, t->poll_hooks[i]);
+	t->nhooks = 0;
 	t->npoll = 0;
 }
 

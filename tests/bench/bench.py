@@ -106,6 +106,7 @@ def host_tax(py, rounds, secs):
     for p in idles:
         p.stdout.readline()
     res = {w: {c: [] for c in HOST_CONFIGS} for w in HOST_WORKLOADS}
+    cpu = {w: {c: [] for c in HOST_CONFIGS} for w in HOST_WORKLOADS}
     try:
         for r in range(rounds):
             order = HOST_CONFIGS[r % len(HOST_CONFIGS):] + HOST_CONFIGS[:r % len(HOST_CONFIGS)]
@@ -135,33 +136,64 @@ def host_tax(py, rounds, secs):
                 time.sleep(0.3)
                 try:
                     for w in HOST_WORKLOADS:
-                        out = subprocess.run([HOSTLOAD, w, str(secs)], capture_output=True,
-                                             text=True, timeout=secs + 30, check=True)
-                        rate = float(out.stdout.split()[-1])
+                        rate, per_cpu = run_hostload(w, secs)
                         res[w][c].append(rate)
-                        print("round %d host %-8s %-8s %12.0f/s" % (r + 1, w, c, rate),
-                              file=sys.stderr, flush=True)
+                        cpu[w][c].append(per_cpu)
+                        print("round %d host %-8s %-8s %12.0f/s %12.0f per CPU-s"
+                              % (r + 1, w, c, rate, per_cpu), file=sys.stderr, flush=True)
                 finally:
                     stop(tracer)
     finally:
         for p in idles:
             p.kill()
             p.wait()
-    return res
+    return {"rate": res, "per_cpu": cpu}
 
 
-def print_host_tax(res, rounds, secs):
-    print("\nHost tax: untraced processes (tests/targets/hostload.c), %d interleaved rounds of "
-          "%.0f s, medians; ratio = rate / bare rate:\n" % (rounds, secs))
-    print("| untraced workload | bare | default (syscall) | default (sched) | precise | "
-          "loopwatchd, 3 targets |")
-    print("|---|---|---|---|---|---|")
-    for w in HOST_WORKLOADS:
-        med = {c: statistics.median(res[w][c]) for c in HOST_CONFIGS}
-        print("| %s | %.0f/s | %.0f/s (%.3f) | %.0f/s (%.3f) | %.0f/s (%.3f) | %.0f/s (%.3f) |" % (
-            w, med["bare"], med["default"], med["default"] / med["bare"], med["sched"],
-            med["sched"] / med["bare"], med["precise"], med["precise"] / med["bare"],
-            med["daemon3"], med["daemon3"] / med["bare"]))
+def run_hostload(w, secs):
+    """(operations per second, operations per CPU-second of the workload's processes). The
+    ping-pong pair runs pinned to one CPU: then it is bound by context switches alone; on two
+    CPUs each round trip also waits for the other vCPU to leave its idle state, which swung
+    the pair's rate between 16k and 111k/s from one run to the next on these VMs."""
+    pin = (lambda: os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})) \
+        if w == "pingpong" else None
+    p = subprocess.Popen([HOSTLOAD, w, str(secs)], stdout=subprocess.PIPE, text=True,
+                         preexec_fn=pin)
+    out = p.stdout.read()  # hostload ends after secs
+    p.stdout.close()
+    # reaped here, not by Popen: wait4's usage includes the ping-pong child hostload reaped
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode:
+        raise RuntimeError("hostload %s failed (status %d)" % (w, p.returncode))
+    ops, _, rate = out.split()
+    used = ru.ru_utime + ru.ru_stime
+    return float(rate), float(ops) / used if used > 0 else float("nan")
+
+
+def print_host_tax(host, rounds, secs):
+    names = {"bare": "bare", "default": "default (syscall)", "sched": "default (sched)",
+             "precise": "precise", "daemon3": "loopwatchd, 3 targets"}
+    for key, what in (("rate", "throughput"), ("per_cpu", "operations per CPU-second of the "
+                                               "workload (less disturbed by other load)")):
+        res = host[key]
+        print("\nHost tax: untraced processes (tests/targets/hostload.c; pingpong pinned to one "
+              "CPU), %d interleaved rounds of %.0f s, medians of %s; ratio = value / bare:\n"
+              % (rounds, secs, what))
+        print("| untraced workload | " + " | ".join(names[c] for c in HOST_CONFIGS) + " |")
+        print("|---" * (len(HOST_CONFIGS) + 1) + "|")
+        for w in HOST_WORKLOADS:
+            med = {c: statistics.median(res[w][c]) for c in HOST_CONFIGS}
+            print("| %s | " % w + " | ".join(
+                "%.0f" % med[c] if c == "bare" else "%.0f (%.3f)" % (med[c], med[c] / med["bare"])
+                for c in HOST_CONFIGS) + " |")
+        print("\nper round (value / the same round's bare):\n")
+        print("| untraced workload | " + " | ".join(names[c] for c in HOST_CONFIGS[1:]) + " |")
+        print("|---" * len(HOST_CONFIGS) + "|")
+        for w in HOST_WORKLOADS:
+            print("| %s | " % w + " | ".join(
+                " ".join("%.2f" % (x / b) for x, b in zip(res[w][c], res[w]["bare"]))
+                for c in HOST_CONFIGS[1:]) + " |")
 
 
 # --chroot DIR: the interpreter runs chrooted in DIR (e.g. the sid chroot's python3.14): its files
