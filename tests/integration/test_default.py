@@ -69,10 +69,14 @@ class DefaultMode(unittest.TestCase):
         un = by_q["unnamed_block"][0]["callback"]
         self.assertRegex(un["task_name"] or "", r"^Task-\d+$")
 
-        # nothing else: the fast callbacks and tasks never show up
-        self.assertEqual(sorted(by_q), sorted(["sleepy_work", "short_block", "unnamed_block",
-                                               "main.<locals>.<lambda>", "cpu_bound",
-                                               "Ledger.flush"]))
+        # nothing else: the fast callbacks and tasks never show up, unless the loaded machine
+        # made one slow (its wait for a CPU took it past the 10 ms threshold)
+        want = ["sleepy_work", "short_block", "unnamed_block", "main.<locals>.<lambda>",
+                "cpu_bound", "Ledger.flush"]
+        self.assertEqual(sorted(q for q in by_q if q in want), sorted(want))
+        for q in set(by_q) - set(want):
+            for r in by_q[q]:
+                self.assertLess(r["duration_ms"] - r["runq_ms"] - r["gc_ms"], 10.0, r)
 
         # live alerts while it was still blocked, then the final record
         live = [r for r in lw.records("slow_callback")
