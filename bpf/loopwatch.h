@@ -9,7 +9,7 @@
 #ifndef LOOPWATCH_H
 #define LOOPWATCH_H
 
-#define LW_ABI_VERSION 2
+#define LW_ABI_VERSION 3
 
 #define LW_MAX_PYFRAMES 64	/* Python frame slots per stack (shims included) */
 #define LW_MAX_NATIVE 48	/* native (user) return addresses kept per stack */
@@ -378,6 +378,8 @@ struct lw_thread {
 	__u32 off_kind;		/* enum lw_off_kind of the current off-CPU period */
 	__u64 off_ts;		/* switched out at */
 	__u64 wake_ts;		/* woken at (0: not yet) */
+	__u64 off_rt;		/* its se.sum_exec_runtime at off_ts */
+	__u64 off_clk;		/* its se.exec_start (run-queue clock) at off_ts */
 	__u32 off_sys;		/* syscall it slept in, (u32)-1 none */
 	__u32 off_stack_ok;	/* stacks.pending holds this off period's stack */
 	__u64 off_args[3];
@@ -468,7 +470,7 @@ LW_ABI_SIZE(lw_site_key, 16);
 LW_ABI_SIZE(lw_hist, 544);
 LW_ABI_SIZE(lw_loop_stats, 568);
 LW_ABI_SIZE(lw_pycfg, 216);
-LW_ABI_SIZE(lw_thread, 2816);
+LW_ABI_SIZE(lw_thread, 2832);
 LW_ABI_SIZE(lw_tstacks, 11120);
 LW_ABI_SIZE(lw_ustack_key, 16);
 LW_ABI_SIZE(lw_ustack, 16528);

@@ -185,6 +185,10 @@ static __always_inline int waits_on_fds(__u32 nr, __u64 di, __u64 si)
 	return 1;
 }
 
+/* lw_sched.bpf.h: closes an off-CPU period of the current thread whose switch-in was not seen */
+static __always_inline void off_close_missed(struct lw_thread *th, __u32 tid,
+					     struct task_struct *t, __u64 now);
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(lw_sys_exit, struct pt_regs *regs, long ret)
 {
@@ -201,6 +205,7 @@ int BPF_PROG(lw_sys_exit, struct pt_regs *regs, long ret)
 	if (!th || !loop_syscall(th, nr))
 		return 0;
 	now = bpf_ktime_get_ns();
+	off_close_missed(th, tid, (struct task_struct *)bpf_get_current_task(), now);
 	if (th->iter_start_ns)
 		iteration_end(th, tid, now);	/* it went round without sleeping in the poll */
 	else if (th->poll_enter_ns && now > th->poll_enter_ns)
@@ -239,8 +244,9 @@ int lw_poll_enter(struct pt_regs *ctx)
 	th = thread_of(tgid, tid);
 	if (!th || !loop_syscall(th, nr))
 		return 0;
-	cb_close_open(th, tgid, tid);
 	now = bpf_ktime_get_ns();
+	off_close_missed(th, tid, (struct task_struct *)bpf_get_current_task(), now);
+	cb_close_open(th, tgid, tid);
 	if (th->iter_start_ns)
 		iteration_end(th, tid, now);
 	th->poll_nr = nr;

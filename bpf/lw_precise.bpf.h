@@ -139,6 +139,10 @@ static __always_inline void cb_end(struct lw_thread *th, __u32 tgid, __u32 tid)
 			__sync_fetch_and_add(&depth_errors, 1);
 		return;
 	}
+	/* a sleep in the callback whose switch-in was not seen: closed before it is timed */
+	if (th->off_ts)
+		off_close_missed(th, tid, (struct task_struct *)bpf_get_current_task(),
+				 bpf_ktime_get_ns());
 	if (--th->cb_depth)
 		return;
 	c = bpf_map_lookup_elem(&procs, &tgid);

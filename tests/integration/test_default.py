@@ -20,9 +20,10 @@ class DefaultMode(unittest.TestCase):
 
     def check_python(self, py):
         t, lw = self.run_one(py)
-        truth = {}
+        truth, own = {}, {}
         for x in t.truth():
             truth.setdefault(x["scenario"], x["ms"])
+            own.setdefault(x["scenario"], x)
         self.assertEqual(lw.records("start")[0]["mode"], "default")
         final = [r for r in lw.records("slow_callback") if not r["in_progress"]]
         by_q = {}
@@ -47,9 +48,15 @@ class DefaultMode(unittest.TestCase):
         # the CPU-bound lambda: on CPU, the stack inside cpu_bound's loop
         rec = by_q["main.<locals>.<lambda>"][0]
         self.assertEqual(rec["stack_kind"], "cpu")
-        # mostly on CPU (a loaded 2-core CI machine preempts it now and then); the sleeping
-        # task above is almost all off CPU
-        self.assertGreater(rec["cpu_ms"], 0.5 * rec["duration_ms"])
+        print("\n%s: CPU-bound lambda %.1f ms, %.1f on CPU (its own thread_time: %.1f), %.1f "
+              "in the run queue" % (py, rec["duration_ms"], rec["cpu_ms"], own["cpu"]["cpu_ms"],
+                                    rec["runq_ms"]))
+        # on CPU for as long as the thread's own CPU clock says: all of it on a quiet machine,
+        # less on a loaded one (the rest is run queue). Issue 18: a preemption whose switch-in
+        # was missed must not turn its CPU time into run-queue time (150 ms came out as 9 ms)
+        self.assertAlmostEqual(rec["cpu_ms"], own["cpu"]["cpu_ms"],
+                               delta=max(8.0, 0.1 * own["cpu"]["cpu_ms"]))
+        self.assertAlmostEqual(rec["cpu_ms"] + rec["runq_ms"], rec["duration_ms"], delta=8.0)
         fr = [f for f in rec["stack"] if f["function"] == "cpu_bound"]
         self.assertTrue(fr, rec["stack"])
         self.assertIn(fr[0]["line"], (M["cpu"], M["cpu"] + 1))
@@ -62,10 +69,14 @@ class DefaultMode(unittest.TestCase):
         un = by_q["unnamed_block"][0]["callback"]
         self.assertRegex(un["task_name"] or "", r"^Task-\d+$")
 
-        # nothing else: the fast callbacks and tasks never show up
-        self.assertEqual(sorted(by_q), sorted(["sleepy_work", "short_block", "unnamed_block",
-                                               "main.<locals>.<lambda>", "cpu_bound",
-                                               "Ledger.flush"]))
+        # nothing else: the fast callbacks and tasks never show up, unless the loaded machine
+        # made one slow (its wait for a CPU took it past the 10 ms threshold)
+        want = ["sleepy_work", "short_block", "unnamed_block", "main.<locals>.<lambda>",
+                "cpu_bound", "Ledger.flush"]
+        self.assertEqual(sorted(q for q in by_q if q in want), sorted(want))
+        for q in set(by_q) - set(want):
+            for r in by_q[q]:
+                self.assertLess(r["duration_ms"] - r["runq_ms"] - r["gc_ms"], 10.0, r)
 
         # live alerts while it was still blocked, then the final record
         live = [r for r in lw.records("slow_callback")

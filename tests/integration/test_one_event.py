@@ -23,8 +23,6 @@ def run(n, extra=()):
 class OneEvent(unittest.TestCase):
     maxDiff = None
 
-    @unittest.skip("known: now and then a live alert for one stall is printed as a headline "
-                   "beside its site's 10 (13 lines, not 12): issue 18, open")
     def test_one_warning_per_event(self):
         """200 slow calls of one site: at most 10 warnings in full, one rate-limit line, the
         summary; no separate warning for the sleep that made each one slow"""
@@ -71,27 +69,37 @@ class OneEvent(unittest.TestCase):
         counted = {s["qualname"]: s["count"] for s in summ["sites"]}.get("poll_sensor")
         self.assertEqual(len(finals) + sup, counted)
 
-    @unittest.skip("known: about 1 slow iteration in 200 loses its sleep's switch (issue 18 item 5, open)")
     def test_counts_exact_over_1000(self):
-        """issue 18: summary counts equal the target's own across 1,000 slow calls. Known to
-        fail: about 1 slow iteration in 200 comes out as a slow_tick with busy time all on-CPU,
-        nothing blocked, no stack and no callback, though the target slept 12 ms in it. The
-        blocking calls are short by the same one (199 of 200: written + suppressed and the
-        summary's blocking_calls), so bpf/lw_sched.bpf.h saw neither the switch-out nor the
-        switch-in of that sleep as a busy loop thread's (switch_out/switch_in return early, or
-        the program did not run); not a live-alert side effect (the alerts are on other
-        iterations). Remove the skip with the fix (an expectedFailure would fail the suite on a lucky run)."""
+        """issue 18: summary counts equal the target's own across 1,000 slow calls. Failed before
+        (2 to 6 in 1,000, more under load): a sleep whose switch-in no sched program saw stayed
+        open until the next switch-out overwrote it, and its iteration came out as a slow_tick
+        all on-CPU, nothing blocked, no stack and no callback, though the target slept 12 ms in
+        it. Such a period is now closed by the thread itself, less its own runtime since it left
+        the CPU (bpf/lw_sched.bpf.h off_close_missed)."""
         truth, lw = run(1000, ["-q"])
         recs = lw.records()
-        orphans = [r for r in recs if r["type"] == "slow_tick" and not r["has_slow_callback"]]
+        # a slow iteration with no slow callback is one the loaded machine made slow (its wait
+        # for a CPU took it past the threshold) or the bug: a slept iteration counted on CPU
+        orphans = [r for r in recs if r["type"] == "slow_tick" and not r["has_slow_callback"]
+                   and r["busy_ms"] - r["runq_ms"] - r["gc_ms"] >= 10.0]
         summ = [r for r in recs if r["type"] == "summary"][-1]
         counted = {s["qualname"]: s["count"] for s in summ["sites"]}.get("poll_sensor")
-        print("\n1000 slow calls (target: %d slow): summary counts %s for poll_sensor, %d "
-              "slow iterations without a callback" % (truth["slow"], counted, len(orphans)))
+        # any other slow callback is one the machine made slow (this test may share 2 CPUs with
+        # others): its wait for a CPU took it past the threshold; each one is in the records
+        others = [r for r in recs if r["type"] == "slow_callback" and not r["in_progress"]
+                  and (r.get("callback") or {}).get("qualname") != "poll_sensor"]
+        sup = sum(r["count"] for r in recs if r["type"] == "suppressed"
+                  and r["record_type"] == "slow_callback"
+                  and (r.get("site") or {}).get("qualname") != "poll_sensor")
+        print("\n1000 slow calls (target: %d slow): summary counts %s for poll_sensor (%s in "
+              "all, %d others), %d slow iterations without a callback"
+              % (truth["slow"], counted, summ["slow_callbacks"], len(others) + sup, len(orphans)))
         self.assertEqual(orphans, [])
         self.assertEqual(counted, truth["slow"])
-        self.assertEqual(summ["slow_callbacks"], truth["slow"])
-
+        for r in others:
+            self.assertLess(r["duration_ms"] - r["runq_ms"] - r["gc_ms"], 10.0, r)
+        self.assertEqual(summ["slow_callbacks"], truth["slow"] + len(others) + sup,
+                         [(r["callback"], r["duration_ms"], r["runq_ms"]) for r in others])
 
 if __name__ == "__main__":
     unittest.main()
