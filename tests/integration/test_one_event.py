@@ -36,7 +36,11 @@ class OneEvent(unittest.TestCase):
         print("\nheadlines for 200 slow calls: %d warnings naming poll_sensor, %d rate-limit, "
               "%d summary; other warnings: %s" % (len(site), len(rate), len(summary),
                                                   [l[:80] for l in heads if l not in site]))
-        self.assertLessEqual(len(site), 10, site)
+        # a call much slower than the site's usual (a 12 ms sleep that took 50 ms on a loaded
+        # machine) is another event: the limiter lets it through marked "escalated"
+        escalated = [r for r in lw.records() if r["type"] == "slow_callback"
+                     and r.get("escalated")]
+        self.assertLessEqual(len(site) - len(escalated), 10, site)
         self.assertEqual(len(rate), 1, rate)
         self.assertEqual(len(summary), 1)
         self.assertFalse([l for l in heads if "blocking clock_nanosleep" in l], heads)
@@ -59,7 +63,8 @@ class OneEvent(unittest.TestCase):
         # 12 headlines at most: 10 in full, the rate-limit line, the summary; an alert that
         # could not name its callback (no stack yet) is no site's and is left out of the count
         unnamed = [l for l in heads if "loop still blocked after" in l]
-        self.assertLessEqual(len(heads) - len(unnamed) + len(rate) + len(summary), 12, heads)
+        self.assertLessEqual(len(heads) - len(unnamed) - len(escalated) + len(rate) +
+                             len(summary), 12, heads)
         self.assertEqual(len([r for r in finals if r.get("alerted")]),
                          len([l for l in out if re.match(r"^ +… pid \d+ tid \d+: Executing", l)]))
         # every slow call counted: written + suppressed + in the summary
