@@ -13,6 +13,7 @@ import unittest
 from lwtest import BUILT_TARGETS, DEBIAN_PYTHON, TARGETS, Loopwatch, Target, need_root
 
 SLEEP_MS = 1500
+ZLIB_MS = 3000
 
 
 def norm(sym):
@@ -159,6 +160,63 @@ class NoFramePointers(unittest.TestCase):
                 self.assertEqual(syms[0], "clock_nanosleep")
                 # _sqlite3's own (static, unnamed) frames are there by module and offset
                 self.assertTrue(any(f["module"].startswith("_sqlite3") for f in nat), nat)
+
+
+    @unittest.skipUnless(os.path.exists(DEBIAN_PYTHON), "Debian's python3.11 missing")
+    def test_python_zlib(self):
+        """A C extension that burns CPU: zlib.compress (Debian's libz, no frame pointers) in an
+        asyncio callback for 3 s. eu-stack samples the thread again and again while it is in
+        compress; the CPU-sample stack of the slow callback is one of those samples frame for
+        frame down to _start, its mixed stack has libz's frames under the Python frame that
+        called compress, and that frame is named"""
+        t = Target([DEBIAN_PYTHON, os.path.join(TARGETS, "asyncio_native.py"), "{GO}", "zlib",
+                    str(ZLIB_MS)])
+        samples = []
+        try:
+            t.wait_ready()
+            lw = Loopwatch(t.pid, ["-q"], tmp=t.tmp)
+            lw.wait_started()
+            t.go()
+            deadline = time.time() + 20
+            while '"blocking"' not in t.stdout() and time.time() < deadline:
+                time.sleep(0.01)
+            # both callbacks: ~6 s in compress, a sample every few hundred ms
+            while '"done"' not in t.stdout() and time.time() < deadline + 2 * ZLIB_MS / 1000:
+                frames, _ = eu_stack(t.pid)
+                names = [norm(n) for _, n in frames]
+                if "deflate" in names:
+                    samples.append(names)
+            self.assertEqual(t.wait(30), 0, t.stderr())
+            self.assertEqual(lw.wait(30), 0, lw.stderr())
+        finally:
+            t.kill()
+        self.truth = t.truth()
+        self.assertGreaterEqual(len(samples), 4, samples)
+        for want in samples:
+            self.assertEqual(want[-1], "start")
+        own = next(x["stack"] for x in self.truth if x.get("event") == "blocking")
+        recs = [c for c in lw.records("slow_callback") if not c.get("in_progress")]
+        self.assertEqual(len(recs), 2, lw.records("slow_callback"))
+        matched = 0
+        for c in recs:
+            self.assertEqual(c["stack_kind"], "cpu", c)
+            self.assertEqual((c["stack"][0]["function"], c["stack"][0]["line"]),
+                             (own[0][0], own[0][2]), c["stack"])
+            got = [norm(f["symbol"]) for f in c["native_stack"]]
+            self.assertNotIn("native_stack_incomplete", c)
+            for f in c["native_stack"]:
+                self.assertTrue(f.get("module"), c["native_stack"])
+            if "deflate" not in got:
+                # the sample fell between two calls of compress (Python's own code): the
+                # stack is still whole, down to _start
+                self.assertEqual(got[-1], "start", got)
+                continue
+            self.assertIn(got, samples, "loopwatch %s\neu-stack samples %s" % (got, samples))
+            self.check_mixed(c, got)
+            nat = [f for f in c["mixed_stack"] if f.get("native")]
+            self.assertTrue(any(f["module"].startswith("libz.so") for f in nat), nat)
+            matched += 1
+        self.assertGreaterEqual(matched, 1, recs)
 
 
 if __name__ == "__main__":

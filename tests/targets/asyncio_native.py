@@ -78,6 +78,7 @@ async def main():
     for _ in range(2):
         asyncio.get_running_loop().call_soon(blocker)
         await asyncio.sleep(0.3)
+    print(json.dumps({"event": "done"}), flush=True)
 
 
 print("ready %d" % os.getpid(), flush=True)
