@@ -122,6 +122,19 @@ class NoFramePointers(unittest.TestCase):
         self.assertIn("slow_handler", want)
         self.assertIn("uv_run", want)
 
+    def check_text(self, text, want):
+        """The text: under the callback's warning, the innermost four native frames (libc's
+        sleep first), the rest folded, then the Python frame at the line that blocked"""
+        k = want.index("PyEval_EvalFrameDefault")
+        fold = r"\s+\.\.\. %d more native frames\n" % (k - 4) if k > 4 else ""
+        m = re.search(r"\n\s+native\s+(\S+)\+0x[0-9a-f]+ \(libc\.so\.6\)\n"
+                      r"(?:\s+\S+\+0x[0-9a-f]+(?: \(\S+\))?\n){%d}" % (min(k, 4) - 1) + fold +
+                      r"\s+blocked at\s+blocker \(asyncio_native\.py:(\d+)\)", text)
+        self.assertTrue(m, text)
+        self.assertEqual(norm(m.group(1)), "clock_nanosleep")
+        own = next(x["stack"] for x in self.truth if x.get("event") == "blocking")
+        self.assertEqual(int(m.group(2)), own[0][2])
+
     @unittest.skipUnless(os.path.exists(DEBIAN_PYTHON), "Debian's python3.11 missing")
     def test_python_sleep(self):
         """time.sleep in an asyncio callback on Debian's python3.11: libc, then the
@@ -138,17 +151,7 @@ class NoFramePointers(unittest.TestCase):
         for b in recs:
             self.assertEqual(b["stack"][0]["function"], "blocker")
             self.check_mixed(b, want)
-        # text: under the callback's line, the innermost native frames first, the rest folded
-        text = lw.stdout()
-        k = want.index("PyEval_EvalFrameDefault")
-        fold = r"\s+\.\.\. %d more native frames\n" % (k - 4) if k > 4 else ""
-        m = re.search(r"\n\s+native\s+(\S+)\+0x[0-9a-f]+ \(libc\.so\.6\)\n"
-                      r"(?:\s+\S+\+0x[0-9a-f]+(?: \(\S+\))?\n){%d}" % (min(k, 4) - 1) + fold +
-                      r"\s+blocked at\s+blocker \(asyncio_native\.py:(\d+)\)", text)
-        self.assertTrue(m, text)
-        self.assertEqual(norm(m.group(1)), "clock_nanosleep")
-        own = next(x["stack"] for x in self.truth if x.get("event") == "blocking")
-        self.assertEqual(int(m.group(2)), own[0][2])
+        self.check_text(lw.stdout(), want)
 
     @unittest.skipUnless(os.path.exists(DEBIAN_PYTHON), "Debian's python3.11 missing")
     def test_python_sqlite(self):
@@ -157,7 +160,7 @@ class NoFramePointers(unittest.TestCase):
         has eu-stack's stack, and the mixed stack has libsqlite3's and _sqlite3's frames
         under the Python frame that called execute"""
         lw, want = self.run_oracle([DEBIAN_PYTHON, os.path.join(TARGETS, "asyncio_native.py"),
-                                    "{GO}", "sqlite", str(SLEEP_MS)], min_ms=50)
+                                    "{GO}", "sqlite", str(SLEEP_MS)], min_ms=50, lw_args=())
         self.assertIn("sqlite3_prepare_v2", want)
         self.assertIn("sqlite3InvokeBusyHandler", want)
         self.assertIn("PyEval_EvalFrameDefault", want)
@@ -170,6 +173,7 @@ class NoFramePointers(unittest.TestCase):
                 self.assertEqual(syms[0], "clock_nanosleep")
                 # _sqlite3's own (static, unnamed) frames are there by module and offset
                 self.assertTrue(any(f["module"].startswith("_sqlite3") for f in nat), nat)
+        self.check_text(lw.stdout(), want)
 
 
     @unittest.skipUnless(os.path.exists(DEBIAN_PYTHON), "Debian's python3.11 missing")
