@@ -261,7 +261,9 @@ class NoFramePointers(unittest.TestCase):
                                    first=None, raw=True, same=same)
         self.assertIn(want[0], ("open", "open64", "libc_open64", "openat", "openat64"), want)
         self.assertIn("uv_fs_open", want)
-        self.assertTrue(any(w and w.startswith("ZN4node2fs") for w in want), want)
+        # node's own C++ (node::Start at least: Debian's libnode keeps only its exported
+        # symbols, the nodejs.org binary all of them)
+        self.assertTrue(any(w and w.startswith("ZN4node") for w in want), want)
         self.assertIn(None, want)  # V8's generated code: no file, no name for eu-stack
         # the JS function that blocked is named by loopwatch from V8's perf map
         self.assertTrue(any("readSettings" in j for j in js), js)
