@@ -73,6 +73,10 @@ int lw_sample(struct bpf_perf_event_data *ctx)
 	} else {
 		st->cpu.ns--;
 	}
+	/* the candidate's user-stack copy is the one a record will unwind: keep it ahead of the
+	 * copies of later samples and sleeps in the LRU's eviction order (a 3 s callback takes
+	 * ~150 samples, and as many page-fault sleeps, after it) */
+	ustack_keep(tid, st->cpu.ts_ns);
 	return 0;
 }
 

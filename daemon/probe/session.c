@@ -151,13 +151,14 @@ static void add_split(struct lw_session *s, struct json_object *o, const struct 
 }
 /* ------------------------------------------------------------------ records */
 
-/* a native stack unwound by CFI that stopped early says why */
+/* a native stack unwound by CFI that stopped early says why; the mixed Python + C stack */
 static void mark_native(struct json_object *o, const struct lw_pystack *st)
 {
 	const char *why = lw_nstack_incomplete(st);
 
 	if (why)
 		json_object_object_add(o, "native_stack_incomplete", json_object_new_string(why));
+	lw_sess_add_mixed(o);
 }
 
 uint64_t lw_sess_real_of(uint64_t mono)

@@ -180,6 +180,48 @@ struct json_object *lw_sess_native_json(struct lw_session *s, const struct lw_py
 	return a;
 }
 
+/*
+ * Mixed stacks (Python + C, as py-spy --native shows them): where the native stack runs into the
+ * interpreter's eval loop (_PyEval_EvalFrameDefault, which Debian's and pyenv's interpreters
+ * export), the native frames inner to its innermost activation are the C code the innermost
+ * Python frame called (a C extension down to the syscall). "mixed_stack" is those native frames,
+ * each a copy of its native_stack entry marked "native": true, followed by the Python frames of
+ * "stack" as they are; innermost first. Only where both stacks are there and at least one native
+ * frame lies under the Python code (a sample inside the eval loop itself has none).
+ */
+static int is_eval_loop(const char *sym)
+{
+	return sym && strncmp(sym, "_PyEval_EvalFrame", 17) == 0;
+}
+
+void lw_sess_add_mixed(struct json_object *o)
+{
+	struct json_object *py = lw_j_get(o, "stack"), *ns = lw_j_get(o, "native_stack"), *m;
+	size_t i, n, under;
+
+	if (!py || !ns || !json_object_is_type(py, json_type_array) ||
+	    !json_object_is_type(ns, json_type_array) || !json_object_array_length(py))
+		return;
+	n = json_object_array_length(ns);
+	for (under = 0; under < n; under++)
+		if (is_eval_loop(lw_j_get_str(json_object_array_get_idx(ns, under), "symbol")))
+			break;
+	if (under == n || under == 0)
+		return;
+	m = json_object_new_array();
+	for (i = 0; i < under; i++) {
+		struct json_object *fr = json_object_array_get_idx(ns, i), *c = json_object_new_object();
+
+		json_object_object_add(c, "native", json_object_new_boolean(1));
+		json_object_object_foreach(fr, k, v)
+			json_object_object_add(c, k, json_object_get(v));
+		json_object_array_add(m, c);
+	}
+	for (i = 0; i < json_object_array_length(py); i++)
+		json_object_array_add(m, json_object_get(json_object_array_get_idx(py, i)));
+	json_object_object_add(o, "mixed_stack", m);
+}
+
 /* ------------------------------------------------------------------ callback identity */
 
 struct json_object *lw_sess_ident_json(const struct cb_ident *id)

@@ -173,6 +173,8 @@ struct json_object *lw_sess_stack_json_ex(struct lw_session *s, const struct lw_
 /* "stack" + "stack_incomplete" (also when a frame was dropped) */
 void lw_sess_add_stack(struct lw_session *s, struct json_object *o, const struct lw_pystack *st);
 struct json_object *lw_sess_native_json(struct lw_session *s, const struct lw_pystack *st);
+/* "mixed_stack": the native frames under the innermost Python frame, then the Python frames */
+void lw_sess_add_mixed(struct json_object *o);
 struct json_object *lw_sess_ident_json(const struct cb_ident *id);
 void lw_sess_ident_from_bpf(struct lw_session *s, const struct lw_ident *bi, struct cb_ident *id);
 void lw_sess_ident_from_stack(struct lw_session *s, const struct lw_pystack *st, struct cb_ident *id);

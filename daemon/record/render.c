@@ -138,22 +138,28 @@ static void render_stack(FILE *f, struct json_object *stack, const char *label)
 
 static void render_native(FILE *f, struct json_object *ns, int only_if_no_python)
 {
-	size_t i, n;
+	size_t i, n, shown = 0;
 
 	n = arr_len(ns);
-	for (i = 0; i < n && i < 4; i++) {
+	for (i = 0; i < n && shown < 4; i++) {
 		struct json_object *fr = arr_get(ns, i);
 		const char *sym = lw_j_get_str(fr, "symbol"), *mod = lw_j_get_str(fr, "module");
+		const char *addr = lw_j_get_str(fr, "address"), *label = shown ? "" : "native";
 
-		if (sym)
-			fprintf(f, "        %-11s %s+0x%llx (%s)\n", i == 0 ? "native" : "", sym,
-				(unsigned long long)lw_j_get_int(fr, "offset", 0), mod ? mod : "?");
-		else if (mod)	/* no symbol: the module and the offset into it */
-			fprintf(f, "        %-11s %s+0x%llx\n", i == 0 ? "native" : "", mod,
+		if (sym && mod)
+			fprintf(f, "        %-11s %s+0x%llx (%s)\n", label, sym,
+				(unsigned long long)lw_j_get_int(fr, "offset", 0), mod);
+		else if (sym)	/* a name without a mapping: no "(?)" */
+			fprintf(f, "        %-11s %s+0x%llx\n", label, sym,
 				(unsigned long long)lw_j_get_int(fr, "offset", 0));
-		else		/* not even a mapping: its address */
-			fprintf(f, "        %-11s %s\n", i == 0 ? "native" : "",
-				lw_j_get_str(fr, "address") ? lw_j_get_str(fr, "address") : "?");
+		else if (mod)	/* no symbol: the module and the offset into it */
+			fprintf(f, "        %-11s %s+0x%llx\n", label, mod,
+				(unsigned long long)lw_j_get_int(fr, "offset", 0));
+		else if (addr)	/* not even a mapping: its address */
+			fprintf(f, "        %-11s %s\n", label, addr);
+		else		/* nothing to show: dropped, never "??" */
+			continue;
+		shown++;
 	}
 	(void)only_if_no_python;
 }

@@ -163,20 +163,46 @@ static int map_bias(int fd, const struct lw_map *m, uint64_t *bias, int *is_exec
 	return rc;
 }
 
+/* Was this file already reported at this base in this pass? */
+static int reported_before(const struct lw_maps *maps, const size_t *done, size_t ndone,
+			   const uint64_t *bases, const char *path, uint64_t base)
+{
+	size_t j;
+
+	for (j = 0; j < ndone; j++)
+		if (bases[j] == base && !strcmp(lw_maps__get(maps, done[j])->path, path))
+			return 1;
+	return 0;
+}
+
 /* Report every executable file mapping of the process to libdwfl (modules already known with
- * the same range are kept with their parsed tables) */
+ * the same range are kept with their parsed tables). A file is reported once per base: an
+ * executable (ET_EXEC) has several executable mappings (node: three, and V8's copy of its
+ * builtins elsewhere), all at base 0, and a second report of it fails as overlapping, which
+ * leaves libdwfl's address lookup without the first one (elfutils 0.188: dwfl_addrmodule
+ * then finds no module for any pc of the executable, and a stack through it stops there with
+ * "no unwind info"). */
 static int report_modules(struct lw_unwind *u)
 {
 	struct lw_maps *maps;
-	size_t i, n;
+	size_t i, n, ndone = 0, *done;
+	uint64_t *bases;
 	int rc;
 
 	rc = lw_maps__load(u->proc_root, u->pid, &maps);
 	if (rc)
 		return rc;
+	n = lw_maps__count(maps);
+	done = calloc(n + 1, sizeof(*done));
+	bases = calloc(n + 1, sizeof(*bases));
+	if (!done || !bases) {
+		free(done);
+		free(bases);
+		lw_maps__free(maps);
+		return -ENOMEM;
+	}
 	u->reported_ns = lw_now_mono();
 	dwfl_report_begin(u->dwfl);
-	n = lw_maps__count(maps);
 	for (i = 0; i < n; i++) {
 		const struct lw_map *m = lw_maps__get(maps, i);
 		uint64_t bias = 0;
@@ -202,12 +228,25 @@ static int report_modules(struct lw_unwind *u)
 			free(name);
 			continue;
 		}
-		/* the module's name is its path in the target (find_debuginfo looks beside it) */
-		if (!dwfl_report_elf(u->dwfl, m->path, name, fd, is_exec ? 0 : bias, true))
+		if (is_exec)
+			bias = 0;
+		if (reported_before(maps, done, ndone, bases, m->path, bias)) {
 			close(fd);
+			free(name);
+			continue;
+		}
+		/* the module's name is its path in the target (find_debuginfo looks beside it) */
+		if (!dwfl_report_elf(u->dwfl, m->path, name, fd, bias, true)) {
+			close(fd);
+		} else {
+			done[ndone] = i;
+			bases[ndone++] = bias;
+		}
 		free(name);
 	}
 	dwfl_report_end(u->dwfl, NULL, NULL);
+	free(done);
+	free(bases);
 	lw_maps__free(maps);
 	return 0;
 }

@@ -10,9 +10,11 @@ import subprocess
 import time
 import unittest
 
-from lwtest import BUILT_TARGETS, DEBIAN_PYTHON, TARGETS, Loopwatch, Target, need_root
+from lwtest import (BUILT_TARGETS, DEBIAN_PYTHON, TARGETS, Loopwatch, Target, need_root,
+                    node_binary)
 
 SLEEP_MS = 1500
+ZLIB_MS = 3000
 
 
 def norm(sym):
@@ -24,9 +26,11 @@ def norm(sym):
     return sym.split("@")[0].split(".")[0].lstrip("_")
 
 
-def eu_stack(pid):
-    """Frames of thread pid: [(pc, name or None)], innermost first"""
-    r = subprocess.run(["eu-stack", "-p", str(pid)], capture_output=True, text=True, timeout=30)
+def eu_stack(pid, raw=False):
+    """Frames of thread pid: [(pc, name or None)], innermost first (raw: C++ names as the
+    symbol tables have them, not demangled)"""
+    r = subprocess.run(["eu-stack"] + (["-r"] if raw else []) + ["-p", str(pid)],
+                       capture_output=True, text=True, timeout=30)
     frames, cur = [], None
     for line in r.stdout.splitlines():
         m = re.match(r"TID (\d+):", line)
@@ -44,38 +48,67 @@ class NoFramePointers(unittest.TestCase):
     def setUp(self):
         need_root()
 
-    def run_oracle(self, argv, min_ms=SLEEP_MS / 3):
+    def run_oracle(self, argv, min_ms=SLEEP_MS / 3, first="clock_nanosleep", lw_args=("-q",),
+                   raw=False, same=None):
+        """same(loopwatch's frames, eu-stack's names): how to compare (default: the names
+        equal, frame for frame, and every frame has its module)"""
         t = Target(argv)
         try:
             t.wait_ready()
-            lw = Loopwatch(t.pid, ["-q"], tmp=t.tmp)
+            lw = Loopwatch(t.pid, list(lw_args), tmp=t.tmp)
             lw.wait_started()
             t.go()
             deadline = time.time() + 20
             while '"blocking"' not in t.stdout() and time.time() < deadline:
                 time.sleep(0.01)
             time.sleep(0.2)
-            oracle, r = eu_stack(t.pid)
+            oracle, r = eu_stack(t.pid, raw)
             self.assertEqual(t.wait(30), 0, t.stderr())
             self.assertEqual(lw.wait(30), 0, lw.stderr())
         finally:
             t.kill()
+        self.truth = t.truth()
         # the whole stack, _start included; unnamed frames (static functions of stripped
         # binaries) in the same places
         want = [norm(n) for _, n in oracle]
         self.assertEqual(want[-1], "start", r.stdout + r.stderr)
-        self.assertEqual(want[0], "clock_nanosleep")
+        if first:
+            self.assertEqual(want[0], first)
         blk = [b for b in lw.records("blocking_call") if b["duration_ms"] >= min_ms]
         self.assertTrue(blk, lw.records("blocking_call"))
         for b in blk:
             ns = b["native_stack"]
+            self.assertNotIn("native_stack_incomplete", b)
+            if same:
+                same(ns, want, r.stdout)
+                continue
             got = [norm(f["symbol"]) for f in ns]
             self.assertEqual(got, want, "loopwatch %s\neu-stack %s" % (ns, r.stdout))
-            self.assertNotIn("native_stack_incomplete", b)
             for f in ns:
                 # never a frame without module nor name
                 self.assertTrue(f.get("module"), ns)
         return lw, want
+
+    def check_mixed(self, rec, want):
+        """The mixed stack: the native frames inner to the innermost eval loop, as eu-stack has
+        them, then the Python frames as the target itself saw them when it announced the call
+        (qualname, file, line; innermost first)"""
+        py_own = [tuple(f) for f in next(x["stack"] for x in self.truth
+                                         if x.get("event") == "blocking")]
+        mixed = rec["mixed_stack"]
+        k = want.index("PyEval_EvalFrameDefault")
+        self.assertGreater(k, 0, want)
+        nat = [f for f in mixed if f.get("native")]
+        self.assertEqual(mixed[:len(nat)], nat, mixed)  # the native frames first
+        self.assertEqual([norm(f["symbol"]) for f in nat], want[:k], mixed)
+        for f in nat:
+            self.assertTrue(f.get("module"), f)
+        py = [(f["function"], f["file"], f["line"]) for f in mixed[len(nat):]]
+        self.assertEqual(py, py_own[:len(py)], mixed)
+        # all of it, <module> included, unless the stack kept only its 64 innermost frames
+        self.assertTrue(len(py) == len(py_own) or rec.get("stack_incomplete") == "truncated",
+                        (py, py_own))
+        self.assertEqual(mixed[len(nat):], rec["stack"])
 
     def native(self, name):
         return self.run_oracle([os.path.join(BUILT_TARGETS, name), "{GO}", str(SLEEP_MS)])
@@ -89,29 +122,151 @@ class NoFramePointers(unittest.TestCase):
         self.assertIn("slow_handler", want)
         self.assertIn("uv_run", want)
 
+    def check_text(self, text, want):
+        """The text: under the callback's warning, the innermost four native frames (libc's
+        sleep first), the rest folded, then the Python frame at the line that blocked"""
+        k = want.index("PyEval_EvalFrameDefault")
+        fold = r"\s+\.\.\. %d more native frames\n" % (k - 4) if k > 4 else ""
+        m = re.search(r"\n\s+native\s+(\S+)\+0x[0-9a-f]+ \(libc\.so\.6\)\n"
+                      r"(?:\s+\S+\+0x[0-9a-f]+(?: \(\S+\))?\n){%d}" % (min(k, 4) - 1) + fold +
+                      r"\s+blocked at\s+blocker \(asyncio_native\.py:(\d+)\)", text)
+        self.assertTrue(m, text)
+        self.assertEqual(norm(m.group(1)), "clock_nanosleep")
+        own = next(x["stack"] for x in self.truth if x.get("event") == "blocking")
+        self.assertEqual(int(m.group(2)), own[0][2])
+
     @unittest.skipUnless(os.path.exists(DEBIAN_PYTHON), "Debian's python3.11 missing")
     def test_python_sleep(self):
         """time.sleep in an asyncio callback on Debian's python3.11: libc, then the
         interpreter's own frames (named or not) down to Py_BytesMain, as eu-stack has them;
-        the Python stack beside it names the callback"""
+        the mixed stack: libc's sleep and time.sleep's C code under the callback's Python
+        frames, in JSON and in the text"""
         lw, want = self.run_oracle([DEBIAN_PYTHON, os.path.join(TARGETS, "asyncio_native.py"),
-                                    "{GO}", "sleep", str(SLEEP_MS)])
+                                    "{GO}", "sleep", str(SLEEP_MS)], lw_args=())
         self.assertIn("PyEval_EvalFrameDefault", want)
         self.assertIn("Py_BytesMain", want)
-        for b in lw.records("blocking_call"):
-            if b["duration_ms"] >= SLEEP_MS / 3:
-                self.assertEqual(b["stack"][0]["function"], "blocker")
+        recs = [b for b in lw.records("blocking_call") + lw.records("slow_callback")
+                if b["duration_ms"] >= SLEEP_MS / 3 and not b.get("in_progress")]
+        self.assertTrue(any(b["type"] == "slow_callback" for b in recs), recs)
+        for b in recs:
+            self.assertEqual(b["stack"][0]["function"], "blocker")
+            self.check_mixed(b, want)
+        self.check_text(lw.stdout(), want)
 
     @unittest.skipUnless(os.path.exists(DEBIAN_PYTHON), "Debian's python3.11 missing")
     def test_python_sqlite(self):
         """A C extension that blocks: sqlite3 waiting for a lock, sleeping in Debian's
         libsqlite3 under _sqlite3 under the interpreter; every blocking call of at least 50 ms
-        has eu-stack's stack"""
+        has eu-stack's stack, and the mixed stack has libsqlite3's and _sqlite3's frames
+        under the Python frame that called execute"""
         lw, want = self.run_oracle([DEBIAN_PYTHON, os.path.join(TARGETS, "asyncio_native.py"),
-                                    "{GO}", "sqlite", str(SLEEP_MS)], min_ms=50)
+                                    "{GO}", "sqlite", str(SLEEP_MS)], min_ms=50, lw_args=())
         self.assertIn("sqlite3_prepare_v2", want)
         self.assertIn("sqlite3InvokeBusyHandler", want)
         self.assertIn("PyEval_EvalFrameDefault", want)
+        for b in lw.records("blocking_call"):
+            if b["duration_ms"] >= 50:
+                self.check_mixed(b, want)
+                nat = [f for f in b["mixed_stack"] if f.get("native")]
+                syms = [norm(f["symbol"]) for f in nat]
+                self.assertIn("sqlite3_prepare_v2", syms)
+                self.assertEqual(syms[0], "clock_nanosleep")
+                # _sqlite3's own (static, unnamed) frames are there by module and offset
+                self.assertTrue(any(f["module"].startswith("_sqlite3") for f in nat), nat)
+        self.check_text(lw.stdout(), want)
+
+
+    @unittest.skipUnless(os.path.exists(DEBIAN_PYTHON), "Debian's python3.11 missing")
+    def test_python_zlib(self):
+        """A C extension that burns CPU: zlib.compress (Debian's libz, no frame pointers) in an
+        asyncio callback for 3 s. eu-stack samples the thread again and again while it is in
+        compress; the CPU-sample stack of the slow callback is one of those samples frame for
+        frame down to _start, its mixed stack has libz's frames under the Python frame that
+        called compress, and that frame is named"""
+        t = Target([DEBIAN_PYTHON, os.path.join(TARGETS, "asyncio_native.py"), "{GO}", "zlib",
+                    str(ZLIB_MS)])
+        samples = []
+        try:
+            t.wait_ready()
+            lw = Loopwatch(t.pid, ["-q"], tmp=t.tmp)
+            lw.wait_started()
+            t.go()
+            deadline = time.time() + 20
+            while '"blocking"' not in t.stdout() and time.time() < deadline:
+                time.sleep(0.01)
+            # both callbacks: ~6 s in compress, a sample every few hundred ms
+            while '"done"' not in t.stdout() and time.time() < deadline + 2 * ZLIB_MS / 1000:
+                frames, _ = eu_stack(t.pid)
+                names = [norm(n) for _, n in frames]
+                if "deflate" in names:
+                    samples.append(names)
+            self.assertEqual(t.wait(30), 0, t.stderr())
+            self.assertEqual(lw.wait(30), 0, lw.stderr())
+        finally:
+            t.kill()
+        self.truth = t.truth()
+        self.assertGreaterEqual(len(samples), 4, samples)
+        for want in samples:
+            self.assertEqual(want[-1], "start")
+        own = next(x["stack"] for x in self.truth if x.get("event") == "blocking")
+        recs = [c for c in lw.records("slow_callback") if not c.get("in_progress")]
+        self.assertEqual(len(recs), 2, lw.records("slow_callback"))
+        matched = 0
+        for c in recs:
+            self.assertEqual(c["stack_kind"], "cpu", c)
+            self.assertEqual((c["stack"][0]["function"], c["stack"][0]["line"]),
+                             (own[0][0], own[0][2]), c["stack"])
+            got = [norm(f["symbol"]) for f in c["native_stack"]]
+            self.assertNotIn("native_stack_incomplete", c)
+            for f in c["native_stack"]:
+                self.assertTrue(f.get("module"), c["native_stack"])
+            if "deflate" not in got:
+                # the sample fell between two calls of compress (Python's own code): the
+                # stack is still whole, down to _start
+                self.assertEqual(got[-1], "start", got)
+                continue
+            self.assertIn(got, samples, "loopwatch %s\neu-stack samples %s" % (got, samples))
+            self.check_mixed(c, got)
+            nat = [f for f in c["mixed_stack"] if f.get("native")]
+            self.assertTrue(any(f["module"].startswith("libz.so") for f in nat), nat)
+            matched += 1
+        self.assertGreaterEqual(matched, 1, recs)
+
+
+    @unittest.skipUnless(node_binary(), "node missing (Debian package nodejs)")
+    def test_node_fifo(self):
+        """Node's fs.readFileSync on a FIFO blocks in open until a writer comes: libc's open,
+        libuv's uv_fs_open, node's own C++ and V8's builtins as eu-stack has them (C++ names raw,
+        as the symbol tables have them); the frames eu-stack cannot name (V8's generated code,
+        in no file) are there in the same places, named from V8's perf map where it has them
+        (started with --perf-basic-prof --interpreted-frames-native-stack), the blocking
+        function readSettings among them, then the rest down to _start"""
+        js = []
+
+        def same(ns, want, oracle_text):
+            msg = "loopwatch %s\neu-stack %s" % (ns, oracle_text)
+            self.assertEqual(len(ns), len(want), msg)
+            for f, w in zip(ns, want):
+                if w is not None:
+                    self.assertEqual(norm(f["symbol"]), w, msg)
+                    self.assertTrue(f.get("module"), msg)
+                else:
+                    # V8's code: a name from the perf map, else its address; never nothing
+                    self.assertTrue(f.get("symbol") or f.get("module") or f.get("address"), msg)
+                    if f.get("symbol"):
+                        js.append(f["symbol"])
+        lw, want = self.run_oracle([node_binary(), "--perf-basic-prof",
+                                    "--interpreted-frames-native-stack",
+                                    os.path.join(TARGETS, "node_fifo.js"), "{GO}", str(SLEEP_MS)],
+                                   first=None, raw=True, same=same)
+        self.assertIn(want[0], ("open", "open64", "libc_open64", "openat", "openat64"), want)
+        self.assertIn("uv_fs_open", want)
+        # node's own C++ (node::Start at least: Debian's libnode keeps only its exported
+        # symbols, the nodejs.org binary all of them)
+        self.assertTrue(any(w and w.startswith("ZN4node") for w in want), want)
+        self.assertIn(None, want)  # V8's generated code: no file, no name for eu-stack
+        # the JS function that blocked is named by loopwatch from V8's perf map
+        self.assertTrue(any("readSettings" in j for j in js), js)
 
 
 if __name__ == "__main__":

@@ -113,6 +113,25 @@ static void test_native_frames(void **state)
 	free(out);
 }
 
+/* A frame with a name but no module (a hand-made or older record) shows no "(?)"; a frame with
+ * nothing at all is dropped, the next one takes the "native" label */
+static void test_native_frames_partial(void **state)
+{
+	char *out = render(
+		"{\"type\":\"blocking_call\",\"pid\":1,\"tid\":2,\"syscall\":\"read\","
+		"\"duration_ms\":250.0,\"fd\":null,\"target\":null,\"callback\":null,\"stack\":[],"
+		"\"native_stack\":[{\"symbol\":null,\"module\":null},"
+		"{\"symbol\":\"read_loop\",\"module\":null,\"offset\":16},"
+		"{\"symbol\":null,\"module\":\"app\",\"offset\":0},{}]}");
+
+	(void)state;
+	assert_string_equal(out,
+		"WARNING pid 1 tid 2: blocking read() took 0.250 s\n"
+		"        native      read_loop+0x10\n"
+		"                    app+0x0\n");
+	free(out);
+}
+
 /* Mixed stacks: the native frames under the innermost Python frame (before the eval loop),
  * four of them, the rest folded; then the Python frame */
 static void test_mixed_stack(void **state)
@@ -249,6 +268,7 @@ int main(void)
 		cmocka_unit_test(test_handle_and_blocking),
 		cmocka_unit_test(test_summary_columns),
 		cmocka_unit_test(test_native_frames),
+		cmocka_unit_test(test_native_frames_partial),
 		cmocka_unit_test(test_mixed_stack),
 		cmocka_unit_test(test_unknown_and_junk),
 		cmocka_unit_test(test_json_helpers),

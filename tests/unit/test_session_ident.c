@@ -374,6 +374,50 @@ static void test_ident_json(void **state)
 	json_object_put(o);
 }
 
+/* Mixed stacks: the native frames inner to the innermost eval loop, marked native, then the
+ * Python frames; nothing where the eval loop is innermost or absent, or no Python stack */
+static void test_mixed_stack(void **state)
+{
+	static const char *const cases[][2] = {
+		{ "[{\"function\":\"blocker\",\"file\":\"a.py\",\"line\":3}]",
+		  "[{\"symbol\":\"clock_nanosleep\",\"module\":\"libc.so.6\",\"offset\":35},"
+		  "{\"symbol\":null,\"module\":\"python3.11\",\"offset\":7},"
+		  "{\"symbol\":\"_PyEval_EvalFrameDefault\",\"module\":\"python3.11\",\"offset\":1},"
+		  "{\"symbol\":\"main\",\"module\":\"python3.11\",\"offset\":1}]" },
+		{ "[{\"function\":\"f\",\"file\":\"a.py\",\"line\":3}]",
+		  "[{\"symbol\":\"_PyEval_EvalFrameDefault\",\"module\":\"python3.11\",\"offset\":1}]" },
+		{ "[{\"function\":\"f\",\"file\":\"a.py\",\"line\":3}]",
+		  "[{\"symbol\":\"read\",\"module\":\"libc.so.6\",\"offset\":1}]" },
+		{ "[]",
+		  "[{\"symbol\":\"read\",\"module\":\"libc.so.6\",\"offset\":1},"
+		  "{\"symbol\":\"_PyEval_EvalFrameDefault\",\"module\":\"python3.11\",\"offset\":1}]" },
+	};
+	size_t k;
+
+	(void)state;
+	for (k = 0; k < sizeof(cases) / sizeof(*cases); k++) {
+		struct json_object *o = json_object_new_object(), *m;
+
+		json_object_object_add(o, "stack", json_tokener_parse(cases[k][0]));
+		json_object_object_add(o, "native_stack", json_tokener_parse(cases[k][1]));
+		lw_sess_add_mixed(o);
+		m = lw_j_get(o, "mixed_stack");
+		if (k) {
+			assert_null(m);
+		} else {
+			assert_non_null(m);
+			assert_string_equal(lw_j_line(m),
+				"[{\"native\":true,\"symbol\":\"clock_nanosleep\",\"module\":\"libc.so.6\","
+				"\"offset\":35},{\"native\":true,\"symbol\":null,\"module\":\"python3.11\","
+				"\"offset\":7},{\"function\":\"blocker\",\"file\":\"a.py\",\"line\":3}]");
+			/* native_stack itself is left as it was */
+			assert_null(lw_j_get(json_object_array_get_idx(lw_j_get(o, "native_stack"), 0),
+					     "native"));
+		}
+		json_object_put(o);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -388,6 +432,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stack_garbage_frames, setup, teardown),
 		cmocka_unit_test(test_parse_js),
 		cmocka_unit_test(test_ident_json),
+		cmocka_unit_test(test_mixed_stack),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
