@@ -35,4 +35,10 @@ int lw_pycache__line(const struct lw_pycache *c, const struct lw_pycode *code, u
 
 size_t lw_pycache__size(const struct lw_pycache *c);
 
+/* The cache's budget (entries, and bytes of entries plus line tables; 0: the default, 16,384
+ * entries and 32 MiB): past either, the least recently used entries are evicted and counted. */
+void lw_pycache__set_budget(struct lw_pycache *c, size_t max_entries, size_t max_bytes);
+size_t lw_pycache__bytes(const struct lw_pycache *c);
+uint64_t lw_pycache__evicted(const struct lw_pycache *c);	/* 0 for NULL */
+
 #endif
