@@ -583,6 +583,9 @@ void lw_engine__detach(struct lw_engine *e, pid_t pid, const char *reason)
 
 		json_object_object_add(end, "suppressed",
 				       json_object_new_int64((int64_t)lw_engine__suppressed(e)));
+		/* the noise filter's budget: sites whose rate-limit state was evicted */
+		json_object_object_add(end, "noise_sites_evicted",
+				       json_object_new_int64((int64_t)lw_noise__evicted(e->noise)));
 		emit_all(e, end);
 	}
 	detach_poll_probes(e, t);
