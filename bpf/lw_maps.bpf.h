@@ -6,9 +6,12 @@
 #ifndef LW_LW_MAPS_BPF_H
 #define LW_LW_MAPS_BPF_H
 
+/* tgid -> its configuration, kept by userspace. max_entries is set at load to the processes the
+ * caller traces at once (loopwatchd: 65,536); not preallocated, so that costs nothing unused. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u32);
 	__type(value, struct lw_pycfg);
 } procs SEC(".maps");

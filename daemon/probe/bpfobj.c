@@ -206,6 +206,13 @@ int lw_bpf__new(const struct lw_bpf_opts *opts, struct lw_bpf **out, char *err, 
 		goto fail;
 	}
 	b->skel->rodata->want_exec = opts->want_exec ? 1 : 0;
+	/* as many processes as the caller traces at once (loopwatchd: its limit) */
+	if (opts->max_procs > 0 &&
+	    (r = bpf_map__set_max_entries(b->skel->maps.procs, (__u32)opts->max_procs))) {
+		snprintf(err, errlen, "cannot size the BPF procs map to %d: %s", opts->max_procs,
+			 strerror(-r));
+		goto fail;
+	}
 	/* forks matter to discovery only (the daemon): not a program on every fork otherwise */
 	if (!opts->want_exec)
 		bpf_program__set_autoload(b->skel->progs.lw_process_fork, false);

@@ -27,6 +27,7 @@ struct lw_bpf_opts {
 	int ustack_bytes;	/* user stack copied per native stack (CFI unwinding): 0 default
 				 * (LW_USTACK_MAX), < 0 none (frame pointers only) */
 	int no_precise;		/* no session will be precise: its programs are not loaded */
+	int max_procs;		/* processes traced at once: the procs map's size (0: 1,024) */
 };
 
 struct lw_bpf_counters {

@@ -378,6 +378,7 @@ int lw_engine__new(const struct lw_engine_opts *o, struct lw_engine **out, char 
 	if (getenv("LW_USTACK_BYTES"))
 		bo.ustack_bytes = atoi(getenv("LW_USTACK_BYTES")) > 0 ? atoi(getenv("LW_USTACK_BYTES")) : -1;
 	bo.no_precise = o->no_precise;
+	bo.max_procs = o->max_procs;
 	bo.sample_hz = o->no_sampling ? 0 : (o->sample_hz ? o->sample_hz : 49);
 	r = lw_bpf__new(&bo, &e->bpf, err, errlen);
 	if (r)

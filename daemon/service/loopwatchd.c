@@ -734,6 +734,8 @@ static int run(struct daemon *d)
 	}
 	eo.summary_interval_ns = d->cfg->summary_interval_ns;
 	eo.want_exec = 1;
+	/* the BPF procs map holds as many processes as the daemon traces at once */
+	eo.max_procs = (int)d->max_procs;
 	/* [daemon] iterations, else $LOOPWATCH_ITERATIONS, else syscall (sched costs the rest of
 	 * the host nothing but adds per-process uprobes: slower attach and detach, see
 	 * docs/benchmarks.md) */
@@ -825,6 +827,10 @@ int main(int argc, char **argv)
 	int r;
 
 	memset(&d, 0, sizeof(d));
+	d.max_procs = MAX_PROCS;
+	if (getenv("LW_MAX_PROCS") && atol(getenv("LW_MAX_PROCS")) > 0 &&
+	    atol(getenv("LW_MAX_PROCS")) < MAX_PROCS)
+		d.max_procs = (unsigned)atol(getenv("LW_MAX_PROCS"));
 	lw_log_set_ident("loopwatchd");
 	/* under systemd, stderr goes to the journal: "<N>" priority prefixes */
 	if (stderr_is_journal())

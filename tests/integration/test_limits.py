@@ -350,6 +350,66 @@ class NotAttached(DaemonTest):
         self.assertEqual(d.stop(), 0, d.stderr())
 
 
+def bpf_maps_of(pid, name):
+    """the BPF maps called name that process pid holds (their ids from its fds' fdinfo), as
+    bpftool shows them"""
+    ids = set()
+    for fd in os.listdir("/proc/%d/fdinfo" % pid):
+        try:
+            with open("/proc/%d/fdinfo/%s" % (pid, fd)) as f:
+                for line in f:
+                    if line.startswith("map_id:"):
+                        ids.add(int(line.split()[1]))
+        except OSError:
+            pass
+    out = subprocess.run(["bpftool", "-j", "map", "show"], capture_output=True, text=True,
+                         timeout=30).stdout
+    return [m for m in json.loads(out or "[]") if m.get("name") == name and m.get("id") in ids]
+
+
+class ProcsLimit(DaemonTest):
+    def test_procs_map_follows_the_daemon_limit(self):
+        """The BPF procs map holds as many processes as loopwatchd traces at once (before: 1,024
+        entries against the daemon's 65,536, so the 1,025th attach failed with E2BIG). Here the
+        limit is lowered to 3 (LW_MAX_PROCS): the map is sized 3 at load; of 5 matching
+        processes 3 are attached and 2 not attached, counted under the cause "limit" with the
+        reason; stopping one frees a place for a new process."""
+        d = self.daemon("[target lim]\ncmdline = %s\nasyncio_hooks = no\n" % self.tag,
+                        env={"LW_MAX_PROCS": "3"})
+        d.wait_ready()
+        maps = bpf_maps_of(d.p.pid, "procs")
+        self.assertEqual([m["max_entries"] for m in maps], [3], maps)
+        apps = [self.app() for _ in range(5)]
+        for a in apps:
+            a.wait_ready()
+
+        def settled():
+            st = d.status()
+            t = st["targets"][0]
+            return (not t["pending"] and len(d.attached("lim")) == 3 and
+                    t["not_attached"]["limit"] >= 2 and st)
+        try:
+            st = wait_for(settled, 30, step=0.3, what="3 attached, 2 over the limit")
+        except AssertionError:
+            print(json.dumps(d.status(), indent=1))
+            raise
+        t = st["targets"][0]
+        self.assertTrue(all("more processes match" in x["error"]
+                            for x in t["not_attached_last"]), t["not_attached_last"])
+        over = set(a.pid for a in apps) - set(d.attached("lim"))
+        self.assertEqual(set(x["pid"] for x in t["not_attached_last"]), over)
+        self.assertEqual(st["matched"], st["attaches"] + sum(st["not_attached"].values()), st)
+        # a place freed is a place for the next process
+        attached = d.attached("lim")
+        for a in apps:
+            if a.pid == attached[0]:
+                a.stop()
+        late = self.app()
+        late.wait_ready()
+        wait_for(lambda: late.pid in d.attached("lim"), 20, what="the late process attached")
+        self.assertEqual(d.stop(), 0, d.stderr())
+
+
 def rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
