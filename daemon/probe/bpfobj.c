@@ -208,7 +208,8 @@ int lw_bpf__new(const struct lw_bpf_opts *opts, struct lw_bpf **out, char *err, 
 	b->skel->rodata->want_exec = opts->want_exec ? 1 : 0;
 	/* as many processes as the caller traces at once (loopwatchd: its limit) */
 	if (opts->max_procs > 0 &&
-	    (r = bpf_map__set_max_entries(b->skel->maps.procs, (__u32)opts->max_procs))) {
+	    ((r = bpf_map__set_max_entries(b->skel->maps.procs, (__u32)opts->max_procs)) ||
+	     (r = bpf_map__set_max_entries(b->skel->maps.fair, (__u32)opts->max_procs)))) {
 		snprintf(err, errlen, "cannot size the BPF procs map to %d: %s", opts->max_procs,
 			 strerror(-r));
 		goto fail;
@@ -467,16 +468,32 @@ int lw_bpf__parse_iter_mode(const char *s, enum lw_iter_mode *out, char *err, si
 
 int lw_bpf__set_proc(struct lw_bpf *b, pid_t pid, const struct lw_pycfg *cfg)
 {
+	struct lw_fair f = { 0 };
 	__u32 k = (__u32)pid;
 
-	return bpf_map_update_elem(bpf_map__fd(b->skel->maps.procs), &k, cfg, BPF_ANY) ? -errno : 0;
+	if (bpf_map_update_elem(bpf_map__fd(b->skel->maps.procs), &k, cfg, BPF_ANY))
+		return -errno;
+	/* its share of the ring buffer (kept across updates of the configuration) */
+	bpf_map_update_elem(bpf_map__fd(b->skel->maps.fair), &k, &f, BPF_NOEXIST);
+	return 0;
 }
 
 int lw_bpf__del_proc(struct lw_bpf *b, pid_t pid)
 {
 	__u32 k = (__u32)pid;
 
+	bpf_map_delete_elem(bpf_map__fd(b->skel->maps.fair), &k);
 	return bpf_map_delete_elem(bpf_map__fd(b->skel->maps.procs), &k) ? -errno : 0;
+}
+
+uint64_t lw_bpf__fair_drops(const struct lw_bpf *b, pid_t pid)
+{
+	struct lw_fair f = { 0 };
+	__u32 k = (__u32)pid;
+
+	if (!b || bpf_map_lookup_elem(bpf_map__fd(b->skel->maps.fair), &k, &f))
+		return 0;
+	return f.drops;
 }
 
 int lw_bpf__attach_ctxrun(struct lw_bpf *b, pid_t pid, const char *path, uint64_t offset,
@@ -679,6 +696,7 @@ void lw_bpf__counters(const struct lw_bpf *b, struct lw_bpf_counters *out)
 	out->thread_map_full = b->skel->bss->thread_map_full;
 	out->samples = b->skel->bss->samples;
 	out->sites_full = b->skel->bss->sites_full;
+	out->fair_drops = b->skel->bss->fair_drops;
 	lw_bpf__ustack_counters(b, &out->ustack_copies, &out->ustack_cut, &out->ustack_failed);
 }
 

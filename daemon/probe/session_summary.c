@@ -254,6 +254,9 @@ void lw_sess_add_bpf_losses(const struct lw_session *s, struct json_object *o)
 	json_object_object_add(o, "thread_map_full",
 			       json_object_new_int64((int64_t)bc.thread_map_full));
 	json_object_object_add(o, "sites_map_full", json_object_new_int64((int64_t)bc.sites_full));
+	/* this process's records dropped for its share of the ring (the others' are kept) */
+	json_object_object_add(o, "fair_share_drops",
+			       json_object_new_int64((int64_t)lw_bpf__fair_drops(s->bpf, s->pid)));
 	json_object_object_add(o, "depth_errors", json_object_new_int64((int64_t)bc.depth_errors));
 	json_object_object_add(o, "ustack_failed",
 			       json_object_new_int64((int64_t)bc.ustack_failed));
