@@ -8,13 +8,14 @@ import json
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
 import time
 import unittest
 
-from lwtest import DEBIAN_PYTHON, LOOPWATCH, Loopwatch, Target, sanitized, traced
+from lwtest import DEBIAN_PYTHON, LOOPWATCH, TARGETS, Loopwatch, Target, sanitized, traced
 from test_daemon import DaemonTest, prom_samples, prom_value, wait_for
 
 REC = json.dumps({"type": "end", "v": 1, "ts": "2026-11-25T02:00:30.000000Z", "pid": 42,
@@ -407,6 +408,74 @@ class ProcsLimit(DaemonTest):
         late = self.app()
         late.wait_ready()
         wait_for(lambda: late.pid in d.attached("lim"), 20, what="the late process attached")
+        self.assertEqual(d.stop(), 0, d.stderr())
+
+
+class Fairness(DaemonTest):
+    def test_flooding_target_does_not_starve_a_quiet_one(self):
+        """One process floods the ring buffer (3 loops whose every 2 ms callback is a slow tick
+        and a blocking call against 1 ms thresholds: ~10 MB of records a second) while another
+        blocks its loop now and then. loopwatchd is stopped (SIGSTOP) for ~3 s, as a daemon
+        that falls behind is: before, the flood filled the 4 MiB ring in well under a second
+        and the quiet process's blocks in that time were lost with the flood's records. Now,
+        once half the ring waits to be read, a process over its share (256 KiB a second) has
+        its records dropped and counted for it (fair_share_drops in its summary,
+        bpf_losses.fair_share in `status`), and every block the quiet process announced is
+        reported."""
+        flood_tag = "lwf-" + self.tag
+        d = self.daemon("[target flood]\ncmdline = %s\nthreshold = 1ms\nblock_threshold = 1ms\n"
+                        "asyncio_hooks = no\n\n[target quiet]\ncmdline = %s\n"
+                        "asyncio_hooks = no\n" % (flood_tag, self.tag))
+        d.wait_ready()
+        quiet = self.app()
+        quiet.wait_ready()
+        out = open(os.path.join(self.tmp, "flood.out"), "w")
+        flood = subprocess.Popen([DEBIAN_PYTHON, os.path.join(TARGETS, "asyncio_flooder.py"),
+                                  flood_tag, "3"], stdout=out, stderr=subprocess.STDOUT)
+        try:
+            wait_for(lambda: quiet.pid in d.attached("quiet") and
+                     flood.pid in d.attached("flood"), 20, what="both attached")
+            wait_for(lambda: d.records("flood", "blocking_call", flood.pid), 20,
+                     what="the flood's records")
+            quiet.block()
+            os.kill(d.p.pid, signal.SIGSTOP)
+            try:
+                time.sleep(1.0)  # the ring fills with the flood
+                for _ in range(3):
+                    quiet.block()
+            finally:
+                os.kill(d.p.pid, signal.SIGCONT)
+
+            def all_blocks():
+                recs = [r for r in d.records("quiet", "slow_callback", quiet.pid)
+                        if not r.get("in_progress")]
+                return len(recs) >= quiet.nblocks and recs
+            try:
+                recs = wait_for(all_blocks, 60, step=0.5, what="every block of the quiet process")
+            except AssertionError:
+                st = d.status()
+                self.fail("quiet process: %d blocks, reported %d; lost_events %s, bpf_losses %s"
+                          % (quiet.nblocks, len([r for r in d.records("quiet", "slow_callback",
+                                                                       quiet.pid)
+                                                 if not r.get("in_progress")]),
+                             st["lost_events"], st["bpf_losses"]))
+            self.assertEqual(len(recs), quiet.nblocks)
+            self.assertTrue(all(r["callback"]["task_name"] == "blocker" for r in recs), recs)
+
+            def drops():
+                st = d.status()
+                sums = d.records("flood", "summary", flood.pid)
+                qs = d.records("quiet", "summary", quiet.pid)
+                return (st["bpf_losses"]["fair_share"] > 0 and sums and qs and
+                        sums[-1]["fair_share_drops"] > 0 and (st, sums[-1], qs[-1]))
+            st, fs, qs = wait_for(drops, 20, step=0.5, what="the flood's drops counted")
+            self.assertEqual(qs["fair_share_drops"], 0, qs)
+            print("fairness: flood dropped %d (fair share), lost_events %d; quiet %d/%d blocks"
+                  % (fs["fair_share_drops"], st["lost_events"], len(recs), quiet.nblocks))
+        finally:
+            flood.kill()
+            flood.wait()
+            out.close()
         self.assertEqual(d.stop(), 0, d.stderr())
 
 
