@@ -19,10 +19,15 @@
  */
 #define BUDGET_ENTRIES 16384
 #define BUDGET_BYTES (32u << 20)
+/* Callers keep pointers into entries while they look up the other frames of a stack (64 kept at
+ * most): an entry used in the last PROTECT lookups is never evicted. The bytes can thus pass
+ * the budget by at most PROTECT tables (64 MiB) while one stack holds that many huge ones. */
+#define PROTECT 256
 
 struct entry {
 	struct entry *next;		/* bucket chain */
 	struct entry *lru_prev, *lru_next;	/* most recently used first */
+	uint64_t stamp;			/* c->clock when last looked up */
 	struct lw_pycode code;
 };
 
@@ -33,6 +38,7 @@ struct lw_pycache {
 	size_t bytes;			/* entries + their tables */
 	size_t max_entries, max_bytes;
 	uint64_t evicted;
+	uint64_t clock;			/* lookups so far */
 	struct entry *lru_head, *lru_tail;
 	struct entry *b[CACHE_BUCKETS];
 };
@@ -136,17 +142,14 @@ static void lru_push(struct lw_pycache *c, struct entry *e)
 		c->lru_tail = e;
 }
 
-/* drop least recently used entries (never keep) until the budget holds */
-static void evict(struct lw_pycache *c, const struct entry *keep)
+/* drop least recently used entries until the budget holds (none of the last PROTECT used) */
+static void evict(struct lw_pycache *c)
 {
 	while (c->lru_tail && (c->n > c->max_entries || c->bytes > c->max_bytes)) {
 		struct entry *e = c->lru_tail, **pp;
 
-		if (e == keep) {
-			if (!e->lru_prev)
-				return;
-			e = e->lru_prev;
-		}
+		if (e->stamp + PROTECT > c->clock)
+			return;
 		for (pp = &c->b[hash(e->code.addr)]; *pp && *pp != e; pp = &(*pp)->next)
 			;
 		if (*pp)
@@ -214,11 +217,13 @@ const struct lw_pycode *lw_pycache__get(struct lw_pycache *c, struct lw_reader *
 		return NULL;
 	if (read_ident(c, mem, addr, &fn, &nm, &first))
 		return NULL;
+	c->clock++;
 	for (e = c->b[h]; e; e = e->next) {
 		if (e->code.addr != addr)
 			continue;
 		lru_unlink(c, e);
 		lru_push(c, e);
+		e->stamp = c->clock;
 		if (e->code.filename_obj == fn && e->code.name_obj == nm &&
 		    e->code.firstlineno == first)
 			return &e->code;
@@ -233,7 +238,7 @@ const struct lw_pycode *lw_pycache__get(struct lw_pycache *c, struct lw_reader *
 			return NULL;
 		}
 		c->bytes += entry_bytes(e);
-		evict(c, e);
+		evict(c);
 		return &e->code;
 	}
 	e = calloc(1, sizeof(*e));
@@ -246,9 +251,10 @@ const struct lw_pycode *lw_pycache__get(struct lw_pycache *c, struct lw_reader *
 	e->next = c->b[h];
 	c->b[h] = e;
 	lru_push(c, e);
+	e->stamp = c->clock;
 	c->n++;
 	c->bytes += entry_bytes(e);
-	evict(c, e);
+	evict(c);
 	return &e->code;
 }
 

@@ -118,12 +118,13 @@ static void test_many_code_objects_bounded(void **state)
 	lw_pycache__free(c);
 }
 
-/* least recently used goes first: an entry used all along stays (no re-read), the others go */
+/* least recently used goes first: an entry used all along stays (no re-read), the others go,
+ * except the last 256 looked up (callers hold a stack's frames at once) */
 static void test_lru_keeps_the_hot_entry(void **state)
 {
 	struct lw_reader rd = { fake_read, NULL };
 	struct lw_pycache *c = NULL;
-	const struct lw_pycode *hot, *pc;
+	const struct lw_pycode *hot, *pc, *held[255];
 	uint64_t i;
 
 	(void)state;
@@ -131,25 +132,35 @@ static void test_lru_keeps_the_hot_entry(void **state)
 	lw_pycache__set_budget(c, 8, 0);
 	hot = lw_pycache__get(c, &rd, CODE);
 	assert_non_null(hot);
-	for (i = 1; i < 100; i++) {
+	for (i = 1; i <= 1000; i++) {
 		assert_non_null(lw_pycache__get(c, &rd, CODE + i * STEP));
 		pc = lw_pycache__get(c, &rd, CODE);
 		assert_ptr_equal(pc, hot);	/* a hit: the same entry */
 	}
-	assert_int_equal(lw_pycache__size(c), 8);
-	assert_int_equal(lw_pycache__evicted(c), 100 - 8);
-	/* a byte budget of three tables: never more than three kept */
+	/* the budget, or the entries of the last 256 lookups (128 here, and the hot one) */
+	assert_true(lw_pycache__size(c) <= 8 + 128 + 1);
+	assert_int_equal(lw_pycache__evicted(c) + lw_pycache__size(c), 1001);
+	/* pointers of the last 255 lookups stay valid however many were evicted since */
+	for (i = 0; i < 255; i++) {
+		held[i] = lw_pycache__get(c, &rd, CODE + (2000 + i) * STEP);
+		assert_non_null(held[i]);
+	}
+	for (i = 0; i < 255; i++) {
+		assert_int_equal(held[i]->addr, CODE + (2000 + i) * STEP);
+		assert_int_equal(held[i]->table_len, TABLE_LEN);
+	}
+	/* a byte budget of three tables: past the protected lookups, bytes are back to it */
 	lw_pycache__set_budget(c, 0, 3 * (TABLE_LEN + 1024));
-	for (i = 200; i < 220; i++)
+	for (i = 3000; i < 3600; i++)
 		assert_non_null(lw_pycache__get(c, &rd, CODE + i * STEP));
-	assert_true(lw_pycache__size(c) <= 3);
-	assert_true(lw_pycache__bytes(c) <= 3 * (TABLE_LEN + 1024));
-	/* a reused address (other objects there now) is read again, and the budget still holds */
+	assert_true(lw_pycache__size(c) <= 256);
+	assert_true(lw_pycache__bytes(c) <= 256 * (TABLE_LEN + 1024));
+	/* a reused address (other objects there now) is read again */
 	generation++;
-	pc = lw_pycache__get(c, &rd, CODE + 219 * STEP);
+	pc = lw_pycache__get(c, &rd, CODE + 3599 * STEP);
 	assert_non_null(pc);
 	assert_int_equal(pc->table_len, TABLE_LEN);
-	assert_true(lw_pycache__bytes(c) <= 3 * (TABLE_LEN + 1024));
+	assert_int_not_equal(pc->name_obj, 0);
 	lw_pycache__free(c);
 }
 
