@@ -368,6 +368,53 @@ def bpf_maps_of(pid, name):
     return [m for m in json.loads(out or "[]") if m.get("name") == name and m.get("id") in ids]
 
 
+def bpf_map_entries(pid, name):
+    """how many entries the map called name of process pid holds"""
+    maps = bpf_maps_of(pid, name)
+    assert len(maps) == 1, maps
+    out = subprocess.run(["bpftool", "-j", "map", "dump", "id", str(maps[0]["id"])],
+                         capture_output=True, text=True, timeout=60).stdout
+    return len(json.loads(out or "[]"))
+
+
+IDLE_THREAD = """
+import asyncio, sys, threading, time
+threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
+async def main():
+    print("ready", flush=True)
+    await asyncio.sleep(60)
+asyncio.run(main())
+"""
+
+
+class MapsEmptied(DaemonTest):
+    def test_thread_states_removed_with_their_process(self):
+        """A thread that never reached a probe (asleep for a minute) has a thread state set
+        (tstates: tid -> PyThreadState*, from the interpreter's thread list) but no threads
+        entry. Before, its entry was left in the map when the process went (the 10-minute soak:
+        13 left after 647 processes; the map holds 8,192 for all targets). Now the BPF maps
+        hold nothing of a process once it is detached."""
+        d = self.daemon("[target idle]\ncmdline = %s\n" % self.tag)
+        d.wait_ready()
+        procs = [subprocess.Popen([DEBIAN_PYTHON, "-c", IDLE_THREAD, self.tag],
+                                  stdout=subprocess.PIPE, text=True) for _ in range(3)]
+        try:
+            for p in procs:
+                self.assertEqual(p.stdout.readline().strip(), "ready")
+            wait_for(lambda: len(d.attached("idle")) == 3, 20, what="3 attached")
+            # the loop thread and the sleeping one of each
+            wait_for(lambda: bpf_map_entries(d.p.pid, "tstates") >= 6, 10,
+                     what="thread states set")
+        finally:
+            for p in procs:
+                p.kill()
+                p.wait()
+        wait_for(lambda: not d.attached("idle"), 20, what="every process detached")
+        for name in ("procs", "fair", "threads", "tstates"):
+            self.assertEqual(bpf_map_entries(d.p.pid, name), 0, name)
+        self.assertEqual(d.stop(), 0, d.stderr())
+
+
 class ProcsLimit(DaemonTest):
     def test_procs_map_follows_the_daemon_limit(self):
         """The BPF procs map holds as many processes as loopwatchd traces at once (before: 1,024
