@@ -94,6 +94,7 @@ struct lw_engine {
 	struct reattach re[REATTACH_MAX];
 	int nre;
 	int in_record;		/* inside the ring buffer's callback: no draining from there */
+	unsigned drain_left;	/* records this drain may still handle */
 	struct lw_noise *noise;
 };
 
@@ -183,6 +184,10 @@ static int on_record(void *ctx, void *data, size_t size)
 	e->in_record = 1;
 	r = handle_record(e, data, size);
 	e->in_record = 0;
+	/* this pass's share done: the rest at the next (libbpf stops at a negative return, this
+	 * record consumed) */
+	if (r >= 0 && e->drain_left && --e->drain_left == 0)
+		return -EAGAIN;
 	return r;
 }
 
@@ -504,10 +509,26 @@ int lw_engine__attach(struct lw_engine *e, pid_t pid, const struct lw_session_op
 	return 0;
 }
 
+/*
+ * Records waiting in the ring buffer, at most max of them. A target that floods
+ * records faster than they are handled would otherwise keep ring_buffer__consume from ever
+ * returning: no timer, no control socket (`status` timed out), no watchdog. The ring's fd stays
+ * readable while records wait, so the main loop comes back for the rest after the others.
+ */
+#define DRAIN_MAX 1024
+#define DRAIN_ALL 100000	/* more than the ring holds (4 MiB), but bounded */
+
+static void drain_n(struct lw_engine *e, unsigned max)
+{
+	if (e->in_record)
+		return;
+	e->drain_left = max;
+	ring_buffer__consume(e->rb);
+}
+
 static void drain(struct lw_engine *e)
 {
-	if (!e->in_record)
-		ring_buffer__consume(e->rb);
+	drain_n(e, DRAIN_MAX);
 }
 
 /* The process exec'd another program: close this session, try the new image shortly. */
@@ -571,7 +592,7 @@ void lw_engine__detach(struct lw_engine *e, pid_t pid, const char *reason)
 
 	if (!t)
 		return;
-	drain(e);
+	drain_n(e, DRAIN_ALL);	/* the process's last records, before its summary */
 	now = lw_now_mono();
 	if (e->noise)
 		lw_noise__flush(e->noise, now, 1, to_sinks, e);
