@@ -363,6 +363,14 @@ struct lw_pycfg {
 #define LW_PROC_STACKS		(1u << 2)	/* capture stacks at blocks/samples */
 #define LW_PROC_NATIVE		(1u << 3)	/* capture native stacks */
 
+/* A process's share of the ring buffer (map fair, key tgid): bytes written in the current
+ * window, records dropped because it had taken more than its share while the ring filled */
+struct lw_fair {
+	__u64 window_ns;
+	__u64 bytes;
+	__u64 drops;
+};
+
 /* Per-thread state (map threads, key tid). Userspace reads it for live alerts. */
 struct lw_thread {
 	__u32 tgid;

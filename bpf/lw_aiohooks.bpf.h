@@ -85,7 +85,7 @@ static __always_inline int aio_hook(struct pt_regs *ctx, __u32 kind)
 	__u64 obj = 0, v, regs[15];
 	int i, task = 0;
 
-	if (!c)
+	if (!c || !fair_ok(tgid, sizeof(*r)))
 		return 0;
 	r = bpf_map_lookup_elem(&aio_scratch, &k);
 	if (!r)

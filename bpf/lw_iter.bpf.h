@@ -39,7 +39,7 @@ static __always_inline void iteration_end(struct lw_thread *th, __u32 tid, __u64
 	if (busy_ns < th->threshold_ns)
 		return;
 	c = bpf_map_lookup_elem(&procs, &tgid);
-	if (!c)
+	if (!c || !fair_ok(tgid, sizeof(*r)))
 		return;
 	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 	if (!r) {

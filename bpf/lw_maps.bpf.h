@@ -6,9 +6,12 @@
 #ifndef LW_LW_MAPS_BPF_H
 #define LW_LW_MAPS_BPF_H
 
+/* tgid -> its configuration, kept by userspace. max_entries is set at load to the processes the
+ * caller traces at once (loopwatchd: 65,536); not preallocated, so that costs nothing unused. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u32);
 	__type(value, struct lw_pycfg);
 } procs SEC(".maps");
@@ -85,10 +88,57 @@ struct {
 
 
 
+#define LW_RB_BYTES (4 * 1024 * 1024)
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4 * 1024 * 1024);
+	__uint(max_entries, LW_RB_BYTES);
 } events SEC(".maps");
+
+/*
+ * Each process's share of the ring buffer (issue 19: one target flooding records filled the
+ * ring and the others' records were lost with its own). While userspace keeps up, nothing is
+ * held back. Once half the ring waits to be read, a process that wrote more than
+ * LW_FAIR_BYTES in the current window (1 s) has its slow-event records dropped, counted for it
+ * (the map) and in all (fair_drops; lost_events counts a full ring); processes that wrote
+ * less keep the other half. Entries are made and removed by userspace with the procs entry,
+ * the map sized like procs; lifecycle records (exit, exec, fork, new thread, sites) always go.
+ */
+#define LW_FAIR_WINDOW_NS 1000000000ull
+#define LW_FAIR_BYTES (LW_RB_BYTES / 16)
+
+__u64 fair_drops = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct lw_fair);
+} fair SEC(".maps");
+
+/* may process tgid put a record of size bytes in the ring now? (accounted when it may) */
+static __always_inline int fair_ok(__u32 tgid, __u64 size)
+{
+	struct lw_fair *f = bpf_map_lookup_elem(&fair, &tgid);
+	__u64 now;
+
+	if (!f)
+		return 1;
+	now = bpf_ktime_get_ns();
+	if (now - f->window_ns >= LW_FAIR_WINDOW_NS) {
+		f->window_ns = now;
+		f->bytes = 0;
+	}
+	if (f->bytes >= LW_FAIR_BYTES &&
+	    bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= LW_RB_BYTES / 2) {
+		__sync_fetch_and_add(&f->drops, 1);
+		__sync_fetch_and_add(&fair_drops, 1);
+		return 0;
+	}
+	__sync_fetch_and_add(&f->bytes, size);
+	return 1;
+}
 
 /* zero-filled templates to create map values from (too big for the BPF stack) */
 struct lw_zero {

@@ -204,7 +204,7 @@ static __always_inline void cb_end(struct lw_thread *th, __u32 tgid, __u32 tid)
 		th->slowest.type = z->id.type;
 		th->slowest.task = z->id.task;
 	}
-	if (dur < c->threshold_ns)
+	if (dur < c->threshold_ns || !fair_ok(tgid, sizeof(*r)))
 		return;
 
 	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);

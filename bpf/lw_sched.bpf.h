@@ -360,8 +360,11 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u3
 static __always_inline void emit_block(struct lw_thread *th, struct lw_tstacks *st, __u32 tid,
 				       __u64 now, __u64 blocked)
 {
-	struct lw_rec_block *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	struct lw_rec_block *r;
 
+	if (!fair_ok(th->tgid, sizeof(*r)))
+		return;
+	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 	if (!r) {
 		__sync_fetch_and_add(&lost_events, 1);
 		return;

@@ -293,6 +293,14 @@ int lw_bpf__new(const struct lw_bpf_opts *opts, struct lw_bpf **out, char *err, 
 		goto fail;
 	}
 	b->skel->rodata->want_exec = opts->want_exec ? 1 : 0;
+	/* as many processes as the caller traces at once (loopwatchd: its limit) */
+	if (opts->max_procs > 0 &&
+	    ((r = bpf_map__set_max_entries(b->skel->maps.procs, (__u32)opts->max_procs)) ||
+	     (r = bpf_map__set_max_entries(b->skel->maps.fair, (__u32)opts->max_procs)))) {
+		snprintf(err, errlen, "cannot size the BPF procs map to %d: %s", opts->max_procs,
+			 strerror(-r));
+		goto fail;
+	}
 	/* forks matter to discovery only (the daemon): not a program on every fork otherwise */
 	if (!opts->want_exec)
 		bpf_program__set_autoload(b->skel->progs.lw_process_fork, false);
@@ -575,16 +583,32 @@ int lw_bpf__parse_iter_mode(const char *s, enum lw_iter_mode *out, char *err, si
 
 int lw_bpf__set_proc(struct lw_bpf *b, pid_t pid, const struct lw_pycfg *cfg)
 {
+	struct lw_fair f = { 0 };
 	__u32 k = (__u32)pid;
 
-	return bpf_map_update_elem(bpf_map__fd(b->skel->maps.procs), &k, cfg, BPF_ANY) ? -errno : 0;
+	if (bpf_map_update_elem(bpf_map__fd(b->skel->maps.procs), &k, cfg, BPF_ANY))
+		return -errno;
+	/* its share of the ring buffer (kept across updates of the configuration) */
+	bpf_map_update_elem(bpf_map__fd(b->skel->maps.fair), &k, &f, BPF_NOEXIST);
+	return 0;
 }
 
 int lw_bpf__del_proc(struct lw_bpf *b, pid_t pid)
 {
 	__u32 k = (__u32)pid;
 
+	bpf_map_delete_elem(bpf_map__fd(b->skel->maps.fair), &k);
 	return bpf_map_delete_elem(bpf_map__fd(b->skel->maps.procs), &k) ? -errno : 0;
+}
+
+uint64_t lw_bpf__fair_drops(const struct lw_bpf *b, pid_t pid)
+{
+	struct lw_fair f = { 0 };
+	__u32 k = (__u32)pid;
+
+	if (!b || bpf_map_lookup_elem(bpf_map__fd(b->skel->maps.fair), &k, &f))
+		return 0;
+	return f.drops;
 }
 
 int lw_bpf__attach_ctxrun(struct lw_bpf *b, pid_t pid, const char *path, uint64_t offset,
@@ -735,6 +759,39 @@ int lw_bpf__for_each_site(struct lw_bpf *b, pid_t pid,
 	return r;
 }
 
+/*
+ * Thread states are set by userspace for every thread of a process (tid -> PyThreadState*), also
+ * for threads that never reached a probe and so have no threads entry to be found by. Drop those
+ * of pid's threads, and of any thread that no longer exists (issue 19's soak: 13 entries left
+ * after 647 processes had come and gone, the map holds 8,192).
+ */
+static void sweep_tstates(struct lw_bpf *b, pid_t pid)
+{
+	int fd = bpf_map__fd(b->skel->maps.tstates), first = 1;
+	__u32 k, nx, *del = NULL, *nd;
+	size_t n = 0, i;
+	char path[64];
+
+	while (bpf_map_get_next_key(fd, first ? NULL : &k, &nx) == 0) {
+		first = 0;
+		k = nx;
+		snprintf(path, sizeof(path), "/proc/%d/task/%u", (int)pid, nx);
+		if (access(path, F_OK)) {
+			snprintf(path, sizeof(path), "/proc/%u", nx);
+			if (access(path, F_OK) == 0)
+				continue;	/* a live thread of another process */
+		}
+		nd = realloc(del, (n + 1) * sizeof(*del));
+		if (!nd)
+			break;
+		del = nd;
+		del[n++] = nx;
+	}
+	for (i = 0; i < n; i++)
+		bpf_map_delete_elem(fd, &del[i]);
+	free(del);
+}
+
 void lw_bpf__forget_proc(struct lw_bpf *b, pid_t pid)
 {
 	int fd = bpf_map__fd(b->skel->maps.sites), tfd = bpf_map__fd(b->skel->maps.threads);
@@ -777,6 +834,7 @@ void lw_bpf__forget_proc(struct lw_bpf *b, pid_t pid)
 		lw_bpf__del_thread(b, (pid_t)tdel[i]);
 	free(tdel);
 	free(th);
+	sweep_tstates(b, pid);
 }
 
 void lw_bpf__counters(const struct lw_bpf *b, struct lw_bpf_counters *out)
@@ -787,6 +845,7 @@ void lw_bpf__counters(const struct lw_bpf *b, struct lw_bpf_counters *out)
 	out->thread_map_full = b->skel->bss->thread_map_full;
 	out->samples = b->skel->bss->samples;
 	out->sites_full = b->skel->bss->sites_full;
+	out->fair_drops = b->skel->bss->fair_drops;
 	lw_bpf__ustack_counters(b, &out->ustack_copies, &out->ustack_cut, &out->ustack_failed);
 }
 

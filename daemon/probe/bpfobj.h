@@ -27,6 +27,7 @@ struct lw_bpf_opts {
 	int ustack_bytes;	/* user stack copied per native stack (CFI unwinding): 0 default
 				 * (LW_USTACK_MAX), < 0 none (frame pointers only) */
 	int no_precise;		/* no session will be precise: its programs are not loaded */
+	int max_procs;		/* processes traced at once: the procs map's size (0: 1,024) */
 };
 
 struct lw_bpf_counters {
@@ -36,6 +37,7 @@ struct lw_bpf_counters {
 	uint64_t thread_map_full;
 	uint64_t samples;
 	uint64_t sites_full;		/* precise callbacks not counted: the sites map was full */
+	uint64_t fair_drops;		/* records of processes over their share of a filling ring */
 	uint64_t ustack_copies, ustack_cut, ustack_failed;	/* user stacks for CFI unwinding */
 };
 
@@ -68,6 +70,9 @@ int lw_bpf__attach_polls(struct lw_bpf *b, pid_t pid, const char *path, const ui
 
 /* Per-process configuration: presence in this map is what makes a process traced. */
 int lw_bpf__set_proc(struct lw_bpf *b, pid_t pid, const struct lw_pycfg *cfg);
+/* Records of pid dropped because it had taken more than its share of a filling ring buffer
+ * (bpf/lw_maps.bpf.h, fair_ok) */
+uint64_t lw_bpf__fair_drops(const struct lw_bpf *b, pid_t pid);
 int lw_bpf__del_proc(struct lw_bpf *b, pid_t pid);
 
 /* context_run entry/return probes for one process (precise mode). Returns a handle >= 0. */

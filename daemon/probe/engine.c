@@ -96,6 +96,7 @@ struct lw_engine {
 	struct reattach re[REATTACH_MAX];
 	int nre;
 	int in_record;		/* inside the ring buffer's callback: no draining from there */
+	unsigned drain_left;	/* records this drain may still handle */
 	struct lw_noise *noise;
 };
 
@@ -185,6 +186,10 @@ static int on_record(void *ctx, void *data, size_t size)
 	e->in_record = 1;
 	r = handle_record(e, data, size);
 	e->in_record = 0;
+	/* this pass's share done: the rest at the next (libbpf stops at a negative return, this
+	 * record consumed) */
+	if (r >= 0 && e->drain_left && --e->drain_left == 0)
+		return -EAGAIN;
 	return r;
 }
 
@@ -403,6 +408,7 @@ int lw_engine__new(const struct lw_engine_opts *o, struct lw_engine **out, char 
 	if (getenv("LW_USTACK_BYTES"))
 		bo.ustack_bytes = atoi(getenv("LW_USTACK_BYTES")) > 0 ? atoi(getenv("LW_USTACK_BYTES")) : -1;
 	bo.no_precise = o->no_precise;
+	bo.max_procs = o->max_procs;
 	bo.sample_hz = o->no_sampling ? 0 : (o->sample_hz ? o->sample_hz : 49);
 	r = lw_bpf__new(&bo, &e->bpf, err, errlen);
 	if (r)
@@ -528,10 +534,26 @@ int lw_engine__attach(struct lw_engine *e, pid_t pid, const struct lw_session_op
 	return 0;
 }
 
+/*
+ * Records waiting in the ring buffer, at most max of them. A target that floods
+ * records faster than they are handled would otherwise keep ring_buffer__consume from ever
+ * returning: no timer, no control socket (`status` timed out), no watchdog. The ring's fd stays
+ * readable while records wait, so the main loop comes back for the rest after the others.
+ */
+#define DRAIN_MAX 1024
+#define DRAIN_ALL 100000	/* more than the ring holds (4 MiB), but bounded */
+
+static void drain_n(struct lw_engine *e, unsigned max)
+{
+	if (e->in_record)
+		return;
+	e->drain_left = max;
+	ring_buffer__consume(e->rb);
+}
+
 static void drain(struct lw_engine *e)
 {
-	if (!e->in_record)
-		ring_buffer__consume(e->rb);
+	drain_n(e, DRAIN_MAX);
 }
 
 /* The process exec'd another program: close this session, try the new image shortly. */
@@ -595,7 +617,7 @@ void lw_engine__detach(struct lw_engine *e, pid_t pid, const char *reason)
 
 	if (!t)
 		return;
-	drain(e);
+	drain_n(e, DRAIN_ALL);	/* the process's last records, before its summary */
 	now = lw_now_mono();
 	if (e->noise)
 		lw_noise__flush(e->noise, now, 1, to_sinks, e);
@@ -608,6 +630,9 @@ void lw_engine__detach(struct lw_engine *e, pid_t pid, const char *reason)
 
 		json_object_object_add(end, "suppressed",
 				       json_object_new_int64((int64_t)lw_engine__suppressed(e)));
+		/* the noise filter's budget: sites whose rate-limit state was evicted */
+		json_object_object_add(end, "noise_sites_evicted",
+				       json_object_new_int64((int64_t)lw_noise__evicted(e->noise)));
 		emit_all(e, end);
 	}
 	detach_poll_probes(e, t);

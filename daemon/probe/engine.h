@@ -25,6 +25,7 @@ struct lw_engine_opts {
 	const char *iterations;		/* "syscall", "sched"; NULL: $LOOPWATCH_ITERATIONS, else
 					 * syscall */
 	int no_precise;			/* no attach will be precise: skip loading those programs */
+	int max_procs;			/* processes traced at once (BPF procs map); 0 = 1,024 */
 	struct lw_noise_opts noise;	/* rate limits, ignored sites, per-site thresholds */
 };
 

@@ -254,6 +254,9 @@ void lw_sess_add_bpf_losses(const struct lw_session *s, struct json_object *o)
 	json_object_object_add(o, "thread_map_full",
 			       json_object_new_int64((int64_t)bc.thread_map_full));
 	json_object_object_add(o, "sites_map_full", json_object_new_int64((int64_t)bc.sites_full));
+	/* this process's records dropped for its share of the ring (the others' are kept) */
+	json_object_object_add(o, "fair_share_drops",
+			       json_object_new_int64((int64_t)lw_bpf__fair_drops(s->bpf, s->pid)));
 	json_object_object_add(o, "depth_errors", json_object_new_int64((int64_t)bc.depth_errors));
 	json_object_object_add(o, "ustack_failed",
 			       json_object_new_int64((int64_t)bc.ustack_failed));
@@ -367,6 +370,15 @@ struct json_object *lw_session__summary(struct lw_session *s, int final, uint64_
 	json_object_object_add(o, "sites", rows_json(&rows, 0, &omitted));
 	json_object_object_add(o, "sites_omitted", json_object_new_int64((int64_t)omitted));
 	json_object_object_add(o, "sites_evicted", json_object_new_int64((int64_t)s->sites_evicted));
+	/* the code-object cache's and the perf map's budgets (issue 19): entries evicted */
+	json_object_object_add(o, "codes_evicted",
+			       json_object_new_int64((int64_t)lw_pycache__evicted(s->codes)));
+	{
+		struct lw_perfmap_stats pm;
+
+		lw_nativesym__perf_map_stats(s->nsym, &pm);
+		json_object_object_add(o, "perf_map_evicted", json_object_new_int64((int64_t)pm.evicted));
+	}
 	json_object_object_add(o, "blocking_sites", lw_sess_agg_json(s->block_sites, final, 1, &bomitted));
 	if (s->is_python) {
 		struct json_object *a = json_object_new_object();

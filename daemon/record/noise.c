@@ -27,7 +27,18 @@ struct site {
 	struct lw_hist sup_hist;	/* durations suppressed in this window (for p99) */
 	struct lw_hist all;		/* every duration seen: the baseline */
 	uint64_t baseline_ns;		/* p99 before this window, 0 = not yet known */
+	uint64_t used;			/* last record seen (CLOCK_MONOTONIC) */
+	int overflow;			/* the counts of evicted sites of (type, pid) */
 };
+
+/*
+ * The budget (issue 19): a target can make ever new sites (generated code, names with a
+ * counter in them), and each one's state (~1.7 KB) stayed as long as the process lived. Past
+ * max_sites, the least recently seen sites are evicted (an eighth of the budget at once),
+ * counted; the suppressed counts one still held move to its (type, pid)'s "evicted sites"
+ * entry, flushed as a `suppressed` record with site.frame "(evicted sites)", so no count is lost.
+ */
+#define NOISE_BUDGET 16384
 
 /* a live alert let through, per thread: the stall it is about (one alert per stall) */
 struct stall {
@@ -40,6 +51,7 @@ struct lw_noise {
 	struct lw_u64map *sites;
 	struct lw_u64map *stalls;	/* hash(pid, tid) -> stall */
 	uint64_t suppressed;
+	uint64_t evicted;
 };
 
 static uint64_t stall_key(struct json_object *rec)
@@ -184,6 +196,8 @@ int lw_noise__new(const struct lw_noise_opts *o, struct lw_noise **out)
 	n->o = *o;
 	if (!n->o.window_ns)
 		n->o.window_ns = 60000000000ull;
+	if (!n->o.max_sites)
+		n->o.max_sites = NOISE_BUDGET;
 	if (lw_u64map__new(sizeof(struct site), &n->sites) ||
 	    lw_u64map__new(sizeof(struct stall), &n->stalls)) {
 		lw_u64map__free(n->sites, NULL);
@@ -206,6 +220,82 @@ void lw_noise__free(struct lw_noise *n)
 uint64_t lw_noise__suppressed_total(const struct lw_noise *n)
 {
 	return n->suppressed;
+}
+
+uint64_t lw_noise__evicted(const struct lw_noise *n)
+{
+	return n ? n->evicted : 0;
+}
+
+struct aged {
+	uint64_t used, key;
+};
+
+static int aged_cmp(const void *a, const void *b)
+{
+	const struct aged *x = a, *y = b;
+
+	return x->used < y->used ? -1 : x->used > y->used;
+}
+
+/* the entry that keeps the suppressed counts of (type, pid)'s evicted sites */
+static struct site *overflow_site(struct lw_noise *n, const char *type, int64_t pid, uint64_t now)
+{
+	char key[96];
+	struct site *o;
+	int created;
+
+	snprintf(key, sizeof(key), "\x1f(evicted)\x1f%s\x1f%lld", type, (long long)pid);
+	o = lw_u64map__put(n->sites, lw_hash_str(key), &created);
+	if (o && created) {
+		o->pid = pid;
+		o->overflow = 1;
+		lw_strlcpy(o->type, type, sizeof(o->type));
+		lw_strlcpy(o->frame, "(evicted sites)", sizeof(o->frame));
+		o->window_start = now;
+	}
+	return o;
+}
+
+/* the least recently seen eighth of the budget goes */
+static void evict_sites(struct lw_noise *n, uint64_t now)
+{
+	size_t cap = lw_u64map__count(n->sites), k = 0, it = 0, i, want;
+	struct aged *v = malloc(cap * sizeof(*v));
+	struct site *s;
+	uint64_t key;
+
+	if (!v)
+		return;
+	while (k < cap && (s = lw_u64map__next(n->sites, &it, &key)))
+		if (!s->overflow) {
+			v[k].used = s->used;
+			v[k++].key = key;
+		}
+	qsort(v, k, sizeof(*v), aged_cmp);
+	want = n->o.max_sites / 8 ? n->o.max_sites / 8 : 1;
+	for (i = 0; i < k && i < want; i++) {
+		s = lw_u64map__get(n->sites, v[i].key);
+		if (!s)
+			continue;
+		if (s->sup_count) {
+			struct site *o = overflow_site(n, s->type, s->pid, now);
+
+			s = lw_u64map__get(n->sites, v[i].key);
+			if (o && s) {
+				o->sup_count += s->sup_count;
+				o->sup_total_ns += s->sup_total_ns;
+				if (s->sup_max_ns > o->sup_max_ns)
+					o->sup_max_ns = s->sup_max_ns;
+				lw_hist_merge(&o->sup_hist, &s->sup_hist);
+				if (s->window_start < o->window_start)
+					o->window_start = s->window_start;
+			}
+		}
+		lw_u64map__del(n->sites, v[i].key, NULL);
+		n->evicted++;
+	}
+	free(v);
 }
 
 /* a live alert for a stall no alert was let through for yet? (then remember it) */
@@ -347,9 +437,13 @@ enum lw_noise_verdict lw_noise__check(struct lw_noise *n, struct json_object *re
 	lw_site_key(rec, key, sizeof(key));
 	snprintf(key + strlen(key), sizeof(key) - strlen(key), "\x1f%s\x1f%lld", type,
 		 (long long)lw_j_get_int(rec, "pid", 0));
+	s = lw_u64map__get(n->sites, lw_hash_str(key));
+	if (!s && lw_u64map__count(n->sites) >= n->o.max_sites)
+		evict_sites(n, now);
 	s = lw_u64map__put(n->sites, lw_hash_str(key), &created);
 	if (!s)
 		return LW_NOISE_PASS;
+	s->used = now;
 	if (created) {
 		s->pid = lw_j_get_int(rec, "pid", 0);
 		lw_strlcpy(s->type, type, sizeof(s->type));

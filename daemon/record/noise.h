@@ -31,6 +31,7 @@ struct lw_noise_opts {
 	uint64_t threshold_ns;	/* the default threshold (for per-site ones below it) */
 	struct lw_site_rule *rules;
 	size_t nrules;
+	size_t max_sites;	/* rate-limit state kept, all processes (0 = 16,384) */
 };
 
 /* Parse "SITE=DUR" (a --site-threshold value) into a rule. 0 or -EINVAL. */
@@ -66,5 +67,7 @@ uint64_t lw_noise__suppressed_total(const struct lw_noise *n);
 size_t lw_noise__forget_pid(struct lw_noise *n, int64_t pid);
 /* How many (site, type, pid) entries are kept (tests, status) */
 size_t lw_noise__sites(const struct lw_noise *n);
+/* Sites evicted for the budget (their suppressed counts kept); 0 for NULL */
+uint64_t lw_noise__evicted(const struct lw_noise *n);
 
 #endif

@@ -215,6 +215,7 @@ static void host_counters(struct daemon *d)
 		const struct lw_prom_count drops[] = {
 			{ "thread_map_full", bc.thread_map_full },
 			{ "sites_map_full", bc.sites_full },
+			{ "fair_share", bc.fair_drops },
 			{ "depth_errors", bc.depth_errors },
 			{ "ustack_failed", bc.ustack_failed },
 			{ "ustack_cut", bc.ustack_cut },
@@ -226,7 +227,8 @@ static void host_counters(struct daemon *d)
 		}
 		if (lw_prom_counts_render("loopwatch_bpf_drops_total",
 					  "What the BPF side dropped besides lost events, by cause "
-					  "(threads not tracked, precise callbacks not counted, "
+					  "(threads not tracked, precise callbacks not counted, records "
+					  "of a process over its share of a filling ring buffer, "
 					  "unbalanced probes, user stacks not copied or cut short), "
 					  "host-wide, since loopwatchd started.", "cause", drops,
 					  LW_ARRAY_SIZE(drops), &t1, &l1) ||
@@ -309,6 +311,7 @@ static struct json_object *bpf_losses_json(struct daemon *d, uint64_t *ustack_co
 	json_object_object_add(o, "thread_map_full",
 			       json_object_new_int64((int64_t)bc.thread_map_full));
 	json_object_object_add(o, "sites_map_full", json_object_new_int64((int64_t)bc.sites_full));
+	json_object_object_add(o, "fair_share", json_object_new_int64((int64_t)bc.fair_drops));
 	json_object_object_add(o, "depth_errors", json_object_new_int64((int64_t)bc.depth_errors));
 	json_object_object_add(o, "ustack_cut", json_object_new_int64((int64_t)bc.ustack_cut));
 	json_object_object_add(o, "ustack_failed",
@@ -735,6 +738,8 @@ static int run(struct daemon *d)
 	}
 	eo.summary_interval_ns = d->cfg->summary_interval_ns;
 	eo.want_exec = 1;
+	/* the BPF procs map holds as many processes as the daemon traces at once */
+	eo.max_procs = (int)d->max_procs;
 	/* [daemon] iterations, else $LOOPWATCH_ITERATIONS, else syscall (sched costs the rest of
 	 * the host nothing but adds per-process uprobes: slower attach and detach, see
 	 * docs/benchmarks.md) */
@@ -826,6 +831,10 @@ int main(int argc, char **argv)
 	int r;
 
 	memset(&d, 0, sizeof(d));
+	d.max_procs = MAX_PROCS;
+	if (getenv("LW_MAX_PROCS") && atol(getenv("LW_MAX_PROCS")) > 0 &&
+	    atol(getenv("LW_MAX_PROCS")) < MAX_PROCS)
+		d.max_procs = (unsigned)atol(getenv("LW_MAX_PROCS"));
 	lw_log_set_ident("loopwatchd");
 	/* under systemd, stderr goes to the journal: "<N>" priority prefixes */
 	if (stderr_is_journal())

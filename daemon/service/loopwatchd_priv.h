@@ -30,6 +30,8 @@
 #define PIDFILE_EVERY_NS (1 * S)
 #define RESCAN_GAP_NS (5 * S)		/* after lost events (exec events may be among them) */
 #define STATUS_EVERY_NS (5 * S)
+/* processes traced (or pending) at once; the BPF procs map is sized to it at load, so the two
+ * agree (issue 19: the map held 1,024). LW_MAX_PROCS (tests) lowers it. */
 #define MAX_PROCS 65536
 #define FORK_SETTLE_NS (250 * MS)	/* a forked worker renames itself (setproctitle) first */
 #define FORKQ 4096			/* forks waiting to be matched */
@@ -94,6 +96,7 @@ struct daemon {
 	struct lw_router *router;
 	struct lw_control *ctl;
 	struct lw_u64map *procs;	/* pid -> struct proc */
+	unsigned max_procs;		/* MAX_PROCS, or LW_MAX_PROCS lower */
 	uint64_t started_real, started_mono;
 	uint64_t execs, forks, matched, attaches, gave_up;
 	uint64_t reused;		/* matched, then exited before (or while) being attached */

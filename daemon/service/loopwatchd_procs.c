@@ -57,15 +57,17 @@ struct proc *ld_add_pending(struct daemon *d, pid_t pid, int ti, uint64_t when)
 	struct proc *p;
 	int created = 0;
 
-	if (lw_u64map__count(d->procs) >= MAX_PROCS) {
-		ld_error(d, "more than %d processes match the targets: pid %d not traced", MAX_PROCS,
-			(int)pid);
+	if (lw_u64map__count(d->procs) >= d->max_procs) {
+		d->matched++;	/* matched = attached + pending + not attached */
+		ld_error(d, "more than %u processes match the targets: pid %d not traced",
+			 d->max_procs, (int)pid);
 		ld_not_attached(d, pid, ti, NA_LIMIT, "more processes match the targets than "
 				"loopwatchd tracks at once");
 		return NULL;
 	}
 	p = lw_u64map__put(d->procs, (uint64_t)pid, &created);
 	if (!p) {
+		d->matched++;
 		ld_not_attached(d, pid, ti, NA_LIMIT, "out of memory");
 		return NULL;
 	}

@@ -20,10 +20,23 @@ struct elf_slot {
 	struct lw_elf *dbg;	/* separate debug file with the symbols, when there is one */
 };
 
-/* a JIT's perf map (/tmp/perf-PID.map: "START SIZE name" in hex), sorted by start */
+/*
+ * A JIT's perf map (/tmp/perf-PID.map: "START SIZE name" in hex), sorted by start.
+ *
+ * The target writes the file: it may be huge, grow without end, or be rewritten (issue 19: a
+ * 256 MiB map was read whole and copied line by line up to 20 times a second). It is read
+ * incrementally: only what was appended since the last read, at most PM_CHUNK bytes a read; a
+ * line longer than PM_LINE_MAX is skipped and counted; the entries kept are bounded by
+ * PM_BUDGET, the least recently used (written or looked up) evicted first and counted.
+ */
+#define PM_BUDGET 131072
+#define PM_CHUNK (8u << 20)
+#define PM_LINE_MAX 1024
+
 struct pmap_ent {
 	uint64_t start, size;
 	size_t seq;		/* its line's order in the file: a later line wins */
+	uint64_t used;		/* when written or last looked up (s->pm_clock) */
 	char *name;
 };
 
@@ -32,8 +45,15 @@ struct lw_nativesym {
 	pid_t pid;
 	struct pmap_ent *pm;
 	size_t npm;
-	off_t pm_size;			/* size of the file when read */
+	size_t pm_budget;
+	size_t pm_seq;			/* lines read so far */
+	uint64_t pm_clock;
+	off_t pm_off;			/* bytes of the file consumed (whole lines) */
+	dev_t pm_dev;
+	ino_t pm_ino;
+	int pm_skipping;		/* inside an over-long line: skip to its end */
 	uint64_t pm_checked;		/* when its size was last looked at */
+	struct lw_perfmap_stats pm_st;
 	struct lw_maps *maps;
 	int maps_reloaded;
 	struct elf_slot elves[MAX_ELVES];
@@ -48,6 +68,7 @@ int lw_nativesym__new(const char *proc_root, pid_t pid, struct lw_nativesym **ou
 		return -ENOMEM;
 	lw_strlcpy(s->proc_root, proc_root, sizeof(s->proc_root));
 	s->pid = pid;
+	s->pm_budget = PM_BUDGET;
 	*out = s;
 	return 0;
 }
@@ -150,67 +171,170 @@ static int pm_cmp(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-int lw_nativesym__load_perf_map(struct lw_nativesym *s, char *text)
+static void pm_clear(struct lw_nativesym *s)
 {
-	char *line, *save = NULL;
-	size_t cap = 0;
-
 	for (size_t i = 0; i < s->npm; i++)
 		free(s->pm[i].name);
 	free(s->pm);
 	s->pm = NULL;
 	s->npm = 0;
-	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+	s->pm_seq = 0;
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* over budget: the least recently used go (a quarter of the budget at once), counted */
+static void pm_evict(struct lw_nativesym *s)
+{
+	uint64_t *u, cut = 0;
+	int chose;
+	size_t i, k = 0, keep = s->pm_budget - s->pm_budget / 4;
+
+	if (s->npm <= s->pm_budget)
+		return;
+	u = malloc(s->npm * sizeof(*u));
+	chose = u != NULL;
+	if (u) {
+		for (i = 0; i < s->npm; i++)
+			u[i] = s->pm[i].used;
+		qsort(u, s->npm, sizeof(*u), u64_cmp);
+		cut = u[s->npm - keep];	/* keep those used at cut or later */
+		free(u);
+	}
+	for (i = 0; i < s->npm; i++) {
+		/* without memory to choose: the lowest addresses go */
+		if (chose ? s->pm[i].used < cut : s->npm - i > keep - k) {
+			free(s->pm[i].name);
+			s->pm_st.evicted++;
+			continue;
+		}
+		s->pm[k++] = s->pm[i];
+	}
+	s->npm = k;
+}
+
+/* Parse the lines of text (len bytes, modified) and merge them into the sorted entries */
+static void pm_add_lines(struct lw_nativesym *s, char *text, size_t len)
+{
+	struct pmap_ent *add = NULL, *m;
+	size_t nadd = 0, cap = 0, i, j, k;
+	char *line, *next, *end = text + len;
+
+	for (line = text; line < end; line = next) {
+		char *nl = memchr(line, '\n', (size_t)(end - line));
 		unsigned long long a, z;
 		int n = 0;
 
+		if (!nl)
+			nl = end;
+		*nl = 0;
+		next = nl + 1;
+		s->pm_seq++;
+		if ((size_t)(nl - line) > PM_LINE_MAX) {
+			s->pm_st.skipped++;
+			continue;
+		}
 		if (sscanf(line, "%llx %llx %n", &a, &z, &n) != 2 || !n || !line[n] || !z ||
 		    a + z < a)
 			continue;
-		if (s->npm == cap) {
-			size_t nc = cap ? cap * 2 : 1024;
-			struct pmap_ent *np = realloc(s->pm, nc * sizeof(*np));
+		if (nadd == cap) {
+			size_t nc = cap ? cap * 2 : 256;
+			struct pmap_ent *np = realloc(add, nc * sizeof(*np));
 
 			if (!np)
 				break;
-			s->pm = np;
+			add = np;
 			cap = nc;
 		}
-		s->pm[s->npm].start = a;
-		s->pm[s->npm].size = z;
-		s->pm[s->npm].seq = s->npm;
-		s->pm[s->npm].name = strdup(line + n);
-		if (s->pm[s->npm].name)
-			s->npm++;
-	}
-	if (s->npm) {
-		size_t i, k = 0;
-
-		/* V8 reuses the memory of code it dropped and appends the new code's line: of lines
-		 * with one start, the last written is the code there now */
-		qsort(s->pm, s->npm, sizeof(*s->pm), pm_cmp);
-		for (i = 0; i < s->npm; i++) {
-			if (k && s->pm[k - 1].start == s->pm[i].start) {
-				free(s->pm[k - 1].name);
-				s->pm[k - 1] = s->pm[i];
-			} else {
-				s->pm[k++] = s->pm[i];
+		add[nadd].start = a;
+		add[nadd].size = z;
+		add[nadd].seq = s->pm_seq;
+		add[nadd].used = ++s->pm_clock;
+		add[nadd].name = strdup(line + n);
+		if (add[nadd].name)
+			nadd++;
+		/* a flood of new lines in one read: the budget holds as they come (newest stay) */
+		if (nadd >= 2 * s->pm_budget) {
+			for (i = 0; i < nadd - s->pm_budget; i++) {
+				free(add[i].name);
+				s->pm_st.evicted++;
 			}
+			memmove(add, add + i, (nadd - i) * sizeof(*add));
+			nadd -= i;
 		}
-		s->npm = k;
 	}
+	if (!nadd) {
+		free(add);
+		return;
+	}
+	qsort(add, nadd, sizeof(*add), pm_cmp);
+	m = malloc((s->npm + nadd) * sizeof(*m));
+	if (!m) {
+		for (i = 0; i < nadd; i++)
+			free(add[i].name);
+		free(add);
+		return;
+	}
+	/* merge the two sorted runs. V8 reuses the memory of code it dropped and appends the new
+	 * code's line: of lines with one start, the last written is the code there now */
+	for (i = j = k = 0; i < s->npm || j < nadd;) {
+		struct pmap_ent e;
+
+		if (j >= nadd || (i < s->npm && pm_cmp(&s->pm[i], &add[j]) <= 0))
+			e = s->pm[i++];
+		else
+			e = add[j++];
+		if (k && m[k - 1].start == e.start) {
+			free(m[k - 1].name);
+			m[k - 1] = e;
+		} else {
+			m[k++] = e;
+		}
+	}
+	free(add);
+	free(s->pm);
+	s->pm = m;
+	s->npm = k;
+	pm_evict(s);
+}
+
+int lw_nativesym__load_perf_map(struct lw_nativesym *s, char *text)
+{
+	pm_clear(s);
+	pm_add_lines(s, text, strlen(text));
 	return (int)s->npm;
 }
 
-/* (Re)read the perf map when it grew; at most once a second, or every 50 ms when an address
- * was not found in it (a function just compiled, e.g. by on-stack replacement while it runs),
- * or every 5 ms before a record's stack (lw_nativesym__sync) */
+void lw_nativesym__set_perf_map_budget(struct lw_nativesym *s, size_t entries)
+{
+	s->pm_budget = entries ? entries : PM_BUDGET;
+}
+
+void lw_nativesym__perf_map_stats(const struct lw_nativesym *s, struct lw_perfmap_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!s)
+		return;
+	*out = s->pm_st;
+	out->entries = s->npm;
+}
+
+/* Read what was appended to the perf map since the last read (whole lines, at most PM_CHUNK
+ * bytes); all of it again when the file was replaced or cut. At most once a second, or every
+ * 50 ms when an address was not found in it (a function just compiled, e.g. by on-stack
+ * replacement while it runs), or every 5 ms before a record's stack (lw_nativesym__sync) */
 static void pmap_refresh(struct lw_nativesym *s, int missed)
 {
-	char path[256], *text = NULL;
+	char path[256], *buf, *start, *last_nl;
 	struct stat st;
 	uint64_t now = lw_now_mono();
-	int fd, r;
+	size_t want, got = 0, use;
+	int fd;
 
 	if (now - s->pm_checked < (missed == 2 ? 5000000ull : missed ? 50000000ull : 1000000000ull) &&
 	    s->pm_checked)
@@ -222,22 +346,73 @@ static void pmap_refresh(struct lw_nativesym *s, int missed)
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
 	if (fd < 0)
 		return;
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size == s->pm_size) {
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
 		close(fd);
 		return;
 	}
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	r = lw_read_file(path, 256 << 20, &text, NULL);
-	close(fd);
-	if (r)
+	if (st.st_dev != s->pm_dev || st.st_ino != s->pm_ino || st.st_size < s->pm_off) {
+		/* another file, or cut short: from the start */
+		pm_clear(s);
+		s->pm_off = 0;
+		s->pm_skipping = 0;
+		s->pm_dev = st.st_dev;
+		s->pm_ino = st.st_ino;
+	}
+	if (st.st_size == s->pm_off) {
+		close(fd);
 		return;
-	lw_nativesym__load_perf_map(s, text);
-	free(text);
-	s->pm_size = st.st_size;
+	}
+	want = (size_t)(st.st_size - s->pm_off);
+	if (want > PM_CHUNK)
+		want = PM_CHUNK;
+	buf = malloc(want + 1);
+	if (!buf) {
+		close(fd);
+		return;
+	}
+	while (got < want) {
+		ssize_t r = pread(fd, buf + got, want - got, s->pm_off + (off_t)got);
+
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	close(fd);
+	s->pm_st.bytes_read += got;
+	buf[got] = 0;
+	start = buf;
+	if (s->pm_skipping) {
+		/* the rest of an over-long line */
+		char *nl = memchr(buf, '\n', got);
+
+		if (!nl) {
+			s->pm_off += (off_t)got;
+			free(buf);
+			return;
+		}
+		start = nl + 1;
+		s->pm_skipping = 0;
+	}
+	last_nl = memrchr(start, '\n', got - (size_t)(start - buf));
+	if (last_nl) {
+		use = (size_t)(last_nl + 1 - buf);
+		pm_add_lines(s, start, (size_t)(last_nl - start));
+	} else {
+		/* no whole line yet: wait for its end, unless it is too long already */
+		use = (size_t)(start - buf);
+		if (got - use > PM_LINE_MAX) {
+			s->pm_skipping = 1;
+			s->pm_st.skipped++;
+			s->pm_seq++;
+			use = got;
+		}
+	}
+	s->pm_off += (off_t)use;
+	free(buf);
 }
 
-int lw_nativesym__jit_lookup(const struct lw_nativesym *s, uint64_t addr,
-			     struct lw_native_frame *out)
+/* the index of the entry for addr, or -ENOENT */
+static long pm_find(const struct lw_nativesym *s, uint64_t addr)
 {
 	size_t lo = 0, hi = s->npm;
 
@@ -260,20 +435,36 @@ int lw_nativesym__jit_lookup(const struct lw_nativesym *s, uint64_t addr,
 				best = i;
 		if (!best)
 			return -ENOENT;
-		lo = best;
+		return (long)best - 1;
 	}
-	out->symbol = s->pm[lo - 1].name;
+}
+
+int lw_nativesym__jit_lookup(const struct lw_nativesym *s, uint64_t addr,
+			     struct lw_native_frame *out)
+{
+	long i = pm_find(s, addr);
+
+	if (i < 0)
+		return -ENOENT;
+	out->symbol = s->pm[i].name;
 	out->module = "[jit]";
-	out->offset = addr - s->pm[lo - 1].start;
+	out->offset = addr - s->pm[i].start;
 	return 0;
 }
 
+/* found entries are in use: the last to be evicted */
 static int pmap_lookup(struct lw_nativesym *s, uint64_t addr, struct lw_native_frame *out)
 {
+	long i;
+
 	pmap_refresh(s, 0);
-	if (lw_nativesym__jit_lookup(s, addr, out) == 0)
-		return 0;
-	pmap_refresh(s, 1);
+	if ((i = pm_find(s, addr)) < 0) {
+		pmap_refresh(s, 1);
+		i = pm_find(s, addr);
+	}
+	if (i < 0)
+		return -ENOENT;
+	s->pm[i].used = ++s->pm_clock;
 	return lw_nativesym__jit_lookup(s, addr, out);
 }
 

@@ -45,6 +45,16 @@ void lw_node_js_probe(const char *proc_root, pid_t pid, struct lw_node_js *out);
 /* Replace the JIT symbols with those of a perf map's text ("START SIZE name" per line, hex;
  * bad lines skipped; text is modified). Returns the number of entries. */
 int lw_nativesym__load_perf_map(struct lw_nativesym *s, char *text);
+/* The perf map's budget: entries kept (0: the default, 131,072); past it the least recently
+ * used (written or found) are evicted. */
+void lw_nativesym__set_perf_map_budget(struct lw_nativesym *s, size_t entries);
+struct lw_perfmap_stats {
+	uint64_t entries;	/* kept now */
+	uint64_t evicted;	/* entries dropped for the budget */
+	uint64_t skipped;	/* lines over 1 KiB */
+	uint64_t bytes_read;	/* of the file, in all */
+};
+void lw_nativesym__perf_map_stats(const struct lw_nativesym *s, struct lw_perfmap_stats *out);
 /* addr in the JIT symbols loaded last (of lines that cover it, the one written last).
  * 0 or -ENOENT. */
 int lw_nativesym__jit_lookup(const struct lw_nativesym *s, uint64_t addr,

@@ -7,11 +7,27 @@
 #include <string.h>
 
 #define CACHE_BUCKETS 4096
-#define CACHE_MAX 65536
 #define TABLE_MAX (256 * 1024)
 
+/*
+ * The budget (issue 19): a target makes as many code objects as it likes (exec() of generated
+ * source, lambdas in a loop), each with a line table of up to TABLE_MAX bytes. Before, 65,536
+ * entries were kept (up to 16 GiB of tables), then all dropped at once, uncounted. Now the least
+ * recently used entries go, one by one, when either the entries or the bytes (tables and
+ * entries together) pass their budget; each one evicted is counted (codes_evicted in the
+ * summary).
+ */
+#define BUDGET_ENTRIES 16384
+#define BUDGET_BYTES (32u << 20)
+/* Callers keep pointers into entries while they look up the other frames of a stack (64 kept at
+ * most): an entry used in the last PROTECT lookups is never evicted. The bytes can thus pass
+ * the budget by at most PROTECT tables (64 MiB) while one stack holds that many huge ones. */
+#define PROTECT 256
+
 struct entry {
-	struct entry *next;
+	struct entry *next;		/* bucket chain */
+	struct entry *lru_prev, *lru_next;	/* most recently used first */
+	uint64_t stamp;			/* c->clock when last looked up */
 	struct lw_pycode code;
 };
 
@@ -19,6 +35,11 @@ struct lw_pycache {
 	struct lw_pylayout lay;
 	int minor;
 	size_t n;
+	size_t bytes;			/* entries + their tables */
+	size_t max_entries, max_bytes;
+	uint64_t evicted;
+	uint64_t clock;			/* lookups so far */
+	struct entry *lru_head, *lru_tail;
 	struct entry *b[CACHE_BUCKETS];
 };
 
@@ -30,8 +51,26 @@ int lw_pycache__new(const struct lw_pylayout *lay, int minor, struct lw_pycache 
 		return -ENOMEM;
 	c->lay = *lay;
 	c->minor = minor;
+	c->max_entries = BUDGET_ENTRIES;
+	c->max_bytes = BUDGET_BYTES;
 	*out = c;
 	return 0;
+}
+
+void lw_pycache__set_budget(struct lw_pycache *c, size_t max_entries, size_t max_bytes)
+{
+	c->max_entries = max_entries ? max_entries : BUDGET_ENTRIES;
+	c->max_bytes = max_bytes ? max_bytes : BUDGET_BYTES;
+}
+
+uint64_t lw_pycache__evicted(const struct lw_pycache *c)
+{
+	return c ? c->evicted : 0;
+}
+
+size_t lw_pycache__bytes(const struct lw_pycache *c)
+{
+	return c->bytes;
 }
 
 static void clear(struct lw_pycache *c)
@@ -49,6 +88,8 @@ static void clear(struct lw_pycache *c)
 		c->b[i] = NULL;
 	}
 	c->n = 0;
+	c->bytes = 0;
+	c->lru_head = c->lru_tail = NULL;
 }
 
 void lw_pycache__free(struct lw_pycache *c)
@@ -70,6 +111,56 @@ static size_t hash(uint64_t a)
 	a *= 0xff51afd7ed558ccdull;
 	a ^= a >> 33;
 	return (size_t)(a % CACHE_BUCKETS);
+}
+
+static size_t entry_bytes(const struct entry *e)
+{
+	return sizeof(*e) + e->code.table_len;
+}
+
+static void lru_unlink(struct lw_pycache *c, struct entry *e)
+{
+	if (e->lru_prev)
+		e->lru_prev->lru_next = e->lru_next;
+	else
+		c->lru_head = e->lru_next;
+	if (e->lru_next)
+		e->lru_next->lru_prev = e->lru_prev;
+	else
+		c->lru_tail = e->lru_prev;
+	e->lru_prev = e->lru_next = NULL;
+}
+
+static void lru_push(struct lw_pycache *c, struct entry *e)
+{
+	e->lru_prev = NULL;
+	e->lru_next = c->lru_head;
+	if (c->lru_head)
+		c->lru_head->lru_prev = e;
+	c->lru_head = e;
+	if (!c->lru_tail)
+		c->lru_tail = e;
+}
+
+/* drop least recently used entries until the budget holds (none of the last PROTECT used) */
+static void evict(struct lw_pycache *c)
+{
+	while (c->lru_tail && (c->n > c->max_entries || c->bytes > c->max_bytes)) {
+		struct entry *e = c->lru_tail, **pp;
+
+		if (e->stamp + PROTECT > c->clock)
+			return;
+		for (pp = &c->b[hash(e->code.addr)]; *pp && *pp != e; pp = &(*pp)->next)
+			;
+		if (*pp)
+			*pp = e->next;
+		lru_unlink(c, e);
+		c->bytes -= entry_bytes(e);
+		c->n--;
+		c->evicted++;
+		free(e->code.table);
+		free(e);
+	}
 }
 
 /* the three fields that tell whether an address still holds the same code object */
@@ -126,23 +217,30 @@ const struct lw_pycode *lw_pycache__get(struct lw_pycache *c, struct lw_reader *
 		return NULL;
 	if (read_ident(c, mem, addr, &fn, &nm, &first))
 		return NULL;
+	c->clock++;
 	for (e = c->b[h]; e; e = e->next) {
 		if (e->code.addr != addr)
 			continue;
+		lru_unlink(c, e);
+		lru_push(c, e);
+		e->stamp = c->clock;
 		if (e->code.filename_obj == fn && e->code.name_obj == nm &&
 		    e->code.firstlineno == first)
 			return &e->code;
 		/* the address now holds another code object: refresh */
+		c->bytes -= entry_bytes(e);
 		free(e->code.table);
 		if (fill(c, mem, addr, &e->code)) {
 			e->code.table = NULL;
+			e->code.table_len = 0;
 			e->code.addr = 0;
+			c->bytes += entry_bytes(e);
 			return NULL;
 		}
+		c->bytes += entry_bytes(e);
+		evict(c);
 		return &e->code;
 	}
-	if (c->n >= CACHE_MAX)
-		clear(c);
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return NULL;
@@ -152,7 +250,11 @@ const struct lw_pycode *lw_pycache__get(struct lw_pycache *c, struct lw_reader *
 	}
 	e->next = c->b[h];
 	c->b[h] = e;
+	lru_push(c, e);
+	e->stamp = c->clock;
 	c->n++;
+	c->bytes += entry_bytes(e);
+	evict(c);
 	return &e->code;
 }
 

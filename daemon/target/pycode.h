@@ -26,7 +26,8 @@ int lw_pycache__new(const struct lw_pylayout *lay, int minor, struct lw_pycache 
 void lw_pycache__free(struct lw_pycache *c);
 
 /* The code object at addr, read (or re-read if it changed) from mem; NULL if unreadable.
- * The pointer stays valid until the next call that misses the cache. */
+ * The pointer stays valid for the next 255 lookups at least (a stack's frames held at once):
+ * the least recently used entries are evicted, never one of the last 256 used. */
 const struct lw_pycode *lw_pycache__get(struct lw_pycache *c, struct lw_reader *mem, uint64_t addr);
 
 /* Line being executed, from the raw instruction field the BPF side copied (f_lasti or an
@@ -34,5 +35,12 @@ const struct lw_pycode *lw_pycache__get(struct lw_pycache *c, struct lw_reader *
 int lw_pycache__line(const struct lw_pycache *c, const struct lw_pycode *code, uint64_t instr_raw);
 
 size_t lw_pycache__size(const struct lw_pycache *c);
+
+/* The cache's budget (entries, and bytes of entries plus line tables; 0: the default, 16,384
+ * entries and 32 MiB): past either, the least recently used entries are evicted and counted
+ * (but not one of the last 256 used: up to 256 line tables more while a stack holds them). */
+void lw_pycache__set_budget(struct lw_pycache *c, size_t max_entries, size_t max_bytes);
+size_t lw_pycache__bytes(const struct lw_pycache *c);
+uint64_t lw_pycache__evicted(const struct lw_pycache *c);	/* 0 for NULL */
 
 #endif

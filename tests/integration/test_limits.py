@@ -8,13 +8,14 @@ import json
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
 import time
 import unittest
 
-from lwtest import DEBIAN_PYTHON, LOOPWATCH, Loopwatch, Target, sanitized, traced
+from lwtest import DEBIAN_PYTHON, LOOPWATCH, TARGETS, Loopwatch, Target, sanitized, traced
 from test_daemon import DaemonTest, prom_samples, prom_value, wait_for
 
 REC = json.dumps({"type": "end", "v": 1, "ts": "2026-11-25T02:00:30.000000Z", "pid": 42,
@@ -347,6 +348,181 @@ class NotAttached(DaemonTest):
             return s if v == 1 and gone == st["not_attached"]["exited_first"] else None
         s = wait_for(prom_has, 20, step=0.3, what="loopwatchd.prom with the counts")
         self.assertIsNotNone(prom_value(s, "loopwatch_bpf_drops_total", cause="sites_map_full"))
+        self.assertEqual(d.stop(), 0, d.stderr())
+
+
+def bpf_maps_of(pid, name):
+    """the BPF maps called name that process pid holds (their ids from its fds' fdinfo), as
+    bpftool shows them"""
+    ids = set()
+    for fd in os.listdir("/proc/%d/fdinfo" % pid):
+        try:
+            with open("/proc/%d/fdinfo/%s" % (pid, fd)) as f:
+                for line in f:
+                    if line.startswith("map_id:"):
+                        ids.add(int(line.split()[1]))
+        except OSError:
+            pass
+    out = subprocess.run(["bpftool", "-j", "map", "show"], capture_output=True, text=True,
+                         timeout=30).stdout
+    return [m for m in json.loads(out or "[]") if m.get("name") == name and m.get("id") in ids]
+
+
+def bpf_map_entries(pid, name):
+    """how many entries the map called name of process pid holds"""
+    maps = bpf_maps_of(pid, name)
+    assert len(maps) == 1, maps
+    out = subprocess.run(["bpftool", "-j", "map", "dump", "id", str(maps[0]["id"])],
+                         capture_output=True, text=True, timeout=60).stdout
+    return len(json.loads(out or "[]"))
+
+
+IDLE_THREAD = """
+import asyncio, sys, threading, time
+threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
+async def main():
+    print("ready", flush=True)
+    await asyncio.sleep(60)
+asyncio.run(main())
+"""
+
+
+class MapsEmptied(DaemonTest):
+    def test_thread_states_removed_with_their_process(self):
+        """A thread that never reached a probe (asleep for a minute) has a thread state set
+        (tstates: tid -> PyThreadState*, from the interpreter's thread list) but no threads
+        entry. Before, its entry was left in the map when the process went (the 10-minute soak:
+        13 left after 647 processes; the map holds 8,192 for all targets). Now the BPF maps
+        hold nothing of a process once it is detached."""
+        d = self.daemon("[target idle]\ncmdline = %s\n" % self.tag)
+        d.wait_ready()
+        procs = [subprocess.Popen([DEBIAN_PYTHON, "-c", IDLE_THREAD, self.tag],
+                                  stdout=subprocess.PIPE, text=True) for _ in range(3)]
+        try:
+            for p in procs:
+                self.assertEqual(p.stdout.readline().strip(), "ready")
+            wait_for(lambda: len(d.attached("idle")) == 3, 20, what="3 attached")
+            # the loop thread and the sleeping one of each
+            wait_for(lambda: bpf_map_entries(d.p.pid, "tstates") >= 6, 10,
+                     what="thread states set")
+        finally:
+            for p in procs:
+                p.kill()
+                p.wait()
+        wait_for(lambda: not d.attached("idle"), 20, what="every process detached")
+        for name in ("procs", "fair", "threads", "tstates"):
+            self.assertEqual(bpf_map_entries(d.p.pid, name), 0, name)
+        self.assertEqual(d.stop(), 0, d.stderr())
+
+
+class ProcsLimit(DaemonTest):
+    def test_procs_map_follows_the_daemon_limit(self):
+        """The BPF procs map holds as many processes as loopwatchd traces at once (before: 1,024
+        entries against the daemon's 65,536, so the 1,025th attach failed with E2BIG). Here the
+        limit is lowered to 3 (LW_MAX_PROCS): the map is sized 3 at load; of 5 matching
+        processes 3 are attached and 2 not attached, counted under the cause "limit" with the
+        reason; stopping one frees a place for a new process."""
+        d = self.daemon("[target lim]\ncmdline = %s\nasyncio_hooks = no\n" % self.tag,
+                        env={"LW_MAX_PROCS": "3"})
+        d.wait_ready()
+        maps = bpf_maps_of(d.p.pid, "procs")
+        self.assertEqual([m["max_entries"] for m in maps], [3], maps)
+        apps = [self.app() for _ in range(5)]
+        for a in apps:
+            a.wait_ready()
+
+        def settled():
+            st = d.status()
+            t = st["targets"][0]
+            return (not t["pending"] and len(d.attached("lim")) == 3 and
+                    t["not_attached"]["limit"] >= 2 and st)
+        try:
+            st = wait_for(settled, 30, step=0.3, what="3 attached, 2 over the limit")
+        except AssertionError:
+            print(json.dumps(d.status(), indent=1))
+            raise
+        t = st["targets"][0]
+        self.assertTrue(all("more processes match" in x["error"]
+                            for x in t["not_attached_last"]), t["not_attached_last"])
+        over = set(a.pid for a in apps) - set(d.attached("lim"))
+        self.assertEqual(set(x["pid"] for x in t["not_attached_last"]), over)
+        self.assertEqual(st["matched"], st["attaches"] + sum(st["not_attached"].values()), st)
+        # a place freed is a place for the next process
+        attached = d.attached("lim")
+        for a in apps:
+            if a.pid == attached[0]:
+                a.stop()
+        late = self.app()
+        late.wait_ready()
+        wait_for(lambda: late.pid in d.attached("lim"), 20, what="the late process attached")
+        self.assertEqual(d.stop(), 0, d.stderr())
+
+
+class Fairness(DaemonTest):
+    def test_flooding_target_does_not_starve_a_quiet_one(self):
+        """One process floods the ring buffer (3 loops whose every 2 ms callback is a slow tick
+        and a blocking call against 1 ms thresholds: ~10 MB of records a second) while another
+        blocks its loop now and then. loopwatchd is stopped (SIGSTOP) for ~3 s, as a daemon
+        that falls behind is: before, the flood filled the 4 MiB ring in well under a second
+        and the quiet process's blocks in that time were lost with the flood's records. Now,
+        once half the ring waits to be read, a process over its share (256 KiB a second) has
+        its records dropped and counted for it (fair_share_drops in its summary,
+        bpf_losses.fair_share in `status`), and every block the quiet process announced is
+        reported."""
+        flood_tag = "lwf-" + self.tag
+        d = self.daemon("[target flood]\ncmdline = %s\nthreshold = 1ms\nblock_threshold = 1ms\n"
+                        "asyncio_hooks = no\n\n[target quiet]\ncmdline = %s\n"
+                        "asyncio_hooks = no\n" % (flood_tag, self.tag))
+        d.wait_ready()
+        quiet = self.app()
+        quiet.wait_ready()
+        out = open(os.path.join(self.tmp, "flood.out"), "w")
+        flood = subprocess.Popen([DEBIAN_PYTHON, os.path.join(TARGETS, "asyncio_flooder.py"),
+                                  flood_tag, "3"], stdout=out, stderr=subprocess.STDOUT)
+        try:
+            wait_for(lambda: quiet.pid in d.attached("quiet") and
+                     flood.pid in d.attached("flood"), 20, what="both attached")
+            wait_for(lambda: d.records("flood", "blocking_call", flood.pid), 20,
+                     what="the flood's records")
+            quiet.block()
+            os.kill(d.p.pid, signal.SIGSTOP)
+            try:
+                time.sleep(1.0)  # the ring fills with the flood
+                for _ in range(3):
+                    quiet.block()
+            finally:
+                os.kill(d.p.pid, signal.SIGCONT)
+
+            def all_blocks():
+                recs = [r for r in d.records("quiet", "slow_callback", quiet.pid)
+                        if not r.get("in_progress")]
+                return len(recs) >= quiet.nblocks and recs
+            try:
+                recs = wait_for(all_blocks, 60, step=0.5, what="every block of the quiet process")
+            except AssertionError:
+                st = d.status()
+                self.fail("quiet process: %d blocks, reported %d; lost_events %s, bpf_losses %s"
+                          % (quiet.nblocks, len([r for r in d.records("quiet", "slow_callback",
+                                                                       quiet.pid)
+                                                 if not r.get("in_progress")]),
+                             st["lost_events"], st["bpf_losses"]))
+            self.assertEqual(len(recs), quiet.nblocks)
+            self.assertTrue(all(r["callback"]["task_name"] == "blocker" for r in recs), recs)
+
+            def drops():
+                st = d.status()
+                sums = d.records("flood", "summary", flood.pid)
+                qs = d.records("quiet", "summary", quiet.pid)
+                return (st["bpf_losses"]["fair_share"] > 0 and sums and qs and
+                        sums[-1]["fair_share_drops"] > 0 and (st, sums[-1], qs[-1]))
+            st, fs, qs = wait_for(drops, 20, step=0.5, what="the flood's drops counted")
+            self.assertEqual(qs["fair_share_drops"], 0, qs)
+            print("fairness: flood dropped %d (fair share), lost_events %d; quiet %d/%d blocks"
+                  % (fs["fair_share_drops"], st["lost_events"], len(recs), quiet.nblocks))
+        finally:
+            flood.kill()
+            flood.wait()
+            out.close()
         self.assertEqual(d.stop(), 0, d.stderr())
 
 

@@ -251,6 +251,66 @@ static void test_stuck_tasks_rate_limited(void **state)
 	lw_noise__free(n);
 }
 
+static struct json_object *slow_at(int pid, int site, double ms)
+{
+	char buf[512];
+
+	snprintf(buf, sizeof(buf),
+		 "{\"type\":\"slow_callback\",\"pid\":%d,\"tid\":%d,\"duration_ms\":%.1f,"
+		 "\"callback\":{\"kind\":\"task\",\"qualname\":\"gen_%d\",\"file\":\"gen.py\","
+		 "\"line\":%d},\"stack\":[{\"function\":\"gen_%d\",\"file\":\"gen.py\",\"line\":1}]}",
+		 pid, pid, ms, site, site, site);
+	return json_tokener_parse(buf);
+}
+
+static uint64_t flushed_count;
+
+static void count_suppressed(void *ctx, struct json_object *rec)
+{
+	struct json_object *c;
+
+	(void)ctx;
+	if (json_object_object_get_ex(rec, "count", &c))
+		flushed_count += (uint64_t)json_object_get_int64(c);
+	json_object_put(rec);
+}
+
+/* issue 19: a target with ever new sites (10,000 here, each slow twice: the second suppressed)
+ * keeps the rate limiter's state to its budget; the least recently seen sites are evicted and
+ * counted, and every suppressed record is still counted in a `suppressed` record */
+static void test_sites_budget(void **state)
+{
+	struct lw_noise_opts o = { .rate = 1, .window_ns = 60000000000ull,
+				   .threshold_ns = 100000000ull, .max_sites = 64 };
+	struct lw_noise *n;
+	uint64_t now = 1000000000ull;
+	int i, k, max_seen = 0;
+
+	(void)state;
+	assert_int_equal(lw_noise__new(&o, &n), 0);
+	for (i = 0; i < 10000; i++) {
+		for (k = 0; k < 2; k++) {
+			struct json_object *r = slow_at(42, i, 150);
+
+			assert_int_equal(lw_noise__check(n, r, now += 1000),
+					 k ? LW_NOISE_SUPPRESS : LW_NOISE_PASS);
+			json_object_put(r);
+		}
+		if ((int)lw_noise__sites(n) > max_seen)
+			max_seen = (int)lw_noise__sites(n);
+	}
+	/* the budget, plus the one entry holding the evicted sites' counts */
+	assert_true(max_seen <= 64 + 1);
+	assert_true(lw_noise__evicted(n) >= 10000 - 64);
+	assert_int_equal(lw_noise__suppressed_total(n), 10000);
+	flushed_count = 0;
+	lw_noise__flush(n, now, 1, count_suppressed, NULL);
+	assert_int_equal(flushed_count, 10000);
+	assert_true(lw_noise__forget_pid(n, 42) > 0);
+	assert_int_equal(lw_noise__sites(n), 0);
+	lw_noise__free(n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -259,6 +319,7 @@ int main(void)
 		cmocka_unit_test(test_pending_counts_kept_until_flushed),
 		cmocka_unit_test(test_escalation_after_early_alert),
 		cmocka_unit_test(test_unnamed_sites_by_native_frame),
+		cmocka_unit_test(test_sites_budget),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
