@@ -652,10 +652,18 @@ struct json_object *lw_session__start_record(struct lw_session *s)
 	struct json_object *o = lw_j_record("start", s->pid, lw_now_real());
 
 	json_object_object_add(o, "tool_version", json_object_new_string(LW_VERSION));
+	/* the same process as it knows itself (a container's pid namespace; = pid otherwise) */
+	json_object_object_add(o, "pid_in_namespace",
+			       json_object_new_int(lw_ns_pid(s->proc_root, s->pid)));
 	json_object_object_add(o, "comm", lw_j_str_or_null(s->comm));
 	if (s->target[0])
 		json_object_object_add(o, "target_name", json_object_new_string(s->target));
 	json_object_object_add(o, "runtime", json_object_new_string(lw_runtime_name(s->runtime)));
+	/* the interpreter as the process sees it (inside a chroot or a container: its own path) */
+	if (s->is_python && s->py.exe[0])
+		json_object_object_add(o, "executable", json_object_new_string(s->py.exe));
+	if (s->is_python && s->py.elf[0])
+		json_object_object_add(o, "interpreter_elf", json_object_new_string(s->py.elf));
 	json_object_object_add(o, "runtime_version", s->is_python ?
 							json_object_new_string(s->py.version) : NULL);
 	json_object_object_add(o, "mode", json_object_new_string(s->mode));
