@@ -32,6 +32,7 @@ const volatile __u32 lw_abi_version = LW_ABI_VERSION;
 /* Counters read by userspace (never silent loss) */
 __u64 lost_events = 0;		/* ring buffer full */
 __u64 read_errors = 0;		/* a read of target memory failed */
+__u64 read_errors_by[LW_RD_NCAUSES] = {};	/* ... by what it was for */
 __u64 depth_errors = 0;		/* unbalanced context_run entry/return */
 __u64 thread_map_full = 0;	/* could not track a new thread */
 __u64 sites_full = 0;		/* precise: a callback not counted, the sites map had no room */

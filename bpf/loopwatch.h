@@ -124,6 +124,19 @@ struct lw_ident {
 	char file[LW_STR_FILE];
 };
 
+/* What a failed read of target memory was for (BPF global read_errors_by[], summary
+ * read_errors_by): read_errors alone said nothing of what failed (issue 20) */
+enum lw_rd_cause {
+	LW_RD_TSTATE,		/* the thread's state (TSS slot, thread-local, tstate fields) */
+	LW_RD_FRAME,		/* a frame of the stack walk (frame pointer, code, back link) */
+	LW_RD_CODE,		/* a code object's fields (line, names) */
+	LW_RD_CALLBACK,		/* the callback a Handle runs, its type, its Task */
+	LW_RD_STRING,		/* a str object (names, file names) */
+	LW_RD_OTHER,		/* hooks, precise-mode and scheduler probes */
+	LW_RD_NCAUSES
+};
+#define LW_RD_CAUSE_NAMES { "thread_state", "frame", "code_object", "callback", "string", "other" }
+
 /* One Python frame as seen in the kernel: userspace decodes the line */
 struct lw_pyframe {
 	__u64 code;		/* PyCodeObject *, 0 for a skipped shim/entry frame */

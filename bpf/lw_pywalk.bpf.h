@@ -35,24 +35,31 @@ static __always_inline int is_pollish(__u32 nr)
 
 /* ---------------------------------------------------------------- reads */
 
-static __always_inline int rd(void *dst, __u32 size, __u64 addr)
+/* rd() and rd_ptr() count a failure under RD_CAUSE as defined where they are used */
+static __always_inline int rd_c(void *dst, __u32 size, __u64 addr, __u32 cause)
 {
 	if (bpf_probe_read_user(dst, size, (const void *)addr)) {
 		__sync_fetch_and_add(&read_errors, 1);
+		if (cause < LW_RD_NCAUSES)
+			__sync_fetch_and_add(&read_errors_by[cause], 1);
 		return -1;
 	}
 	return 0;
 }
 
-static __always_inline __u64 rd_ptr(__u64 addr)
+static __always_inline __u64 rd_ptr_c(__u64 addr, __u32 cause)
 {
 	__u64 v = 0;
 
 	if (!addr)
 		return 0;
-	rd(&v, sizeof(v), addr);
+	rd_c(&v, sizeof(v), addr, cause);
 	return v;
 }
+
+#define rd(dst, size, addr) rd_c(dst, size, addr, RD_CAUSE)
+#define rd_ptr(addr) rd_ptr_c(addr, RD_CAUSE)
+#define RD_CAUSE LW_RD_STRING
 
 /* Copy a compact str (ASCII or latin-1) into dst. Returns 0 when it was a str we could read. */
 static __always_inline int rd_pystr(const struct lw_pycfg *c, __u64 obj, char *dst, __u32 size)
@@ -76,6 +83,8 @@ static __always_inline int rd_pystr(const struct lw_pycfg *c, __u64 obj, char *d
 	return 0;
 }
 
+#undef RD_CAUSE
+#define RD_CAUSE LW_RD_CALLBACK
 /* ---------------------------------------------------------------- identity */
 
 static __always_inline int type_name_is(__u64 type, const struct lw_pycfg *c, const char *want,
@@ -141,6 +150,8 @@ static __always_inline void read_task_name(const struct lw_pycfg *c, __u64 task,
 	}
 }
 
+#undef RD_CAUSE
+#define RD_CAUSE LW_RD_CODE
 static __always_inline void ident_from_code(const struct lw_pycfg *c, __u64 code,
 					    struct lw_ident *id)
 {
@@ -170,6 +181,8 @@ static __always_inline __u64 coro_code(const struct lw_pycfg *c, __u64 coro)
  * for anything else). With full != 0 also read the strings (only for slow callbacks and new
  * sites: they cost a few hundred bytes of reads).
  */
+#undef RD_CAUSE
+#define RD_CAUSE LW_RD_CALLBACK
 static __always_inline __u64 classify(const struct lw_pycfg *c, __u64 callable, __u64 ctx,
 				      struct lw_ident *id, int full)
 {
@@ -287,6 +300,8 @@ function:
 
 /* ---------------------------------------------------------------- Python stacks */
 
+#undef RD_CAUSE
+#define RD_CAUSE LW_RD_TSTATE
 static __always_inline __u64 thread_tstate(const struct lw_pycfg *c, __u32 tid)
 {
 	__u64 *ts = bpf_map_lookup_elem(&tstates, &tid);
@@ -318,6 +333,8 @@ struct {
 } walk_ident SEC(".maps");
 
 /* The callback Handle._run is running (kind, qualname, Task and its name), into the stack */
+#undef RD_CAUSE
+#define RD_CAUSE LW_RD_CALLBACK
 static __always_inline void stack_task(const struct lw_pycfg *c, struct lw_pystack *s, __u64 cb)
 {
 	__u32 k = 0;
@@ -341,6 +358,8 @@ static __always_inline void stack_task(const struct lw_pycfg *c, struct lw_pysta
  * frames without code (3.12+ C-stack shims, 3.13 entry frames) are stored with code 0 and
  * skipped by userspace: one slot per iteration keeps the verifier's state count linear.
  */
+#undef RD_CAUSE
+#define RD_CAUSE LW_RD_FRAME
 static __noinline void walk_pystack(const struct lw_pycfg *c, __u32 tid, struct lw_pystack *s)
 {
 	__u64 tstate, f, code, instr, hframe = 0, prevf = 0;
@@ -459,6 +478,8 @@ static __noinline void walk_pystack(const struct lw_pycfg *c, __u32 tid, struct 
 	}
 }
 
+#undef RD_CAUSE
+#define RD_CAUSE LW_RD_OTHER
 static __always_inline void capture_native(void *ctx, struct lw_pystack *s, struct lw_pycfg *c)
 {
 	long n;

@@ -841,6 +841,8 @@ void lw_bpf__counters(const struct lw_bpf *b, struct lw_bpf_counters *out)
 {
 	out->lost_events = b->skel->bss->lost_events;
 	out->read_errors = b->skel->bss->read_errors;
+	for (int i = 0; i < LW_RD_NCAUSES; i++)
+		out->read_errors_by[i] = b->skel->bss->read_errors_by[i];
 	out->depth_errors = b->skel->bss->depth_errors;
 	out->thread_map_full = b->skel->bss->thread_map_full;
 	out->samples = b->skel->bss->samples;

@@ -33,6 +33,7 @@ struct lw_bpf_opts {
 struct lw_bpf_counters {
 	uint64_t lost_events;
 	uint64_t read_errors;
+	uint64_t read_errors_by[LW_RD_NCAUSES];	/* read_errors by enum lw_rd_cause */
 	uint64_t depth_errors;
 	uint64_t thread_map_full;
 	uint64_t samples;

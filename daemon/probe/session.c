@@ -182,6 +182,14 @@ static const struct lw_pystack *alert_stack_of(struct lw_session *s, const struc
 	return t->alert_stack;
 }
 
+/* A live-alert look found this iteration to be none (lw_session__tick) */
+static int noiter_seen(struct lw_session *s, const struct lw_rec_tick *r)
+{
+	struct lw_sthread *t = lw_u64map__get(s->threads, (uint64_t)r->hdr.tid);
+
+	return t && t->noiter && t->noiter == r->start_ns;
+}
+
 static const struct lw_pystack *pick_stack(const struct lw_pystack *blk, const struct lw_pystack *cpu,
 					   const struct lw_split *sp, uint64_t dur, const char **kind)
 {
@@ -224,6 +232,32 @@ int lw_sess_outside_loop(const struct lw_session *s, const struct lw_pystack *st
 	return 1;
 }
 
+/*
+ * A complete Python stack inside BaseEventLoop._run_once but in no callback (no Handle._run):
+ * the loop in a Python function of its own. Walked on CPU well past the threshold, that is a
+ * selector whose select() never polls the kernel (a unittest.mock selector, a test double): every _run_once
+ * is an iteration loopwatch cannot see, so the stretch is none. 0 when it cannot be told.
+ */
+int lw_sess_loop_own_code(const struct lw_session *s, const struct lw_pystack *st)
+{
+	uint32_t i;
+
+	if (!s->is_python || !s->py.cfg.run_once_code || !s->py.cfg.handle_run_code ||
+	    s->uv_handles[0] >= 0 || !st || !(st->flags & LW_STACK_VALID) || st->hrun.code ||
+	    st->cb_callable ||
+	    (st->flags & (LW_STACK_TRUNCATED | LW_STACK_READ_ERR | LW_STACK_NO_TSTATE)))
+		return 0;
+	for (i = 0; i < st->nframes && i < LW_MAX_PYFRAMES; i++)
+		if (st->frames[i].code == s->py.cfg.handle_run_code)
+			return 0;
+	/* _run_once calling a Python function (its select(): a mock's __call__); _run_once
+	 * itself innermost is its C work between callbacks, a storm of call_soon's real cost */
+	for (i = 1; i < st->nframes && i < LW_MAX_PYFRAMES; i++)
+		if (st->frames[i].code == s->py.cfg.run_once_code)
+			return st->frames[i - 1].code != 0;
+	return 0;
+}
+
 /* Both stacks of an iteration that have one say it ran outside any loop */
 static int tick_outside_loop(const struct lw_session *s, const struct lw_rec_tick *r)
 {
@@ -240,6 +274,15 @@ static int tick_outside_loop(const struct lw_session *s, const struct lw_rec_tic
 		any = 1;
 	}
 	return any;
+}
+
+/* Where the iteration burnt most CPU (the samples' majority) was the loop's own select() or
+ * other Python function of _run_once's, no callback: a selector that never polls (issue 20) */
+static int tick_in_loop_code(const struct lw_session *s, const struct lw_rec_tick *r)
+{
+	return (r->cpu_stack.flags & LW_STACK_VALID) && r->cpu_stack.ns >= 2 &&
+	       lw_sess_loop_own_code(s, &r->cpu_stack) &&
+	       (!(r->flags & LW_TICK_PRECISE) || r->slowest_cb_ns < s->o.threshold_ns);
 }
 
 /* The Tasks held up by a slow Task step, read now from the target (a few of its done
@@ -333,10 +376,11 @@ static void on_tick(struct lw_session *s, const struct lw_rec_tick *r, lw_emit_f
 	struct json_object *js = NULL;
 	char nb[32];
 
-	if (tick_outside_loop(s, r)) {
-		/* no iteration: the stretch between a loop's end and the next poll (issue 20) */
-		lw_dbg("pid %d tid %u: %.3f ms outside any asyncio loop, not an iteration",
-		       (int)s->pid, r->hdr.tid, r->busy_ns / 1e6);
+	if (tick_outside_loop(s, r) || noiter_seen(s, r) || tick_in_loop_code(s, r)) {
+		/* no iteration: the stretch between a loop's end and the next poll, or loops whose
+		 * selector never polls (issue 20) */
+		lw_dbg("pid %d tid %u: %.3f ms outside any asyncio loop or in one that never polls, "
+		       "not an iteration", (int)s->pid, r->hdr.tid, r->busy_ns / 1e6);
 		json_object_put(o);
 		return;
 	}
@@ -653,10 +697,18 @@ struct json_object *lw_session__start_record(struct lw_session *s)
 	struct json_object *o = lw_j_record("start", s->pid, lw_now_real());
 
 	json_object_object_add(o, "tool_version", json_object_new_string(LW_VERSION));
+	/* the same process as it knows itself (a container's pid namespace; = pid otherwise) */
+	json_object_object_add(o, "pid_in_namespace",
+			       json_object_new_int(lw_ns_pid(s->proc_root, s->pid)));
 	json_object_object_add(o, "comm", lw_j_str_or_null(s->comm));
 	if (s->target[0])
 		json_object_object_add(o, "target_name", json_object_new_string(s->target));
 	json_object_object_add(o, "runtime", json_object_new_string(lw_runtime_name(s->runtime)));
+	/* the interpreter as the process sees it (inside a chroot or a container: its own path) */
+	if (s->is_python && s->py.exe[0])
+		json_object_object_add(o, "executable", json_object_new_string(s->py.exe));
+	if (s->is_python && s->py.elf[0])
+		json_object_object_add(o, "interpreter_elf", json_object_new_string(s->py.elf));
 	json_object_object_add(o, "runtime_version", s->is_python ?
 							json_object_new_string(s->py.version) : NULL);
 	json_object_object_add(o, "mode", json_object_new_string(s->mode));

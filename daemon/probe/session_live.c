@@ -84,11 +84,74 @@ static void stuck_inventory(struct lw_session *s, uint64_t now, lw_emit_fn emit,
 	lw_pytasks__free(&ts);
 }
 
+#define LOOK_RETRIES 5
+
+/* A live-alert look: the thread's BPF stacks, and the stack walked now */
+struct look {
+	struct lw_tstacks t;
+	struct lw_pystack walk, again;
+};
+
+/* The frame _run_once calls (Handle._run, its select(), ...), or 0 */
+static uint64_t run_once_callee(const struct lw_session *s, const struct lw_pystack *st,
+				uint64_t *frame)
+{
+	uint32_t i;
+
+	for (i = 1; i < st->nframes && i < LW_MAX_PYFRAMES; i++)
+		if (st->frames[i].code == s->py.cfg.run_once_code) {
+			*frame = st->frames[i - 1].frame;
+			return st->frames[i - 1].code;
+		}
+	*frame = 0;
+	return 0;
+}
+
+/*
+ * A stack walked from outside while the thread runs on is torn when the frames change under
+ * the reads (a loop running thousands of short callbacks: the walk joins one callback's frames
+ * to another's _run_once line). Two walks that agree on what _run_once calls and on the
+ * callback are one state; a long-running callback always gives that.
+ */
+static int walks_agree(const struct lw_session *s, const struct lw_pystack *a,
+		       const struct lw_pystack *b)
+{
+	uint64_t fa, fb;
+
+	if (!s->py.cfg.run_once_code)
+		return 1;
+	return run_once_callee(s, a, &fa) == run_once_callee(s, b, &fb) && fa == fb &&
+	       a->cb_callable == b->cb_callable && a->hrun.code == b->hrun.code;
+}
+
+/* One CPU sample stack of this iteration in the callback the look found (or none to say) */
+static int sample_in(const struct lw_pystack *x, const struct lw_pystack *look, uint64_t since)
+{
+	if (!(x->flags & LW_STACK_VALID) || x->ts_ns < since)
+		return 1;	/* none taken in this iteration: nothing against it */
+	return x->cb_callable == look->cb_callable;
+}
+
+/*
+ * Default mode names an on-CPU iteration after the callback its look finds running. Right
+ * when that callback is what has been running: the latest CPU sample of the iteration, and
+ * the function most of them were taken in, are in the same callback. A loop whose selector
+ * never polls (a mock) runs thousands of short callbacks in one "iteration": a look lands in
+ * one of them, the samples in others. No samples (--no-sampling, none yet): as before.
+ */
+static int samples_agree(const struct lw_session *s, const struct lw_tstacks *k,
+			 const struct lw_pystack *look, uint64_t since)
+{
+	if (!look->cb_callable)
+		return 1;
+	return sample_in(&k->sample, look, since) && sample_in(&k->cpu, look, since);
+}
+
 void lw_session__tick(struct lw_session *s, uint64_t now, lw_emit_fn emit, void *ctx)
 {
 	struct lw_sthread *t;
 	struct lw_thread th;
-	struct lw_tstacks *stk = NULL;
+	struct look *stk = NULL;
 	size_t it = 0;
 
 	/* an interpreter attached while it started: thread states, GIL, asyncio appear later */
@@ -120,6 +183,7 @@ void lw_session__tick(struct lw_session *s, uint64_t now, lw_emit_fn emit, void 
 		const char *kind = "cpu";
 		struct cb_ident id;
 		struct json_object *o;
+		int oncpu, got;
 
 		if (lw_bpf__get_thread(s->bpf, t->tid, &th) || !th.iter_start_ns ||
 		    now <= th.iter_start_ns)
@@ -128,38 +192,73 @@ void lw_session__tick(struct lw_session *s, uint64_t now, lw_emit_fn emit, void 
 		if (t->alerted_iter != th.iter_start_ns) {
 			t->alerted_iter = th.iter_start_ns;
 			t->alert_level = 0;
+			t->look_retries = 0;
 		}
+		if (t->noiter == th.iter_start_ns)
+			continue;	/* seen to be no iteration */
 		limit = s->o.threshold_ns * (t->alert_level == 0 ? 1 : 10);
 		if (t->alert_level >= 2 || busy < limit)
 			continue;
-		t->alert_level++;
+		/* precise: the callback running now began less than the threshold ago, so the time
+		 * is not its own (a loop that never polls runs many): it is named once it is slow */
+		if (s->o.precise && th.cb_depth && th.cb_start_ns && now > th.cb_start_ns &&
+		    now - th.cb_start_ns < s->o.threshold_ns)
+			continue;
 		if (!stk)
 			stk = calloc(1, sizeof(*stk));
 		if (!stk)
 			return;
 		/* the stack as it stands: the one taken when it went to sleep, if it sleeps */
 		st = NULL;
-		if (th.off_ts && th.off_kind != LW_OFF_RUNQ && th.off_stack_ok &&
-		    lw_bpf__get_stacks(s->bpf, t->tid, stk) == 0 && (stk->pending.flags & LW_STACK_VALID)) {
-			st = &stk->pending;
+		oncpu = 0;
+		got = lw_bpf__get_stacks(s->bpf, t->tid, &stk->t) == 0;
+		if (th.off_ts && th.off_kind != LW_OFF_RUNQ && th.off_stack_ok && got &&
+		    (stk->t.pending.flags & LW_STACK_VALID)) {
+			st = &stk->t.pending;
 			kind = "blocked";
 			lw_nstack__refine(s->nstk, t->tid, st);
 		} else if (s->is_python &&
-			   lw_py__walk(&s->py, &s->rd, lw_sess_tstate_of(s, t->tid), &stk->cpu) == 0) {
-			st = &stk->cpu;
+			   lw_py__walk(&s->py, &s->rd, lw_sess_tstate_of(s, t->tid), &stk->walk) == 0) {
+			st = &stk->walk;
+			oncpu = 1;
 		}
-		/* in no asyncio loop (or no Python stack at all while asyncio's loop is known: a
-		 * process shutting down): no iteration to alert about */
-		if (lw_sess_outside_loop(s, st) || (s->is_python && s->py.cfg.run_once_code &&
-					    s->uv_handles[0] < 0 && (!st || !st->nframes)))
+		/* in no asyncio loop, or on CPU in the loop's own code this long (a selector that
+		 * never polls): no iteration; not alerted, and its tick is dropped (issue 20) */
+		if (lw_sess_outside_loop(s, st) || (oncpu && lw_sess_loop_own_code(s, st))) {
+			t->noiter = th.iter_start_ns;
 			continue;
+		}
+		/* precise: on CPU with no callback running, the loop's own time: nothing to name
+		 * (issue 20: such alerts named whatever was on the stack) */
+		if (s->o.precise && oncpu && !th.cb_depth)
+			continue;
+		/* walked on CPU while its frames changed under the read: look again at the next
+		 * tick (a few times) rather than alert about an unknown stack; a torn one (two
+		 * walks disagree) is no state to name at all */
+		if (oncpu && (st->flags & LW_STACK_READ_ERR) && t->look_retries < LOOK_RETRIES) {
+			t->look_retries++;
+			continue;
+		}
+		if (oncpu && !(st->flags & LW_STACK_READ_ERR) &&
+		    (lw_py__walk(&s->py, &s->rd, lw_sess_tstate_of(s, t->tid), &stk->again) ||
+		     !walks_agree(s, &stk->walk, &stk->again)))
+			continue;
+		/* no Python stack at all while asyncio's loop is known: a process shutting down */
+		if (s->is_python && s->py.cfg.run_once_code && s->uv_handles[0] < 0 &&
+		    (!st || !st->nframes))
+			continue;
+		/* default: on CPU in a callback, but the CPU samples of this iteration were taken
+		 * in others (a loop that never polls runs many): not this one's time */
+		if (oncpu && !s->o.precise && got && !samples_agree(s, &stk->t, st, th.iter_start_ns))
+			continue;
+		t->alert_level++;
 		memset(&id, 0, sizeof(id));
 		if (st)
 			lw_sess_ident_from_stack(s, st, &id);
 		if (st && id.found && (t->alert_stack ||
 				       (t->alert_stack = malloc(sizeof(*t->alert_stack))))) {
 			memcpy(t->alert_stack, st, sizeof(*st));
-			t->alert_blocked = st == &stk->pending;
+			t->alert_blocked = st == &stk->t.pending;
 		}
 		/* the off-CPU period going on now is not in the split yet */
 		if (th.off_ts && now > th.off_ts) {

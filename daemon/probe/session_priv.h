@@ -49,6 +49,10 @@ struct lw_sthread {
 	 * iteration's own record falls back on it when no CPU sample fell inside it */
 	struct lw_pystack *alert_stack;
 	int alert_blocked;		/* alert_stack was taken asleep, not walked on CPU */
+	/* iteration start of a stretch seen outside any loop, or in a loop's own code on CPU (a
+	 * selector that never polls: a mock): no iteration, no alert, its tick dropped (issue 20) */
+	uint64_t noiter;
+	int look_retries;		/* looks of iteration alerted_iter put off: stack unreadable */
 	struct lw_loop_stats prev;	/* snapshot at the last periodic summary */
 	int have_prev;
 	uint64_t poll_since;		/* asleep in a poll-family syscall when the probes went live */
@@ -190,6 +194,7 @@ struct json_object *lw_sess_slow_callback_json(struct lw_session *s, uint32_t ti
 					      const struct cb_ident *id, const struct lw_split *sp,
 					      const struct lw_pystack *stack, const char *stack_kind);
 int lw_sess_outside_loop(const struct lw_session *s, const struct lw_pystack *st);
+int lw_sess_loop_own_code(const struct lw_session *s, const struct lw_pystack *st);
 
 /* session_summary.c: the BPF side's losses (host-wide counters) as fields of record o */
 void lw_sess_add_bpf_losses(const struct lw_session *s, struct json_object *o);

@@ -263,6 +263,24 @@ void lw_sess_add_bpf_losses(const struct lw_session *s, struct json_object *o)
 	json_object_object_add(o, "ustack_cut", json_object_new_int64((int64_t)bc.ustack_cut));
 }
 
+/* read_errors by what the read was for (the BPF walk's causes, then loopwatch's own reads of
+ * the target's memory: names, lines, Tasks); only causes with failures. Sums to read_errors. */
+static struct json_object *read_errors_by(struct lw_session *s, const struct lw_bpf_counters *bc)
+{
+	static const char *const names[LW_RD_NCAUSES] = LW_RD_CAUSE_NAMES;
+	struct json_object *by = json_object_new_object();
+	uint64_t user = s->mem ? lw_memread__errors(s->mem) : 0;
+	int i;
+
+	for (i = 0; i < LW_RD_NCAUSES; i++)
+		if (bc->read_errors_by[i])
+			json_object_object_add(by, names[i],
+					       json_object_new_int64((int64_t)bc->read_errors_by[i]));
+	if (user)
+		json_object_object_add(by, "userspace", json_object_new_int64((int64_t)user));
+	return by;
+}
+
 struct json_object *lw_session__summary(struct lw_session *s, int final, uint64_t now)
 {
 	struct json_object *o = lw_j_record("summary", s->pid, lw_sess_real_of(now));
@@ -402,6 +420,7 @@ struct json_object *lw_session__summary(struct lw_session *s, int final, uint64_
 	json_object_object_add(o, "read_errors",
 			       json_object_new_int64((int64_t)(bc.read_errors +
 							       (s->mem ? lw_memread__errors(s->mem) : 0))));
+	json_object_object_add(o, "read_errors_by", read_errors_by(s, &bc));
 	lw_sess_add_bpf_losses(s, o);
 	free(rows.v);
 	if (!final)

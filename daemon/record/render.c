@@ -481,6 +481,22 @@ static void render_summary(FILE *f, struct json_object *r)
 	fprintf(f, "  slow callbacks %lld · slow iterations %lld · blocking calls %lld · lost events %lld\n",
 		(long long)lw_j_get_int(r, "slow_callbacks", 0), (long long)lw_j_get_int(r, "slow_ticks", 0),
 		(long long)lw_j_get_int(r, "blocking_calls", 0), (long long)lw_j_get_int(r, "lost_events", 0));
+	if (lw_j_get_int(r, "read_errors", 0)) {
+		/* failed reads of target memory, by what they were for (issue 20: the count alone
+		 * was only in the JSON, and said nothing of what failed) */
+		struct json_object *by = lw_j_get(r, "read_errors_by");
+		const char *sep = " (";
+
+		fprintf(f, "  read errors %lld", (long long)lw_j_get_int(r, "read_errors", 0));
+		if (by && json_object_is_type(by, json_type_object)) {
+			json_object_object_foreach(by, k, v) {
+				fprintf(f, "%s%s %lld", sep, k, (long long)json_object_get_int64(v));
+				sep = ", ";
+			}
+		}
+		fprintf(f, "%s: memory that changed or was unmapped while it was read; names or "
+			   "frames may be missing\n", sep[0] == ',' ? ")" : "");
+	}
 	if (lw_j_get(r, "asyncio")) {
 		struct json_object *a = lw_j_get(r, "asyncio");
 

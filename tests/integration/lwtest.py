@@ -4,6 +4,7 @@ import glob
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -41,6 +42,15 @@ SID_MINORS = (13, 14, 15)
 _sid_said = []
 
 
+# pivot_root into ROOT (bound on DST, in a private mount namespace), the old root unmounted, a
+# /proc of the new pid namespace: what a container runtime does. The paths in /proc/PID/maps
+# are then relative to the container's root, not to loopwatch's. Nothing of ROOT is modified.
+PIVOT_SH = ('src=$1 dst=$2; shift 2; mount --rbind "$src" "$dst" && cd "$dst" && '
+            'pivot_root . mnt && cd / && mount -t proc proc /proc && umount -l /mnt && '
+            'exec "$@"')
+PIVOT_MOUNT = "/var/tmp/loopwatch-pivot-root"  # where the host's / is bound for a pivot
+
+
 class SidPython(str):
     """A CPython inside the sid chroot. The string is a wrapper script (so subprocess calls with
     it just work); Target runs the interpreter itself: `chroot ROOT python3.X`, or with ns=True
@@ -48,14 +58,23 @@ class SidPython(str):
     host pid, not unshare's). The targets directory is copied into the chroot at the same
     absolute path, so file names in records are the host's; the go-file lives in ROOT/tmp."""
 
-    def __new__(cls, root, minor, ns):
-        label = "sid-3.%d%s" % (minor, "-ns" if ns else "")
+    def __new__(cls, root, minor, ns, pivot=False, label=None):
+        label = label or "sid-3.%d%s" % (minor, "-ns" if ns else "")
         wrapdir = os.path.join(BUILD, "sid")
         os.makedirs(wrapdir, exist_ok=True)
         wrapper = os.path.join(wrapdir, label)
-        prefix = (["unshare", "--mount", "--pid", "--fork", "--kill-child"] if ns else []) + \
-            ["chroot", root, "python3.%d" % minor]
-        text = "#!/bin/sh\nexec %s \"$@\"\n" % " ".join(prefix)
+        if pivot:  # a container: new mount + pid namespaces, root changed with pivot_root
+            ns = True
+            dst = root if root != "/" else PIVOT_MOUNT
+            if root == "/":
+                os.makedirs(dst, exist_ok=True)
+            prefix = ["unshare", "--mount", "--pid", "--fork", "--kill-child",
+                      "--propagation", "private", "sh", "-c", PIVOT_SH, "lw-pivot", root, dst,
+                      "/usr/bin/python3.%d" % minor]
+        else:
+            prefix = (["unshare", "--mount", "--pid", "--fork", "--kill-child"] if ns else []) + \
+                ["chroot", root, "python3.%d" % minor]
+        text = "#!/bin/sh\nexec %s \"$@\"\n" % " ".join(shlex.quote(a) for a in prefix)
         try:
             with open(wrapper) as f:
                 same = f.read() == text
@@ -68,6 +87,7 @@ class SidPython(str):
             os.rename(wrapper + ".tmp", wrapper)
         self = str.__new__(cls, wrapper)
         self.label, self.root, self.minor, self.ns, self.prefix = label, root, minor, ns, prefix
+        self.pivot = pivot
         self.inside = "/usr/bin/python3.%d" % minor  # the executable as the process sees it
         return self
 
@@ -110,6 +130,24 @@ def sid_pythons(minors=SID_MINORS, ns=(False, True)):
             py = SidPython(root, minor, n)
             out.append((py.label, py))
     return out
+
+
+def pivot_pythons():
+    """[(label, SidPython)] run as in a pivot_root'ed container: sid's python3 (3.14), whose
+    paths exist only inside the container, and Debian's python3.11 in a container whose root
+    is the host's own / bound elsewhere. LW_PYTHONS filters them as pythons() does."""
+    found = []
+    if not need_root() or not shutil.which("unshare"):
+        return found
+    root = sid_root()
+    if root and os.path.exists(os.path.join(root, "usr/bin/python3.14")):
+        found.append(SidPython(root, 14, True, pivot=True, label="pivot-sid-3.14"))
+    if os.path.exists(DEBIAN_PYTHON):
+        found.append(SidPython("/", 11, True, pivot=True, label="pivot-debian-3.11"))
+    only = os.environ.get("LW_PYTHONS")
+    if only and only != "all":
+        found = [p for p in found if any(o in p.label for o in only.split(","))]
+    return [(p.label, p) for p in found]
 
 
 # sid interpreters the tests that loop over pythons() run on: each in a chroot, and the default
@@ -172,7 +210,7 @@ class Target:
         # a chroot's target finds its go-file under its own /tmp
         self.tmp = tempfile.mkdtemp(prefix="lwtest-", dir=os.path.join(py.root, "tmp") if py else None)
         self.gofile = os.path.join(self.tmp, "go")
-        inner = self.gofile[len(py.root):] if py else self.gofile
+        inner = self.gofile[len(py.root):] if py and py.root != "/" else self.gofile
         self.argv = [a.replace("{GO}", inner) for a in argv]
         if py:
             self.argv = py.prefix + self.argv[1:]

@@ -11,6 +11,9 @@ Scenarios:
               (finding 1: the loop's own poll taken for a blocking call; finding 2: alerts on
               threads that are not loops)
   between     synchronous CPU work (0.4 s) between two asyncio.run loops (finding 4)
+  mockselector  between two asyncio.run loops, 0.5 s of what asyncio's own unit tests do: loops
+              whose selector is a unittest.mock.Mock (select() returns at once, no syscall),
+              stepped with run_until_complete, with mock-based test code between (finding 4)
   shortlived  a short asyncio.run program with a large heap that ends right after an idle loop:
               its shutdown is no blocked loop (finding 10)
   exitsoon    one announced 150 ms block, then the process exits 0.2 s later (finding 11)
@@ -98,6 +101,28 @@ def between_case():
     asyncio.run(short())
 
 
+def mock_selector_case():
+    from unittest import mock
+    asyncio.run(short())
+    t_end = time.perf_counter() + 0.5
+    while time.perf_counter() < t_end:
+        sel = mock.Mock()
+        sel.select.return_value = []
+        sel.get_key.side_effect = KeyError  # nothing registered (3.8-3.13 look it up so)
+        sel.get_map.return_value = {}  # (3.14+ so)
+        loop = asyncio.SelectorEventLoop(sel)
+        fut = loop.create_future()
+        loop.call_soon(fut.set_result, 1)
+        loop.call_later(0.001, lambda: None)
+        loop.run_until_complete(fut)
+        cb = mock.Mock()
+        loop.call_soon(cb, 1)
+        loop.run_until_complete(asyncio.sleep(0))
+        cb.assert_called_once_with(1)
+        loop.close()
+    asyncio.run(short())
+
+
 async def exits_soon():
     await asyncio.sleep(0.3)
     await asyncio.create_task(blocker(), name="blocker")
@@ -136,6 +161,8 @@ def main():
         selectors_case()
     elif SCENARIO == "between":
         between_case()
+    elif SCENARIO == "mockselector":
+        mock_selector_case()
     elif SCENARIO == "shortlived":
         # a heap that takes the interpreter's finalization well over 100 ms to free
         global HEAP

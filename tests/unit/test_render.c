@@ -185,6 +185,28 @@ static void test_summary_columns(void **state)
 	free(out);
 }
 
+/* issue 20: read errors were only in the JSON, with no hint of what failed */
+static void test_summary_read_errors_by_cause(void **state)
+{
+	char *out = render(
+		"{\"type\":\"summary\",\"pid\":7,\"comm\":\"py\",\"final\":true,\"interval_s\":1.0,"
+		"\"read_errors\":2031,\"read_errors_by\":{\"frame\":1800,\"string\":200,"
+		"\"userspace\":31}}");
+
+	(void)state;
+	assert_non_null(strstr(out, "  read errors 2031 (frame 1800, string 200, userspace 31): "));
+	free(out);
+	/* none: no line */
+	out = render("{\"type\":\"summary\",\"pid\":7,\"final\":true,\"read_errors\":0,"
+		     "\"read_errors_by\":{}}");
+	assert_null(strstr(out, "read errors"));
+	free(out);
+	/* an older record without the causes: the count alone */
+	out = render("{\"type\":\"summary\",\"pid\":7,\"final\":true,\"read_errors\":12}");
+	assert_non_null(strstr(out, "  read errors 12: memory"));
+	free(out);
+}
+
 static void test_unknown_and_junk(void **state)
 {
 	char *out;
@@ -267,6 +289,7 @@ int main(void)
 		cmocka_unit_test(test_split_every_part),
 		cmocka_unit_test(test_handle_and_blocking),
 		cmocka_unit_test(test_summary_columns),
+		cmocka_unit_test(test_summary_read_errors_by_cause),
 		cmocka_unit_test(test_native_frames),
 		cmocka_unit_test(test_native_frames_partial),
 		cmocka_unit_test(test_mixed_stack),
