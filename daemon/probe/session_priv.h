@@ -22,6 +22,7 @@
 #include "target/procmaps.h"
 #include "target/pycode.h"
 #include "probe/pyhooks.h"
+#include "probe/v8gc.h"
 #include "target/pyuvloop.h"
 #include "target/pyproc.h"
 #include "probe/syscalls.h"
@@ -118,6 +119,7 @@ struct lw_session {
 	struct lw_pyhooks *hooks;	/* asyncio mistakes and GC */
 	struct lw_uvloop uv;		/* uvloop, when loaded */
 	int uv_handles[4];		/* its precise-mode probes, -1 none */
+	struct lw_v8gc v8gc;		/* Node.js: V8's collections (gc_ms) */
 	uint64_t last_uv_try;
 	uint64_t last_hook_try;
 	uint64_t aio_counts[4];		/* by enum lw_aio_kind */
