@@ -180,6 +180,8 @@ void lw_sess_add_mixed(struct json_object *o);
 struct json_object *lw_sess_ident_json(const struct cb_ident *id);
 void lw_sess_ident_from_bpf(struct lw_session *s, const struct lw_ident *bi, struct cb_ident *id);
 void lw_sess_ident_from_stack(struct lw_session *s, const struct lw_pystack *st, struct cb_ident *id);
+void lw_sess_py_site(struct lw_session *s, const struct lw_pystack *st, const struct cb_ident *id,
+		     struct cb_ident *site);
 void lw_sess_native_ident(struct lw_session *s, const struct lw_pystack *st, struct native_info *ni,
 			  struct json_object **js_stack);
 /* a V8 perf-map name -> function, file, line (0 when none); 0 when it is no JS frame */
