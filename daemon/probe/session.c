@@ -411,9 +411,15 @@ static void on_tick(struct lw_session *s, const struct lw_rec_tick *r, lw_emit_f
 
 	/* default mode: the busy iteration, named after the callback its stacks point at */
 	if (!(r->flags & LW_TICK_PRECISE) && id.found) {
-		count_slow(s, &id, r->busy_ns);
+		struct cb_ident site = id;
+
+		/* a framework's dispatcher is counted under the route it ran (issue 21) */
+		if (s->is_python)
+			lw_sess_py_site(s, st, &id, &site);
+		count_slow(s, &site, r->busy_ns);
 		o = lw_sess_slow_callback_json(s, r->hdr.tid, r->hdr.ts_ns, r->busy_ns, 0, &id, &r->split, st,
 				       kind);
+		json_object_object_add(o, "site", lw_sess_ident_json(&site));
 		json_object_object_add(o, "duration_basis", json_object_new_string("iteration"));
 		if (js) {
 			json_object_object_add(o, "stack", json_object_get(js));
