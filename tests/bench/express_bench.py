@@ -136,14 +136,16 @@ def main():
     print("Express %s under autocannon %s (-c %d, %d s), node %s %s, %d interleaved rounds, "
           "medians:\n" % (PINNED["express"], PINNED["autocannon"], a.connections, a.seconds,
                           ver, " ".join(FLAGS), a.rounds))
-    print("| | requests/s | node CPU per request | throughput kept |")
-    print("|---|---|---|---|")
+    print("| | requests/s | (range) | node CPU per request | (range) | throughput kept |")
+    print("|---|---|---|---|---|---|")
     base = statistics.median(x["rps"] for x in res["bare"])
     for c in CONFIGS:
         rps = statistics.median(x["rps"] for x in res[c])
         cpu = statistics.median(x["cpu_us"] for x in res[c])
-        print("| %s | %.0f | %.0f µs | %s |" % (c, rps, cpu,
-                                                "—" if c == "bare" else "%.2f" % (rps / base)))
+        print("| %s | %.0f | %.0f–%.0f | %.0f µs | %.0f–%.0f | %s |" % (
+            c, rps, min(x["rps"] for x in res[c]), max(x["rps"] for x in res[c]), cpu,
+            min(x["cpu_us"] for x in res[c]), max(x["cpu_us"] for x in res[c]),
+            "—" if c == "bare" else "%.2f" % (rps / base)))
     return 0
 
 
