@@ -165,6 +165,7 @@ demo: deps all
 
 bench: deps all $(TARGET_BINS)
 	python3 tests/bench/bench.py $(BENCH_ARGS)
+	python3 tests/bench/express_bench.py
 
 # libFuzzer harnesses (tests/fuzz/, docs/fuzzing.md); FUZZ_SECONDS=N runs each, 0 replays seeds
 fuzz: $(BUILD)/loopwatch.skel.h

@@ -406,7 +406,7 @@ struct lw_thread {
 	__u64 off_args[3];
 	__u64 off_gil_holder;
 	__u32 off_gil_holder_tid;
-	__u32 pad2;
+	__u32 gc_depth;		/* collector entries not yet returned (they nest) */
 	char off_path[LW_STR_PATH];
 	struct lw_fdinfo off_fd;
 	__u64 best_block_ns;	/* longest block in this iteration */

@@ -195,7 +195,9 @@ int lw_gc_start(struct pt_regs *ctx)
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
 
-	if (th && !th->gc_start_ns)
+	/* collectors nest (V8 starts incremental marking from inside a scavenge; CPython's
+	 * hooked functions may call one another): the outermost entry and return count */
+	if (th && th->gc_depth++ == 0)
 		th->gc_start_ns = bpf_ktime_get_ns();
 	return 0;
 }
@@ -207,7 +209,8 @@ int lw_gc_done(struct pt_regs *ctx)
 	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
 	__u64 d;
 
-	if (!th || !th->gc_start_ns)
+	/* a return whose entry was not seen (attached in between) is no collection */
+	if (!th || !th->gc_depth || --th->gc_depth || !th->gc_start_ns)
 		return 0;
 	d = bpf_ktime_get_ns() - th->gc_start_ns;
 	th->gc_start_ns = 0;

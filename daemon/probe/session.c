@@ -455,9 +455,15 @@ static void on_tick(struct lw_session *s, const struct lw_rec_tick *r, lw_emit_f
 
 	/* default mode: the busy iteration, named after the callback its stacks point at */
 	if (!(r->flags & LW_TICK_PRECISE) && id.found) {
-		count_slow(s, &id, r->busy_ns);
+		struct cb_ident site = id;
+
+		/* a framework's dispatcher is counted under the route it ran (issue 21) */
+		if (s->is_python)
+			lw_sess_py_site(s, st, &id, &site);
+		count_slow(s, &site, r->busy_ns);
 		o = lw_sess_slow_callback_json(s, r->hdr.tid, r->hdr.ts_ns, r->busy_ns, 0, &id, &r->split, st,
 				       kind);
+		json_object_object_add(o, "site", lw_sess_ident_json(&site));
 		json_object_object_add(o, "duration_basis", json_object_new_string("iteration"));
 		if (js) {
 			json_object_object_add(o, "stack", json_object_get(js));
@@ -717,6 +723,12 @@ struct json_object *lw_session__start_record(struct lw_session *s)
 	json_object_object_add(o, "probes", probes_json(s, lw_bpf__sampling(s->bpf)));
 	if (s->hooks)
 		json_object_object_add(o, "hooks", lw_pyhooks_plan_json(lw_pyhooks__plan(s->hooks)));
+	else if (s->v8gc.how[0]) {
+		struct json_object *h = json_object_new_object();
+
+		json_object_object_add(h, "gc", json_object_new_string(s->v8gc.how));
+		json_object_object_add(o, "hooks", h);
+	}
 	return o;
 }
 
@@ -753,6 +765,7 @@ int lw_session__new(struct lw_bpf *b, pid_t pid, const struct lw_session_opts *o
 	s->o = *o;
 	s->ctxrun = -1;
 	s->uv_handles[0] = s->uv_handles[1] = s->uv_handles[2] = s->uv_handles[3] = -1;
+	lw_v8gc__init(&s->v8gc);
 	lw_strlcpy(s->proc_root, o->proc_root ? o->proc_root : "/proc", sizeof(s->proc_root));
 	s->o.proc_root = s->proc_root;
 	s->o.target_name = NULL;
@@ -810,6 +823,8 @@ int lw_session__new(struct lw_bpf *b, pid_t pid, const struct lw_session_opts *o
 	lw_sess_note_polling_threads(s);
 	if (s->is_python && !o->no_hooks)
 		lw_pyhooks__new(b, &s->py, s->proc_root, &s->hooks);
+	if (s->runtime == LW_RT_NODE && !o->no_hooks)
+		lw_v8gc__attach(b, s->proc_root, pid, &s->v8gc);
 	if (o->precise && s->is_python) {
 		r = lw_bpf__attach_ctxrun(b, pid, s->py.elf_host, s->py.ctxrun_off, err, errlen);
 		if (r < 0) {
@@ -840,6 +855,7 @@ void lw_session__free(struct lw_session *s)
 				lw_bpf__detach_hook(s->bpf, s->uv_handles[i]);
 		if (s->ctxrun >= 0)
 			lw_bpf__detach(s->bpf, s->ctxrun);
+		lw_v8gc__detach(s->bpf, &s->v8gc);
 		if (s->threads)
 			lw_bpf__forget_proc(s->bpf, s->pid);
 	}

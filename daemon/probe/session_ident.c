@@ -591,3 +591,65 @@ void lw_sess_native_ident(struct lw_session *s, const struct lw_pystack *st, str
 		ni->js_line = line;
 	}
 }
+
+/*
+ * Python code that is not the application's: the standard library (".../lib/python3.N/"),
+ * installed packages (site-packages, dist-packages, Debian's /usr/lib/python3/) and frozen
+ * modules ("<frozen ...>").
+ */
+static int py_library_file(const char *f)
+{
+	const char *p;
+
+	if (!f[0] || f[0] == '<' || strstr(f, "/site-packages/") || strstr(f, "/dist-packages/") ||
+	    strstr(f, "/lib/python3/"))
+		return 1;
+	for (p = strstr(f, "/lib/python"); p; p = strstr(p + 1, "/lib/python")) {
+		const char *q = p + 11;
+
+		while (*q >= '0' && *q <= '9')
+			q++;
+		if (*q == '.')
+			for (q++; *q >= '0' && *q <= '9'; q++)
+				;
+		if (*q == '/' || (q[0] == 't' && q[1] == '/'))	/* python3.13t/: free-threaded */
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * The site a default-mode Python slow callback is counted under (summaries, the rate limit,
+ * Prometheus, `report`): the callback itself, unless it is library code (a framework's
+ * dispatcher: aiohttp's RequestHandler.start, uvicorn's run_asgi) and the stack holds a frame
+ * of the application's own code: then the innermost such frame (the route function), as Node's
+ * slow callbacks are named (lw_sess_native_ident). The record keeps the callback as it is.
+ */
+void lw_sess_py_site(struct lw_session *s, const struct lw_pystack *st, const struct cb_ident *id,
+		     struct cb_ident *site)
+{
+	uint32_t i, n = st && (st->flags & LW_STACK_VALID) ?
+			(st->nframes < LW_MAX_PYFRAMES ? st->nframes : LW_MAX_PYFRAMES) : 0;
+	struct frame_info fi;
+
+	*site = *id;
+	if (!id->found || !id->file[0] || !py_library_file(id->file))
+		return;
+	for (i = 0; i < n; i++) {
+		if (!st->frames[i].code || lw_sess_frame_info(s, &st->frames[i], &fi) || !fi.file)
+			continue;
+		/* the loop running the callback: what is further out is not the callback's */
+		if (is_handle_run(&fi) || lw_sess_ends_with(fi.file, "asyncio/runners.py") ||
+		    lw_sess_ends_with(fi.file, "asyncio/base_events.py"))
+			return;
+		if (py_library_file(fi.file))
+			continue;
+		memset(site, 0, sizeof(*site));
+		site->found = 1;
+		site->kind = LW_KIND_FUNCTION;
+		lw_strlcpy(site->qualname, fi.qualname ? fi.qualname : "?", sizeof(site->qualname));
+		lw_strlcpy(site->file, fi.file, sizeof(site->file));
+		site->line = fi.firstlineno;
+		return;
+	}
+}

@@ -22,6 +22,7 @@
 #include "target/procmaps.h"
 #include "target/pycode.h"
 #include "probe/pyhooks.h"
+#include "probe/v8gc.h"
 #include "target/pyuvloop.h"
 #include "target/pyproc.h"
 #include "probe/syscalls.h"
@@ -122,6 +123,7 @@ struct lw_session {
 	struct lw_pyhooks *hooks;	/* asyncio mistakes and GC */
 	struct lw_uvloop uv;		/* uvloop, when loaded */
 	int uv_handles[4];		/* its precise-mode probes, -1 none */
+	struct lw_v8gc v8gc;		/* Node.js: V8's collections (gc_ms) */
 	uint64_t last_uv_try;
 	uint64_t last_hook_try;
 	uint64_t aio_counts[4];		/* by enum lw_aio_kind */
@@ -182,6 +184,8 @@ void lw_sess_add_mixed(struct json_object *o);
 struct json_object *lw_sess_ident_json(const struct cb_ident *id);
 void lw_sess_ident_from_bpf(struct lw_session *s, const struct lw_ident *bi, struct cb_ident *id);
 void lw_sess_ident_from_stack(struct lw_session *s, const struct lw_pystack *st, struct cb_ident *id);
+void lw_sess_py_site(struct lw_session *s, const struct lw_pystack *st, const struct cb_ident *id,
+		     struct cb_ident *site);
 void lw_sess_native_ident(struct lw_session *s, const struct lw_pystack *st, struct native_info *ni,
 			  struct json_object **js_stack);
 /* a V8 perf-map name -> function, file, line (0 when none); 0 when it is no JS frame */

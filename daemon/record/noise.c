@@ -110,7 +110,21 @@ static struct json_object *rec_callback(struct json_object *rec, enum lw_rec_kin
 {
 	if (k == LW_RK_SLOW_TICK)
 		return lw_j_get(rec, "slowest");
+	/* a slow callback's site, when it says one (a dispatcher's route), else its callback */
+	if (k == LW_RK_SLOW_CALLBACK && lw_j_get(rec, "site"))
+		return lw_j_get(rec, "site");
 	return lw_j_get(rec, "callback");
+}
+
+/* a rule that names the callback of a slow callback counted under another site (its route)
+ * still applies to it */
+static int dispatcher_matches(struct json_object *rec, enum lw_rec_kind k, const char *pattern)
+{
+	struct json_object *cb = lw_j_get(rec, "callback");
+
+	return k == LW_RK_SLOW_CALLBACK && lw_j_get(rec, "site") && cb &&
+	       lw_site_matches(pattern, lw_j_get_str(cb, "qualname"), lw_j_get_str(cb, "file"),
+			       (long)lw_j_get_int(cb, "line", 0));
 }
 
 static int system_module(const char *m)
@@ -390,7 +404,7 @@ enum lw_noise_verdict lw_noise__check(struct lw_noise *n, struct json_object *re
 	for (i = 0; i < n->o.nrules; i++) {
 		const struct lw_site_rule *r = &n->o.rules[i];
 
-		if (!lw_site_matches(r->pattern, q, f, line))
+		if (!lw_site_matches(r->pattern, q, f, line) && !dispatcher_matches(rec, k, r->pattern))
 			continue;
 		if (r->ignore)
 			return LW_NOISE_DROP;

@@ -67,6 +67,8 @@ struct lw_rd_event {
 	const char *comm;
 	int has_callback;		/* blocking calls: 0 when "callback" is null */
 	struct lw_rd_callback cb;
+	/* slow callbacks: the site they count under ("site", a dispatcher's route), else cb */
+	struct lw_rd_callback site;
 	/* slow_callback */
 	double cpu_ms, offcpu_ms, runq_ms, gil_ms, gc_ms;
 	double blocked_ms;		/* sum of blocked[].ms */

@@ -26,7 +26,8 @@ static int event_matches(const struct lw_rd_event *e, const char *pat)
 {
 	if (!pat)
 		return 1;
-	if (e->has_callback && lw_rd_site_matches(pat, e->cb.qualname, e->cb.file, e->cb.line))
+	if (e->has_callback && (lw_rd_site_matches(pat, e->cb.qualname, e->cb.file, e->cb.line) ||
+				lw_rd_site_matches(pat, e->site.qualname, e->site.file, e->site.line)))
 		return 1;
 	return e->nstack && lw_rd_site_matches(pat, e->stack[0].function, e->stack[0].file,
 					       e->stack[0].line);
@@ -470,8 +471,8 @@ static int run_event(struct fin *f, struct lw_rd_event *e, int count, struct pid
 	if (e->type == LW_RD_SLOW_CALLBACK) {
 		pp->slow_callbacks += !flt->site;
 		pa->scopes |= 1;
-		if (lw_rd_acc_add_value(&pa->sites, e->cb.qualname, e->cb.file,
-					e->has_callback ? e->cb.line : -1, NULL, NULL,
+		if (lw_rd_acc_add_value(&pa->sites, e->site.qualname, e->site.file,
+					e->has_callback ? e->site.line : -1, NULL, NULL,
 					e->duration_ms))
 			return -ENOMEM;
 	} else {

@@ -211,6 +211,11 @@ static int load_event(struct lw_report_data *d, struct json_object *r, enum lw_r
 	} else {
 		e->cb.line = -1;
 	}
+	cb = lw_j_get(r, "site");
+	if (cb && json_object_is_type(cb, json_type_object))
+		parse_callback(d, cb, &e->site);
+	else
+		e->site = e->cb;
 	err = parse_frames(d, lw_j_get(r, "stack"), &e->stack, &e->nstack);
 	if (!err)
 		err = parse_native(d, lw_j_get(r, "native_stack"), &e->native, &e->nnative);

@@ -13,7 +13,7 @@ import time
 import unittest
 import urllib.request
 
-from lwtest import TARGETS, Loopwatch, Target, node_binary, run_loopwatch
+from lwtest import TARGETS, Loopwatch, Target, node_binary, run_loopwatch, traced
 
 APP = os.path.join(TARGETS, "node_app", "app.js")
 ROUNDS = 3
@@ -220,6 +220,44 @@ class Express(unittest.TestCase):
             self.assertEqual(named[route][1:], [self.ROUTES[route]] * (ROUNDS - 1), named)
         # JSON.parse: named by its route at least once
         self.assertIn("parseRoute", named["/parse"], named)
+
+
+GC_APP = os.path.join(TARGETS, "node_gc.js")
+
+
+@unittest.skipUnless(node_binary(), "Node.js not installed")
+class V8GC(unittest.TestCase):
+    """V8's garbage collections in the time split (gc_ms), against what V8 itself reports
+    through perf_hooks' 'gc' entries for each slow callback (the oracle)."""
+
+    def run_target(self, *args):
+        t, lw = traced([node_binary(), GC_APP, "{GO}"] + list(args), ["-q"])
+        cbs = [x for x in t.truth() if x.get("event") == "callback"]
+        ticks = [r for r in lw.records("slow_tick") if r["busy_ms"] >= 150]
+        self.assertEqual(len(ticks), len(cbs), ([r["busy_ms"] for r in ticks], cbs))
+        return lw, list(zip(cbs, ticks))
+
+    def test_gc_time_of_an_allocating_callback(self):
+        lw, pairs = self.run_target("2")
+        start = lw.records("start")[0]
+        self.assertIn("CollectGarbage", (start.get("hooks") or {}).get("gc", ""), start)
+        for cb, tick in pairs:
+            want = cb["gc_ms"]
+            if cb["name"] == "allocHeavy":
+                self.assertGreater(want, 1, cb)  # the workload does collect
+            # the same pauses as V8's own callbacks see, give or take the callbacks' own cost
+            slack = max(3.0, 0.1 * want)
+            self.assertGreaterEqual(tick["gc_ms"], want - slack, (cb, tick["gc_ms"]))
+            self.assertLessEqual(tick["gc_ms"], want + slack, (cb, tick["gc_ms"]))
+            self.assertLessEqual(tick["gc_ms"], tick["busy_ms"], tick)
+        loops = lw.records("summary")[-1]["loops"]
+        self.assertGreater(sum(l["gc_collections"] for l in loops), 0, loops)
+
+    def test_no_gc_time_without_allocation(self):
+        _, pairs = self.run_target("2", "spin")
+        for cb, tick in pairs:
+            self.assertEqual(cb["gc_n"], 0, cb)  # V8 did not collect during the callback
+            self.assertLess(tick["gc_ms"], 1.0, (cb, tick))
 
 
 if __name__ == "__main__":

@@ -68,6 +68,49 @@ static void test_unnamed_sites_by_native_frame(void **state)
 	lw_noise__free(n);
 }
 
+/* a framework's dispatcher running two routes: the same callback and the same innermost frame
+ * (both in json's decoder), two sites (issue 21: slow_callback.site, the route) */
+static struct json_object *routed(const char *route)
+{
+	char buf[768];
+
+	snprintf(buf, sizeof(buf),
+		 "{\"type\":\"slow_callback\",\"pid\":9,\"tid\":9,\"duration_ms\":150.0,"
+		 "\"callback\":{\"kind\":\"task\",\"qualname\":\"RequestHandler.start\","
+		 "\"file\":\"/usr/lib/python3/dist-packages/aiohttp/web_protocol.py\",\"line\":467},"
+		 "\"site\":{\"kind\":\"function\",\"qualname\":\"%s\",\"file\":\"/srv/app.py\","
+		 "\"line\":7},\"stack\":[{\"function\":\"raw_decode\","
+		 "\"file\":\"/usr/lib/python3.11/json/decoder.py\",\"line\":353}]}",
+		 route);
+	return json_tokener_parse(buf);
+}
+
+static void test_routes_are_sites(void **state)
+{
+	struct lw_site_rule rule = { .pattern = (char *)"RequestHandler.start", .ignore = 1 };
+	struct lw_noise_opts o = { .rate = 1, .window_ns = 60000000000ull,
+				   .threshold_ns = 100000000ull };
+	struct lw_noise *n;
+	struct json_object *a = routed("parse_route"), *b = routed("upload_route"),
+			   *c = routed("parse_route");
+
+	(void)state;
+	assert_int_equal(lw_noise__new(&o, &n), 0);
+	assert_int_equal(lw_noise__check(n, a, 1000), LW_NOISE_PASS);
+	assert_int_equal(lw_noise__check(n, b, 1001), LW_NOISE_PASS);
+	assert_int_not_equal(lw_noise__check(n, c, 1002), LW_NOISE_PASS);
+	lw_noise__free(n);
+	/* a rule naming the dispatcher still applies to the records it dispatched */
+	o.rules = &rule;
+	o.nrules = 1;
+	assert_int_equal(lw_noise__new(&o, &n), 0);
+	assert_int_equal(lw_noise__check(n, a, 1000), LW_NOISE_DROP);
+	lw_noise__free(n);
+	json_object_put(a);
+	json_object_put(b);
+	json_object_put(c);
+}
+
 static int emitted;
 
 static void count_emit(void *ctx, struct json_object *rec)
@@ -320,6 +363,7 @@ int main(void)
 		cmocka_unit_test(test_escalation_after_early_alert),
 		cmocka_unit_test(test_unnamed_sites_by_native_frame),
 		cmocka_unit_test(test_sites_budget),
+		cmocka_unit_test(test_routes_are_sites),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
