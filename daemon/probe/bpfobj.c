@@ -760,81 +760,98 @@ int lw_bpf__for_each_site(struct lw_bpf *b, pid_t pid,
 }
 
 /*
+ * Walk map fd's keys (key_size bytes each) and drop those pick() chooses: collected first and
+ * dropped after the walk, since deleting while walking restarts it. drop NULL: delete the key.
+ */
+struct key_walk {
+	struct lw_bpf *b;
+	pid_t pid;
+	struct lw_thread *th;
+};
+
+static void drop_keys(int fd, size_t key_size, int (*pick)(int fd, const void *key,
+							   struct key_walk *w),
+		      void (*drop)(const void *key, struct key_walk *w), struct key_walk *w)
+{
+	unsigned char key[16], next[16], *del = NULL, *nd;
+	size_t n = 0, i;
+	int first = 1;
+
+	if (key_size > sizeof(key))
+		return;
+	while (bpf_map_get_next_key(fd, first ? NULL : key, next) == 0) {
+		first = 0;
+		memcpy(key, next, key_size);
+		if (!pick(fd, next, w))
+			continue;
+		nd = realloc(del, (n + 1) * key_size);
+		if (!nd)
+			break;
+		del = nd;
+		memcpy(del + n++ * key_size, next, key_size);
+	}
+	for (i = 0; i < n; i++) {
+		if (drop)
+			drop(del + i * key_size, w);
+		else
+			bpf_map_delete_elem(fd, del + i * key_size);
+	}
+	free(del);
+}
+
+/*
  * Thread states are set by userspace for every thread of a process (tid -> PyThreadState*), also
  * for threads that never reached a probe and so have no threads entry to be found by. Drop those
  * of pid's threads, and of any thread that no longer exists (issue 19's soak: 13 entries left
  * after 647 processes had come and gone, the map holds 8,192).
  */
-static void sweep_tstates(struct lw_bpf *b, pid_t pid)
+static int tstate_gone(int fd, const void *key, struct key_walk *w)
 {
-	int fd = bpf_map__fd(b->skel->maps.tstates), first = 1;
-	__u32 k, nx, *del = NULL, *nd;
-	size_t n = 0, i;
+	__u32 tid;
 	char path[64];
 
-	while (bpf_map_get_next_key(fd, first ? NULL : &k, &nx) == 0) {
-		first = 0;
-		k = nx;
-		snprintf(path, sizeof(path), "/proc/%d/task/%u", (int)pid, nx);
-		if (access(path, F_OK)) {
-			snprintf(path, sizeof(path), "/proc/%u", nx);
-			if (access(path, F_OK) == 0)
-				continue;	/* a live thread of another process */
-		}
-		nd = realloc(del, (n + 1) * sizeof(*del));
-		if (!nd)
-			break;
-		del = nd;
-		del[n++] = nx;
-	}
-	for (i = 0; i < n; i++)
-		bpf_map_delete_elem(fd, &del[i]);
-	free(del);
+	memcpy(&tid, key, sizeof(tid));
+	snprintf(path, sizeof(path), "/proc/%d/task/%u", (int)w->pid, tid);
+	if (access(path, F_OK) == 0)
+		return 1;	/* pid's own thread */
+	snprintf(path, sizeof(path), "/proc/%u", tid);
+	return access(path, F_OK) != 0;	/* else: a live thread of another process */
 }
+
+static int site_of_pid(int fd, const void *key, struct key_walk *w)
+{
+	const struct lw_site_key *k = key;
+
+	return k->tgid == (__u32)w->pid;
+}
+
+static int thread_of_pid(int fd, const void *key, struct key_walk *w)
+{
+	return w->th && bpf_map_lookup_elem(fd, key, w->th) == 0 && w->th->tgid == (__u32)w->pid;
+}
+
+static void forget_thread(const void *key, struct key_walk *w)
+{
+	__u32 tid;
+
+	memcpy(&tid, key, sizeof(tid));
+	lw_bpf__del_thread(w->b, (pid_t)tid);
+}
+
+_Static_assert(sizeof(struct lw_site_key) <= 16, "drop_keys' key buffers hold a site key");
 
 void lw_bpf__forget_proc(struct lw_bpf *b, pid_t pid)
 {
-	int fd = bpf_map__fd(b->skel->maps.sites), tfd = bpf_map__fd(b->skel->maps.threads);
-	struct lw_site_key key, next, *del = NULL, *nd;
-	__u32 tk, tn, *tdel = NULL, *ntd;
-	struct lw_thread *th = malloc(sizeof(*th));
-	size_t n = 0, i;
-	int first = 1;
+	struct key_walk w = { .b = b, .pid = pid, .th = malloc(sizeof(struct lw_thread)) };
 
 	lw_bpf__del_proc(b, pid);
-	while (bpf_map_get_next_key(fd, first ? NULL : &key, &next) == 0) {
-		first = 0;
-		key = next;
-		if (next.tgid != (__u32)pid)
-			continue;
-		nd = realloc(del, (n + 1) * sizeof(*del));
-		if (!nd)
-			break;
-		del = nd;
-		del[n++] = next;
-	}
-	for (i = 0; i < n; i++)
-		bpf_map_delete_elem(fd, &del[i]);
-	free(del);
+	drop_keys(bpf_map__fd(b->skel->maps.sites), sizeof(struct lw_site_key), site_of_pid, NULL,
+		  &w);
 	/* threads of the process (their state with loop statistics, stacks, thread states) */
-	n = 0;
-	first = 1;
-	while (th && bpf_map_get_next_key(tfd, first ? NULL : &tk, &tn) == 0) {
-		first = 0;
-		tk = tn;
-		if (bpf_map_lookup_elem(tfd, &tn, th) || th->tgid != (__u32)pid)
-			continue;
-		ntd = realloc(tdel, (n + 1) * sizeof(*tdel));
-		if (!ntd)
-			break;
-		tdel = ntd;
-		tdel[n++] = tn;
-	}
-	for (i = 0; i < n; i++)
-		lw_bpf__del_thread(b, (pid_t)tdel[i]);
-	free(tdel);
-	free(th);
-	sweep_tstates(b, pid);
+	drop_keys(bpf_map__fd(b->skel->maps.threads), sizeof(__u32), thread_of_pid, forget_thread,
+		  &w);
+	free(w.th);
+	drop_keys(bpf_map__fd(b->skel->maps.tstates), sizeof(__u32), tstate_gone, NULL, &w);
 }
 
 void lw_bpf__counters(const struct lw_bpf *b, struct lw_bpf_counters *out)
