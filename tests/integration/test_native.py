@@ -116,6 +116,36 @@ class NoFramePointers(unittest.TestCase):
     def test_epoll_nofp(self):
         lw, want = self.native("epoll_timer_nofp")
         self.assertEqual(want[want.index("on_timer") + 1], "main")
+        self.check_cpu_stacks("epoll_timer_nofp", want, "on_timer")
+
+    def check_cpu_stacks(self, name, want, handler):
+        """The target again, its handler now sleeping 10 ms and then spinning 150 ms on
+        clock_gettime: each slow iteration's CPU-sample stack reaches the handler and, from there
+        out, is eu-stack's stack of the same code blocked in that handler (main, libc's start,
+        _start); every frame has its module (the vDSO's included), none is '??' (issue 17)"""
+        t = Target([os.path.join(BUILT_TARGETS, name), "{GO}", "10"])
+        try:
+            t.wait_ready()
+            lw = Loopwatch(t.pid, ["-q"], tmp=t.tmp)
+            lw.wait_started()
+            t.go()
+            self.assertEqual(t.wait(30), 0, t.stderr())
+            self.assertEqual(lw.wait(30), 0, lw.stderr())
+        finally:
+            t.kill()
+        ticks = [t for t in lw.records("slow_tick") if t.get("stack_kind") == "cpu"]
+        self.assertTrue(ticks, [(t.get("stack_kind"), t.get("busy_ms"))
+                                for t in lw.records("slow_tick")])
+        outer = want[want.index(handler):]
+        for t in ticks:
+            ns = t["native_stack"]
+            got = [norm(f["symbol"]) for f in ns]
+            self.assertNotIn("native_stack_incomplete", t)
+            self.assertIn(handler, got, ns)
+            self.assertEqual(got[got.index(handler):], outer, "loopwatch %s\neu-stack %s" %
+                             (ns, want))
+            for f in ns:
+                self.assertTrue(f.get("module"), ns)
 
     def test_libuv_nofp(self):
         lw, want = self.native("uv_timer_nofp")
