@@ -56,6 +56,10 @@ void lw_folded_free(struct lw_folded *v, size_t n);
 void lw_ex_frame_name(const struct lw_rd_frame *fr, char *buf, size_t size);
 /* "charge [payment-2]", "build_report", "<unidentified callback>" */
 void lw_ex_callback_name(const struct lw_rd_callback *cb, int has, char *buf, size_t size);
+/* a native frame's name: "symbol (module)" (with_offset: "symbol+0xOFF (module)"), "symbol" when
+ * the module is unknown, "module+0xOFF" when the symbol is; 0 when it has neither (drop it: an
+ * export never prints "?" for a frame) */
+int lw_ex_native_name(const struct lw_rd_native *n, int with_offset, char *buf, size_t size);
 /* "<Task name='x' coro=<f() defined at app.py:17>>", as asyncio and the live text say it */
 void lw_ex_callback_repr(const struct lw_rd_callback *cb, int has, char *buf, size_t size);
 /* "clock_nanosleep" or "openat /tmp/x.fifo" */

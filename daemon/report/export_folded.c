@@ -70,6 +70,22 @@ void lw_ex_frame_name(const struct lw_rd_frame *fr, char *buf, size_t size)
 	clean_into(buf, size, raw);
 }
 
+int lw_ex_native_name(const struct lw_rd_native *n, int with_offset, char *buf, size_t size)
+{
+	unsigned long long off = (unsigned long long)n->offset;
+
+	if (n->symbol && with_offset)
+		snprintf(buf, size, n->module ? "%s+0x%llx (%s)" : "%s+0x%llx", n->symbol, off,
+			 n->module);
+	else if (n->symbol)
+		snprintf(buf, size, n->module ? "%s (%s)" : "%s", n->symbol, n->module);
+	else if (n->module)
+		snprintf(buf, size, "%s+0x%llx", n->module, off);
+	else
+		return 0;
+	return 1;
+}
+
 void lw_ex_callback_name(const struct lw_rd_callback *cb, int has, char *buf, size_t size)
 {
 	char raw[1024];
@@ -181,12 +197,8 @@ static void stack_of(const struct lw_rd_event *e, struct sbuf *b)
 			const struct lw_rd_native *n = &e->native[i];
 			char raw[1100];
 
-			if (n->symbol)
-				snprintf(raw, sizeof(raw), "%s (%s)", n->symbol,
-					 n->module ? n->module : "?");
-			else
-				snprintf(raw, sizeof(raw), "%s+0x%llx", n->module ? n->module : "?",
-					 (unsigned long long)n->offset);
+			if (!lw_ex_native_name(n, 0, raw, sizeof(raw)))
+				continue;
 			clean_into(name, sizeof(name), raw);
 			sb_frame(b, name);
 		}

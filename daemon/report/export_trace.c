@@ -87,19 +87,15 @@ static void put_native(FILE *f, const struct lw_rd_event *e)
 {
 	char buf[1200];
 	size_t i;
+	int first = 1;
 
 	fputc('[', f);
 	for (i = 0; i < e->nnative; i++) {
-		const struct lw_rd_native *n = &e->native[i];
-
-		if (n->symbol)
-			snprintf(buf, sizeof(buf), "%s+0x%llx (%s)", n->symbol,
-				 (unsigned long long)n->offset, n->module ? n->module : "?");
-		else	/* no symbol: the module and the offset into it */
-			snprintf(buf, sizeof(buf), "%s+0x%llx", n->module ? n->module : "?",
-				 (unsigned long long)n->offset);
-		if (i)
+		if (!lw_ex_native_name(&e->native[i], 1, buf, sizeof(buf)))
+			continue;
+		if (!first)
 			fputc(',', f);
+		first = 0;
 		lw_ex_json_str(f, buf);
 	}
 	fputc(']', f);

@@ -295,6 +295,28 @@ static void test_weight_parse(void **state)
 	assert_string_equal(lw_weight_name(LW_WEIGHT_BLOCKED), "blocked");
 }
 
+/* issue 17: an export never prints "?" for a native frame: a name without its module is the
+ * name alone, a module without a name is module+offset, a frame with neither is dropped */
+static void test_native_names(void **state)
+{
+	struct lw_rd_native both = { "uv_run", "libuv.so.1", 0x2a }, sym = { "uv_run", NULL, 0x2a },
+			    mod = { NULL, "libuv.so.1", 0x1234 }, none = { NULL, NULL, 0x10 };
+	char buf[128];
+
+	(void)state;
+	assert_int_equal(lw_ex_native_name(&both, 0, buf, sizeof(buf)), 1);
+	assert_string_equal(buf, "uv_run (libuv.so.1)");
+	assert_int_equal(lw_ex_native_name(&both, 1, buf, sizeof(buf)), 1);
+	assert_string_equal(buf, "uv_run+0x2a (libuv.so.1)");
+	assert_int_equal(lw_ex_native_name(&sym, 0, buf, sizeof(buf)), 1);
+	assert_string_equal(buf, "uv_run");
+	assert_int_equal(lw_ex_native_name(&sym, 1, buf, sizeof(buf)), 1);
+	assert_string_equal(buf, "uv_run+0x2a");
+	assert_int_equal(lw_ex_native_name(&mod, 0, buf, sizeof(buf)), 1);
+	assert_string_equal(buf, "libuv.so.1+0x1234");
+	assert_int_equal(lw_ex_native_name(&none, 1, buf, sizeof(buf)), 0);
+}
+
 static void test_html(void **state)
 {
 	struct lw_report_data *d = sample();
@@ -395,6 +417,7 @@ int main(void)
 		cmocka_unit_test(test_folded),
 		cmocka_unit_test(test_weight_parse),
 		cmocka_unit_test(test_html),
+		cmocka_unit_test(test_native_names),
 		cmocka_unit_test(test_hostile_names),
 		cmocka_unit_test(test_empty),
 	};
