@@ -151,6 +151,7 @@ class NoFramePointers(unittest.TestCase):
         lw, want = self.native("uv_timer_nofp")
         self.assertIn("slow_handler", want)
         self.assertIn("uv_run", want)
+        self.check_cpu_stacks("uv_timer_nofp", want, "slow_handler")
 
     def check_text(self, text, want):
         """The text: under the callback's warning, the innermost four native frames (libc's
