@@ -942,6 +942,21 @@ int lw_bpf__poll_multi(const struct lw_bpf *b)
 	return b->multi;
 }
 
+/* the first hook slot with neither a link nor a link fd (a new one at the end), or -ENOSPC */
+static int free_hook_slot(const struct lw_bpf *b, char *err, size_t errlen)
+{
+	int h;
+
+	for (h = 0; h < b->nhooks; h++)
+		if (!b->hooks[h] && b->hook_fds[h] < 0)
+			break;
+	if (h == MAX_HOOKS) {
+		snprintf(err, errlen, "too many hooks attached (%d)", MAX_HOOKS);
+		return -ENOSPC;
+	}
+	return h;
+}
+
 int lw_bpf__attach_polls(struct lw_bpf *b, pid_t pid, const char *path, const uint64_t *offs,
 			 const unsigned *nrs, unsigned n, char *err, size_t errlen)
 {
@@ -953,13 +968,9 @@ int lw_bpf__attach_polls(struct lw_bpf *b, pid_t pid, const char *path, const ui
 		snprintf(err, errlen, "no uprobe_multi links here (needs Linux >= 6.6)");
 		return -ENOTSUP;
 	}
-	for (h = 0; h < b->nhooks; h++)
-		if (!b->hooks[h] && b->hook_fds[h] < 0)
-			break;
-	if (h == MAX_HOOKS) {
-		snprintf(err, errlen, "too many hooks attached (%d)", MAX_HOOKS);
-		return -ENOSPC;
-	}
+	h = free_hook_slot(b, err, errlen);
+	if (h < 0)
+		return h;
 	for (i = 0; i < n; i++)
 		cookies[i] = nrs[i];
 	fd = umulti_create(bpf_program__fd(b->skel->progs.lw_poll_enter), path, offs, cookies, n,
@@ -985,13 +996,9 @@ static int attach_uprobe(struct lw_bpf *b, struct bpf_program *prog, pid_t pid, 
 	struct bpf_link *l;
 	int h, r;
 
-	for (h = 0; h < b->nhooks; h++)
-		if (!b->hooks[h] && b->hook_fds[h] < 0)
-			break;
-	if (h == MAX_HOOKS) {
-		snprintf(err, errlen, "too many hooks attached (%d)", MAX_HOOKS);
-		return -ENOSPC;
-	}
+	h = free_hook_slot(b, err, errlen);
+	if (h < 0)
+		return h;
 	l = bpf_program__attach_uprobe_opts(prog, pid, path, (size_t)offset, opts);
 	if (!l) {
 		r = -errno;
