@@ -9,7 +9,7 @@
 #ifndef LOOPWATCH_H
 #define LOOPWATCH_H
 
-#define LW_ABI_VERSION 3
+#define LW_ABI_VERSION 4
 
 #define LW_MAX_PYFRAMES 64	/* Python frame slots per stack (shims included) */
 #define LW_MAX_NATIVE 48	/* native (user) return addresses kept per stack */
@@ -440,6 +440,11 @@ struct lw_tstacks {
 	struct lw_pystack cb_block;	/* longest block of the current callback */
 	struct lw_pystack cpu;		/* CPU samples: the majority function's latest (ns = votes) */
 	struct lw_pystack sample;	/* scratch for the sample being taken */
+	/* within the majority function, a second vote on its innermost instruction: cpu holds the
+	 * latest sample at the majority instruction, so one late sample elsewhere in the function
+	 * (a return, a print after the hot loop) does not move the reported line */
+	__u64 cpu_instr;
+	__u64 cpu_instr_votes;
 };
 
 /*
@@ -492,7 +497,7 @@ LW_ABI_SIZE(lw_hist, 544);
 LW_ABI_SIZE(lw_loop_stats, 568);
 LW_ABI_SIZE(lw_pycfg, 216);
 LW_ABI_SIZE(lw_thread, 2832);
-LW_ABI_SIZE(lw_tstacks, 11120);
+LW_ABI_SIZE(lw_tstacks, 11136);
 LW_ABI_SIZE(lw_ustack_key, 16);
 LW_ABI_SIZE(lw_ustack, 16528);
 

@@ -30,7 +30,7 @@ int lw_sample(struct bpf_perf_event_data *ctx)
 	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
 	struct lw_pycfg *c;
 	struct lw_tstacks *st;
-	__u64 since, votes, ts, key;
+	__u64 since, votes, ts, key, instr;
 
 	if (!th || !busy(th))
 		return 0;
@@ -46,22 +46,36 @@ int lw_sample(struct bpf_perf_event_data *ctx)
 	capture_native(ctx, &st->sample, c);
 	/*
 	 * Where does it burn CPU? A majority vote (Boyer-Moore) over the innermost function of
-	 * the samples of this busy period: Python keeps that function's latest sample (for its
-	 * line); a native-only stack (Node, libuv, epoll) keeps the candidate's first sample, whose
-	 * user-stack copy (ustacks, keyed by its ts_ns) the unwinder then finds.
+	 * the samples of this busy period: Python keeps that function's latest sample at the
+	 * instruction most of its samples were at (for its line); a native-only stack (Node,
+	 * libuv, epoll) keeps the candidate's first sample, whose user-stack copy (ustacks, keyed
+	 * by its ts_ns) the unwinder then finds.
 	 */
 	since = th->iter_start_ns;
 	if (th->cb_depth && th->cb_start_ns > since)
 		since = th->cb_start_ns;
 	key = cpu_vote_key(&st->sample);
+	instr = st->sample.nframes ? st->sample.frames[0].instr : 0;
 	if (!(st->cpu.flags & LW_STACK_VALID) || st->cpu.ts_ns < since || !cpu_vote_key(&st->cpu)) {
 		copy_stack(&st->cpu, &st->sample);
 		st->cpu.ns = 1;
+		st->cpu_instr = instr;
+		st->cpu_instr_votes = 1;
 	} else if (key && key == cpu_vote_key(&st->cpu)) {
 		if (st->sample.nframes) {
 			votes = st->cpu.ns + 1;
 			ts = st->cpu.ts_ns;
-			copy_stack(&st->cpu, &st->sample);
+			/* the same vote within the function, on the instruction (for the line) */
+			if (instr == st->cpu_instr) {
+				st->cpu_instr_votes++;
+			} else if (st->cpu_instr_votes <= 1) {
+				st->cpu_instr = instr;
+				st->cpu_instr_votes = 1;
+			} else {
+				st->cpu_instr_votes--;
+			}
+			if (instr == st->cpu_instr)
+				copy_stack(&st->cpu, &st->sample);
 			st->cpu.ns = votes;
 			st->cpu.ts_ns = ts;	/* the candidate's age, not the sample's */
 		} else {
@@ -70,6 +84,8 @@ int lw_sample(struct bpf_perf_event_data *ctx)
 	} else if (st->cpu.ns <= 1) {
 		copy_stack(&st->cpu, &st->sample);
 		st->cpu.ns = 1;
+		st->cpu_instr = instr;
+		st->cpu_instr_votes = 1;
 	} else {
 		st->cpu.ns--;
 	}

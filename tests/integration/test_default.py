@@ -49,13 +49,20 @@ class DefaultMode(unittest.TestCase):
         rec = by_q["main.<locals>.<lambda>"][0]
         self.assertEqual(rec["stack_kind"], "cpu")
         print("\n%s: CPU-bound lambda %.1f ms, %.1f on CPU (its own thread_time: %.1f), %.1f "
-              "in the run queue" % (py, rec["duration_ms"], rec["cpu_ms"], own["cpu"]["cpu_ms"],
-                                    rec["runq_ms"]))
+              "in the run queue (stolen or in interrupts meanwhile, all CPUs: %.0f)" % (py, rec["duration_ms"], rec["cpu_ms"], own["cpu"]["cpu_ms"],
+                                    rec["runq_ms"], own["cpu"]["stolen_ms"]))
         # on CPU for as long as the thread's own CPU clock says: all of it on a quiet machine,
         # less on a loaded one (the rest is run queue). Issue 18: a preemption whose switch-in
-        # was missed must not turn its CPU time into run-queue time (150 ms came out as 9 ms)
-        self.assertAlmostEqual(rec["cpu_ms"], own["cpu"]["cpu_ms"],
-                               delta=max(8.0, 0.1 * own["cpu"]["cpu_ms"]))
+        # was missed must not turn its CPU time into run-queue time (150 ms came out as 9 ms).
+        # The CPU clock leaves out what a VM's hypervisor stole and interrupts took, which is
+        # wall time on a CPU (148.8 ms against a clock's 130.4 in a CI run): allowed above it,
+        # up to what /proc/stat counted meanwhile on all CPUs (in clock ticks)
+        ocpu, stolen = own["cpu"]["cpu_ms"], own["cpu"]["stolen_ms"]
+        slack = max(8.0, 0.1 * ocpu)
+        tick = 1000.0 / os.sysconf("SC_CLK_TCK")
+        self.assertGreaterEqual(rec["cpu_ms"], ocpu - slack)
+        self.assertLessEqual(rec["cpu_ms"], ocpu + slack + (stolen + 3 * tick if stolen else 0),
+                             own["cpu"])
         self.assertAlmostEqual(rec["cpu_ms"] + rec["runq_ms"], rec["duration_ms"], delta=8.0)
         fr = [f for f in rec["stack"] if f["function"] == "cpu_bound"]
         self.assertTrue(fr, rec["stack"])
