@@ -54,13 +54,30 @@ struct {
  * the sched_switch program's run for two untraced tasks went from 135 to ~40 ns (measured on a
  * pipe ping-pong, docs/benchmarks.md).
  */
+/* a task with task storage whose flag lookup failed, found traced in the threads hash */
+__u64 tflag_missed = 0;
+
 static __always_inline int task_untraced(struct task_struct *t)
 {
+	__u32 tid;
+
 	if (!use_tflag)
 		return 0;
 	if (bpf_core_field_exists(t->bpf_storage) && !t->bpf_storage)
 		return 1;
-	return !bpf_task_storage_get(&tflag, t, 0, 0);
+	if (bpf_task_storage_get(&tflag, t, 0, 0))
+		return 0;
+	/*
+	 * NULL: no flag, or the per-CPU task-storage lock was busy (the helper's trylock fails
+	 * when a lookup on this CPU was interrupted or preempted in the middle, by an NMI sample
+	 * or a faultable syscall tracepoint): the hash decides, so a busy lock never hides a
+	 * traced thread's switch. Tasks with another tool's task storage pay the lookup.
+	 */
+	tid = t->pid;
+	if (!bpf_map_lookup_elem(&threads, &tid))
+		return 1;
+	__sync_fetch_and_add(&tflag_missed, 1);
+	return 0;
 }
 
 static __always_inline void mark_current_traced(void)
@@ -68,6 +85,18 @@ static __always_inline void mark_current_traced(void)
 	if (use_tflag)
 		bpf_task_storage_get(&tflag, bpf_get_current_task_btf(), 0,
 				     BPF_LOCAL_STORAGE_GET_F_CREATE);
+}
+
+/* a traced thread still without storage (its flag's creation found the lock busy): again */
+static __always_inline void remark_current_traced(void)
+{
+	struct task_struct *t;
+
+	if (!use_tflag || !bpf_core_field_exists(struct task_struct, bpf_storage))
+		return;
+	t = bpf_get_current_task_btf();
+	if (!t->bpf_storage)
+		mark_current_traced();
 }
 
 /* tid -> PyThreadState*, kept by userspace (walks interp->threads) */

@@ -77,8 +77,10 @@ static __always_inline struct lw_thread *thread_of(__u32 tgid, __u32 tid)
 	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
 	struct lw_pycfg *c;
 
-	if (th && th->tgid == tgid)
+	if (th && th->tgid == tgid) {
+		remark_current_traced();
 		return th;
+	}
 	c = bpf_map_lookup_elem(&procs, &tgid);
 	if (!c)
 		return 0;
