@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,6 +130,49 @@ static void site_labels(const struct lw_prom *p, const struct psite *s, char *bu
 		 s->other ? "" : lw_prom_escape(s->file_line, fl, sizeof(fl)));
 }
 
+/* a counter per runtime of the target: the uint64_t at off in struct prt */
+static void rt_counter(FILE *f, const struct lw_prom *p, const char *t, const char *name,
+		       const char *help, size_t off)
+{
+	char a[96];
+	int k;
+
+	family(f, name, "counter", help);
+	for (k = 0; k < p->nrt; k++) {
+		uint64_t val;
+
+		memcpy(&val, (const char *)&p->rt[k] + off, sizeof(val));
+		fprintf(f, "%s{target=\"%s\",runtime=\"%s\"} %llu\n", name, t,
+			lw_prom_escape(p->rt[k].runtime, a, sizeof(a)), (unsigned long long)val);
+	}
+}
+
+enum site_value { SITE_SLOW_COUNT, SITE_SLOW_SECONDS, SITE_BLOCKED_SECONDS };
+
+/* a counter per site series: callback sites for the slow values, blocking places for the
+ * blocked time, and each runtime's "other" series for both */
+static void site_series(FILE *f, const struct lw_prom *p, struct psite **v, size_t nv,
+			const char *name, const char *help, enum site_value what)
+{
+	char lab[1200];
+	size_t i;
+
+	family(f, name, "counter", help);
+	for (i = 0; i < nv; i++) {
+		const struct sval *sv = &v[i]->out;
+
+		if (!(what == SITE_BLOCKED_SECONDS ? v[i]->has_blocked : v[i]->has_slow) &&
+		    !v[i]->other)
+			continue;
+		site_labels(p, v[i], lab, sizeof(lab));
+		if (what == SITE_SLOW_COUNT)
+			fprintf(f, "%s{%s} %llu\n", name, lab, (unsigned long long)sv->slow);
+		else
+			fprintf(f, "%s{%s} %.6f\n", name, lab,
+				what == SITE_SLOW_SECONDS ? sv->slow_s : sv->blocked_s);
+	}
+}
+
 static void render(struct lw_prom *p, FILE *f, struct psite **v, size_t nv)
 {
 	char t[160], a[96], b[96], c[96], m[48], lab[1200];
@@ -151,45 +195,20 @@ static void render(struct lw_prom *p, FILE *f, struct psite **v, size_t nv)
 	}
 	family(f, "loopwatch_target_processes", "gauge", "Processes traced for this target now.");
 	fprintf(f, "loopwatch_target_processes{target=\"%s\"} %zu\n", t, p->n);
-	family(f, "loopwatch_processes_started_total", "counter",
-		"Processes of this target loopwatchd started tracing.");
-	for (k = 0; k < p->nrt; k++)
-		fprintf(f, "loopwatch_processes_started_total{target=\"%s\",runtime=\"%s\"} %llu\n",
-			t, lw_prom_escape(p->rt[k].runtime, a, sizeof(a)),
-			(unsigned long long)p->rt[k].started);
-	family(f, "loopwatch_processes_exited_total", "counter",
-		"Processes of this target that ended (or were detached).");
-	for (k = 0; k < p->nrt; k++)
-		fprintf(f, "loopwatch_processes_exited_total{target=\"%s\",runtime=\"%s\"} %llu\n",
-			t, lw_prom_escape(p->rt[k].runtime, a, sizeof(a)),
-			(unsigned long long)p->rt[k].exited);
-	family(f, "loopwatch_slow_callbacks_total", "counter",
-	       "Callbacks that held the event loop at least the slow threshold, by site.");
-	for (i = 0; i < nv; i++) {
-		if (!v[i]->has_slow && !v[i]->other)
-			continue;
-		site_labels(p, v[i], lab, sizeof(lab));
-		fprintf(f, "loopwatch_slow_callbacks_total{%s} %llu\n", lab,
-			(unsigned long long)v[i]->out.slow);
-	}
-	family(f, "loopwatch_slow_callback_seconds_total", "counter",
-	       "Time the event loop spent in slow callbacks, by site.");
-	for (i = 0; i < nv; i++) {
-		if (!v[i]->has_slow && !v[i]->other)
-			continue;
-		site_labels(p, v[i], lab, sizeof(lab));
-		fprintf(f, "loopwatch_slow_callback_seconds_total{%s} %.6f\n", lab,
-			v[i]->out.slow_s);
-	}
-	family(f, "loopwatch_blocked_seconds_total", "counter",
-	       "Time callbacks spent in blocking syscalls (at least the block threshold), by the "
-	       "function and line that made the call.");
-	for (i = 0; i < nv; i++) {
-		if (!v[i]->has_blocked && !v[i]->other)
-			continue;
-		site_labels(p, v[i], lab, sizeof(lab));
-		fprintf(f, "loopwatch_blocked_seconds_total{%s} %.6f\n", lab, v[i]->out.blocked_s);
-	}
+	rt_counter(f, p, t, "loopwatch_processes_started_total",
+		   "Processes of this target loopwatchd started tracing.",
+		   offsetof(struct prt, started));
+	rt_counter(f, p, t, "loopwatch_processes_exited_total",
+		   "Processes of this target that ended (or were detached).",
+		   offsetof(struct prt, exited));
+	site_series(f, p, v, nv, "loopwatch_slow_callbacks_total",
+		    "Callbacks that held the event loop at least the slow threshold, by site.",
+		    SITE_SLOW_COUNT);
+	site_series(f, p, v, nv, "loopwatch_slow_callback_seconds_total",
+		    "Time the event loop spent in slow callbacks, by site.", SITE_SLOW_SECONDS);
+	site_series(f, p, v, nv, "loopwatch_blocked_seconds_total",
+		    "Time callbacks spent in blocking syscalls (at least the block threshold), by the "
+		    "function and line that made the call.", SITE_BLOCKED_SECONDS);
 	family(f, "loopwatch_callback_duration_seconds", "histogram",
 	       "Callback durations by site (default mode: slow callbacks only; precise mode: all).");
 	for (i = 0; i < nv; i++) {
@@ -226,25 +245,15 @@ static void render(struct lw_prom *p, FILE *f, struct psite **v, size_t nv)
 		fprintf(f, "loopwatch_blocking_seconds_total{target=\"%s\",runtime=\"%s\","
 			"syscall=\"%s\"} %.6f\n", t, lw_prom_escape(p->sys[k].runtime, b, sizeof(b)),
 			lw_prom_escape(p->sys[k].name, a, sizeof(a)), p->sys[k].seconds);
-	family(f, "loopwatch_slow_ticks_total", "counter",
-	       "Loop iterations busy at least the slow threshold.");
-	for (k = 0; k < p->nrt; k++)
-		fprintf(f, "loopwatch_slow_ticks_total{target=\"%s\",runtime=\"%s\"} %llu\n", t,
-			lw_prom_escape(p->rt[k].runtime, a, sizeof(a)),
-			(unsigned long long)p->rt[k].slow_ticks);
-	family(f, "loopwatch_stuck_tasks_total", "counter",
-	       "asyncio Tasks found pending at one await past stuck_after (stuck_task records; "
-	       "each Task once per wait).");
-	for (k = 0; k < p->nrt; k++)
-		fprintf(f, "loopwatch_stuck_tasks_total{target=\"%s\",runtime=\"%s\"} %llu\n", t,
-			lw_prom_escape(p->rt[k].runtime, a, sizeof(a)),
-			(unsigned long long)p->rt[k].stuck_tasks);
-	family(f, "loopwatch_deadlocked_tasks_total", "counter",
-	       "Of those, Tasks on a cycle of Tasks awaiting each other (a deadlock).");
-	for (k = 0; k < p->nrt; k++)
-		fprintf(f, "loopwatch_deadlocked_tasks_total{target=\"%s\",runtime=\"%s\"} %llu\n",
-			t, lw_prom_escape(p->rt[k].runtime, a, sizeof(a)),
-			(unsigned long long)p->rt[k].deadlocked_tasks);
+	rt_counter(f, p, t, "loopwatch_slow_ticks_total",
+		   "Loop iterations busy at least the slow threshold.",
+		   offsetof(struct prt, slow_ticks));
+	rt_counter(f, p, t, "loopwatch_stuck_tasks_total",
+		   "asyncio Tasks found pending at one await past stuck_after (stuck_task records; "
+		   "each Task once per wait).", offsetof(struct prt, stuck_tasks));
+	rt_counter(f, p, t, "loopwatch_deadlocked_tasks_total",
+		   "Of those, Tasks on a cycle of Tasks awaiting each other (a deadlock).",
+		   offsetof(struct prt, deadlocked_tasks));
 	family(f, "loopwatch_loop_utilization", "gauge",
 	       "Busy share of the busiest event-loop thread of the target's live processes over "
 	       "the last summary interval (0..1).");
