@@ -88,6 +88,44 @@ class Gunicorn(unittest.TestCase):
         s = prom_samples(self.d.prom("web"))
         return prom_value(s, "loopwatch_slow_callbacks_total", site=site) or 0
 
+    def start(self, worker_class, app, logpath):
+        """loopwatchd (workers_only: the master is not traced), then gunicorn with one worker
+        of worker_class recycled every MAX_REQUESTS requests"""
+        self.d = Daemon("[defaults]\nthreshold = 10ms\n[target web]\ncmdline = %s\n"
+                        "workers_only = yes\n" % self.tag, self.tmp,
+                        report_extra="formats = jsonl, prometheus\n")
+        self.d.wait_ready()
+        # --name: the tag in the command line of the master and of its forked workers
+        self.gun = subprocess.Popen(
+            [DEBIAN_PYTHON, "-m", "gunicorn", "--name", self.tag, "-k", worker_class,
+             "--workers", "1", "--max-requests", str(MAX_REQUESTS), "--max-requests-jitter",
+             "0", "--graceful-timeout", "5", "--chdir", TARGETS,
+             "--bind", "127.0.0.1:%d" % self.port, app],
+            stdout=open(logpath, "w"), stderr=subprocess.STDOUT)
+
+    def traced_worker(self, t0, served):
+        """the pid of the worker that answers now, once loopwatchd traces it; None when no
+        worker answered (between two workers, or not listening yet)"""
+        self.assertLess(time.time() - t0, 50, "workers served %s" % served)
+        try:
+            code, body = self.get("/pid")
+        except (OSError, urllib.error.URLError):
+            time.sleep(0.1)
+            return None
+        self.assertEqual(code, 200, body)
+        w = int(body)
+        # its slow requests only once loopwatchd traces it
+        wait_for(lambda: w in self.d.attached("web") or self.gun.poll() is not None, 20,
+                 what="worker %d traced" % w)
+        return w
+
+    def stop(self):
+        """the master never traced; it ends cleanly and every worker is detached"""
+        self.assertNotIn(self.gun.pid, self.d.attached("web"), "workers_only: master traced")
+        self.gun.terminate()
+        self.assertEqual(self.gun.wait(15), 0)
+        wait_for(lambda: not self.d.attached("web"), 20, what="workers detached")
+
 
 @unittest.skipUnless(have_gunicorn(), "needs Debian's python3-gunicorn and python3-aiohttp "
                      "(make deps)")
@@ -95,33 +133,15 @@ class Recycling(Gunicorn):
 
     def test_counts_monotonic_across_recycled_workers(self):
         t0 = time.time()
-        self.d = Daemon("[defaults]\nthreshold = 10ms\n[target web]\ncmdline = %s\n"
-                        "workers_only = yes\n" % self.tag, self.tmp,
-                        report_extra="formats = jsonl, prometheus\n")
-        self.d.wait_ready()
-        log = open(os.path.join(self.tmp, "gunicorn.log"), "w")
-        # --name: the tag in the command line of the master and of its forked workers
-        self.gun = subprocess.Popen(
-            [DEBIAN_PYTHON, "-m", "gunicorn", "--name", self.tag, "-k",
-             "aiohttp.GunicornWebWorker", "--workers", "1", "--max-requests", str(MAX_REQUESTS),
-             "--max-requests-jitter", "0", "--graceful-timeout", "5", "--chdir", TARGETS,
-             "--bind", "127.0.0.1:%d" % self.port, "gunicorn_app:app"],
-            stdout=log, stderr=subprocess.STDOUT)
+        self.start("aiohttp.GunicornWebWorker", "gunicorn_app:app",
+                   os.path.join(self.tmp, "gunicorn.log"))
         made = 0
         served = {}         # worker pid -> slow requests it answered
         seen = []           # the .prom count after each slow request
         while len(served) < WORKERS:
-            self.assertLess(time.time() - t0, 50, "workers served %s" % served)
-            try:
-                code, body = self.get("/pid")
-            except (OSError, urllib.error.URLError):
-                time.sleep(0.1)     # between two workers, or not listening yet
+            w = self.traced_worker(t0, served)
+            if w is None:
                 continue
-            self.assertEqual(code, 200, body)
-            w = int(body)
-            # its slow requests only once loopwatchd traces it
-            wait_for(lambda: w in self.d.attached("web") or self.gun.poll() is not None, 20,
-                     what="worker %d traced" % w)
             try:
                 code, body = self.get("/slow?pid=%d" % w)
             except (OSError, urllib.error.URLError):
@@ -133,10 +153,7 @@ class Recycling(Gunicorn):
             made += r["slow"]
             served[w] = served.get(w, 0) + r["slow"]
             seen.append(self.count())
-        self.assertNotIn(self.gun.pid, self.d.attached("web"), "workers_only: master traced")
-        self.gun.terminate()
-        self.assertEqual(self.gun.wait(15), 0)
-        wait_for(lambda: not self.d.attached("web"), 20, what="workers detached")
+        self.stop()
         wait_for(lambda: self.count() >= made, 10, what="%d slow callbacks in web.prom" % made)
         final = self.count()
         print("\n%d slow requests over %d recycled workers in %.1f s: web.prom counts %d "
@@ -187,36 +204,20 @@ class UvicornRecycling(Gunicorn):
 
     def test_uvicorn_workers(self):
         t0 = time.time()
-        self.d = Daemon("[defaults]\nthreshold = 10ms\n[target web]\ncmdline = %s\n"
-                        "workers_only = yes\n" % self.tag, self.tmp,
-                        report_extra="formats = jsonl, prometheus\n")
-        self.d.wait_ready()
+        logpath = os.path.join(self.tmp, "gunicorn.log")
+        self.start("uvicorn.workers.UvicornWorker", "uvicorn_app:app", logpath)
         prom_port = self.prometheus() if all(os.path.exists(t) for t in TOOLS) else None
         if prom_port is None:
             print("\nnot checked through Prometheus: needs Debian's prometheus and "
                   "prometheus-node-exporter (make deps)", file=sys.stderr)
-        logpath = os.path.join(self.tmp, "gunicorn.log")
-        self.gun = subprocess.Popen(
-            [DEBIAN_PYTHON, "-m", "gunicorn", "--name", self.tag, "-k",
-             "uvicorn.workers.UvicornWorker", "--workers", "1", "--max-requests",
-             str(MAX_REQUESTS), "--max-requests-jitter", "0", "--graceful-timeout", "5",
-             "--chdir", TARGETS, "--bind", "127.0.0.1:%d" % self.port, "uvicorn_app:app"],
-            stdout=open(logpath, "w"), stderr=subprocess.STDOUT)
         served = {}                             # worker pid -> slow requests it answered
         answered = collections.Counter()        # site -> slow requests answered
         seen = []                               # the .prom counts after each slow request
         i = 0
         while len(served) < WORKERS:
-            self.assertLess(time.time() - t0, 50, "workers served %s" % served)
-            try:
-                code, body = self.get("/pid")
-            except (OSError, urllib.error.URLError):
-                time.sleep(0.1)     # between two workers, or not listening yet
+            w = self.traced_worker(t0, served)
+            if w is None:
                 continue
-            self.assertEqual(code, 200, body)
-            w = int(body)
-            wait_for(lambda: w in self.d.attached("web") or self.gun.poll() is not None, 20,
-                     what="worker %d traced" % w)
             site = self.SITES[i % 2]
             try:
                 code, body = self.get("/slow?pid=%d&site=%s" % (w, site))
@@ -230,10 +231,7 @@ class UvicornRecycling(Gunicorn):
             answered[site] += r["slow"]
             served[w] = served.get(w, 0) + r["slow"]
             seen.append(tuple(self.count(x) for x in self.SITES))
-        self.assertNotIn(self.gun.pid, self.d.attached("web"), "workers_only: master traced")
-        self.gun.terminate()
-        self.assertEqual(self.gun.wait(15), 0)
-        wait_for(lambda: not self.d.attached("web"), 20, what="workers detached")
+        self.stop()
         with open(logpath) as f:
             log = f.read()
         # the workers' own count, per site, from their log lines
