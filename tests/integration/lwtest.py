@@ -379,14 +379,15 @@ def node_binary():
     return None
 
 
-def traced(argv, lw_args, timeout=60, env=None):
+def traced(argv, lw_args, timeout=60, env=None, start_timeout=20):
     """Start a target, attach loopwatch with lw_args once it is ready, let it go, and wait for
-    both to exit 0 (loopwatch ends with the target). Returns (target, loopwatch)."""
+    both to exit 0 (loopwatch ends with the target). Returns (target, loopwatch).
+    start_timeout: for the target to be ready and for loopwatch to start, each."""
     t = Target(argv, env=env)
     try:
-        t.wait_ready()
+        t.wait_ready(timeout=start_timeout)
         lw = Loopwatch(t.pid, lw_args, tmp=t.tmp)
-        lw.wait_started()
+        lw.wait_started(timeout=start_timeout)
         t.go()
         rc = t.wait(timeout)
         if rc != 0:

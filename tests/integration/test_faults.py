@@ -10,7 +10,7 @@ import tempfile
 import time
 import unittest
 
-from lwtest import (sanitized, BUILT_TARGETS, DEBIAN_PYTHON, LOOPWATCH, TARGETS, Loopwatch, Target,
+from lwtest import (sanitized, BUILT_TARGETS, DEBIAN_PYTHON, TARGETS, Loopwatch, Target,
                     run_loopwatch)
 
 FAULTS = os.path.join(TARGETS, "asyncio_faults.py")

@@ -1,7 +1,6 @@
 """Noise control against a target that floods one site (200 slow calls in about 3 s), brings a
 new site mid-flood, has a site the test ignores and sites under and over a per-site threshold.
 Ground truth: how many times each site ran slow, printed by the target."""
-import json
 import os
 import unittest
 

@@ -11,8 +11,8 @@ import os
 import re
 import unittest
 
-from lwtest import (Loopwatch, Target, TARGETS, asyncio_oracle, def_line, marks, pivot_pythons,
-                    sleep_syscall)
+from lwtest import (TARGETS, asyncio_oracle, def_line, marks, pivot_pythons, sleep_syscall,
+                    traced)
 from test_precise import EXPECTED, nested_within
 
 SCEN = os.path.join(TARGETS, "asyncio_scenarios.py")
@@ -23,17 +23,8 @@ class PivotRoot(unittest.TestCase):
     maxDiff = None
 
     def run_one(self, py, mode):
-        t = Target([py, SCEN, "{GO}"], env={"PYTHONASYNCIODEBUG": "1"})
-        try:
-            t.wait_ready(timeout=60)
-            lw = Loopwatch(t.pid, ["-t", "10ms", "-q"] + mode, tmp=t.tmp)
-            lw.wait_started(timeout=30)
-            t.go()
-            self.assertEqual(t.wait(90), 0, t.stderr())
-            self.assertEqual(lw.wait(30), 0, lw.stderr())
-        finally:
-            t.kill()
-        return t, lw
+        return traced([py, SCEN, "{GO}"], ["-t", "10ms", "-q"] + mode, timeout=90,
+                      env={"PYTHONASYNCIODEBUG": "1"}, start_timeout=60)
 
     def check(self, py, mode):
         t, lw = self.run_one(py, mode)

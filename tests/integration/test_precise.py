@@ -9,7 +9,8 @@ import sys
 import tempfile
 import unittest
 
-from lwtest import (sleep_syscall, TARGETS, Loopwatch, Target, asyncio_oracle, def_line, pythons)
+from lwtest import (sleep_syscall, TARGETS, Loopwatch, Target, asyncio_oracle, def_line, pythons,
+                    traced)
 
 SCEN = os.path.join(TARGETS, "asyncio_scenarios.py")
 BUSY = os.path.join(TARGETS, "asyncio_busy.py")
@@ -95,17 +96,8 @@ class PreciseMode(unittest.TestCase):
             t.kill()
 
     def run_one(self, label, py):
-        t = Target([py, SCEN, "{GO}"], env={"PYTHONASYNCIODEBUG": "1"})
-        try:
-            t.wait_ready()
-            lw = Loopwatch(t.pid, ["--precise", "-t", "10ms", "-q"], tmp=t.tmp)
-            lw.wait_started()
-            t.go()
-            self.assertEqual(t.wait(90), 0, t.stderr())
-            self.assertEqual(lw.wait(30), 0, lw.stderr())
-        finally:
-            t.kill()
-        return t, lw
+        return traced([py, SCEN, "{GO}"], ["--precise", "-t", "10ms", "-q"], timeout=90,
+                      env={"PYTHONASYNCIODEBUG": "1"})
 
     def check_python(self, label, py):
         t, lw = self.run_one(label, py)

@@ -35,6 +35,18 @@ def free_port():
         return s.getsockname()[1]
 
 
+def terminate_all(procs, timeout=10):
+    """terminate each process still running, killed after timeout seconds"""
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
 def http_json(url, timeout=5):
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return json.loads(r.read().decode())
@@ -52,14 +64,7 @@ class PrometheusTest(unittest.TestCase):
         self.daemons = []
 
     def tearDown(self):
-        for p in self.procs:
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+        terminate_all(self.procs)
         for d in self.daemons:
             d.kill()
         if os.environ.get("LW_KEEP_TMP"):

@@ -11,7 +11,6 @@ import collections
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,7 @@ import uuid
 
 from lwtest import DEBIAN_PYTHON, TARGETS
 from test_daemon import Daemon, prom_samples, prom_value, wait_for
-from test_prometheus import TOOLS, http_json
+from test_prometheus import TOOLS, free_port, http_json, terminate_all
 
 WORKERS = 3     # distinct workers that must have served slow requests
 MAX_REQUESTS = 3
@@ -40,12 +39,6 @@ def have_uvicorn():
                           capture_output=True).returncode == 0
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Gunicorn(unittest.TestCase):
     """a gunicorn master, loopwatchd, and the workers' HTTP port (no test of its own)"""
 
@@ -58,21 +51,9 @@ class Gunicorn(unittest.TestCase):
         self.procs = []
 
     def tearDown(self):
-        for p in self.procs:
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-        if self.gun and self.gun.poll() is None:
-            self.gun.terminate()
-            try:
-                self.gun.wait(15)
-            except subprocess.TimeoutExpired:
-                self.gun.kill()
-                self.gun.wait()
+        terminate_all(self.procs)
+        if self.gun:
+            terminate_all([self.gun], 15)
         if self.d:
             self.d.kill()
 

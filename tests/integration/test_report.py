@@ -2,7 +2,6 @@
 by a FIFO read and a TCP recv (periodic and final summaries) and a precise-mode run of the
 scenarios target, both in one file. Text, JSON, Chrome trace, folded stacks and the HTML page
 (rendered by headless Chromium); filters, rotated files, a cut-short last line, bad usage."""
-import glob
 import html.parser
 import json
 import os

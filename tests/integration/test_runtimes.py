@@ -8,7 +8,7 @@ import subprocess
 import sys
 import unittest
 
-from lwtest import (BUILT_TARGETS, DEBIAN_PYTHON, TARGETS, Loopwatch, Target, marks,
+from lwtest import (BUILT_TARGETS, DEBIAN_PYTHON, TARGETS, Loopwatch, Target,
                     node_binary, run_loopwatch, sid_pythons)
 
 SCEN = os.path.join(TARGETS, "asyncio_scenarios.py")
