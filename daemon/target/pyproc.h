@@ -129,11 +129,6 @@ int lw_py__task_name(const struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t
  * Handle._callback slot; sets cfg.handle_run_code / handle_cb_slot. 0 or -errno. */
 int lw_py__learn_handle(struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t frame,
 			uint64_t code);
-/* d[key] for a dict with str keys (a module's or a type's __dict__), read from the target.
- * 0 and *value, or -ENOENT / -EFAULT. */
-int lw_py__dict_get_str(const struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t dict,
-			const char *key, uint64_t *value);
-
 /* Read a type's tp_name. 0 or -errno. */
 int lw_py__type_name(struct lw_reader *mem, uint64_t type, char *buf, size_t size);
 

@@ -183,7 +183,7 @@ const char *lw_task_state_name(int state);
 /* index of the Task at addr in t, or -1 */
 long lw_tasks__find(const struct lw_tasks *t, uint64_t addr);
 
-/* Object readers, exposed for the tests: all bounded, all allowed to fail. */
+/* Object readers (also pyuvloop.c's, and the tests'): all bounded, all allowed to fail. */
 /* Calls fn(arg, key, value) for each live entry of a dict (combined or split). Returns the
  * number of entries seen or -errno. At most max entries. */
 int lw_pyobj__dict_items(const struct lw_pyinfo *pi, struct lw_reader *mem, uint64_t dict,

@@ -12,6 +12,7 @@
 #include "target/hookfind.h"
 #include "base/lw_util.h"
 #include "target/procmaps.h"
+#include "target/pytasks.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -44,7 +45,7 @@ static int find_run(const struct lw_pyinfo *pi, struct lw_reader *mem, struct lw
 		return -ENOTSUP;
 	}
 	if (lw_mem_read_u64(mem, type + 264, &tp_dict) || !tp_dict ||
-	    lw_py__dict_get_str(pi, mem, tp_dict, "__pyx_vtable__", &capsule) ||
+	    lw_pyobj__dict_get(pi, mem, tp_dict, "__pyx_vtable__", &capsule) ||
 	    lw_mem_read_u64(mem, capsule + 16, &vtable) || !vtable ||
 	    lw_mem_read_u64(mem, vtable + (uint64_t)t->vtable_index * 8, &fn) || fn < bias) {
 		snprintf(why, wl, "no __pyx_vtable__ for %s", t->name);

@@ -15,6 +15,7 @@
 #include "base/lw_util.h"
 #include "target/pycode.h"
 #include "target/pyproc.h"
+#include "target/pytasks.h"
 #include "target/memread.h"
 
 #define BASE 0x1000ull
@@ -70,7 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	lw_py__callable_task(&pi, &mem, at[2]);
 	lw_py__task_name(&pi, &mem, at[3], buf, sizeof(buf));
 	lw_py__task_name(&pi, &mem, at[3], buf, 4);
-	lw_py__dict_get_str(&pi, &mem, at[4], "run", &v);
+	lw_pyobj__dict_get(&pi, &mem, at[4], "run", &v);
 	lw_py__type_name(&mem, at[4], buf, sizeof(buf));
 	lw_py__read_str(lay, &mem, at[5], buf, sizeof(buf));
 	lw_py__read_str(lay, &mem, at[5], buf, 2);
