@@ -169,6 +169,48 @@ static __always_inline int fair_ok(__u32 tgid, __u64 size)
 	return 1;
 }
 
+/*
+ * Each process's share of the threads map (issue 19: its 8,192 entries serve every target, and
+ * one process with thousands of threads filled it: the others' new threads went untracked,
+ * counted only as thread_map_full). A process holds at most thread_quota entries (a quarter of
+ * the map), counted in its fair entry: made in thread_get, given back when a thread without
+ * loop statistics exits or its tid goes to another process; userspace drops the rest with the
+ * process. A thread refused for the quota is counted once, in thread_quota_drops and its
+ * process's thread_drops, while tquota_seen remembers it (an LRU: a thread forgotten there is
+ * counted again when it next tries).
+ */
+#define LW_THREAD_QUOTA 2048
+const volatile __u32 thread_quota = LW_THREAD_QUOTA;
+__u64 thread_quota_drops = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);	/* tid */
+	__type(value, __u32);	/* its tgid */
+} tquota_seen SEC(".maps");
+
+/* thread tid of process tgid (entry f) is not tracked: its process has its quota */
+static __always_inline void thread_quota_refused(__u32 tgid, __u32 tid, struct lw_fair *f)
+{
+	__u32 *seen = bpf_map_lookup_elem(&tquota_seen, &tid);
+
+	if (seen && *seen == tgid)
+		return;
+	bpf_map_update_elem(&tquota_seen, &tid, &tgid, BPF_ANY);
+	__sync_fetch_and_add(&f->thread_drops, 1);
+	__sync_fetch_and_add(&thread_quota_drops, 1);
+}
+
+/* process tgid holds one threads entry less */
+static __always_inline void thread_quota_release(__u32 tgid)
+{
+	struct lw_fair *f = bpf_map_lookup_elem(&fair, &tgid);
+
+	if (f && f->threads)
+		__sync_fetch_and_add(&f->threads, (__u32)-1);
+}
+
 /* zero-filled templates to create map values from (too big for the BPF stack) */
 struct lw_zero {
 	struct lw_thread th;

@@ -611,6 +611,16 @@ uint64_t lw_bpf__fair_drops(const struct lw_bpf *b, pid_t pid)
 	return f.drops;
 }
 
+uint64_t lw_bpf__thread_quota_drops(const struct lw_bpf *b, pid_t pid)
+{
+	struct lw_fair f = { 0 };
+	__u32 k = (__u32)pid;
+
+	if (!b || bpf_map_lookup_elem(bpf_map__fd(b->skel->maps.fair), &k, &f))
+		return 0;
+	return f.thread_drops;
+}
+
 int lw_bpf__attach_ctxrun(struct lw_bpf *b, pid_t pid, const char *path, uint64_t offset,
 			  char *err, size_t errlen)
 {
@@ -865,6 +875,7 @@ void lw_bpf__counters(const struct lw_bpf *b, struct lw_bpf_counters *out)
 	out->samples = b->skel->bss->samples;
 	out->sites_full = b->skel->bss->sites_full;
 	out->fair_drops = b->skel->bss->fair_drops;
+	out->thread_quota_drops = b->skel->bss->thread_quota_drops;
 	lw_bpf__ustack_counters(b, &out->ustack_copies, &out->ustack_cut, &out->ustack_failed);
 }
 
