@@ -368,8 +368,13 @@ struct lw_pycfg {
 	__u16 uv_ctx;
 	__u16 uv_timer_cb;
 	__u16 uv_timer_ctx;
-	__u16 pad4[3];
+	__u16 pad4;
+	/* the ring-buffer share it belongs to with other processes (loopwatchd: its target), 0 for
+	 * its own alone (map fair, key LW_SHARE_KEY(share)) */
+	__u32 share;
 };
+
+#define LW_SHARE_KEY(s) (0x80000000u | (__u32)(s))	/* above every pid */
 
 #define LW_PROC_PRECISE		(1u << 0)	/* context_run probes attached */
 #define LW_PROC_PYTHON		(1u << 1)	/* Python stacks can be walked */

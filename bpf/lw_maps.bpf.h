@@ -146,26 +146,49 @@ struct {
 	__type(value, struct lw_fair);
 } fair SEC(".maps");
 
-/* may process tgid put a record of size bytes in the ring now? (accounted when it may) */
-static __always_inline int fair_ok(__u32 tgid, __u64 size)
+static __always_inline void fair_window(struct lw_fair *f, __u64 now)
 {
-	struct lw_fair *f = bpf_map_lookup_elem(&fair, &tgid);
-	__u64 now;
-
-	if (!f)
-		return 1;
-	now = bpf_ktime_get_ns();
 	if (now - f->window_ns >= LW_FAIR_WINDOW_NS) {
 		f->window_ns = now;
 		f->bytes = 0;
 	}
-	if (f->bytes >= LW_FAIR_BYTES &&
+}
+
+/*
+ * may process tgid put a record of size bytes in the ring now? (accounted when it may) The
+ * processes of one loopwatchd target (lw_pycfg.share) also share one LW_FAIR_BYTES between
+ * them (entry LW_SHARE_KEY(share), made by userspace): a target of many processes, each under
+ * its own share, could otherwise fill the ring together. Drops are counted for the process.
+ */
+static __always_inline int fair_ok(__u32 tgid, __u64 size)
+{
+	struct lw_fair *f = bpf_map_lookup_elem(&fair, &tgid), *g = 0;
+	struct lw_pycfg *c;
+	__u64 now;
+
+	if (!f)
+		return 1;
+	c = bpf_map_lookup_elem(&procs, &tgid);
+	if (c && c->share) {
+		__u32 k = LW_SHARE_KEY(c->share);
+
+		g = bpf_map_lookup_elem(&fair, &k);
+	}
+	now = bpf_ktime_get_ns();
+	fair_window(f, now);
+	if (g)
+		fair_window(g, now);
+	if ((f->bytes >= LW_FAIR_BYTES || (g && g->bytes >= LW_FAIR_BYTES)) &&
 	    bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= LW_RB_BYTES / 2) {
 		__sync_fetch_and_add(&f->drops, 1);
+		if (g)
+			__sync_fetch_and_add(&g->drops, 1);
 		__sync_fetch_and_add(&fair_drops, 1);
 		return 0;
 	}
 	__sync_fetch_and_add(&f->bytes, size);
+	if (g)
+		__sync_fetch_and_add(&g->bytes, size);
 	return 1;
 }
 

@@ -637,6 +637,78 @@ class ThreadQuota(DaemonTest):
         self.assertEqual(final["thread_map_full"], 0, final)
 
 
+class TargetShare(DaemonTest):
+    def test_many_small_floods_of_one_target_do_not_starve_a_quiet_one(self):
+        """One target's 12 processes each write ~200 KB of records a second, under a
+        process's share of a filling ring (256 KB a second), together ~2.4 MB a second;
+        another target blocks its loop now and then; loopwatchd is stopped (SIGSTOP) ~3.5 s.
+        Before, no process was over its own share, the flood filled the 4 MiB ring and the
+        quiet target's blocks were lost. Now the processes of one target share one 256 KB a
+        second between them once half the ring waits: the flood's records are dropped and
+        counted (fair_share_drops of its processes), every quiet block is reported."""
+        flood_tag = "lws-" + self.tag
+        d = self.daemon("[target flood]\ncmdline = %s\nthreshold = 1ms\nblock_threshold = 1ms\n"
+                        "asyncio_hooks = no\n\n[target quiet]\ncmdline = %s\n"
+                        "asyncio_hooks = no\n" % (flood_tag, self.tag))
+        d.wait_ready()
+        quiet = self.app()
+        quiet.wait_ready()
+        floods = []
+        try:
+            for i in range(12):
+                out = open(os.path.join(self.tmp, "flood%d.out" % i), "w")
+                floods.append(subprocess.Popen(
+                    [DEBIAN_PYTHON, os.path.join(TARGETS, "asyncio_flooder.py"), flood_tag,
+                     "1", "0.04"], stdout=out, stderr=subprocess.STDOUT))
+                out.close()
+            pids = set(f.pid for f in floods)
+            wait_for(lambda: quiet.pid in d.attached("quiet") and
+                     pids <= set(d.attached("flood")), 30, what="all attached")
+            wait_for(lambda: all(d.records("flood", "blocking_call", p) for p in pids), 20,
+                     what="every flood process's records")
+            quiet.block()
+            os.kill(d.p.pid, signal.SIGSTOP)
+            try:
+                time.sleep(2.5)  # the ring fills with the flood
+                for _ in range(3):
+                    quiet.block()
+            finally:
+                os.kill(d.p.pid, signal.SIGCONT)
+
+            def all_blocks():
+                recs = [r for r in d.records("quiet", "slow_callback", quiet.pid)
+                        if not r.get("in_progress")]
+                return len(recs) >= quiet.nblocks and recs
+            try:
+                recs = wait_for(all_blocks, 60, step=0.5, what="every block of the quiet target")
+            except AssertionError:
+                st = d.status()
+                self.fail("quiet target: %d blocks, reported %d; lost_events %s, bpf_losses %s"
+                          % (quiet.nblocks, len([r for r in d.records("quiet", "slow_callback",
+                                                                       quiet.pid)
+                                                 if not r.get("in_progress")]),
+                             st["lost_events"], st["bpf_losses"]))
+            self.assertEqual(len(recs), quiet.nblocks)
+
+            def drops():
+                st = d.status()
+                sums = [d.records("flood", "summary", p) for p in pids]
+                qs = d.records("quiet", "summary", quiet.pid)
+                if not (st["bpf_losses"]["fair_share"] > 0 and all(sums) and qs):
+                    return None
+                return st, sum(s[-1]["fair_share_drops"] for s in sums), qs[-1]
+            st, fdrops, qs = wait_for(drops, 20, step=0.5, what="the flood's drops counted")
+            self.assertGreater(fdrops, 0)
+            self.assertEqual(qs["fair_share_drops"], 0, qs)
+            print("target share: 12 flood processes dropped %d (fair share), lost_events %d; "
+                  "quiet %d/%d blocks" % (fdrops, st["lost_events"], len(recs), quiet.nblocks))
+        finally:
+            for f in floods:
+                f.kill()
+                f.wait()
+        self.assertEqual(d.stop(), 0, d.stderr())
+
+
 def rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
