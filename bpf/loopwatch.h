@@ -9,7 +9,7 @@
 #ifndef LOOPWATCH_H
 #define LOOPWATCH_H
 
-#define LW_ABI_VERSION 4
+#define LW_ABI_VERSION 5
 
 #define LW_MAX_PYFRAMES 64	/* Python frame slots per stack (shims included) */
 #define LW_MAX_NATIVE 48	/* native (user) return addresses kept per stack */
@@ -368,8 +368,13 @@ struct lw_pycfg {
 	__u16 uv_ctx;
 	__u16 uv_timer_cb;
 	__u16 uv_timer_ctx;
-	__u16 pad4[3];
+	__u16 pad4;
+	/* the ring-buffer share it belongs to with other processes (loopwatchd: its target), 0 for
+	 * its own alone (map fair, key LW_SHARE_KEY(share)) */
+	__u32 share;
 };
+
+#define LW_SHARE_KEY(s) (0x80000000u | (__u32)(s))	/* above every pid */
 
 #define LW_PROC_PRECISE		(1u << 0)	/* context_run probes attached */
 #define LW_PROC_PYTHON		(1u << 1)	/* Python stacks can be walked */
@@ -377,11 +382,15 @@ struct lw_pycfg {
 #define LW_PROC_NATIVE		(1u << 3)	/* capture native stacks */
 
 /* A process's share of the ring buffer (map fair, key tgid): bytes written in the current
- * window, records dropped because it had taken more than its share while the ring filled */
+ * window, records dropped because it had taken more than its share while the ring filled; and of
+ * the threads map: its entries there, threads not tracked because it had its quota */
 struct lw_fair {
 	__u64 window_ns;
 	__u64 bytes;
 	__u64 drops;
+	__u32 threads;		/* its threads' entries in the threads map */
+	__u32 pad;
+	__u64 thread_drops;	/* distinct threads refused for the quota (rodata thread_quota) */
 };
 
 /* Per-thread state (map threads, key tid). Userspace reads it for live alerts. */
@@ -496,6 +505,7 @@ LW_ABI_SIZE(lw_site_key, 16);
 LW_ABI_SIZE(lw_hist, 544);
 LW_ABI_SIZE(lw_loop_stats, 568);
 LW_ABI_SIZE(lw_pycfg, 216);
+LW_ABI_SIZE(lw_fair, 40);
 LW_ABI_SIZE(lw_thread, 2832);
 LW_ABI_SIZE(lw_tstacks, 11136);
 LW_ABI_SIZE(lw_ustack_key, 16);

@@ -146,27 +146,92 @@ struct {
 	__type(value, struct lw_fair);
 } fair SEC(".maps");
 
-/* may process tgid put a record of size bytes in the ring now? (accounted when it may) */
-static __always_inline int fair_ok(__u32 tgid, __u64 size)
+static __always_inline void fair_window(struct lw_fair *f, __u64 now)
 {
-	struct lw_fair *f = bpf_map_lookup_elem(&fair, &tgid);
-	__u64 now;
-
-	if (!f)
-		return 1;
-	now = bpf_ktime_get_ns();
 	if (now - f->window_ns >= LW_FAIR_WINDOW_NS) {
 		f->window_ns = now;
 		f->bytes = 0;
 	}
-	if (f->bytes >= LW_FAIR_BYTES &&
+}
+
+/*
+ * may process tgid put a record of size bytes in the ring now? (accounted when it may) The
+ * processes of one loopwatchd target (lw_pycfg.share) also share one LW_FAIR_BYTES between
+ * them (entry LW_SHARE_KEY(share), made by userspace): a target of many processes, each under
+ * its own share, could otherwise fill the ring together. Drops are counted for the process.
+ */
+static __always_inline int fair_ok(__u32 tgid, __u64 size)
+{
+	struct lw_fair *f = bpf_map_lookup_elem(&fair, &tgid), *g = 0;
+	struct lw_pycfg *c;
+	__u64 now;
+
+	if (!f)
+		return 1;
+	c = bpf_map_lookup_elem(&procs, &tgid);
+	if (c && c->share) {
+		__u32 k = LW_SHARE_KEY(c->share);
+
+		g = bpf_map_lookup_elem(&fair, &k);
+	}
+	now = bpf_ktime_get_ns();
+	fair_window(f, now);
+	if (g)
+		fair_window(g, now);
+	if ((f->bytes >= LW_FAIR_BYTES || (g && g->bytes >= LW_FAIR_BYTES)) &&
 	    bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= LW_RB_BYTES / 2) {
 		__sync_fetch_and_add(&f->drops, 1);
+		if (g)
+			__sync_fetch_and_add(&g->drops, 1);
 		__sync_fetch_and_add(&fair_drops, 1);
 		return 0;
 	}
 	__sync_fetch_and_add(&f->bytes, size);
+	if (g)
+		__sync_fetch_and_add(&g->bytes, size);
 	return 1;
+}
+
+/*
+ * Each process's share of the threads map (issue 19: its 8,192 entries serve every target, and
+ * one process with thousands of threads filled it: the others' new threads went untracked,
+ * counted only as thread_map_full). A process holds at most thread_quota entries (a quarter of
+ * the map), counted in its fair entry: made in thread_get, given back when a thread without
+ * loop statistics exits or its tid goes to another process; userspace drops the rest with the
+ * process. A thread refused for the quota is counted once, in thread_quota_drops and its
+ * process's thread_drops, while tquota_seen remembers it (an LRU: a thread forgotten there is
+ * counted again when it next tries).
+ */
+#define LW_THREAD_QUOTA 2048
+const volatile __u32 thread_quota = LW_THREAD_QUOTA;
+__u64 thread_quota_drops = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);	/* tid */
+	__type(value, __u32);	/* its tgid */
+} tquota_seen SEC(".maps");
+
+/* thread tid of process tgid (entry f) is not tracked: its process has its quota */
+static __always_inline void thread_quota_refused(__u32 tgid, __u32 tid, struct lw_fair *f)
+{
+	__u32 *seen = bpf_map_lookup_elem(&tquota_seen, &tid);
+
+	if (seen && *seen == tgid)
+		return;
+	bpf_map_update_elem(&tquota_seen, &tid, &tgid, BPF_ANY);
+	__sync_fetch_and_add(&f->thread_drops, 1);
+	__sync_fetch_and_add(&thread_quota_drops, 1);
+}
+
+/* process tgid holds one threads entry less */
+static __always_inline void thread_quota_release(__u32 tgid)
+{
+	struct lw_fair *f = bpf_map_lookup_elem(&fair, &tgid);
+
+	if (f && f->threads)
+		__sync_fetch_and_add(&f->threads, (__u32)-1);
 }
 
 /* zero-filled templates to create map values from (too big for the BPF stack) */

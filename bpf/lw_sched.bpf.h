@@ -499,6 +499,29 @@ int BPF_PROG(lw_sched_wakeup, struct task_struct *p)
 
 /* ---------------------------------------------------------------- process lifetime: exit, exec, fork */
 
+/*
+ * A thread (not its process's first) exits: a thread that never ran a loop iteration has
+ * nothing userspace still reads (the summary's loop statistics are of threads with iterations),
+ * so its entries go now and its process's share of the threads map is given back (issue 19: a
+ * process that churns threads would otherwise reach its quota for good). Loop threads keep
+ * their entry until userspace forgets the process.
+ */
+static __always_inline void thread_exit(__u32 tgid, __u32 tid)
+{
+	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
+
+	if (!th) {
+		bpf_map_delete_elem(&tquota_seen, &tid);	/* refused for the quota, perhaps */
+		return;
+	}
+	if (th->tgid != tgid || th->ls.iterations)
+		return;
+	bpf_map_delete_elem(&threads, &tid);
+	bpf_map_delete_elem(&stacks, &tid);
+	bpf_map_delete_elem(&tstates, &tid);
+	thread_quota_release(tgid);
+}
+
 SEC("raw_tp/sched_process_exit")
 int lw_process_exit(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -507,7 +530,11 @@ int lw_process_exit(struct bpf_raw_tracepoint_args *ctx)
 	__u32 tid = (__u32)id, tgid = id >> 32;
 	struct lw_rec_task *r;
 
-	if (tid != tgid || !bpf_map_lookup_elem(&procs, &tgid))
+	if (tid != tgid) {
+		thread_exit(tgid, tid);
+		return 0;
+	}
+	if (!bpf_map_lookup_elem(&procs, &tgid))
 		return 0;
 	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 	if (!r) {

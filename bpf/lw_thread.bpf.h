@@ -23,11 +23,21 @@ static __always_inline struct lw_thread *thread_get(__u32 tgid, __u32 tid,
 						    const struct lw_pycfg *c)
 {
 	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
+	struct lw_fair *f;
 	struct lw_zero *z;
 	struct lw_rec_task *r;
+	__u32 old_tgid = 0;
 
 	if (th && th->tgid == tgid)
 		return th;
+	/* its process's share of the map (lw_maps.bpf.h) */
+	f = bpf_map_lookup_elem(&fair, &tgid);
+	if (f && f->threads >= thread_quota) {
+		thread_quota_refused(tgid, tid, f);
+		return 0;
+	}
+	if (th)
+		old_tgid = th->tgid;	/* the tid's previous process: read before it is replaced */
 	z = zeroes();
 	if (!z)
 		return 0;
@@ -45,6 +55,10 @@ static __always_inline struct lw_thread *thread_get(__u32 tgid, __u32 tid,
 		z->th.ls.tgid = 0;
 		return 0;
 	}
+	if (f)
+		__sync_fetch_and_add(&f->threads, 1);
+	if (old_tgid)
+		thread_quota_release(old_tgid);
 	bpf_map_update_elem(&stacks, &tid, &z->st, BPF_ANY);
 	mark_current_traced();
 	z->th.tgid = 0;

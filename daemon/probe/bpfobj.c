@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include "probe/bpfobj.h"
 #include "base/lw_util.h"
+#include "base/u64map.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -61,7 +62,13 @@ struct lw_bpf {
 	int nperf;
 	int sampling;
 	enum lw_iter_mode iter_mode;
+	/* the ring-buffer shares of groups of processes (lw_pycfg.share): pid -> its share, and
+	 * share -> how many processes have it (its fair entry goes with the last) */
+	struct lw_u64map *share_of, *share_refs;
 };
+
+/* fair entries for shares of several processes, besides one per process */
+#define MAX_SHARES 1024
 
 static void reaper_init(struct reaper *r);
 
@@ -268,7 +275,11 @@ int lw_bpf__new(const struct lw_bpf_opts *opts, struct lw_bpf **out, char *err, 
 	b->links = calloc(MAX_LINKS * 2, sizeof(*b->links));
 	b->hooks = calloc(MAX_HOOKS, sizeof(*b->hooks));
 	b->hook_fds = malloc(MAX_HOOKS * sizeof(*b->hook_fds));
-	if (!b->links || !b->hooks || !b->hook_fds) {
+	if (!b->links || !b->hooks || !b->hook_fds ||
+	    lw_u64map__new(sizeof(uint32_t), &b->share_of) ||
+	    lw_u64map__new(sizeof(uint32_t), &b->share_refs)) {
+		lw_u64map__free(b->share_of, NULL);
+		lw_u64map__free(b->share_refs, NULL);
 		free(b->hooks);
 		free(b->hook_fds);
 		free(b->links);
@@ -296,7 +307,8 @@ int lw_bpf__new(const struct lw_bpf_opts *opts, struct lw_bpf **out, char *err, 
 	/* as many processes as the caller traces at once (loopwatchd: its limit) */
 	if (opts->max_procs > 0 &&
 	    ((r = bpf_map__set_max_entries(b->skel->maps.procs, (__u32)opts->max_procs)) ||
-	     (r = bpf_map__set_max_entries(b->skel->maps.fair, (__u32)opts->max_procs)))) {
+	     (r = bpf_map__set_max_entries(b->skel->maps.fair,
+					   (__u32)opts->max_procs + MAX_SHARES)))) {
 		snprintf(err, errlen, "cannot size the BPF procs map to %d: %s", opts->max_procs,
 			 strerror(-r));
 		goto fail;
@@ -510,6 +522,8 @@ void lw_bpf__free(struct lw_bpf *b)
 	free(b->perf_fds);
 	free(b->links);
 	loopwatch_bpf__destroy(b->skel);
+	lw_u64map__free(b->share_of, NULL);
+	lw_u64map__free(b->share_refs, NULL);
 	free(b);
 }
 
@@ -581,15 +595,53 @@ int lw_bpf__parse_iter_mode(const char *s, enum lw_iter_mode *out, char *err, si
 	return -EINVAL;
 }
 
+/* pid leaves the share it was counted in, if any; the share's fair entry goes with the last */
+static void share_leave(struct lw_bpf *b, pid_t pid)
+{
+	uint32_t *s = lw_u64map__get(b->share_of, (uint64_t)pid), *n;
+	__u32 k;
+
+	if (!s)
+		return;
+	n = lw_u64map__get(b->share_refs, *s);
+	k = LW_SHARE_KEY(*s);
+	if (n && --*n == 0) {
+		bpf_map_delete_elem(bpf_map__fd(b->skel->maps.fair), &k);
+		lw_u64map__del(b->share_refs, *s, NULL);
+	}
+	lw_u64map__del(b->share_of, (uint64_t)pid, NULL);
+}
+
 int lw_bpf__set_proc(struct lw_bpf *b, pid_t pid, const struct lw_pycfg *cfg)
 {
 	struct lw_fair f = { 0 };
 	__u32 k = (__u32)pid;
+	uint32_t *s, *n;
+	int created;
 
 	if (bpf_map_update_elem(bpf_map__fd(b->skel->maps.procs), &k, cfg, BPF_ANY))
 		return -errno;
 	/* its share of the ring buffer (kept across updates of the configuration) */
 	bpf_map_update_elem(bpf_map__fd(b->skel->maps.fair), &k, &f, BPF_NOEXIST);
+	/* and its group's, shared with the other processes of its target */
+	s = lw_u64map__get(b->share_of, (uint64_t)pid);
+	if (s && *s == cfg->share)
+		return 0;
+	share_leave(b, pid);
+	if (!cfg->share || !(s = lw_u64map__put(b->share_of, (uint64_t)pid, &created)))
+		return 0;
+	*s = cfg->share;
+	n = lw_u64map__put(b->share_refs, cfg->share, &created);
+	if (!n) {
+		lw_u64map__del(b->share_of, (uint64_t)pid, NULL);
+		return 0;
+	}
+	if (created)
+		*n = 0;
+	if ((*n)++ == 0) {
+		k = LW_SHARE_KEY(cfg->share);
+		bpf_map_update_elem(bpf_map__fd(b->skel->maps.fair), &k, &f, BPF_NOEXIST);
+	}
 	return 0;
 }
 
@@ -597,6 +649,7 @@ int lw_bpf__del_proc(struct lw_bpf *b, pid_t pid)
 {
 	__u32 k = (__u32)pid;
 
+	share_leave(b, pid);
 	bpf_map_delete_elem(bpf_map__fd(b->skel->maps.fair), &k);
 	return bpf_map_delete_elem(bpf_map__fd(b->skel->maps.procs), &k) ? -errno : 0;
 }
@@ -609,6 +662,16 @@ uint64_t lw_bpf__fair_drops(const struct lw_bpf *b, pid_t pid)
 	if (!b || bpf_map_lookup_elem(bpf_map__fd(b->skel->maps.fair), &k, &f))
 		return 0;
 	return f.drops;
+}
+
+uint64_t lw_bpf__thread_quota_drops(const struct lw_bpf *b, pid_t pid)
+{
+	struct lw_fair f = { 0 };
+	__u32 k = (__u32)pid;
+
+	if (!b || bpf_map_lookup_elem(bpf_map__fd(b->skel->maps.fair), &k, &f))
+		return 0;
+	return f.thread_drops;
 }
 
 int lw_bpf__attach_ctxrun(struct lw_bpf *b, pid_t pid, const char *path, uint64_t offset,
@@ -865,6 +928,7 @@ void lw_bpf__counters(const struct lw_bpf *b, struct lw_bpf_counters *out)
 	out->samples = b->skel->bss->samples;
 	out->sites_full = b->skel->bss->sites_full;
 	out->fair_drops = b->skel->bss->fair_drops;
+	out->thread_quota_drops = b->skel->bss->thread_quota_drops;
 	lw_bpf__ustack_counters(b, &out->ustack_copies, &out->ustack_cut, &out->ustack_failed);
 }
 

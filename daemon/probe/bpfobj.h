@@ -39,6 +39,8 @@ struct lw_bpf_counters {
 	uint64_t samples;
 	uint64_t sites_full;		/* precise callbacks not counted: the sites map was full */
 	uint64_t fair_drops;		/* records of processes over their share of a filling ring */
+	uint64_t thread_quota_drops;	/* threads not tracked: their process had its share of
+					 * the threads map (each thread once) */
 	uint64_t ustack_copies, ustack_cut, ustack_failed;	/* user stacks for CFI unwinding */
 };
 
@@ -74,6 +76,8 @@ int lw_bpf__set_proc(struct lw_bpf *b, pid_t pid, const struct lw_pycfg *cfg);
 /* Records of pid dropped because it had taken more than its share of a filling ring buffer
  * (bpf/lw_maps.bpf.h, fair_ok) */
 uint64_t lw_bpf__fair_drops(const struct lw_bpf *b, pid_t pid);
+/* threads of process pid not tracked because it had its share of the threads map */
+uint64_t lw_bpf__thread_quota_drops(const struct lw_bpf *b, pid_t pid);
 int lw_bpf__del_proc(struct lw_bpf *b, pid_t pid);
 
 /* context_run entry/return probes for one process (precise mode). Returns a handle >= 0. */

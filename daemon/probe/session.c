@@ -806,6 +806,7 @@ int lw_session__new(struct lw_bpf *b, pid_t pid, const struct lw_session_opts *o
 	}
 	s->py.cfg.threshold_ns = o->threshold_ns;
 	s->py.cfg.block_threshold_ns = o->block_threshold_ns;
+	s->py.cfg.share = o->share;
 	if (o->precise && s->is_python)
 		s->py.cfg.flags |= LW_PROC_PRECISE;
 	lw_strlcpy(s->mode, o->precise ? "precise" : "default", sizeof(s->mode));

@@ -36,6 +36,8 @@ struct lw_session_opts {
 	enum lw_runtime runtime;
 	const char *proc_root;		/* "/proc" */
 	const char *target_name;	/* daemon: the [target NAME]; NULL for the CLI */
+	unsigned share;			/* daemon: its target's ring-buffer share (index + 1);
+					 * 0: the process's own alone (lw_pycfg.share) */
 	int no_hooks;			/* no asyncio-mistake / GC hooks */
 	/* asyncio: every stuck_every_ns (0 = 10 s) an inventory of the Tasks; one pending at the
 	 * same await for stuck_after_ns (0 = 60 s) is a stuck_task record */

@@ -257,6 +257,10 @@ void lw_sess_add_bpf_losses(const struct lw_session *s, struct json_object *o)
 	/* this process's records dropped for its share of the ring (the others' are kept) */
 	json_object_object_add(o, "fair_share_drops",
 			       json_object_new_int64((int64_t)lw_bpf__fair_drops(s->bpf, s->pid)));
+	/* this process's threads not tracked: it had its share of the threads map */
+	json_object_object_add(o, "thread_quota_drops",
+			       json_object_new_int64((int64_t)lw_bpf__thread_quota_drops(s->bpf,
+											  s->pid)));
 	json_object_object_add(o, "depth_errors", json_object_new_int64((int64_t)bc.depth_errors));
 	json_object_object_add(o, "ustack_failed",
 			       json_object_new_int64((int64_t)bc.ustack_failed));

@@ -216,6 +216,7 @@ static void host_counters(struct daemon *d)
 			{ "thread_map_full", bc.thread_map_full },
 			{ "sites_map_full", bc.sites_full },
 			{ "fair_share", bc.fair_drops },
+			{ "thread_quota", bc.thread_quota_drops },
 			{ "depth_errors", bc.depth_errors },
 			{ "ustack_failed", bc.ustack_failed },
 			{ "ustack_cut", bc.ustack_cut },
@@ -312,6 +313,8 @@ static struct json_object *bpf_losses_json(struct daemon *d, uint64_t *ustack_co
 			       json_object_new_int64((int64_t)bc.thread_map_full));
 	json_object_object_add(o, "sites_map_full", json_object_new_int64((int64_t)bc.sites_full));
 	json_object_object_add(o, "fair_share", json_object_new_int64((int64_t)bc.fair_drops));
+	json_object_object_add(o, "thread_quota",
+			       json_object_new_int64((int64_t)bc.thread_quota_drops));
 	json_object_object_add(o, "depth_errors", json_object_new_int64((int64_t)bc.depth_errors));
 	json_object_object_add(o, "ustack_cut", json_object_new_int64((int64_t)bc.ustack_cut));
 	json_object_object_add(o, "ustack_failed",

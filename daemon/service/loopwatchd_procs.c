@@ -172,6 +172,8 @@ static void session_opts(const struct daemon *d, int ti, struct lw_session_opts 
 	so->runtime = LW_RT_AUTO;
 	so->proc_root = "/proc";
 	so->target_name = t->name;
+	/* the target's processes share one part of the ring buffer (issue 19: per target) */
+	so->share = (unsigned)ti + 1;
 }
 
 void ld_proc_free(void *v)

@@ -8,6 +8,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,106 +88,279 @@ static int fmt_addr(const char *s, int v6, char *buf, size_t size)
 	return 0;
 }
 
+/* the next line of [*p, end) into line (NUL-terminated; one too long for it comes back empty);
+ * 0 at the end */
+static int next_line(const char **p, const char *end, char *line, size_t cap)
+{
+	const char *nl;
+	size_t ll;
+
+	if (*p >= end)
+		return 0;
+	nl = memchr(*p, '\n', (size_t)(end - *p));
+	ll = nl ? (size_t)(nl - *p) : (size_t)(end - *p);
+	if (ll >= cap)
+		ll = 0;
+	memcpy(line, *p, ll);
+	line[ll] = 0;
+	*p = nl ? nl + 1 : end;
+	return 1;
+}
+
+static int inet_parse_line(const char *line, struct inet_row *r)
+{
+	unsigned sl;
+
+	return sscanf(line, " %u: %63s %63s %x %*s %*s %*s %*s %*s %lu", &sl, r->local, r->rem,
+		      &r->st, &r->ino) == 5 ? 0 : -1;
+}
+
+static int inet_format(const struct inet_row *r, int v6, const char *proto, char *buf,
+		       size_t size)
+{
+	char addr[96];
+
+	/* TCP LISTEN (0x0A), or an unconnected UDP socket (peer 0.0.0.0:0 / [::]:0) */
+	if (strcmp(proto, "tcp") == 0 && r->st == 0x0A) {
+		if (fmt_addr(r->local, v6, addr, sizeof(addr)))
+			return -EINVAL;
+		snprintf(buf, size, "tcp listen %s", addr);
+		return 0;
+	}
+	if (fmt_addr(r->rem, v6, addr, sizeof(addr)))
+		return -EINVAL;
+	if (strcmp(addr, "0.0.0.0:0") == 0 || strcmp(addr, "[::]:0") == 0) {
+		if (fmt_addr(r->local, v6, addr, sizeof(addr)))
+			return -EINVAL;
+		snprintf(buf, size, "%s local %s", proto, addr);
+		return 0;
+	}
+	snprintf(buf, size, "%s %s", proto, addr);
+	return 0;
+}
+
 int lw_fd_parse_inet(const char *text, size_t len, int v6, const char *proto, unsigned long ino,
 		     char *buf, size_t size)
 {
 	const char *p = text, *end = text + len;
+	char line[512];
 	int first = 1;
 
 	if (size)
 		buf[0] = 0;
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t ll = nl ? (size_t)(nl - p) : (size_t)(end - p);
-		char line[512], addr[96];
+	while (next_line(&p, end, line, sizeof(line))) {
 		struct inet_row r;
-		unsigned sl;
-		int n;
 
-		if (first || ll == 0 || ll >= sizeof(line)) {
+		if (first || !line[0]) {
 			first = 0;
-			p = nl ? nl + 1 : end;
 			continue;
 		}
-		memcpy(line, p, ll);
-		line[ll] = 0;
-		p = nl ? nl + 1 : end;
-		n = sscanf(line, " %u: %63s %63s %x %*s %*s %*s %*s %*s %lu", &sl, r.local, r.rem, &r.st,
-			   &r.ino);
-		if (n != 5)
+		if (inet_parse_line(line, &r) || r.ino != ino)
 			continue;
-		if (r.ino != ino)
-			continue;
-		/* TCP LISTEN (0x0A), or an unconnected UDP socket (peer 0.0.0.0:0 / [::]:0) */
-		if (strcmp(proto, "tcp") == 0 && r.st == 0x0A) {
-			if (fmt_addr(r.local, v6, addr, sizeof(addr)))
-				return -EINVAL;
-			snprintf(buf, size, "tcp listen %s", addr);
-			return 0;
-		}
-		if (fmt_addr(r.rem, v6, addr, sizeof(addr)))
-			return -EINVAL;
-		if (strcmp(addr, "0.0.0.0:0") == 0 || strcmp(addr, "[::]:0") == 0) {
-			if (fmt_addr(r.local, v6, addr, sizeof(addr)))
-				return -EINVAL;
-			snprintf(buf, size, "%s local %s", proto, addr);
-			return 0;
-		}
-		snprintf(buf, size, "%s %s", proto, addr);
-		return 0;
+		return inet_format(&r, v6, proto, buf, size);
 	}
 	return -ENOENT;
+}
+
+/* Num RefCount Protocol Flags Type St Inode [Path] */
+static int unix_parse_line(const char *line, unsigned long *inode, char *path)
+{
+	int n = sscanf(line, "%*s %*s %*s %*s %*s %*s %lu %255s", inode, path);
+
+	if (n < 1)
+		return -1;
+	if (n < 2)
+		path[0] = 0;
+	return 0;
 }
 
 int lw_fd_parse_unix(const char *text, size_t len, unsigned long ino, char *buf, size_t size)
 {
 	const char *p = text, *end = text + len;
+	char line[512];
 	int first = 1;
 
 	if (size)
 		buf[0] = 0;
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t ll = nl ? (size_t)(nl - p) : (size_t)(end - p);
-		char line[512], path[256] = "";
+	while (next_line(&p, end, line, sizeof(line))) {
+		char path[256] = "";
 		unsigned long inode;
-		int n;
 
-		if (first || ll == 0 || ll >= sizeof(line)) {
+		if (first || !line[0]) {
 			first = 0;
-			p = nl ? nl + 1 : end;
 			continue;
 		}
-		memcpy(line, p, ll);
-		line[ll] = 0;
-		p = nl ? nl + 1 : end;
-		/* Num RefCount Protocol Flags Type St Inode [Path] */
-		n = sscanf(line, "%*s %*s %*s %*s %*s %*s %lu %255s", &inode, path);
-		if (n < 1 || inode != ino)
+		if (unix_parse_line(line, &inode, path) || inode != ino)
 			continue;
-		lw_strlcpy(buf, n == 2 ? path : "", size);
+		lw_strlcpy(buf, path, size);
 		return 0;
 	}
 	return -ENOENT;
 }
 
-static int search_file(const char *path, int v6, const char *proto, unsigned long ino, char *buf,
-		       size_t size)
-{
-	char *text = NULL;
-	size_t len = 0;
-	int r;
+/*
+ * /proc/PID/net/{tcp,tcp6,udp,udp6,unix}, read at most once a second per network namespace
+ * (issue 19: they were read, up to 32 MiB each, for every blocking call on a socket that the
+ * kernel side could not name, so a target flooding such calls made the daemon re-read a huge
+ * socket table each time). Each read keeps the sockets' descriptions sorted by inode (at most
+ * NET_MAX_SOCKS a namespace, NET_SLOTS namespaces, the least recently read replaced); a socket
+ * made since the last read is "socket" until the next.
+ */
+#define NET_SLOTS 4
+#define NET_MAX_SOCKS 65536
+#define NET_REREAD_NS 1000000000ull
 
-	if (lw_read_file(path, 32 << 20, &text, &len))
-		return -ENOENT;
-	r = lw_fd_parse_inet(text, len, v6, proto, ino, buf, size);
-	free(text);
+struct net_sock {
+	unsigned long ino;
+	char desc[120];
+};
+
+struct net_snap {
+	char key[PATH_MAX];	/* proc_root and the namespace ("net:[4026531992]") */
+	uint64_t read_ns;	/* when read (monotonic); 0: an empty slot */
+	struct net_sock *socks;
+	size_t n, cap;
+};
+
+static struct net_snap net_snaps[NET_SLOTS];
+static pthread_mutex_t net_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct net_sock *snap_new_sock(struct net_snap *sn)
+{
+	if (sn->n == sn->cap) {
+		size_t cap = sn->cap ? sn->cap * 2 : 64;
+		struct net_sock *ns;
+
+		if (sn->cap >= NET_MAX_SOCKS)
+			return NULL;
+		if (cap > NET_MAX_SOCKS)
+			cap = NET_MAX_SOCKS;
+		ns = realloc(sn->socks, cap * sizeof(*ns));
+		if (!ns)
+			return NULL;
+		sn->socks = ns;
+		sn->cap = cap;
+	}
+	return &sn->socks[sn->n];
+}
+
+static void snap_add(struct net_snap *sn, const char *text, size_t len, int v6, const char *proto)
+{
+	const char *p = text, *end = text + len;
+	char line[512];
+	int first = 1;
+
+	while (next_line(&p, end, line, sizeof(line))) {
+		struct net_sock *ns;
+
+		if (first || !line[0]) {
+			first = 0;
+			continue;
+		}
+		ns = snap_new_sock(sn);
+		if (!ns)
+			return;
+		if (proto) {
+			struct inet_row r;
+
+			if (inet_parse_line(line, &r) ||
+			    inet_format(&r, v6, proto, ns->desc, sizeof(ns->desc)))
+				continue;
+			ns->ino = r.ino;
+		} else {
+			char path[256];
+
+			if (unix_parse_line(line, &ns->ino, path))
+				continue;
+			if (path[0])
+				snprintf(ns->desc, sizeof(ns->desc), "unix %.114s", path);
+			else
+				lw_strlcpy(ns->desc, "unix", sizeof(ns->desc));
+		}
+		sn->n++;
+	}
+}
+
+static int sock_cmp(const void *a, const void *b)
+{
+	const struct net_sock *x = a, *y = b;
+
+	return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+static void snap_read(struct net_snap *sn, const char *proc_root, pid_t pid)
+{
+	static const struct {
+		const char *file, *proto;
+		int v6;
+	} files[] = { { "tcp", "tcp", 0 }, { "tcp6", "tcp", 1 }, { "udp", "udp", 0 },
+		      { "udp6", "udp", 1 }, { "unix", NULL, 0 } };
+	char path[PATH_MAX];
+	size_t i;
+
+	sn->n = 0;
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		char *text = NULL;
+		size_t len = 0;
+
+		snprintf(path, sizeof(path), "%s/%d/net/%s", proc_root, (int)pid, files[i].file);
+		if (lw_read_file(path, 32 << 20, &text, &len))
+			continue;
+		snap_add(sn, text, len, files[i].v6, files[i].proto);
+		free(text);
+	}
+	qsort(sn->socks, sn->n, sizeof(*sn->socks), sock_cmp);
+}
+
+/* the socket with inode ino as process pid's network namespace shows it, into buf */
+static int net_describe(const char *proc_root, pid_t pid, unsigned long ino, char *buf,
+			size_t size)
+{
+	char key[PATH_MAX], path[PATH_MAX], ns[64];
+	struct net_snap *sn = NULL, *oldest = &net_snaps[0];
+	struct net_sock k = { .ino = ino }, *hit;
+	uint64_t now = lw_now_mono();
+	ssize_t n;
+	int i, r = -ENOENT;
+
+	snprintf(path, sizeof(path), "%s/%d/ns/net", proc_root, (int)pid);
+	n = readlink(path, ns, sizeof(ns) - 1);
+	if (n > 0) {
+		ns[n] = 0;
+		snprintf(key, sizeof(key), "%s %s", proc_root, ns);
+	} else {	/* no namespace to tell by: the process's own */
+		snprintf(key, sizeof(key), "%s pid %d", proc_root, (int)pid);
+	}
+	pthread_mutex_lock(&net_lock);
+	for (i = 0; i < NET_SLOTS; i++) {
+		if (net_snaps[i].read_ns && strcmp(net_snaps[i].key, key) == 0) {
+			sn = &net_snaps[i];
+			break;
+		}
+		if (net_snaps[i].read_ns < oldest->read_ns)
+			oldest = &net_snaps[i];
+	}
+	if (!sn) {
+		sn = oldest;
+		sn->read_ns = 0;
+		lw_strlcpy(sn->key, key, sizeof(sn->key));
+	}
+	if (!sn->read_ns || now - sn->read_ns >= NET_REREAD_NS) {
+		snap_read(sn, proc_root, pid);
+		sn->read_ns = now ? now : 1;
+	}
+	hit = sn->n ? bsearch(&k, sn->socks, sn->n, sizeof(k), sock_cmp) : NULL;
+	if (hit) {
+		lw_strlcpy(buf, hit->desc, size);
+		r = 0;
+	}
+	pthread_mutex_unlock(&net_lock);
 	return r;
 }
 
 int lw_fd_describe(const char *proc_root, pid_t pid, int fd, char *buf, size_t size)
 {
-	char path[128], link[512], file[160];
+	char path[128], link[512];
 	unsigned long ino;
 	ssize_t n;
 
@@ -202,35 +377,8 @@ int lw_fd_describe(const char *proc_root, pid_t pid, int fd, char *buf, size_t s
 		return 0;
 	}
 	if (sscanf(link, "socket:[%lu]", &ino) == 1) {
-		static const struct {
-			const char *file, *proto;
-			int v6;
-		} inet[] = { { "tcp", "tcp", 0 }, { "tcp6", "tcp", 1 }, { "udp", "udp", 0 },
-			     { "udp6", "udp", 1 } };
-		size_t i;
-		char *text = NULL;
-		size_t len = 0;
-
-		for (i = 0; i < sizeof(inet) / sizeof(inet[0]); i++) {
-			snprintf(file, sizeof(file), "%s/%d/net/%s", proc_root, (int)pid, inet[i].file);
-			if (search_file(file, inet[i].v6, inet[i].proto, ino, buf, size) == 0)
-				return 0;
-		}
-		snprintf(file, sizeof(file), "%s/%d/net/unix", proc_root, (int)pid);
-		if (lw_read_file(file, 32 << 20, &text, &len) == 0) {
-			char up[256];
-			int r = lw_fd_parse_unix(text, len, ino, up, sizeof(up));
-
-			free(text);
-			if (r == 0) {
-				if (up[0])
-					snprintf(buf, size, "unix %s", up);
-				else
-					lw_strlcpy(buf, "unix", size);
-				return 0;
-			}
-		}
-		lw_strlcpy(buf, "socket", size);
+		if (net_describe(proc_root, pid, ino, buf, size))
+			lw_strlcpy(buf, "socket", size);
 		return 0;
 	}
 	/* a file: as the target sees it (a chroot's fd links show the reader's view) */

@@ -15,7 +15,8 @@ import threading
 import time
 import unittest
 
-from lwtest import DEBIAN_PYTHON, LOOPWATCH, TARGETS, Loopwatch, Target, sanitized, traced
+from lwtest import (BUILD, DEBIAN_PYTHON, LOOPWATCH, TARGETS, Loopwatch, Target, sanitized,
+                    traced)
 from test_daemon import DaemonTest, prom_samples, prom_value, wait_for
 
 REC = json.dumps({"type": "end", "v": 1, "ts": "2026-11-25T02:00:30.000000Z", "pid": 42,
@@ -523,6 +524,188 @@ class Fairness(DaemonTest):
             flood.kill()
             flood.wait()
             out.close()
+        self.assertEqual(d.stop(), 0, d.stderr())
+
+
+THREADS_MAP = 8192
+THREAD_QUOTA = 2048  # bpf/lw_maps.bpf.h LW_THREAD_QUOTA
+MANY_THREADS = os.path.join(BUILD, "targets", "many_threads")
+
+
+class ThreadQuota(DaemonTest):
+    def test_many_threads_do_not_starve_a_quiet_target(self):
+        """One target starts more threads than the BPF threads map holds for every target
+        (8,400 against 8,192), each making an epoll_wait; then a quiet asyncio target starts and
+        blocks its loop. Before, the first filled the map (thread_map_full) and the quiet one's
+        loop thread was never tracked: its block went unreported. Now a process holds at most
+        2,048 entries (a quarter of the map); its other threads are counted once each, as
+        thread_quota_drops in its summary, bpf_losses.thread_quota in `status` and
+        loopwatch_bpf_drops_total{cause="thread_quota"}; the quiet target's block is reported."""
+        many_tag = "lwm-" + self.tag
+        n = THREADS_MAP + 208
+        d = self.daemon("[target many]\ncmdline = %s\nasyncio_hooks = no\n\n[target quiet]\n"
+                        "cmdline = %s\nasyncio_hooks = no\n" % (many_tag, self.tag))
+        d.wait_ready()
+        go = os.path.join(self.tmp, "go-many")
+        out = os.path.join(self.tmp, "many.out")
+        many = subprocess.Popen([MANY_THREADS, go, str(n), many_tag], stdout=open(out, "w"),
+                                stderr=subprocess.STDOUT)
+
+        def text():
+            with open(out) as f:
+                return f.read()
+        try:
+            wait_for(lambda: "ready" in text(), 20, what="many_threads ready")
+            wait_for(lambda: many.pid in d.attached("many"), 20, what="many_threads attached")
+            open(go, "w").close()
+            wait_for(lambda: "started" in text(), 60, what="the threads started")
+            started = int(text().split("started")[1].split()[0])
+            if started < THREADS_MAP + 1:
+                self.skipTest("only %d threads could be started here" % started)
+
+            def refused():
+                b = d.status()["bpf_losses"]
+                return b.get("thread_quota", 0) + b["thread_map_full"] > 0 and b
+            wait_for(refused, 30, step=0.3, what="the threads over the limit counted")
+            time.sleep(1.0)  # the last of them make their syscall
+            quiet = self.app()
+            quiet.wait_ready()
+            wait_for(lambda: quiet.pid in d.attached("quiet"), 20, what="the quiet one attached")
+            quiet.block()
+
+            def reported():
+                return [r for r in d.records("quiet", "slow_callback", quiet.pid)
+                        if not r.get("in_progress")]
+            try:
+                recs = wait_for(reported, 20, step=0.3, what="the quiet target's block")
+            except AssertionError:
+                self.fail("the quiet target's block went unreported; bpf_losses %s"
+                          % d.status()["bpf_losses"])
+            self.assertEqual(len(recs), 1)
+
+            def counted():
+                st = d.status()
+                sums = d.records("many", "summary", many.pid)
+                qs = d.records("quiet", "summary", quiet.pid)
+                return (sums and qs and st["bpf_losses"]["thread_quota"] > 0 and
+                        sums[-1]["thread_quota_drops"] == st["bpf_losses"]["thread_quota"] and
+                        (st, qs[-1]))
+            st, qs = wait_for(counted, 20, step=0.3, what="the refused threads in a summary")
+            b = st["bpf_losses"]
+            # each thread over the quota once (the process's main thread is one of the 2,048)
+            self.assertGreaterEqual(b["thread_quota"], started + 1 - THREAD_QUOTA - 8, b)
+            self.assertLessEqual(b["thread_quota"], started + 1 - THREAD_QUOTA, b)
+            self.assertEqual(b["thread_map_full"], 0, b)
+            self.assertEqual(qs["thread_quota_drops"], 0, qs)
+
+            def prom():
+                try:
+                    with open(os.path.join(d.dir, "loopwatchd.prom")) as f:
+                        s = prom_samples("\n".join(ln for ln in f.read().splitlines()
+                                                   if "{" in ln))
+                except FileNotFoundError:
+                    return None
+                v = prom_value(s, "loopwatch_bpf_drops_total", cause="thread_quota")
+                return v if v == b["thread_quota"] else None
+            wait_for(prom, 20, step=0.3, what="loopwatchd.prom with thread_quota")
+            print("thread quota: %d threads started, %d refused for the quota, thread_map_full "
+                  "%d; quiet target's block reported" % (started, b["thread_quota"],
+                                                         b["thread_map_full"]))
+        finally:
+            many.kill()
+            many.wait()
+        self.assertEqual(d.stop(), 0, d.stderr())
+
+    def test_exited_threads_give_their_share_back(self):
+        """A process that starts 3,000 threads one after the other over its life (each makes one
+        epoll_wait, which has loopwatch track it, and ends) never holds more than a few entries:
+        a thread without loop statistics that exits gives its entry back. Before, each kept its
+        entry until the process went, and past 2,048 the quota refused the rest."""
+        t = Target([MANY_THREADS, "{GO}", "3000", "x", "churn"])
+        try:
+            t.wait_ready()
+            lw = Loopwatch(t.pid, [], tmp=t.tmp)
+            lw.wait_started()
+            t.go()
+            self.assertEqual(t.wait(60), 0, t.stderr())
+            self.assertEqual(lw.wait(30), 0, lw.stderr())
+        finally:
+            t.kill()
+        self.assertIn("started 3000", t.stdout())
+        final = [r for r in lw.records("summary") if r.get("final")][-1]
+        self.assertEqual(final["thread_quota_drops"], 0, final)
+        self.assertEqual(final["thread_map_full"], 0, final)
+
+
+class TargetShare(DaemonTest):
+    def test_many_small_floods_of_one_target_do_not_starve_a_quiet_one(self):
+        """One target's 12 processes each write ~200 KB of records a second, under a
+        process's share of a filling ring (256 KB a second), together ~2.4 MB a second;
+        another target blocks its loop now and then; loopwatchd is stopped (SIGSTOP) ~3.5 s.
+        Before, no process was over its own share, the flood filled the 4 MiB ring and the
+        quiet target's blocks were lost. Now the processes of one target share one 256 KB a
+        second between them once half the ring waits: the flood's records are dropped and
+        counted (fair_share_drops of its processes), every quiet block is reported."""
+        flood_tag = "lws-" + self.tag
+        d = self.daemon("[target flood]\ncmdline = %s\nthreshold = 1ms\nblock_threshold = 1ms\n"
+                        "asyncio_hooks = no\n\n[target quiet]\ncmdline = %s\n"
+                        "asyncio_hooks = no\n" % (flood_tag, self.tag))
+        d.wait_ready()
+        quiet = self.app()
+        quiet.wait_ready()
+        floods = []
+        try:
+            for i in range(12):
+                out = open(os.path.join(self.tmp, "flood%d.out" % i), "w")
+                floods.append(subprocess.Popen(
+                    [DEBIAN_PYTHON, os.path.join(TARGETS, "asyncio_flooder.py"), flood_tag,
+                     "1", "0.04"], stdout=out, stderr=subprocess.STDOUT))
+                out.close()
+            pids = set(f.pid for f in floods)
+            wait_for(lambda: quiet.pid in d.attached("quiet") and
+                     pids <= set(d.attached("flood")), 30, what="all attached")
+            wait_for(lambda: all(d.records("flood", "blocking_call", p) for p in pids), 20,
+                     what="every flood process's records")
+            quiet.block()
+            os.kill(d.p.pid, signal.SIGSTOP)
+            try:
+                time.sleep(2.5)  # the ring fills with the flood
+                for _ in range(3):
+                    quiet.block()
+            finally:
+                os.kill(d.p.pid, signal.SIGCONT)
+
+            def all_blocks():
+                recs = [r for r in d.records("quiet", "slow_callback", quiet.pid)
+                        if not r.get("in_progress")]
+                return len(recs) >= quiet.nblocks and recs
+            try:
+                recs = wait_for(all_blocks, 60, step=0.5, what="every block of the quiet target")
+            except AssertionError:
+                st = d.status()
+                self.fail("quiet target: %d blocks, reported %d; lost_events %s, bpf_losses %s"
+                          % (quiet.nblocks, len([r for r in d.records("quiet", "slow_callback",
+                                                                       quiet.pid)
+                                                 if not r.get("in_progress")]),
+                             st["lost_events"], st["bpf_losses"]))
+            self.assertEqual(len(recs), quiet.nblocks)
+
+            def drops():
+                st = d.status()
+                sums = [d.records("flood", "summary", p) for p in pids]
+                qs = d.records("quiet", "summary", quiet.pid)
+                if not (st["bpf_losses"]["fair_share"] > 0 and all(sums) and qs):
+                    return None
+                return st, sum(s[-1]["fair_share_drops"] for s in sums), qs[-1]
+            st, fdrops, qs = wait_for(drops, 20, step=0.5, what="the flood's drops counted")
+            self.assertGreater(fdrops, 0)
+            self.assertEqual(qs["fair_share_drops"], 0, qs)
+            print("target share: 12 flood processes dropped %d (fair share), lost_events %d; "
+                  "quiet %d/%d blocks" % (fdrops, st["lost_events"], len(recs), quiet.nblocks))
+        finally:
+            for f in floods:
+                f.kill()
+                f.wait()
         self.assertEqual(d.stop(), 0, d.stderr())
 
 

@@ -1,9 +1,10 @@
 """A target that floods loopwatch with records (issue 19's fairness test): THREADS asyncio loops
 (threads of one process), each running a call_soon chain whose callbacks block 2 ms in
 time.sleep, forever: against 1 ms thresholds, every iteration is a slow tick and a blocking call,
-thousands of records a second.
+thousands of records a second. With PERIOD (seconds), each callback comes PERIOD after the
+previous one instead of at once: about 8 KB of records per PERIOD and loop.
 
-    python asyncio_flooder.py TAG [THREADS]
+    python asyncio_flooder.py TAG [THREADS [PERIOD]]
 
 TAG is in the command line for the daemon's matcher. Prints "ready <pid>" once the loops run.
 """
@@ -14,6 +15,7 @@ import threading
 import time
 
 THREADS = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+PERIOD = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
 
 
 def flood_loop(started):
@@ -21,7 +23,10 @@ def flood_loop(started):
 
     def step():
         time.sleep(0.002)  # MARK:flood
-        loop.call_soon(step)
+        if PERIOD:
+            loop.call_later(PERIOD, step)
+        else:
+            loop.call_soon(step)
 
     loop.call_soon(step)
     loop.call_soon(started.release)

@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -81,6 +83,12 @@ static void test_live(void **state)
 	assert_int_equal(lw_fd_describe("/proc", getpid(), fd, b, sizeof(b)), 0);
 	assert_string_equal(b, path);
 	unlink(path);
+	snprintf(sock_path, sizeof(sock_path), "/tmp/lw-fdinfo-%d.sock", (int)getpid());
+	us = socket(AF_UNIX, SOCK_STREAM, 0);
+	memset(&su, 0, sizeof(su));
+	su.sun_family = AF_UNIX;
+	strcpy(su.sun_path, sock_path);
+	assert_int_equal(bind(us, (struct sockaddr *)&su, sizeof(su)), 0);
 	/* a TCP connection on loopback: the peer is the listener's port */
 	ls = socket(AF_INET, SOCK_STREAM, 0);
 	memset(&sa, 0, sizeof(sa));
@@ -97,13 +105,8 @@ static void test_live(void **state)
 	snprintf(want, sizeof(want), "tcp listen 127.0.0.1:%u", ntohs(sa.sin_port));
 	assert_int_equal(lw_fd_describe("/proc", getpid(), ls, b, sizeof(b)), 0);
 	assert_string_equal(b, want);
-	/* a unix socket bound to a path */
-	snprintf(sock_path, sizeof(sock_path), "/tmp/lw-fdinfo-%d.sock", (int)getpid());
-	us = socket(AF_UNIX, SOCK_STREAM, 0);
-	memset(&su, 0, sizeof(su));
-	su.sun_family = AF_UNIX;
-	strcpy(su.sun_path, sock_path);
-	assert_int_equal(bind(us, (struct sockaddr *)&su, sizeof(su)), 0);
+	/* a unix socket bound to a path (made before the first lookup: the socket tables are
+	 * read at most once a second) */
 	snprintf(want, sizeof(want), "unix %s", sock_path);
 	assert_int_equal(lw_fd_describe("/proc", getpid(), us, b, sizeof(b)), 0);
 	assert_string_equal(b, want);
@@ -117,6 +120,106 @@ static void test_live(void **state)
 	close(ls);
 	close(cs);
 	close(us);
+}
+
+/* write text to DIR/NAME */
+static void put(const char *dir, const char *name, const char *text)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* opens of net/tcp under the watched directories since the last call */
+static int tcp_opens(int in)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	int n = 0;
+	ssize_t len;
+
+	while ((len = read(in, buf, sizeof(buf))) > 0) {
+		char *p = buf;
+
+		while (p < buf + len) {
+			struct inotify_event *e = (struct inotify_event *)p;
+
+			if ((e->mask & IN_OPEN) && e->len && !strcmp(e->name, "tcp"))
+				n++;
+			p += sizeof(*e) + e->len;
+		}
+	}
+	return n;
+}
+
+/*
+ * Issue 19: a flood of blocking calls on sockets made the daemon read the socket tables
+ * (/proc/PID/net, up to 32 MiB each) once per record. A fake proc tree (two processes in one
+ * network namespace, a third in another): 1,000 lookups read each namespace's tcp table once (opens counted by inotify,
+ * not by the code under test); a socket made since is "socket" until a second has passed,
+ * then found by one more read.
+ */
+static void test_net_read_once_per_namespace(void **state)
+{
+	char root[] = "/tmp/lw-fdnet-XXXXXX", d[512], b[256];
+	int in, i, pid;
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	in = inotify_init1(IN_NONBLOCK);
+	assert_true(in >= 0);
+	for (pid = 4242; pid <= 4244; pid++) {
+		snprintf(d, sizeof(d), "%s/%d", root, pid);
+		assert_int_equal(mkdir(d, 0755), 0);
+		snprintf(d, sizeof(d), "%s/%d/fd", root, pid);
+		assert_int_equal(mkdir(d, 0755), 0);
+		snprintf(d, sizeof(d), "%s/%d/fd/7", root, pid);
+		assert_int_equal(symlink("socket:[2222]", d), 0);
+		snprintf(d, sizeof(d), "%s/%d/fd/8", root, pid);
+		assert_int_equal(symlink("socket:[8888]", d), 0);
+		snprintf(d, sizeof(d), "%s/%d/ns", root, pid);
+		assert_int_equal(mkdir(d, 0755), 0);
+		snprintf(d, sizeof(d), "%s/%d/ns/net", root, pid);
+		assert_int_equal(symlink(pid == 4244 ? "net:[2]" : "net:[1]", d), 0);
+		snprintf(d, sizeof(d), "%s/%d/net", root, pid);
+		assert_int_equal(mkdir(d, 0755), 0);
+		put(d, "tcp", tcp4);
+		put(d, "tcp6", tcp6);
+		put(d, "udp", udp4);
+		put(d, "udp6", "");
+		put(d, "unix", unixt);
+		assert_true(inotify_add_watch(in, d, IN_OPEN) >= 0);
+	}
+	for (i = 0; i < 1000; i++) {
+		assert_int_equal(lw_fd_describe(root, 4242 + i % 2, 7, b, sizeof(b)), 0);
+		assert_string_equal(b, "tcp 127.0.0.1:5432");
+	}
+	assert_int_equal(tcp_opens(in), 1);
+	assert_int_equal(lw_fd_describe(root, 4244, 7, b, sizeof(b)), 0);
+	assert_string_equal(b, "tcp 127.0.0.1:5432");
+	assert_int_equal(tcp_opens(in), 1);	/* another namespace: its own read */
+	/* a socket made since the read: not looked for again within the second */
+	snprintf(d, sizeof(d), "%s/4242/net", root);
+	put(d, "tcp", "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+	    "   0: 0100007F:9C41 0100007F:0050 01 00000000:00000000 00:00000000 00000000  1000        0 8888 1 0000000000000000 20 4 30 10 -1\n");
+	(void)tcp_opens(in);
+	assert_int_equal(lw_fd_describe(root, 4242, 8, b, sizeof(b)), 0);
+	assert_string_equal(b, "socket");
+	assert_int_equal(tcp_opens(in), 0);
+	usleep(1100 * 1000);
+	assert_int_equal(lw_fd_describe(root, 4242, 8, b, sizeof(b)), 0);
+	assert_string_equal(b, "tcp 127.0.0.1:80");
+	assert_int_equal(tcp_opens(in), 1);
+	/* the unix table is in the same read */
+	assert_int_equal(lw_fd_describe(root, 4243, 7, b, sizeof(b)), 0);
+	assert_string_equal(b, "socket");	/* 2222 is gone from the new table */
+	close(in);
+	snprintf(d, sizeof(d), "rm -rf %s", root);
+	assert_int_equal(system(d), 0);
 }
 
 static void test_syscalls(void **state)
@@ -148,6 +251,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parsers),
 		cmocka_unit_test(test_live),
+		cmocka_unit_test(test_net_read_once_per_namespace),
 		cmocka_unit_test(test_syscalls),
 	};
 
