@@ -339,11 +339,60 @@ static void test_unwind_python(void **state)
 	drop_snapshot(&s);
 }
 
+/*
+ * A process's last records are unwound after it has exited (an event loop that ends with its
+ * slow iteration): a pc in no module then makes the unwinder read the maps again (at most once
+ * a second), and a process that is gone has none. The modules read before must stay: the stack
+ * copy unwinds as it did while the process lived. Before, the unwinder threw its tables away
+ * for the empty re-read and every later stack of the process failed (-ENOENT), so the record
+ * kept the frame-pointer walk's frames (garbage past the first function without them).
+ */
+static void test_unwind_after_exit(void **state)
+{
+	struct snap s = { 0 };
+	struct lw_unwind *u = NULL;
+	struct lw_uframe fr[64], again[64];
+	enum lw_unwind_stop why;
+	uint64_t regs[LW_UNW_NREGS];
+	int n, m;
+
+	(void)state;
+	if (getenv("LD_PRELOAD") && strstr(getenv("LD_PRELOAD"), "vgpreload")) {
+		printf("unwind: skipped under valgrind\n");
+		skip();
+	}
+	assert_int_equal(take_snapshot(&s, 16384), 0);
+	assert_int_equal(lw_unwind__new("/proc", s.pid, NULL, &u), 0);
+	n = lw_unwind__run(u, s.regs, s.stack, s.len, fr, 64, &why);
+	assert_true(n > 4);
+	assert_int_equal(why, LW_UNW_COMPLETE);
+	/* the process exits; its maps are gone */
+	kill(s.pid, SIGKILL);
+	waitpid(s.pid, NULL, __WALL);
+	s.pid = 0;
+	usleep(1100 * 1000);	/* past the re-read's rate limit */
+	memcpy(regs, s.regs, sizeof(regs));
+	regs[LW_UNW_RIP] = 0x1234;	/* in no module: the maps are read again, and are empty */
+	regs[LW_UNW_RBP] = 0;
+	m = lw_unwind__run(u, regs, s.stack, s.len, again, 64, &why);
+	assert_int_equal(m, 1);
+	assert_int_equal(why, LW_UNW_NO_INFO);
+	/* the stack taken while it lived: the same frames, complete */
+	m = lw_unwind__run(u, s.regs, s.stack, s.len, again, 64, &why);
+	assert_int_equal(m, n);
+	assert_int_equal(why, LW_UNW_COMPLETE);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(again[i].pc, fr[i].pc);
+	lw_unwind__free(u);
+	drop_snapshot(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_unwind_copy),
 		cmocka_unit_test(test_unwind_python),
+		cmocka_unit_test(test_unwind_after_exit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
