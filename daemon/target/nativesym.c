@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #define MAX_ELVES 64
+/* The vDSO has no file: its image is read from the target once, at most this much */
+#define VDSO_MAX (64u << 10)
 
 struct elf_slot {
 	char *path;
@@ -58,6 +60,9 @@ struct lw_nativesym {
 	int maps_reloaded;
 	struct elf_slot elves[MAX_ELVES];
 	int nelves;
+	uint64_t vdso_start;		/* the vDSO image read from there (0: not yet) */
+	void *vdso_buf;
+	struct lw_elf *vdso;		/* parsed; NULL: unreadable */
 };
 
 int lw_nativesym__new(const char *proc_root, pid_t pid, struct lw_nativesym **out)
@@ -85,6 +90,8 @@ void lw_nativesym__free(struct lw_nativesym *s)
 		free(s->elves[i].path);
 	}
 	lw_maps__free(s->maps);
+	lw_elf__close(s->vdso);
+	free(s->vdso_buf);
 	for (i = 0; i < (int)s->npm; i++)
 		free(s->pm[i].name);
 	free(s->pm);
@@ -479,6 +486,43 @@ int lw_nativesym__has_perf_map(struct lw_nativesym *s)
 	return s->npm > 0;
 }
 
+/*
+ * The target's vDSO, parsed: its image read from the target's memory (/proc/PID/mem, read-only,
+ * the mapping's size and at most VDSO_MAX; allowed to fail: the frame keeps [vdso] and its
+ * offset). Read once per mapping address.
+ */
+static struct lw_elf *vdso_elf(struct lw_nativesym *s, const struct lw_map *m)
+{
+	uint64_t len = m->end - m->start;
+	char path[128];
+	ssize_t got = -1;
+	int fd;
+
+	if (s->vdso_start == m->start)
+		return s->vdso;
+	lw_elf__close(s->vdso);
+	free(s->vdso_buf);
+	s->vdso = NULL;
+	s->vdso_buf = NULL;
+	s->vdso_start = m->start;
+	if (!len || len > VDSO_MAX || m->start > (uint64_t)INT64_MAX)
+		return NULL;
+	snprintf(path, sizeof(path), "%s/%d/mem", s->proc_root, (int)s->pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	s->vdso_buf = malloc(len);
+	if (s->vdso_buf)
+		got = pread(fd, s->vdso_buf, len, (off_t)m->start);
+	close(fd);
+	if (got != (ssize_t)len || lw_elf__open_mem(s->vdso_buf, len, &s->vdso)) {
+		s->vdso = NULL;
+		free(s->vdso_buf);
+		s->vdso_buf = NULL;
+	}
+	return s->vdso;
+}
+
 int lw_nativesym__resolve(struct lw_nativesym *s, uint64_t addr, struct lw_native_frame *out)
 {
 	const struct lw_map *m = NULL;
@@ -501,9 +545,16 @@ int lw_nativesym__resolve(struct lw_nativesym *s, uint64_t addr, struct lw_nativ
 		m = lw_maps__find_addr(s->maps, addr);
 	}
 	if (m && m->path[0] == '[' && pmap_lookup(s, addr, out)) {
-		/* [vdso] and friends: named by the mapping, offset into it */
+		/* [vdso] and friends: named by the mapping, offset into it; the vDSO's functions
+		 * (clock_gettime's fast path) by its own symbol table, as eu-stack names them */
 		out->module = m->path;
 		out->offset = addr - m->start;
+		if (!strcmp(m->path, "[vdso]") && (e = vdso_elf(s, m)) &&
+		    !lw_elf__offset_to_vaddr(e, 0, &base) &&
+		    !lw_elf__symbolize(e, base + (addr - m->start), &name, &off)) {
+			out->symbol = name;
+			out->offset = off;
+		}
 		return 0;
 	}
 	if (!m || m->path[0] != '/')

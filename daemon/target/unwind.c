@@ -408,15 +408,22 @@ int lw_unwind__run(struct lw_unwind *u, const uint64_t *regs, const void *stack,
 	    lw_now_mono() - u->reported_ns > REREPORT_NS) {
 		/* A fresh Dwfl, not a re-report into the attached one: a module that went away
 		 * can be the one whose backend the attached state uses (libdw then asserts on
-		 * freed memory: seen under --top on a busy target). */
-		Dwfl *fresh = dwfl_begin(&u->cbs);
+		 * freed memory: seen under --top on a busy target). The old one stays until the
+		 * fresh one is ready: a process that has exited has no maps any more (its last
+		 * records are unwound after it is gone) and its stacks unwind with the modules
+		 * read before. */
+		Dwfl *old = u->dwfl, *fresh = dwfl_begin(&u->cbs);
 
 		if (fresh) {
-			dwfl_end(u->dwfl);
 			u->dwfl = fresh;
 			u->attached = 0;
-			if (ensure_ready(u))
-				return -ENOENT;
+			if (ensure_ready(u)) {
+				dwfl_end(fresh);
+				u->dwfl = old;
+				u->attached = 1;
+			} else {
+				dwfl_end(old);
+			}
 		}
 	}
 	u->regs = regs;

@@ -15,6 +15,7 @@ from lwtest import (BUILT_TARGETS, DEBIAN_PYTHON, TARGETS, Loopwatch, Target, ne
 
 SLEEP_MS = 1500
 ZLIB_MS = 3000
+SPIN_MS = 1000  # the C targets' spin on clock_gettime, sampled by eu-stack
 
 
 def norm(sym):
@@ -41,6 +42,30 @@ def eu_stack(pid, raw=False):
         if m and cur == pid:
             frames.append((int(m.group(1), 16), m.group(2)))
     return frames, r
+
+
+def eu_module(path):
+    """eu-stack -m's module as loopwatch names it: the file's basename; the vDSO, which eu-stack
+    calls '[vdso: PID]', as its mapping is called, '[vdso]'"""
+    return "[vdso]" if path.startswith("[vdso") else os.path.basename(path)
+
+
+def eu_stack_modules(pid):
+    """Thread pid's frames, innermost first, as (name, module) the way the test compares them
+    (norm(name), eu_module(module)); one eu-stack -m run (it stops the thread for a moment)"""
+    r = subprocess.run(["eu-stack", "-m", "-p", str(pid)], capture_output=True, text=True,
+                       timeout=30)
+    frames, cur = [], None
+    for line in r.stdout.splitlines():
+        m = re.match(r"TID (\d+):", line)
+        if m:
+            cur = int(m.group(1))
+            continue
+        # '#3  0x00007fa118919cbe - /usr/lib/.../libuv.so.1.0.0' (a frame with no name)
+        m = re.match(r"#\d+\s+0x[0-9a-f]+\s+(?:(\S+)\s+)?-\s+(.+)$", line)
+        if m and cur == pid:
+            frames.append((norm(m.group(1)), eu_module(m.group(2).strip())))
+    return frames
 
 
 @unittest.skipUnless(shutil.which("eu-stack"), "eu-stack missing (Debian package elfutils)")
@@ -119,31 +144,55 @@ class NoFramePointers(unittest.TestCase):
         self.check_cpu_stacks("epoll_timer_nofp", want, "on_timer")
 
     def check_cpu_stacks(self, name, want, handler):
-        """The target again, its handler now sleeping 10 ms and then spinning 150 ms on
-        clock_gettime: each slow iteration's CPU-sample stack reaches the handler and, from there
-        out, is eu-stack's stack of the same code blocked in that handler (main, libc's start,
-        _start); every frame has its module (the vDSO's included), none is '??' (issue 17)"""
-        t = Target([os.path.join(BUILT_TARGETS, name), "{GO}", "10"])
+        """The target again, its handler now sleeping 10 ms and then spinning SPIN_MS on
+        clock_gettime (announced). eu-stack samples the thread again and again while it spins
+        (a sample counts when the target printed nothing meanwhile: it was spinning); each slow
+        iteration's CPU-sample stack must be one of those samples frame for frame, name and
+        module, from the innermost frame down to _start; none is '??' (issue 17).
+        The spin's stacks begin in the vDSO's clock_gettime (most of them), in libc's
+        clock_gettime or in the handler's own loop. The vDSO has no file: eu-stack names its
+        function from the vDSO's own symbol table in the process's memory (__vdso_clock_gettime)
+        and so does loopwatch; its module is compared as its mapping is named, '[vdso]'
+        (eu-stack writes '[vdso: PID]'). From the handler out, the samples must also be
+        eu-stack's stack of the same code blocked in the handler (want). Before the fixes,
+        loopwatch gave the vDSO frame no name, and the second iteration's stack, unwound after
+        the target had exited, was the frame-pointer walk's clock_gettime -> libuv."""
+        t = Target([os.path.join(BUILT_TARGETS, name), "{GO}", "10", str(SPIN_MS)])
+        samples = []
         try:
             t.wait_ready()
             lw = Loopwatch(t.pid, ["-q"], tmp=t.tmp)
             lw.wait_started()
             t.go()
+            deadline = time.time() + 20 + 2 * SPIN_MS / 1000
+            while '"done"' not in t.stdout() and time.time() < deadline:
+                out = t.stdout()
+                if out.count('"spinning"') <= out.count('"slow"'):
+                    time.sleep(0.005)
+                    continue
+                frames = eu_stack_modules(t.pid)
+                # a sample of the spin alone: the target announced no other step meanwhile
+                if t.stdout() == out and handler in [n for n, _ in frames]:
+                    samples.append(frames)
+                time.sleep(0.02)  # some 30 samples a spin: enough, and less for the CI VM
             self.assertEqual(t.wait(30), 0, t.stderr())
             self.assertEqual(lw.wait(30), 0, lw.stderr())
         finally:
             t.kill()
+        self.assertGreaterEqual(len(samples), 6, samples)
+        outer = want[want.index(handler):]
+        for s in samples:
+            names = [n for n, _ in s]
+            self.assertEqual(names[names.index(handler):], outer, s)
         ticks = [t for t in lw.records("slow_tick") if t.get("stack_kind") == "cpu"]
         self.assertTrue(ticks, [(t.get("stack_kind"), t.get("busy_ms"))
                                 for t in lw.records("slow_tick")])
-        outer = want[want.index(handler):]
         for t in ticks:
             ns = t["native_stack"]
-            got = [norm(f["symbol"]) for f in ns]
             self.assertNotIn("native_stack_incomplete", t)
-            self.assertIn(handler, got, ns)
-            self.assertEqual(got[got.index(handler):], outer, "loopwatch %s\neu-stack %s" %
-                             (ns, want))
+            got = [(norm(f["symbol"]), f.get("module")) for f in ns]
+            self.assertIn(got, samples, "loopwatch %s\neu-stack's %d samples, distinct: %s" %
+                          (ns, len(samples), [list(d) for d in {tuple(x) for x in samples}]))
             for f in ns:
                 self.assertTrue(f.get("module"), ns)
 

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * A plain epoll loop (no runtime at all): a timerfd whose handler sleeps 200 ms (argv[2] ms,
- * announced), then spins 150 ms. Prints "ready <pid>", waits for the go-file (argv[1]), handles the timer twice and
- * prints its own measurements as JSON lines.
+ * announced), then spins 150 ms on clock_gettime (argv[3] ms, announced). Prints "ready <pid>",
+ * waits for the go-file (argv[1]), handles the timer twice and prints its own measurements as
+ * JSON lines.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 static int sleep_ms = 200;	/* argv[2] when given */
+static int spin_ms = 150;	/* argv[3] when given */
 
 static double now_ms(void)
 {
@@ -37,7 +39,12 @@ __attribute__((noinline)) static void on_timer(int fd)
 	}
 	usleep(sleep_ms * 1000);
 	t1 = now_ms();
-	while (now_ms() - t1 < 150)
+	if (spin_ms != 150) {
+		/* announced: a test samples eu-stack's stacks of this spin */
+		printf("{\"event\": \"spinning\"}\n");
+		fflush(stdout);
+	}
+	while (now_ms() - t1 < spin_ms)
 		x++;
 	t2 = now_ms();
 	printf("{\"event\": \"slow\", \"sleep_ms\": %.3f, \"spin_ms\": %.3f, \"total_ms\": %.3f}\n",
@@ -55,6 +62,8 @@ int main(int argc, char **argv)
 		return 2;
 	if (argc > 2)
 		sleep_ms = atoi(argv[2]);
+	if (argc > 3)
+		spin_ms = atoi(argv[3]);
 	printf("ready %d\n", (int)getpid());
 	fflush(stdout);
 	while (access(argv[1], F_OK))

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * A libuv program whose timer callback blocks the loop: it sleeps 200 ms (argv[2] ms, announced), then spins 150 ms.
- * Prints "ready <pid>", waits for the go-file (argv[1]), runs the slow callback twice, and prints
+ * A libuv program whose timer callback blocks the loop: it sleeps 200 ms (argv[2] ms, announced),
+ * then spins 150 ms on clock_gettime (argv[3] ms, announced). Prints "ready <pid>", waits for the go-file (argv[1]), runs the slow callback twice, and prints
  * its own measurements as JSON lines: the ground truth for loopwatch's tests.
  */
 #include <stdio.h>
@@ -14,6 +14,7 @@ static const char *gofile;
 static int rounds;
 
 static int sleep_ms = 200;	/* argv[2] when given */
+static int spin_ms = 150;	/* argv[3] when given */
 
 static double now_ms(void)
 {
@@ -35,7 +36,12 @@ __attribute__((noinline)) static void slow_handler(uv_timer_t *t)
 	}
 	usleep(sleep_ms * 1000);
 	t1 = now_ms();
-	while (now_ms() - t1 < 150)
+	if (spin_ms != 150) {
+		/* announced: a test samples eu-stack's stacks of this spin */
+		printf("{\"event\": \"spinning\"}\n");
+		fflush(stdout);
+	}
+	while (now_ms() - t1 < spin_ms)
 		x++;
 	t2 = now_ms();
 	printf("{\"event\": \"slow\", \"sleep_ms\": %.3f, \"spin_ms\": %.3f, \"total_ms\": %.3f}\n",
@@ -64,6 +70,8 @@ int main(int argc, char **argv)
 	gofile = argv[1];
 	if (argc > 2)
 		sleep_ms = atoi(argv[2]);
+	if (argc > 3)
+		spin_ms = atoi(argv[3]);
 	uv_timer_init(uv_default_loop(), &t);
 	uv_timer_start(&t, wait_go, 10, 10);
 	printf("ready %d\n", (int)getpid());

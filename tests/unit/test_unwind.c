@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/uio.h>
 #include <sys/user.h>
@@ -57,6 +58,19 @@ NOFP void unw_top_a(int n)
 	sink = (int)pad[(n + 2) % 5];
 }
 
+/* Spins on clock_gettime: most of its time in the vDSO */
+NOFP void unw_spin(int n)
+{
+	struct timespec ts;
+	volatile long pad[7];
+
+	pad[n % 7] = n;
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		sink = (int)(ts.tv_nsec & 0xffff) + (int)pad[(n + 1) % 7];
+	}
+}
+
 struct snap {
 	pid_t pid;
 	uint64_t regs[LW_UNW_NREGS];
@@ -65,6 +79,7 @@ struct snap {
 };
 
 static int stop_and_copy(struct snap *s, size_t want);
+static int copy_regs_stack(struct snap *s, const struct user_regs_struct *rp, size_t want);
 
 /* Start the child, wait until it sleeps, stop it and copy registers and stack */
 static __attribute__((noinline)) int take_snapshot(struct snap *s, size_t want)
@@ -97,7 +112,6 @@ static int take_snapshot_exec(struct snap *s, size_t want, char *const argv[])
 static int stop_and_copy(struct snap *s, size_t want)
 {
 	struct user_regs_struct r;
-	struct iovec local, remote;
 	char path[64], buf[256];
 	int status, i;
 	FILE *f;
@@ -120,6 +134,17 @@ static int stop_and_copy(struct snap *s, size_t want)
 	    waitpid(s->pid, &status, __WALL) != s->pid ||
 	    ptrace(PTRACE_GETREGS, s->pid, 0, &r))
 		return -1;
+	return copy_regs_stack(s, &r, want);
+}
+
+/* The registers r of the stopped child, and the top of its stack */
+static int copy_regs_stack(struct snap *s, const struct user_regs_struct *rp, size_t want)
+{
+	struct user_regs_struct r = *rp;
+	struct iovec local, remote;
+	char path[64], buf[256];
+	FILE *f;
+
 	s->regs[0] = r.rax;
 	s->regs[1] = r.rdx;
 	s->regs[2] = r.rcx;
@@ -339,11 +364,151 @@ static void test_unwind_python(void **state)
 	drop_snapshot(&s);
 }
 
+/*
+ * A process's last records are unwound after it has exited (an event loop that ends with its
+ * slow iteration): a pc in no module then makes the unwinder read the maps again (at most once
+ * a second), and a process that is gone has none. The modules read before must stay: the stack
+ * copy unwinds as it did while the process lived. Before, the unwinder threw its tables away
+ * for the empty re-read and every later stack of the process failed (-ENOENT), so the record
+ * kept the frame-pointer walk's frames (garbage past the first function without them).
+ */
+static void test_unwind_after_exit(void **state)
+{
+	struct snap s = { 0 };
+	struct lw_unwind *u = NULL;
+	struct lw_uframe fr[64], again[64];
+	enum lw_unwind_stop why;
+	uint64_t regs[LW_UNW_NREGS];
+	int n, m;
+
+	(void)state;
+	if (getenv("LD_PRELOAD") && strstr(getenv("LD_PRELOAD"), "vgpreload")) {
+		printf("unwind: skipped under valgrind\n");
+		skip();
+	}
+	assert_int_equal(take_snapshot(&s, 16384), 0);
+	assert_int_equal(lw_unwind__new("/proc", s.pid, NULL, &u), 0);
+	n = lw_unwind__run(u, s.regs, s.stack, s.len, fr, 64, &why);
+	assert_true(n > 4);
+	assert_int_equal(why, LW_UNW_COMPLETE);
+	/* the process exits; its maps are gone */
+	kill(s.pid, SIGKILL);
+	waitpid(s.pid, NULL, __WALL);
+	s.pid = 0;
+	usleep(1100 * 1000);	/* past the re-read's rate limit */
+	memcpy(regs, s.regs, sizeof(regs));
+	regs[LW_UNW_RIP] = 0x1234;	/* in no module: the maps are read again, and are empty */
+	regs[LW_UNW_RBP] = 0;
+	m = lw_unwind__run(u, regs, s.stack, s.len, again, 64, &why);
+	assert_int_equal(m, 1);
+	assert_int_equal(why, LW_UNW_NO_INFO);
+	/* the stack taken while it lived: the same frames, complete */
+	m = lw_unwind__run(u, s.regs, s.stack, s.len, again, 64, &why);
+	assert_int_equal(m, n);
+	assert_int_equal(why, LW_UNW_COMPLETE);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(again[i].pc, fr[i].pc);
+	lw_unwind__free(u);
+	drop_snapshot(&s);
+}
+
+/* The child's [vdso] mapping */
+static int vdso_range(pid_t pid, unsigned long long *lo, unsigned long long *hi)
+{
+	char path[64], buf[256];
+	FILE *f;
+	int rc = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	f = fopen(path, "r");
+	while (f && fgets(buf, sizeof(buf), f))
+		if (strstr(buf, "[vdso]") && sscanf(buf, "%llx-%llx", lo, hi) == 2)
+			rc = 0;
+	if (f)
+		fclose(f);
+	return rc;
+}
+
+/*
+ * A thread stopped inside the vDSO (a loop spinning on clock_gettime, as the C targets'
+ * handlers do): the vDSO has no file, yet eu-stack names its frame (__vdso_clock_gettime, from
+ * the vDSO's own symbol table in the process's memory). The symbolizer names it the same way,
+ * module "[vdso]"; the unwinder goes on from it through libc's clock_gettime to the spinning
+ * function and main, complete. Before, the frame was "[vdso]+0xb46" with no name.
+ */
+static void test_unwind_vdso(void **state)
+{
+	struct snap s = { 0 };
+	struct user_regs_struct r;
+	struct lw_unwind *u = NULL;
+	struct lw_nativesym *ns = NULL;
+	struct lw_native_frame nf;
+	struct lw_uframe fr[64];
+	enum lw_unwind_stop why;
+	char names[64][64];
+	unsigned long long lo = 0, hi = 0;
+	int n, i, status, in_vdso = 0;
+
+	(void)state;
+	if (getenv("LD_PRELOAD") && strstr(getenv("LD_PRELOAD"), "vgpreload")) {
+		printf("unwind: skipped under valgrind\n");
+		skip();
+	}
+	s.pid = fork();
+	if (s.pid == 0) {
+		/* never left spinning by a failed assertion of the test */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		unw_spin(3);
+		_exit(0);
+	}
+	assert_true(s.pid > 0);
+	usleep(20000);
+	assert_int_equal(vdso_range(s.pid, &lo, &hi), 0);
+	assert_int_equal(ptrace(PTRACE_SEIZE, s.pid, 0, 0), 0);
+	/* stop it until it is stopped inside the vDSO */
+	for (i = 0; i < 2000 && !in_vdso; i++) {
+		assert_int_equal(ptrace(PTRACE_INTERRUPT, s.pid, 0, 0), 0);
+		assert_int_equal(waitpid(s.pid, &status, __WALL), s.pid);
+		assert_int_equal(ptrace(PTRACE_GETREGS, s.pid, 0, &r), 0);
+		in_vdso = r.rip >= lo && r.rip < hi;
+		if (!in_vdso) {
+			assert_int_equal(ptrace(PTRACE_CONT, s.pid, 0, 0), 0);
+			usleep(200);
+		}
+	}
+	printf("unwind: stopped in the vDSO after %d tries\n", i);
+	assert_true(in_vdso);
+	assert_int_equal(copy_regs_stack(&s, &r, 16384), 0);
+
+	assert_int_equal(lw_nativesym__new("/proc", s.pid, &ns), 0);
+	assert_int_equal(lw_nativesym__resolve(ns, r.rip, &nf), 0);
+	printf("unwind: vDSO pc %#llx: %s+%#llx (%s)\n", (unsigned long long)r.rip,
+	       nf.symbol ? nf.symbol : "-", (unsigned long long)nf.offset, nf.module);
+	assert_string_equal(nf.module, "[vdso]");
+	assert_non_null(nf.symbol);
+	assert_non_null(strstr(nf.symbol, "clock_gettime"));
+	lw_nativesym__free(ns);
+
+	assert_int_equal(lw_unwind__new("/proc", s.pid, NULL, &u), 0);
+	n = lw_unwind__run(u, s.regs, s.stack, s.len, fr, 64, &why);
+	names_of(s.pid, fr, n, names);
+	for (i = 0; i < n; i++)
+		printf("  #%d %#llx %s\n", i, (unsigned long long)fr[i].pc, names[i]);
+	assert_non_null(strstr(names[0], "clock_gettime"));
+	assert_true(find(names, n, "unw_spin") > 0);
+	assert_true(find(names, n, "test_unwind_vdso") > find(names, n, "unw_spin"));
+	assert_int_equal(why, LW_UNW_COMPLETE);
+	lw_unwind__free(u);
+	drop_snapshot(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_unwind_copy),
 		cmocka_unit_test(test_unwind_python),
+		cmocka_unit_test(test_unwind_after_exit),
+		cmocka_unit_test(test_unwind_vdso),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
