@@ -81,13 +81,13 @@ class NodeApp(unittest.TestCase):
             self.assertEqual(got, want, (req, tick["slowest"], tick.get("stack")))
             self.assertEqual(os.path.realpath(tick["slowest"]["file"]), os.path.realpath(APP))
             self.assertEqual(tick["slowest"]["line"], js_def_line(APP, want))
-        # CPU-bound in JS and in V8's C++ (JSON.parse), blocked in read: named every time
-        # once the handler has run before. Its very first call may be unnamed (V8 writes the
-        # perf-map line of code it just made through a buffer, and the interpreter's frames of
-        # a first call are not all on the frame-pointer chain). pbkdf2Sync's samples sit in
-        # OpenSSL's SHA-512 assembly, whose CFI the unwinder does not get through yet (its CFA
-        # is read below rsp, outside the stack copy): named only when a sample lands elsewhere.
-        for route in ("/busy", "/parse", "/fifo"):
+        # CPU-bound in JS, in V8's C++ (JSON.parse) and in OpenSSL's SHA-512 assembly
+        # (pbkdf2Sync: its CFI reads the CFA from the red zone below rsp, which the stack copy
+        # holds), blocked in read: named every time once the handler has run before. Its very
+        # first call may be unnamed (V8 writes the perf-map line of code it just made through
+        # a buffer, and the interpreter's frames of a first call are not all on the
+        # frame-pointer chain).
+        for route in ("/busy", "/hash", "/parse", "/fifo"):
             self.assertEqual(named[route][1:], [HANDLERS[route]] * (ROUNDS - 1), named)
         # the time split says where: CPU for the busy ones, blocked in the FIFO read
         for tick, req in zip(ticks, reqs):
