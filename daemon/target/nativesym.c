@@ -625,8 +625,15 @@ static void jd_debug_info(struct lw_nativesym *s, const unsigned char *p, size_t
 		jd_code_free(c);
 }
 
-/* CODE_LOAD (id 0): pid, tid, vma, code_addr, code_size, code_index, name\0, code bytes */
-static void jd_code_load(struct lw_nativesym *s, const unsigned char *p, size_t len)
+struct jd_names {
+	char *text;
+	size_t len, cap;
+};
+
+/* CODE_LOAD (id 0): pid, tid, vma, code_addr, code_size, code_index, name\0, code bytes.
+ * Its name goes to names as a perf-map line (all merged at once: one sort per read) */
+static void jd_code_load(struct lw_nativesym *s, const unsigned char *p, size_t len,
+			 struct jd_names *names)
 {
 	struct jd_code *c = &s->jd_pending;
 	uint64_t addr, size;
@@ -638,14 +645,24 @@ static void jd_code_load(struct lw_nativesym *s, const unsigned char *p, size_t 
 	}
 	addr = rd64(p + 16);
 	size = rd64(p + 24);
-	/* the name, as the perf map would have it (a process may run with --perf-prof alone) */
-	if (size && nul - (p + 40) < PM_LINE_MAX) {
-		char line[PM_LINE_MAX + 48];
-		int n = snprintf(line, sizeof(line), "%llx %llx %s", (unsigned long long)addr,
-				 (unsigned long long)size, (const char *)(p + 40));
+	/* the name, as the perf map would have it: for a process run with --perf-prof alone
+	 * (with a perf map too, that map has the names) */
+	if (names && size && nul - (p + 40) < PM_LINE_MAX) {
+		if (names->cap - names->len < PM_LINE_MAX + 48) {
+			size_t nc = names->cap ? names->cap * 2 : 65536;
+			char *nt = realloc(names->text, nc);
 
-		if (n > 0 && (size_t)n < sizeof(line))
-			pm_add_lines(s, line, (size_t)n);
+			if (nt) {
+				names->text = nt;
+				names->cap = nc;
+			}
+		}
+		if (names->cap - names->len >= PM_LINE_MAX + 48)
+			names->len += (size_t)snprintf(names->text + names->len,
+						       names->cap - names->len, "%llx %llx %s\n",
+						       (unsigned long long)addr,
+						       (unsigned long long)size,
+						       (const char *)(p + 40));
 	}
 	if (!c->n || c->start != addr || !size) {
 		jd_code_free(c);
@@ -701,6 +718,7 @@ static int jd_find(struct lw_nativesym *s)
  * larger one is stepped over). At most every 5 ms, once a second while none is found. */
 static void jd_refresh(struct lw_nativesym *s)
 {
+	struct jd_names names = { 0 };
 	unsigned char *buf;
 	struct stat st;
 	uint64_t now = lw_now_mono();
@@ -772,11 +790,14 @@ static void jd_refresh(struct lw_nativesym *s)
 		if (id == 2)
 			jd_debug_info(s, buf + at + 16, size - 16);
 		else if (id == 0)
-			jd_code_load(s, buf + at + 16, size - 16);
+			jd_code_load(s, buf + at + 16, size - 16, s->pm_dev ? NULL : &names);
 		at += size;
 	}
 	s->jd_off += (off_t)at;
 	free(buf);
+	if (names.len)
+		pm_add_lines(s, names.text, names.len);
+	free(names.text);
 }
 
 int lw_nativesym__jit_line(struct lw_nativesym *s, uint64_t addr, int first)
