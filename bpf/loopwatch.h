@@ -473,10 +473,14 @@ struct lw_ustack_key {
 
 #define LW_USTACK_CUT	(1u << 0)	/* less than asked was copied (end of the stack mapping,
 					 * or a page not resident) */
+#define LW_USTACK_REDZONE (1u << 1)	/* data starts LW_USTACK_RED bytes below rsp: the red
+					 * zone, where OpenSSL's SHA-512 keeps its frame's CFA */
+#define LW_USTACK_RED 128
 
 struct lw_ustack {
 	__u64 regs[LW_USTACK_NREGS];
-	__u32 len;		/* bytes in data, copied from regs[7] (rsp) upward */
+	__u32 len;		/* bytes in data, copied from regs[7] (rsp) upward, or from
+				 * LW_USTACK_RED below it (LW_USTACK_REDZONE) */
 	__u32 flags;		/* LW_USTACK_* */
 	__u8 data[LW_USTACK_MAX];
 };

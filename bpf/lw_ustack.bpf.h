@@ -86,20 +86,26 @@ static __always_inline void capture_ustack(const struct lw_pystack *s)
 	top = BPF_CORE_READ(t, mm, start_stack);
 	if (top > sp && top - sp < want)
 		want = (__u32)(top - sp);
-	/* a copy fails whole when a page of it is not there: the whole size, else halves */
+	/* a copy fails whole when a page of it is not there: the whole size with the red zone
+	 * below rsp (hand-written assembly such as OpenSSL's SHA-512 keeps its CFA there), else
+	 * from rsp, else halves */
 	n = 0;
-	for (i = 0; i < 4; i++) {
-		__u32 len = want >> i;
+	for (i = 0; i < 5; i++) {
+		__u32 len = i ? want >> (i - 1) : want + LW_USTACK_RED;
+		__u64 from = i ? sp : sp - LW_USTACK_RED;
 
 		if (len > LW_USTACK_MAX)
 			len = LW_USTACK_MAX;
 		if (len < 64)
 			break;
-		if (!bpf_probe_read_user(u->data, len, (void *)sp)) {
+		if (!bpf_probe_read_user(u->data, len, (void *)from)) {
 			n = len;
+			if (!i)
+				u->flags |= LW_USTACK_REDZONE;
+			else if (i > 1)
+				u->flags |= LW_USTACK_CUT;
 			break;
 		}
-		u->flags |= LW_USTACK_CUT;
 	}
 	if (!n)
 		goto fail;

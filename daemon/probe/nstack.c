@@ -77,8 +77,9 @@ int lw_nstack__refine(struct lw_nstack *n, uint32_t tid, struct lw_pystack *st)
 		return 0;
 	if (n->buf->len > LW_USTACK_MAX)
 		return 0;
-	got = lw_unwind__run(n->u, (const uint64_t *)n->buf->regs, n->buf->data, n->buf->len, fr, LW_MAX_NATIVE,
-			     &why);
+	got = lw_unwind__run_at(n->u, (const uint64_t *)n->buf->regs, n->buf->data,
+				n->buf->regs[7] - ((n->buf->flags & LW_USTACK_REDZONE) ? LW_USTACK_RED : 0),
+				n->buf->len, fr, LW_MAX_NATIVE, &why);
 	if (got <= 0)
 		return 0;
 	n->unwound++;

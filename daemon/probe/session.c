@@ -352,18 +352,57 @@ static void count_slow(struct lw_session *s, const struct cb_ident *id, uint64_t
 		lw_hist_add(&a->h, dur);
 }
 
+/*
+ * Precise mode counts every callback in BPF, under its callback. A slow one whose site is
+ * another (a framework's dispatcher counted under its route, as in default mode) is counted
+ * under its site here and taken out of its BPF site's row (the summary, session_summary.c).
+ */
+static void count_moved(struct lw_session *s, const struct lw_ident *bi, const struct cb_ident *site,
+			uint64_t dur)
+{
+	uint64_t key = bi->code ? bi->code : bi->type;	/* BPF's site key (classify()) */
+	struct lw_agg *a;
+	struct lw_hist *h;
+	int created;
+
+	if (!key)
+		return;
+	a = lw_sess_agg_get(s->slow_sites, site->qualname, site->file, site->line, NULL, NULL,
+			    &s->sites_evicted);
+	h = lw_u64map__put(s->moved_out, key, &created);
+	if (!a || !h)
+		return;
+	lw_hist_add(&a->h, dur);
+	lw_hist_add(h, dur);
+}
+
+static int same_site(const struct cb_ident *a, const struct cb_ident *b)
+{
+	return a->found == b->found && a->line == b->line && !strcmp(a->qualname, b->qualname) &&
+	       !strcmp(a->file, b->file);
+}
+
 static void on_callback(struct lw_session *s, const struct lw_rec_callback *r, lw_emit_fn emit,
 			void *ctx)
 {
 	const struct lw_pystack *st;
 	const char *kind = NULL;
-	struct cb_ident id;
+	struct cb_ident id, site;
+	struct json_object *o;
 
 	lw_sess_ident_from_bpf(s, &r->ident, &id);
 	st = pick_stack(&r->block_stack, &r->cpu_stack, &r->split, r->duration_ns, &kind);
-	count_slow(s, &id, r->duration_ns);
-	emit(ctx, lw_sess_slow_callback_json(s, r->hdr.tid, r->hdr.ts_ns, r->duration_ns, 0, &id, &r->split,
-				     st, kind));
+	site = id;
+	/* a framework's dispatcher is counted under the route it ran (issue 21) */
+	if (s->is_python)
+		lw_sess_py_site(s, st, &id, &site);
+	count_slow(s, &site, r->duration_ns);
+	if (s->o.precise && !same_site(&site, &id))
+		count_moved(s, &r->ident, &site, r->duration_ns);
+	o = lw_sess_slow_callback_json(s, r->hdr.tid, r->hdr.ts_ns, r->duration_ns, 0, &id, &r->split,
+				       st, kind);
+	json_object_object_add(o, "site", lw_sess_ident_json(&site));
+	emit(ctx, o);
 }
 
 static void on_tick(struct lw_session *s, const struct lw_rec_tick *r, lw_emit_fn emit, void *ctx)
@@ -777,6 +816,7 @@ int lw_session__new(struct lw_bpf *b, pid_t pid, const struct lw_session_opts *o
 	if (lw_u64map__new(sizeof(struct lw_sthread), &s->threads) ||
 	    lw_u64map__new(sizeof(struct lw_site_id), &s->sites) ||
 	    lw_u64map__new(sizeof(struct lw_agg), &s->slow_sites) ||
+	    lw_u64map__new(sizeof(struct lw_hist), &s->moved_out) ||
 	    lw_u64map__new(sizeof(struct lw_agg), &s->block_sites)) {
 		r = -ENOMEM;
 		goto fail;
@@ -867,6 +907,7 @@ void lw_session__free(struct lw_session *s)
 	lw_u64map__free(s->threads, lw_sess_thread_free);
 	lw_u64map__free(s->sites, NULL);
 	lw_u64map__free(s->slow_sites, NULL);
+	lw_u64map__free(s->moved_out, NULL);
 	lw_u64map__free(s->block_sites, NULL);
 	free(s);
 }

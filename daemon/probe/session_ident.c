@@ -544,7 +544,7 @@ void lw_sess_native_ident(struct lw_session *s, const struct lw_pystack *st, str
 	for (i = 0; i < n; i++) {
 		struct lw_native_frame nf;
 		char name[LW_STR_QUAL], file[LW_STR_FILE];
-		int line, rank;
+		int line, rank, work;
 		size_t k;
 
 		if (!st->native[i] || lw_nativesym__resolve(s->nsym, st->native[i], &nf))
@@ -572,13 +572,18 @@ void lw_sess_native_ident(struct lw_session *s, const struct lw_pystack *st, str
 		}
 		if (!lw_sess_parse_js(nf.symbol, name, sizeof(name), file, sizeof(file), &line))
 			continue;
+		/* the line of the work, where V8's jitdump has the code's line table (compiled
+		 * code; node --perf-prof): the instruction sampled, or the call a return address
+		 * follows; else the function's first line, as the perf map has it */
+		work = lw_nativesym__jit_line(s->nsym, i ? st->native[i] - 1 : st->native[i], line);
 		/* JS frames, innermost first, into the Python-shaped stack */
 		if (js_stack) {
 			struct json_object *o = json_object_new_object();
+			int l = work > 0 ? work : line;
 
 			json_object_object_add(o, "function", json_object_new_string(name));
 			json_object_object_add(o, "file", lw_j_str_or_null(file));
-			json_object_object_add(o, "line", line > 0 ? json_object_new_int(line) : NULL);
+			json_object_object_add(o, "line", l > 0 ? json_object_new_int(l) : NULL);
 			json_object_array_add(*js_stack, o);
 		}
 		rank = js_frame_rank(file);

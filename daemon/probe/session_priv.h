@@ -109,6 +109,9 @@ struct lw_session {
 	struct lw_u64map *threads;	/* tid -> lw_sthread */
 	struct lw_u64map *sites;	/* precise site -> lw_site_id */
 	struct lw_u64map *slow_sites;	/* hash -> lw_agg (slow callbacks) */
+	/* precise mode: BPF site key -> lw_hist of its slow callbacks counted under another site
+	 * (a dispatcher's under its route, in slow_sites): taken out of the BPF site's row */
+	struct lw_u64map *moved_out;
 	struct lw_u64map *block_sites;	/* hash -> lw_agg */
 	struct lw_session_counts counts;
 	uint64_t start_mono;

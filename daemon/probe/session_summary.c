@@ -149,10 +149,25 @@ static int site_cb(void *arg, uint64_t site, const struct lw_hist *h)
 	struct lw_session *s = w->s;
 	int created = 0;
 	struct lw_site_id *si = lw_u64map__put(s->sites, site, &created);
+	const struct lw_hist *moved = lw_u64map__get(s->moved_out, site);
+	struct lw_hist adj;
 	struct site_row *r;
 
 	if (!si)
 		return 0;
+	if (moved) {
+		/* its slow callbacks counted under their routes (session.c, count_moved) */
+		int i;
+
+		lw_hist_delta(&adj, h, moved);
+		for (i = LW_HIST_SLOTS - 1; i >= 0 && !adj.slots[i]; i--)
+			;
+		if (i < 0)
+			adj.max_ns = 0;
+		else if (adj.max_ns >= lw_hist_slot_high((uint32_t)i))
+			adj.max_ns = lw_hist_slot_high((uint32_t)i) - 1;	/* at most */
+		h = &adj;
+	}
 	if (created && s->codes) {
 		/* the SITE record was lost: ask the code object itself */
 		const struct lw_pycode *pc = lw_pycache__get(s->codes, &s->rd, site);
@@ -386,8 +401,8 @@ struct json_object *lw_session__summary(struct lw_session *s, int final, uint64_
 	/* callback sites */
 	if (s->o.precise)
 		lw_bpf__for_each_site(s->bpf, s->pid, site_cb, &w);
-	else
-		agg_rows(s->slow_sites, &rows, final, 0);
+	/* precise mode: the slow callbacks counted under a route instead of their callback */
+	agg_rows(s->slow_sites, &rows, final, 0);
 	json_object_object_add(o, "sites_scope", json_object_new_string(s->o.precise ? "all" : "slow"));
 	json_object_object_add(o, "sites", rows_json(&rows, 0, &omitted));
 	json_object_object_add(o, "sites_omitted", json_object_new_int64((int64_t)omitted));

@@ -29,6 +29,15 @@ int lw_nativesym__has_perf_map(struct lw_nativesym *s);
  * new code's line was written names the old code. */
 void lw_nativesym__sync(struct lw_nativesym *s);
 
+/* The source line of a JS instruction from V8's jitdump (node --perf-prof writes jit-PID.dump
+ * with each compiled function's line table; interpreted code has none): for a return address
+ * pass addr - 1; first: the function's first line (a line before it is code inlined from
+ * another function: the function's own line before that is given). The line, or 0 when
+ * unknown: code not compiled, or not in the file yet (V8 writes it through a 2 MB buffer).
+ * Known limit: code inlined from a function defined further down the file is not told apart
+ * (V8 names the outer function's file for it). */
+int lw_nativesym__jit_line(struct lw_nativesym *s, uint64_t addr, int first);
+
 /*
  * Can a Node.js process's JS frames be named? Its V8 flags (command line and NODE_OPTIONS) and
  * its perf map (/tmp/perf-PID.map, opened as a regular file only, never through a link).

@@ -33,6 +33,7 @@ struct lw_unwind {
 	const uint64_t *regs;
 	const unsigned char *stack;
 	size_t len;
+	uint64_t base;			/* the address of stack[0]: rsp, or below it */
 	uint64_t sp;
 	int short_copy;
 	int unreadable;
@@ -274,8 +275,8 @@ static bool memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *a
 	struct lw_unwind *u = arg;
 	uint64_t v;
 
-	if (addr >= u->sp && u->len >= 8 && addr - u->sp <= u->len - 8) {
-		memcpy(&v, u->stack + (addr - u->sp), 8);
+	if (addr >= u->base && u->len >= 8 && addr - u->base <= u->len - 8) {
+		memcpy(&v, u->stack + (addr - u->base), 8);
 		*result = v;
 		return true;
 	}
@@ -395,6 +396,12 @@ static int ensure_ready(struct lw_unwind *u)
 int lw_unwind__run(struct lw_unwind *u, const uint64_t *regs, const void *stack, size_t len,
 		   struct lw_uframe *frames, int max, enum lw_unwind_stop *why)
 {
+	return lw_unwind__run_at(u, regs, stack, regs[LW_UNW_RSP], len, frames, max, why);
+}
+
+int lw_unwind__run_at(struct lw_unwind *u, const uint64_t *regs, const void *stack, uint64_t base,
+		      size_t len, struct lw_uframe *frames, int max, enum lw_unwind_stop *why)
+{
 	uint64_t last;
 	int rc, i;
 
@@ -430,6 +437,7 @@ int lw_unwind__run(struct lw_unwind *u, const uint64_t *regs, const void *stack,
 	u->stack = stack;
 	u->len = stack ? len : 0;
 	u->sp = regs[LW_UNW_RSP];
+	u->base = stack && base <= u->sp ? base : u->sp;
 	u->short_copy = u->unreadable = 0;
 	u->frames = frames;
 	u->n = 0;

@@ -60,6 +60,10 @@ void lw_unwind__free(struct lw_unwind *u);
  */
 int lw_unwind__run(struct lw_unwind *u, const uint64_t *regs, const void *stack, size_t len,
 		   struct lw_uframe *frames, int max, enum lw_unwind_stop *why);
+/* The same with a stack copied from base (at most rsp: a copy that holds the red zone below
+ * it, where hand-written assembly such as OpenSSL's SHA-512 keeps its CFA) */
+int lw_unwind__run_at(struct lw_unwind *u, const uint64_t *regs, const void *stack, uint64_t base,
+		      size_t len, struct lw_uframe *frames, int max, enum lw_unwind_stop *why);
 
 /* Statistics: live reads used, stacks unwound (for benchmarks and the status) */
 uint64_t lw_unwind__live_reads(const struct lw_unwind *u);
