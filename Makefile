@@ -91,7 +91,7 @@ $(BUILD)/cli/%.o: cli/%.c $(FLAGS_STAMP) | $(BUILD)/cli
 	$(CC) $(CFLAGS) -c $< -o $@
 
 # objects that include the skeleton wait for it
-$(BUILD)/daemon/probe/bpfobj.o: $(BUILD)/loopwatch.skel.h
+$(BUILD)/daemon/probe/bpfobj.o $(BUILD)/daemon/probe/bpfobj_maps.o: $(BUILD)/loopwatch.skel.h
 
 $(BUILD)/liblw.a: $(ENGINE_OBJS)
 	ar rcs $@ $^
