@@ -17,6 +17,9 @@ Scenarios:
   shortlived  a short asyncio.run program with a large heap that ends right after an idle loop:
               its shutdown is no blocked loop (finding 10)
   exitsoon    one announced 150 ms block, then the process exits 0.2 s later (finding 11)
+  subprocess  a Task whose coroutine starts a subprocess and blocks 150 ms (announced) inside
+              asyncio's _make_subprocess_transport, waiting for the child's exec (finding 3: the
+              Task's coroutine was said to be defined at unix_events.py, that function's line)
   idle        a main-thread loop idle in asyncio.sleep for the whole trace (finding 7)
   threadloop  an asyncio loop in a threading.Thread (3.14+ runs every Thread.run inside
               Context.run, asyncio's callback boundary), one announced 150 ms block in it,
@@ -134,6 +137,24 @@ async def blocker():
     time.sleep(0.15)
 
 
+def slow_exec():
+    time.sleep(0.15)  # in the child, before exec: the parent's Popen waits for it
+
+
+async def get_command_stdout():
+    announce("get_command_stdout", 150)
+    proc = await asyncio.create_subprocess_exec(
+        "true", stdout=asyncio.subprocess.PIPE, preexec_fn=slow_exec)
+    out, _ = await proc.communicate()
+    return out
+
+
+async def subprocess_main():
+    await asyncio.sleep(0.2)
+    await asyncio.create_task(get_command_stdout())
+    await asyncio.sleep(0.2)
+
+
 async def idle():
     await asyncio.sleep(3)
 
@@ -170,6 +191,8 @@ def main():
         asyncio.run(short())
     elif SCENARIO == "exitsoon":
         asyncio.run(exits_soon())
+    elif SCENARIO == "subprocess":
+        asyncio.run(subprocess_main())
     elif SCENARIO == "threadloop":
         threadloop_case()
     elif SCENARIO == "idle":
