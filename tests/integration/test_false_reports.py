@@ -161,6 +161,27 @@ class FalseReports(unittest.TestCase):
                           slow[0])
         self.each(one)
 
+    # 5: frames are right or absent. Six functions 'work' compiled one after the other from one
+    # file name, each freed before the next: the new code object takes the old one's address
+    # with the same name, file and first line, but its block is on another line
+    def test_reused_code_address_lines(self):
+        def one(py, extra):
+            t, lw = self.run_case(py, "linechurn", extra)
+            ann = [x for x in t.truth() if "announce" in x]
+            slow = [r for r in lw.records("slow_callback") if not r["in_progress"]]
+            self.assertEqual(len(slow), len(ann), brief(reports(lw)))
+            got, want = [], []
+            for a, r in zip(ann, slow):
+                work = [f for f in r["stack"] if f.get("function") == "work"]
+                self.assertEqual(len(work), 1, r)
+                self.assertEqual(placeholders(r), [], r)
+                want.append(a["line"])
+                # a line left out is allowed only with the stack marked so
+                got.append(work[0].get("line") if "line" in work[0] or
+                           not r.get("stack_incomplete") else a["line"])
+            self.assertEqual(got, want, brief(slow))
+        self.each(one)
+
     # a loop in a threading.Thread: its callbacks are the slow ones, not the thread's run()
     # (3.14+ runs Thread.run inside Context.run, the callback boundary of precise mode)
     def test_loop_in_thread(self):

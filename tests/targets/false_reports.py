@@ -20,6 +20,10 @@ Scenarios:
   subprocess  a Task whose coroutine starts a subprocess and blocks 150 ms (announced) inside
               asyncio's _make_subprocess_transport, waiting for the child's exec (finding 3: the
               Task's coroutine was said to be defined at unix_events.py, that function's line)
+  linechurn   six callbacks, each compiling and running a new function 'work' from a fixed
+              file name whose block (120 ms sleep, announced with its line) sits a different
+              number of blank lines below the def: same name, file and first line, so the code
+              object reuses the freed one's address (finding 5: lines not the frame's)
   idle        a main-thread loop idle in asyncio.sleep for the whole trace (finding 7)
   threadloop  an asyncio loop in a threading.Thread (3.14+ runs every Thread.run inside
               Context.run, asyncio's callback boundary), one announced 150 ms block in it,
@@ -155,6 +159,29 @@ async def subprocess_main():
     await asyncio.sleep(0.2)
 
 
+CHURN_FILE = "<linechurn>"
+CHURN_GAPS = (3, 40, 7, 25, 1, 33)
+
+
+def churn_once(gap):
+    src = "def work():\n" + "\n" * gap + "    time.sleep(0.12)\n"
+    ns = {"time": time}
+    exec(compile(src, CHURN_FILE, "exec"), ns)
+    print(json.dumps({"announce": "work", "ms": 120, "line": gap + 2,
+                      "tid": threading.get_native_id()}), flush=True)
+    ns["work"]()
+    ns.clear()
+
+
+async def linechurn_main():
+    import gc
+    for gap in CHURN_GAPS:
+        await asyncio.sleep(0.15)
+        asyncio.get_running_loop().call_soon(churn_once, gap)
+        gc.collect()
+    await asyncio.sleep(0.3)
+
+
 async def idle():
     await asyncio.sleep(3)
 
@@ -193,6 +220,8 @@ def main():
         asyncio.run(exits_soon())
     elif SCENARIO == "subprocess":
         asyncio.run(subprocess_main())
+    elif SCENARIO == "linechurn":
+        asyncio.run(linechurn_main())
     elif SCENARIO == "threadloop":
         threadloop_case()
     elif SCENARIO == "idle":
