@@ -182,6 +182,34 @@ class FalseReports(unittest.TestCase):
             self.assertEqual(got, want, brief(slow))
         self.each(one)
 
+    # 11: under CPU contention (the loop thread often runnable, waiting for a CPU) >= 99.5 % of
+    # the announced blocks are reported named: their callback, a stack with it, no placeholder,
+    # and a sleep's time as blocked, not as CPU
+    def test_named_under_contention(self):
+        py = pythons()[0][1]
+        for mode, extra in MODES:
+            with self.subTest(mode=mode):
+                t, lw = self.run_case(py, "contention", extra, ("-t", "40ms", "--rate-limit", "0", "-q"),
+                                     timeout=120)
+                ann = [x for x in t.truth() if "announce" in x]
+                self.assertEqual(len(ann), 200)
+                tid = ann[0]["tid"]
+                slow = [r for r in lw.records("slow_callback") if not r["in_progress"]]
+                named, bad = 0, []
+                for r in slow:
+                    q = (r.get("callback") or {}).get("qualname")
+                    ok = (r["tid"] == tid and q in ("block_sleep", "block_spin") and
+                          q in [f.get("function") for f in r.get("stack") or []] and
+                          not placeholders(r))
+                    if ok and q == "block_sleep":
+                        ok = sum(b.get("ms", 0) for b in r.get("blocked") or []) > 30
+                    if ok:
+                        named += 1
+                    else:
+                        bad.append(r)
+                self.assertGreaterEqual(named, 0.995 * len(ann), (brief(bad[:5]), bad[:2]))
+                self.assertLessEqual(len(slow), len(ann), brief(bad[:5]))
+
     # a loop in a threading.Thread: its callbacks are the slow ones, not the thread's run()
     # (3.14+ runs Thread.run inside Context.run, the callback boundary of precise mode)
     def test_loop_in_thread(self):

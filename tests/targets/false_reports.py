@@ -24,6 +24,9 @@ Scenarios:
               file name whose block (120 ms sleep, announced with its line) sits a different
               number of blank lines below the def: same name, file and first line, so the code
               object reuses the freed one's address (finding 5: lines not the frame's)
+  contention  200 announced 60 ms blocks (sleeps and CPU spins alternately, each its own
+              callback) while 2 CPU hogs per CPU (untraced children) compete for the CPUs
+              (finding 11: blocks not named when the loop thread waits for a CPU)
   idle        a main-thread loop idle in asyncio.sleep for the whole trace (finding 7)
   threadloop  an asyncio loop in a threading.Thread (3.14+ runs every Thread.run inside
               Context.run, asyncio's callback boundary), one announced 150 ms block in it,
@@ -182,6 +185,34 @@ async def linechurn_main():
     await asyncio.sleep(0.3)
 
 
+def block_sleep():
+    announce("block_sleep", 60)
+    time.sleep(0.06)
+
+
+def block_spin():
+    announce("block_spin", 60)
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < 0.06:
+        pass
+
+
+async def contention_main():
+    import subprocess
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            for _ in range(2 * (os.cpu_count() or 1))]
+    try:
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(0.2)
+        for i in range(200):
+            loop.call_soon(block_sleep if i % 2 == 0 else block_spin)
+            await asyncio.sleep(0.02)
+    finally:
+        for h in hogs:
+            h.kill()
+            h.wait()
+
+
 async def idle():
     await asyncio.sleep(3)
 
@@ -222,6 +253,8 @@ def main():
         asyncio.run(subprocess_main())
     elif SCENARIO == "linechurn":
         asyncio.run(linechurn_main())
+    elif SCENARIO == "contention":
+        asyncio.run(contention_main())
     elif SCENARIO == "threadloop":
         threadloop_case()
     elif SCENARIO == "idle":
