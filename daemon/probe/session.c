@@ -958,5 +958,10 @@ const char *lw_session__target(const struct lw_session *s)
 
 void lw_session__counts(const struct lw_session *s, struct lw_session_counts *out)
 {
+	uint64_t by[LW_RD_NCAUSES];
+
 	*out = s->counts;
+	/* this process's failed reads: the BPF side's and loopwatch's own */
+	out->read_errors = (s->bpf ? lw_bpf__proc_read_errors(s->bpf, s->pid, by) : 0) +
+			   (s->mem ? lw_memread__errors(s->mem) : 0);
 }

@@ -6,7 +6,7 @@ import os
 import subprocess
 import unittest
 
-from lwtest import TARGETS, Loopwatch, Target, def_line, traced
+from lwtest import DEBIAN_PYTHON, TARGETS, Loopwatch, Target, def_line, traced
 from lwtest import pythons as all_pythons
 
 
@@ -231,6 +231,54 @@ class FalseReports(unittest.TestCase):
                 self.assertLess(loop["utilization"], 0.05, summ)
             self.assertEqual(brief(reports(lw)), [])
         self.each(one)
+
+
+def _daemon_case():
+    """issue 20 item 10: one loopwatchd tracing several processes says which process each
+    failed read came from; before, every process's read_errors included the BPF side's count
+    of all of them (a brand-new idle worker showed 12)"""
+    import re
+    import time
+    from test_daemon import DaemonTest, wait_for
+
+    class DaemonReadErrors(DaemonTest):
+        def test_read_errors_per_process(self):
+            d = self.daemon("[target app]\ncmdline = %s\n" % self.tag)
+            d.wait_ready()
+            # false_reports.py's idle loop (3 s in asyncio.sleep): the tag in its argv
+            apps = [Target([DEBIAN_PYTHON, SRC, "idle", "{GO}", self.tag]) for _ in range(3)]
+            try:
+                for a in apps:
+                    a.wait_ready()
+                wait_for(lambda: d.attached("app") == sorted(a.pid for a in apps), 30,
+                         what="all three attached")
+                for a in apps:
+                    self.assertEqual(a.wait(30), 0)
+            finally:
+                for a in apps:
+                    a.kill()
+            wait_for(lambda: {r["pid"] for r in d.records("app", "end")} >=
+                     {a.pid for a in apps}, 30, what="their end records")
+            self.assertEqual(d.stop(), 0, d.stderr())
+            with open(os.path.join(d.dir, "loopwatchd.prom")) as f:  # as it stopped
+                host = int(re.search(r"(?m)^loopwatch_read_errors_total (\d+)$",
+                                     f.read()).group(1))
+            bpf = {}
+            for a in apps:
+                summ = d.records("app", "summary", pid=a.pid)[-1]
+                by = summ["read_errors_by"]
+                self.assertEqual(sum(by.values()), summ["read_errors"], summ)
+                bpf[a.pid] = summ["read_errors"] - by.get("userspace", 0)
+            # each process's own: together no more than the instance's count of all of them
+            # (which may also hold reads of processes no longer traced); each walk at attach
+            # fails a read or two, so the instance's count is not 0 and the old sum (3 x it)
+            # shows
+            self.assertGreater(host, 0, (bpf, host))
+            self.assertLessEqual(sum(bpf.values()), host, (bpf, host))
+    return DaemonReadErrors
+
+
+DaemonReadErrors = _daemon_case()
 
 
 AIOHTTP = os.path.join(TARGETS, "aiohttp_workload.py")
