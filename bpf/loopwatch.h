@@ -137,6 +137,13 @@ enum lw_rd_cause {
 };
 #define LW_RD_CAUSE_NAMES { "thread_state", "frame", "code_object", "callback", "string", "other" }
 
+/* Key of the per-process read-error counters (map rderr): a loopwatchd tracing many processes
+ * says which one each failed read came from (issue 20 item 10) */
+struct lw_rderr_key {
+	__u32 tgid;
+	__u32 cause;		/* enum lw_rd_cause */
+};
+
 /* One Python frame as seen in the kernel: userspace decodes the line */
 struct lw_pyframe {
 	__u64 code;		/* PyCodeObject *, 0 for a skipped shim/entry frame */

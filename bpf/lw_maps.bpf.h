@@ -16,6 +16,16 @@ struct {
 	__type(value, struct lw_pycfg);
 } procs SEC(".maps");
 
+/* (tgid, cause) -> failed reads of that process's memory (read_errors counts them all); kept
+ * while the process is traced (lw_bpf__forget_proc drops them). Full: only the global counts. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct lw_rderr_key);
+	__type(value, __u64);
+} rderr SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 8192);

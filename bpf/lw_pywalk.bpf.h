@@ -35,13 +35,32 @@ static __always_inline int is_pollish(__u32 nr)
 
 /* ---------------------------------------------------------------- reads */
 
+/* a failed read, counted for the process whose memory it was (the current one). A global
+ * function: the verifier checks it once, not again at each of the reads' failure paths */
+__noinline int lw_count_rderr(__u32 cause)
+{
+	struct lw_rderr_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .cause = cause };
+	__u64 one = 1, *n;
+
+	n = bpf_map_lookup_elem(&rderr, &k);
+	if (!n && bpf_map_update_elem(&rderr, &k, &one, BPF_NOEXIST) == 0)
+		return 0;
+	if (!n)
+		n = bpf_map_lookup_elem(&rderr, &k);	/* another CPU made it meanwhile */
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	return 0;
+}
+
 /* rd() and rd_ptr() count a failure under RD_CAUSE as defined where they are used */
 static __always_inline int rd_c(void *dst, __u32 size, __u64 addr, __u32 cause)
 {
 	if (bpf_probe_read_user(dst, size, (const void *)addr)) {
 		__sync_fetch_and_add(&read_errors, 1);
-		if (cause < LW_RD_NCAUSES)
+		if (cause < LW_RD_NCAUSES) {
 			__sync_fetch_and_add(&read_errors_by[cause], 1);
+			lw_count_rderr(cause);
+		}
 		return -1;
 	}
 	return 0;

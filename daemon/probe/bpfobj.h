@@ -124,5 +124,8 @@ int lw_bpf__for_each_site(struct lw_bpf *b, pid_t pid,
 void lw_bpf__forget_proc(struct lw_bpf *b, pid_t pid);
 
 void lw_bpf__counters(const struct lw_bpf *b, struct lw_bpf_counters *out);
+/* Failed reads of process pid's memory by the BPF side, by cause (the instance-wide
+ * read_errors sums every process's); the total */
+uint64_t lw_bpf__proc_read_errors(const struct lw_bpf *b, pid_t pid, uint64_t by[LW_RD_NCAUSES]);
 
 #endif

@@ -272,6 +272,27 @@ void lw_bpf__forget_proc(struct lw_bpf *b, pid_t pid)
 		  &w);
 	free(w.th);
 	drop_keys(bpf_map__fd(b->skel->maps.tstates), sizeof(__u32), tstate_gone, NULL, &w);
+	for (__u32 c = 0; c < LW_RD_NCAUSES; c++) {
+		struct lw_rderr_key k = { .tgid = (__u32)pid, .cause = c };
+
+		bpf_map_delete_elem(bpf_map__fd(b->skel->maps.rderr), &k);
+	}
+}
+
+uint64_t lw_bpf__proc_read_errors(const struct lw_bpf *b, pid_t pid, uint64_t by[LW_RD_NCAUSES])
+{
+	uint64_t total = 0;
+
+	for (__u32 c = 0; c < LW_RD_NCAUSES; c++) {
+		struct lw_rderr_key k = { .tgid = (__u32)pid, .cause = c };
+		__u64 n = 0;
+
+		if (bpf_map_lookup_elem(bpf_map__fd(b->skel->maps.rderr), &k, &n))
+			n = 0;
+		by[c] = n;
+		total += n;
+	}
+	return total;
 }
 
 void lw_bpf__counters(const struct lw_bpf *b, struct lw_bpf_counters *out)

@@ -382,6 +382,28 @@ static int same_site(const struct cb_ident *a, const struct cb_ident *b)
 	       !strcmp(a->file, b->file);
 }
 
+/*
+ * Precise mode: a slow callback with neither a blocked stack nor a CPU sample (it ran between
+ * two samples of the 49 Hz sampler, or waited for a CPU: a preempted thread's stack is not
+ * read): the stack its live alert was named from, when that was walked while this callback
+ * ran and names the same callable (issue 20 item 11: 20 of 100 under CPU contention).
+ */
+static const struct lw_pystack *alert_stack_in(struct lw_session *s, const struct lw_rec_callback *r,
+					       const struct cb_ident *id, const char **kind)
+{
+	struct lw_sthread *t = lw_u64map__get(s->threads, (uint64_t)r->hdr.tid);
+	struct cb_ident aid;
+
+	if (!t || !t->alert_stack || !id->found || t->alert_look_ns < r->start_ns ||
+	    t->alert_look_ns > r->start_ns + r->duration_ns)
+		return NULL;
+	lw_sess_ident_from_stack(s, t->alert_stack, &aid);
+	if (!aid.found || strcmp(aid.qualname, id->qualname))
+		return NULL;
+	*kind = t->alert_blocked ? "blocked" : "cpu";
+	return t->alert_stack;
+}
+
 static void on_callback(struct lw_session *s, const struct lw_rec_callback *r, lw_emit_fn emit,
 			void *ctx)
 {
@@ -392,6 +414,8 @@ static void on_callback(struct lw_session *s, const struct lw_rec_callback *r, l
 
 	lw_sess_ident_from_bpf(s, &r->ident, &id);
 	st = pick_stack(&r->block_stack, &r->cpu_stack, &r->split, r->duration_ns, &kind);
+	if (!st)
+		st = alert_stack_in(s, r, &id, &kind);
 	site = id;
 	/* a framework's dispatcher is counted under the route it ran (issue 21) */
 	if (s->is_python)
@@ -934,5 +958,10 @@ const char *lw_session__target(const struct lw_session *s)
 
 void lw_session__counts(const struct lw_session *s, struct lw_session_counts *out)
 {
+	uint64_t by[LW_RD_NCAUSES];
+
 	*out = s->counts;
+	/* this process's failed reads: the BPF side's and loopwatch's own */
+	out->read_errors = (s->bpf ? lw_bpf__proc_read_errors(s->bpf, s->pid, by) : 0) +
+			   (s->mem ? lw_memread__errors(s->mem) : 0);
 }

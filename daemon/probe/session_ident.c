@@ -323,14 +323,26 @@ void lw_sess_ident_from_stack(struct lw_session *s, const struct lw_pystack *st,
 			hrun = (int)i;
 			break;
 		}
-		/* no Handle._run (uvloop: its loop is C): the callback sits right on the Python
-		 * frame that called into the loop (Runner.run, run_until_complete, run_forever) */
-		if (inner >= 0 && (lw_sess_ends_with(fi.file, "asyncio/runners.py") ||
-				   lw_sess_ends_with(fi.file, "asyncio/base_events.py"))) {
-			hrun = (int)i;
-			break;
-		}
 		inner = (int)i;
+	}
+	/* no Handle._run (uvloop: its loop is C): the callback sits right on the Python frame
+	 * that called into the loop (Runner.run, run_until_complete, run_forever). Only then: a
+	 * callback of asyncio's own loop that calls into base_events.py (loop.subprocess_exec)
+	 * is not such an entry (issue 20: <…get_command_stdout() defined at unix_events.py:195>) */
+	if (hrun < 0 && !st->cb_frame.code) {
+		inner = -1;
+		for (i = 0; i < n; i++) {
+			const struct lw_pyframe *f = &st->frames[i];
+
+			if (!f->code || lw_sess_frame_info(s, f, &fi))
+				continue;
+			if (inner >= 0 && (lw_sess_ends_with(fi.file, "asyncio/runners.py") ||
+					   lw_sess_ends_with(fi.file, "asyncio/base_events.py"))) {
+				hrun = (int)i;
+				break;
+			}
+			inner = (int)i;
+		}
 	}
 	if (hrun < 0 && st->cb_frame.code) {
 		/* deeper than the stack's slots: BPF found Handle._run and the callback's frame

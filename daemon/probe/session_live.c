@@ -259,6 +259,7 @@ void lw_session__tick(struct lw_session *s, uint64_t now, lw_emit_fn emit, void 
 				       (t->alert_stack = malloc(sizeof(*t->alert_stack))))) {
 			memcpy(t->alert_stack, st, sizeof(*st));
 			t->alert_blocked = st == &stk->t.pending;
+			t->alert_look_ns = now;
 		}
 		/* the off-CPU period going on now is not in the split yet */
 		if (th.off_ts && now > th.off_ts) {

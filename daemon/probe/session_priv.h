@@ -50,6 +50,7 @@ struct lw_sthread {
 	 * iteration's own record falls back on it when no CPU sample fell inside it */
 	struct lw_pystack *alert_stack;
 	int alert_blocked;		/* alert_stack was taken asleep, not walked on CPU */
+	uint64_t alert_look_ns;		/* when alert_stack was walked (precise mode's callbacks) */
 	/* iteration start of a stretch seen outside any loop, or in a loop's own code on CPU (a
 	 * selector that never polls: a mock): no iteration, no alert, its tick dropped (issue 20) */
 	uint64_t noiter;

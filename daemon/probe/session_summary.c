@@ -284,7 +284,7 @@ void lw_sess_add_bpf_losses(const struct lw_session *s, struct json_object *o)
 
 /* read_errors by what the read was for (the BPF walk's causes, then loopwatch's own reads of
  * the target's memory: names, lines, Tasks); only causes with failures. Sums to read_errors. */
-static struct json_object *read_errors_by(struct lw_session *s, const struct lw_bpf_counters *bc)
+static struct json_object *read_errors_by(struct lw_session *s, const uint64_t bpf_by[LW_RD_NCAUSES])
 {
 	static const char *const names[LW_RD_NCAUSES] = LW_RD_CAUSE_NAMES;
 	struct json_object *by = json_object_new_object();
@@ -292,9 +292,9 @@ static struct json_object *read_errors_by(struct lw_session *s, const struct lw_
 	int i;
 
 	for (i = 0; i < LW_RD_NCAUSES; i++)
-		if (bc->read_errors_by[i])
+		if (bpf_by[i])
 			json_object_object_add(by, names[i],
-					       json_object_new_int64((int64_t)bc->read_errors_by[i]));
+					       json_object_new_int64((int64_t)bpf_by[i]));
 	if (user)
 		json_object_object_add(by, "userspace", json_object_new_int64((int64_t)user));
 	return by;
@@ -436,10 +436,16 @@ struct json_object *lw_session__summary(struct lw_session *s, int final, uint64_
 				       json_object_new_int64((int64_t)s->counts.stuck_tasks));
 	lw_bpf__counters(s->bpf, &bc);
 	json_object_object_add(o, "lost_events", json_object_new_int64((int64_t)bc.lost_events));
-	json_object_object_add(o, "read_errors",
-			       json_object_new_int64((int64_t)(bc.read_errors +
-							       (s->mem ? lw_memread__errors(s->mem) : 0))));
-	json_object_object_add(o, "read_errors_by", read_errors_by(s, &bc));
+	{
+		/* this process's, not every process's of the BPF instance (a loopwatchd tracing
+		 * many: issue 20 item 10, a brand-new idle worker showed 12) */
+		uint64_t by[LW_RD_NCAUSES], n = lw_bpf__proc_read_errors(s->bpf, s->pid, by);
+
+		json_object_object_add(o, "read_errors",
+				       json_object_new_int64((int64_t)(n + (s->mem ?
+						       lw_memread__errors(s->mem) : 0))));
+		json_object_object_add(o, "read_errors_by", read_errors_by(s, by));
+	}
 	lw_sess_add_bpf_losses(s, o);
 	free(rows.v);
 	if (!final)

@@ -206,6 +206,35 @@ static int fill(const struct lw_pycache *c, struct lw_reader *mem, uint64_t addr
 	return 0;
 }
 
+/* Whether the code object at addr still has the cached line table. Name, file and first line
+ * are not enough: a function compiled anew from the same source file (exec, templates, a
+ * test's generated code) takes the freed one's address with the same three, and a body whose
+ * lines moved; its lines would be read from the old table (issue 20 item 5: lines not the
+ * frame's). The table's bytes are compared, not its address: it too was freed and reused. */
+static int table_same(const struct lw_pycache *c, struct lw_reader *mem, uint64_t addr,
+		      const struct lw_pycode *pc)
+{
+	uint8_t stackbuf[512], *buf;
+	uint64_t tbl = 0;
+	int64_t tlen = 0;
+	int same;
+
+	if (lw_mem_read_u64(mem, addr + c->lay.co_table, &tbl) || !tbl)
+		return pc->table_len == 0;
+	if (lw_mem_read(mem, tbl + 16, &tlen, sizeof(tlen)) || tlen <= 0 || tlen > TABLE_MAX)
+		return pc->table_len == 0;
+	if ((size_t)tlen != pc->table_len)
+		return 0;
+	buf = pc->table_len <= sizeof(stackbuf) ? stackbuf : malloc(pc->table_len);
+	if (!buf)
+		return 1;	/* no memory to check: keep what was read */
+	same = lw_mem_read(mem, tbl + 32, buf, pc->table_len) == 0 &&
+	       memcmp(buf, pc->table, pc->table_len) == 0;
+	if (buf != stackbuf)
+		free(buf);
+	return same;
+}
+
 const struct lw_pycode *lw_pycache__get(struct lw_pycache *c, struct lw_reader *mem, uint64_t addr)
 {
 	size_t h = hash(addr);
@@ -225,7 +254,7 @@ const struct lw_pycode *lw_pycache__get(struct lw_pycache *c, struct lw_reader *
 		lru_push(c, e);
 		e->stamp = c->clock;
 		if (e->code.filename_obj == fn && e->code.name_obj == nm &&
-		    e->code.firstlineno == first)
+		    e->code.firstlineno == first && table_same(c, mem, addr, &e->code))
 			return &e->code;
 		/* the address now holds another code object: refresh */
 		c->bytes -= entry_bytes(e);

@@ -17,6 +17,16 @@ Scenarios:
   shortlived  a short asyncio.run program with a large heap that ends right after an idle loop:
               its shutdown is no blocked loop (finding 10)
   exitsoon    one announced 150 ms block, then the process exits 0.2 s later (finding 11)
+  subprocess  a Task whose coroutine starts a subprocess and blocks 150 ms (announced) inside
+              asyncio's _make_subprocess_transport, waiting for the child's exec (finding 3: the
+              Task's coroutine was said to be defined at unix_events.py, that function's line)
+  linechurn   six callbacks, each compiling and running a new function 'work' from a fixed
+              file name whose block (120 ms sleep, announced with its line) sits a different
+              number of blank lines below the def: same name, file and first line, so the code
+              object reuses the freed one's address (finding 5: lines not the frame's)
+  contention  200 announced 60 ms blocks (sleeps and CPU spins alternately, each its own
+              callback) while 2 CPU hogs per CPU (untraced children) compete for the CPUs
+              (finding 11: blocks not named when the loop thread waits for a CPU)
   idle        a main-thread loop idle in asyncio.sleep for the whole trace (finding 7)
   threadloop  an asyncio loop in a threading.Thread (3.14+ runs every Thread.run inside
               Context.run, asyncio's callback boundary), one announced 150 ms block in it,
@@ -134,6 +144,75 @@ async def blocker():
     time.sleep(0.15)
 
 
+def slow_exec():
+    time.sleep(0.15)  # in the child, before exec: the parent's Popen waits for it
+
+
+async def get_command_stdout():
+    announce("get_command_stdout", 150)
+    proc = await asyncio.create_subprocess_exec(
+        "true", stdout=asyncio.subprocess.PIPE, preexec_fn=slow_exec)
+    out, _ = await proc.communicate()
+    return out
+
+
+async def subprocess_main():
+    await asyncio.sleep(0.2)
+    await asyncio.create_task(get_command_stdout())
+    await asyncio.sleep(0.2)
+
+
+CHURN_FILE = "<linechurn>"
+CHURN_GAPS = (3, 40, 7, 25, 1, 33)
+
+
+def churn_once(gap):
+    src = "def work():\n" + "\n" * gap + "    time.sleep(0.12)\n"
+    ns = {"time": time}
+    exec(compile(src, CHURN_FILE, "exec"), ns)
+    print(json.dumps({"announce": "work", "ms": 120, "line": gap + 2,
+                      "tid": threading.get_native_id()}), flush=True)
+    ns["work"]()
+    ns.clear()
+
+
+async def linechurn_main():
+    import gc
+    for gap in CHURN_GAPS:
+        await asyncio.sleep(0.15)
+        asyncio.get_running_loop().call_soon(churn_once, gap)
+        gc.collect()
+    await asyncio.sleep(0.3)
+
+
+def block_sleep():
+    announce("block_sleep", 60)
+    time.sleep(0.06)
+
+
+def block_spin():
+    announce("block_spin", 60)
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < 0.06:
+        pass
+
+
+async def contention_main():
+    import subprocess
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            for _ in range(2 * (os.cpu_count() or 1))]
+    try:
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(0.2)
+        for i in range(200):
+            loop.call_soon(block_sleep if i % 2 == 0 else block_spin)
+            await asyncio.sleep(0.02)
+    finally:
+        for h in hogs:
+            h.kill()
+            h.wait()
+
+
 async def idle():
     await asyncio.sleep(3)
 
@@ -170,6 +249,12 @@ def main():
         asyncio.run(short())
     elif SCENARIO == "exitsoon":
         asyncio.run(exits_soon())
+    elif SCENARIO == "subprocess":
+        asyncio.run(subprocess_main())
+    elif SCENARIO == "linechurn":
+        asyncio.run(linechurn_main())
+    elif SCENARIO == "contention":
+        asyncio.run(contention_main())
     elif SCENARIO == "threadloop":
         threadloop_case()
     elif SCENARIO == "idle":

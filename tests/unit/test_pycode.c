@@ -36,6 +36,7 @@ static const struct lw_pylayout *layout(void)
 }
 
 static unsigned generation;	/* bumped: every address holds another code object */
+static uint8_t table_byte;	/* the line tables' bytes (changed: same ident, other lines) */
 
 /* synthesizes the target's memory: any number of distinct code objects */
 static int fake_read(void *ctx, uint64_t addr, void *buf, size_t len)
@@ -49,6 +50,8 @@ static int fake_read(void *ctx, uint64_t addr, void *buf, size_t len)
 			int64_t n = TABLE_LEN;
 
 			memcpy(buf, &n, 8);
+		} else if (off >= 32) {
+			memset(buf, table_byte, len);
 		}
 		return 0;
 	}
@@ -164,11 +167,37 @@ static void test_lru_keeps_the_hot_entry(void **state)
 	lw_pycache__free(c);
 }
 
+/* issue 20 item 5: a code object compiled anew at a freed one's address, with the same name,
+ * file and first line but other lines: its line table is read anew, not the old one's */
+static void test_same_ident_new_table(void **state)
+{
+	struct lw_pycache *c;
+	struct lw_reader rd = { .read = fake_read };
+	const struct lw_pycode *pc;
+
+	(void)state;
+	assert_int_equal(lw_pycache__new(layout(), 11, &c), 0);
+	table_byte = 1;
+	pc = lw_pycache__get(c, &rd, CODE);
+	assert_non_null(pc);
+	assert_int_equal(pc->table[0], 1);
+	pc = lw_pycache__get(c, &rd, CODE);
+	assert_int_equal(pc->table[TABLE_LEN - 1], 1);
+	table_byte = 2;
+	pc = lw_pycache__get(c, &rd, CODE);
+	assert_non_null(pc);
+	assert_int_equal(pc->table[0], 2);
+	assert_int_equal(pc->table[TABLE_LEN - 1], 2);
+	table_byte = 0;
+	lw_pycache__free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_many_code_objects_bounded),
 		cmocka_unit_test(test_lru_keeps_the_hot_entry),
+		cmocka_unit_test(test_same_ident_new_table),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

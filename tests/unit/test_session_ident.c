@@ -215,6 +215,29 @@ static void test_stack_uvloop(void **state)
 	assert_int_equal(id.kind, LW_KIND_FUNCTION);
 }
 
+/* issue 20: a Task that calls into base_events.py (loop.subprocess_exec) under asyncio's own
+ * loop: Handle._run further out is the boundary, not the base_events.py frame (uvloop's rule) */
+static void test_stack_base_events_callee(void **state)
+{
+	struct fixture *fx = *state;
+	struct cb_ident id;
+
+	push(fx, code_obj(fx->lay, "_UnixSelectorEventLoop._make_subprocess_transport",
+			  "/usr/lib/python3.11/asyncio/unix_events.py", 195, 0x80));
+	push(fx, code_obj(fx->lay, "BaseEventLoop.subprocess_exec",
+			  "/usr/lib/python3.11/asyncio/base_events.py", 1670, 0x80));
+	push(fx, code_obj(fx->lay, "create_subprocess_exec", "/usr/lib/python3.11/asyncio/subprocess.py",
+			  206, 0x80));
+	push(fx, code_obj(fx->lay, "get_command_stdout", "/app/t.py", 12, 0x80));
+	push(fx, code_obj(fx->lay, "Handle._run", "/usr/lib/python3.11/asyncio/events.py", 78, 0));
+	lw_sess_ident_from_stack(&fx->s, &fx->st, &id);
+	assert_int_equal(id.found, 1);
+	assert_string_equal(id.qualname, "get_command_stdout");
+	assert_string_equal(id.file, "/app/t.py");
+	assert_int_equal(id.line, 12);
+	assert_int_equal(id.kind, LW_KIND_TASK);
+}
+
 /* what BPF read from Handle._callback wins; the file comes from the frame inside */
 static void test_stack_cb_authoritative(void **state)
 {
@@ -426,6 +449,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stack_inside_handle_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stack_coroutine_task, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stack_uvloop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stack_base_events_callee, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stack_task_defined_at, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stack_cb_authoritative, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stack_unknown, setup, teardown),
