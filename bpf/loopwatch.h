@@ -9,7 +9,7 @@
 #ifndef LOOPWATCH_H
 #define LOOPWATCH_H
 
-#define LW_ABI_VERSION 5
+#define LW_ABI_VERSION 6
 
 #define LW_MAX_PYFRAMES 64	/* Python frame slots per stack (shims included) */
 #define LW_MAX_NATIVE 48	/* native (user) return addresses kept per stack */
@@ -517,6 +517,7 @@ LW_ABI_SIZE(lw_hist, 544);
 LW_ABI_SIZE(lw_loop_stats, 568);
 LW_ABI_SIZE(lw_pycfg, 216);
 LW_ABI_SIZE(lw_fair, 40);
+LW_ABI_SIZE(lw_rderr_key, 8);
 LW_ABI_SIZE(lw_thread, 2832);
 LW_ABI_SIZE(lw_tstacks, 11136);
 LW_ABI_SIZE(lw_ustack_key, 16);
