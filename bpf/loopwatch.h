@@ -65,6 +65,7 @@ enum lw_cb_kind {
 #define LW_STACK_READ_ERR	(1u << 1)	/* a frame could not be read */
 #define LW_STACK_NO_TSTATE	(1u << 2)	/* thread state unknown */
 #define LW_STACK_VALID		(1u << 3)	/* this slot holds a stack */
+#define LW_STACK_USTACK		(1u << 4)	/* its registers and stack top were copied (ustacks) */
 
 /* lw_rec_tick.flags / lw_rec_callback.flags */
 #define LW_TICK_IN_PROGRESS	(1u << 0)	/* not a record from BPF: userspace live alert */

@@ -504,12 +504,16 @@ static __always_inline void capture_native(void *ctx, struct lw_pystack *s, stru
 	long n;
 
 	s->nnative = 0;
+	s->flags &= ~LW_STACK_USTACK;
 	if (!(c->flags & LW_PROC_NATIVE))
 		return;
 	n = bpf_get_stack(ctx, s->native, sizeof(s->native), BPF_F_USER_STACK);
 	if (n > 0)
 		s->nnative = (__u32)(n / sizeof(__u64));
-	capture_ustack(s);	/* for unwinding by CFI where frame pointers fail */
+	/* for unwinding by CFI where frame pointers fail; userspace must know a copy was made,
+	 * to say so when it is gone by the time the record is unwound */
+	if (!capture_ustack(s))
+		s->flags |= LW_STACK_USTACK;
 }
 
 #endif

@@ -43,8 +43,9 @@ static __always_inline struct pt_regs *ustack_user_regs(struct task_struct *t)
 	return (struct pt_regs *)((__u64)BPF_CORE_READ(t, stack) + 16384 - sizeof(struct pt_regs));
 }
 
-/* Copy the current thread's user registers and stack top for the stack s (ts_ns set) */
-static __always_inline void capture_ustack(const struct lw_pystack *s)
+/* Copy the current thread's user registers and stack top for the stack s (ts_ns set): 0 when
+ * the copy is in ustacks */
+static __always_inline int capture_ustack(const struct lw_pystack *s)
 {
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
 	struct lw_ustack_key key = {};
@@ -55,7 +56,7 @@ static __always_inline void capture_ustack(const struct lw_pystack *s)
 	int i;
 
 	if (!want)
-		return;
+		return -1;
 	u = bpf_map_lookup_elem(&ustack_scratch, &zero);
 	if (!u || bpf_probe_read_kernel(&pr, sizeof(pr), ustack_user_regs(t)))
 		goto fail;
@@ -117,9 +118,10 @@ static __always_inline void capture_ustack(const struct lw_pystack *s)
 	if (bpf_map_update_elem(&ustacks, &key, u, BPF_ANY))
 		goto fail;
 	__sync_fetch_and_add(&ustack_copies, 1);
-	return;
+	return 0;
 fail:
 	__sync_fetch_and_add(&ustack_failed, 1);
+	return -1;
 }
 
 /* A stack copy that a record will use (the longest block so far): a lookup marks it recently

@@ -61,6 +61,8 @@ const char *lw_nstack_incomplete(const struct lw_pystack *st)
 		return lw_unwind_stop_str(LW_UNW_MAX_FRAMES);
 	if (st->flags & LW_STACK_NATIVE_NOINFO)
 		return lw_unwind_stop_str(LW_UNW_NO_INFO);
+	if (st->flags & LW_STACK_NATIVE_LOST)
+		return "stack copy lost";
 	return NULL;
 }
 
@@ -73,8 +75,16 @@ int lw_nstack__refine(struct lw_nstack *n, uint32_t tid, struct lw_pystack *st)
 
 	if (!n || !st || !(st->flags & LW_STACK_VALID) || (st->flags & LW_STACK_NATIVE_CFI))
 		return 0;
-	if (lw_bpf__get_ustack(n->b, (pid_t)tid, st->ts_ns, n->buf))
-		return 0;
+	if (lw_bpf__get_ustack(n->b, (pid_t)tid, st->ts_ns, n->buf)) {
+		/* copied, but gone before this record was unwound (evicted from the LRU by later
+		 * copies): the frame-pointer walk is all there is, and code built without frame
+		 * pointers makes it wrong past the first frame. Said, not passed off as whole. */
+		if (!(st->flags & LW_STACK_USTACK))
+			return 0;
+		st->flags |= LW_STACK_NATIVE_CFI | LW_STACK_NATIVE_LOST;
+		n->incomplete++;
+		return 1;
+	}
 	if (n->buf->len > LW_USTACK_MAX)
 		return 0;
 	got = lw_unwind__run_at(n->u, (const uint64_t *)n->buf->regs, n->buf->data,

@@ -22,6 +22,7 @@
 #define LW_STACK_NATIVE_SHORT	(1u << 18)	/* ... stopped: the stack copy was too short */
 #define LW_STACK_NATIVE_UNREAD	(1u << 19)	/* ... stopped: memory unreadable */
 #define LW_STACK_NATIVE_TRUNC	(1u << 20)	/* ... more frames than LW_MAX_NATIVE */
+#define LW_STACK_NATIVE_LOST	(1u << 21)	/* its stack copy was gone: frame pointers only */
 
 struct lw_bpf;
 struct lw_nstack;
