@@ -128,7 +128,9 @@ class NodeApp(unittest.TestCase):
         code. The callback's frame then gives the line doing the work (the busy loop's), not
         the function's first line the perf map has; the callback keeps its definition line.
         V8 writes the jitdump through a 2 MB buffer: the target fills it after round 1, as a
-        server that has run a while has; round 1's line may be the first line still."""
+        server that has run a while has; round 1's line may be the first line still. The loop's
+        work is on two lines: its body, and its header (the compare and increment of i, where a
+        sample lands 1 time in 3 or so on node 18)."""
         app = os.path.join(TARGETS, "node_lines.js")
         t, lw = traced([node_binary()] + FLAGS + ["--perf-prof", app, "{GO}", "3"], ["-q"],
                        timeout=60)
@@ -136,8 +138,9 @@ class NodeApp(unittest.TestCase):
         self.assertEqual(len(cbs), 3, cbs)
         ticks = [r for r in lw.records("slow_tick") if r["busy_ms"] >= 100]
         self.assertEqual(len(ticks), 3, [(r["busy_ms"], r["slowest"]) for r in ticks])
-        work, first = mark_line(app, "busy"), js_def_line(app, "spinFor")
-        self.assertNotEqual(work, first)
+        work = (mark_line(app, "loop"), mark_line(app, "busy"))
+        first = js_def_line(app, "spinFor")
+        self.assertNotIn(first, work)
         lines = []
         for tick in ticks:
             self.assertEqual(tick["stack_kind"], "cpu", tick)
@@ -146,8 +149,9 @@ class NodeApp(unittest.TestCase):
             frames = [f for f in tick["stack"] if f["function"] == "spinFor"]
             self.assertTrue(frames, tick["stack"])
             lines.append(frames[0]["line"])
-        self.assertIn(lines[0], (first, work), lines)
-        self.assertEqual(lines[1:], [work, work], lines)
+        self.assertIn(lines[0], (first,) + work, lines)
+        for line in lines[1:]:
+            self.assertIn(line, work, lines)
 
     def check(self, flags, env=None):
         t = Target([node_binary()] + flags + [APP, "{GO}", "1"], env=env)

@@ -18,7 +18,7 @@ function out(o) { fs.writeSync(1, JSON.stringify(o) + '\n'); }
 // performance.now() can hide its JS caller): n rounds, calibrated below to about 200 ms
 function spinFor(n) {
   let x = 0;
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < n; i++) { // MARK:loop
     x += Math.sqrt(x + i); // MARK:busy
   }
   return x;
