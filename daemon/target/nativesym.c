@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include "target/nativesym.h"
 #include "target/elfsym.h"
+#include "target/jitdump.h"
 #include "base/lw_util.h"
 #include "target/procmaps.h"
 
@@ -44,25 +45,10 @@ struct pmap_ent {
 
 /*
  * V8's jitdump (--perf-prof: jit-PID.dump in node's working directory, mmapped so that perf
- * finds it): per code object its address range and, for code compiled with source positions
- * (Sparkplug, Maglev, TurboFan; not the interpreter), the line of each instruction run. That
- * is the line of the work in a JS frame; the perf map only has the function's first line.
- * V8 writes the file through a 2 MB buffer: code is in it once that much was written after
- * it (or at exit), so a function compiled moments ago has no line yet.
- * Bounded: JD_CODES code objects with line tables (the oldest half dropped past it), at most
- * JD_ENTS lines each, JD_CHUNK bytes a read.
+ * finds it): found and read here, parsed by jitdump.c. Read incrementally (whole records, at
+ * most LW_JITDUMP_CHUNK bytes a read).
  */
-#define JD_CODES 65536
-#define JD_ENTS 8192
-#define JD_CHUNK (8u << 20)
-#define JD_ELF_HDR 0x40		/* V8 writes each line's address past an ELF header's size */
-
-struct jd_code {
-	uint64_t start, size;
-	uint32_t n;
-	uint32_t *off;			/* into the code, ascending */
-	int32_t *line;
-};
+#define JD_CHUNK LW_JITDUMP_CHUNK
 
 struct lw_nativesym {
 	char proc_root[64];
@@ -78,15 +64,13 @@ struct lw_nativesym {
 	int pm_skipping;		/* inside an over-long line: skip to its end */
 	uint64_t pm_checked;		/* when its size was last looked at */
 	struct lw_perfmap_stats pm_st;
-	struct jd_code *jd;		/* jitdump code with line tables, in the order written */
-	size_t njd;
+	struct lw_jitdump jd;		/* the jitdump's code with line tables */
 	char jd_path[512];		/* the jitdump's mapping ("" not found yet) */
 	struct lw_map jd_map;
 	off_t jd_off;			/* bytes consumed (whole records) */
 	dev_t jd_dev;
 	ino_t jd_ino;
 	uint64_t jd_checked;
-	struct jd_code jd_pending;	/* a DEBUG_INFO record waiting for its CODE_LOAD */
 	struct lw_maps *maps;
 	int maps_reloaded;
 	struct elf_slot elves[MAX_ELVES];
@@ -95,25 +79,6 @@ struct lw_nativesym {
 	void *vdso_buf;
 	struct lw_elf *vdso;		/* parsed; NULL: unreadable */
 };
-
-static void jd_code_free(struct jd_code *c)
-{
-	free(c->off);
-	free(c->line);
-	c->off = NULL;
-	c->line = NULL;
-	c->n = 0;
-}
-
-static void jd_clear(struct lw_nativesym *s)
-{
-	for (size_t i = 0; i < s->njd; i++)
-		jd_code_free(&s->jd[i]);
-	free(s->jd);
-	s->jd = NULL;
-	s->njd = 0;
-	jd_code_free(&s->jd_pending);
-}
 
 int lw_nativesym__new(const char *proc_root, pid_t pid, struct lw_nativesym **out)
 {
@@ -145,7 +110,7 @@ void lw_nativesym__free(struct lw_nativesym *s)
 	for (i = 0; i < (int)s->npm; i++)
 		free(s->pm[i].name);
 	free(s->pm);
-	jd_clear(s);
+	lw_jitdump__clear(&s->jd);
 	free(s);
 }
 
@@ -536,166 +501,6 @@ void lw_nativesym__sync(struct lw_nativesym *s)
 
 /* ------------------------------------------------------------------ V8's jitdump */
 
-static uint32_t rd32(const unsigned char *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return v;
-}
-
-static uint64_t rd64(const unsigned char *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return v;
-}
-
-/*
- * DEBUG_INFO (id 2): code_addr, nr_entry, then {addr, line, column, name\0} each, kept until
- * its CODE_LOAD comes. A name is the source file's path, or "\xff" for the previous one. Node
- * 18's and 20's V8 write paths from memory already freed: the bytes are not to be trusted and
- * may hold a 0. So a name's end is the first 0 that is followed by a well-formed entry (its
- * address inside the code, not below the previous one, a line > 0, a small column) or, for
- * the last, by the record's padding, and the names are not used. (Node 20's V8 gives code
- * inlined from another function its own line under the outer function's path: see
- * lw_nativesym__jit_line.)
- */
-static int jd_entry_ok(const unsigned char *p, size_t len, size_t at, uint64_t code, uint64_t min)
-{
-	uint64_t a;
-	int32_t l, col;
-
-	if (len < at || len - at < 17)
-		return 0;
-	a = rd64(p + at);
-	memcpy(&l, p + at + 8, 4);
-	memcpy(&col, p + at + 12, 4);
-	return a >= code + JD_ELF_HDR && a - code - JD_ELF_HDR <= UINT32_MAX &&
-	       a - code - JD_ELF_HDR >= min && l > 0 && l < (1 << 26) && col >= 0 &&
-	       col < (1 << 24);
-}
-
-static int jd_parse_debug(struct jd_code *c, const unsigned char *p, size_t len, uint64_t n)
-{
-	uint64_t code = rd64(p), i;
-	size_t at = 16;
-
-	c->n = 0;
-	c->start = code;
-	for (i = 0; i < n; i++) {
-		uint64_t a, min = c->n ? c->off[c->n - 1] : 0;
-		size_t q, e;
-		int32_t l;
-
-		if (!jd_entry_ok(p, len, at, code, min))
-			return -1;
-		a = rd64(p + at);
-		memcpy(&l, p + at + 8, 4);
-		q = at + 16;
-		if (p[q] == 0xff && q + 1 < len && p[q + 1] == 0) {
-			e = q + 1;
-		} else {
-			for (e = q; e < len; e++)
-				if (!p[e] && (i + 1 < n ? jd_entry_ok(p, len, e + 1, code,
-								      a - code - JD_ELF_HDR) :
-							  len - (e + 1) < 8))
-					break;
-			if (e >= len)
-				return -1;
-		}
-		at = e + 1;
-		if (c->n < JD_ENTS) {
-			c->off[c->n] = (uint32_t)(a - code - JD_ELF_HDR);
-			c->line[c->n] = l;
-			c->n++;
-		}
-	}
-	return 0;
-}
-
-static void jd_debug_info(struct lw_nativesym *s, const unsigned char *p, size_t len)
-{
-	struct jd_code *c = &s->jd_pending;
-	uint64_t n;
-
-	jd_code_free(c);
-	if (len < 16)
-		return;
-	n = rd64(p + 8);
-	if (!n || n > (len - 16) / 17)
-		return;
-	c->off = malloc((n < JD_ENTS ? n : JD_ENTS) * sizeof(*c->off));
-	c->line = malloc((n < JD_ENTS ? n : JD_ENTS) * sizeof(*c->line));
-	if (!c->off || !c->line || jd_parse_debug(c, p, len, n))
-		jd_code_free(c);
-}
-
-struct jd_names {
-	char *text;
-	size_t len, cap;
-};
-
-/* CODE_LOAD (id 0): pid, tid, vma, code_addr, code_size, code_index, name\0, code bytes.
- * Its name goes to names as a perf-map line (all merged at once: one sort per read) */
-static void jd_code_load(struct lw_nativesym *s, const unsigned char *p, size_t len,
-			 struct jd_names *names)
-{
-	struct jd_code *c = &s->jd_pending;
-	uint64_t addr, size;
-	const unsigned char *nul;
-
-	if (len < 41 || !(nul = memchr(p + 40, 0, len - 40))) {
-		jd_code_free(c);
-		return;
-	}
-	addr = rd64(p + 16);
-	size = rd64(p + 24);
-	/* the name, as the perf map would have it: for a process run with --perf-prof alone
-	 * (with a perf map too, that map has the names) */
-	if (names && size && nul - (p + 40) < PM_LINE_MAX) {
-		if (names->cap - names->len < PM_LINE_MAX + 48) {
-			size_t nc = names->cap ? names->cap * 2 : 65536;
-			char *nt = realloc(names->text, nc);
-
-			if (nt) {
-				names->text = nt;
-				names->cap = nc;
-			}
-		}
-		if (names->cap - names->len >= PM_LINE_MAX + 48)
-			names->len += (size_t)snprintf(names->text + names->len,
-						       names->cap - names->len, "%llx %llx %s\n",
-						       (unsigned long long)addr,
-						       (unsigned long long)size,
-						       (const char *)(p + 40));
-	}
-	if (!c->n || c->start != addr || !size) {
-		jd_code_free(c);
-		return;
-	}
-	if (s->njd == JD_CODES) {
-		/* the oldest half goes: code written since is what runs now */
-		size_t half = JD_CODES / 2, i;
-
-		for (i = 0; i < half; i++)
-			jd_code_free(&s->jd[i]);
-		memmove(s->jd, s->jd + half, (s->njd - half) * sizeof(*s->jd));
-		s->njd -= half;
-	}
-	if (!s->jd) {
-		s->jd = calloc(JD_CODES, sizeof(*s->jd));
-		if (!s->jd) {
-			jd_code_free(c);
-			return;
-		}
-	}
-	c->size = size;
-	s->jd[s->njd++] = *c;
-	memset(c, 0, sizeof(*c));
-}
-
 /* the jitdump: a mapping of a file named jit-NSPID.dump (V8 maps it for perf to find) */
 static int jd_find(struct lw_nativesym *s)
 {
@@ -725,7 +530,7 @@ static int jd_find(struct lw_nativesym *s)
  * larger one is stepped over). At most every 5 ms, once a second while none is found. */
 static void jd_refresh(struct lw_nativesym *s)
 {
-	struct jd_names names = { 0 };
+	struct lw_jitdump_names names = { 0 };
 	unsigned char *buf;
 	struct stat st;
 	uint64_t now = lw_now_mono();
@@ -748,7 +553,7 @@ static void jd_refresh(struct lw_nativesym *s)
 		return;
 	}
 	if (st.st_dev != s->jd_dev || st.st_ino != s->jd_ino || st.st_size < s->jd_off) {
-		jd_clear(s);
+		lw_jitdump__clear(&s->jd);
 		s->jd_off = 0;
 		s->jd_dev = st.st_dev;
 		s->jd_ino = st.st_ino;
@@ -773,33 +578,8 @@ static void jd_refresh(struct lw_nativesym *s)
 		got += (size_t)r;
 	}
 	close(fd);
-	at = 0;
-	if (s->jd_off == 0) {
-		/* the header: magic "JiTD" (0x4A695444), version, its own size */
-		if (got < 12 || rd32(buf) != 0x4A695444u || rd32(buf + 8) < 12 ||
-		    rd32(buf + 8) > got) {
-			free(buf);
-			return;
-		}
-		at = rd32(buf + 8);
-	}
-	while (got - at >= 16) {
-		uint32_t id = rd32(buf + at), size = rd32(buf + at + 4);
-
-		if (size < 16)
-			break;			/* not a jitdump record: stop here */
-		if (size > got - at) {
-			/* bigger than the rest of the read: step over it once it is all there */
-			if (size > JD_CHUNK && (off_t)size <= st.st_size - s->jd_off - (off_t)at)
-				at += size;
-			break;
-		}
-		if (id == 2)
-			jd_debug_info(s, buf + at + 16, size - 16);
-		else if (id == 0)
-			jd_code_load(s, buf + at + 16, size - 16, s->pm_dev ? NULL : &names);
-		at += size;
-	}
+	at = lw_jitdump__feed(&s->jd, buf, got, s->jd_off == 0, (uint64_t)(st.st_size - s->jd_off),
+			      s->pm_dev ? NULL : &names);
 	s->jd_off += (off_t)at;
 	free(buf);
 	if (names.len)
@@ -809,33 +589,8 @@ static void jd_refresh(struct lw_nativesym *s)
 
 int lw_nativesym__jit_line(struct lw_nativesym *s, uint64_t addr, int first)
 {
-	size_t i;
-
 	jd_refresh(s);
-	/* the code written last among those that cover addr is the code there now */
-	for (i = s->njd; i > 0; i--) {
-		const struct jd_code *c = &s->jd[i - 1];
-		uint32_t lo = 0, hi, off;
-
-		if (addr < c->start || addr - c->start >= c->size)
-			continue;
-		off = (uint32_t)(addr - c->start);
-		hi = c->n;
-		while (lo < hi) {
-			uint32_t mid = lo + (hi - lo) / 2;
-
-			if (c->off[mid] <= off)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		/* a line before the function's first is code inlined from another function:
-		 * the function's own line before it (the call that was inlined, as a rule) */
-		while (lo > 0 && c->line[lo - 1] < first)
-			lo--;
-		return lo ? c->line[lo - 1] : 0;
-	}
-	return 0;
+	return lw_jitdump__line(&s->jd, addr, first);
 }
 
 int lw_nativesym__has_perf_map(struct lw_nativesym *s)

@@ -116,3 +116,58 @@ regs[16] = base + syms["leaf"] + 8
 stack = struct.pack("<8Q", 0, 0, 0, 0, base + syms["outer"] + 9, 0, 0, 0)
 open(sys.argv[2], "wb").write(struct.pack("<H", len(stack)) + struct.pack("<17Q", *regs) + stack + so)
 PY
+
+# V8's jitdump (fuzz_jitdump): 2 bytes where the first read ends (LE), the function's first
+# line, then the file: one written by node --perf-prof (records with line tables, their code
+# bytes cut to 16), and hand-built ones (a garbage name with a 0, as node 18/20 write; cut)
+mkdir -p $S/fuzz_jitdump
+python3 - $S/fuzz_jitdump <<'PY'
+import os, struct, subprocess, sys, tempfile
+out = sys.argv[1]
+def seed(name, data, cut=0xffff, first=1):
+    open(os.path.join(out, name), "wb").write(struct.pack("<HB", cut, first) + data)
+def rec(i, body):
+    body += b"\0" * (-len(body) % 8)
+    return struct.pack("<IIQ", i, 16 + len(body), 7) + body
+hdr = struct.pack("<IIIIIIQQ", 0x4A695444, 1, 40, 62, 0, 4242, 1, 0)
+def dbg(code, ents):
+    b = struct.pack("<QQ", code, len(ents))
+    for off, line, name in ents:
+        b += struct.pack("<QiI", code + 0x40 + off, line, 5) + name + b"\0"
+    return rec(2, b)
+def load(code, size, name):
+    return rec(0, struct.pack("<IIQQQQ", 4242, 4242, code, code, size, 1) + name + b"\0" + b"\xcc" * 8)
+ok = hdr + dbg(0x10000, [(0, 10, b"/srv/app.js"), (0x20, 12, b"\xff"), (0x50, 15, b"\xff")]) + \
+     load(0x10000, 0x100, b"JS:*handler /srv/app.js:10:1")
+seed("basic", ok, first=10)
+seed("basic_cut", ok, cut=90, first=10)
+seed("garbage_names", hdr + dbg(0x40000, [(0, 3, b"/srv/\x01\x8f\0zz\x90garbage"), (0x10, 4, b"\xff"),
+     (0x30, 9, b"\x7f\0\0\0\0\0\0\0\0\0\x45")]) + load(0x40000, 0x80, b"JS:*f /srv/x.js:3:1"), first=3)
+seed("truncated", ok[:-5])
+seed("absurd_n", hdr + rec(2, struct.pack("<QQ", 0x10000, 1 << 60) + b"\1" * 40) + load(0x10000, 0x100, b"JS:*a"))
+node = subprocess.run(["sh", "-c", "command -v node"], capture_output=True, text=True).stdout.strip()
+if node:
+    d = tempfile.mkdtemp()
+    open(os.path.join(d, "w.js"), "w").write(
+        "function work(n) { let s = 0; for (let i = 0; i < n; i++) s += i % 7; return s; }\n"
+        "let t = 0; for (let k = 0; k < 3000; k++) t += work(1000); console.log(t);\n")
+    subprocess.run([node, "--perf-prof", "w.js"], cwd=d, capture_output=True, check=True)
+    f = [x for x in os.listdir(d) if x.startswith("jit-")][0]
+    data = open(os.path.join(d, f), "rb").read()
+    keep, at, prev = data[:40], 40, None
+    while at + 16 <= len(data) and len(keep) < 48000:
+        i, size = struct.unpack_from("<II", data, at)
+        if size < 16 or at + size > len(data):
+            break
+        r = data[at:at + size]
+        if i == 2:
+            prev = r
+        elif i == 0:	# a CODE_LOAD after its DEBUG_INFO (unwinding info between): code cut
+            if prev is not None:
+                nul = r.index(b"\0", 56)
+                keep += prev + rec(0, r[16:nul + 1] + r[nul + 1:nul + 17])
+            prev = None
+        at += size
+    seed("node", keep, cut=len(keep) // 2, first=1)
+    subprocess.run(["rm", "-rf", d])
+PY
