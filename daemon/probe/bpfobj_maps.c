@@ -73,24 +73,25 @@ int lw_bpf__del_proc(struct lw_bpf *b, pid_t pid)
 	return bpf_map_delete_elem(bpf_map__fd(b->skel->maps.procs), &k) ? -errno : 0;
 }
 
-uint64_t lw_bpf__fair_drops(const struct lw_bpf *b, pid_t pid)
+/* process pid's fair entry (all zero when it has none) */
+static struct lw_fair fair_of(const struct lw_bpf *b, pid_t pid)
 {
 	struct lw_fair f = { 0 };
 	__u32 k = (__u32)pid;
 
-	if (!b || bpf_map_lookup_elem(bpf_map__fd(b->skel->maps.fair), &k, &f))
-		return 0;
-	return f.drops;
+	if (b && bpf_map_lookup_elem(bpf_map__fd(b->skel->maps.fair), &k, &f))
+		memset(&f, 0, sizeof(f));
+	return f;
+}
+
+uint64_t lw_bpf__fair_drops(const struct lw_bpf *b, pid_t pid)
+{
+	return fair_of(b, pid).drops;
 }
 
 uint64_t lw_bpf__thread_quota_drops(const struct lw_bpf *b, pid_t pid)
 {
-	struct lw_fair f = { 0 };
-	__u32 k = (__u32)pid;
-
-	if (!b || bpf_map_lookup_elem(bpf_map__fd(b->skel->maps.fair), &k, &f))
-		return 0;
-	return f.thread_drops;
+	return fair_of(b, pid).thread_drops;
 }
 
 int lw_bpf__set_tstate(struct lw_bpf *b, pid_t tid, uint64_t tstate)
