@@ -85,6 +85,32 @@ def huge_line(size):
     return feed
 
 
+def quiet_blocks_while_stalled(test, d, quiet, stall_s):
+    """The quiet process blocks once, then three times while loopwatchd is stopped for stall_s
+    seconds (the ring fills with the flood meanwhile, as behind a daemon that falls behind):
+    its final slow_callback records once all are reported (the test fails with the losses
+    when they are not)"""
+    quiet.block()
+    os.kill(d.p.pid, signal.SIGSTOP)
+    try:
+        time.sleep(stall_s)
+        for _ in range(3):
+            quiet.block()
+    finally:
+        os.kill(d.p.pid, signal.SIGCONT)
+
+    def reported():
+        return [r for r in d.records("quiet", "slow_callback", quiet.pid)
+                if not r.get("in_progress")]
+    try:
+        return wait_for(lambda: len(reported()) >= quiet.nblocks and reported(), 60, step=0.5,
+                        what="every block of the quiet process")
+    except AssertionError:
+        st = d.status()
+        test.fail("quiet process: %d blocks, reported %d; lost_events %s, bpf_losses %s"
+                  % (quiet.nblocks, len(reported()), st["lost_events"], st["bpf_losses"]))
+
+
 class ReportInput(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="lwlim-")
@@ -485,28 +511,7 @@ class Fairness(DaemonTest):
                      flood.pid in d.attached("flood"), 20, what="both attached")
             wait_for(lambda: d.records("flood", "blocking_call", flood.pid), 20,
                      what="the flood's records")
-            quiet.block()
-            os.kill(d.p.pid, signal.SIGSTOP)
-            try:
-                time.sleep(1.0)  # the ring fills with the flood
-                for _ in range(3):
-                    quiet.block()
-            finally:
-                os.kill(d.p.pid, signal.SIGCONT)
-
-            def all_blocks():
-                recs = [r for r in d.records("quiet", "slow_callback", quiet.pid)
-                        if not r.get("in_progress")]
-                return len(recs) >= quiet.nblocks and recs
-            try:
-                recs = wait_for(all_blocks, 60, step=0.5, what="every block of the quiet process")
-            except AssertionError:
-                st = d.status()
-                self.fail("quiet process: %d blocks, reported %d; lost_events %s, bpf_losses %s"
-                          % (quiet.nblocks, len([r for r in d.records("quiet", "slow_callback",
-                                                                       quiet.pid)
-                                                 if not r.get("in_progress")]),
-                             st["lost_events"], st["bpf_losses"]))
+            recs = quiet_blocks_while_stalled(self, d, quiet, 1.0)
             self.assertEqual(len(recs), quiet.nblocks)
             self.assertTrue(all(r["callback"]["task_name"] == "blocker" for r in recs), recs)
 
@@ -666,28 +671,7 @@ class TargetShare(DaemonTest):
                      pids <= set(d.attached("flood")), 30, what="all attached")
             wait_for(lambda: all(d.records("flood", "blocking_call", p) for p in pids), 20,
                      what="every flood process's records")
-            quiet.block()
-            os.kill(d.p.pid, signal.SIGSTOP)
-            try:
-                time.sleep(2.5)  # the ring fills with the flood
-                for _ in range(3):
-                    quiet.block()
-            finally:
-                os.kill(d.p.pid, signal.SIGCONT)
-
-            def all_blocks():
-                recs = [r for r in d.records("quiet", "slow_callback", quiet.pid)
-                        if not r.get("in_progress")]
-                return len(recs) >= quiet.nblocks and recs
-            try:
-                recs = wait_for(all_blocks, 60, step=0.5, what="every block of the quiet target")
-            except AssertionError:
-                st = d.status()
-                self.fail("quiet target: %d blocks, reported %d; lost_events %s, bpf_losses %s"
-                          % (quiet.nblocks, len([r for r in d.records("quiet", "slow_callback",
-                                                                       quiet.pid)
-                                                 if not r.get("in_progress")]),
-                             st["lost_events"], st["bpf_losses"]))
+            recs = quiet_blocks_while_stalled(self, d, quiet, 2.5)
             self.assertEqual(len(recs), quiet.nblocks)
 
             def drops():
