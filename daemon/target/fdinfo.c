@@ -139,29 +139,6 @@ static int inet_format(const struct inet_row *r, int v6, const char *proto, char
 	return 0;
 }
 
-int lw_fd_parse_inet(const char *text, size_t len, int v6, const char *proto, unsigned long ino,
-		     char *buf, size_t size)
-{
-	const char *p = text, *end = text + len;
-	char line[512];
-	int first = 1;
-
-	if (size)
-		buf[0] = 0;
-	while (next_line(&p, end, line, sizeof(line))) {
-		struct inet_row r;
-
-		if (first || !line[0]) {
-			first = 0;
-			continue;
-		}
-		if (inet_parse_line(line, &r) || r.ino != ino)
-			continue;
-		return inet_format(&r, v6, proto, buf, size);
-	}
-	return -ENOENT;
-}
-
 /* Num RefCount Protocol Flags Type St Inode [Path] */
 static int unix_parse_line(const char *line, unsigned long *inode, char *path)
 {
@@ -172,30 +149,6 @@ static int unix_parse_line(const char *line, unsigned long *inode, char *path)
 	if (n < 2)
 		path[0] = 0;
 	return 0;
-}
-
-int lw_fd_parse_unix(const char *text, size_t len, unsigned long ino, char *buf, size_t size)
-{
-	const char *p = text, *end = text + len;
-	char line[512];
-	int first = 1;
-
-	if (size)
-		buf[0] = 0;
-	while (next_line(&p, end, line, sizeof(line))) {
-		char path[256] = "";
-		unsigned long inode;
-
-		if (first || !line[0]) {
-			first = 0;
-			continue;
-		}
-		if (unix_parse_line(line, &inode, path) || inode != ino)
-			continue;
-		lw_strlcpy(buf, path, size);
-		return 0;
-	}
-	return -ENOENT;
 }
 
 /*
@@ -212,7 +165,8 @@ int lw_fd_parse_unix(const char *text, size_t len, unsigned long ino, char *buf,
 
 struct net_sock {
 	unsigned long ino;
-	char desc[120];
+	int bad;		/* its row's addresses could not be read */
+	char desc[120];		/* "tcp 127.0.0.1:5432", "unix /run/x.sock", "unix" */
 };
 
 struct net_snap {
@@ -263,15 +217,16 @@ static void snap_add(struct net_snap *sn, const char *text, size_t len, int v6, 
 		if (proto) {
 			struct inet_row r;
 
-			if (inet_parse_line(line, &r) ||
-			    inet_format(&r, v6, proto, ns->desc, sizeof(ns->desc)))
+			if (inet_parse_line(line, &r))
 				continue;
 			ns->ino = r.ino;
+			ns->bad = inet_format(&r, v6, proto, ns->desc, sizeof(ns->desc)) != 0;
 		} else {
 			char path[256];
 
 			if (unix_parse_line(line, &ns->ino, path))
 				continue;
+			ns->bad = 0;
 			if (path[0])
 				snprintf(ns->desc, sizeof(ns->desc), "unix %.114s", path);
 			else
@@ -286,6 +241,50 @@ static int sock_cmp(const void *a, const void *b)
 	const struct net_sock *x = a, *y = b;
 
 	return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+/* the socket ino's description into buf: 0, -ENOENT, or -EINVAL for a row that is junk */
+static int sock_desc(const struct net_sock *ns, char *buf, size_t size)
+{
+	if (!ns)
+		return -ENOENT;
+	if (ns->bad)
+		return -EINVAL;
+	lw_strlcpy(buf, ns->desc, size);
+	return 0;
+}
+
+/* the first socket with inode ino in one table's text, parsed as the daemon parses them */
+static int parse_one(const char *text, size_t len, int v6, const char *proto, unsigned long ino,
+		     char *buf, size_t size)
+{
+	struct net_snap sn = { .n = 0 };
+	struct net_sock *hit = NULL;
+	size_t i;
+	int r;
+
+	if (size)
+		buf[0] = 0;
+	snap_add(&sn, text, len, v6, proto);
+	for (i = 0; i < sn.n && !hit; i++)
+		if (sn.socks[i].ino == ino)
+			hit = &sn.socks[i];
+	r = sock_desc(hit, buf, size);
+	if (r == 0 && !proto)	/* the path alone: "unix /run/x.sock" -> "/run/x.sock" */
+		lw_strlcpy(buf, hit->desc[4] ? hit->desc + 5 : "", size);
+	free(sn.socks);
+	return r;
+}
+
+int lw_fd_parse_inet(const char *text, size_t len, int v6, const char *proto, unsigned long ino,
+		     char *buf, size_t size)
+{
+	return parse_one(text, len, v6, proto, ino, buf, size);
+}
+
+int lw_fd_parse_unix(const char *text, size_t len, unsigned long ino, char *buf, size_t size)
+{
+	return parse_one(text, len, 0, NULL, ino, buf, size);
 }
 
 static void snap_read(struct net_snap *sn, const char *proc_root, pid_t pid)
@@ -321,7 +320,7 @@ static int net_describe(const char *proc_root, pid_t pid, unsigned long ino, cha
 	struct net_sock k = { .ino = ino }, *hit;
 	uint64_t now = lw_now_mono();
 	ssize_t n;
-	int i, r = -ENOENT;
+	int i, r;
 
 	snprintf(path, sizeof(path), "%s/%d/ns/net", proc_root, (int)pid);
 	n = readlink(path, ns, sizeof(ns) - 1);
@@ -350,10 +349,7 @@ static int net_describe(const char *proc_root, pid_t pid, unsigned long ino, cha
 		sn->read_ns = now ? now : 1;
 	}
 	hit = sn->n ? bsearch(&k, sn->socks, sn->n, sizeof(k), sock_cmp) : NULL;
-	if (hit) {
-		lw_strlcpy(buf, hit->desc, size);
-		r = 0;
-	}
+	r = sock_desc(hit, buf, size);
 	pthread_mutex_unlock(&net_lock);
 	return r;
 }

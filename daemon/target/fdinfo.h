@@ -21,7 +21,8 @@
 int lw_fd_describe(const char *proc_root, pid_t pid, int fd, char *buf, size_t size);
 
 /*
- * Pure parsers behind it (fuzzed): find the socket with inode `ino` in the text of
+ * The daemon's parser of these tables, on one table's text (fuzzed): find the socket with
+ * inode `ino` in the text of
  * /proc/PID/net/tcp|tcp6|udp|udp6 (`v6` says which format) and format it as above into buf,
  * with proto "tcp" or "udp". Return 0 when found, -ENOENT when not, -EINVAL on junk.
  */
