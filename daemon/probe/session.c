@@ -339,17 +339,23 @@ struct json_object *lw_sess_slow_callback_json(struct lw_session *s, uint32_t ti
 	return o;
 }
 
+/* a slow callback's duration in its site's row of the summary; 0, or -ENOMEM without room */
+static int agg_slow(struct lw_session *s, const struct cb_ident *id, uint64_t dur)
+{
+	struct lw_agg *a = lw_sess_agg_get(s->slow_sites, id->found ? id->qualname : "<unknown>",
+					   id->file, id->line, NULL, NULL, &s->sites_evicted);
+
+	if (!a)
+		return -ENOMEM;
+	lw_hist_add(&a->h, dur);
+	return 0;
+}
+
 static void count_slow(struct lw_session *s, const struct cb_ident *id, uint64_t dur)
 {
-	struct lw_agg *a;
-
 	s->counts.slow_callbacks++;
-	if (s->o.precise)
-		return;	/* precise mode counts every callback in BPF */
-	a = lw_sess_agg_get(s->slow_sites, id->found ? id->qualname : "<unknown>", id->file, id->line, NULL,
-			    NULL, &s->sites_evicted);
-	if (a)
-		lw_hist_add(&a->h, dur);
+	if (!s->o.precise)	/* precise mode counts every callback in BPF */
+		agg_slow(s, id, dur);
 }
 
 /*
@@ -361,18 +367,11 @@ static void count_moved(struct lw_session *s, const struct lw_ident *bi, const s
 			uint64_t dur)
 {
 	uint64_t key = bi->code ? bi->code : bi->type;	/* BPF's site key (classify()) */
-	struct lw_agg *a;
 	struct lw_hist *h;
 	int created;
 
-	if (!key)
+	if (!key || !(h = lw_u64map__put(s->moved_out, key, &created)) || agg_slow(s, site, dur))
 		return;
-	a = lw_sess_agg_get(s->slow_sites, site->qualname, site->file, site->line, NULL, NULL,
-			    &s->sites_evicted);
-	h = lw_u64map__put(s->moved_out, key, &created);
-	if (!a || !h)
-		return;
-	lw_hist_add(&a->h, dur);
 	lw_hist_add(h, dur);
 }
 
