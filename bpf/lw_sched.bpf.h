@@ -530,12 +530,13 @@ int lw_process_exit(struct bpf_raw_tracepoint_args *ctx)
 	__u32 tid = (__u32)id, tgid = id >> 32;
 	struct lw_rec_task *r;
 
+	/* every task's exit on the host comes here: one lookup for those of untraced processes */
+	if (!bpf_map_lookup_elem(&procs, &tgid))
+		return 0;
 	if (tid != tgid) {
 		thread_exit(tgid, tid);
 		return 0;
 	}
-	if (!bpf_map_lookup_elem(&procs, &tgid))
-		return 0;
 	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 	if (!r) {
 		__sync_fetch_and_add(&lost_events, 1);
