@@ -133,6 +133,7 @@ def host_tax(py, rounds, secs):
         p.stdout.readline()
     res = {w: {c: [] for c in HOST_CONFIGS} for w in HOST_WORKLOADS}
     cpu = {w: {c: [] for c in HOST_CONFIGS} for w in HOST_WORKLOADS}
+    modes = set()   # the iteration probe loopwatch chose for "default" (fentry, syscall)
     try:
         for r in range(rounds):
             order = HOST_CONFIGS[r % len(HOST_CONFIGS):] + HOST_CONFIGS[:r % len(HOST_CONFIGS)]
@@ -141,6 +142,8 @@ def host_tax(py, rounds, secs):
                 rec = os.path.join(tmp, "rec-%d-%s.jsonl" % (r, c))
                 if c in ("default", "sched", "precise"):
                     tracer = start_loopwatch(idles[0].pid, c, rec)
+                    if c == "default":
+                        modes.add(start_iter_mode(rec))
                 elif c == "daemon3":
                     rdir = os.path.join(tmp, "reports-%d" % r)
                     conf = os.path.join(tmp, "lw-%d.conf" % r)
@@ -173,7 +176,7 @@ def host_tax(py, rounds, secs):
         for p in idles:
             p.kill()
             p.wait()
-    return {"rate": res, "per_cpu": cpu}
+    return {"rate": res, "per_cpu": cpu, "default_mode": "/".join(sorted(modes))}
 
 
 def run_hostload(w, secs):
@@ -198,7 +201,8 @@ def run_hostload(w, secs):
 
 
 def print_host_tax(host, rounds, secs):
-    names = {"bare": "bare", "default": "default (syscall)", "sched": "default (sched)",
+    names = {"bare": "bare", "default": "default (%s)" % host.get("default_mode", "?"),
+             "sched": "default (sched)",
              "precise": "precise", "daemon3": "loopwatchd, 3 targets"}
     for key, what in (("rate", "throughput"), ("per_cpu", "operations per CPU-second of the "
                                                "workload (less disturbed by other load)")):
