@@ -747,6 +747,9 @@ static struct json_object *probes_json(const struct lw_session *s, int sampling)
 
 	if (lw_bpf__iter_mode(s->bpf) == LW_ITER_SYSCALL)
 		json_object_array_add(p, json_object_new_string("tp_btf/sys_exit:poll-family"));
+	else if (lw_bpf__iter_mode(s->bpf) == LW_ITER_FENTRY)
+		json_object_array_add(p, json_object_new_string(
+			"fexit:do_epoll_wait,do_sys_poll,core_sys_select"));
 	else
 		json_object_array_add(p, json_object_new_string("uprobe:libc poll-family entry"));
 	json_object_array_add(p, json_object_new_string("tp_btf/sched_switch"));
@@ -755,7 +758,7 @@ static struct json_object *probes_json(const struct lw_session *s, int sampling)
 		json_object_array_add(p, json_object_new_string("perf_event/cpu-clock"));
 	if (s->o.precise && s->is_python && s->py.ctxrun_addr) {
 		snprintf(buf, sizeof(buf), "%s:%s:context_run+0x%llx",
-			 lw_bpf__iter_mode(s->bpf) == LW_ITER_SYSCALL ? "uprobe+uretprobe" : "uprobe",
+			 lw_bpf__iter_mode(s->bpf) != LW_ITER_SCHED ? "uprobe+uretprobe" : "uprobe",
 			 s->py.elf, (unsigned long long)s->py.ctxrun_off);
 		json_object_array_add(p, json_object_new_string(buf));
 	}
