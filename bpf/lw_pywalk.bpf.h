@@ -384,7 +384,7 @@ static __noinline void walk_pystack(const struct lw_pycfg *c, __u32 tid, struct 
 	__u64 tstate, f, code, instr, hframe = 0, prevf = 0;
 	__u64 pcode = 0, pinstr = 0, pf = 0, ppcode = 0, ppinstr = 0, ppf = 0;
 	__u32 i;
-	__u8 owner;
+	__u8 owner, inloop = 0;
 
 	s->nframes = 0;
 	s->flags = LW_STACK_VALID;
@@ -427,12 +427,16 @@ static __noinline void walk_pystack(const struct lw_pycfg *c, __u32 tid, struct 
 		/* Handle._run: known by its code, or as the frame _run_once called */
 		if (code && (code == c->handle_run_code || (code == c->run_once_code && !hframe)))
 			hframe = code == c->handle_run_code ? f : prevf;
+		if (code && (code == c->handle_run_code || code == c->run_once_code))
+			inloop = 1;
 		prevf = f;
 		f = rd_ptr(f + c->f_back);
 	}
 	if (f)
 		s->flags |= LW_STACK_TRUNCATED;
 	s->nframes = i;
+	if (!f && i && c->run_once_code && !inloop && !(s->flags & LW_STACK_READ_ERR))
+		s->flags |= LW_STACK_NOLOOP;
 	/* deeper than the slots (recursion, deep frameworks): keep looking for Handle._run, reading
 	 * only what identifies it, so that a deep stack still names its callback. Handle._run is
 	 * known by its code, or as the frame with code just inside _run_once; the callback's frame

@@ -258,6 +258,19 @@ int lw_sess_loop_own_code(const struct lw_session *s, const struct lw_pystack *s
 	return 0;
 }
 
+/*
+ * A CPU sample of the busy period that began at since found the thread in no asyncio loop (the
+ * sampler's sticky LW_STACK_NOLOOP on the kept CPU stack): the period left the loop, so it is
+ * no iteration (synchronous code between loops, loops whose selector never polls: issue 20). A
+ * real iteration never leaves _run_once between its two polls.
+ */
+int lw_sess_left_loop(const struct lw_session *s, const struct lw_pystack *cpu, uint64_t since)
+{
+	return s->is_python && s->py.cfg.run_once_code && s->uv_handles[0] < 0 &&
+	       (cpu->flags & LW_STACK_VALID) && (cpu->flags & LW_STACK_NOLOOP) &&
+	       cpu->ts_ns >= since;
+}
+
 /* Both stacks of an iteration that have one say it ran outside any loop */
 static int tick_outside_loop(const struct lw_session *s, const struct lw_rec_tick *r)
 {
@@ -277,11 +290,13 @@ static int tick_outside_loop(const struct lw_session *s, const struct lw_rec_tic
 }
 
 /* Where the iteration burnt most CPU (the samples' majority) was the loop's own select() or
- * other Python function of _run_once's, no callback: a selector that never polls (issue 20) */
+ * other Python function of _run_once's, no callback, or one of its samples was in no loop at
+ * all: a selector that never polls, code between loops (issue 20) */
 static int tick_in_loop_code(const struct lw_session *s, const struct lw_rec_tick *r)
 {
-	return (r->cpu_stack.flags & LW_STACK_VALID) && r->cpu_stack.ns >= 2 &&
-	       lw_sess_loop_own_code(s, &r->cpu_stack) &&
+	return (r->cpu_stack.flags & LW_STACK_VALID) &&
+	       ((r->cpu_stack.ns >= 2 && lw_sess_loop_own_code(s, &r->cpu_stack)) ||
+		lw_sess_left_loop(s, &r->cpu_stack, r->start_ns)) &&
 	       (!(r->flags & LW_TICK_PRECISE) || r->slowest_cb_ns < s->o.threshold_ns);
 }
 

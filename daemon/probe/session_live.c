@@ -212,6 +212,11 @@ void lw_session__tick(struct lw_session *s, uint64_t now, lw_emit_fn emit, void 
 		st = NULL;
 		oncpu = 0;
 		got = lw_bpf__get_stacks(s->bpf, t->tid, &stk->t) == 0;
+		/* a CPU sample of this period was in no loop: no iteration (issue 20) */
+		if (got && lw_sess_left_loop(s, &stk->t.cpu, th.iter_start_ns)) {
+			t->noiter = th.iter_start_ns;
+			continue;
+		}
 		if (th.off_ts && th.off_kind != LW_OFF_RUNQ && th.off_stack_ok && got &&
 		    (stk->t.pending.flags & LW_STACK_VALID)) {
 			st = &stk->t.pending;
