@@ -472,6 +472,7 @@ static void on_tick(struct lw_session *s, const struct lw_rec_tick *r, lw_emit_f
 		 * selector never polls (issue 20) */
 		lw_dbg("pid %d tid %u: %.3f ms outside any asyncio loop or in one that never polls, "
 		       "not an iteration", (int)s->pid, r->hdr.tid, r->busy_ns / 1e6);
+		s->counts.not_iterations++;
 		json_object_put(o);
 		return;
 	}

@@ -54,6 +54,10 @@ struct lw_sthread {
 	/* iteration start of a stretch seen outside any loop, or in a loop's own code on CPU (a
 	 * selector that never polls: a mock): no iteration, no alert, its tick dropped (issue 20) */
 	uint64_t noiter;
+	/* iteration start of a first look that found the thread on CPU in the loop's own code:
+	 * noiter only when a later look of the same iteration finds it there again (a real
+	 * selector's select() after a slow callback is such code too, for microseconds) */
+	uint64_t loop_code_seen;
 	int look_retries;		/* looks of iteration alerted_iter put off: stack unreadable */
 	struct lw_loop_stats prev;	/* snapshot at the last periodic summary */
 	int have_prev;

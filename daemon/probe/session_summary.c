@@ -430,6 +430,10 @@ struct json_object *lw_session__summary(struct lw_session *s, int final, uint64_
 	}
 	json_object_object_add(o, "slow_callbacks", json_object_new_int64((int64_t)s->counts.slow_callbacks));
 	json_object_object_add(o, "slow_ticks", json_object_new_int64((int64_t)s->counts.slow_ticks));
+	/* slow stretches dropped as no loop iteration: outside any asyncio loop, or a loop whose
+	 * selector never polls (issue 20); a slow callback lost that way shows here (issue 18) */
+	json_object_object_add(o, "not_iterations",
+			       json_object_new_int64((int64_t)s->counts.not_iterations));
 	json_object_object_add(o, "blocking_calls", json_object_new_int64((int64_t)s->counts.blocking_calls));
 	if (s->counts.stuck_tasks)
 		json_object_object_add(o, "stuck_tasks",
