@@ -742,9 +742,9 @@ void lw_session__handle(struct lw_session *s, const struct lw_rec_hdr *h, size_t
 			st->poll_since = 0;
 		/* a thread's first poll: an asyncio loop has just started on it, and its
 		 * _run_once frame is there to be learnt now, before its first callback */
+		lw_sess_new_tstates(s);
 		if (s->is_python && !s->py.cfg.run_once_code)
-			lw_sess_learn_at_first_poll(s);
-		lw_sess_refresh_tstates(s);
+			lw_sess_learn_at_first_poll(s, (pid_t)h->tid);
 		break;
 	}
 	default:
@@ -863,6 +863,7 @@ int lw_session__new(struct lw_bpf *b, pid_t pid, const struct lw_session_opts *o
 	}
 	s->start_mono = s->last_summary_mono = lw_now_mono();
 	if (lw_u64map__new(sizeof(struct lw_sthread), &s->threads) ||
+	    lw_u64map__new(sizeof(struct lw_tst), &s->tst) ||
 	    lw_u64map__new(sizeof(struct lw_site_id), &s->sites) ||
 	    lw_u64map__new(sizeof(struct lw_agg), &s->slow_sites) ||
 	    lw_u64map__new(sizeof(struct lw_hist), &s->moved_out) ||
@@ -954,6 +955,7 @@ void lw_session__free(struct lw_session *s)
 	lw_nstack__free(s->nstk);
 	lw_memread__close(s->mem);
 	lw_u64map__free(s->threads, lw_sess_thread_free);
+	lw_u64map__free(s->tst, NULL);
 	lw_u64map__free(s->sites, NULL);
 	lw_u64map__free(s->slow_sites, NULL);
 	lw_u64map__free(s->moved_out, NULL);

@@ -163,7 +163,7 @@ void lw_session__tick(struct lw_session *s, uint64_t now, lw_emit_fn emit, void 
 			lw_sess_push_cfg(s);
 		}
 		if (!s->py.cfg.run_once_code)
-			lw_sess_learn_from_threads(s);
+			lw_sess_learn_some(s);
 	}
 	if (s->o.precise && s->is_python && s->uv_handles[0] < 0 &&
 	    now - s->last_uv_try > 1000000000ull) {
@@ -176,6 +176,7 @@ void lw_session__tick(struct lw_session *s, uint64_t now, lw_emit_fn emit, void 
 		lw_pyhooks__update(s->hooks);
 	}
 
+	lw_sess_threads_tick(s, now);
 	stuck_inventory(s, now, emit, ctx);
 	while ((t = lw_u64map__next(s->threads, &it, NULL))) {
 		uint64_t busy, limit;
