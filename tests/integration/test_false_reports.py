@@ -88,15 +88,16 @@ class FalseReports(unittest.TestCase):
 
     # 4: a loop whose selector is a mock and never polls (asyncio's own unit tests), stepped by
     # hand between mock-based test code: no callback in it is slow, so nothing is reported,
-    # not one 0.5 s "iteration" named after whatever was on the stack.
-    # Skipped until fixed whole: the stretch's final slow_tick is dropped only when one of the
-    # live-alert looks lands outside a callback (or the CPU samples' majority is the mock
-    # select); in 22 subtests (11 interpreters x 2 modes) 2 still reported it, and default mode
-    # on 3.13+ still raises a live alert now and then. LW_KNOWN_FLAKY=1 runs it.
-    @unittest.skipUnless(os.environ.get("LW_KNOWN_FLAKY"),
-                         "issue 20 item 4 fixed in part: ~1 subtest in 10 still reports")
+    # not one 0.5 s "iteration" named after whatever was on the stack. Failed in 3 of 22
+    # subtests before the CPU sampler flagged samples taken outside any loop (LW_STACK_NOLOOP):
+    # live alerts on a garbage or pre-Handle._run look, a slow callback named after a mock.
     def test_mock_selector_loops(self):
         def one(py, extra):
+            # known residual (issue 20): precise mode on sid's 3.15 still reports a 0.14-0.5 s
+            # alert or slow iteration in about 1 run in 3, with its stack inside the mock
+            # loop's _run_once; LW_KNOWN_FLAKY=1 runs it
+            if extra and "3.15" in py and not os.environ.get("LW_KNOWN_FLAKY"):
+                self.skipTest("precise mode on 3.15: residual false report, issue 20")
             t, lw = self.run_case(py, "mockselector", extra)
             self.assertEqual(brief(reports(lw)), [], [
                 (r["type"], r.get("duration_basis"), r.get("stack_incomplete"))
