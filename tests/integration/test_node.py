@@ -20,6 +20,8 @@ ROUNDS = 3
 HANDLERS = {"/busy": "busyHandler", "/hash": "hashHandler", "/parse": "parseHandler",
             "/fifo": "fifoHandler"}
 FLAGS = ["--perf-basic-prof", "--interpreted-frames-native-stack"]
+# the flags `check` recommends: names (perf map, interpreted frames) and lines (jitdump)
+LINE_FLAGS = FLAGS + ["--perf-prof"]
 
 
 def js_def_line(path, name):
@@ -63,6 +65,12 @@ class NodeApp(unittest.TestCase):
         file and line (its definition: V8's perf map knows no other), CPU-bound and blocked."""
         info, lw, reqs = run_app(FLAGS)
         self.assertEqual(info.get("runtime"), "node", info)
+        # the start record says as check does: names yes, the line of the work missing
+        start = lw.records("start")[0]
+        self.assertEqual((start["js_names"], start["js_lines"]), ("yes", "no"), start)
+        self.assertIsNone(start["js_names_fix"], start)
+        self.assertIn("--perf-prof", start["js_lines_fix"], start)
+        self.assertEqual(start["node_flags_advised"], " ".join(LINE_FLAGS), start)
         self.assertEqual(len(reqs), 4 * ROUNDS, reqs)
         ticks = [r for r in lw.records("slow_tick") if r["busy_ms"] >= 100]
         self.assertEqual(len(ticks), len(reqs), [(r["busy_ms"], r["slowest"]) for r in ticks])
@@ -132,8 +140,13 @@ class NodeApp(unittest.TestCase):
         work is on two lines: its body, and its header (the compare and increment of i, where a
         sample lands 1 time in 3 or so on node 18)."""
         app = os.path.join(TARGETS, "node_lines.js")
-        t, lw = traced([node_binary()] + FLAGS + ["--perf-prof", app, "{GO}", "3"], ["-q"],
-                       timeout=60)
+        t, lw = traced([node_binary()] + LINE_FLAGS + [app, "{GO}", "3"], ["-q"], timeout=60)
+        # the flags check recommends are the ones this test needs; the start record says so
+        start = lw.records("start")[0]
+        self.assertEqual((start["js_names"], start["js_lines"]), ("yes", "yes"), start)
+        self.assertEqual((start["js_names_fix"], start["js_lines_fix"]), (None, None), start)
+        self.assertEqual(start["node_flags_advised"], " ".join(LINE_FLAGS), start)
+        self.assertRegex(start["jitdump"], r"/jit-%d\.dump \(\d+ bytes\)$" % t.pid)
         cbs = [x for x in t.truth() if x.get("event") == "callback"]
         self.assertEqual(len(cbs), 3, cbs)
         ticks = [r for r in lw.records("slow_tick") if r["busy_ms"] >= 100]
@@ -165,24 +178,43 @@ class NodeApp(unittest.TestCase):
         return json.loads(r.stdout), text
 
     def test_check_says_how_to_name_js(self):
-        """check says whether JS frames can be named and the exact flags to add, from the
-        command line, NODE_OPTIONS and the perf map V8 writes."""
+        """check says whether JS frames can be named and given the line of the work, what is
+        missing for each, and the exact flags that give both (those test_line_of_the_work
+        needs), from the command line, NODE_OPTIONS, the perf map and the jitdump V8 writes."""
+        want = " ".join(LINE_FLAGS)
         info, text = self.check([])
-        self.assertEqual(info["js_names"], "no", info)
-        self.assertEqual(info["perf_map"], "none", info)
-        self.assertIn("--perf-basic-prof --interpreted-frames-native-stack", info["js_names_fix"])
+        self.assertEqual((info["js_names"], info["js_lines"]), ("no", "no"), info)
+        self.assertEqual((info["perf_map"], info["jitdump"]), ("none", "none"), info)
+        self.assertEqual(info["node_flags_advised"], want, info)
+        # the whole command line, in both fixes
+        self.assertIn("node %s app.js" % want, info["js_names_fix"])
+        self.assertIn("node %s app.js" % want, info["js_lines_fix"])
         self.assertIn("js_names_fix", text)
+        self.assertIn("js_lines_fix", text)
         info, _ = self.check(["--perf-basic-prof"])
-        self.assertEqual(info["js_names"], "partly", info)
+        self.assertEqual((info["js_names"], info["js_lines"]), ("partly", "no"), info)
         self.assertEqual(info["node_flags"], "--perf-basic-prof", info)
-        self.assertIn("--interpreted-frames-native-stack", info["js_names_fix"])
+        self.assertIn("with --interpreted-frames-native-stack added", info["js_names_fix"])
+        self.assertIn("with --perf-prof added", info["js_lines_fix"])
         self.assertTrue(info["perf_map"].startswith("/tmp/perf-"), info)
+        # named, but no line of the work: only the lines are missing
         info, _ = self.check(FLAGS)
-        self.assertEqual(info["js_names"], "yes", info)
+        self.assertEqual((info["js_names"], info["js_lines"]), ("yes", "no"), info)
         self.assertIsNone(info["js_names_fix"], info)
-        info, _ = self.check([], env={"NODE_OPTIONS": " ".join(FLAGS)})
-        self.assertEqual(info["js_names"], "yes", info)
-        self.assertEqual(info["node_flags"], " ".join(FLAGS), info)
+        self.assertIn("with --perf-prof added", info["js_lines_fix"])
+        self.assertIn("node %s app.js" % want, info["js_lines_fix"])
+        # lines (the jitdump is mapped) and names from it alone: the perf map's flags missing
+        info, _ = self.check(["--perf-prof"])
+        self.assertEqual((info["js_names"], info["js_lines"]), ("partly", "yes"), info)
+        self.assertIsNone(info["js_lines_fix"], info)
+        self.assertIn("--perf-basic-prof and --interpreted-frames-native-stack",
+                      info["js_names_fix"])
+        # all of them, through NODE_OPTIONS: nothing missing
+        info, _ = self.check([], env={"NODE_OPTIONS": want})
+        self.assertEqual((info["js_names"], info["js_lines"]), ("yes", "yes"), info)
+        self.assertEqual(info["node_flags"], want, info)
+        self.assertEqual((info["js_names_fix"], info["js_lines_fix"]), (None, None), info)
+        self.assertRegex(info["jitdump"], r"^/.*/jit-\d+\.dump \(\d+ bytes\)$", info)
 
 
 EXPRESS_APP = os.path.join(TARGETS, "node_app", "express_app.js")
