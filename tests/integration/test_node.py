@@ -118,6 +118,10 @@ class NodeApp(unittest.TestCase):
         self.assertEqual(len(reqs), 4, reqs)
         self.assertNotIn("Executing <Handle", text)
         self.assertNotIn("<Handle", text)
+        # started without --perf-prof: the start says what that lacks and how to restart node
+        self.assertRegex(text, r"JS lines of the work \(no\): restart node with --perf-prof "
+                               r"added .*: node %s app\.js" % re.escape(" ".join(LINE_FLAGS)))
+        self.assertNotIn("JS names (", text)
         line = js_def_line(APP, "busyHandler")
         held = re.findall(r"slow callback busyHandler \(app\.js:%d\) held the loop (\d+\.\d+) s"
                           % line, text)
