@@ -7,13 +7,17 @@ framework, from V8's perf map with the flags `check` recommends."""
 import json
 import os
 import re
-import shutil
 import subprocess
+import sys
 import time
 import unittest
 import urllib.request
 
 from lwtest import TARGETS, Loopwatch, Target, node_binary, run_loopwatch, traced
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "npm"))
+import npmlock  # noqa: E402  (tests/npm: the pinned npm packages, installed without npm)
 
 APP = os.path.join(TARGETS, "node_app", "app.js")
 ROUNDS = 3
@@ -222,30 +226,7 @@ class NodeApp(unittest.TestCase):
 
 
 EXPRESS_APP = os.path.join(TARGETS, "node_app", "express_app.js")
-EXPRESS_DIR = "/var/cache/loopwatch-test/node-express"
-EXPRESS_VERSION = "4.21.2"
-
-
-def express_installed():
-    """express, pinned, installed once into a cache dir (later runs are offline); None or the
-    reason it could not be."""
-    pkg = os.path.join(EXPRESS_DIR, "node_modules", "express", "package.json")
-    if os.path.exists(pkg):
-        with open(pkg) as f:
-            if json.load(f).get("version") == EXPRESS_VERSION:
-                return None
-    if not shutil.which("npm"):
-        return "npm not installed"
-    os.makedirs(EXPRESS_DIR, exist_ok=True)
-    try:
-        r = subprocess.run(["npm", "install", "--no-audit", "--no-fund",
-                            "express@" + EXPRESS_VERSION], cwd=EXPRESS_DIR,
-                           capture_output=True, text=True, timeout=180)
-    except subprocess.TimeoutExpired:
-        return "npm install express timed out (registry unreachable?)"
-    if r.returncode or not os.path.exists(pkg):
-        return "npm install express failed (registry unreachable?): " + r.stderr[-300:]
-    return None
+LOAD_JS = os.path.join(TARGETS, "node_app", "load.js")
 
 
 @unittest.skipUnless(node_binary(), "Node.js not installed")
@@ -254,26 +235,44 @@ class Express(unittest.TestCase):
               "/fifo": "fifoRoute"}
 
     def test_express_routes_named(self):
-        """A real Express app: each slow request named by its route's function (not express's
-        router under node_modules/, not the timing wrapper around it)."""
-        why = express_installed()
+        """A real Express app from npm (express and autocannon pinned by tests/npm's lock,
+        installed without npm: CI's Debian node has none) under load from autocannon: each
+        slow request named by its route's function (not express's router under node_modules/,
+        not the timing wrapper around it)."""
+        why = npmlock.install()
         if why:
             self.skipTest(why)
-        t = Target([node_binary()] + FLAGS + [EXPRESS_APP, EXPRESS_DIR])
+        t = Target([node_binary()] + FLAGS + [EXPRESS_APP, npmlock.CACHE])
+        ac = None
         try:
             t.wait_ready()
             port = int(t.stdout().split("ready ", 1)[1].split()[1])
             lw = Loopwatch(t.pid, ["-q"], tmp=t.tmp)
             lw.wait_started()
+            # the load: fast requests on 4 connections all along, until its stdin closes
+            ac = subprocess.Popen([node_binary(), LOAD_JS, npmlock.CACHE,
+                                   "http://127.0.0.1:%d/hello" % port],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, cwd=t.tmp)
+            time.sleep(0.5)
             for _ in range(ROUNDS):
                 for route in self.ROUTES:
                     urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, route),
                                            timeout=30).read()
                     time.sleep(0.15)
             time.sleep(0.3)
+            out, err = ac.communicate(timeout=20)
+            self.assertEqual(ac.returncode, 0, err)
+            load = json.loads(out)
             lw.stop()
         finally:
+            if ac and ac.poll() is None:
+                ac.kill()
+                ac.wait()
             t.kill()
+        # the load ran beside the slow requests, without errors
+        self.assertGreater(load["total"], 100, load)
+        self.assertEqual((load["errors"], load["timeouts"], load["non2xx"]), (0, 0, 0), load)
         reqs = [x for x in t.truth() if x.get("event") == "request"]
         self.assertEqual(len(reqs), 4 * ROUNDS)
         ticks = [r for r in lw.records("slow_tick") if r["busy_ms"] >= 100]

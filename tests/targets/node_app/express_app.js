@@ -46,6 +46,8 @@ app.get('/busy', timed('/busy', busyRoute));
 app.get('/hash', timed('/hash', hashRoute));
 app.get('/parse', timed('/parse', parseRoute));
 app.get('/fifo', timed('/fifo', fifoRoute));
+// the load beside them (autocannon): a fast route, not timed
+app.get('/hello', function helloRoute(req, res) { res.json({ hello: 'world' }); });
 const server = app.listen(0, '127.0.0.1', () => {
   process.stdout.write('ready ' + process.pid + ' ' + server.address().port + '\n');
 });
