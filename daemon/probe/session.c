@@ -817,6 +817,9 @@ struct json_object *lw_session__start_record(struct lw_session *s)
 		json_object_object_add(h, "gc", json_object_new_string(s->v8gc.how));
 		json_object_object_add(o, "hooks", h);
 	}
+	/* can JS frames be named and given their lines, and how to start node for both */
+	if (s->runtime == LW_RT_NODE)
+		lw_sess_describe_node(o, s->proc_root, s->pid);
 	return o;
 }
 

@@ -268,6 +268,8 @@ struct lw_agg *lw_sess_agg_get(struct lw_u64map *m, const char *qualname, const 
 struct json_object *lw_sess_agg_json(struct lw_u64map *m, int final, int blocking, size_t *omitted);
 
 /* session_target.c: probing a target */
+/* Node.js: js_names, js_lines, the flags seen and recommended, perf map, jitdump, the fixes */
+void lw_sess_describe_node(struct json_object *d, const char *proc_root, pid_t pid);
 struct json_object *lw_sess_describe(const struct lw_session_opts *o, pid_t pid, const char *comm,
 				     int is_python, enum lw_runtime rt, const struct lw_pyinfo *py,
 				     const char *why);

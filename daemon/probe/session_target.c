@@ -18,43 +18,82 @@ const char *lw_runtime_name(enum lw_runtime rt)
 
 /*
  * Node.js: can its JS functions be named (V8's perf map, interpreted frames on the native
- * stack)? "js_names": "yes", "partly" (a perf map, but functions still run by the interpreter
- * show as its trampoline: the handlers that ran once or twice), "no"; and the fix.
+ * stack), and given the line of the work (V8's jitdump)? "js_names": "yes", "partly" (a perf
+ * map, but functions still run by the interpreter show as its trampoline: the handlers that
+ * ran once or twice; or names from the jitdump alone, which V8 writes 2 MB late), "no";
+ * "js_lines": "yes" (the jitdump is mapped: compiled functions' lines of the work), "no" (a JS
+ * frame's line is its function's first); what is missing for each (js_names_fix,
+ * js_lines_fix: null when nothing is) and the flags that give both.
  */
-#define NODE_FLAGS_FIX "--perf-basic-prof --interpreted-frames-native-stack"
+#define NODE_FLAGS_NAMES "--perf-basic-prof --interpreted-frames-native-stack"
+#define NODE_FLAGS_ALL NODE_FLAGS_NAMES " --perf-prof"
+#define NODE_RESTART "node " NODE_FLAGS_ALL " app.js, or NODE_OPTIONS='" NODE_FLAGS_ALL "'"
 
-static void describe_node_js(struct json_object *d, const char *root, pid_t pid)
+void lw_sess_describe_node(struct json_object *d, const char *root, pid_t pid)
 {
 	struct lw_node_js nj;
-	char buf[512];
-	const char *names, *fix = NULL;
+	char buf[1024];
+	const char *names, *lines;
+	const char *nfix = NULL, *lfix = NULL;
+	int nspid;
 
 	lw_node_js_probe(root, pid, &nj);
-	if (nj.perf_map && nj.interpreted_frames) {
+	nspid = (int)lw_ns_pid(root, pid);
+	if (nj.perf_map && nj.interpreted_frames)
 		names = "yes";
-	} else if (nj.perf_map || nj.perf_basic_prof) {
+	else if (nj.perf_map || nj.perf_basic_prof || nj.jitdump)
 		names = "partly";
-		fix = "restart node with --interpreted-frames-native-stack too (interpreted "
-		      "functions are otherwise unnamed): node " NODE_FLAGS_FIX " app.js, or "
-		      "NODE_OPTIONS='" NODE_FLAGS_FIX "'";
-	} else {
+	else
 		names = "no";
-		fix = "restart node with: node " NODE_FLAGS_FIX " app.js, or NODE_OPTIONS='"
-		      NODE_FLAGS_FIX "' (V8 then writes /tmp/perf-PID.map, which names JS frames)";
+	if (nj.perf_basic_prof && !nj.perf_map) {
+		nfix = "the flags are set but no perf map is readable (/tmp/perf-PID.map missing, "
+		       "not a regular file, or in another /tmp): check the target's /tmp";
+	} else if (!nj.perf_map && !nj.interpreted_frames) {
+		nfix = nj.jitdump ?
+		       "restart node with --perf-basic-prof and --interpreted-frames-native-stack "
+		       "added (names now come from the jitdump only, which V8 writes 2 MB late, and "
+		       "functions the interpreter runs are unnamed): " NODE_RESTART :
+		       "restart node with --perf-basic-prof and --interpreted-frames-native-stack "
+		       "(V8 then writes /tmp/perf-PID.map, which names JS functions, interpreted ones "
+		       "included): " NODE_RESTART;
+	} else if (!nj.perf_map) {
+		nfix = "restart node with --perf-basic-prof added (V8 then writes /tmp/perf-PID.map, "
+		       "which names JS functions as they are made): " NODE_RESTART;
+	} else if (!nj.interpreted_frames) {
+		nfix = "restart node with --interpreted-frames-native-stack added (functions the "
+		       "interpreter runs are otherwise unnamed): " NODE_RESTART;
 	}
-	if (nj.perf_basic_prof && !nj.perf_map)
-		fix = "the flags are set but no perf map is readable (/tmp/perf-PID.map missing, "
-		      "not a regular file, or in another /tmp): check the target's /tmp";
+	if (nj.jitdump) {
+		lines = "yes";
+	} else {
+		lines = "no";
+		lfix = nj.perf_prof ?
+		       "--perf-prof is set but no jitdump is mapped (V8 creates jit-PID.dump in "
+		       "node's working directory when it starts, and goes on without it where that "
+		       "directory is not writable): start node in a writable directory" :
+		       "restart node with --perf-prof added (V8 then writes its jitdump, jit-PID.dump in "
+		       "node's working directory, with the line of each instruction of the code it "
+		       "compiles; without it a JS frame's line is its function's first): " NODE_RESTART;
+	}
 	json_object_object_add(d, "js_names", json_object_new_string(names));
+	json_object_object_add(d, "js_lines", json_object_new_string(lines));
 	json_object_object_add(d, "node_flags", json_object_new_string(nj.flags_seen[0] ?
 								     nj.flags_seen : "none"));
+	json_object_object_add(d, "node_flags_advised", json_object_new_string(NODE_FLAGS_ALL));
 	if (nj.perf_map)
-		snprintf(buf, sizeof(buf), "/tmp/perf-%d.map (%lld bytes)", (int)lw_ns_pid(root, pid),
-			 nj.perf_map_bytes);
+		snprintf(buf, sizeof(buf), "/tmp/perf-%d.map (%lld bytes)", nspid, nj.perf_map_bytes);
 	else
 		snprintf(buf, sizeof(buf), "none");
 	json_object_object_add(d, "perf_map", json_object_new_string(buf));
-	json_object_object_add(d, "js_names_fix", lw_j_str_or_null(fix));
+	if (nj.jitdump && nj.jitdump_bytes >= 0)
+		snprintf(buf, sizeof(buf), "%s (%lld bytes)", nj.jitdump_path, nj.jitdump_bytes);
+	else if (nj.jitdump)
+		snprintf(buf, sizeof(buf), "%s (unreadable)", nj.jitdump_path);
+	else
+		snprintf(buf, sizeof(buf), "none");
+	json_object_object_add(d, "jitdump", json_object_new_string(buf));
+	json_object_object_add(d, "js_names_fix", lw_j_str_or_null(nfix));
+	json_object_object_add(d, "js_lines_fix", lw_j_str_or_null(lfix));
 }
 
 struct json_object *lw_sess_describe(const struct lw_session_opts *o, pid_t pid, const char *comm,
@@ -124,7 +163,7 @@ struct json_object *lw_sess_describe(const struct lw_session_opts *o, pid_t pid,
 		}
 	}
 	if (rt == LW_RT_NODE)
-		describe_node_js(d, o->proc_root ? o->proc_root : "/proc", pid);
+		lw_sess_describe_node(d, o->proc_root ? o->proc_root : "/proc", pid);
 	json_object_object_add(d, "mode", json_object_new_string(o->precise ? "precise" : "default"));
 	return d;
 }

@@ -367,6 +367,13 @@ static void render_start(FILE *f, struct json_object *r)
 		str(r, "tool_version", "?"), (long long)lw_j_get_int(r, "pid", 0), str(r, "comm", "?"),
 		str(r, "runtime", "?"), rv ? " " : "", rv ? rv : "", str(r, "mode", "?"),
 		ms(r, "threshold_ms"), ms(r, "block_threshold_ms"));
+	/* Node.js started without the flags that name JS frames or give their lines: how to */
+	if (lw_j_get_str(r, "js_names_fix"))
+		fprintf(f, "  JS names (%s): %s\n", str(r, "js_names", "?"),
+			lw_j_get_str(r, "js_names_fix"));
+	if (lw_j_get_str(r, "js_lines_fix"))
+		fprintf(f, "  JS lines of the work (%s): %s\n", str(r, "js_lines", "?"),
+			lw_j_get_str(r, "js_lines_fix"));
 }
 
 static void fmt_ms_col(char *buf, size_t size, double v)

@@ -684,25 +684,62 @@ int lw_nativesym__resolve(struct lw_nativesym *s, uint64_t addr, struct lw_nativ
 	return 0;
 }
 
-/* the NUL-separated words of /proc/PID/cmdline, or NODE_OPTIONS's space-separated ones */
+/* the NUL-separated words of /proc/PID/cmdline, or NODE_OPTIONS's space-separated ones: the
+ * V8 flags that name JS frames (perf map, interpreted frames) and give their lines (jitdump) */
 static void node_flags_in(struct lw_node_js *o, const char *w)
 {
 	static const char *const basic[] = { "--perf-basic-prof", "--perf_basic_prof",
 					     "--perf-basic-prof-only-functions",
 					     "--perf_basic_prof_only_functions" };
 	size_t i, l;
+	int known = 0;
 
 	for (i = 0; i < LW_ARRAY_SIZE(basic); i++)
 		if (strcmp(w, basic[i]) == 0)
-			o->perf_basic_prof = 1;
+			o->perf_basic_prof = known = 1;
 	if (strcmp(w, "--interpreted-frames-native-stack") == 0 ||
 	    strcmp(w, "--interpreted_frames_native_stack") == 0)
-		o->interpreted_frames = 1;
-	else if (!o->perf_basic_prof || strncmp(w, "--perf", 6))
+		o->interpreted_frames = known = 1;
+	if (strcmp(w, "--perf-prof") == 0 || strcmp(w, "--perf_prof") == 0)
+		o->perf_prof = known = 1;
+	if (!known)
 		return;
 	l = strlen(o->flags_seen);
 	if (!strstr(o->flags_seen, w))
 		snprintf(o->flags_seen + l, sizeof(o->flags_seen) - l, "%s%s", l ? " " : "", w);
+}
+
+/* V8's jitdump: a mapping of a file named jit-NSPID.dump (as jd_find), its size */
+static void node_jitdump_probe(const char *proc_root, pid_t pid, struct lw_node_js *out)
+{
+	struct lw_maps *maps = NULL;
+	char want[48];
+	struct stat st;
+	size_t i;
+	int fd;
+
+	snprintf(want, sizeof(want), "jit-%d.dump", (int)lw_ns_pid(proc_root, pid));
+	if (lw_maps__load(proc_root, pid, &maps))
+		return;
+	for (i = 0; i < lw_maps__count(maps); i++) {
+		const struct lw_map *m = lw_maps__get(maps, i);
+
+		if (m->path[0] != '/' || strcmp(lw_basename(m->path), want))
+			continue;
+		out->jitdump = 1;
+		lw_maps__target_path(proc_root, pid, m->path, out->jitdump_path,
+				     sizeof(out->jitdump_path));
+		fd = lw_maps__open_mapped(proc_root, pid, m, NULL, 0);
+		if (fd >= 0) {
+			if (fstat(fd, &st) == 0)
+				out->jitdump_bytes = (long long)st.st_size;
+			close(fd);
+		} else {
+			out->jitdump_bytes = -1;
+		}
+		break;
+	}
+	lw_maps__free(maps);
 }
 
 void lw_node_js_probe(const char *proc_root, pid_t pid, struct lw_node_js *out)
@@ -737,6 +774,7 @@ void lw_node_js_probe(const char *proc_root, pid_t pid, struct lw_node_js *out)
 		}
 		free(text);
 	}
+	node_jitdump_probe(proc_root, pid, out);
 	/* the target owns its /tmp: no link, no FIFO, no device */
 	snprintf(path, sizeof(path), "%s/%d/root/tmp/perf-%d.map", proc_root, (int)pid,
 		 (int)lw_ns_pid(proc_root, pid));

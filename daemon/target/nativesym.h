@@ -39,14 +39,19 @@ void lw_nativesym__sync(struct lw_nativesym *s);
 int lw_nativesym__jit_line(struct lw_nativesym *s, uint64_t addr, int first);
 
 /*
- * Can a Node.js process's JS frames be named? Its V8 flags (command line and NODE_OPTIONS) and
- * its perf map (/tmp/perf-PID.map, opened as a regular file only, never through a link).
+ * Can a Node.js process's JS frames be named, and given the line of the work? Its V8 flags
+ * (command line and NODE_OPTIONS), its perf map (/tmp/perf-PID.map, opened as a regular file
+ * only, never through a link) and its jitdump (jit-PID.dump, found by its mapping).
  */
 struct lw_node_js {
 	int perf_basic_prof;		/* --perf-basic-prof(-only-functions) seen */
 	int interpreted_frames;		/* --interpreted-frames-native-stack seen */
+	int perf_prof;			/* --perf-prof seen */
 	int perf_map;			/* the map exists and is a regular file */
 	long long perf_map_bytes;
+	int jitdump;			/* jit-PID.dump is mapped */
+	long long jitdump_bytes;	/* its size; -1 unreadable */
+	char jitdump_path[256];		/* as the target sees it */
 	char flags_seen[256];		/* the flags as seen, "" when none */
 };
 void lw_node_js_probe(const char *proc_root, pid_t pid, struct lw_node_js *out);

@@ -3,8 +3,9 @@
 loopwatch attached in its default mode, side by side (interleaved rounds), node started with the
 flags `loopwatch check` recommends in both. Reports the medians of requests per second and of
 node's CPU per request (user + system over the run / requests), and the ratios to bare.
-express and autocannon come from npm, pinned, installed once into a cache dir (later runs are
-offline). Not part of `make test`; without npm or node it prints why and exits 0.
+express and autocannon come from npm, pinned by tests/npm/package-lock.json and installed without
+npm by tests/npm/npmlock.py (as test_node does), once into a cache dir (later runs are offline).
+Not part of `make test`; without node or the registry it prints why and exits 0.
 
     python3 tests/bench/express_bench.py [--rounds N] [--seconds S] [--connections C]
 """
@@ -22,39 +23,16 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LOOPWATCH = os.path.join(ROOT, "build", "loopwatch")
 APP = os.path.join(ROOT, "tests", "bench", "express_bench_app.js")
-CACHE = "/var/cache/loopwatch-test/node-bench"
-PINNED = {"express": "4.21.2", "autocannon": "7.15.0"}
-FLAGS = ["--perf-basic-prof", "--interpreted-frames-native-stack"]
+sys.path.insert(0, os.path.join(ROOT, "tests", "npm"))
+import npmlock  # noqa: E402  (the pinned npm packages, installed without npm)
+
+CACHE = npmlock.CACHE
+PINNED = {n: npmlock.pinned(n) for n in ("express", "autocannon")}
+# the flags `loopwatch check` recommends (node_flags_advised)
+FLAGS = ["--perf-basic-prof", "--interpreted-frames-native-stack", "--perf-prof"]
 CONFIGS = ["bare", "default"]
 SETTLE_S = 1.5
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def installed():
-    """None, or why express and autocannon cannot be had."""
-    def ok():
-        for name, ver in PINNED.items():
-            p = os.path.join(CACHE, "node_modules", name, "package.json")
-            if not os.path.exists(p):
-                return False
-            with open(p) as f:
-                if json.load(f).get("version") != ver:
-                    return False
-        return True
-    if ok():
-        return None
-    if not shutil.which("npm"):
-        return "npm not installed (apt-get install npm)"
-    os.makedirs(CACHE, exist_ok=True)
-    try:
-        r = subprocess.run(["npm", "install", "--no-audit", "--no-fund"] +
-                           ["%s@%s" % kv for kv in PINNED.items()], cwd=CACHE,
-                           capture_output=True, text=True, timeout=300)
-    except subprocess.TimeoutExpired:
-        return "npm install timed out (registry unreachable?)"
-    if r.returncode or not ok():
-        return "npm install failed (registry unreachable?): " + r.stderr[-300:]
-    return None
 
 
 def proc_cpu(pid):
@@ -120,7 +98,7 @@ def main():
     if not node:
         print("express bench skipped: Node.js not installed")
         return 0
-    why = installed()
+    why = npmlock.install()
     if why:
         print("express bench skipped: " + why)
         return 0

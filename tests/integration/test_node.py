@@ -7,19 +7,25 @@ framework, from V8's perf map with the flags `check` recommends."""
 import json
 import os
 import re
-import shutil
 import subprocess
+import sys
 import time
 import unittest
 import urllib.request
 
 from lwtest import TARGETS, Loopwatch, Target, node_binary, run_loopwatch, traced
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "npm"))
+import npmlock  # noqa: E402  (tests/npm: the pinned npm packages, installed without npm)
+
 APP = os.path.join(TARGETS, "node_app", "app.js")
 ROUNDS = 3
 HANDLERS = {"/busy": "busyHandler", "/hash": "hashHandler", "/parse": "parseHandler",
             "/fifo": "fifoHandler"}
 FLAGS = ["--perf-basic-prof", "--interpreted-frames-native-stack"]
+# the flags `check` recommends: names (perf map, interpreted frames) and lines (jitdump)
+LINE_FLAGS = FLAGS + ["--perf-prof"]
 
 
 def js_def_line(path, name):
@@ -63,6 +69,12 @@ class NodeApp(unittest.TestCase):
         file and line (its definition: V8's perf map knows no other), CPU-bound and blocked."""
         info, lw, reqs = run_app(FLAGS)
         self.assertEqual(info.get("runtime"), "node", info)
+        # the start record says as check does: names yes, the line of the work missing
+        start = lw.records("start")[0]
+        self.assertEqual((start["js_names"], start["js_lines"]), ("yes", "no"), start)
+        self.assertIsNone(start["js_names_fix"], start)
+        self.assertIn("--perf-prof", start["js_lines_fix"], start)
+        self.assertEqual(start["node_flags_advised"], " ".join(LINE_FLAGS), start)
         self.assertEqual(len(reqs), 4 * ROUNDS, reqs)
         ticks = [r for r in lw.records("slow_tick") if r["busy_ms"] >= 100]
         self.assertEqual(len(ticks), len(reqs), [(r["busy_ms"], r["slowest"]) for r in ticks])
@@ -110,6 +122,10 @@ class NodeApp(unittest.TestCase):
         self.assertEqual(len(reqs), 4, reqs)
         self.assertNotIn("Executing <Handle", text)
         self.assertNotIn("<Handle", text)
+        # started without --perf-prof: the start says what that lacks and how to restart node
+        self.assertRegex(text, r"JS lines of the work \(no\): restart node with --perf-prof "
+                               r"added .*: node %s app\.js" % re.escape(" ".join(LINE_FLAGS)))
+        self.assertNotIn("JS names (", text)
         line = js_def_line(APP, "busyHandler")
         held = re.findall(r"slow callback busyHandler \(app\.js:%d\) held the loop (\d+\.\d+) s"
                           % line, text)
@@ -132,8 +148,13 @@ class NodeApp(unittest.TestCase):
         work is on two lines: its body, and its header (the compare and increment of i, where a
         sample lands 1 time in 3 or so on node 18)."""
         app = os.path.join(TARGETS, "node_lines.js")
-        t, lw = traced([node_binary()] + FLAGS + ["--perf-prof", app, "{GO}", "3"], ["-q"],
-                       timeout=60)
+        t, lw = traced([node_binary()] + LINE_FLAGS + [app, "{GO}", "3"], ["-q"], timeout=60)
+        # the flags check recommends are the ones this test needs; the start record says so
+        start = lw.records("start")[0]
+        self.assertEqual((start["js_names"], start["js_lines"]), ("yes", "yes"), start)
+        self.assertEqual((start["js_names_fix"], start["js_lines_fix"]), (None, None), start)
+        self.assertEqual(start["node_flags_advised"], " ".join(LINE_FLAGS), start)
+        self.assertRegex(start["jitdump"], r"/jit-%d\.dump \(\d+ bytes\)$" % t.pid)
         cbs = [x for x in t.truth() if x.get("event") == "callback"]
         self.assertEqual(len(cbs), 3, cbs)
         ticks = [r for r in lw.records("slow_tick") if r["busy_ms"] >= 100]
@@ -165,51 +186,47 @@ class NodeApp(unittest.TestCase):
         return json.loads(r.stdout), text
 
     def test_check_says_how_to_name_js(self):
-        """check says whether JS frames can be named and the exact flags to add, from the
-        command line, NODE_OPTIONS and the perf map V8 writes."""
+        """check says whether JS frames can be named and given the line of the work, what is
+        missing for each, and the exact flags that give both (those test_line_of_the_work
+        needs), from the command line, NODE_OPTIONS, the perf map and the jitdump V8 writes."""
+        want = " ".join(LINE_FLAGS)
         info, text = self.check([])
-        self.assertEqual(info["js_names"], "no", info)
-        self.assertEqual(info["perf_map"], "none", info)
-        self.assertIn("--perf-basic-prof --interpreted-frames-native-stack", info["js_names_fix"])
+        self.assertEqual((info["js_names"], info["js_lines"]), ("no", "no"), info)
+        self.assertEqual((info["perf_map"], info["jitdump"]), ("none", "none"), info)
+        self.assertEqual(info["node_flags_advised"], want, info)
+        # the whole command line, in both fixes
+        self.assertIn("node %s app.js" % want, info["js_names_fix"])
+        self.assertIn("node %s app.js" % want, info["js_lines_fix"])
         self.assertIn("js_names_fix", text)
+        self.assertIn("js_lines_fix", text)
         info, _ = self.check(["--perf-basic-prof"])
-        self.assertEqual(info["js_names"], "partly", info)
+        self.assertEqual((info["js_names"], info["js_lines"]), ("partly", "no"), info)
         self.assertEqual(info["node_flags"], "--perf-basic-prof", info)
-        self.assertIn("--interpreted-frames-native-stack", info["js_names_fix"])
+        self.assertIn("with --interpreted-frames-native-stack added", info["js_names_fix"])
+        self.assertIn("with --perf-prof added", info["js_lines_fix"])
         self.assertTrue(info["perf_map"].startswith("/tmp/perf-"), info)
+        # named, but no line of the work: only the lines are missing
         info, _ = self.check(FLAGS)
-        self.assertEqual(info["js_names"], "yes", info)
+        self.assertEqual((info["js_names"], info["js_lines"]), ("yes", "no"), info)
         self.assertIsNone(info["js_names_fix"], info)
-        info, _ = self.check([], env={"NODE_OPTIONS": " ".join(FLAGS)})
-        self.assertEqual(info["js_names"], "yes", info)
-        self.assertEqual(info["node_flags"], " ".join(FLAGS), info)
+        self.assertIn("with --perf-prof added", info["js_lines_fix"])
+        self.assertIn("node %s app.js" % want, info["js_lines_fix"])
+        # lines (the jitdump is mapped) and names from it alone: the perf map's flags missing
+        info, _ = self.check(["--perf-prof"])
+        self.assertEqual((info["js_names"], info["js_lines"]), ("partly", "yes"), info)
+        self.assertIsNone(info["js_lines_fix"], info)
+        self.assertIn("--perf-basic-prof and --interpreted-frames-native-stack",
+                      info["js_names_fix"])
+        # all of them, through NODE_OPTIONS: nothing missing
+        info, _ = self.check([], env={"NODE_OPTIONS": want})
+        self.assertEqual((info["js_names"], info["js_lines"]), ("yes", "yes"), info)
+        self.assertEqual(info["node_flags"], want, info)
+        self.assertEqual((info["js_names_fix"], info["js_lines_fix"]), (None, None), info)
+        self.assertRegex(info["jitdump"], r"^/.*/jit-\d+\.dump \(\d+ bytes\)$", info)
 
 
 EXPRESS_APP = os.path.join(TARGETS, "node_app", "express_app.js")
-EXPRESS_DIR = "/var/cache/loopwatch-test/node-express"
-EXPRESS_VERSION = "4.21.2"
-
-
-def express_installed():
-    """express, pinned, installed once into a cache dir (later runs are offline); None or the
-    reason it could not be."""
-    pkg = os.path.join(EXPRESS_DIR, "node_modules", "express", "package.json")
-    if os.path.exists(pkg):
-        with open(pkg) as f:
-            if json.load(f).get("version") == EXPRESS_VERSION:
-                return None
-    if not shutil.which("npm"):
-        return "npm not installed"
-    os.makedirs(EXPRESS_DIR, exist_ok=True)
-    try:
-        r = subprocess.run(["npm", "install", "--no-audit", "--no-fund",
-                            "express@" + EXPRESS_VERSION], cwd=EXPRESS_DIR,
-                           capture_output=True, text=True, timeout=180)
-    except subprocess.TimeoutExpired:
-        return "npm install express timed out (registry unreachable?)"
-    if r.returncode or not os.path.exists(pkg):
-        return "npm install express failed (registry unreachable?): " + r.stderr[-300:]
-    return None
+LOAD_JS = os.path.join(TARGETS, "node_app", "load.js")
 
 
 @unittest.skipUnless(node_binary(), "Node.js not installed")
@@ -218,26 +235,44 @@ class Express(unittest.TestCase):
               "/fifo": "fifoRoute"}
 
     def test_express_routes_named(self):
-        """A real Express app: each slow request named by its route's function (not express's
-        router under node_modules/, not the timing wrapper around it)."""
-        why = express_installed()
+        """A real Express app from npm (express and autocannon pinned by tests/npm's lock,
+        installed without npm: CI's Debian node has none) under load from autocannon: each
+        slow request named by its route's function (not express's router under node_modules/,
+        not the timing wrapper around it)."""
+        why = npmlock.install()
         if why:
             self.skipTest(why)
-        t = Target([node_binary()] + FLAGS + [EXPRESS_APP, EXPRESS_DIR])
+        t = Target([node_binary()] + FLAGS + [EXPRESS_APP, npmlock.CACHE])
+        ac = None
         try:
             t.wait_ready()
             port = int(t.stdout().split("ready ", 1)[1].split()[1])
             lw = Loopwatch(t.pid, ["-q"], tmp=t.tmp)
             lw.wait_started()
+            # the load: fast requests on 4 connections all along, until its stdin closes
+            ac = subprocess.Popen([node_binary(), LOAD_JS, npmlock.CACHE,
+                                   "http://127.0.0.1:%d/hello" % port],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, cwd=t.tmp)
+            time.sleep(0.5)
             for _ in range(ROUNDS):
                 for route in self.ROUTES:
                     urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, route),
                                            timeout=30).read()
                     time.sleep(0.15)
             time.sleep(0.3)
+            out, err = ac.communicate(timeout=20)
+            self.assertEqual(ac.returncode, 0, err)
+            load = json.loads(out)
             lw.stop()
         finally:
+            if ac and ac.poll() is None:
+                ac.kill()
+                ac.wait()
             t.kill()
+        # the load ran beside the slow requests, without errors
+        self.assertGreater(load["total"], 100, load)
+        self.assertEqual((load["errors"], load["timeouts"], load["non2xx"]), (0, 0, 0), load)
         reqs = [x for x in t.truth() if x.get("event") == "request"]
         self.assertEqual(len(reqs), 4 * ROUNDS)
         ticks = [r for r in lw.records("slow_tick") if r["busy_ms"] >= 100]
@@ -254,7 +289,9 @@ class Express(unittest.TestCase):
             if got is not None and req["route"] != "/parse":
                 self.assertIn(got, (self.ROUTES[req["route"]], "timedHandler"),
                               (req, tick.get("stack")))
-        for route in ("/busy", "/fifo"):
+        # CPU-bound in JS and in OpenSSL (pbkdf2Sync), blocked in the FIFO read: named by the
+        # route every time once it has run before, under load too
+        for route in ("/busy", "/hash", "/fifo"):
             self.assertEqual(named[route][1:], [self.ROUTES[route]] * (ROUNDS - 1), named)
         # JSON.parse: named by its route at least once
         self.assertIn("parseRoute", named["/parse"], named)
