@@ -57,12 +57,12 @@ int lw_sample(struct bpf_perf_event_data *ctx)
 		since = th->cb_start_ns;
 	key = cpu_vote_key(&st->sample);
 	instr = st->sample.nframes ? st->sample.frames[0].instr : 0;
-	/* a sample of this period outside any asyncio loop: the period is no iteration (synchronous
-	 * code between two loops, loops whose selector never polls: issue 20); kept across the
-	 * vote's stack copies below */
+	/* a sample of this busy period outside any asyncio loop: the period is no iteration
+	 * (synchronous code between two loops, loops whose selector never polls: issue 20); kept
+	 * across the vote's stack copies below and, in precise mode, across callbacks */
 	noloop = (st->sample.flags & LW_STACK_NOLOOP) ||
 		 ((st->cpu.flags & (LW_STACK_VALID | LW_STACK_NOLOOP)) ==
-		  (LW_STACK_VALID | LW_STACK_NOLOOP) && st->cpu.ts_ns >= since);
+		  (LW_STACK_VALID | LW_STACK_NOLOOP) && st->cpu.ts_ns >= th->iter_start_ns);
 	if (!(st->cpu.flags & LW_STACK_VALID) || st->cpu.ts_ns < since || !cpu_vote_key(&st->cpu)) {
 		copy_stack(&st->cpu, &st->sample);
 		st->cpu.ns = 1;
