@@ -148,7 +148,7 @@ static __always_inline int aio_hook(struct pt_regs *ctx, __u32 kind)
 	}
 	hdr_fill(&r->hdr, LW_REC_ASYNCIO, sizeof(*r), tgid, tid, bpf_ktime_get_ns());
 	r->kind = kind;
-	walk_pystack(c, tid, &r->stack);
+	walk_pystack(c, tid, &r->stack, LW_WALK_UPROBE);
 	r->stack.syscall = (__u32)-1;
 	r->stack.nnative = 0;
 	if (bpf_ringbuf_output(&events, r, sizeof(*r), 0))

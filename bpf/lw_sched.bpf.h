@@ -351,7 +351,7 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u3
 	st = bpf_map_lookup_elem(&stacks, &tid);
 	if (!st)
 		return;
-	walk_pystack(c, tid, &st->pending);
+	walk_pystack(c, tid, &st->pending, LW_WALK_SCHED);
 	st->pending.syscall = th->off_sys;
 	capture_native(ctx, &st->pending, c);
 	th->off_stack_ok = 1;
