@@ -173,7 +173,7 @@ fuzz: $(BUILD)/loopwatch.skel.h
 
 # ---- dependencies (Debian 12, root)
 DEB_PKGS := clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libcmocka-dev \
-	libjson-c-dev libinih-dev libsystemd-dev libcapstone-dev libdw-dev python3 python3-uvloop python3-aiohttp python3-gunicorn python3-uvicorn libuv1-dev procps valgrind nodejs elfutils \
+	libjson-c-dev libinih-dev libsystemd-dev libcapstone-dev libdw-dev python3 python3-uvloop python3-aiohttp wrk python3-gunicorn python3-uvicorn libuv1-dev procps valgrind nodejs elfutils \
 	util-linux tmux systemd chromium prometheus prometheus-node-exporter \
 	dpkg-dev debhelper fakeroot lintian debootstrap
 check-deps:

@@ -47,3 +47,4 @@ __u64 samples = 0;		/* perf samples taken on loop threads */
 #include "lw_sched.bpf.h"
 #include "lw_precise.bpf.h"
 #include "lw_aiohooks.bpf.h"
+#include "lw_fentry.bpf.h"

@@ -189,14 +189,15 @@ static __always_inline int waits_on_fds(__u32 nr, __u64 di, __u64 si)
 static __always_inline void off_close_missed(struct lw_thread *th, __u32 tid,
 					     struct task_struct *t, __u64 now);
 
-SEC("tp_btf/sys_exit")
-int BPF_PROG(lw_sys_exit, struct pt_regs *regs, long ret)
+/* A poll-family syscall nr (first two arguments di, si) of the current thread returns: from
+ * tp_btf/sys_exit here, or from fexit on the kernel's poll functions (lw_fentry.bpf.h) */
+static __always_inline int poll_syscall_exit(__u32 nr, __u64 di, __u64 si)
 {
-	__u32 nr = (__u32)regs->orig_ax, tid, tgid;
+	__u32 tid, tgid;
 	struct lw_thread *th;
 	__u64 id, now;
 
-	if (!is_epoll(nr) && !(is_pollish(nr) && waits_on_fds(nr, regs->di, regs->si)))
+	if (!is_epoll(nr) && !(is_pollish(nr) && waits_on_fds(nr, di, si)))
 		return 0;
 	id = bpf_get_current_pid_tgid();
 	tid = (__u32)id;
@@ -216,6 +217,12 @@ int BPF_PROG(lw_sys_exit, struct pt_regs *regs, long ret)
 	th->poll_enter_ns = 0;
 	iteration_begin(th, now);
 	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(lw_sys_exit, struct pt_regs *regs, long ret)
+{
+	return poll_syscall_exit((__u32)regs->orig_ax, regs->di, regs->si);
 }
 
 /*

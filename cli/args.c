@@ -30,8 +30,10 @@ static const char usage_text[] =
 	"      --runtime auto|python|node|libuv|generic   force a runtime (default auto)\n"
 	"      --summary-interval DUR  also write a summary every DUR\n"
 	"      --no-sampling           no CPU-clock sampling (no stacks for CPU-bound callbacks)\n"
-	"      --iterations syscall|sched  how loop iterations are seen: syscall (default:\n"
-	"                              tp_btf/sys_exit, every syscall on the host pays the slow path)\n"
+	"      --iterations auto|fentry|syscall|sched  how loop iterations are seen: auto (default:\n"
+	"                              fentry where the kernel loads it, else syscall), fentry (fexit\n"
+	"                              on the kernel's poll functions: only poll calls pay), syscall\n"
+	"                              (tp_btf/sys_exit, every syscall on the host pays the slow path)\n"
 	"                              or sched (nothing for other processes, one uprobe trap per poll)\n"
 	"      --stuck-after DUR       asyncio: a Task pending at the same await this long is a\n"
 	"                              stuck_task record (default 60s)\n"
@@ -262,9 +264,10 @@ int lw_cli_parse(int argc, char **argv, struct lw_cli_opts *o)
 			o->no_sampling = 1;
 			break;
 		case OPT_ITERATIONS:
-			if (strcmp(optarg, "syscall") && strcmp(optarg, "sched"))
-				return lw_cli_usage_error("invalid --iterations '%s': expected syscall or "
-							  "sched", optarg);
+			if (strcmp(optarg, "syscall") && strcmp(optarg, "sched") &&
+			    strcmp(optarg, "fentry") && strcmp(optarg, "auto"))
+				return lw_cli_usage_error("invalid --iterations '%s': expected auto, "
+							  "fentry, syscall or sched", optarg);
 			o->iterations = optarg;
 			break;
 		case OPT_RATE: {

@@ -27,6 +27,7 @@ static int cmd_check(const struct lw_cli_opts *o)
 {
 	enum lw_iter_mode im;
 	struct lw_session_opts so = { 0 };
+	char why[320] = "";
 	struct json_object *d = NULL;
 	char err[1024] = "";
 	int r;
@@ -40,6 +41,11 @@ static int cmd_check(const struct lw_cli_opts *o)
 	so.proc_root = "/proc";
 	if (lw_bpf__parse_iter_mode(o->iterations, &im, err, sizeof(err)))
 		return lw_cli_usage_error("%s", err);
+	/* which iteration probe a trace would use here, and why (fentry or its fallback) */
+	if (lw_bpf__resolve_iter_mode(&im, why, sizeof(why), err, sizeof(err))) {
+		fprintf(stderr, "loopwatch: %s\n", err);
+		return EXIT_NOTRACE;
+	}
 	r = lw_session__probe(o->pid, &so, &d, err, sizeof(err));
 	if (r) {
 		fprintf(stderr, "loopwatch: %s\n", err[0] ? err : strerror(-r));
@@ -50,6 +56,7 @@ static int cmd_check(const struct lw_cli_opts *o)
 
 		json_object_object_add(it, "mode", json_object_new_string(lw_bpf__iter_mode_name(im)));
 		json_object_object_add(it, "probe", json_object_new_string(lw_bpf__iter_probe_of(im)));
+		json_object_object_add(it, "why", json_object_new_string(why));
 		json_object_object_add(it, "host_cost",
 				       json_object_new_string(lw_bpf__host_cost_of(im)));
 		if (strcmp(o->format, "json") == 0)
@@ -76,9 +83,10 @@ static int cmd_check(const struct lw_cli_opts *o)
 		}
 		printf("  %-20s %s; sched_wakeup; perf cpu-clock sampler\n", "would attach",
 		       lw_bpf__iter_probe_of(im));
+		printf("  %-20s %s: %s\n", "iteration probe", lw_bpf__iter_mode_name(im), why);
 		printf("  %-20s %s\n", "cost to other procs", lw_bpf__host_cost_of(im));
 		if (o->precise)
-			printf("  %-20s %s\n", "precise", im == LW_ITER_SYSCALL ?
+			printf("  %-20s %s\n", "precise", im != LW_ITER_SCHED ?
 			       "uprobe + uretprobe on context_run" :
 			       "uprobe on context_run (entry only: one trap per callback)");
 	}

@@ -5,6 +5,7 @@
 #include "base/u64map.h"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <linux/perf_event.h>
@@ -90,6 +91,119 @@ static int uprobe_multi_works(void)
 	lw_dbg("uprobe_multi links: %s (probe: %s, %s)",
 	       e1 == EBADF && e2 == EINVAL ? "yes" : "no", strerror(e1), strerror(e2));
 	return fd < 0 && e1 == EBADF && e2 == EINVAL;
+}
+
+/* The kernel functions whose return ends a poll-family syscall (lw_fentry.bpf.h) */
+static const char *const fentry_funcs[] = { "do_epoll_wait", "do_sys_poll", "core_sys_select" };
+
+/* "integrity" or "confidentiality" when the kernel is locked down, "" when not or unknown */
+static void lockdown_mode(char *buf, size_t n)
+{
+	char line[128] = "", *a, *z;
+	FILE *f = fopen("/sys/kernel/security/lockdown", "r");
+
+	buf[0] = 0;
+	if (!f) {
+		snprintf(buf, n, "?");
+		return;
+	}
+	if (fgets(line, sizeof(line), f) && (a = strchr(line, '[')) && (z = strchr(a, ']'))) {
+		*z = 0;
+		if (strcmp(a + 1, "none"))
+			snprintf(buf, n, "%s", a + 1);
+	}
+	fclose(f);
+}
+
+/*
+ * Can fexit programs on the poll functions load here? Each is tried with a program that does
+ * nothing (r0 = 0), loaded, not attached: what refuses them (kernel lockdown, no BPF
+ * trampolines, a function inlined away) refuses the load. 1, or 0 with why saying what refused
+ * them (for the start record and `check`).
+ */
+static int fentry_works(char *why, size_t whylen)
+{
+	struct bpf_insn insns[2];
+	struct btf *vb;
+	size_t i;
+	int ok = 1;
+
+	if (getenv("LOOPWATCH_NO_FENTRY")) {
+		snprintf(why, whylen, "fentry not tried (LOOPWATCH_NO_FENTRY is set)");
+		return 0;
+	}
+	vb = btf__load_vmlinux_btf();
+	if (!vb) {
+		snprintf(why, whylen, "fentry needs the kernel's BTF, which cannot be read (%s)",
+			 strerror(errno));
+		return 0;
+	}
+	memset(insns, 0, sizeof(insns));
+	insns[0].code = BPF_ALU64 | BPF_MOV | BPF_K;	/* r0 = 0 */
+	insns[1].code = BPF_JMP | BPF_EXIT;
+	for (i = 0; ok && i < sizeof(fentry_funcs) / sizeof(fentry_funcs[0]); i++) {
+		int id = btf__find_by_name_kind(vb, fentry_funcs[i], BTF_KIND_FUNC), pfd;
+		LIBBPF_OPTS(bpf_prog_load_opts, po, .expected_attach_type = BPF_TRACE_FEXIT);
+
+		if (id < 0) {
+			snprintf(why, whylen, "fentry impossible: the kernel has no function %s to "
+				 "attach to (inlined or renamed in this build)", fentry_funcs[i]);
+			ok = 0;
+			break;
+		}
+		po.attach_btf_id = (__u32)id;
+		pfd = bpf_prog_load(BPF_PROG_TYPE_TRACING, NULL, "GPL", insns, 2, &po);
+		if (pfd < 0) {
+			int e = errno;
+			char ld[64];
+
+			lockdown_mode(ld, sizeof(ld));
+			if (e == EPERM && geteuid() != 0)
+				snprintf(why, whylen, "fentry not tried: loading BPF programs needs root "
+					 "(%s)", strerror(e));
+			else if (e == EPERM && ld[0] && strcmp(ld, "?"))
+				snprintf(why, whylen, "fentry refused by the kernel (lockdown: %s)", ld);
+			else if (e == EPERM)
+				snprintf(why, whylen, "fentry refused by the kernel (%s on %s: kernel "
+					 "lockdown or no BPF trampolines%s)", strerror(e),
+					 fentry_funcs[i], ld[0] ? "; /sys/kernel/security/lockdown "
+					 "cannot be read to tell" : "");
+			else
+				snprintf(why, whylen, "fentry refused by the kernel (%s on %s)",
+					 strerror(e), fentry_funcs[i]);
+			ok = 0;
+			break;
+		}
+		close(pfd);
+	}
+	btf__free(vb);
+	if (ok)
+		snprintf(why, whylen, "fentry loads: fexit on do_epoll_wait, do_sys_poll, "
+			 "core_sys_select");
+	lw_dbg("iteration probe: %s", why);
+	return ok;
+}
+
+int lw_bpf__resolve_iter_mode(enum lw_iter_mode *m, char *why, size_t whylen, char *err,
+			      size_t errlen)
+{
+	char w[320] = "";
+
+	if (*m == LW_ITER_SYSCALL || *m == LW_ITER_SCHED) {
+		snprintf(w, sizeof(w), "chosen (--iterations, [daemon] iterations or "
+			 "LOOPWATCH_ITERATIONS)");
+	} else if (fentry_works(w, sizeof(w))) {
+		*m = LW_ITER_FENTRY;
+	} else if (*m == LW_ITER_FENTRY) {
+		snprintf(err, errlen, "%s: use --iterations syscall (tp_btf/sys_exit) or sched", w);
+		return -ENOTSUP;
+	} else {
+		*m = LW_ITER_SYSCALL;
+		snprintf(w + strlen(w), sizeof(w) - strlen(w), ": using tp_btf/sys_exit");
+	}
+	if (why)
+		snprintf(why, whylen, "%s", w);
+	return 0;
 }
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -203,7 +317,8 @@ static int check_caps(char *err, size_t errlen)
  * LW_VERIFIER_STATS=1: the kernel's verifier statistics for each program loaded (log level 4,
  * BPF_LOG_STATS: instructions processed, states, verification time), one notice line each.
  * Attach time is mostly the verifier's; this is how each program's share is measured (and
- * what test_false_reports bounds).
+ * what test_false_reports bounds). The kernel writes more than the statistics at that level
+ * (each global function it validates), and a log that does not fit fails the load (ENOSPC).
  */
 #define STATS_LOG 65536
 
@@ -254,11 +369,14 @@ static void stats_logs_print(struct bpf_object *obj, char **logs)
 	free(logs);
 }
 
+static int bpf_new(const struct lw_bpf_opts *opts, const char *why, struct lw_bpf **out,
+		   char *err, size_t errlen);
+
 int lw_bpf__new(const struct lw_bpf_opts *opts, struct lw_bpf **out, char *err, size_t errlen)
 {
-	struct lw_bpf *b;
-	char **stats;
-	int r;
+	struct lw_bpf_opts o = *opts;
+	char why[320] = "";
+	int r, autosel = opts->iter_mode == LW_ITER_AUTO;
 
 	libbpf_set_print(libbpf_print);
 	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
@@ -270,6 +388,30 @@ int lw_bpf__new(const struct lw_bpf_opts *opts, struct lw_bpf **out, char *err, 
 	r = check_caps(err, errlen);
 	if (r)
 		return r;
+	r = lw_bpf__resolve_iter_mode(&o.iter_mode, why, sizeof(why), err, errlen);
+	if (r)
+		return r;
+	r = bpf_new(&o, why, out, err, errlen);
+	/* fentry chosen by itself but the real programs refused (the verifier, an attach):
+	 * today's path instead, saying why */
+	if (r && autosel && o.iter_mode == LW_ITER_FENTRY) {
+		lw_warn("the fentry iteration probe failed (%s): using tp_btf/sys_exit", err);
+		snprintf(why, sizeof(why), "fentry loads but loopwatch's fexit programs failed (%.200s): "
+			 "using tp_btf/sys_exit", err);
+		o.iter_mode = LW_ITER_SYSCALL;
+		err[0] = 0;
+		r = bpf_new(&o, why, out, err, errlen);
+	}
+	return r;
+}
+
+static int bpf_new(const struct lw_bpf_opts *opts, const char *why, struct lw_bpf **out,
+		   char *err, size_t errlen)
+{
+	struct lw_bpf *b;
+	char **stats;
+	int r;
+
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
@@ -320,6 +462,7 @@ int lw_bpf__new(const struct lw_bpf_opts *opts, struct lw_bpf **out, char *err, 
 		bpf_program__set_autoload(b->skel->progs.lw_process_fork, false);
 	b->skel->rodata->self_tgid = (__u32)getpid();
 	b->iter_mode = opts->iter_mode;
+	snprintf(b->iter_why, sizeof(b->iter_why), "%s", why);
 	/* task storage (>= 5.11): the scheduler programs' early return for untraced tasks */
 	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, NULL) == 0) {
 		b->skel->rodata->use_tflag = 0;
@@ -327,11 +470,18 @@ int lw_bpf__new(const struct lw_bpf_opts *opts, struct lw_bpf **out, char *err, 
 	}
 	b->skel->rodata->iter_sched = opts->iter_mode == LW_ITER_SCHED;
 	b->skel->rodata->ctxrun_entry_only = opts->iter_mode == LW_ITER_SCHED;
-	/* sched mode: no syscall tracepoint at all (it would tax every process on the host) */
-	if (opts->iter_mode == LW_ITER_SCHED)
+	/* sched and fentry modes: no syscall tracepoint at all (it would tax every process on
+	 * the host) */
+	if (opts->iter_mode != LW_ITER_SYSCALL)
 		bpf_program__set_autoload(b->skel->progs.lw_sys_exit, false);
-	else	/* the poll-entry uprobes belong to sched mode: not verified for nothing */
+	/* the poll-entry uprobes belong to sched mode: not verified for nothing */
+	if (opts->iter_mode != LW_ITER_SCHED)
 		bpf_program__set_autoload(b->skel->progs.lw_poll_enter, false);
+	if (opts->iter_mode != LW_ITER_FENTRY) {
+		bpf_program__set_autoload(b->skel->progs.lw_fx_epoll, false);
+		bpf_program__set_autoload(b->skel->progs.lw_fx_poll, false);
+		bpf_program__set_autoload(b->skel->progs.lw_fx_select, false);
+	}
 	/* one uprobe_multi link per process for its poll probes where the kernel has them: a
 	 * detach then waits for one grace period, not one per probe */
 	if (opts->iter_mode == LW_ITER_SCHED && !getenv("LOOPWATCH_NO_UPROBE_MULTI") &&
@@ -543,6 +693,12 @@ int lw_bpf__sampling(const struct lw_bpf *b)
 
 const char *lw_bpf__iter_probe_of(enum lw_iter_mode m)
 {
+	if (m == LW_ITER_FENTRY)
+		return "fexit on do_epoll_wait, do_sys_poll, core_sys_select (poll-family returns) + "
+		       "sched_switch (sleeps in them)";
+	if (m == LW_ITER_AUTO)
+		return "fexit on the kernel's poll functions where the kernel loads them, else "
+		       "tp_btf/sys_exit (poll-family returns) + sched_switch (sleeps in them)";
 	if (m == LW_ITER_SYSCALL)
 		return "tp_btf/sys_exit (poll-family returns) + sched_switch (sleeps in them)";
 	return "sched_switch (sleeps in the loop's poll, from the sleeping thread's orig_ax) + "
@@ -551,6 +707,11 @@ const char *lw_bpf__iter_probe_of(enum lw_iter_mode m)
 
 const char *lw_bpf__host_cost_of(enum lw_iter_mode m)
 {
+	if (m == LW_ITER_FENTRY)
+		return "no syscall tracepoint: other processes pay a BPF program (a return after one "
+		       "hash lookup) at the return of each of their poll-family calls, and the "
+		       "sched_switch/sched_wakeup programs at each context switch (an early return "
+		       "for untraced tasks)";
 	if (m == LW_ITER_SYSCALL)
 		return "every syscall of every process on the host takes the kernel's slow exit path "
 		       "and runs a BPF program (tp_btf/sys_exit); every context switch runs the "
@@ -575,17 +736,31 @@ enum lw_iter_mode lw_bpf__iter_mode(const struct lw_bpf *b)
 	return b->iter_mode;
 }
 
+const char *lw_bpf__iter_why(const struct lw_bpf *b)
+{
+	return b->iter_why;
+}
+
 const char *lw_bpf__iter_mode_name(enum lw_iter_mode m)
 {
-	return m == LW_ITER_SYSCALL ? "syscall" : "sched";
+	return m == LW_ITER_SYSCALL ? "syscall" : m == LW_ITER_FENTRY ? "fentry" :
+	       m == LW_ITER_AUTO ? "auto" : "sched";
 }
 
 int lw_bpf__parse_iter_mode(const char *s, enum lw_iter_mode *out, char *err, size_t errlen)
 {
 	if (!s)
 		s = getenv("LOOPWATCH_ITERATIONS");
-	if (!s || !*s || !strcmp(s, "syscall")) {
+	if (!s || !*s || !strcmp(s, "auto")) {
+		*out = LW_ITER_AUTO;
+		return 0;
+	}
+	if (!strcmp(s, "syscall")) {
 		*out = LW_ITER_SYSCALL;
+		return 0;
+	}
+	if (!strcmp(s, "fentry")) {
+		*out = LW_ITER_FENTRY;
 		return 0;
 	}
 	if (!strcmp(s, "sched")) {
@@ -593,9 +768,11 @@ int lw_bpf__parse_iter_mode(const char *s, enum lw_iter_mode *out, char *err, si
 		return 0;
 	}
 	snprintf(err, errlen,
-		 "unknown iteration probe '%s' (LOOPWATCH_ITERATIONS): use syscall (the default: "
-		 "tp_btf/sys_exit, every syscall on the host pays the slow path) or sched (no cost "
-		 "to other processes, one uprobe trap per poll of the traced loop)", s);
+		 "unknown iteration probe '%s' (LOOPWATCH_ITERATIONS): use auto (the default: "
+		 "fentry where the kernel loads it, else syscall), fentry (fexit on the kernel's "
+		 "poll functions), syscall (tp_btf/sys_exit, every syscall on the host pays the "
+		 "slow path) or sched (no cost to other processes, one uprobe trap per poll of the "
+		 "traced loop)", s);
 	return -EINVAL;
 }
 
@@ -623,7 +800,7 @@ int lw_bpf__attach_ctxrun(struct lw_bpf *b, pid_t pid, const char *path, uint64_
 	/* the return probe first: a call entered between the two attachments then shows up as a
 	 * return without an entry (ignored), never as an entry whose return is not seen, which
 	 * would leave the thread "inside a callback" for good */
-	if (b->iter_mode == LW_ITER_SYSCALL) {
+	if (b->iter_mode != LW_ITER_SCHED) {
 		ret = bpf_program__attach_uprobe(b->skel->progs.lw_ctxrun_exit, true, pid, path,
 						 (size_t)offset);
 		if (!ret) {

@@ -18,6 +18,10 @@ struct ring_buffer;
 enum lw_iter_mode {
 	LW_ITER_SCHED = 0,	/* scheduler + per-process poll-entry uprobes: no host-wide cost */
 	LW_ITER_SYSCALL,	/* tp_btf/sys_exit: every syscall on the host pays the slow path */
+	LW_ITER_FENTRY,		/* fexit on the kernel's poll functions (lw_fentry.bpf.h): the
+				 * syscall path's records, only poll calls run a program */
+	LW_ITER_AUTO,		/* not chosen: fentry where the kernel loads it, else syscall
+				 * (lw_bpf__resolve_iter_mode; never the mode of a loaded object) */
 };
 
 struct lw_bpf_opts {
@@ -53,12 +57,21 @@ int lw_bpf__events_fd(const struct lw_bpf *b);
 int lw_bpf__sampling(const struct lw_bpf *b);	/* CPU samplers attached */
 const char *lw_bpf__iter_probe(const struct lw_bpf *b);	/* how iterations are found */
 enum lw_iter_mode lw_bpf__iter_mode(const struct lw_bpf *b);
-const char *lw_bpf__iter_mode_name(enum lw_iter_mode m);	/* "sched", "syscall" */
+const char *lw_bpf__iter_mode_name(enum lw_iter_mode m);	/* "sched", "syscall", "fentry" */
+/* Why this iteration probe: chosen explicitly, or fentry loaded, or why fentry was refused and
+ * the fallback taken ("fentry refused by the kernel (...): using tp_btf/sys_exit") */
+const char *lw_bpf__iter_why(const struct lw_bpf *b);
+/* LW_ITER_AUTO -> LW_ITER_FENTRY where the kernel loads and attaches fexit programs on the
+ * poll functions, else LW_ITER_SYSCALL; an explicit LW_ITER_FENTRY the kernel refuses is an
+ * error (-ENOTSUP, err says why and what to use). why (may be NULL) says which and why. */
+int lw_bpf__resolve_iter_mode(enum lw_iter_mode *m, char *why, size_t whylen, char *err,
+			      size_t errlen);
 /* What the iteration probes cost processes loopwatch does not trace, in words */
 const char *lw_bpf__host_cost(const struct lw_bpf *b);
 const char *lw_bpf__iter_probe_of(enum lw_iter_mode m);
 const char *lw_bpf__host_cost_of(enum lw_iter_mode m);
-/* "sched", "syscall", or NULL: $LOOPWATCH_ITERATIONS, else syscall. -EINVAL with err set. */
+/* "auto", "fentry", "syscall", "sched", or NULL: $LOOPWATCH_ITERATIONS, else auto.
+ * -EINVAL with err set. */
 int lw_bpf__parse_iter_mode(const char *s, enum lw_iter_mode *out, char *err, size_t errlen);
 /* sched mode: a uprobe on a libc poll wrapper's entry (nr: the syscall it makes). A handle for
  * lw_bpf__detach_hook. */

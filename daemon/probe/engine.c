@@ -364,6 +364,8 @@ static struct json_object *with_iter_probes(struct lw_engine *e, const struct ta
 
 	json_object_object_add(it, "mode", json_object_new_string(lw_bpf__iter_mode_name(m)));
 	json_object_object_add(it, "probe", json_object_new_string(lw_bpf__iter_probe(e->bpf)));
+	/* why this probe: chosen, or fentry loaded, or what refused fentry (the fallback) */
+	json_object_object_add(it, "why", json_object_new_string(lw_bpf__iter_why(e->bpf)));
 	json_object_object_add(it, "blocking_calls", json_object_new_string(
 		"sched_switch: the syscall a thread sleeps in (orig_ax), its arguments and fd"));
 	if (m == LW_ITER_SCHED) {

@@ -403,29 +403,43 @@ static const struct lw_pystack *alert_stack_in(struct lw_session *s, const struc
 	return t->alert_stack;
 }
 
+/*
+ * A slow callback's record, counted under its site: a framework's dispatcher under the route it
+ * ran (issue 21; the dispatcher stays the record's callback). bi: precise mode's BPF identity,
+ * whose BPF-side count moves to the site when they differ; NULL in default mode.
+ */
+static struct json_object *slow_callback_at_site(struct lw_session *s, uint32_t tid, uint64_t ts,
+						 uint64_t dur, const struct cb_ident *id,
+						 const struct lw_split *split,
+						 const struct lw_pystack *st, const char *kind,
+						 const struct lw_ident *bi)
+{
+	struct cb_ident site = *id;
+	struct json_object *o;
+
+	if (s->is_python)
+		lw_sess_py_site(s, st, id, &site);
+	count_slow(s, &site, dur);
+	if (bi && s->o.precise && !same_site(&site, id))
+		count_moved(s, bi, &site, dur);
+	o = lw_sess_slow_callback_json(s, tid, ts, dur, 0, id, split, st, kind);
+	json_object_object_add(o, "site", lw_sess_ident_json(&site));
+	return o;
+}
+
 static void on_callback(struct lw_session *s, const struct lw_rec_callback *r, lw_emit_fn emit,
 			void *ctx)
 {
 	const struct lw_pystack *st;
 	const char *kind = NULL;
-	struct cb_ident id, site;
-	struct json_object *o;
+	struct cb_ident id;
 
 	lw_sess_ident_from_bpf(s, &r->ident, &id);
 	st = pick_stack(&r->block_stack, &r->cpu_stack, &r->split, r->duration_ns, &kind);
 	if (!st)
 		st = alert_stack_in(s, r, &id, &kind);
-	site = id;
-	/* a framework's dispatcher is counted under the route it ran (issue 21) */
-	if (s->is_python)
-		lw_sess_py_site(s, st, &id, &site);
-	count_slow(s, &site, r->duration_ns);
-	if (s->o.precise && !same_site(&site, &id))
-		count_moved(s, &r->ident, &site, r->duration_ns);
-	o = lw_sess_slow_callback_json(s, r->hdr.tid, r->hdr.ts_ns, r->duration_ns, 0, &id, &r->split,
-				       st, kind);
-	json_object_object_add(o, "site", lw_sess_ident_json(&site));
-	emit(ctx, o);
+	emit(ctx, slow_callback_at_site(s, r->hdr.tid, r->hdr.ts_ns, r->duration_ns, &id, &r->split,
+					st, kind, &r->ident));
 }
 
 static void on_tick(struct lw_session *s, const struct lw_rec_tick *r, lw_emit_fn emit, void *ctx)
@@ -517,15 +531,8 @@ static void on_tick(struct lw_session *s, const struct lw_rec_tick *r, lw_emit_f
 
 	/* default mode: the busy iteration, named after the callback its stacks point at */
 	if (!(r->flags & LW_TICK_PRECISE) && id.found) {
-		struct cb_ident site = id;
-
-		/* a framework's dispatcher is counted under the route it ran (issue 21) */
-		if (s->is_python)
-			lw_sess_py_site(s, st, &id, &site);
-		count_slow(s, &site, r->busy_ns);
-		o = lw_sess_slow_callback_json(s, r->hdr.tid, r->hdr.ts_ns, r->busy_ns, 0, &id, &r->split, st,
-				       kind);
-		json_object_object_add(o, "site", lw_sess_ident_json(&site));
+		o = slow_callback_at_site(s, r->hdr.tid, r->hdr.ts_ns, r->busy_ns, &id, &r->split, st,
+					  kind, NULL);
 		json_object_object_add(o, "duration_basis", json_object_new_string("iteration"));
 		if (js) {
 			json_object_object_add(o, "stack", json_object_get(js));
@@ -740,6 +747,9 @@ static struct json_object *probes_json(const struct lw_session *s, int sampling)
 
 	if (lw_bpf__iter_mode(s->bpf) == LW_ITER_SYSCALL)
 		json_object_array_add(p, json_object_new_string("tp_btf/sys_exit:poll-family"));
+	else if (lw_bpf__iter_mode(s->bpf) == LW_ITER_FENTRY)
+		json_object_array_add(p, json_object_new_string(
+			"fexit:do_epoll_wait,do_sys_poll,core_sys_select"));
 	else
 		json_object_array_add(p, json_object_new_string("uprobe:libc poll-family entry"));
 	json_object_array_add(p, json_object_new_string("tp_btf/sched_switch"));
@@ -748,7 +758,7 @@ static struct json_object *probes_json(const struct lw_session *s, int sampling)
 		json_object_array_add(p, json_object_new_string("perf_event/cpu-clock"));
 	if (s->o.precise && s->is_python && s->py.ctxrun_addr) {
 		snprintf(buf, sizeof(buf), "%s:%s:context_run+0x%llx",
-			 lw_bpf__iter_mode(s->bpf) == LW_ITER_SYSCALL ? "uprobe+uretprobe" : "uprobe",
+			 lw_bpf__iter_mode(s->bpf) != LW_ITER_SCHED ? "uprobe+uretprobe" : "uprobe",
 			 s->py.elf, (unsigned long long)s->py.ctxrun_off);
 		json_object_array_add(p, json_object_new_string(buf));
 	}

@@ -169,33 +169,29 @@ static int proc_sanity(const char *root, pid_t pid, char *err, size_t errlen)
 static void native_runtime(const char *root, pid_t pid, enum lw_runtime *rt, char *why,
 			   size_t whylen)
 {
-	char path[128], exe[4096], host[4300];
+	char exe[4096], host[4300];
 	struct lw_maps *maps = NULL;
 	const struct lw_map *m;
 	struct lw_elf *e = NULL;
 	uint64_t v;
-	ssize_t n;
-	int has_uv = 0, has_uv_internal = 0;
+	int fd, has_uv = 0, has_uv_internal = 0;
 
 	*rt = LW_RT_GENERIC;
 	snprintf(why, whylen, "not CPython, Node.js or libuv: generic poll-loop tracking");
-	snprintf(path, sizeof(path), "%s/%d/exe", root, (int)pid);
-	n = readlink(path, exe, sizeof(exe) - 1);
-	if (n <= 0)
+	if (lw_maps__load(root, pid, &maps))
 		return;
-	exe[n] = 0;
-	if (lw_maps__load(root, pid, &maps) == 0) {
-		m = lw_maps__find_lib(maps, "libnode.so");
-		if (m) {
-			*rt = LW_RT_NODE;
-			snprintf(why, whylen, "maps %s (Node.js)", m->path);
-		}
-		if (lw_maps__find_lib(maps, "libuv.so"))
-			has_uv = 1;
-		lw_maps__free(maps);
+	m = lw_maps__find_lib(maps, "libnode.so");
+	if (m) {
+		*rt = LW_RT_NODE;
+		snprintf(why, whylen, "maps %s (Node.js)", m->path);
 	}
-	snprintf(host, sizeof(host), "%s/%d/root%s", root, (int)pid, exe);
-	if (lw_elf__open(host, &e) == 0) {
+	if (lw_maps__find_lib(maps, "libuv.so"))
+		has_uv = 1;
+	/* the executable as mapped (a chroot's, or one replaced on disk since it started) */
+	m = lw_maps__exe(maps, root, pid, exe, sizeof(exe));
+	fd = m ? lw_maps__open_mapped(root, pid, m, host, sizeof(host)) : -ENOENT;
+	lw_maps__free(maps);
+	if (fd >= 0 && lw_elf__open_fd(fd, exe, &e) == 0) {
 		if (lw_elf__find_symbol(e, "napi_module_register", &v, NULL) == 0 && *rt != LW_RT_NODE) {
 			*rt = LW_RT_NODE;
 			snprintf(why, whylen, "%s exports the Node-API (Node.js)", exe);

@@ -35,9 +35,7 @@ int lw_v8gc_find(const char *proc_root, pid_t pid, char *host, size_t hostlen, u
 	struct lw_maps *maps = NULL;
 	const struct lw_map *m;
 	struct lw_elf *e = NULL;
-	char path[128], exe[4096];
 	uint64_t va;
-	ssize_t n;
 	size_t i;
 	int fd, r;
 
@@ -48,17 +46,7 @@ int lw_v8gc_find(const char *proc_root, pid_t pid, char *host, size_t hostlen, u
 			 strerror(-r));
 		return r;
 	}
-	m = lw_maps__find_lib(maps, "libnode.so");
-	if (!m) {
-		snprintf(path, sizeof(path), "%s/%d/exe", proc_root, (int)pid);
-		n = readlink(path, exe, sizeof(exe) - 1);
-		if (n > 0) {
-			exe[n] = 0;
-			m = lw_maps__first_of(maps, exe);
-		}
-	} else {
-		m = lw_maps__first_of(maps, m->path);
-	}
+	m = lw_maps__node_image(maps, proc_root, pid);
 	if (!m) {
 		lw_maps__free(maps);
 		snprintf(why, whylen, "neither a libnode.so nor the executable is mapped in pid %d",
@@ -72,8 +60,7 @@ int lw_v8gc_find(const char *proc_root, pid_t pid, char *host, size_t hostlen, u
 		lw_maps__free(maps);
 		return fd;
 	}
-	close(fd);
-	r = lw_elf__open(host, &e);
+	r = lw_elf__open_fd(fd, host, &e);	/* the mapped inode, not what is at the path now */
 	if (r) {
 		snprintf(why, whylen, "%s: not a readable ELF file (%s)", m->path, strerror(-r));
 		lw_maps__free(maps);

@@ -254,10 +254,11 @@ int lw_cfg_p_log_level(const char *v, void *dst, char *why, size_t whylen)
 
 int lw_cfg_p_iterations(const char *v, void *dst, char *why, size_t whylen)
 {
-	if (strcmp(v, "sched") && strcmp(v, "syscall")) {
-		snprintf(why, whylen, "expected sched (no cost to other processes; one uprobe trap "
-			 "per poll of a traced loop) or syscall (tp_btf/sys_exit: every syscall on the "
-			 "host takes the slow exit path)");
+	if (strcmp(v, "sched") && strcmp(v, "syscall") && strcmp(v, "fentry") && strcmp(v, "auto")) {
+		snprintf(why, whylen, "expected auto (fentry where the kernel loads it, else "
+			 "syscall), fentry (fexit on the kernel's poll functions), sched (no cost to "
+			 "other processes; one uprobe trap per poll of a traced loop) or syscall "
+			 "(tp_btf/sys_exit: every syscall on the host takes the slow exit path)");
 		return -EINVAL;
 	}
 	return lw_cfg_set_str(v, dst);

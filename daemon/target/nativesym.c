@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include "target/nativesym.h"
+#include "target/memread.h"
 #include "target/elfsym.h"
 #include "target/jitdump.h"
 #include "base/lw_util.h"
@@ -600,16 +601,15 @@ int lw_nativesym__has_perf_map(struct lw_nativesym *s)
 }
 
 /*
- * The target's vDSO, parsed: its image read from the target's memory (/proc/PID/mem, read-only,
- * the mapping's size and at most VDSO_MAX; allowed to fail: the frame keeps [vdso] and its
- * offset). Read once per mapping address.
+ * The target's vDSO, parsed: its image read from the target's memory (target/memread.c:
+ * read-only, the mapping's size and at most VDSO_MAX; allowed to fail: the frame keeps [vdso]
+ * and its offset). Read once per mapping address.
  */
 static struct lw_elf *vdso_elf(struct lw_nativesym *s, const struct lw_map *m)
 {
 	uint64_t len = m->end - m->start;
-	char path[128];
-	ssize_t got = -1;
-	int fd;
+	struct lw_memread *mr = NULL;
+	int err = -ENOMEM;
 
 	if (s->vdso_start == m->start)
 		return s->vdso;
@@ -618,17 +618,13 @@ static struct lw_elf *vdso_elf(struct lw_nativesym *s, const struct lw_map *m)
 	s->vdso = NULL;
 	s->vdso_buf = NULL;
 	s->vdso_start = m->start;
-	if (!len || len > VDSO_MAX || m->start > (uint64_t)INT64_MAX)
-		return NULL;
-	snprintf(path, sizeof(path), "%s/%d/mem", s->proc_root, (int)s->pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (!len || len > VDSO_MAX || lw_memread__open(s->pid, &mr))
 		return NULL;
 	s->vdso_buf = malloc(len);
 	if (s->vdso_buf)
-		got = pread(fd, s->vdso_buf, len, (off_t)m->start);
-	close(fd);
-	if (got != (ssize_t)len || lw_elf__open_mem(s->vdso_buf, len, &s->vdso)) {
+		err = lw_memread__read(mr, m->start, s->vdso_buf, len);
+	lw_memread__close(mr);
+	if (err || lw_elf__open_mem(s->vdso_buf, len, &s->vdso)) {
 		s->vdso = NULL;
 		free(s->vdso_buf);
 		s->vdso_buf = NULL;

@@ -250,6 +250,30 @@ const struct lw_map *lw_maps__first_of(const struct lw_maps *m, const char *path
 	return best;
 }
 
+const struct lw_map *lw_maps__exe(const struct lw_maps *m, const char *proc_root, pid_t pid,
+				  char *exe, size_t exelen)
+{
+	char path[128];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/%d/exe", proc_root, (int)pid);
+	n = readlink(path, exe, exelen - 1);
+	if (n <= 0) {
+		exe[0] = 0;
+		return NULL;
+	}
+	exe[n] = 0;
+	return lw_maps__first_of(m, exe);
+}
+
+const struct lw_map *lw_maps__node_image(const struct lw_maps *m, const char *proc_root, pid_t pid)
+{
+	const struct lw_map *lib = lw_maps__find_lib(m, "libnode.so");
+	char exe[4096];
+
+	return lib ? lw_maps__first_of(m, lib->path) : lw_maps__exe(m, proc_root, pid, exe, sizeof(exe));
+}
+
 /*
  * The file a mapping maps, the very inode (issue 13): a chroot shows paths from the reader's
  * root, a container relative to its own root, and a package upgrade leaves "PATH (deleted)"

@@ -36,6 +36,12 @@ const struct lw_map *lw_maps__find_addr(const struct lw_maps *m, uint64_t addr);
 const struct lw_map *lw_maps__find_lib(const struct lw_maps *m, const char *prefix);
 /* Lowest mapping of `path` (the one with the smallest start), or NULL */
 const struct lw_map *lw_maps__first_of(const struct lw_maps *m, const char *path);
+/* The executable's lowest mapping (the path /proc/PID/exe links to, as the maps show it; exe
+ * gets that path), or NULL */
+const struct lw_map *lw_maps__exe(const struct lw_maps *m, const char *proc_root, pid_t pid,
+				  char *exe, size_t exelen);
+/* Node's V8 image: a mapped libnode.so (Debian's node), else the executable; NULL if neither */
+const struct lw_map *lw_maps__node_image(const struct lw_maps *m, const char *proc_root, pid_t pid);
 
 /*
  * Open the file mapping m maps, the very inode (device and inode checked against the maps

@@ -3,11 +3,13 @@
 each iteration probe, precise mode) and under asyncio's own debug mode, measured side by side
 (interleaved rounds) in one run; plus loopwatch's own CPU and peak RSS; plus the host tax: what
 loopwatch costs processes it does not trace; plus attach time (attach.py) and the cost of the
-asyncio Task inventory (stuck.py). Prints Markdown tables (docs/benchmarks.md has the
-method).
+asyncio Task inventory (stuck.py); plus the cost of one uprobe trap on this machine
+(tests/targets/trapbench.c), the reference for precise mode's cost per callback. Prints Markdown
+tables (docs/benchmarks.md has the method).
 
     python3 tests/bench/bench.py [--rounds N] [--seconds S] [--python PATH]
-                                 [--only callsoon,tasks,echo] [--host-only] [--no-host]
+                                 [--only callsoon,tasks,echo,aiohttp] [--host-only] [--no-host]
+                                 [--trap-rounds N] [--no-trap]
 """
 import argparse
 import json
@@ -25,9 +27,19 @@ LOOPWATCH = os.path.join(ROOT, "build", "loopwatch")
 WORKLOADS = os.path.join(ROOT, "tests", "bench", "workloads.py")
 CLIENT = os.path.join(ROOT, "build", "targets", "echo_client")
 HOSTLOAD = os.path.join(ROOT, "build", "targets", "hostload")
+TRAPBENCH = os.path.join(ROOT, "build", "targets", "trapbench")
+WRK = "/usr/bin/wrk"
 LOOPWATCHD = os.path.join(ROOT, "build", "loopwatchd")
-# default: the syscall iteration probe (tp_btf/sys_exit, the default); sched: LOOPWATCH_ITERATIONS=sched
+# default: the default iteration probe (fentry/fexit on the kernel's poll functions where the
+# kernel loads them, else tp_btf/sys_exit; the start record says which); sched:
+# LOOPWATCH_ITERATIONS=sched
 CONFIGS = ["bare", "default", "sched", "precise", "debug"]
+# the real server (aiohttp under wrk) as issue 16 states it: no sched column (time)
+WORKLOAD_CONFIGS = {"aiohttp": ["bare", "default", "precise", "debug"]}
+
+
+def configs_of(w):
+    return WORKLOAD_CONFIGS.get(w, CONFIGS)
 # every run waits this long between the target's "ready" and the workload, whatever is
 # attached (an attach takes 0.3-0.9 s): bare and attached runs start on equally warm processes
 SETTLE_S = 1.5
@@ -67,7 +79,10 @@ def wait_for(pred, timeout, what):
 
 def lw_env(config):
     env = dict(os.environ)
-    env["LOOPWATCH_ITERATIONS"] = "sched" if config == "sched" else "syscall"
+    if config == "sched":
+        env["LOOPWATCH_ITERATIONS"] = "sched"
+    else:   # loopwatch's own default choice
+        env.pop("LOOPWATCH_ITERATIONS", None)
     return env
 
 
@@ -82,6 +97,17 @@ def start_loopwatch(pid, config, rec):
                           env=lw_env(config))
     wait_for(lambda: os.path.exists(rec) and '"start"' in open(rec).read(), 30, "loopwatch")
     return lw
+
+
+def start_iter_mode(rec):
+    """the iteration probe loopwatch chose, from its start record ("?" when not said)"""
+    for line in open(rec):
+        if '"start"' in line:
+            try:
+                return json.loads(line).get("iterations", {}).get("mode", "?")
+            except ValueError:
+                return "?"
+    return "?"
 
 
 def stop(p):
@@ -107,6 +133,7 @@ def host_tax(py, rounds, secs):
         p.stdout.readline()
     res = {w: {c: [] for c in HOST_CONFIGS} for w in HOST_WORKLOADS}
     cpu = {w: {c: [] for c in HOST_CONFIGS} for w in HOST_WORKLOADS}
+    modes = set()   # the iteration probe loopwatch chose for "default" (fentry, syscall)
     try:
         for r in range(rounds):
             order = HOST_CONFIGS[r % len(HOST_CONFIGS):] + HOST_CONFIGS[:r % len(HOST_CONFIGS)]
@@ -115,6 +142,8 @@ def host_tax(py, rounds, secs):
                 rec = os.path.join(tmp, "rec-%d-%s.jsonl" % (r, c))
                 if c in ("default", "sched", "precise"):
                     tracer = start_loopwatch(idles[0].pid, c, rec)
+                    if c == "default":
+                        modes.add(start_iter_mode(rec))
                 elif c == "daemon3":
                     rdir = os.path.join(tmp, "reports-%d" % r)
                     conf = os.path.join(tmp, "lw-%d.conf" % r)
@@ -147,7 +176,7 @@ def host_tax(py, rounds, secs):
         for p in idles:
             p.kill()
             p.wait()
-    return {"rate": res, "per_cpu": cpu}
+    return {"rate": res, "per_cpu": cpu, "default_mode": "/".join(sorted(modes))}
 
 
 def run_hostload(w, secs):
@@ -172,7 +201,8 @@ def run_hostload(w, secs):
 
 
 def print_host_tax(host, rounds, secs):
-    names = {"bare": "bare", "default": "default (syscall)", "sched": "default (sched)",
+    names = {"bare": "bare", "default": "default (%s)" % host.get("default_mode", "?"),
+             "sched": "default (sched)",
              "precise": "precise", "daemon3": "loopwatchd, 3 targets"}
     for key, what in (("rate", "throughput"), ("per_cpu", "operations per CPU-second of the "
                                                "workload (less disturbed by other load)")):
@@ -228,6 +258,7 @@ def one_run(py, workload, config, secs, conns):
             t_attach = time.time()
             lw = start_loopwatch(t.pid, config, rec)
             res["attach_s"] = time.time() - t_attach
+            res["iter_mode"] = start_iter_mode(rec)
             cpu0, wall0 = proc_cpu(lw.pid), time.time()
         time.sleep(max(0.0, settle_until - time.time()))
         open(go, "w").close()
@@ -239,6 +270,21 @@ def one_run(py, workload, config, secs, conns):
             res["rate"] = float(c.stdout.split()[-1])
             reqs = float(c.stdout.split()[1])
             res["cpu_us"] = (proc_cpu(t.pid) - tcpu0) * 1e6 / reqs if reqs else 0.0
+        elif workload == "aiohttp":
+            port = open(portfile).read().strip()
+            tcpu0 = proc_cpu(t.pid)
+            c = subprocess.run([WRK, "-t1", "-c%d" % conns, "-d%ds" % max(1, round(secs)),
+                                "http://127.0.0.1:%s/" % port], capture_output=True, text=True,
+                               timeout=secs + 60)
+            tcpu = proc_cpu(t.pid) - tcpu0
+            reqs, errs = wrk_result(c.stdout)
+            # a few socket errors as connections close at the end are wrk's, not the server's
+            if c.returncode or not reqs or errs > reqs / 100:
+                raise RuntimeError("wrk failed (status %d, %d errors): %s%s" % (
+                    c.returncode, errs, c.stdout, c.stderr))
+            res["errors"] = errs
+            res["rate"] = float(c.stdout.split("Requests/sec:")[1].split()[0])
+            res["cpu_us"] = tcpu * 1e6 / reqs
         else:
             wait_for(lambda: '"rate"' in open(out.name).read(), secs + 120, "workload result")
             out.seek(0)
@@ -261,12 +307,65 @@ def one_run(py, workload, config, secs, conns):
     return res
 
 
+def wrk_result(out):
+    """(requests, errors) from wrk's report: "N requests in ...", "Socket errors: ...",
+    "Non-2xx or 3xx responses: N" """
+    reqs = errs = 0
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) > 2 and f[1] == "requests" and f[2] == "in":
+            reqs = int(f[0])
+        elif line.strip().startswith("Socket errors:"):
+            errs += sum(int(x.strip(",")) for x in f if x.strip(",").isdigit())
+        elif line.strip().startswith("Non-2xx or 3xx responses:"):
+            errs += int(f[-1])
+    return reqs, errs
+
+
+def trap_cost(rounds, secs):
+    """ns of CPU per call of a no-op function: bare, and with a uprobe (empty BPF program) on an
+    emulated first instruction (push), on a single-stepped one (mov), and an entry + return
+    pair; medians over interleaved rounds (tests/targets/trapbench.c)"""
+    p = subprocess.run([TRAPBENCH, str(rounds), str(secs)], capture_output=True, text=True,
+                       timeout=rounds * secs * 4 + 120)
+    if p.returncode:
+        raise RuntimeError("trapbench failed (status %d): %s" % (p.returncode, p.stderr))
+    per = {}
+    for line in p.stdout.splitlines():
+        v, _, cpu, wall = line.split()
+        per.setdefault(v, []).append((float(cpu), float(wall)))
+    return per
+
+
+def print_trap(per, rounds, secs):
+    print("\nOne uprobe trap on this machine (tests/targets/trapbench.c: a no-op function called "
+          "over and over, a uprobe with an empty BPF program attached to it; %d interleaved "
+          "rounds of %.1f s, medians; CPU per call, wall in brackets):\n" % (rounds, secs))
+    print("| probe | ns per call | minus bare |")
+    print("|---|---|---|")
+    bare = statistics.median(c for c, _ in per["bare"])
+    what = {"bare": "none", "push": "uprobe on `push %rbp` (emulated: one trap)",
+            "step": "uprobe on `mov %rdi,%rax` (single-stepped: two traps)",
+            "pair": "uprobe + uretprobe on the `push` function"}
+    for v in ("bare", "push", "step", "pair"):
+        c = statistics.median(x for x, _ in per[v])
+        w = statistics.median(y for _, y in per[v])
+        print("| %s | %.0f ns (%.0f) | %s |" % (what[v], c, w,
+                                               "—" if v == "bare" else "%.0f ns" % (c - bare)))
+    return statistics.median(c for c, _ in per["push"]) - bare
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--python", default="/usr/bin/python3.11")
-    ap.add_argument("--only", default="callsoon,tasks,echo")
+    ap.add_argument("--only", default="callsoon,tasks,echo,aiohttp")
+    ap.add_argument("--trap-rounds", type=int, default=5)
+    ap.add_argument("--trap-seconds", type=float, default=0.5)
+    ap.add_argument("--no-trap", action="store_true", help="no trap micro-benchmark")
+    ap.add_argument("--no-extra", action="store_true",
+                    help="no attach-time (attach.py) and Task-inventory (stuck.py) sections")
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--json", help="also write raw results here")
     ap.add_argument("--host-rounds", type=int, default=5)
@@ -281,12 +380,18 @@ def main():
         print("make bench needs root (loopwatch loads BPF programs)", file=sys.stderr)
         return 1
     workloads = [] if a.host_only else a.only.split(",")
+    if "aiohttp" in workloads and not os.access(WRK, os.X_OK):
+        print("aiohttp workload skipped: %s not found (apt-get install wrk, or make deps)" % WRK,
+              file=sys.stderr)
+        workloads.remove("aiohttp")
+    trap = None if a.no_trap or a.host_only else trap_cost(a.trap_rounds, a.trap_seconds)
     host = None if a.no_host else host_tax(a.python, a.host_rounds, a.host_seconds)
-    results = {w: {c: [] for c in CONFIGS} for w in workloads}
+    results = {w: {c: [] for c in configs_of(w)} for w in workloads}
     for r in range(a.rounds):
         for w in workloads:
             # rotate the order each round so that drift hits every configuration alike
-            order = CONFIGS[r % len(CONFIGS):] + CONFIGS[:r % len(CONFIGS)]
+            cf = configs_of(w)
+            order = cf[r % len(cf):] + cf[:r % len(cf)]
             for c in order:
                 res = one_run(a.python, w, c, a.seconds, a.connections)
                 results[w][c].append(res)
@@ -299,40 +404,61 @@ def main():
           "%.1f s settle for every run\n" % (
               platform.node(), os.cpu_count(), platform.release(), a.python, a.rounds,
               a.seconds, SETTLE_S))
+    trap_ns = print_trap(trap, a.trap_rounds, a.trap_seconds) if trap else None
     if host:
         print_host_tax(host, a.host_rounds, a.host_seconds)
+    trap = trap_ns
     if not workloads:
         return 0
-    print("\nTarget cost: throughput of the traced process (median); default = syscall iteration "
-          "probe (tp_btf/sys_exit), sched = LOOPWATCH_ITERATIONS=sched:\n")
+    modes = sorted({x.get("iter_mode", "?") for w in workloads for x in results[w]["default"]})
+    print("\nTarget cost: throughput of the traced process (median); default = loopwatch's own "
+          "choice of iteration probe (this run: %s), sched = LOOPWATCH_ITERATIONS=sched; — = not "
+          "run for that workload:\n" % ", ".join(modes))
+
+    def med(w, c, key):
+        xs = results[w].get(c)
+        return statistics.median(x[key] for x in xs) if xs else None
+
+    def ratio(x, y, fmt="%.3f"):
+        return fmt % (x / y) if x and y else "—"
     print("| workload | bare | default | sched | precise | debug | default/bare | "
           "sched/bare | precise/bare | precise/debug |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for w in workloads:
-        med = {c: statistics.median(x["rate"] for x in results[w][c]) for c in CONFIGS}
-        print("| %s | %.0f/s | %.0f/s | %.0f/s | %.0f/s | %.0f/s | %.3f | %.3f | %.3f | %.2f× |" % (
-            w, med["bare"], med["default"], med["sched"], med["precise"], med["debug"],
-            med["default"] / med["bare"], med["sched"] / med["bare"],
-            med["precise"] / med["bare"], med["precise"] / med["debug"]))
+        m = {c: med(w, c, "rate") for c in CONFIGS}
+        print("| %s | " % w + " | ".join("%.0f/s" % m[c] if m[c] else "—" for c in CONFIGS) +
+              " | %s | %s | %s | %s |" % (ratio(m["default"], m["bare"]),
+                                         ratio(m["sched"], m["bare"]),
+                                         ratio(m["precise"], m["bare"]),
+                                         ratio(m["precise"], m["debug"], "%.2f×")))
     # CPU per operation: what a preemption-free run would see (robust to a shared machine)
     print("\nCPU time of the target per operation (median), and the throughput ratio it implies:\n")
     print("| workload | bare | default | sched | precise | debug | bare/default | "
           "bare/sched | bare/precise | debug/precise |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for w in workloads:
-        cpu = {c: statistics.median(x["cpu_us"] for x in results[w][c]) for c in CONFIGS}
-        if not all(cpu.values()):
-            continue
-        print("| %s | %.2f µs | %.2f µs | %.2f µs | %.2f µs | %.2f µs | %.3f | %.3f | %.3f | "
-              "%.2f× |" % (
-                  w, cpu["bare"], cpu["default"], cpu["sched"], cpu["precise"], cpu["debug"],
-                  cpu["bare"] / cpu["default"], cpu["bare"] / cpu["sched"],
-                  cpu["bare"] / cpu["precise"], cpu["debug"] / cpu["precise"]))
+        m = {c: med(w, c, "cpu_us") for c in CONFIGS}
+        print("| %s | " % w + " | ".join("%.2f µs" % m[c] if m[c] else "—" for c in CONFIGS) +
+              " | %s | %s | %s | %s |" % (ratio(m["bare"], m["default"]),
+                                         ratio(m["bare"], m["sched"]),
+                                         ratio(m["bare"], m["precise"]),
+                                         ratio(m["debug"], m["precise"], "%.2f×")))
+    if trap and "callsoon" in workloads:
+        # item 3 of issue 16: precise mode's extra cost per callback against one trap + 0.5 µs
+        pc, dc = med("callsoon", "precise", "cpu_us"), med("callsoon", "default", "cpu_us")
+        limit = trap / 1000.0 + 0.5
+        print("\nPrecise mode per callback (callsoon, one callback per iteration): precise − "
+              "default = %.2f µs of CPU; one emulated uprobe trap here = %.2f µs, goal ≤ trap + "
+              "0.5 µs = %.2f µs: %s\n" % (pc - dc, trap / 1000.0, limit,
+                                          "met" if pc - dc <= limit else "missed by %.2f µs"
+                                          % (pc - dc - limit)))
     print("\n| workload | mode | loopwatch CPU (median) | loopwatch peak RSS (max) | attach (median) |")
     print("|---|---|---|---|---|")
     for w in workloads:
         for c in ("default", "sched", "precise"):
-            xs = results[w][c]
+            xs = results[w].get(c)
+            if not xs:
+                continue
             print("| %s | %s | %.2f%% of a core | %.1f MB | %.2f s |" % (
                 w, c, statistics.median(x["lw_cpu_pct"] for x in xs),
                 max(x["lw_hwm_mb"] for x in xs), statistics.median(x["attach_s"] for x in xs)))
@@ -343,9 +469,11 @@ def main():
     for w in workloads:
         per = {c: " ".join("%.3f" % (x["rate"] / b["rate"])
                            for x, b in zip(results[w][c], results[w]["bare"]))
-               for c in ("default", "sched", "precise")}
+               if c in results[w] else "—" for c in ("default", "sched", "precise")}
         print("| %s | %s | %s | %s |" % (w, per["default"], per["sched"], per["precise"]))
     # attach time on a large target (issue 20): its own file, tests/bench/attach.py
+    if a.no_extra:
+        return 0
     if not CHROOT:  # its large target imports aiohttp from the host's packages
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         import attach
@@ -360,7 +488,7 @@ def main():
     results["stuck"] = st
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"targets": results, "host": host}, f, indent=1)
+            json.dump({"targets": results, "host": host, "trap_ns": trap}, f, indent=1)
     return 0
 
 

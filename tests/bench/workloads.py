@@ -1,7 +1,10 @@
 """Benchmark workloads for loopwatch: each waits for a go-file, runs for a fixed time and prints
 one JSON line with its own throughput.
 
-    python workloads.py callsoon|tasks|echo GOFILE SECONDS [PORTFILE]
+    python workloads.py callsoon|tasks|echo|aiohttp GOFILE SECONDS [PORTFILE]
+
+echo and aiohttp are servers on loopback: the harness loads them (echo_client, Debian's wrk)
+and measures; they print nothing of their own.
 """
 import asyncio
 import json
@@ -74,12 +77,35 @@ async def echo(go, secs, portfile):
     return 0.0, 0.0
 
 
+async def aiohttp_server(go, secs, portfile):
+    """A real server (Debian's python3-aiohttp): GET / answers a small text body."""
+    from aiohttp import web
+
+    async def hello(request):
+        return web.Response(text="hello")
+    app = web.Application()
+    app.router.add_get("/", hello)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    with open(portfile + ".tmp", "w") as f:
+        f.write(str(port))
+    os.rename(portfile + ".tmp", portfile)
+    await wait_go(go)
+    await asyncio.sleep(secs + 30)   # wrk measures; the harness stops us when done
+    return 0.0, 0.0
+
+
 def main():
     kind, go, secs = sys.argv[1], sys.argv[2], float(sys.argv[3])
     if kind == "callsoon":
         rate, cpu = asyncio.run(callsoon(go, secs))
     elif kind == "tasks":
         rate, cpu = asyncio.run(tasks(go, secs))
+    elif kind == "aiohttp":
+        rate, cpu = asyncio.run(aiohttp_server(go, secs, sys.argv[4]))
     else:
         rate, cpu = asyncio.run(echo(go, secs, sys.argv[4]))
     # rate: operations per second of wall time; cpu_us: the process's CPU per operation

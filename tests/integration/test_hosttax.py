@@ -10,7 +10,7 @@ import subprocess
 import time
 import unittest
 
-from lwtest import DEBIAN_PYTHON, TARGETS, Loopwatch, Target, pythons
+from lwtest import DEBIAN_PYTHON, TARGETS, Loopwatch, Target, pythons, run_loopwatch
 
 BUSY = os.path.join(TARGETS, "asyncio_busy.py")
 
@@ -53,7 +53,7 @@ class HostTax(unittest.TestCase):
     def run_mode(self, mode, option=False, python=DEBIAN_PYTHON, env=None):
         t = Target([python, BUSY])
         env = dict(env or {})
-        if not option:
+        if not option and mode:
             env["LOOPWATCH_ITERATIONS"] = mode
         try:
             t.wait_ready()
@@ -61,6 +61,9 @@ class HostTax(unittest.TestCase):
             lw = Loopwatch(t.pid, ["-q", "-t", "20ms"] + (["--iterations", mode] if option else []),
                            tmp=t.tmp, env=env or None)
             lw.wait_started()
+            # what `check` says it would use on this kernel (no mode: the default choice)
+            self.check = run_loopwatch(["check", "--pid", str(t.pid), "--format", "json"] +
+                                       (["--iterations", mode] if mode else []))
             progs = progs_of(lw.p.pid)
             self.links = link_types_of(lw.p.pid)
             t0 = time.time()
@@ -71,7 +74,7 @@ class HostTax(unittest.TestCase):
             t.kill()
         start = lw.records("start")[0]
         it = start["iterations"]
-        self.assertEqual(it["mode"], mode)
+        self.assertEqual(it["mode"], mode or it["mode"])
         self.assertIn("host_cost", it)
         self.assertTrue(progs, "bpftool lists no programs of loopwatch")
         self.assertIn("lw_sched_switch", progs)
@@ -138,6 +141,36 @@ class HostTax(unittest.TestCase):
         it, progs = self.run_mode("sched", option=True, python=sid)
         self.assertGreaterEqual(it["poll_uprobes"], 1, it)
         self.assertIn("lw_poll_enter", progs)
+
+    def test_default_probe_is_fentry_else_sys_exit_and_says_why(self):
+        """The default iteration probe: fexit on the kernel's poll functions where the kernel
+        loads them (only poll calls of other processes pay), else tp_btf/sys_exit. Which, and
+        why (what refused fentry), in the start record and in `check`. On this development
+        VM's kernel (lockdown) fentry is refused at load: the fallback is what runs here."""
+        it, progs = self.run_mode(None)
+        self.assertEqual(self.check.returncode, 0, self.check.stderr)
+        chk = json.loads(self.check.stdout)["iterations"]
+        self.assertEqual((chk["mode"], chk["why"]), (it["mode"], it["why"]))
+        fx = {"lw_fx_epoll", "lw_fx_poll", "lw_fx_select"}
+        if it["mode"] == "fentry":
+            self.assertLessEqual(fx, progs)
+            self.assertNotIn("lw_sys_exit", progs)
+            self.assertNotIn("every syscall", it["host_cost"])
+        else:
+            self.assertEqual(it["mode"], "syscall", it)
+            self.assertRegex(it["why"], r"^fentry .*: using tp_btf/sys_exit$")
+            self.assertIn("lw_sys_exit", progs)
+            self.assertFalse(fx & progs, progs)
+            # asked for explicitly where it does not load: an error saying why and what to use
+            r = run_loopwatch(["--pid", str(os.getpid()), "--iterations", "fentry", "-q"])
+            self.assertNotEqual(r.returncode, 0, r.stdout)
+            self.assertIn(it["why"].split(": using")[0], r.stderr)
+            self.assertIn("--iterations syscall", r.stderr)
+        # the fallback taken on purpose (a kernel where fentry loads tests its fallback here)
+        it, progs = self.run_mode(None, env={"LOOPWATCH_NO_FENTRY": "1"})
+        self.assertEqual(it["mode"], "syscall", it)
+        self.assertIn("LOOPWATCH_NO_FENTRY", it["why"])
+        self.assertIn("lw_sys_exit", progs)
 
     def test_syscall_mode_on_request(self):
         it, progs = self.run_mode("syscall")

@@ -28,21 +28,29 @@ def norm(sym):
     return sym.split("@")[0].split(".")[0].lstrip("_")
 
 
-def eu_stack(pid, raw=False):
-    """Frames of thread pid: [(pc, name or None)], innermost first (raw: C++ names as the
-    symbol tables have them, not demangled)"""
-    r = subprocess.run(["eu-stack"] + (["-r"] if raw else []) + ["-p", str(pid)],
-                       capture_output=True, text=True, timeout=30)
+def eu_frames(pid, args, frame_re):
+    """Runs eu-stack ARGS -p pid (it stops the thread for a moment): frame_re's match of each of
+    thread pid's frame lines, innermost first, and the run"""
+    r = subprocess.run(["eu-stack"] + args + ["-p", str(pid)], capture_output=True, text=True,
+                       timeout=30)
     frames, cur = [], None
     for line in r.stdout.splitlines():
         m = re.match(r"TID (\d+):", line)
         if m:
             cur = int(m.group(1))
             continue
-        m = re.match(r"#\d+\s+0x([0-9a-f]+)(?:\s+-\s+1)?\s*(\S+)?", line)
+        m = re.match(frame_re, line)
         if m and cur == pid:
-            frames.append((int(m.group(1), 16), m.group(2)))
+            frames.append(m)
     return frames, r
+
+
+def eu_stack(pid, raw=False):
+    """Frames of thread pid: [(pc, name or None)], innermost first (raw: C++ names as the
+    symbol tables have them, not demangled)"""
+    frames, r = eu_frames(pid, ["-r"] if raw else [],
+                          r"#\d+\s+0x([0-9a-f]+)(?:\s+-\s+1)?\s*(\S+)?")
+    return [(int(m.group(1), 16), m.group(2)) for m in frames], r
 
 
 def eu_module(path):
@@ -53,20 +61,10 @@ def eu_module(path):
 
 def eu_stack_modules(pid):
     """Thread pid's frames, innermost first, as (name, module) the way the test compares them
-    (norm(name), eu_module(module)); one eu-stack -m run (it stops the thread for a moment)"""
-    r = subprocess.run(["eu-stack", "-m", "-p", str(pid)], capture_output=True, text=True,
-                       timeout=30)
-    frames, cur = [], None
-    for line in r.stdout.splitlines():
-        m = re.match(r"TID (\d+):", line)
-        if m:
-            cur = int(m.group(1))
-            continue
-        # '#3  0x00007fa118919cbe - /usr/lib/.../libuv.so.1.0.0' (a frame with no name)
-        m = re.match(r"#\d+\s+0x[0-9a-f]+\s+(?:(\S+)\s+)?-\s+(.+)$", line)
-        if m and cur == pid:
-            frames.append((norm(m.group(1)), eu_module(m.group(2).strip())))
-    return frames
+    (norm(name), eu_module(module))"""
+    # '#3  0x00007fa118919cbe - /usr/lib/.../libuv.so.1.0.0' (a frame with no name)
+    frames, _ = eu_frames(pid, ["-m"], r"#\d+\s+0x[0-9a-f]+\s+(?:(\S+)\s+)?-\s+(.+)$")
+    return [(norm(m.group(1)), eu_module(m.group(2).strip())) for m in frames]
 
 
 def delete_stack_copies():
