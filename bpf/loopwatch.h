@@ -66,6 +66,10 @@ enum lw_cb_kind {
 #define LW_STACK_NO_TSTATE	(1u << 2)	/* thread state unknown */
 #define LW_STACK_VALID		(1u << 3)	/* this slot holds a stack */
 #define LW_STACK_USTACK		(1u << 4)	/* its registers and stack top were copied (ustacks) */
+/* a whole Python stack with neither BaseEventLoop._run_once nor Handle._run on it (asyncio's
+ * _run_once known): the thread was in no asyncio loop. On a CPU-sample stack kept for a busy
+ * period (lw_tstacks.cpu) it is sticky: some sample of the period was outside any loop. */
+#define LW_STACK_NOLOOP		(1u << 5)
 
 /* lw_rec_tick.flags / lw_rec_callback.flags */
 #define LW_TICK_IN_PROGRESS	(1u << 0)	/* not a record from BPF: userspace live alert */

@@ -31,6 +31,7 @@ int lw_sample(struct bpf_perf_event_data *ctx)
 	struct lw_pycfg *c;
 	struct lw_tstacks *st;
 	__u64 since, votes, ts, key, instr;
+	int noloop;
 
 	if (!th || !busy(th))
 		return 0;
@@ -56,6 +57,12 @@ int lw_sample(struct bpf_perf_event_data *ctx)
 		since = th->cb_start_ns;
 	key = cpu_vote_key(&st->sample);
 	instr = st->sample.nframes ? st->sample.frames[0].instr : 0;
+	/* a sample of this period outside any asyncio loop: the period is no iteration (synchronous
+	 * code between two loops, loops whose selector never polls: issue 20); kept across the
+	 * vote's stack copies below */
+	noloop = (st->sample.flags & LW_STACK_NOLOOP) ||
+		 ((st->cpu.flags & (LW_STACK_VALID | LW_STACK_NOLOOP)) ==
+		  (LW_STACK_VALID | LW_STACK_NOLOOP) && st->cpu.ts_ns >= since);
 	if (!(st->cpu.flags & LW_STACK_VALID) || st->cpu.ts_ns < since || !cpu_vote_key(&st->cpu)) {
 		copy_stack(&st->cpu, &st->sample);
 		st->cpu.ns = 1;
@@ -89,6 +96,8 @@ int lw_sample(struct bpf_perf_event_data *ctx)
 	} else {
 		st->cpu.ns--;
 	}
+	if (noloop)
+		st->cpu.flags |= LW_STACK_NOLOOP;
 	/* the candidate's user-stack copy is the one a record will unwind: keep it ahead of the
 	 * copies of later samples and sleeps in the LRU's eviction order (a 3 s callback takes
 	 * ~150 samples, and as many page-fault sleeps, after it) */

@@ -399,6 +399,7 @@ struct lw_walk {
 	__u64 none, run_once, handle_run, tagmask;
 	__u32 shim_min;			/* frame owners >= this are shims (no code of their own) */
 	__u32 read_err;
+	__u32 inloop;			/* _run_once or Handle._run seen among the frames read */
 	__u16 f_owner, f_code, f_back, f_instr;
 };
 
@@ -436,6 +437,8 @@ __noinline int lw_walk_frame(__u32 slot)
 	/* Handle._run: known by its code, or as the frame _run_once called */
 	if (code && (code == w->handle_run || (code == w->run_once && !w->hframe)))
 		w->hframe = code == w->handle_run ? f : w->prevf;
+	if (code && (code == w->handle_run || code == w->run_once))
+		w->inloop = 1;
 	w->prevf = f;
 	w->f = rd_ptr(f + w->f_back);
 	return 0;
@@ -546,6 +549,8 @@ static __noinline void walk_pystack(const struct lw_pycfg *c, __u32 tid, struct 
 	if (w->f)
 		s->flags |= LW_STACK_TRUNCATED;
 	s->nframes = i;
+	if (!w->f && i && c->run_once_code && !w->inloop && !(s->flags & LW_STACK_READ_ERR))
+		s->flags |= LW_STACK_NOLOOP;
 	hframe = w->hframe;
 	/* deeper than the slots (recursion, deep frameworks): keep looking for Handle._run, reading
 	 * only what identifies it, so that a deep stack still names its callback. Handle._run is

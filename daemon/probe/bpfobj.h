@@ -46,6 +46,8 @@ struct lw_bpf_counters {
 	uint64_t thread_quota_drops;	/* threads not tracked: their process had its share of
 					 * the threads map (each thread once) */
 	uint64_t ustack_copies, ustack_cut, ustack_failed;	/* user stacks for CFI unwinding */
+	uint64_t tstate_quota_drops;	/* threads refused a tstates entry: their process had its
+					 * share of the map, or it was full (each thread once) */
 };
 
 /* Open, load and attach the system-wide programs. On failure err says why and what to do. */
@@ -119,6 +121,10 @@ int lw_bpf__attach_hook(struct lw_bpf *b, enum lw_hook_prog which, pid_t pid, co
 void lw_bpf__detach_hook(struct lw_bpf *b, int handle);
 
 int lw_bpf__set_tstate(struct lw_bpf *b, pid_t tid, uint64_t tstate);
+void lw_bpf__del_tstate(struct lw_bpf *b, pid_t tid);
+/* a thread refused a tstates entry (its process's quota, probe/session_priv.h, or the map full):
+ * counted host-wide in lw_bpf_counters.tstate_quota_drops */
+void lw_bpf__count_tstate_drop(struct lw_bpf *b);
 void lw_bpf__del_thread(struct lw_bpf *b, pid_t tid);
 
 int lw_bpf__get_thread(struct lw_bpf *b, pid_t tid, struct lw_thread *out);

@@ -102,6 +102,18 @@ int lw_bpf__set_tstate(struct lw_bpf *b, pid_t tid, uint64_t tstate)
 	return bpf_map_update_elem(bpf_map__fd(b->skel->maps.tstates), &k, &v, BPF_ANY) ? -errno : 0;
 }
 
+void lw_bpf__del_tstate(struct lw_bpf *b, pid_t tid)
+{
+	__u32 k = (__u32)tid;
+
+	bpf_map_delete_elem(bpf_map__fd(b->skel->maps.tstates), &k);
+}
+
+void lw_bpf__count_tstate_drop(struct lw_bpf *b)
+{
+	b->tstate_drops++;
+}
+
 void lw_bpf__del_thread(struct lw_bpf *b, pid_t tid)
 {
 	__u32 k = (__u32)tid;
@@ -308,5 +320,6 @@ void lw_bpf__counters(const struct lw_bpf *b, struct lw_bpf_counters *out)
 	out->sites_full = b->skel->bss->sites_full;
 	out->fair_drops = b->skel->bss->fair_drops;
 	out->thread_quota_drops = b->skel->bss->thread_quota_drops;
+	out->tstate_quota_drops = b->tstate_drops;
 	lw_bpf__ustack_counters(b, &out->ustack_copies, &out->ustack_cut, &out->ustack_failed);
 }

@@ -58,6 +58,7 @@ struct lw_bpf {
 	/* the ring-buffer shares of groups of processes (lw_pycfg.share): pid -> its share, and
 	 * share -> how many processes have it (its fair entry goes with the last) */
 	struct lw_u64map *share_of, *share_refs;
+	uint64_t tstate_drops;		/* lw_bpf__count_tstate_drop */
 };
 
 /* fair entries for shares of several processes, besides one per process */

@@ -258,6 +258,19 @@ int lw_sess_loop_own_code(const struct lw_session *s, const struct lw_pystack *s
 	return 0;
 }
 
+/*
+ * A CPU sample of the busy period that began at since found the thread in no asyncio loop (the
+ * sampler's sticky LW_STACK_NOLOOP on the kept CPU stack): the period left the loop, so it is
+ * no iteration (synchronous code between loops, loops whose selector never polls: issue 20). A
+ * real iteration never leaves _run_once between its two polls.
+ */
+int lw_sess_left_loop(const struct lw_session *s, const struct lw_pystack *cpu, uint64_t since)
+{
+	return s->is_python && s->py.cfg.run_once_code && s->uv_handles[0] < 0 &&
+	       (cpu->flags & LW_STACK_VALID) && (cpu->flags & LW_STACK_NOLOOP) &&
+	       cpu->ts_ns >= since;
+}
+
 /* Both stacks of an iteration that have one say it ran outside any loop */
 static int tick_outside_loop(const struct lw_session *s, const struct lw_rec_tick *r)
 {
@@ -277,11 +290,13 @@ static int tick_outside_loop(const struct lw_session *s, const struct lw_rec_tic
 }
 
 /* Where the iteration burnt most CPU (the samples' majority) was the loop's own select() or
- * other Python function of _run_once's, no callback: a selector that never polls (issue 20) */
+ * other Python function of _run_once's, no callback, or one of its samples was in no loop at
+ * all: a selector that never polls, code between loops (issue 20) */
 static int tick_in_loop_code(const struct lw_session *s, const struct lw_rec_tick *r)
 {
-	return (r->cpu_stack.flags & LW_STACK_VALID) && r->cpu_stack.ns >= 2 &&
-	       lw_sess_loop_own_code(s, &r->cpu_stack) &&
+	return (r->cpu_stack.flags & LW_STACK_VALID) &&
+	       ((r->cpu_stack.ns >= 2 && lw_sess_loop_own_code(s, &r->cpu_stack)) ||
+		lw_sess_left_loop(s, &r->cpu_stack, r->start_ns)) &&
 	       (!(r->flags & LW_TICK_PRECISE) || r->slowest_cb_ns < s->o.threshold_ns);
 }
 
@@ -457,6 +472,7 @@ static void on_tick(struct lw_session *s, const struct lw_rec_tick *r, lw_emit_f
 		 * selector never polls (issue 20) */
 		lw_dbg("pid %d tid %u: %.3f ms outside any asyncio loop or in one that never polls, "
 		       "not an iteration", (int)s->pid, r->hdr.tid, r->busy_ns / 1e6);
+		s->counts.not_iterations++;
 		json_object_put(o);
 		return;
 	}
@@ -726,9 +742,9 @@ void lw_session__handle(struct lw_session *s, const struct lw_rec_hdr *h, size_t
 			st->poll_since = 0;
 		/* a thread's first poll: an asyncio loop has just started on it, and its
 		 * _run_once frame is there to be learnt now, before its first callback */
+		lw_sess_new_tstates(s);
 		if (s->is_python && !s->py.cfg.run_once_code)
-			lw_sess_learn_at_first_poll(s);
-		lw_sess_refresh_tstates(s);
+			lw_sess_learn_at_first_poll(s, (pid_t)h->tid);
 		break;
 	}
 	default:
@@ -847,6 +863,7 @@ int lw_session__new(struct lw_bpf *b, pid_t pid, const struct lw_session_opts *o
 	}
 	s->start_mono = s->last_summary_mono = lw_now_mono();
 	if (lw_u64map__new(sizeof(struct lw_sthread), &s->threads) ||
+	    lw_u64map__new(sizeof(struct lw_tst), &s->tst) ||
 	    lw_u64map__new(sizeof(struct lw_site_id), &s->sites) ||
 	    lw_u64map__new(sizeof(struct lw_agg), &s->slow_sites) ||
 	    lw_u64map__new(sizeof(struct lw_hist), &s->moved_out) ||
@@ -938,6 +955,7 @@ void lw_session__free(struct lw_session *s)
 	lw_nstack__free(s->nstk);
 	lw_memread__close(s->mem);
 	lw_u64map__free(s->threads, lw_sess_thread_free);
+	lw_u64map__free(s->tst, NULL);
 	lw_u64map__free(s->sites, NULL);
 	lw_u64map__free(s->slow_sites, NULL);
 	lw_u64map__free(s->moved_out, NULL);

@@ -81,6 +81,7 @@ struct lw_session_counts {
 	uint64_t blocking_calls;
 	uint64_t read_errors;
 	uint64_t stuck_tasks;
+	uint64_t not_iterations;	/* slow stretches dropped: no loop iteration (issue 20) */
 };
 void lw_session__counts(const struct lw_session *s, struct lw_session_counts *out);
 

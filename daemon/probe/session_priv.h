@@ -39,6 +39,26 @@
 
 #define MAX_SUMMARY_SITES 100
 
+/*
+ * Each process's share of the BPF tstates map (8,192 entries for every target; loopwatch
+ * writes them from its walks of interp->threads): a quarter, as for the threads map
+ * (bpf/lw_maps.bpf.h LW_THREAD_QUOTA). A thread refused is counted once (tstate_quota_drops);
+ * its stacks are still found through the thread-specific slot where the interpreter has one.
+ */
+#define LW_TSTATE_QUOTA 2048
+
+/* a thread state known to the session (s->tst) */
+struct lw_tst {
+	uint64_t tstate;
+	uint32_t gen;			/* the last full walk that saw it */
+	int refused;			/* not in the BPF map: the process had its quota */
+};
+
+/* how often exited threads are looked for in a session's thread table (ns) */
+#define LW_PRUNE_NS 1000000000ull
+/* how often at most a full walk of interp->threads runs for a changed thread state (ns) */
+#define LW_TST_FULL_NS 200000000ull
+
 /* a loop thread */
 struct lw_sthread {
 	pid_t tid;
@@ -54,6 +74,10 @@ struct lw_sthread {
 	/* iteration start of a stretch seen outside any loop, or in a loop's own code on CPU (a
 	 * selector that never polls: a mock): no iteration, no alert, its tick dropped (issue 20) */
 	uint64_t noiter;
+	/* iteration start of a first look that found the thread on CPU in the loop's own code:
+	 * noiter only when a later look of the same iteration finds it there again (a real
+	 * selector's select() after a slow callback is such code too, for microseconds) */
+	uint64_t loop_code_seen;
 	int look_retries;		/* looks of iteration alerted_iter put off: stack unreadable */
 	struct lw_loop_stats prev;	/* snapshot at the last periodic summary */
 	int have_prev;
@@ -132,6 +156,17 @@ struct lw_session {
 	uint64_t last_hook_try;
 	uint64_t aio_counts[4];		/* by enum lw_aio_kind */
 	uint64_t sites_evicted;		/* site table entries evicted (LW_AGG_BUDGET) */
+	/* tid -> lw_tst: the thread states this process has in the BPF tstates map (or was
+	 * refused there for its quota), as the last walk of interp->threads found them */
+	struct lw_u64map *tst;
+	uint32_t tst_gen;		/* the full walk that last saw an entry */
+	uint32_t tst_stored;		/* entries in the BPF map (at most LW_TSTATE_QUOTA) */
+	uint64_t tst_quota_drops;	/* threads refused an entry for the quota (each once) */
+	int tst_full_due;		/* a full walk is needed (a thread's state changed) */
+	uint64_t last_tst_full;		/* when the last full walk ran */
+	uint64_t last_prune;		/* when exited threads were last dropped from threads */
+	uint64_t threads_pruned;	/* exited threads dropped from threads */
+	unsigned learn_next;		/* lw_sess_learn_some's turn: first thread to walk */
 	char runtime_why[512];
 	struct lw_stuck *stuck;		/* the stuck-Task inventory (session_live.c) */
 	uint64_t last_stuck;
@@ -203,6 +238,7 @@ struct json_object *lw_sess_slow_callback_json(struct lw_session *s, uint32_t ti
 					      const struct lw_pystack *stack, const char *stack_kind);
 int lw_sess_outside_loop(const struct lw_session *s, const struct lw_pystack *st);
 int lw_sess_loop_own_code(const struct lw_session *s, const struct lw_pystack *st);
+int lw_sess_left_loop(const struct lw_session *s, const struct lw_pystack *cpu, uint64_t since);
 
 /* session_summary.c: the BPF side's losses (host-wide counters) as fields of record o */
 void lw_sess_add_bpf_losses(const struct lw_session *s, struct json_object *o);
@@ -214,10 +250,17 @@ struct lw_sthread *lw_sess_thread_get(struct lw_session *s, pid_t tid, const cha
 void lw_sess_thread_free(void *thread);
 uint64_t lw_sess_tstate_of(struct lw_session *s, pid_t tid);
 void lw_sess_attach_uvloop(struct lw_session *s);
-void lw_sess_learn_at_first_poll(struct lw_session *s);
+void lw_sess_learn_at_first_poll(struct lw_session *s, pid_t tid);
 void lw_sess_learn_from_threads(struct lw_session *s);
+void lw_sess_learn_some(struct lw_session *s);
 void lw_sess_note_polling_threads(struct lw_session *s);
 void lw_sess_refresh_tstates(struct lw_session *s);
+/* the thread states started since the last walk (the head of interp->threads, up to the first
+ * one known): what a new thread needs, without walking every thread again (issue 19) */
+void lw_sess_new_tstates(struct lw_session *s);
+/* the full walk when one is due, at most every LW_TST_FULL_NS; exited threads dropped from the
+ * thread table every LW_PRUNE_NS (tick) */
+void lw_sess_threads_tick(struct lw_session *s, uint64_t now);
 
 /* session_summary.c: aggregation */
 struct lw_agg *lw_sess_agg_get(struct lw_u64map *m, const char *qualname, const char *file, int line,

@@ -276,6 +276,9 @@ void lw_sess_add_bpf_losses(const struct lw_session *s, struct json_object *o)
 	json_object_object_add(o, "thread_quota_drops",
 			       json_object_new_int64((int64_t)lw_bpf__thread_quota_drops(s->bpf,
 											  s->pid)));
+	/* this process's threads refused an entry in the tstates map (its share, or a full map) */
+	json_object_object_add(o, "tstate_quota_drops",
+			       json_object_new_int64((int64_t)s->tst_quota_drops));
 	json_object_object_add(o, "depth_errors", json_object_new_int64((int64_t)bc.depth_errors));
 	json_object_object_add(o, "ustack_failed",
 			       json_object_new_int64((int64_t)bc.ustack_failed));
@@ -430,6 +433,10 @@ struct json_object *lw_session__summary(struct lw_session *s, int final, uint64_
 	}
 	json_object_object_add(o, "slow_callbacks", json_object_new_int64((int64_t)s->counts.slow_callbacks));
 	json_object_object_add(o, "slow_ticks", json_object_new_int64((int64_t)s->counts.slow_ticks));
+	/* slow stretches dropped as no loop iteration: outside any asyncio loop, or a loop whose
+	 * selector never polls (issue 20); a slow callback lost that way shows here (issue 18) */
+	json_object_object_add(o, "not_iterations",
+			       json_object_new_int64((int64_t)s->counts.not_iterations));
 	json_object_object_add(o, "blocking_calls", json_object_new_int64((int64_t)s->counts.blocking_calls));
 	if (s->counts.stuck_tasks)
 		json_object_object_add(o, "stuck_tasks",
@@ -447,6 +454,10 @@ struct json_object *lw_session__summary(struct lw_session *s, int final, uint64_
 		json_object_object_add(o, "read_errors_by", read_errors_by(s, by));
 	}
 	lw_sess_add_bpf_losses(s, o);
+	/* the threads loopwatch keeps state for: live ones and loop threads that ended (issue 19:
+	 * a process starting and ending threads grew this without bound) */
+	json_object_object_add(o, "threads_tracked",
+			       json_object_new_int64((int64_t)lw_u64map__count(s->threads)));
 	free(rows.v);
 	if (!final)
 		s->last_summary_mono = now;

@@ -131,27 +131,108 @@ int lw_sess_same_pidns(const char *proc_root, pid_t pid)
 	return strcmp(a, b) == 0;
 }
 
-/* tid -> tstate for all Python threads: into our table and the BPF map */
+/*
+ * Thread states (tid -> PyThreadState*, for the BPF stack walks) are kept in the BPF tstates
+ * map and, as the session knows them, in s->tst. A process has at most LW_TSTATE_QUOTA
+ * entries there; a thread refused one is counted once (the thread-specific slot still finds
+ * its state where the interpreter has one). A full walk of interp->threads (gen != 0) marks
+ * what it saw and, when it read the whole list, drops the entries of states no longer there.
+ */
+static void tst_apply(struct lw_session *s, pid_t tid, uint64_t tstate, uint32_t gen)
+{
+	int created = 0;
+	struct lw_tst *e = lw_u64map__put(s->tst, (uint64_t)tid, &created);
+
+	if (!e)
+		return;
+	if (gen)
+		e->gen = gen;
+	if (!created && e->tstate == tstate && !e->refused)
+		return;
+	e->tstate = tstate;
+	if (!created && !e->refused) {
+		lw_bpf__set_tstate(s->bpf, tid, tstate);	/* its state changed */
+		return;
+	}
+	if (s->tst_stored < LW_TSTATE_QUOTA && lw_bpf__set_tstate(s->bpf, tid, tstate) == 0) {
+		e->refused = 0;
+		s->tst_stored++;
+		return;
+	}
+	if (created) {	/* over the quota (or the map full for every target): once a thread */
+		s->tst_quota_drops++;
+		lw_bpf__count_tstate_drop(s->bpf);
+	}
+	e->refused = 1;
+}
+
+static void tst_forget(struct lw_session *s, pid_t tid, struct lw_tst *e)
+{
+	if (!e->refused) {
+		lw_bpf__del_tstate(s->bpf, tid);
+		if (s->tst_stored)
+			s->tst_stored--;
+	}
+	lw_u64map__del(s->tst, (uint64_t)tid, NULL);
+}
+
 static int set_tstate(void *arg, pid_t nstid, uint64_t tstate)
 {
 	struct lw_session *s = arg;
 	pid_t tid = lw_sess_ns_to_host(s, nstid);
-	struct lw_sthread *t;
 
-	if (tid <= 0)
-		return 0;
-	t = lw_u64map__get(s->threads, (uint64_t)tid);
-
-	if (t)
-		t->tstate = tstate;
-	lw_bpf__set_tstate(s->bpf, tid, tstate);
+	if (tid > 0)
+		tst_apply(s, tid, tstate, s->tst_gen);
 	return 0;
 }
 
 void lw_sess_refresh_tstates(struct lw_session *s)
 {
-	if (s->is_python)
-		lw_py__threads(&s->py, &s->rd, set_tstate, s);
+	struct lw_tst *e;
+	uint64_t key;
+	size_t it = 0;
+	int n;
+
+	if (!s->is_python || !s->tst)
+		return;
+	if (++s->tst_gen == 0)
+		s->tst_gen = 1;
+	s->tst_full_due = 0;
+	s->last_tst_full = lw_now_mono();
+	n = lw_py__threads(&s->py, &s->rd, set_tstate, s);
+	if (n < 0 || n >= LW_PY_MAX_THREADS)
+		return;	/* not the whole list: nothing taken for gone */
+	while ((e = lw_u64map__next(s->tst, &it, &key)))
+		if (e->gen != s->tst_gen)
+			tst_forget(s, (pid_t)key, e);
+}
+
+/* newest first: up to the first state known as it is (every older one was seen before) */
+static int new_tstate(void *arg, pid_t nstid, uint64_t tstate)
+{
+	struct lw_session *s = arg;
+	pid_t tid = lw_sess_ns_to_host(s, nstid);
+	struct lw_tst *e;
+
+	if (tid <= 0)
+		return 0;
+	e = lw_u64map__get(s->tst, (uint64_t)tid);
+	if (e && e->tstate == tstate)
+		return 1;
+	if (e) {
+		/* a thread with another state: replaced, or (<= 3.11) a new one not yet started,
+		 * which carries its creator's id. Only a full walk tells which: soon. */
+		s->tst_full_due = 1;
+		return 0;
+	}
+	tst_apply(s, tid, tstate, 0);
+	return 0;
+}
+
+void lw_sess_new_tstates(struct lw_session *s)
+{
+	if (s->is_python && s->tst)
+		lw_py__threads(&s->py, &s->rd, new_tstate, s);
 }
 
 /* what a thread entry owns (lw_u64map__free's value destructor) */
@@ -165,12 +246,82 @@ void lw_sess_thread_free(void *thread)
 
 uint64_t lw_sess_tstate_of(struct lw_session *s, pid_t tid)
 {
-	struct lw_sthread *t = lw_u64map__get(s->threads, (uint64_t)tid);
+	struct lw_tst *e = s->tst ? lw_u64map__get(s->tst, (uint64_t)tid) : NULL;
 
-	if (!t || !t->tstate)
+	if (!e) {
+		lw_sess_new_tstates(s);
+		e = s->tst ? lw_u64map__get(s->tst, (uint64_t)tid) : NULL;
+	}
+	return e ? e->tstate : 0;
+}
+
+/*
+ * Threads that exited leave the session's table (issue 19: a process starting and ending
+ * threads grew it by ~700 bytes a thread, and every tick looked at each): those without loop
+ * iterations go (the BPF side dropped their entries as they exited); loop threads stay for
+ * the summary's loop statistics (at most the BPF threads quota of them). Thread states of
+ * threads gone leave s->tst and the BPF map. One read of /proc/PID/task a second.
+ */
+static void prune_exited(struct lw_session *s)
+{
+	char path[200];
+	struct lw_u64map *alive = NULL;
+	struct lw_sthread *t;
+	struct lw_tst *e;
+	struct lw_loop_stats *ls;
+	struct dirent *de;
+	uint64_t key;
+	size_t it = 0;
+	DIR *d;
+	int created;
+
+	snprintf(path, sizeof(path), "%s/%d/task", s->proc_root, (int)s->pid);
+	d = opendir(path);
+	if (!d)
+		return;
+	if (lw_u64map__new(1, &alive)) {
+		closedir(d);
+		return;
+	}
+	while ((de = readdir(d))) {
+		long tid = strtol(de->d_name, NULL, 10);
+
+		if (tid > 0 && !lw_u64map__put(alive, (uint64_t)tid, &created)) {
+			closedir(d);
+			lw_u64map__free(alive, NULL);
+			return;	/* out of memory: nothing taken for gone */
+		}
+	}
+	closedir(d);
+	if (!lw_u64map__count(alive)) {	/* the process is gone or going: left to its exit */
+		lw_u64map__free(alive, NULL);
+		return;
+	}
+	ls = malloc(sizeof(*ls));
+	while (ls && (t = lw_u64map__next(s->threads, &it, &key))) {
+		if (lw_u64map__get(alive, key))
+			continue;
+		if (lw_bpf__get_loop_stats(s->bpf, t->tid, ls) == 0 && ls->iterations)
+			continue;	/* a loop thread: its statistics go in the final summary */
+		lw_u64map__del(s->threads, key, lw_sess_thread_free);
+		s->threads_pruned++;
+	}
+	free(ls);
+	it = 0;
+	while (s->tst && (e = lw_u64map__next(s->tst, &it, &key)))
+		if (!lw_u64map__get(alive, key))
+			tst_forget(s, (pid_t)key, e);
+	lw_u64map__free(alive, NULL);
+}
+
+void lw_sess_threads_tick(struct lw_session *s, uint64_t now)
+{
+	if (s->tst_full_due && now - s->last_tst_full >= LW_TST_FULL_NS)
 		lw_sess_refresh_tstates(s);
-	t = lw_u64map__get(s->threads, (uint64_t)tid);
-	return t ? t->tstate : 0;
+	if (now - s->last_prune >= LW_PRUNE_NS) {
+		s->last_prune = now;
+		prune_exited(s);
+	}
 }
 
 /* precise mode under uvloop: its Handle._run and TimerHandle._run, entry and return */
@@ -201,22 +352,32 @@ void lw_sess_attach_uvloop(struct lw_session *s)
 	}
 }
 
-static int learn_one(void *arg, pid_t tid, uint64_t tstate)
+/* the frames of thread state tstate looked at for asyncio's _run_once; the walk's result
+ * (non-zero: the read failed part of the way) */
+static int learn_walk(struct lw_session *s, uint64_t tstate)
 {
-	struct lw_session *s = arg;
 	struct lw_pystack *st = calloc(1, sizeof(*st));
 	struct frame_info fi;
 	uint32_t i;
+	int r;
 
 	if (!st)
-		return 0;
+		return -ENOMEM;
 	/* a running thread's frames change under the read: the frames read before a failed
 	 * read are still worth looking at */
-	lw_py__walk(&s->py, &s->rd, tstate, st);
+	r = lw_py__walk(&s->py, &s->rd, tstate, st);
 	for (i = 0; i < st->nframes && i < LW_MAX_PYFRAMES && !s->py.cfg.run_once_code; i++)
 		if (st->frames[i].code && lw_sess_frame_info(s, &st->frames[i], &fi) == 0)
 			lw_sess_maybe_learn_handle(s, &st->frames[i], &fi);
 	free(st);
+	return r;
+}
+
+static int learn_one(void *arg, pid_t tid, uint64_t tstate)
+{
+	struct lw_session *s = arg;
+
+	learn_walk(s, tstate);
 	(void)tid;
 	return s->py.cfg.run_once_code ? 1 : 0;
 }
@@ -227,18 +388,68 @@ void lw_sess_learn_from_threads(struct lw_session *s)
 }
 
 /*
+ * The periodic look for _run_once (tick, while it is not found): the stacks of threads with
+ * loop iterations, and of LW_LEARN_BUDGET others, taking turns (issue 19: a process of 2,400
+ * threads without an asyncio loop had every stack read twice a second, 1.5 s of CPU a second).
+ */
+#define LW_LEARN_BUDGET 32
+
+struct learn_some {
+	struct lw_session *s;
+	struct lw_loop_stats *ls;
+	unsigned idx, walked;
+};
+
+static int learn_some_one(void *arg, pid_t nstid, uint64_t tstate)
+{
+	struct learn_some *w = arg;
+	struct lw_session *s = w->s;
+	unsigned i = w->idx++;
+	pid_t tid = lw_sess_ns_to_host(s, nstid);
+	int loop = tid > 0 && lw_u64map__get(s->threads, (uint64_t)tid) &&
+		   lw_bpf__get_loop_stats(s->bpf, tid, w->ls) == 0 && w->ls->iterations;
+
+	if (loop || (i >= s->learn_next && w->walked < LW_LEARN_BUDGET)) {
+		if (!loop)
+			w->walked++;
+		learn_walk(s, tstate);
+	}
+	return s->py.cfg.run_once_code ? 1 : 0;
+}
+
+void lw_sess_learn_some(struct lw_session *s)
+{
+	struct learn_some w = { s, malloc(sizeof(struct lw_loop_stats)), 0, 0 };
+	int n;
+
+	if (!w.ls)
+		return;
+	n = lw_py__threads(&s->py, &s->rd, learn_some_one, &w);
+	/* the next turn starts after the last thread walked; at the end of the list, again */
+	s->learn_next = n >= 0 && w.walked == LW_LEARN_BUDGET ? s->learn_next + w.walked : 0;
+	free(w.ls);
+}
+
+/*
  * At a thread's first loop poll or callback: the loop is running, its stack changes while it
  * is read. A failed read is tried again a little later (3 tries, 2 ms apart), not at the next
  * periodic refresh (500 ms): a short first loop (asyncio.run of a few sleeps) would be over by
  * then, and what runs after it taken for a loop iteration (issue 20, seen on sid's 3.14).
+ * Only that thread's stack is read (issue 19: every thread's, three times with two sleeps,
+ * for each new thread made a process starting thousands of threads cost quadratic time); a
+ * thread whose state is not known yet is left to the periodic refresh.
  */
-void lw_sess_learn_at_first_poll(struct lw_session *s)
+void lw_sess_learn_at_first_poll(struct lw_session *s, pid_t tid)
 {
+	uint64_t ts = lw_sess_tstate_of(s, tid);
 	int try;
 
-	for (try = 0; try < 3 && !s->py.cfg.run_once_code; try++) {
+	/* again only after a failed read: a thread that runs no asyncio loop (one of thousands
+	 * in a thread pool) costs one walk, not two sleeps */
+	for (try = 0; ts && try < 3 && !s->py.cfg.run_once_code; try++) {
 		if (try)
 			usleep(2000);
-		lw_sess_learn_from_threads(s);
+		if (learn_walk(s, ts) == 0)
+			break;
 	}
 }

@@ -217,6 +217,7 @@ static void host_counters(struct daemon *d)
 			{ "sites_map_full", bc.sites_full },
 			{ "fair_share", bc.fair_drops },
 			{ "thread_quota", bc.thread_quota_drops },
+			{ "tstate_quota", bc.tstate_quota_drops },
 			{ "depth_errors", bc.depth_errors },
 			{ "ustack_failed", bc.ustack_failed },
 			{ "ustack_cut", bc.ustack_cut },
@@ -315,6 +316,8 @@ static struct json_object *bpf_losses_json(struct daemon *d, uint64_t *ustack_co
 	json_object_object_add(o, "fair_share", json_object_new_int64((int64_t)bc.fair_drops));
 	json_object_object_add(o, "thread_quota",
 			       json_object_new_int64((int64_t)bc.thread_quota_drops));
+	json_object_object_add(o, "tstate_quota",
+			       json_object_new_int64((int64_t)bc.tstate_quota_drops));
 	json_object_object_add(o, "depth_errors", json_object_new_int64((int64_t)bc.depth_errors));
 	json_object_object_add(o, "ustack_cut", json_object_new_int64((int64_t)bc.ustack_cut));
 	json_object_object_add(o, "ustack_failed",

@@ -136,7 +136,7 @@ int lw_py__threads(const struct lw_pyinfo *pi, struct lw_reader *mem,
 		return -EFAULT;
 	if (lw_mem_read_u64(mem, interp + l->interp_threads_head, &ts))
 		return -EFAULT;
-	while (ts && n < 4096) {
+	while (ts && n < LW_PY_MAX_THREADS) {
 		uint64_t tid = 0;
 
 		if (l->ts_native_id) {

@@ -105,7 +105,10 @@ int lw_py__refresh(struct lw_pyinfo *pi, struct lw_reader *mem);
 /* Fill the BPF config (out->cfg) from a probed info; thresholds are set by the caller. */
 void lw_py__fill_cfg(struct lw_pyinfo *pi);
 
-/* tid -> tstate of every Python thread. Calls fn for each; returns count or -errno. */
+/* tid -> tstate of every Python thread, newest first (CPython puts a new thread state at the
+ * head of interp->threads), at most LW_PY_MAX_THREADS of them. Calls fn for each, stops where fn
+ * returns non-zero (that value returned); returns the states read or -errno. */
+#define LW_PY_MAX_THREADS 4096
 int lw_py__threads(const struct lw_pyinfo *pi, struct lw_reader *mem,
 		   int (*fn)(void *arg, pid_t tid, uint64_t tstate), void *arg);
 

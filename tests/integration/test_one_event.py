@@ -13,9 +13,9 @@ from lwtest import DEBIAN_PYTHON, TARGETS, traced
 SRC = os.path.join(TARGETS, "asyncio_chatty.py")
 
 
-def run(n, extra=()):
-    t, lw = traced([DEBIAN_PYTHON, SRC, "{GO}", str(n), "spaced"], ["-t", "10ms"] + list(extra),
-                   timeout=120)
+def run(n, extra=(), spin_ms=0):
+    t, lw = traced([DEBIAN_PYTHON, SRC, "{GO}", str(n), "spaced"] + ([str(spin_ms)] if spin_ms else []),
+                   ["-t", "10ms"] + list(extra), timeout=120)
     truth = t.truth()[-1]
     return truth, lw
 
@@ -74,23 +74,44 @@ class OneEvent(unittest.TestCase):
         counted = {s["qualname"]: s["count"] for s in summ["sites"]}.get("poll_sensor")
         self.assertEqual(len(finals) + sup, counted)
 
-    @unittest.skip("issue 18: 999 of 1,000 counted in 1 of the last 3 fresh-clone CI runs (0 orphan "
-                   "iterations: one slow call missed altogether); not yet exact")
+    def check_exact(self, truth, lw, label):
+        """The summary's poll_sensor count equals the target's own count of slow calls. A slow
+        call lost where loopwatch cannot see it is counted in the summary (ring buffer full:
+        lost_events; this process's ring share or thread quota used up): the test accounts for
+        those, and only those. Returns the records."""
+        recs = lw.records()
+        summ = [r for r in recs if r["type"] == "summary"][-1]
+        counted = {s["qualname"]: s["count"] for s in summ["sites"]}.get("poll_sensor") or 0
+        # a slow iteration with no slow callback is one the loaded machine made slow (its wait
+        # for a CPU took it past the threshold) or the bug: a slept iteration counted on CPU
+        orphans = [r for r in recs if r["type"] == "slow_tick" and not r["has_slow_callback"]
+                   and r["busy_ms"] - r["runq_ms"] - r["gc_ms"] >= 10.0]
+        lost = summ["lost_events"] + summ["fair_share_drops"] + summ["thread_quota_drops"]
+        print("\n%s (target: %d slow): summary counts %s for poll_sensor (%s in all), %d slow "
+              "iterations without a callback, %d dropped as no iteration, %d records lost"
+              % (label, truth["slow"], counted, summ["slow_callbacks"], len(orphans),
+                 summ["not_iterations"], lost))
+        why = {k: summ[k] for k in ("not_iterations", "lost_events", "fair_share_drops",
+                                    "thread_quota_drops", "slow_ticks")}
+        self.assertEqual(orphans, [])
+        if lost:
+            self.assertLessEqual(counted, truth["slow"], why)
+            self.assertGreaterEqual(counted, truth["slow"] - lost, why)
+        else:
+            self.assertEqual(counted, truth["slow"], why)
+        return recs, summ
+
     def test_counts_exact_over_1000(self):
         """issue 18: summary counts equal the target's own across 1,000 slow calls. Failed before
         (2 to 6 in 1,000, more under load): a sleep whose switch-in no sched program saw stayed
         open until the next switch-out overwrote it, and its iteration came out as a slow_tick
         all on-CPU, nothing blocked, no stack and no callback, though the target slept 12 ms in
         it. Such a period is now closed by the thread itself, less its own runtime since it left
-        the CPU (bpf/lw_sched.bpf.h off_close_missed)."""
+        the CPU (bpf/lw_sched.bpf.h off_close_missed). Then 999 of 1,000 in one CI run with no
+        orphan: a live-alert look that found the thread in select() after the slow callback
+        dropped its iteration as a loop that never polls (test_counts_exact_select_in_python)."""
         truth, lw = run(1000, ["-q"])
-        recs = lw.records()
-        # a slow iteration with no slow callback is one the loaded machine made slow (its wait
-        # for a CPU took it past the threshold) or the bug: a slept iteration counted on CPU
-        orphans = [r for r in recs if r["type"] == "slow_tick" and not r["has_slow_callback"]
-                   and r["busy_ms"] - r["runq_ms"] - r["gc_ms"] >= 10.0]
-        summ = [r for r in recs if r["type"] == "summary"][-1]
-        counted = {s["qualname"]: s["count"] for s in summ["sites"]}.get("poll_sensor")
+        recs, summ = self.check_exact(truth, lw, "1000 slow calls")
         # any other slow callback is one the machine made slow (this test may share 2 CPUs with
         # others): its wait for a CPU took it past the threshold; each one is in the records
         others = [r for r in recs if r["type"] == "slow_callback" and not r["in_progress"]
@@ -98,15 +119,20 @@ class OneEvent(unittest.TestCase):
         sup = sum(r["count"] for r in recs if r["type"] == "suppressed"
                   and r["record_type"] == "slow_callback"
                   and (r.get("site") or {}).get("qualname") != "poll_sensor")
-        print("\n1000 slow calls (target: %d slow): summary counts %s for poll_sensor (%s in "
-              "all, %d others), %d slow iterations without a callback"
-              % (truth["slow"], counted, summ["slow_callbacks"], len(others) + sup, len(orphans)))
-        self.assertEqual(orphans, [])
-        self.assertEqual(counted, truth["slow"])
         for r in others:
             self.assertLess(r["duration_ms"] - r["runq_ms"] - r["gc_ms"], 10.0, r)
-        self.assertEqual(summ["slow_callbacks"], truth["slow"] + len(others) + sup,
+        counted = {s["qualname"]: s["count"] for s in summ["sites"]}.get("poll_sensor")
+        self.assertEqual(summ["slow_callbacks"], counted + len(others) + sup,
                          [(r["callback"], r["duration_ms"], r["runq_ms"]) for r in others])
+
+    def test_counts_exact_select_in_python(self):
+        """issue 18: the loop's selector runs 3 ms of Python code of its own before each poll,
+        after each 12 ms poll_sensor (where a loaded machine also keeps a preempted loop thread).
+        A live-alert look landing there took the slow iteration for a loop whose selector never
+        polls (issue 20) and dropped it, with its slow callback: 178 of 200 counted."""
+        truth, lw = run(100, ["-q"], spin_ms=3)
+        self.check_exact(truth, lw, "100 slow calls, select() spinning 3 ms")
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -5,9 +5,11 @@ times. Prints "ready <pid>", waits for GOFILE, then
     flood:  N poll_sensor handles queued with call_soon at once (asyncio's own burst)
 
 and prints {"poll_sensor": N, "slow": M}: how many ran and how many took at least 12 ms by
-its own clock (the ground truth).
+its own clock (the ground truth). SPIN_MS (optional): the loop's selector runs SPIN_MS of Python
+code of its own in each select() before it polls (a selector wrapper's work; also where a
+preempted loop thread waits after a slow callback on a loaded machine).
 
-    python asyncio_chatty.py GOFILE N spaced|flood
+    python asyncio_chatty.py GOFILE N spaced|flood [SPIN_MS]
 """
 import asyncio
 import json
@@ -16,6 +18,7 @@ import sys
 import time
 
 GO, N, MODE = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+SPIN = float(sys.argv[4]) / 1000 if len(sys.argv) > 4 else 0.0
 made = {"poll_sensor": 0, "slow": 0}
 
 
@@ -27,8 +30,21 @@ def poll_sensor():
         made["slow"] += 1
 
 
+def spin_before_poll(selector):
+    poll = selector.select
+
+    def select(timeout=None):
+        end = time.perf_counter() + SPIN
+        while time.perf_counter() < end:
+            pass
+        return poll(timeout)
+    selector.select = select
+
+
 async def main():
     loop = asyncio.get_running_loop()
+    if SPIN:
+        spin_before_poll(loop._selector)
     print("ready %d" % os.getpid(), flush=True)
     while not os.path.exists(GO):
         await asyncio.sleep(0.01)
