@@ -29,35 +29,40 @@ static __always_inline int type_named(const struct lw_pycfg *c, __u64 obj, const
 	return type && type_name_is(type, c, want, len, buf);
 }
 
-static __always_inline int is_future_or_task(const struct lw_pycfg *c, __u64 obj, int *task)
+/*
+ * 2: obj is an asyncio Task, 1: a Future, 0: neither. A global function (scalars only), verified
+ * once: inlined, its four name comparisons were unrolled for each of the 15 registers tried.
+ */
+__noinline int lw_future_kind(__u32 tgid, __u64 obj)
 {
+	const struct lw_pycfg *c = bpf_map_lookup_elem(&procs, &tgid);
 	char buf[32];
 	__u64 t;
 
-	if (!obj || obj & 7)
+	if (!c || !obj || obj & 7)
 		return 0;
 	if (bpf_probe_read_user(&t, sizeof(t), (void *)(obj + 8)) || !t)
 		return 0;
 	/* prefix match: "_asyncio.Task" and "_asyncio.Future" */
-	if (type_named(c, obj, "_asyncio.Task", 13, buf)) {
-		*task = 1;
+	if (type_named(c, obj, "_asyncio.Task", 13, buf))
+		return 2;
+	if (type_named(c, obj, "_asyncio.Future", 15, buf))
 		return 1;
-	}
-	if (type_named(c, obj, "_asyncio.Future", 15, buf)) {
-		*task = 0;
-		return 1;
-	}
 	return 0;
 }
 
 #define Py_TPFLAGS_BASE_EXC_SUBCLASS (1ul << 30)
 
-/* "ValueError" and "card declined": the first exception among the Future's fields */
-static __always_inline void read_exception(const struct lw_pycfg *c, __u64 fut,
-					   struct lw_rec_asyncio *r)
+/* "ValueError" and "card declined": the first exception among the Future's fields, into the
+ * record being built (aio_scratch). A global function (scalars only), verified once. */
+__noinline int lw_read_exception(__u32 tgid, __u64 fut)
 {
-	__u32 i;
+	const struct lw_pycfg *c = bpf_map_lookup_elem(&procs, &tgid);
+	__u32 i, k = 0;
+	struct lw_rec_asyncio *r = bpf_map_lookup_elem(&aio_scratch, &k);
 
+	if (!c || !r)
+		return 0;
 	for (i = 3; i < 20; i++) {
 		__u64 o = rd_ptr(fut + i * 8), t, flags = 0, args, p;
 
@@ -72,8 +77,9 @@ static __always_inline void read_exception(const struct lw_pycfg *c, __u64 fut,
 		args = rd_ptr(o + 24);	/* BaseException.args: a tuple */
 		if (args && rd_ptr(args + 16) >= 1)
 			rd_pystr(c, rd_ptr(args + c->tuple_item), r->exc_msg, sizeof(r->exc_msg));
-		return;
+		return 0;
 	}
+	return 0;
 }
 
 static __always_inline int aio_hook(struct pt_regs *ctx, __u32 kind)
@@ -119,7 +125,8 @@ static __always_inline int aio_hook(struct pt_regs *ctx, __u32 kind)
 				obj = v;
 				break;
 			}
-		} else if (is_future_or_task(c, v, &task)) {
+		} else if ((task = lw_future_kind(tgid, v))) {
+			task = task == 2;
 			obj = v;
 			break;
 		}
@@ -143,12 +150,12 @@ static __always_inline int aio_hook(struct pt_regs *ctx, __u32 kind)
 				ident_from_code(c, coro_code(c, rd_ptr(obj + c->task_coro)), &r->ident);
 			}
 			if (kind == LW_AIO_NEVER_RETRIEVED)
-				read_exception(c, obj, r);
+				lw_read_exception(tgid, obj);
 		}
 	}
 	hdr_fill(&r->hdr, LW_REC_ASYNCIO, sizeof(*r), tgid, tid, bpf_ktime_get_ns());
 	r->kind = kind;
-	walk_pystack(c, tid, &r->stack);
+	walk_pystack(c, tid, &r->stack, LW_WALK_UPROBE);
 	r->stack.syscall = (__u32)-1;
 	r->stack.nnative = 0;
 	if (bpf_ringbuf_output(&events, r, sizeof(*r), 0))

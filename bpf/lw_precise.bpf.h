@@ -42,7 +42,7 @@ int lw_sample(struct bpf_perf_event_data *ctx)
 	if (!st)
 		return 0;
 	__sync_fetch_and_add(&samples, 1);
-	walk_pystack(c, tid, &st->sample);
+	walk_pystack(c, tid, &st->sample, LW_WALK_SAMPLE);
 	st->sample.syscall = (__u32)-1;
 	capture_native(ctx, &st->sample, c);
 	/*

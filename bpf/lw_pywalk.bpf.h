@@ -373,18 +373,136 @@ static __always_inline void stack_task(const struct lw_pycfg *c, struct lw_pysta
 }
 
 /*
- * Walk the current thread's Python frames into s, innermost first. Frame i goes to slot i;
- * frames without code (3.12+ C-stack shims, 3.13 entry frames) are stored with code 0 and
- * skipped by userspace: one slot per iteration keeps the verifier's state count linear.
+ * The frame walk's state, one per context that walks (LW_WALK_*: the scheduler program runs with
+ * interrupts off, a CPU sample in an interrupt, a uprobe in task context: none reuses another's
+ * slot while that one is in the middle of a walk on the same CPU).
+ *
+ * Each frame is read by a global function (lw_walk_frame, lw_walk_deep) that the verifier checks
+ * once, on its own, instead of once per loop iteration per path of every program that walks: the
+ * walk's two bounded loops (LW_MAX_PYFRAMES slots, LW_DEEP_SCAN frames past them) were most of
+ * the verifier's time at attach, which is most of attach time. A global function takes scalars
+ * only (pointer arguments need Linux 5.12), so the state lives here, with the configuration the
+ * frames are read by.
  */
+#define LW_WALK_SCHED 0
+#define LW_WALK_SAMPLE 1
+#define LW_WALK_UPROBE 2
+#define LW_WALK_SLOTS 3
+
+struct lw_walk {
+	__u64 f;			/* the next frame to read, 0 at the end */
+	__u64 cur, code, instr;		/* the frame read last (lw_walk_frame) */
+	__u64 hframe, prevf;		/* Handle._run's frame when seen; the frame before cur */
+	__u64 pcode, pinstr, pf;	/* lw_walk_deep: the last frame with code ... */
+	__u64 ppcode, ppinstr, ppf;	/* ... and the one before it */
+	__u64 hcode;			/* lw_walk_deep: Handle._run's code, when found */
+	__u64 none, run_once, handle_run, tagmask;
+	__u32 shim_min;			/* frame owners >= this are shims (no code of their own) */
+	__u32 read_err;
+	__u32 inloop;			/* _run_once or Handle._run seen among the frames read */
+	__u16 f_owner, f_code, f_back, f_instr;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LW_WALK_SLOTS);
+	__type(key, __u32);
+	__type(value, struct lw_walk);
+} walk_state SEC(".maps");
+
 #undef RD_CAUSE
 #define RD_CAUSE LW_RD_FRAME
-static __noinline void walk_pystack(const struct lw_pycfg *c, __u32 tid, struct lw_pystack *s)
+/* Frame w->f into w->cur/code/instr, then on to its caller: 1 when there was none. */
+__noinline int lw_walk_frame(__u32 slot)
 {
-	__u64 tstate, f, code, instr, hframe = 0, prevf = 0;
-	__u64 pcode = 0, pinstr = 0, pf = 0, ppcode = 0, ppinstr = 0, ppf = 0;
+	struct lw_walk *w = bpf_map_lookup_elem(&walk_state, &slot);
+	__u64 f, code = 0, instr = 0;
+	__u8 owner = 0;
+
+	if (!w || !w->f)
+		return 1;
+	f = w->f;
+	if (w->f_owner != NO_FIELD)
+		bpf_probe_read_user(&owner, 1, (void *)(f + w->f_owner));
+	if (rd(&code, sizeof(code), f + w->f_code))
+		w->read_err = 1;
+	code &= w->tagmask;	/* 3.14+: f_executable is a tagged ref */
+	bpf_probe_read_user(&instr, sizeof(instr), (void *)(f + w->f_instr));
+	/* shims: 3.12/3.13 owner 3 (C stack), 3.14+ 3 (interpreter) and 4 (C stack) */
+	if (code == w->none || owner >= w->shim_min)
+		code = 0;
+	w->cur = f;
+	w->code = code;
+	w->instr = instr;
+	/* Handle._run: known by its code, or as the frame _run_once called */
+	if (code && (code == w->handle_run || (code == w->run_once && !w->hframe)))
+		w->hframe = code == w->handle_run ? f : w->prevf;
+	if (code && (code == w->handle_run || code == w->run_once))
+		w->inloop = 1;
+	w->prevf = f;
+	w->f = rd_ptr(f + w->f_back);
+	return 0;
+}
+
+/* One frame past the slots, looking for Handle._run only: 1 when the scan stops (found, no
+ * frame, unreadable), w->hframe set when found. */
+__noinline int lw_walk_deep(__u32 slot)
+{
+	struct lw_walk *w = bpf_map_lookup_elem(&walk_state, &slot);
+	__u64 f, code = 0, instr, hframe = 0;
+	__u8 owner = 0;
+
+	if (!w || !w->f)
+		return 1;
+	f = w->f;
+	if (w->f_owner != NO_FIELD)
+		bpf_probe_read_user(&owner, 1, (void *)(f + w->f_owner));
+	if (rd(&code, sizeof(code), f + w->f_code))
+		return 1;
+	code &= w->tagmask;
+	if (code == w->none || owner >= w->shim_min)
+		code = 0;
+	if (code && code == w->run_once) {
+		/* Handle._run is the frame with code just inside: shift one back */
+		code = w->pcode;
+		f = w->pf;
+		w->pcode = w->ppcode;
+		w->pinstr = w->ppinstr;
+		w->pf = w->ppf;
+		hframe = f;
+	} else if (code && code == w->handle_run) {
+		hframe = f;
+	}
+	if (hframe) {
+		w->hframe = hframe;
+		w->hcode = code;
+		return 1;
+	}
+	if (code) {
+		instr = 0;
+		bpf_probe_read_user(&instr, sizeof(instr), (void *)(f + w->f_instr));
+		w->ppcode = w->pcode;
+		w->ppinstr = w->pinstr;
+		w->ppf = w->pf;
+		w->pcode = code;
+		w->pinstr = instr;
+		w->pf = f;
+	}
+	w->f = rd_ptr(f + w->f_back);
+	return 0;
+}
+
+/*
+ * Walk the current thread's Python frames into s, innermost first. Frame i goes to slot i;
+ * frames without code (3.12+ C-stack shims, 3.13 entry frames) are stored with code 0 and
+ * skipped by userspace. `slot` (LW_WALK_*): the walk state of the caller's context.
+ */
+static __noinline void walk_pystack(const struct lw_pycfg *c, __u32 tid, struct lw_pystack *s,
+				    __u32 slot)
+{
+	struct lw_walk *w = bpf_map_lookup_elem(&walk_state, &slot);
+	__u64 tstate, f, hframe = 0;
 	__u32 i;
-	__u8 owner, inloop = 0;
 
 	s->nframes = 0;
 	s->flags = LW_STACK_VALID;
@@ -402,88 +520,53 @@ static __noinline void walk_pystack(const struct lw_pycfg *c, __u32 tid, struct 
 		s->flags |= LW_STACK_NO_TSTATE;
 		return;
 	}
+	if (!w)
+		return;
 	f = rd_ptr(tstate + c->ts_frame);
 	if (c->cframe_cur != NO_FIELD)
 		f = rd_ptr(f + c->cframe_cur);
+	__builtin_memset(w, 0, sizeof(*w));
+	w->f = f;
+	w->none = c->none_obj;
+	w->run_once = c->run_once_code;
+	w->handle_run = c->handle_run_code;
+	w->tagmask = ~(__u64)c->stackref_mask;
+	w->shim_min = c->minor >= 12 ? 3 : 256;
+	w->f_owner = c->f_owner;
+	w->f_code = c->f_code;
+	w->f_back = c->f_back;
+	w->f_instr = c->f_instr;
 
 	for (i = 0; i < LW_MAX_PYFRAMES; i++) {
-		if (!f)
+		if (lw_walk_frame(slot))
 			break;
-		owner = 0;
-		code = 0;
-		instr = 0;
-		if (c->f_owner != NO_FIELD)
-			bpf_probe_read_user(&owner, 1, (void *)(f + c->f_owner));
-		if (rd(&code, sizeof(code), f + c->f_code))
-			s->flags |= LW_STACK_READ_ERR;
-		code &= ~(__u64)c->stackref_mask;	/* 3.14+: f_executable is a tagged ref */
-		bpf_probe_read_user(&instr, sizeof(instr), (void *)(f + c->f_instr));
-		/* shims: 3.12/3.13 owner 3 (C stack), 3.14+ 3 (interpreter) and 4 (C stack) */
-		if (code == c->none_obj || (owner >= 3 && c->minor >= 12))
-			code = 0;
-		s->frames[i].code = code;
-		s->frames[i].instr = instr;
-		s->frames[i].frame = f;
-		/* Handle._run: known by its code, or as the frame _run_once called */
-		if (code && (code == c->handle_run_code || (code == c->run_once_code && !hframe)))
-			hframe = code == c->handle_run_code ? f : prevf;
-		if (code && (code == c->handle_run_code || code == c->run_once_code))
-			inloop = 1;
-		prevf = f;
-		f = rd_ptr(f + c->f_back);
+		s->frames[i].code = w->code;
+		s->frames[i].instr = w->instr;
+		s->frames[i].frame = w->cur;
 	}
-	if (f)
+	if (w->read_err)
+		s->flags |= LW_STACK_READ_ERR;
+	if (w->f)
 		s->flags |= LW_STACK_TRUNCATED;
 	s->nframes = i;
-	if (!f && i && c->run_once_code && !inloop && !(s->flags & LW_STACK_READ_ERR))
+	if (!w->f && i && c->run_once_code && !w->inloop && !(s->flags & LW_STACK_READ_ERR))
 		s->flags |= LW_STACK_NOLOOP;
+	hframe = w->hframe;
 	/* deeper than the slots (recursion, deep frameworks): keep looking for Handle._run, reading
 	 * only what identifies it, so that a deep stack still names its callback. Handle._run is
 	 * known by its code, or as the frame with code just inside _run_once; the callback's frame
 	 * is the one with code just inside Handle._run (shims skipped, as userspace does). */
-	if (f && !hframe && (c->handle_run_code || c->run_once_code)) {
-		for (i = 0; i < LW_DEEP_SCAN; i++) {
-			if (!f)
+	if (w->f && !hframe && (c->handle_run_code || c->run_once_code)) {
+		for (i = 0; i < LW_DEEP_SCAN; i++)
+			if (lw_walk_deep(slot))
 				break;
-			owner = 0;
-			code = 0;
-			if (c->f_owner != NO_FIELD)
-				bpf_probe_read_user(&owner, 1, (void *)(f + c->f_owner));
-			if (rd(&code, sizeof(code), f + c->f_code))
-				break;
-			code &= ~(__u64)c->stackref_mask;
-			if (code == c->none_obj || (owner >= 3 && c->minor >= 12))
-				code = 0;
-			if (code && code == c->run_once_code) {
-				/* Handle._run is the frame with code just inside: shift one back */
-				code = pcode;
-				f = pf;
-				pcode = ppcode;
-				pinstr = ppinstr;
-				pf = ppf;
-				hframe = f;
-			} else if (code && code == c->handle_run_code) {
-				hframe = f;
-			}
-			if (hframe) {
-				s->hrun.code = code;
-				s->hrun.frame = f;
-				s->cb_frame.code = pcode;
-				s->cb_frame.instr = pinstr;
-				s->cb_frame.frame = pf;
-				break;
-			}
-			if (code) {
-				instr = 0;
-				bpf_probe_read_user(&instr, sizeof(instr), (void *)(f + c->f_instr));
-				ppcode = pcode;
-				ppinstr = pinstr;
-				ppf = pf;
-				pcode = code;
-				pinstr = instr;
-				pf = f;
-			}
-			f = rd_ptr(f + c->f_back);
+		hframe = w->hframe;
+		if (hframe) {
+			s->hrun.code = w->hcode;
+			s->hrun.frame = hframe;
+			s->cb_frame.code = w->pcode;
+			s->cb_frame.instr = w->pinstr;
+			s->cb_frame.frame = w->pf;
 		}
 	}
 	s->cb_callable = 0;

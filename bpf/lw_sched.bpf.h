@@ -74,16 +74,28 @@ static __always_inline int fd_syscall(__u32 nr)
 	return 0;
 }
 
-static __always_inline void fd_path(struct file *f, struct lw_fdinfo *o)
+/*
+ * The path of file f (a kernel address) into the off_fd of thread tid. A global function: the
+ * verifier checks its loop once, on its own (inlined into switch_out it was most of
+ * lw_sched_switch's verification, at every attach); it takes scalars only (Linux >= 5.8).
+ */
+__noinline int lw_fd_path(__u64 file, __u32 tid)
 {
+	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
+	struct file *f = (struct file *)file;
 	struct dentry *d = BPF_CORE_READ(f, f_path.dentry), *parent;
 	struct vfsmount *vm = BPF_CORE_READ(f, f_path.mnt);
 	struct mount *mnt = container_of(vm, struct mount, mnt);
 	/* the path as the task sees it: stop at its root (a chroot, a container's pivot_root) */
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct dentry *root_d = BPF_CORE_READ(task, fs, root.dentry);
 	struct vfsmount *root_m = BPF_CORE_READ(task, fs, root.mnt);
+	struct lw_fdinfo *o;
 	__u32 i;
+
+	if (!th)
+		return 0;
+	o = &th->off_fd;
 
 	for (i = 0; i < LW_FD_COMPS + 8; i++) {
 		const unsigned char *name;
@@ -111,9 +123,10 @@ static __always_inline void fd_path(struct file *f, struct lw_fdinfo *o)
 		o->ncomp++;
 		d = parent;
 	}
+	return 0;
 }
 
-static __always_inline void fd_describe(__u32 fd, struct lw_fdinfo *o)
+static __always_inline void fd_describe(__u32 fd, struct lw_fdinfo *o, __u32 tid)
 {
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
 	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
@@ -183,7 +196,7 @@ static __always_inline void fd_describe(__u32 fd, struct lw_fdinfo *o)
 		return;
 	}
 	o->kind = (mode & S_IFMT) == S_IFIFO ? LW_FD_FIFO : LW_FD_FILE;
-	fd_path(f, o);
+	lw_fd_path((__u64)f, tid);
 }
 
 /* ---------------------------------------------------------------- switches: a loop thread leaves and rejoins the CPU */
@@ -334,7 +347,7 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u3
 		th->off_args[2] = BPF_CORE_READ(regs, dx);
 		th->off_fd.kind = LW_FD_NONE;
 		if (fd_syscall((__u32)nr) && a0 < (1u << 20))
-			fd_describe((__u32)a0, &th->off_fd);
+			fd_describe((__u32)a0, &th->off_fd, tid);
 		if (nr == NR_openat || nr == NR_newfstatat || nr == NR_mkfifoat)
 			bpf_probe_read_user_str(th->off_path, sizeof(th->off_path),
 						(void *)th->off_args[1]);
@@ -351,7 +364,7 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u3
 	st = bpf_map_lookup_elem(&stacks, &tid);
 	if (!st)
 		return;
-	walk_pystack(c, tid, &st->pending);
+	walk_pystack(c, tid, &st->pending, LW_WALK_SCHED);
 	st->pending.syscall = th->off_sys;
 	capture_native(ctx, &st->pending, c);
 	th->off_stack_ok = 1;

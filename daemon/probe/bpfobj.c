@@ -313,6 +313,62 @@ static int check_caps(char *err, size_t errlen)
 	return -EPERM;
 }
 
+/*
+ * LW_VERIFIER_STATS=1: the kernel's verifier statistics for each program loaded (log level 4,
+ * BPF_LOG_STATS: instructions processed, states, verification time), one notice line each.
+ * Attach time is mostly the verifier's; this is how each program's share is measured (and
+ * what test_false_reports bounds). The kernel writes more than the statistics at that level
+ * (each global function it validates), and a log that does not fit fails the load (ENOSPC).
+ */
+#define STATS_LOG 65536
+
+static char **stats_logs_set(struct bpf_object *obj)
+{
+	struct bpf_program *p;
+	char **logs;
+	size_t n = 0, i = 0;
+
+	if (!getenv("LW_VERIFIER_STATS"))
+		return NULL;
+	bpf_object__for_each_program(p, obj)
+		n++;
+	logs = calloc(n + 1, sizeof(*logs));
+	if (!logs)
+		return NULL;
+	bpf_object__for_each_program(p, obj) {
+		if (!bpf_program__autoload(p))
+			continue;
+		if (!(logs[i] = calloc(1, STATS_LOG)))
+			break;	/* the programs after it load without stats */
+		bpf_program__set_log_buf(p, logs[i], STATS_LOG);
+		bpf_program__set_log_level(p, 4);
+		i++;
+	}
+	return logs;
+}
+
+static void stats_logs_print(struct bpf_object *obj, char **logs)
+{
+	struct bpf_program *p;
+	size_t i = 0;
+
+	if (!logs)
+		return;
+	bpf_object__for_each_program(p, obj) {
+		char *l, *nl;
+
+		if (!bpf_program__autoload(p) || !logs[i])
+			continue;
+		l = logs[i++];
+		while ((nl = strchr(l, '\n')))
+			*nl = ' ';
+		lw_log(LW_LOG_NOTICE, "verifier: %s: %s", bpf_program__name(p), l);
+	}
+	for (i = 0; logs[i]; i++)
+		free(logs[i]);
+	free(logs);
+}
+
 static int bpf_new(const struct lw_bpf_opts *opts, const char *why, struct lw_bpf **out,
 		   char *err, size_t errlen);
 
@@ -353,6 +409,7 @@ static int bpf_new(const struct lw_bpf_opts *opts, const char *why, struct lw_bp
 		   char *err, size_t errlen)
 {
 	struct lw_bpf *b;
+	char **stats;
 	int r;
 
 	b = calloc(1, sizeof(*b));
@@ -464,7 +521,9 @@ static int bpf_new(const struct lw_bpf_opts *opts, const char *why, struct lw_bp
 		r = -ENOTSUP;
 		goto fail;
 	}
+	stats = stats_logs_set(b->skel->obj);
 	r = loopwatch_bpf__load(b->skel);
+	stats_logs_print(b->skel->obj, stats);
 	if (r) {
 		if (r == -EPERM || r == -EACCES) {
 			r = privilege_error(err, errlen, "loading BPF programs");

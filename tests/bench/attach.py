@@ -3,9 +3,10 @@
 large heap and many modules loaded (aiohttp and the standard library's big packages, ~470 MB of
 objects), idle in its event loop. Prints the median and the maximum per mode.
 
-    python3 tests/bench/attach.py [--rounds N] [--python PATH] [--heap-mb MB]
-    (LW_LOOPWATCH=PATH measures another build: compare two in one sitting, the machine's load
-    moves the figures)
+    python3 tests/bench/attach.py [--rounds N] [--python PATH] [--heap-mb MB] [--compare PATH]
+    (LW_LOOPWATCH=PATH measures another build; --compare PATH measures a second build on the
+    same target, interleaved round by round: the machine's load moves the figures, so two
+    builds are compared in one sitting)
 
 bench.py calls run() for `make bench`; this file also runs on its own.
 """
@@ -49,9 +50,9 @@ def start_target(py, heap_mb):
     return t
 
 
-def attach_once(pid, precise, timeout=20.0):
+def attach_once(pid, precise, timeout=20.0, loopwatch=None):
     """Seconds from exec of loopwatch to its start record on stdout."""
-    cmd = [LOOPWATCH, "--pid", str(pid), "--format", "json", "-q"]
+    cmd = [loopwatch or LOOPWATCH, "--pid", str(pid), "--format", "json", "-q"]
     if precise:
         cmd.append("--precise")
     t0 = time.monotonic()
@@ -79,16 +80,28 @@ def attach_once(pid, precise, timeout=20.0):
             lw.wait()
 
 
-def run(py="/usr/bin/python3.11", rounds=7, heap_mb=400, modes=("default", "precise")):
-    """{mode: [seconds, ...]}; the target is started once and attached to `rounds` times."""
+def run(py="/usr/bin/python3.11", rounds=7, heap_mb=400, modes=("default", "precise"),
+        builds=None):
+    """{mode: [seconds, ...]}; the target is started once and attached to `rounds` times.
+    builds: {label: loopwatch path} to compare, keys "mode label" then, alternating which build
+    goes first from round to round."""
     t = start_target(py, heap_mb)
     try:
         with open("/proc/%d/status" % t.pid) as f:
             rss = next(int(l.split()[1]) for l in f if l.startswith("VmRSS:")) / 1024
-        res = {m: [] for m in modes}
-        for _ in range(rounds):
-            for m in modes:
-                res[m].append(attach_once(t.pid, m == "precise"))
+        if not builds:
+            res = {m: [] for m in modes}
+            for _ in range(rounds):
+                for m in modes:
+                    res[m].append(attach_once(t.pid, m == "precise"))
+        else:
+            labels = list(builds)
+            res = {"%s %s" % (m, b): [] for m in modes for b in labels}
+            for r in range(rounds):
+                for m in modes:
+                    for b in (labels if r % 2 == 0 else labels[::-1]):
+                        res["%s %s" % (m, b)].append(
+                            attach_once(t.pid, m == "precise", loopwatch=builds[b]))
         res["target_rss_mb"] = rss
         return res
     finally:
@@ -112,11 +125,16 @@ def main():
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--python", default="/usr/bin/python3.11")
     ap.add_argument("--heap-mb", type=int, default=400)
+    ap.add_argument("--compare", metavar="PATH",
+                    help="another loopwatch build, measured interleaved with this one")
     a = ap.parse_args()
     if os.geteuid() != 0:
         print("attach.py needs root (loopwatch loads BPF programs)", file=sys.stderr)
         return 1
-    res = run(a.python, a.rounds, a.heap_mb)
+    builds = None
+    if a.compare:
+        builds = {"this": LOOPWATCH, "other (%s)" % a.compare: a.compare}
+    res = run(a.python, a.rounds, a.heap_mb, builds=builds)
     print(table(res, a.python))
     return 0
 

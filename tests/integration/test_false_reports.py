@@ -3,6 +3,7 @@ false_reports.py) reproducing one finding; the target announces every block it m
 (a JSON line {"announce": ...}), and anything else reported is a false report."""
 import json
 import os
+import re
 import subprocess
 import unittest
 
@@ -396,19 +397,33 @@ def loaded_programs(pid):
     return sorted(p.get("name", "") for p in json.loads(out.stdout) if p.get("id") in ids)
 
 
+def verifier_processed(stderr):
+    """{program: instructions the verifier processed} from loopwatch's LW_VERIFIER_STATS lines"""
+    out = {}
+    for m in re.finditer(r"verifier: (\w+): .*?processed (\d+) insns", stderr):
+        out[m.group(1)] = int(m.group(2))
+    return out
+
+
 class AttachPrograms(unittest.TestCase):
     """Finding 12: attach time is the verifier's, so loopwatch loads only the programs the run
     uses: no precise-mode probes in default mode, and one asyncio-hook program (the kind is the
     attach cookie) instead of three copies of the same stack walk."""
 
     def test_programs_loaded_per_mode(self):
+        """... and each program is cheap to verify: the kernel's count of instructions processed
+        (LW_VERIFIER_STATS=1 logs BPF_LOG_STATS per program) stays bounded. The Python stack
+        walk's frame loops unrolled in every program that walks were 336k (lw_sched_switch),
+        172k (the asyncio hook) and 122k (the sampler), 1.7 s of attach; with the frame reads
+        as global functions verified once, 50k, 39k and 8k on Linux 6.18."""
         py = pythons()[0][1]
         for mode, extra in MODES:
             with self.subTest(mode=mode):
                 t = Target([py, SRC, "idle", "{GO}"])
                 try:
                     t.wait_ready()
-                    lw = Loopwatch(t.pid, ["-q"] + extra, tmp=t.tmp)
+                    lw = Loopwatch(t.pid, ["-q"] + extra, tmp=t.tmp,
+                                   env={"LW_VERIFIER_STATS": "1"})
                     try:
                         lw.wait_started()
                         names = loaded_programs(lw.p.pid)
@@ -417,6 +432,12 @@ class AttachPrograms(unittest.TestCase):
                         lw.wait(30)
                 finally:
                     t.kill()
+                processed = verifier_processed(lw.stderr())
+                self.assertEqual(sorted(n[:15] for n in processed), names, lw.stderr())
+                for name, n in processed.items():
+                    self.assertLess(n, 100000, "%s: %d insns processed by the verifier (%s)"
+                                    % (name, n, processed))
+                self.assertLess(sum(processed.values()), 300000, processed)
                 self.assertIn("lw_sched_switch", names)
                 aio = [n for n in names if n.startswith("lw_hook_")]
                 self.assertEqual(len(aio), 1, names)
