@@ -412,25 +412,37 @@ struct {
 
 #undef RD_CAUSE
 #define RD_CAUSE LW_RD_FRAME
+/* Frame f's code object into *code (0 for a shim: 3.12/3.13 owner 3 (C stack), 3.14+ 3
+ * (interpreter) and 4 (C stack)); -1 when it cannot be read */
+static __always_inline int walk_code(const struct lw_walk *w, __u64 f, __u64 *code)
+{
+	__u8 owner = 0;
+
+	*code = 0;
+	if (w->f_owner != NO_FIELD)
+		bpf_probe_read_user(&owner, 1, (void *)(f + w->f_owner));
+	if (rd(code, sizeof(*code), f + w->f_code)) {
+		*code = 0;
+		return -1;
+	}
+	*code &= w->tagmask;	/* 3.14+: f_executable is a tagged ref */
+	if (*code == w->none || owner >= w->shim_min)
+		*code = 0;
+	return 0;
+}
+
 /* Frame w->f into w->cur/code/instr, then on to its caller: 1 when there was none. */
 __noinline int lw_walk_frame(__u32 slot)
 {
 	struct lw_walk *w = bpf_map_lookup_elem(&walk_state, &slot);
 	__u64 f, code = 0, instr = 0;
-	__u8 owner = 0;
 
 	if (!w || !w->f)
 		return 1;
 	f = w->f;
-	if (w->f_owner != NO_FIELD)
-		bpf_probe_read_user(&owner, 1, (void *)(f + w->f_owner));
-	if (rd(&code, sizeof(code), f + w->f_code))
+	if (walk_code(w, f, &code))
 		w->read_err = 1;
-	code &= w->tagmask;	/* 3.14+: f_executable is a tagged ref */
 	bpf_probe_read_user(&instr, sizeof(instr), (void *)(f + w->f_instr));
-	/* shims: 3.12/3.13 owner 3 (C stack), 3.14+ 3 (interpreter) and 4 (C stack) */
-	if (code == w->none || owner >= w->shim_min)
-		code = 0;
 	w->cur = f;
 	w->code = code;
 	w->instr = instr;
@@ -450,18 +462,12 @@ __noinline int lw_walk_deep(__u32 slot)
 {
 	struct lw_walk *w = bpf_map_lookup_elem(&walk_state, &slot);
 	__u64 f, code = 0, instr, hframe = 0;
-	__u8 owner = 0;
 
 	if (!w || !w->f)
 		return 1;
 	f = w->f;
-	if (w->f_owner != NO_FIELD)
-		bpf_probe_read_user(&owner, 1, (void *)(f + w->f_owner));
-	if (rd(&code, sizeof(code), f + w->f_code))
+	if (walk_code(w, f, &code))
 		return 1;
-	code &= w->tagmask;
-	if (code == w->none || owner >= w->shim_min)
-		code = 0;
 	if (code && code == w->run_once) {
 		/* Handle._run is the frame with code just inside: shift one back */
 		code = w->pcode;
