@@ -421,28 +421,26 @@ def main():
 
     def ratio(x, y, fmt="%.3f"):
         return fmt % (x / y) if x and y else "—"
-    print("| workload | bare | default | sched | precise | debug | default/bare | "
-          "sched/bare | precise/bare | precise/debug |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for w in workloads:
-        m = {c: med(w, c, "rate") for c in CONFIGS}
-        print("| %s | " % w + " | ".join("%.0f/s" % m[c] if m[c] else "—" for c in CONFIGS) +
-              " | %s | %s | %s | %s |" % (ratio(m["default"], m["bare"]),
-                                         ratio(m["sched"], m["bare"]),
-                                         ratio(m["precise"], m["bare"]),
-                                         ratio(m["precise"], m["debug"], "%.2f×")))
+
+    def table(key, cell, invert):
+        """one row per workload: each configuration's median of key, then the ratios of the
+        pairs below as fractions of bare (or debug) kept: x/y, or y/x for a cost (invert)"""
+        pairs = (("default", "bare"), ("sched", "bare"), ("precise", "bare"),
+                 ("precise", "debug"))
+        print("| workload | bare | default | sched | precise | debug | %s |" % " | ".join(
+            "%s/%s" % ((y, x) if invert else (x, y)) for x, y in pairs))
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for w in workloads:
+            m = {c: med(w, c, key) for c in CONFIGS}
+            print("| %s | " % w + " | ".join(cell % m[c] if m[c] else "—" for c in CONFIGS) +
+                  " | %s |" % " | ".join(
+                      ratio(*((m[y], m[x]) if invert else (m[x], m[y])),
+                            fmt="%.2f×" if y == "debug" else "%.3f") for x, y in pairs))
+
+    table("rate", "%.0f/s", False)
     # CPU per operation: what a preemption-free run would see (robust to a shared machine)
     print("\nCPU time of the target per operation (median), and the throughput ratio it implies:\n")
-    print("| workload | bare | default | sched | precise | debug | bare/default | "
-          "bare/sched | bare/precise | debug/precise |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for w in workloads:
-        m = {c: med(w, c, "cpu_us") for c in CONFIGS}
-        print("| %s | " % w + " | ".join("%.2f µs" % m[c] if m[c] else "—" for c in CONFIGS) +
-              " | %s | %s | %s | %s |" % (ratio(m["bare"], m["default"]),
-                                         ratio(m["bare"], m["sched"]),
-                                         ratio(m["bare"], m["precise"]),
-                                         ratio(m["debug"], m["precise"], "%.2f×")))
+    table("cpu_us", "%.2f µs", True)
     if trap and "callsoon" in workloads:
         # item 3 of issue 16: precise mode's extra cost per callback against one trap + 0.5 µs
         pc, dc = med("callsoon", "precise", "cpu_us"), med("callsoon", "default", "cpu_us")
