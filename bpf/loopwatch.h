@@ -67,9 +67,13 @@ enum lw_cb_kind {
 #define LW_STACK_VALID		(1u << 3)	/* this slot holds a stack */
 #define LW_STACK_USTACK		(1u << 4)	/* its registers and stack top were copied (ustacks) */
 /* a whole Python stack with neither BaseEventLoop._run_once nor Handle._run on it (asyncio's
- * _run_once known): the thread was in no asyncio loop. On a CPU-sample stack kept for a busy
- * period (lw_tstacks.cpu) it is sticky: some sample of the period was outside any loop. */
+ * _run_once known): the thread was in no asyncio loop when it was walked */
 #define LW_STACK_NOLOOP		(1u << 5)
+/* On the CPU-sample stack kept for a busy period (lw_tstacks.cpu), sticky for the period: one
+ * sample of it was in no loop (ONE), two or more were (LEFT_LOOP: the period left the loop).
+ * One is no proof: a sample in a frame push's few instructions can read a stale chain. */
+#define LW_STACK_NOLOOP_ONE	(1u << 6)
+#define LW_STACK_LEFT_LOOP	(1u << 7)
 
 /* lw_rec_tick.flags / lw_rec_callback.flags */
 #define LW_TICK_IN_PROGRESS	(1u << 0)	/* not a record from BPF: userspace live alert */

@@ -57,12 +57,15 @@ int lw_sample(struct bpf_perf_event_data *ctx)
 		since = th->cb_start_ns;
 	key = cpu_vote_key(&st->sample);
 	instr = st->sample.nframes ? st->sample.frames[0].instr : 0;
-	/* a sample of this busy period outside any asyncio loop: the period is no iteration
-	 * (synchronous code between two loops, loops whose selector never polls: issue 20); kept
-	 * across the vote's stack copies below and, in precise mode, across callbacks */
-	noloop = (st->sample.flags & LW_STACK_NOLOOP) ||
-		 ((st->cpu.flags & (LW_STACK_VALID | LW_STACK_NOLOOP)) ==
-		  (LW_STACK_VALID | LW_STACK_NOLOOP) && st->cpu.ts_ns >= th->iter_start_ns);
+	/* samples of this busy period outside any asyncio loop: two make the period no iteration
+	 * (synchronous code between two loops, loops whose selector never polls: issue 20); the
+	 * count is kept across the vote's stack copies below and, in precise mode, callbacks */
+	noloop = 0;
+	if ((st->cpu.flags & LW_STACK_VALID) && st->cpu.ts_ns >= th->iter_start_ns)
+		noloop = (st->cpu.flags & LW_STACK_LEFT_LOOP) ? 2 :
+			 (st->cpu.flags & LW_STACK_NOLOOP_ONE) ? 1 : 0;
+	if ((st->sample.flags & LW_STACK_NOLOOP) && noloop < 2)
+		noloop++;
 	if (!(st->cpu.flags & LW_STACK_VALID) || st->cpu.ts_ns < since || !cpu_vote_key(&st->cpu)) {
 		copy_stack(&st->cpu, &st->sample);
 		st->cpu.ns = 1;
@@ -96,8 +99,9 @@ int lw_sample(struct bpf_perf_event_data *ctx)
 	} else {
 		st->cpu.ns--;
 	}
+	st->cpu.flags &= ~(LW_STACK_NOLOOP_ONE | LW_STACK_LEFT_LOOP);
 	if (noloop)
-		st->cpu.flags |= LW_STACK_NOLOOP;
+		st->cpu.flags |= noloop >= 2 ? LW_STACK_LEFT_LOOP : LW_STACK_NOLOOP_ONE;
 	/* the candidate's user-stack copy is the one a record will unwind: keep it ahead of the
 	 * copies of later samples and sleeps in the LRU's eviction order (a 3 s callback takes
 	 * ~150 samples, and as many page-fault sleeps, after it) */

@@ -182,12 +182,15 @@ static const struct lw_pystack *alert_stack_of(struct lw_session *s, const struc
 	return t->alert_stack;
 }
 
-/* A live-alert look found this iteration to be none (lw_session__tick) */
+/* A live-alert look found this iteration to be none (lw_session__tick): 2 in no loop at all, 1
+ * on CPU in the loop's own code, twice (weaker: a real loop runs that code too) */
 static int noiter_seen(struct lw_session *s, const struct lw_rec_tick *r)
 {
 	struct lw_sthread *t = lw_u64map__get(s->threads, (uint64_t)r->hdr.tid);
 
-	return t && t->noiter && t->noiter == r->start_ns;
+	if (!t || !t->noiter || t->noiter != r->start_ns)
+		return 0;
+	return t->noiter_weak ? 1 : 2;
 }
 
 static const struct lw_pystack *pick_stack(const struct lw_pystack *blk, const struct lw_pystack *cpu,
@@ -259,16 +262,31 @@ int lw_sess_loop_own_code(const struct lw_session *s, const struct lw_pystack *s
 }
 
 /*
- * A CPU sample of the busy period that began at since found the thread in no asyncio loop (the
- * sampler's sticky LW_STACK_NOLOOP on the kept CPU stack): the period left the loop, so it is
+ * Two CPU samples of the busy period that began at since found the thread in no asyncio loop
+ * (the sampler's sticky LW_STACK_LEFT_LOOP on the kept CPU stack): the period left the loop, so it is
  * no iteration (synchronous code between loops, loops whose selector never polls: issue 20). A
  * real iteration never leaves _run_once between its two polls.
  */
 int lw_sess_left_loop(const struct lw_session *s, const struct lw_pystack *cpu, uint64_t since)
 {
 	return s->is_python && s->py.cfg.run_once_code && s->uv_handles[0] < 0 &&
-	       (cpu->flags & LW_STACK_VALID) && (cpu->flags & LW_STACK_NOLOOP) &&
+	       (cpu->flags & LW_STACK_VALID) && (cpu->flags & LW_STACK_LEFT_LOOP) &&
 	       cpu->ts_ns >= since;
+}
+
+/* A Python stack of a sleep taken in one of an asyncio loop's callbacks (Handle._run on it) */
+static int blocked_in_callback(const struct lw_session *s, const struct lw_pystack *b)
+{
+	uint32_t i;
+
+	if (!s->is_python || !(b->flags & LW_STACK_VALID))
+		return 0;
+	if (b->hrun.code || b->cb_callable)
+		return 1;
+	for (i = 0; i < b->nframes && i < LW_MAX_PYFRAMES; i++)
+		if (s->py.cfg.handle_run_code && b->frames[i].code == s->py.cfg.handle_run_code)
+			return 1;
+	return 0;
 }
 
 /* Both stacks of an iteration that have one say it ran outside any loop */
@@ -290,13 +308,18 @@ static int tick_outside_loop(const struct lw_session *s, const struct lw_rec_tic
 }
 
 /* Where the iteration burnt most CPU (the samples' majority) was the loop's own select() or
- * other Python function of _run_once's, no callback, or one of its samples was in no loop at
- * all: a selector that never polls, code between loops (issue 20) */
+ * other Python function of _run_once's, no callback: a selector that never polls (issue 20) */
 static int tick_in_loop_code(const struct lw_session *s, const struct lw_rec_tick *r)
 {
-	return (r->cpu_stack.flags & LW_STACK_VALID) &&
-	       ((r->cpu_stack.ns >= 2 && lw_sess_loop_own_code(s, &r->cpu_stack)) ||
-		lw_sess_left_loop(s, &r->cpu_stack, r->start_ns)) &&
+	return (r->cpu_stack.flags & LW_STACK_VALID) && r->cpu_stack.ns >= 2 &&
+	       lw_sess_loop_own_code(s, &r->cpu_stack) &&
+	       (!(r->flags & LW_TICK_PRECISE) || r->slowest_cb_ns < s->o.threshold_ns);
+}
+
+/* Two CPU samples of the iteration were in no loop at all */
+static int tick_left_loop(const struct lw_session *s, const struct lw_rec_tick *r)
+{
+	return lw_sess_left_loop(s, &r->cpu_stack, r->start_ns) &&
 	       (!(r->flags & LW_TICK_PRECISE) || r->slowest_cb_ns < s->o.threshold_ns);
 }
 
@@ -459,6 +482,7 @@ static void on_callback(struct lw_session *s, const struct lw_rec_callback *r, l
 
 static void on_tick(struct lw_session *s, const struct lw_rec_tick *r, lw_emit_fn emit, void *ctx)
 {
+	const char *why;
 	struct json_object *o = lw_j_record("slow_tick", s->pid, lw_sess_real_of(r->hdr.ts_ns));
 	const struct lw_pystack *st;
 	const char *kind = NULL;
@@ -467,11 +491,21 @@ static void on_tick(struct lw_session *s, const struct lw_rec_tick *r, lw_emit_f
 	struct json_object *js = NULL;
 	char nb[32];
 
-	if (tick_outside_loop(s, r) || noiter_seen(s, r) || tick_in_loop_code(s, r)) {
+	/* in no loop (both stacks, a look, two CPU samples): no iteration. In the loop's own code
+	 * (two looks, the CPU samples' majority): no iteration unless it slept in one of the
+	 * loop's callbacks, which only a real iteration does (the loop's own select() runs after
+	 * a slow callback too: issue 18) */
+	if ((why = tick_outside_loop(s, r) ? "its stacks are in no loop" :
+		   noiter_seen(s, r) == 2 ? "a live look found no loop" :
+		   tick_left_loop(s, r) ? "its CPU samples left the loop" :
+		   blocked_in_callback(s, &r->block_stack) ? NULL :
+		   noiter_seen(s, r) ? "two live looks found it on CPU in the loop's own code" :
+		   tick_in_loop_code(s, r) ? "its CPU samples sat in the loop's own code" :
+		   NULL)) {
 		/* no iteration: the stretch between a loop's end and the next poll, or loops whose
 		 * selector never polls (issue 20) */
-		lw_dbg("pid %d tid %u: %.3f ms outside any asyncio loop or in one that never polls, "
-		       "not an iteration", (int)s->pid, r->hdr.tid, r->busy_ns / 1e6);
+		lw_dbg("pid %d tid %u: %.3f ms not an iteration: %s", (int)s->pid, r->hdr.tid,
+		       r->busy_ns / 1e6, why);
 		s->counts.not_iterations++;
 		json_object_put(o);
 		return;

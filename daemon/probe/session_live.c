@@ -216,6 +216,7 @@ void lw_session__tick(struct lw_session *s, uint64_t now, lw_emit_fn emit, void 
 		/* a CPU sample of this period was in no loop: no iteration (issue 20) */
 		if (got && lw_sess_left_loop(s, &stk->t.cpu, th.iter_start_ns)) {
 			t->noiter = th.iter_start_ns;
+			t->noiter_weak = 0;
 			continue;
 		}
 		if (th.off_ts && th.off_kind != LW_OFF_RUNQ && th.off_stack_ok && got &&
@@ -231,6 +232,7 @@ void lw_session__tick(struct lw_session *s, uint64_t now, lw_emit_fn emit, void 
 		/* in no asyncio loop: no iteration; not alerted, and its tick is dropped (issue 20) */
 		if (lw_sess_outside_loop(s, st)) {
 			t->noiter = th.iter_start_ns;
+			t->noiter_weak = 0;
 			continue;
 		}
 		/*
@@ -245,8 +247,10 @@ void lw_session__tick(struct lw_session *s, uint64_t now, lw_emit_fn emit, void 
 		 */
 		if (oncpu && lw_sess_loop_own_code(s, st)) {
 			if (!th.off_ts) {
-				if (t->loop_code_seen == th.iter_start_ns)
+				if (t->loop_code_seen == th.iter_start_ns) {
 					t->noiter = th.iter_start_ns;
+					t->noiter_weak = 1;
+				}
 				else
 					t->loop_code_seen = th.iter_start_ns;
 			}

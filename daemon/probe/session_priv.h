@@ -78,6 +78,7 @@ struct lw_sthread {
 	 * noiter only when a later look of the same iteration finds it there again (a real
 	 * selector's select() after a slow callback is such code too, for microseconds) */
 	uint64_t loop_code_seen;
+	int noiter_weak;	/* noiter came from the loop's own code, not from no loop at all */
 	int look_retries;		/* looks of iteration alerted_iter put off: stack unreadable */
 	struct lw_loop_stats prev;	/* snapshot at the last periodic summary */
 	int have_prev;
@@ -167,6 +168,7 @@ struct lw_session {
 	uint64_t last_prune;		/* when exited threads were last dropped from threads */
 	uint64_t threads_pruned;	/* exited threads dropped from threads */
 	unsigned learn_next;		/* lw_sess_learn_some's turn: first thread to walk */
+	unsigned learn_retries;	/* lw_sess_learn_at_first_poll's retries so far */
 	char runtime_why[512];
 	struct lw_stuck *stuck;		/* the stuck-Task inventory (session_live.c) */
 	uint64_t last_stuck;

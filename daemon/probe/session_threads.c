@@ -393,6 +393,8 @@ void lw_sess_learn_from_threads(struct lw_session *s)
  * threads without an asyncio loop had every stack read twice a second, 1.5 s of CPU a second).
  */
 #define LW_LEARN_BUDGET 32
+/* retries of a first poll's walk for _run_once, a process (2 ms each) */
+#define LW_LEARN_RETRIES 32
 
 struct learn_some {
 	struct lw_session *s;
@@ -444,12 +446,17 @@ void lw_sess_learn_at_first_poll(struct lw_session *s, pid_t tid)
 	uint64_t ts = lw_sess_tstate_of(s, tid);
 	int try;
 
-	/* again only after a failed read: a thread that runs no asyncio loop (one of thousands
-	 * in a thread pool) costs one walk, not two sleeps */
+	/* not found: again a little later (a loop being set up, a frame chain changing under
+	 * the read), for the process's first LW_LEARN_RETRIES first polls only: a thread that
+	 * runs no asyncio loop (one of thousands in a thread pool) then costs one walk, not two
+	 * sleeps */
 	for (try = 0; ts && try < 3 && !s->py.cfg.run_once_code; try++) {
-		if (try)
+		if (try) {
+			if (s->learn_retries >= LW_LEARN_RETRIES)
+				break;
+			s->learn_retries++;
 			usleep(2000);
-		if (learn_walk(s, ts) == 0)
-			break;
+		}
+		learn_walk(s, ts);
 	}
 }
