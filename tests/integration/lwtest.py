@@ -379,16 +379,20 @@ def node_binary():
     return None
 
 
-def traced(argv, lw_args, timeout=60, env=None, start_timeout=20):
+def traced(argv, lw_args, timeout=60, env=None, start_timeout=20, during=None):
     """Start a target, attach loopwatch with lw_args once it is ready, let it go, and wait for
     both to exit 0 (loopwatch ends with the target). Returns (target, loopwatch).
-    start_timeout: for the target to be ready and for loopwatch to start, each."""
+    start_timeout: for the target to be ready and for loopwatch to start, each.
+    during(target): run once the target is let go, before waiting for it (an oracle's look
+    at the running target)."""
     t = Target(argv, env=env)
     try:
         t.wait_ready(timeout=start_timeout)
         lw = Loopwatch(t.pid, lw_args, tmp=t.tmp)
         lw.wait_started(timeout=start_timeout)
         t.go()
+        if during:
+            during(t)
         rc = t.wait(timeout)
         if rc != 0:
             raise AssertionError("target exited %s: %s" % (rc, t.stderr()))

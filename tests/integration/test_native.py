@@ -11,8 +11,7 @@ import subprocess
 import time
 import unittest
 
-from lwtest import (BUILT_TARGETS, DEBIAN_PYTHON, TARGETS, Loopwatch, Target, need_root,
-                    node_binary)
+from lwtest import (BUILT_TARGETS, DEBIAN_PYTHON, TARGETS, need_root, node_binary, traced)
 
 SLEEP_MS = 1500
 ZLIB_MS = 3000
@@ -26,6 +25,13 @@ def norm(sym):
     if not sym:
         return None
     return sym.split("@")[0].split(".")[0].lstrip("_")
+
+
+def wait_blocking(t, timeout=20):
+    """until the target announced its block (it prints "blocking" as it goes to sleep)"""
+    deadline = time.time() + timeout
+    while '"blocking"' not in t.stdout() and time.time() < deadline:
+        time.sleep(0.01)
 
 
 def eu_frames(pid, args, frame_re):
@@ -96,21 +102,14 @@ class NoFramePointers(unittest.TestCase):
                    raw=False, same=None):
         """same(loopwatch's frames, eu-stack's names): how to compare (default: the names
         equal, frame for frame, and every frame has its module)"""
-        t = Target(argv)
-        try:
-            t.wait_ready()
-            lw = Loopwatch(t.pid, list(lw_args), tmp=t.tmp)
-            lw.wait_started()
-            t.go()
-            deadline = time.time() + 20
-            while '"blocking"' not in t.stdout() and time.time() < deadline:
-                time.sleep(0.01)
+        seen = []
+
+        def look(t):
+            wait_blocking(t)
             time.sleep(0.2)
-            oracle, r = eu_stack(t.pid, raw)
-            self.assertEqual(t.wait(30), 0, t.stderr())
-            self.assertEqual(lw.wait(30), 0, lw.stderr())
-        finally:
-            t.kill()
+            seen.append(eu_stack(t.pid, raw))
+        t, lw = traced(argv, list(lw_args), timeout=30, during=look)
+        oracle, r = seen[0]
         self.truth = t.truth()
         # the whole stack, _start included; unnamed frames (static functions of stripped
         # binaries) in the same places
@@ -168,21 +167,12 @@ class NoFramePointers(unittest.TestCase):
         built without frame pointers, sleeps in its handler) is marked native_stack_incomplete
         "stack copy lost", not passed off as whole with the frame-pointer walk's frames; the
         second block, whose copy is left alone, unwinds whole."""
-        t = Target([os.path.join(BUILT_TARGETS, "epoll_timer_nofp"), "{GO}", str(SLEEP_MS)])
-        try:
-            t.wait_ready()
-            lw = Loopwatch(t.pid, ["-q"], tmp=t.tmp)
-            lw.wait_started()
-            t.go()
-            deadline = time.time() + 20
-            while '"blocking"' not in t.stdout() and time.time() < deadline:
-                time.sleep(0.01)
+        def delete_while_blocked(t):
+            wait_blocking(t)
             time.sleep(0.2)
             self.assertGreater(delete_stack_copies(), 0)
-            self.assertEqual(t.wait(30), 0, t.stderr())
-            self.assertEqual(lw.wait(30), 0, lw.stderr())
-        finally:
-            t.kill()
+        t, lw = traced([os.path.join(BUILT_TARGETS, "epoll_timer_nofp"), "{GO}", str(SLEEP_MS)],
+                       ["-q"], timeout=30, during=delete_while_blocked)
         blk = [b for b in lw.records("blocking_call") if b["duration_ms"] >= SLEEP_MS / 3]
         self.assertEqual(len(blk), 2, lw.records("blocking_call"))
         self.assertEqual(blk[0].get("native_stack_incomplete"), "stack copy lost", blk[0])
@@ -203,13 +193,9 @@ class NoFramePointers(unittest.TestCase):
         eu-stack's stack of the same code blocked in the handler (want). Before the fixes,
         loopwatch gave the vDSO frame no name, and the second iteration's stack, unwound after
         the target had exited, was the frame-pointer walk's clock_gettime -> libuv."""
-        t = Target([os.path.join(BUILT_TARGETS, name), "{GO}", "10", str(SPIN_MS)])
         samples = []
-        try:
-            t.wait_ready()
-            lw = Loopwatch(t.pid, ["-q"], tmp=t.tmp)
-            lw.wait_started()
-            t.go()
+
+        def sample_spins(t):
             deadline = time.time() + 20 + 2 * SPIN_MS / 1000
             while '"done"' not in t.stdout() and time.time() < deadline:
                 out = t.stdout()
@@ -221,10 +207,8 @@ class NoFramePointers(unittest.TestCase):
                 if t.stdout() == out and handler in [n for n, _ in frames]:
                     samples.append(frames)
                 time.sleep(0.02)  # some 30 samples a spin: enough, and less for the CI VM
-            self.assertEqual(t.wait(30), 0, t.stderr())
-            self.assertEqual(lw.wait(30), 0, lw.stderr())
-        finally:
-            t.kill()
+        t, lw = traced([os.path.join(BUILT_TARGETS, name), "{GO}", "10", str(SPIN_MS)], ["-q"],
+                       timeout=30, during=sample_spins)
         self.assertGreaterEqual(len(samples), 6, samples)
         outer = want[want.index(handler):]
         for s in samples:
@@ -309,27 +293,19 @@ class NoFramePointers(unittest.TestCase):
         compress; the CPU-sample stack of the slow callback is one of those samples frame for
         frame down to _start, its mixed stack has libz's frames under the Python frame that
         called compress, and that frame is named"""
-        t = Target([DEBIAN_PYTHON, os.path.join(TARGETS, "asyncio_native.py"), "{GO}", "zlib",
-                    str(ZLIB_MS)])
         samples = []
-        try:
-            t.wait_ready()
-            lw = Loopwatch(t.pid, ["-q"], tmp=t.tmp)
-            lw.wait_started()
-            t.go()
-            deadline = time.time() + 20
-            while '"blocking"' not in t.stdout() and time.time() < deadline:
-                time.sleep(0.01)
+
+        def sample_compress(t):
+            start = time.time()
+            wait_blocking(t)
             # both callbacks: ~6 s in compress, a sample every few hundred ms
-            while '"done"' not in t.stdout() and time.time() < deadline + 2 * ZLIB_MS / 1000:
+            while '"done"' not in t.stdout() and time.time() < start + 20 + 2 * ZLIB_MS / 1000:
                 frames, _ = eu_stack(t.pid)
                 names = [norm(n) for _, n in frames]
                 if "deflate" in names:
                     samples.append(names)
-            self.assertEqual(t.wait(30), 0, t.stderr())
-            self.assertEqual(lw.wait(30), 0, lw.stderr())
-        finally:
-            t.kill()
+        t, lw = traced([DEBIAN_PYTHON, os.path.join(TARGETS, "asyncio_native.py"), "{GO}", "zlib",
+                        str(ZLIB_MS)], ["-q"], timeout=30, during=sample_compress)
         self.truth = t.truth()
         self.assertGreaterEqual(len(samples), 4, samples)
         for want in samples:
