@@ -480,6 +480,31 @@ static void on_callback(struct lw_session *s, const struct lw_rec_callback *r, l
 					st, kind, &r->ident));
 }
 
+/*
+ * Why a slow stretch is no loop iteration, or NULL. In no loop (both stacks, a look, two CPU
+ * samples): none. In the loop's own code (two looks, the CPU samples' majority): none unless
+ * it slept in one of the loop's callbacks, which only a real iteration does (the loop's own
+ * select() runs after a slow callback too: issue 18).
+ */
+static const char *no_iteration(struct lw_session *s, const struct lw_rec_tick *r)
+{
+	int seen = noiter_seen(s, r);
+
+	if (tick_outside_loop(s, r))
+		return "its stacks are in no loop";
+	if (seen == 2)
+		return "a live look found no loop";
+	if (tick_left_loop(s, r))
+		return "its CPU samples left the loop";
+	if (blocked_in_callback(s, &r->block_stack))
+		return NULL;
+	if (seen)
+		return "two live looks found it on CPU in the loop's own code";
+	if (tick_in_loop_code(s, r))
+		return "its CPU samples sat in the loop's own code";
+	return NULL;
+}
+
 static void on_tick(struct lw_session *s, const struct lw_rec_tick *r, lw_emit_fn emit, void *ctx)
 {
 	const char *why;
@@ -491,17 +516,7 @@ static void on_tick(struct lw_session *s, const struct lw_rec_tick *r, lw_emit_f
 	struct json_object *js = NULL;
 	char nb[32];
 
-	/* in no loop (both stacks, a look, two CPU samples): no iteration. In the loop's own code
-	 * (two looks, the CPU samples' majority): no iteration unless it slept in one of the
-	 * loop's callbacks, which only a real iteration does (the loop's own select() runs after
-	 * a slow callback too: issue 18) */
-	if ((why = tick_outside_loop(s, r) ? "its stacks are in no loop" :
-		   noiter_seen(s, r) == 2 ? "a live look found no loop" :
-		   tick_left_loop(s, r) ? "its CPU samples left the loop" :
-		   blocked_in_callback(s, &r->block_stack) ? NULL :
-		   noiter_seen(s, r) ? "two live looks found it on CPU in the loop's own code" :
-		   tick_in_loop_code(s, r) ? "its CPU samples sat in the loop's own code" :
-		   NULL)) {
+	if ((why = no_iteration(s, r))) {
 		/* no iteration: the stretch between a loop's end and the next poll, or loops whose
 		 * selector never polls (issue 20) */
 		lw_dbg("pid %d tid %u: %.3f ms not an iteration: %s", (int)s->pid, r->hdr.tid,
