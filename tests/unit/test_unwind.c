@@ -504,26 +504,27 @@ static void test_unwind_vdso(void **state)
 
 	/*
 	 * The same call at the vDSO function's first instruction, before its `push %rbp`, with
-	 * the caller's rbp (code built without frame pointers leaves anything there), unwound
+	 * the caller's rbp (code built without frame pointers uses it as it likes), unwound
 	 * after the process has exited (a batch job whose last iteration was slow): the vDSO's
 	 * own CFI, from its image read while the process lived, gives the same callers. Before,
 	 * the vDSO was no module and libdwfl guessed by the frame pointer: no callers, or wrong
 	 * ones read from the live process (CI: a tick's stack 'unreadable').
 	 */
 	{
-		uint64_t regs[LW_UNW_NREGS], ra = 0, rbp = s.regs[LW_UNW_RBP];
+		uint64_t regs[LW_UNW_NREGS], ra = 0, caller_rbp = 0, rbp = s.regs[LW_UNW_RBP];
 		struct lw_uframe again[64];
 		int m;
 
 		/* stopped in its body: rbp is its frame, the return address above the saved rbp */
 		assert_true(rbp > s.regs[LW_UNW_RSP] && rbp + 16 <= s.regs[LW_UNW_RSP] + s.len);
 		memcpy(&ra, s.stack + (rbp + 8 - s.regs[LW_UNW_RSP]), 8);
+		memcpy(&caller_rbp, s.stack + (rbp - s.regs[LW_UNW_RSP]), 8);
 		assert_true(n > 1);
 		assert_int_equal(ra, fr[1].pc);
 		memcpy(regs, s.regs, sizeof(regs));
 		regs[LW_UNW_RIP] = r.rip - nf_off;
 		regs[LW_UNW_RSP] = rbp + 8;
-		regs[LW_UNW_RBP] = 0x10;
+		regs[LW_UNW_RBP] = caller_rbp;	/* as the caller left it: not a frame chain */
 		kill(s.pid, SIGKILL);
 		waitpid(s.pid, NULL, __WALL);
 		s.pid = 0;
