@@ -185,7 +185,7 @@ int64_t lw_v8__spt_lookup(const uint8_t *t, size_t len, int32_t offset)
 		code += val[0] >= 0 ? val[0] : -(val[0] + 1);
 		if (code > offset)
 			break;
-		pos += val[1];
+		pos = (int64_t)((uint64_t)pos + (uint64_t)val[1]);	/* garbage may wrap */
 		found = pos;
 	}
 out:
