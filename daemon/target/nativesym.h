@@ -50,9 +50,9 @@ struct lw_reader;
 int lw_nativesym__interp_line(struct lw_nativesym *s, const struct lw_reader *heap,
 			      const void *stack, uint64_t base, size_t len, uint64_t ret,
 			      uint64_t *cursor);
-/* Why interpreted frames get no line from V8's frames (no metadata, a layout not read), or
- * NULL when they can */
-const char *lw_nativesym__v8_why(struct lw_nativesym *s);
+/* Can interpreted frames of process pid be given their line (V8's metadata found and of a
+ * layout read here)? 1, or 0 with why set */
+int lw_node_v8frames(const char *proc_root, pid_t pid, char *why, size_t whylen);
 
 /*
  * Can a Node.js process's JS frames be named, and given the line of the work? Its V8 flags
