@@ -3,6 +3,7 @@
 #include "target/memread.h"
 #include "target/elfsym.h"
 #include "target/jitdump.h"
+#include "target/v8frame.h"
 #include "base/lw_util.h"
 #include "target/procmaps.h"
 
@@ -79,6 +80,9 @@ struct lw_nativesym {
 	uint64_t vdso_start;		/* the vDSO image read from there (0: not yet) */
 	void *vdso_buf;
 	struct lw_elf *vdso;		/* parsed; NULL: unreadable */
+	int v8_state;			/* V8's metadata: 0 not read yet, 1 read, -1 none */
+	struct lw_v8meta v8;
+	char v8_why[256];
 };
 
 int lw_nativesym__new(const char *proc_root, pid_t pid, struct lw_nativesym **out)
@@ -592,6 +596,57 @@ int lw_nativesym__jit_line(struct lw_nativesym *s, uint64_t addr, int first)
 {
 	jd_refresh(s);
 	return lw_jitdump__line(&s->jd, addr, first);
+}
+
+/* V8's postmortem metadata, from the node executable or libnode.so as mapped. 0 or -errno
+ * with why set */
+static int v8meta_read(const char *proc_root, pid_t pid, struct lw_v8meta *meta, char *why,
+		       size_t whylen)
+{
+	struct lw_maps *maps = NULL;
+	const struct lw_map *m;
+	struct lw_elf *e = NULL;
+	char host[4300];
+	int fd, r = -ENOENT;
+
+	snprintf(why, whylen, "neither a libnode.so nor the executable is mapped");
+	if (lw_maps__load(proc_root, pid, &maps))
+		return -ENOENT;
+	m = lw_maps__node_image(maps, proc_root, pid);
+	fd = m ? lw_maps__open_mapped(proc_root, pid, m, host, sizeof(host)) : -ENOENT;
+	if (m && fd < 0)
+		snprintf(why, whylen, "cannot open %s as mapped: %s", m->path, strerror(-fd));
+	if (fd >= 0 && lw_elf__open_fd(fd, host, &e) == 0) {
+		r = lw_v8meta__load(e, meta, why, whylen);
+		lw_elf__close(e);
+	}
+	lw_maps__free(maps);
+	return r;
+}
+
+/* read once per process */
+static const struct lw_v8meta *v8meta(struct lw_nativesym *s)
+{
+	if (!s->v8_state)
+		s->v8_state = v8meta_read(s->proc_root, s->pid, &s->v8, s->v8_why,
+					  sizeof(s->v8_why)) ? -1 : 1;
+	return s->v8_state > 0 ? &s->v8 : NULL;
+}
+
+int lw_node_v8frames(const char *proc_root, pid_t pid, char *why, size_t whylen)
+{
+	struct lw_v8meta m;
+
+	return v8meta_read(proc_root, pid, &m, why, whylen) == 0;
+}
+
+int lw_nativesym__interp_line(struct lw_nativesym *s, const struct lw_reader *heap,
+			      const void *stack, uint64_t base, size_t len, uint64_t ret,
+			      uint64_t *cursor)
+{
+	const struct lw_v8meta *m = v8meta(s);
+
+	return m ? lw_v8__interp_line(m, heap, stack, base, len, ret, cursor) : 0;
 }
 
 int lw_nativesym__has_perf_map(struct lw_nativesym *s)
