@@ -310,6 +310,74 @@ class SiteBudget(unittest.TestCase):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+# peak RSS allowed to loopwatch tracing the hostile target (measured: 81 MiB plain, 130 MiB under
+# ASan without quarantine; main at 78d4e84, before the perf map's name budget: 166 MiB plain, the
+# perf map's 100 MB of long names kept whole; before the code-object budget the cache alone
+# could hold 65,536 entries with their tables)
+HOSTILE_RSS_MIB = 208 if sanitized() else 128
+
+
+class Hostile(unittest.TestCase):
+    def test_hostile_target_memory_bounded(self):
+        """One live target attacks every memory budget at once (tests/targets/asyncio_hostile.py):
+        1,500 callbacks, each a chain of 12 distinct code objects (18,000 in all, long names
+        and file names, an 8 KiB line table each) whose innermost one blocks 1.5 ms in a
+        syscall made from an anonymous executable page, so that every blocking call's
+        innermost frame is looked up in the JIT perf map; meanwhile the target appends 100 MB
+        of ~1,000-byte lines to /tmp/perf-PID.map, its page's own line last. loopwatch's peak
+        RSS stays under HOSTILE_RSS_MIB; each budget evicted and counted in the final summary
+        (codes_evicted, perf_map_evicted, sites_evicted: the site budget lowered to 512 so that
+        it is passed at any pace, 4,096 by default); the page is named from the map's last
+        line: the 100 MB were read through, incrementally."""
+        env = {"LW_SITE_BUDGET": "512"}
+        if sanitized():
+            env["ASAN_OPTIONS"] = ":".join(filter(None, [
+                os.environ.get("ASAN_OPTIONS"), "quarantine_size_mb=0"]))
+        nsites, depth = 1500, 12
+        t = Target([DEBIAN_PYTHON, os.path.join(TARGETS, "asyncio_hostile.py"), "{GO}",
+                    str(nsites), str(depth), "100"])
+        try:
+            t.wait_ready(60)
+            lw = Loopwatch(t.pid, ["-t", "1ms", "-b", "1ms"], tmp=t.tmp, env=env)
+            lw.wait_started()
+            t.go()
+            self.assertEqual(t.wait(120), 0, t.stderr())
+            timer = threading.Timer(60, lw.p.kill)
+            timer.start()
+            try:
+                _, status, ru = os.wait4(lw.p.pid, 0)
+            finally:
+                timer.cancel()
+            lw.p.returncode = os.waitstatus_to_exitcode(status)
+        finally:
+            t.kill()
+            try:
+                os.unlink("/tmp/perf-%d.map" % t.pid)
+            except OSError:
+                pass
+        self.assertEqual(lw.p.returncode, 0, lw.stderr())
+        peak = ru.ru_maxrss / 1024.0
+        done = t.truth()[-1]
+        self.assertGreaterEqual(done["map_bytes"], 100000000)
+        final = [r for r in lw.records("summary") if r.get("final")][-1]
+        blocks = lw.records("blocking_call")
+        named = [r for r in blocks if any(f.get("symbol") == "hostile_stub"
+                                          for f in r.get("native_stack") or [])]
+        sites = set((r.get("callback") or {}).get("qualname") for r in blocks)
+        print("hostile target: %d code objects, %d blocking calls reported (%d distinct "
+              "sites), perf map %.0f MB; loopwatch peak RSS %.1f MiB (limit %d); evicted: "
+              "codes %d, perf map %d, sites %d; %d named from the map's last line"
+              % (nsites * depth, len(blocks), len(sites), done["map_bytes"] / 1e6, peak,
+                 HOSTILE_RSS_MIB, final["codes_evicted"], final["perf_map_evicted"],
+                 final["sites_evicted"], len(named)))
+        self.assertGreater(len(sites), 512, "too few distinct sites reported to test with")
+        self.assertGreater(final["codes_evicted"], 0, final)
+        self.assertGreater(final["perf_map_evicted"], 0, final)
+        self.assertGreater(final["sites_evicted"], 0, final)
+        self.assertTrue(named, "no blocking call named from the perf map's last line")
+        self.assertLess(peak, HOSTILE_RSS_MIB, "loopwatch peak RSS %.1f MiB" % peak)
+
+
 class NotAttached(DaemonTest):
     def test_not_attached_by_cause(self):
         """Processes that match a target and are never attached: ones that exit before the
