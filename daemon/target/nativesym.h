@@ -78,6 +78,8 @@ int lw_nativesym__load_perf_map(struct lw_nativesym *s, char *text);
 /* The perf map's budget: entries kept (0: the default, 131,072); past it the least recently
  * used (written or found) are evicted. */
 void lw_nativesym__set_perf_map_budget(struct lw_nativesym *s, size_t entries);
+/* ... and the bytes of their names (0: the default, 16 MiB) */
+void lw_nativesym__set_perf_map_name_budget(struct lw_nativesym *s, size_t bytes);
 struct lw_perfmap_stats {
 	uint64_t entries;	/* kept now */
 	uint64_t evicted;	/* entries dropped for the budget */
