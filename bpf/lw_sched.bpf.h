@@ -419,7 +419,8 @@ static __always_inline void off_end(struct lw_thread *th, __u32 tid, __u64 now, 
 	split_add(&th->iter, th->off_kind, th->off_sys, blocked, runq, th->off_gil_holder,
 		  th->off_gil_holder_tid);
 	th->iter_dirty = 1;
-	if (th->cb_depth) {
+	/* not in a callback that has ended where the loop was left (entry-only precise mode) */
+	if (th->cb_depth && !th->cb_left_ns) {
 		split_add(&th->cb, th->off_kind, th->off_sys, blocked, runq, th->off_gil_holder,
 			  th->off_gil_holder_tid);
 		th->cb_dirty = 1;
@@ -436,7 +437,7 @@ static __always_inline void off_end(struct lw_thread *th, __u32 tid, __u64 now, 
 				th->best_block_ns = blocked;
 				copy_stack(&st->iter_block, &st->pending);
 			}
-			if (th->cb_depth && blocked > th->cb_best_block_ns) {
+			if (th->cb_depth && !th->cb_left_ns && blocked > th->cb_best_block_ns) {
 				th->cb_best_block_ns = blocked;
 				copy_stack(&st->cb_block, &st->pending);
 			}

@@ -510,6 +510,8 @@ static int bpf_new(const struct lw_bpf_opts *opts, const char *why, struct lw_bp
 	/* the poll-entry uprobes belong to sched mode: not verified for nothing */
 	if (opts->iter_mode != LW_ITER_SCHED)
 		bpf_program__set_autoload(b->skel->progs.lw_poll_enter, false);
+	else	/* precise mode's return probe: sched mode's context_run probe is entry-only */
+		bpf_program__set_autoload(b->skel->progs.lw_ctxrun_exit, false);
 	if (opts->iter_mode != LW_ITER_FENTRY) {
 		bpf_program__set_autoload(b->skel->progs.lw_fx_epoll, false);
 		bpf_program__set_autoload(b->skel->progs.lw_fx_poll, false);
