@@ -161,8 +161,6 @@ static __always_inline void cb_end(struct lw_thread *th, __u32 tgid, __u32 tid)
 	bpf_ringbuf_submit(r, 0);
 }
 
-/* Set by userspace before load: context_run has an entry probe only (one trap per callback) */
-const volatile __u32 ctxrun_entry_only = 0;
 
 /*
  * An outermost Context.run that no event loop made: no callback. Since 3.14 every
