@@ -461,6 +461,7 @@ struct lw_thread {
 	 * callback), and the callback ends there when the next entry or poll closes it */
 	__u64 cb_noloop_ns;
 	__u64 cb_left_ns;
+	__u64 cb_loop_sp;	/* entry-only: a context_run entry at this stack pointer was in a loop */
 };
 
 /* The stacks of one thread (map stacks, key tid) */
@@ -532,7 +533,7 @@ LW_ABI_SIZE(lw_loop_stats, 568);
 LW_ABI_SIZE(lw_pycfg, 216);
 LW_ABI_SIZE(lw_fair, 40);
 LW_ABI_SIZE(lw_rderr_key, 8);
-LW_ABI_SIZE(lw_thread, 2848);
+LW_ABI_SIZE(lw_thread, 2856);
 LW_ABI_SIZE(lw_tstacks, 11136);
 LW_ABI_SIZE(lw_ustack_key, 16);
 LW_ABI_SIZE(lw_ustack, 16528);

@@ -61,8 +61,8 @@ static __always_inline void cb_end(struct lw_thread *th, __u32 tgid, __u32 tid)
 	struct lw_rec_callback *r;
 	struct lw_rec_site *rs;
 	struct lw_tstacks *st;
-	__u64 now, dur, site;
-	__u32 slot;
+	__u64 now, dur, site, code, type, task;
+	__u32 slot, kind;
 
 	if (!th->cb_depth) {
 		/* before any entry on this thread: a call entered while the probes were being
@@ -86,13 +86,21 @@ static __always_inline void cb_end(struct lw_thread *th, __u32 tgid, __u32 tid)
 	dur = now - th->cb_start_ns;
 	th->iter_callbacks++;
 
-	/* site key: a few pointer reads for every callback (entry-only: read at its entry) */
+	/* site key: a few pointer reads for every callback (entry-only: read at its entry, and
+	 * its identity not copied: read where it is) */
 	if (th->cb_entry_only) {
-		bpf_probe_read_kernel(&z->id, sizeof(z->id), &th->cb_id);
 		site = th->cb_site;
+		kind = th->cb_id.kind;
+		code = th->cb_id.code;
+		type = th->cb_id.type;
+		task = th->cb_id.task;
 	} else {
 		__builtin_memset(&z->id, 0, sizeof(z->id));
 		site = classify(c, th->cb_callable, th->cb_ctx, &z->id, 0);
+		kind = z->id.kind;
+		code = z->id.code;
+		type = z->id.type;
+		task = z->id.task;
 	}
 	key.tgid = tgid;
 	key.site = site;
@@ -127,11 +135,11 @@ static __always_inline void cb_end(struct lw_thread *th, __u32 tgid, __u32 tid)
 	}
 	if (dur > th->slowest_cb_ns && th->iter_start_ns) {
 		th->slowest_cb_ns = dur;
-		th->slowest.kind = z->id.kind;
-		th->slowest.code = z->id.code;
+		th->slowest.kind = kind;
+		th->slowest.code = code;
 		th->slowest.callable = th->cb_callable;
-		th->slowest.type = z->id.type;
-		th->slowest.task = z->id.task;
+		th->slowest.type = type;
+		th->slowest.task = task;
 	}
 	if (dur < c->threshold_ns || !fair_ok(tgid, sizeof(*r)))
 		return;
@@ -224,25 +232,32 @@ int BPF_KPROBE(lw_ctxrun_enter, void *ctxobj, void *args)
 		if (th->cb_depth)
 			return 0;
 	}
-	if (ctxrun_outside_loop(id >> 32, (__u32)id))
-		return 0;
+	/* in a loop? A walk of the frames up to _run_once, once per stack depth: the loop calls
+	 * every callback from one depth, and an entry at the depth of one found in the loop is
+	 * the loop's (stop 17: the walk was part of the BPF work of every callback) */
+	if (sp != th->cb_loop_sp) {
+		int pos = lw_loop_position(id >> 32, (__u32)id);
+
+		if (pos == LW_IN_LOOP || pos == LW_AT_SELECT)
+			th->cb_loop_sp = sp;
+		else if (pos == LW_NO_LOOP || ctxrun_outside_loop(id >> 32, (__u32)id))
+			return 0;
+	}
 	cb_begin(th, rd_ptr((__u64)args), (__u64)ctxobj);
 	th->cb_sp = sp;
 	th->cb_entry_only = 1;
 	{
 		__u32 tgid = id >> 32;
 		struct lw_pycfg *c = bpf_map_lookup_elem(&procs, &tgid);
-		struct lw_zero *z = zeroes();
 
-		if (!c || !z)
+		if (!c)
 			return 0;
-		/* identified now, while the callable surely exists (a Task's name too) */
-		__builtin_memset(&z->id, 0, sizeof(z->id));
-		th->cb_site = classify(c, th->cb_callable, th->cb_ctx, &z->id, 0);
-		if (z->id.kind == LW_KIND_TASK)
-			read_task_name(c, z->id.task, z->id.task_name, &z->id.task_num,
-				       &z->id.flags);
-		bpf_probe_read_kernel(&th->cb_id, sizeof(th->cb_id), &z->id);
+		/* identified now, while the callable surely exists (a Task's name too), in place */
+		__builtin_memset(&th->cb_id, 0, sizeof(th->cb_id));
+		th->cb_site = classify(c, th->cb_callable, th->cb_ctx, &th->cb_id, 0);
+		if (th->cb_id.kind == LW_KIND_TASK)
+			read_task_name(c, th->cb_id.task, th->cb_id.task_name, &th->cb_id.task_num,
+				       &th->cb_id.flags);
 	}
 	return 0;
 }
