@@ -9,7 +9,7 @@
 #ifndef LOOPWATCH_H
 #define LOOPWATCH_H
 
-#define LW_ABI_VERSION 6
+#define LW_ABI_VERSION 7
 
 #define LW_MAX_PYFRAMES 64	/* Python frame slots per stack (shims included) */
 #define LW_MAX_NATIVE 48	/* native (user) return addresses kept per stack */
@@ -474,6 +474,12 @@ struct lw_thread {
 	/* ... identified at its entry: when it ends, its callable may already be freed */
 	__u64 cb_site;
 	struct lw_ident cb_id;	/* without strings, but the Task name */
+	/* ... when a CPU sample of the open callback first found the thread in no loop (0: none
+	 * since); set in cb_left_ns by a second: the loop was left (loop.stop(), no poll, no next
+	 * callback), and the callback ends there when the next entry or poll closes it */
+	__u64 cb_noloop_ns;
+	__u64 cb_left_ns;
+	__u64 cb_loop_sp;	/* entry-only: a context_run entry at this stack pointer was in a loop */
 };
 
 /* The stacks of one thread (map stacks, key tid) */
@@ -545,7 +551,7 @@ LW_ABI_SIZE(lw_loop_stats, 568);
 LW_ABI_SIZE(lw_pycfg, 216);
 LW_ABI_SIZE(lw_fair, 40);
 LW_ABI_SIZE(lw_rderr_key, 8);
-LW_ABI_SIZE(lw_thread, 2832);
+LW_ABI_SIZE(lw_thread, 2856);
 LW_ABI_SIZE(lw_tstacks, 11136);
 LW_ABI_SIZE(lw_ustack_key, 16);
 LW_ABI_SIZE(lw_ustack, 16528);

@@ -14,6 +14,9 @@
 /* Set by userspace before load: 1 = iterations from the scheduler and poll-entry uprobes
  * (lw_sys_exit is not loaded), 0 = from tp_btf/sys_exit */
 const volatile __u32 iter_sched = 0;
+/* Set by userspace before load: context_run has an entry probe only (one trap per callback;
+ * lw_precise.bpf.h) */
+const volatile __u32 ctxrun_entry_only = 0;
 
 /* ---------------------------------------------------------------- loop iterations */
 

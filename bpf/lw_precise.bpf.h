@@ -6,109 +6,6 @@
 #ifndef LW_LW_PRECISE_BPF_H
 #define LW_LW_PRECISE_BPF_H
 
-/* ---------------------------------------------------------------- CPU samples */
-
-/*
- * What a CPU sample votes for: the innermost Python function (its code object); with no Python
- * frame, the 64 KiB block of code the sample's instruction is in (a function's address range is
- * not known here, and the return addresses above it are not reliable: code built without frame
- * pointers uses rbp as it likes; one block holds a hot loop, a JIT's function, a parser, an
- * assembly hash routine, most of the time). 0: nothing to vote for.
- */
-static __always_inline __u64 cpu_vote_key(const struct lw_pystack *p)
-{
-	if (p->nframes)
-		return p->frames[0].code;
-	return p->nnative ? (p->native[0] >> 16) + 1 : 0;
-}
-
-SEC("perf_event")
-int lw_sample(struct bpf_perf_event_data *ctx)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)id, tgid = id >> 32;
-	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
-	struct lw_pycfg *c;
-	struct lw_tstacks *st;
-	__u64 since, votes, ts, key, instr;
-	int noloop;
-
-	if (!th || !busy(th))
-		return 0;
-	c = bpf_map_lookup_elem(&procs, &tgid);
-	if (!c || !(c->flags & LW_PROC_STACKS))
-		return 0;
-	st = bpf_map_lookup_elem(&stacks, &tid);
-	if (!st)
-		return 0;
-	__sync_fetch_and_add(&samples, 1);
-	walk_pystack(c, tid, &st->sample, LW_WALK_SAMPLE);
-	st->sample.syscall = (__u32)-1;
-	capture_native(ctx, &st->sample, c);
-	/*
-	 * Where does it burn CPU? A majority vote (Boyer-Moore) over the innermost function of
-	 * the samples of this busy period: Python keeps that function's latest sample at the
-	 * instruction most of its samples were at (for its line); a native-only stack (Node,
-	 * libuv, epoll) keeps the candidate's first sample, whose user-stack copy (ustacks, keyed
-	 * by its ts_ns) the unwinder then finds.
-	 */
-	since = th->iter_start_ns;
-	if (th->cb_depth && th->cb_start_ns > since)
-		since = th->cb_start_ns;
-	key = cpu_vote_key(&st->sample);
-	instr = st->sample.nframes ? st->sample.frames[0].instr : 0;
-	/* samples of this busy period outside any asyncio loop: two make the period no iteration
-	 * (synchronous code between two loops, loops whose selector never polls: issue 20); the
-	 * count is kept across the vote's stack copies below and, in precise mode, callbacks */
-	noloop = 0;
-	if ((st->cpu.flags & LW_STACK_VALID) && st->cpu.ts_ns >= th->iter_start_ns)
-		noloop = (st->cpu.flags & LW_STACK_LEFT_LOOP) ? 2 :
-			 (st->cpu.flags & LW_STACK_NOLOOP_ONE) ? 1 : 0;
-	if ((st->sample.flags & LW_STACK_NOLOOP) && noloop < 2)
-		noloop++;
-	if (!(st->cpu.flags & LW_STACK_VALID) || st->cpu.ts_ns < since || !cpu_vote_key(&st->cpu)) {
-		copy_stack(&st->cpu, &st->sample);
-		st->cpu.ns = 1;
-		st->cpu_instr = instr;
-		st->cpu_instr_votes = 1;
-	} else if (key && key == cpu_vote_key(&st->cpu)) {
-		if (st->sample.nframes) {
-			votes = st->cpu.ns + 1;
-			ts = st->cpu.ts_ns;
-			/* the same vote within the function, on the instruction (for the line) */
-			if (instr == st->cpu_instr) {
-				st->cpu_instr_votes++;
-			} else if (st->cpu_instr_votes <= 1) {
-				st->cpu_instr = instr;
-				st->cpu_instr_votes = 1;
-			} else {
-				st->cpu_instr_votes--;
-			}
-			if (instr == st->cpu_instr)
-				copy_stack(&st->cpu, &st->sample);
-			st->cpu.ns = votes;
-			st->cpu.ts_ns = ts;	/* the candidate's age, not the sample's */
-		} else {
-			st->cpu.ns++;
-		}
-	} else if (st->cpu.ns <= 1) {
-		copy_stack(&st->cpu, &st->sample);
-		st->cpu.ns = 1;
-		st->cpu_instr = instr;
-		st->cpu_instr_votes = 1;
-	} else {
-		st->cpu.ns--;
-	}
-	st->cpu.flags &= ~(LW_STACK_NOLOOP_ONE | LW_STACK_LEFT_LOOP);
-	if (noloop)
-		st->cpu.flags |= noloop >= 2 ? LW_STACK_LEFT_LOOP : LW_STACK_NOLOOP_ONE;
-	/* the candidate's user-stack copy is the one a record will unwind: keep it ahead of the
-	 * copies of later samples and sleeps in the LRU's eviction order (a 3 s callback takes
-	 * ~150 samples, and as many page-fault sleeps, after it) */
-	ustack_keep(tid, st->cpu.ts_ns);
-	return 0;
-}
-
 /* ---------------------------------------------------------------- precise mode */
 
 /* A callback begins (outermost only: user code may call Context.run inside a callback) */
@@ -118,6 +15,8 @@ static __always_inline void cb_begin(struct lw_thread *th, __u64 callable, __u64
 	if (th->cb_depth++)
 		return;
 	th->cb_start_ns = bpf_ktime_get_ns();
+	th->cb_noloop_ns = 0;
+	th->cb_left_ns = 0;
 	th->cb_ctx = ctxobj;
 	th->cb_callable = callable;
 	th->cb_best_block_ns = 0;
@@ -162,8 +61,8 @@ static __always_inline void cb_end(struct lw_thread *th, __u32 tgid, __u32 tid)
 	struct lw_rec_callback *r;
 	struct lw_rec_site *rs;
 	struct lw_tstacks *st;
-	__u64 now, dur, site;
-	__u32 slot;
+	__u64 now, dur, site, code, type, task;
+	__u32 slot, kind;
 
 	if (!th->cb_depth) {
 		/* before any entry on this thread: a call entered while the probes were being
@@ -182,17 +81,26 @@ static __always_inline void cb_end(struct lw_thread *th, __u32 tgid, __u32 tid)
 	z = zeroes();
 	if (!c || !z)
 		return;
-	now = bpf_ktime_get_ns();
+	/* entry-only: where the CPU samples found the loop left, if they did */
+	now = th->cb_left_ns ? th->cb_left_ns : bpf_ktime_get_ns();
 	dur = now - th->cb_start_ns;
 	th->iter_callbacks++;
 
-	/* site key: a few pointer reads for every callback (entry-only: read at its entry) */
+	/* site key: a few pointer reads for every callback (entry-only: read at its entry, and
+	 * its identity not copied: read where it is) */
 	if (th->cb_entry_only) {
-		bpf_probe_read_kernel(&z->id, sizeof(z->id), &th->cb_id);
 		site = th->cb_site;
+		kind = th->cb_id.kind;
+		code = th->cb_id.code;
+		type = th->cb_id.type;
+		task = th->cb_id.task;
 	} else {
 		__builtin_memset(&z->id, 0, sizeof(z->id));
 		site = classify(c, th->cb_callable, th->cb_ctx, &z->id, 0);
+		kind = z->id.kind;
+		code = z->id.code;
+		type = z->id.type;
+		task = z->id.task;
 	}
 	key.tgid = tgid;
 	key.site = site;
@@ -227,11 +135,11 @@ static __always_inline void cb_end(struct lw_thread *th, __u32 tgid, __u32 tid)
 	}
 	if (dur > th->slowest_cb_ns && th->iter_start_ns) {
 		th->slowest_cb_ns = dur;
-		th->slowest.kind = z->id.kind;
-		th->slowest.code = z->id.code;
+		th->slowest.kind = kind;
+		th->slowest.code = code;
 		th->slowest.callable = th->cb_callable;
-		th->slowest.type = z->id.type;
-		th->slowest.task = z->id.task;
+		th->slowest.type = type;
+		th->slowest.task = task;
 	}
 	if (dur < c->threshold_ns || !fair_ok(tgid, sizeof(*r)))
 		return;
@@ -261,8 +169,6 @@ static __always_inline void cb_end(struct lw_thread *th, __u32 tgid, __u32 tid)
 	bpf_ringbuf_submit(r, 0);
 }
 
-/* Set by userspace before load: context_run has an entry probe only (one trap per callback) */
-const volatile __u32 ctxrun_entry_only = 0;
 
 /*
  * An outermost Context.run that no event loop made: no callback. Since 3.14 every
@@ -320,31 +226,38 @@ int BPF_KPROBE(lw_ctxrun_enter, void *ctxobj, void *args)
 	 */
 	sp = PT_REGS_SP(ctx);
 	if (th->cb_depth) {
-		if (!th->cb_entry_only || sp < th->cb_sp)
+		if (!th->cb_entry_only || (sp < th->cb_sp && !th->cb_left_ns))
 			return 0;
 		cb_end(th, id >> 32, (__u32)id);
 		if (th->cb_depth)
 			return 0;
 	}
-	if (ctxrun_outside_loop(id >> 32, (__u32)id))
-		return 0;
+	/* in a loop? A walk of the frames up to _run_once, once per stack depth: the loop calls
+	 * every callback from one depth, and an entry at the depth of one found in the loop is
+	 * the loop's (stop 17: the walk was part of the BPF work of every callback) */
+	if (sp != th->cb_loop_sp) {
+		int pos = lw_loop_position(id >> 32, (__u32)id);
+
+		if (pos == LW_IN_LOOP || pos == LW_AT_SELECT)
+			th->cb_loop_sp = sp;
+		else if (pos == LW_NO_LOOP || ctxrun_outside_loop(id >> 32, (__u32)id))
+			return 0;
+	}
 	cb_begin(th, rd_ptr((__u64)args), (__u64)ctxobj);
 	th->cb_sp = sp;
 	th->cb_entry_only = 1;
 	{
 		__u32 tgid = id >> 32;
 		struct lw_pycfg *c = bpf_map_lookup_elem(&procs, &tgid);
-		struct lw_zero *z = zeroes();
 
-		if (!c || !z)
+		if (!c)
 			return 0;
-		/* identified now, while the callable surely exists (a Task's name too) */
-		__builtin_memset(&z->id, 0, sizeof(z->id));
-		th->cb_site = classify(c, th->cb_callable, th->cb_ctx, &z->id, 0);
-		if (z->id.kind == LW_KIND_TASK)
-			read_task_name(c, z->id.task, z->id.task_name, &z->id.task_num,
-				       &z->id.flags);
-		bpf_probe_read_kernel(&th->cb_id, sizeof(th->cb_id), &z->id);
+		/* identified now, while the callable surely exists (a Task's name too), in place */
+		__builtin_memset(&th->cb_id, 0, sizeof(th->cb_id));
+		th->cb_site = classify(c, th->cb_callable, th->cb_ctx, &th->cb_id, 0);
+		if (th->cb_id.kind == LW_KIND_TASK)
+			read_task_name(c, th->cb_id.task, th->cb_id.task_name, &th->cb_id.task_num,
+				       &th->cb_id.flags);
 	}
 	return 0;
 }
@@ -356,6 +269,117 @@ static __always_inline void cb_close_open(struct lw_thread *th, __u32 tgid, __u3
 		cb_end(th, tgid, tid);
 		th->cb_entry_only = 0;
 	}
+}
+
+/* ---------------------------------------------------------------- CPU samples */
+
+/*
+ * What a CPU sample votes for: the innermost Python function (its code object); with no Python
+ * frame, the 64 KiB block of code the sample's instruction is in (a function's address range is
+ * not known here, and the return addresses above it are not reliable: code built without frame
+ * pointers uses rbp as it likes; one block holds a hot loop, a JIT's function, a parser, an
+ * assembly hash routine, most of the time). 0: nothing to vote for.
+ */
+static __always_inline __u64 cpu_vote_key(const struct lw_pystack *p)
+{
+	if (p->nframes)
+		return p->frames[0].code;
+	return p->nnative ? (p->native[0] >> 16) + 1 : 0;
+}
+
+SEC("perf_event")
+int lw_sample(struct bpf_perf_event_data *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id, tgid = id >> 32;
+	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
+	struct lw_pycfg *c;
+	struct lw_tstacks *st;
+	__u64 since, votes, ts, key, instr;
+	int noloop;
+
+	if (!th || !busy(th))
+		return 0;
+	c = bpf_map_lookup_elem(&procs, &tgid);
+	if (!c || !(c->flags & LW_PROC_STACKS))
+		return 0;
+	st = bpf_map_lookup_elem(&stacks, &tid);
+	if (!st)
+		return 0;
+	__sync_fetch_and_add(&samples, 1);
+	walk_pystack(c, tid, &st->sample, LW_WALK_SAMPLE);
+	st->sample.syscall = (__u32)-1;
+	capture_native(ctx, &st->sample, c);
+	/*
+	 * Precise mode, entry probe only: a callback never leaves its loop, so two samples of the
+	 * open callback in no loop mean it has returned and the loop was left without a poll or a
+	 * next callback to end it (loop.stop() in run_until_complete, then synchronous code): it
+	 * ends at the first of them, not at the next loop's first poll (cb_end, when that comes).
+	 * Two, not one: a sample in a frame push's few instructions can read a stale chain.
+	 */
+	if (ctxrun_entry_only && th->cb_entry_only && th->cb_depth == 1 && !th->cb_left_ns) {
+		if (!(st->sample.flags & LW_STACK_NOLOOP))
+			th->cb_noloop_ns = 0;
+		else if (!th->cb_noloop_ns)
+			th->cb_noloop_ns = bpf_ktime_get_ns();
+		else
+			th->cb_left_ns = th->cb_noloop_ns;
+	}
+	since = th->iter_start_ns;
+	if (th->cb_depth && th->cb_start_ns > since)
+		since = th->cb_start_ns;
+	key = cpu_vote_key(&st->sample);
+	instr = st->sample.nframes ? st->sample.frames[0].instr : 0;
+	/* samples of this busy period outside any asyncio loop: two make the period no iteration
+	 * (synchronous code between two loops, loops whose selector never polls: issue 20); the
+	 * count is kept across the vote's stack copies below and, in precise mode, callbacks */
+	noloop = 0;
+	if ((st->cpu.flags & LW_STACK_VALID) && st->cpu.ts_ns >= th->iter_start_ns)
+		noloop = (st->cpu.flags & LW_STACK_LEFT_LOOP) ? 2 :
+			 (st->cpu.flags & LW_STACK_NOLOOP_ONE) ? 1 : 0;
+	if ((st->sample.flags & LW_STACK_NOLOOP) && noloop < 2)
+		noloop++;
+	if (!(st->cpu.flags & LW_STACK_VALID) || st->cpu.ts_ns < since || !cpu_vote_key(&st->cpu)) {
+		copy_stack(&st->cpu, &st->sample);
+		st->cpu.ns = 1;
+		st->cpu_instr = instr;
+		st->cpu_instr_votes = 1;
+	} else if (key && key == cpu_vote_key(&st->cpu)) {
+		if (st->sample.nframes) {
+			votes = st->cpu.ns + 1;
+			ts = st->cpu.ts_ns;
+			/* the same vote within the function, on the instruction (for the line) */
+			if (instr == st->cpu_instr) {
+				st->cpu_instr_votes++;
+			} else if (st->cpu_instr_votes <= 1) {
+				st->cpu_instr = instr;
+				st->cpu_instr_votes = 1;
+			} else {
+				st->cpu_instr_votes--;
+			}
+			if (instr == st->cpu_instr)
+				copy_stack(&st->cpu, &st->sample);
+			st->cpu.ns = votes;
+			st->cpu.ts_ns = ts;	/* the candidate's age, not the sample's */
+		} else {
+			st->cpu.ns++;
+		}
+	} else if (st->cpu.ns <= 1) {
+		copy_stack(&st->cpu, &st->sample);
+		st->cpu.ns = 1;
+		st->cpu_instr = instr;
+		st->cpu_instr_votes = 1;
+	} else {
+		st->cpu.ns--;
+	}
+	st->cpu.flags &= ~(LW_STACK_NOLOOP_ONE | LW_STACK_LEFT_LOOP);
+	if (noloop)
+		st->cpu.flags |= noloop >= 2 ? LW_STACK_LEFT_LOOP : LW_STACK_NOLOOP_ONE;
+	/* the candidate's user-stack copy is the one a record will unwind: keep it ahead of the
+	 * copies of later samples and sleeps in the LRU's eviction order (a 3 s callback takes
+	 * ~150 samples, and as many page-fault sleeps, after it) */
+	ustack_keep(tid, st->cpu.ts_ns);
+	return 0;
 }
 
 SEC("uretprobe")

@@ -368,6 +368,12 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u3
 	st->pending.syscall = th->off_sys;
 	capture_native(ctx, &st->pending, c);
 	th->off_stack_ok = 1;
+	/* precise mode, entry probe only: asleep in no loop, the open callback has returned and
+	 * the loop was left (loop.stop(), then a join, a lock): it ended by now at the latest
+	 * (lw_sample's two CPU samples in no loop may have said earlier); the sleep is not its */
+	if (ctxrun_entry_only && th->cb_entry_only && th->cb_depth == 1 && !th->cb_left_ns &&
+	    (st->pending.flags & LW_STACK_NOLOOP))
+		th->cb_left_ns = th->cb_noloop_ns ? th->cb_noloop_ns : now;
 }
 
 static __always_inline void emit_block(struct lw_thread *th, struct lw_tstacks *st, __u32 tid,
@@ -390,7 +396,7 @@ static __always_inline void emit_block(struct lw_thread *th, struct lw_tstacks *
 	r->args[0] = th->off_args[0];
 	r->args[1] = th->off_args[1];
 	r->args[2] = th->off_args[2];
-	r->cb_callable = th->cb_depth ? th->cb_callable : 0;
+	r->cb_callable = th->cb_depth && !th->cb_left_ns ? th->cb_callable : 0;
 	bpf_probe_read_kernel_str(r->path, sizeof(r->path), th->off_path);
 	bpf_probe_read_kernel(&r->fd, sizeof(r->fd), &th->off_fd);
 	if (st && th->off_stack_ok)
@@ -419,7 +425,8 @@ static __always_inline void off_end(struct lw_thread *th, __u32 tid, __u64 now, 
 	split_add(&th->iter, th->off_kind, th->off_sys, blocked, runq, th->off_gil_holder,
 		  th->off_gil_holder_tid);
 	th->iter_dirty = 1;
-	if (th->cb_depth) {
+	/* not in a callback that has ended where the loop was left (entry-only precise mode) */
+	if (th->cb_depth && !th->cb_left_ns) {
 		split_add(&th->cb, th->off_kind, th->off_sys, blocked, runq, th->off_gil_holder,
 			  th->off_gil_holder_tid);
 		th->cb_dirty = 1;
@@ -436,7 +443,7 @@ static __always_inline void off_end(struct lw_thread *th, __u32 tid, __u64 now, 
 				th->best_block_ns = blocked;
 				copy_stack(&st->iter_block, &st->pending);
 			}
-			if (th->cb_depth && blocked > th->cb_best_block_ns) {
+			if (th->cb_depth && !th->cb_left_ns && blocked > th->cb_best_block_ns) {
 				th->cb_best_block_ns = blocked;
 				copy_stack(&st->cb_block, &st->pending);
 			}

@@ -27,7 +27,7 @@ static int cmd_check(const struct lw_cli_opts *o)
 {
 	enum lw_iter_mode im;
 	struct lw_session_opts so = { 0 };
-	char why[320] = "";
+	char why[640] = "";
 	struct json_object *d = NULL;
 	char err[1024] = "";
 	int r;
@@ -59,6 +59,8 @@ static int cmd_check(const struct lw_cli_opts *o)
 		json_object_object_add(it, "why", json_object_new_string(why));
 		json_object_object_add(it, "host_cost",
 				       json_object_new_string(lw_bpf__host_cost_of(im)));
+		json_object_object_add(it, "target_cost",
+				       json_object_new_string(lw_bpf__target_cost_of(im)));
 		if (strcmp(o->format, "json") == 0)
 			json_object_object_add(d, "iterations", it);
 		else
@@ -85,6 +87,7 @@ static int cmd_check(const struct lw_cli_opts *o)
 		       lw_bpf__iter_probe_of(im));
 		printf("  %-20s %s: %s\n", "iteration probe", lw_bpf__iter_mode_name(im), why);
 		printf("  %-20s %s\n", "cost to other procs", lw_bpf__host_cost_of(im));
+		printf("  %-20s %s\n", "cost to this one", lw_bpf__target_cost_of(im));
 		if (o->precise)
 			printf("  %-20s %s\n", "precise", im != LW_ITER_SCHED ?
 			       "uprobe + uretprobe on context_run" :

@@ -184,10 +184,33 @@ static int fentry_works(char *why, size_t whylen)
 	return ok;
 }
 
+/*
+ * Can sched mode be the default here? Its poll uprobes are per process; where the kernel has
+ * uprobe_multi links (>= 6.6) each process's go into one link, whose close waits for one
+ * grace period. Without them each probe's close waits for one (about 0.1 s here, serialised),
+ * which made loopwatchd's stop of 100 targets run past a minute (docs/benchmarks.md, stop 14):
+ * auto then keeps tp_btf/sys_exit. 1, or 0 with why saying what is missing.
+ */
+static int sched_default_works(char *why, size_t whylen)
+{
+	if (getenv("LOOPWATCH_NO_UPROBE_MULTI")) {
+		snprintf(why, whylen, "sched not used by default: it needs uprobe_multi links, "
+			 "and LOOPWATCH_NO_UPROBE_MULTI is set");
+		return 0;
+	}
+	if (!uprobe_multi_works()) {
+		snprintf(why, whylen, "sched not used by default: this kernel has no uprobe_multi "
+			 "links with a process filter (Linux >= 6.6), so detaching each traced "
+			 "process would wait for one grace period per poll probe");
+		return 0;
+	}
+	return 1;
+}
+
 int lw_bpf__resolve_iter_mode(enum lw_iter_mode *m, char *why, size_t whylen, char *err,
 			      size_t errlen)
 {
-	char w[320] = "";
+	char w[640] = "", s[256] = "";
 
 	if (*m == LW_ITER_SYSCALL || *m == LW_ITER_SCHED) {
 		snprintf(w, sizeof(w), "chosen (--iterations, [daemon] iterations or "
@@ -195,11 +218,18 @@ int lw_bpf__resolve_iter_mode(enum lw_iter_mode *m, char *why, size_t whylen, ch
 	} else if (fentry_works(w, sizeof(w))) {
 		*m = LW_ITER_FENTRY;
 	} else if (*m == LW_ITER_FENTRY) {
-		snprintf(err, errlen, "%s: use --iterations syscall (tp_btf/sys_exit) or sched", w);
+		snprintf(err, errlen, "%s: use --iterations sched (scheduler + per-process poll "
+			 "uprobes) or syscall (tp_btf/sys_exit)", w);
 		return -ENOTSUP;
+	} else if (sched_default_works(s, sizeof(s))) {
+		/* auto, fentry refused: the scheduler and per-process poll uprobes, which cost
+		 * other processes no program per syscall (issue 16) */
+		*m = LW_ITER_SCHED;
+		snprintf(w + strlen(w), sizeof(w) - strlen(w), ": using sched (scheduler + "
+			 "per-process poll uprobes in one uprobe_multi link)");
 	} else {
 		*m = LW_ITER_SYSCALL;
-		snprintf(w + strlen(w), sizeof(w) - strlen(w), ": using tp_btf/sys_exit");
+		snprintf(w + strlen(w), sizeof(w) - strlen(w), "; %s: using tp_btf/sys_exit", s);
 	}
 	if (why)
 		snprintf(why, whylen, "%s", w);
@@ -375,7 +405,7 @@ static int bpf_new(const struct lw_bpf_opts *opts, const char *why, struct lw_bp
 int lw_bpf__new(const struct lw_bpf_opts *opts, struct lw_bpf **out, char *err, size_t errlen)
 {
 	struct lw_bpf_opts o = *opts;
-	char why[320] = "";
+	char why[640] = "";
 	int r, autosel = opts->iter_mode == LW_ITER_AUTO;
 
 	libbpf_set_print(libbpf_print);
@@ -392,12 +422,15 @@ int lw_bpf__new(const struct lw_bpf_opts *opts, struct lw_bpf **out, char *err, 
 	if (r)
 		return r;
 	r = bpf_new(&o, why, out, err, errlen);
-	/* fentry chosen by itself but the real programs refused (the verifier, an attach):
-	 * today's path instead, saying why */
-	if (r && autosel && o.iter_mode == LW_ITER_FENTRY) {
-		lw_warn("the fentry iteration probe failed (%s): using tp_btf/sys_exit", err);
-		snprintf(why, sizeof(why), "fentry loads but loopwatch's fexit programs failed (%.200s): "
-			 "using tp_btf/sys_exit", err);
+	/* fentry or sched chosen by itself but the real programs refused (the verifier, an
+	 * attach): tp_btf/sys_exit instead, saying why */
+	if (r && autosel && o.iter_mode != LW_ITER_SYSCALL) {
+		const char *mn = lw_bpf__iter_mode_name(o.iter_mode);
+
+		lw_warn("the %s iteration probe failed (%s): using tp_btf/sys_exit", mn, err);
+		snprintf(why, sizeof(why), "%s chosen by default but loopwatch's %s programs failed "
+			 "(%.300s): using tp_btf/sys_exit", mn,
+			 o.iter_mode == LW_ITER_FENTRY ? "fexit" : "poll-uprobe", err);
 		o.iter_mode = LW_ITER_SYSCALL;
 		err[0] = 0;
 		r = bpf_new(&o, why, out, err, errlen);
@@ -477,6 +510,8 @@ static int bpf_new(const struct lw_bpf_opts *opts, const char *why, struct lw_bp
 	/* the poll-entry uprobes belong to sched mode: not verified for nothing */
 	if (opts->iter_mode != LW_ITER_SCHED)
 		bpf_program__set_autoload(b->skel->progs.lw_poll_enter, false);
+	else	/* precise mode's return probe: sched mode's context_run probe is entry-only */
+		bpf_program__set_autoload(b->skel->progs.lw_ctxrun_exit, false);
 	if (opts->iter_mode != LW_ITER_FENTRY) {
 		bpf_program__set_autoload(b->skel->progs.lw_fx_epoll, false);
 		bpf_program__set_autoload(b->skel->progs.lw_fx_poll, false);
@@ -697,8 +732,9 @@ const char *lw_bpf__iter_probe_of(enum lw_iter_mode m)
 		return "fexit on do_epoll_wait, do_sys_poll, core_sys_select (poll-family returns) + "
 		       "sched_switch (sleeps in them)";
 	if (m == LW_ITER_AUTO)
-		return "fexit on the kernel's poll functions where the kernel loads them, else "
-		       "tp_btf/sys_exit (poll-family returns) + sched_switch (sleeps in them)";
+		return "fexit on the kernel's poll functions where the kernel loads them, else the "
+		       "scheduler + per-process poll uprobes where the kernel has uprobe_multi "
+		       "links (>= 6.6), else tp_btf/sys_exit";
 	if (m == LW_ITER_SYSCALL)
 		return "tp_btf/sys_exit (poll-family returns) + sched_switch (sleeps in them)";
 	return "sched_switch (sleeps in the loop's poll, from the sleeping thread's orig_ax) + "
@@ -719,6 +755,17 @@ const char *lw_bpf__host_cost_of(enum lw_iter_mode m)
 	return "no syscall tracepoint: other processes pay only the sched_switch/sched_wakeup "
 	       "programs at each context switch (an early return for untraced tasks); the poll "
 	       "uprobes cost only the traced process (one trap per poll call)";
+}
+
+const char *lw_bpf__target_cost_of(enum lw_iter_mode m)
+{
+	if (m == LW_ITER_FENTRY)
+		return "one fexit program at the return of each poll-family call";
+	if (m == LW_ITER_SYSCALL)
+		return "each of its syscalls takes the kernel's slow exit path and runs the "
+		       "tp_btf/sys_exit program, as every other process's do";
+	return "one emulated uprobe trap per poll call that returns without sleeping (a busy loop "
+	       "pays it per iteration); a poll that sleeps costs nothing more";
 }
 
 const char *lw_bpf__iter_probe(const struct lw_bpf *b)
@@ -769,7 +816,8 @@ int lw_bpf__parse_iter_mode(const char *s, enum lw_iter_mode *out, char *err, si
 	}
 	snprintf(err, errlen,
 		 "unknown iteration probe '%s' (LOOPWATCH_ITERATIONS): use auto (the default: "
-		 "fentry where the kernel loads it, else syscall), fentry (fexit on the kernel's "
+		 "fentry where the kernel loads it, else sched where the kernel has uprobe_multi "
+		 "links, else syscall), fentry (fexit on the kernel's "
 		 "poll functions), syscall (tp_btf/sys_exit, every syscall on the host pays the "
 		 "slow path) or sched (no cost to other processes, one uprobe trap per poll of the "
 		 "traced loop)", s);

@@ -20,7 +20,8 @@ enum lw_iter_mode {
 	LW_ITER_SYSCALL,	/* tp_btf/sys_exit: every syscall on the host pays the slow path */
 	LW_ITER_FENTRY,		/* fexit on the kernel's poll functions (lw_fentry.bpf.h): the
 				 * syscall path's records, only poll calls run a program */
-	LW_ITER_AUTO,		/* not chosen: fentry where the kernel loads it, else syscall
+	LW_ITER_AUTO,		/* not chosen: fentry where the kernel loads it, else sched where
+				 * it has uprobe_multi links, else syscall
 				 * (lw_bpf__resolve_iter_mode; never the mode of a loaded object) */
 };
 
@@ -61,10 +62,12 @@ const char *lw_bpf__iter_probe(const struct lw_bpf *b);	/* how iterations are fo
 enum lw_iter_mode lw_bpf__iter_mode(const struct lw_bpf *b);
 const char *lw_bpf__iter_mode_name(enum lw_iter_mode m);	/* "sched", "syscall", "fentry" */
 /* Why this iteration probe: chosen explicitly, or fentry loaded, or why fentry was refused and
- * the fallback taken ("fentry refused by the kernel (...): using tp_btf/sys_exit") */
+ * the fallback taken ("fentry refused by the kernel (...): using sched (...)", or "...; sched
+ * not used by default: ...: using tp_btf/sys_exit") */
 const char *lw_bpf__iter_why(const struct lw_bpf *b);
-/* LW_ITER_AUTO -> LW_ITER_FENTRY where the kernel loads and attaches fexit programs on the
- * poll functions, else LW_ITER_SYSCALL; an explicit LW_ITER_FENTRY the kernel refuses is an
+/* LW_ITER_AUTO -> LW_ITER_FENTRY where the kernel loads fexit programs on the poll functions,
+ * else LW_ITER_SCHED where it has uprobe_multi links (a detach then waits for one grace period
+ * per process; LOOPWATCH_NO_UPROBE_MULTI turns that off), else LW_ITER_SYSCALL; an explicit LW_ITER_FENTRY the kernel refuses is an
  * error (-ENOTSUP, err says why and what to use). why (may be NULL) says which and why. */
 int lw_bpf__resolve_iter_mode(enum lw_iter_mode *m, char *why, size_t whylen, char *err,
 			      size_t errlen);
@@ -72,6 +75,8 @@ int lw_bpf__resolve_iter_mode(enum lw_iter_mode *m, char *why, size_t whylen, ch
 const char *lw_bpf__host_cost(const struct lw_bpf *b);
 const char *lw_bpf__iter_probe_of(enum lw_iter_mode m);
 const char *lw_bpf__host_cost_of(enum lw_iter_mode m);
+/* ... and what they cost the traced process itself, in words */
+const char *lw_bpf__target_cost_of(enum lw_iter_mode m);
 /* "auto", "fentry", "syscall", "sched", or NULL: $LOOPWATCH_ITERATIONS, else auto.
  * -EINVAL with err set. */
 int lw_bpf__parse_iter_mode(const char *s, enum lw_iter_mode *out, char *err, size_t errlen);

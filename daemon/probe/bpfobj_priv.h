@@ -54,7 +54,7 @@ struct lw_bpf {
 	int nperf;
 	int sampling;
 	enum lw_iter_mode iter_mode;
-	char iter_why[320];		/* lw_bpf__iter_why */
+	char iter_why[640];		/* lw_bpf__iter_why */
 	/* the ring-buffer shares of groups of processes (lw_pycfg.share): pid -> its share, and
 	 * share -> how many processes have it (its fair entry goes with the last) */
 	struct lw_u64map *share_of, *share_refs;

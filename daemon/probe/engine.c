@@ -379,6 +379,7 @@ static struct json_object *with_iter_probes(struct lw_engine *e, const struct ta
 					       json_object_new_string(t->poll_at));
 	}
 	json_object_object_add(it, "host_cost", json_object_new_string(lw_bpf__host_cost(e->bpf)));
+	json_object_object_add(it, "target_cost", json_object_new_string(lw_bpf__target_cost_of(m)));
 	if (rec)
 		json_object_object_add(rec, "iterations", it);
 	else

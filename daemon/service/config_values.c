@@ -256,7 +256,7 @@ int lw_cfg_p_iterations(const char *v, void *dst, char *why, size_t whylen)
 {
 	if (strcmp(v, "sched") && strcmp(v, "syscall") && strcmp(v, "fentry") && strcmp(v, "auto")) {
 		snprintf(why, whylen, "expected auto (fentry where the kernel loads it, else "
-			 "syscall), fentry (fexit on the kernel's poll functions), sched (no cost to "
+			 "sched where it has uprobe_multi links, else syscall), fentry (fexit on the kernel's poll functions), sched (no cost to "
 			 "other processes; one uprobe trap per poll of a traced loop) or syscall "
 			 "(tp_btf/sys_exit: every syscall on the host takes the slow exit path)");
 		return -EINVAL;

@@ -746,9 +746,9 @@ static int run(struct daemon *d)
 	eo.want_exec = 1;
 	/* the BPF procs map holds as many processes as the daemon traces at once */
 	eo.max_procs = (int)d->max_procs;
-	/* [daemon] iterations, else $LOOPWATCH_ITERATIONS, else syscall (sched costs the rest of
-	 * the host nothing but adds per-process uprobes: slower attach and detach, see
-	 * docs/benchmarks.md) */
+	/* [daemon] iterations, else $LOOPWATCH_ITERATIONS, else auto: fentry, else sched where the
+	 * kernel has uprobe_multi links (one grace period per detached process), else syscall
+	 * (docs/benchmarks.md) */
 	eo.iterations = d->cfg->iterations;
 	eo.noise.rate = d->cfg->rate_limit ? d->cfg->rate_limit : 10;
 	eo.noise.window_ns = d->cfg->rate_window_ns ? d->cfg->rate_window_ns : 60 * S;

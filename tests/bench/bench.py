@@ -31,10 +31,11 @@ TRAPBENCH = os.path.join(ROOT, "build", "targets", "trapbench")
 WRK = "/usr/bin/wrk"
 LOOPWATCHD = os.path.join(ROOT, "build", "loopwatchd")
 # default: the default iteration probe (fentry/fexit on the kernel's poll functions where the
-# kernel loads them, else tp_btf/sys_exit; the start record says which); sched:
-# LOOPWATCH_ITERATIONS=sched
-CONFIGS = ["bare", "default", "sched", "precise", "debug"]
-# the real server (aiohttp under wrk) as issue 16 states it: no sched column (time)
+# kernel loads them, else sched where it has uprobe_multi links, else tp_btf/sys_exit; the start
+# record says which); syscall: LOOPWATCH_ITERATIONS=syscall (tp_btf/sys_exit, the default
+# before stop 17 on kernels that refuse fentry)
+CONFIGS = ["bare", "default", "syscall", "precise", "debug"]
+# the real server (aiohttp under wrk) as issue 16 states it: no syscall column (time)
 WORKLOAD_CONFIGS = {"aiohttp": ["bare", "default", "precise", "debug"]}
 
 
@@ -44,7 +45,7 @@ def configs_of(w):
 # attached (an attach takes 0.3-0.9 s): bare and attached runs start on equally warm processes
 SETTLE_S = 1.5
 HOST_WORKLOADS = ["rw", "getppid", "pingpong"]
-HOST_CONFIGS = ["bare", "default", "sched", "precise", "daemon3"]
+HOST_CONFIGS = ["bare", "default", "syscall", "precise", "daemon3"]
 IDLE = ("import asyncio, os\n"
         "async def main():\n"
         "    print('ready', os.getpid(), flush=True)\n"
@@ -79,8 +80,8 @@ def wait_for(pred, timeout, what):
 
 def lw_env(config):
     env = dict(os.environ)
-    if config == "sched":
-        env["LOOPWATCH_ITERATIONS"] = "sched"
+    if config == "syscall":
+        env["LOOPWATCH_ITERATIONS"] = "syscall"
     else:   # loopwatch's own default choice
         env.pop("LOOPWATCH_ITERATIONS", None)
     return env
@@ -140,7 +141,7 @@ def host_tax(py, rounds, secs):
             for c in order:
                 tracer = None
                 rec = os.path.join(tmp, "rec-%d-%s.jsonl" % (r, c))
-                if c in ("default", "sched", "precise"):
+                if c in ("default", "syscall", "precise"):
                     tracer = start_loopwatch(idles[0].pid, c, rec)
                     if c == "default":
                         modes.add(start_iter_mode(rec))
@@ -202,7 +203,7 @@ def run_hostload(w, secs):
 
 def print_host_tax(host, rounds, secs):
     names = {"bare": "bare", "default": "default (%s)" % host.get("default_mode", "?"),
-             "sched": "default (sched)",
+             "syscall": "syscall (tp_btf/sys_exit)",
              "precise": "precise", "daemon3": "loopwatchd, 3 targets"}
     for key, what in (("rate", "throughput"), ("per_cpu", "operations per CPU-second of the "
                                                "workload (less disturbed by other load)")):
@@ -253,7 +254,7 @@ def one_run(py, workload, config, secs, conns):
     try:
         wait_for(lambda: "ready" in open(out.name).read(), 30, "target")
         settle_until = time.time() + SETTLE_S
-        if config in ("default", "precise", "sched", "stuck"):
+        if config in ("default", "precise", "syscall", "stuck"):
             rec = os.path.join(tmp, "rec.jsonl")
             t_attach = time.time()
             lw = start_loopwatch(t.pid, config, rec)
@@ -412,7 +413,7 @@ def main():
         return 0
     modes = sorted({x.get("iter_mode", "?") for w in workloads for x in results[w]["default"]})
     print("\nTarget cost: throughput of the traced process (median); default = loopwatch's own "
-          "choice of iteration probe (this run: %s), sched = LOOPWATCH_ITERATIONS=sched; — = not "
+          "choice of iteration probe (this run: %s), syscall = LOOPWATCH_ITERATIONS=syscall; — = not "
           "run for that workload:\n" % ", ".join(modes))
 
     def med(w, c, key):
@@ -425,9 +426,9 @@ def main():
     def table(key, cell, invert):
         """one row per workload: each configuration's median of key, then the ratios of the
         pairs below as fractions of bare (or debug) kept: x/y, or y/x for a cost (invert)"""
-        pairs = (("default", "bare"), ("sched", "bare"), ("precise", "bare"),
+        pairs = (("default", "bare"), ("syscall", "bare"), ("precise", "bare"),
                  ("precise", "debug"))
-        print("| workload | bare | default | sched | precise | debug | %s |" % " | ".join(
+        print("| workload | bare | default | syscall | precise | debug | %s |" % " | ".join(
             "%s/%s" % ((y, x) if invert else (x, y)) for x, y in pairs))
         print("|---|---|---|---|---|---|---|---|---|---|")
         for w in workloads:
@@ -453,7 +454,7 @@ def main():
     print("\n| workload | mode | loopwatch CPU (median) | loopwatch peak RSS (max) | attach (median) |")
     print("|---|---|---|---|---|")
     for w in workloads:
-        for c in ("default", "sched", "precise"):
+        for c in ("default", "syscall", "precise"):
             xs = results[w].get(c)
             if not xs:
                 continue
@@ -462,13 +463,13 @@ def main():
                 max(x["lw_hwm_mb"] for x in xs), statistics.median(x["attach_s"] for x in xs)))
     print("\nSpread over the rounds (each configuration's throughput divided by bare's in the "
           "same round):\n")
-    print("| workload | default/bare per round | sched/bare per round | precise/bare per round |")
+    print("| workload | default/bare per round | syscall/bare per round | precise/bare per round |")
     print("|---|---|---|---|")
     for w in workloads:
         per = {c: " ".join("%.3f" % (x["rate"] / b["rate"])
                            for x, b in zip(results[w][c], results[w]["bare"]))
-               if c in results[w] else "—" for c in ("default", "sched", "precise")}
-        print("| %s | %s | %s | %s |" % (w, per["default"], per["sched"], per["precise"]))
+               if c in results[w] else "—" for c in ("default", "syscall", "precise")}
+        print("| %s | %s | %s | %s |" % (w, per["default"], per["syscall"], per["precise"]))
     # attach time on a large target (issue 20): its own file, tests/bench/attach.py
     if a.no_extra:
         return 0

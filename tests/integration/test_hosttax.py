@@ -1,8 +1,9 @@
-"""Default mode without a host-wide tax (issue 16), on request (LOOPWATCH_ITERATIONS=sched): no
-syscall tracepoint is attached; loop iterations come from the scheduler and per-process uprobes on
-libc's poll wrappers, and still count a busy loop whose poll never sleeps. The default stays
-tp_btf/sys_exit (syscall) until the poll uprobe costs the target less (docs/benchmarks.md); the
-start record says which is in use and what it costs others."""
+"""Default mode without a host-wide tax (issue 16). `--iterations auto` (the default) uses fexit
+on the kernel's poll functions where the kernel loads them, else sched where the kernel has
+uprobe_multi links (>= 6.6), else tp_btf/sys_exit (syscall). In sched mode no syscall tracepoint
+is attached; loop iterations come from the scheduler and per-process uprobes on libc's poll
+wrappers, and still count a busy loop whose poll never sleeps. The start record and `check` say
+which is in use, why, and what it costs others and the target."""
 import json
 import os
 import re
@@ -10,9 +11,13 @@ import subprocess
 import time
 import unittest
 
-from lwtest import DEBIAN_PYTHON, TARGETS, Loopwatch, Target, pythons, run_loopwatch
+from lwtest import DEBIAN_PYTHON, LOOPWATCH, TARGETS, Loopwatch, Target, pythons, run_loopwatch
 
 BUSY = os.path.join(TARGETS, "asyncio_busy.py")
+
+
+def kernel_at_least(major, minor):
+    return tuple(int(x) for x in re.findall(r"\d+", os.uname().release)[:2]) >= (major, minor)
 
 
 def progs_of(pid):
@@ -61,9 +66,12 @@ class HostTax(unittest.TestCase):
             lw = Loopwatch(t.pid, ["-q", "-t", "20ms"] + (["--iterations", mode] if option else []),
                            tmp=t.tmp, env=env or None)
             lw.wait_started()
-            # what `check` says it would use on this kernel (no mode: the default choice)
-            self.check = run_loopwatch(["check", "--pid", str(t.pid), "--format", "json"] +
-                                       (["--iterations", mode] if mode else []))
+            # what `check` says it would use on this kernel (no mode: the default choice),
+            # told the same environment
+            self.check = subprocess.run(
+                [LOOPWATCH, "check", "--pid", str(t.pid), "--format", "json"] +
+                (["--iterations", mode] if mode else []), capture_output=True, text=True,
+                timeout=30, env=dict(os.environ, **env))
             progs = progs_of(lw.p.pid)
             self.links = link_types_of(lw.p.pid)
             t0 = time.time()
@@ -122,7 +130,7 @@ class HostTax(unittest.TestCase):
         stop 100 sched-mode targets within 60 s. Where the kernel has uprobe_multi links
         (>= 6.6) a process's poll probes share one, closed behind one grace period; elsewhere
         (forced here with LOOPWATCH_NO_UPROBE_MULTI) one perf-event link each, as before."""
-        if tuple(int(x) for x in re.findall(r"\d+", os.uname().release)[:2]) < (6, 6):
+        if not kernel_at_least(6, 6):
             self.skipTest("no uprobe_multi links before Linux 6.6")
         it, _ = self.run_mode("sched", option=True)
         self.assertEqual(self.links.count("uprobe_multi"), 1, self.links)
@@ -142,35 +150,57 @@ class HostTax(unittest.TestCase):
         self.assertGreaterEqual(it["poll_uprobes"], 1, it)
         self.assertIn("lw_poll_enter", progs)
 
-    def test_default_probe_is_fentry_else_sys_exit_and_says_why(self):
+    def test_default_probe_is_fentry_else_sched_else_sys_exit_and_says_why(self):
         """The default iteration probe: fexit on the kernel's poll functions where the kernel
-        loads them (only poll calls of other processes pay), else tp_btf/sys_exit. Which, and
-        why (what refused fentry), in the start record and in `check`. On this development
-        VM's kernel (lockdown) fentry is refused at load: the fallback is what runs here."""
+        loads them (only poll calls of other processes pay); else sched where the kernel has
+        uprobe_multi links (>= 6.6: nothing per syscall for other processes, and a detach waits
+        for one grace period per process); else tp_btf/sys_exit. Which, and why (what refused
+        fentry, what sched lacks), in the start record and in `check`. On this development VM
+        (6.18, lockdown) fentry is refused at load and the default is sched."""
         it, progs = self.run_mode(None)
         self.assertEqual(self.check.returncode, 0, self.check.stderr)
         chk = json.loads(self.check.stdout)["iterations"]
-        self.assertEqual((chk["mode"], chk["why"]), (it["mode"], it["why"]))
+        self.assertEqual((chk["mode"], chk["why"], chk["host_cost"], chk["target_cost"]),
+                         (it["mode"], it["why"], it["host_cost"], it["target_cost"]))
         fx = {"lw_fx_epoll", "lw_fx_poll", "lw_fx_select"}
         if it["mode"] == "fentry":
             self.assertLessEqual(fx, progs)
             self.assertNotIn("lw_sys_exit", progs)
             self.assertNotIn("every syscall", it["host_cost"])
+            # the fallback taken on purpose (here, where fentry is refused, it is the default)
+            it, progs = self.run_mode(None, env={"LOOPWATCH_NO_FENTRY": "1"})
+            self.assertIn("LOOPWATCH_NO_FENTRY", it["why"])
         else:
-            self.assertEqual(it["mode"], "syscall", it)
-            self.assertRegex(it["why"], r"^fentry .*: using tp_btf/sys_exit$")
-            self.assertIn("lw_sys_exit", progs)
+            self.assertRegex(it["why"], r"^fentry ")
             self.assertFalse(fx & progs, progs)
             # asked for explicitly where it does not load: an error saying why and what to use
             r = run_loopwatch(["--pid", str(os.getpid()), "--iterations", "fentry", "-q"])
             self.assertNotEqual(r.returncode, 0, r.stdout)
             self.assertIn(it["why"].split(": using")[0], r.stderr)
-            self.assertIn("--iterations syscall", r.stderr)
-        # the fallback taken on purpose (a kernel where fentry loads tests its fallback here)
-        it, progs = self.run_mode(None, env={"LOOPWATCH_NO_FENTRY": "1"})
+            self.assertIn("--iterations sched", r.stderr)
+        if it["mode"] != "fentry" and kernel_at_least(6, 6):
+            # sched: no syscall tracepoint, the poll uprobes in one uprobe_multi link
+            self.assertEqual(it["mode"], "sched", it)
+            self.assertRegex(it["why"], r": using sched \(")
+            self.assertNotIn("lw_sys_exit", progs)
+            self.assertIn("lw_poll_enter", progs)
+            self.assertEqual(self.links.count("uprobe_multi"), 1, self.links)
+            self.assertNotIn("every syscall", it["host_cost"])
+            self.assertIn("trap", it["target_cost"])
+        elif it["mode"] != "fentry":
+            self.assertEqual(it["mode"], "syscall", it)
+            self.assertRegex(it["why"], r"sched not used by default: .*: using tp_btf/sys_exit$")
+        # without uprobe_multi links sched is no default (one grace period per probe to
+        # detach): tp_btf/sys_exit, saying why; `check` says the same
+        it, progs = self.run_mode(None, env={"LOOPWATCH_NO_FENTRY": "1",
+                                             "LOOPWATCH_NO_UPROBE_MULTI": "1"})
         self.assertEqual(it["mode"], "syscall", it)
-        self.assertIn("LOOPWATCH_NO_FENTRY", it["why"])
+        self.assertRegex(it["why"], r"LOOPWATCH_NO_FENTRY.*; sched not used by default: .*"
+                         r"LOOPWATCH_NO_UPROBE_MULTI is set: using tp_btf/sys_exit$")
+        self.assertEqual(json.loads(self.check.stdout)["iterations"]["why"], it["why"])
         self.assertIn("lw_sys_exit", progs)
+        self.assertNotIn("lw_poll_enter", progs)
+        self.assertIn("every syscall", it["host_cost"])
 
     def test_syscall_mode_on_request(self):
         it, progs = self.run_mode("syscall")
