@@ -215,6 +215,49 @@ static void test_stack_uvloop(void **state)
 	assert_int_equal(id.kind, LW_KIND_FUNCTION);
 }
 
+/* issue 20: a stack in asyncio's own loop code and in no callback (a thread preempted in
+ * _run_once between callbacks, the loop's select(), run_forever itself) names no callback; the
+ * uvloop rule (the frame right on the loop's entry) once named BaseEventLoop._run_once */
+static void test_stack_loop_own_code(void **state)
+{
+	static const char *const inner[][2] = {
+		{ "BaseEventLoop._run_once", "/usr/lib/python3.11/asyncio/base_events.py" },
+		{ "EpollSelector.select", "/usr/lib/python3.11/selectors.py" },
+		{ "BaseEventLoop.run_forever", "/usr/lib/python3.11/asyncio/base_events.py" },
+	};
+	struct fixture *fx = *state;
+	struct cb_ident id;
+	size_t k;
+
+	for (k = 0; k < sizeof(inner) / sizeof(*inner); k++) {
+		fx->st.nframes = 0;
+		push(fx, code_obj(fx->lay, inner[k][0], inner[k][1], 1800, 0));
+		if (k < 2)
+			push(fx, code_obj(fx->lay, "BaseEventLoop._run_once",
+					  "/usr/lib/python3.11/asyncio/base_events.py", 1845, 0));
+		if (k < 2)
+			push(fx, code_obj(fx->lay, "BaseEventLoop.run_forever",
+					  "/usr/lib/python3.11/asyncio/base_events.py", 595, 0));
+		push(fx, code_obj(fx->lay, "BaseEventLoop.run_until_complete",
+				  "/usr/lib/python3.11/asyncio/base_events.py", 617, 0));
+		push(fx, code_obj(fx->lay, "Runner.run", "/usr/lib/python3.11/asyncio/runners.py",
+				  86, 0));
+		push(fx, code_obj(fx->lay, "run", "/usr/lib/python3.11/asyncio/runners.py", 160, 0));
+		push(fx, code_obj(fx->lay, "<module>", "/app/main.py", 1, 0));
+		lw_sess_ident_from_stack(&fx->s, &fx->st, &id);
+		assert_int_equal(id.found, 0);
+	}
+	/* _run_once known by its code object alone (its name not readable as such) */
+	fx->st.nframes = 0;
+	push(fx, code_obj(fx->lay, "helper", "/app/util.py", 3, 0));
+	fx->s.py.cfg.run_once_code = code_obj(fx->lay, "x", "/elsewhere/base.py", 1, 0);
+	push(fx, fx->s.py.cfg.run_once_code);
+	push(fx, code_obj(fx->lay, "BaseEventLoop.run_forever",
+			  "/usr/lib/python3.11/asyncio/base_events.py", 595, 0));
+	lw_sess_ident_from_stack(&fx->s, &fx->st, &id);
+	assert_int_equal(id.found, 0);
+}
+
 /* issue 20: a Task that calls into base_events.py (loop.subprocess_exec) under asyncio's own
  * loop: Handle._run further out is the boundary, not the base_events.py frame (uvloop's rule) */
 static void test_stack_base_events_callee(void **state)
@@ -450,6 +493,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stack_coroutine_task, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stack_uvloop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stack_base_events_callee, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stack_loop_own_code, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stack_task_defined_at, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stack_cb_authoritative, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stack_unknown, setup, teardown),
