@@ -394,6 +394,51 @@ static void test_stack_garbage_frames(void **state)
 	json_object_put(o);
 }
 
+/* issue 20 #5: an address that holds no code object (freed and reused, or read from a stale
+ * frame) carries no name, even where its bytes read as one: the frame is dropped and the stack
+ * says "unreadable". Known by the target's PyCode_Type and PyUnicode_Type. */
+static void test_stack_not_a_code_object(void **state)
+{
+	struct fixture *fx = *state;
+	uint64_t code_t = alloc(64), str_t = alloc(64), bytes_t = alloc(64);
+	uint64_t good, garbage, badname;
+	struct json_object *o, *a;
+	size_t k;
+
+	lw_pycache__set_types(fx->s.codes, code_t, str_t);
+	good = code_obj(fx->lay, "outer", "/app/w.py", 3, 0);
+	/* the same bytes as a code object named "work", but another type now */
+	garbage = code_obj(fx->lay, "work", "/app/w.py", 10, 0);
+	/* a code object whose name is a bytes object that happens to read as compact ASCII */
+	badname = code_obj(fx->lay, "junk", "/app/w.py", 20, 0);
+	put64(good + 8, code_t);
+	put64(garbage + 8, bytes_t);
+	put64(badname + 8, code_t);
+	for (k = 0; k < 3; k++) {
+		uint64_t c = k == 0 ? good : k == 1 ? garbage : badname, p;
+
+		memcpy(&p, mem + (c + fx->lay->co_filename - BASE), 8);
+		put64(p + 8, str_t);
+		memcpy(&p, mem + (c + fx->lay->co_name - BASE), 8);
+		put64(p + 8, k == 2 ? bytes_t : str_t);
+		memcpy(&p, mem + (c + fx->lay->co_qualname - BASE), 8);
+		put64(p + 8, k == 2 ? bytes_t : str_t);
+	}
+	for (k = 0; k < 2; k++) {
+		fx->st.nframes = 0;
+		push(fx, k == 0 ? garbage : badname);
+		push(fx, good);
+		o = json_object_new_object();
+		lw_sess_add_stack(&fx->s, o, &fx->st);
+		a = lw_j_get(o, "stack");
+		assert_int_equal(json_object_array_length(a), 1);
+		assert_string_equal(lw_j_get_str(json_object_array_get_idx(a, 0), "function"),
+				    "outer");
+		assert_string_equal(lw_j_get_str(o, "stack_incomplete"), "unreadable");
+		json_object_put(o);
+	}
+}
+
 /* V8's perf map names, Node 20 (file:line:column) and Debian 12's Node 18 (file:line) */
 static void test_parse_js(void **state)
 {
@@ -498,6 +543,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stack_cb_authoritative, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stack_unknown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stack_garbage_frames, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stack_not_a_code_object, setup, teardown),
 		cmocka_unit_test(test_parse_js),
 		cmocka_unit_test(test_ident_json),
 		cmocka_unit_test(test_mixed_stack),
