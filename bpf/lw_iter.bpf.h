@@ -35,7 +35,7 @@ static __always_inline void iteration_end(struct lw_thread *th, __u32 tid, __u64
 	th->ls.busy_ns += busy_ns;
 	th->ls.callbacks += th->iter_callbacks;
 	th->ls.lag[lw_hist_slot(busy_ns) & (LW_HIST_SLOTS - 1)]++;
-	th->iter_start_ns = 0;
+	set_iter_start(th, tid, 0);
 	if (busy_ns < th->threshold_ns)
 		return;
 	c = bpf_map_lookup_elem(&procs, &tgid);
@@ -69,9 +69,9 @@ static __always_inline void iteration_end(struct lw_thread *th, __u32 tid, __u64
 	bpf_ringbuf_submit(r, 0);
 }
 
-static __always_inline void iteration_begin(struct lw_thread *th, __u64 now)
+static __always_inline void iteration_begin(struct lw_thread *th, __u32 tid, __u64 now)
 {
-	th->iter_start_ns = now;
+	set_iter_start(th, tid, now);
 	th->iter_callbacks = 0;
 	th->best_block_ns = 0;
 	th->slowest_cb_ns = 0;
@@ -167,7 +167,7 @@ static __always_inline int loop_syscall(struct lw_thread *th, __u32 nr)
 	if (pos == LW_IN_LOOP)
 		return 0;
 	if (pos == LW_NO_LOOP) {
-		th->iter_start_ns = 0;
+		set_iter_start(th, (__u32)bpf_get_current_pid_tgid(), 0);
 		th->poll_enter_ns = 0;
 		th->poll_nr = (__u32)-1;
 		return 0;
@@ -215,7 +215,7 @@ static __always_inline int poll_syscall_exit(__u32 nr, __u64 di, __u64 si)
 	th->ls.poll_nr = nr;
 	th->in_poll = 0;
 	th->poll_enter_ns = 0;
-	iteration_begin(th, now);
+	iteration_begin(th, tid, now);
 	return 0;
 }
 
@@ -261,7 +261,7 @@ int lw_poll_enter(struct pt_regs *ctx)
 	th->poll_probe = 1;
 	th->in_poll = 0;
 	th->poll_enter_ns = now;
-	iteration_begin(th, now);
+	iteration_begin(th, tid, now);
 	return 0;
 }
 

@@ -308,7 +308,7 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u3
 		 * With the poll-entry probe, the entry already ended the iteration: what began
 		 * there (or at a wake that found nothing and sleeps again) is no iteration. */
 		if (th->poll_probe) {
-			th->iter_start_ns = 0;
+			set_iter_start(th, tid, 0);
 		} else {
 			if (th->iter_start_ns)
 				iteration_end(th, tid, now);
@@ -466,7 +466,7 @@ static __always_inline void switch_in(struct task_struct *next, __u64 now)
 		if (th->poll_enter_ns && now > th->poll_enter_ns)
 			th->ls.idle_ns += now - th->poll_enter_ns;
 		th->poll_enter_ns = now;
-		iteration_begin(th, now);
+		iteration_begin(th, tid, now);
 		return;
 	}
 	if (!th->off_ts)

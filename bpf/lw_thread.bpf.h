@@ -150,6 +150,16 @@ static __always_inline void split_add(struct lw_split *s, __u32 kind, __u32 sys,
 	}
 }
 
+/* the live tick's view of busy periods (loopwatch.h LW_BUSY_SLOTS), mapped by userspace */
+__u64 lw_busy[LW_BUSY_SLOTS] = {};
+
+/* every write of th->iter_start_ns goes through here */
+static __always_inline void set_iter_start(struct lw_thread *th, __u32 tid, __u64 ns)
+{
+	th->iter_start_ns = ns;
+	lw_busy[tid & (LW_BUSY_SLOTS - 1)] = LW_BUSY_WORD(tid, ns);
+}
+
 static __always_inline int busy(const struct lw_thread *th)
 {
 	return th->iter_start_ns || th->cb_depth;

@@ -128,6 +128,9 @@ void lw_bpf__count_tstate_drop(struct lw_bpf *b);
 void lw_bpf__del_thread(struct lw_bpf *b, pid_t tid);
 
 int lw_bpf__get_thread(struct lw_bpf *b, pid_t tid, struct lw_thread *out);
+/* The thread's busy-period word (loopwatch.h LW_BUSY_WORD), read from the BPF side's mapped
+ * array without a syscall; it may be another thread's that shares the slot */
+uint64_t lw_bpf__busy_word(const struct lw_bpf *b, pid_t tid);
 int lw_bpf__get_stacks(struct lw_bpf *b, pid_t tid, struct lw_tstacks *out);
 /* The registers and stack copy taken with the stack of thread tid captured at ts_ns
  * (lw_pystack.ts_ns); -ENOENT when none (not taken, or evicted since) */

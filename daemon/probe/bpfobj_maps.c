@@ -130,6 +130,12 @@ int lw_bpf__get_thread(struct lw_bpf *b, pid_t tid, struct lw_thread *out)
 	return bpf_map_lookup_elem(bpf_map__fd(b->skel->maps.threads), &k, out) ? -errno : 0;
 }
 
+uint64_t lw_bpf__busy_word(const struct lw_bpf *b, pid_t tid)
+{
+	return __atomic_load_n(&b->skel->bss->lw_busy[(uint32_t)tid & (LW_BUSY_SLOTS - 1)],
+			       __ATOMIC_RELAXED);
+}
+
 int lw_bpf__get_stacks(struct lw_bpf *b, pid_t tid, struct lw_tstacks *out)
 {
 	__u32 k = (__u32)tid;

@@ -7,11 +7,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define NSTACK_RECENT 4
+
 struct lw_nstack {
 	struct lw_bpf *b;
 	struct lw_unwind *u;
 	struct lw_ustack *buf;		/* 16 KiB: not on the stack */
 	uint64_t unwound, incomplete;
+	/* the stack copies of the last stacks unwound, for readers of the frames' contents
+	 * (V8's interpreter frames: lw_nstack__copy_of) */
+	struct lw_ustack *recent[NSTACK_RECENT];
+	uint64_t recent_ts[NSTACK_RECENT];
+	unsigned recent_next;
 };
 
 int lw_nstack__new(struct lw_bpf *b, const char *proc_root, pid_t pid,
@@ -40,6 +47,8 @@ void lw_nstack__free(struct lw_nstack *n)
 		return;
 	lw_unwind__free(n->u);
 	free(n->buf);
+	for (unsigned i = 0; i < NSTACK_RECENT; i++)
+		free(n->recent[i]);
 	free(n);
 }
 
@@ -63,6 +72,29 @@ const char *lw_nstack_incomplete(const struct lw_pystack *st)
 		return lw_unwind_stop_str(LW_UNW_NO_INFO);
 	if (st->flags & LW_STACK_NATIVE_LOST)
 		return "stack copy lost";
+	return NULL;
+}
+
+/* keep the copy just unwound (its registers, flags and the bytes copied) */
+static void keep_copy(struct lw_nstack *n, uint64_t ts_ns)
+{
+	unsigned k = n->recent_next++ % NSTACK_RECENT;
+
+	if (!n->recent[k] && !(n->recent[k] = malloc(sizeof(*n->recent[k]))))
+		return;
+	memcpy(n->recent[k], n->buf, offsetof(struct lw_ustack, data) + n->buf->len);
+	n->recent_ts[k] = ts_ns;
+}
+
+const struct lw_ustack *lw_nstack__copy_of(const struct lw_nstack *n, const struct lw_pystack *st)
+{
+	unsigned i;
+
+	if (!n || !st || !(st->flags & LW_STACK_NATIVE_CFI) || (st->flags & LW_STACK_NATIVE_LOST))
+		return NULL;
+	for (i = 0; i < NSTACK_RECENT; i++)
+		if (n->recent[i] && n->recent_ts[i] == st->ts_ns)
+			return n->recent[i];
 	return NULL;
 }
 
@@ -93,6 +125,7 @@ int lw_nstack__refine(struct lw_nstack *n, uint32_t tid, struct lw_pystack *st)
 	if (got <= 0)
 		return 0;
 	n->unwound++;
+	keep_copy(n, st->ts_ns);
 	/* frame pointers that go on where CFI stopped (code without unwind tables, e.g. a JIT's):
 	 * keep their frames past the CFI's last one when that one is among them */
 	nfp = st->nnative < LW_MAX_NATIVE ? st->nnative : LW_MAX_NATIVE;

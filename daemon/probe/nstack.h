@@ -35,6 +35,10 @@ void lw_nstack__free(struct lw_nstack *n);
  * 1 when replaced, 0 when st keeps its frame-pointer addresses. */
 int lw_nstack__refine(struct lw_nstack *n, uint32_t tid, struct lw_pystack *st);
 
+/* The stack copy st was unwound from (one of the last few unwound: the registers and the
+ * bytes copied from regs[7], or from LW_USTACK_RED below it), or NULL */
+const struct lw_ustack *lw_nstack__copy_of(const struct lw_nstack *n, const struct lw_pystack *st);
+
 /* The same for every stack of a record (callback, tick, block; others untouched). The record
  * must be the caller's writable copy of size bytes. */
 void lw_nstack__refine_record(struct lw_nstack *n, struct lw_rec_hdr *h, size_t size);

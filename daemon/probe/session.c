@@ -1009,6 +1009,8 @@ void lw_session__free(struct lw_session *s)
 	lw_memread__close(s->mem);
 	lw_u64map__free(s->threads, lw_sess_thread_free);
 	lw_u64map__free(s->tst, NULL);
+	lw_u64map__free(s->ns_by_id, NULL);
+	lw_u64map__free(s->ns_by_host, NULL);
 	lw_u64map__free(s->sites, NULL);
 	lw_u64map__free(s->slow_sites, NULL);
 	lw_u64map__free(s->moved_out, NULL);

@@ -548,6 +548,14 @@ static int js_frame_rank(const char *file)
 	return 0;
 }
 
+/* a perf-map name of code V8 interprets: "JS:~f file:1:2" (Node 20), "LazyCompile:~f ..." */
+static int js_interpreted(const char *sym)
+{
+	const char *c = strchr(sym, ':');
+
+	return c && c[1] == '~';
+}
+
 /*
  * A native stack (innermost first) of an event-loop thread: which libuv phase it is in (when
  * libuv's internal symbols are known), and for Node, the JS function that holds the loop: the
@@ -559,6 +567,8 @@ void lw_sess_native_ident(struct lw_session *s, const struct lw_pystack *st, str
 			  struct json_object **js_stack)
 {
 	uint32_t i, n = st->nnative < LW_MAX_NATIVE ? st->nnative : LW_MAX_NATIVE;
+	const struct lw_ustack *cp = lw_nstack__copy_of(s->nstk, st);
+	uint64_t cursor = 0, base = 0;
 	int best = 3;
 
 	memset(ni, 0, sizeof(*ni));
@@ -566,6 +576,8 @@ void lw_sess_native_ident(struct lw_session *s, const struct lw_pystack *st, str
 		*js_stack = json_object_new_array();
 	if (!s->nsym)
 		return;
+	if (cp)
+		base = cp->regs[7] - ((cp->flags & LW_USTACK_REDZONE) ? LW_USTACK_RED : 0);
 	lw_nativesym__sync(s->nsym);
 	for (i = 0; i < n; i++) {
 		struct lw_native_frame nf;
@@ -602,6 +614,11 @@ void lw_sess_native_ident(struct lw_session *s, const struct lw_pystack *st, str
 		 * code; node --perf-prof): the instruction sampled, or the call a return address
 		 * follows; else the function's first line, as the perf map has it */
 		work = lw_nativesym__jit_line(s->nsym, i ? st->native[i] - 1 : st->native[i], line);
+		/* code V8 interprets has no line table: its interpreter frame says which bytecode
+		 * runs (a return address into its trampoline copy, found in the stack copy) */
+		if (work <= 0 && i && cp && js_interpreted(nf.symbol))
+			work = lw_nativesym__interp_line(s->nsym, &s->rd, cp->data, base, cp->len,
+							 st->native[i], &cursor);
 		/* JS frames, innermost first, into the Python-shaped stack */
 		if (js_stack) {
 			struct json_object *o = json_object_new_object();

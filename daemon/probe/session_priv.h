@@ -47,6 +47,12 @@
  */
 #define LW_TSTATE_QUOTA 2048
 
+/* a thread's id in the target's pid namespace or on the host (s->ns_by_id, s->ns_by_host) */
+struct lw_nsid {
+	pid_t id;
+	uint32_t gen;			/* the last scan of the task directory that saw it */
+};
+
 /* a thread state known to the session (s->tst) */
 struct lw_tst {
 	uint64_t tstate;
@@ -145,8 +151,15 @@ struct lw_session {
 	uint64_t last_refresh;
 	int handle_learned;
 	int other_pidns;		/* the target lives in another pid namespace */
-	/* namespace thread ids seen last and their host ids, so that a thread that ended since
-	 * (a GIL holder that finished) is still named */
+	/* another pid namespace: the threads' ids there and on the host, learnt from each
+	 * thread's /proc status once (issue 19: every translation read every thread's status,
+	 * quadratic for a container starting thousands of threads). ns_by_id: namespace id ->
+	 * lw_nsid (host id); ns_by_host: host id -> lw_nsid (namespace id), every live thread
+	 * read once */
+	struct lw_u64map *ns_by_id, *ns_by_host;
+	uint32_t ns_gen;		/* the task directory scan that last saw a thread */
+	/* namespace thread ids of threads that ended and their host ids, so that a thread that
+	 * ended since (a GIL holder that finished) is still named */
 	struct { pid_t ns, host; } ns_seen[64];
 	unsigned ns_seen_next;
 	struct lw_pyhooks *hooks;	/* asyncio mistakes and GC */

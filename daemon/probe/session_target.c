@@ -73,7 +73,7 @@ void lw_sess_describe_node(struct json_object *d, const char *root, pid_t pid)
 		       "directory is not writable): start node in a writable directory" :
 		       "restart node with --perf-prof added (V8 then writes its jitdump, jit-PID.dump in "
 		       "node's working directory, with the line of each instruction of the code it "
-		       "compiles; without it a JS frame's line is its function's first): " NODE_RESTART;
+		       "compiles; without it a compiled function's frame shows its first line): " NODE_RESTART;
 	}
 	json_object_object_add(d, "js_names", json_object_new_string(names));
 	json_object_object_add(d, "js_lines", json_object_new_string(lines));
@@ -94,6 +94,15 @@ void lw_sess_describe_node(struct json_object *d, const char *root, pid_t pid)
 	json_object_object_add(d, "jitdump", json_object_new_string(buf));
 	json_object_object_add(d, "js_names_fix", lw_j_str_or_null(nfix));
 	json_object_object_add(d, "js_lines_fix", lw_j_str_or_null(lfix));
+	/* the line of functions V8 still interprets, from their interpreter frames (needs the
+	 * stack copies of native stacks, and V8's postmortem metadata in node or libnode.so) */
+	if (lw_node_v8frames(root, pid, buf, sizeof(buf))) {
+		json_object_object_add(d, "js_interpreted_lines", json_object_new_string("yes"));
+		json_object_object_add(d, "js_interpreted_lines_why", NULL);
+	} else {
+		json_object_object_add(d, "js_interpreted_lines", json_object_new_string("no"));
+		json_object_object_add(d, "js_interpreted_lines_why", json_object_new_string(buf));
+	}
 }
 
 struct json_object *lw_sess_describe(const struct lw_session_opts *o, pid_t pid, const char *comm,

@@ -62,58 +62,123 @@ struct lw_sthread *lw_sess_thread_get(struct lw_session *s, pid_t tid, const cha
 /*
  * Thread ids the target knows (CPython's native_thread_id, glibc's pthread tid) are those of its
  * own pid namespace. In a container they differ from the host's: translate through the NSpid
- * lines of /proc/PID/task/TID/status (host id first, the innermost namespace's last).
+ * lines of /proc/PID/task/TID/status (host id first, the innermost namespace's last). Each
+ * thread's status is read once: what it says is kept both ways (s->ns_by_id, s->ns_by_host)
+ * while the thread lives. Before (issue 19), every translation read the status of every thread,
+ * quadratic for a container starting thousands of threads.
  */
-/* the translations seen last, so that a thread that ended since (a GIL holder that finished)
- * is still named: filled by every scan */
+static int ns_maps(struct lw_session *s)
+{
+	if (!s->ns_by_id && lw_u64map__new(sizeof(struct lw_nsid), &s->ns_by_id))
+		return -ENOMEM;
+	if (!s->ns_by_host && lw_u64map__new(sizeof(struct lw_nsid), &s->ns_by_host))
+		return -ENOMEM;
+	return 0;
+}
 
-pid_t lw_sess_ns_to_host(struct lw_session *s, pid_t nstid)
+/* a thread gone: out of both maps, its ids kept a while (ns_seen) so that it is still named */
+static void ns_gone(struct lw_session *s, pid_t host, pid_t nsid)
+{
+	struct lw_nsid *f = lw_u64map__get(s->ns_by_id, (uint64_t)nsid);
+	unsigned k = s->ns_seen_next++ % LW_ARRAY_SIZE(s->ns_seen);
+
+	s->ns_seen[k].ns = nsid;
+	s->ns_seen[k].host = host;
+	if (f && f->id == host)
+		lw_u64map__del(s->ns_by_id, (uint64_t)nsid, NULL);
+	lw_u64map__del(s->ns_by_host, (uint64_t)host, NULL);
+}
+
+/* Read the task directory: the status of threads not seen before (each once), threads gone
+ * forgotten. The host id of namespace id nstid, or 0. */
+static pid_t ns_scan(struct lw_session *s, pid_t nstid)
 {
 	char path[400], *text = NULL;
-	DIR *d;
+	struct lw_nsid *e, *f;
 	struct dirent *de;
+	uint64_t key;
+	size_t it = 0;
 	pid_t host = 0;
-	unsigned k;
+	int seen = 0, created;
+	DIR *d;
 
-	if (!s->other_pidns || nstid <= 0)
-		return nstid;
-	for (k = 0; k < LW_ARRAY_SIZE(s->ns_seen); k++)
-		if (s->ns_seen[k].ns == nstid && s->ns_seen[k].host &&
-		    kill(s->ns_seen[k].host, 0) != 0)
-			return s->ns_seen[k].host;	/* gone: the last host id it had */
 	snprintf(path, sizeof(path), "%s/%d/task", s->proc_root, (int)s->pid);
 	d = opendir(path);
 	if (!d)
 		return 0;
-	while ((de = readdir(d))) {	/* all of them: ns_seen learns every thread */
-		long ids[8];
-		int n = 0;
+	if (++s->ns_gen == 0)
+		s->ns_gen = 1;
+	while ((de = readdir(d))) {
+		long tid = strtol(de->d_name, NULL, 10), ids[8];
+		int n;
 
-		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+		if (tid <= 0)
 			continue;
-		snprintf(path, sizeof(path), "%s/%d/task/%s/status", s->proc_root, (int)s->pid,
-			 de->d_name);
+		seen++;
+		if ((e = lw_u64map__get(s->ns_by_host, (uint64_t)tid))) {
+			e->gen = s->ns_gen;
+			if (e->id == nstid)
+				host = (pid_t)tid;
+			continue;
+		}
+		snprintf(path, sizeof(path), "%s/%d/task/%ld/status", s->proc_root, (int)s->pid, tid);
 		if (lw_read_file(path, 1 << 16, &text, NULL))
 			continue;
 		n = lw_parse_nspid(text, ids, 8);
-		if (n >= 2) {
-			int known = 0;
-
-			for (k = 0; k < LW_ARRAY_SIZE(s->ns_seen); k++)
-				known |= s->ns_seen[k].host == (pid_t)ids[0];
-			if (!known) {
-				k = s->ns_seen_next++ % LW_ARRAY_SIZE(s->ns_seen);
-				s->ns_seen[k].ns = (pid_t)ids[n - 1];
-				s->ns_seen[k].host = (pid_t)ids[0];
-			}
-		}
-		if (n >= 2 && ids[n - 1] == nstid)
-			host = (pid_t)ids[0];
 		free(text);
 		text = NULL;
+		if (n < 2 || ids[0] != tid)
+			continue;
+		e = lw_u64map__put(s->ns_by_host, (uint64_t)tid, &created);
+		f = lw_u64map__put(s->ns_by_id, (uint64_t)ids[n - 1], &created);
+		if (!e || !f)
+			break;	/* out of memory: what is known stays */
+		e->id = (pid_t)ids[n - 1];
+		e->gen = s->ns_gen;
+		f->id = (pid_t)tid;	/* a namespace id reused: the live thread's */
+		f->gen = s->ns_gen;
+		if (ids[n - 1] == nstid)
+			host = (pid_t)tid;
 	}
 	closedir(d);
+	if (!seen)
+		return host;	/* the process is gone or going: nothing taken for gone */
+	while ((e = lw_u64map__next(s->ns_by_host, &it, &key)))
+		if (e->gen != s->ns_gen)
+			ns_gone(s, (pid_t)key, e->id);
 	return host;
+}
+
+pid_t lw_sess_ns_to_host(struct lw_session *s, pid_t nstid)
+{
+	char path[200];
+	struct lw_nsid *f;
+	pid_t host, old = 0;
+	unsigned k;
+
+	if (!s->other_pidns || nstid <= 0)
+		return nstid;
+	if (ns_maps(s))
+		return 0;
+	f = lw_u64map__get(s->ns_by_id, (uint64_t)nstid);
+	if (f) {
+		/* still a thread of the process: the translation holds (a thread's ids do not
+		 * change; its namespace id is only reused after it ended) */
+		snprintf(path, sizeof(path), "%s/%d/task/%d", s->proc_root, (int)s->pid, (int)f->id);
+		if (access(path, F_OK) == 0)
+			return f->id;
+		old = f->id;
+	}
+	host = ns_scan(s, nstid);
+	if (host)
+		return host;
+	if (old)
+		return old;	/* gone: the last host id it had */
+	for (k = 0; k < LW_ARRAY_SIZE(s->ns_seen); k++)
+		if (s->ns_seen[k].ns == nstid && s->ns_seen[k].host &&
+		    kill(s->ns_seen[k].host, 0) != 0)
+			return s->ns_seen[k].host;	/* gone: the last host id it had */
+	return 0;
 }
 
 int lw_sess_same_pidns(const char *proc_root, pid_t pid)

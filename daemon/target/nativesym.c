@@ -3,6 +3,7 @@
 #include "target/memread.h"
 #include "target/elfsym.h"
 #include "target/jitdump.h"
+#include "target/v8frame.h"
 #include "base/lw_util.h"
 #include "target/procmaps.h"
 
@@ -31,9 +32,11 @@ struct elf_slot {
  * 256 MiB map was read whole and copied line by line up to 20 times a second). It is read
  * incrementally: only what was appended since the last read, at most PM_CHUNK bytes a read; a
  * line longer than PM_LINE_MAX is skipped and counted; the entries kept are bounded by
- * PM_BUDGET, the least recently used (written or looked up) evicted first and counted.
+ * PM_BUDGET, and their names by PM_NAME_BYTES (a map of 1 KiB names: 131,072 of them were
+ * 128 MiB), the least recently used (written or looked up) evicted first and counted.
  */
 #define PM_BUDGET 131072
+#define PM_NAME_BYTES (16u << 20)
 #define PM_CHUNK (8u << 20)
 #define PM_LINE_MAX 1024
 
@@ -57,6 +60,8 @@ struct lw_nativesym {
 	struct pmap_ent *pm;
 	size_t npm;
 	size_t pm_budget;
+	size_t pm_name_bytes;		/* of the names kept (strlen + 1 each) */
+	size_t pm_name_budget;
 	size_t pm_seq;			/* lines read so far */
 	uint64_t pm_clock;
 	off_t pm_off;			/* bytes of the file consumed (whole lines) */
@@ -79,6 +84,9 @@ struct lw_nativesym {
 	uint64_t vdso_start;		/* the vDSO image read from there (0: not yet) */
 	void *vdso_buf;
 	struct lw_elf *vdso;		/* parsed; NULL: unreadable */
+	int v8_state;			/* V8's metadata: 0 not read yet, 1 read, -1 none */
+	struct lw_v8meta v8;
+	char v8_why[256];
 };
 
 int lw_nativesym__new(const char *proc_root, pid_t pid, struct lw_nativesym **out)
@@ -90,6 +98,7 @@ int lw_nativesym__new(const char *proc_root, pid_t pid, struct lw_nativesym **ou
 	lw_strlcpy(s->proc_root, proc_root, sizeof(s->proc_root));
 	s->pid = pid;
 	s->pm_budget = PM_BUDGET;
+	s->pm_name_budget = PM_NAME_BYTES;
 	*out = s;
 	return 0;
 }
@@ -203,33 +212,55 @@ static void pm_clear(struct lw_nativesym *s)
 	s->pm = NULL;
 	s->npm = 0;
 	s->pm_seq = 0;
+	s->pm_name_bytes = 0;
 }
 
-static int u64_cmp(const void *a, const void *b)
+struct pm_use {
+	uint64_t used;
+	size_t bytes;
+};
+
+static int use_cmp_desc(const void *a, const void *b)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	uint64_t x = ((const struct pm_use *)a)->used, y = ((const struct pm_use *)b)->used;
 
-	return x < y ? -1 : x > y;
+	return x > y ? -1 : x < y;
 }
 
-/* over budget: the least recently used go (a quarter of the budget at once), counted */
+static size_t pm_name_size(const struct pmap_ent *e)
+{
+	return strlen(e->name) + 1;
+}
+
+/* Over budget (entries or name bytes): the least recently used go until three quarters of
+ * each budget are left (a quarter at once, not one at every line), counted */
 static void pm_evict(struct lw_nativesym *s)
 {
-	uint64_t *u, cut = 0;
+	struct pm_use *u;
+	uint64_t cut = 0;
 	int chose;
-	size_t i, k = 0, keep = s->pm_budget - s->pm_budget / 4;
+	size_t i, k = 0, keep = s->pm_budget - s->pm_budget / 4, bytes = 0;
+	size_t keep_bytes = s->pm_name_budget - s->pm_name_budget / 4;
 
-	if (s->npm <= s->pm_budget)
+	if (s->npm <= s->pm_budget && s->pm_name_bytes <= s->pm_name_budget)
 		return;
 	u = malloc(s->npm * sizeof(*u));
 	chose = u != NULL;
 	if (u) {
-		for (i = 0; i < s->npm; i++)
-			u[i] = s->pm[i].used;
-		qsort(u, s->npm, sizeof(*u), u64_cmp);
-		cut = u[s->npm - keep];	/* keep those used at cut or later */
+		for (i = 0; i < s->npm; i++) {
+			u[i].used = s->pm[i].used;
+			u[i].bytes = pm_name_size(&s->pm[i]);
+		}
+		qsort(u, s->npm, sizeof(*u), use_cmp_desc);
+		/* the most recently used first, while both budgets' three quarters hold */
+		cut = UINT64_MAX;
+		for (i = 0; i < s->npm && i < keep && bytes + u[i].bytes <= keep_bytes; i++) {
+			bytes += u[i].bytes;
+			cut = u[i].used;	/* keep those used at cut or later */
+		}
 		free(u);
 	}
+	s->pm_name_bytes = 0;
 	for (i = 0; i < s->npm; i++) {
 		/* without memory to choose: the lowest addresses go */
 		if (chose ? s->pm[i].used < cut : s->npm - i > keep - k) {
@@ -237,6 +268,7 @@ static void pm_evict(struct lw_nativesym *s)
 			s->pm_st.evicted++;
 			continue;
 		}
+		s->pm_name_bytes += pm_name_size(&s->pm[i]);
 		s->pm[k++] = s->pm[i];
 	}
 	s->npm = k;
@@ -246,7 +278,7 @@ static void pm_evict(struct lw_nativesym *s)
 static void pm_add_lines(struct lw_nativesym *s, char *text, size_t len)
 {
 	struct pmap_ent *add = NULL, *m;
-	size_t nadd = 0, cap = 0, i, j, k;
+	size_t nadd = 0, cap = 0, i, j, k, add_bytes = 0;
 	char *line, *next, *end = text + len;
 
 	for (line = text; line < end; line = next) {
@@ -281,10 +313,12 @@ static void pm_add_lines(struct lw_nativesym *s, char *text, size_t len)
 		add[nadd].used = ++s->pm_clock;
 		add[nadd].name = strdup(line + n);
 		if (add[nadd].name)
-			nadd++;
-		/* a flood of new lines in one read: the budget holds as they come (newest stay) */
-		if (nadd >= 2 * s->pm_budget) {
-			for (i = 0; i < nadd - s->pm_budget; i++) {
+			add_bytes += pm_name_size(&add[nadd++]);
+		/* a flood of new lines in one read: the budgets hold as they come (newest stay) */
+		if (nadd >= 2 * s->pm_budget || add_bytes >= 2 * s->pm_name_budget) {
+			for (i = 0; i < nadd && (nadd - i > s->pm_budget ||
+						 add_bytes > s->pm_name_budget); i++) {
+				add_bytes -= pm_name_size(&add[i]);
 				free(add[i].name);
 				s->pm_st.evicted++;
 			}
@@ -304,6 +338,7 @@ static void pm_add_lines(struct lw_nativesym *s, char *text, size_t len)
 		free(add);
 		return;
 	}
+	s->pm_name_bytes += add_bytes;
 	/* merge the two sorted runs. V8 reuses the memory of code it dropped and appends the new
 	 * code's line: of lines with one start, the last written is the code there now */
 	for (i = j = k = 0; i < s->npm || j < nadd;) {
@@ -314,6 +349,7 @@ static void pm_add_lines(struct lw_nativesym *s, char *text, size_t len)
 		else
 			e = add[j++];
 		if (k && m[k - 1].start == e.start) {
+			s->pm_name_bytes -= pm_name_size(&m[k - 1]);
 			free(m[k - 1].name);
 			m[k - 1] = e;
 		} else {
@@ -337,6 +373,11 @@ int lw_nativesym__load_perf_map(struct lw_nativesym *s, char *text)
 void lw_nativesym__set_perf_map_budget(struct lw_nativesym *s, size_t entries)
 {
 	s->pm_budget = entries ? entries : PM_BUDGET;
+}
+
+void lw_nativesym__set_perf_map_name_budget(struct lw_nativesym *s, size_t bytes)
+{
+	s->pm_name_budget = bytes ? bytes : PM_NAME_BYTES;
 }
 
 void lw_nativesym__perf_map_stats(const struct lw_nativesym *s, struct lw_perfmap_stats *out)
@@ -592,6 +633,57 @@ int lw_nativesym__jit_line(struct lw_nativesym *s, uint64_t addr, int first)
 {
 	jd_refresh(s);
 	return lw_jitdump__line(&s->jd, addr, first);
+}
+
+/* V8's postmortem metadata, from the node executable or libnode.so as mapped. 0 or -errno
+ * with why set */
+static int v8meta_read(const char *proc_root, pid_t pid, struct lw_v8meta *meta, char *why,
+		       size_t whylen)
+{
+	struct lw_maps *maps = NULL;
+	const struct lw_map *m;
+	struct lw_elf *e = NULL;
+	char host[4300];
+	int fd, r = -ENOENT;
+
+	snprintf(why, whylen, "neither a libnode.so nor the executable is mapped");
+	if (lw_maps__load(proc_root, pid, &maps))
+		return -ENOENT;
+	m = lw_maps__node_image(maps, proc_root, pid);
+	fd = m ? lw_maps__open_mapped(proc_root, pid, m, host, sizeof(host)) : -ENOENT;
+	if (m && fd < 0)
+		snprintf(why, whylen, "cannot open %s as mapped: %s", m->path, strerror(-fd));
+	if (fd >= 0 && lw_elf__open_fd(fd, host, &e) == 0) {
+		r = lw_v8meta__load(e, meta, why, whylen);
+		lw_elf__close(e);
+	}
+	lw_maps__free(maps);
+	return r;
+}
+
+/* read once per process */
+static const struct lw_v8meta *v8meta(struct lw_nativesym *s)
+{
+	if (!s->v8_state)
+		s->v8_state = v8meta_read(s->proc_root, s->pid, &s->v8, s->v8_why,
+					  sizeof(s->v8_why)) ? -1 : 1;
+	return s->v8_state > 0 ? &s->v8 : NULL;
+}
+
+int lw_node_v8frames(const char *proc_root, pid_t pid, char *why, size_t whylen)
+{
+	struct lw_v8meta m;
+
+	return v8meta_read(proc_root, pid, &m, why, whylen) == 0;
+}
+
+int lw_nativesym__interp_line(struct lw_nativesym *s, const struct lw_reader *heap,
+			      const void *stack, uint64_t base, size_t len, uint64_t ret,
+			      uint64_t *cursor)
+{
+	const struct lw_v8meta *m = v8meta(s);
+
+	return m ? lw_v8__interp_line(m, heap, stack, base, len, ret, cursor) : 0;
 }
 
 int lw_nativesym__has_perf_map(struct lw_nativesym *s)

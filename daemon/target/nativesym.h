@@ -39,6 +39,22 @@ void lw_nativesym__sync(struct lw_nativesym *s);
 int lw_nativesym__jit_line(struct lw_nativesym *s, uint64_t addr, int first);
 
 /*
+ * The line being run by a JS function V8 interprets (a perf-map name "JS:~..." without a line
+ * in the jitdump: Ignition's code has none), read from its interpreter frame (target/v8frame.c)
+ * with V8's postmortem metadata from the node executable or libnode.so (read once). ret: the
+ * frame's return address into its trampoline copy; stack: len bytes of the thread's stack
+ * copied from base; heap: the target's memory; *cursor: 0 for a stack's innermost frame asked,
+ * then left as it was (frames asked innermost first). The line, or 0 when unknown.
+ */
+struct lw_reader;
+int lw_nativesym__interp_line(struct lw_nativesym *s, const struct lw_reader *heap,
+			      const void *stack, uint64_t base, size_t len, uint64_t ret,
+			      uint64_t *cursor);
+/* Can interpreted frames of process pid be given their line (V8's metadata found and of a
+ * layout read here)? 1, or 0 with why set */
+int lw_node_v8frames(const char *proc_root, pid_t pid, char *why, size_t whylen);
+
+/*
  * Can a Node.js process's JS frames be named, and given the line of the work? Its V8 flags
  * (command line and NODE_OPTIONS), its perf map (/tmp/perf-PID.map, opened as a regular file
  * only, never through a link) and its jitdump (jit-PID.dump, found by its mapping).
@@ -62,6 +78,8 @@ int lw_nativesym__load_perf_map(struct lw_nativesym *s, char *text);
 /* The perf map's budget: entries kept (0: the default, 131,072); past it the least recently
  * used (written or found) are evicted. */
 void lw_nativesym__set_perf_map_budget(struct lw_nativesym *s, size_t entries);
+/* ... and the bytes of their names (0: the default, 16 MiB) */
+void lw_nativesym__set_perf_map_name_budget(struct lw_nativesym *s, size_t bytes);
 struct lw_perfmap_stats {
 	uint64_t entries;	/* kept now */
 	uint64_t evicted;	/* entries dropped for the budget */

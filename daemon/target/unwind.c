@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include "target/unwind.h"
 #include "target/procmaps.h"
+#include "target/memread.h"
 #include "base/lw_util.h"
 
 #include <elfutils/libdwfl.h>
@@ -18,6 +19,8 @@
 #define STACK_SPAN (8u << 20)
 /* Re-read the maps when a pc falls outside every module, at most this often */
 #define REREPORT_NS 1000000000ull
+/* The vDSO has no file: its image is read from the target, at most this much */
+#define VDSO_MAX (64u << 10)
 
 struct lw_unwind {
 	char proc_root[64];
@@ -29,6 +32,11 @@ struct lw_unwind {
 	int attached;
 	uint64_t reported_ns;
 	uint64_t live_reads;
+	/* the vDSO's image, read from the target while it lives; its CFI unwinds a pc in it
+	 * (libdwfl's frame-pointer guess goes wrong in its prologue and epilogue, and needs the
+	 * target's memory, gone once it has exited) */
+	void *vdso;
+	uint64_t vdso_start, vdso_len;
 	/* the stack being unwound */
 	const uint64_t *regs;
 	const unsigned char *stack;
@@ -132,7 +140,38 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
 static int find_elf_none(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
 			 char **file_name, Elf **elfp)
 {
-	return -1;	/* every module is reported with its file */
+	struct lw_unwind *u = *userdata;
+
+	/* every module is reported with its file but the vDSO, whose image we keep */
+	if (u && u->vdso && modname && !strcmp(modname, "[vdso]") && base == u->vdso_start)
+		*elfp = elf_memory(u->vdso, u->vdso_len);
+	return -1;
+}
+
+/* The target's vDSO image, read once (read-only, bounded, allowed to fail: a pc in it then
+ * falls back to libdwfl's frame-pointer guess) */
+static int read_vdso(struct lw_unwind *u, const struct lw_map *m)
+{
+	uint64_t len = m->end - m->start;
+	struct lw_memread *mr = NULL;
+	void *buf;
+	int err;
+
+	if (u->vdso)
+		return u->vdso_start == m->start && u->vdso_len == len ? 0 : -1;
+	if (!len || len > VDSO_MAX || lw_memread__open(u->pid, &mr))
+		return -1;
+	buf = malloc(len);
+	err = buf ? lw_memread__read(mr, m->start, buf, len) : -ENOMEM;
+	lw_memread__close(mr);
+	if (err || len < 4 || memcmp(buf, "\177ELF", 4)) {
+		free(buf);
+		return -1;
+	}
+	u->vdso = buf;
+	u->vdso_start = m->start;
+	u->vdso_len = len;
+	return 0;
 }
 
 /* Load bias of a mapping: where the file offset of the mapping lands in the ELF's vaddrs */
@@ -212,6 +251,11 @@ static int report_modules(struct lw_unwind *u)
 
 		char via[4400];
 
+		if (!strcmp(m->path, "[vdso]") && m->perms[2] == 'x') {
+			if (!read_vdso(u, m))
+				dwfl_report_module(u->dwfl, "[vdso]", m->start, m->end);
+			continue;
+		}
 		if (m->path[0] != '/' || m->perms[2] != 'x')
 			continue;
 		/* the very inode mapped (a file replaced or deleted since, a chroot's paths, a FIFO
@@ -348,6 +392,7 @@ void lw_unwind__free(struct lw_unwind *u)
 	if (!u)
 		return;
 	dwfl_end(u->dwfl);
+	free(u->vdso);
 	free(u);
 }
 

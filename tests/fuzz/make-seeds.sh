@@ -171,3 +171,6 @@ if node:
     seed("node", keep, cut=len(keep) // 2, first=1)
     subprocess.run(["rm", "-rf", d])
 PY
+
+# V8 interpreter frames: the unit test's frame, heap and stack copy in one image
+python3 tests/fuzz/seed_v8frame.py $S

@@ -222,6 +222,10 @@ class NodeApp(unittest.TestCase):
         self.assertEqual((info["js_names"], info["js_lines"]), ("yes", "yes"), info)
         self.assertEqual(info["node_flags"], want, info)
         self.assertEqual((info["js_names_fix"], info["js_lines_fix"]), (None, None), info)
+        # interpreted functions' lines from their frames: node 18's libnode.so and node 20's
+        # executable both carry V8's postmortem metadata
+        self.assertEqual((info["js_interpreted_lines"], info["js_interpreted_lines_why"]),
+                         ("yes", None), info)
         self.assertRegex(info["jitdump"], r"^/.*/jit-\d+\.dump \(\d+ bytes\)$", info)
 
 
@@ -234,15 +238,23 @@ class Express(unittest.TestCase):
     ROUTES = {"/busy": "busyRoute", "/hash": "hashRoute", "/parse": "parseRoute",
               "/fifo": "fifoRoute"}
 
+    # the line of each route's work (MARK: comments in the app); /busy's loop is on two lines
+    WORK = {"/busy": ("busy", "clock"), "/hash": ("hash",), "/parse": ("parse",),
+            "/fifo": ("fifo",)}
+
     def test_express_routes_named(self):
         """A real Express app from npm (express and autocannon pinned by tests/npm's lock,
-        installed without npm: CI's Debian node has none) under load from autocannon: each
-        slow request named by its route's function (not express's router under node_modules/,
-        not the timing wrapper around it)."""
+        installed without npm: CI's Debian node has none) under load from autocannon, started
+        with the flags `check` recommends: each slow request named by its route's function
+        (not express's router under node_modules/, not the timing wrapper around it), and that
+        function's frame at the line of the work whenever the frame is in the stack kept: the
+        pbkdf2Sync, JSON.parse and FIFO read calls (still interpreted when a route has run
+        three times: the interpreter frame's line), the loop of /busy (compiled: the jitdump's
+        line, or the first line while V8 has not written it) once at least."""
         why = npmlock.install()
         if why:
             self.skipTest(why)
-        t = Target([node_binary()] + FLAGS + [EXPRESS_APP, npmlock.CACHE])
+        t = Target([node_binary()] + LINE_FLAGS + [EXPRESS_APP, npmlock.CACHE])
         ac = None
         try:
             t.wait_ready()
@@ -295,6 +307,30 @@ class Express(unittest.TestCase):
             self.assertEqual(named[route][1:], [self.ROUTES[route]] * (ROUNDS - 1), named)
         # JSON.parse: named by its route at least once
         self.assertIn("parseRoute", named["/parse"], named)
+        # the line of the work, from the app's source, in the route function's frame
+        lines = {}
+        for tick, req in zip(ticks, reqs):
+            route = req["route"]
+            work = [mark_line(EXPRESS_APP, m) for m in self.WORK[route]]
+            self.assertNotIn(js_def_line(EXPRESS_APP, self.ROUTES[route]), work)
+            frames = [f for f in tick.get("stack") or []
+                      if f["function"] == self.ROUTES[route] and f["file"] == EXPRESS_APP]
+            lines.setdefault(route, []).append(frames[0]["line"] if frames else None)
+            if not frames:
+                continue  # the stack kept holds no frame of its route: counted below
+            if route == "/busy":
+                # compiled code (OSR): its line is in V8's jitdump only once V8 has written
+                # 2 MB more after it (its buffer), or else the function's first line
+                work.append(js_def_line(EXPRESS_APP, self.ROUTES[route]))
+            self.assertIn(frames[0]["line"], work, (route, lines, frames[0]))
+        self.assertEqual(sorted(lines), sorted(self.ROUTES), lines)
+        # the route's frame is there whenever the route is named (rounds 2-3 at least, above;
+        # a first call's stack may hold no JS frame at all), always at the line of its work
+        for route in ("/hash", "/fifo"):
+            self.assertNotIn(None, lines[route][1:], lines)
+        busy = [mark_line(EXPRESS_APP, m) for m in self.WORK["/busy"]]
+        self.assertTrue(set(lines["/busy"]) & set(busy), lines)
+        self.assertIn(mark_line(EXPRESS_APP, "parse"), lines["/parse"], lines)
 
 
 GC_APP = os.path.join(TARGETS, "node_gc.js")

@@ -115,6 +115,47 @@ static void test_million_lines_bounded(void **state)
 	free(text);
 }
 
+/* issue 19: a map of long names (1,000 bytes each, under the 1 KiB line limit): fewer lines
+ * than the entry budget, but their names are held to 16 MiB (before: 48,000 names kept, 48 MB;
+ * 131,072 of them would have been 128 MiB); the newest stay, the evicted are counted */
+static void test_long_names_bounded_by_bytes(void **state)
+{
+	struct lw_nativesym *s = NULL;
+	struct lw_native_frame f;
+	struct lw_perfmap_stats st;
+	size_t n = 48000, i, len = 0;
+	char *text = malloc(n * 1040 + 1), name[1001];
+	int kept;
+
+	(void)state;
+	assert_non_null(text);
+	memset(name, 'n', 1000);
+	name[1000] = 0;
+	for (i = 0; i < n; i++)
+		len += (size_t)sprintf(text + len, "%zx 10 %zu%s\n", 0x100000 + i * 0x10, i,
+				       name + 10);
+	assert_int_equal(lw_nativesym__new("/proc", 1, &s), 0);
+	kept = lw_nativesym__load_perf_map(s, text);
+	lw_nativesym__perf_map_stats(s, &st);
+	assert_int_equal(st.entries, (uint64_t)kept);
+	assert_int_equal(st.evicted + st.entries, n);
+	/* 16 MiB of ~1,000-byte names: at most ~16,800 kept */
+	assert_true(kept > 0 && (size_t)kept * 996 <= (16u << 20));
+	assert_true(st.evicted > 0);
+	assert_int_equal(lw_nativesym__jit_lookup(s, 0x100000 + (n - 1) * 0x10 + 3, &f), 0);
+	assert_int_equal(strtoul(f.symbol, NULL, 10), n - 1);
+	assert_int_equal(lw_nativesym__jit_lookup(s, 0x100000, &f), -ENOENT);
+	/* a lower name budget: the same lines, fewer kept (a quarter below it after eviction) */
+	lw_nativesym__set_perf_map_name_budget(s, 1 << 20);
+	for (i = 0, len = 0; i < n; i++)
+		len += (size_t)sprintf(text + len, "%zx 10 %zu%s\n", 0x100000 + i * 0x10, i,
+				       name + 10);
+	kept = lw_nativesym__load_perf_map(s, text);
+	assert_true(kept > 0 && (size_t)kept * 996 <= (1u << 20));
+	lw_nativesym__free(s);
+	free(text);
+}
+
 static void write_all(int fd, const char *p, size_t n)
 {
 	while (n) {
@@ -236,6 +277,7 @@ int main(void)
 		/* first: it measures this process's peak RSS */
 		cmocka_unit_test(test_growing_file_read_incrementally),
 		cmocka_unit_test(test_million_lines_bounded),
+		cmocka_unit_test(test_long_names_bounded_by_bytes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

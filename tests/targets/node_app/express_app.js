@@ -31,15 +31,26 @@ function busyRoute(req) {
   // every 100,000 steps only, so the samples sit in this loop
   const t0 = performance.now();
   let x = 0;
-  while (performance.now() - t0 < 200)
-    for (let i = 0; i < 1e5; i++) x += Math.sqrt(x + i);
+  while (performance.now() - t0 < 200) // MARK:clock
+    for (let i = 0; i < 1e5; i++) x += Math.sqrt(x + i); // MARK:busy
   return x;
 }
-function hashRoute(req) { return crypto.pbkdf2Sync('pw', 'salt', 350000, 64, 'sha512').length; }
-function parseRoute(req) { return JSON.parse(big).length; }
+// the work of each route on a line of its own (MARK: the line test_node expects), below the
+// function's first line, so that the line of the work is told from the definition's
+function hashRoute(req) {
+  const iterations = 350000;
+  const key = crypto.pbkdf2Sync('pw', 'salt', iterations, 64, 'sha512'); // MARK:hash
+  return key.length;
+}
+function parseRoute(req) {
+  const text = big;
+  const v = JSON.parse(text); // MARK:parse
+  return v.length;
+}
 function fifoRoute(req) {
   spawn('sh', ['-c', `sleep 0.15; echo debug > ${fifo}`], { stdio: 'ignore' });
-  return fs.readFileSync(fifo, 'utf8').length;
+  const text = fs.readFileSync(fifo, 'utf8'); // MARK:fifo
+  return text.length;
 }
 
 const app = express();
