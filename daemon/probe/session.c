@@ -940,6 +940,7 @@ int lw_session__new(struct lw_bpf *b, pid_t pid, const struct lw_session_opts *o
 		r = lw_pycache__new(&s->py.lay, s->py.minor, &s->codes);
 		if (r)
 			goto fail;
+		lw_pycache__set_types(s->codes, s->py.code_type, s->py.cfg.type_unicode);
 		s->py.cfg.flags |= LW_PROC_STACKS | LW_PROC_NATIVE;
 	} else {
 		memset(&s->py.cfg, 0, sizeof(s->py.cfg));

@@ -333,15 +333,29 @@ void lw_sess_ident_from_stack(struct lw_session *s, const struct lw_pystack *st,
 		inner = -1;
 		for (i = 0; i < n; i++) {
 			const struct lw_pyframe *f = &st->frames[i];
+			int entry;
 
 			if (!f->code || lw_sess_frame_info(s, f, &fi))
 				continue;
-			if (inner >= 0 && (lw_sess_ends_with(fi.file, "asyncio/runners.py") ||
-					   lw_sess_ends_with(fi.file, "asyncio/base_events.py"))) {
+			/* asyncio's own Python loop (uvloop has no _run_once): its callbacks run
+			 * under Handle._run, which is not here, so no callback is running: the
+			 * loop's own code is never named as one (issue 20: an iteration named
+			 * _run_once after 40 ms in the run queue) */
+			if ((s->py.cfg.run_once_code && f->code == s->py.cfg.run_once_code) ||
+			    is_run_once(&fi)) {
+				inner = -1;
+				break;
+			}
+			entry = lw_sess_ends_with(fi.file, "asyncio/runners.py") ||
+				lw_sess_ends_with(fi.file, "asyncio/base_events.py");
+			if (entry && inner >= 0) {
 				hrun = (int)i;
 				break;
 			}
-			inner = (int)i;
+			/* the loop's entry itself innermost (run_forever, Runner.run): no callback
+			 * inside it */
+			if (!entry)
+				inner = (int)i;
 		}
 	}
 	if (hrun < 0 && st->cb_frame.code) {

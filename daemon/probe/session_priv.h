@@ -254,6 +254,7 @@ struct json_object *lw_sess_slow_callback_json(struct lw_session *s, uint32_t ti
 int lw_sess_outside_loop(const struct lw_session *s, const struct lw_pystack *st);
 int lw_sess_loop_own_code(const struct lw_session *s, const struct lw_pystack *st);
 int lw_sess_left_loop(const struct lw_session *s, const struct lw_pystack *cpu, uint64_t since);
+int lw_sess_cb_young(const struct lw_session *s, const struct lw_thread *th, uint64_t now);
 
 /* session_summary.c: the BPF side's losses (host-wide counters) as fields of record o */
 void lw_sess_add_bpf_losses(const struct lw_session *s, struct json_object *o);

@@ -39,6 +39,7 @@ struct lw_pycache {
 	size_t max_entries, max_bytes;
 	uint64_t evicted;
 	uint64_t clock;			/* lookups so far */
+	uint64_t code_type, str_type;	/* 0: not checked */
 	struct entry *lru_head, *lru_tail;
 	struct entry *b[CACHE_BUCKETS];
 };
@@ -66,6 +67,30 @@ void lw_pycache__set_budget(struct lw_pycache *c, size_t max_entries, size_t max
 uint64_t lw_pycache__evicted(const struct lw_pycache *c)
 {
 	return c ? c->evicted : 0;
+}
+
+void lw_pycache__set_types(struct lw_pycache *c, uint64_t code_type, uint64_t str_type)
+{
+	c->code_type = code_type;
+	c->str_type = str_type;
+}
+
+/* obj's type (ob_type at +8) is want, or want is unknown */
+static int type_is(struct lw_reader *mem, uint64_t obj, uint64_t want)
+{
+	uint64_t t = 0;
+
+	return !want || (obj && lw_mem_read_u64(mem, obj + 8, &t) == 0 && t == want);
+}
+
+/* a str object's text; an object that is not a str gives none */
+static int read_str(const struct lw_pycache *c, struct lw_reader *mem, uint64_t obj, char *buf,
+		    size_t size)
+{
+	buf[0] = 0;
+	if (!type_is(mem, obj, c->str_type))
+		return -EINVAL;
+	return lw_py__read_str(&c->lay, mem, obj, buf, size);
 }
 
 size_t lw_pycache__bytes(const struct lw_pycache *c)
@@ -189,9 +214,9 @@ static int fill(const struct lw_pycache *c, struct lw_reader *mem, uint64_t addr
 		return -EFAULT;
 	if (c->lay.co_qualname != 0xffff && c->lay.co_qualname)
 		lw_mem_read_u64(mem, addr + c->lay.co_qualname, &qn);
-	if (!qn || lw_py__read_str(&c->lay, mem, qn, pc->qualname, sizeof(pc->qualname)))
-		lw_py__read_str(&c->lay, mem, pc->name_obj, pc->qualname, sizeof(pc->qualname));
-	lw_py__read_str(&c->lay, mem, pc->filename_obj, pc->file, sizeof(pc->file));
+	if (!qn || read_str(c, mem, qn, pc->qualname, sizeof(pc->qualname)))
+		read_str(c, mem, pc->name_obj, pc->qualname, sizeof(pc->qualname));
+	read_str(c, mem, pc->filename_obj, pc->file, sizeof(pc->file));
 	/* line table: a bytes object (ob_size @16, data @32) */
 	if (lw_mem_read_u64(mem, addr + c->lay.co_table, &tbl) == 0 && tbl &&
 	    lw_mem_read(mem, tbl + 16, &tlen, sizeof(tlen)) == 0 && tlen > 0 && tlen <= TABLE_MAX) {
@@ -244,7 +269,8 @@ const struct lw_pycode *lw_pycache__get(struct lw_pycache *c, struct lw_reader *
 
 	if (!addr)
 		return NULL;
-	if (read_ident(c, mem, addr, &fn, &nm, &first))
+	/* not a code object (now): no name, cached or read (issue 20: a garbage frame name) */
+	if (!type_is(mem, addr, c->code_type) || read_ident(c, mem, addr, &fn, &nm, &first))
 		return NULL;
 	c->clock++;
 	for (e = c->b[h]; e; e = e->next) {

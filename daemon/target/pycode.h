@@ -36,6 +36,11 @@ int lw_pycache__line(const struct lw_pycache *c, const struct lw_pycode *code, u
 
 size_t lw_pycache__size(const struct lw_pycache *c);
 
+/* The target's PyCode_Type and PyUnicode_Type (0: unknown, not checked): an address whose
+ * object is not a code object, or whose name or file is not a str (garbage at a freed and
+ * reused address, a pointer read from a stale frame), is no code object: no made-up name. */
+void lw_pycache__set_types(struct lw_pycache *c, uint64_t code_type, uint64_t str_type);
+
 /* The cache's budget (entries, and bytes of entries plus line tables; 0: the default, 16,384
  * entries and 32 MiB): past either, the least recently used entries are evicted and counted
  * (but not one of the last 256 used: up to 256 line tables more while a stack holds them). */

@@ -68,6 +68,7 @@ struct lw_pyinfo {
 	int elf_type;			/* ET_EXEC / ET_DYN */
 	int has_symtab;
 	uint64_t bias;			/* load bias of elf */
+	uint64_t code_type;		/* &PyCode_Type in the target */
 	uint64_t runtime;		/* &_PyRuntime in the target */
 	/* context_run */
 	uint64_t ctxrun_addr;		/* in the target */

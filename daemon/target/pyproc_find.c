@@ -359,6 +359,7 @@ int pp_check_layout(struct lw_pyinfo *pi, struct lw_elf *e, struct lw_reader *me
 
 	if (pp_sym_addr(e, pi->bias, "PyCode_Type", &code_type))
 		return pp_fail(err, errlen, -ENOEXEC, "PyCode_Type not found in %s", pi->elf);
+	pi->code_type = code_type;
 	if (lw_mem_read(mem, code_type + 32, &basicsize, sizeof(basicsize)))
 		return pp_fail(err, errlen, -EFAULT,
 			    "cannot read memory of pid %d (PyCode_Type at 0x%llx)", (int)pi->pid,

@@ -803,6 +803,7 @@ int lw_pytasks__snapshot_lay(const struct lw_pyinfo *pi, const struct lw_tasklay
 	r = lw_pycache__new(&pi->lay, pi->minor, &c->pc);
 	if (r)
 		goto out;
+	lw_pycache__set_types(c->pc, pi->code_type, pi->cfg.type_unicode);
 	r = find_module_dict(c, "asyncio.tasks", &md, err, errlen);
 	if (r)
 		goto out;

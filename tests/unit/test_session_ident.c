@@ -215,6 +215,49 @@ static void test_stack_uvloop(void **state)
 	assert_int_equal(id.kind, LW_KIND_FUNCTION);
 }
 
+/* issue 20: a stack in asyncio's own loop code and in no callback (a thread preempted in
+ * _run_once between callbacks, the loop's select(), run_forever itself) names no callback; the
+ * uvloop rule (the frame right on the loop's entry) once named BaseEventLoop._run_once */
+static void test_stack_loop_own_code(void **state)
+{
+	static const char *const inner[][2] = {
+		{ "BaseEventLoop._run_once", "/usr/lib/python3.11/asyncio/base_events.py" },
+		{ "EpollSelector.select", "/usr/lib/python3.11/selectors.py" },
+		{ "BaseEventLoop.run_forever", "/usr/lib/python3.11/asyncio/base_events.py" },
+	};
+	struct fixture *fx = *state;
+	struct cb_ident id;
+	size_t k;
+
+	for (k = 0; k < sizeof(inner) / sizeof(*inner); k++) {
+		fx->st.nframes = 0;
+		push(fx, code_obj(fx->lay, inner[k][0], inner[k][1], 1800, 0));
+		if (k < 2)
+			push(fx, code_obj(fx->lay, "BaseEventLoop._run_once",
+					  "/usr/lib/python3.11/asyncio/base_events.py", 1845, 0));
+		if (k < 2)
+			push(fx, code_obj(fx->lay, "BaseEventLoop.run_forever",
+					  "/usr/lib/python3.11/asyncio/base_events.py", 595, 0));
+		push(fx, code_obj(fx->lay, "BaseEventLoop.run_until_complete",
+				  "/usr/lib/python3.11/asyncio/base_events.py", 617, 0));
+		push(fx, code_obj(fx->lay, "Runner.run", "/usr/lib/python3.11/asyncio/runners.py",
+				  86, 0));
+		push(fx, code_obj(fx->lay, "run", "/usr/lib/python3.11/asyncio/runners.py", 160, 0));
+		push(fx, code_obj(fx->lay, "<module>", "/app/main.py", 1, 0));
+		lw_sess_ident_from_stack(&fx->s, &fx->st, &id);
+		assert_int_equal(id.found, 0);
+	}
+	/* _run_once known by its code object alone (its name not readable as such) */
+	fx->st.nframes = 0;
+	push(fx, code_obj(fx->lay, "helper", "/app/util.py", 3, 0));
+	fx->s.py.cfg.run_once_code = code_obj(fx->lay, "x", "/elsewhere/base.py", 1, 0);
+	push(fx, fx->s.py.cfg.run_once_code);
+	push(fx, code_obj(fx->lay, "BaseEventLoop.run_forever",
+			  "/usr/lib/python3.11/asyncio/base_events.py", 595, 0));
+	lw_sess_ident_from_stack(&fx->s, &fx->st, &id);
+	assert_int_equal(id.found, 0);
+}
+
 /* issue 20: a Task that calls into base_events.py (loop.subprocess_exec) under asyncio's own
  * loop: Handle._run further out is the boundary, not the base_events.py frame (uvloop's rule) */
 static void test_stack_base_events_callee(void **state)
@@ -351,6 +394,51 @@ static void test_stack_garbage_frames(void **state)
 	json_object_put(o);
 }
 
+/* issue 20 #5: an address that holds no code object (freed and reused, or read from a stale
+ * frame) carries no name, even where its bytes read as one: the frame is dropped and the stack
+ * says "unreadable". Known by the target's PyCode_Type and PyUnicode_Type. */
+static void test_stack_not_a_code_object(void **state)
+{
+	struct fixture *fx = *state;
+	uint64_t code_t = alloc(64), str_t = alloc(64), bytes_t = alloc(64);
+	uint64_t good, garbage, badname;
+	struct json_object *o, *a;
+	size_t k;
+
+	lw_pycache__set_types(fx->s.codes, code_t, str_t);
+	good = code_obj(fx->lay, "outer", "/app/w.py", 3, 0);
+	/* the same bytes as a code object named "work", but another type now */
+	garbage = code_obj(fx->lay, "work", "/app/w.py", 10, 0);
+	/* a code object whose name is a bytes object that happens to read as compact ASCII */
+	badname = code_obj(fx->lay, "junk", "/app/w.py", 20, 0);
+	put64(good + 8, code_t);
+	put64(garbage + 8, bytes_t);
+	put64(badname + 8, code_t);
+	for (k = 0; k < 3; k++) {
+		uint64_t c = k == 0 ? good : k == 1 ? garbage : badname, p;
+
+		memcpy(&p, mem + (c + fx->lay->co_filename - BASE), 8);
+		put64(p + 8, str_t);
+		memcpy(&p, mem + (c + fx->lay->co_name - BASE), 8);
+		put64(p + 8, k == 2 ? bytes_t : str_t);
+		memcpy(&p, mem + (c + fx->lay->co_qualname - BASE), 8);
+		put64(p + 8, k == 2 ? bytes_t : str_t);
+	}
+	for (k = 0; k < 2; k++) {
+		fx->st.nframes = 0;
+		push(fx, k == 0 ? garbage : badname);
+		push(fx, good);
+		o = json_object_new_object();
+		lw_sess_add_stack(&fx->s, o, &fx->st);
+		a = lw_j_get(o, "stack");
+		assert_int_equal(json_object_array_length(a), 1);
+		assert_string_equal(lw_j_get_str(json_object_array_get_idx(a, 0), "function"),
+				    "outer");
+		assert_string_equal(lw_j_get_str(o, "stack_incomplete"), "unreadable");
+		json_object_put(o);
+	}
+}
+
 /* V8's perf map names, Node 20 (file:line:column) and Debian 12's Node 18 (file:line) */
 static void test_parse_js(void **state)
 {
@@ -450,10 +538,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stack_coroutine_task, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stack_uvloop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stack_base_events_callee, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stack_loop_own_code, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stack_task_defined_at, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stack_cb_authoritative, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stack_unknown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stack_garbage_frames, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stack_not_a_code_object, setup, teardown),
 		cmocka_unit_test(test_parse_js),
 		cmocka_unit_test(test_ident_json),
 		cmocka_unit_test(test_mixed_stack),
