@@ -68,8 +68,9 @@ async def main():
         await asyncio.create_task(before_exec(), name="before-exec")
         await asyncio.sleep(0.1)
         out(event="exec", pid=os.getpid())
+        # the new image's scenarios wait for the test's go-file: it makes it once loopwatch
+        # has attached to the new image (a race with the re-attach otherwise)
         go2 = GO + ".2"
-        open(go2, "w").close()
         os.execv(sys.executable, [sys.executable, os.path.join(HERE, "asyncio_scenarios.py"), go2])
     elif MODE == "fork":
         pid = os.fork()
