@@ -34,11 +34,14 @@ static int meta_get(struct lw_elf *e, const char *name, int32_t *out)
 
 int lw_v8meta__load(struct lw_elf *e, struct lw_v8meta *m, char *why, size_t whylen)
 {
+	/* field offsets (int32) and type numbers and string tags (uint16), by metadata name */
 	static const struct {
 		const char *name;
 		size_t off;
+		int u16;
 	} F[] = {
-#define MF(n, f) { n, offsetof(struct lw_v8meta, f) }
+#define MF(n, f) { n, offsetof(struct lw_v8meta, f), 0 }
+#define MT(n, f) { n, offsetof(struct lw_v8meta, f), 1 }
 		MF("off_fp_bytecode_array", fp_bytecode_array),
 		MF("off_fp_bytecode_offset", fp_bytecode_offset),
 		MF("off_fp_function", fp_function),
@@ -57,13 +60,6 @@ int lw_v8meta__load(struct lw_elf *e, struct lw_v8meta *m, char *why, size_t why
 		MF("class_ThinString__actual__String", thin_actual),
 		MF("class_SlicedString__parent__String", sliced_parent),
 		MF("class_SlicedString__offset__SMI", sliced_offset),
-#undef MF
-	};
-	static const struct {
-		const char *name;
-		size_t off;
-	} T[] = {
-#define MT(n, f) { n, offsetof(struct lw_v8meta, f) }
 		MT("type_BytecodeArray__BYTECODE_ARRAY_TYPE", t_bytecode_array),
 		MT("type_ByteArray__BYTE_ARRAY_TYPE", t_byte_array),
 		MT("type_FixedArray__FIXED_ARRAY_TYPE", t_fixed_array),
@@ -76,26 +72,24 @@ int lw_v8meta__load(struct lw_elf *e, struct lw_v8meta *m, char *why, size_t why
 		MT("ThinStringTag", thin_tag),
 		MT("SlicedStringTag", sliced_tag),
 		MT("OneByteStringTag", onebyte_tag),
+#undef MF
 #undef MT
 	};
+
 	int32_t v, tagged = 0, shift = 0, tag = 0, mask = 0, fa_parent;
 	size_t i;
 
 	memset(m, 0, sizeof(*m));
 	for (i = 0; i < sizeof(F) / sizeof(F[0]); i++) {
-		if (meta_get(e, F[i].name, (int32_t *)((char *)m + F[i].off))) {
+		if (meta_get(e, F[i].name, &v) || (F[i].u16 && (v < 0 || v > 0xffff))) {
 			snprintf(why, whylen, "no V8 postmortem metadata v8dbg_%s in %s", F[i].name,
 				 lw_elf__path(e));
 			return -ENOENT;
 		}
-	}
-	for (i = 0; i < sizeof(T) / sizeof(T[0]); i++) {
-		if (meta_get(e, T[i].name, &v) || v < 0 || v > 0xffff) {
-			snprintf(why, whylen, "no V8 postmortem metadata v8dbg_%s in %s", T[i].name,
-				 lw_elf__path(e));
-			return -ENOENT;
-		}
-		*(uint16_t *)((char *)m + T[i].off) = (uint16_t)v;
+		if (F[i].u16)
+			*(uint16_t *)((char *)m + F[i].off) = (uint16_t)v;
+		else
+			*(int32_t *)((char *)m + F[i].off) = v;
 	}
 	/* full 8-byte tagged pointers, 32-bit Smis in the upper half (no pointer compression) */
 	if (meta_get(e, "TaggedSize", &tagged) || meta_get(e, "SmiShiftSize", &shift) ||
