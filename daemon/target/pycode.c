@@ -210,6 +210,9 @@ static int fill(const struct lw_pycache *c, struct lw_reader *mem, uint64_t addr
 
 	memset(pc, 0, sizeof(*pc));
 	pc->addr = addr;
+	/* not a code object: no name read from it (issue 20: a garbage frame name) */
+	if (!type_is(mem, addr, c->code_type))
+		return -EINVAL;
 	if (read_ident(c, mem, addr, &pc->filename_obj, &pc->name_obj, &pc->firstlineno))
 		return -EFAULT;
 	if (c->lay.co_qualname != 0xffff && c->lay.co_qualname)
@@ -269,8 +272,13 @@ const struct lw_pycode *lw_pycache__get(struct lw_pycache *c, struct lw_reader *
 
 	if (!addr)
 		return NULL;
-	/* not a code object (now): no name, cached or read (issue 20: a garbage frame name) */
-	if (!type_is(mem, addr, c->code_type) || read_ident(c, mem, addr, &fn, &nm, &first))
+	/* A cached entry is this code object while its identity (name and file objects, first
+	 * line, line table) reads the same: it was known as a code object when it was filled.
+	 * Its type is not read again: a code object freed since (a process finalizing after its
+	 * last slow callback) has its type word overwritten by the allocator and the rest
+	 * intact, and the frames of that callback keep their names. A new entry, or an address
+	 * whose identity changed, must be a code object (fill). */
+	if (read_ident(c, mem, addr, &fn, &nm, &first))
 		return NULL;
 	c->clock++;
 	for (e = c->b[h]; e; e = e->next) {
