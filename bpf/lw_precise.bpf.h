@@ -41,7 +41,7 @@ static __always_inline void cb_ident_full(const struct lw_pycfg *c, struct lw_th
 	/* a freed object keeps its type pointer: no re-reading the callable, only what outlives
 	 * it (code objects, types) */
 	bpf_probe_read_kernel(id, sizeof(*id), &th->cb_id);
-	if (id->kind == LW_KIND_OTHER && id->type) {
+	if (id->kind == LW_KIND_OTHER && id->type && !id->qualname[0]) {
 		__u64 p = rd_ptr(id->type + c->tp_name);
 
 		if (p)
@@ -252,12 +252,13 @@ int BPF_KPROBE(lw_ctxrun_enter, void *ctxobj, void *args)
 
 		if (!c)
 			return 0;
-		/* identified now, while the callable surely exists (a Task's name too), in place */
+		/* identified now, while the callable surely exists, in place, with its names: a
+		 * function's qualname before 3.11 is the function's (its code has none), a builtin
+		 * method's (uvloop's callbacks) its PyMethodDef's, a Task's its own; at the end
+		 * the callable may be gone. Stop 17: without them, sched mode (now the default
+		 * here) named a 3.8 lambda '<lambda>' and uvloop's callbacks by their type. */
 		__builtin_memset(&th->cb_id, 0, sizeof(th->cb_id));
-		th->cb_site = classify(c, th->cb_callable, th->cb_ctx, &th->cb_id, 0);
-		if (th->cb_id.kind == LW_KIND_TASK)
-			read_task_name(c, th->cb_id.task, th->cb_id.task_name, &th->cb_id.task_num,
-				       &th->cb_id.flags);
+		th->cb_site = classify(c, th->cb_callable, th->cb_ctx, &th->cb_id, 1);
 	}
 	return 0;
 }
