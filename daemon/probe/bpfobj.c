@@ -502,7 +502,13 @@ static int bpf_new(const struct lw_bpf_opts *opts, const char *why, struct lw_bp
 		bpf_map__set_autocreate(b->skel->maps.tflag, false);
 	}
 	b->skel->rodata->iter_sched = opts->iter_mode == LW_ITER_SCHED;
-	b->skel->rodata->ctxrun_entry_only = opts->iter_mode == LW_ITER_SCHED;
+	/* Precise mode's context_run probe: entry and return. Entry-only (one trap a callback;
+	 * a callback then ends where the next begins or at the loop's poll entry, which only sched
+	 * mode probes) only on request: its callback also holds whatever runs between its return
+	 * and that next probe, and a thread preempted there (CPU contention) had the run queue's
+	 * 47 ms and a CPU sample of the loop's own code charged to the callback (stop 17, CI) */
+	b->entry_only = opts->iter_mode == LW_ITER_SCHED && getenv("LOOPWATCH_PRECISE_ENTRY_ONLY");
+	b->skel->rodata->ctxrun_entry_only = b->entry_only;
 	/* sched and fentry modes: no syscall tracepoint at all (it would tax every process on
 	 * the host) */
 	if (opts->iter_mode != LW_ITER_SYSCALL)
@@ -510,7 +516,7 @@ static int bpf_new(const struct lw_bpf_opts *opts, const char *why, struct lw_bp
 	/* the poll-entry uprobes belong to sched mode: not verified for nothing */
 	if (opts->iter_mode != LW_ITER_SCHED)
 		bpf_program__set_autoload(b->skel->progs.lw_poll_enter, false);
-	else	/* precise mode's return probe: sched mode's context_run probe is entry-only */
+	if (b->entry_only)	/* precise mode's return probe: not with the entry-only probe */
 		bpf_program__set_autoload(b->skel->progs.lw_ctxrun_exit, false);
 	if (opts->iter_mode != LW_ITER_FENTRY) {
 		bpf_program__set_autoload(b->skel->progs.lw_fx_epoll, false);
@@ -842,13 +848,13 @@ int lw_bpf__attach_ctxrun(struct lw_bpf *b, pid_t pid, const char *path, uint64_
 		snprintf(err, errlen, "too many probes attached (%d processes)", MAX_LINKS);
 		return -ENOSPC;
 	}
-	/* sched iteration mode: the entry probe alone (one trap per callback; a callback ends
-	 * where the next begins or at the loop's poll, whose entry is probed) */
+	/* entry-only (sched mode, on request): the entry probe alone (one trap per callback; a
+	 * callback ends where the next begins or at the loop's poll, whose entry is probed) */
 	ret = NULL;
 	/* the return probe first: a call entered between the two attachments then shows up as a
 	 * return without an entry (ignored), never as an entry whose return is not seen, which
 	 * would leave the thread "inside a callback" for good */
-	if (b->iter_mode != LW_ITER_SCHED) {
+	if (!b->entry_only) {
 		ret = bpf_program__attach_uprobe(b->skel->progs.lw_ctxrun_exit, true, pid, path,
 						 (size_t)offset);
 		if (!ret) {
@@ -953,6 +959,11 @@ int lw_bpf__attach_poll(struct lw_bpf *b, pid_t pid, const char *path, uint64_t 
 		return lw_bpf__attach_polls(b, pid, path, &offset, &nr, 1, err, errlen);
 	return attach_uprobe(b, b->skel->progs.lw_poll_enter, pid, path, offset, &opts, err,
 			     errlen);
+}
+
+int lw_bpf__ctxrun_entry_only(const struct lw_bpf *b)
+{
+	return b->entry_only;
 }
 
 int lw_bpf__poll_multi(const struct lw_bpf *b)

@@ -823,7 +823,7 @@ static struct json_object *probes_json(const struct lw_session *s, int sampling)
 		json_object_array_add(p, json_object_new_string("perf_event/cpu-clock"));
 	if (s->o.precise && s->is_python && s->py.ctxrun_addr) {
 		snprintf(buf, sizeof(buf), "%s:%s:context_run+0x%llx",
-			 lw_bpf__iter_mode(s->bpf) != LW_ITER_SCHED ? "uprobe+uretprobe" : "uprobe",
+			 lw_bpf__ctxrun_entry_only(s->bpf) ? "uprobe" : "uprobe+uretprobe",
 			 s->py.elf, (unsigned long long)s->py.ctxrun_off);
 		json_object_array_add(p, json_object_new_string(buf));
 	}
