@@ -326,6 +326,13 @@ int lw_sample(struct bpf_perf_event_data *ctx)
 		else
 			th->cb_left_ns = th->cb_noloop_ns;
 	}
+	/*
+	 * Where does it burn CPU? A majority vote (Boyer-Moore) over the innermost function of
+	 * the samples of this busy period: Python keeps that function's latest sample at the
+	 * instruction most of its samples were at (for its line); a native-only stack (Node,
+	 * libuv, epoll) keeps the candidate's first sample, whose user-stack copy (ustacks, keyed
+	 * by its ts_ns) the unwinder then finds.
+	 */
 	since = th->iter_start_ns;
 	if (th->cb_depth && th->cb_start_ns > since)
 		since = th->cb_start_ns;
