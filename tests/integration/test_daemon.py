@@ -508,9 +508,19 @@ class Service(DaemonTest):
         d.wait_ready()
         self.assertEqual(d.attached("web"), [master.pid])
         open(os.path.join(master.ctl, "fork"), "w").close()
-        wait_for(lambda: '"workers"' in master.text(), 20, what="workers forked")
-        workers = [json.loads(l) for l in master.text().splitlines()
-                   if l.startswith('{"workers"')][0]["workers"]
+        def forked():
+            # the master's line, whole (a worker may write to the same pipe meanwhile: the
+            # line can start after another's text, or be half written when first seen)
+            for line in master.text().splitlines():
+                i = line.find('{"workers"')
+                if i >= 0:
+                    try:
+                        return json.loads(line[i:])["workers"]
+                    except ValueError:
+                        pass
+            return None
+        wait_for(lambda: forked() is not None, 20, what="workers forked")
+        workers = forked()
         wait_for(lambda: d.attached("web") == sorted([master.pid] + workers), 20,
                  what="workers attached")
         master.block()
