@@ -441,6 +441,19 @@ static const struct lw_pystack *alert_stack_in(struct lw_session *s, const struc
 	return t->alert_stack;
 }
 
+/* The thread whose live look, kept in alert_stack, fell in [from, to]: what it named is this
+ * stretch's (lw_sess_add_stack) */
+static const struct lw_sthread *looked_at(struct lw_session *s, uint32_t tid, uint64_t from,
+					  uint64_t to)
+{
+	const struct lw_sthread *t = lw_u64map__get(s->threads, (uint64_t)tid);
+
+	if (!t || !t->alert_stack || !t->alert_js || t->alert_look_ns < from ||
+	    t->alert_look_ns > to)
+		return NULL;
+	return t;
+}
+
 /*
  * A slow callback's record, counted under its site: a framework's dispatcher under the route it
  * ran (issue 21; the dispatcher stays the record's callback). bi: precise mode's BPF identity,
@@ -476,8 +489,10 @@ static void on_callback(struct lw_session *s, const struct lw_rec_callback *r, l
 	st = pick_stack(&r->block_stack, &r->cpu_stack, &r->split, r->duration_ns, &kind);
 	if (!st)
 		st = alert_stack_in(s, r, &id, &kind);
+	s->memo = looked_at(s, r->hdr.tid, r->start_ns, r->start_ns + r->duration_ns);
 	emit(ctx, slow_callback_at_site(s, r->hdr.tid, r->hdr.ts_ns, r->duration_ns, &id, &r->split,
 					st, kind, &r->ident));
+	s->memo = NULL;
 }
 
 /*
@@ -526,6 +541,7 @@ static void on_tick(struct lw_session *s, const struct lw_rec_tick *r, lw_emit_f
 		return;
 	}
 	s->counts.slow_ticks++;
+	s->memo = looked_at(s, r->hdr.tid, r->start_ns, r->start_ns + r->busy_ns);
 	st = pick_stack(&r->block_stack, &r->cpu_stack, &r->split, r->busy_ns, &kind);
 	if (!st && !(r->flags & LW_TICK_PRECISE))
 		st = alert_stack_of(s, r, &kind);
@@ -605,6 +621,7 @@ static void on_tick(struct lw_session *s, const struct lw_rec_tick *r, lw_emit_f
 		}
 		emit(ctx, o);
 	}
+	s->memo = NULL;
 	json_object_put(js);
 }
 

@@ -127,13 +127,35 @@ struct json_object *lw_sess_stack_json(struct lw_session *s, const struct lw_pys
 	return lw_sess_stack_json_ex(s, st, &dropped);
 }
 
+static int same_frames(const struct lw_pystack *a, const struct lw_pystack *b)
+{
+	uint32_t i;
+
+	if (a->nframes != b->nframes || a->nframes > LW_MAX_PYFRAMES)
+		return 0;
+	for (i = 0; i < a->nframes; i++)
+		if (a->frames[i].code != b->frames[i].code ||
+		    a->frames[i].instr != b->frames[i].instr ||
+		    a->frames[i].frame != b->frames[i].frame)
+			return 0;
+	return 1;
+}
+
 /* "stack" and, when it is not whole, "stack_incomplete" (no stack: an empty one) */
 void lw_sess_add_stack(struct lw_session *s, struct json_object *o, const struct lw_pystack *st)
 {
+	const struct lw_sthread *m = s->memo;
+	struct json_object *a = NULL;
 	int dropped = 0;
 
-	json_object_object_add(o, "stack", st ? lw_sess_stack_json_ex(s, st, &dropped)
-					      : json_object_new_array());
+	/* the same frames its live look named while they ran (the record comes after the
+	 * iteration ended: a code object freed since reads as another one, or none) */
+	if (st && m && m->alert_js && m->alert_stack && same_frames(st, m->alert_stack) &&
+	    json_object_deep_copy(m->alert_js, &a, NULL) == 0)
+		dropped = m->alert_js_dropped;
+	else
+		a = st ? lw_sess_stack_json_ex(s, st, &dropped) : json_object_new_array();
+	json_object_object_add(o, "stack", a);
 	lw_sess_mark_stack(o, st);
 	if (dropped && st && (st->flags & LW_STACK_VALID) && !(st->flags & LW_STACK_READ_ERR))
 		json_object_object_add(o, "stack_incomplete", json_object_new_string("unreadable"));

@@ -124,6 +124,18 @@ static int walks_agree(const struct lw_session *s, const struct lw_pystack *a,
 	       a->cb_callable == b->cb_callable && a->hrun.code == b->hrun.code;
 }
 
+/* the look's frames as its alert names them, for the iteration's own record (lw_sess_add_stack) */
+static void keep_look(struct lw_sthread *t, struct json_object *o)
+{
+	struct json_object *a = lw_j_get(o, "stack"), *inc = lw_j_get(o, "stack_incomplete");
+
+	if (!a || json_object_deep_copy(a, &t->alert_js, NULL)) {
+		t->alert_js = NULL;
+		return;
+	}
+	t->alert_js_dropped = inc && strcmp(json_object_get_string(inc), "unreadable") == 0;
+}
+
 /* One CPU sample stack of this iteration in the callback the look found (or none to say) */
 static int sample_in(const struct lw_pystack *x, const struct lw_pystack *look, uint64_t since)
 {
@@ -323,6 +335,8 @@ void lw_session__tick(struct lw_session *s, uint64_t now, lw_emit_fn emit, void 
 		memset(&id, 0, sizeof(id));
 		if (st)
 			lw_sess_ident_from_stack(s, st, &id);
+		json_object_put(t->alert_js);
+		t->alert_js = NULL;
 		if (st && id.found && (t->alert_stack ||
 				       (t->alert_stack = malloc(sizeof(*t->alert_stack))))) {
 			memcpy(t->alert_stack, st, sizeof(*st));
@@ -367,6 +381,8 @@ void lw_session__tick(struct lw_session *s, uint64_t now, lw_emit_fn emit, void 
 				       st ? kind : NULL);
 		json_object_object_add(o, "duration_basis", json_object_new_string("iteration"));
 		json_object_object_add(o, "alert_level", json_object_new_int(t->alert_level));
+		if (st && id.found && t->alert_stack && t->alert_look_ns == now)
+			keep_look(t, o);
 		emit(ctx, o);
 	}
 	free(stk);

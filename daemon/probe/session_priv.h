@@ -77,6 +77,12 @@ struct lw_sthread {
 	struct lw_pystack *alert_stack;
 	int alert_blocked;		/* alert_stack was taken asleep, not walked on CPU */
 	uint64_t alert_look_ns;		/* when alert_stack was walked (precise mode's callbacks) */
+	/* alert_stack's frames as the look named them (a "stack" array, owned), and whether one
+	 * was left out: the iteration's own record, rendered after it ended, shows these when its
+	 * stack is the same; a code object freed at the callback's end (exec'd code) reads as
+	 * garbage by then, its frame left out, though it was read right while it ran */
+	struct json_object *alert_js;
+	int alert_js_dropped;
 	/* iteration start of a stretch seen outside any loop, or in a loop's own code on CPU (a
 	 * selector that never polls: a mock): no iteration, no alert, its tick dropped (issue 20) */
 	uint64_t noiter;
@@ -185,6 +191,9 @@ struct lw_session {
 	char runtime_why[512];
 	struct lw_stuck *stuck;		/* the stuck-Task inventory (session_live.c) */
 	uint64_t last_stuck;
+	/* while a record of an iteration its thread's live look saw is rendered: that thread
+	 * (lw_sess_add_stack shows the look's frames for the same stack); NULL otherwise */
+	const struct lw_sthread *memo;
 };
 
 struct frame_info {

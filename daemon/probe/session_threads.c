@@ -307,6 +307,8 @@ void lw_sess_thread_free(void *thread)
 
 	free(t->alert_stack);
 	t->alert_stack = NULL;
+	json_object_put(t->alert_js);
+	t->alert_js = NULL;
 }
 
 uint64_t lw_sess_tstate_of(struct lw_session *s, pid_t tid)

@@ -170,16 +170,22 @@ class FalseReports(unittest.TestCase):
             ann = [x for x in t.truth() if "announce" in x]
             slow = [r for r in lw.records("slow_callback") if not r["in_progress"]]
             self.assertEqual(len(slow), len(ann), brief(reports(lw)))
-            got, want = [], []
+            got, want, absent = [], [], 0
             for a, r in zip(ann, slow):
                 work = [f for f in r["stack"] if f.get("function") == "work"]
-                self.assertEqual(len(work), 1, r)
                 self.assertEqual(placeholders(r), [], r)
+                # a frame (or a line) left out is allowed only with the stack marked so: a
+                # daemon that came to read 'work' after it was freed must not guess it
+                if not work or "line" not in work[0]:
+                    self.assertEqual(r.get("stack_incomplete"), "unreadable", r)
+                    absent += 1
+                    continue
+                self.assertEqual(len(work), 1, r)
                 want.append(a["line"])
-                # a line left out is allowed only with the stack marked so
-                got.append(work[0].get("line") if "line" in work[0] or
-                           not r.get("stack_incomplete") else a["line"])
+                got.append(work[0]["line"])
             self.assertEqual(got, want, brief(slow))
+            # the block lasts 3 thresholds: the live tick names it while 'work' exists
+            self.assertLessEqual(absent, 1, brief(slow))
         self.each(one)
 
     # 11: under CPU contention (the loop thread often runnable, waiting for a CPU) >= 99.5 % of

@@ -167,10 +167,12 @@ CHURN_GAPS = (3, 40, 7, 25, 1, 33)
 
 
 def churn_once(gap):
-    src = "def work():\n" + "\n" * gap + "    time.sleep(0.12)\n"
+    # 0.3 s: the live tick names the block while 'work' still exists (its code object is freed
+    # right after); a tick that comes after the block finds it freed and drops the frame
+    src = "def work():\n" + "\n" * gap + "    time.sleep(0.3)\n"
     ns = {"time": time}
     exec(compile(src, CHURN_FILE, "exec"), ns)
-    print(json.dumps({"announce": "work", "ms": 120, "line": gap + 2,
+    print(json.dumps({"announce": "work", "ms": 300, "line": gap + 2,
                       "tid": threading.get_native_id()}), flush=True)
     ns["work"]()
     ns.clear()
