@@ -9,7 +9,7 @@
 #ifndef LOOPWATCH_H
 #define LOOPWATCH_H
 
-#define LW_ABI_VERSION 7
+#define LW_ABI_VERSION 8
 
 #define LW_MAX_PYFRAMES 64	/* Python frame slots per stack (shims included) */
 #define LW_MAX_NATIVE 48	/* native (user) return addresses kept per stack */
@@ -483,6 +483,7 @@ struct lw_thread {
 };
 
 /* The stacks of one thread (map stacks, key tid) */
+#define LW_CPU_VOTES 4
 struct lw_tstacks {
 	struct lw_pystack pending;	/* captured when it last went to sleep */
 	struct lw_pystack iter_block;	/* longest block of the busy iteration */
@@ -490,10 +491,13 @@ struct lw_tstacks {
 	struct lw_pystack cpu;		/* CPU samples: the majority function's latest (ns = votes) */
 	struct lw_pystack sample;	/* scratch for the sample being taken */
 	/* within the majority function, a second vote on its innermost instruction: cpu holds the
-	 * latest sample at the majority instruction, so one late sample elsewhere in the function
-	 * (a return, a print after the hot loop) does not move the reported line */
+	 * latest sample at the instruction with the most votes (cpu_instr), so a few late samples
+	 * elsewhere in the function (a return, a print after the hot loop) do not move the
+	 * reported line. Misra-Gries with LW_CPU_VOTES counters (vote_n 0: a free one): a hot
+	 * loop's samples spread over its few instructions, none of which need be a majority */
 	__u64 cpu_instr;
-	__u64 cpu_instr_votes;
+	__u64 vote_instr[LW_CPU_VOTES];
+	__u32 vote_n[LW_CPU_VOTES];
 };
 
 /*
@@ -552,7 +556,7 @@ LW_ABI_SIZE(lw_pycfg, 216);
 LW_ABI_SIZE(lw_fair, 40);
 LW_ABI_SIZE(lw_rderr_key, 8);
 LW_ABI_SIZE(lw_thread, 2856);
-LW_ABI_SIZE(lw_tstacks, 11136);
+LW_ABI_SIZE(lw_tstacks, 11176);
 LW_ABI_SIZE(lw_ustack_key, 16);
 LW_ABI_SIZE(lw_ustack, 16528);
 

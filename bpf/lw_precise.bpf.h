@@ -288,6 +288,57 @@ static __always_inline __u64 cpu_vote_key(const struct lw_pystack *p)
 	return p->nnative ? (p->native[0] >> 16) + 1 : 0;
 }
 
+/* The instruction vote restarts at this sample's instruction */
+static __always_inline void instr_vote_reset(struct lw_tstacks *st, __u64 instr)
+{
+	__u32 i;
+
+	for (i = 0; i < LW_CPU_VOTES; i++)
+		st->vote_n[i] = 0;
+	st->vote_instr[0] = instr;
+	st->vote_n[0] = 1;
+	st->cpu_instr = instr;
+}
+
+/*
+ * A sample of the candidate function votes for its instruction (Misra-Gries: its counter, or a
+ * free one, goes up; with none free, every counter goes down). 1: the sample is at the
+ * instruction kept (cpu_instr) or its instruction now has more votes than the kept one's, and
+ * becomes it; ties keep the earlier (a hot loop's tail, a return after it, comes late).
+ */
+static __always_inline int instr_vote(struct lw_tstacks *st, __u64 instr)
+{
+	__u32 i, hit = LW_CPU_VOTES, free = LW_CPU_VOTES, mine, kept = 0;
+
+	for (i = 0; i < LW_CPU_VOTES; i++) {
+		if (st->vote_n[i] && st->vote_instr[i] == instr)
+			hit = i;
+		else if (!st->vote_n[i] && free == LW_CPU_VOTES)
+			free = i;
+	}
+	if (hit == LW_CPU_VOTES && free < LW_CPU_VOTES) {
+		hit = free;
+		st->vote_instr[hit] = instr;
+		st->vote_n[hit] = 0;
+	}
+	if (hit >= LW_CPU_VOTES) {
+		for (i = 0; i < LW_CPU_VOTES; i++)
+			if (st->vote_n[i])
+				st->vote_n[i]--;
+		return 0;
+	}
+	mine = ++st->vote_n[hit];
+	if (instr == st->cpu_instr)
+		return 1;
+	for (i = 0; i < LW_CPU_VOTES; i++)
+		if (st->vote_n[i] && st->vote_instr[i] == st->cpu_instr)
+			kept = st->vote_n[i];
+	if (mine <= kept)
+		return 0;
+	st->cpu_instr = instr;
+	return 1;
+}
+
 SEC("perf_event")
 int lw_sample(struct bpf_perf_event_data *ctx)
 {
@@ -329,7 +380,7 @@ int lw_sample(struct bpf_perf_event_data *ctx)
 	/*
 	 * Where does it burn CPU? A majority vote (Boyer-Moore) over the innermost function of
 	 * the samples of this busy period: Python keeps that function's latest sample at the
-	 * instruction most of its samples were at (for its line); a native-only stack (Node,
+	 * instruction with the most votes (instr_vote, for its line); a native-only stack (Node,
 	 * libuv, epoll) keeps the candidate's first sample, whose user-stack copy (ustacks, keyed
 	 * by its ts_ns) the unwinder then finds.
 	 */
@@ -350,22 +401,13 @@ int lw_sample(struct bpf_perf_event_data *ctx)
 	if (!(st->cpu.flags & LW_STACK_VALID) || st->cpu.ts_ns < since || !cpu_vote_key(&st->cpu)) {
 		copy_stack(&st->cpu, &st->sample);
 		st->cpu.ns = 1;
-		st->cpu_instr = instr;
-		st->cpu_instr_votes = 1;
+		instr_vote_reset(st, instr);
 	} else if (key && key == cpu_vote_key(&st->cpu)) {
 		if (st->sample.nframes) {
 			votes = st->cpu.ns + 1;
 			ts = st->cpu.ts_ns;
 			/* the same vote within the function, on the instruction (for the line) */
-			if (instr == st->cpu_instr) {
-				st->cpu_instr_votes++;
-			} else if (st->cpu_instr_votes <= 1) {
-				st->cpu_instr = instr;
-				st->cpu_instr_votes = 1;
-			} else {
-				st->cpu_instr_votes--;
-			}
-			if (instr == st->cpu_instr)
+			if (instr_vote(st, instr))
 				copy_stack(&st->cpu, &st->sample);
 			st->cpu.ns = votes;
 			st->cpu.ts_ns = ts;	/* the candidate's age, not the sample's */
@@ -375,8 +417,7 @@ int lw_sample(struct bpf_perf_event_data *ctx)
 	} else if (st->cpu.ns <= 1) {
 		copy_stack(&st->cpu, &st->sample);
 		st->cpu.ns = 1;
-		st->cpu_instr = instr;
-		st->cpu_instr_votes = 1;
+		instr_vote_reset(st, instr);
 	} else {
 		st->cpu.ns--;
 	}

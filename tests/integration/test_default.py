@@ -118,6 +118,25 @@ class DefaultMode(unittest.TestCase):
             with self.subTest(python=label):
                 self.check_python(py)
 
+    def test_cpu_line_without_majority_instruction(self):
+        """A hot loop whose CPU samples spread evenly over three lines (none a majority) and a
+        tail on a fourth line at the end, a sixth of the time: each record names one of the
+        loop's lines (a vote that a few late samples could win named the tail)."""
+        src = os.path.join(TARGETS, "cpu_lines.py")
+        cm = marks(src)
+        loop_lines = (cm["hot1"] - 1, cm["hot1"], cm["hot2"], cm["hot3"])
+        t, lw = traced([pythons()[0][1], src, "{GO}"], ["-t", "100ms", "-q"], timeout=60)
+        self.assertEqual(len([x for x in t.truth() if x.get("scenario") == "hot"]), 3)
+        recs = [r for r in lw.records("slow_callback") if not r["in_progress"]]
+        got = []
+        for r in recs:
+            fr = [f for f in r["stack"] if f["function"] == "hot"]
+            self.assertTrue(fr, r)
+            self.assertEqual(r["stack_kind"], "cpu", r)
+            got.append(fr[0].get("line"))
+        self.assertEqual(len(got), 3, recs)
+        self.assertEqual([g for g in got if g not in loop_lines], [], (got, loop_lines))
+
     def test_cpu_bound_between_samples(self):
         """A CPU-bound callback that no CPU sample fell into (here: --no-sampling; in production
         a callback of a few tens of ms between two 49 Hz samples on a loaded host) is still
