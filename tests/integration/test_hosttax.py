@@ -95,6 +95,11 @@ class HostTax(unittest.TestCase):
         ticks = lw.records("slow_tick")
         self.assertGreaterEqual(len(ticks), max(1, len(stalls) - 2), (ticks, stalls))
         for tick in ticks:
+            # a stretch the loop spent waiting for a CPU (the 2-core CI host runs other tests'
+            # processes): slow by the host's doing, reported as such (stop 17's CI: 20.2 ms,
+            # 20.0 of it in the run queue); the stalls are the time.sleep(0.03) ones
+            if tick["busy_ms"] - tick["runq_ms"] < 29.0 and tick["runq_ms"] >= 10.0:
+                continue
             self.assertGreaterEqual(tick["busy_ms"], 29.0, tick)
             self.assertLess(tick["busy_ms"], 60.0, tick)
             self.assertEqual(tick["poll"], "epoll_wait")
