@@ -127,16 +127,25 @@ struct json_object *lw_sess_stack_json(struct lw_session *s, const struct lw_pys
 	return lw_sess_stack_json_ex(s, st, &dropped);
 }
 
-/* "stack" and, when it is not whole, "stack_incomplete" (no stack: an empty one) */
+/*
+ * "stack" and, when it is not whole, "stack_incomplete". An empty one always says why (issue 20
+ * item 11: "stack": [] alone read as a stack with nothing on it): "not sampled" when no stack
+ * was taken in the stretch (it never slept, and no CPU sample or preemption caught it), "no
+ * frames" when one was taken with no Python frame on it (the thread ran no Python code then).
+ */
 void lw_sess_add_stack(struct lw_session *s, struct json_object *o, const struct lw_pystack *st)
 {
 	int dropped = 0;
+	struct json_object *a = st ? lw_sess_stack_json_ex(s, st, &dropped) : json_object_new_array();
 
-	json_object_object_add(o, "stack", st ? lw_sess_stack_json_ex(s, st, &dropped)
-					      : json_object_new_array());
+	json_object_object_add(o, "stack", a);
 	lw_sess_mark_stack(o, st);
 	if (dropped && st && (st->flags & LW_STACK_VALID) && !(st->flags & LW_STACK_READ_ERR))
 		json_object_object_add(o, "stack_incomplete", json_object_new_string("unreadable"));
+	if (!json_object_array_length(a) && !json_object_object_get_ex(o, "stack_incomplete", NULL))
+		json_object_object_add(o, "stack_incomplete",
+				       json_object_new_string(st && (st->flags & LW_STACK_VALID) ?
+							      "no frames" : "not sampled"));
 }
 
 /* A stack that is not whole says so: "truncated" (deeper than the frames kept: the innermost are
