@@ -339,6 +339,66 @@ static __always_inline int instr_vote(struct lw_tstacks *st, __u64 instr)
 	return 1;
 }
 
+/*
+ * Where does it burn CPU? A majority vote (Boyer-Moore) over the innermost function of the
+ * samples of this busy period: Python keeps that function's latest sample at the instruction
+ * with the most votes (instr_vote, for its line); a native-only stack (Node, libuv, epoll) keeps
+ * the candidate's first sample, whose user-stack copy (ustacks, keyed by its ts_ns) the
+ * unwinder then finds. smp: the sample (the sampler's, or one taken at a preemption);
+ * counted: whether it counts toward the samples in no loop (the sampler's only).
+ */
+static __always_inline void cpu_vote(struct lw_thread *th, struct lw_tstacks *st, __u32 tid,
+				     const struct lw_pystack *smp, int counted)
+{
+	__u64 since, votes, ts, key, instr;
+	int noloop;
+
+	since = th->iter_start_ns;
+	if (th->cb_depth && th->cb_start_ns > since)
+		since = th->cb_start_ns;
+	key = cpu_vote_key(smp);
+	instr = smp->nframes ? smp->frames[0].instr : 0;
+	/* samples of this busy period outside any asyncio loop: two make the period no iteration
+	 * (synchronous code between two loops, loops whose selector never polls: issue 20); the
+	 * count is kept across the vote's stack copies below and, in precise mode, callbacks */
+	noloop = 0;
+	if ((st->cpu.flags & LW_STACK_VALID) && st->cpu.ts_ns >= th->iter_start_ns)
+		noloop = (st->cpu.flags & LW_STACK_LEFT_LOOP) ? 2 :
+			 (st->cpu.flags & LW_STACK_NOLOOP_ONE) ? 1 : 0;
+	if (counted && (smp->flags & LW_STACK_NOLOOP) && noloop < 2)
+		noloop++;
+	if (!(st->cpu.flags & LW_STACK_VALID) || st->cpu.ts_ns < since || !cpu_vote_key(&st->cpu)) {
+		copy_stack(&st->cpu, smp);
+		st->cpu.ns = 1;
+		instr_vote_reset(st, instr);
+	} else if (key && key == cpu_vote_key(&st->cpu)) {
+		if (smp->nframes) {
+			votes = st->cpu.ns + 1;
+			ts = st->cpu.ts_ns;
+			/* the same vote within the function, on the instruction (for the line) */
+			if (instr_vote(st, instr))
+				copy_stack(&st->cpu, smp);
+			st->cpu.ns = votes;
+			st->cpu.ts_ns = ts;	/* the candidate's age, not the sample's */
+		} else {
+			st->cpu.ns++;
+		}
+	} else if (st->cpu.ns <= 1) {
+		copy_stack(&st->cpu, smp);
+		st->cpu.ns = 1;
+		instr_vote_reset(st, instr);
+	} else {
+		st->cpu.ns--;
+	}
+	st->cpu.flags &= ~(LW_STACK_NOLOOP_ONE | LW_STACK_LEFT_LOOP);
+	if (noloop)
+		st->cpu.flags |= noloop >= 2 ? LW_STACK_LEFT_LOOP : LW_STACK_NOLOOP_ONE;
+	/* the candidate's user-stack copy is the one a record will unwind: keep it ahead of the
+	 * copies of later samples and sleeps in the LRU's eviction order (a 3 s callback takes
+	 * ~150 samples, and as many page-fault sleeps, after it) */
+	ustack_keep(tid, st->cpu.ts_ns);
+}
+
 SEC("perf_event")
 int lw_sample(struct bpf_perf_event_data *ctx)
 {
@@ -347,8 +407,6 @@ int lw_sample(struct bpf_perf_event_data *ctx)
 	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
 	struct lw_pycfg *c;
 	struct lw_tstacks *st;
-	__u64 since, votes, ts, key, instr;
-	int noloop;
 
 	if (!th || !busy(th))
 		return 0;
@@ -377,58 +435,35 @@ int lw_sample(struct bpf_perf_event_data *ctx)
 		else
 			th->cb_left_ns = th->cb_noloop_ns;
 	}
-	/*
-	 * Where does it burn CPU? A majority vote (Boyer-Moore) over the innermost function of
-	 * the samples of this busy period: Python keeps that function's latest sample at the
-	 * instruction with the most votes (instr_vote, for its line); a native-only stack (Node,
-	 * libuv, epoll) keeps the candidate's first sample, whose user-stack copy (ustacks, keyed
-	 * by its ts_ns) the unwinder then finds.
-	 */
-	since = th->iter_start_ns;
-	if (th->cb_depth && th->cb_start_ns > since)
-		since = th->cb_start_ns;
-	key = cpu_vote_key(&st->sample);
-	instr = st->sample.nframes ? st->sample.frames[0].instr : 0;
-	/* samples of this busy period outside any asyncio loop: two make the period no iteration
-	 * (synchronous code between two loops, loops whose selector never polls: issue 20); the
-	 * count is kept across the vote's stack copies below and, in precise mode, callbacks */
-	noloop = 0;
-	if ((st->cpu.flags & LW_STACK_VALID) && st->cpu.ts_ns >= th->iter_start_ns)
-		noloop = (st->cpu.flags & LW_STACK_LEFT_LOOP) ? 2 :
-			 (st->cpu.flags & LW_STACK_NOLOOP_ONE) ? 1 : 0;
-	if ((st->sample.flags & LW_STACK_NOLOOP) && noloop < 2)
-		noloop++;
-	if (!(st->cpu.flags & LW_STACK_VALID) || st->cpu.ts_ns < since || !cpu_vote_key(&st->cpu)) {
-		copy_stack(&st->cpu, &st->sample);
-		st->cpu.ns = 1;
-		instr_vote_reset(st, instr);
-	} else if (key && key == cpu_vote_key(&st->cpu)) {
-		if (st->sample.nframes) {
-			votes = st->cpu.ns + 1;
-			ts = st->cpu.ts_ns;
-			/* the same vote within the function, on the instruction (for the line) */
-			if (instr_vote(st, instr))
-				copy_stack(&st->cpu, &st->sample);
-			st->cpu.ns = votes;
-			st->cpu.ts_ns = ts;	/* the candidate's age, not the sample's */
-		} else {
-			st->cpu.ns++;
-		}
-	} else if (st->cpu.ns <= 1) {
-		copy_stack(&st->cpu, &st->sample);
-		st->cpu.ns = 1;
-		instr_vote_reset(st, instr);
-	} else {
-		st->cpu.ns--;
-	}
-	st->cpu.flags &= ~(LW_STACK_NOLOOP_ONE | LW_STACK_LEFT_LOOP);
-	if (noloop)
-		st->cpu.flags |= noloop >= 2 ? LW_STACK_LEFT_LOOP : LW_STACK_NOLOOP_ONE;
-	/* the candidate's user-stack copy is the one a record will unwind: keep it ahead of the
-	 * copies of later samples and sleeps in the LRU's eviction order (a 3 s callback takes
-	 * ~150 samples, and as many page-fault sleeps, after it) */
-	ustack_keep(tid, st->cpu.ts_ns);
+	cpu_vote(th, st, tid, &st->sample, 1);
 	return 0;
+}
+
+/*
+ * The current thread, busy (in an iteration or a callback), leaves the CPU runnable: preempted,
+ * or yielding. Where it was running is where it burnt CPU, a sample as good as the sampler's,
+ * and it votes as one (cpu_vote). Issue 20 item 11: under CPU contention a callback that spends
+ * most of its time waiting for a CPU is on it for a few slices only, which the 49 Hz sampler
+ * often misses; with no sleep in it either, its record had no stack ("stack": []) and, in
+ * default mode, no name. Not counted as a sample in no loop (LW_STACK_LEFT_LOOP stays the
+ * sampler's). One walk per preemption of a busy thread: none when it is not contended. Walked
+ * into the sleep stack's slot, which a runnable period does not use (off_stack_ok is 0).
+ */
+static __always_inline void runq_sample(void *ctx, struct lw_thread *th, __u32 tid)
+{
+	__u32 tgid = th->tgid;
+	struct lw_pycfg *c = bpf_map_lookup_elem(&procs, &tgid);
+	struct lw_tstacks *st;
+
+	if (!c || !(c->flags & LW_PROC_STACKS))
+		return;
+	st = bpf_map_lookup_elem(&stacks, &tid);
+	if (!st)
+		return;
+	walk_pystack(c, tid, &st->pending, LW_WALK_SCHED);
+	st->pending.syscall = (__u32)-1;
+	capture_native(ctx, &st->pending, c);
+	cpu_vote(th, st, tid, &st->pending, 0);
 }
 
 SEC("uretprobe")

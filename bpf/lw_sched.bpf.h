@@ -264,6 +264,9 @@ static __always_inline void off_close_missed(struct lw_thread *th, __u32 tid,
 	off_end(th, tid, now, blocked, runq);
 }
 
+/* lw_precise.bpf.h: a CPU sample taken where a busy thread is preempted, when it has none */
+static __always_inline void runq_sample(void *ctx, struct lw_thread *th, __u32 tid);
+
 /* The thread `prev` (== current) leaves the CPU. */
 static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u32 preempt,
 				       __u64 now)
@@ -290,6 +293,7 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u3
 		if (!busy(th))
 			return;
 		off_begin(th, prev, now, LW_OFF_RUNQ);
+		runq_sample(ctx, th, tid);
 		return;
 	}
 	/* going to sleep: in which syscall? orig_ax holds its number, but also a page fault's

@@ -141,7 +141,12 @@ static int same_frames(const struct lw_pystack *a, const struct lw_pystack *b)
 	return 1;
 }
 
-/* "stack" and, when it is not whole, "stack_incomplete" (no stack: an empty one) */
+/*
+ * "stack" and, when it is not whole, "stack_incomplete". An empty one always says why (issue 20
+ * item 11: "stack": [] alone read as a stack with nothing on it): "not sampled" when no stack
+ * was taken in the stretch (it never slept, and no CPU sample or preemption caught it), "no
+ * frames" when one was taken with no Python frame on it (the thread ran no Python code then).
+ */
 void lw_sess_add_stack(struct lw_session *s, struct json_object *o, const struct lw_pystack *st)
 {
 	const struct lw_sthread *m = s->memo;
@@ -159,6 +164,10 @@ void lw_sess_add_stack(struct lw_session *s, struct json_object *o, const struct
 	lw_sess_mark_stack(o, st);
 	if (dropped && st && (st->flags & LW_STACK_VALID) && !(st->flags & LW_STACK_READ_ERR))
 		json_object_object_add(o, "stack_incomplete", json_object_new_string("unreadable"));
+	if (!json_object_array_length(a) && !json_object_object_get_ex(o, "stack_incomplete", NULL))
+		json_object_object_add(o, "stack_incomplete",
+				       json_object_new_string(st && (st->flags & LW_STACK_VALID) ?
+							      "no frames" : "not sampled"));
 }
 
 /* A stack that is not whole says so: "truncated" (deeper than the frames kept: the innermost are

@@ -394,6 +394,50 @@ static void test_stack_garbage_frames(void **state)
 	json_object_put(o);
 }
 
+/* issue 20 #11: an empty stack says why it is empty. None taken (a slow callback that never
+ * slept and that no CPU sample caught): "not sampled"; one taken with no Python frame on it:
+ * "no frames"; one whose only frame was dropped: "unreadable", as before */
+static void test_stack_empty_says_why(void **state)
+{
+	struct fixture *fx = *state;
+	struct json_object *o = json_object_new_object();
+
+	lw_sess_add_stack(&fx->s, o, NULL);
+	assert_int_equal(json_object_array_length(lw_j_get(o, "stack")), 0);
+	assert_string_equal(lw_j_get_str(o, "stack_incomplete"), "not sampled");
+	json_object_put(o);
+
+	fx->st.flags = 0;	/* a record's slot with no stack in it (no_stack()) */
+	o = json_object_new_object();
+	lw_sess_add_stack(&fx->s, o, &fx->st);
+	assert_int_equal(json_object_array_length(lw_j_get(o, "stack")), 0);
+	assert_string_equal(lw_j_get_str(o, "stack_incomplete"), "not sampled");
+	json_object_put(o);
+
+	fx->st.flags = LW_STACK_VALID;
+	o = json_object_new_object();
+	lw_sess_add_stack(&fx->s, o, &fx->st);
+	assert_int_equal(json_object_array_length(lw_j_get(o, "stack")), 0);
+	assert_string_equal(lw_j_get_str(o, "stack_incomplete"), "no frames");
+	json_object_put(o);
+
+	push(fx, code_obj(fx->lay, "", "", 9779584, 0));
+	o = json_object_new_object();
+	lw_sess_add_stack(&fx->s, o, &fx->st);
+	assert_int_equal(json_object_array_length(lw_j_get(o, "stack")), 0);
+	assert_string_equal(lw_j_get_str(o, "stack_incomplete"), "unreadable");
+	json_object_put(o);
+
+	/* a stack with frames, whole: no mark */
+	fx->st.nframes = 0;
+	push(fx, code_obj(fx->lay, "work", "/app/w.py", 10, 0));
+	o = json_object_new_object();
+	lw_sess_add_stack(&fx->s, o, &fx->st);
+	assert_int_equal(json_object_array_length(lw_j_get(o, "stack")), 1);
+	assert_null(lw_j_get(o, "stack_incomplete"));
+	json_object_put(o);
+}
+
 /* issue 20 #5: an address that holds no code object (freed and reused, or read from a stale
  * frame) carries no name, even where its bytes read as one: the frame is dropped and the stack
  * says "unreadable". Known by the target's PyCode_Type and PyUnicode_Type. */
@@ -544,6 +588,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stack_unknown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stack_garbage_frames, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stack_not_a_code_object, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stack_empty_says_why, setup, teardown),
 		cmocka_unit_test(test_parse_js),
 		cmocka_unit_test(test_ident_json),
 		cmocka_unit_test(test_mixed_stack),
