@@ -208,7 +208,10 @@ static __always_inline void fd_describe(__u32 fd, struct lw_fdinfo *o, __u32 tid
  * keeps /proc/PID/schedstat): sched_info.run_delay sums a task's completed run-queue waits,
  * sched_info.last_queued (the run queue's clock) is when the current one began, 0 when none.
  * The wake-up program ran on every wake-up on the host, so a context-switch-bound neighbour
- * paid it on every round trip (issue 16); this reads two fields of a task already in hand.
+ * paid it on every round trip (issue 16); this reads a few fields of a task already in hand.
+ * What it gives up: while a woken thread still waits for its CPU, nothing has seen the wake-up,
+ * so a live alert's split counts that wait as blocked until the switch-in (the final records
+ * have it right).
  */
 const volatile __u32 wake_hook = 1;
 
