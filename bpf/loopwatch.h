@@ -483,6 +483,10 @@ struct lw_thread {
 	/* its sched_info.run_delay (the kernel's sum of its run-queue waits) at off_ts: without
 	 * the wake-up program, the run-queue part of an off period is the growth of that sum */
 	__u64 off_rundelay;
+	/* entry + return precise mode: the innermost Python frame and its code at a context_run
+	 * entry (at cb_loop_sp) that the walk found in a loop: the same three again need no walk */
+	__u64 cb_loop_frame;
+	__u64 cb_loop_code;
 };
 
 /* The stacks of one thread (map stacks, key tid) */
@@ -558,7 +562,7 @@ LW_ABI_SIZE(lw_loop_stats, 568);
 LW_ABI_SIZE(lw_pycfg, 216);
 LW_ABI_SIZE(lw_fair, 40);
 LW_ABI_SIZE(lw_rderr_key, 8);
-LW_ABI_SIZE(lw_thread, 2864);
+LW_ABI_SIZE(lw_thread, 2880);
 LW_ABI_SIZE(lw_tstacks, 11176);
 LW_ABI_SIZE(lw_ustack_key, 16);
 LW_ABI_SIZE(lw_ustack, 16528);
