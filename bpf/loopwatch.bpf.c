@@ -4,8 +4,9 @@
  *
  * - tp_btf/sys_exit: loop iterations, bounded by poll-family syscalls. The syscall
  *   number is compared before anything else, so other syscalls cost one compare.
- * - tp_btf sched_switch/sched_wakeup: where the time of a busy iteration (or callback) went:
- *   run queue, blocked by syscall, GIL; the Python and native stack where it blocked.
+ * - tp_btf sched_switch: where the time of a busy iteration (or callback) went: run queue,
+ *   blocked by syscall, GIL; the Python and native stack where it blocked. The run queue after
+ *   a wake-up from the task's sched_info; tp_btf/sched_wakeup only where the kernel has none.
  * - perf_event sampler: the Python stack of a loop thread that burns CPU in a busy iteration.
  * - uprobe/uretprobe on CPython's context_run (precise mode): every callback timed, identified,
  *   histogrammed per site; only slow ones reach userspace.

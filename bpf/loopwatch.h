@@ -9,7 +9,7 @@
 #ifndef LOOPWATCH_H
 #define LOOPWATCH_H
 
-#define LW_ABI_VERSION 8
+#define LW_ABI_VERSION 9
 
 #define LW_MAX_PYFRAMES 64	/* Python frame slots per stack (shims included) */
 #define LW_MAX_NATIVE 48	/* native (user) return addresses kept per stack */
@@ -480,6 +480,13 @@ struct lw_thread {
 	__u64 cb_noloop_ns;
 	__u64 cb_left_ns;
 	__u64 cb_loop_sp;	/* entry-only: a context_run entry at this stack pointer was in a loop */
+	/* its sched_info.run_delay (the kernel's sum of its run-queue waits) at off_ts: without
+	 * the wake-up program, the run-queue part of an off period is the growth of that sum */
+	__u64 off_rundelay;
+	/* entry + return precise mode: the innermost Python frame and its code at a context_run
+	 * entry (at cb_loop_sp) that the walk found in a loop: the same three again need no walk */
+	__u64 cb_loop_frame;
+	__u64 cb_loop_code;
 };
 
 /* The stacks of one thread (map stacks, key tid) */
@@ -555,7 +562,7 @@ LW_ABI_SIZE(lw_loop_stats, 568);
 LW_ABI_SIZE(lw_pycfg, 216);
 LW_ABI_SIZE(lw_fair, 40);
 LW_ABI_SIZE(lw_rderr_key, 8);
-LW_ABI_SIZE(lw_thread, 2856);
+LW_ABI_SIZE(lw_thread, 2880);
 LW_ABI_SIZE(lw_tstacks, 11176);
 LW_ABI_SIZE(lw_ustack_key, 16);
 LW_ABI_SIZE(lw_ustack, 16528);

@@ -203,6 +203,43 @@ static __always_inline int ctxrun_outside_loop(__u32 tgid, __u32 tid)
 	       name[16] == 0;
 }
 
+/*
+ * ctxrun_outside_loop at the entry of an outermost Context.run, with its answer kept: the
+ * loop enters every callback from one C stack depth and one Python frame (Handle._run's,
+ * reused call after call), so an entry at the stack pointer, frame and code of one that the
+ * walk found in a loop is in that loop, without the walk (2 frames read: a third of this
+ * probe's BPF work, stop 18). The frame and its code must match too: other code that calls
+ * Context.run from the same C stack depth is walked.
+ */
+static __always_inline int ctxrun_outside_loop_kept(struct lw_thread *th, __u32 tgid,
+						    __u32 tid, __u64 sp)
+{
+	const struct lw_pycfg *c = bpf_map_lookup_elem(&procs, &tgid);
+	__u64 f = 0, code = 0, ts;
+	int pos;
+
+	if (c && (c->flags & LW_PROC_PYTHON) && c->run_once_code) {
+		ts = thread_tstate(c, tid);
+		f = ts ? rd_ptr(ts + c->ts_frame) : 0;
+		if (c->cframe_cur != NO_FIELD && f)
+			f = rd_ptr(f + c->cframe_cur);
+		if (f)
+			code = rd_ptr(f + c->f_code) & ~(__u64)c->stackref_mask;
+	}
+	if (code && sp == th->cb_loop_sp && f == th->cb_loop_frame && code == th->cb_loop_code)
+		return 0;
+	pos = lw_loop_position(tgid, tid);
+	if (pos == LW_IN_LOOP || pos == LW_AT_SELECT) {
+		th->cb_loop_sp = code ? sp : 0;
+		th->cb_loop_frame = f;
+		th->cb_loop_code = code;
+		return 0;
+	}
+	if (pos == LW_NO_LOOP)
+		return 1;
+	return ctxrun_outside_loop(tgid, tid);
+}
+
 SEC("uprobe")
 int BPF_KPROBE(lw_ctxrun_enter, void *ctxobj, void *args)
 {
@@ -212,7 +249,8 @@ int BPF_KPROBE(lw_ctxrun_enter, void *ctxobj, void *args)
 	if (!th)
 		return 0;
 	if (!ctxrun_entry_only) {
-		if (!th->cb_depth && ctxrun_outside_loop(id >> 32, (__u32)id)) {
+		if (!th->cb_depth &&
+		    ctxrun_outside_loop_kept(th, id >> 32, (__u32)id, PT_REGS_SP(ctx))) {
 			th->cb_skipped++;	/* its return is no callback's end */
 			return 0;
 		}

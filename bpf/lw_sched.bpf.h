@@ -201,6 +201,44 @@ static __always_inline void fd_describe(__u32 fd, struct lw_fdinfo *o, __u32 tid
 
 /* ---------------------------------------------------------------- switches: a loop thread leaves and rejoins the CPU */
 
+/*
+ * How long a thread off the CPU waited in the run queue (woken, not yet running). With the
+ * wake-up program (wake_hook = 1, where the kernel lacks what follows) it is the time since
+ * its sched_wakeup. Without it, from the kernel's own accounting (CONFIG_SCHED_INFO, which
+ * keeps /proc/PID/schedstat): sched_info.run_delay sums a task's completed run-queue waits,
+ * sched_info.last_queued (the run queue's clock) is when the current one began, 0 when none.
+ * The wake-up program ran on every wake-up on the host, so a context-switch-bound neighbour
+ * paid it on every round trip (issue 16); this reads a few fields of a task already in hand.
+ * What it gives up: while a woken thread still waits for its CPU, nothing has seen the wake-up,
+ * so a live alert's split counts that wait as blocked until the switch-in (the final records
+ * have it right).
+ */
+const volatile __u32 wake_hook = 1;
+
+/* t's run-queue wait since off_ts: completed waits (a migration ends one and begins another),
+ * and, when t is being switched in here (sched_switch runs before the kernel's own accounting
+ * of the arrival), the wait that ends now, by this CPU's run-queue clock. That run queue is
+ * reached through t's own cfs_rq (CONFIG_FAIR_GROUP_SCHED; kept for tasks of every class):
+ * the per-CPU `runqueues` is no ksym where kallsyms lists no data (no CONFIG_KALLSYMS_ALL) */
+static __always_inline __u64 runq_waited(struct lw_thread *th, struct task_struct *t,
+					 int arriving)
+{
+	__u64 rd, w, lq, clk;
+	struct rq *rq;
+
+	/* t may be bpf_get_current_task()'s (no BTF pointer: the poll and context_run probes) */
+	rd = BPF_CORE_READ(t, sched_info.run_delay);
+	w = rd > th->off_rundelay ? rd - th->off_rundelay : 0;
+	if (!arriving)
+		return w;
+	lq = t->sched_info.last_queued;	/* arriving: sched_switch's next, a BTF pointer */
+	rq = t->se.cfs_rq->rq;
+	clk = rq ? rq->clock : 0;
+	if (lq && clk > lq)
+		w += clk - lq;
+	return w;
+}
+
 /* off-CPU periods whose switch-in no program saw, closed later by the thread itself (read by
  * userspace only for diagnosis: bpftool map dump of .bss) */
 __u64 switch_in_missed = 0;
@@ -215,6 +253,8 @@ static __always_inline void off_begin(struct lw_thread *th, struct task_struct *
 	th->off_stack_ok = 0;
 	th->off_rt = BPF_CORE_READ(t, se.sum_exec_runtime);
 	th->off_clk = BPF_CORE_READ(t, se.exec_start);
+	if (!wake_hook)
+		th->off_rundelay = BPF_CORE_READ(t, sched_info.run_delay);
 }
 
 static __always_inline void off_end(struct lw_thread *th, __u32 tid, __u64 now, __u64 blocked,
@@ -252,6 +292,11 @@ static __always_inline void off_close_missed(struct lw_thread *th, __u32 tid,
 	off = ran < wall ? wall - ran : 0;
 	if (th->off_kind == LW_OFF_RUNQ) {
 		runq = off;
+	} else if (!wake_hook) {
+		runq = runq_waited(th, t, 0);
+		if (runq > off)
+			runq = off;
+		blocked = off - runq;
 	} else if (th->wake_ts && th->wake_ts >= th->off_ts && th->wake_ts <= now) {
 		blocked = th->wake_ts - th->off_ts;
 		if (blocked > off)
@@ -484,6 +529,13 @@ static __always_inline void switch_in(struct task_struct *next, __u64 now)
 		return;
 	if (th->off_kind == LW_OFF_RUNQ) {
 		runq = now - th->off_ts;
+	} else if (!wake_hook) {
+		__u64 off = now > th->off_ts ? now - th->off_ts : 0;
+
+		runq = runq_waited(th, next, 1);
+		if (runq > off)
+			runq = off;
+		blocked = off - runq;
 	} else if (th->wake_ts && th->wake_ts >= th->off_ts && th->wake_ts <= now) {
 		blocked = th->wake_ts - th->off_ts;
 		runq = now - th->wake_ts;
@@ -507,6 +559,7 @@ int BPF_PROG(lw_sched_switch, bool preempt, struct task_struct *prev, struct tas
 	return 0;
 }
 
+/* only where the kernel keeps no sched_info (or LOOPWATCH_WAKE_HOOK=1): see wake_hook */
 SEC("tp_btf/sched_wakeup")
 int BPF_PROG(lw_sched_wakeup, struct task_struct *p)
 {

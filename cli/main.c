@@ -83,8 +83,8 @@ static int cmd_check(const struct lw_cli_opts *o)
 			/* names and paths of the target's own: escaped for the terminal */
 			printf("  %-20s %s\n", k, lw_esc(v ? json_object_get_string(v) : "-", vb, sizeof(vb)));
 		}
-		printf("  %-20s %s; sched_wakeup; perf cpu-clock sampler\n", "would attach",
-		       lw_bpf__iter_probe_of(im));
+		printf("  %-20s %s%s; perf cpu-clock sampler\n", "would attach",
+		       lw_bpf__iter_probe_of(im), lw_bpf__wake_hook() ? "; sched_wakeup" : "");
 		printf("  %-20s %s: %s\n", "iteration probe", lw_bpf__iter_mode_name(im), why);
 		printf("  %-20s %s\n", "cost to other procs", lw_bpf__host_cost_of(im));
 		printf("  %-20s %s\n", "cost to this one", lw_bpf__target_cost_of(im));

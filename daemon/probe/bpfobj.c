@@ -184,6 +184,49 @@ static int fentry_works(char *why, size_t whylen)
 	return ok;
 }
 
+/* struct sname of BTF vb has a member mname */
+static int btf_has_member(const struct btf *vb, const char *sname, const char *mname)
+{
+	int id = btf__find_by_name_kind(vb, sname, BTF_KIND_STRUCT);
+	const struct btf_type *t = id > 0 ? btf__type_by_id(vb, (__u32)id) : NULL;
+	const struct btf_member *m;
+	int i;
+
+	if (!t)
+		return 0;
+	m = btf_members(t);
+	for (i = 0; i < btf_vlen(t); i++, m++) {
+		const char *n = btf__name_by_offset(vb, m->name_off);
+
+		if (n && !strcmp(n, mname))
+			return 1;
+	}
+	return 0;
+}
+
+int lw_bpf__wake_hook(void)
+{
+	static int cached = -1;
+	const char *e = getenv("LOOPWATCH_WAKE_HOOK");
+	struct btf *vb;
+	int ok;
+
+	if (e && *e && strcmp(e, "0"))
+		return 1;
+	if (cached >= 0)
+		return cached;
+	/* sched_info is kept where /proc/PID/schedstat exists (CONFIG_SCHED_INFO) */
+	vb = access("/proc/self/schedstat", R_OK) ? NULL : btf__load_vmlinux_btf();
+	ok = vb && btf_has_member(vb, "sched_entity", "cfs_rq") && btf_has_member(vb, "cfs_rq", "rq") &&
+	     btf_has_member(vb, "rq", "clock") && btf_has_member(vb, "task_struct", "sched_info") &&
+	     btf_has_member(vb, "sched_info", "run_delay") &&
+	     btf_has_member(vb, "sched_info", "last_queued");
+	btf__free(vb);
+	cached = !ok;
+	lw_dbg("run-queue time: %s", ok ? "from sched_info at switch-in" : "tp_btf/sched_wakeup");
+	return cached;
+}
+
 /*
  * Can sched mode be the default here? Its poll uprobes are per process; where the kernel has
  * uprobe_multi links (>= 6.6) each process's go into one link, whose close waits for one
@@ -502,6 +545,12 @@ static int bpf_new(const struct lw_bpf_opts *opts, const char *why, struct lw_bp
 		bpf_map__set_autocreate(b->skel->maps.tflag, false);
 	}
 	b->skel->rodata->iter_sched = opts->iter_mode == LW_ITER_SCHED;
+	/* run-queue time from the tasks' own sched_info where the kernel keeps it: no program on
+	 * every wake-up on the host (issue 16) */
+	b->wake_hook = lw_bpf__wake_hook();
+	b->skel->rodata->wake_hook = (__u32)b->wake_hook;
+	if (!b->wake_hook)
+		bpf_program__set_autoload(b->skel->progs.lw_sched_wakeup, false);
 	/* Precise mode's context_run probe: entry and return. Entry-only (one trap a callback;
 	 * a callback then ends where the next begins or at the loop's poll entry, which only sched
 	 * mode probes) only on request: its callback also holds whatever runs between its return
@@ -749,18 +798,30 @@ const char *lw_bpf__iter_probe_of(enum lw_iter_mode m)
 
 const char *lw_bpf__host_cost_of(enum lw_iter_mode m)
 {
+	int w = lw_bpf__wake_hook();
+
 	if (m == LW_ITER_FENTRY)
-		return "no syscall tracepoint: other processes pay a BPF program (a return after one "
-		       "hash lookup) at the return of each of their poll-family calls, and the "
-		       "sched_switch/sched_wakeup programs at each context switch (an early return "
-		       "for untraced tasks)";
+		return w ? "no syscall tracepoint: other processes pay a BPF program (a return after "
+			   "one hash lookup) at the return of each of their poll-family calls, and the "
+			   "sched_switch/sched_wakeup programs at each context switch and wake-up (an "
+			   "early return for untraced tasks)" :
+			   "no syscall tracepoint: other processes pay a BPF program (a return after "
+			   "one hash lookup) at the return of each of their poll-family calls, and the "
+			   "sched_switch program at each context switch (an early return for untraced "
+			   "tasks)";
 	if (m == LW_ITER_SYSCALL)
-		return "every syscall of every process on the host takes the kernel's slow exit path "
-		       "and runs a BPF program (tp_btf/sys_exit); every context switch runs the "
-		       "sched_switch/sched_wakeup programs";
-	return "no syscall tracepoint: other processes pay only the sched_switch/sched_wakeup "
-	       "programs at each context switch (an early return for untraced tasks); the poll "
-	       "uprobes cost only the traced process (one trap per poll call)";
+		return w ? "every syscall of every process on the host takes the kernel's slow exit "
+			   "path and runs a BPF program (tp_btf/sys_exit); every context switch and "
+			   "wake-up runs the sched_switch/sched_wakeup programs" :
+			   "every syscall of every process on the host takes the kernel's slow exit "
+			   "path and runs a BPF program (tp_btf/sys_exit); every context switch runs "
+			   "the sched_switch program";
+	return w ? "no syscall tracepoint: other processes pay only the sched_switch/sched_wakeup "
+		   "programs at each context switch and wake-up (an early return for untraced "
+		   "tasks); the poll uprobes cost only the traced process (one trap per poll call)" :
+		   "no syscall tracepoint: other processes pay only the sched_switch program at each "
+		   "context switch (an early return for untraced tasks; no program at wake-ups); "
+		   "the poll uprobes cost only the traced process (one trap per poll call)";
 }
 
 const char *lw_bpf__target_cost_of(enum lw_iter_mode m)
@@ -964,6 +1025,11 @@ int lw_bpf__attach_poll(struct lw_bpf *b, pid_t pid, const char *path, uint64_t 
 int lw_bpf__ctxrun_entry_only(const struct lw_bpf *b)
 {
 	return b->entry_only;
+}
+
+int lw_bpf__wake_hook_of(const struct lw_bpf *b)
+{
+	return b->wake_hook;
 }
 
 int lw_bpf__poll_multi(const struct lw_bpf *b)

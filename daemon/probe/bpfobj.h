@@ -71,6 +71,12 @@ const char *lw_bpf__iter_why(const struct lw_bpf *b);
  * error (-ENOTSUP, err says why and what to use). why (may be NULL) says which and why. */
 int lw_bpf__resolve_iter_mode(enum lw_iter_mode *m, char *why, size_t whylen, char *err,
 			      size_t errlen);
+/* Is the run-queue part of an off-CPU period timed from a tp_btf/sched_wakeup program (a
+ * program on every wake-up on the host)? 0 where the kernel keeps sched_info (run_delay,
+ * last_queued; CONFIG_SCHED_INFO) and BTF names the run queues: sched_switch reads them at the
+ * switch-in. LOOPWATCH_WAKE_HOOK=1 forces the program. lw_bpf__wake_hook_of: what b loaded. */
+int lw_bpf__wake_hook(void);
+int lw_bpf__wake_hook_of(const struct lw_bpf *b);
 /* What the iteration probes cost processes loopwatch does not trace, in words */
 const char *lw_bpf__host_cost(const struct lw_bpf *b);
 const char *lw_bpf__iter_probe_of(enum lw_iter_mode m);

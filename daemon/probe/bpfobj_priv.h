@@ -44,6 +44,7 @@ struct lw_bpf {
 	struct bpf_link **hooks;	/* single-uprobe links of lw_bpf__attach_hook */
 	int *hook_fds;			/* or, where hooks[h] is NULL, a uprobe_multi link fd (or -1) */
 	int multi;			/* lw_poll_enter is loaded for uprobe_multi links */
+	int wake_hook;			/* lw_sched_wakeup is loaded (no sched_info to use instead) */
 	int entry_only;			/* precise: context_run's entry probe alone (sched mode, asked) */
 	int no_precise;			/* precise-mode programs not loaded */
 	int aio_cookie;			/* lw_hook_aio serves every asyncio hook */

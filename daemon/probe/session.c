@@ -835,7 +835,8 @@ static struct json_object *probes_json(const struct lw_session *s, int sampling)
 	else
 		json_object_array_add(p, json_object_new_string("uprobe:libc poll-family entry"));
 	json_object_array_add(p, json_object_new_string("tp_btf/sched_switch"));
-	json_object_array_add(p, json_object_new_string("tp_btf/sched_wakeup"));
+	if (lw_bpf__wake_hook_of(s->bpf))
+		json_object_array_add(p, json_object_new_string("tp_btf/sched_wakeup"));
 	if (sampling)
 		json_object_array_add(p, json_object_new_string("perf_event/cpu-clock"));
 	if (s->o.precise && s->is_python && s->py.ctxrun_addr) {

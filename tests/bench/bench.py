@@ -80,6 +80,9 @@ def wait_for(pred, timeout, what):
 
 def lw_env(config):
     env = dict(os.environ)
+    env.pop("LOOPWATCH_WAKE_HOOK", None)
+    if config == "wakehook":  # default, timing run-queue waits by the old sched_wakeup program
+        env["LOOPWATCH_WAKE_HOOK"] = "1"
     if config == "syscall":
         env["LOOPWATCH_ITERATIONS"] = "syscall"
     else:   # loopwatch's own default choice
@@ -141,7 +144,7 @@ def host_tax(py, rounds, secs):
             for c in order:
                 tracer = None
                 rec = os.path.join(tmp, "rec-%d-%s.jsonl" % (r, c))
-                if c in ("default", "syscall", "precise"):
+                if c in ("default", "syscall", "precise", "wakehook"):
                     tracer = start_loopwatch(idles[0].pid, c, rec)
                     if c == "default":
                         modes.add(start_iter_mode(rec))
@@ -204,7 +207,8 @@ def run_hostload(w, secs):
 def print_host_tax(host, rounds, secs):
     names = {"bare": "bare", "default": "default (%s)" % host.get("default_mode", "?"),
              "syscall": "syscall (tp_btf/sys_exit)",
-             "precise": "precise", "daemon3": "loopwatchd, 3 targets"}
+             "precise": "precise", "daemon3": "loopwatchd, 3 targets",
+             "wakehook": "default + sched_wakeup (LOOPWATCH_WAKE_HOOK=1)"}
     for key, what in (("rate", "throughput"), ("per_cpu", "operations per CPU-second of the "
                                                "workload (less disturbed by other load)")):
         res = host[key]
@@ -357,6 +361,7 @@ def print_trap(per, rounds, secs):
 
 
 def main():
+    global HOST_CONFIGS
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=3.0)
@@ -372,11 +377,15 @@ def main():
     ap.add_argument("--host-rounds", type=int, default=5)
     ap.add_argument("--host-seconds", type=float, default=1.0)
     ap.add_argument("--host-only", action="store_true", help="only the host-tax section")
+    ap.add_argument("--host-configs", default=",".join(HOST_CONFIGS),
+                    help="host-tax configurations, of %s and wakehook (default mode with the "
+                    "sched_wakeup program, LOOPWATCH_WAKE_HOOK=1)" % ",".join(HOST_CONFIGS))
     ap.add_argument("--no-host", action="store_true", help="no host-tax section")
     ap.add_argument("--chroot", help="--python runs chrooted in this directory (sid's 3.14)")
     a = ap.parse_args()
     global CHROOT
     CHROOT = a.chroot.rstrip("/") if a.chroot else None
+    HOST_CONFIGS = ["bare"] + [c for c in a.host_configs.split(",") if c and c != "bare"]
     if os.geteuid() != 0:
         print("make bench needs root (loopwatch loads BPF programs)", file=sys.stderr)
         return 1

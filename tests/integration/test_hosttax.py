@@ -11,9 +11,11 @@ import subprocess
 import time
 import unittest
 
-from lwtest import DEBIAN_PYTHON, LOOPWATCH, TARGETS, Loopwatch, Target, pythons, run_loopwatch
+from lwtest import (DEBIAN_PYTHON, LOOPWATCH, TARGETS, Loopwatch, Target, pythons, run_loopwatch,
+                    sleep_syscall)
 
 BUSY = os.path.join(TARGETS, "asyncio_busy.py")
+RUNQ = os.path.join(TARGETS, "asyncio_runq.py")
 
 
 def kernel_at_least(major, minor):
@@ -206,6 +208,48 @@ class HostTax(unittest.TestCase):
         self.assertIn("lw_sys_exit", progs)
         self.assertNotIn("lw_poll_enter", progs)
         self.assertIn("every syscall", it["host_cost"])
+
+    def test_runq_after_wakeup_without_wakeup_program(self):
+        """A program at every wake-up on the host (tp_btf/sched_wakeup) was half of what a
+        context-switch-bound neighbour pair paid (issue 16). Where the kernel keeps sched_info
+        (CONFIG_SCHED_INFO, which also writes /proc/PID/schedstat) the run-queue part of an
+        off-CPU period is read from the task at its switch-in and no wake-up program is
+        attached; LOOPWATCH_WAKE_HOOK=1 attaches it, as kernels without sched_info do. Either
+        way a callback's 50 ms sleep and the ~80 ms it then waits behind a SCHED_FIFO spinner on
+        its CPU come out split: blocked in the sleep, then run queue."""
+        has_info = os.path.exists("/proc/self/schedstat")
+        for env, hook in (({}, not has_info), ({"LOOPWATCH_WAKE_HOOK": "1"}, True)):
+            with self.subTest(env=env):
+                t = Target([DEBIAN_PYTHON, RUNQ, "{GO}"])
+                try:
+                    t.wait_ready()
+                    lw = Loopwatch(t.pid, ["-q", "-t", "10ms"], tmp=t.tmp, env=env or None)
+                    lw.wait_started()
+                    progs = progs_of(lw.p.pid)
+                    t.go()
+                    self.assertEqual(t.wait(30), 0, t.stderr())
+                    self.assertEqual(lw.wait(30), 0, lw.stderr())
+                finally:
+                    t.kill()
+                start = lw.records("start")[0]
+                self.assertIn("lw_sched_switch", progs)
+                self.assertEqual("lw_sched_wakeup" in progs, hook, progs)
+                self.assertEqual("tp_btf/sched_wakeup" in start["probes"], hook, start["probes"])
+                self.assertEqual("sched_wakeup" in start["iterations"]["host_cost"], hook,
+                                 start["iterations"])
+                truth = t.truth()[0]
+                runq_truth = truth["sleep_wall_ms"] - truth["sleep_ms"]
+                self.assertGreater(runq_truth, 50.0, truth)     # the spinner held the CPU
+                recs = [r for r in lw.records("slow_callback")
+                        if not r["in_progress"] and r["callback"]["qualname"] == "victim"]
+                self.assertEqual(len(recs), 1, lw.records("slow_callback"))
+                r = recs[0]
+                slept = sum(b["ms"] for b in r["blocked"]
+                            if b["syscall"] == sleep_syscall(DEBIAN_PYTHON))
+                self.assertGreaterEqual(slept, truth["sleep_ms"] - 1.0, r)
+                self.assertLess(slept, truth["sleep_ms"] + 10.0, r)
+                self.assertGreater(r["runq_ms"], runq_truth - 10.0, (r, truth))
+                self.assertLess(r["runq_ms"], runq_truth + 15.0, (r, truth))
 
     def test_syscall_mode_on_request(self):
         it, progs = self.run_mode("syscall")

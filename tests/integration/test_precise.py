@@ -14,6 +14,7 @@ from lwtest import (sleep_syscall, TARGETS, Loopwatch, Target, asyncio_oracle, d
 
 SCEN = os.path.join(TARGETS, "asyncio_scenarios.py")
 BUSY = os.path.join(TARGETS, "asyncio_busy.py")
+OUTSIDE = os.path.join(TARGETS, "asyncio_ctxrun_outside.py")
 
 # oracle repr -> (our callback kind, qualname, task name or None)
 EXPECTED = [
@@ -159,6 +160,24 @@ class PreciseMode(unittest.TestCase):
         for k in ("count", "total_ms", "p50_ms", "p99_ms", "max_ms"):
             self.assertIn(k, sites["sleepy_work"])
         self.assertTrue(within(sites["sleepy_work"]["max_ms"], truth["sleepy"], 5, 0.02))
+
+    def test_context_run_outside_loop_after_loop(self):
+        """A Context.run entry is a callback only in a loop. Whether it is was walked up to
+        _run_once at every entry; now the answer is kept for the stack pointer, frame and code
+        of an entry found in the loop (stop 18: most of the entry probe's BPF work). After the
+        loop, module-level ctx.run() calls are no callbacks: the loop's slow one is timed, the
+        three outside are not."""
+        for label, py in [p for p in pythons() if p[0] in ("debian-3.11", "pyenv-3.8.18")] or \
+                pythons()[:1]:
+            with self.subTest(python=label):
+                t, lw = traced([py, OUTSIDE, "{GO}"], ["--precise", "-t", "10ms", "-q"],
+                               timeout=60)
+                self.assertEqual(t.truth(), [{"outside_calls": 3}])
+                slow = [r for r in lw.records("slow_callback") if not r["in_progress"]]
+                names = [r["callback"]["qualname"] for r in slow]
+                self.assertIn("in_loop", names, slow)
+                self.assertNotIn("outside", names, slow)
+                self.assertTrue(all(r["duration_ms"] < 60 for r in slow), slow)
 
     def test_precise_against_asyncio_debug(self):
         pys = pythons()
