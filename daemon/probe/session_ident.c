@@ -613,7 +613,8 @@ void lw_sess_native_ident(struct lw_session *s, const struct lw_pystack *st, str
 		/* the line of the work, where V8's jitdump has the code's line table (compiled
 		 * code; node --perf-prof): the instruction sampled, or the call a return address
 		 * follows; else the function's first line, as the perf map has it */
-		work = lw_nativesym__jit_line(s->nsym, i ? st->native[i] - 1 : st->native[i], line);
+		work = lw_nativesym__jit_line(s->nsym, &s->rd, i ? st->native[i] - 1 :
+					      st->native[i], line);
 		/* code V8 interprets has no line table: its interpreter frame says which bytecode
 		 * runs (a return address into its trampoline copy, found in the stack copy) */
 		if (work <= 0 && i && cp && js_interpreted(nf.symbol))
