@@ -149,6 +149,11 @@ int lw_bpf__get_stacks(struct lw_bpf *b, pid_t tid, struct lw_tstacks *out);
 /* The registers and stack copy taken with the stack of thread tid captured at ts_ns
  * (lw_pystack.ts_ns); -ENOENT when none (not taken, or evicted since) */
 int lw_bpf__get_ustack(struct lw_bpf *b, pid_t tid, uint64_t ts_ns, struct lw_ustack *out);
+/* The capture times of thread tid's stack copies still held, taken in [from, to]: up to max
+ * into ts (in the map's order), their number. The map changes while it is walked: a bounded
+ * walk, some may be missed. */
+size_t lw_bpf__ustack_times(struct lw_bpf *b, pid_t tid, uint64_t from, uint64_t to, uint64_t *ts,
+			    size_t max);
 void lw_bpf__ustack_counters(const struct lw_bpf *b, uint64_t *copies, uint64_t *cut,
 			     uint64_t *failed);
 int lw_bpf__get_loop_stats(struct lw_bpf *b, pid_t tid, struct lw_loop_stats *out);

@@ -150,6 +150,24 @@ int lw_bpf__get_ustack(struct lw_bpf *b, pid_t tid, uint64_t ts_ns, struct lw_us
 	return bpf_map_lookup_elem(bpf_map__fd(b->skel->maps.ustacks), &k, out) ? -errno : 0;
 }
 
+size_t lw_bpf__ustack_times(struct lw_bpf *b, pid_t tid, uint64_t from, uint64_t to, uint64_t *ts,
+			    size_t max)
+{
+	int fd = bpf_map__fd(b->skel->maps.ustacks);
+	unsigned steps = 0, most = 4 * bpf_map__max_entries(b->skel->maps.ustacks);
+	struct lw_ustack_key k, next;
+	size_t n = 0;
+
+	/* at most a few times the map's size: a key deleted under the walk restarts it */
+	while (n < max && steps++ < most &&
+	       !bpf_map_get_next_key(fd, steps == 1 ? NULL : &k, &next)) {
+		k = next;
+		if (next.tid == (__u32)tid && next.ts_ns >= from && next.ts_ns <= to)
+			ts[n++] = next.ts_ns;
+	}
+	return n;
+}
+
 void lw_bpf__ustack_counters(const struct lw_bpf *b, uint64_t *copies, uint64_t *cut,
 			     uint64_t *failed)
 {

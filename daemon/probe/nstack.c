@@ -4,6 +4,7 @@
 #include "target/unwind.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -98,13 +99,10 @@ const struct lw_ustack *lw_nstack__copy_of(const struct lw_nstack *n, const stru
 	return NULL;
 }
 
+static int refine_loaded(struct lw_nstack *n, struct lw_pystack *st);
+
 int lw_nstack__refine(struct lw_nstack *n, uint32_t tid, struct lw_pystack *st)
 {
-	struct lw_uframe fr[LW_MAX_NATIVE];
-	enum lw_unwind_stop why;
-	uint32_t nfp, i, k;
-	int got;
-
 	if (!n || !st || !(st->flags & LW_STACK_VALID) || (st->flags & LW_STACK_NATIVE_CFI))
 		return 0;
 	if (lw_bpf__get_ustack(n->b, (pid_t)tid, st->ts_ns, n->buf)) {
@@ -117,6 +115,17 @@ int lw_nstack__refine(struct lw_nstack *n, uint32_t tid, struct lw_pystack *st)
 		n->incomplete++;
 		return 1;
 	}
+	return refine_loaded(n, st);
+}
+
+/* st unwound from the copy in n->buf (its own) */
+static int refine_loaded(struct lw_nstack *n, struct lw_pystack *st)
+{
+	struct lw_uframe fr[LW_MAX_NATIVE];
+	enum lw_unwind_stop why;
+	uint32_t nfp, i, k;
+	int got;
+
 	if (n->buf->len > LW_USTACK_MAX)
 		return 0;
 	got = lw_unwind__run_at(n->u, (const uint64_t *)n->buf->regs, n->buf->data,
@@ -170,6 +179,44 @@ int lw_nstack__refine(struct lw_nstack *n, uint32_t tid, struct lw_pystack *st)
 	if (why != LW_UNW_COMPLETE)
 		n->incomplete++;
 	return 1;
+}
+
+int lw_nstack__from_copy(struct lw_nstack *n, uint32_t tid, uint64_t ts_ns, struct lw_pystack *raw,
+			 struct lw_pystack *st)
+{
+	uint64_t base, fp;
+	uint32_t k = 0;
+	size_t len;
+
+	if (!n || lw_bpf__get_ustack(n->b, (pid_t)tid, ts_ns, n->buf) ||
+	    n->buf->len > LW_USTACK_MAX || n->buf->len < 16 || !n->buf->regs[16])
+		return -ENOENT;
+	memset(raw, 0, offsetof(struct lw_pystack, native));
+	raw->flags = LW_STACK_VALID | LW_STACK_USTACK;
+	raw->syscall = (uint32_t)-1;
+	raw->ts_ns = ts_ns;
+	/* the walk bpf_get_stack does from the registers (the pc, then each frame's return
+	 * address above the saved frame pointer it points at), over the copy only */
+	base = n->buf->regs[7] - ((n->buf->flags & LW_USTACK_REDZONE) ? LW_USTACK_RED : 0);
+	len = n->buf->len;
+	raw->native[k++] = n->buf->regs[16];
+	for (fp = n->buf->regs[6]; k < LW_MAX_NATIVE && fp >= base && fp - base <= len - 16;) {
+		uint64_t next, ret;
+
+		memcpy(&next, n->buf->data + (fp - base), 8);
+		memcpy(&ret, n->buf->data + (fp - base) + 8, 8);
+		if (!ret)
+			break;
+		raw->native[k++] = ret;
+		if (next <= fp)
+			break;
+		fp = next;
+	}
+	raw->nnative = k;
+	memset(raw->native + k, 0, (LW_MAX_NATIVE - k) * sizeof(raw->native[0]));
+	*st = *raw;
+	refine_loaded(n, st);
+	return 0;
 }
 
 void lw_nstack__refine_record(struct lw_nstack *n, struct lw_rec_hdr *h, size_t size)

@@ -35,6 +35,12 @@ void lw_nstack__free(struct lw_nstack *n);
  * 1 when replaced, 0 when st keeps its frame-pointer addresses. */
 int lw_nstack__refine(struct lw_nstack *n, uint32_t tid, struct lw_pystack *st);
 
+/* A stack from its copy alone (tid's copy taken at ts_ns: a CPU sample the BPF side did not
+ * keep): raw, the frame-pointer walk the BPF side does, over the copy; st, that stack unwound
+ * as lw_nstack__refine unwinds a record's. 0, or -ENOENT when the copy is gone. */
+int lw_nstack__from_copy(struct lw_nstack *n, uint32_t tid, uint64_t ts_ns, struct lw_pystack *raw,
+			 struct lw_pystack *st);
+
 /* The stack copy st was unwound from (one of the last few unwound: the registers and the
  * bytes copied from regs[7], or from LW_USTACK_RED below it), or NULL */
 const struct lw_ustack *lw_nstack__copy_of(const struct lw_nstack *n, const struct lw_pystack *st);

@@ -773,6 +773,14 @@ void lw_session__handle(struct lw_session *s, const struct lw_rec_hdr *h, size_t
 	if (s->nstk && (h->type == LW_REC_CALLBACK || h->type == LW_REC_TICK ||
 			h->type == LW_REC_BLOCK) && (copy = malloc(size))) {
 		memcpy(copy, h, size);
+		/* Node: the sample naming a slow iteration, by the JS functions of its samples */
+		if (h->type == LW_REC_TICK && s->runtime == LW_RT_NODE &&
+		    size >= sizeof(struct lw_rec_tick)) {
+			struct lw_rec_tick *t = (struct lw_rec_tick *)copy;
+
+			lw_sess_js_vote(s, t->hdr.tid, t->start_ns, t->start_ns + t->busy_ns,
+					&t->cpu_stack);
+		}
 		lw_nstack__refine_record(s->nstk, copy, size);
 		h = copy;
 	}

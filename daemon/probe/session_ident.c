@@ -644,7 +644,8 @@ void lw_sess_native_ident(struct lw_session *s, const struct lw_pystack *st, str
 		/* the line of the work, where V8's jitdump has the code's line table (compiled
 		 * code; node --perf-prof): the instruction sampled, or the call a return address
 		 * follows; else the function's first line, as the perf map has it */
-		work = lw_nativesym__jit_line(s->nsym, i ? st->native[i] - 1 : st->native[i], line);
+		work = lw_nativesym__jit_line(s->nsym, &s->rd, i ? st->native[i] - 1 :
+					      st->native[i], line);
 		/* code V8 interprets has no line table: its interpreter frame says which bytecode
 		 * runs (a return address into its trampoline copy, found in the stack copy) */
 		if (work <= 0 && i && cp && js_interpreted(nf.symbol))
@@ -669,6 +670,118 @@ void lw_sess_native_ident(struct lw_session *s, const struct lw_pystack *st, str
 		lw_strlcpy(ni->js_file, file, sizeof(ni->js_file));
 		ni->js_line = line;
 	}
+}
+
+/*
+ * Node: the CPU sample that names a slow iteration. The BPF side keeps one sample of a
+ * native-only stack (bpf/lw_precise.bpf.h cpu_vote_key): the first of its majority vote's
+ * candidate, the 64 KiB block of code the sample ran in. Work spread over several blocks has no
+ * majority there (V8's JSON parser with its allocations and scavenges; OpenSSL's SHA-512 with
+ * the HMAC code around it, or across a block's edge), and the sample kept may then be one taken
+ * before the slow function was called or after it returned (Node's socket teardown). The copies
+ * of the iteration's other samples are in the LRU still (most of them): each is unwound and
+ * named as the record is, the JS function most of them name (the innermost of the application's
+ * own code, as lw_sess_native_ident picks) wins, and the stack kept becomes that function's
+ * sample nearest the middle of its samples, unless the kept one names it already.
+ * At most JS_VOTE_MAX samples, spread evenly over the iteration.
+ */
+#define JS_VOTE_MAX 48
+
+struct js_vote {
+	char name[LW_STR_QUAL], file[LW_STR_FILE];
+	uint32_t votes, rank;
+	uint64_t ts[JS_VOTE_MAX];	/* its samples' times, ascending */
+};
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+void lw_sess_js_vote(struct lw_session *s, uint32_t tid, uint64_t from, uint64_t to,
+		     struct lw_pystack *cpu)
+{
+	struct js_vote *v;
+	uint64_t all[256], pick[JS_VOTE_MAX], kept_ts = cpu->ts_ns;
+	struct lw_pystack raw, st;
+	struct native_info ni;
+	size_t n, m = 0, i, nv = 0, best = SIZE_MAX, kept = SIZE_MAX;
+
+	if (!s->nstk || !s->bpf || !(cpu->flags & LW_STACK_VALID) || !(cpu->flags & LW_STACK_USTACK))
+		return;
+	n = lw_bpf__ustack_times(s->bpf, (pid_t)tid, from, to, all, LW_ARRAY_SIZE(all));
+	if (n < 2)
+		return;
+	qsort(all, n, sizeof(all[0]), u64_cmp);
+	for (i = 0; i < n; i++)		/* unique (a walk restarted under deletion repeats) */
+		if (!m || all[i] != all[m - 1])
+			all[m++] = all[i];
+	n = m;
+	for (i = 0, m = 0; i < JS_VOTE_MAX && i < n; i++)
+		pick[m++] = all[n <= JS_VOTE_MAX ? i : i * n / JS_VOTE_MAX];
+	/* the sample kept among them, in the place of its nearest */
+	for (i = 0; i < m && pick[i] != kept_ts; i++)
+		;
+	if (i == m) {
+		size_t near = 0;
+
+		for (i = 1; i < m; i++)
+			if ((pick[i] > kept_ts ? pick[i] - kept_ts : kept_ts - pick[i]) <
+			    (pick[near] > kept_ts ? pick[near] - kept_ts : kept_ts - pick[near]))
+				near = i;
+		pick[near] = kept_ts;
+	}
+	v = calloc(JS_VOTE_MAX, sizeof(*v));
+	if (!v)
+		return;
+	for (i = 0; i < m; i++) {
+		size_t k;
+
+		if (lw_nstack__from_copy(s->nstk, tid, pick[i], &raw, &st))
+			continue;
+		lw_sess_native_ident(s, &st, &ni, NULL);
+		if (!ni.js_found)
+			continue;
+		for (k = 0; k < nv; k++)
+			if (!strcmp(v[k].name, ni.js_name) && !strcmp(v[k].file, ni.js_file))
+				break;
+		if (k == nv) {
+			lw_strlcpy(v[k].name, ni.js_name, sizeof(v[k].name));
+			lw_strlcpy(v[k].file, ni.js_file, sizeof(v[k].file));
+			v[k].votes = 0;
+			v[k].rank = (uint32_t)js_frame_rank(ni.js_file);
+			nv++;
+		}
+		v[k].ts[v[k].votes++] = pick[i];
+		if (pick[i] == kept_ts)
+			kept = k;
+	}
+	/* most votes; between as many, the one nearer the application's own code, then the
+	 * sample kept's */
+	for (i = 0; i < nv; i++)
+		if (best == SIZE_MAX || v[i].votes > v[best].votes ||
+		    (v[i].votes == v[best].votes &&
+		     (v[i].rank < v[best].rank || (v[i].rank == v[best].rank && i == kept))))
+			best = i;
+	if (best == SIZE_MAX || best == kept ||
+	    lw_nstack__from_copy(s->nstk, tid, v[best].ts[v[best].votes / 2], &raw, &st)) {
+		free(v);
+		return;
+	}
+	lw_dbg("pid %d tid %u: JS vote: %s (%u of %zu samples) over the sample kept", (int)s->pid,
+	       tid, v[best].name, v[best].votes, m);
+	free(v);
+	/* the sample's native stack and time in place of the kept one's; the rest of the record's
+	 * stack (its flags but the native ones) stays */
+	cpu->flags = (cpu->flags & ~(LW_STACK_NATIVE_CFI | LW_STACK_NATIVE_NOINFO |
+				     LW_STACK_NATIVE_SHORT | LW_STACK_NATIVE_UNREAD |
+				     LW_STACK_NATIVE_TRUNC | LW_STACK_NATIVE_LOST)) |
+		     LW_STACK_USTACK;
+	cpu->ts_ns = raw.ts_ns;
+	cpu->nnative = raw.nnative;
+	memcpy(cpu->native, raw.native, sizeof(cpu->native));
 }
 
 /*

@@ -251,6 +251,10 @@ void lw_sess_py_site(struct lw_session *s, const struct lw_pystack *st, const st
 		     struct cb_ident *site);
 void lw_sess_native_ident(struct lw_session *s, const struct lw_pystack *st, struct native_info *ni,
 			  struct json_object **js_stack);
+/* Node: the kept CPU stack of tid's iteration [from, to] replaced by the sample of the JS
+ * function most of the iteration's samples name, when it is another's */
+void lw_sess_js_vote(struct lw_session *s, uint32_t tid, uint64_t from, uint64_t to,
+		     struct lw_pystack *cpu);
 /* a V8 perf-map name -> function, file, line (0 when none); 0 when it is no JS frame */
 int lw_sess_parse_js(const char *sym, char *name, size_t nsize, char *file, size_t fsize,
 		     int *line);

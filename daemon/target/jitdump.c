@@ -11,6 +11,7 @@
  */
 #include "target/jitdump.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,6 +225,27 @@ size_t lw_jitdump__feed(struct lw_jitdump *jd, const void *buf, size_t len, int 
 		at += size;
 	}
 	return at;
+}
+
+int lw_jitdump__continue(struct lw_jitdump *dst, const struct lw_jitdump *src)
+{
+	const struct lw_jitdump_code *p = &src->pending;
+	struct lw_jitdump_code *c = &dst->pending;
+
+	lw_jitdump__clear(dst);
+	if (!p->n)
+		return 0;
+	c->off = malloc(p->n * sizeof(*c->off));
+	c->line = malloc(p->n * sizeof(*c->line));
+	if (!c->off || !c->line) {
+		jd_code_free(c);
+		return -ENOMEM;
+	}
+	memcpy(c->off, p->off, p->n * sizeof(*c->off));
+	memcpy(c->line, p->line, p->n * sizeof(*c->line));
+	c->n = p->n;
+	c->start = p->start;
+	return 0;
 }
 
 int lw_jitdump__line(const struct lw_jitdump *jd, uint64_t addr, int first)

@@ -49,6 +49,10 @@ void lw_jitdump__clear(struct lw_jitdump *jd);
 size_t lw_jitdump__feed(struct lw_jitdump *jd, const void *buf, size_t len, int at_start,
 			uint64_t file_left, struct lw_jitdump_names *names);
 
+/* dst (emptied first) continues where src's records end: src's DEBUG_INFO waiting for its
+ * CODE_LOAD, copied (a tail of the stream parsed on its own). 0 or -ENOMEM. */
+int lw_jitdump__continue(struct lw_jitdump *dst, const struct lw_jitdump *src);
+
 /* The line at addr in the code written last that covers it (see lw_nativesym__jit_line for
  * first); 0 when unknown. */
 int lw_jitdump__line(const struct lw_jitdump *jd, uint64_t addr, int first);

@@ -77,6 +77,12 @@ struct lw_nativesym {
 	dev_t jd_dev;
 	ino_t jd_ino;
 	uint64_t jd_checked;
+	struct lw_jitdump jt;		/* the records still in V8's stdio buffer (jd_tail) */
+	uint64_t jt_list;		/* libc's _IO_list_all in the target */
+	int jt_state;			/* 0 not looked for, 1 found, -1 none (not glibc) */
+	uint64_t jt_checked;
+	off_t jt_size;			/* the file's size and the buffer's span when read */
+	uint64_t jt_wbase, jt_wptr;
 	struct lw_maps *maps;
 	int maps_reloaded;
 	struct elf_slot elves[MAX_ELVES];
@@ -121,6 +127,7 @@ void lw_nativesym__free(struct lw_nativesym *s)
 		free(s->pm[i].name);
 	free(s->pm);
 	lw_jitdump__clear(&s->jd);
+	lw_jitdump__clear(&s->jt);
 	free(s);
 }
 
@@ -629,9 +636,178 @@ static void jd_refresh(struct lw_nativesym *s)
 	free(names.text);
 }
 
-int lw_nativesym__jit_line(struct lw_nativesym *s, uint64_t addr, int first)
+/*
+ * The jitdump's tail still in V8's stdio buffer. V8 writes the file through a FILE with a 2 MB
+ * buffer (setvbuf): the code it compiled last (a function just optimized, on-stack
+ * replacement of a hot loop) is in the file only once 2 MB more were written after it, or at
+ * exit. Until then its records sit in the target's memory, between the FILE's _IO_write_base
+ * and _IO_write_ptr, and follow the file's last byte: they are read from there (read-only,
+ * bounded, allowed to fail), parsed into a table of their own, replaced on each read.
+ * The FILE is found through glibc's list of open streams (_IO_list_all, a symbol libc.so.6
+ * exports), by its descriptor: the one open on the jitdump file itself (same device and inode).
+ * The layout is glibc's struct _IO_FILE on x86-64, part of its ABI (unchanged since 2.1):
+ */
+#define JT_FILE_FLAGS 0		/* int; _IO_MAGIC 0xFBAD0000 in its high half */
+#define JT_FILE_WBASE 32	/* _IO_write_base */
+#define JT_FILE_WPTR 40		/* _IO_write_ptr */
+#define JT_FILE_WEND 48		/* _IO_write_end */
+#define JT_FILE_CHAIN 104	/* _chain: the next stream */
+#define JT_FILE_FILENO 112	/* int */
+#define JT_FILE_SIZE 120	/* the bytes read of each */
+#define JT_STREAMS 256		/* streams looked at, at most */
+#if defined(__GLIBC__) && defined(__x86_64__)
+#include <stddef.h>
+_Static_assert(offsetof(struct _IO_FILE, _IO_write_base) == JT_FILE_WBASE &&
+		       offsetof(struct _IO_FILE, _IO_write_ptr) == JT_FILE_WPTR &&
+		       offsetof(struct _IO_FILE, _IO_write_end) == JT_FILE_WEND &&
+		       offsetof(struct _IO_FILE, _chain) == JT_FILE_CHAIN &&
+		       offsetof(struct _IO_FILE, _fileno) == JT_FILE_FILENO,
+	       "glibc's struct _IO_FILE as jd_tail reads it");
+#endif
+
+/* libc's _IO_list_all in the target: 0, or -ENOENT (no glibc mapped, no such symbol) */
+static int jt_find_list(struct lw_nativesym *s)
 {
+	struct lw_maps *maps = NULL;
+	const struct lw_map *m;
+	struct lw_elf *e = NULL;
+	uint64_t v, base;
+	int fd, r = -ENOENT;
+
+	if (lw_maps__load(s->proc_root, s->pid, &maps))
+		return -ENOENT;
+	m = lw_maps__find_lib(maps, "libc.so.6");
+	if (!m)
+		m = lw_maps__find_lib(maps, "libc-");
+	fd = m ? lw_maps__open_mapped(s->proc_root, s->pid, m, NULL, 0) : -ENOENT;
+	if (fd >= 0 && lw_elf__open_fd(fd, m->path, &e) == 0) {
+		if (lw_elf__find_symbol(e, "_IO_list_all", &v, NULL) == 0 &&
+		    lw_elf__offset_to_vaddr(e, m->offset, &base) == 0) {
+			s->jt_list = v - base + m->start;
+			r = 0;
+		}
+		lw_elf__close(e);
+	}
+	lw_maps__free(maps);
+	return r;
+}
+
+/* fd of the target open on the jitdump file (the device and inode read)? */
+static int jt_is_jitdump_fd(const struct lw_nativesym *s, int fileno)
+{
+	char path[96];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%d/fd/%d", s->proc_root, (int)s->pid, fileno);
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_dev == s->jd_dev &&
+	       st.st_ino == s->jd_ino;
+}
+
+/* The jitdump's FILE: its address, and the span of its buffer not written yet. 0 or -ENOENT */
+static int jt_find_file(const struct lw_nativesym *s, const struct lw_reader *heap,
+			uint64_t *file, uint64_t *wbase, uint64_t *wptr)
+{
+	unsigned char f[JT_FILE_SIZE];
+	uint64_t fp = 0, wend;
+	uint32_t flags;
+	int32_t fileno;
+	int i;
+
+	if (lw_mem_read_u64(heap, s->jt_list, &fp))
+		return -ENOENT;
+	for (i = 0; fp && i < JT_STREAMS; i++) {
+		if (lw_mem_read(heap, fp, f, sizeof(f)))
+			return -ENOENT;
+		memcpy(&flags, f + JT_FILE_FLAGS, 4);
+		memcpy(&fileno, f + JT_FILE_FILENO, 4);
+		if ((flags & 0xFFFF0000u) != 0xFBAD0000u)
+			return -ENOENT;		/* not a FILE: the list is not what it seems */
+		if (fileno >= 0 && jt_is_jitdump_fd(s, fileno)) {
+			memcpy(wbase, f + JT_FILE_WBASE, 8);
+			memcpy(wptr, f + JT_FILE_WPTR, 8);
+			memcpy(&wend, f + JT_FILE_WEND, 8);
+			if (*wptr < *wbase || *wptr > wend || *wptr - *wbase > JD_CHUNK)
+				return -ENOENT;
+			*file = fp;
+			return 0;
+		}
+		memcpy(&fp, f + JT_FILE_CHAIN, 8);
+	}
+	return -ENOENT;
+}
+
+/* Read the tail again (the file read first: jd_refresh): at most every 5 ms, and only while a
+ * line is missing. The file's unparsed end (a record cut by the buffer's last write) and the
+ * buffer are one stream; a write between the two reads (the file grew, the buffer moved) makes
+ * them not that: then the tail is dropped, until the next read. */
+static void jd_tail(struct lw_nativesym *s, const struct lw_reader *heap)
+{
+	uint64_t now = lw_now_mono(), file, wbase, wptr, wbase2, wptr2;
+	struct stat st, st2;
+	unsigned char *buf = NULL;
+	size_t part, len;
+	int fd;
+
+	if (!heap || !s->jd_path[0] || (s->jt_checked && now - s->jt_checked < 5000000ull))
+		return;
+	s->jt_checked = now;
+	if (!s->jt_state)
+		s->jt_state = jt_find_list(s) ? -1 : 1;
+	if (s->jt_state < 0)
+		return;
+	fd = lw_maps__open_mapped(s->proc_root, s->pid, &s->jd_map, NULL, 0);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) || st.st_dev != s->jd_dev || st.st_ino != s->jd_ino ||
+	    st.st_size < s->jd_off || st.st_size - s->jd_off > (off_t)JD_CHUNK ||
+	    jt_find_file(s, heap, &file, &wbase, &wptr)) {
+		lw_jitdump__clear(&s->jt);
+		s->jt_size = 0;
+		goto out;
+	}
+	/* nothing written since the last read: what was parsed stands */
+	if (st.st_size == s->jt_size && wbase == s->jt_wbase && wptr == s->jt_wptr)
+		goto out;
+	lw_jitdump__clear(&s->jt);
+	s->jt_size = 0;
+	part = (size_t)(st.st_size - s->jd_off);
+	len = part + (size_t)(wptr - wbase);
+	if (!len || !(buf = malloc(len)))
+		goto out;
+	if ((part && pread(fd, buf, part, s->jd_off) != (ssize_t)part) ||
+	    (wptr > wbase && lw_mem_read(heap, wbase, buf + part, (size_t)(wptr - wbase))))
+		goto out;
+	/* nothing written meanwhile: the same file size, the buffer where it was */
+	if (fstat(fd, &st2) || st2.st_size != st.st_size ||
+	    lw_mem_read_u64(heap, file + JT_FILE_WBASE, &wbase2) ||
+	    lw_mem_read_u64(heap, file + JT_FILE_WPTR, &wptr2) || wbase2 != wbase || wptr2 < wptr)
+		goto out;
+	/* a DEBUG_INFO at the file's end waits for its CODE_LOAD in the buffer */
+	if (lw_jitdump__continue(&s->jt, &s->jd))
+		goto out;
+	lw_jitdump__feed(&s->jt, buf, len, s->jd_off == 0, len, NULL);
+	s->jt_size = st.st_size;
+	s->jt_wbase = wbase;
+	s->jt_wptr = wptr;
+out:
+	free(buf);
+	close(fd);
+}
+
+int lw_nativesym__jit_line(struct lw_nativesym *s, const struct lw_reader *heap, uint64_t addr,
+			   int first)
+{
+	int line;
+
 	jd_refresh(s);
+	/* the tail is newer than the file: its code, where it covers addr, is the code there now
+	 * (read when the file has no line, and again while the tail has code) */
+	if (heap && (s->jt.n || !lw_jitdump__line(&s->jd, addr, first))) {
+		jd_tail(s, heap);
+		line = lw_jitdump__line(&s->jt, addr, first);
+		if (line > 0)
+			return line;
+	}
 	return lw_jitdump__line(&s->jd, addr, first);
 }
 

@@ -32,11 +32,14 @@ void lw_nativesym__sync(struct lw_nativesym *s);
 /* The source line of a JS instruction from V8's jitdump (node --perf-prof writes jit-PID.dump
  * with each compiled function's line table; interpreted code has none): for a return address
  * pass addr - 1; first: the function's first line (a line before it is code inlined from
- * another function: the function's own line before that is given). The line, or 0 when
- * unknown: code not compiled, or not in the file yet (V8 writes it through a 2 MB buffer).
+ * another function: the function's own line before that is given). V8 writes the file through
+ * a 2 MB stdio buffer: code compiled since the last write is read from that buffer in the
+ * target's memory (heap; NULL: the file only). The line, or 0 when unknown (code not compiled).
  * Known limit: code inlined from a function defined further down the file is not told apart
  * (V8 names the outer function's file for it). */
-int lw_nativesym__jit_line(struct lw_nativesym *s, uint64_t addr, int first);
+struct lw_reader;
+int lw_nativesym__jit_line(struct lw_nativesym *s, const struct lw_reader *heap, uint64_t addr,
+			   int first);
 
 /*
  * The line being run by a JS function V8 interprets (a perf-map name "JS:~..." without a line

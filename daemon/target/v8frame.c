@@ -51,7 +51,6 @@ int lw_v8meta__load(struct lw_elf *e, struct lw_v8meta *m, char *why, size_t why
 		MF("class_FixedArray__data__uintptr_t", fa_data),
 		MF("class_BytecodeArray__data__uintptr_t", ba_data),
 		MF("class_JSFunction__shared__SharedFunctionInfo", jsf_shared),
-		MF("class_SharedFunctionInfo__script_or_debug_info__HeapObject", sfi_script),
 		MF("class_Script__source__Object", script_source),
 		MF("class_Script__line_ends__Object", script_line_ends),
 		MF("class_String__length__int32_t", str_length),
@@ -76,7 +75,7 @@ int lw_v8meta__load(struct lw_elf *e, struct lw_v8meta *m, char *why, size_t why
 #undef MT
 	};
 
-	int32_t v, tagged = 0, shift = 0, tag = 0, mask = 0, fa_parent;
+	int32_t v, tagged = 0, shift = 0, tag = 0, mask = 0, fa_parent, tba;
 	size_t i;
 
 	memset(m, 0, sizeof(*m));
@@ -99,19 +98,42 @@ int lw_v8meta__load(struct lw_elf *e, struct lw_v8meta *m, char *why, size_t why
 			 "(pointer compression or 31-bit Smis)", lw_elf__path(e));
 		return -ENOENT;
 	}
-	/* BytecodeArray is a FixedArrayBase (V8 9-11): source_position_table is its third field
-	 * after the header (constant_pool, handler_table, source_position_table) */
-	if (meta_get(e, "parent_BytecodeArray__FixedArrayBase", &fa_parent)) {
-		snprintf(why, whylen, "V8 in %s has a BytecodeArray layout not read here (not a "
-			 "FixedArrayBase: V8 12 or later)", lw_elf__path(e));
+	/* the Script of a SharedFunctionInfo: script_or_debug_info (V8 9-11), script (12+) */
+	if (meta_get(e, "class_SharedFunctionInfo__script_or_debug_info__HeapObject",
+		     &m->sfi_script) &&
+	    meta_get(e, "class_SharedFunctionInfo__script__Tagged_HeapObject_", &m->sfi_script)) {
+		snprintf(why, whylen, "no V8 postmortem metadata for SharedFunctionInfo's script in "
+			 "%s", lw_elf__path(e));
 		return -ENOENT;
 	}
-	m->ba_spt = m->fab_length + 3 * 8;
-	if (m->ba_data < m->ba_spt + 8 || m->ba_data > 128) {
-		snprintf(why, whylen, "V8 in %s: unexpected BytecodeArray header size %d",
-			 lw_elf__path(e), m->ba_data);
+	if (meta_get(e, "parent_BytecodeArray__FixedArrayBase", &fa_parent) == 0) {
+		/* BytecodeArray is a FixedArrayBase (V8 9-11): source_position_table is its third
+		 * field after the header (constant_pool, handler_table, source_position_table),
+		 * a ByteArray */
+		m->ba_length = m->fab_length;
+		m->ba_spt = m->fab_length + 3 * 8;
+		m->t_spt = m->t_byte_array;
+		if (m->ba_data < m->ba_spt + 8 || m->ba_data > 128) {
+			snprintf(why, whylen, "V8 in %s: unexpected BytecodeArray header size %d",
+				 lw_elf__path(e), m->ba_data);
+			return -ENOENT;
+		}
+		return 0;
+	}
+	/* V8 12+: a trusted object of its own (map, length, wrapper, source_position_table,
+	 * handler_table, constant_pool, frame_size, parameter_size, max_arguments, incoming
+	 * new target register, padding: bytecodes at 64), its positions a TrustedByteArray
+	 * (length and bytes where a ByteArray has them) */
+	if (meta_get(e, "class_BytecodeArray__length__SMI", &m->ba_length) ||
+	    meta_get(e, "class_BytecodeArray__wrapper__Tagged_BytecodeWrapper_", &v) ||
+	    meta_get(e, "type_TrustedByteArray__TRUSTED_BYTE_ARRAY_TYPE", &tba) ||
+	    m->ba_length != 8 || v != 16 || m->ba_data != 64 || tba < 0 || tba > 0xffff) {
+		snprintf(why, whylen, "V8 in %s has a BytecodeArray layout not read here (neither "
+			 "V8 9-11's nor 12's and later's)", lw_elf__path(e));
 		return -ENOENT;
 	}
+	m->ba_spt = v + 8;
+	m->t_spt = (uint16_t)tba;
 	return 0;
 }
 
@@ -318,14 +340,14 @@ static int frame_line(const struct lw_v8meta *m, const struct lw_reader *heap,
 	    lw_mem_read_u64(stk, fp + (uint64_t)(int64_t)m->fp_bytecode_offset, &raw) ||
 	    lw_mem_read_u64(stk, fp + (uint64_t)(int64_t)m->fp_function, &fn) || !is_smi(raw))
 		return 0;
-	if (obj_type(m, heap, ba) != m->t_bytecode_array || rd64(heap, ba, m->fab_length, &ba_len) ||
+	if (obj_type(m, heap, ba) != m->t_bytecode_array || rd64(heap, ba, m->ba_length, &ba_len) ||
 	    !is_smi(ba_len))
 		return 0;
 	/* the frame keeps the offset from the tagged BytecodeArray's address */
 	off = smi(raw) - (m->ba_data - 1);
 	if (off < 0 || off >= smi(ba_len))
 		return 0;
-	if (rd64(heap, ba, m->ba_spt, &spt) || obj_type(m, heap, spt) != m->t_byte_array ||
+	if (rd64(heap, ba, m->ba_spt, &spt) || obj_type(m, heap, spt) != m->t_spt ||
 	    rd64(heap, spt, m->fab_length, &spt_len) || !is_smi(spt_len) || smi(spt_len) <= 0 ||
 	    smi(spt_len) > V8_SPT_MAX)
 		return 0;	/* no positions collected (lazy source positions), or not ours */

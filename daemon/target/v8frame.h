@@ -11,8 +11,11 @@
  * Field offsets differ per V8 version: they come from the postmortem metadata (v8dbg_* symbols,
  * what llnode reads) that Node ships in its executable and in Debian's libnode.so. One offset is
  * not in it, BytecodeArray::source_position_table: the third field after FixedArrayBase's
- * header in V8 9 to 11 (Node 16 to 21; bytecode-array.tq), used where BytecodeArray is still a
- * FixedArrayBase and checked by the field's type (a ByteArray) at every read.
+ * header in V8 9 to 11 (Node 16 to 21; bytecode-array.tq), where BytecodeArray is still a
+ * FixedArrayBase; in V8 12 and later (Node 22+: a trusted object, bytecode-array.h) the field
+ * after its wrapper, where the metadata's length, wrapper and bytecodes offsets are those of
+ * that layout (8, 16, 64). Checked by the field's type (a ByteArray, a TrustedByteArray) at
+ * every read.
  *
  * Every read of the target is bounded and may fail (then no line: the caller keeps the
  * function's first line); every object's type is checked through its map; nothing is written.
@@ -31,18 +34,21 @@ struct lw_v8meta {
 	int32_t fp_bytecode_array, fp_bytecode_offset;	/* from the frame pointer */
 	int32_t map, map_type;			/* HeapObject::map, Map::instance_type */
 	int32_t fab_length, fa_data;		/* FixedArrayBase::length, elements */
-	int32_t ba_spt, ba_data;		/* BytecodeArray: positions, bytecodes */
+	int32_t ba_length, ba_spt, ba_data;	/* BytecodeArray: length, positions, bytecodes */
 	int32_t fp_function, jsf_shared;	/* the frame's JSFunction -> SharedFunctionInfo */
-	int32_t sfi_script;			/* SharedFunctionInfo::script_or_debug_info */
+	int32_t sfi_script;			/* SharedFunctionInfo::script_or_debug_info
+						 * (V8 12+: script) */
 	int32_t script_source, script_line_ends;
 	int32_t str_length, seq1_chars, seq2_chars, thin_actual, sliced_parent, sliced_offset;
 	uint16_t t_bytecode_array, t_byte_array, t_fixed_array, t_sfi, t_script;
+	uint16_t t_spt;				/* the positions' type: ByteArray (V8 9-11),
+						 * TrustedByteArray (V8 12+) */
 	uint16_t first_nonstring, repr_mask, enc_mask, seq_tag, thin_tag, sliced_tag, onebyte_tag;
 };
 
 /* The metadata of the ELF file that holds V8 (node, or libnode.so): 0, or -ENOENT with why
- * set (no metadata, a layout this reader does not know: pointer compression, V8 12's trusted
- * BytecodeArray). */
+ * set (no metadata, a layout this reader does not know: pointer compression, a BytecodeArray
+ * neither V8 9-11's nor 12+'s). */
 int lw_v8meta__load(struct lw_elf *e, struct lw_v8meta *m, char *why, size_t whylen);
 
 /*

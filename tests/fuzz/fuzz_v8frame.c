@@ -28,11 +28,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const struct lw_v8meta m = {
 		.fp_bytecode_array = -32, .fp_bytecode_offset = -40, .fp_function = -16,
-		.map = 0, .map_type = 12, .fab_length = 8, .fa_data = 16, .ba_spt = 32,
+		.map = 0, .map_type = 12, .fab_length = 8, .fa_data = 16, .ba_length = 8, .ba_spt = 32,
 		.ba_data = 54, .jsf_shared = 24, .sfi_script = 32, .script_source = 8,
 		.script_line_ends = 56, .str_length = 12, .seq1_chars = 16, .seq2_chars = 16,
 		.thin_actual = 16, .sliced_parent = 16, .sliced_offset = 24,
-		.t_bytecode_array = 191, .t_byte_array = 190, .t_fixed_array = 175, .t_sfi = 262,
+		.t_bytecode_array = 191, .t_byte_array = 190, .t_spt = 190, .t_fixed_array = 175, .t_sfi = 262,
 		.t_script = 167, .first_nonstring = 128, .repr_mask = 7, .enc_mask = 8,
 		.seq_tag = 0, .thin_tag = 5, .sliced_tag = 3, .onebyte_tag = 8,
 	};

@@ -15,6 +15,12 @@
 #include <cmocka.h>
 
 #include "target/jitdump.h"
+#include "target/memread.h"
+#include "target/nativesym.h"
+
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
 
 #define ELF_HDR 0x40	/* V8 writes each line's address past an ELF header's size */
 
@@ -378,10 +384,94 @@ static void test_many_lines_and_reuse(void **state)
 	free(b.p);
 }
 
+/*
+ * The tail still in the writer's stdio buffer (lw_nativesym__jit_line with a reader): this
+ * process writes a jitdump as V8 does (jit-PID.dump through a FILE with a big buffer, the file
+ * mapped for perf to find) and reads it back as the target it is. Code written before the last
+ * flush has its line from the file; code written after it, from the buffer only; a record cut
+ * by the flush, from the file's end and the buffer together.
+ */
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { 0, ms * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static void test_tail_in_stdio_buffer(void **state)
+{
+	char dir[] = "/tmp/lw-jdtail-XXXXXX", path[64];
+	struct lw_nativesym *ns = NULL;
+	struct lw_memread *mr = NULL;
+	struct lw_reader rd;
+	struct buf a = { 0 }, c = { 0 };
+	size_t cut;
+	void *map;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/jit-%d.dump", dir, (int)getpid());
+	f = fopen(path, "w+");
+	assert_non_null(f);
+	assert_int_equal(setvbuf(f, NULL, _IOFBF, 1 << 20), 0);
+	map = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE, fileno(f), 0);
+	assert_true(map != MAP_FAILED);
+	header(&a);
+	debug_info(&a, 0x10000, basic, 3);
+	code_load(&a, 0x10000, 0x100, "JS:*handler /srv/app.js:10:1");
+	assert_int_equal(fwrite(a.p, 1, a.len, f), a.len);
+	assert_int_equal(fflush(f), 0);
+	/* the next: its first part flushed, the rest and one more record buffered */
+	debug_info(&c, 0x20000, basic, 2);
+	code_load(&c, 0x20000, 0x40, "JS:*other /srv/app.js:10:1");
+	cut = c.len / 2;
+	assert_int_equal(fwrite(c.p, 1, cut, f), cut);
+	assert_int_equal(fflush(f), 0);
+	assert_int_equal(fwrite(c.p + cut, 1, c.len - cut, f), c.len - cut);
+	free(c.p);
+	memset(&c, 0, sizeof(c));
+	{
+		const struct ent e[] = { { 0x00, 30, "/srv/app.js", 0 }, { 0x10, 33, NULL, 0 } };
+
+		debug_info(&c, 0x30000, e, 2);
+	}
+	code_load(&c, 0x30000, 0x40, "JS:*osr /srv/app.js:30:1");
+	assert_int_equal(fwrite(c.p, 1, c.len, f), c.len);
+
+	assert_int_equal(lw_nativesym__new("/proc", getpid(), &ns), 0);
+	assert_int_equal(lw_memread__open(getpid(), &mr), 0);
+	rd = lw_memread__reader(mr);
+	/* the file alone: the first code only */
+	assert_int_equal(lw_nativesym__jit_line(ns, NULL, 0x10025, 10), 12);
+	assert_int_equal(lw_nativesym__jit_line(ns, NULL, 0x20025, 10), 0);
+	assert_int_equal(lw_nativesym__jit_line(ns, NULL, 0x30018, 30), 0);
+	/* and the buffer: the cut record and the one written after it */
+	assert_int_equal(lw_nativesym__jit_line(ns, &rd, 0x10025, 10), 12);
+	assert_int_equal(lw_nativesym__jit_line(ns, &rd, 0x20025, 10), 12);
+	assert_int_equal(lw_nativesym__jit_line(ns, &rd, 0x30018, 30), 33);
+	assert_int_equal(lw_nativesym__jit_line(ns, &rd, 0x40000, 30), 0);
+	/* flushed since (the reads are at most every 5 ms): from the file, the same */
+	assert_int_equal(fflush(f), 0);
+	sleep_ms(12);
+	assert_int_equal(lw_nativesym__jit_line(ns, NULL, 0x30018, 30), 33);
+	assert_int_equal(lw_nativesym__jit_line(ns, &rd, 0x30018, 30), 33);
+	assert_int_equal(lw_nativesym__jit_line(ns, &rd, 0x20025, 10), 12);
+	lw_nativesym__free(ns);
+	lw_memread__close(mr);
+	munmap(map, 4096);
+	fclose(f);
+	unlink(path);
+	rmdir(dir);
+	free(a.p);
+	free(c.p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_line),
+		cmocka_unit_test(test_tail_in_stdio_buffer),
 		cmocka_unit_test(test_garbage_names),
 		cmocka_unit_test(test_split),
 		cmocka_unit_test(test_bad_records),

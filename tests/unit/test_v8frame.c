@@ -174,6 +174,7 @@ static int setup(void **state)
 	M.map_type = 12;
 	M.fab_length = 8;
 	M.fa_data = 16;
+	M.ba_length = 8;
 	M.ba_spt = 32;
 	M.ba_data = 54;
 	M.jsf_shared = 24;
@@ -188,6 +189,7 @@ static int setup(void **state)
 	M.sliced_offset = 24;
 	M.t_bytecode_array = T_BA;
 	M.t_byte_array = T_BYTE;
+	M.t_spt = T_BYTE;
 	M.t_fixed_array = T_FA;
 	M.t_sfi = T_SFI;
 	M.t_script = T_SCRIPT;
