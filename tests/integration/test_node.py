@@ -308,6 +308,24 @@ class Express(unittest.TestCase):
                                                 for m in self.WORK[route]] else line)
                         for q, line in got[route]] for route in got}
         self.assertEqual(seen, want, got)
+        # Node's own monitorEventLoopDelay saw each block as long as the slow iteration
+        elds = [x for x in t.truth() if x.get("event") == "eld"]
+        self.assertEqual([e["route"] for e in elds], [r["route"] for r in reqs])
+        sys.stderr.write("\nExpress: slow_tick busy_ms vs monitorEventLoopDelay max: %s\n" % [
+            (e["route"], round(tick["busy_ms"], 1), round(e["max_ms"], 1))
+            for tick, e in zip(ticks, elds)])
+        for tick, e in zip(ticks, elds):
+            self.assertGreaterEqual(tick["busy_ms"], e["max_ms"] - 15, (tick["busy_ms"], e))
+            self.assertLessEqual(tick["busy_ms"], e["max_ms"] + 15, (tick["busy_ms"], e))
+        # one site per route, its handler's, counted once per slow request (the dispatcher,
+        # express's router under node_modules/, is no site)
+        sites = lw.records("summary")[-1]["sites"]
+        for route, fn in self.ROUTES.items():
+            mine = [x for x in sites if x.get("qualname") == fn]
+            self.assertEqual(len(mine), 1, sites)
+            self.assertEqual(mine[0]["count"], ROUNDS, mine)
+        self.assertEqual([x for x in sites if "node_modules" in (x.get("file") or "")], [],
+                         sites)
 
 
 GC_APP = os.path.join(TARGETS, "node_gc.js")
