@@ -297,6 +297,11 @@ class Express(unittest.TestCase):
         for tick, req in zip(ticks, reqs):
             route = req["route"]
             self.assertGreaterEqual(tick["busy_ms"], req["ms"] - 0.5, (tick, req))
+            # where the time went: on CPU (in JS, OpenSSL, V8's JSON parser), blocked in the
+            # FIFO's read
+            self.assertEqual(tick["stack_kind"], "blocked" if route == "/fifo" else "cpu", tick)
+            if route != "/fifo":
+                self.assertGreater(tick["cpu_ms"] + tick["runq_ms"], 0.8 * req["ms"], tick)
             work = [mark_line(EXPRESS_APP, m) for m in self.WORK[route]]
             self.assertNotIn(js_def_line(EXPRESS_APP, self.ROUTES[route]), work)
             frames = [f for f in tick.get("stack") or []
