@@ -344,7 +344,7 @@ static __always_inline void instr_vote_reset(struct lw_tstacks *st, __u64 instr)
  * instruction kept (cpu_instr) or its instruction now has more votes than the kept one's, and
  * becomes it; ties keep the earlier (a hot loop's tail, a return after it, comes late).
  */
-static __always_inline int instr_vote(struct lw_tstacks *st, __u64 instr)
+static __noinline int instr_vote(struct lw_tstacks *st, __u64 instr)
 {
 	__u32 i, hit = LW_CPU_VOTES, free = LW_CPU_VOTES, mine, kept = 0;
 
@@ -475,33 +475,6 @@ int lw_sample(struct bpf_perf_event_data *ctx)
 	}
 	cpu_vote(th, st, tid, &st->sample, 1);
 	return 0;
-}
-
-/*
- * The current thread, busy (in an iteration or a callback), leaves the CPU runnable: preempted,
- * or yielding. Where it was running is where it burnt CPU, a sample as good as the sampler's,
- * and it votes as one (cpu_vote). Issue 20 item 11: under CPU contention a callback that spends
- * most of its time waiting for a CPU is on it for a few slices only, which the 49 Hz sampler
- * often misses; with no sleep in it either, its record had no stack ("stack": []) and, in
- * default mode, no name. Not counted as a sample in no loop (LW_STACK_LEFT_LOOP stays the
- * sampler's). One walk per preemption of a busy thread: none when it is not contended. Walked
- * into the sleep stack's slot, which a runnable period does not use (off_stack_ok is 0).
- */
-static __always_inline void runq_sample(void *ctx, struct lw_thread *th, __u32 tid)
-{
-	__u32 tgid = th->tgid;
-	struct lw_pycfg *c = bpf_map_lookup_elem(&procs, &tgid);
-	struct lw_tstacks *st;
-
-	if (!c || !(c->flags & LW_PROC_STACKS))
-		return;
-	st = bpf_map_lookup_elem(&stacks, &tid);
-	if (!st)
-		return;
-	walk_pystack(c, tid, &st->pending, LW_WALK_SCHED);
-	st->pending.syscall = (__u32)-1;
-	capture_native(ctx, &st->pending, c);
-	cpu_vote(th, st, tid, &st->pending, 0);
 }
 
 SEC("uretprobe")

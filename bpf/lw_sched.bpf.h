@@ -309,8 +309,9 @@ static __always_inline void off_close_missed(struct lw_thread *th, __u32 tid,
 	off_end(th, tid, now, blocked, runq);
 }
 
-/* lw_precise.bpf.h: a CPU sample taken where a busy thread is preempted, when it has none */
-static __always_inline void runq_sample(void *ctx, struct lw_thread *th, __u32 tid);
+/* lw_precise.bpf.h: a preempted busy thread's stack votes as a CPU sample */
+static __always_inline void cpu_vote(struct lw_thread *th, struct lw_tstacks *st, __u32 tid,
+				     const struct lw_pystack *smp, int counted);
 
 /* The thread `prev` (== current) leaves the CPU. */
 static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u32 preempt,
@@ -335,11 +336,20 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u3
 	if (!busy(th) && !(iter_sched && !preempt && !th->in_poll && task_state(prev) != 0))
 		return;
 	if (preempt || task_state(prev) == 0) {
+		/* preempted, or yielding: runnable. Where a busy thread was running is where it
+		 * burnt CPU, a sample as good as the sampler's, and it votes as one (cpu_vote; not
+		 * counted as a sample in no loop). Issue 20 item 11: under CPU contention a callback
+		 * that spends most of its time waiting for a CPU runs a few slices only, which the
+		 * 49 Hz sampler often misses; with no sleep in it either, its record had no stack.
+		 * Walked into the sleep stack's slot, which a runnable period does not use. */
 		if (!busy(th))
 			return;
 		off_begin(th, prev, now, LW_OFF_RUNQ);
-		runq_sample(ctx, th, tid);
-		return;
+		tgid = th->tgid;
+		c = bpf_map_lookup_elem(&procs, &tgid);
+		if (!c)
+			return;
+		goto stack;
 	}
 	/* going to sleep: in which syscall? orig_ax holds its number, but also a page fault's
 	 * error code (0-31): outside epoll's numbers, the instruction before the user ip must be
@@ -408,12 +418,22 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u3
 			th->off_gil_holder_tid = tstate_tid(c, th->off_gil_holder);
 		}
 	}
+stack:
+	/* one walk for both (each call site of the walk is verified again: attach time) */
 	if (!(c->flags & LW_PROC_STACKS))
 		return;
 	st = bpf_map_lookup_elem(&stacks, &tid);
 	if (!st)
 		return;
 	walk_pystack(c, tid, &st->pending, LW_WALK_SCHED);
+	/* off_kind read back from the map: the verifier sees one state after the walk, not one
+	 * per path (a constant from each branch would verify the rest twice) */
+	if (th->off_kind == LW_OFF_RUNQ) {
+		st->pending.syscall = (__u32)-1;
+		capture_native(ctx, &st->pending, c);
+		cpu_vote(th, st, tid, &st->pending, 0);
+		return;
+	}
 	st->pending.syscall = th->off_sys;
 	capture_native(ctx, &st->pending, c);
 	th->off_stack_ok = 1;
