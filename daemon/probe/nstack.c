@@ -9,6 +9,14 @@
 #include <string.h>
 
 #define NSTACK_RECENT 4
+#define NSTACK_HELD 64
+
+/* a copy taken out of the LRU ahead of its unwinding (lw_nstack__hold) */
+struct held_copy {
+	uint32_t tid;
+	uint64_t ts_ns;
+	struct lw_ustack *u;		/* its header and len bytes of data only */
+};
 
 struct lw_nstack {
 	struct lw_bpf *b;
@@ -20,6 +28,8 @@ struct lw_nstack {
 	struct lw_ustack *recent[NSTACK_RECENT];
 	uint64_t recent_ts[NSTACK_RECENT];
 	unsigned recent_next;
+	struct held_copy held[NSTACK_HELD];
+	unsigned nheld;
 };
 
 int lw_nstack__new(struct lw_bpf *b, const char *proc_root, pid_t pid,
@@ -46,6 +56,7 @@ void lw_nstack__free(struct lw_nstack *n)
 {
 	if (!n)
 		return;
+	lw_nstack__release(n);
 	lw_unwind__free(n->u);
 	free(n->buf);
 	for (unsigned i = 0; i < NSTACK_RECENT; i++)
@@ -99,13 +110,60 @@ const struct lw_ustack *lw_nstack__copy_of(const struct lw_nstack *n, const stru
 	return NULL;
 }
 
+/* tid's copy taken at ts_ns into n->buf: a held one, else from the LRU */
+static int load_copy(struct lw_nstack *n, uint32_t tid, uint64_t ts_ns)
+{
+	unsigned i;
+
+	for (i = 0; i < n->nheld; i++)
+		if (n->held[i].tid == tid && n->held[i].ts_ns == ts_ns) {
+			memcpy(n->buf, n->held[i].u,
+			       offsetof(struct lw_ustack, data) + n->held[i].u->len);
+			return 0;
+		}
+	return lw_bpf__get_ustack(n->b, (pid_t)tid, ts_ns, n->buf);
+}
+
+size_t lw_nstack__hold(struct lw_nstack *n, uint32_t tid, const uint64_t *ts, size_t count)
+{
+	size_t i, got = 0;
+
+	if (!n)
+		return 0;
+	for (i = 0; i < count && n->nheld < NSTACK_HELD; i++) {
+		struct held_copy *h = &n->held[n->nheld];
+		size_t sz;
+
+		if (lw_bpf__get_ustack(n->b, (pid_t)tid, ts[i], n->buf) ||
+		    n->buf->len > LW_USTACK_MAX)
+			continue;
+		sz = offsetof(struct lw_ustack, data) + n->buf->len;
+		if (!(h->u = malloc(sz)))
+			break;
+		memcpy(h->u, n->buf, sz);
+		h->tid = tid;
+		h->ts_ns = ts[i];
+		n->nheld++;
+		got++;
+	}
+	return got;
+}
+
+void lw_nstack__release(struct lw_nstack *n)
+{
+	if (!n)
+		return;
+	while (n->nheld)
+		free(n->held[--n->nheld].u);
+}
+
 static int refine_loaded(struct lw_nstack *n, struct lw_pystack *st);
 
 int lw_nstack__refine(struct lw_nstack *n, uint32_t tid, struct lw_pystack *st)
 {
 	if (!n || !st || !(st->flags & LW_STACK_VALID) || (st->flags & LW_STACK_NATIVE_CFI))
 		return 0;
-	if (lw_bpf__get_ustack(n->b, (pid_t)tid, st->ts_ns, n->buf)) {
+	if (load_copy(n, tid, st->ts_ns)) {
 		/* copied, but gone before this record was unwound (evicted from the LRU by later
 		 * copies): the frame-pointer walk is all there is, and code built without frame
 		 * pointers makes it wrong past the first frame. Said, not passed off as whole. */
@@ -188,8 +246,7 @@ int lw_nstack__from_copy(struct lw_nstack *n, uint32_t tid, uint64_t ts_ns, stru
 	uint32_t k = 0;
 	size_t len;
 
-	if (!n || lw_bpf__get_ustack(n->b, (pid_t)tid, ts_ns, n->buf) ||
-	    n->buf->len > LW_USTACK_MAX || n->buf->len < 16 || !n->buf->regs[16])
+	if (!n || load_copy(n, tid, ts_ns) || n->buf->len > LW_USTACK_MAX || n->buf->len < 16 || !n->buf->regs[16])
 		return -ENOENT;
 	memset(raw, 0, offsetof(struct lw_pystack, native));
 	raw->flags = LW_STACK_VALID | LW_STACK_USTACK;

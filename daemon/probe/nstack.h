@@ -41,6 +41,15 @@ int lw_nstack__refine(struct lw_nstack *n, uint32_t tid, struct lw_pystack *st);
 int lw_nstack__from_copy(struct lw_nstack *n, uint32_t tid, uint64_t ts_ns, struct lw_pystack *raw,
 			 struct lw_pystack *st);
 
+/* Take tid's copies taken at ts[0..count) out of the LRU now, ahead of their unwinding: the
+ * LRU is small and evicts in batches, and a busy thread's copies (one at each preemption, on a
+ * loaded host over a thousand a second) can push out the rest of an iteration's in the time
+ * the first few take to be named (the first time V8's code is symbolized: tens of ms).
+ * lw_nstack__refine and lw_nstack__from_copy use the copies held until lw_nstack__release.
+ * Returns how many were still there. */
+size_t lw_nstack__hold(struct lw_nstack *n, uint32_t tid, const uint64_t *ts, size_t count);
+void lw_nstack__release(struct lw_nstack *n);
+
 /* The stack copy st was unwound from (one of the last few unwound: the registers and the
  * bytes copied from regs[7], or from LW_USTACK_RED below it), or NULL */
 const struct lw_ustack *lw_nstack__copy_of(const struct lw_nstack *n, const struct lw_pystack *st);

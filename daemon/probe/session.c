@@ -782,6 +782,7 @@ void lw_session__handle(struct lw_session *s, const struct lw_rec_hdr *h, size_t
 					&t->cpu_stack);
 		}
 		lw_nstack__refine_record(s->nstk, copy, size);
+		lw_nstack__release(s->nstk);
 		h = copy;
 	}
 	switch (h->type) {

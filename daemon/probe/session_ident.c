@@ -707,7 +707,7 @@ void lw_sess_js_vote(struct lw_session *s, uint32_t tid, uint64_t from, uint64_t
 	uint64_t all[256], pick[JS_VOTE_MAX], kept_ts = cpu->ts_ns;
 	struct lw_pystack raw, st;
 	struct native_info ni;
-	size_t n, m = 0, i, nv = 0, best = SIZE_MAX, kept = SIZE_MAX;
+	size_t n, m = 0, i, nv = 0, best = SIZE_MAX, kept = SIZE_MAX, held;
 
 	if (!s->nstk || !s->bpf || !(cpu->flags & LW_STACK_VALID) || !(cpu->flags & LW_STACK_USTACK))
 		return;
@@ -736,6 +736,9 @@ void lw_sess_js_vote(struct lw_session *s, uint32_t tid, uint64_t from, uint64_t
 	v = calloc(JS_VOTE_MAX, sizeof(*v));
 	if (!v)
 		return;
+	/* all of them out of the LRU first (held until the record is done: lw_session__handle),
+	 * the record's own sample among them */
+	held = lw_nstack__hold(s->nstk, tid, pick, m);
 	for (i = 0; i < m; i++) {
 		size_t k;
 
@@ -770,8 +773,8 @@ void lw_sess_js_vote(struct lw_session *s, uint32_t tid, uint64_t from, uint64_t
 		free(v);
 		return;
 	}
-	lw_dbg("pid %d tid %u: JS vote: %s (%u of %zu samples) over the sample kept", (int)s->pid,
-	       tid, v[best].name, v[best].votes, m);
+	lw_dbg("pid %d tid %u: JS vote: %s (%u of %zu samples, %zu copies gone) over the sample kept",
+	       (int)s->pid, tid, v[best].name, v[best].votes, m, m - held);
 	free(v);
 	/* the sample's native stack and time in place of the kept one's; the rest of the record's
 	 * stack (its flags but the native ones) stays */
