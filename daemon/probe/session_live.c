@@ -281,6 +281,18 @@ void lw_session__tick(struct lw_session *s, uint64_t now, lw_emit_fn emit, void 
 			st = &stk->walk;
 			oncpu = 1;
 		}
+		/* walked on CPU while its frames changed under the read: look again at the next
+		 * tick (a few times) rather than alert about an unknown stack; a torn one (two
+		 * walks disagree) is no state to name at all, nor to drop the iteration for: a
+		 * read of a running thread's frames proves nothing until a second read agrees */
+		if (oncpu && (st->flags & LW_STACK_READ_ERR) && t->look_retries < LOOK_RETRIES) {
+			t->look_retries++;
+			continue;
+		}
+		if (oncpu && !(st->flags & LW_STACK_READ_ERR) &&
+		    (lw_py__walk(&s->py, &s->rd, lw_sess_tstate_of(s, t->tid), &stk->again) ||
+		     !walks_agree(s, &stk->walk, &stk->again)))
+			continue;
 		/* in no asyncio loop: no iteration; not alerted, and its tick is dropped (issue 20) */
 		if (lw_sess_outside_loop(s, st)) {
 			t->noiter = th.iter_start_ns;
@@ -311,17 +323,6 @@ void lw_session__tick(struct lw_session *s, uint64_t now, lw_emit_fn emit, void 
 		/* precise: on CPU with no callback running, the loop's own time: nothing to name
 		 * (issue 20: such alerts named whatever was on the stack) */
 		if (s->o.precise && oncpu && !th.cb_depth)
-			continue;
-		/* walked on CPU while its frames changed under the read: look again at the next
-		 * tick (a few times) rather than alert about an unknown stack; a torn one (two
-		 * walks disagree) is no state to name at all */
-		if (oncpu && (st->flags & LW_STACK_READ_ERR) && t->look_retries < LOOK_RETRIES) {
-			t->look_retries++;
-			continue;
-		}
-		if (oncpu && !(st->flags & LW_STACK_READ_ERR) &&
-		    (lw_py__walk(&s->py, &s->rd, lw_sess_tstate_of(s, t->tid), &stk->again) ||
-		     !walks_agree(s, &stk->walk, &stk->again)))
 			continue;
 		/* no Python stack at all while asyncio's loop is known: a process shutting down */
 		if (s->is_python && s->py.cfg.run_once_code && s->uv_handles[0] < 0 &&

@@ -51,7 +51,12 @@ class PivotRoot(unittest.TestCase):
         for pattern, kind, qual, task in EXPECTED:
             theirs = [ms for rep, ms in oracle if re.search(pattern, rep)]
             self.assertEqual(len(theirs), 1, "oracle for %s: %s" % (pattern, oracle))
-            self.assertIn(qual, by_q, "ours: %s\noracle: %s" % (seen, oracle))
+            self.assertIn(qual, by_q, "ours: %s\noracle: %s\nslow ticks: %s\nnot iterations: %s"
+                          % (seen, oracle,
+                             [(r["busy_ms"], (r.get("slowest") or {}).get("qualname"),
+                               r.get("stack_kind"), r.get("stack_incomplete"))
+                              for r in lw.records("slow_tick")],
+                             [x.get("not_iterations") for x in lw.records("summary")]))
             self.assertEqual(len(by_q[qual]), 1, seen)
             rec = by_q[qual][0]
             cb = rec["callback"]
