@@ -277,7 +277,9 @@ class Target:
         open(self.gofile, "w").close()
 
     def wait(self, timeout=60):
-        return self.p.wait(timeout)
+        rc = self.p.wait(timeout)
+        self._drop_perf_map()
+        return rc
 
     def stdout(self):
         with open(self.stdout_path) as f:
@@ -306,6 +308,17 @@ class Target:
         if self.p.poll() is None:
             self.p.kill()
             self.p.wait()
+        self._drop_perf_map()
+
+    def _drop_perf_map(self):
+        """V8's --perf-basic-prof map outlives node (/tmp/perf-PID.map): gone with the target,
+        so that a later process given the same pid (pids wrap on a long-lived runner) finds
+        none of it (test_mapped makes its own there, as an unprivileged user)."""
+        for pid in {self.pid, self.p.pid}:
+            try:
+                os.unlink("/tmp/perf-%d.map" % pid)
+            except OSError:
+                pass
 
 
 class Loopwatch:

@@ -130,6 +130,9 @@ class MappedFiles(unittest.TestCase):
                 self.assertTrue(os.path.exists(p))
             nonlocal perf
             perf = "/tmp/perf-%d.map" % t.pid
+            # one left by an earlier process with this pid (a node that exited) is stale
+            if os.path.lexists(perf):
+                os.unlink(perf)
             subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534",
                             "--clear-groups", "mkfifo", perf], check=True, timeout=10)
         try:
