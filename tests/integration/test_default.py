@@ -4,7 +4,7 @@ blocking calls, loop health. Ground truth: the target's own clock and its '# MAR
 import os
 import unittest
 
-from lwtest import sleep_syscall, TARGETS, def_line, marks, pythons, traced
+from lwtest import sleep_syscall, TARGETS, def_line, marks, pythons, traced, unnamed_cpu_bound
 
 SCEN = os.path.join(TARGETS, "asyncio_scenarios.py")
 M = marks(SCEN)
@@ -72,7 +72,7 @@ class DefaultMode(unittest.TestCase):
         # a bound method, a functools.partial, an unnamed task
         self.assertEqual(by_q["Ledger.flush"][0]["callback"]["kind"], "method")
         self.assertEqual(by_q["Ledger.flush"][0]["stack"][0]["line"], M["flush"])
-        self.assertIn("cpu_bound", by_q, [(r["callback"], r["duration_ms"], r["stack"][:2]) for r in final])
+        missed = unnamed_cpu_bound(lw, self, by_q)
         un = by_q["unnamed_block"][0]["callback"]
         self.assertRegex(un["task_name"] or "", r"^Task-\d+$")
 
@@ -80,6 +80,8 @@ class DefaultMode(unittest.TestCase):
         # made one slow (its wait for a CPU took it past the 10 ms threshold)
         want = ["sleepy_work", "short_block", "unnamed_block", "main.<locals>.<lambda>",
                 "cpu_bound", "Ledger.flush"]
+        if missed:
+            want.remove("cpu_bound")
         self.assertEqual(sorted(q for q in by_q if q in want), sorted(want))
         for q in set(by_q) - set(want):
             for r in by_q[q]:

@@ -11,7 +11,7 @@ import os
 import re
 import unittest
 
-from lwtest import (TARGETS, asyncio_oracle, def_line, marks, pivot_pythons, sleep_syscall,
+from lwtest import (TARGETS, asyncio_oracle, unnamed_cpu_bound, def_line, marks, pivot_pythons, sleep_syscall,
                     traced)
 from test_precise import EXPECTED, nested_within
 
@@ -48,9 +48,12 @@ class PivotRoot(unittest.TestCase):
         for r in final:
             by_q.setdefault(r["callback"]["qualname"], []).append(r)
         seen = [(r["callback"]["qualname"], r["duration_ms"]) for r in final]
+        missed = not mode and unnamed_cpu_bound(lw, self, by_q)
         for pattern, kind, qual, task in EXPECTED:
             theirs = [ms for rep, ms in oracle if re.search(pattern, rep)]
             self.assertEqual(len(theirs), 1, "oracle for %s: %s" % (pattern, oracle))
+            if missed and qual == "cpu_bound":
+                continue
             self.assertIn(qual, by_q, "ours: %s\noracle: %s\nslow ticks: %s\nnot iterations: %s"
                           % (seen, oracle,
                              [(r["busy_ms"], (r.get("slowest") or {}).get("qualname"),
@@ -79,7 +82,8 @@ class PivotRoot(unittest.TestCase):
                 self.assertLess(ours, theirs[0] + 15 + 0.05 * theirs[0], qual)
         if not mode:
             # nothing else is reported: the fast callbacks and tasks never show up
-            self.assertEqual(sorted(by_q), sorted(e[2] for e in EXPECTED), seen)
+            self.assertEqual(sorted(by_q), sorted(e[2] for e in EXPECTED
+                                                  if not (missed and e[2] == "cpu_bound")), seen)
         # the blocking line and where the time went
         rec = by_q["sleepy_work"][0]
         self.assertGreaterEqual(rec["duration_ms"], truth["sleepy"] - 0.5)
