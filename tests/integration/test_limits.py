@@ -296,6 +296,10 @@ class SiteBudget(unittest.TestCase):
             seen = []
             for r in lw.records("slow_callback"):
                 q = (r.get("callback") or {}).get("qualname")
+                # final records only: a live alert (1 ms threshold) may name a callback whose
+                # iteration's record names another, and the site table counts final records
+                if r.get("in_progress"):
+                    continue
                 if q and q not in seen:
                     seen.append(q)
             self.assertGreater(len(seen), 2 * budget, "too few slow callbacks to test with")
