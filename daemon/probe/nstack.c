@@ -246,7 +246,8 @@ int lw_nstack__from_copy(struct lw_nstack *n, uint32_t tid, uint64_t ts_ns, stru
 	uint32_t k = 0;
 	size_t len;
 
-	if (!n || load_copy(n, tid, ts_ns) || n->buf->len > LW_USTACK_MAX || n->buf->len < 16 || !n->buf->regs[16])
+	if (!n || load_copy(n, tid, ts_ns) || n->buf->len > LW_USTACK_MAX || n->buf->len < 16 ||
+	    !n->buf->regs[16])
 		return -ENOENT;
 	memset(raw, 0, offsetof(struct lw_pystack, native));
 	raw->flags = LW_STACK_VALID | LW_STACK_USTACK;
