@@ -612,6 +612,18 @@ static void retry_reattach(struct lw_engine *e, uint64_t now)
 	}
 }
 
+void lw_engine__cancel_reattach(struct lw_engine *e, pid_t pid)
+{
+	int i;
+
+	for (i = 0; i < e->nre; i++)
+		if (e->re[i].pid == pid) {
+			memmove(&e->re[i], &e->re[i + 1], (size_t)(e->nre - i - 1) * sizeof(e->re[0]));
+			e->nre--;
+			return;
+		}
+}
+
 void lw_engine__detach(struct lw_engine *e, pid_t pid, const char *reason)
 {
 	struct target *t = find_target(e, pid);

@@ -51,6 +51,8 @@ int lw_engine__attach(struct lw_engine *e, pid_t pid, const struct lw_session_op
 /* Final summary + end record, then detach. */
 void lw_engine__detach(struct lw_engine *e, pid_t pid, const char *reason);
 int lw_engine__is_attached(const struct lw_engine *e, pid_t pid);
+/* A traced process exec'd a program its caller does not want: do not attach its new image. */
+void lw_engine__cancel_reattach(struct lw_engine *e, pid_t pid);
 int lw_engine__count(const struct lw_engine *e);
 struct lw_session *lw_engine__session(struct lw_engine *e, int i);
 

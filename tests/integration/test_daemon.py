@@ -421,6 +421,10 @@ class Service(DaemonTest):
             time.sleep(1.5)
             self.assertNotIn(third.pid, d.attached("app"))
             self.assertEqual(d.records("app", pid=third.pid)[-1]["type"], "end")
+            # its new image was never attached (it was, for a second or more under load, with
+            # a start record, before the daemon saw it did not match and detached it again)
+            self.assertEqual(len(d.records("app", "start", third.pid)), 1,
+                             d.records("app", pid=third.pid))
         finally:
             third.kill()
             third.wait()
