@@ -1,5 +1,5 @@
 """Node.js as a first-class runtime (issue 21): an application whose handlers block the loop the
-usual ways (a 150 ms busy function, crypto.pbkdf2Sync, JSON.parse of a big string,
+usual ways (a 200 ms busy function, crypto.pbkdf2Sync, JSON.parse of a big string,
 fs.readFileSync on a FIFO), dispatched through framework plumbing under node_modules/, each
 request timed by the app itself (performance.now(): the oracle). loopwatch must name the
 handler (the innermost frame of the application's own code), not Node's internals nor the

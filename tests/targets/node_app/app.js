@@ -20,11 +20,13 @@ const big = JSON.stringify(Array.from({ length: 250000 }, (_, i) => ({ id: i, na
 
 function out(o) { process.stdout.write(JSON.stringify(o) + '\n'); }
 
-// pure JS arithmetic for about 150 ms (calibrated at start): no call into C++ in the loop
+// pure JS arithmetic for about 200 ms (calibrated at start): no call into C++ in the loop.
+// Timed once V8 has optimized it: calibrated on its first, interpreted run, the handler's
+// later calls came out at 95-110 ms, under the 100 ms threshold (fresh-clone CI)
 function spin(n) { let x = 0; for (let i = 0; i < n; i++) x += Math.sqrt(x + i); return x; }
-const t0c = performance.now();
-spin(2e6);
-const SPIN_N = Math.round(2e6 * 150 / Math.max(1, performance.now() - t0c));
+let t0c = 0;
+for (let k = 0; k < 3; k++) { t0c = performance.now(); spin(2e6); }
+const SPIN_N = Math.round(2e6 * 200 / Math.max(1, performance.now() - t0c));
 
 function busyHandler(req) {
   let x = 0;
