@@ -9,7 +9,7 @@
 #ifndef LOOPWATCH_H
 #define LOOPWATCH_H
 
-#define LW_ABI_VERSION 9
+#define LW_ABI_VERSION 10
 
 #define LW_MAX_PYFRAMES 64	/* Python frame slots per stack (shims included) */
 #define LW_MAX_NATIVE 48	/* native (user) return addresses kept per stack */
@@ -487,6 +487,11 @@ struct lw_thread {
 	 * entry (at cb_loop_sp) that the walk found in a loop: the same three again need no walk */
 	__u64 cb_loop_frame;
 	__u64 cb_loop_code;
+	/* sched mode: when it fell asleep in the loop's poll (in_poll; off_rt and off_clk are its
+	 * runtime then), to date a wake whose switch-in no program saw (poll_close_missed) */
+	__u64 poll_sleep_ns;
+	/* entry-only precise mode: the return address at cb_sp when the open callback began */
+	__u64 cb_ret;
 };
 
 /* The stacks of one thread (map stacks, key tid) */
@@ -562,7 +567,7 @@ LW_ABI_SIZE(lw_loop_stats, 568);
 LW_ABI_SIZE(lw_pycfg, 216);
 LW_ABI_SIZE(lw_fair, 40);
 LW_ABI_SIZE(lw_rderr_key, 8);
-LW_ABI_SIZE(lw_thread, 2880);
+LW_ABI_SIZE(lw_thread, 2896);
 LW_ABI_SIZE(lw_tstacks, 11176);
 LW_ABI_SIZE(lw_ustack_key, 16);
 LW_ABI_SIZE(lw_ustack, 16528);

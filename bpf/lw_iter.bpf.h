@@ -188,9 +188,12 @@ static __always_inline int waits_on_fds(__u32 nr, __u64 di, __u64 si)
 	return 1;
 }
 
-/* lw_sched.bpf.h: closes an off-CPU period of the current thread whose switch-in was not seen */
+/* lw_sched.bpf.h: close an off-CPU period, or a sleep in the poll, of the current thread whose
+ * switch-in was not seen */
 static __always_inline void off_close_missed(struct lw_thread *th, __u32 tid,
 					     struct task_struct *t, __u64 now);
+static __always_inline void poll_close_missed(struct lw_thread *th, __u32 tid,
+					      struct task_struct *t, __u64 now);
 
 /* A poll-family syscall nr (first two arguments di, si) of the current thread returns: from
  * tp_btf/sys_exit here, or from fexit on the kernel's poll functions (lw_fentry.bpf.h) */
@@ -256,6 +259,7 @@ int lw_poll_enter(struct pt_regs *ctx)
 		return 0;
 	now = bpf_ktime_get_ns();
 	off_close_missed(th, tid, (struct task_struct *)bpf_get_current_task(), now);
+	poll_close_missed(th, tid, (struct task_struct *)bpf_get_current_task(), now);
 	cb_close_open(th, tgid, tid);
 	if (th->iter_start_ns)
 		iteration_end(th, tid, now);

@@ -283,6 +283,8 @@ int BPF_KPROBE(lw_ctxrun_enter, void *ctxobj, void *args)
 	}
 	cb_begin(th, rd_ptr((__u64)args), (__u64)ctxobj);
 	th->cb_sp = sp;
+	th->cb_ret = 0;
+	bpf_probe_read_user(&th->cb_ret, sizeof(th->cb_ret), (void *)sp);
 	th->cb_entry_only = 1;
 	{
 		__u32 tgid = id >> 32;
@@ -446,8 +448,12 @@ int lw_sample(struct bpf_perf_event_data *ctx)
 	struct lw_pycfg *c;
 	struct lw_tstacks *st;
 
+	if (th && th->in_poll)	/* running, so woken from its poll unseen */
+		poll_close_missed(th, tid, (struct task_struct *)bpf_get_current_task(),
+				  bpf_ktime_get_ns());
 	if (!th || !busy(th))
 		return 0;
+	cb_check_returned(th, (struct task_struct *)bpf_get_current_task(), bpf_ktime_get_ns());
 	c = bpf_map_lookup_elem(&procs, &tgid);
 	if (!c || !(c->flags & LW_PROC_STACKS))
 		return 0;

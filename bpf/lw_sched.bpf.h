@@ -309,6 +309,67 @@ static __always_inline void off_close_missed(struct lw_thread *th, __u32 tid,
 	off_end(th, tid, now, blocked, runq);
 }
 
+/*
+ * The same for a sleep in the loop's poll (sched mode): a thread found running with in_poll
+ * still set was woken there and switched in unseen. Its iteration began at that switch-in: now,
+ * less the CPU time it has had since it fell asleep (it has not left the CPU since, or its
+ * switch-out would have come here first). Left open, the iteration began only at the thread's
+ * next seen switch-in, after the callback's first sleep (test_epoll_generic in CI: a 350 ms
+ * iteration, 200 ms asleep then 150 ms on CPU, came out as its last 150 ms), and one that never
+ * slept was not seen at all. Called where the thread is known to be running in user space or
+ * leaving the CPU: its switch-out, its poll entry, a CPU sample (a cpu-clock hrtimer, which
+ * cannot fire inside the scheduler's irq-off switch).
+ */
+static __always_inline void poll_close_missed(struct lw_thread *th, __u32 tid,
+					      struct task_struct *t, __u64 now)
+{
+	__u64 wall, ran, rt, es, since;
+
+	if (!iter_sched || !th->in_poll || !th->poll_sleep_ns || now <= th->poll_sleep_ns)
+		return;
+	wall = now - th->poll_sleep_ns;
+	rt = BPF_CORE_READ(t, se.sum_exec_runtime);
+	es = BPF_CORE_READ(t, se.exec_start);
+	ran = rt > th->off_rt ? rt - th->off_rt : 0;
+	if (es >= th->off_clk && wall > es - th->off_clk)
+		ran += wall - (es - th->off_clk);	/* since the last update */
+	since = ran < wall ? now - ran : th->poll_sleep_ns;
+	th->in_poll = 0;
+	th->poll_sleep_ns = 0;
+	if (th->poll_enter_ns && since > th->poll_enter_ns)
+		th->ls.idle_ns += since - th->poll_enter_ns;
+	th->poll_enter_ns = since;
+	__sync_fetch_and_add(&switch_in_missed, 1);
+	iteration_begin(th, tid, since);
+}
+
+/*
+ * Entry-only precise mode: has the open callback returned? Its end is the next callback's entry
+ * or the loop's poll, but a preemption, a sleep or a long CPU stretch (a collection) between
+ * its return and that probe was charged to it (stop 17: 46.8 ms of run queue after a callback
+ * under CPU contention). Its context_run frame is live while the user stack pointer is at or
+ * below the entry's (cb_sp) and that slot still holds the return address the entry found
+ * there: any call made after the return, from the loop's own code, is at the same depth at
+ * most and writes its own return address there (only another call through the very same C
+ * path, at the same depth, would pass for it; then the callback ends at the next probe, as
+ * before). Called where the thread is current: its switch-out, a CPU sample.
+ */
+static __always_inline void cb_check_returned(struct lw_thread *th, struct task_struct *t,
+					      __u64 now)
+{
+	struct pt_regs *regs;
+	__u64 sp, ret = 0;
+
+	if (!ctxrun_entry_only || !th->cb_entry_only || th->cb_depth != 1 || th->cb_left_ns)
+		return;
+	regs = current_regs(t);
+	sp = BPF_CORE_READ(regs, sp);
+	if (sp <= th->cb_sp &&
+	    (bpf_probe_read_user(&ret, sizeof(ret), (void *)th->cb_sp) || ret == th->cb_ret))
+		return;
+	th->cb_left_ns = now;
+}
+
 /* lw_precise.bpf.h: a preempted busy thread's stack votes as a CPU sample */
 static __always_inline void cpu_vote(struct lw_thread *th, struct lw_tstacks *st, __u32 tid,
 				     const struct lw_pystack *smp, int counted);
@@ -332,6 +393,8 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u3
 	if (!th)
 		return;
 	off_close_missed(th, tid, prev, now);
+	poll_close_missed(th, tid, prev, now);
+	cb_check_returned(th, prev, now);
 	/* sched mode: a sleep in the loop's poll matters even outside a busy period */
 	if (!busy(th) && !(iter_sched && !preempt && !th->in_poll && task_state(prev) != 0))
 		return;
@@ -376,6 +439,9 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u3
 			th->ls.poll_nr = (__u32)nr;
 		}
 		th->in_poll = 1;
+		th->poll_sleep_ns = now;
+		th->off_rt = BPF_CORE_READ(prev, se.sum_exec_runtime);
+		th->off_clk = BPF_CORE_READ(prev, se.exec_start);
 		return;
 	}
 	if (!busy(th))
@@ -539,6 +605,7 @@ static __always_inline void switch_in(struct task_struct *next, __u64 now)
 	if (iter_sched && th->in_poll) {
 		/* woken in the loop's poll: the next iteration begins */
 		th->in_poll = 0;
+		th->poll_sleep_ns = 0;
 		if (th->poll_enter_ns && now > th->poll_enter_ns)
 			th->ls.idle_ns += now - th->poll_enter_ns;
 		th->poll_enter_ns = now;

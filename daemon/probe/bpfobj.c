@@ -551,12 +551,17 @@ static int bpf_new(const struct lw_bpf_opts *opts, const char *why, struct lw_bp
 	b->skel->rodata->wake_hook = (__u32)b->wake_hook;
 	if (!b->wake_hook)
 		bpf_program__set_autoload(b->skel->progs.lw_sched_wakeup, false);
-	/* Precise mode's context_run probe: entry and return. Entry-only (one trap a callback;
-	 * a callback then ends where the next begins or at the loop's poll entry, which only sched
-	 * mode probes) only on request: its callback also holds whatever runs between its return
-	 * and that next probe, and a thread preempted there (CPU contention) had the run queue's
-	 * 47 ms and a CPU sample of the loop's own code charged to the callback (stop 17, CI) */
-	b->entry_only = opts->iter_mode == LW_ITER_SCHED && getenv("LOOPWATCH_PRECISE_ENTRY_ONLY");
+	/* Precise mode's context_run probe: in sched mode its entry alone, one trap a callback
+	 * (issue 16); a callback ends where the next begins, at the loop's poll entry (which only
+	 * sched mode probes), or where a switch-out or a CPU sample finds its context_run frame
+	 * gone (cb_check_returned: stop 17 charged a preemption after the return, 47 ms of run
+	 * queue, to the callback). Entry and return elsewhere, or with
+	 * LOOPWATCH_PRECISE_ENTRY_ONLY=0. */
+	{
+		const char *eo = getenv("LOOPWATCH_PRECISE_ENTRY_ONLY");
+
+		b->entry_only = opts->iter_mode == LW_ITER_SCHED && !(eo && !strcmp(eo, "0"));
+	}
 	b->skel->rodata->ctxrun_entry_only = b->entry_only;
 	/* sched and fentry modes: no syscall tracepoint at all (it would tax every process on
 	 * the host) */

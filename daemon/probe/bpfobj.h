@@ -94,8 +94,8 @@ int lw_bpf__attach_poll(struct lw_bpf *b, pid_t pid, const char *path, uint64_t 
  * poll wrappers of one file in one link, one handle for lw_bpf__detach_hook; its detach waits
  * for one grace period instead of n. -ENOTSUP where the kernel lacks them. */
 int lw_bpf__poll_multi(const struct lw_bpf *b);
-/* precise mode's context_run probe is its entry alone (LOOPWATCH_PRECISE_ENTRY_ONLY=1, sched
- * mode), not entry + return */
+/* precise mode's context_run probe is its entry alone (sched mode, unless
+ * LOOPWATCH_PRECISE_ENTRY_ONLY=0), not entry + return */
 int lw_bpf__ctxrun_entry_only(const struct lw_bpf *b);
 int lw_bpf__attach_polls(struct lw_bpf *b, pid_t pid, const char *path, const uint64_t *offs,
 			 const unsigned *nrs, unsigned n, char *err, size_t errlen);

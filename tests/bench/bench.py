@@ -35,8 +35,11 @@ LOOPWATCHD = os.path.join(ROOT, "build", "loopwatchd")
 # record says which); syscall: LOOPWATCH_ITERATIONS=syscall (tp_btf/sys_exit, the default
 # before stop 17 on kernels that refuse fentry)
 CONFIGS = ["bare", "default", "syscall", "precise", "debug"]
-# the real server (aiohttp under wrk) as issue 16 states it: no syscall column (time)
-WORKLOAD_CONFIGS = {"aiohttp": ["bare", "default", "precise", "debug"]}
+# the real server (aiohttp under wrk) as issue 16 states it: no syscall column (time). The
+# call_soon chain also runs precise mode with context_run's entry + return probes (precise2,
+# LOOPWATCH_PRECISE_ENTRY_ONLY=0; precise is the entry alone where the iteration probe is sched)
+WORKLOAD_CONFIGS = {"aiohttp": ["bare", "default", "precise", "debug"],
+                    "callsoon": CONFIGS + ["precise2"]}
 
 
 def configs_of(w):
@@ -81,6 +84,9 @@ def wait_for(pred, timeout, what):
 def lw_env(config):
     env = dict(os.environ)
     env.pop("LOOPWATCH_WAKE_HOOK", None)
+    env.pop("LOOPWATCH_PRECISE_ENTRY_ONLY", None)
+    if config == "precise2":  # precise with context_run's entry + return probes
+        env["LOOPWATCH_PRECISE_ENTRY_ONLY"] = "0"
     if config == "wakehook":  # default, timing run-queue waits by the old sched_wakeup program
         env["LOOPWATCH_WAKE_HOOK"] = "1"
     if config == "syscall":
@@ -93,7 +99,7 @@ def lw_env(config):
 def start_loopwatch(pid, config, rec):
     """loopwatch attached to pid in `config`'s mode; returns once its probes are live"""
     args = [LOOPWATCH, "--pid", str(pid), "-q", "-o", rec]
-    if config == "precise":
+    if config in ("precise", "precise2"):
         args.append("--precise")
     if config == "stuck":  # default mode with the Task inventory every 100 ms (stuck.py)
         args += ["--stuck-every", "100ms"]
@@ -460,6 +466,12 @@ def main():
               "0.5 µs = %.2f µs: %s\n" % (pc - dc, trap / 1000.0, limit,
                                           "met" if pc - dc <= limit else "missed by %.2f µs"
                                           % (pc - dc - limit)))
+        p2 = med("callsoon", "precise2", "cpu_us")
+        if p2:
+            print("Precise mode with context_run's entry + return probes (precise2, "
+                  "LOOPWATCH_PRECISE_ENTRY_ONLY=0): precise2 − default = %.2f µs of CPU per "
+                  "callback; precise2/bare throughput %s\n" % (
+                      p2 - dc, ratio(med("callsoon", "bare", "cpu_us"), p2)))
     print("\n| workload | mode | loopwatch CPU (median) | loopwatch peak RSS (max) | attach (median) |")
     print("|---|---|---|---|---|")
     for w in workloads:

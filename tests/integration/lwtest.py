@@ -408,16 +408,17 @@ def unnamed_cpu_bound(lw, test, by_q):
     return True
 
 
-def traced(argv, lw_args, timeout=60, env=None, start_timeout=20, during=None):
-    """Start a target, attach loopwatch with lw_args once it is ready, let it go, and wait for
-    both to exit 0 (loopwatch ends with the target). Returns (target, loopwatch).
+def traced(argv, lw_args, timeout=60, env=None, start_timeout=20, during=None, lw_env=None):
+    """Start a target, attach loopwatch with lw_args (and lw_env added to its environment) once
+    it is ready, let it go, and wait for both to exit 0 (loopwatch ends with the target).
+    Returns (target, loopwatch).
     start_timeout: for the target to be ready and for loopwatch to start, each.
     during(target): run once the target is let go, before waiting for it (an oracle's look
     at the running target)."""
     t = Target(argv, env=env)
     try:
         t.wait_ready(timeout=start_timeout)
-        lw = Loopwatch(t.pid, lw_args, tmp=t.tmp)
+        lw = Loopwatch(t.pid, lw_args, tmp=t.tmp, env=lw_env)
         lw.wait_started(timeout=start_timeout)
         t.go()
         if during:

@@ -15,6 +15,7 @@ from lwtest import (sleep_syscall, TARGETS, Loopwatch, Target, asyncio_oracle, d
 SCEN = os.path.join(TARGETS, "asyncio_scenarios.py")
 BUSY = os.path.join(TARGETS, "asyncio_busy.py")
 OUTSIDE = os.path.join(TARGETS, "asyncio_ctxrun_outside.py")
+SLOW_SELECT = os.path.join(TARGETS, "asyncio_slow_select.py")
 
 # oracle repr -> (our callback kind, qualname, task name or None)
 EXPECTED = [
@@ -178,6 +179,37 @@ class PreciseMode(unittest.TestCase):
                 self.assertIn("in_loop", names, slow)
                 self.assertNotIn("outside", names, slow)
                 self.assertTrue(all(r["duration_ms"] < 60 for r in slow), slow)
+
+    def test_callback_ends_where_it_returns(self):
+        """Precise mode ends a callback begun by its entry probe alone at the next callback's
+        entry or the loop's poll (one trap per callback). What the loop's own code does after
+        the return and before that probe is not the callback's: here its selector sleeps 200 ms
+        or burns 150 ms of CPU before it polls. Stop 17 charged such time to the callback (a
+        preemption after the return: 46.8 ms of run queue); now a switch-out or a CPU sample
+        that finds the callback's context_run frame gone ends it there. Each callback's own
+        measure is the truth; the entry + return pair (LOOPWATCH_PRECISE_ENTRY_ONLY=0) is
+        checked too."""
+        for label, py in [p for p in pythons() if p[0] in ("debian-3.11", "pyenv-3.8.18")] or \
+                pythons()[:1]:
+            for entry_only in ("1", "0"):
+                with self.subTest(python=label, entry_only=entry_only):
+                    t, lw = traced([py, SLOW_SELECT, "{GO}"], ["--precise", "-t", "50ms", "-q"],
+                                   timeout=60,
+                                   lw_env={"LOOPWATCH_PRECISE_ENTRY_ONLY": entry_only})
+                    truth = [x for x in t.truth() if "cb" in x]
+                    self.assertEqual(len(truth), 4, t.truth())
+                    slow = [r for r in lw.records("slow_callback") if not r["in_progress"]]
+                    got = [(r["callback"]["qualname"], round(r["duration_ms"], 1)) for r in slow]
+                    sys.stderr.write("\n%s entry_only=%s: %s vs %s\n" % (
+                        label, entry_only, got, [(x["cb"], round(x["ms"], 1)) for x in truth]))
+                    self.assertEqual([q for q, _ in got], [x["cb"] for x in truth], got)
+                    for (q, ms), x in zip(got, truth):
+                        if entry_only == "1" and x["then"] == "spin":
+                            # the loop's own CPU work after the return is seen by the next
+                            # CPU sample (49 Hz): up to one period late
+                            self.assertTrue(x["ms"] - 1.0 <= ms <= x["ms"] + 22.0, (q, ms, x))
+                        else:
+                            self.assertTrue(within(ms, x["ms"]), (q, ms, x))
 
     def test_precise_against_asyncio_debug(self):
         pys = pythons()
