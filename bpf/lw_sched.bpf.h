@@ -276,19 +276,28 @@ static __always_inline void off_end(struct lw_thread *th, __u32 tid, __u64 now, 
  * queue after it. Closing at the next poll without this subtraction counted a preempted
  * CPU-bound callback's remaining CPU time as run-queue time (150 ms on CPU came out as 9 ms).
  */
+/* The CPU time t has had in the `wall` ns since it left the CPU (its runtime then off_rt, at
+ * run-queue clock off_clk): its runtime's growth, plus the time since the last update of it */
+static __always_inline __u64 ran_since_off(const struct lw_thread *th, struct task_struct *t,
+					   __u64 wall)
+{
+	__u64 rt = BPF_CORE_READ(t, se.sum_exec_runtime), es = BPF_CORE_READ(t, se.exec_start);
+	__u64 ran = rt > th->off_rt ? rt - th->off_rt : 0;
+
+	if (es >= th->off_clk && wall > es - th->off_clk)
+		ran += wall - (es - th->off_clk);
+	return ran;
+}
+
 static __always_inline void off_close_missed(struct lw_thread *th, __u32 tid,
 					     struct task_struct *t, __u64 now)
 {
-	__u64 wall, ran, rt, es, off, blocked = 0, runq = 0;
+	__u64 wall, ran, off, blocked = 0, runq = 0;
 
 	if (!th->off_ts || now <= th->off_ts)
 		return;
 	wall = now - th->off_ts;
-	rt = BPF_CORE_READ(t, se.sum_exec_runtime);
-	es = BPF_CORE_READ(t, se.exec_start);
-	ran = rt > th->off_rt ? rt - th->off_rt : 0;
-	if (es >= th->off_clk && wall > es - th->off_clk)
-		ran += wall - (es - th->off_clk);	/* since the last update */
+	ran = ran_since_off(th, t, wall);
 	off = ran < wall ? wall - ran : 0;
 	if (th->off_kind == LW_OFF_RUNQ) {
 		runq = off;
@@ -323,16 +332,12 @@ static __always_inline void off_close_missed(struct lw_thread *th, __u32 tid,
 static __always_inline void poll_close_missed(struct lw_thread *th, __u32 tid,
 					      struct task_struct *t, __u64 now)
 {
-	__u64 wall, ran, rt, es, since;
+	__u64 wall, ran, since;
 
 	if (!iter_sched || !th->in_poll || !th->poll_sleep_ns || now <= th->poll_sleep_ns)
 		return;
 	wall = now - th->poll_sleep_ns;
-	rt = BPF_CORE_READ(t, se.sum_exec_runtime);
-	es = BPF_CORE_READ(t, se.exec_start);
-	ran = rt > th->off_rt ? rt - th->off_rt : 0;
-	if (es >= th->off_clk && wall > es - th->off_clk)
-		ran += wall - (es - th->off_clk);	/* since the last update */
+	ran = ran_since_off(th, t, wall);
 	since = ran < wall ? now - ran : th->poll_sleep_ns;
 	th->in_poll = 0;
 	th->poll_sleep_ns = 0;
