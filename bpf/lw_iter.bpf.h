@@ -192,8 +192,7 @@ static __always_inline int waits_on_fds(__u32 nr, __u64 di, __u64 si)
  * switch-in was not seen */
 static __always_inline void off_close_missed(struct lw_thread *th, __u32 tid,
 					     struct task_struct *t, __u64 now);
-static __always_inline void poll_close_missed(struct lw_thread *th, __u32 tid,
-					      struct task_struct *t, __u64 now);
+__noinline int lw_poll_missed(__u32 tid, __u64 now);
 
 /* A poll-family syscall nr (first two arguments di, si) of the current thread returns: from
  * tp_btf/sys_exit here, or from fexit on the kernel's poll functions (lw_fentry.bpf.h) */
@@ -259,7 +258,8 @@ int lw_poll_enter(struct pt_regs *ctx)
 		return 0;
 	now = bpf_ktime_get_ns();
 	off_close_missed(th, tid, (struct task_struct *)bpf_get_current_task(), now);
-	poll_close_missed(th, tid, (struct task_struct *)bpf_get_current_task(), now);
+	if (th->in_poll)
+		lw_poll_missed(tid, now);
 	cb_close_open(th, tgid, tid);
 	if (th->iter_start_ns)
 		iteration_end(th, tid, now);

@@ -449,11 +449,11 @@ int lw_sample(struct bpf_perf_event_data *ctx)
 	struct lw_tstacks *st;
 
 	if (th && th->in_poll)	/* running, so woken from its poll unseen */
-		poll_close_missed(th, tid, (struct task_struct *)bpf_get_current_task(),
-				  bpf_ktime_get_ns());
+		lw_poll_missed(tid, bpf_ktime_get_ns());
 	if (!th || !busy(th))
 		return 0;
-	cb_check_returned(th, (struct task_struct *)bpf_get_current_task(), bpf_ktime_get_ns());
+	if (cb_open_entry_only(th))
+		lw_cb_returned(tid, bpf_ktime_get_ns());
 	c = bpf_map_lookup_elem(&procs, &tgid);
 	if (!c || !(c->flags & LW_PROC_STACKS))
 		return 0;

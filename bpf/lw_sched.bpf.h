@@ -375,6 +375,36 @@ static __always_inline void cb_check_returned(struct lw_thread *th, struct task_
 	th->cb_left_ns = now;
 }
 
+/*
+ * The two checks above for the current thread, as global functions (scalars only, Linux >=
+ * 5.8): each verified once, on its own. Inlined into lw_sched_switch they took its
+ * verification from under 100k to 112k instructions (test_programs_loaded_per_mode). Callers
+ * test the cheap condition first: neither runs on the common path.
+ */
+__noinline int lw_poll_missed(__u32 tid, __u64 now)
+{
+	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
+
+	if (th)
+		poll_close_missed(th, tid, (struct task_struct *)bpf_get_current_task(), now);
+	return 0;
+}
+
+__noinline int lw_cb_returned(__u32 tid, __u64 now)
+{
+	struct lw_thread *th = bpf_map_lookup_elem(&threads, &tid);
+
+	if (th)
+		cb_check_returned(th, (struct task_struct *)bpf_get_current_task(), now);
+	return 0;
+}
+
+/* an entry-only callback is open on th: lw_cb_returned can tell whether it has returned */
+static __always_inline int cb_open_entry_only(const struct lw_thread *th)
+{
+	return ctxrun_entry_only && th->cb_entry_only && th->cb_depth == 1 && !th->cb_left_ns;
+}
+
 /* lw_precise.bpf.h: a preempted busy thread's stack votes as a CPU sample */
 static __always_inline void cpu_vote(struct lw_thread *th, struct lw_tstacks *st, __u32 tid,
 				     const struct lw_pystack *smp, int counted);
@@ -398,8 +428,10 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u3
 	if (!th)
 		return;
 	off_close_missed(th, tid, prev, now);
-	poll_close_missed(th, tid, prev, now);
-	cb_check_returned(th, prev, now);
+	if (th->in_poll)
+		lw_poll_missed(tid, now);
+	if (cb_open_entry_only(th))
+		lw_cb_returned(tid, now);
 	/* sched mode: a sleep in the loop's poll matters even outside a busy period */
 	if (!busy(th) && !(iter_sched && !preempt && !th->in_poll && task_state(prev) != 0))
 		return;
