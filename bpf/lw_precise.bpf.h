@@ -387,11 +387,12 @@ static __noinline int instr_vote(struct lw_tstacks *st, __u64 instr)
  * unwinder then finds. smp: the sample (the sampler's, or one taken at a preemption);
  * counted: whether it counts toward the samples in no loop (the sampler's only).
  */
-static __always_inline void cpu_vote(struct lw_thread *th, struct lw_tstacks *st, __u32 tid,
-				     const struct lw_pystack *smp, int counted)
+static __always_inline int cpu_vote(struct lw_thread *th, struct lw_tstacks *st, __u32 tid,
+				    const struct lw_pystack *smp, int counted)
 {
 	__u64 since, votes, ts, key, instr;
-	int noloop;
+	__u32 copied;
+	int noloop, taken = 0;
 
 	since = th->iter_start_ns;
 	if (th->cb_depth && th->cb_start_ns > since)
@@ -411,13 +412,18 @@ static __always_inline void cpu_vote(struct lw_thread *th, struct lw_tstacks *st
 		copy_stack(&st->cpu, smp);
 		st->cpu.ns = 1;
 		instr_vote_reset(st, instr);
+		taken = 1;
 	} else if (key && key == cpu_vote_key(&st->cpu)) {
 		if (smp->nframes) {
 			votes = st->cpu.ns + 1;
 			ts = st->cpu.ts_ns;
+			copied = st->cpu.flags & LW_STACK_USTACK;
 			/* the same vote within the function, on the instruction (for the line) */
-			if (instr_vote(st, instr))
+			if (instr_vote(st, instr)) {
 				copy_stack(&st->cpu, smp);
+				/* the stack copy is still the candidate's (its time, below) */
+				st->cpu.flags = (st->cpu.flags & ~LW_STACK_USTACK) | copied;
+			}
 			st->cpu.ns = votes;
 			st->cpu.ts_ns = ts;	/* the candidate's age, not the sample's */
 		} else {
@@ -427,6 +433,7 @@ static __always_inline void cpu_vote(struct lw_thread *th, struct lw_tstacks *st
 		copy_stack(&st->cpu, smp);
 		st->cpu.ns = 1;
 		instr_vote_reset(st, instr);
+		taken = 1;
 	} else {
 		st->cpu.ns--;
 	}
@@ -437,6 +444,7 @@ static __always_inline void cpu_vote(struct lw_thread *th, struct lw_tstacks *st
 	 * copies of later samples and sleeps in the LRU's eviction order (a 3 s callback takes
 	 * ~150 samples, and as many page-fault sleeps, after it) */
 	ustack_keep(tid, st->cpu.ts_ns);
+	return taken;
 }
 
 SEC("perf_event")
@@ -463,7 +471,7 @@ int lw_sample(struct bpf_perf_event_data *ctx)
 	__sync_fetch_and_add(&samples, 1);
 	walk_pystack(c, tid, &st->sample, LW_WALK_SAMPLE);
 	st->sample.syscall = (__u32)-1;
-	capture_native(ctx, &st->sample, c);
+	capture_native(ctx, &st->sample, c, 1);
 	/*
 	 * Precise mode, entry probe only: a callback never leaves its loop, so two samples of the
 	 * open callback in no loop mean it has returned and the loop was left without a poll or a

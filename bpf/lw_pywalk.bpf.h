@@ -592,7 +592,10 @@ static __noinline void walk_pystack(const struct lw_pycfg *c, __u32 tid, struct 
 
 #undef RD_CAUSE
 #define RD_CAUSE LW_RD_OTHER
-static __always_inline void capture_native(void *ctx, struct lw_pystack *s, struct lw_pycfg *c)
+/* copy: also the stack's top for the unwind tables (a preempted thread's stack: only when the
+ * CPU vote keeps it, lw_sched.bpf.h) */
+static __always_inline void capture_native(void *ctx, struct lw_pystack *s, struct lw_pycfg *c,
+					   int copy)
 {
 	long n;
 
@@ -605,7 +608,7 @@ static __always_inline void capture_native(void *ctx, struct lw_pystack *s, stru
 		s->nnative = (__u32)(n / sizeof(__u64));
 	/* for unwinding by CFI where frame pointers fail; userspace must know a copy was made,
 	 * to say so when it is gone by the time the record is unwound */
-	if (!capture_ustack(s))
+	if (copy && !lw_capture_ustack(s->ts_ns))
 		s->flags |= LW_STACK_USTACK;
 }
 

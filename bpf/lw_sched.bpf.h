@@ -405,9 +405,10 @@ static __always_inline int cb_open_entry_only(const struct lw_thread *th)
 	return ctxrun_entry_only && th->cb_entry_only && th->cb_depth == 1 && !th->cb_left_ns;
 }
 
-/* lw_precise.bpf.h: a preempted busy thread's stack votes as a CPU sample */
-static __always_inline void cpu_vote(struct lw_thread *th, struct lw_tstacks *st, __u32 tid,
-				     const struct lw_pystack *smp, int counted);
+/* lw_precise.bpf.h: a preempted busy thread's stack votes as a CPU sample (1: it is the
+ * candidate now) */
+static __always_inline int cpu_vote(struct lw_thread *th, struct lw_tstacks *st, __u32 tid,
+				    const struct lw_pystack *smp, int counted);
 
 /* The thread `prev` (== current) leaves the CPU. */
 static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u32 preempt,
@@ -532,13 +533,19 @@ stack:
 	/* off_kind read back from the map: the verifier sees one state after the walk, not one
 	 * per path (a constant from each branch would verify the rest twice) */
 	if (th->off_kind == LW_OFF_RUNQ) {
+		/* its stack's top copied (for the unwind tables) only when it is the vote's
+		 * candidate: a loop thread under load is preempted ~1,250 times a second, and a
+		 * copy at each (16 KiB) pushed the copies of an iteration's CPU samples out of the
+		 * 256-entry LRU before its record was named (Express, the first /hash: no JS
+		 * function). The sampler's 49 Hz samples are all copied. */
 		st->pending.syscall = (__u32)-1;
-		capture_native(ctx, &st->pending, c);
-		cpu_vote(th, st, tid, &st->pending, 0);
+		capture_native(ctx, &st->pending, c, 0);
+		if (cpu_vote(th, st, tid, &st->pending, 0) && !lw_capture_ustack(st->cpu.ts_ns))
+			st->cpu.flags |= LW_STACK_USTACK;
 		return;
 	}
 	st->pending.syscall = th->off_sys;
-	capture_native(ctx, &st->pending, c);
+	capture_native(ctx, &st->pending, c, 1);
 	th->off_stack_ok = 1;
 	/* precise mode, entry probe only: asleep in no loop, the open callback has returned and
 	 * the loop was left (loop.stop(), then a join, a lock): it ended by now at the latest

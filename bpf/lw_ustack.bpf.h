@@ -18,10 +18,10 @@ __u64 ustack_cut = 0;		/* ... of which shorter than asked */
 __u64 ustack_failed = 0;	/* not copied at all */
 
 /* Stacks outlive the record they belong to only as long as userspace needs to read them once;
- * the least recently used ones go. 256 x 16 KiB = 4 MiB. */
+ * the least recently used ones go. 512 x 16 KiB = 8 MiB. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 256);
+	__uint(max_entries, 512);
 	__type(key, struct lw_ustack_key);
 	__type(value, struct lw_ustack);
 } ustacks SEC(".maps");
@@ -43,9 +43,9 @@ static __always_inline struct pt_regs *ustack_user_regs(struct task_struct *t)
 	return (struct pt_regs *)((__u64)BPF_CORE_READ(t, stack) + 16384 - sizeof(struct pt_regs));
 }
 
-/* Copy the current thread's user registers and stack top for the stack s (ts_ns set): 0 when
- * the copy is in ustacks */
-static __always_inline int capture_ustack(const struct lw_pystack *s)
+/* Copy the current thread's user registers and stack top for its stack taken at ts_ns: 0 when
+ * the copy is in ustacks. A global function: verified once, not at each caller */
+__noinline int lw_capture_ustack(__u64 ts_ns)
 {
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
 	struct lw_ustack_key key = {};
@@ -114,7 +114,7 @@ static __always_inline int capture_ustack(const struct lw_pystack *s)
 	if (u->flags & LW_USTACK_CUT)
 		__sync_fetch_and_add(&ustack_cut, 1);
 	key.tid = (__u32)bpf_get_current_pid_tgid();
-	key.ts_ns = s->ts_ns;
+	key.ts_ns = ts_ns;
 	if (bpf_map_update_elem(&ustacks, &key, u, BPF_ANY))
 		goto fail;
 	__sync_fetch_and_add(&ustack_copies, 1);

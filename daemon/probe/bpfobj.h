@@ -149,6 +149,8 @@ int lw_bpf__get_stacks(struct lw_bpf *b, pid_t tid, struct lw_tstacks *out);
 /* The registers and stack copy taken with the stack of thread tid captured at ts_ns
  * (lw_pystack.ts_ns); -ENOENT when none (not taken, or evicted since) */
 int lw_bpf__get_ustack(struct lw_bpf *b, pid_t tid, uint64_t ts_ns, struct lw_ustack *out);
+/* That copy out of the map (read and no longer needed there) */
+void lw_bpf__del_ustack(struct lw_bpf *b, pid_t tid, uint64_t ts_ns);
 /* The capture times of thread tid's stack copies still held, taken in [from, to]: up to max
  * into ts (in the map's order), their number. The map changes while it is walked: a bounded
  * walk, some may be missed. */

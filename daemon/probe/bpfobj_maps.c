@@ -150,6 +150,13 @@ int lw_bpf__get_ustack(struct lw_bpf *b, pid_t tid, uint64_t ts_ns, struct lw_us
 	return bpf_map_lookup_elem(bpf_map__fd(b->skel->maps.ustacks), &k, out) ? -errno : 0;
 }
 
+void lw_bpf__del_ustack(struct lw_bpf *b, pid_t tid, uint64_t ts_ns)
+{
+	struct lw_ustack_key k = { .tid = (__u32)tid, .ts_ns = ts_ns };
+
+	bpf_map_delete_elem(bpf_map__fd(b->skel->maps.ustacks), &k);
+}
+
 size_t lw_bpf__ustack_times(struct lw_bpf *b, pid_t tid, uint64_t from, uint64_t to, uint64_t *ts,
 			    size_t max)
 {

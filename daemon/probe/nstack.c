@@ -124,7 +124,8 @@ static int load_copy(struct lw_nstack *n, uint32_t tid, uint64_t ts_ns)
 	return lw_bpf__get_ustack(n->b, (pid_t)tid, ts_ns, n->buf);
 }
 
-size_t lw_nstack__hold(struct lw_nstack *n, uint32_t tid, const uint64_t *ts, size_t count)
+size_t lw_nstack__hold(struct lw_nstack *n, uint32_t tid, const uint64_t *ts, size_t count,
+		       uint64_t keep_ts)
 {
 	size_t i, got = 0;
 
@@ -145,6 +146,8 @@ size_t lw_nstack__hold(struct lw_nstack *n, uint32_t tid, const uint64_t *ts, si
 		h->ts_ns = ts[i];
 		n->nheld++;
 		got++;
+		if (ts[i] != keep_ts)
+			lw_bpf__del_ustack(n->b, (pid_t)tid, ts[i]);
 	}
 	return got;
 }

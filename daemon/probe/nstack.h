@@ -46,8 +46,13 @@ int lw_nstack__from_copy(struct lw_nstack *n, uint32_t tid, uint64_t ts_ns, stru
  * loaded host over a thousand a second) can push out the rest of an iteration's in the time
  * the first few take to be named (the first time V8's code is symbolized: tens of ms).
  * lw_nstack__refine and lw_nstack__from_copy use the copies held until lw_nstack__release.
- * Returns how many were still there. */
-size_t lw_nstack__hold(struct lw_nstack *n, uint32_t tid, const uint64_t *ts, size_t count);
+ * The copies held, but the one taken at keep_ts (the record's own, which other records may
+ * share), are deleted from the LRU: a lookup marks an entry referenced, and the LRU evicts
+ * unreferenced entries first, so the copies of a voted iteration outlived the next iteration's
+ * fresh ones (Express, the first /hash after /busy: none of its samples' copies left, 175
+ * older ones kept). Returns how many were still there. */
+size_t lw_nstack__hold(struct lw_nstack *n, uint32_t tid, const uint64_t *ts, size_t count,
+		       uint64_t keep_ts);
 void lw_nstack__release(struct lw_nstack *n);
 
 /* The stack copy st was unwound from (one of the last few unwound: the registers and the

@@ -712,8 +712,11 @@ void lw_sess_js_vote(struct lw_session *s, uint32_t tid, uint64_t from, uint64_t
 	if (!s->nstk || !s->bpf || !(cpu->flags & LW_STACK_VALID) || !(cpu->flags & LW_STACK_USTACK))
 		return;
 	n = lw_bpf__ustack_times(s->bpf, (pid_t)tid, from, to, all, LW_ARRAY_SIZE(all));
-	if (n < 2)
+	if (n < 2) {
+		lw_dbg("pid %d tid %u: JS vote: %zu sample copies left in the iteration", (int)s->pid,
+		       tid, n);
 		return;
+	}
 	qsort(all, n, sizeof(all[0]), u64_cmp);
 	for (i = 0; i < n; i++)		/* unique (a walk restarted under deletion repeats) */
 		if (!m || all[i] != all[m - 1])
@@ -738,7 +741,7 @@ void lw_sess_js_vote(struct lw_session *s, uint32_t tid, uint64_t from, uint64_t
 		return;
 	/* all of them out of the LRU first (held until the record is done: lw_session__handle),
 	 * the record's own sample among them */
-	held = lw_nstack__hold(s->nstk, tid, pick, m);
+	held = lw_nstack__hold(s->nstk, tid, pick, m, kept_ts);
 	for (i = 0; i < m; i++) {
 		size_t k;
 
@@ -770,6 +773,9 @@ void lw_sess_js_vote(struct lw_session *s, uint32_t tid, uint64_t from, uint64_t
 			best = i;
 	if (best == SIZE_MAX || best == kept ||
 	    lw_nstack__from_copy(s->nstk, tid, v[best].ts[v[best].votes / 2], &raw, &st)) {
+		lw_dbg("pid %d tid %u: JS vote: %s (%zu samples, %zu copies gone, %zu names)",
+		       (int)s->pid, tid, best == SIZE_MAX ? "no JS function" : "the sample kept's",
+		       m, m - held, nv);
 		free(v);
 		return;
 	}
