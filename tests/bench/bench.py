@@ -264,7 +264,7 @@ def one_run(py, workload, config, secs, conns):
     try:
         wait_for(lambda: "ready" in open(out.name).read(), 30, "target")
         settle_until = time.time() + SETTLE_S
-        if config in ("default", "precise", "syscall", "stuck"):
+        if config in ("default", "precise", "precise2", "syscall", "stuck"):
             rec = os.path.join(tmp, "rec.jsonl")
             t_attach = time.time()
             lw = start_loopwatch(t.pid, config, rec)
@@ -475,7 +475,7 @@ def main():
     print("\n| workload | mode | loopwatch CPU (median) | loopwatch peak RSS (max) | attach (median) |")
     print("|---|---|---|---|---|")
     for w in workloads:
-        for c in ("default", "syscall", "precise"):
+        for c in ("default", "syscall", "precise", "precise2"):
             xs = results[w].get(c)
             if not xs:
                 continue
