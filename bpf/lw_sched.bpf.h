@@ -260,6 +260,19 @@ static __always_inline void off_begin(struct lw_thread *th, struct task_struct *
 static __always_inline void off_end(struct lw_thread *th, __u32 tid, __u64 now, __u64 blocked,
 				    __u64 runq);
 
+/* The CPU time t has had in the `wall` ns since it left the CPU (its runtime then off_rt, at
+ * run-queue clock off_clk): its runtime's growth, plus the time since the last update of it */
+static __always_inline __u64 ran_since_off(const struct lw_thread *th, struct task_struct *t,
+					   __u64 wall)
+{
+	__u64 rt = BPF_CORE_READ(t, se.sum_exec_runtime), es = BPF_CORE_READ(t, se.exec_start);
+	__u64 ran = rt > th->off_rt ? rt - th->off_rt : 0;
+
+	if (es >= th->off_clk && wall > es - th->off_clk)
+		ran += wall - (es - th->off_clk);
+	return ran;
+}
+
 /*
  * The current thread t runs, so it is not off the CPU: an off period still open here is one
  * whose switch-in (and often the wake-up) no program saw. Measured on kernel 6.18 with 2 CPUs
@@ -276,19 +289,6 @@ static __always_inline void off_end(struct lw_thread *th, __u32 tid, __u64 now, 
  * queue after it. Closing at the next poll without this subtraction counted a preempted
  * CPU-bound callback's remaining CPU time as run-queue time (150 ms on CPU came out as 9 ms).
  */
-/* The CPU time t has had in the `wall` ns since it left the CPU (its runtime then off_rt, at
- * run-queue clock off_clk): its runtime's growth, plus the time since the last update of it */
-static __always_inline __u64 ran_since_off(const struct lw_thread *th, struct task_struct *t,
-					   __u64 wall)
-{
-	__u64 rt = BPF_CORE_READ(t, se.sum_exec_runtime), es = BPF_CORE_READ(t, se.exec_start);
-	__u64 ran = rt > th->off_rt ? rt - th->off_rt : 0;
-
-	if (es >= th->off_clk && wall > es - th->off_clk)
-		ran += wall - (es - th->off_clk);
-	return ran;
-}
-
 static __always_inline void off_close_missed(struct lw_thread *th, __u32 tid,
 					     struct task_struct *t, __u64 now)
 {
@@ -348,6 +348,12 @@ static __always_inline void poll_close_missed(struct lw_thread *th, __u32 tid,
 	iteration_begin(th, tid, since);
 }
 
+/* an entry-only callback is open on th: lw_cb_returned can tell whether it has returned */
+static __always_inline int cb_open_entry_only(const struct lw_thread *th)
+{
+	return ctxrun_entry_only && th->cb_entry_only && th->cb_depth == 1 && !th->cb_left_ns;
+}
+
 /*
  * Entry-only precise mode: has the open callback returned? Its end is the next callback's entry
  * or the loop's poll, but a preemption, a sleep or a long CPU stretch (a collection) between
@@ -365,7 +371,7 @@ static __always_inline void cb_check_returned(struct lw_thread *th, struct task_
 	struct pt_regs *regs;
 	__u64 sp, ret = 0;
 
-	if (!ctxrun_entry_only || !th->cb_entry_only || th->cb_depth != 1 || th->cb_left_ns)
+	if (!cb_open_entry_only(th))
 		return;
 	regs = current_regs(t);
 	sp = BPF_CORE_READ(regs, sp);
@@ -397,12 +403,6 @@ __noinline int lw_cb_returned(__u32 tid, __u64 now)
 	if (th)
 		cb_check_returned(th, (struct task_struct *)bpf_get_current_task(), now);
 	return 0;
-}
-
-/* an entry-only callback is open on th: lw_cb_returned can tell whether it has returned */
-static __always_inline int cb_open_entry_only(const struct lw_thread *th)
-{
-	return ctxrun_entry_only && th->cb_entry_only && th->cb_depth == 1 && !th->cb_left_ns;
 }
 
 /* lw_precise.bpf.h: a preempted busy thread's stack votes as a CPU sample (1: it is the
