@@ -340,7 +340,7 @@ static void prune_exited(struct lw_session *s)
 	uint64_t key;
 	size_t it = 0;
 	DIR *d;
-	int created;
+	int created, unknown = 0;
 
 	snprintf(path, sizeof(path), "%s/%d/task", s->proc_root, (int)s->pid);
 	d = opendir(path);
@@ -358,8 +358,17 @@ static void prune_exited(struct lw_session *s)
 			lw_u64map__free(alive, NULL);
 			return;	/* out of memory: nothing taken for gone */
 		}
+		if (tid > 0 && s->tst && !lw_u64map__get(s->tst, (uint64_t)tid))
+			unknown = 1;
 	}
 	closedir(d);
+	/* a thread with no state known: one started after the attach that has reached no probe
+	 * yet (asleep), or no Python thread at all. Its state is looked for now, newest first (a
+	 * walk that stops at the first state known): before, only a probe on it made it known,
+	 * and a thread started while the attach read the list stayed unknown (CI:
+	 * test_thread_states_removed_with_their_process) */
+	if (unknown)
+		lw_sess_new_tstates(s);
 	if (!lw_u64map__count(alive)) {	/* the process is gone or going: left to its exit */
 		lw_u64map__free(alive, NULL);
 		return;
