@@ -582,6 +582,13 @@ static void exec_replaced(struct lw_engine *e, struct target *t)
 	lw_engine__detach(e, pid, "target_exec");
 }
 
+/* the re-attach at index i is done with */
+static void reattach_drop(struct lw_engine *e, int i)
+{
+	memmove(&e->re[i], &e->re[i + 1], (size_t)(e->nre - i - 1) * sizeof(e->re[0]));
+	e->nre--;
+}
+
 static void retry_reattach(struct lw_engine *e, uint64_t now)
 {
 	int i = 0;
@@ -607,8 +614,7 @@ static void retry_reattach(struct lw_engine *e, uint64_t now)
 		if (r)
 			lw_warn("pid %d exec'd a new program that cannot be traced: %s", (int)ra->pid,
 				err[0] ? err : strerror(-r));
-		memmove(ra, ra + 1, (size_t)(e->nre - i - 1) * sizeof(*ra));
-		e->nre--;
+		reattach_drop(e, i);
 	}
 }
 
@@ -618,8 +624,7 @@ void lw_engine__cancel_reattach(struct lw_engine *e, pid_t pid)
 
 	for (i = 0; i < e->nre; i++)
 		if (e->re[i].pid == pid) {
-			memmove(&e->re[i], &e->re[i + 1], (size_t)(e->nre - i - 1) * sizeof(e->re[0]));
-			e->nre--;
+			reattach_drop(e, i);
 			return;
 		}
 }
