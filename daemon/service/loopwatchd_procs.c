@@ -422,17 +422,18 @@ void ld_on_exec(void *ctx, pid_t pid, pid_t ppid, const char *comm)
 	if (!d->cfg->ntargets)
 		return;
 	ti = match_target(d, pid, comm);
-	if (p && (p->state == P_EXEC || p->state == P_ATTACHED) && ti < 0) {
-		/* a traced process exec'd a program its target does not name: the engine has
-		 * ended its session; it must not attach the new image (that took a second or more,
-		 * with a start record, before check_execs detached it again) */
-		lw_engine__cancel_reattach(d->e, pid);
-		lw_engine__detach(d->e, pid, "target_exec");
-		lw_info("pid %d exec'd a program its target does not name: detached", (int)pid);
-		ld_forget(d, pid);
-		return;
-	}
 	if (p && (p->state == P_EXEC || p->state == P_ATTACHED)) {
+		if (ti < 0) {
+			/* a program its target does not name: the engine has ended its session;
+			 * it must not attach the new image (that took a second or more, with a
+			 * start record, before check_execs detached it again) */
+			lw_engine__cancel_reattach(d->e, pid);
+			lw_engine__detach(d->e, pid, "target_exec");
+			lw_info("pid %d exec'd a program its target does not name: detached",
+				(int)pid);
+			ld_forget(d, pid);
+			return;
+		}
 		/* a traced process exec'd: the engine re-attaches it under the same target */
 		p->state = P_EXEC;
 		p->want_ti = ti;
