@@ -11,8 +11,8 @@ import os
 import re
 import unittest
 
-from lwtest import (TARGETS, asyncio_oracle, unnamed_cpu_bound, def_line, marks, pivot_pythons, sleep_syscall,
-                    traced)
+from lwtest import (TARGETS, asyncio_oracle, def_line, marks, pivot_pythons, sleep_syscall,
+                    traced, unnamed_cpu_bound)
 from test_precise import EXPECTED, nested_within
 
 SCEN = os.path.join(TARGETS, "asyncio_scenarios.py")
