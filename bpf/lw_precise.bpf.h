@@ -385,10 +385,13 @@ static __noinline int instr_vote(struct lw_tstacks *st, __u64 instr)
  * with the most votes (instr_vote, for its line); a native-only stack (Node, libuv, epoll) keeps
  * the candidate's first sample, whose user-stack copy (ustacks, keyed by its ts_ns) the
  * unwinder then finds. smp: the sample (the sampler's, or one taken at a preemption);
- * counted: whether it counts toward the samples in no loop (the sampler's only).
+ * counted: whether it counts toward the samples in no loop (the sampler's only); copy: smp has
+ * a user-stack copy (the sampler's), or will have one if it is taken (a preemption in a busy
+ * period old enough to matter, lw_sched.bpf.h). A candidate taken without a copy gives way to
+ * the next sample of its own function that has one, keeping its votes.
  */
 static __always_inline int cpu_vote(struct lw_thread *th, struct lw_tstacks *st, __u32 tid,
-				    const struct lw_pystack *smp, int counted)
+				    const struct lw_pystack *smp, int counted, int copy)
 {
 	__u64 since, votes, ts, key, instr;
 	__u32 copied;
@@ -421,11 +424,21 @@ static __always_inline int cpu_vote(struct lw_thread *th, struct lw_tstacks *st,
 			/* the same vote within the function, on the instruction (for the line) */
 			if (instr_vote(st, instr)) {
 				copy_stack(&st->cpu, smp);
-				/* the stack copy is still the candidate's (its time, below) */
-				st->cpu.flags = (st->cpu.flags & ~LW_STACK_USTACK) | copied;
+				if (!copied && copy) {
+					ts = smp->ts_ns;	/* its copy's key */
+					taken = 1;
+				} else {
+					/* the stack copy is still the candidate's (its time, below) */
+					st->cpu.flags = (st->cpu.flags & ~LW_STACK_USTACK) | copied;
+				}
 			}
 			st->cpu.ns = votes;
 			st->cpu.ts_ns = ts;	/* the candidate's age, not the sample's */
+		} else if (copy && !(st->cpu.flags & LW_STACK_USTACK)) {
+			votes = st->cpu.ns + 1;
+			copy_stack(&st->cpu, smp);
+			st->cpu.ns = votes;
+			taken = 1;
 		} else {
 			st->cpu.ns++;
 		}
@@ -487,7 +500,7 @@ int lw_sample(struct bpf_perf_event_data *ctx)
 		else
 			th->cb_left_ns = th->cb_noloop_ns;
 	}
-	cpu_vote(th, st, tid, &st->sample, 1);
+	cpu_vote(th, st, tid, &st->sample, 1, !!(st->sample.flags & LW_STACK_USTACK));
 	return 0;
 }
 

@@ -408,7 +408,7 @@ __noinline int lw_cb_returned(__u32 tid, __u64 now)
 /* lw_precise.bpf.h: a preempted busy thread's stack votes as a CPU sample (1: it is the
  * candidate now) */
 static __always_inline int cpu_vote(struct lw_thread *th, struct lw_tstacks *st, __u32 tid,
-				    const struct lw_pystack *smp, int counted);
+				    const struct lw_pystack *smp, int counted, int copy);
 
 /* The thread `prev` (== current) leaves the CPU. */
 static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u32 preempt,
@@ -421,7 +421,8 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u3
 	struct pt_regs *regs;
 	__u32 tgid;
 	__u16 insn = 0;
-	__u64 ip, nr, a0;
+	__u64 ip, nr, a0, since;
+	int old;
 
 	if (task_untraced(prev))
 		return;
@@ -537,10 +538,20 @@ stack:
 		 * candidate: a loop thread under load is preempted ~1,250 times a second, and a
 		 * copy at each (16 KiB) pushed the copies of an iteration's CPU samples out of the
 		 * 256-entry LRU before its record was named (Express, the first /hash: no JS
-		 * function). The sampler's 49 Hz samples are all copied. */
+		 * function). Nor in a busy period younger than an eighth of the threshold: under
+		 * load most iterations last a millisecond, and the first preemption of each was a
+		 * new candidate, copied (~100 copies a second of the 150 an Express app under
+		 * autocannon made) for a record that never comes; a slow period's candidate taken
+		 * then gets its copy from its next sample (cpu_vote). The sampler's 49 Hz samples
+		 * are all copied. */
 		st->pending.syscall = (__u32)-1;
 		capture_native(ctx, &st->pending, c, 0);
-		if (cpu_vote(th, st, tid, &st->pending, 0) && !lw_capture_ustack(st->cpu.ts_ns))
+		since = th->iter_start_ns;
+		if (th->cb_depth && th->cb_start_ns > since)
+			since = th->cb_start_ns;
+		old = now - since >= th->threshold_ns / 8;
+		if (cpu_vote(th, st, tid, &st->pending, 0, old) && old &&
+		    !lw_capture_ustack(st->cpu.ts_ns))
 			st->cpu.flags |= LW_STACK_USTACK;
 		return;
 	}

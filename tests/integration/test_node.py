@@ -227,6 +227,32 @@ class NodeApp(unittest.TestCase):
         self.assertRegex(info["jitdump"], r"^/.*/jit-\d+\.dump \(\d+ bytes\)$", info)
 
 
+def express_miss_report(lw, route_ticks, misses):
+    """What a CI log needs to tell why a slow request was not named: the record's native
+    stack (where its unwind stopped), its JS frames, the copies the BPF side failed or cut,
+    and the daemon's own messages."""
+    out = ["\nExpress: requests not named by their route's function:"]
+    for route, i, _ in misses:
+        ticks = route_ticks.get(route, [])
+        if i >= len(ticks):
+            out.append("  %s #%d: no slow_tick" % (route, i))
+            continue
+        t = ticks[i]
+        out.append("  %s #%d: busy %.1f ms, cpu %.1f ms, runq %.1f ms, stack_kind %s, "
+                   "slowest %s, incomplete %s / %s" % (
+                       route, i, t["busy_ms"], t["cpu_ms"], t["runq_ms"], t.get("stack_kind"),
+                       t.get("slowest"), t.get("stack_incomplete"),
+                       t.get("native_stack_incomplete")))
+        for f in (t.get("native_stack") or [])[:24]:
+            out.append("    %s %s+%s" % (f.get("module"), f.get("symbol"), f.get("offset")))
+        out.append("    js: %s" % [(f["function"], f["line"]) for f in (t.get("stack") or [])[:4]])
+    summary = (lw.records("summary") or [{}])[-1]
+    out.append("  summary: ustack_failed %s, ustack_cut %s, lost_events %s" % (
+        summary.get("ustack_failed"), summary.get("ustack_cut"), summary.get("lost_events")))
+    out.append("  loopwatch stderr: %s" % lw.stderr()[-2000:])
+    return "\n".join(out) + "\n"
+
+
 EXPRESS_APP = os.path.join(TARGETS, "node_app", "express_app.js")
 LOAD_JS = os.path.join(TARGETS, "node_app", "load.js")
 
@@ -310,9 +336,10 @@ class Express(unittest.TestCase):
         # replaced code whose jitdump record is still in V8's stdio buffer), in OpenSSL
         # (pbkdf2Sync), in V8's C++ JSON parser among its scavenges, blocked in the FIFO read;
         # the first call of each route too
-        got = {}
+        got, route_ticks = {}, {}
         for tick, req in zip(ticks, reqs):
             route = req["route"]
+            route_ticks.setdefault(route, []).append(tick)
             self.assertGreaterEqual(tick["busy_ms"], req["ms"] - 0.5, (tick, req))
             # where the time went: on CPU (in JS, OpenSSL, V8's JSON parser), blocked in the
             # FIFO's read
@@ -340,6 +367,8 @@ class Express(unittest.TestCase):
         # (stop 20: a copy at every preemption, and the LRU's newest entries given up first)
         misses = [(route, i, got[route][i]) for route in want for i in range(ROUNDS)
                   if i >= len(seen.get(route, [])) or seen[route][i] != want[route][i]]
+        if misses:
+            sys.stderr.write(express_miss_report(lw, route_ticks, misses))
         self.assertEqual(misses, [], got)
         # Node's own monitorEventLoopDelay saw each block as long as the slow iteration
         elds = [x for x in t.truth() if x.get("event") == "eld"]
