@@ -9,7 +9,7 @@
 #ifndef LOOPWATCH_H
 #define LOOPWATCH_H
 
-#define LW_ABI_VERSION 10
+#define LW_ABI_VERSION 11
 
 #define LW_MAX_PYFRAMES 64	/* Python frame slots per stack (shims included) */
 #define LW_MAX_NATIVE 48	/* native (user) return addresses kept per stack */
@@ -473,7 +473,7 @@ struct lw_thread {
 	__u32 cb_skipped;	/* precise: Context.run entries outside any loop, open at depth 0 */
 	/* ... identified at its entry: when it ends, its callable may already be freed */
 	__u64 cb_site;
-	struct lw_ident cb_id;	/* without strings, but the Task name */
+	struct lw_ident cb_id;	/* its strings too (cb_ident_full completes them from code) */
 	/* ... when a CPU sample of the open callback first found the thread in no loop (0: none
 	 * since); set in cb_left_ns by a second: the loop was left (loop.stop(), no poll, no next
 	 * callback), and the callback ends there when the next entry or poll closes it */
@@ -492,6 +492,8 @@ struct lw_thread {
 	__u64 poll_sleep_ns;
 	/* entry-only precise mode: the return address at cb_sp when the open callback began */
 	__u64 cb_ret;
+	/* ... and the function's __qualname__ object then (cb_id's strings are that function's) */
+	__u64 cb_qualname_obj;
 };
 
 /* The stacks of one thread (map stacks, key tid) */
@@ -567,7 +569,7 @@ LW_ABI_SIZE(lw_loop_stats, 568);
 LW_ABI_SIZE(lw_pycfg, 216);
 LW_ABI_SIZE(lw_fair, 40);
 LW_ABI_SIZE(lw_rderr_key, 8);
-LW_ABI_SIZE(lw_thread, 2896);
+LW_ABI_SIZE(lw_thread, 2904);
 LW_ABI_SIZE(lw_tstacks, 11176);
 LW_ABI_SIZE(lw_ustack_key, 16);
 LW_ABI_SIZE(lw_ustack, 16528);

@@ -16,6 +16,7 @@ SCEN = os.path.join(TARGETS, "asyncio_scenarios.py")
 BUSY = os.path.join(TARGETS, "asyncio_busy.py")
 OUTSIDE = os.path.join(TARGETS, "asyncio_ctxrun_outside.py")
 SLOW_SELECT = os.path.join(TARGETS, "asyncio_slow_select.py")
+WRAPPED_CHAIN = os.path.join(TARGETS, "asyncio_wrapped_chain.py")
 
 # oracle repr -> (our callback kind, qualname, task name or None)
 EXPECTED = [
@@ -210,6 +211,24 @@ class PreciseMode(unittest.TestCase):
                             self.assertTrue(x["ms"] - 1.0 <= ms <= x["ms"] + 22.0, (q, ms, x))
                         else:
                             self.assertTrue(within(ms, x["ms"]), (q, ms, x))
+
+    def test_wrappers_of_one_code_named_apart(self):
+        """functools.wraps wrappers from one decorator run the same code object under their
+        own __qualname__. Entry-only precise mode reads a callback's names only when its
+        function differs from the last one's (type, code and __qualname__ object): between
+        many fast callbacks, and back to back, each slow wrapper is named by its own name, as
+        the target measured itself, never by the last function's (a cache keyed on the code
+        alone would say slow_a twice)."""
+        for label, py in [p for p in pythons() if p[0] in ("debian-3.11", "pyenv-3.8.18",
+                                                             "sid-3.14")] or pythons()[:1]:
+            with self.subTest(python=label):
+                t, lw = traced([py, WRAPPED_CHAIN, "{GO}"], ["--precise", "-t", "50ms", "-q"],
+                               timeout=60)
+                truth = [x["cb"] for x in t.truth() if "cb" in x]
+                self.assertEqual(truth, ["slow_a", "slow_b", "slow_a", "slow_b"], t.truth())
+                slow = [r for r in lw.records("slow_callback") if not r["in_progress"]]
+                got = [r["callback"]["qualname"] for r in slow]
+                self.assertEqual(got, truth, [(r["callback"], r["duration_ms"]) for r in slow])
 
     def test_precise_against_asyncio_debug(self):
         pys = pythons()
