@@ -374,7 +374,9 @@ class Express(unittest.TestCase):
         # all 12 (issue 21: 3 of 3 per route). The misses seen before were the iteration's
         # sample copies gone from the LRU by the time it was named: evicted while the first
         # were named (stop 19: lw_nstack__hold), then never left at all for the first /hash
-        # (stop 20: a copy at every preemption, and the LRU's newest entries given up first)
+        # (stop 20: a copy at every preemption, and the LRU's newest entries given up first).
+        # The first /hash was unnamed once more in CI (node 18) after that, not reproduced
+        # here: its diagnostics are printed, and the first run's miss sends it to a second
         misses = [(route, i, got[route][i]) for route in want for i in range(ROUNDS)
                   if i >= len(seen.get(route, [])) or seen[route][i] != want[route][i]]
         if misses:
