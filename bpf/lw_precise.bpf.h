@@ -457,9 +457,7 @@ static __always_inline int cpu_vote(struct lw_thread *th, struct lw_tstacks *st,
 	__u32 copied;
 	int noloop, taken = 0;
 
-	since = th->iter_start_ns;
-	if (th->cb_depth && th->cb_start_ns > since)
-		since = th->cb_start_ns;
+	since = busy_since(th);
 	key = cpu_vote_key(smp);
 	instr = smp->nframes ? smp->frames[0].instr : 0;
 	/* samples of this busy period outside any asyncio loop: two make the period no iteration

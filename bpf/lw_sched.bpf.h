@@ -421,7 +421,7 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u3
 	struct pt_regs *regs;
 	__u32 tgid;
 	__u16 insn = 0;
-	__u64 ip, nr, a0, since;
+	__u64 ip, nr, a0;
 	int old;
 
 	if (task_untraced(prev))
@@ -546,10 +546,7 @@ stack:
 		 * are all copied. */
 		st->pending.syscall = (__u32)-1;
 		capture_native(ctx, &st->pending, c, 0);
-		since = th->iter_start_ns;
-		if (th->cb_depth && th->cb_start_ns > since)
-			since = th->cb_start_ns;
-		old = now - since >= th->threshold_ns / 8;
+		old = now - busy_since(th) >= th->threshold_ns / 8;
 		if (cpu_vote(th, st, tid, &st->pending, 0, old) && old &&
 		    !lw_capture_ustack(st->cpu.ts_ns))
 			st->cpu.flags |= LW_STACK_USTACK;

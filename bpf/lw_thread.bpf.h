@@ -165,6 +165,13 @@ static __always_inline int busy(const struct lw_thread *th)
 	return th->iter_start_ns || th->cb_depth;
 }
 
+/* When the busy period began: the iteration, or the callback running in it (precise mode) */
+static __always_inline __u64 busy_since(const struct lw_thread *th)
+{
+	return th->cb_depth && th->cb_start_ns > th->iter_start_ns ? th->cb_start_ns :
+								     th->iter_start_ns;
+}
+
 /* ---------------------------------------------------------------- records */
 
 static __always_inline void hdr_fill(struct lw_rec_hdr *h, __u32 type, __u32 size, __u32 tgid,
