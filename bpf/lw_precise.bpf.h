@@ -261,39 +261,32 @@ static __always_inline __u64 callable_function(const struct lw_pycfg *c, __u64 c
 	return *qualname ? fn : 0;
 }
 
-/* A function (or bound method) identified by classify, its identity complete: its
- * __qualname__ object, which same_function compares; else 0 */
-static __always_inline __u64 ident_function(const struct lw_pycfg *c, const struct lw_ident *id)
-{
-	__u64 type, qualname = 0;
-
-	if ((id->kind != LW_KIND_FUNCTION && id->kind != LW_KIND_METHOD) ||
-	    (id->flags & (LW_IDENT_READ_ERR | LW_IDENT_PARTIAL)) || !id->code ||
-	    !callable_function(c, id->callable, &type, &qualname) || type != id->type)
-		return 0;
-	return qualname;
-}
-
 /*
- * Entry-only precise mode: the callable runs the same function as the last callback classified
- * (a call_soon chain, a protocol's method called again and again): same type, code and
- * __qualname__ object, so the same site and names, left in cb_id. Those reads cost a third of
- * the entry probe's BPF work (bpf_stats: 633 ns a call, call_soon chain, 3.11). A string object
- * is immutable while alive, and one at the same address in a function with the same code at
- * the same address is the same name.
+ * Entry-only precise mode: the identity of a callable that runs the same function as the last
+ * callback classified (a call_soon chain, a protocol's method called again and again) is the
+ * last one's: same type, code and __qualname__ object, so the same site and names, left in
+ * cb_id. Their reads cost a third of the entry probe's BPF work (bpf_stats: 633 ns a call,
+ * call_soon chain, 3.11). A string object is immutable while alive, and one at the same address
+ * in a function with the same code at the same address is the same name. Otherwise classified,
+ * and th->cb_qualname_obj kept for the next entry when the identity is a function's, whole.
  */
-static __always_inline int same_function(const struct lw_pycfg *c, struct lw_thread *th)
+static __always_inline void cb_identify(const struct lw_pycfg *c, struct lw_thread *th)
 {
-	__u64 type, qualname = 0, fn;
+	__u64 type, qualname = 0, fn = callable_function(c, th->cb_callable, &type, &qualname);
+	__u64 code = fn ? rd_ptr(fn + c->func_code) : 0;
 
-	if (!th->cb_qualname_obj)
-		return 0;
-	fn = callable_function(c, th->cb_callable, &type, &qualname);
-	if (!fn || type != th->cb_id.type || qualname != th->cb_qualname_obj ||
-	    rd_ptr(fn + c->func_code) != th->cb_id.code)
-		return 0;
-	th->cb_id.callable = th->cb_callable;
-	return 1;
+	if (code && qualname == th->cb_qualname_obj && type == th->cb_id.type &&
+	    code == th->cb_id.code) {
+		th->cb_id.callable = th->cb_callable;
+		return;
+	}
+	__builtin_memset(&th->cb_id, 0, sizeof(th->cb_id));
+	th->cb_site = classify(c, th->cb_callable, th->cb_ctx, &th->cb_id, 1);
+	th->cb_qualname_obj = 0;
+	if (code && code == th->cb_id.code && type == th->cb_id.type &&
+	    (th->cb_id.kind == LW_KIND_FUNCTION || th->cb_id.kind == LW_KIND_METHOD) &&
+	    !(th->cb_id.flags & (LW_IDENT_READ_ERR | LW_IDENT_PARTIAL)))
+		th->cb_qualname_obj = qualname;
 }
 
 SEC("uprobe")
@@ -354,11 +347,7 @@ int BPF_KPROBE(lw_ctxrun_enter, void *ctxobj, void *args)
 		 * the callable may be gone. Stop 17: without them, sched mode (now the default
 		 * here) named a 3.8 lambda '<lambda>' and uvloop's callbacks by their type. The
 		 * names are read only when the function differs from the last callback's. */
-		if (!same_function(c, th)) {
-			__builtin_memset(&th->cb_id, 0, sizeof(th->cb_id));
-			th->cb_site = classify(c, th->cb_callable, th->cb_ctx, &th->cb_id, 1);
-			th->cb_qualname_obj = ident_function(c, &th->cb_id);
-		}
+		cb_identify(c, th);
 	}
 	return 0;
 }
