@@ -120,6 +120,19 @@ struct json_object *lw_sess_stack_json_ex(struct lw_session *s, const struct lw_
 	return a;
 }
 
+/* Whether any frame of st would be reported (lw_sess_stack_json_ex keeps at least one) */
+int lw_sess_stack_shows(struct lw_session *s, const struct lw_pystack *st)
+{
+	uint32_t i, n = st->nframes < LW_MAX_PYFRAMES ? st->nframes : LW_MAX_PYFRAMES;
+	struct frame_info fi;
+
+	for (i = 0; i < n; i++)
+		if (st->frames[i].code && lw_sess_frame_info(s, &st->frames[i], &fi) == 0 &&
+		    fi.qualname && fi.qualname[0] && fi.file && fi.file[0])
+			return 1;
+	return 0;
+}
+
 struct json_object *lw_sess_stack_json(struct lw_session *s, const struct lw_pystack *st)
 {
 	int dropped;

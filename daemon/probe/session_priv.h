@@ -235,6 +235,7 @@ void lw_sess_push_cfg(struct lw_session *s);
 void lw_sess_maybe_learn_handle(struct lw_session *s, const struct lw_pyframe *f,
 				const struct frame_info *fi);
 struct json_object *lw_sess_stack_json(struct lw_session *s, const struct lw_pystack *st);
+int lw_sess_stack_shows(struct lw_session *s, const struct lw_pystack *st);
 void lw_sess_mark_stack(struct json_object *o, const struct lw_pystack *st);
 /* frames that are right only; dropped: some frame or line could not be read or validated */
 struct json_object *lw_sess_stack_json_ex(struct lw_session *s, const struct lw_pystack *st,

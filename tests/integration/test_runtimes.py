@@ -60,9 +60,21 @@ class UVLoop(unittest.TestCase):
 
     def check_default(self, py):
         info, lw, truth, slow = self.run_uv([], py)
+        # on a miss, every slow record (one of CI's, sid's 3.14: cpu_bound through
+        # functools.partial unnamed or missing, not reproduced in 25 runs here) and the truth
         self.assertEqual(sorted(slow), sorted(["sleepy_work", "short_block", "unnamed_block",
                                               "main.<locals>.<lambda>", "cpu_bound",
-                                              "Ledger.flush"]))
+                                              "Ledger.flush"]),
+                         [(r["callback"].get("qualname"), r["in_progress"], r["duration_ms"],
+                           r.get("cpu_ms"), r.get("stack_incomplete"),
+                           [(f.get("function"), f.get("line")) for f in r.get("stack") or []][:4])
+                          for r in lw.records("slow_callback")] +
+                         [(r["busy_ms"], r.get("cpu_ms"), r.get("slowest"), r.get("stack_kind"),
+                           r.get("stack_incomplete"),
+                           [(f.get("function"), f.get("line")) for f in r.get("stack") or []][:4])
+                          for r in lw.records("slow_tick")] +
+                         [truth, {k: lw.records("summary")[-1].get(k)
+                                  for k in ("lost_events", "not_iterations", "read_errors")}])
         self.assertGreaterEqual(slow["sleepy_work"]["duration_ms"], truth["sleepy"] - 0.5)
         self.assertLess(slow["sleepy_work"]["duration_ms"], truth["sleepy"] + 15)
         self.assertEqual(slow["sleepy_work"]["callback"]["kind"], "task")
@@ -129,7 +141,11 @@ class Node(unittest.TestCase):
         self.assertGreaterEqual(spin[0]["busy_ms"], truth["spin"]["ms"] - 0.5)
         self.assertLess(spin[0]["busy_ms"], truth["spin"]["ms"] + 50)
         if "phases from its symbols" in info["runtime_why"]:
-            self.assertEqual(spin[0]["phase"], "timers")
+            # on a miss, how its stack was taken and unwound (seen once under load here)
+            self.assertEqual(spin[0]["phase"], "timers",
+                             {k: spin[0].get(k) for k in ("stack_kind", "stack_incomplete",
+                                                          "native_stack_incomplete", "slowest",
+                                                          "native_stack", "cpu_ms", "runq_ms")})
             cb = [r for r in lw.records("slow_callback") if not r["in_progress"]]
             self.assertEqual(len(cb), 1, cb)
             self.assertEqual(cb[0]["callback"]["qualname"], "spinTimer")
