@@ -559,7 +559,20 @@ static void on_tick(struct lw_session *s, const struct lw_rec_tick *r, lw_emit_f
 			}
 		}
 	} else if (st && s->is_python) {
+		const struct lw_pystack *look;
+		const char *look_kind = NULL;
+
 		lw_sess_ident_from_stack(s, st, &id);
+		/* its stack names no callback (the CPU vote's candidate a sample or preemption in
+		 * the loop's own code, uvloop's C between two callbacks: one of two samples of a
+		 * 40 ms callback on a loaded machine): the live look that named one while it ran */
+		if (!id.found && (look = alert_stack_of(s, r, &look_kind)) && look != st) {
+			lw_sess_ident_from_stack(s, look, &id);
+			if (id.found) {
+				st = look;
+				kind = look_kind;
+			}
+		}
 	} else if (st) {
 		lw_sess_native_ident(s, st, &ni, &js);
 		if (ni.js_found) {
