@@ -133,20 +133,47 @@ def stop(p):
 def host_tax(py, rounds, secs):
     """Untraced processes (tests/targets/hostload.c) bare and while loopwatch traces an idle
     asyncio process (default mode with either iteration probe, precise mode), or while
-    loopwatchd traces three. Interleaved rounds; one tracer setup per configuration and round,
-    every workload measured under it."""
+    loopwatchd traces three. Each round runs B C1 B C2 ... Ck B: every traced slot has a bare
+    slot on either side, and its ratio is taken against their mean (paired), so that a drift of
+    the VM's speed over a round (pingpong's bare rate moved 54k-71k/s within 30 s on a quiet
+    VM) does not land on one configuration. Default mode runs every round, the others in turn:
+    back-to-back bare slots of 0.6 s still differ by up to 7 % on this VM (1 s: 2-3 %), so a
+    2 % goal needs a dozen pairs of 1 s slots."""
     tmp = tempfile.mkdtemp(prefix="lwhost-")
     token = "lwhosttax%d" % os.getpid()
     idles = [subprocess.Popen([py, "-c", IDLE, token], stdout=subprocess.PIPE, text=True)
              for _ in range(3)]
     for p in idles:
         p.stdout.readline()
+    traced = HOST_CONFIGS[1:]
     res = {w: {c: [] for c in HOST_CONFIGS} for w in HOST_WORKLOADS}
     cpu = {w: {c: [] for c in HOST_CONFIGS} for w in HOST_WORKLOADS}
+    # paired ratios: value / mean of the bare slots just before and just after
+    pair = {k: {w: {c: [] for c in traced} for w in HOST_WORKLOADS} for k in ("rate", "per_cpu")}
     modes = set()   # the iteration probe loopwatch chose for "default" (fentry, syscall)
+
+    def measure(c, r):
+        out = {}
+        for w in HOST_WORKLOADS:
+            rate, per_cpu = run_hostload(w, secs)
+            res[w][c].append(rate)
+            cpu[w][c].append(per_cpu)
+            out[w] = (rate, per_cpu)
+            print("round %d host %-8s %-8s %12.0f/s %12.0f per CPU-s"
+                  % (r + 1, w, c, rate, per_cpu), file=sys.stderr, flush=True)
+        return out
+
     try:
         for r in range(rounds):
-            order = HOST_CONFIGS[r % len(HOST_CONFIGS):] + HOST_CONFIGS[:r % len(HOST_CONFIGS)]
+            # default mode, whose goals docs/benchmarks.md states, in every round; the other
+            # configurations one a round, in turn; which of the two comes first alternates
+            others = [c for c in traced if c != "default"]
+            order = [c for c in traced if c == "default"]
+            if others:
+                order.append(others[r % len(others)])
+            if r % 2:
+                order.reverse()
+            before = measure("bare", r)
             for c in order:
                 tracer = None
                 rec = os.path.join(tmp, "rec-%d-%s.jsonl" % (r, c))
@@ -174,19 +201,21 @@ def host_tax(py, rounds, secs):
                     wait_for(three, 30, "loopwatchd's three start records")
                 time.sleep(0.3)
                 try:
-                    for w in HOST_WORKLOADS:
-                        rate, per_cpu = run_hostload(w, secs)
-                        res[w][c].append(rate)
-                        cpu[w][c].append(per_cpu)
-                        print("round %d host %-8s %-8s %12.0f/s %12.0f per CPU-s"
-                              % (r + 1, w, c, rate, per_cpu), file=sys.stderr, flush=True)
+                    during = measure(c, r)
                 finally:
                     stop(tracer)
+                time.sleep(0.3)
+                after = measure("bare", r)
+                for w in HOST_WORKLOADS:
+                    for i, k in enumerate(("rate", "per_cpu")):
+                        b = (before[w][i] + after[w][i]) / 2
+                        pair[k][w][c].append(during[w][i] / b if b > 0 else float("nan"))
+                before = after
     finally:
         for p in idles:
             p.kill()
             p.wait()
-    return {"rate": res, "per_cpu": cpu, "default_mode": "/".join(sorted(modes))}
+    return {"rate": res, "per_cpu": cpu, "pair": pair, "default_mode": "/".join(sorted(modes))}
 
 
 def run_hostload(w, secs):
@@ -215,26 +244,29 @@ def print_host_tax(host, rounds, secs):
              "syscall": "syscall (tp_btf/sys_exit)",
              "precise": "precise", "daemon3": "loopwatchd, 3 targets",
              "wakehook": "default + sched_wakeup (LOOPWATCH_WAKE_HOOK=1)"}
+    traced = HOST_CONFIGS[1:]
     for key, what in (("rate", "throughput"), ("per_cpu", "operations per CPU-second of the "
                                                "workload (less disturbed by other load)")):
-        res = host[key]
+        pair = host["pair"][key]
         print("\nHost tax: untraced processes (tests/targets/hostload.c; pingpong pinned to one "
-              "CPU), %d interleaved rounds of %.0f s, medians of %s; ratio = value / bare:\n"
+              "CPU), %d rounds of slots of %.1f s, B default B other B (default every round, the "
+              "others in turn); %s; each traced slot as a fraction of the mean of the bare "
+              "slots on either side, median over its rounds [lowest-highest], (n rounds):\n"
               % (rounds, secs, what))
-        print("| untraced workload | " + " | ".join(names[c] for c in HOST_CONFIGS) + " |")
-        print("|---" * (len(HOST_CONFIGS) + 1) + "|")
+        print("| untraced workload | bare (median) | " + " | ".join(names[c] for c in traced)
+              + " |")
+        print("|---" * (len(traced) + 2) + "|")
         for w in HOST_WORKLOADS:
-            med = {c: statistics.median(res[w][c]) for c in HOST_CONFIGS}
-            print("| %s | " % w + " | ".join(
-                "%.0f" % med[c] if c == "bare" else "%.0f (%.3f)" % (med[c], med[c] / med["bare"])
-                for c in HOST_CONFIGS) + " |")
-        print("\nper round (value / the same round's bare):\n")
-        print("| untraced workload | " + " | ".join(names[c] for c in HOST_CONFIGS[1:]) + " |")
-        print("|---" * len(HOST_CONFIGS) + "|")
-        for w in HOST_WORKLOADS:
-            print("| %s | " % w + " | ".join(
-                " ".join("%.2f" % (x / b) for x, b in zip(res[w][c], res[w]["bare"]))
-                for c in HOST_CONFIGS[1:]) + " |")
+            print("| %s | %.0f | " % (w, statistics.median(host[key][w]["bare"])) + " | ".join(
+                "**%.3f** [%.2f-%.2f] (%d)" % (statistics.median(pair[w][c]), min(pair[w][c]),
+                                               max(pair[w][c]), len(pair[w][c]))
+                if pair[w][c] else "—" for c in traced) + " |")
+    print("\nper round, throughput (paired ratio):\n")
+    print("| untraced workload | " + " | ".join(names[c] for c in traced) + " |")
+    print("|---" * (len(traced) + 1) + "|")
+    for w in HOST_WORKLOADS:
+        print("| %s | " % w + " | ".join(" ".join("%.2f" % x for x in host["pair"]["rate"][w][c])
+                                         for c in traced) + " |")
 
 
 # --chroot DIR: the interpreter runs chrooted in DIR (e.g. the sid chroot's python3.14): its files
@@ -380,7 +412,7 @@ def main():
                     help="no attach-time (attach.py) and Task-inventory (stuck.py) sections")
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--json", help="also write raw results here")
-    ap.add_argument("--host-rounds", type=int, default=5)
+    ap.add_argument("--host-rounds", type=int, default=12)
     ap.add_argument("--host-seconds", type=float, default=1.0)
     ap.add_argument("--host-only", action="store_true", help="only the host-tax section")
     ap.add_argument("--host-configs", default=",".join(HOST_CONFIGS),
