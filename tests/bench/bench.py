@@ -151,6 +151,7 @@ def host_tax(py, rounds, secs):
     # paired ratios: value / mean of the bare slots just before and just after
     pair = {k: {w: {c: [] for c in traced} for w in HOST_WORKLOADS} for k in ("rate", "per_cpu")}
     modes = set()   # the iteration probe loopwatch chose for "default" (fentry, syscall)
+    own = {c: [] for c in traced}   # the tracer's own CPU, % of one CPU, while it traced
 
     def measure(c, r):
         out = {}
@@ -201,7 +202,12 @@ def host_tax(py, rounds, secs):
                     wait_for(three, 30, "loopwatchd's three start records")
                 time.sleep(0.3)
                 try:
+                    t0, s0 = time.monotonic(), sched_ns(tracer)
                     during = measure(c, r)
+                    if s0 is not None:
+                        s1 = sched_ns(tracer)
+                        if s1 is not None:
+                            own[c].append(100.0 * (s1 - s0) / 1e9 / (time.monotonic() - t0))
                 finally:
                     stop(tracer)
                 time.sleep(0.3)
@@ -215,7 +221,17 @@ def host_tax(py, rounds, secs):
         for p in idles:
             p.kill()
             p.wait()
-    return {"rate": res, "per_cpu": cpu, "pair": pair, "default_mode": "/".join(sorted(modes))}
+    return {"rate": res, "per_cpu": cpu, "pair": pair, "own_cpu_pct": own,
+            "default_mode": "/".join(sorted(modes))}
+
+
+def sched_ns(p):
+    """CPU time (ns) the process has run, from /proc/PID/schedstat; None if unreadable."""
+    try:
+        with open("/proc/%d/schedstat" % p.pid) as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
 
 
 def run_hostload(w, secs):
@@ -261,6 +277,9 @@ def print_host_tax(host, rounds, secs):
                 "**%.3f** [%.2f-%.2f] (%d)" % (statistics.median(pair[w][c]), min(pair[w][c]),
                                                max(pair[w][c]), len(pair[w][c]))
                 if pair[w][c] else "—" for c in traced) + " |")
+    own = host.get("own_cpu_pct", {})
+    print("\n| the tracer's own CPU while it traced (% of one CPU, median) | " + " | ".join(
+        "%.2f" % statistics.median(own[c]) if own.get(c) else "—" for c in traced) + " |")
     print("\nper round, throughput (paired ratio):\n")
     print("| untraced workload | " + " | ".join(names[c] for c in traced) + " |")
     print("|---" * (len(traced) + 1) + "|")
