@@ -346,8 +346,18 @@ static void pm_add_lines(struct lw_nativesym *s, char *text, size_t len)
 		return;
 	}
 	s->pm_name_bytes += add_bytes;
-	/* merge the two sorted runs. V8 reuses the memory of code it dropped and appends the new
-	 * code's line: of lines with one start, the last written is the code there now */
+	/*
+	 * Merge the two sorted runs, keeping no two entries that overlap. V8 reuses the memory of
+	 * code it dropped and appends the new code's line, and live code never overlaps: of two
+	 * lines that overlap, the one written first is code that is gone, whether it starts at the
+	 * same address, lower, or inside the newer one. The kept entries do not overlap, so the new
+	 * one can overlap only the last kept (the one before that ends where the last starts, or
+	 * lower). Before, overlapping lines were all kept and a lookup looked back 32 entries for
+	 * the newest that covered the address: a function compiled over more than 32 small, dropped
+	 * code objects (V8's per-function trampoline copies) was then named after an older, larger
+	 * one that had covered the address before (issue 21's CI miss: /busy's on-stack-replaced
+	 * loop named "restore" of Express's router).
+	 */
 	for (i = j = k = 0; i < s->npm || j < nadd;) {
 		struct pmap_ent e;
 
@@ -355,10 +365,14 @@ static void pm_add_lines(struct lw_nativesym *s, char *text, size_t len)
 			e = s->pm[i++];
 		else
 			e = add[j++];
-		if (k && m[k - 1].start == e.start) {
-			s->pm_name_bytes -= pm_name_size(&m[k - 1]);
-			free(m[k - 1].name);
-			m[k - 1] = e;
+		if (k && e.start - m[k - 1].start < m[k - 1].size) {
+			struct pmap_ent *gone = m[k - 1].seq < e.seq ? &m[k - 1] : &e;
+
+			s->pm_name_bytes -= pm_name_size(gone);
+			free(gone->name);
+			s->pm_st.replaced++;
+			if (gone == &m[k - 1])
+				m[k - 1] = e;
 		} else {
 			m[k++] = e;
 		}
@@ -496,8 +510,8 @@ static long pm_find(const struct lw_nativesym *s, uint64_t addr)
 		else
 			hi = mid;
 	}
-	/* the entry written last among those that cover addr (code moved over older code that
-	 * started lower: look back a little) */
+	/* the entry before addr covers it, or none does: entries do not overlap (pm_add_lines);
+	 * the short look back is kept for safety */
 	{
 		size_t i, best = 0, k;
 

@@ -88,9 +88,10 @@ struct lw_perfmap_stats {
 	uint64_t evicted;	/* entries dropped for the budget */
 	uint64_t skipped;	/* lines over 1 KiB */
 	uint64_t bytes_read;	/* of the file, in all */
+	uint64_t replaced;	/* entries dropped for a later line that overlaps them */
 };
 void lw_nativesym__perf_map_stats(const struct lw_nativesym *s, struct lw_perfmap_stats *out);
-/* addr in the JIT symbols loaded last (of lines that cover it, the one written last).
+/* addr in the JIT symbols loaded last (of lines that overlap, only the one written last is kept).
  * 0 or -ENOENT. */
 int lw_nativesym__jit_lookup(const struct lw_nativesym *s, uint64_t addr,
 			     struct lw_native_frame *out);

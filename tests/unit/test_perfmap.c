@@ -31,7 +31,7 @@ static void test_lookup(void **state)
 		"2000 80 JS:~first node:internal/perf/nodetiming:1:1\n"
 		"1000 40 JS:~fifoHandler /app/a.js:40:21\n"	/* reuses 0x1000 */
 		"2000 80 JS:~hashHandler /app/a.js:30:21\n"	/* reuses 0x2000 */
-		"1010 20 JS:~inner /app/a.js:9:1\n";		/* over the old 0x1000's tail */
+		"1050 20 JS:~inner /app/a.js:9:1\n";		/* over the old 0x1000's tail */
 
 	(void)state;
 	assert_int_equal(lw_nativesym__new("/proc", 1, &s), 0);
@@ -41,17 +41,85 @@ static void test_lookup(void **state)
 	assert_int_equal(f.offset, 5);
 	assert_int_equal(lw_nativesym__jit_lookup(s, 0x2010, &f), 0);
 	assert_string_equal(f.symbol, "JS:~hashHandler /app/a.js:30:21");
-	assert_int_equal(lw_nativesym__jit_lookup(s, 0x1015, &f), 0);
+	assert_int_equal(lw_nativesym__jit_lookup(s, 0x1055, &f), 0);
 	assert_string_equal(f.symbol, "JS:~inner /app/a.js:9:1");
 	assert_int_equal(lw_nativesym__jit_lookup(s, 0x1030, &f), 0);
 	assert_string_equal(f.symbol, "JS:~fifoHandler /app/a.js:40:21");
-	/* only the dropped code at 0x1000 (0x100 long) covered 0x1050: nothing is known there now */
-	assert_int_equal(lw_nativesym__jit_lookup(s, 0x1050, &f), -ENOENT);
+	/* only the dropped code at 0x1000 (0x100 long) covered 0x1045 and 0x1080: nothing is known
+	 * there now */
+	assert_int_equal(lw_nativesym__jit_lookup(s, 0x1045, &f), -ENOENT);
+	assert_int_equal(lw_nativesym__jit_lookup(s, 0x1080, &f), -ENOENT);
 	assert_int_equal(lw_nativesym__jit_lookup(s, 0x3009, &f), 0);
 	assert_string_equal(f.symbol, "Builtin:Foo");
 	assert_int_equal(lw_nativesym__jit_lookup(s, 0x3010, &f), -ENOENT);
 	assert_int_equal(lw_nativesym__jit_lookup(s, 0xfff, &f), -ENOENT);
 	lw_nativesym__free(s);
+}
+
+/*
+ * Issue 21's CI miss: a function compiled (on-stack replacement of a hot loop) over memory that
+ * had held many small code objects (V8's per-function copies of the interpreter trampoline) and
+ * then an older function, all dropped since. The address sampled in the new code has more than
+ * 32 older lines starting between the new code's start and it, the older function's among the
+ * nearest: the newest line that covers it names it (a line written earlier that overlaps a
+ * later one is dropped). Before, the lookup looked back 32 lines and named the older function.
+ */
+/* the lines of test_new_code_over_many_dropped (the parser writes into them: one copy a load) */
+static char *dropped_map(int with_osr)
+{
+	size_t cap = 64 * 64, len = 0;
+	char *text = malloc(cap);
+	int i;
+
+	assert_non_null(text);
+	for (i = 0; i < 40; i++)	/* trampolines, 0x40 apart, dropped since */
+		len += (size_t)snprintf(text + len, cap - len,
+					"%x 30 Builtins_InterpreterEntryTrampoline\n",
+					0x10000 + i * 0x40);
+	len += (size_t)snprintf(text + len, cap - len,	/* over the last eight of them */
+				"10810 800 JS:*restore /app/node_modules/express/index.js:631:17\n");
+	if (with_osr)	/* the OSR code, over all of it */
+		len += (size_t)snprintf(text + len, cap - len,
+					"ff00 1200 JS:*busyRoute /app/app.js:34:19\n");
+	assert_true(len < cap);
+	return text;
+}
+
+static void test_new_code_over_many_dropped(void **state)
+{
+	struct lw_nativesym *s = NULL;
+	struct lw_native_frame f;
+	struct lw_perfmap_stats st;
+	char *text = dropped_map(0);
+
+	(void)state;
+	/* the file as it was before the OSR code: the older function is the code there */
+	assert_int_equal(lw_nativesym__new("/proc", 1, &s), 0);
+	assert_int_equal(lw_nativesym__load_perf_map(s, text), 33);
+	lw_nativesym__perf_map_stats(s, &st);
+	assert_int_equal(st.replaced, 8);
+	assert_int_equal(lw_nativesym__jit_lookup(s, 0x10d00, &f), 0);
+	assert_string_equal(f.symbol, "JS:*restore /app/node_modules/express/index.js:631:17");
+	assert_int_equal(lw_nativesym__jit_lookup(s, 0x10010, &f), 0);
+	assert_string_equal(f.symbol, "Builtins_InterpreterEntryTrampoline");
+	lw_nativesym__free(s);
+	free(text);
+
+	/* all of it: the OSR code alone is there */
+	text = dropped_map(1);
+	s = NULL;
+	assert_int_equal(lw_nativesym__new("/proc", 1, &s), 0);
+	assert_int_equal(lw_nativesym__load_perf_map(s, text), 1);
+	lw_nativesym__perf_map_stats(s, &st);
+	assert_int_equal(st.replaced, 41);
+	assert_int_equal(lw_nativesym__jit_lookup(s, 0x10d00, &f), 0);
+	assert_string_equal(f.symbol, "JS:*busyRoute /app/app.js:34:19");
+	assert_int_equal(f.offset, 0x10d00 - 0xff00);
+	assert_int_equal(lw_nativesym__jit_lookup(s, 0x10010, &f), 0);
+	assert_string_equal(f.symbol, "JS:*busyRoute /app/app.js:34:19");
+	assert_int_equal(lw_nativesym__jit_lookup(s, 0x11100, &f), -ENOENT);
+	lw_nativesym__free(s);
+	free(text);
 }
 
 /* AddressSanitizer: no quarantine of freed blocks (it would hold up to 256 MB of what the
@@ -274,6 +342,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lookup),
+		cmocka_unit_test(test_new_code_over_many_dropped),
 		/* first: it measures this process's peak RSS */
 		cmocka_unit_test(test_growing_file_read_incrementally),
 		cmocka_unit_test(test_million_lines_bounded),
