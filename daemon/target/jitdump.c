@@ -170,9 +170,17 @@ static void jd_code_load(struct lw_jitdump *jd, const unsigned char *p, size_t l
 						       (unsigned long long)size,
 						       (const char *)(p + 40));
 	}
-	if (!c->n || c->start != addr || !size) {
+	if (!size) {
 		jd_code_free(c);
 		return;
+	}
+	/* code without a line table (an interpreter trampoline copy, a stub) is kept too, with
+	 * no lines: laid over dropped code that had lines, it is the code there now, and the
+	 * lines of the dropped code are not its own (issue 21: fifoRoute's trampoline copy in
+	 * the slot of another function's, given lines of node's fs.js) */
+	if (!c->n || c->start != addr) {
+		jd_code_free(c);
+		c->start = addr;
 	}
 	if (jd->n == JD_CODES) {
 		/* the oldest half goes: code written since is what runs now */
@@ -250,14 +258,20 @@ int lw_jitdump__continue(struct lw_jitdump *dst, const struct lw_jitdump *src)
 
 int lw_jitdump__line(const struct lw_jitdump *jd, uint64_t addr, int first)
 {
+	return lw_jitdump__line_at(jd, addr, 0, first);
+}
+
+int lw_jitdump__line_at(const struct lw_jitdump *jd, uint64_t addr, uint64_t start, int first)
+{
 	size_t i;
 
-	/* the code written last among those that cover addr is the code there now */
+	/* the code written last among those that cover addr (and start at start) is the code
+	 * there now */
 	for (i = jd->n; i > 0; i--) {
 		const struct lw_jitdump_code *c = &jd->codes[i - 1];
 		uint32_t lo = 0, hi, off;
 
-		if (addr < c->start || addr - c->start >= c->size)
+		if (addr < c->start || addr - c->start >= c->size || (start && c->start != start))
 			continue;
 		off = (uint32_t)(addr - c->start);
 		hi = c->n;

@@ -25,7 +25,7 @@ struct lw_jitdump_code {
 
 /* All zero is empty; lw_jitdump__clear() frees and empties it again. */
 struct lw_jitdump {
-	struct lw_jitdump_code *codes;	/* with line tables, in the order written */
+	struct lw_jitdump_code *codes;	/* in the order written; n = 0: no line table */
 	size_t n;
 	struct lw_jitdump_code pending;	/* a DEBUG_INFO record waiting for its CODE_LOAD */
 };
@@ -56,5 +56,8 @@ int lw_jitdump__continue(struct lw_jitdump *dst, const struct lw_jitdump *src);
 /* The line at addr in the code written last that covers it (see lw_nativesym__jit_line for
  * first); 0 when unknown. */
 int lw_jitdump__line(const struct lw_jitdump *jd, uint64_t addr, int first);
+/* The same, of code that starts at start only (0: any): the code the perf map, always written
+ * through, says is there now, when the jitdump's own record of it is not read yet. */
+int lw_jitdump__line_at(const struct lw_jitdump *jd, uint64_t addr, uint64_t start, int first);
 
 #endif

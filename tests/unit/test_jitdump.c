@@ -155,6 +155,53 @@ static void test_line(void **state)
 	free(b.p);
 }
 
+/*
+ * The code at an address, as the perf map has it now (its start), is not the code the jitdump's
+ * newest record there describes: that record's lines are not this code's (issue 21: an
+ * interpreter trampoline copy over a dropped function whose record, from another file, was
+ * read; the copy's own record was still in V8's stdio buffer).
+ */
+static void test_line_of_code_at_start(void **state)
+{
+	struct lw_jitdump jd = { 0 };
+	struct buf b = { 0 };
+
+	(void)state;
+	header(&b);
+	debug_info(&b, 0x10000, basic, 3);
+	code_load(&b, 0x10000, 0x100, "JS:*dropped /srv/app.js:10:1");
+	assert_int_equal(lw_jitdump__feed(&jd, b.p, b.len, 1, b.len, NULL), b.len);
+	/* the perf map says code starting at 0x10080 is there now: no line known for it */
+	assert_int_equal(lw_jitdump__line(&jd, 0x10090, 1), 15);
+	assert_int_equal(lw_jitdump__line_at(&jd, 0x10090, 0x10080, 1), 0);
+	/* the same code as the record: its lines */
+	assert_int_equal(lw_jitdump__line_at(&jd, 0x10090, 0x10000, 1), 15);
+	assert_int_equal(lw_jitdump__line_at(&jd, 0x10025, 0x10000, 1), 12);
+	/* start unknown (0): any record that covers it, as lw_jitdump__line */
+	assert_int_equal(lw_jitdump__line_at(&jd, 0x10025, 0, 1), 12);
+	lw_jitdump__clear(&jd);
+	free(b.p);
+}
+
+/* Code without a line table (an interpreter trampoline copy) in the slot of dropped code that
+ * had one: the dropped code's lines are not its own */
+static void test_code_without_lines_hides_older(void **state)
+{
+	struct lw_jitdump jd = { 0 };
+	struct buf b = { 0 };
+
+	(void)state;
+	header(&b);
+	debug_info(&b, 0x10000, basic, 3);
+	code_load(&b, 0x10000, 0x100, "JS:~readFileSync node:fs:497:1");
+	code_load(&b, 0x10000, 0x100, "JS:~fifoRoute /srv/app.js:56:19");
+	assert_int_equal(lw_jitdump__feed(&jd, b.p, b.len, 1, b.len, NULL), b.len);
+	assert_int_equal(lw_jitdump__line(&jd, 0x10025, 1), 0);
+	assert_int_equal(lw_jitdump__line_at(&jd, 0x10025, 0x10000, 1), 0);
+	lw_jitdump__clear(&jd);
+	free(b.p);
+}
+
 /* Node 18's and 20's V8 write paths from freed memory: garbage, with a 0 inside */
 static void test_garbage_names(void **state)
 {
@@ -288,7 +335,14 @@ static void test_bad_records(void **state)
 
 	assert_int_equal(lw_jitdump__feed(&jd, b.p, b.len, 1, b.len, &names), good);
 	assert_int_equal(lw_jitdump__feed(&jd, b.p + good, b.len - good, 0, b.len - good, NULL), 0);
-	assert_int_equal(jd.n, 1);
+	/* one code object with lines; the others are kept without (they hide older code's) */
+	{
+		size_t i, with_lines = 0;
+
+		for (i = 0; i < jd.n; i++)
+			with_lines += jd.codes[i].n > 0;
+		assert_int_equal(with_lines, 1);
+	}
 	assert_int_equal(lw_jitdump__line(&jd, 0x10025, 10), 0);
 	assert_int_equal(lw_jitdump__line(&jd, 0x20025, 10), 0);
 	assert_int_equal(lw_jitdump__line(&jd, 0x30025, 10), 0);
@@ -471,6 +525,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_line),
+		cmocka_unit_test(test_line_of_code_at_start),
+		cmocka_unit_test(test_code_without_lines_hides_older),
 		cmocka_unit_test(test_tail_in_stdio_buffer),
 		cmocka_unit_test(test_garbage_names),
 		cmocka_unit_test(test_split),
