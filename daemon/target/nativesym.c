@@ -413,7 +413,7 @@ void lw_nativesym__perf_map_stats(const struct lw_nativesym *s, struct lw_perfma
 /* Read what was appended to the perf map since the last read (whole lines, at most PM_CHUNK
  * bytes); all of it again when the file was replaced or cut. At most once a second, or every
  * 50 ms when an address was not found in it (a function just compiled, e.g. by on-stack
- * replacement while it runs), or every 5 ms before a record's stack (lw_nativesym__sync) */
+ * replacement while it runs), or at every record's stack (lw_nativesym__sync: missed 3) */
 static void pmap_refresh(struct lw_nativesym *s, int missed)
 {
 	char path[256], *buf, *start, *last_nl;
@@ -422,8 +422,8 @@ static void pmap_refresh(struct lw_nativesym *s, int missed)
 	size_t want, got = 0, use;
 	int fd;
 
-	if (now - s->pm_checked < (missed == 2 ? 5000000ull : missed ? 50000000ull : 1000000000ull) &&
-	    s->pm_checked)
+	if (missed != 3 && s->pm_checked &&
+	    now - s->pm_checked < (missed ? 50000000ull : 1000000000ull))
 		return;
 	s->pm_checked = now;
 	snprintf(path, sizeof(path), "%s/%d/root/tmp/perf-%d.map", s->proc_root, (int)s->pid,
@@ -556,9 +556,20 @@ static int pmap_lookup(struct lw_nativesym *s, uint64_t addr, struct lw_native_f
 
 static void jd_refresh(struct lw_nativesym *s);
 
+/*
+ * Before a stack is named: what V8 appended since the last read, however recent. A function
+ * compiled by on-stack replacement moments before the sample has its line written by then,
+ * and an older line may cover its address (dropped code): with a read up to 5 ms old, the
+ * first slow /busy of issue 21's Express test was named after the dropped code
+ * ("*get node:_http_incoming", "*normalizeParseOptions"), and its live look's naming was kept
+ * for the record. Each byte is still read once (the reads continue where the last ended);
+ * what this adds is an open and an fstat per stack named.
+ */
 void lw_nativesym__sync(struct lw_nativesym *s)
 {
-	pmap_refresh(s, 2);
+	pmap_refresh(s, 3);
+	if (s->jd_path[0])
+		s->jd_checked = 0;
 	jd_refresh(s);
 }
 
@@ -811,18 +822,28 @@ out:
 int lw_nativesym__jit_line(struct lw_nativesym *s, const struct lw_reader *heap, uint64_t addr,
 			   int first)
 {
+	long i = pm_find(s, addr);
+	uint64_t start = i >= 0 ? s->pm[i].start : 0;
 	int line;
 
 	jd_refresh(s);
-	/* the tail is newer than the file: its code, where it covers addr, is the code there now
-	 * (read when the file has no line, and again while the tail has code) */
-	if (heap && (s->jt.n || !lw_jitdump__line(&s->jd, addr, first))) {
+	/*
+	 * The perf map is written line by line (V8 flushes each), the jitdump through a 2 MB
+	 * buffer: where the perf map knows the code at addr, only the jitdump's record of code
+	 * that starts there has its lines. The newest record that covers addr may be older code
+	 * V8 has dropped since, whose own record is still in the buffer (an interpreter
+	 * trampoline copy laid over a dropped function: its lines, from another file, were given
+	 * to fifoRoute and parseRoute in issue 21's Express test).
+	 * The tail is newer than the file: its code, where it covers addr, is the code there now
+	 * (read when the file has no line, and again while the tail has code).
+	 */
+	if (heap && (s->jt.n || !lw_jitdump__line_at(&s->jd, addr, start, first))) {
 		jd_tail(s, heap);
-		line = lw_jitdump__line(&s->jt, addr, first);
+		line = lw_jitdump__line_at(&s->jt, addr, start, first);
 		if (line > 0)
 			return line;
 	}
-	return lw_jitdump__line(&s->jd, addr, first);
+	return lw_jitdump__line_at(&s->jd, addr, start, first);
 }
 
 /* V8's postmortem metadata, from the node executable or libnode.so as mapped. 0 or -errno
