@@ -510,19 +510,10 @@ static long pm_find(const struct lw_nativesym *s, uint64_t addr)
 		else
 			hi = mid;
 	}
-	/* the entry before addr covers it, or none does: entries do not overlap (pm_add_lines);
-	 * the short look back is kept for safety */
-	{
-		size_t i, best = 0, k;
-
-		for (i = lo, k = 0; i > 0 && k < 32; i--, k++)
-			if (addr - s->pm[i - 1].start < s->pm[i - 1].size &&
-			    (!best || s->pm[i - 1].seq > s->pm[best - 1].seq))
-				best = i;
-		if (!best)
-			return -ENOENT;
-		return (long)best - 1;
-	}
+	/* the entry before addr covers it, or none does: entries do not overlap (pm_add_lines) */
+	if (!lo || addr - s->pm[lo - 1].start >= s->pm[lo - 1].size)
+		return -ENOENT;
+	return (long)lo - 1;
 }
 
 int lw_nativesym__jit_lookup(const struct lw_nativesym *s, uint64_t addr,
